@@ -1,0 +1,7 @@
+"""``python -m archsim`` is the ``archsim`` command."""
+
+import sys
+
+from archsim.cli import main
+
+sys.exit(main())

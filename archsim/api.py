@@ -1,0 +1,40 @@
+"""The public Python API: load a scenario, simulate it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from archsim.result import Result
+from archsim.spec.errors import SpecError
+from archsim.spec.scenario import ScenarioSpec, load_scenario
+
+
+def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = None,
+             overrides: Mapping[str, Any] | list[str] | None = None,
+             trace: bool = False) -> Result:
+    """Simulate a scenario (a spec, a YAML path or name, a mapping, or None for the default).
+
+    Raises SpecError on bad input; an infeasible plan is a Result with ``feasible: False``.
+    """
+    sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
+        load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
+                      else scenario.model_dump(mode="json"), overrides)
+    kind = sc.workload.kind
+    if kind == "training":
+        from archsim.metrics.training import simulate_training
+
+        return simulate_training(sc, trace=trace)
+    if kind == "inference":
+        try:
+            from archsim.metrics.inference import simulate_inference
+        except ImportError:
+            raise SpecError([f"workload.kind: {kind!r} is not supported by this version"]) \
+                from None
+        return simulate_inference(sc, trace=trace)
+    try:
+        from archsim.metrics.serving import simulate_serving
+    except ImportError:
+        raise SpecError([f"workload.kind: {kind!r} is not supported by this version"]) from None
+    return simulate_serving(sc, trace=trace)

@@ -1,0 +1,80 @@
+"""Command-line interface: thin wrappers that parse arguments and call the public API.
+
+Each subcommand lives in its own module under archsim/cli/ and is listed in ``COMMANDS``.
+Exit status: 0 success (an infeasible plan is a success: see ``feasible``), 2 bad input (one
+line per problem on stderr, never a traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from archsim.spec.errors import SpecError
+
+# subcommand name -> module under archsim.cli (each defines add_parser(subparsers) and run(args))
+COMMANDS: dict[str, str] = {
+    "simulate": "archsim.cli.simulate",
+    "list": "archsim.cli.listing",
+    "graph": "archsim.cli.graph",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line usage; printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archsim import __version__
+
+    parser = _Parser(prog="archsim",
+                     description="Simulate LLM training, inference and serving on hardware "
+                                 "before you rent it.")
+    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return int(module.run(args) or 0)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(f"archsim {args.command}: {problem}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"archsim {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
+        if os.environ.get("ARCHSIM_DEBUG"):
+            raise
+        print(f"archsim {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(set ARCHSIM_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+        return 1
+
+
+def run_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``archsim graph SCENARIO --out FILE(.graphml|.json|.dot)``"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from archsim.cli.common import check_writable
+from archsim.spec.errors import SpecError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("graph", help="write the computation graph of a scenario",
+                       description="Write the op graph of one micro-batch on one "
+                                   "representative rank (after tensor/sequence sharding).")
+    p.add_argument("scenario", nargs="?", default=None, help="scenario path or name")
+    p.add_argument("--out", type=Path, required=True, help="FILE.graphml, FILE.json or FILE.dot")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.graph.export import build_graph, write_graph
+    from archsim.graph.transformer import Shape
+    from archsim.spec.scenario import load_scenario
+
+    if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):
+        raise SpecError([f"--out {args.out}: unknown graph format {args.out.suffix!r}; "
+                         "expected .graphml, .json or .dot"])
+    check_writable(args.out)
+    sc = load_scenario(args.scenario, args.overrides)
+    wl, plan = sc.workload, sc.plan
+    training = wl.kind == "training"
+    if training:
+        shape = Shape(batch=wl.micro_batch, seq=wl.seq_len // plan.cp, kv_seq=wl.seq_len,
+                      tp=plan.tp, sp=plan.sp, cp=plan.cp, ep=plan.ep,
+                      flash=plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
+                      dropout=sc.model.dropout > 0)
+    else:
+        prompt = getattr(wl, "prompt_len", 512)
+        prompt = prompt if isinstance(prompt, int) else 512
+        shape = Shape(batch=getattr(wl, "batch", 1), seq=prompt, kv_seq=prompt, tp=plan.tp,
+                      flash=plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
+                      training=False)
+    g = build_graph(sc.model, shape, optimizer=wl.optimizer if training else None)
+    write_graph(g, args.out)
+    print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}")
+    return 0

@@ -1,0 +1,86 @@
+"""Time of one op on one device: a roofline with the profile's efficiency data.
+
+    t = max(FLOPs · work_fraction / (peak · η_mm(FLOPs)),  bytes / (bandwidth · η_mem)) + launch
+
+for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve), and the same
+with the vector peak · η_vec for elementwise ops. Assumptions: one kernel per op (so one launch
+overhead), no overlap between consecutive kernels, and the compute dtype's dense peak.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from functools import lru_cache
+
+from archsim.graph.ops import Op
+from archsim.spec.hardware import DeviceSpec, MatmulEfficiencySpec
+
+
+class EfficiencyCurve:
+    """Log-linear interpolation of matmul efficiency by FLOPs, constant beyond the ends."""
+
+    __slots__ = ("_effs", "_logs")
+
+    def __init__(self, spec: MatmulEfficiencySpec):
+        self._logs = [math.log10(f) for f, _ in spec.points]
+        self._effs = [e for _, e in spec.points]
+
+    def __call__(self, flops: float) -> float:
+        if flops <= 0:
+            return self._effs[0]
+        x = math.log10(flops)
+        logs, effs = self._logs, self._effs
+        if x <= logs[0]:
+            return effs[0]
+        if x >= logs[-1]:
+            return effs[-1]
+        i = bisect.bisect_right(logs, x)
+        x0, x1 = logs[i - 1], logs[i]
+        w = (x - x0) / (x1 - x0)
+        return effs[i - 1] + w * (effs[i] - effs[i - 1])
+
+
+@lru_cache(maxsize=256)
+def _curve(spec: MatmulEfficiencySpec) -> EfficiencyCurve:
+    return EfficiencyCurve(spec)
+
+
+def matmul_peak(device: DeviceSpec, dtype: str) -> float:
+    """Dense matrix peak for ``dtype``; a device without that dtype computes in its best
+    16-bit (or 32-bit) format instead."""
+    try:
+        return device.peak_for(dtype)
+    except KeyError:
+        for fallback in ("bf16", "fp16", "tf32", "fp32", "int8"):
+            if fallback in device.peak:
+                return device.peak[fallback]
+    return min(device.peak.values())
+
+
+def compute_time(op: Op, device: DeviceSpec) -> float:
+    """Seconds for ``op`` on ``device`` (collectives are costed by archsim.cost.comm)."""
+    if op.kind == "comm":
+        raise ValueError(f"{op.name} is a collective; use archsim.cost.comm")
+    eff = device.efficiency
+    mem_time = op.bytes / (device.memory.bandwidth * eff.memory)
+    if op.is_matmul:
+        assert op.shape is not None or op.kind == "attention"
+        # the curve is keyed by the FLOPs of one call; a batched call counts as one call
+        eta = _curve(eff.matmul)(op.flops * op.work_fraction)
+        flop_time = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
+    else:
+        flop_time = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
+    return max(flop_time, mem_time) + device.launch_overhead
+
+
+def bound_by(op: Op, device: DeviceSpec) -> str:
+    """'compute' or 'memory': which roofline term sets the op's time."""
+    eff = device.efficiency
+    mem_time = op.bytes / (device.memory.bandwidth * eff.memory)
+    if op.is_matmul:
+        eta = _curve(eff.matmul)(op.flops * op.work_fraction)
+        flop_time = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
+    else:
+        flop_time = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
+    return "compute" if flop_time >= mem_time else "memory"

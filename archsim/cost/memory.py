@@ -1,0 +1,55 @@
+"""Memory of model states and activations per device.
+
+Model states for mixed-precision training (reference/formulas.md; Rajbhandari et al. 2020):
+per parameter, 16-bit weights (2 B), 16-bit gradients (2 B) and Adam's fp32 master weight,
+momentum and variance (12 B). ZeRO-1 shards the optimizer states over the data-parallel group,
+ZeRO-2 also the gradients, ZeRO-3 also the weights. SGD with momentum keeps 8 B of fp32 state.
+Activation memory per stage is read off the simulated schedule (micro-batches alive at once ×
+bytes each); :func:`korthikanti_layer_bytes` is the closed formula that tests compare with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+# fp32 master weight + momentum + variance (Adam); fp32 master + momentum (SGD)
+OPTIMIZER_BYTES_PER_PARAM = {"adam": 12.0, "sgd": 8.0}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStates:
+    weights: float
+    gradients: float
+    optimizer_states: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer_states
+
+
+def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shard: int,
+                      training: bool = True) -> ModelStates:
+    """Bytes of weights, gradients and optimizer states on one device holding ``params``
+    (already divided by tensor/pipeline parallelism), sharded over ``shard`` ranks per ZeRO."""
+    e = BYTES_PER_ELEMENT[dtype]
+    if not training:
+        return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
+    weights = e * params / (shard if zero >= 3 else 1)
+    grads = e * params / (shard if zero >= 2 else 1)
+    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer] * params / (shard if zero >= 1 else 1)
+    return ModelStates(weights=weights, gradients=grads, optimizer_states=opt)
+
+
+def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,
+                            recompute: str = "none", flash: bool = False) -> float:
+    """Activation bytes of one GPT layer per Korthikanti et al. 2022, Table 2 (formulas.md)."""
+    attn = 0.0 if flash else 5.0 * a * s / h
+    if recompute == "full":
+        return 2.0 * s * b * h / (t if sp else 1)
+    if recompute == "selective":
+        attn = 0.0
+    if sp:
+        return s * b * h * (34.0 / t + attn / t)
+    return s * b * h * (10.0 + 24.0 / t + attn / t)

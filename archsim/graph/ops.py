@@ -1,0 +1,75 @@
+"""Typed operations of the computation graph.
+
+An :class:`Op` is one kernel (or one collective) on one device: its FLOPs, the bytes it moves
+through device memory, the parameters it owns and the activation bytes it keeps for the
+backward pass. Sizes are per device, after tensor/sequence/context/expert sharding.
+
+FLOPs are *nominal* (the convention of Narayanan et al. 2021 and Korthikanti et al. 2022: a
+multiply-add is two FLOPs and causal attention counts the full s×s product). ``work_fraction``
+says how much of that a kernel actually executes (0.5 for causal flash attention, which skips
+the masked half), and is used only for time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+OpKind = Literal[
+    "matmul",       # dense GEMM (m×k by k×n), optionally batched
+    "attention",    # fused (flash) attention: QKᵀ, softmax, ·V in one kernel
+    "elementwise",  # activation, dropout, bias, residual add, rotary
+    "norm",         # layer norm / RMS norm
+    "softmax",
+    "embedding",    # table lookup
+    "loss",         # cross entropy over the vocabulary
+    "optimizer",    # parameter update
+    "router",       # MoE gating (top-k)
+    "comm",         # collective or point-to-point transfer (time from cost.comm)
+]
+Phase = Literal["fwd", "bwd", "opt"]
+CollectiveKind = Literal["allreduce", "allgather", "reducescatter", "alltoall", "p2p"]
+Group = Literal["tp", "cp", "ep", "dp", "pp"]
+
+MATMUL_KINDS = frozenset({"matmul", "attention"})
+
+
+@dataclass(frozen=True, slots=True)
+class Comm:
+    """A collective issued inside the op graph (tensor/context/expert parallel)."""
+
+    kind: CollectiveKind
+    group: Group
+    bytes: float
+    """Buffer size S in the nccl-tests convention (whole array for all-gather/reduce-scatter)."""
+    overlappable: bool = False
+    """True when the kernel that follows can hide it (ring attention's K/V exchange)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One kernel or collective on one device.
+
+    ``shape`` is (batch, m, k, n) for matmuls; ``params`` counts parameters the op owns
+    (forward ops only); ``saved_bytes`` is what the forward op keeps for the backward pass.
+    """
+
+    name: str
+    kind: OpKind
+    phase: Phase
+    flops: float = 0.0
+    bytes: float = 0.0
+    dtype: str = "bf16"
+    shape: tuple[int, int, int, int] | None = None
+    params: float = 0.0
+    saved_bytes: float = 0.0
+    comm: Comm | None = None
+    work_fraction: float = 1.0
+    bwd_bytes: float | None = None
+    """Memory traffic of the op's backward when it is not 1.5× the forward's (see backward_of)."""
+    attention_core: bool = False
+    """Part of the attention core (QKᵀ, softmax, dropout, ·V) that selective recompute redoes."""
+
+    @property
+    def is_matmul(self) -> bool:
+        return self.kind in MATMUL_KINDS

@@ -1,0 +1,375 @@
+"""Op lists of a transformer stack, per device, for forward, backward and the optimizer step.
+
+The layer is Megatron-LM's (Shoeybi et al. 2019; Korthikanti et al. 2022): pre-norm attention
+and MLP blocks, tensor parallel as column-parallel QKV / FC1 and row-parallel output projection
+/ FC2, with two all-reduces per layer in the forward pass (two in the backward pass), or with
+sequence parallelism an all-gather before and a reduce-scatter after each block.
+
+Assumptions (each affects bytes, not FLOPs):
+* Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax.
+* ``saved_bytes`` follow Korthikanti et al. 2022 §4.1 so that a layer's total reproduces their
+  Table 2 (34·sbh + 5·as²b bytes without parallelism) exactly for GPT layers; flash attention
+  keeps Q, K, V (and the output, counted as the projection's input) instead of the s×s tensors.
+* A matmul reads both operands and writes its result once (no re-reads from tiling).
+* Backward of a matmul is two matmuls of the same FLOPs (data gradient, weight gradient);
+  backward of fused flash attention is 2.5× the forward FLOPs (FlashAttention-2 recomputes
+  the scores), counted in ``work_fraction`` so that nominal FLOPs stay 2× forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from archsim.graph.ops import Comm, Op
+from archsim.spec.model import ModelSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+# FLOPs per element of elementwise kernels (rough operation counts; these kernels are
+# memory-bound on every device in hardware_profiles/, so the counts barely matter).
+_NORM_FLOPS_PER_ELEMENT = 7.0
+_GELU_FLOPS_PER_ELEMENT = 8.0
+_SOFTMAX_FLOPS_PER_ELEMENT = 5.0
+_ADAM_FLOPS_PER_PARAM = 12.0
+# FlashAttention-2 backward: 5 matmuls of the forward's 2 (Dao 2023, §3.1.2) → 2.5×, i.e.
+# 1.25× the nominal 2× backward.
+_FLASH_BWD_WORK = 1.25
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """Per-rank problem size and sharding of a layer.
+
+    ``seq`` is the query tokens of one sequence on this rank (s/cp in training, 1 in decode);
+    ``kv_seq`` the keys it attends to (s in training, the context length in decode).
+    """
+
+    batch: int
+    seq: int
+    kv_seq: int
+    tp: int = 1
+    sp: bool = False
+    cp: int = 1
+    ep: int = 1
+    flash: bool = True
+    dtype: str = "bf16"
+    causal: bool = True
+    dropout: bool = False
+    training: bool = True
+    weight_dtype: str | None = None
+    kv_cache: bool = False
+    """Decode/prefill with a KV cache: attention reads K and V of ``kv_seq`` tokens from it."""
+    kv_dtype: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.seq
+
+    @property
+    def e(self) -> float:
+        return BYTES_PER_ELEMENT[self.dtype]
+
+    @property
+    def we(self) -> float:
+        return BYTES_PER_ELEMENT[self.weight_dtype or self.dtype]
+
+    @property
+    def kve(self) -> float:
+        return BYTES_PER_ELEMENT[self.kv_dtype or self.dtype]
+
+
+def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
+            weight: bool = True, bias: bool = False, saved: float = 0.0,
+            core: bool = False) -> Op:
+    """A (batched) GEMM m×k·k×n; ``weight`` means the k×n operand is a parameter."""
+    e = s.e
+    b_bytes = (s.we if weight else e) * k * n
+    nbytes = batch * (e * m * k + b_bytes + e * m * n)
+    params = (k * n + (n if bias else 0)) if weight else 0
+    return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
+              bytes=nbytes, dtype=s.dtype, shape=(batch, m, k, n), params=params,
+              saved_bytes=saved, attention_core=core)
+
+
+def _elementwise(name: str, kind: str, elements: float, s: Shape, *, reads: float = 1.0,
+                 writes: float = 1.0, flops_per: float = 1.0, extra_bytes: float = 0.0,
+                 params: float = 0.0, saved: float = 0.0, core: bool = False) -> Op:
+    return Op(name=name, kind=kind, phase="fwd", flops=flops_per * elements,
+              bytes=s.e * elements * (reads + writes) + extra_bytes, dtype=s.dtype,
+              params=params, saved_bytes=saved, attention_core=core)
+
+
+def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
+                overlappable: bool = False) -> Op:
+    return Op(name=name, kind="comm", phase="fwd", dtype=s.dtype,
+              comm=Comm(kind=kind, group=group, bytes=nbytes, overlappable=overlappable))
+
+
+def _norm(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:
+    saved = s.e * tokens_sp * h if s.training else 0.0
+    params = h * (2 if (model.norm == "layernorm" and model.bias) else 1)
+    return _elementwise(name, "norm", tokens_sp * h, s, flops_per=_NORM_FLOPS_PER_ELEMENT,
+                        params=params, saved=saved)
+
+
+def _bias_dropout_add(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:
+    """Fused bias + dropout + residual add: reads x and the residual, writes the sum (+ mask)."""
+    mask = tokens_sp * h if (s.dropout and s.training) else 0.0
+    params = h if model.bias else 0.0  # the row-parallel layer's bias, added here
+    op = _elementwise(name, "elementwise", tokens_sp * h, s, reads=2.0, writes=1.0,
+                      flops_per=3.0, extra_bytes=mask, params=params, saved=mask)
+    # backward: reads dy (and the mask), writes the branch gradient; the residual passes dy on
+    return replace(op, bwd_bytes=(2 * s.e) * tokens_sp * h + mask)
+
+
+def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
+    """Forward ops of transformer layer ``layer`` on one tensor-parallel rank."""
+    h, t = model.hidden, s.tp
+    a, g, d = model.heads, model.n_kv_heads, model.d_head
+    tok = s.tokens
+    tok_sp = tok / t if s.sp else tok
+    e = s.e
+    train = s.training
+    p = f"L{layer}."
+    ops: list[Op] = []
+
+    # ---- attention block
+    ops.append(_norm(p + "ln_attn", model, s, tok_sp, h))
+    if t > 1 and s.sp:
+        ops.append(_collective(p + "ag_attn", "allgather", "tp", e * tok * h, s))
+    # K/V heads are split over tp ranks, or replicated when there are fewer than tp of them
+    heads_t, kv_t = a / t, max(g / t, 1.0)
+    qkv_out = int((heads_t + 2 * kv_t) * d)
+    ops.append(_matmul(p + "qkv", tok, h, qkv_out, s, bias=model.bias,
+                       saved=(e * tok_sp * h if train else 0.0)))
+    ops.extend(_attention_core(p, model, s, heads_t, kv_t))
+    ops.append(_matmul(p + "proj", tok, a * d // t, h, s,
+                       saved=(e * tok * a * d / t if train else 0.0)))
+    if t > 1:
+        kind = "reducescatter" if s.sp else "allreduce"
+        ops.append(_collective(p + ("rs_attn" if s.sp else "ar_attn"), kind, "tp",
+                               e * tok * h, s))
+    ops.append(_bias_dropout_add(p + "bda_attn", model, s, tok_sp, h))
+
+    # ---- MLP block
+    ops.append(_norm(p + "ln_mlp", model, s, tok_sp, h))
+    if model.is_moe_layer(layer):
+        ops.extend(_moe_mlp(p, model, s, tok, tok_sp))
+    else:
+        if t > 1 and s.sp:
+            ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
+        ops.extend(_dense_mlp(p, model, s, tok, tok_sp, model.ffn))
+        if t > 1:
+            kind = "reducescatter" if s.sp else "allreduce"
+            ops.append(_collective(p + ("rs_mlp" if s.sp else "ar_mlp"), kind, "tp",
+                                   e * tok * h, s))
+    ops.append(_bias_dropout_add(p + "bda_mlp", model, s, tok_sp, h))
+    return ops
+
+
+def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
+                    kv_t: float) -> list[Op]:
+    """QKᵀ, softmax, dropout and ·V for ``heads_t`` query heads on this rank."""
+    b, q, kv, d, e = s.batch, s.seq, s.kv_seq, model.d_head, s.e
+    train = s.training
+    ops: list[Op] = []
+    if s.cp > 1:
+        # ring attention: K and V of the other cp-1 chunks pass through this rank
+        kv_bytes = 2 * e * b * kv * kv_t * d
+        ops.append(_collective(p + "cp_kv", "allgather", "cp", kv_bytes, s, overlappable=True))
+    flops = 4.0 * b * heads_t * q * kv * d
+    kv_read = 2 * b * kv * kv_t * d * (s.kve if s.kv_cache else e)
+    if s.flash or s.kv_cache:
+        # fused kernel: reads Q, K, V (K/V from the cache when decoding), writes O
+        nbytes = e * b * q * heads_t * d * 2 + kv_read
+        saved = e * b * q * (heads_t * d + 2 * kv_t * d) if train else 0.0
+        causal_skip = 0.5 if (s.causal and q == kv and q > 1) else 1.0
+        ops.append(Op(name=p + "attn", kind="attention", phase="fwd", flops=flops,
+                      bytes=nbytes, dtype=s.dtype, shape=(int(b * heads_t), q, d, kv),
+                      saved_bytes=saved, work_fraction=causal_skip, attention_core=True))
+        return ops
+    bh = int(b * heads_t)
+    scores = b * heads_t * q * kv
+    dropout = s.dropout and train
+    # Q·Kᵀ: keeps Q and K for backward (4·sbh/t bytes for MHA)
+    ops.append(_matmul(p + "qk", q, d, kv, s, batch=bh, weight=False, core=True,
+                       saved=(e * b * q * (heads_t + kv_t) * d if train else 0.0)))
+    ops.append(_elementwise(p + "softmax", "softmax", scores, s,
+                            flops_per=_SOFTMAX_FLOPS_PER_ELEMENT, core=True,
+                            saved=(e * scores if train else 0.0)))
+    if dropout:
+        # dropout: reads x, writes y and a 1-byte mask; backward reads dy and the mask,
+        # writes dx (the same 2e + 1 bytes per element)
+        ops.append(replace(_elementwise(p + "attn_dropout", "elementwise", scores, s,
+                                        flops_per=2.0, extra_bytes=scores, core=True,
+                                        saved=(e + 1.0) * scores),
+                           bwd_bytes=(2 * e + 1.0) * scores))
+    ops.append(_matmul(p + "av", q, kv, d, s, batch=bh, weight=False, core=True,
+                       saved=(e * b * kv * kv_t * d if train else 0.0)))
+    return ops
+
+
+def _dense_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float,
+               ffn: int, prefix: str = "") -> list[Op]:
+    h, t, e = model.hidden, s.tp, s.e
+    train = s.training
+    f_t = ffn // t
+    gated = model.mlp == "swiglu"
+    up = 2 * f_t if gated else f_t
+    ops = [_matmul(p + prefix + "fc1", int(tok), h, up, s, bias=model.bias,
+                   saved=(e * tok_sp * h if train else 0.0))]
+    if gated:
+        # SiLU(gate) · up: reads both halves, writes one; keeps both for backward
+        ops.append(_elementwise(p + prefix + "swiglu", "elementwise", tok * f_t, s, reads=2.0,
+                                flops_per=_GELU_FLOPS_PER_ELEMENT,
+                                saved=(2 * e * tok * f_t if train else 0.0)))
+    else:
+        ops.append(_elementwise(p + prefix + "gelu", "elementwise", tok * f_t, s,
+                                flops_per=_GELU_FLOPS_PER_ELEMENT,
+                                saved=(e * tok * f_t if train else 0.0)))
+    ops.append(_matmul(p + prefix + "fc2", int(tok), f_t, h, s,
+                       saved=(e * tok * f_t if train else 0.0)))
+    return ops
+
+
+def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> list[Op]:
+    """Router, all-to-all dispatch, local experts, all-to-all combine (balanced routing)."""
+    assert model.moe is not None
+    moe = model.moe
+    h, e, t = model.hidden, s.e, s.tp
+    ffn = moe.expert_ffn_hidden or model.ffn
+    ops = [_matmul(p + "router", int(tok), h, moe.experts, s,
+                   saved=(e * tok * h if s.training else 0.0))]
+    ops.append(_elementwise(p + "topk", "router", tok * moe.experts, s,
+                            flops_per=_SOFTMAX_FLOPS_PER_ELEMENT))
+    routed = tok * moe.top_k * moe.capacity_factor  # token copies this rank sends
+    if s.ep > 1:
+        ops.append(_collective(p + "a2a_dispatch", "alltoall", "ep", e * routed * h, s))
+    if t > 1 and s.sp:
+        ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
+    local_experts = max(moe.experts // s.ep, 1)
+    tokens_per_expert = routed / local_experts  # balanced: each rank receives ~routed copies
+    for x in range(local_experts):
+        for op in _dense_mlp(p, model, s, tokens_per_expert, tokens_per_expert, ffn,
+                             prefix=f"e{x}."):
+            ops.append(op)
+    if t > 1:
+        kind = "reducescatter" if s.sp else "allreduce"
+        ops.append(_collective(p + "ar_mlp", kind, "tp", e * tok * h, s))
+    if s.ep > 1:
+        ops.append(_collective(p + "a2a_combine", "alltoall", "ep", e * routed * h, s))
+    return ops
+
+
+def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:
+    """Token (+ learned position) embedding; vocab-parallel over tp as in Megatron-LM."""
+    h, t, e = model.hidden, s.tp, s.e
+    tok = s.tokens
+    params = model.vocab * h / t + (model.max_seq_len * h if model.position == "learned" else 0)
+    reads = 2.0 if model.position == "learned" else 1.0
+    ops = [Op(name="embed", kind="embedding", phase="fwd", flops=tok * h,
+              bytes=e * tok * h * (reads + 1) + 8.0 * tok, dtype=s.dtype, params=params)]
+    if t > 1:
+        kind = "reducescatter" if s.sp else "allreduce"
+        ops.append(_collective("ar_embed", kind, "tp", e * tok * h, s))
+    if s.dropout and s.training:
+        tok_sp = tok / t if s.sp else tok
+        ops.append(_elementwise("embed_dropout", "elementwise", tok_sp * h, s, flops_per=2.0,
+                                extra_bytes=tok_sp * h, saved=tok_sp * h))
+    return ops
+
+
+def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
+    """Final norm, logits (vocab-parallel) and cross-entropy loss (training only)."""
+    h, t, e = model.hidden, s.tp, s.e
+    tok = s.tokens
+    tok_sp = tok / t if s.sp else tok
+    ops = [_norm("ln_final", model, s, tok_sp, h)]
+    if t > 1 and s.sp:
+        ops.append(_collective("ag_head", "allgather", "tp", e * tok * h, s))
+    v_t = model.vocab // t
+    logits = _matmul("logits", tok, h, v_t, s, saved=(e * tok * h if s.training else 0.0))
+    if model.tied_embeddings:
+        logits = replace(logits, params=0.0)  # shares the embedding table
+    ops.append(logits)
+    if s.training:
+        # vocab-parallel cross entropy in fp32 (Megatron-LM vocab_parallel_cross_entropy),
+        # bytes per logit: cast (e read, 4 write), max (4), subtract (4+4), exp (4+4), sum (4),
+        # normalise (4+4) = e + 36; backward: scale the saved softmax (4+4), cast (4+e)
+        ops.append(Op(name="loss", kind="loss", phase="fwd",
+                      flops=_SOFTMAX_FLOPS_PER_ELEMENT * tok * v_t,
+                      bytes=tok * v_t * (e + 36.0), bwd_bytes=tok * v_t * (e + 12.0),
+                      dtype=s.dtype, saved_bytes=4.0 * tok * v_t))
+        if t > 1:
+            ops.append(_collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s))
+    return ops
+
+
+def backward_of(op: Op) -> list[Op]:
+    """Backward ops of a forward op (data gradient first, then weight gradient)."""
+    name = op.name
+    if op.kind == "comm":
+        assert op.comm is not None
+        # the conjugate collective: all-reduce ↔ identity, all-gather ↔ reduce-scatter
+        conj = {"allreduce": "allreduce", "allgather": "reducescatter",
+                "reducescatter": "allgather", "alltoall": "alltoall", "p2p": "p2p"}
+        kind = conj[op.comm.kind]
+        return [replace(op, name=name + ".bwd", phase="bwd",
+                        comm=replace(op.comm, kind=kind))]
+    if op.kind == "matmul":
+        assert op.shape is not None
+        batch, m, k, n = op.shape
+        # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n)
+        dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
+                     saved_bytes=0.0)
+        ops = [dx]
+        if op.params or op.attention_core:
+            ops.append(replace(op, name=name + ".wgrad", phase="bwd", shape=(batch, k, m, n),
+                               params=0.0, saved_bytes=0.0))
+        else:
+            ops.append(replace(op, name=name + ".dgrad2", phase="bwd", shape=(batch, k, m, n),
+                               params=0.0, saved_bytes=0.0))
+        return ops
+    if op.kind == "attention":
+        return [replace(op, name=name + ".bwd", phase="bwd", flops=2.0 * op.flops,
+                        bytes=2.0 * op.bytes, saved_bytes=0.0, params=0.0,
+                        work_fraction=op.work_fraction * _FLASH_BWD_WORK)]
+    if op.kind == "optimizer":
+        return []
+    # memory-bound kernels: read the output gradient and the saved input, write the input
+    # gradient → 1.5× the forward traffic (two reads + one write vs one read + one write)
+    nbytes = op.bwd_bytes if op.bwd_bytes is not None else 1.5 * op.bytes
+    return [replace(op, name=name + ".bwd", phase="bwd", flops=2.0 * op.flops,
+                    bytes=nbytes, saved_bytes=0.0, params=0.0, bwd_bytes=None)]
+
+
+def backward_ops(forward: list[Op]) -> list[Op]:
+    """Backward ops of a forward op list, in reverse order."""
+    out: list[Op] = []
+    for op in reversed(forward):
+        out.extend(backward_of(op))
+    return out
+
+
+def grad_accumulate_op(params: float, dtype: str, name: str = "grad_accumulate") -> Op:
+    """Adding one micro-batch's weight gradients into the gradient buffer (Megatron-LM's
+    ``main_grad`` hook, PyTorch's ``.grad`` accumulation): reads both, writes the buffer."""
+    e = BYTES_PER_ELEMENT[dtype]
+    return Op(name=name, kind="elementwise", phase="bwd", flops=params, bytes=3 * e * params,
+              dtype=dtype)
+
+
+def optimizer_op(params: float, optimizer: str, dtype: str, name: str = "optimizer") -> Op:
+    """Parameter update over ``params`` local parameters (memory-bound).
+
+    Adam with fp32 master weights (mixed precision): reads and writes the fp32 master weight and
+    both fp32 moments (24 B), reads the gradient (dtype), writes the 16-bit weight (dtype).
+    SGD with momentum: fp32 weight and momentum (16 B) plus gradient and weight.
+    """
+    e = BYTES_PER_ELEMENT[dtype]
+    per_param = (24.0 if optimizer == "adam" else 16.0) + 2 * e
+    return Op(name=name, kind="optimizer", phase="opt", flops=_ADAM_FLOPS_PER_PARAM * params,
+              bytes=per_param * params, dtype=dtype)
+
+
+def op_params(ops: list[Op]) -> float:
+    return sum(op.params for op in ops)

@@ -1,0 +1,73 @@
+"""Parts of every result: identity fields, infeasible results, energy and cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from archsim.result import Result, empty_communication, empty_memory
+from archsim.spec.hardware import DeviceSpec
+from archsim.spec.scenario import ScenarioSpec
+
+# Without a measured idle power in the profile, an idle device is assumed to draw this fraction
+# of its TDP. UNVERIFIED assumption (nvidia-smi idle readings of A100/H100 SXM are ~15-25% of
+# TDP); profiles should give idle_power.
+DEFAULT_IDLE_FRACTION = 0.2
+
+
+def base_result(sc: ScenarioSpec, mode: str) -> dict[str, Any]:
+    cluster = sc.cluster
+    return {
+        "result_version": 1,
+        "name": sc.name,
+        "mode": mode,
+        "model": sc.model.name,
+        "hardware": {"pools": [{"name": p.name, "device": p.device.name, "count": p.count,
+                                "devices_per_node": p.devices_per_node,
+                                "intra_node": p.intra_node.name if p.intra_node else None,
+                                "inter_node": p.inter_node.name if p.inter_node else None}
+                               for p in cluster.pools]},
+        "feasible": True,
+        "infeasible_reasons": [],
+    }
+
+
+def infeasible_result(sc: ScenarioSpec, mode: str, reasons: list[str], wall0: float) -> Result:
+    out = base_result(sc, mode)
+    device = sc.cluster.pools[0].device
+    out.update({
+        "feasible": False,
+        "infeasible_reasons": reasons,
+        "step_time_s": None, "tokens_per_s": None, "mfu": None, "hfu": None,
+        "tflops_per_device": None,
+        "ttft_s": None, "tpot_s": None, "e2e_latency_s": None,
+        "memory": empty_memory(device.memory.capacity),
+        "communication": empty_communication(),
+        "energy_joules": None, "cost_usd": None,
+        "sim": {"events": 0, "wall_s": time.perf_counter() - wall0, "engine": "des"},
+    })
+    return Result(out)
+
+
+def idle_power(device: DeviceSpec) -> float:
+    return device.idle_power if device.idle_power is not None else \
+        DEFAULT_IDLE_FRACTION * device.tdp
+
+
+def energy_joules(device: DeviceSpec, wall_s: float, busy_s: Sequence[float],
+                  devices_per_stage: int) -> float:
+    """Devices draw TDP while their compute stream is busy and idle power otherwise.
+
+    TDP while busy is an upper bound that large GEMM-bound kernels approach; memory-bound and
+    communication phases draw less, so this errs high.
+    """
+    idle = idle_power(device)
+    per_group = [b * device.tdp + max(0.0, wall_s - b) * idle for b in busy_s]
+    return devices_per_stage * sum(per_group)
+
+
+def cost_usd(device: DeviceSpec, devices: int, wall_s: float) -> float | None:
+    if device.price_per_hour is None:
+        return None
+    return devices * device.price_per_hour * wall_s / 3600.0

@@ -1,0 +1,160 @@
+"""Training result: run the plan through the DES and turn the timeline into metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from archsim.cost.compute import matmul_peak
+from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.layout import resolve_layout
+from archsim.plan.schedules import bubble_fraction
+from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
+from archsim.result import Result
+from archsim.sim.training import TrainingTimeline, run_training
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import format_quantity
+
+
+def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
+    wall0 = time.perf_counter()
+    layout, reasons = resolve_layout(sc)
+    reasons += _dtype_reasons(sc)
+    if layout is None or reasons:
+        return infeasible_result(sc, "training", reasons, wall0)
+    plan = build_training_plan(sc, layout)
+    timeline = run_training(plan, trace=trace)
+    return _assemble(sc, plan, timeline, wall0)
+
+
+def _dtype_reasons(sc: ScenarioSpec) -> list[str]:
+    device = sc.cluster.pools[0].device
+    dtype = sc.workload.dtype
+    if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
+            (dtype == "fp32" and device.supports("tf32")):
+        return []
+    return [f"device {device.name} has no {dtype} support (its dtypes: "
+            f"{', '.join(device.peak)})"]
+
+
+def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0: float
+              ) -> Result:
+    lay, wl, device = plan.layout, sc.workload, plan.device
+    m = lay.micro_batches
+    step = tl.step_time_s
+    devices = lay.devices
+    peak = matmul_peak(device, wl.dtype)
+
+    model_flops = sum(ck.model_flops for row in plan.chunks for ck in row) * m / lay.pp
+    hw_flops = sum(ck.fwd.flops + ck.bwd.flops for row in plan.chunks for ck in row) * m / lay.pp
+    # per-device FLOPs above are averaged over stages; MFU divides by one device's peak
+    mfu = model_flops / (step * peak)
+    hfu = hw_flops / (step * peak)
+    tokens = wl.global_batch * wl.seq_len
+
+    # ---- memory: the stage with the largest peak
+    per_stage = []
+    reserved = device.memory.reserved
+    for s, st in enumerate(plan.states):
+        act = tl.stages[s].peak_activation_bytes
+        total = st.total + act + reserved
+        per_stage.append({"stage": s, "peak_bytes": total, "weights": st.weights,
+                          "gradients": st.gradients, "optimizer_states": st.optimizer_states,
+                          "activations": act, "other": reserved,
+                          "micro_batches_alive": tl.stages[s].peak_inflight})
+    worst = max(per_stage, key=lambda d: d["peak_bytes"])
+    capacity = device.memory.capacity
+    reasons = []
+    if worst["peak_bytes"] > capacity:
+        reasons.append(
+            f"stage {worst['stage']} needs {format_quantity(worst['peak_bytes'], 'bytes')} per "
+            f"device, has {format_quantity(capacity, 'bytes')} (weights "
+            f"{format_quantity(worst['weights'], 'bytes')}, gradients "
+            f"{format_quantity(worst['gradients'], 'bytes')}, optimizer states "
+            f"{format_quantity(worst['optimizer_states'], 'bytes')}, activations "
+            f"{format_quantity(worst['activations'], 'bytes')})")
+
+    # ---- communication of the busiest stage (the one that ends last)
+    crit = max(range(lay.pp), key=lambda s: tl.stages[s].end_s)
+    by_kind: dict[str, dict[str, float]] = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    for row in plan.chunks[crit:crit + 1]:
+        for ck in row:
+            for phase in (ck.fwd, ck.bwd):
+                for kind, (t, b) in phase.comm_by_kind.items():
+                    by_kind[kind]["time_s"] += t * m
+                    by_kind[kind]["bytes"] += b * m
+    st_crit = tl.stages[crit]
+    dp_bytes = sum(sum(ck.grad_buckets) for ck in plan.chunks[crit])
+    dp_times = 1 if not plan.dp_reduce_per_microbatch else m
+    if lay.dp_shard > 1:
+        by_kind[plan.dp_kind]["time_s"] += st_crit.dp_comm_s
+        by_kind[plan.dp_kind]["bytes"] += dp_bytes * dp_times
+        if plan.param_gather_s[crit]:
+            by_kind["allgather"]["time_s"] += plan.param_gather_s[crit]
+            by_kind["allgather"]["bytes"] += dp_bytes
+    if lay.pp > 1:
+        sends = 2 * m * lay.chunks
+        by_kind["p2p"]["time_s"] += sends * plan.p2p_fwd_s[0]
+        by_kind["p2p"]["bytes"] += sends * plan.p2p_bytes
+    if plan.embedding_sync_s and crit in (0, lay.pp - 1):
+        by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
+    total_comm = sum(v["time_s"] for v in by_kind.values()) + st_crit.zero3_comm_s
+    exposed = (st_crit.blocking_comm_s + st_crit.exposed_dp_s
+               + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
+               + (0.0 if sc.plan.overlap_comm else plan.param_gather_s[crit]))
+
+    compute_busy = st_crit.compute_busy_s - st_crit.blocking_comm_s
+    bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
+    busy = [t.compute_busy_s for t in tl.stages]
+    energy = energy_joules(device, step, busy, devices_per_stage=devices // lay.pp)
+    result = base_result(sc, "training")
+    result.update({
+        "feasible": not reasons,
+        "infeasible_reasons": reasons,
+        "step_time_s": step,
+        "tokens_per_s": tokens / step,
+        "samples_per_s": wl.global_batch / step,
+        "mfu": mfu,
+        "hfu": hfu,
+        "tflops_per_device": hw_flops / step / 1e12,
+        "model_flops_per_step": model_flops * devices,
+        "hardware_flops_per_step": hw_flops * devices,
+        "devices": devices,
+        "parallel": {"dp": lay.dp, "tp": lay.tp, "pp": lay.pp, "cp": lay.cp, "ep": lay.ep,
+                     "sp": sc.plan.sp, "zero": sc.plan.zero, "schedule": sc.plan.schedule,
+                     "virtual_stages": lay.chunks, "micro_batch": lay.micro_batch,
+                     "micro_batches": m, "recompute": sc.plan.recompute,
+                     "layers_per_stage": [sum(len(c) for c in st) for st in lay.stage_layers]},
+        "time_breakdown": {
+            "compute_s": compute_busy - st_crit.recompute_s,
+            "recompute_s": st_crit.recompute_s,
+            "exposed_comm_s": exposed,
+            "bubble_s": bubble_s,
+            "optimizer_s": plan.optimizer_s[crit],
+            "critical_stage": crit,
+        },
+        "pipeline": {"bubble_fraction": bubble_s / step,
+                     "ideal_bubble_fraction": bubble_fraction(lay.pp, m, lay.chunks)
+                     if lay.pp > 1 else 0.0,
+                     "p2p_bytes_per_send": plan.p2p_bytes, "p2p_link": plan.p2p_link},
+        "memory": {"peak_bytes_per_device": worst["peak_bytes"], "capacity_bytes": capacity,
+                   "breakdown": {"weights": worst["weights"], "gradients": worst["gradients"],
+                                 "optimizer_states": worst["optimizer_states"],
+                                 "activations": worst["activations"], "kv_cache": 0.0,
+                                 "other": worst["other"]},
+                   "per_stage": per_stage},
+        "communication": {"total_time_s": total_comm, "exposed_time_s": exposed,
+                          "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+                          "by_kind": by_kind, "algorithms": plan.algorithms},
+        "energy_joules": energy,
+        "energy_per_token_j": energy / tokens,
+        "cost_usd": cost_usd(device, devices, step),
+        "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
+    })
+    cost = result["cost_usd"]
+    result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
+    return Result(result, spans=tl.spans)
+
+
+def stage_summary(result: Result) -> list[dict[str, Any]]:
+    return result["memory"]["per_stage"]

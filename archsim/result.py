@@ -1,0 +1,81 @@
+"""The result of a simulation and its JSON form (CONTRACT.md, "Result JSON").
+
+Metric definitions (each defined once, here):
+
+* ``step_time_s`` — wall time of one optimizer step over the global batch.
+* ``tokens_per_s`` — training: global_batch · seq_len / step_time_s; inference: generated
+  tokens per second.
+* ``mfu`` — model FLOPs per step / (step_time_s · devices · dense peak of the compute dtype);
+  model FLOPs count forward + backward matrix FLOPs without recomputation (Korthikanti et al.
+  2022, eq. 7 generalised to the op graph).
+* ``hfu`` — the same with the FLOPs actually executed, recomputation included (PaLM).
+* ``tflops_per_device`` — executed matrix TFLOP/s per device.
+* ``memory.peak_bytes_per_device`` — the largest, over pipeline stages, of model states +
+  peak live activations (read off the simulated schedule) + runtime reserve.
+* ``communication.exposed_time_s`` — communication time on the critical path of the busiest
+  stage (blocking collectives plus gradient reduction not hidden behind backward).
+* ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run.
+* ``cost_usd`` — devices × price per device-hour × time; null without a price.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+RESULT_VERSION = 1
+
+
+@dataclass
+class Result:
+    """Metrics of one simulated scenario. ``to_dict()`` is the JSON of CONTRACT.md."""
+
+    data: dict[str, Any]
+    spans: list = field(default_factory=list, repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    @property
+    def feasible(self) -> bool:
+        return bool(self.data["feasible"])
+
+    @property
+    def mode(self) -> str:
+        return self.data["mode"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self.data)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return value
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def empty_memory(capacity: float) -> dict[str, Any]:
+    return {"peak_bytes_per_device": None, "capacity_bytes": capacity,
+            "breakdown": {k: None for k in ("weights", "gradients", "optimizer_states",
+                                            "activations", "kv_cache", "other")}}
+
+
+def empty_communication() -> dict[str, Any]:
+    return {"total_time_s": None, "exposed_time_s": None, "bytes_per_device": None,
+            "by_kind": {k: {"time_s": 0.0, "bytes": 0.0}
+                        for k in ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")}}

@@ -1,0 +1,21 @@
+"""Validated input specs (pydantic): hardware, model, workload, plans, scenario; units; registry."""
+
+from archsim.spec.errors import SpecError
+from archsim.spec.hardware import (
+    ClusterSpec,
+    DeviceSpec,
+    InterconnectSpec,
+    PoolLinkSpec,
+    PoolSpec,
+)
+from archsim.spec.model import ModelSpec, MoESpec
+from archsim.spec.plan import CompressionPlan, ParallelPlan
+from archsim.spec.scenario import HardwareSpec, ScenarioSpec, load_scenario, load_spec_file
+from archsim.spec.workload import InferenceWorkload, ServingWorkload, TrainingWorkload
+
+__all__ = [
+    "ClusterSpec", "CompressionPlan", "DeviceSpec", "HardwareSpec", "InferenceWorkload",
+    "InterconnectSpec", "ModelSpec", "MoESpec", "ParallelPlan", "PoolLinkSpec", "PoolSpec",
+    "ScenarioSpec", "ServingWorkload", "SpecError", "TrainingWorkload", "load_scenario",
+    "load_spec_file",
+]

@@ -1,0 +1,249 @@
+"""Hardware specs: devices, interconnects, pools and clusters.
+
+Every quantity is written with its unit in the YAML and held as an SI float here. Peaks are
+*dense* (no structured sparsity). Efficiency is data: a matmul efficiency curve by problem size
+(FLOPs of one matmul call) and an achieved fraction of the memory bandwidth.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from archsim.spec.base import StrictModel
+from archsim.spec.units import (
+    BYTES_PER_ELEMENT,
+    Bandwidth,
+    Bytes,
+    BytesOrZero,
+    Duration,
+    DurationOrZero,
+    FlopRate,
+    Power,
+    Price,
+)
+
+Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
+DeviceKind = Literal["gpu", "tpu", "fpga", "asic", "cpu"]
+Topology = Literal["switch", "ring", "torus2d", "torus3d", "fattree", "rail", "pcie", "mesh"]
+
+
+class MatmulEfficiencySpec(StrictModel):
+    """Achieved fraction of the dense peak for one matmul call, by its FLOPs.
+
+    Points are ``[flops, efficiency]``; between them the efficiency is interpolated linearly in
+    log10(FLOPs) and held constant beyond the ends.
+    """
+
+    points: tuple[tuple[float, float], ...] = Field(min_length=1)
+    source: str = ""
+
+    @field_validator("points")
+    @classmethod
+    def _check_points(cls, points: tuple[tuple[float, float], ...]
+                      ) -> tuple[tuple[float, float], ...]:
+        flops = [p[0] for p in points]
+        if any(f <= 0 for f in flops):
+            raise ValueError("every point's FLOPs must be greater than zero")
+        if any(b <= a for a, b in zip(flops, flops[1:])):
+            raise ValueError("points must be sorted by strictly increasing FLOPs")
+        if any(not (0 < e <= 1) for _, e in points):
+            raise ValueError("every efficiency must be in (0, 1]")
+        return points
+
+
+class EfficiencySpec(StrictModel):
+    """Efficiency data of a device (see ``docs`` in the profile for how each was obtained)."""
+
+    matmul: MatmulEfficiencySpec
+    memory: float = Field(gt=0, le=1, description="achieved / peak memory bandwidth")
+    vector: float = Field(default=0.5, gt=0, le=1,
+                          description="achieved / peak vector (non-matrix) FLOP rate")
+    source: str = ""
+
+
+class MemorySpec(StrictModel):
+    capacity: Bytes
+    bandwidth: Bandwidth
+    kind: str = ""
+    reserved: BytesOrZero = 0.0
+    """Memory the runtime keeps for itself (context, allocator slack), not usable by the model."""
+
+
+class SparsitySpec(StrictModel):
+    """Structured-sparsity support of the device's matrix units."""
+
+    pattern: Literal["2:4"] = "2:4"
+    dtypes: list[Dtype] = Field(default_factory=list)
+    peak_factor: float = Field(default=2.0, gt=1)
+    achieved_speedup: float = Field(default=1.0, ge=1)
+    source: str = ""
+
+
+class DeviceSpec(StrictModel):
+    """One accelerator (or CPU socket) as the simulator sees it."""
+
+    name: str
+    kind: DeviceKind
+    vendor: str = ""
+    peak: dict[Dtype, FlopRate] = Field(description="dense matrix peak per dtype")
+    vector_peak: FlopRate | None = None
+    """Peak of the non-matrix units (elementwise work); defaults to the fp32 peak."""
+    memory: MemorySpec
+    sram: BytesOrZero = 0.0
+    tdp: Power
+    idle_power: Power | None = None
+    launch_overhead: DurationOrZero = 5e-6
+    efficiency: EfficiencySpec
+    sparsity: SparsitySpec | None = None
+    scale_up: str | None = None
+    """Default intra-node interconnect (registry name)."""
+    scale_out: str | None = None
+    """Default inter-node interconnect (registry name)."""
+    devices_per_node: int = Field(default=8, ge=1)
+    price_per_hour: Price | None = None
+    price_source: str = ""
+    verification: str = ""
+    unverified: list[str] = Field(default_factory=list)
+    source: str = ""
+
+    @field_validator("peak")
+    @classmethod
+    def _peak_not_empty(cls, peak: dict[str, float]) -> dict[str, float]:
+        if not peak:
+            raise ValueError("needs at least one dtype peak, e.g. {bf16: '312 TFLOPS'}")
+        return peak
+
+    def supports(self, dtype: str) -> bool:
+        return dtype in self.peak
+
+    def peak_for(self, dtype: str) -> float:
+        """Dense peak for ``dtype``; tf32/fp32 fall back to each other, bf16/fp16 likewise."""
+        if dtype in self.peak:
+            return self.peak[dtype]
+        for alias in {"bf16": ("fp16",), "fp16": ("bf16",), "tf32": ("fp32",),
+                      "fp32": ("tf32",)}.get(dtype, ()):
+            if alias in self.peak:
+                return self.peak[alias]
+        raise KeyError(dtype)
+
+    @property
+    def vector_flops(self) -> float:
+        if self.vector_peak is not None:
+            return self.vector_peak
+        return self.peak.get("fp32") or min(self.peak.values())
+
+    @property
+    def usable_memory(self) -> float:
+        return self.memory.capacity - self.memory.reserved
+
+
+class InterconnectSpec(StrictModel):
+    """A link technology: per-device bandwidth in one direction, per-step latency, efficiency."""
+
+    name: str
+    kind: Literal["nvlink", "pcie", "infiniband", "ethernet", "ici", "neuronlink", "xgmi",
+                  "custom", "loopback"]
+    bandwidth: Bandwidth
+    """Per device, per direction (the line rate nccl-tests' bus bandwidth is compared with)."""
+    latency: DurationOrZero
+    """Per-step latency alpha of the alpha-beta model."""
+    efficiency: float = Field(gt=0, le=1)
+    """Achieved bus bandwidth / line rate for large messages (nccl-tests busbw)."""
+    topology: Topology = "switch"
+    in_network_reduction: bool = False
+    """The switch reduces in the network (NVLS, SHARP) for all-reduce."""
+    in_network_efficiency: float | None = Field(default=None, gt=0, le=2)
+    """In-network all-reduce bus bandwidth (nccl-tests convention) / line rate; may exceed 1."""
+    source: str = ""
+    unverified: list[str] = Field(default_factory=list)
+
+    @property
+    def achieved_bandwidth(self) -> float:
+        return self.bandwidth * self.efficiency
+
+
+class PoolSpec(StrictModel):
+    """Devices of one type with their links (a homogeneous part of a cluster)."""
+
+    name: str = "main"
+    device: DeviceSpec
+    count: int = Field(ge=1)
+    devices_per_node: int = Field(ge=1)
+    intra_node: InterconnectSpec | None = None
+    inter_node: InterconnectSpec | None = None
+    nics_per_node: int | None = Field(default=None, ge=1)
+    """Scale-out NICs per node; default one per device."""
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> PoolSpec:
+        if self.count > self.devices_per_node and self.count % self.devices_per_node:
+            raise ValueError(f"count {self.count} is not a multiple of devices_per_node "
+                             f"{self.devices_per_node}")
+        if min(self.count, self.devices_per_node) > 1 and self.intra_node is None:
+            raise ValueError(f"{min(self.count, self.devices_per_node)} devices per node need "
+                             "an intra_node interconnect")
+        if self.count > self.devices_per_node and self.inter_node is None:
+            raise ValueError(f"{self.count} devices span several nodes of "
+                             f"{self.devices_per_node}: inter_node interconnect is required")
+        return self
+
+    @property
+    def nodes(self) -> int:
+        return max(1, self.count // self.devices_per_node)
+
+    @property
+    def node_size(self) -> int:
+        return min(self.count, self.devices_per_node)
+
+    @property
+    def nic_bandwidth_per_device(self) -> float:
+        """Achieved scale-out bandwidth available to one device (its share of the node's NICs)."""
+        if self.inter_node is None:
+            return 0.0
+        nics = self.nics_per_node or self.devices_per_node
+        return self.inter_node.achieved_bandwidth * nics / self.devices_per_node
+
+
+class PoolLinkSpec(StrictModel):
+    """The link between two pools of a heterogeneous cluster."""
+
+    between: tuple[str, str]
+    interconnect: InterconnectSpec
+
+
+class ClusterSpec(StrictModel):
+    """A set of pools plus the links between them."""
+
+    name: str = ""
+    pools: list[PoolSpec] = Field(min_length=1)
+    links: list[PoolLinkSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_pools(self) -> ClusterSpec:
+        names = [p.name for p in self.pools]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")
+        for link in self.links:
+            for end in link.between:
+                if end not in names:
+                    raise ValueError(f"link names pool {end!r}, which does not exist "
+                                     f"(pools: {', '.join(names)})")
+        return self
+
+    @property
+    def total_devices(self) -> int:
+        return sum(p.count for p in self.pools)
+
+    def pool(self, name: str) -> PoolSpec:
+        for p in self.pools:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def dtype_bytes(dtype: str) -> float:
+    """Bytes per element of ``dtype``."""
+    return BYTES_PER_ELEMENT[dtype]

@@ -1,0 +1,91 @@
+"""Model architecture spec: a decoder (GPT/Llama style) or encoder (BERT style) transformer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from archsim.spec.base import StrictModel
+
+
+class MoESpec(StrictModel):
+    """Mixture-of-experts MLP: ``experts`` expert MLPs, each token routed to ``top_k``."""
+
+    experts: int = Field(ge=2)
+    top_k: int = Field(default=2, ge=1)
+    expert_ffn_hidden: int | None = Field(default=None, ge=1)
+    """Width of one expert's MLP; defaults to the model's ffn_hidden."""
+    every: int = Field(default=1, ge=1)
+    """Every n-th layer is an MoE layer (1: all layers)."""
+    capacity_factor: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _top_k_fits(self) -> MoESpec:
+        if self.top_k > self.experts:
+            raise ValueError(f"top_k {self.top_k} exceeds experts {self.experts}")
+        return self
+
+
+class ModelSpec(StrictModel):
+    """Architecture of a transformer stack (all sizes in elements, not bytes)."""
+
+    name: str = "custom"
+    layers: int = Field(ge=1)
+    hidden: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    kv_heads: int | None = Field(default=None, ge=1)
+    """Key/value heads; fewer than ``heads`` means GQA (1 = MQA). Defaults to heads."""
+    head_dim: int | None = Field(default=None, ge=1)
+    """Defaults to hidden / heads."""
+    ffn_hidden: int | None = Field(default=None, ge=1)
+    """MLP inner width; defaults to 4 × hidden."""
+    vocab: int = Field(ge=1)
+    mlp: Literal["gelu", "swiglu", "relu"] = "gelu"
+    moe: MoESpec | None = None
+    encoder: bool = False
+    """True for bidirectional (BERT-style) models: no causal mask."""
+    max_seq_len: int = Field(default=2048, ge=1)
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    position: Literal["learned", "rope", "alibi", "none"] = "learned"
+    bias: bool = True
+    """Linear layers and norms carry biases (GPT-3, BERT) or not (Llama)."""
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    """Training dropout probability (GPT-3/Megatron and BERT: 0.1; Llama: 0). Non-zero adds
+    the dropout kernels and their 1-byte masks (Korthikanti et al. 2022)."""
+    tied_embeddings: bool = True
+    """The output projection reuses the input embedding (GPT-3) or has its own (Llama)."""
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> ModelSpec:
+        if self.head_dim is None and self.hidden % self.heads:
+            raise ValueError(f"hidden {self.hidden} is not divisible by heads {self.heads}; "
+                             "give head_dim explicitly")
+        kv = self.kv_heads or self.heads
+        if kv > self.heads or self.heads % kv:
+            raise ValueError(f"kv_heads {kv} must divide heads {self.heads}")
+        return self
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.kv_heads or self.heads
+
+    @property
+    def d_head(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    @property
+    def ffn(self) -> int:
+        return self.ffn_hidden or 4 * self.hidden
+
+    @property
+    def q_width(self) -> int:
+        return self.heads * self.d_head
+
+    @property
+    def kv_width(self) -> int:
+        return self.n_kv_heads * self.d_head
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return self.moe is not None and (layer + 1) % self.moe.every == 0

@@ -1,0 +1,56 @@
+"""Parallel plan and compression plan specs (what to run where; how the model is compressed)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from archsim.spec.base import StrictModel
+from archsim.spec.hardware import Dtype
+
+
+class ParallelPlan(StrictModel):
+    """How the work is split over devices (Megatron-LM / DeepSpeed vocabulary)."""
+
+    dp: int | None = Field(default=None, ge=1)
+    """Data-parallel replicas; default count / (tp · pp · cp)."""
+    tp: int = Field(default=1, ge=1)
+    pp: int = Field(default=1, ge=1)
+    sp: bool = False
+    """Megatron sequence parallelism (reduce-scatter / all-gather instead of all-reduce)."""
+    cp: int = Field(default=1, ge=1)
+    ep: int = Field(default=1, ge=1)
+    zero: int = Field(default=0, ge=0, le=3)
+    schedule: Literal["gpipe", "1f1b", "interleaved"] = "1f1b"
+    virtual_stages: int = Field(default=1, ge=1)
+    recompute: Literal["none", "selective", "full"] = "none"
+    overlap_comm: bool = True
+    """Overlap the data-parallel gradient reduction with the backward pass."""
+    flash_attention: bool = True
+    """Fused attention kernel that never stores the s×s score matrix (Dao et al. 2022)."""
+    layers_per_stage: list[int] | None = None
+    """Explicit layers per pipeline stage (default: even split)."""
+    placement: Any = None
+    """Heterogeneous clusters: which pool runs which stages (or prefill / decode)."""
+
+
+class SparsityPlan(StrictModel):
+    pattern: Literal["unstructured", "2:4"]
+    ratio: float = Field(default=0.5, ge=0, lt=1)
+
+
+class DistillPlan(StrictModel):
+    student: Any
+    """A model name or an inline model mapping."""
+
+
+class CompressionPlan(StrictModel):
+    """Fields of the compression plan; their effects are simulated by archsim.plan.compress."""
+
+    weight_dtype: Dtype | None = None
+    activation_dtype: Dtype | None = None
+    kv_cache_dtype: Dtype | None = None
+    sparsity: SparsityPlan | None = None
+    distill: DistillPlan | None = None
+    accuracy_note: str | None = None

@@ -1,0 +1,179 @@
+"""Quantities with units, parsed once into SI floats.
+
+Profiles and scenarios write dimensioned values as strings a person reads
+(``"80 GiB"``, ``"3.35 TB/s"``, ``"312 TFLOPS"``, ``"2 us"``); inside archsim they are
+plain floats in SI units: bytes, bytes/s, FLOP/s, seconds, watts, US dollars per hour.
+
+Assumptions
+-----------
+* Decimal prefixes (k, M, G, T, P) are powers of 1000; binary prefixes (Ki, Mi, Gi, Ti) are
+  powers of 1024. ``GB/s`` is 1e9 bytes/s, ``Gb/s`` (lower-case b) is 1e9 bits/s.
+* ``TOPS`` (integer operations) is treated as the same dimension as ``TFLOPS``.
+* A bare number for a dimensioned field is an error: the unit is never guessed.
+
+Raises
+------
+ValueError
+    With a message naming the expected unit and the offending value; pydantic turns it
+    into a validation error carrying the field path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+_SUBSECOND = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0}
+
+_NUMBER = r"(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_QUANTITY_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>\S.*?)?\s*$")
+
+# dimension -> (example for messages, parser of the unit part returning the SI factor)
+DIMENSIONS = ("bytes", "bandwidth", "flops", "time", "power", "price", "frequency", "energy")
+_EXAMPLES = {
+    "bytes": "'80 GiB' or '40 MB'",
+    "bandwidth": "'3.35 TB/s', '900 GB/s' or '200 Gb/s'",
+    "flops": "'312 TFLOPS' or '624 TOPS'",
+    "time": "'2 us', '1.5 ms' or '3 s'",
+    "power": "'400 W' or '1.2 kW'",
+    "price": "'2.50 USD/h'",
+    "frequency": "'1.41 GHz'",
+    "energy": "'1.5 kWh' or '10 J'",
+}
+
+
+def _prefix_factor(prefix: str) -> float | None:
+    if prefix in _BINARY:
+        return _BINARY[prefix]
+    if prefix in _DECIMAL:
+        return _DECIMAL[prefix]
+    return None
+
+
+def _unit_factor(dimension: str, unit: str) -> float | None:
+    """SI factor of ``unit`` for ``dimension``, or None when the unit does not belong to it."""
+    if dimension == "bytes":
+        m = re.fullmatch(r"(Ki|Mi|Gi|Ti|Pi|[kKMGTPE]?)(B|bytes?)", unit)
+        return _prefix_factor(m.group(1)) if m else None
+    if dimension == "bandwidth":
+        m = re.fullmatch(r"(Ki|Mi|Gi|Ti|[kKMGTP]?)(B|b|bit|bytes?)(?:/s|ps)", unit)
+        if not m:
+            return None
+        factor = _prefix_factor(m.group(1))
+        if factor is None:
+            return None
+        return factor / 8.0 if m.group(2) in ("b", "bit") else factor
+    if dimension == "flops":
+        m = re.fullmatch(r"([kMGTPE]?)(FLOPS|FLOP/s|flops|OPS|ops|OP/s)", unit)
+        return _prefix_factor(m.group(1)) if m else None
+    if dimension == "time":
+        return _SUBSECOND.get(unit)
+    if dimension == "power":
+        m = re.fullmatch(r"([kMG]?)W", unit)
+        return _prefix_factor(m.group(1)) if m else None
+    if dimension == "price":
+        return 1.0 if unit in ("USD/h", "$/h", "USD/hour", "$/hour") else None
+    if dimension == "frequency":
+        m = re.fullmatch(r"([kMG]?)Hz", unit)
+        return _prefix_factor(m.group(1)) if m else None
+    if dimension == "energy":
+        if unit == "J":
+            return 1.0
+        m = re.fullmatch(r"([kMG]?)Wh", unit)
+        return _prefix_factor(m.group(1)) * 3600.0 if m else None
+    raise KeyError(dimension)
+
+
+def parse_quantity(value: object, dimension: str, *, allow_zero: bool = False) -> float:
+    """Parse ``value`` (a string with a unit) into an SI float of ``dimension``.
+
+    Raises ValueError naming the expected unit when the value is a bare number, has a unit of
+    another dimension, cannot be read, or is not positive (zero allowed with ``allow_zero``).
+    """
+    example = _EXAMPLES[dimension]
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a quantity in {dimension} with a unit, e.g. {example}; "
+                         f"got {value!r}")
+    if isinstance(value, (int, float)):
+        raise ValueError(f"a bare number {value!r} has no unit; expected a quantity in "
+                         f"{dimension}, e.g. {example}")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a quantity in {dimension} as a string with a unit, "
+                         f"e.g. {example}; got {type(value).__name__} {value!r}")
+    m = _QUANTITY_RE.match(value)
+    if not m:
+        raise ValueError(f"cannot read {value!r} as a quantity; expected e.g. {example}")
+    unit = (m.group("unit") or "").strip()
+    if not unit:
+        raise ValueError(f"{value!r} has no unit; expected a quantity in {dimension}, "
+                         f"e.g. {example}")
+    factor = _unit_factor(dimension, unit)
+    if factor is None:
+        raise ValueError(f"unit {unit!r} in {value!r} is not a unit of {dimension}; "
+                         f"expected e.g. {example}")
+    number = float(m.group("num")) * factor
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite quantity")
+    if number < 0 or (number == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "greater than zero"
+        raise ValueError(f"{value!r} must be {bound}")
+    return number
+
+
+_FORMAT_UNITS = {
+    "bytes": ("B", [(2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB")]),
+    "bandwidth": ("B/s", [(1e12, "TB/s"), (1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s")]),
+    "flops": ("FLOPS", [(1e15, "PFLOPS"), (1e12, "TFLOPS"), (1e9, "GFLOPS"), (1e6, "MFLOPS")]),
+    "time": ("s", [(1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")]),
+    "power": ("W", [(1e3, "kW"), (1.0, "W")]),
+    "price": ("USD/h", []),
+    "frequency": ("Hz", [(1e9, "GHz"), (1e6, "MHz"), (1e3, "kHz")]),
+    "energy": ("J", [(3.6e6, "kWh"), (1.0, "J")]),
+}
+
+
+def format_quantity(value: float, dimension: str, digits: int = 4) -> str:
+    """Write an SI float back as a readable quantity string that :func:`parse_quantity` reads."""
+    base, scales = _FORMAT_UNITS[dimension]
+    for factor, unit in scales:
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {unit}"
+    return f"{value:.{digits}g} {base}"
+
+
+def _quantity_type(dimension: str, *, allow_zero: bool = False) -> object:
+    return Annotated[
+        float,
+        BeforeValidator(lambda v: parse_quantity(v, dimension, allow_zero=allow_zero)),
+        PlainSerializer(lambda v: format_quantity(v, dimension, digits=6), return_type=str),
+    ]
+
+
+Bytes = _quantity_type("bytes")
+Bandwidth = _quantity_type("bandwidth")
+FlopRate = _quantity_type("flops")
+Duration = _quantity_type("time")
+DurationOrZero = _quantity_type("time", allow_zero=True)
+BytesOrZero = _quantity_type("bytes", allow_zero=True)
+Power = _quantity_type("power")
+Price = _quantity_type("price", allow_zero=True)
+Energy = _quantity_type("energy")
+
+BYTES_PER_ELEMENT = {
+    "fp64": 8.0,
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "fp6": 0.75,
+    "fp4": 0.5,
+    "int4": 0.5,
+}
+"""Storage size of one element per dtype name (tf32 is stored as fp32)."""
