@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "before you rent it.")
     parser.add_argument("--version", action="version", version=f"archsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
 
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
+    except Exception as exc:  # last line of defence: no traceback for users
         if os.environ.get("ARCHSIM_DEBUG"):
             raise
         print(f"archsim {args.command}: internal error: {type(exc).__name__}: {exc} "

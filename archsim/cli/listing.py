@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         try:
             desc = _describe(args.kind, name)
-        except Exception:  # noqa: BLE001 - a listing never fails on one odd file
+        except Exception:  # a listing never fails on one odd file
             desc = ""
         print(f"{name.ljust(width)}  {desc}".rstrip())
     return 0

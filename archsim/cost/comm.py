@@ -6,7 +6,8 @@ latency α (reference/collectives.md):
 
 * ring all-reduce:                 2(n−1)·α + 2(n−1)/n · S/B
 * ring all-gather / reduce-scatter: (n−1)·α +  (n−1)/n · S/B
-* tree all-reduce:            2·⌈log2 n⌉·α + 2(n−1)/n · S/B   (double binary tree; same β term)
+* tree all-reduce (across nodes only, as NCCL does): 2·⌈log2 n⌉·α + 2(n−1)/n · S/B
+  (double binary tree; the same β term as the ring)
 * in-network (NVLS/SHARP) all-reduce: 2·α + 2(n−1)/n · S/B_nvls, B_nvls = line × nvls efficiency
 * all-to-all: (n−1)·α + max(intra, inter) bytes / bandwidth over the links each part uses
 * point-to-point: α + S/B
@@ -52,10 +53,7 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int) -> CommGroup:
     """A group of ``size`` ranks spaced ``stride`` apart in rank order (Megatron order: the
     tensor-parallel group is innermost, stride 1; data-parallel groups stride tp·cp)."""
     node = pool.node_size
-    if stride >= node:
-        per_node = 1
-    else:
-        per_node = max(1, min(size, node // stride))
+    per_node = 1 if stride >= node else max(1, min(size, node // stride))
     return CommGroup(size=size, per_node=per_node, intra=pool.intra_node,
                      inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device)
 
@@ -65,10 +63,10 @@ def _ring(steps: int, n: int, nbytes: float, bw: float, alpha: float) -> float:
 
 
 def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
-          link: InterconnectSpec | None) -> CommCost:
+          link: InterconnectSpec | None, tree: bool = True) -> CommCost:
     if kind == "allreduce":
         options = [CommCost(_ring(2, n, nbytes, bw, alpha), "ring")]
-        if n > 2:
+        if n > 2 and tree:
             tree = 2 * math.ceil(math.log2(n)) * alpha + 2 * (n - 1) / n * nbytes / bw
             options.append(CommCost(tree, "tree"))
         if link is not None and link.in_network_reduction and link.in_network_efficiency:
@@ -93,7 +91,9 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
         raise ValueError("use p2p_time for point-to-point transfers")
     if group.nodes == 1:
         assert intra is not None, "a multi-device node needs an intra-node interconnect"
-        return _flat(kind, n, nbytes, intra.achieved_bandwidth, intra.latency, intra)
+        # inside a node NCCL runs rings (or NVLS); trees are for crossing nodes
+        return _flat(kind, n, nbytes, intra.achieved_bandwidth, intra.latency, intra,
+                     tree=False)
     assert inter is not None, "a multi-node group needs an inter-node interconnect"
     nic = group.nic_bandwidth
     if group.per_node == 1:

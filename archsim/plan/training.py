@@ -326,7 +326,8 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout) -> TrainingPlan:
     if model.tied_embeddings and layout.pp > 1:
         # first and last stage all-reduce the shared embedding's gradient (Megatron-LM)
         emb = grad_e * model.vocab * model.hidden / layout.tp
-        pair = CommGroup(size=2, per_node=2 if same_node and layout.pp == 2 else 1,
+        ends_share_node = (layout.pp - 1) * layout.stage_stride < pool.node_size
+        pair = CommGroup(size=2, per_node=2 if ends_share_node else 1,
                          intra=pool.intra_node, inter=pool.inter_node,
                          nic_bandwidth=pool.nic_bandwidth_per_device)
         sync = collective_time("allreduce", emb, pair).time_s

@@ -1,4 +1,4 @@
-"""The simulation kernel: one object owns the SimPy environment, the event count and the trace.
+"""The simulation kernel: one object owns the SimPy environment, its event count and the trace.
 
 Two simulations in one process never share state (no module globals, no class counters).
 Streams that serve work first-in first-out without other interaction (a link, a data-parallel
@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 import simpy
 
 
-class CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts the events it schedules."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events_scheduled = 0
-
-    def schedule(self, event, priority=1, delay=0):  # type: ignore[override]
-        self.events_scheduled += 1
-        super().schedule(event, priority, delay)
+def scheduled_events(env: simpy.Environment) -> int:
+    """Events ``env`` has scheduled so far (SimPy numbers each one from its ``_eid`` counter)."""
+    counter = env._eid  # itertools.count; reading it advances it by one, which is harmless
+    return next(counter)
 
 
 @dataclass(slots=True)
@@ -76,21 +70,23 @@ class Simulation:
     """Owns one SimPy environment, its trace and its counters."""
 
     def __init__(self, trace: bool = True):
-        self.env = CountingEnvironment()
+        self.env = simpy.Environment()
         self.trace = Trace(enabled=trace)
 
     def stream(self, name: str, category: str) -> FifoStream:
         return FifoStream(name, self.trace, category)
 
     def signal_at(self, when: float, event: simpy.Event) -> None:
-        """Trigger ``event`` at simulated time ``when`` (now if already past)."""
-        delay = max(0.0, when - self.env.now)
-        if delay == 0.0:
-            event.succeed()
-            return
-        timer = self.env.timeout(delay)
-        timer.callbacks.append(lambda _t: event.succeed())
+        """Trigger ``event`` at simulated time ``when`` (now if already past).
+
+        Like a Timeout, the event is marked successful and scheduled with a delay, so one
+        event is scheduled rather than a timer plus a callback-triggered event.
+        """
+        event._ok = True
+        event._value = None
+        delay = when - self.env._now
+        self.env.schedule(event, 1, delay if delay > 0.0 else 0.0)  # 1 = simpy NORMAL
 
     @property
     def events(self) -> int:
-        return self.env.events_scheduled
+        return scheduled_events(self.env)

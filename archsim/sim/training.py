@@ -53,8 +53,11 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     overlap = plan.scenario.plan.overlap_comm
     schedule = build_schedule(plan.scenario.plan.schedule, p, m, v)
 
-    fwd_ready = [[[env.event() for _ in range(m)] for _ in range(v)] for _ in range(p)]
-    bwd_ready = [[[env.event() for _ in range(m)] for _ in range(v)] for _ in range(p)]
+    # A task's input is a slot [arrival time or None, waiting event or None]: a receiver that
+    # finds the arrival time already known folds the wait into its compute timeout, so only
+    # stages that really wait on a neighbour cost an extra event.
+    fwd_ready = [[[[None, None] for _ in range(m)] for _ in range(v)] for _ in range(p)]
+    bwd_ready = [[[[None, None] for _ in range(m)] for _ in range(v)] for _ in range(p)]
     links_fwd = [sim.stream(f"link {s}->{(s + 1) % p}", "p2p") for s in range(p)]
     links_bwd = [sim.stream(f"link {s}->{(s - 1) % p}", "p2p") for s in range(p)]
     dp_streams = [sim.stream(f"stage {s} dp-comm", "dp-comm") for s in range(p)]
@@ -66,78 +69,119 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
                 last_b[(s, c)] = i
     p2p_total = [0.0]
 
-    def send(stream, seconds: float, nbytes: float, event, label: str) -> None:
+    tracing = sim.trace.enabled
+    signal_at = sim.signal_at
+
+    def deliver(slot: list, when: float) -> None:
+        slot[0] = when
+        if slot[1] is not None:
+            signal_at(when, slot[1])
+
+    def send(stream, seconds: float, slot: list, fwd: bool, mb: int) -> None:
+        """Queue a transfer on ``stream`` (FIFO); the input ``slot`` is ready when it arrives."""
+        now = env.now
         if seconds <= 0:
-            event.succeed()
+            deliver(slot, now)
             return
-        done = stream.submit(env.now, seconds, label, {"bytes": nbytes})
+        start = stream.free_at if stream.free_at > now else now
+        done = start + seconds
+        stream.free_at = done
+        stream.busy_s += seconds
+        if tracing:
+            sim.trace.add(stream.name, ("act " if fwd else "grad ") + str(mb), start, done,
+                          "p2p", {"bytes": plan.p2p_bytes})
         p2p_total[0] += seconds
-        sim.signal_at(done, event)
+        deliver(slot, done)
+
+    def tasks_of(s: int) -> list[tuple]:
+        """Per task: (is_forward, input event, duration, chunk cost, mb, chunk, reduce, send)."""
+        out = []
+        tl = stages[s]
+        for i, (phase, mb, c) in enumerate(schedule[s]):
+            ck = plan.chunks[s][c]
+            fwd = phase == "F"
+            dur = ck.fwd.time_s if fwd else ck.bwd.time_s
+            if ck.zero3_gather_s:
+                dur = max(dur, ck.zero3_gather_s) if overlap else dur + ck.zero3_gather_s
+                tl.zero3_comm_s += ck.zero3_gather_s
+            if fwd:
+                wait = None if (s == 0 and c == 0) else fwd_ready[s][c][mb]
+                if s < p - 1:
+                    target = (links_fwd[s], plan.p2p_fwd_s[s], fwd_ready[s + 1][c][mb])
+                elif c < v - 1:
+                    target = (links_fwd[s], plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
+                              fwd_ready[0][c + 1][mb])
+                else:
+                    target = (None, 0.0, bwd_ready[s][c][mb])
+                reduce = False
+            else:
+                wait = bwd_ready[s][c][mb]
+                if s > 0:
+                    target = (links_bwd[s], plan.p2p_bwd_s[s - 1], bwd_ready[s - 1][c][mb])
+                elif c > 0:
+                    target = (links_bwd[s], plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0,
+                              bwd_ready[p - 1][c - 1][mb])
+                else:
+                    target = None
+                reduce = (plan.dp_reduce_per_microbatch or i == last_b[(s, c)]) and \
+                    plan.layout.dp_shard > 1
+            out.append((fwd, wait, dur, ck, mb, c, reduce, target))
+        return out
 
     def stage_process(s: int):
         tl = stages[s]
         track = f"stage {s}"
-        act_alive = 0.0
-        inflight = 0
-        for i, (phase, mb, c) in enumerate(schedule[s]):
-            ck = plan.chunks[s][c]
-            if phase == "F":
-                if not (s == 0 and c == 0):
-                    yield fwd_ready[s][c][mb]
-                start = env.now
-                compute = ck.fwd.time_s
-                dur = compute
-                if ck.zero3_gather_s:
-                    dur = max(compute, ck.zero3_gather_s) if overlap else compute + ck.zero3_gather_s
-                    tl.zero3_comm_s += ck.zero3_gather_s
+        act_alive = peak_act = 0.0
+        inflight = peak_inflight = 0
+        busy = blocking = recompute = 0.0
+        timeout = env.timeout
+        for fwd, wait, dur, ck, mb, c, reduce, target in tasks_of(s):
+            now = env.now
+            start = now
+            if wait is not None:
+                if wait[0] is None:  # the input has not been sent yet: wait for it
+                    wait[1] = env.event()
+                    yield wait[1]
+                    start = now = env.now
+                elif wait[0] > now:
+                    start = wait[0]
+            if fwd:
                 act_alive += ck.act_bytes
                 inflight += 1
-                tl.peak_activation_bytes = max(tl.peak_activation_bytes, act_alive)
-                tl.peak_inflight = max(tl.peak_inflight, inflight)
-                yield env.timeout(dur)
-                tl.compute_busy_s += dur
-                tl.blocking_comm_s += ck.fwd.comm_s
-                sim.trace.add(track, f"F{mb}" + (f".{c}" if v > 1 else ""), start, env.now,
-                              "forward", {"micro_batch": mb, "chunk": c})
-                if s < p - 1:
-                    send(links_fwd[s], plan.p2p_fwd_s[s], plan.p2p_bytes,
-                         fwd_ready[s + 1][c][mb], f"act {mb}")
-                elif c < v - 1:
-                    send(links_fwd[s], plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
-                         plan.p2p_bytes, fwd_ready[0][c + 1][mb], f"act {mb}")
-                else:
-                    bwd_ready[s][c][mb].succeed()
+                if act_alive > peak_act:
+                    peak_act = act_alive
+                if inflight > peak_inflight:
+                    peak_inflight = inflight
+                blocking += ck.fwd.comm_s
             else:
-                yield bwd_ready[s][c][mb]
-                start = env.now
-                dur = ck.bwd.time_s
-                if ck.zero3_gather_s:
-                    dur = max(dur, ck.zero3_gather_s) if overlap else dur + ck.zero3_gather_s
-                    tl.zero3_comm_s += ck.zero3_gather_s
-                tl.peak_activation_bytes = max(tl.peak_activation_bytes,
-                                               act_alive + ck.working_bytes)
-                reduce_now = plan.dp_reduce_per_microbatch or i == last_b[(s, c)]
-                if reduce_now and plan.layout.dp_shard > 1:
+                if act_alive + ck.working_bytes > peak_act:
+                    peak_act = act_alive + ck.working_bytes
+                if reduce:
                     if overlap:
                         _queue_gradients(plan, dp_streams[s], s, c, mb, start, dur)
                     elif plan.dp_reduce_per_microbatch:
                         # blocking reduce-scatter after each micro-batch's backward
-                        dur += dp_streams[s].submit(start + dur, sum(plan.bucket_times[s][c]),
-                                                    f"{plan.dp_kind} grads mb{mb}") - start - dur
-                yield env.timeout(dur)
-                tl.compute_busy_s += dur
-                tl.blocking_comm_s += ck.bwd.comm_s
-                tl.recompute_s += ck.recompute_s
+                        done = dp_streams[s].submit(start + dur, sum(plan.bucket_times[s][c]),
+                                                    f"{plan.dp_kind} grads mb{mb}")
+                        dur = done - start
+                blocking += ck.bwd.comm_s
+                recompute += ck.recompute_s
                 act_alive -= ck.act_bytes
                 inflight -= 1
-                sim.trace.add(track, f"B{mb}" + (f".{c}" if v > 1 else ""), start, env.now,
-                              "backward", {"micro_batch": mb, "chunk": c})
-                if s > 0:
-                    send(links_bwd[s], plan.p2p_bwd_s[s - 1], plan.p2p_bytes,
-                         bwd_ready[s - 1][c][mb], f"grad {mb}")
-                elif c > 0:
-                    send(links_bwd[s], plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0,
-                         plan.p2p_bytes, bwd_ready[p - 1][c - 1][mb], f"grad {mb}")
+            yield timeout(start - now + dur)
+            busy += dur
+            if tracing:
+                name = ("F" if fwd else "B") + str(mb) + (f".{c}" if v > 1 else "")
+                sim.trace.add(track, name, start, env.now, "forward" if fwd else "backward",
+                              {"micro_batch": mb, "chunk": c})
+            if target is not None:
+                stream, seconds, slot = target
+                if stream is None:
+                    deliver(slot, env.now)
+                else:
+                    send(stream, seconds, slot, fwd, mb)
+        tl.compute_busy_s, tl.blocking_comm_s, tl.recompute_s = busy, blocking, recompute
+        tl.peak_activation_bytes, tl.peak_inflight = peak_act, peak_inflight
         tl.backward_end_s = env.now
         if not overlap and not plan.dp_reduce_per_microbatch and plan.layout.dp_shard > 1:
             # gradients are reduced once the whole backward pass is done (no overlap)

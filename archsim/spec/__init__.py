@@ -14,8 +14,21 @@ from archsim.spec.scenario import HardwareSpec, ScenarioSpec, load_scenario, loa
 from archsim.spec.workload import InferenceWorkload, ServingWorkload, TrainingWorkload
 
 __all__ = [
-    "ClusterSpec", "CompressionPlan", "DeviceSpec", "HardwareSpec", "InferenceWorkload",
-    "InterconnectSpec", "ModelSpec", "MoESpec", "ParallelPlan", "PoolLinkSpec", "PoolSpec",
-    "ScenarioSpec", "ServingWorkload", "SpecError", "TrainingWorkload", "load_scenario",
+    "ClusterSpec",
+    "CompressionPlan",
+    "DeviceSpec",
+    "HardwareSpec",
+    "InferenceWorkload",
+    "InterconnectSpec",
+    "MoESpec",
+    "ModelSpec",
+    "ParallelPlan",
+    "PoolLinkSpec",
+    "PoolSpec",
+    "ScenarioSpec",
+    "ServingWorkload",
+    "SpecError",
+    "TrainingWorkload",
+    "load_scenario",
     "load_spec_file",
 ]

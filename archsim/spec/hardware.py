@@ -7,6 +7,7 @@ Every quantity is written with its unit in the YAML and held as an SI float here
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,7 +18,6 @@ from archsim.spec.units import (
     Bandwidth,
     Bytes,
     BytesOrZero,
-    Duration,
     DurationOrZero,
     FlopRate,
     Power,
@@ -46,7 +46,7 @@ class MatmulEfficiencySpec(StrictModel):
         flops = [p[0] for p in points]
         if any(f <= 0 for f in flops):
             raise ValueError("every point's FLOPs must be greater than zero")
-        if any(b <= a for a, b in zip(flops, flops[1:])):
+        if any(b <= a for a, b in itertools.pairwise(flops)):
             raise ValueError("points must be sorted by strictly increasing FLOPs")
         if any(not (0 < e <= 1) for _, e in points):
             raise ValueError("every efficiency must be in (0, 1]")

@@ -59,9 +59,15 @@ def list_names(kind: str) -> list[str]:
 def closest_names(kind: str, name: str, n: int = 3) -> list[str]:
     names = list_names(kind)
     low = name.lower()
-    contains = [c for c in names if low in c.lower()]
-    similar = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
-    return list(dict.fromkeys(contains + similar))[:n]
+
+    def rank(candidate: str) -> tuple[int, float]:
+        c = candidate.lower()
+        tier = 0 if c.startswith(low) else 1 if low in c else 2
+        return tier, -difflib.SequenceMatcher(None, low, c).ratio()
+
+    similar = set(difflib.get_close_matches(name, names, n=n, cutoff=0.5))
+    pool = [c for c in names if low in c.lower() or c in similar]
+    return sorted(pool, key=rank)[:n]
 
 
 def registry_path(kind: str, name: str) -> Path:

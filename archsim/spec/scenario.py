@@ -295,7 +295,7 @@ def _known_keys_hint(parent: tuple) -> str:
 
 
 def _spec_at(parent: tuple) -> type[StrictModel] | None:
-    from archsim.spec import hardware, model, plan, workload
+    from archsim.spec import hardware, model, plan
 
     table = {
         (): ScenarioSpec, ("model",): model.ModelSpec, ("hardware",): HardwareSpec,
@@ -360,7 +360,7 @@ def load_scenario(source: str | Path | Mapping | None = None,
 
 
 def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
-    """Load one registry-kind spec (device, interconnect, model, cluster) by name, path or mapping."""
+    """Load one device, interconnect, model or cluster spec by name, path or mapping."""
     spec_type = {"devices": DeviceSpec, "interconnects": InterconnectSpec, "models": ModelSpec,
                  "clusters": ClusterSpec}[kind]
     origins = _Origins("<inline>")

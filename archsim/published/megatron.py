@@ -1,0 +1,92 @@
+"""Megatron-LM weak scaling (Narayanan et al. 2021, SC21, Table 1): predicted vs measured.
+
+Each row of reference/megatron_weak_scaling.csv is simulated as the authors ran it: A100-80GB
+DGX nodes (8 GPUs, NVLink3/NVSwitch, 8× HDR 200 Gb/s InfiniBand), fp16, full activation
+recomputation, the published TP/PP/micro-batch and interleaving, Megatron-LM's 2021 kernels
+(no flash attention: the s×s scores are materialised) and the gradient all-reduce after the
+backward pass (no overlap, as in Megatron-LM v2 of 2021).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_NAMES = {"1.7": "gpt3-1.7b", "3.6": "gpt3-3.6b", "7.5": "gpt3-7.5b",
+               "18.4": "gpt3-18.4b", "39.1": "gpt3-39.1b", "76.1": "gpt3-76.1b",
+               "145.6": "gpt3-145.6b", "310.1": "gpt3-310.1b", "529.6": "gpt3-529.6b",
+               "1008.0": "gpt3-1t"}
+
+
+@dataclass(frozen=True)
+class Case:
+    params_b: str
+    gpus: int
+    measured_step_s: float
+    predicted_step_s: float
+    measured_tflops: float
+    predicted_tflops: float
+
+    @property
+    def error(self) -> float:
+        return (self.predicted_step_s - self.measured_step_s) / self.measured_step_s
+
+
+def reference_path() -> Path:
+    from archsim.spec.registry import data_roots
+
+    for root in data_roots():
+        path = root / "reference" / "megatron_weak_scaling.csv"
+        if path.is_file():
+            return path
+    raise FileNotFoundError("reference/megatron_weak_scaling.csv")
+
+
+def scenario_for(row: dict) -> dict:
+    chunks = int(row["interleave_chunks"])
+    return {
+        "name": f"megatron-sc21-{row['params_b']}b",
+        "model": MODEL_NAMES[row["params_b"]],
+        "hardware": {"device": "a100-sxm4-80gb", "count": int(row["gpus"]),
+                     "devices_per_node": 8, "intra_node": "nvlink3-nvswitch",
+                     "inter_node": "ib-hdr-200g"},
+        "workload": {"kind": "training", "seq_len": int(row["seq_len"]),
+                     "global_batch": int(row["global_batch"]),
+                     "micro_batch": int(row["micro_batch"]), "dtype": "fp16"},
+        "plan": {"tp": int(row["tp"]), "pp": int(row["pp"]), "recompute": "full",
+                 "schedule": "interleaved" if chunks > 1 else "1f1b",
+                 "virtual_stages": chunks, "flash_attention": False, "overlap_comm": False},
+    }
+
+
+def run_cases() -> list[Case]:
+    import archsim
+
+    cases = []
+    with open(reference_path(), newline="") as fh:
+        for row in csv.DictReader(fh):
+            result = archsim.simulate(scenario_for(row))
+            if not result.feasible:
+                raise RuntimeError(f"{row['params_b']}B: {result['infeasible_reasons']}")
+            step = result["step_time_s"]
+            flops = float(row["flops_per_step"])
+            cases.append(Case(params_b=row["params_b"], gpus=int(row["gpus"]),
+                              measured_step_s=float(row["implied_step_time_s"]),
+                              predicted_step_s=step,
+                              measured_tflops=float(row["measured_tflops_per_gpu"]),
+                              predicted_tflops=flops / (step * int(row["gpus"])) / 1e12))
+    return cases
+
+
+def markdown_table(cases: list[Case]) -> str:
+    lines = ["| model | GPUs | measured step (s) | predicted step (s) | error "
+             "| measured TFLOP/s/GPU | predicted TFLOP/s/GPU |", "|---|---|---|---|---|---|---|"]
+    for c in cases:
+        lines.append(f"| {c.params_b}B | {c.gpus} | {c.measured_step_s:.3f} | "
+                     f"{c.predicted_step_s:.3f} | {100 * c.error:+.1f}% | "
+                     f"{c.measured_tflops:.0f} | {c.predicted_tflops:.0f} |")
+    errs = [abs(c.error) for c in cases]
+    lines.append("")
+    lines.append(f"MAPE {100 * sum(errs) / len(errs):.1f}%, max |error| {100 * max(errs):.1f}%")
+    return "\n".join(lines)

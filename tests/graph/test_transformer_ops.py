@@ -1,0 +1,167 @@
+"""FLOPs, bytes, parameters and saved activations of the op graph against hand formulas."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+import archsim
+from archsim.graph.export import build_graph
+from archsim.graph.transformer import (
+    Shape,
+    backward_ops,
+    embedding_forward,
+    head_forward,
+    layer_forward,
+)
+from archsim.spec.model import ModelSpec
+
+REFERENCE = Path(__file__).parents[2] / "reference"
+GPT = ModelSpec(name="toy-gpt", layers=4, hidden=1024, heads=16, vocab=32000, dropout=0.1,
+                max_seq_len=2048)
+
+
+def ops_by_name(ops):
+    return {op.name.split(".", 1)[1] if op.name.startswith("L") else op.name: op for op in ops}
+
+
+def test_matmul_flops_and_bytes_of_one_layer():
+    b, s, h = 2, 512, 1024
+    ops = ops_by_name(layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, dtype="bf16",
+                                                flash=False, dropout=True)))
+    T = b * s
+    assert ops["qkv"].flops == 2 * T * h * 3 * h
+    assert ops["proj"].flops == 2 * T * h * h
+    assert ops["fc1"].flops == 2 * T * h * 4 * h
+    assert ops["fc2"].flops == 2 * T * 4 * h * h
+    # attention scores: 2·b·s²·h each for QKᵀ and ·V (Korthikanti et al. 2022, §4)
+    assert ops["qk"].flops == 2 * b * s * s * h
+    assert ops["av"].flops == 2 * b * s * s * h
+    # a GEMM reads both operands and writes its output, 2 bytes each in bf16
+    assert ops["qkv"].bytes == 2 * (T * h + h * 3 * h + T * 3 * h)
+    assert ops["qkv"].params == h * 3 * h + 3 * h  # weight + bias
+
+
+def test_layer_forward_flops_match_24bsh2_plus_4bs2h():
+    b, s, h = 4, 2048, 1024
+    ops = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, flash=True))
+    matmul = sum(op.flops for op in ops if op.is_matmul)
+    assert matmul == pytest.approx(24 * b * s * h * h + 4 * b * s * s * h, rel=1e-12)
+
+
+def test_tensor_parallel_shards_flops_and_adds_two_allreduces():
+    b, s, h, t = 1, 2048, 1024, 4
+    ops = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, tp=t))
+    matmul = sum(op.flops for op in ops if op.is_matmul)
+    assert matmul == pytest.approx((24 * b * s * h * h + 4 * b * s * s * h) / t)
+    comms = [op.comm for op in ops if op.kind == "comm"]
+    assert [c.kind for c in comms] == ["allreduce", "allreduce"]
+    assert all(c.bytes == 2 * b * s * h and c.group == "tp" for c in comms)
+    bwd_comms = [op.comm.kind for op in backward_ops(ops) if op.kind == "comm"]
+    assert bwd_comms == ["allreduce", "allreduce"]
+
+
+def test_sequence_parallel_uses_allgather_and_reducescatter():
+    ops = layer_forward(GPT, Shape(batch=1, seq=2048, kv_seq=2048, tp=4, sp=True))
+    kinds = [op.comm.kind for op in ops if op.kind == "comm"]
+    assert kinds == ["allgather", "reducescatter", "allgather", "reducescatter"]
+    bwd = [op.comm.kind for op in backward_ops(ops) if op.kind == "comm"]
+    assert bwd == ["allgather", "reducescatter", "allgather", "reducescatter"]
+
+
+def test_backward_of_a_matmul_is_two_matmuls_of_the_same_flops():
+    ops = layer_forward(GPT, Shape(batch=1, seq=256, kv_seq=256))
+    fwd = sum(op.flops for op in ops if op.is_matmul)
+    bwd = sum(op.flops for op in backward_ops(ops) if op.is_matmul)
+    assert bwd == pytest.approx(2 * fwd)
+
+
+def test_gqa_and_swiglu_shapes():
+    llama = archsim.load_scenario({"model": "llama2-70b", "hardware": {
+        "device": "h100-sxm5-80gb", "count": 8}, "workload": {"kind": "training"}}).model
+    h, d, g, a, f = 8192, 128, 8, 64, 28672
+    ops = ops_by_name(layer_forward(llama, Shape(batch=1, seq=16, kv_seq=16)))
+    assert ops["qkv"].shape == (1, 16, h, (a + 2 * g) * d)
+    assert ops["fc1"].shape == (1, 16, h, 2 * f)  # gate and up projections
+    assert ops["fc2"].shape == (1, 16, f, h)
+    params = sum(op.params for op in layer_forward(llama, Shape(batch=1, seq=16, kv_seq=16)))
+    # Llama-2-70B layer: q,o h², k,v h·g·d, 3 MLP matrices h·f, two RMSNorm weights
+    assert params == h * h * 2 + 2 * h * g * d + 3 * h * f + 2 * h
+
+
+def test_moe_layer_routes_topk_tokens_to_local_experts():
+    mixtral = archsim.load_scenario({"model": "mixtral-8x7b", "hardware": {
+        "device": "h100-sxm5-80gb", "count": 8}, "workload": {"kind": "training"}}).model
+    tokens, h, f, ep = 4096, 4096, 14336, 4
+    ops = layer_forward(mixtral, Shape(batch=1, seq=tokens, kv_seq=tokens, ep=ep))
+    expert_flops = sum(op.flops for op in ops if ".e" in op.name and op.is_matmul)
+    # each token is processed by top_k=2 experts: 3 matrices of 2·h·f FLOPs per token copy
+    assert expert_flops == pytest.approx(tokens * 2 * 3 * 2 * h * f)
+    a2a = [op.comm for op in ops if op.kind == "comm" and op.comm.kind == "alltoall"]
+    assert len(a2a) == 2 and a2a[0].bytes == 2 * tokens * 2 * h
+
+
+def _korthikanti(s, b, h, a, t=1, sp=False, mode="none"):
+    """Korthikanti et al. 2022, Table 2 (reference/formulas.md), bytes per layer."""
+    if mode == "full":
+        return 2 * s * b * h
+    attn = 0 if mode == "selective" else 5 * a * s / h
+    if sp:
+        return s * b * h * (34 / t + attn / t)
+    return s * b * h * (10 + 24 / t + attn / t)
+
+
+@pytest.mark.parametrize(("t", "sp", "mode"), [
+    (1, False, "none"), (4, False, "none"), (8, True, "none"),
+    (4, False, "selective"), (8, True, "selective")])
+def test_activation_memory_per_layer_matches_korthikanti(t, sp, mode):
+    from archsim.plan.training import _saved
+
+    s, b, h, a = 2048, 2, 12288, 96
+    model = ModelSpec(layers=1, hidden=h, heads=a, vocab=51200, dropout=0.1)
+    ops = layer_forward(model, Shape(batch=b, seq=s, kv_seq=s, tp=t, sp=sp, flash=False,
+                                     dropout=True, dtype="fp16"))
+    assert _saved(ops, mode) == pytest.approx(_korthikanti(s, b, h, a, t, sp, mode), rel=0.02)
+
+
+def test_flash_attention_drops_the_s_squared_term():
+    s, b, h, a = 2048, 1, 4096, 32
+    model = ModelSpec(layers=1, hidden=h, heads=a, vocab=1000, dropout=0.1)
+    ops = layer_forward(model, Shape(batch=b, seq=s, kv_seq=s, flash=True, dropout=True))
+    assert sum(op.saved_bytes for op in ops) == pytest.approx(34 * s * b * h, rel=0.02)
+
+
+def test_megatron_whole_step_flops_match_eq3_within_1_percent():
+    """formulas.md eq. 3: 96·B·s·l·h²·(1 + s/(6h) + V/(16·l·h)) with full recompute; the
+    csv's flops_per_step column is that formula for each row."""
+    with open(REFERENCE / "megatron_weak_scaling.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows[:4]:
+        B, s, n_layers, h, V = (int(row[k]) for k in ("global_batch", "seq_len", "layers", "hidden",
+                                               "vocab"))
+        model = ModelSpec(layers=n_layers, hidden=h, heads=int(row["heads"]), vocab=V)
+        shape = Shape(batch=1, seq=s, kv_seq=s, flash=False)
+        per_seq = 4 * sum(op.flops for op in layer_forward(model, shape) if op.is_matmul) * n_layers
+        per_seq += 3 * sum(op.flops for op in head_forward(model, shape) if op.is_matmul)
+        assert per_seq * B == pytest.approx(float(row["flops_per_step"]), rel=0.01)
+        assert per_seq * B == pytest.approx(96 * B * s * n_layers * h * h
+                                            * (1 + s / (6 * h) + V / (16 * n_layers * h)),
+                                            rel=1e-9)
+
+
+def test_embedding_params_include_learned_positions():
+    ops = embedding_forward(GPT, Shape(batch=1, seq=8, kv_seq=8, tp=2))
+    assert ops[0].params == 32000 * 1024 / 2 + 2048 * 1024
+
+
+def test_graph_export_has_forward_backward_and_optimizer():
+    g = build_graph(GPT, Shape(batch=1, seq=64, kv_seq=64), layers=range(2))
+    phases = {a["phase"] for _, a in g.nodes(data=True)}
+    assert phases == {"fwd", "bwd", "opt"}
+    assert g.has_edge("L0.qkv", "L0.qkv.dgrad")  # saved activations
+    import networkx as nx
+
+    assert nx.is_directed_acyclic_graph(g)
+    total_params = sum(a["params"] for _, a in g.nodes(data=True))
+    expected = 2 * (12 * 1024 * 1024 + 13 * 1024) + (32000 + 2048) * 1024 + 2 * 1024
+    assert total_params == expected  # SC21 eq. 2 terms + the final layer norm

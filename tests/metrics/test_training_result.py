@@ -1,0 +1,89 @@
+"""Training results: contract keys, metric definitions, memory read off the schedule."""
+
+import pytest
+
+import archsim
+
+SC = {
+    "model": "gpt3-1.7b",
+    "hardware": {"device": "a100-sxm4-80gb", "count": 32},
+    "workload": {"kind": "training", "seq_len": 2048, "global_batch": 64, "micro_batch": 2,
+                 "dtype": "fp16"},
+    "plan": {"tp": 2, "pp": 4, "recompute": "none", "flash_attention": False},
+}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return archsim.simulate(SC).to_dict()
+
+
+def test_contract_keys(result):
+    for key in ("feasible", "infeasible_reasons", "mode", "step_time_s", "tokens_per_s", "mfu",
+                "hfu", "tflops_per_device", "memory", "communication", "energy_joules",
+                "cost_usd", "sim"):
+        assert key in result
+    assert set(result["memory"]["breakdown"]) == {"weights", "gradients", "optimizer_states",
+                                                  "activations", "kv_cache", "other"}
+    assert set(result["communication"]["by_kind"]) == {"allreduce", "allgather",
+                                                       "reducescatter", "alltoall", "p2p"}
+    assert result["sim"]["engine"] == "des" and result["sim"]["events"] > 0
+    assert result["mode"] == "training" and result["feasible"]
+
+
+def test_throughput_and_utilization_definitions(result):
+    step = result["step_time_s"]
+    assert result["tokens_per_s"] == pytest.approx(64 * 2048 / step)
+    # MFU = model FLOPs / (step · devices · peak); model FLOPs = formulas.md eq. 7
+    B, s, L, h, V = 64, 2048, 24, 2304, 51200
+    model_flops = 72 * B * L * s * h * h * (1 + s / (6 * h) + V / (12 * h * L))
+    assert result["mfu"] == pytest.approx(model_flops / (step * 32 * 312e12), rel=1e-6)
+    assert result["hfu"] == pytest.approx(result["mfu"])  # no recomputation
+    assert result["tflops_per_device"] == pytest.approx(result["hfu"] * 312, rel=1e-6)
+
+
+def test_recompute_raises_hfu_above_mfu():
+    full = archsim.simulate(SC, {"plan.recompute": "full"}).to_dict()
+    B, s, L, h, V = 64, 2048, 24, 2304, 51200
+    hw = 96 * B * s * L * h * h * (1 + s / (6 * h) + V / (16 * L * h))  # formulas.md eq. 3
+    assert full["hfu"] == pytest.approx(hw / (full["step_time_s"] * 32 * 312e12), rel=1e-6)
+    assert full["hfu"] > full["mfu"]
+
+
+def test_first_stage_activation_memory_matches_korthikanti(result):
+    """1F1B: the first stage holds p micro-batches of L/p layers = L layers' worth
+    (formulas.md), each s·b·h·(10 + 24/t + 5·a·s/(h·t)) bytes, plus the embedding's
+    dropout mask per micro-batch."""
+    s, b, h, a, t, L, p = 2048, 2, 2304, 24, 2, 24, 4
+    per_layer = s * b * h * (10 + 24 / t + 5 * a * s / (h * t))
+    embedding_masks = p * s * b * h  # 1-byte dropout mask of the embedding output
+    stage0 = result["memory"]["per_stage"][0]
+    assert stage0["micro_batches_alive"] == p
+    assert stage0["activations"] == pytest.approx(L * per_layer + embedding_masks, rel=0.02)
+
+
+def test_model_states_follow_zero():
+    base = archsim.simulate(SC, {"plan.zero": 0}).to_dict()["memory"]["per_stage"][1]
+    z1 = archsim.simulate(SC, {"plan.zero": 1}).to_dict()["memory"]["per_stage"][1]
+    dp = 32 // (2 * 4)
+    assert z1["optimizer_states"] == pytest.approx(base["optimizer_states"] / dp)
+    assert z1["weights"] == base["weights"]
+
+
+def test_overlap_hides_gradient_reduction():
+    on = archsim.simulate(SC, {"plan.overlap_comm": True}).to_dict()
+    off = archsim.simulate(SC, {"plan.overlap_comm": False}).to_dict()
+    assert on["communication"]["exposed_time_s"] < off["communication"]["exposed_time_s"]
+    assert on["step_time_s"] < off["step_time_s"]
+
+
+def test_cost_and_energy():
+    r = archsim.simulate(SC).to_dict()
+    assert r["cost_usd"] == pytest.approx(32 * 1.79 * r["step_time_s"] / 3600)
+    # energy lies between all devices idle and all devices at TDP for the whole step
+    assert 32 * 60 * r["step_time_s"] < r["energy_joules"] < 32 * 400 * r["step_time_s"]
+
+
+def test_trace_spans_cover_the_step():
+    res = archsim.simulate(SC, trace=True)
+    assert max(s.end for s in res.spans) == pytest.approx(res["step_time_s"])

@@ -1,0 +1,69 @@
+"""Plans that do not divide are infeasible results whose reasons name the numbers."""
+
+import pytest
+
+import archsim
+
+BASE = {
+    "model": "gpt3-1.7b",  # 24 layers, 24 heads, hidden 2304
+    "hardware": {"device": "a100-sxm4-80gb", "count": 16},
+    "workload": {"kind": "training", "global_batch": 64, "micro_batch": 1, "seq_len": 2048},
+}
+
+
+def reasons(**plan):
+    result = archsim.simulate({**BASE, "plan": plan})
+    assert result["feasible"] is False
+    return result["infeasible_reasons"]
+
+
+def test_devices_not_divisible():
+    assert reasons(tp=3) == ["16 devices are not divisible by tp·pp·cp = 3·1·1 = 3"]
+
+
+def test_dp_that_does_not_match_the_devices():
+    assert reasons(dp=3, tp=2)[0] == "dp·tp·pp·cp = 3·2·1·1 = 6 does not equal the 16 devices"
+
+
+def test_heads_not_divisible():
+    assert "heads 24 are not divisible by tp 16" in reasons(tp=16)
+
+
+def test_layers_not_divisible():
+    assert reasons(pp=16) == ["layers 24 are not divisible by pp·virtual_stages = 16·1 = 16"]
+
+
+def test_batch_not_divisible():
+    result = archsim.simulate({**BASE, "workload": {**BASE["workload"], "global_batch": 100},
+                               "plan": {"tp": 2}})
+    assert result["infeasible_reasons"] == [
+        "global_batch 100 is not divisible by micro_batch·dp = 1·8 = 8"]
+
+
+def test_interleaved_needs_micro_batches_divisible_by_pp():
+    result = archsim.simulate({**BASE, "workload": {**BASE["workload"], "global_batch": 6},
+                               "plan": {"pp": 4, "dp": 2, "tp": 2, "schedule": "interleaved",
+                                        "virtual_stages": 2}})
+    assert "the interleaved schedule needs micro-batches per pipeline (3) divisible by pp 4" in \
+        result["infeasible_reasons"]
+
+
+def test_layers_per_stage_must_sum_to_layers():
+    assert reasons(pp=2, layers_per_stage=[10, 10]) == [
+        "layers_per_stage sums to 20, the model has 24 layers"]
+
+
+def test_does_not_fit_in_memory_names_the_numbers():
+    result = archsim.simulate({**BASE, "model": "gpt3-18.4b",
+                               "workload": {**BASE["workload"], "micro_batch": 4}})
+    assert result["feasible"] is False
+    (reason,) = result["infeasible_reasons"]
+    assert reason.startswith("stage 0 needs ") and "per device, has 80 GiB" in reason
+    # 18.4B parameters × 16 bytes of model states alone exceed 80 GiB
+    assert result["memory"]["breakdown"]["optimizer_states"] == pytest.approx(
+        12 * result["memory"]["breakdown"]["weights"] / 2, rel=1e-9)
+
+
+def test_dp_defaults_to_count_over_model_parallel():
+    result = archsim.simulate({**BASE, "plan": {"tp": 2, "pp": 2}})
+    assert result["feasible"] and result["parallel"]["dp"] == 4

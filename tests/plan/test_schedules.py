@@ -1,0 +1,49 @@
+"""Pipeline schedules: every micro-batch runs forward then backward once per chunk, in the
+order the named schedule prescribes."""
+
+import pytest
+
+from archsim.plan.schedules import SCHEDULES, bubble_fraction, build_schedule, register
+
+
+def test_1f1b_warmup_steady_cooldown():
+    order = build_schedule("1f1b", stages=4, micro_batches=6)
+    assert order[0][:4] == [("F", 0, 0), ("F", 1, 0), ("F", 2, 0), ("F", 3, 0)]
+    assert order[0][4] == ("B", 0, 0)
+    assert order[3][:3] == [("F", 0, 0), ("B", 0, 0), ("F", 1, 0)]  # last stage: no warm-up
+
+
+def test_gpipe_all_forwards_first():
+    order = build_schedule("gpipe", stages=2, micro_batches=3)
+    assert [t[0] for t in order[1]] == ["F", "F", "F", "B", "B", "B"]
+
+
+@pytest.mark.parametrize("name", ["gpipe", "1f1b", "interleaved"])
+def test_each_task_once_and_forward_before_backward(name):
+    p, m, v = 4, 8, 2 if name == "interleaved" else 1
+    for stage_order in build_schedule(name, p, m, v):
+        assert sorted(stage_order) == sorted((ph, i, c) for ph in "FB" for i in range(m)
+                                             for c in range(v))
+        for i in range(m):
+            for c in range(v):
+                assert stage_order.index(("F", i, c)) < stage_order.index(("B", i, c))
+
+
+def test_interleaved_matches_megatron_order_on_the_first_stage():
+    # Megatron-LM: p=2, v=2, m=4 → warm-up (p-1)·2 + (v-1)·p = 4 forwards: mb0,mb1 of chunk 0
+    # then mb0,mb1 of chunk 1; then 1F1B with backwards starting on the last chunk
+    order = build_schedule("interleaved", stages=2, micro_batches=4, chunks=2)[0]
+    assert order[:5] == [("F", 0, 0), ("F", 1, 0), ("F", 0, 1), ("F", 1, 1), ("F", 2, 0)]
+    assert order[5] == ("B", 0, 1)
+
+
+def test_ideal_bubble_fraction():
+    assert bubble_fraction(8, 96) == pytest.approx(7 / 96)
+    assert bubble_fraction(8, 96, 2) == pytest.approx(7 / 192)
+
+
+def test_unknown_schedule_and_duplicate_registration():
+    with pytest.raises(ValueError, match="unknown schedule 'zigzag'"):
+        build_schedule("zigzag", 2, 2)
+    with pytest.raises(ValueError, match="schedule '1f1b' is registered twice"):
+        register("1f1b")(SCHEDULES["1f1b"])

@@ -1,0 +1,32 @@
+"""Predicted step time vs Megatron-LM SC21 Table 1 (10 GPT models, 32-3072 A100s).
+
+Prints the table. The issue's target (mean ≤ 8%, each row ≤ 15%) is not met today: archsim is
+uniformly optimistic by 12-17% with component-calibrated efficiencies. The first test guards
+the current level against regressions; the second keeps the target visible as a strict xfail
+(it fails loudly the day the model meets it, so the guard can be tightened).
+"""
+
+import pytest
+
+from archsim.published.megatron import markdown_table, run_cases
+
+
+@pytest.fixture(scope="module")
+def cases():
+    cases = run_cases()
+    print("\n" + markdown_table(cases))
+    return cases
+
+
+def test_error_table_regression_guard(cases):
+    errors = [abs(c.error) for c in cases]
+    assert len(cases) == 10
+    assert sum(errors) / len(errors) <= 0.17
+    assert max(errors) <= 0.22
+
+
+@pytest.mark.xfail(strict=True, reason="issue target not met: archsim is ~15% optimistic "
+                                       "(see README, Accuracy)")
+def test_issue_target_mean_8_percent_each_15(cases):
+    errors = [abs(c.error) for c in cases]
+    assert sum(errors) / len(errors) <= 0.08 and max(errors) <= 0.15
