@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from archsim.plan.compress import has_effect
 from archsim.result import Result
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec, load_scenario
@@ -21,6 +22,21 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
                       else scenario.model_dump(mode="json"), overrides)
+    result = _simulate_mode(sc, trace)
+    if has_effect(sc.compression):
+        from archsim.metrics.compression import compression_block
+        from archsim.plan.compress import resolve_compression, without_compression
+
+        baseline = _simulate_mode(without_compression(sc), False)
+        block = compression_block(baseline, result, resolve_compression(sc),
+                                  sc.compression.accuracy_note)
+        result.data["compression"] = block
+        if block["warnings"]:
+            result.data.setdefault("warnings", []).extend(block["warnings"])
+    return result
+
+
+def _simulate_mode(sc: ScenarioSpec, trace: bool) -> Result:
     kind = sc.workload.kind
     if kind == "training":
         from archsim.metrics.training import simulate_training

@@ -38,6 +38,9 @@ def render_summary(result: Result) -> str:
     if body is not None:
         lines.append("")
         lines.extend(body(d))
+    if d.get("compression"):
+        lines.append("")
+        lines.extend(compression_section(d["compression"]))
     lines.append("")
     lines.extend(memory_section(d))
     lines.append("")
@@ -49,6 +52,26 @@ def render_summary(result: Result) -> str:
     lines.append(f"simulated with {sim.get('engine')} in {human_time(sim.get('wall_s'))} "
                  f"({sim.get('events')} events)")
     return "\n".join(lines)
+
+
+def compression_section(block: dict) -> list[str]:
+    base, comp, ratios = block["baseline"], block["compressed"], block["ratios"]
+    rows = []
+    for key, ratio in ratios.items():
+        b, c = base.get(key), comp.get(key)
+        if b is None and c is None:
+            continue
+        fmt = human_bytes if "bytes" in key or key.startswith("memory") else num
+        rows.append([key, fmt(b), fmt(c), "-" if ratio is None else f"{ratio:.3f}×"])
+    out = [f"Compression: {base.get('model')} baseline vs compressed "
+           f"{'' if comp['feasible'] else '(INFEASIBLE) '}",
+           table(["metric", "baseline", "compressed", "ratio"], rows)]
+    out.extend(f"  note: {n}" for n in block.get("notes", []))
+    out.extend(f"  WARNING: {w}" for w in block.get("warnings", []))
+    if block.get("accuracy_note"):
+        note = block["accuracy_note"]
+        out.append(f"  accuracy (user-supplied, not simulated): {note['text']}")
+    return out
 
 
 def memory_section(d: dict) -> list[str]:
@@ -108,5 +131,5 @@ def _training(d: dict) -> list[str]:
     return [f"plan: {plan}", "", table(["metric", "value"], rows), "",
             f"Step time on the critical stage ({tb['critical_stage']})",
             table(["part", "time", "share"], breakdown),
-            f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (ideal "
-            f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])})"]
+            f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
+            f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)"]

@@ -1,6 +1,7 @@
 """Time of one op on one device: a roofline with the profile's efficiency data.
 
-    t = max(FLOPs · work_fraction / (peak · η_mm(FLOPs)),  bytes / (bandwidth · η_mem)) + launch
+    t = max(FLOPs · work_fraction / (peak · η_mm(FLOPs)) + vector FLOPs / (vector peak · η_vec),
+            bytes / (bandwidth · η_mem)) + launch
 
 for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve), and the same
 with the vector peak · η_vec for elementwise ops. Assumptions: one kernel per op (so one launch
@@ -64,23 +65,24 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
         raise ValueError(f"{op.name} is a collective; use archsim.cost.comm")
     eff = device.efficiency
     mem_time = op.bytes / (device.memory.bandwidth * eff.memory)
+    return max(_flop_time(op, device), mem_time) + device.launch_overhead
+
+
+def _flop_time(op: Op, device: DeviceSpec) -> float:
+    eff = device.efficiency
     if op.is_matmul:
-        assert op.shape is not None or op.kind == "attention"
-        # the curve is keyed by the FLOPs of one call; a batched call counts as one call
-        eta = _curve(eff.matmul)(op.flops * op.work_fraction)
-        flop_time = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
+        # the curve is keyed by the FLOPs of one call (a batched call counts as one call);
+        # work_fraction scales the time of that call (causal skipping, 2:4 sparsity)
+        eta = _curve(eff.matmul)(op.flops)
+        t = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
     else:
-        flop_time = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
-    return max(flop_time, mem_time) + device.launch_overhead
+        t = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
+    if op.vector_flops:
+        t += op.vector_flops / (device.vector_flops * eff.vector)
+    return t
 
 
 def bound_by(op: Op, device: DeviceSpec) -> str:
     """'compute' or 'memory': which roofline term sets the op's time."""
-    eff = device.efficiency
-    mem_time = op.bytes / (device.memory.bandwidth * eff.memory)
-    if op.is_matmul:
-        eta = _curve(eff.matmul)(op.flops * op.work_fraction)
-        flop_time = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
-    else:
-        flop_time = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
-    return "compute" if flop_time >= mem_time else "memory"
+    mem_time = op.bytes / (device.memory.bandwidth * device.efficiency.memory)
+    return "compute" if _flop_time(op, device) >= mem_time else "memory"

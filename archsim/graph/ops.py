@@ -65,6 +65,8 @@ class Op:
     saved_bytes: float = 0.0
     comm: Comm | None = None
     work_fraction: float = 1.0
+    vector_flops: float = 0.0
+    """Extra work on the vector units inside the same kernel (e.g. fused dequantization)."""
     bwd_bytes: float | None = None
     """Memory traffic of the op's backward when it is not 1.5× the forward's (see backward_of)."""
     attention_core: bool = False

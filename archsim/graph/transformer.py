@@ -56,6 +56,16 @@ class Shape:
     dropout: bool = False
     training: bool = True
     weight_dtype: str | None = None
+    """Storage dtype of the weights (compression); default: ``dtype``."""
+    weight_bytes: float | None = None
+    """Bytes per weight element including quantization scales / sparse-format metadata."""
+    matmul_dtype: str | None = None
+    """Dtype whose tensor-core peak the GEMMs run at (int8/fp8 for W8A8/FP8); default ``dtype``.
+    When it is narrower than ``dtype`` the GEMM inputs are quantized activations."""
+    sparse_speedup: float = 1.0
+    """Achieved speedup of weight GEMMs with 2:4 structured sparsity (1: dense)."""
+    dequant: bool = False
+    """Weight-only quantization: weights are dequantized to ``dtype`` inside the GEMM."""
     kv_cache: bool = False
     """Decode/prefill with a KV cache: attention reads K and V of ``kv_seq`` tokens from it."""
     kv_dtype: str | None = None
@@ -76,17 +86,41 @@ class Shape:
     def kve(self) -> float:
         return BYTES_PER_ELEMENT[self.kv_dtype or self.dtype]
 
+    @property
+    def wbytes(self) -> float:
+        """Bytes per weight element as stored (with scales / metadata)."""
+        return self.weight_bytes if self.weight_bytes is not None else self.we
+
+    @property
+    def gemm_dtype(self) -> str:
+        return self.matmul_dtype or self.dtype
+
+    @property
+    def ae(self) -> float:
+        """Bytes per element of GEMM activation inputs (quantized under W8A8 / FP8)."""
+        return min(self.e, BYTES_PER_ELEMENT[self.gemm_dtype])
+
 
 def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
             weight: bool = True, bias: bool = False, saved: float = 0.0,
             core: bool = False) -> Op:
-    """A (batched) GEMM m×k·k×n; ``weight`` means the k×n operand is a parameter."""
+    """A (batched) GEMM m×k·k×n; ``weight`` means the k×n operand is a parameter.
+
+    Weight GEMMs carry the compression plan: weights read at their stored size, quantized
+    activation inputs under W8A8/FP8, 2:4 sparsity as a time divisor, and weight-only
+    dequantization as 2 vector FLOPs per weight element (scale and convert, fused)."""
     e = s.e
-    b_bytes = (s.we if weight else e) * k * n
-    nbytes = batch * (e * m * k + b_bytes + e * m * n)
-    params = (k * n + (n if bias else 0)) if weight else 0
+    if weight:
+        nbytes = batch * (s.ae * m * k + s.wbytes * k * n + e * m * n)
+        saved *= s.ae / e  # FP8 training keeps the fp8-cast GEMM input for backward
+        return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
+                  bytes=nbytes, dtype=s.gemm_dtype, shape=(batch, m, k, n),
+                  params=k * n + (n if bias else 0), saved_bytes=saved, attention_core=core,
+                  work_fraction=1.0 / s.sparse_speedup,
+                  vector_flops=2.0 * k * n if s.dequant else 0.0)
+    nbytes = batch * (e * m * k + e * k * n + e * m * n)
     return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
-              bytes=nbytes, dtype=s.dtype, shape=(batch, m, k, n), params=params,
+              bytes=nbytes, dtype=s.dtype, shape=(batch, m, k, n), params=0,
               saved_bytes=saved, attention_core=core)
 
 
@@ -318,7 +352,9 @@ def backward_of(op: Op) -> list[Op]:
     if op.kind == "matmul":
         assert op.shape is not None
         batch, m, k, n = op.shape
-        # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n)
+        # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
+        # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
+        op = replace(op, work_fraction=1.0, vector_flops=0.0)
         dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
                      saved_bytes=0.0)
         ops = [dx]

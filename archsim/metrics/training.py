@@ -7,6 +7,7 @@ from typing import Any
 
 from archsim.cost.compute import matmul_peak
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.compress import resolve_compression
 from archsim.plan.layout import resolve_layout
 from archsim.plan.schedules import bubble_fraction
 from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
@@ -18,11 +19,14 @@ from archsim.spec.units import format_quantity
 
 def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
     wall0 = time.perf_counter()
+    comp = resolve_compression(sc)
+    if comp.model is not sc.model:
+        sc = sc.model_copy(update={"model": comp.model})
     layout, reasons = resolve_layout(sc)
-    reasons += _dtype_reasons(sc)
+    reasons += _dtype_reasons(sc) + list(comp.reasons)
     if layout is None or reasons:
         return infeasible_result(sc, "training", reasons, wall0)
-    plan = build_training_plan(sc, layout)
+    plan = build_training_plan(sc, layout, comp)
     timeline = run_training(plan, trace=trace)
     return _assemble(sc, plan, timeline, wall0)
 

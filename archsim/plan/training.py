@@ -32,6 +32,7 @@ from archsim.graph.transformer import (
     layer_forward,
     optimizer_op,
 )
+from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
@@ -183,12 +184,14 @@ def _first_layer_of_kind(model: ModelSpec, moe_layer: bool) -> int:
     return 0
 
 
-def training_shape(sc: ScenarioSpec, layout: Layout) -> Shape:
+def training_shape(sc: ScenarioSpec, layout: Layout,
+                   compression: Compression | None = None) -> Shape:
     wl = sc.workload
+    extra = compression.shape_fields if compression is not None else {}
     return Shape(batch=layout.micro_batch, seq=wl.seq_len // layout.cp, kv_seq=wl.seq_len,
                  tp=layout.tp, sp=sc.plan.sp, cp=layout.cp, ep=layout.ep,
                  flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
-                 dropout=sc.model.dropout > 0, training=True)
+                 dropout=sc.model.dropout > 0, training=True, **extra)
 
 
 def _saved(ops: Sequence[Op], recompute: str) -> float:
@@ -199,13 +202,17 @@ def _saved(ops: Sequence[Op], recompute: str) -> float:
     return sum(op.saved_bytes for op in ops)
 
 
-def build_training_plan(sc: ScenarioSpec, layout: Layout) -> TrainingPlan:
-    """Cost every (stage, chunk) of ``sc`` under ``layout`` on the cluster's first pool."""
+def build_training_plan(sc: ScenarioSpec, layout: Layout,
+                        compression: Compression | None = None) -> TrainingPlan:
+    """Cost every (stage, chunk) of ``sc`` under ``layout`` on the cluster's first pool.
+
+    ``compression`` (from archsim.plan.compress) changes GEMM dtypes and weight bytes; its
+    pruned model must already be ``sc.model``."""
     pool = sc.cluster.pools[0]
     device = pool.device
     model, plan, wl = sc.model, sc.plan, sc.workload
     groups = _groups(pool, layout)
-    shape = training_shape(sc, layout)
+    shape = training_shape(sc, layout, compression)
     e = BYTES_PER_ELEMENT[wl.dtype]
     algorithms: dict[str, str] = {}
 
@@ -314,6 +321,10 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout) -> TrainingPlan:
         stage_params = sum(ck.params for ck in row)
         st = model_state_bytes(stage_params, wl.dtype, wl.optimizer, plan.zero,
                                layout.dp_shard)
+        if compression is not None and compression.fp8_training:
+            # Transformer Engine's fp8 copy of the weights, sharded like the weights
+            fp8_copy = stage_params / (layout.dp_shard if plan.zero >= 3 else 1)
+            st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
         states.append(st)
         local = stage_params / (layout.dp_shard if plan.zero >= 1 else 1)
         opt_times.append(compute_time(optimizer_op(local, wl.optimizer, wl.dtype), device))

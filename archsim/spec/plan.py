@@ -36,13 +36,30 @@ class ParallelPlan(StrictModel):
 
 
 class SparsityPlan(StrictModel):
+    """Weight sparsity: unstructured pruning at ``ratio`` or NVIDIA's 2:4 pattern (ratio 0.5)."""
+
     pattern: Literal["unstructured", "2:4"]
     ratio: float = Field(default=0.5, ge=0, lt=1)
+    index_bits: int = Field(default=16, ge=1, le=64)
+    """Unstructured: bits of the column index stored per kept weight (CSR/COO format)."""
+
+
+class PruningPlan(StrictModel):
+    """Structured pruning: the fraction of attention heads, FFN width or layers removed.
+
+    The result is a smaller model that is simulated as such (its name gets a '-pruned' tag).
+    """
+
+    heads: float = Field(default=0.0, ge=0, lt=1)
+    ffn: float = Field(default=0.0, ge=0, lt=1)
+    layers: float = Field(default=0.0, ge=0, lt=1)
 
 
 class DistillPlan(StrictModel):
     student: Any
     """A model name or an inline model mapping."""
+    teacher_dtype: Dtype | None = None
+    """Dtype the teacher runs its forward pass in (default: the workload's)."""
 
 
 class CompressionPlan(StrictModel):
@@ -51,6 +68,15 @@ class CompressionPlan(StrictModel):
     weight_dtype: Dtype | None = None
     activation_dtype: Dtype | None = None
     kv_cache_dtype: Dtype | None = None
+    group_size: int = Field(default=128, ge=1)
+    """Weights per quantization scale (group-wise quantization); one ``scale_dtype`` each."""
+    scale_dtype: Dtype = "fp16"
+    fallback: Dtype | None = None
+    """Dtype to compute in when the device lacks the requested one (e.g. fp8 on A100 → bf16);
+    without it such a plan is infeasible."""
     sparsity: SparsityPlan | None = None
+    pruning: PruningPlan | None = None
     distill: DistillPlan | None = None
     accuracy_note: str | None = None
+    """User-supplied note on model quality, echoed into results (archsim does not simulate
+    quality)."""

@@ -1,0 +1,221 @@
+"""Compression plan → what changes in the simulated run.
+
+Quantization (Dettmers et al. 2022 LLM.int8(); Xiao et al. 2023 SmoothQuant W8A8; Frantar et
+al. 2023 GPTQ / Lin et al. 2024 AWQ weight-only int4; Micikevicius et al. 2022 FP8):
+* weight-only (weights narrower than the 16-bit activations): weights are stored and read at
+  their width plus one ``scale_dtype`` scale per ``group_size`` weights; GEMMs run at the 16-bit
+  peak and pay the dequantization (2 vector FLOPs per weight: scale and convert).
+* W8A8 / FP8 (activations quantized too): GEMMs run at the device's int8 / fp8 peak, which the
+  device must have (else ``fallback`` or infeasible); GEMM activation inputs are 1 byte.
+* FP8 training: fp8 GEMMs, 16-bit weights and gradients, fp32 master weights and Adam moments,
+  plus an fp8 copy of the weights (Transformer Engine keeps one): 17 bytes per parameter.
+Sparsity (Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks", NVIDIA 2:4):
+* 2:4 keeps half the weights plus 2 bits of position metadata each; weight GEMMs in the
+  forward pass run ``sparsity.achieved_speedup`` (device profile) times faster; needs the
+  device's sparse tensor cores for the GEMM dtype.
+* unstructured at ratio r is stored as values + ``index_bits`` column indices; no device in
+  hardware_profiles/ has unstructured-sparse GEMM kernels, so compute and GEMM traffic stay
+  dense — the result says so.
+Structured pruning removes heads, FFN width or layers: a smaller model, simulated as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archsim.spec.model import ModelSpec
+from archsim.spec.plan import CompressionPlan, PruningPlan
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+SIXTEEN_BIT = ("bf16", "fp16")
+# 2:4 metadata: a 2-bit position per kept weight (NVIDIA Ampere sparse tensor cores)
+TWO_FOUR_METADATA_BYTES = 2 / 8
+
+
+@dataclass(frozen=True)
+class Compression:
+    """Effects of a compression plan on one scenario (identity when there is no plan)."""
+
+    model: ModelSpec
+    weight_dtype: str | None = None
+    weight_bytes: float | None = None
+    """Bytes per weight element that GEMMs read (stored width + scales / sparse metadata)."""
+    weight_storage_bytes: float | None = None
+    """Bytes per weight element held in memory."""
+    matmul_dtype: str | None = None
+    kv_dtype: str | None = None
+    sparse_speedup: float = 1.0
+    dequant: bool = False
+    fp8_training: bool = False
+    notes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    shape_fields: dict = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.shape_fields) or self.fp8_training
+
+
+def prune_model(model: ModelSpec, pruning: PruningPlan) -> ModelSpec:
+    """The model left after removing the given fractions of heads, FFN width and layers.
+
+    Heads are removed in whole key/value groups' worth of query heads (the count stays a
+    multiple of kv_heads); head_dim and hidden size are kept.
+    """
+    update: dict = {}
+    if pruning.heads:
+        kv = model.n_kv_heads
+        groups = max(1, round(model.heads * (1 - pruning.heads) / kv))
+        update.update(heads=groups * kv, head_dim=model.d_head, kv_heads=kv)
+    if pruning.ffn:
+        update["ffn_hidden"] = max(1, round(model.ffn * (1 - pruning.ffn)))
+        if model.moe is not None and model.moe.expert_ffn_hidden:
+            moe = model.moe.model_copy(update={"expert_ffn_hidden": max(
+                1, round(model.moe.expert_ffn_hidden * (1 - pruning.ffn)))})
+            update["moe"] = moe
+    if pruning.layers:
+        update["layers"] = max(1, round(model.layers * (1 - pruning.layers)))
+    if not update:
+        return model
+    update["name"] = f"{model.name}-pruned"
+    return ModelSpec.model_validate({**model.model_dump(), **update})
+
+
+def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
+    """What ``sc.compression`` changes, with notes and reasons it cannot run on the device."""
+    plan = sc.compression
+    if plan is None:
+        return Compression(model=sc.model)
+    device = device if device is not None else sc.cluster.pools[0].device
+    training = sc.workload.kind == "training"
+    base = sc.workload.dtype
+    notes: list[str] = []
+    reasons: list[str] = []
+    warnings: list[str] = []
+    shape: dict = {}
+    model = prune_model(sc.model, plan.pruning) if plan.pruning else sc.model
+    if model is not sc.model:
+        notes.append(f"structured pruning: {sc.model.name} → {model.layers} layers, "
+                     f"{model.heads} heads, ffn {model.ffn}")
+
+    w = plan.weight_dtype or base
+    a = plan.activation_dtype or base
+    wb, ab, eb = BYTES_PER_ELEMENT[w], BYTES_PER_ELEMENT[a], BYTES_PER_ELEMENT[base]
+    matmul = base
+    fp8_training = dequant = False
+    if ab < eb:  # activations quantized: GEMMs at the int8 / fp8 peak
+        matmul = a
+        if wb > ab:
+            notes.append(f"weights quantized to {a} on the fly for {a} GEMMs")
+            w, wb = a, ab
+        dequant = wb < ab  # e.g. W4A8
+    elif wb < eb:
+        dequant = True  # weight-only quantization: 16-bit GEMMs, dequantized weights
+    if training:
+        if (w, a) == ("fp8", "fp8"):
+            fp8_training = True
+            notes.append("FP8 training: fp8 GEMMs, 16-bit weights and gradients, fp32 master "
+                         "weights and moments, plus an fp8 weight copy")
+        elif wb < eb or ab < eb:
+            reasons.append(f"compression {w} weights / {a} activations is an inference "
+                           "technique; training supports 16-bit or fp8/fp8 (FP8 training)")
+        if plan.kv_cache_dtype:
+            notes.append("kv_cache_dtype has no effect on training")
+    if not _supports(device, matmul):
+        if plan.fallback:
+            notes.append(f"{device.name} has no {matmul} tensor cores: computing in "
+                         f"{plan.fallback} (compression.fallback)")
+            matmul = plan.fallback
+            fp8_training = False
+        else:
+            reasons.append(f"device {device.name} has no {matmul} support (its dtypes: "
+                           f"{', '.join(device.peak)}); set compression.fallback (e.g. "
+                           f"{base}) to run in another dtype")
+    # group-wise scales belong to weight-only schemes (GPTQ/AWQ); W8A8 and FP8 use per-channel
+    # or per-tensor scales, whose bytes are negligible
+    scales = BYTES_PER_ELEMENT[plan.scale_dtype] / plan.group_size if dequant else 0.0
+    read_bytes = storage = wb + scales
+
+    speedup = 1.0
+    if plan.sparsity is not None:
+        sp = plan.sparsity
+        if sp.pattern == "2:4":
+            caps = device.sparsity
+            if caps is None or caps.pattern != "2:4" or matmul not in caps.dtypes:
+                have = (f"2:4 for {', '.join(caps.dtypes)}" if caps is not None
+                        else "no structured sparsity")
+                reasons.append(f"device {device.name} has {have}; a 2:4 plan needs sparse "
+                               f"tensor cores for {matmul}")
+            else:
+                speedup = caps.achieved_speedup
+                notes.append(f"2:4 sparsity: forward weight GEMMs {speedup:g}× faster "
+                             f"({device.name} profile: achieved_speedup)")
+            if sp.ratio != 0.5:
+                notes.append("2:4 keeps exactly half of the weights; ratio is ignored")
+            read_bytes = storage = 0.5 * (wb + TWO_FOUR_METADATA_BYTES) + scales
+        else:
+            sparse = (1 - sp.ratio) * (wb + sp.index_bits / 8)
+            if sparse < wb:
+                storage = sparse + scales
+                notes.append(f"unstructured sparsity {sp.ratio:g}: weights stored in a "
+                             f"compressed format ({storage:.3g} B per weight); compute and "
+                             f"GEMM traffic stay dense ({device.name} has no unstructured-"
+                             "sparse kernels)")
+            else:
+                notes.append(f"unstructured sparsity {sp.ratio:g}: a compressed format "
+                             f"({sparse:.3g} B per weight) is not smaller than dense; "
+                             "weights stay dense, compute stays dense")
+
+    kv = plan.kv_cache_dtype
+    if plan.distill is not None:
+        student = ModelSpec.model_validate(plan.distill.student)
+        if _param_estimate(student) > _param_estimate(sc.model):
+            warnings.append(f"the student {student.name} is larger than its teacher "
+                            f"{sc.model.name}")
+    if w != base or wb < eb:
+        shape["weight_dtype"] = w
+    if read_bytes != eb:
+        shape["weight_bytes"] = read_bytes
+    if matmul != base:
+        shape["matmul_dtype"] = matmul
+    if speedup != 1.0:
+        shape["sparse_speedup"] = speedup
+    if dequant:
+        shape["dequant"] = True
+    if kv and not training:
+        shape["kv_dtype"] = kv
+    return Compression(model=model, weight_dtype=w, weight_bytes=read_bytes,
+                       weight_storage_bytes=storage, matmul_dtype=matmul, kv_dtype=kv,
+                       sparse_speedup=speedup, dequant=dequant, fp8_training=fp8_training,
+                       notes=tuple(notes), reasons=tuple(reasons), warnings=tuple(warnings),
+                       shape_fields=shape)
+
+
+def _supports(device, dtype: str) -> bool:
+    if device.supports(dtype):
+        return True
+    aliases = {"bf16": "fp16", "fp16": "bf16", "fp32": "tf32", "tf32": "fp32"}
+    return dtype in aliases and device.supports(aliases[dtype])
+
+
+def _param_estimate(model: ModelSpec) -> float:
+    """Parameters of a model (layers, embeddings), for comparing student and teacher."""
+    h, f = model.hidden, model.ffn
+    attn = h * (model.q_width + 2 * model.kv_width) + model.q_width * h
+    mats = 3 if model.mlp == "swiglu" else 2
+    mlp = mats * h * f * (model.moe.experts if model.moe else 1)
+    emb = model.vocab * h * (1 if model.tied_embeddings else 2)
+    return model.layers * (attn + mlp) + emb
+
+
+def without_compression(sc: ScenarioSpec) -> ScenarioSpec:
+    return sc.model_copy(update={"compression": None})
+
+
+def has_effect(plan: CompressionPlan | None) -> bool:
+    return plan is not None and any(
+        getattr(plan, k) is not None for k in ("weight_dtype", "activation_dtype",
+                                               "kv_cache_dtype", "sparsity", "pruning",
+                                               "distill"))

@@ -1,0 +1,134 @@
+"""Compression plans on training: FP8 training, dtype support, pruning, sparsity, bad input."""
+
+import pytest
+
+import archsim
+from archsim.plan.compress import prune_model, resolve_compression
+from archsim.spec.errors import SpecError
+from archsim.spec.plan import PruningPlan
+
+LLAMA = {
+    "model": "llama2-7b",
+    "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+    "workload": {"kind": "training", "seq_len": 4096, "global_batch": 32, "micro_batch": 1},
+    "plan": {"tp": 2, "recompute": "selective"},
+}
+
+
+def simulate(compression, **hardware):
+    hw = {**LLAMA["hardware"], **hardware}
+    return archsim.simulate({**LLAMA, "hardware": hw, "compression": compression}).to_dict()
+
+
+def test_fp8_on_a100_is_infeasible_without_a_fallback():
+    r = simulate({"weight_dtype": "fp8", "activation_dtype": "fp8"}, device="a100-sxm4-80gb")
+    assert r["feasible"] is False
+    assert r["infeasible_reasons"] == [
+        "device a100-sxm4-80gb has no fp8 support (its dtypes: fp64, fp32, tf32, bf16, fp16, "
+        "int8, int4); set compression.fallback (e.g. bf16) to run in another dtype"]
+    assert r["compression"]["baseline"]["feasible"] is True
+
+
+def test_fallback_runs_in_the_named_dtype():
+    r = simulate({"weight_dtype": "fp8", "activation_dtype": "fp8", "fallback": "bf16"},
+                 device="a100-sxm4-80gb")
+    assert r["feasible"]
+    assert any("computing in bf16" in n for n in r["compression"]["notes"])
+    assert r["compression"]["ratios"]["step_time_s"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_fp8_training_memory_and_speed():
+    r = simulate({"weight_dtype": "fp8", "activation_dtype": "fp8"})
+    block = r["compression"]
+    assert block["effects"]["fp8_training"] and block["effects"]["matmul_dtype"] == "fp8"
+    # 16-bit weights plus an fp8 copy: 3 bytes per parameter instead of 2
+    assert block["ratios"]["memory.breakdown.weights"] == pytest.approx(1.5)
+    # fp8 GEMMs (twice the bf16 peak on H100) make the step faster but less than 2×
+    assert 0.5 < block["ratios"]["step_time_s"] < 0.9
+
+
+def test_weight_only_quantization_is_not_a_training_plan():
+    r = simulate({"weight_dtype": "int4"})
+    assert r["infeasible_reasons"] == [
+        "compression int4 weights / bf16 activations is an inference technique; training "
+        "supports 16-bit or fp8/fp8 (FP8 training)"]
+
+
+def test_pruning_25_percent_of_ffn_width():
+    """Llama-2-7B: ffn 11008 → 8256 (Δf = 2752). Parameters drop by 3·h·Δf per layer
+    (gate, up, down) and model FLOPs per step by 6·B·s·L·3·h·Δf (forward + backward)."""
+    h, L, df, B, s = 4096, 32, 2752, 32, 4096
+    base = simulate(None)
+    pruned = simulate({"pruning": {"ffn": 0.25}})
+    sc = archsim.load_scenario(LLAMA)
+    model = prune_model(sc.model, PruningPlan(ffn=0.25))
+    assert model.ffn == 8256 and model.name == "llama2-7b-pruned"
+    delta_flops = base["model_flops_per_step"] - pruned["model_flops_per_step"]
+    assert delta_flops == pytest.approx(6 * B * s * L * 3 * h * df, rel=1e-9)
+    tp = 2
+    delta_weights = (base["memory"]["breakdown"]["weights"]
+                     - pruned["memory"]["breakdown"]["weights"])
+    assert delta_weights == pytest.approx(2 * L * 3 * h * df / tp, rel=1e-9)
+
+
+def test_pruning_heads_keeps_whole_gqa_groups():
+    model = archsim.load_scenario({**LLAMA, "model": "llama2-70b"}).model
+    pruned = prune_model(model, PruningPlan(heads=0.25, layers=0.5))
+    assert (pruned.heads, pruned.kv_heads, pruned.head_dim) == (48, 8, 128)
+    assert pruned.layers == 40 and pruned.hidden == 8192
+
+
+def test_two_four_sparsity_needs_sparse_tensor_cores():
+    r = simulate({"sparsity": {"pattern": "2:4"}}, device="tpu-v4", intra_node="tpu-v4-ici")
+    assert r["feasible"] is False
+    assert ("device tpu-v4 has no structured sparsity; a 2:4 plan needs sparse tensor cores "
+            "for bf16") in r["infeasible_reasons"]
+
+
+def test_two_four_sparsity_speeds_up_forward_weight_gemms():
+    sc = archsim.load_scenario({**LLAMA, "compression": {"sparsity": {"pattern": "2:4"}}})
+    comp = resolve_compression(sc)
+    assert comp.sparse_speedup == sc.hardware.device.sparsity.achieved_speedup == 1.71
+    # half the weights at 2 bytes plus 2 bits of metadata each: 0.5·(2 + 0.25) B per weight
+    assert comp.weight_bytes == pytest.approx(1.125)
+    r = simulate({"sparsity": {"pattern": "2:4"}})
+    assert r["compression"]["ratios"]["step_time_s"] < 1.0
+
+
+def test_unstructured_sparsity_says_compute_stays_dense():
+    r = simulate({"sparsity": {"pattern": "unstructured", "ratio": 0.7}})
+    (note,) = r["compression"]["notes"]
+    assert "compute and GEMM traffic stay dense (h100-sxm5-80gb has no unstructured-sparse " \
+           "kernels)" in note
+    # 30% kept at 2 B + 2 B of int16 index = 1.2 B per weight
+    assert r["compression"]["effects"]["weight_storage_bytes_per_element"] == \
+        pytest.approx(0.3 * 4)
+
+
+def test_accuracy_note_is_echoed_and_labelled():
+    r = simulate({"weight_dtype": "fp8", "activation_dtype": "fp8",
+                  "accuracy_note": "loss within 0.5% of bf16 (our runs)"})
+    assert r["compression"]["accuracy_note"] == {
+        "text": "loss within 0.5% of bf16 (our runs)",
+        "source": "user-supplied; archsim does not simulate model quality"}
+
+
+def test_student_larger_than_teacher_is_a_warning():
+    r = archsim.simulate({**LLAMA, "model": "llama2-7b",
+                          "compression": {"distill": {"student": "llama2-13b"}}}).to_dict()
+    assert r["warnings"] == ["the student llama2-13b is larger than its teacher llama2-7b"]
+
+
+@pytest.mark.parametrize(("compression", "message"), [
+    ({"weight_dtype": "int3"}, r"compression.weight_dtype: Input should be 'fp64', 'fp32', "
+                               r".* \(got 'int3'\)"),
+    ({"sparsity": {"pattern": "2:4", "ratio": 1.0}},
+     r"compression.sparsity.ratio: Input should be less than 1 \(got 1.0\)"),
+    ({"sparsity": {"pattern": "unstructured", "ratio": -0.1}},
+     r"compression.sparsity.ratio: Input should be greater than or equal to 0"),
+    ({"sparsity": {"pattern": "3:8"}}, r"compression.sparsity.pattern: Input should be "
+                                       r"'unstructured' or '2:4'"),
+])
+def test_bad_compression_input(compression, message):
+    with pytest.raises(SpecError, match=message):
+        archsim.load_scenario({**LLAMA, "compression": compression})
