@@ -3,9 +3,11 @@
     t = max(FLOPs · work_fraction / (peak · η_mm(FLOPs)) + vector FLOPs / (vector peak · η_vec),
             bytes / (bandwidth · η_mem)) + launch
 
-for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve), and the same
-with the vector peak · η_vec for elementwise ops. Assumptions: one kernel per op (so one launch
-overhead), no overlap between consecutive kernels, and the compute dtype's dense peak.
+for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve; fused attention
+uses the profile's attention curve when it has one), and the same with the vector peak · η_vec
+for elementwise ops (η_vec per op kind where the profile lists one in ``by_kind``).
+Assumptions: one kernel per op (so one launch overhead), no overlap between consecutive kernels,
+and the compute dtype's dense peak.
 """
 
 from __future__ import annotations
@@ -73,10 +75,12 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
     if op.is_matmul:
         # the curve is keyed by the FLOPs of one call (a batched call counts as one call);
         # work_fraction scales the time of that call (causal skipping, 2:4 sparsity)
-        eta = _curve(eff.matmul)(op.flops)
+        # fused attention has its own curve where the profile measured one
+        curve = eff.attention if op.kind == "attention" and eff.attention else eff.matmul
+        eta = _curve(curve)(op.flops)
         t = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
     else:
-        t = op.flops * op.work_fraction / (device.vector_flops * eff.vector)
+        t = op.flops * op.work_fraction / (device.vector_flops * eff.vector_for(op.kind))
     if op.vector_flops:
         t += op.vector_flops / (device.vector_flops * eff.vector)
     return t

@@ -8,7 +8,7 @@ Every quantity is written with its unit in the YAML and held as an SI float here
 from __future__ import annotations
 
 import itertools
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,7 +60,24 @@ class EfficiencySpec(StrictModel):
     memory: float = Field(gt=0, le=1, description="achieved / peak memory bandwidth")
     vector: float = Field(default=0.5, gt=0, le=1,
                           description="achieved / peak vector (non-matrix) FLOP rate")
+    by_kind: dict[str, float] = Field(default_factory=dict)
+    """Achieved / vector peak of one kind of non-matrix op (``norm``, ``softmax``, ``loss``,
+    ``optimizer``, ...), measured by ``archsim calibrate``; ``vector`` for kinds not listed."""
+    attention: MatmulEfficiencySpec | None = None
+    """Fused attention kernels, by the FLOPs of one call; the matmul curve when absent."""
     source: str = ""
+
+    @field_validator("by_kind")
+    @classmethod
+    def _check_by_kind(cls, by_kind: dict[str, float]) -> dict[str, float]:
+        for kind, eff in by_kind.items():
+            if not 0 < eff <= 1:
+                raise ValueError(f"by_kind.{kind}: efficiency {eff!r} must be in (0, 1]")
+        return by_kind
+
+    def vector_for(self, kind: str) -> float:
+        """Vector efficiency of an op of ``kind``."""
+        return self.by_kind.get(kind, self.vector)
 
 
 class MemorySpec(StrictModel):
@@ -107,6 +124,8 @@ class DeviceSpec(StrictModel):
     verification: str = ""
     unverified: list[str] = Field(default_factory=list)
     source: str = ""
+    calibration: dict[str, Any] | None = None
+    """Provenance and raw measurements written by ``archsim calibrate`` (not used to simulate)."""
 
     @field_validator("peak")
     @classmethod
