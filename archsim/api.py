@@ -22,6 +22,10 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
                       else scenario.model_dump(mode="json"), overrides)
+    if sc.compression is not None and sc.compression.distill is not None:
+        from archsim.metrics.distill import simulate_distillation
+
+        return simulate_distillation(sc, trace)
     result = _simulate_mode(sc, trace)
     if has_effect(sc.compression):
         from archsim.metrics.compression import compression_block

@@ -1,0 +1,54 @@
+"""Distillation training: teacher forward + student step on the same devices."""
+
+import pytest
+
+import archsim
+
+SC = {
+    "model": "llama2-13b",  # teacher
+    "hardware": {"device": "h100-sxm5-80gb", "count": 16},
+    "workload": {"kind": "training", "seq_len": 4096, "global_batch": 64},
+    "plan": {"tp": 4, "pp": 2, "recompute": "selective", "zero": 1},
+    "compression": {"distill": {"student": "llama2-7b"}},
+}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return archsim.simulate(SC).to_dict()
+
+
+def test_step_is_teacher_forward_plus_student_step(result):
+    d = result["distillation"]
+    assert (d["teacher"], d["student"]) == ("llama2-13b", "llama2-7b")
+    student = archsim.simulate({**SC, "model": "llama2-7b", "compression": None}).to_dict()
+    assert d["student_step_s"] == pytest.approx(student["step_time_s"])
+    assert result["step_time_s"] == pytest.approx(d["teacher_forward_s"] + d["student_step_s"])
+    assert result["tokens_per_s"] == pytest.approx(64 * 4096 / result["step_time_s"])
+
+
+def test_teacher_forward_flops(result):
+    """Llama-2-13B forward per sequence: each layer 2·s·(h·(h + 2h) + h·h + 3·h·f) + 4·s²·h
+    (MHA: kv heads = heads), plus the logits 2·s·h·V; 64 sequences."""
+    h, f, L, V, s, B = 5120, 13824, 40, 32000, 4096, 64
+    per_seq = L * (2 * s * (h * 3 * h + h * h + 3 * h * f) + 4 * s * s * h) + 2 * s * h * V
+    assert result["distillation"]["teacher_forward_flops_per_step"] == \
+        pytest.approx(B * per_seq, rel=1e-9)
+
+
+def test_memory_adds_the_teacher_weights(result):
+    mem = result["distillation"]["memory"]
+    assert mem["peak_bytes_per_device"] == pytest.approx(
+        mem["teacher_bytes_per_device"] + mem["student_peak_bytes_per_device"])
+    # teacher in bf16, split over tp·pp = 8 ranks: about 2·13.0e9/8 bytes on a stage
+    assert mem["teacher_bytes_per_device"] == pytest.approx(2 * 13.0e9 / 8, rel=0.1)
+    assert result["memory"]["peak_bytes_per_device"] == mem["peak_bytes_per_device"]
+
+
+def test_teacher_that_does_not_divide_is_a_reason():
+    """tp 16 divides the student's 32 heads but not the teacher's 40."""
+    r = archsim.simulate({**SC, "plan": {**SC["plan"], "tp": 16, "pp": 1}}).to_dict()
+    assert r["feasible"] is False
+    assert r["infeasible_reasons"] == [
+        "teacher llama2-13b: heads 40 are not divisible by tp 16",
+        "teacher llama2-13b: kv_heads 40 and tp 16: one must divide the other"]
