@@ -65,9 +65,17 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     """Seconds for ``op`` on ``device`` (collectives are costed by archsim.cost.comm)."""
     if op.kind == "comm":
         raise ValueError(f"{op.name} is a collective; use archsim.cost.comm")
-    eff = device.efficiency
-    mem_time = op.bytes / (device.memory.bandwidth * eff.memory)
-    return max(_flop_time(op, device), mem_time) + device.launch_overhead
+    return max(_flop_time(op, device), memory_time(op, device)) + device.launch_overhead
+
+
+def memory_time(op: Op, device: DeviceSpec) -> float:
+    """Bytes over the achieved bandwidth: the cache's when the profile measured one and the
+    op's bytes fit in the cache (``sram``), else the memory's."""
+    mem = device.memory
+    bw = mem.bandwidth
+    if mem.cache_bandwidth is not None and op.bytes <= device.sram:
+        bw = mem.cache_bandwidth
+    return op.bytes / (bw * device.efficiency.memory)
 
 
 def _flop_time(op: Op, device: DeviceSpec) -> float:
@@ -80,7 +88,8 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
         eta = _curve(curve)(op.flops)
         t = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
     else:
-        t = op.flops * op.work_fraction / (device.vector_flops * eff.vector_for(op.kind))
+        t = op.flops * op.work_fraction / (device.vector_flops
+                                           * eff.vector_for(op.kind, op.phase))
     if op.vector_flops:
         t += op.vector_flops / (device.vector_flops * eff.vector)
     return t
@@ -88,5 +97,4 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
 
 def bound_by(op: Op, device: DeviceSpec) -> str:
     """'compute' or 'memory': which roofline term sets the op's time."""
-    mem_time = op.bytes / (device.memory.bandwidth * device.efficiency.memory)
-    return "compute" if _flop_time(op, device) >= mem_time else "memory"
+    return "compute" if _flop_time(op, device) >= memory_time(op, device) else "memory"

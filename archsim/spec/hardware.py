@@ -61,8 +61,9 @@ class EfficiencySpec(StrictModel):
     vector: float = Field(default=0.5, gt=0, le=1,
                           description="achieved / peak vector (non-matrix) FLOP rate")
     by_kind: dict[str, float] = Field(default_factory=dict)
-    """Achieved / vector peak of one kind of non-matrix op (``norm``, ``softmax``, ``loss``,
-    ``optimizer``, ...), measured by ``archsim calibrate``; ``vector`` for kinds not listed."""
+    """Achieved / vector peak of one kind of non-matrix op, optionally per phase (``norm``,
+    ``norm.bwd``, ``softmax.fwd``, ``optimizer``, ...), measured by ``archsim calibrate``;
+    ``vector`` for kinds not listed."""
     attention: MatmulEfficiencySpec | None = None
     """Fused attention kernels, by the FLOPs of one call; the matmul curve when absent."""
     source: str = ""
@@ -75,9 +76,10 @@ class EfficiencySpec(StrictModel):
                 raise ValueError(f"by_kind.{kind}: efficiency {eff!r} must be in (0, 1]")
         return by_kind
 
-    def vector_for(self, kind: str) -> float:
-        """Vector efficiency of an op of ``kind``."""
-        return self.by_kind.get(kind, self.vector)
+    def vector_for(self, kind: str, phase: str = "fwd") -> float:
+        """Vector efficiency of an op of ``kind`` in ``phase`` (key ``kind.phase``, then
+        ``kind``, then ``vector``)."""
+        return self.by_kind.get(f"{kind}.{phase}", self.by_kind.get(kind, self.vector))
 
 
 class MemorySpec(StrictModel):
@@ -86,6 +88,9 @@ class MemorySpec(StrictModel):
     kind: str = ""
     reserved: BytesOrZero = 0.0
     """Memory the runtime keeps for itself (context, allocator slack), not usable by the model."""
+    cache_bandwidth: Bandwidth | None = None
+    """Bandwidth of the on-chip cache (the device's ``sram``): an op whose bytes fit in it
+    streams at this rate instead of ``bandwidth`` (measured by ``archsim calibrate``)."""
 
 
 class SparsitySpec(StrictModel):

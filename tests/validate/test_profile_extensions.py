@@ -56,3 +56,25 @@ def test_by_kind_efficiency_out_of_range_is_a_spec_error():
     with pytest.raises(SpecError, match=r"efficiency.by_kind: .*norm: efficiency 1.5 must be "
                                         r"in \(0, 1\]"):
         _device(by_kind={"norm": 1.5})
+
+
+def test_backward_kernels_may_have_their_own_efficiency():
+    dev = _device(by_kind={"norm": 0.1, "norm.bwd": 0.05})
+    fwd = Op(name="ln", kind="norm", phase="fwd", flops=1e8, bytes=0.0, dtype="fp32")
+    bwd = Op(name="ln.bwd", kind="norm", phase="bwd", flops=1e8, bytes=0.0, dtype="fp32")
+    # fwd: 1e8 / (100e9 · 0.1) = 10 ms; bwd: 1e8 / (100e9 · 0.05) = 20 ms
+    assert compute_time(fwd, dev) == pytest.approx(0.010001)
+    assert compute_time(bwd, dev) == pytest.approx(0.020001)
+
+
+def test_ops_that_fit_in_the_cache_stream_at_the_cache_bandwidth():
+    data = {**BASE, "sram": "1 MB",
+            "memory": {**BASE["memory"], "cache_bandwidth": "100 GB/s"}}
+    dev = load_spec_file("devices", data)
+    small = Op(name="add", kind="elementwise", phase="fwd", bytes=1e6, dtype="fp32")
+    large = Op(name="add", kind="elementwise", phase="fwd", bytes=2e6, dtype="fp32")
+    # 1 MB fits the 1 MB cache: 1e6 / 100e9 = 10 us; 2 MB does not: 2e6 / 10e9 = 200 us
+    assert compute_time(small, dev) == pytest.approx(11e-6)
+    assert compute_time(large, dev) == pytest.approx(201e-6)
+    # without a cache bandwidth the memory bandwidth applies: 1e6 / 10e9 = 100 us
+    assert compute_time(small, _device()) == pytest.approx(101e-6)
