@@ -142,13 +142,14 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
     compute op; only what exceeds it is exposed.
     """
     cost = PhaseCost()
-    pending_overlap = 0.0
+    pending_overlap, pending_kind = 0.0, "allgather"
     for op in ops:
         if op.kind == "comm":
             assert op.comm is not None
             c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
             if op.comm.overlappable:
                 pending_overlap += c.time_s
+                pending_kind = op.comm.kind
                 exposed = 0.0
             else:
                 exposed = c.time_s
@@ -162,7 +163,9 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         if pending_overlap:
             extra = max(0.0, pending_overlap - t)
             cost.comm_s += extra
-            cost.comm_by_kind["allgather"][0] += extra
+            # charged to the collective's own kind (ring attention's K/V all-gather in the
+            # forward pass is a reduce-scatter of their gradients in the backward pass)
+            cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += extra
             pending_overlap = 0.0
         cost.compute_s += t
         if op.is_matmul:
