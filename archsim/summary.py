@@ -133,3 +133,6 @@ def _training(d: dict) -> list[str]:
             table(["part", "time", "share"], breakdown),
             f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
             f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)"]
+
+
+import archsim.metrics.inference_summary  # noqa: E402,F401  (registers inference/serving)

@@ -281,8 +281,11 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
     if t > 1 and s.sp:
         ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
     local_experts = max(moe.experts // s.ep, 1)
-    tokens_per_expert = routed / local_experts  # balanced: each rank receives ~routed copies
-    for x in range(local_experts):
+    # only experts that receive a token run (and read their weights): with few tokens, as in
+    # decode, balanced top-k routing of the ep group's tokens touches E·(1 − (1 − k/E)^n)
+    active = _active_experts(local_experts, moe.experts, moe.top_k, tok * s.ep)
+    tokens_per_expert = routed / active  # balanced: each rank receives ~routed copies
+    for x in range(active):
         for op in _dense_mlp(p, model, s, tokens_per_expert, tokens_per_expert, ffn,
                              prefix=f"e{x}."):
             ops.append(op)
@@ -292,6 +295,13 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
     if s.ep > 1:
         ops.append(_collective(p + "a2a_combine", "alltoall", "ep", e * routed * h, s))
     return ops
+
+
+def _active_experts(local: int, experts: int, top_k: int, tokens: float) -> int:
+    """Expected local experts hit by ``tokens`` tokens, each routed uniformly to top_k of
+    ``experts`` (every local expert for training-sized batches)."""
+    hit = 1.0 - (1.0 - top_k / experts) ** tokens
+    return min(local, max(1, round(local * hit)))
 
 
 def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:

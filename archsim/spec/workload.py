@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from archsim.spec.base import StrictModel
 
@@ -24,6 +24,10 @@ class TrainingWorkload(StrictModel):
 
 
 class InferenceWorkload(StrictModel):
+    """Static-batch generation: ``batch`` sequences of ``prompt_len`` tokens, each generating
+    ``gen_len`` tokens (the first one by the prefill). ``batch`` is the total over data-parallel
+    replicas (like training's global_batch)."""
+
     kind: Literal["inference"] = "inference"
     batch: int = Field(default=1, ge=1)
     prompt_len: int = Field(default=512, ge=1)
@@ -32,7 +36,7 @@ class InferenceWorkload(StrictModel):
 
 
 class LengthDistribution(StrictModel):
-    """Token-length distribution of requests."""
+    """Token-length distribution of requests (samples are clipped to [1, ``max``])."""
 
     dist: Literal["fixed", "uniform", "lognormal", "empirical"]
     value: int | None = Field(default=None, ge=1)
@@ -44,25 +48,65 @@ class LengthDistribution(StrictModel):
     sigma: float | None = Field(default=None, gt=0)
     """lognormal: mean length and sigma of the underlying normal."""
     file: str | None = None
-    """empirical: a CSV/JSONL/text file of observed lengths."""
+    """empirical: a CSV (column ``length`` or the first column), JSONL (key ``length``) or text
+    file (one length per line) of observed lengths, sampled with replacement."""
     max: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _fields_for_dist(self) -> LengthDistribution:
+        need = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("mean", "sigma"),
+                "empirical": ("file",)}[self.dist]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"dist {self.dist} needs {' and '.join(missing)}")
+        if self.dist == "uniform" and self.low > self.high:  # type: ignore[operator]
+            raise ValueError(f"uniform needs low <= high (got low {self.low}, high {self.high})")
+        return self
+
+    @property
+    def upper_bound(self) -> int | None:
+        """The largest length this distribution can produce (None: unbounded or from a file)."""
+        top = {"fixed": self.value, "uniform": self.high}.get(self.dist)
+        if top is None:
+            return self.max
+        return min(top, self.max) if self.max is not None else top
 
 
 class ArrivalSpec(StrictModel):
+    """When requests arrive: Poisson or evenly spaced at ``rate_per_s``, or replayed from a
+    trace file (CSV or JSONL with ``arrival_s``, ``prompt_len``, ``gen_len`` per request; a
+    given ``rate_per_s`` rescales the trace's times to that mean rate)."""
+
     rate_per_s: float | None = Field(default=None, gt=0)
     count: int = Field(default=1000, ge=1)
     process: Literal["poisson", "trace", "uniform"] = "poisson"
     trace_file: str | None = None
     seed: int = 0
 
+    @model_validator(mode="after")
+    def _fields_for_process(self) -> ArrivalSpec:
+        if self.process == "trace" and not self.trace_file:
+            raise ValueError("process trace needs trace_file (a CSV or JSONL file)")
+        if self.process != "trace" and self.rate_per_s is None:
+            raise ValueError(f"process {self.process} needs rate_per_s (requests per second, "
+                             "greater than 0)")
+        if self.process != "trace" and self.trace_file:
+            raise ValueError(f"trace_file is only used with process trace (got process "
+                             f"{self.process})")
+        return self
+
 
 class SLOSpec(StrictModel):
+    """Service-level objective per request; ``attainment`` is the fraction of requests that must
+    meet it for capacity planning (DistServe, Zhong et al. 2024, uses 90%)."""
+
     ttft_s: float | None = Field(default=None, gt=0)
     tpot_s: float | None = Field(default=None, gt=0)
+    attainment: float = Field(default=0.9, gt=0, le=1)
 
 
 class ServingWorkload(StrictModel):
-    """Request-level serving with continuous batching."""
+    """Request-level serving with continuous batching (vLLM-style scheduler per replica)."""
 
     kind: Literal["serving"] = "serving"
     arrival: ArrivalSpec = ArrivalSpec(rate_per_s=1.0)
@@ -71,11 +115,15 @@ class ServingWorkload(StrictModel):
     slo: SLOSpec = SLOSpec()
     dtype: ComputeDtype = "bf16"
     replicas: int | None = Field(default=None, ge=1)
+    """Model replicas (each tp·pp devices); default: all devices, count / (tp·pp)."""
     router: Literal["round_robin", "least_loaded"] = "round_robin"
     max_num_seqs: int = Field(default=256, ge=1)
     max_batched_tokens: int = Field(default=8192, ge=1)
     block_size: int = Field(default=16, ge=1)
+    """Tokens per paged KV-cache block (vLLM default 16)."""
     chunked_prefill: bool = False
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    """Fraction of device memory for weights, activations and the KV cache (vLLM default 0.9)."""
 
 
 Workload = Annotated[TrainingWorkload | InferenceWorkload | ServingWorkload,

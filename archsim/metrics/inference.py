@@ -1,0 +1,233 @@
+"""Static-batch inference result: prefill (TTFT), decode steps (TPOT), memory, energy, cost.
+
+Metric definitions (per sequence of the batch; every sequence of a static batch sees the same):
+
+* ``ttft_s`` — time to first token: the prefill of ``prompt_len`` tokens through every stage,
+  whose last position samples the first token.
+* decode step i (i = 1 … gen_len−1) feeds token i back and attends over ``prompt_len + i``
+  tokens; ``tpot_s`` is the mean decode step (``tpot_first_s`` / ``tpot_last_s`` the first and
+  last: the context, and so the KV-cache read, grows every step). null when gen_len is 1.
+* ``e2e_latency_s`` = ttft + Σ decode steps; ``tokens_per_s`` = batch · gen_len / e2e
+  (generated tokens, all data-parallel replicas together).
+* ``phases.<prefill|decode>.bound_by``: whether the phase's kernel time is mostly in ops whose
+  roofline is set by FLOPs ("compute") or by bytes ("memory"); decode is judged at the mean
+  context.
+* ``memory``: weights + KV cache at the final context + the largest transient activations +
+  the runtime reserve, on the busiest device.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from archsim.cost.comm import collective_time
+from archsim.cost.compute import bound_by, compute_time, matmul_peak
+from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.inference import (
+    Degrees,
+    InferencePlan,
+    build_inference_plan,
+    degree_reasons,
+    dtype_reasons,
+    resolve_precision,
+)
+from archsim.plan.training import COMM_KINDS, PhaseCost
+from archsim.result import Result
+from archsim.sim.inference import run_generation
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import format_quantity
+from archsim.spec.workload import InferenceWorkload
+
+
+def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
+    """Simulate ``sc`` (workload.kind inference); infeasible plans come back as results."""
+    wall0 = time.perf_counter()
+    wl = sc.workload
+    assert isinstance(wl, InferenceWorkload)
+    cluster = sc.cluster
+    pool = cluster.pools[0]
+    reasons: list[str] = []
+    if len(cluster.pools) > 1:
+        reasons.append(f"static-batch inference runs on one pool; the cluster has pools "
+                       f"{', '.join(p.name for p in cluster.pools)} (for prefill and decode on "
+                       "different pools use workload.kind serving with plan.placement)")
+    reasons += dtype_reasons(pool.device, wl.dtype)
+    precision = resolve_precision(sc, pool.device)
+    reasons += list(precision.reasons)
+    model = precision.model
+    plan = sc.plan
+    if plan.cp > 1:
+        reasons.append(f"context parallelism (cp {plan.cp}) is not simulated for inference")
+    tp, pp = plan.tp, plan.pp
+    if pool.count % (tp * pp):
+        reasons.append(f"{pool.count} devices are not divisible by tp·pp = {tp}·{pp} = "
+                       f"{tp * pp}")
+        return infeasible_result(sc, "inference", reasons, wall0)
+    dp = plan.dp if plan.dp is not None else pool.count // (tp * pp)
+    if dp * tp * pp != pool.count:
+        reasons.append(f"dp·tp·pp = {dp}·{tp}·{pp} = {dp * tp * pp} does not equal the "
+                       f"{pool.count} devices")
+    deg = Degrees(tp=tp, pp=pp, ep=plan.ep, dp=dp)
+    reasons += degree_reasons(model, deg, plan.layers_per_stage)
+    if wl.batch % dp:
+        reasons.append(f"batch {wl.batch} is not divisible by dp {dp} (data-parallel replicas "
+                       "split the batch)")
+    context = wl.prompt_len + wl.gen_len
+    if context > model.max_seq_len:
+        reasons.append(f"prompt_len {wl.prompt_len} + gen_len {wl.gen_len} = {context} tokens "
+                       f"exceed the model's max_seq_len {model.max_seq_len}")
+    if reasons:
+        return infeasible_result(sc, "inference", reasons, wall0)
+
+    iplan = build_inference_plan(sc, pool, deg, precision)
+    b = wl.batch // dp
+    steps = _step_costs(iplan, b, wl.prompt_len, wl.gen_len)
+    stage_times = [[c.time_s for c in row] for row, _ in steps]
+    p2p = [t for _, t in steps]
+    labels = ["prefill"] + [f"decode {i}" for i in range(1, wl.gen_len)]
+    tl = run_generation(stage_times, p2p, labels=labels, trace=trace)
+    return _assemble(sc, iplan, b, steps, tl, wall0)
+
+
+def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
+                ) -> list[tuple[list[PhaseCost], float]]:
+    """Per step: each stage's cost and the stage-to-stage send time."""
+    pp = iplan.degrees.pp
+    out = [([iplan.stage_step(s, b, prompt, prompt, n_out=b) for s in range(pp)],
+            iplan.p2p_s(b * prompt))]
+    send = iplan.p2p_s(b)
+    for i in range(1, gen):
+        out.append(([iplan.stage_step(s, b, 1, prompt + i, n_out=b) for s in range(pp)], send))
+    return out
+
+
+def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, Any]:
+    """Kernel time of one step split by roofline bound, summed over stages."""
+    device = iplan.device
+    mem = comp = comm = flops = nbytes = 0.0
+    for s, st in enumerate(iplan.stages):
+        for op, n in iplan.step_ops(s, b, q, kv, n_out=b):
+            if op.kind == "comm":
+                assert op.comm is not None
+                comm += n * collective_time(op.comm.kind, op.comm.bytes,
+                                            st.groups[op.comm.group]).time_s
+                continue
+            t = n * compute_time(op, device)
+            if bound_by(op, device) == "compute":
+                comp += t
+            else:
+                mem += t
+            flops += n * op.flops
+            nbytes += n * op.bytes
+    return {"bound_by": "compute" if comp >= mem else "memory",
+            "compute_bound_s": comp, "memory_bound_s": mem, "communication_s": comm,
+            "flops_per_device": flops, "bytes_per_device": nbytes,
+            "arithmetic_intensity": flops / nbytes if nbytes else None}
+
+
+def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
+              steps: list[tuple[list[PhaseCost], float]], tl, wall0: float) -> Result:
+    wl = sc.workload
+    deg, device = iplan.degrees, iplan.device
+    prompt, gen = wl.prompt_len, wl.gen_len
+    ends = tl.step_end_s
+    ttft = ends[0]
+    decode = [ends[i] - ends[i - 1] for i in range(1, len(ends))]
+    e2e = ends[-1]
+    tokens = wl.batch * gen
+
+    # ---- memory on the busiest stage
+    context = prompt + gen
+    per_stage = []
+    for s in range(deg.pp):
+        weights = iplan.weight_bytes[s]
+        kv = iplan.kv_bytes_per_token[s] * b * context
+        scores = b * (iplan.model.heads / deg.tp) * prompt * prompt
+        act = max(iplan.activation_bytes(s, b * prompt, scores, b),
+                  iplan.activation_bytes(s, b, b * (iplan.model.heads / deg.tp) * context, b))
+        other = device.memory.reserved
+        per_stage.append({"stage": s, "peak_bytes": weights + kv + act + other,
+                          "weights": weights, "kv_cache": kv, "activations": act,
+                          "other": other})
+    worst = max(per_stage, key=lambda d: d["peak_bytes"])
+    capacity = device.memory.capacity
+    reasons = []
+    if worst["peak_bytes"] > capacity:
+        fq = format_quantity
+        reasons.append(
+            f"stage {worst['stage']} needs {fq(worst['peak_bytes'], 'bytes')} per device, has "
+            f"{fq(capacity, 'bytes')} (weights {fq(worst['weights'], 'bytes')}, KV cache "
+            f"{fq(worst['kv_cache'], 'bytes')} for {b} sequences × {context} tokens, "
+            f"activations {fq(worst['activations'], 'bytes')})")
+
+    # ---- communication and FLOPs of the busiest stage over the whole run
+    crit = max(range(deg.pp), key=lambda s: tl.stage_busy_s[s])
+    by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    flops = 0.0
+    for row, _ in steps:
+        cost = row[crit]
+        flops += cost.flops
+        for kind, (t, nb) in cost.comm_by_kind.items():
+            by_kind[kind]["time_s"] += t
+            by_kind[kind]["bytes"] += nb
+    if deg.pp > 1:
+        # one hand-over per step on this stage's link (sent, or received by the last stage)
+        for k, (_, send) in enumerate(steps):
+            by_kind["p2p"]["time_s"] += send
+            by_kind["p2p"]["bytes"] += iplan.p2p_bytes(b * (prompt if k == 0 else 1))
+    comm_total = sum(v["time_s"] for v in by_kind.values())
+    algorithms: dict[str, str] = {}
+    for row, _ in steps[:2]:
+        algorithms.update(row[crit].algorithms)
+    peak = matmul_peak(device, wl.dtype)
+    mid = prompt + max(1, gen // 2)
+    prefill = phase_profile(iplan, b, prompt, prompt)
+    prefill.update(time_s=ttft, tokens_per_s=wl.batch * prompt / ttft)
+    dec: dict[str, Any] = {"time_s": e2e - ttft, "steps": len(decode)}
+    if decode:
+        dec.update(phase_profile(iplan, b, 1, mid))
+        dec["context_for_bound"] = mid
+
+    energy = energy_joules(device, e2e, tl.stage_busy_s, devices_per_stage=deg.tp * deg.dp)
+    cost = cost_usd(device, deg.devices, e2e)
+    result = base_result(sc, "inference")
+    result.update({
+        "feasible": not reasons,
+        "infeasible_reasons": reasons,
+        "step_time_s": None,
+        "ttft_s": ttft,
+        "tpot_s": sum(decode) / len(decode) if decode else None,
+        "tpot_mean_s": sum(decode) / len(decode) if decode else None,
+        "tpot_first_s": decode[0] if decode else None,
+        "tpot_last_s": decode[-1] if decode else None,
+        "e2e_latency_s": e2e,
+        "tokens_per_s": tokens / e2e,
+        "tokens_per_s_per_sequence": gen / e2e,
+        "mfu": flops / (e2e * peak),
+        "hfu": flops / (e2e * peak),
+        "tflops_per_device": flops / e2e / 1e12,
+        "devices": deg.devices,
+        "batch": wl.batch,
+        "prompt_len": prompt,
+        "gen_len": gen,
+        "parallel": {"tp": deg.tp, "pp": deg.pp, "ep": deg.ep, "dp": deg.dp,
+                     "batch_per_replica": b, "flash_attention": sc.plan.flash_attention},
+        "phases": {"prefill": prefill, "decode": dec},
+        "kv_cache_bytes_per_token": sum(iplan.kv_bytes_per_token) * deg.tp,
+        "memory": {"peak_bytes_per_device": worst["peak_bytes"], "capacity_bytes": capacity,
+                   "breakdown": {"weights": worst["weights"], "gradients": 0.0,
+                                 "optimizer_states": 0.0, "activations": worst["activations"],
+                                 "kv_cache": worst["kv_cache"], "other": worst["other"]},
+                   "per_stage": per_stage},
+        "communication": {"total_time_s": comm_total, "exposed_time_s": comm_total,
+                          "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+                          "by_kind": by_kind, "algorithms": algorithms},
+        "energy_joules": energy,
+        "energy_per_token_j": energy / tokens,
+        "cost_usd": cost,
+        "cost_per_million_tokens_usd": None if cost is None else cost / tokens * 1e6,
+        "notes": list(iplan.precision.notes),
+        "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
+    })
+    return Result(result, spans=tl.spans)

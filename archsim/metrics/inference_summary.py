@@ -1,0 +1,75 @@
+"""Text summaries of inference and serving results (registered in archsim.summary.RENDERERS)."""
+
+from __future__ import annotations
+
+from archsim.summary import renderer
+from archsim.textfmt import human_time, pct, table
+
+
+def _rate(x: float | None, unit: str) -> str:
+    return "-" if x is None else f"{x:,.1f} {unit}"
+
+
+@renderer("inference")
+def _inference(d: dict) -> list[str]:
+    par = d["parallel"]
+    plan = (f"tp {par['tp']} · pp {par['pp']} · ep {par['ep']} · dp {par['dp']} · batch "
+            f"{d['batch']} ({par['batch_per_replica']} per replica) · prompt {d['prompt_len']} "
+            f"· generate {d['gen_len']}")
+    rows = [["time to first token (prefill)", human_time(d["ttft_s"])],
+            ["time per output token (mean)", human_time(d["tpot_s"])],
+            ["  first / last decode step", f"{human_time(d['tpot_first_s'])} / "
+                                           f"{human_time(d['tpot_last_s'])}"],
+            ["end-to-end latency", human_time(d["e2e_latency_s"])],
+            ["generated tokens/s (all sequences)", _rate(d["tokens_per_s"], "tokens/s")],
+            ["MFU", pct(d["mfu"])]]
+    phases = []
+    for name in ("prefill", "decode"):
+        ph = d["phases"][name]
+        if "bound_by" not in ph:
+            continue
+        kernel = ph["compute_bound_s"] + ph["memory_bound_s"]
+        phases.append([name, human_time(ph["time_s"]), ph["bound_by"],
+                       pct(ph["compute_bound_s"] / kernel if kernel else None),
+                       f"{ph['arithmetic_intensity']:.1f}" if ph["arithmetic_intensity"]
+                       else "-"])
+    out = [f"plan: {plan}", "", table(["metric", "value"], rows), "",
+           "Phases (bound: roofline term that sets most of the kernel time; per step)",
+           table(["phase", "time", "bound by", "compute-bound share", "FLOP/byte"], phases)]
+    out.extend(f"note: {n}" for n in d.get("notes", []))
+    return out
+
+
+@renderer("serving")
+def _serving(d: dict) -> list[str]:
+    return serving_lines(d)
+
+
+def serving_lines(d: dict, title: str | None = None) -> list[str]:
+    """The serving metrics table (also used for the colocated comparison)."""
+    slo = d.get("slo") or {}
+    rows = [["requests", f"{d['requests']:,} ({d['replicas']} replicas)"],
+            ["requests/s (completed)", _rate(d["requests_per_s"], "req/s")],
+            ["output tokens/s", _rate(d["tokens_per_s"], "tokens/s")],
+            ["TTFT p50 / p90 / p99", " / ".join(human_time(d[f"ttft_p{p}_s"])
+                                                 for p in (50, 90, 99))],
+            ["TPOT p50 / p90 / p99", " / ".join(human_time(d[f"tpot_p{p}_s"])
+                                                 for p in (50, 90, 99))],
+            ["queueing delay p50 / p99", f"{human_time(d['queueing_p50_s'])} / "
+                                         f"{human_time(d['queueing_p99_s'])}"],
+            ["preemptions", f"{d['preemptions']:,}"]]
+    if d.get("slo_attainment") is not None:
+        target = " ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
+                          if k.endswith("_s") and v is not None)
+        rows.append(["SLO attainment", f"{pct(d['slo_attainment'])} ({target})"])
+        rows.append(["goodput", _rate(d["goodput_rps"], "req/s within SLO")])
+    out = [title] if title else []
+    out.append(table(["metric", "value"], rows))
+    if d.get("colocated"):
+        out.extend(["", *serving_lines(d["colocated"], "Colocated on the same devices "
+                                                       "(comparison)")])
+    if d.get("kv_transfer"):
+        kv = d["kv_transfer"]
+        out.append(f"KV-cache transfer {kv['link']}: mean {human_time(kv['time_mean_s'])}, "
+                   f"p99 {human_time(kv['time_p99_s'])}, link busy {pct(kv['link_utilization'])}")
+    return out

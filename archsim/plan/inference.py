@@ -1,0 +1,403 @@
+"""Inference cost tables: the time of one forward pass of a pipeline stage over a batch mix.
+
+A forward pass over a batch mix — prefill chunks of some sequences and one decode token of
+others, as continuous batching runs them — costs, on one tensor-parallel rank of a stage:
+
+    Σ_layers [ linear ops(T) + attention(each sequence group) ] + embedding(T) [first stage]
+    + final norm and logits of the n_out sampled positions [last stage]
+
+where T is the number of new tokens in the pass. Every term is the op graph
+(archsim.graph.inference) costed with the training cost model (archsim.cost.compute roofline +
+efficiency curve, archsim.cost.comm alpha-beta collectives) through
+:func:`archsim.plan.training.cost_ops`. So that a serving simulation can price thousands of
+iterations, the terms are cached: linear ops by T, heads by n_out, prefill attention by
+(sequences, new tokens, context); decode attention over n sequences is affine in their summed
+context (FLOPs and bytes of the attention kernel are), so two costed points per n price any
+context exactly.
+
+Assumptions: symmetric ranks (one tensor-parallel rank stands for its group); layers of one kind
+(dense or MoE) cost the same; decode sequences of one pass share one batched attention kernel
+(vLLM's paged attention); each prefill group is its own attention kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from archsim.cost.comm import CommGroup, collective_time, group_in_pool, p2p_time
+from archsim.cost.compute import compute_time
+from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
+from archsim.graph.ops import Op
+from archsim.graph.transformer import Shape, embedding_forward
+from archsim.plan.training import PhaseCost, cost_ops
+from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.model import ModelSpec
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+# Enough tokens that balanced top-k routing touches every expert (used to count parameters).
+_ALL_EXPERTS_TOKENS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Degrees:
+    """Parallel degrees of one model replica (dp: replicas that split the batch)."""
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+
+def degree_reasons(model: ModelSpec, deg: Degrees, layers_per_stage: list[int] | None
+                   ) -> list[str]:
+    """Why the model does not split over ``deg`` (empty when it does)."""
+    reasons = []
+    if model.heads % deg.tp:
+        reasons.append(f"heads {model.heads} are not divisible by tp {deg.tp}")
+    kv = model.n_kv_heads
+    if kv % deg.tp and deg.tp % kv:
+        reasons.append(f"kv_heads {kv} and tp {deg.tp}: one must divide the other")
+    if model.ffn % deg.tp:
+        reasons.append(f"ffn_hidden {model.ffn} is not divisible by tp {deg.tp}")
+    if model.moe is not None:
+        if model.moe.experts % deg.ep:
+            reasons.append(f"experts {model.moe.experts} are not divisible by ep {deg.ep}")
+        if deg.dp % deg.ep:
+            reasons.append(f"ep {deg.ep} must divide dp {deg.dp} (expert-parallel ranks are "
+                           "data-parallel ranks, as in training)")
+    elif deg.ep > 1:
+        reasons.append(f"ep {deg.ep} > 1 needs an MoE model (model has no moe block)")
+    if layers_per_stage is not None:
+        if len(layers_per_stage) != deg.pp:
+            reasons.append(f"layers_per_stage has {len(layers_per_stage)} entries for pp "
+                           f"{deg.pp}")
+        elif sum(layers_per_stage) != model.layers or min(layers_per_stage) < 1:
+            reasons.append(f"layers_per_stage {layers_per_stage} must be ≥ 1 each and sum to "
+                           f"the model's {model.layers} layers")
+    elif model.layers % deg.pp:
+        reasons.append(f"layers {model.layers} are not divisible by pp {deg.pp}")
+    return reasons
+
+
+def split_layers(model: ModelSpec, pp: int, layers_per_stage: list[int] | None
+                 ) -> list[tuple[int, ...]]:
+    counts = layers_per_stage or [model.layers // pp] * pp
+    out, nxt = [], 0
+    for n in counts:
+        out.append(tuple(range(nxt, nxt + n)))
+        nxt += n
+    return out
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Dtypes and per-element bytes of one run (from the workload and the compression plan)."""
+
+    model: ModelSpec
+    shape_fields: dict
+    weight_bytes: float
+    """Bytes per stored weight element (quantization scales / sparse metadata included)."""
+    kv_bytes: float
+    notes: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
+    """Weights / KV-cache dtypes and the compression plan's effect on the op graph."""
+    dtype = sc.workload.dtype
+    e = BYTES_PER_ELEMENT[dtype]
+    if sc.compression is None:
+        return Precision(model=sc.model, shape_fields={}, weight_bytes=e, kv_bytes=e)
+    from archsim.plan.compress import resolve_compression
+
+    comp = resolve_compression(sc, device)
+    fields = dict(comp.shape_fields)
+    storage = comp.weight_storage_bytes if comp.weight_storage_bytes is not None else e
+    kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
+    return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
+                     notes=comp.notes, reasons=comp.reasons)
+
+
+def dtype_reasons(device: DeviceSpec, dtype: str) -> list[str]:
+    if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
+            (dtype == "fp32" and device.supports("tf32")):
+        return []
+    return [f"device {device.name} has no {dtype} support (its dtypes: "
+            f"{', '.join(device.peak)})"]
+
+
+def comm_groups(pool: PoolSpec, deg: Degrees) -> dict[str, CommGroup]:
+    """Tensor-parallel ranks innermost, expert-parallel ranks stride tp (Megatron order)."""
+    one = CommGroup(size=1, per_node=1, intra=None, inter=None, nic_bandwidth=0.0)
+    return {"tp": group_in_pool(pool, deg.tp, 1), "ep": group_in_pool(pool, deg.ep, deg.tp),
+            "cp": one, "dp": group_in_pool(pool, deg.dp, deg.tp)}
+
+
+class StageCost:
+    """One pipeline stage's forward pass on one rank, priced from the op graph (cached)."""
+
+    def __init__(self, model: ModelSpec, device: DeviceSpec, groups: dict[str, CommGroup],
+                 layers: tuple[int, ...], first: bool, last: bool, base: Shape):
+        self.model, self.device, self.groups = model, device, groups
+        self.layers, self.first, self.last, self.base = layers, first, last, base
+        kinds: dict[bool, list[int]] = {}
+        for i in layers:
+            kinds.setdefault(model.is_moe_layer(i), []).append(i)
+        self.kinds = [(idx[0], len(idx)) for idx in kinds.values()]
+        self.n_layers = len(layers)
+        self._linear: dict[int, PhaseCost] = {}
+        self._linear_s: dict[int, float] = {}
+        self._head: dict[int, PhaseCost] = {}
+        self._head_s: dict[int, float] = {}
+        self._attn: dict[tuple[int, int, int], PhaseCost] = {}
+        self._decode: dict[int, list[tuple[Op, float, float]]] = {}
+
+    def shape(self, batch: int, seq: int, kv_seq: int) -> Shape:
+        return replace(self.base, batch=batch, seq=seq, kv_seq=kv_seq)
+
+    # ---- op lists (used for costing and for the bound-by breakdown)
+    def linear_ops(self, tokens: int) -> list[tuple[Op, int]]:
+        """Non-attention ops of every layer of the stage (+ embedding) for ``tokens`` tokens."""
+        s = self.shape(1, tokens, tokens)
+        out: list[tuple[Op, int]] = []
+        if self.first:
+            out.extend((op, 1) for op in embedding_forward(self.model, s))
+        for layer, count in self.kinds:
+            out.extend((op, count) for op in inference_layer(self.model, s, layer)
+                       if not op.attention_core)
+        return out
+
+    def attention_ops(self, batch: int, q: int, kv: int) -> list[tuple[Op, int]]:
+        s = self.shape(batch, q, kv)
+        layer = self.kinds[0][0]
+        return [(op, self.n_layers) for op in inference_layer(self.model, s, layer)
+                if op.attention_core]
+
+    def head_ops(self, n_out: int) -> list[tuple[Op, int]]:
+        if not self.last or n_out <= 0:
+            return []
+        return [(op, 1) for op in inference_head(self.model, self.shape(n_out, 1, 1))]
+
+    def _price(self, weighted: list[tuple[Op, int]]) -> PhaseCost:
+        total = PhaseCost()
+        by_count: dict[int, list[Op]] = {}
+        for op, count in weighted:
+            by_count.setdefault(count, []).append(op)
+        for count, ops in by_count.items():
+            total.add(cost_ops(ops, self.device, self.groups), count)
+        return total
+
+    # ---- cached prices
+    def linear(self, tokens: int) -> PhaseCost:
+        if tokens not in self._linear:
+            self._linear[tokens] = self._price(self.linear_ops(tokens))
+            self._linear_s[tokens] = self._linear[tokens].time_s
+        return self._linear[tokens]
+
+    def linear_s(self, tokens: int) -> float:
+        t = self._linear_s.get(tokens)
+        return t if t is not None else self.linear(tokens).time_s
+
+    def head(self, n_out: int) -> PhaseCost:
+        if n_out not in self._head:
+            self._head[n_out] = self._price(self.head_ops(n_out))
+            self._head_s[n_out] = self._head[n_out].time_s
+        return self._head[n_out]
+
+    def head_s(self, n_out: int) -> float:
+        t = self._head_s.get(n_out)
+        return t if t is not None else self.head(n_out).time_s
+
+    def attention(self, batch: int, q: int, kv: int) -> PhaseCost:
+        """Attention of ``batch`` sequences with ``q`` new tokens over ``kv`` context each."""
+        key = (batch, q, kv)
+        if key not in self._attn:
+            self._attn[key] = self._price(self.attention_ops(batch, q, kv))
+        return self._attn[key]
+
+    def decode_attention_s(self, n: int, sum_kv: float) -> float:
+        """Attention of ``n`` decode tokens over contexts summing to ``sum_kv`` (seconds).
+
+        The attention kernels' FLOPs and bytes are affine in the context length, so each op is
+        priced at the mean context from two costed points; the roofline is applied as usual.
+        """
+        if n <= 0:
+            return 0.0
+        terms = self._decode.get(n)
+        if terms is None:
+            a = self.attention_ops(n, 1, 2)
+            b = self.attention_ops(n, 1, 3)
+            terms = [(op_a, op_b.flops - op_a.flops, op_b.bytes - op_a.bytes)
+                     for (op_a, _), (op_b, _) in zip(a, b, strict=True)]
+            self._decode[n] = terms
+        dk = sum_kv / n - 2.0
+        total = 0.0
+        for op, dflops, dbytes in terms:
+            total += compute_time(replace(op, flops=op.flops + dk * dflops,
+                                          bytes=op.bytes + dk * dbytes), self.device)
+        return total * self.n_layers
+
+    def decode_attention(self, n: int, sum_kv: float) -> PhaseCost:
+        return PhaseCost(compute_s=self.decode_attention_s(n, sum_kv))
+
+
+@dataclass
+class InferencePlan:
+    """Everything the inference and serving simulations need about one model replica."""
+
+    model: ModelSpec
+    pool: PoolSpec
+    degrees: Degrees
+    stages: list[StageCost]
+    precision: Precision
+    stage_params: list[float]
+    """Parameters held by one device of each stage."""
+    kv_bytes_per_token: list[float]
+    """KV-cache bytes per cached token on one device of each stage."""
+    p2p_link: str
+    stage_stride: int
+    _p2p: dict[int, float]
+
+    @property
+    def device(self) -> DeviceSpec:
+        return self.pool.device
+
+    @property
+    def weight_bytes(self) -> list[float]:
+        return [p * self.precision.weight_bytes for p in self.stage_params]
+
+    def p2p_s(self, tokens: int) -> float:
+        """Sending ``tokens`` tokens' activations to the next stage (split over tp, all-gathered
+        on arrival, as Megatron-LM does)."""
+        if self.degrees.pp == 1 or tokens <= 0:
+            return 0.0
+        t = self._p2p.get(tokens)
+        if t is None:
+            base = self.stages[0].base
+            act = base.e * tokens * self.model.hidden
+            pool, tp = self.pool, self.degrees.tp
+            same_node = self.stage_stride < pool.node_size
+            link = pool.intra_node if same_node else pool.inter_node
+            bw = None if same_node else pool.nic_bandwidth_per_device
+            t = p2p_time(act / tp, link, bw)
+            if tp > 1:
+                t += collective_time("allgather", act, self.stages[0].groups["tp"]).time_s
+            self._p2p[tokens] = t
+        return t
+
+    def p2p_bytes(self, tokens: int) -> float:
+        return self.stages[0].base.e * tokens * self.model.hidden / self.degrees.tp
+
+    def forward_s(self, tokens: int, prefill: Sequence[tuple[int, int]], n_decode: int,
+                  sum_decode_kv: float, n_out: int) -> float:
+        """Seconds of one forward pass through all stages (no overlap between stages).
+
+        ``prefill``: (new tokens, context) per prefill sequence; ``n_decode`` decode tokens over
+        contexts summing to ``sum_decode_kv``; ``n_out`` positions sampled.
+        """
+        total = 0.0
+        for st in self.stages:
+            total += st.linear_s(tokens)
+            for q, kv in prefill:
+                total += st.attention(1, q, kv).time_s
+            if n_decode:
+                total += st.decode_attention_s(n_decode, sum_decode_kv)
+            if st.last:
+                total += st.head_s(n_out)
+        return total + (self.degrees.pp - 1) * self.p2p_s(tokens)
+
+    def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:
+        """One stage's forward pass for ``batch`` sequences of ``q`` new tokens over ``kv``."""
+        st = self.stages[s]
+        cost = PhaseCost()
+        cost.add(st.linear(batch * q))
+        if q == 1:
+            cost.add(st.decode_attention(batch, batch * kv))
+        else:
+            cost.add(st.attention(batch, q, kv))
+        if st.last:
+            cost.add(st.head(n_out))
+        return cost
+
+    def step_ops(self, s: int, batch: int, q: int, kv: int, n_out: int
+                 ) -> list[tuple[Op, int]]:
+        st = self.stages[s]
+        return st.linear_ops(batch * q) + st.attention_ops(batch, q, kv) + st.head_ops(n_out)
+
+    def activation_bytes(self, s: int, tokens: int, scores: float, n_out: int) -> float:
+        """Transient activations of one forward pass on a device of stage ``s``.
+
+        Assumption (no published oracle): layers run one at a time and free their
+        intermediates, so the peak is the hidden states in and out (2·e·T·h) plus the largest
+        intermediate of a layer — QKV output, MLP up/gate/activation outputs, or (standard
+        attention) the score matrix and its softmax — plus fp32 logits on the last stage.
+        """
+        m, base, tp = self.model, self.stages[s].base, self.degrees.tp
+        e = base.e
+        qkv = e * tokens * (m.heads / tp + 2 * kv_heads_per_rank(m, tp)) * m.d_head
+        ffn, mlp_tokens = m.ffn, float(tokens)
+        if m.moe is not None:
+            ffn = m.moe.expert_ffn_hidden or m.ffn
+            local = max(m.moe.experts // self.degrees.ep, 1)  # experts run one at a time
+            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor / local
+        mlp = e * mlp_tokens * (ffn / tp) * (3.0 if m.mlp == "swiglu" else 2.0)
+        attn = 0.0 if base.flash else 2.0 * e * scores
+        logits = 4.0 * n_out * m.vocab / tp if self.stages[s].last else 0.0
+        return 2.0 * e * tokens * m.hidden + max(qkv, mlp, attn) + logits
+
+
+def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:
+    fields = dict(precision.shape_fields)
+    return Shape(batch=1, seq=1, kv_seq=1, tp=deg.tp, ep=deg.ep, flash=sc.plan.flash_attention,
+                 dtype=sc.workload.dtype, causal=not precision.model.encoder, dropout=False,
+                 training=False, kv_cache=True, **fields)
+
+
+def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
+                         precision: Precision, stage_stride: int | None = None
+                         ) -> InferencePlan:
+    """Cost tables of one replica of ``sc``'s model split ``deg`` ways on ``pool``.
+
+    ``stage_stride``: ranks between neighbouring pipeline stages (default tp·dp, Megatron
+    order); stages closer than a node talk over the intra-node link.
+    """
+    model = precision.model
+    device = pool.device
+    groups = comm_groups(pool, deg)
+    base = base_shape(sc, precision, deg)
+    layer_split = split_layers(model, deg.pp, sc.plan.layers_per_stage)
+    stages = [StageCost(model, device, groups, layers, first=i == 0, last=i == deg.pp - 1,
+                        base=base) for i, layers in enumerate(layer_split)]
+    kv_t = kv_heads_per_rank(model, deg.tp)
+    kv_per_token = [2.0 * len(st.layers) * kv_t * model.d_head * precision.kv_bytes
+                    for st in stages]
+    params = [_stage_params(st, deg) for st in stages]
+    stride = stage_stride if stage_stride is not None else deg.tp * deg.dp
+    same_node = stride < pool.node_size
+    link = pool.intra_node if same_node else pool.inter_node
+    return InferencePlan(model=model, pool=pool, degrees=deg, stages=stages,
+                         precision=precision, stage_params=params,
+                         kv_bytes_per_token=kv_per_token,
+                         p2p_link=link.name if (link is not None and deg.pp > 1) else "none",
+                         stage_stride=stride, _p2p={})
+
+
+def _stage_params(st: StageCost, deg: Degrees) -> float:
+    """Parameters on one device of the stage: every local expert counts, used or not."""
+    s = st.shape(1, _ALL_EXPERTS_TOKENS, 1)
+    total = 0.0
+    if st.first:
+        total += sum(op.params for op in embedding_forward(st.model, s))
+    for layer, count in st.kinds:
+        total += count * sum(op.params for op in inference_layer(st.model, s, layer))
+    if st.last:
+        total += sum(op.params for op in inference_head(st.model, st.shape(1, 1, 1)))
+        if st.model.tied_embeddings and deg.pp > 1:
+            total += st.model.vocab * st.model.hidden / deg.tp  # the head's copy of the table
+    return total
