@@ -323,16 +323,19 @@ def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:
 
 
 def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
-    """Final norm, logits (vocab-parallel) and cross-entropy loss (training only)."""
+    """Final norm, logits (vocab-parallel; or a replicated classifier over ``num_labels``)
+    and cross-entropy loss (training only)."""
     h, t, e = model.hidden, s.tp, s.e
     tok = s.tokens
     tok_sp = tok / t if s.sp else tok
     ops = [_norm("ln_final", model, s, tok_sp, h)]
     if t > 1 and s.sp:
         ops.append(_collective("ag_head", "allgather", "tp", e * tok * h, s))
-    v_t = model.vocab // t
-    logits = _matmul("logits", tok, h, v_t, s, saved=(e * tok * h if s.training else 0.0))
-    if model.tied_embeddings:
+    classifier = model.num_labels is not None
+    v_t = model.num_labels if classifier else model.vocab // t
+    logits = _matmul("logits", tok, h, v_t, s, bias=classifier and model.bias,
+                     saved=(e * tok * h if s.training else 0.0))
+    if model.tied_embeddings and not classifier:
         logits = replace(logits, params=0.0)  # shares the embedding table
     ops.append(logits)
     if s.training:
@@ -343,7 +346,7 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
                       flops=_SOFTMAX_FLOPS_PER_ELEMENT * tok * v_t,
                       bytes=tok * v_t * (e + 36.0), bwd_bytes=tok * v_t * (e + 12.0),
                       dtype=s.dtype, saved_bytes=4.0 * tok * v_t))
-        if t > 1:
+        if t > 1 and not classifier:
             ops.append(_collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s))
     return ops
 

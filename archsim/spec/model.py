@@ -55,6 +55,10 @@ class ModelSpec(StrictModel):
     the dropout kernels and their 1-byte masks (Korthikanti et al. 2022)."""
     tied_embeddings: bool = True
     """The output projection reuses the input embedding (GPT-3) or has its own (Llama)."""
+    num_labels: int | None = Field(default=None, ge=2)
+    """A token-classification head (BERT fine-tuning, e.g. NER): logits over ``num_labels``
+    classes from its own matrix, replicated over tensor-parallel ranks; None: a language-model
+    head over the vocabulary."""
     source: str = ""
 
     @model_validator(mode="after")
