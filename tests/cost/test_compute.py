@@ -28,7 +28,7 @@ def gemm(m, k, n, dtype="fp16"):
 
 def test_compute_bound_gemm_time_is_flops_over_effective_peak_plus_launch():
     op = gemm(8192, 8192, 8192)
-    eff = 0.891  # the profile's point for this exact GEMM (from reference/a100_gemm.csv)
+    eff = 0.896  # the profile's point for this exact GEMM (from reference/a100_gemm.csv)
     assert compute_time(op, A100) == pytest.approx(op.flops / (312e12 * eff) + 5e-6, rel=1e-4)
     assert bound_by(op, A100) == "compute"
 
@@ -36,12 +36,12 @@ def test_compute_bound_gemm_time_is_flops_over_effective_peak_plus_launch():
 def test_bandwidth_bound_gemm_time_is_bytes_over_effective_bandwidth():
     op = gemm(64, 12288, 12288)
     assert bound_by(op, A100) == "memory"
-    assert compute_time(op, A100) == pytest.approx(op.bytes / (2039e9 * 0.80) + 5e-6)
+    assert compute_time(op, A100) == pytest.approx(op.bytes / (2039e9 * 0.925) + 5e-6)
 
 
 def test_elementwise_op_is_memory_bound():
     op = Op(name="gelu", kind="elementwise", phase="fwd", flops=8 * 1e8, bytes=4e8)
-    assert compute_time(op, A100) == pytest.approx(4e8 / (2039e9 * 0.8) + 5e-6)
+    assert compute_time(op, A100) == pytest.approx(4e8 / (2039e9 * 0.925) + 5e-6)
 
 
 def test_a100_gemm_sweep_is_reproduced_within_10_percent():
@@ -51,7 +51,9 @@ def test_a100_gemm_sweep_is_reproduced_within_10_percent():
         rows = list(csv.DictReader(fh))
     for row in rows:
         m, k, n = int(row["m"]), int(row["k"]), int(row["n"])
-        pred = compute_time(gemm(m, k, n), A100)
+        # the sweep timed each GEMM alone: its fixed cost per call (28.2 us, read off its two
+        # smallest GEMMs; a100-sxm4-80gb.yaml efficiency.source) replaces the in-stream launch
+        pred = compute_time(gemm(m, k, n), A100) - A100.launch_overhead + 28.2e-6
         errors.append(abs(pred / (float(row["latency_ms"]) * 1e-3) - 1))
     assert max(errors) < 0.10
     assert sum(errors) / len(errors) < 0.03
