@@ -1,0 +1,213 @@
+"""``archsim sweep SWEEP [--workers N | --scheduler ADDRESS | --dask local] [--out FILE]
+[--resume]``: run a design-space sweep, then print the best points and the Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from archsim.cli.common import check_writable
+from archsim.io import write_text_atomic
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a design-space sweep",
+                       description="Run every point of a sweep file (a base scenario plus axes, "
+                                   "derived keys and constraints), writing one row per point to "
+                                   "a CSV or Parquet table as points finish; then print the "
+                                   "best points and the Pareto front.")
+    p.add_argument("sweep", help="sweep YAML path or name in workloads/sweeps/")
+    p.add_argument("--out", type=Path,
+                   help="results table, .csv or .parquet (default: <sweep name>.csv)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: one per CPU; 1 runs in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--dask", choices=["local"],
+                   help="start a Dask LocalCluster of --workers workers and run on it")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an existing table: skip points already in it")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="with --resume, run again the points whose rows record an error")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table")
+    p.add_argument("--engine", choices=["des", "fast"],
+                   help="override the sweep file's engine (fast: training fast path)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="points per batch sent to a worker (default: automatic)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.add_argument("--json", action="store_true",
+                   help="print only the summary as JSON on stdout")
+    p.add_argument("--top", type=int, metavar="K", help="rows in the best-points table")
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from archsim.cli import UsageError
+    from archsim.sweep.executors import DaskCluster, InProcess, LocalProcesses, default_workers
+
+    if args.scheduler and args.dask:
+        raise UsageError("give --scheduler ADDRESS or --dask local, not both")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    workers = args.workers or default_workers()
+    if args.scheduler:
+        return DaskCluster(address=args.scheduler)
+    if args.dask:
+        return DaskCluster(workers=workers)
+    return InProcess() if workers == 1 else LocalProcesses(workers)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.cli import UsageError
+    from archsim.sweep import load_sweep, read_results, run_sweep, summarize
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.top is not None and args.top < 1:
+        raise UsageError(f"--top must be at least 1, got {args.top}")
+    if args.retry_errors and not args.resume:
+        raise UsageError("--retry-errors goes with --resume")
+    sweep = load_sweep(args.sweep)
+    if args.engine:
+        sweep.spec = sweep.spec.model_copy(update={"engine": args.engine})
+    if args.top:
+        sweep.spec = sweep.spec.model_copy(update={"top": args.top})
+    out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
+    check_writable(out)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    bar = ProgressBar() if show else None
+    executor = _executor(args)
+    result = run_sweep(sweep, out, executor, resume=args.resume, overwrite=args.overwrite,
+                       retry_errors=args.retry_errors, batch_size=args.batch_size,
+                       on_progress=bar.update if bar else None)
+    if bar:
+        bar.finish()
+    summary = summarize(sweep, read_results(out), result.hashes)
+    summary["run"] = _run_facts(result)
+    summary_path = out.with_name(out.stem + ".summary.json")
+    write_text_atomic(summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    if args.json:
+        print(json.dumps(summary, allow_nan=False))
+    else:
+        print(render(sweep, summary, out, summary_path))
+    if result.interrupted:
+        print(f"archsim sweep: interrupted; {result.ran} points written to {out}; run the same "
+              "command with --resume to finish", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _run_facts(result: Any) -> dict[str, Any]:
+    space = result.space
+    return {"enumerated": space.enumerated, "excluded_by_constraints": space.excluded,
+            "points": len(space.points), "skipped_finished": result.skipped, "ran": result.ran,
+            "feasible": result.feasible, "infeasible": result.infeasible,
+            "failed": result.failed, "elapsed_s": result.elapsed_s,
+            "points_per_s": result.points_per_s, "feasible_per_s": result.feasible_per_s,
+            "executor": result.executor, "batch_size": result.batch_size,
+            "engine": result.sweep.engine, "interrupted": result.interrupted}
+
+
+# --------------------------------------------------------------------------- text output
+
+
+def _fmt(column: str, value: Any) -> str:
+    from archsim.textfmt import human_bytes, num, pct
+
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if column in ("mfu", "memory_headroom"):
+        return pct(value)
+    if "bytes" in column and isinstance(value, (int, float)):
+        return human_bytes(value)
+    if isinstance(value, float):
+        return num(value)
+    return str(value)
+
+
+_SHORT = {"memory.peak_bytes_per_device": "peak memory", "memory_headroom": "headroom",
+          "cost_per_million_tokens_usd": "$/M tokens", "tokens_per_s": "tokens/s",
+          "step_time_s": "step s", "cost_usd": "$/step"}
+
+
+def _rows_table(records: list[dict[str, Any]], columns: list[str]) -> str:
+    from archsim.textfmt import table
+
+    headers = ["#", *[_SHORT.get(c, c) for c in columns]]
+    rows = [[str(i + 1), *[_fmt(c, r.get(c)) for c in columns]] for i, r in enumerate(records)]
+    return table(headers, rows)
+
+
+def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -> str:
+    run = summary["run"]
+    lines = [
+        f"sweep {sweep.name}: {run['points']} points"
+        + (f" ({run['excluded_by_constraints']} more excluded by constraints)"
+           if run["excluded_by_constraints"] else "")
+        + (f"; {run['skipped_finished']} already in the table" if run["skipped_finished"]
+           else ""),
+        f"ran {run['ran']} in {run['elapsed_s']:.2f} s on {run['executor']} "
+        f"({run['points_per_s']:.1f} points/s, engine {run['engine']}): "
+        f"{run['feasible']} feasible, {run['infeasible']} infeasible, {run['failed']} failed",
+        f"results: {out}    summary: {summary_path}",
+    ]
+    counts = summary["points"]
+    inputs = sweep.input_columns
+    metrics = ["tokens_per_s", "mfu", "memory.peak_bytes_per_device", "memory_headroom",
+               "cost_per_million_tokens_usd"]
+    objective = sweep.objective.expr.text
+    best_cols = inputs + ([objective] if objective not in metrics else []) + metrics
+    lines += ["", f"Best {len(summary['best'])} by {summary['objective']} "
+              f"({counts['after_filters']} of {counts['in_table']} points pass the filters):"]
+    lines.append(_rows_table(summary["best"], best_cols) if summary["best"] else "  (none)")
+    pareto = summary["pareto"]
+    goals = [g.expr.text for g in sweep.pareto]
+    lines += ["", f"Pareto front ({', '.join(pareto['goals'])}): {len(pareto['front'])} points"
+              + (f"; {pareto['left_out_missing_values']} left out for missing values"
+                 if pareto["left_out_missing_values"] else "")]
+    lines.append(_rows_table(pareto["front"], inputs + goals) if pareto["front"]
+                 else "  (none)")
+    return "\n".join(lines)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: count, percent, rate, ETA (redrawn ≤ 10×/s)."""
+
+    def __init__(self, width: int = 24):
+        self.width = width
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, p: Any) -> None:
+        now = time.monotonic()
+        if p.done < p.total and now - self._last < 0.1:
+            return
+        self._last = now
+        frac = p.done / p.total if p.total else 1.0
+        filled = int(frac * self.width)
+        eta = "--:--" if p.eta_s is None else _clock(p.eta_s)
+        line = (f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.done}/{p.total} "
+                f"{100 * frac:5.1f}%  {p.rate:7.1f} pt/s  ETA {eta}  feasible {p.feasible}"
+                f"  failed {p.failed} ")
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,498 @@
+"""Sweep files: a base scenario, axes over dotted keys, derived keys, constraints, goals.
+
+A sweep file (YAML; see workloads/sweeps/ and the README's "Sweeps" section)::
+
+    name: gpt3-175b-plans
+    base: gpt3-175b-1024xa100        # scenario path (relative to this file), registry name in
+                                     # workloads/scenarios/, or an inline mapping; omitted: the
+                                     # embedded default scenario
+    mode: grid                       # grid | random | lhs (Latin hypercube)
+    n: 200                           # random / lhs: number of points
+    seed: 0                          # random / lhs
+    engine: des                      # des (the full simulator) | fast (training fast path)
+    axes:                            # dotted scenario keys; each axis is one of
+      plan.tp: [1, 2, 4, 8]          #   a list of values
+      plan.sp: {values: [true, false]}
+      workload.global_batch: {range: [512, 2048], step: 512}      # 512, 1024, 1536, 2048
+      workload.micro_batch: {range: [1, 8], factor: 2}            # 1, 2, 4, 8
+      workload.seq_len: {range: [1024, 8192], num: 4, scale: log}  # 4 values, geometric
+      model.dropout: {range: [0.0, 0.2]}    # continuous: random / lhs only (ints stay ints)
+    derived:                         # evaluated in order after the axes, by the safe parser
+      plan.virtual_stages: "2 if plan.schedule == 'interleaved' else 1"
+    constraints:                     # a point runs only when every one is true
+      - "plan.tp * plan.pp <= hardware.count"
+    objective: {maximize: tokens_per_s}       # or {minimize: EXPR}; EXPR over result columns
+    filters: {feasible_only: true, min_memory_headroom: 0.05, where: ["mfu > 0.3"]}
+    pareto: [{maximize: tokens_per_s}, {minimize: cost_per_million_tokens_usd},
+             {maximize: memory_headroom}]
+    top: 10                          # rows in the "best points" table
+
+Names in derived keys and constraints are the point's keys (axes, earlier derived keys) or any
+scenario key, read from the base scenario (or its default); a name below a swept registry
+entry (``model.layers`` when ``model`` is an axis) is read from that entry.
+Raises SpecError naming the sweep file, the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from archsim.spec.base import StrictModel
+from archsim.spec.errors import SpecError
+from archsim.spec.registry import list_names, read_yaml, registry_path
+from archsim.spec.scenario import ScenarioSpec, default_scenario_mapping, load_scenario
+from archsim.sweep.columns import known_columns
+from archsim.sweep.expr import Expression, ExprSyntaxError, parse
+from archsim.sweep.keys import MISSING, UnknownKeyError, check_key
+
+# dotted keys whose string value names a registry entry -> registry kind
+REGISTRY_KEYS = {"model": "models", "hardware.device": "devices",
+                 "hardware.intra_node": "interconnects", "hardware.inter_node": "interconnects",
+                 "hardware.cluster": "clusters", "compression.distill.student": "models"}
+
+
+class FiltersSpec(StrictModel):
+    feasible_only: bool = True
+    """Keep only feasible points (errors are always dropped) in the best/Pareto tables."""
+    min_memory_headroom: float | None = Field(default=None, ge=-1, le=1)
+    """Keep points whose memory headroom (1 − peak / capacity) is at least this fraction."""
+    where: list[str] = Field(default_factory=list)
+    """More conditions over result columns, e.g. ``mfu > 0.3``."""
+
+
+class SweepFileSpec(StrictModel):
+    """The shape of a sweep file; values are checked further by :func:`load_sweep`."""
+
+    name: str = "sweep"
+    description: str = ""
+    base: str | dict[str, Any] | None = None
+    mode: Literal["grid", "random", "lhs"] = "grid"
+    n: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    engine: Literal["des", "fast"] = "des"
+    axes: dict[str, Any] = Field(min_length=1)
+    derived: dict[str, str] = Field(default_factory=dict)
+    constraints: list[str] = Field(default_factory=list)
+    objective: dict[str, str] = Field(default_factory=lambda: {"maximize": "tokens_per_s"})
+    filters: FiltersSpec = FiltersSpec()
+    pareto: list[dict[str, str]] = Field(default_factory=lambda: [
+        {"maximize": "tokens_per_s"}, {"minimize": "cost_per_million_tokens_usd"},
+        {"maximize": "memory_headroom"}])
+    top: int = Field(default=10, ge=1)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept key: a finite list of values, or a continuous range (random / lhs)."""
+
+    key: str
+    values: tuple[Any, ...] | None = None
+    low: float = 0.0
+    high: float = 0.0
+    integer: bool = False
+    log: bool = False
+
+    @property
+    def finite(self) -> bool:
+        return self.values is not None
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``maximize`` or ``minimize`` an expression over result columns."""
+
+    expr: Expression
+    maximize: bool
+
+    @property
+    def label(self) -> str:
+        return f"{'max' if self.maximize else 'min'} {self.expr.text}"
+
+
+@dataclass
+class Sweep:
+    """A loaded, checked sweep (what the runner needs)."""
+
+    name: str
+    source: str
+    spec: SweepFileSpec
+    base_mapping: dict[str, Any]
+    """The base scenario with registry names resolved (sent to the workers)."""
+    base_spec: ScenarioSpec
+    base_fingerprint: str
+    axes: list[Axis]
+    derived: list[tuple[str, Expression]]
+    constraints: list[Expression]
+    objective: Goal
+    pareto: list[Goal]
+    where: list[Expression]
+    constants: dict[str, Any] = field(default_factory=dict)
+    """Values of names used in derived keys / constraints that no point changes."""
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [a.key for a in self.axes] + [k for k, _ in self.derived]
+
+    @property
+    def engine(self) -> str:
+        return self.spec.engine
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
+    """Load and check a sweep file (a path, a name in workloads/sweeps/, or a mapping)."""
+    raw, where, folder = _read_sweep_source(source)
+    try:
+        spec = SweepFileSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _format(exc, where) from None
+    problems: list[str] = []
+    base_mapping, base_spec = _load_base(spec.base, where, folder)
+    axes = []
+    for key, value in spec.axes.items():
+        try:
+            axes.append(_parse_axis(key, value, spec.mode))
+        except ValueError as exc:
+            problems.append(f"{where}: axes.{key}: {exc}")
+    derived = []
+    for key, text in spec.derived.items():
+        try:
+            check_key(key)
+            derived.append((key, parse(text)))
+        except (UnknownKeyError, ExprSyntaxError) as exc:
+            problems.append(f"{where}: derived.{key}: {_expr_problem(exc)}")
+    constraints = []
+    for i, text in enumerate(spec.constraints):
+        try:
+            constraints.append(parse(text))
+        except ExprSyntaxError as exc:
+            problems.append(f"{where}: constraints[{i}]: {_expr_problem(exc)}")
+    if problems:
+        raise SpecError(problems)
+    duplicate = [k for k, _ in derived if k in spec.axes]
+    if duplicate:
+        raise SpecError([f"{where}: derived.{k}: is also an axis; give it one place"
+                         for k in duplicate])
+    if spec.mode in ("random", "lhs") and spec.n is None:
+        raise SpecError([f"{where}: n: mode {spec.mode} needs n, the number of points"])
+    if spec.mode == "grid" and spec.n is not None:
+        raise SpecError([f"{where}: n: grid mode runs every combination; n applies to "
+                         "mode random or lhs"])
+
+    sweep = Sweep(name=spec.name, source=where, spec=spec, base_mapping=base_mapping,
+                  base_spec=base_spec, base_fingerprint=fingerprint(base_mapping), axes=axes,
+                  derived=derived, constraints=constraints,
+                  objective=_goal(spec.objective, where, "objective"),
+                  pareto=[_goal(g, where, f"pareto[{i}]") for i, g in enumerate(spec.pareto)],
+                  where=[])
+    sweep.where = [_result_expr(t, where, f"filters.where[{i}]")
+                   for i, t in enumerate(spec.filters.where)]
+    _check_goal_names(sweep, where)
+    sweep.constants = _scenario_constants(sweep, where)
+    return sweep
+
+
+def _read_sweep_source(source: str | Path | Mapping[str, Any]
+                       ) -> tuple[dict[str, Any], str, Path | None]:
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source)), "<sweep>", None
+    path = Path(source)
+    if not path.is_file():
+        name = str(source)
+        if path.suffix in (".yaml", ".yml") or "/" in name:
+            raise SpecError([f"{name}: no such sweep file"])
+        path = registry_path("sweeps", name)  # raises with the closest names
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise SpecError([f"{path}: expected a sweep mapping with base, axes, ...; got "
+                         f"{type(data).__name__}"])
+    return data, str(path), path.parent
+
+
+def _format(exc: ValidationError, where: str) -> SpecError:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; expected one of: " + ", ".join(
+                SweepFileSpec.model_fields if "." not in loc
+                else FiltersSpec.model_fields)
+        elif err["type"] == "too_short" and loc == "axes":
+            msg = "needs at least one axis, e.g. plan.tp: [1, 2, 4]"
+        got = "" if isinstance(err.get("input"), (dict, list)) or err["type"] == "missing" \
+            else f" (got {err.get('input')!r})"
+        problems.append(f"{where}: {loc}: {msg}{got}")
+    return SpecError(problems)
+
+
+def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | None
+               ) -> tuple[dict[str, Any], ScenarioSpec]:
+    from archsim.spec.scenario import _Origins, _resolve_names  # the loader's own resolution
+
+    if base is None:
+        raw, label = default_scenario_mapping(), "<default scenario>"
+    elif isinstance(base, dict):
+        raw, label = copy.deepcopy(base), f"{where}: base"
+    else:
+        path = Path(base)
+        if folder is not None and not path.is_absolute() and (folder / path).is_file():
+            path = folder / path
+        if path.is_file():
+            data = read_yaml(path)
+            if not isinstance(data, dict):
+                raise SpecError([f"{path}: expected a scenario mapping"])
+            raw, label = data, str(path)
+        elif path.suffix in (".yaml", ".yml") or "/" in base:
+            raise SpecError([f"{where}: base: no such scenario file {base!r}"])
+        elif base in list_names("scenarios"):
+            label = str(registry_path("scenarios", base))
+            raw = read_yaml(Path(label))
+        else:
+            try:
+                registry_path("scenarios", base)
+            except SpecError as exc:
+                raise SpecError([f"{where}: base: {p}" for p in exc.problems]) from None
+            raise AssertionError("unreachable")
+    try:
+        spec = load_scenario(raw)
+    except SpecError as exc:
+        raise SpecError([p.replace("<scenario>", label, 1) for p in exc.problems]) from None
+    resolved = _resolve_names(raw, _Origins(label))
+    return resolved, spec
+
+
+def _is_integral(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _parse_axis(key: str, value: Any, mode: str) -> Axis:
+    info = check_key(key)  # raises UnknownKeyError (a ValueError) with the closest keys
+    if isinstance(value, list):
+        values: list[Any] | None = value
+    elif isinstance(value, dict) and set(value) <= {"values"} and "values" in value:
+        values = value["values"]
+        if not isinstance(values, list):
+            raise ValueError(f"values must be a list, got {values!r}")
+    elif isinstance(value, dict) and "range" in value:
+        return _parse_range(key, value, mode, info.choices)
+    else:
+        raise ValueError(f"expected a list of values, {{values: [...]}} or {{range: [low, high], "
+                         f"step|factor|num: ...}}; got {value!r}")
+    if not values:
+        raise ValueError("is empty; give at least one value")
+    if info.choices is not None:
+        bad = [v for v in values if v not in info.choices]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not one of "
+                             f"{', '.join(repr(c) for c in info.choices)}")
+    kind = REGISTRY_KEYS.get(key)
+    if kind is not None:
+        for v in values:
+            if isinstance(v, str):
+                registry_path(kind, v)  # SpecError with the closest names
+    keys = [_canonical(v) for v in values]
+    if len(set(keys)) != len(keys):
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"repeats a value ({', '.join(dupes)}); each value once")
+    return Axis(key=key, values=tuple(values))
+
+
+_RANGE_KEYS = {"range", "step", "factor", "num", "scale"}
+
+
+def _parse_range(key: str, value: dict[str, Any], mode: str,
+                 choices: tuple[Any, ...] | None) -> Axis:
+    extra = set(value) - _RANGE_KEYS
+    if extra:
+        raise ValueError(f"unknown range key {sorted(extra)[0]!r}; expected range with one "
+                         "of step, factor, num (and scale: linear|log with num)")
+    if choices is not None:
+        raise ValueError(f"takes one of {', '.join(map(repr, choices))}; give a list")
+    bounds = value["range"]
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
+        raise ValueError(f"range must be [low, high] numbers, got {bounds!r}")
+    low, high = bounds
+    if high < low:
+        raise ValueError(f"range [{low}, {high}]: low is greater than high")
+    integer = _is_integral(low) and _is_integral(high)
+    scale = value.get("scale", "linear")
+    if scale not in ("linear", "log"):
+        raise ValueError(f"scale must be linear or log, got {scale!r}")
+    if scale == "log" and low <= 0:
+        raise ValueError(f"a log scale needs low > 0, got {low}")
+    given = [k for k in ("step", "factor", "num") if k in value]
+    if len(given) > 1:
+        raise ValueError(f"give one of step, factor, num, not {' and '.join(given)}")
+    if not given:
+        if mode == "grid":
+            raise ValueError("a continuous range needs step, factor or num in grid mode "
+                             "(or use mode random / lhs)")
+        return Axis(key=key, low=low, high=high, integer=integer, log=scale == "log")
+    what = given[0]
+    amount = value[what]
+    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError(f"{what} must be a positive number, got {amount!r}")
+    if what == "step":
+        values = _stepped(low, high, amount, integer and _is_integral(amount))
+    elif what == "factor":
+        if amount <= 1 or low <= 0:
+            raise ValueError(f"factor needs factor > 1 and low > 0, got factor {amount}, "
+                             f"low {low}")
+        values = []
+        x = low
+        while x <= high * (1 + 1e-12):
+            values.append(round(x) if integer and _is_integral(amount) else x)
+            x *= amount
+    else:
+        if not _is_integral(amount):
+            raise ValueError(f"num must be a whole number, got {amount!r}")
+        values = _spaced(low, high, amount, scale == "log", integer)
+    if not values:
+        raise ValueError(f"range {value!r} gives no values")
+    if len(values) > 1_000_000:
+        raise ValueError(f"gives {len(values)} values; at most 1,000,000 per axis")
+    return Axis(key=key, values=tuple(dict.fromkeys(values)))
+
+
+def _stepped(low: float, high: float, step: float, integer: bool) -> list[Any]:
+    count = math.floor((high - low) / step * (1 + 1e-12)) + 1
+    if integer:
+        return [int(low + i * step) for i in range(count)]
+    return [low + i * step for i in range(count)]
+
+
+def _spaced(low: float, high: float, num: int, log: bool, integer: bool) -> list[Any]:
+    if num == 1:
+        return [low]
+    out = []
+    for i in range(num):
+        f = i / (num - 1)
+        x = low * (high / low) ** f if log else low + (high - low) * f
+        out.append(round(x) if integer else x)
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(mapping: Any) -> str:
+    """A stable short hash of a JSON-like value."""
+    return hashlib.sha256(_canonical(mapping).encode()).hexdigest()[:16]
+
+
+def _expr_problem(exc: Exception) -> str:
+    if isinstance(exc, ExprSyntaxError):
+        return f"cannot parse {exc.text!r}: {exc.message} at column {exc.position + 1}"
+    return str(exc)
+
+
+def _goal(mapping: dict[str, str], where: str, path: str) -> Goal:
+    if len(mapping) != 1 or next(iter(mapping)) not in ("maximize", "minimize"):
+        raise SpecError([f"{where}: {path}: expected {{maximize: EXPR}} or {{minimize: EXPR}}, "
+                         f"got {mapping!r}"])
+    direction, text = next(iter(mapping.items()))
+    try:
+        expr = parse(text)
+    except ExprSyntaxError as exc:
+        raise SpecError([f"{where}: {path}.{direction}: {_expr_problem(exc)}"]) from None
+    return Goal(expr=expr, maximize=direction == "maximize")
+
+
+def _result_expr(text: str, where: str, path: str) -> Expression:
+    try:
+        return parse(text)
+    except ExprSyntaxError as exc:
+        raise SpecError([f"{where}: {path}: {_expr_problem(exc)}"]) from None
+
+
+def _check_goal_names(sweep: Sweep, where: str) -> None:
+    columns = set(known_columns(sweep.input_columns))
+    problems = []
+    items = [("objective", sweep.objective.expr)]
+    items += [(f"pareto[{i}]", g.expr) for i, g in enumerate(sweep.pareto)]
+    items += [(f"filters.where[{i}]", e) for i, e in enumerate(sweep.where)]
+    for path, expr in items:
+        for name in expr.names():
+            if name not in columns:
+                import difflib
+
+                close = difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.6)
+                hint = f"; closest: {', '.join(close)}" if close else ""
+                problems.append(f"{where}: {path}: unknown result column {name!r}{hint}")
+    if problems:
+        raise SpecError(problems)
+
+
+def _scenario_constants(sweep: Sweep, where: str) -> dict[str, Any]:
+    """Values of names in derived keys / constraints that no point changes; checks the rest."""
+    point_keys = [a.key for a in sweep.axes]
+    constants: dict[str, Any] = {}
+    problems: list[str] = []
+    derived_keys = [k for k, _ in sweep.derived]
+    exprs = [(f"derived.{k}", e) for k, e in sweep.derived]
+    exprs += [(f"constraints[{i}]", e) for i, e in enumerate(sweep.constraints)]
+    for path, expr in exprs:
+        for name in expr.names():
+            if name in point_keys or name in constants:
+                continue
+            if name in derived_keys:
+                problems.append(f"{where}: {path}: {name!r} is defined later in derived; "
+                                "derived keys may use only axes and earlier derived keys")
+                continue
+            if any(name.startswith(k + ".") for k in point_keys):
+                continue  # below a swept key (e.g. model.layers with model an axis)
+            if any(k.startswith(name + ".") for k in point_keys):
+                problems.append(f"{where}: {path}: {name!r} is a section whose parts are "
+                                "swept; name a single value")
+                continue
+            try:
+                info = check_key(name)
+            except UnknownKeyError as exc:
+                problems.append(f"{where}: {path}: {exc}")
+                continue
+            value = base_value(sweep.base_mapping, name)
+            if value is MISSING:
+                value = info.default
+            if value is MISSING:
+                problems.append(f"{where}: {path}: {name!r} has no value in the base scenario "
+                                "and no default")
+                continue
+            constants[name] = scalar_of(value)
+        if path.startswith("derived."):
+            point_keys.append(path.removeprefix("derived."))
+    if problems:
+        raise SpecError(problems)
+    return constants
+
+
+def base_value(mapping: Any, name: str) -> Any:
+    """The value at dotted ``name`` in a nested mapping, or MISSING."""
+    node = mapping
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
+
+
+def scalar_of(value: Any) -> Any:
+    """A value as expressions see it: a spec or mapping with a name is its name."""
+    if hasattr(value, "model_fields"):
+        return getattr(value, "name", value)
+    if isinstance(value, dict):
+        return value.get("name", value)
+    return value

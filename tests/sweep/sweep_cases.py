@@ -1,0 +1,17 @@
+"""Small sweep files over a cheap scenario (GPT-3 1.7B on 8 A100s: a few ms per point)."""
+
+from __future__ import annotations
+
+BASE = {
+    "name": "tiny",
+    "model": "gpt3-1.7b",
+    "hardware": {"device": "a100-sxm4-80gb", "count": 8},
+    "workload": {"kind": "training", "seq_len": 2048, "global_batch": 16},
+}
+
+
+def sweep_mapping(**fields):
+    data = {"name": "tiny-sweep", "base": BASE,
+            "axes": {"plan.tp": [1, 2, 4, 8], "plan.pp": [1, 2, 4, 8]}}
+    data.update(fields)
+    return data
