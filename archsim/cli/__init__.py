@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "list": "archsim.cli.listing",
     "graph": "archsim.cli.graph",
     "sweep": "archsim.cli.sweep",
+    "report": "archsim.cli.report",
 }
 
 

@@ -1,0 +1,58 @@
+"""``archsim report INPUT --out DIR [--force] [--set KEY=VALUE ...] [targets]``"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="write a capacity-planning report (HTML + Markdown with plots)",
+        description="Write DIR/index.html (self-contained) and DIR/report.md with PNG plots for "
+                    "INPUT: a scenario (YAML path or name in workloads/scenarios/; simulated "
+                    "first), a result JSON (archsim simulate --out) or a sweep table "
+                    "(.parquet/.csv from archsim sweep).")
+    p.add_argument("input", metavar="INPUT", help="scenario, result JSON or sweep table")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output folder (must not exist unless --force)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it holds a report")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="dotted override of a scenario INPUT (repeatable)")
+    p.add_argument("--train-tokens", type=_positive, metavar="N",
+                   help="training: tokens to train (default: 20 per parameter, Chinchilla)")
+    p.add_argument("--days", type=_positive, metavar="D",
+                   help="training: deadline in days for those tokens (default: 30)")
+    p.add_argument("--rate", type=_positive, metavar="R",
+                   help="serving: requests per second to plan for (default: the scenario's)")
+    p.add_argument("--objective", metavar="COLUMN",
+                   help="sweep: column to rank points by, prefix '-' to minimise "
+                        "(default: tokens_per_s)")
+    p.add_argument("--no-scaling", action="store_true",
+                   help="do not simulate other device counts (no scaling curves)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from archsim.report import ReportOptions, build_report, write_report
+    from archsim.report.output import check_output_dir
+
+    check_output_dir(args.out, args.force)  # fail before simulating anything
+    options = ReportOptions(train_tokens=args.train_tokens, days=args.days, rate=args.rate,
+                            objective=args.objective, scaling=not args.no_scaling)
+    report = build_report(args.input, args.overrides, options)
+    files = write_report(report, args.out, force=args.force)
+    print(f"wrote {args.out / 'index.html'} and {args.out / 'report.md'} "
+          f"({len(files) - 2} plots)", file=sys.stdout)
+    return 0

@@ -1,0 +1,124 @@
+"""Detect and load the INPUT of ``archsim report``: a scenario, a result JSON or a sweep table.
+
+* ``*.json`` — a result written by ``archsim simulate --out``; its ``result_version`` and
+  ``mode`` are checked.
+* ``*.csv`` / ``*.parquet`` — a sweep results table (one row per point, written by
+  ``archsim sweep``); it must have rows and a ``feasible`` column.
+* anything else — a scenario (YAML path or registry name), simulated here with its trace.
+
+Raises SpecError (file, what was found, what was expected) for anything else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from archsim.result import RESULT_VERSION
+from archsim.spec.errors import SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from archsim.spec.scenario import ScenarioSpec
+
+MODES = ("training", "inference", "serving")
+RESULT_KEYS = ("name", "mode", "feasible", "infeasible_reasons", "hardware", "memory")
+SWEEP_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@dataclass
+class ReportInput:
+    """What the report is about. Exactly one of (scenario + result), result, table is set."""
+
+    kind: Literal["scenario", "result", "sweep"]
+    source: str
+    result: dict[str, Any] | None = None
+    scenario: ScenarioSpec | None = None
+    spans: list = field(default_factory=list)
+    table: pd.DataFrame | None = None
+
+
+def load_input(source: str | Path, overrides: list[str] | None = None) -> ReportInput:
+    """Load ``source`` by its kind (see the module docstring); scenarios are simulated."""
+    text = str(source)
+    suffix = Path(text).suffix.lower()
+    if suffix == ".json" or suffix in SWEEP_SUFFIXES:
+        if overrides:
+            what = "a result JSON" if suffix == ".json" else "a sweep table"
+            raise SpecError([f"{text}: --set applies to a scenario INPUT; this is {what}"])
+        if suffix == ".json":
+            return ReportInput("result", text, result=load_result_json(Path(text)))
+        return ReportInput("sweep", text, table=load_sweep_table(Path(text)))
+    from archsim.api import simulate
+    from archsim.spec.scenario import load_scenario
+
+    scenario = load_scenario(text, overrides)
+    result = simulate(scenario, trace=True)
+    return ReportInput("scenario", text, result=result.to_dict(), scenario=scenario,
+                       spans=list(result.spans))
+
+
+def load_result_json(path: Path) -> dict[str, Any]:
+    """A result dict from ``path``, checked for kind and version."""
+    if not path.is_file():
+        raise SpecError([f"{path}: no such result file"])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SpecError([f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
+                        ) from None
+    return check_result(data, str(path))
+
+
+def check_result(data: Any, where: str) -> dict[str, Any]:
+    """``data`` if it is an archsim result this version can read; SpecError otherwise."""
+    if not isinstance(data, dict) or "result_version" not in data:
+        if not isinstance(data, dict):
+            found = f"a JSON {type(data).__name__}"
+        elif not data:
+            found = "an empty object"
+        else:
+            keys = list(data)
+            found = "keys " + ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+        raise SpecError([f"{where}: not an archsim result JSON (no 'result_version' key; found "
+                         f"{found}); expected the file written by `archsim simulate --out FILE`"])
+    version = data["result_version"]
+    if version != RESULT_VERSION:
+        raise SpecError([f"{where}: result_version {version!r} is not supported; this archsim "
+                         f"reads result_version {RESULT_VERSION}"])
+    mode = data.get("mode")
+    if mode not in MODES:
+        raise SpecError([f"{where}: mode {mode!r} is not one of {', '.join(MODES)}"])
+    missing = [k for k in RESULT_KEYS if k not in data]
+    if missing:
+        raise SpecError([f"{where}: result is missing {', '.join(missing)}"])
+    return data
+
+
+def load_sweep_table(path: Path) -> pd.DataFrame:
+    """The sweep results table at ``path`` (CSV or Parquet) with at least one row."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise SpecError([f"{path}: no such sweep table"])
+    try:
+        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise SpecError([f"{path}: the sweep table is empty (no header, no rows)"]) from None
+    except Exception as exc:  # pandas/pyarrow raise many types for unreadable files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError([f"{path}: cannot read the sweep table: {first}"]) from None
+    if "feasible" not in table.columns:
+        shown = ", ".join(map(str, table.columns[:6])) + (", ..." if len(table.columns) > 6
+                                                          else "")
+        raise SpecError([f"{path}: not an archsim sweep table: no 'feasible' column (columns: "
+                         f"{shown or 'none'}); expected the table written by `archsim sweep`"])
+    if table.empty:
+        raise SpecError([f"{path}: the sweep table is empty (0 rows); nothing to report"])
+    return table

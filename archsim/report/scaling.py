@@ -1,0 +1,85 @@
+"""Scaling of a training scenario: the same plan simulated at other data-parallel degrees.
+
+Only ``dp`` (and with it ``hardware.count``) changes; tp, pp, cp, the global batch and the
+micro-batch stay as given, so a larger dp means fewer micro-batches per pipeline (a larger
+bubble share) — the honest cost of adding replicas at a fixed batch. Degrees that do not divide
+``global_batch / micro_batch`` are skipped. Heterogeneous clusters (pools) are not scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from archsim.spec.errors import SpecError
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.workload import TrainingWorkload
+
+DEFAULT_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    """One simulated device count."""
+
+    devices: int
+    dp: int
+    feasible: bool
+    tokens_per_s: float | None
+    step_time_s: float | None
+    cost_per_million_tokens_usd: float | None
+    energy_per_token_j: float | None
+    reasons: tuple[str, ...] = ()
+
+
+def can_scale(sc: ScenarioSpec) -> str | None:
+    """None if ``sc`` can be scaled by dp, else why not."""
+    if sc.hardware.cluster is not None:
+        return "the hardware is a cluster of pools; scaling varies one homogeneous pool"
+    if not isinstance(sc.workload, TrainingWorkload):
+        return "scaling curves are simulated for training workloads"
+    return None
+
+
+def dp_candidates(sc: ScenarioSpec, base_dp: int, factors: Iterable[float]) -> list[int]:
+    """Data-parallel degrees base_dp × factor that divide the batch into whole micro-batches."""
+    wl = sc.workload
+    assert isinstance(wl, TrainingWorkload)
+    sequences = wl.global_batch // wl.micro_batch
+    out = set()
+    for f in factors:
+        dp = base_dp * f
+        if dp >= 1 and abs(dp - round(dp)) < 1e-9 and wl.global_batch % (
+                wl.micro_batch * round(dp)) == 0 and round(dp) <= sequences:
+            out.add(round(dp))
+    return sorted(out)
+
+
+def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
+    """Simulate ``sc`` with data-parallel degree ``dp`` (devices = dp · tp · pp · cp)."""
+    from archsim.api import simulate
+    from archsim.spec.scenario import load_scenario
+
+    plan, hw = sc.plan, sc.hardware
+    devices = dp * plan.tp * plan.pp * plan.cp
+    overrides: dict[str, object] = {"hardware.count": devices, "plan.dp": dp}
+    assert hw.device is not None
+    per_node = hw.devices_per_node or hw.device.devices_per_node
+    if hw.inter_node is None and hw.device.scale_out and devices > per_node:
+        overrides["hardware.inter_node"] = hw.device.scale_out
+    try:
+        spec = load_scenario(sc.model_dump(mode="json"), overrides)
+    except SpecError as exc:
+        return ScalePoint(devices, dp, False, None, None, None, None, tuple(exc.problems))
+    r = simulate(spec).to_dict()
+    return ScalePoint(devices=devices, dp=dp, feasible=bool(r["feasible"]),
+                      tokens_per_s=r.get("tokens_per_s"), step_time_s=r.get("step_time_s"),
+                      cost_per_million_tokens_usd=r.get("cost_per_million_tokens_usd"),
+                      energy_per_token_j=r.get("energy_per_token_j"),
+                      reasons=tuple(r.get("infeasible_reasons") or ()))
+
+
+def scaling_points(sc: ScenarioSpec, base_dp: int,
+                   factors: Iterable[float] = DEFAULT_FACTORS) -> list[ScalePoint]:
+    """Simulated points at dp = base_dp × each factor that divides the batch."""
+    return [simulate_at(sc, dp) for dp in dp_candidates(sc, base_dp, factors)]

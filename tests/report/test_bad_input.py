@@ -1,0 +1,124 @@
+"""Bad input to `archsim report`: clear messages (pinned here), exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archsim.cli import main
+from archsim.report import ReportOptions, build_report
+from archsim.report.inputs import load_result_json, load_sweep_table
+from archsim.spec.errors import SpecError
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_result_json_of_the_wrong_kind(tmp_path):
+    trace = _write(tmp_path / "trace.json", {"traceEvents": [], "displayTimeUnit": "ms"})
+    with pytest.raises(SpecError, match=r"trace\.json: not an archsim result JSON \(no "
+                                        r"'result_version' key; found keys traceEvents, "
+                                        r"displayTimeUnit\); expected the file written by "
+                                        r"`archsim simulate --out FILE`"):
+        load_result_json(trace)
+    listing = _write(tmp_path / "list.json", [1, 2])
+    with pytest.raises(SpecError, match=r"list\.json: not an archsim result JSON .*found a "
+                                        r"JSON list"):
+        load_result_json(listing)
+
+
+def test_result_json_of_another_version_or_mode(tmp_path):
+    future = _write(tmp_path / "v2.json", {"result_version": 2, "mode": "training"})
+    with pytest.raises(SpecError, match=r"v2\.json: result_version 2 is not supported; this "
+                                        r"archsim reads result_version 1"):
+        load_result_json(future)
+    odd = _write(tmp_path / "mode.json", {"result_version": 1, "mode": "benchmark"})
+    with pytest.raises(SpecError, match=r"mode\.json: mode 'benchmark' is not one of training, "
+                                        r"inference, serving"):
+        load_result_json(odd)
+    partial = _write(tmp_path / "partial.json", {"result_version": 1, "mode": "training",
+                                                 "name": "x", "feasible": True})
+    with pytest.raises(SpecError, match=r"partial\.json: result is missing infeasible_reasons, "
+                                        r"hardware, memory"):
+        load_result_json(partial)
+
+
+def test_result_json_that_does_not_parse_or_exist(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"result_version": 1,\n  "mode": }')
+    with pytest.raises(SpecError, match=r"broken\.json: not valid JSON: line 2, column 11: "
+                                        r"Expecting value"):
+        load_result_json(broken)
+    with pytest.raises(SpecError, match=r"nope\.json: no such result file"):
+        load_result_json(tmp_path / "nope.json")
+
+
+def test_empty_sweep_tables(tmp_path):
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("hash,point,plan.tp,feasible,tokens_per_s\n")
+    with pytest.raises(SpecError, match=r"empty\.csv: the sweep table is empty \(0 rows\); "
+                                        r"nothing to report"):
+        load_sweep_table(header_only)
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text("")
+    with pytest.raises(SpecError, match=r"nothing\.csv: the sweep table is empty \(no header, "
+                                        r"no rows\)"):
+        load_sweep_table(nothing)
+    pq = tmp_path / "empty.parquet"
+    import pandas as pd
+
+    pd.DataFrame({"feasible": pd.Series([], dtype=bool)}).to_parquet(pq)
+    with pytest.raises(SpecError, match=r"empty\.parquet: the sweep table is empty \(0 rows\)"):
+        load_sweep_table(pq)
+
+
+def test_table_that_is_not_a_sweep(tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(SpecError, match=r"other\.csv: not an archsim sweep table: no "
+                                        r"'feasible' column \(columns: a, b\)"):
+        load_sweep_table(other)
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    with pytest.raises(SpecError, match=r"garbage\.parquet: cannot read the sweep table: "):
+        load_sweep_table(garbage)
+
+
+def test_overrides_only_for_scenarios(tmp_path):
+    result = _write(tmp_path / "r.json", {"result_version": 1})
+    with pytest.raises(SpecError, match=r"r\.json: --set applies to a scenario INPUT; this is a "
+                                        r"result JSON"):
+        build_report(result, ["plan.tp=2"])
+
+
+def test_bad_objective(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("plan.tp,feasible,tokens_per_s\n1,true,10\n")
+    with pytest.raises(SpecError, match=r"--objective: objective 'tokens_per_s': expected "
+                                        r"'max:COLUMN' or 'min:COLUMN'"):
+        build_report(table, options=ReportOptions(objective="tokens_per_s"))
+    with pytest.raises(SpecError, match=r"t\.csv: objective column 'mfu' is not in the table"):
+        build_report(table, options=ReportOptions(objective="max:mfu"))
+
+
+def test_cli_bad_input_exit_2_one_line_no_traceback(tmp_path, capsys):
+    bad = _write(tmp_path / "bad.json", {"result_version": 7, "mode": "training"})
+    out = tmp_path / "out"
+    assert main(["report", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"archsim report: {bad}: result_version 7 is not supported; this "
+                           "archsim reads result_version 1")
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.json"]  # nothing half-written
+
+
+def test_cli_unknown_scenario_and_bad_target(tmp_path, capsys):
+    assert main(["report", "no-such-scenario", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown scenario 'no-such-scenario'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["report", "x.yaml", "--out", str(tmp_path / "o"), "--days", "-3"])
+    assert exc.value.code == 2
+    assert "argument --days: must be greater than 0, got -3" in capsys.readouterr().err

@@ -1,0 +1,109 @@
+"""Sweep reports on a hand-made table whose best point and Pareto front are known by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from report_checks import check_report_folder
+
+from archsim.cli import main
+from archsim.report import ReportOptions, build_report
+from archsim.report.sweep import parse_goal
+from archsim.spec.errors import SpecError
+
+# hardware.device, plan.tp, feasible, tokens_per_s, cost_per_million_tokens_usd, error
+ROWS = [
+    ("a100-sxm4-80gb", 1, True, 100.0, 1.0, ""),   # A: on the front (cheapest but E)
+    ("h100-sxm5-80gb", 2, True, 200.0, 2.0, ""),   # B: fastest → best by max tokens_per_s
+    ("h100-sxm5-80gb", 4, True, 150.0, 3.0, ""),   # C: B is faster and cheaper → dominated
+    ("a100-sxm4-80gb", 8, False, "", "", ""),      # D: infeasible
+    ("a100-sxm4-80gb", 2, True, 50.0, 0.5, ""),    # E: cheapest → on the front
+    ("h100-sxm5-80gb", 8, False, "", "", "ValueError: boom"),  # F: failed
+]
+
+
+@pytest.fixture()
+def table(tmp_path):
+    path = tmp_path / "sweep.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["hash", "point", "hardware.device", "plan.tp", "feasible",
+                      "infeasible_reasons", "tokens_per_s", "cost_per_million_tokens_usd",
+                      "devices", "error"])
+        for i, (dev, tp, ok, tps, cost, err) in enumerate(ROWS):
+            reason = "" if ok else "stage 0 needs 90 GiB per device, has 80 GiB"
+            out.writerow([f"h{i}", i, dev, tp, str(ok).lower(), reason, tps, cost, 8, err])
+    return path
+
+
+def _section(report, sid):
+    return next(s for s in report.sections if s.id == sid)
+
+
+def test_best_point_and_front_by_hand(table, tmp_path):
+    report = build_report(table)
+    answer = " ".join(b.text for b in _section(report, "answer").blocks)
+    assert "best by max tokens_per_s" in answer
+    assert "the best feasible point is hardware.device h100-sxm5-80gb, plan.tp 2" in answer
+    assert "4 of 6 points are feasible" in answer
+    pareto = _section(report, "pareto")
+    front = next(b for b in pareto.blocks if getattr(b, "rows", None))
+    # sorted by the first goal (max tokens_per_s): B, A, E
+    assert [r[1] for r in front.rows] == ["2", "1", "2"]
+    assert [r[2] for r in front.rows] == ["200", "100", "50"]
+    failures = next(b for b in _section(report, "failures").blocks if getattr(b, "rows", None))
+    assert sorted(failures.rows) == [("ValueError: boom", "1"),
+                                     ("stage 0 needs 90 GiB per device, has 80 GiB", "1")]
+
+
+def test_objective_from_the_option_or_the_summary_file(table, tmp_path):
+    cheapest = build_report(table, options=ReportOptions(objective="min:cost_per_million_"
+                                                                   "tokens_usd"))
+    text = " ".join(b.text for b in _section(cheapest, "answer").blocks)
+    assert "plan.tp 2" in text and "a100-sxm4-80gb" in text  # E
+    summary = table.with_name("sweep.summary.json")
+    summary.write_text(json.dumps({"sweep": "hand", "objective": "min cost_per_million_"
+                                   "tokens_usd", "pareto": {"goals": ["max tokens_per_s",
+                                                                      "min devices"]}}))
+    report = build_report(table)
+    assert report.title == "Sweep report: hand"
+    inputs = " ".join(" ".join(getattr(b, "items", ())) for b in _section(report, "inputs").blocks)
+    assert "objective from the sweep's summary file" in inputs
+    # all devices are 8, so the front over (max tokens_per_s, min devices) is B alone
+    front = next(b for b in _section(report, "pareto").blocks if getattr(b, "rows", None))
+    assert [r[2] for r in front.rows] == ["200"]
+
+
+def test_sweep_report_folder(table, tmp_path):
+    out = tmp_path / "rep"
+    assert main(["report", str(table), "--out", str(out)]) == 0
+    check_report_folder(out, ["answer", "inputs", "sources", "pareto", "best",
+                              "by-hardware-device", "capacity", "failures",
+                              "validation-a100-sxm4-80gb", "validation-h100-sxm5-80gb"])
+
+
+def test_sweep_without_feasible_points(tmp_path):
+    path = tmp_path / "none.csv"
+    path.write_text("plan.tp,feasible,infeasible_reasons,tokens_per_s\n"
+                    "1,false,does not fit,\n2,false,does not fit,\n")
+    report = build_report(path)
+    answer = " ".join(b.text for b in _section(report, "answer").blocks)
+    assert "Answer: none: no feasible point has a value for tokens_per_s (0 feasible of 2)" \
+        in answer
+    assert [t for t, _ in report.omitted] == ["Sources of the profile numbers", "Pareto front",
+                                              "Best points and capacity"]
+
+
+@pytest.mark.parametrize("text,goal", [("max:tokens_per_s", ("tokens_per_s", True)),
+                                       ("min cost_usd", ("cost_usd", False))])
+def test_parse_goal(text, goal):
+    g = parse_goal(text, "x")
+    assert (g.column, g.maximize) == goal
+
+
+def test_parse_goal_rejects_a_bare_column():
+    with pytest.raises(SpecError, match=r"x: objective 'cost_usd': expected 'max:COLUMN' or "
+                                        r"'min:COLUMN'"):
+        parse_goal("cost_usd", "x")

@@ -1,0 +1,89 @@
+"""Training reports from a result JSON, from an infeasible plan, and the timeline's rows."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SMALL_TRAINING
+from report_checks import check_report_folder
+
+import archsim
+from archsim.cli import main
+from archsim.report import ReportOptions, build_report
+from archsim.report.plots import Bar
+from archsim.report.timeline import MAX_STAGES, timeline_plot
+from archsim.sim.engine import Span
+
+
+def test_report_from_a_result_json(tmp_path, small_scenario):
+    result = tmp_path / "result.json"
+    assert main(["simulate", str(small_scenario), "--json", "--out", str(result)]) == 0
+    out = tmp_path / "rep"
+    assert main(["report", str(result), "--out", str(out), "--train-tokens", "1e10"]) == 0
+    check_report_folder(out, ["answer", "inputs", "sources", "step-time", "memory", "capacity",
+                              "validation"])
+    md = (out / "report.md").read_text()
+    omitted = md.split("## Not in this report")[1]
+    assert "Timeline of one step: no trace: the input is a result JSON" in omitted
+    assert "Roofline of the ops: needs the scenario" in omitted
+    assert "Scaling curves: the input is a result JSON (no scenario to re-simulate)" in omitted
+    # the model is in the registry, so the capacity answer still has the 1e10-token target
+    assert "| time to train 10 B tokens |" in md
+
+
+def test_infeasible_plan_reports_why(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL_TRAINING.replace("tp: 2, pp: 2", "tp: 5, pp: 2")
+                   .replace("count: 16", "count: 40"))
+    report = build_report(bad, options=ReportOptions(scaling=False))
+    answer = report.sections[0]
+    assert answer.id == "answer"
+    text = " ".join(b.text for b in answer.blocks)
+    assert "does not run: heads 24 are not divisible by tp 5" in text
+    titles = [t for t, _ in report.omitted]
+    assert "Step-time breakdown" in titles and "Roofline of the ops" in titles
+
+
+def test_memory_infeasible_plan_shows_memory_against_capacity(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text(SMALL_TRAINING.replace("gpt3-1.7b", "gpt3-18.4b")
+                   .replace("tp: 2, pp: 2", "tp: 1, pp: 1").replace("count: 16", "count: 8"))
+    result = archsim.simulate(big).to_dict()
+    assert not result["feasible"]  # 18.4B params × 16 B of Adam states alone exceed 80 GiB
+    report = build_report(big, options=ReportOptions(scaling=False))
+    memory = next(s for s in report.sections if s.id == "memory")
+    text = " ".join(getattr(b, "text", "") for b in memory.blocks)
+    assert "over capacity: the plan does not fit" in text
+    assert any(getattr(b, "name", "") == "memory" for b in memory.blocks)
+
+
+def test_timeline_keeps_stage_rows_and_merges_links():
+    spans = [Span(f"stage {s}", "F0", s, s + 1.0, "forward") for s in range(3)]
+    spans += [Span(f"stage {s} dp-comm", "ar", 5.0, 6.0, "dp-comm") for s in range(3)]
+    spans += [Span("link 0->1", "act", 1.0, 1.1, "p2p"), Span("link 1->2", "act", 2.0, 2.1,
+                                                              "p2p")]
+    png, note = timeline_plot(spans, "t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert note == "Pipeline sends on all links are merged into the last row."
+
+
+def test_timeline_of_many_stages_draws_an_even_subset(monkeypatch):
+    drawn = {}
+
+    def capture(rows, bars, categories, title):
+        drawn["rows"], drawn["bars"] = list(rows), list(bars)
+        return b"png"
+
+    monkeypatch.setattr("archsim.report.timeline.gantt_plot", capture)
+    spans = [Span(f"stage {s}", "F0", 0.0, 1.0, "forward") for s in range(40)]
+    _, note = timeline_plot(spans, "t")
+    assert note.startswith(f"{MAX_STAGES} of the 40 pipeline stages are drawn")
+    assert len(drawn["rows"]) == MAX_STAGES
+    assert drawn["rows"][0] == "stage 0" and drawn["rows"][-1] == "stage 39"
+    assert all(isinstance(b, Bar) for b in drawn["bars"]) and len(drawn["bars"]) == MAX_STAGES
+
+
+@pytest.mark.parametrize("seconds,unit", [(26.2, "s"), (0.0042, "ms"), (3e-5, "µs")])
+def test_time_units_of_plot_axes(seconds, unit):
+    from archsim.report.plots import time_unit
+
+    assert time_unit(seconds)[1] == unit
