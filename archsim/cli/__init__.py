@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "archsim.cli.simulate",
     "list": "archsim.cli.listing",
     "graph": "archsim.cli.graph",
+    "plan": "archsim.cli.plan",
     "sweep": "archsim.cli.sweep",
     "report": "archsim.cli.report",
 }

@@ -1,0 +1,93 @@
+"""The search: pruning never loses the true top K, it beats the Megatron plan for GPT-3 175B
+by the simulator's own estimate, and it says why the others lost with their numbers."""
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+import archsim
+from archsim.planner import SearchSpace, search_plans
+from archsim.spec.errors import SpecError
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "megatron_weak_scaling.csv"
+# a reduced GPT-3 175B space around the Megatron plan (the full space: benchmarks/)
+GPT3_AXES = {"tp": [4, 8], "pp": [8, 16], "cp": [1], "micro_batch": [1, 2], "zero": [0, 1],
+             "recompute": ["selective", "full"], "virtual_stages": [2]}
+
+
+def test_pruned_search_finds_the_true_top_k(everything):
+    sc, axes, evaluated = everything
+    truth = sorted(ev.result["step_time_s"] for ev in evaluated if ev.result["feasible"])
+    found = search_plans(sc, top=5, space=SearchSpace.from_axes(axes))
+    assert [row.step_time_s for row in found.top] == pytest.approx(truth[:5], rel=1e-12)
+    c = found.counts
+    assert c["plans"] == c["not_divisible"] + len(evaluated)
+    assert len(evaluated) == (c["pruned_by_memory_bound"] + c["pruned_by_time_bound"]
+                              + c["simulated"])
+    assert c["simulated"] < len(evaluated) / 10  # the bounds did the work
+    assert not found.bound_violations
+
+
+def test_every_loser_has_one_reason(dense_overlap):
+    sc, axes, evaluated = dense_overlap
+    found = search_plans(sc, top=3, space=SearchSpace.from_axes(axes))
+    counted = sum(loss.count for loss in found.losses.values())
+    assert counted == found.counts["plans"] - len(found.top)
+    assert found.losses["memory"].count == sum(not ev.result["feasible"] for ev in evaluated)
+    assert found.losses["divisibility"].count == found.counts["not_divisible"]
+
+
+def test_gpt3_175b_best_plan_no_worse_than_megatron():
+    with REFERENCE.open() as fh:
+        rows = {float(r["params_b"]): r for r in csv.DictReader(fh)}
+    # Megatron's plan at this scale (SC21 Table 1: 145.6B on 1536 GPUs, 310.1B on 1920)
+    assert (rows[145.6]["tp"], rows[145.6]["pp"]) == ("8", "8")
+    sc = archsim.load_scenario(None)  # GPT-3 175B on 1024 A100s with Megatron's TP 8, PP 8
+    found = search_plans(sc, top=3, space=SearchSpace.from_axes(GPT3_AXES))
+    given = found.given.result
+    assert (given["parallel"]["tp"], given["parallel"]["pp"]) == (8, 8)
+    assert given["step_time_s"] == pytest.approx(archsim.simulate(sc)["step_time_s"])
+    assert found.best.step_time_s <= given["step_time_s"]
+    assert found.best.result["tokens_per_s"] >= given["tokens_per_s"]
+
+
+def test_memory_loss_names_the_numbers():
+    """TP 8 without pipelining: model states alone are 16 B × 21,855,215,616 parameters per
+    device (hand count in test_planner_bounds) = 325.67 GiB, plus 1 GiB reserved."""
+    sc = archsim.load_scenario(None)
+    axes = {"tp": [8], "pp": [1], "cp": [1], "micro_batch": [1], "zero": [0],
+            "recompute": ["full"], "schedule": ["1f1b"], "sp": [False]}
+    found = search_plans(sc, top=1, space=SearchSpace.from_axes(axes))
+    assert found.top == [] and found.notes == ["no plan in the space is feasible"]
+    loss = found.losses["memory"]
+    assert loss.count == 1 and loss.best_label.startswith("tp 8 · pp 1 · dp 128")
+    needs = float(re.search(r"needs ≥ ([\d.]+) GiB per device, has 80\.00 GiB",
+                            loss.detail).group(1))
+    assert needs >= 16 * 21_855_215_616 / 2**30 + 1
+    assert needs < 16 * 21_855_215_616 / 2**30 + 20  # + a micro-batch of activations
+
+
+def test_cost_objective_ranks_by_price_per_token():
+    sc = archsim.load_scenario(None)
+    axes = {**GPT3_AXES, "tp": [8], "pp": [8, 16]}
+    by_cost = search_plans(sc, objective="cost", top=3, space=SearchSpace.from_axes(axes))
+    by_speed = search_plans(sc, top=3, space=SearchSpace.from_axes(axes))
+    assert [r.label for r in by_cost.top] == [r.label for r in by_speed.top]
+    best = by_cost.best.result
+    # 1.79 USD per A100-hour (profile) × 1024 devices × step / (1536 × 2048 tokens)
+    usd = 1.79 * 1024 * best["step_time_s"] / 3600
+    assert best["cost_per_million_tokens_usd"] == pytest.approx(usd / (1536 * 2048) * 1e6)
+
+
+@pytest.mark.parametrize("overrides,kwargs,message", [
+    ({"hardware.device": "h200-sxm-141gb"}, {"objective": "cost"},
+     r"objective cost needs price_per_hour in the device profile; h200-sxm-141gb has none"),
+    ({}, {"objective": "speed"}, r"objective 'speed' is not one of: throughput, latency, cost"),
+    ({}, {"top": 0}, r"top 0: expected at least 1"),
+])
+def test_bad_requests_are_named(overrides, kwargs, message):
+    sc = archsim.load_scenario(None, overrides)
+    with pytest.raises(SpecError, match=message):
+        search_plans(sc, **kwargs)

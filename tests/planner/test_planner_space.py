@@ -1,0 +1,76 @@
+"""The plan space: which points divide (the same rules as the engine's layout), counted by
+hand on a small grid, and clear errors for bad axes."""
+
+import pytest
+from planner_cases import TINY_MOE, TINY_SPACE, tiny_scenario
+
+import archsim
+from archsim.plan.layout import resolve_layout
+from archsim.planner.space import (
+    SearchSpace,
+    divisibility_problem,
+    enumerate_space,
+    grid_points,
+    scenario_for,
+)
+from archsim.spec.errors import SpecError
+
+
+@pytest.mark.parametrize("model", [None, TINY_MOE], ids=["dense", "moe-gqa"])
+def test_divisibility_agrees_with_the_engine_layout(model):
+    sc = tiny_scenario(model=model)
+    axes = SearchSpace.from_axes({**TINY_SPACE, "tp": [1, 2, 3, 4, 8], "pp": [1, 2, 3, 4],
+                                  "ep": [1, 2, 4], "zero": [0], "recompute": ["none"],
+                                  "micro_batch": [1, 2, 3, 4], "virtual_stages": [2, 3]}
+                                 ).resolved(sc)
+    checked = rejected = 0
+    for cand in grid_points(axes, 16):
+        problem = divisibility_problem(sc.model, 16, 1024, 32, cand)
+        layout, reasons = resolve_layout(scenario_for(sc, cand))
+        checked += 1
+        if problem is None:
+            assert layout is not None and not reasons, (cand.label(), reasons)
+        else:
+            rejected += 1
+            assert problem in reasons, (cand.label(), problem, reasons)
+    assert checked > 500 and 0 < rejected < checked
+
+
+def test_counts_on_a_small_grid_by_hand():
+    # 8 devices, 4 layers, 4 heads, global batch 8. tp 8 > heads (3 pp × 2 mb = 6 points),
+    # tp·pp = 4·4 = 16 > 8 devices (2 points), and tp 1 · pp 1 → dp 8 with mb 2 needs a
+    # batch of 16 (1 point) do not divide: 24 − 9 = 15 plans remain.
+    sc = archsim.load_scenario(
+        {"model": {"layers": 4, "hidden": 256, "heads": 4, "vocab": 1000},
+         "hardware": {"device": "a100-sxm4-80gb", "count": 8},
+         "workload": {"kind": "training", "seq_len": 512, "global_batch": 8}})
+    space = SearchSpace.from_axes({"tp": [1, 2, 4, 8], "pp": [1, 2, 4], "cp": [1],
+                                   "micro_batch": [1, 2], "zero": [0], "recompute": ["none"],
+                                   "schedule": ["1f1b"], "sp": [False]})
+    enum = enumerate_space(sc, space)
+    assert (enum.total, len(enum.valid), enum.rejected) == (24, 15, 9)
+    assert {c.dp for c in enum.valid} == {8, 4, 2, 1}
+    assert all(c.dp * c.tp * c.pp == 8 for c in enum.valid)
+
+
+def test_default_axes_follow_the_scenario(tiny):
+    axes = SearchSpace().resolved(tiny)
+    assert axes["tp"] == (1, 2, 4, 8)          # divisors of 16 up to 8 heads
+    assert axes["pp"] == (1, 2, 4, 8)          # divisors of 16 up to 8 layers
+    assert axes["cp"] == (1, 2, 4, 8)          # up to the 8 devices of a node
+    assert axes["ep"] == (1,)                  # dense model
+    assert axes["micro_batch"] == (1, 2, 4, 8, 16, 32)  # divisors of the global batch ≤ 32
+
+
+@pytest.mark.parametrize("axes,message", [
+    ({"tensor": [2]}, r"--axis tensor: unknown axis; expected one of: tp, pp, cp"),
+    ({"tp": ["two"]}, r"--axis tp: expected whole numbers, got 'two'"),
+    ({"zero": [4]}, r"--axis zero: expected 0\.\.3, got 4"),
+    ({"pp": [0]}, r"--axis pp: expected 1\.\.∞, got 0"),
+    ({"recompute": ["some"]}, r"--axis recompute: expected one of none, selective, full, "
+                              r"got 'some'"),
+    ({"sp": ["maybe"]}, r"--axis sp: expected true or false, got 'maybe'"),
+])
+def test_bad_axes_are_named(axes, message):
+    with pytest.raises(SpecError, match=message):
+        SearchSpace.from_axes(axes)
