@@ -15,6 +15,9 @@ Objectives (training): ``throughput`` (tokens/s, higher is better), ``latency`` 
 and ``cost`` (USD per million tokens; needs ``price_per_hour`` in the device profile). Every
 plan uses all devices of the scenario and processes the same tokens per step, so the three
 rank plans identically; they differ in the number shown.
+
+Inference scenarios are searched by archsim.planner.inference (tp × pp × ep, every plan
+simulated).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archsim.api import simulate
-from archsim.planner import why
+from archsim.planner import inference, why
 from archsim.planner.bounds import Bounder, PlanBound
 from archsim.planner.space import (
     Candidate,
@@ -62,7 +65,9 @@ class PlanRow:
             "plan": self.candidate.to_dict() if self.candidate else r.get("parallel"),
             "label": self.label,
             "feasible": r["feasible"],
-            "step_time_s": r["step_time_s"],
+            "step_time_s": r.get("step_time_s"),
+            "ttft_s": r.get("ttft_s"), "tpot_s": r.get("tpot_s"),
+            "e2e_latency_s": r.get("e2e_latency_s"),
             "tokens_per_s": r["tokens_per_s"],
             "mfu": r["mfu"],
             "memory_per_device_bytes": r["memory"]["peak_bytes_per_device"],
@@ -140,11 +145,13 @@ class PlanSearch:
 
 
 def objective_value(objective: str, result: Mapping[str, Any]) -> float | None:
-    """The number the objective ranks by, as shown (tokens/s, seconds or USD/Mtok)."""
+    """The number the objective ranks by, as shown (tokens/s, seconds or USD/Mtok); latency is
+    the step time in training and the end-to-end latency in inference."""
     if objective == "throughput":
         return result["tokens_per_s"]
     if objective == "latency":
-        return result["step_time_s"]
+        step = result.get("step_time_s")
+        return step if step is not None else result.get("e2e_latency_s")
     return result.get("cost_per_million_tokens_usd")
 
 
@@ -153,11 +160,14 @@ def search_plans(sc: ScenarioSpec, objective: str = "throughput", top: int = 5,
     """Search the plan space of ``sc`` for the ``top`` best plans by ``objective``.
 
     Raises SpecError for an unknown objective, a cost objective without a device price, a
-    workload kind the planner does not search, or a heterogeneous cluster.
+    workload kind the planner does not search (serving), an axis that does not apply, or a
+    heterogeneous cluster.
     """
     wall0 = time.perf_counter()
     _check(sc, objective, top)
     space = space or SearchSpace()
+    if sc.workload.kind == "inference":
+        return _search_inference(sc, objective, top, space, wall0)
     bounder = Bounder(sc)
     enum = enumerate_space(sc, space, model=bounder.sc.model)
     given_cand = candidate_of(sc)
@@ -240,6 +250,49 @@ def search_plans(sc: ScenarioSpec, objective: str = "throughput", top: int = 5,
                       timings=timings)
 
 
+def _search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSpace,
+                      wall0: float) -> PlanSearch:
+    points, rejected, examples = inference.inference_points(sc, space)
+    given_pt = inference.point_of(sc)
+    given = PlanRow(given_pt, "as given: " + given_pt.label(), simulate(sc).to_dict())
+    t_enum = time.perf_counter()
+    losses: dict[str, Loss] = {}
+
+    def lose(reason: str, label: str, time_s: float | None, detail: str, count: int = 1
+             ) -> None:
+        losses.setdefault(reason, Loss(reason)).add(label, time_s, detail, False, count)
+
+    for point, problem in examples[:1]:
+        lose("divisibility", point.label(), None, problem, rejected)
+    reuse = {given_pt: given.result} if sc.plan.layers_per_stage is None else {}
+    feasible: list[PlanRow] = []
+    for point in points:
+        result = reuse.get(point) or simulate(inference.scenario_for_point(sc, point)).to_dict()
+        if result["feasible"]:
+            feasible.append(PlanRow(point, point.label(), result))
+        else:
+            reason, detail = why.infeasible_reason(result)
+            lose(reason, point.label(), result["e2e_latency_s"], detail)
+    t_sim = time.perf_counter()
+    ranked = sorted(feasible, key=lambda r: inference.rank_key(objective, r.result))
+    best_rows = ranked[:top]
+    for row in ranked[top:]:
+        reason, detail = inference.slower_reason(row.result, best_rows[0].result)
+        lose(reason, row.label, row.result["e2e_latency_s"], detail)
+    counts = {"plans": len(points) + rejected, "not_divisible": rejected,
+              "pruned_by_memory_bound": 0, "pruned_by_time_bound": 0,
+              "simulated": len(points), "simulated_infeasible": len(points) - len(feasible)}
+    notes = ["inference: every plan that divides is simulated (a small space; no bounds)"]
+    if not best_rows:
+        notes.append("no plan in the space is feasible")
+    hw = ", ".join(f"{p.count}× {p.device.name}" for p in sc.cluster.pools)
+    return PlanSearch(scenario=sc.name, objective=objective, top=best_rows, given=given,
+                      counts=counts, losses=losses, wall_s=time.perf_counter() - wall0,
+                      hardware=hw, notes=notes,
+                      timings={"enumerate_s": t_enum - wall0, "bound_s": 0.0,
+                               "simulate_s": t_sim - t_enum})
+
+
 def _check(sc: ScenarioSpec, objective: str, top: int) -> None:
     problems = []
     if objective not in OBJECTIVES:
@@ -247,8 +300,9 @@ def _check(sc: ScenarioSpec, objective: str, top: int) -> None:
     if top < 1:
         problems.append(f"top {top}: expected at least 1")
     kind = sc.workload.kind
-    if kind != "training":
-        problems.append(f"workload.kind: the planner searches training plans; got {kind!r}")
+    if kind not in ("training", "inference"):
+        problems.append(f"workload.kind: the planner searches training and inference plans; "
+                        f"got {kind!r}")
     if len(sc.cluster.pools) > 1:
         problems.append("hardware.cluster: the planner searches plans on one pool of devices; "
                         f"this cluster has {len(sc.cluster.pools)} pools")

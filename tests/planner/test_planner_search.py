@@ -91,3 +91,13 @@ def test_bad_requests_are_named(overrides, kwargs, message):
     sc = archsim.load_scenario(None, overrides)
     with pytest.raises(SpecError, match=message):
         search_plans(sc, **kwargs)
+
+
+def test_serving_is_not_searched():
+    sc = archsim.load_scenario({"model": "llama2-7b",
+                                "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+                                "workload": {"kind": "serving",
+                                             "arrival": {"rate_per_s": 1, "count": 10}}})
+    with pytest.raises(SpecError, match=r"workload\.kind: the planner searches training and "
+                                        r"inference plans; got 'serving'"):
+        search_plans(sc)
