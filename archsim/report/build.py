@@ -30,6 +30,10 @@ def _builder(inp: ReportInput) -> Builder:
         from archsim.report.training import training_report
 
         return training_report
+    if mode == "inference":
+        from archsim.report.inference import inference_report
+
+        return inference_report
     from archsim.report.generic import generic_report
 
     return generic_report

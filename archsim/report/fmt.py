@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from archsim.textfmt import human_bytes, human_time, pct
 
-__all__ = ["count", "days", "human_bytes", "human_time", "kwh", "money", "pct", "rate"]
+__all__ = ["count", "days", "human_bytes", "human_time", "kwh", "metric_text", "money", "pct",
+           "rate"]
 
 
 def count(x: float | None) -> str:
@@ -46,3 +50,26 @@ def kwh(x: float | None) -> str:
     if abs(x) >= 1e3:
         return f"{x / 1e3:,.3g} MWh"
     return f"{x:,.3g} kWh"
+
+
+def metric_text(column: str, v: Any) -> str:
+    """A table cell for the value ``v`` of the result metric or table column ``column``."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if not isinstance(v, (int, float)):
+        return str(v)
+    if column in ("tokens_per_s", "requests_per_s"):
+        return f"{float(v):,.0f}" if float(v) >= 100 else f"{float(v):.3g}"
+    if column.endswith("_usd"):
+        return money(float(v))
+    if column.endswith("_s") and column != "tokens_per_s" and column != "requests_per_s":
+        return human_time(float(v))
+    if "bytes" in column:
+        return human_bytes(float(v))
+    if column in ("mfu", "hfu", "memory_headroom", "slo_attainment"):
+        return pct(float(v))
+    if isinstance(v, int) or float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{float(v):,.4g}"

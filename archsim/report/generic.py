@@ -10,6 +10,7 @@ from archsim.report.document import Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
+    compression_section,
     memory_section,
     result_rows,
     scenario_rows,
@@ -61,8 +62,12 @@ def generic_report(inp: ReportInput, opts: ReportOptions) -> Report:
     metrics = Section("metrics", "Headline metrics")
     metrics.table(["metric", "value"], headline_rows(r))
     links = [n for p in pools for n in (p.get("intra_node"), p.get("inter_node")) if n]
-    sections = [answer, inputs, sources_section([p["device"] for p in pools], links), metrics,
-                memory_section(r), validation_section(device, r["mode"])]
+    sections = [answer, inputs, metrics, memory_section(r)]
+    comp = compression_section(r)
+    if comp is not None:
+        sections.append(comp)
+    sections += [sources_section([p["device"] for p in pools], links),
+                 validation_section(device, r["mode"])]
     omitted = [("Latency breakdown, timeline, roofline and capacity answer",
                 f"this archsim has no {r['mode']} report builder yet")]
     return Report(f"{r['mode'].capitalize()} report: {r['model']} on {device}",

@@ -124,6 +124,7 @@ def gantt_plot(rows: Sequence[str], bars: Sequence[Bar], categories: Sequence[st
                     if b.row == r and b.category == cat]
             if segs:
                 ax.broken_barh(segs, (r - 0.38, 0.76), facecolors=PALETTE[i % len(PALETTE)],
+                               edgecolor="white", linewidth=0.2,
                                label=cat if not any(h.get_label() == cat
                                                     for h in ax.collections) else None)
     ax.set_yticks(range(len(rows)), rows, fontsize=8 if len(rows) > 16 else 9)
@@ -283,3 +284,56 @@ def bars_plot(labels: Sequence[str], series: dict[str, Sequence[float]], ylabel:
     if k > 1:
         ax.legend(fontsize=9)
     return _png(fig)
+
+
+def ratio_plot(labels: Sequence[str], ratios: Sequence[float], better: Sequence[bool],
+               title: str) -> bytes:
+    """Horizontal bars of ratios against 1 (no change), green where better, red where worse."""
+    fig = _figure(8.5, 0.45 * len(labels) + 1.5)
+    ax = fig.add_subplot()
+    ys = list(range(len(labels)))[::-1]
+    colors = [PALETTE[2] if b else PALETTE[3] for b in better]
+    ax.barh(ys, [r - 1.0 for r in ratios], left=1.0, color=colors, height=0.6)
+    ax.axvline(1.0, color="black", linewidth=1)
+    span = max([abs(r - 1.0) for r in ratios] + [0.05])
+    for y, r in zip(ys, ratios, strict=True):
+        ax.text(r + (0.02 if r >= 1 else -0.02) * span * 4, y, f"{r:.2f}×", va="center",
+                ha="left" if r >= 1 else "right", fontsize=9)
+    ax.set_xlim(max(0.0, 1 - span * 1.5), 1 + span * 1.5)
+    ax.set_yticks(ys, labels, fontsize=9)
+    ax.set_xlabel("compressed / baseline (1 = unchanged)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def batch_plot(batches: Sequence[int], throughput: Sequence[float | None],
+               tpot: Sequence[float | None], feasible: Sequence[bool], base: int) -> bytes:
+    """Throughput (left) and time per output token (right) against the batch size."""
+    fig = _figure(11.0, 4.2)
+    left, right = fig.subplots(1, 2)
+    for ax, values, ylabel, color in ((left, throughput, "throughput (generated tokens/s)",
+                                       PALETTE[0]),
+                                      (right, tpot, "time per output token (ms)", PALETTE[1])):
+        scale = 1e3 if ax is right else 1.0
+        ok = [(b, v * scale) for b, v, f in zip(batches, values, feasible, strict=True)
+              if v is not None and f]
+        bad = [(b, v * scale) for b, v, f in zip(batches, values, feasible, strict=True)
+               if v is not None and not f]
+        ax.plot([b for b, _ in ok], [v for _, v in ok], "o-", color=color, label="fits")
+        if bad:
+            ax.plot([b for b, _ in bad], [v for _, v in bad], "x", color=PALETTE[3],
+                    markersize=9, label="does not fit in memory")
+        ax.axvline(base, color="#777777", linestyle="--", linewidth=1,
+                   label=f"scenario batch {base}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(batches), [str(b) for b in batches])
+        ax.minorticks_off()
+        ax.set_xlabel("batch size (sequences)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9, loc="upper left")
+    _eng_axis(left.yaxis)
+    fig.suptitle("Batch size: throughput against latency")
+    return _png(fig)
+

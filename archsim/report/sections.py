@@ -145,7 +145,7 @@ def memory_section(r: dict[str, Any]) -> Section:
     cap = mem.get("capacity_bytes") or 0.0
     stages = mem.get("per_stage") or []
     sec = Section("memory", "Memory per device")
-    if stages:
+    if len(stages) > 1:
         labels = [str(s["stage"]) for s in stages]
         parts = {p.replace("_", " "): [float(s.get(p) or 0.0) for s in stages]
                  for p in MEMORY_PARTS}
@@ -156,11 +156,11 @@ def memory_section(r: dict[str, Any]) -> Section:
     else:
         sec.text("The plan does not divide the model, so no memory was computed.")
         return sec
-    where = "for each pipeline stage" if stages else "on the busiest device"
-    sec.add(Plot("memory", f"Memory per device {where}, stacked by part, against the device "
-                           "capacity (dashed)",
-                 plots.memory_plot(labels, parts, cap, f"Memory per device {where}",
-                                   "pipeline stage" if stages else "")))
+    title = ("Memory per device for each pipeline stage" if len(stages) > 1
+             else "Memory of the busiest device")
+    sec.add(Plot("memory", f"{title}, stacked by part, against the device capacity (dashed)",
+                 plots.memory_plot(labels, parts, cap, title,
+                                   "pipeline stage" if len(stages) > 1 else "")))
     peak = mem.get("peak_bytes_per_device") or 0.0
     head = cap - peak
     sec.text(f"Peak {fmt.human_bytes(peak)} of {fmt.human_bytes(cap)} per device "
@@ -170,4 +170,61 @@ def memory_section(r: dict[str, Any]) -> Section:
     rows = [(p.replace("_", " "), fmt.human_bytes(b.get(p))) for p in MEMORY_PARTS if b.get(p)]
     rows += [("peak", fmt.human_bytes(peak)), ("capacity", fmt.human_bytes(cap))]
     sec.table(["part", "busiest device"], rows)
+    return sec
+
+
+# metrics where a larger value is better (the rest: smaller is better)
+HIGHER_IS_BETTER = ("tokens_per_s", "mfu", "hfu", "requests_per_s", "slo_attainment",
+                    "max_batch_that_fits", "samples_per_s")
+
+
+def is_better(metric: str, ratio: float) -> bool:
+    """Whether compressed / baseline = ``ratio`` is an improvement (no change counts as one)."""
+    if ratio == 1:
+        return True
+    return (ratio > 1) == (metric.split(".")[-1] in HIGHER_IS_BETTER)
+
+
+def _metric(key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.startswith("memory."):
+            return fmt.human_bytes(float(value))
+        if key.endswith("_j"):
+            return f"{value:.3g} J"
+    return fmt.metric_text(key, value)
+
+
+def compression_section(r: dict[str, Any]) -> Section | None:
+    """Baseline vs compressed, side by side, from the result's ``compression`` block."""
+    block = r.get("compression")
+    if not isinstance(block, dict) or "ratios" not in block:
+        return None
+    base, comp, ratios = block.get("baseline", {}), block.get("compressed", {}), block["ratios"]
+    sec = Section("compression", "Compression comparison")
+    effects = {k: v for k, v in (block.get("effects") or {}).items()
+               if v not in (None, False, 1.0)}
+    sec.text("The same scenario simulated without the compression plan (baseline) and with it. "
+             + ("Effects: " + _fields(effects) + "." if effects else ""))
+    shown = [(k, v) for k, v in ratios.items() if isinstance(v, (int, float))]
+    if shown:
+        better = [is_better(k, v) for k, v in shown]
+        sec.add(Plot("compression", "Compressed / baseline for each metric (1 = unchanged; "
+                                    "green: better, red: worse)",
+                     plots.ratio_plot([k for k, _ in shown], [v for _, v in shown], better,
+                                      "Compressed relative to the baseline")))
+    rows = [(k, _metric(k, base.get(k)), _metric(k, comp.get(k)),
+             "-" if ratios[k] is None else f"{ratios[k]:.3f}×") for k in ratios]
+    sec.table(["metric", "baseline", "compressed", "compressed / baseline"], rows)
+    for label, part in (("baseline", base), ("compressed", comp)):
+        if part.get("feasible") is False:
+            sec.text(f"The {label} does not run: "
+                     + "; ".join(part.get("infeasible_reasons") or ["no reason recorded"]) + ".")
+    notes = list(block.get("notes") or []) + [f"warning: {w}" for w in block.get("warnings") or []]
+    note = block.get("accuracy_note")
+    if isinstance(note, dict) and note.get("text"):
+        notes.append(f"accuracy: {note['text']} ({note.get('source', 'user-supplied')})")
+    else:
+        notes.append("accuracy: archsim does not simulate model quality; no accuracy note was "
+                     "given with this compression plan")
+    sec.bullets(notes)
     return sec

@@ -18,6 +18,7 @@ from typing import Any
 from archsim.report import fmt, plots
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.document import Plot, Report, Section
+from archsim.report.fmt import metric_text as value_text
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import sources_section, validation_section
@@ -64,29 +65,6 @@ def label(column: str) -> str:
         if column.endswith(suffix):
             return f"{column} ({unit})"
     return column
-
-
-def value_text(column: str, v: Any) -> str:
-    """A table cell for ``v`` in ``column``."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if not isinstance(v, (int, float)):
-        return str(v)
-    if column in ("tokens_per_s", "requests_per_s"):
-        return f"{float(v):,.0f}" if float(v) >= 100 else f"{float(v):.3g}"
-    if column.endswith("_usd"):
-        return fmt.money(float(v))
-    if column.endswith("_s") and column != "tokens_per_s" and column != "requests_per_s":
-        return fmt.human_time(float(v))
-    if "bytes" in column:
-        return fmt.human_bytes(float(v))
-    if column in ("mfu", "hfu", "memory_headroom", "slo_attainment"):
-        return fmt.pct(float(v))
-    if isinstance(v, int) or float(v).is_integer():
-        return f"{int(v):,}"
-    return f"{float(v):,.4g}"
 
 
 def input_columns(columns: list[str]) -> list[str]:

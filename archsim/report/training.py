@@ -24,6 +24,7 @@ from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.scaling import ScalePoint, can_scale, scaling_points, simulate_at
 from archsim.report.sections import (
+    compression_section,
     memory_section,
     result_rows,
     scenario_rows,
@@ -102,6 +103,9 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
     else:
         omitted.append(("Scaling curves", why_not or "no other device count divides the batch"))
     sections.append(_capacity(r, devices, target, here, best, points))
+    comp = compression_section(r)
+    if comp is not None:
+        sections.append(comp)
     sections.append(_sources(inp))
     sections.append(validation_section(device_name, "training"))
     title = f"Training capacity plan: {r['model']} on {device_name}"

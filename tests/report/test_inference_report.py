@@ -1,0 +1,73 @@
+"""Inference reports: sections, the deployments-for-a-rate arithmetic, compression comparison."""
+
+from __future__ import annotations
+
+import pytest
+from report_checks import check_report_folder
+
+import archsim
+from archsim.cli import main
+from archsim.report import ReportOptions, build_report
+from archsim.report.inference import replicas_for
+from archsim.report.sections import compression_section, is_better
+
+SMALL_INFERENCE = """\
+name: llama2-7b-1xh100
+model: llama2-7b
+hardware: {device: h100-sxm5-80gb, count: 1}
+workload: {kind: inference, batch: 8, prompt_len: 512, gen_len: 64, dtype: bf16}
+"""
+
+
+def test_deployments_for_a_rate_by_hand():
+    # 16 requests finish every 6.4 s → 2.5 requests/s per deployment
+    r = {"batch": 16, "e2e_latency_s": 6.4}
+    assert replicas_for(5.0, r) == (2.5, 2)
+    assert replicas_for(5.1, r) == (2.5, 3)  # 5.1 / 2.5 = 2.04 → 3 deployments
+    assert replicas_for(0.1, r) == (2.5, 1)
+    assert replicas_for(1.0, {"batch": 16, "e2e_latency_s": None}) is None
+
+
+@pytest.mark.parametrize("metric,ratio,better", [
+    ("tpot_s", 0.4, True), ("tokens_per_s", 1.7, True), ("memory.peak_bytes_per_device", 1.2,
+                                                         False),
+    ("cost_per_million_tokens_usd", 0.6, True), ("mfu", 0.9, False), ("ttft_s", 1.0, True)])
+def test_which_ratios_are_improvements(metric, ratio, better):
+    assert is_better(metric, ratio) is better
+
+
+def test_inference_report_folder(tmp_path):
+    scenario = tmp_path / "inf.yaml"
+    scenario.write_text(SMALL_INFERENCE)
+    out = tmp_path / "rep"
+    assert main(["report", str(scenario), "--out", str(out), "--rate", "10"]) == 0
+    check_report_folder(out, ["answer", "inputs", "latency", "memory", "timeline", "roofline",
+                              "scaling", "capacity", "sources", "validation"])
+    md = (out / "report.md").read_text()
+    result = archsim.simulate(scenario).to_dict()
+    per, n = replicas_for(10.0, result)
+    assert per == pytest.approx(8 / result["e2e_latency_s"])
+    assert f"To serve 10 requests/s of this shape: {n} deployments = {n} devices" in md
+    assert "(prefill, compute-bound)" in md and "(decode, memory-bound)" in md
+
+
+def test_compression_comparison_section(tmp_path):
+    scenario = tmp_path / "int4.yaml"
+    scenario.write_text(SMALL_INFERENCE + "compression: {weight_dtype: int4, fallback: bf16,\n"
+                        "  accuracy_note: 'AWQ int4: +0.1 perplexity on WikiText-2 (user "
+                        "measured)'}\n")
+    report = build_report(scenario, options=ReportOptions(scaling=False))
+    sec = next(s for s in report.sections if s.id == "compression")
+    table = next(b for b in sec.blocks if getattr(b, "header", None))
+    block = archsim.simulate(scenario).to_dict()["compression"]
+    rows = {r[0]: r for r in table.rows}
+    ratio = block["compressed"]["tpot_s"] / block["baseline"]["tpot_s"]
+    assert rows["tpot_s"][3] == f"{ratio:.3f}×"
+    assert ratio < 1  # int4 weights: decode reads fewer bytes per step
+    notes = next(b for b in sec.blocks if getattr(b, "items", None)).items
+    assert any(n.startswith("accuracy: AWQ int4: +0.1 perplexity") for n in notes)
+    assert any(getattr(b, "name", "") == "compression" for b in sec.blocks)
+
+
+def test_no_compression_block_no_section():
+    assert compression_section({"mode": "inference"}) is None
