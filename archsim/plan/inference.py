@@ -23,7 +23,7 @@ Assumptions: symmetric ranks (one tensor-parallel rank stands for its group); la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from archsim.cost.comm import CommGroup, collective_time, group_in_pool, p2p_time
 from archsim.cost.compute import compute_time
@@ -38,6 +38,17 @@ from archsim.spec.units import BYTES_PER_ELEMENT
 
 # Enough tokens that balanced top-k routing touches every expert (used to count parameters).
 _ALL_EXPERTS_TOKENS = 1 << 20
+
+
+class _OpAt:
+    """A mutable stand-in for one attention Op whose FLOPs and bytes are set per call, so the
+    serving loop prices decode attention with :func:`compute_time` without building an Op per
+    iteration (it carries every field of the template Op, ``is_matmul`` included)."""
+
+    def __init__(self, op: Op):
+        for f in fields(op):
+            setattr(self, f.name, getattr(op, f.name))
+        self.is_matmul = op.is_matmul
 
 
 @dataclass(frozen=True)
@@ -156,7 +167,7 @@ class StageCost:
         self._head: dict[int, PhaseCost] = {}
         self._head_s: dict[int, float] = {}
         self._attn: dict[tuple[int, int, int], PhaseCost] = {}
-        self._decode: dict[int, list[tuple[Op, float, float]]] = {}
+        self._decode: dict[int, list[tuple[_OpAt, float, float, float, float]]] = {}
 
     def shape(self, batch: int, seq: int, kv_seq: int) -> Shape:
         return replace(self.base, batch=batch, seq=seq, kv_seq=kv_seq)
@@ -233,14 +244,17 @@ class StageCost:
         if terms is None:
             a = self.attention_ops(n, 1, 2)
             b = self.attention_ops(n, 1, 3)
-            terms = [(op_a, op_b.flops - op_a.flops, op_b.bytes - op_a.bytes)
+            terms = [(_OpAt(op_a), op_a.flops, op_a.bytes, op_b.flops - op_a.flops,
+                      op_b.bytes - op_a.bytes)
                      for (op_a, _), (op_b, _) in zip(a, b, strict=True)]
             self._decode[n] = terms
         dk = sum_kv / n - 2.0
         total = 0.0
-        for op, dflops, dbytes in terms:
-            total += compute_time(replace(op, flops=op.flops + dk * dflops,
-                                          bytes=op.bytes + dk * dbytes), self.device)
+        device = self.device
+        for op, flops, nbytes, dflops, dbytes in terms:
+            op.flops = flops + dk * dflops
+            op.bytes = nbytes + dk * dbytes
+            total += compute_time(op, device)  # type: ignore[arg-type]
         return total * self.n_layers
 
     def decode_attention(self, n: int, sum_kv: float) -> PhaseCost:

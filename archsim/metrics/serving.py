@@ -1,0 +1,324 @@
+"""Serving result: request-level latency percentiles, throughput, SLO attainment, cost.
+
+Metric definitions (per request r; percentiles over requests, linear interpolation):
+
+* ``ttft`` = time its first token is sampled − arrival (queueing + prefill; in disaggregated
+  serving, at the end of the prefill on the prefill pool).
+* ``tpot`` = (finish − first token) / (gen_len − 1), the mean gap between its output tokens
+  (requests of one output token have none).
+* ``queueing`` = start of its first prefill iteration − arrival; ``e2e`` = finish − arrival.
+* ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: completed requests /
+  tokens over ``duration_s`` = last completion − first arrival.
+* ``slo_attainment``: fraction of requests with ttft ≤ slo.ttft_s and tpot ≤ slo.tpot_s (the
+  objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
+  SLO per second (DistServe's goodput); ``meets_slo``: attainment ≥ slo.attainment.
+* ``ttft_s`` / ``tpot_s`` / ``e2e_latency_s``: the means (the contract's inference keys).
+* ``energy_joules``: every device of a replica at TDP while the replica runs an iteration, idle
+  power otherwise, over the run; ``cost_usd``: devices × price × run time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.serving import ReplicaGroup, ServingLayout, resolve_serving_layout
+from archsim.plan.training import COMM_KINDS
+from archsim.result import Result
+from archsim.sim.serving.engine import Instance, ServingRun, run_serving
+from archsim.sim.serving.requests import Request, generate_requests
+from archsim.sim.serving.scheduler import ReplicaScheduler, SchedulerConfig
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.workload import ServingWorkload
+
+SERVING_KEYS = ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s",
+                "tpot_p99_s", "requests_per_s", "slo_attainment", "goodput_rps",
+                "tokens_per_s")
+
+
+def simulate_serving(sc: ScenarioSpec, trace: bool = False) -> Result:
+    """Simulate ``sc`` (workload.kind serving); infeasible set-ups come back as results.
+
+    Raises SpecError for bad input files (traces, length files) and bad placements.
+    """
+    wall0 = time.perf_counter()
+    wl = sc.workload
+    assert isinstance(wl, ServingWorkload)
+    requests = generate_requests(wl)
+    layout, reasons = resolve_serving_layout(sc)
+    if layout is not None:
+        reasons += request_reasons(requests, layout, wl, sc.model.max_seq_len)
+    if layout is None or reasons:
+        result = infeasible_result(sc, "serving", reasons, wall0)
+        result.data.update({k: None for k in SERVING_KEYS})
+        return result
+    run = simulate_layout(layout.groups, requests, wl, trace=trace,
+                          link=layout.link if layout.disaggregated else None)
+    out = serving_metrics(run, wl, layout.groups)
+    result = base_result(sc, "serving")
+    result.update(out)
+    result["sim"] = {"events": run.events, "wall_s": 0.0, "engine": "des"}
+    if layout.disaggregated:
+        assert layout.colocated is not None
+        colo = simulate_layout(layout.colocated, generate_requests(wl), wl, trace=False)
+        colocated = serving_metrics(colo, wl, layout.colocated)
+        result["colocated"] = {k: colocated[k] for k in (
+            *SERVING_KEYS, "ttft_mean_s", "tpot_mean_s", "queueing_p50_s", "queueing_p99_s",
+            "requests", "replicas", "preemptions", "completed", "cost_usd",
+            "cost_per_million_tokens_usd", "energy_joules", "meets_slo", "slo", "devices")}
+        result["colocated"]["groups"] = colocated["groups"]
+        result["comparison"] = _compare(out, colocated)
+        result["sim"]["events"] += colo.events
+    result["sim"]["wall_s"] = time.perf_counter() - wall0
+    return Result(result, spans=run.spans)
+
+
+def request_reasons(requests: list[Request], layout: ServingLayout, wl: ServingWorkload,
+                    max_seq_len: int) -> list[str]:
+    """Requests that can never be served: too long for the model, the batch or the cache."""
+    reasons = []
+    total = np.array([r.prompt_len + r.gen_len for r in requests])
+    prompts = np.array([r.prompt_len for r in requests])
+    too_long = total > max_seq_len
+    if too_long.any():
+        i = int(np.argmax(total))
+        reasons.append(f"{int(too_long.sum())} of {len(requests)} requests are longer than the "
+                       f"model's max_seq_len {max_seq_len} (longest: prompt "
+                       f"{requests[i].prompt_len} + output {requests[i].gen_len} = "
+                       f"{int(total[i])} tokens); cap the lengths (e.g. the distribution's max)")
+    if not wl.chunked_prefill and prompts.max() > wl.max_batched_tokens:
+        reasons.append(f"a prompt of {int(prompts.max())} tokens exceeds max_batched_tokens "
+                       f"{wl.max_batched_tokens} without chunked prefill (vLLM rejects it); "
+                       "raise max_batched_tokens or set chunked_prefill: true")
+    bs = wl.block_size
+    for g in layout.groups:
+        # a decoding request's cache ends at prompt + output − 1 tokens; a prefill replica
+        # holds the prompt until it is sent
+        longest = int(prompts.max()) if g.placement.role == "prefill" else int(total.max()) - 1
+        need = -(-longest // bs)
+        if 0 < g.kv_blocks < need:
+            tokens = g.kv_blocks * bs
+            reasons.append(
+                f"pool {g.placement.pool.name}: the KV cache holds {g.kv_blocks} blocks of {bs} "
+                f"tokens ({tokens} tokens per replica, {g.memory['kv_cache'] / 2**30:.2f} GiB "
+                f"per device) but the largest request needs {need} blocks ({longest} tokens)")
+    return reasons
+
+
+def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: ServingWorkload,
+                    trace: bool = False, link=None) -> ServingRun:
+    """Run ``requests`` on the replica groups (disaggregated when ``link`` is given)."""
+    instances: dict[str, list[Instance]] = {"both": [], "prefill": [], "decode": []}
+    for g in groups:
+        cfg = SchedulerConfig(max_num_seqs=wl.max_num_seqs,
+                              max_batched_tokens=wl.max_batched_tokens,
+                              block_size=wl.block_size, chunked_prefill=wl.chunked_prefill,
+                              total_blocks=g.kv_blocks)
+        cost = _cost_fn(g)
+        role = g.placement.role
+        for _ in range(g.placement.replicas):
+            n = len(instances[role])
+            name = f"{g.placement.pool.name} {role if role != 'both' else 'replica'} {n}"
+            instances[role].append(Instance(sched=ReplicaScheduler(n, cfg, role=role),
+                                            cost=cost, name=name))
+    if link is None:
+        return run_serving(requests, instances["both"], wl.router, trace=trace)
+    prefill_group = next(g for g in groups if g.placement.role == "prefill")
+    decode_group = next(g for g in groups if g.placement.role == "decode")
+    transfer, bandwidth = _transfer_fn(prefill_group, decode_group, link)
+    run = run_serving(requests, instances["prefill"], wl.router, decode=instances["decode"],
+                      transfer=transfer, trace=trace)
+    assert run.transfers is not None
+    run.transfers.link, run.transfers.bandwidth = link.name, bandwidth
+    return run
+
+
+def _cost_fn(g: ReplicaGroup):
+    forward = g.plan.forward_s
+    return lambda b: forward(b.tokens, b.pairs, b.n_decode, b.sum_kv, b.n_out)
+
+
+def _transfer_fn(pre: ReplicaGroup, dec: ReplicaGroup, link):
+    """Seconds and bytes to move a prompt's KV cache between the pools: the whole model's K and
+    V of the prompt, over one link per device pair (min of the two replicas' device counts)."""
+    model = pre.plan.model
+    per_token = 2.0 * model.layers * model.n_kv_heads * model.d_head * \
+        pre.plan.precision.kv_bytes
+    lanes = min(pre.placement.tp * pre.placement.pp, dec.placement.tp * dec.placement.pp)
+    bandwidth = link.achieved_bandwidth * lanes
+
+    def transfer(r: Request) -> tuple[float, float]:
+        nbytes = per_token * r.target
+        return link.latency + nbytes / bandwidth, nbytes
+
+    return transfer, bandwidth
+
+
+def _pct(values: np.ndarray, p: float) -> float | None:
+    return float(np.percentile(values, p)) if values.size else None
+
+
+def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGroup]
+                    ) -> dict[str, Any]:
+    reqs = run.requests
+    n = len(reqs)
+    arrival = np.array([r.arrival_s for r in reqs])
+    first = np.array([r.first_token_s for r in reqs])
+    finish = np.array([r.finish_s for r in reqs])
+    start = np.array([r.first_scheduled_s for r in reqs])
+    prompt = np.array([r.prompt_len for r in reqs])
+    gen = np.array([r.gen_len for r in reqs])
+    done = finish >= 0
+    ttft = (first - arrival)[done]
+    multi = done & (gen > 1)
+    tpot = ((finish - first)[multi] / (gen[multi] - 1))
+    e2e = (finish - arrival)[done]
+    queue = (start - arrival)[done]
+    end = float(finish[done].max()) if done.any() else run.end_s
+    duration = max(end - float(arrival.min()), 1e-12)
+
+    slo = wl.slo
+    ok = done.copy()
+    if slo.ttft_s is not None:
+        ok &= (first - arrival) <= slo.ttft_s
+    if slo.tpot_s is not None:
+        per = np.where(gen > 1, (finish - first) / np.maximum(gen - 1, 1), 0.0)
+        ok &= per <= slo.tpot_s
+    has_slo = slo.ttft_s is not None or slo.tpot_s is not None
+    attainment = float(ok.mean()) if has_slo else None
+
+    scheds = [i.sched for i in run.instances]
+    iterations = sum(s.iterations for s in scheds)
+    replicas = len(scheds)
+    out: dict[str, Any] = {
+        "feasible": True, "infeasible_reasons": [],
+        "requests": n, "completed": int(done.sum()), "replicas": replicas,
+        "devices": sum(g.devices for g in groups),
+        "step_time_s": None, "mfu": None, "hfu": None, "tflops_per_device": None,
+        "ttft_s": _mean(ttft), "tpot_s": _mean(tpot), "e2e_latency_s": _mean(e2e),
+        "ttft_mean_s": _mean(ttft), "tpot_mean_s": _mean(tpot),
+        "queueing_mean_s": _mean(queue), "duration_s": duration,
+        "requests_per_s": int(done.sum()) / duration,
+        "tokens_per_s": float(gen[done].sum()) / duration,
+        "input_tokens_per_s": float(prompt[done].sum()) / duration,
+        "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attainment": slo.attainment},
+        "slo_attainment": attainment,
+        "goodput_rps": None if attainment is None else float(ok.sum()) / duration,
+        "meets_slo": None if attainment is None else attainment >= slo.attainment,
+        "preemptions": sum(s.preemptions for s in scheds),
+        "iterations": iterations,
+        "mean_decode_batch": (sum(s.decode_tokens for s in scheds) /
+                              max(1, sum(s.clock for s in scheds))),
+    }
+    for name, values in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("queueing", queue)):
+        for p in (50, 90, 99):
+            out[f"{name}_p{p}_s"] = _pct(values, p)
+    if not done.all():
+        out["feasible"] = False
+        out["infeasible_reasons"] = [f"{n - int(done.sum())} of {n} requests never finished "
+                                     "(the KV cache or the batch limits cannot admit them)"]
+    out.update(_groups_and_memory(run, groups, end))
+    if run.transfers is not None:
+        t = np.array(run.transfers.times_s)
+        pre = [g for g in groups if g.placement.role == "prefill"]
+        out["kv_transfer"] = {
+            "link": run.transfers.link, "bandwidth_bytes_per_s": run.transfers.bandwidth,
+            "requests": int(t.size), "bytes_total": run.transfers.bytes,
+            "bytes_per_request_mean": run.transfers.bytes / max(1, t.size),
+            "time_mean_s": _mean(t), "time_p99_s": _pct(t, 99),
+            "link_utilization": run.transfers.busy_s / (end * max(1, sum(
+                g.placement.replicas for g in pre)))}
+    return out
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
+def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float
+                       ) -> dict[str, Any]:
+    """Per-group summary, the busiest device's memory and communication, energy and cost."""
+    by_group: list[list] = []
+    k = 0
+    for g in groups:
+        by_group.append(run.instances[k:k + g.placement.replicas])
+        k += g.placement.replicas
+    summary, energy, cost = [], 0.0, 0.0
+    priced = True
+    for g, insts in zip(groups, by_group, strict=True):
+        pl, device = g.placement, g.plan.device
+        busy = [i.sched.busy_s for i in insts]
+        energy += energy_joules(device, end, busy, devices_per_stage=pl.tp * pl.pp)
+        c = cost_usd(device, g.devices, end)
+        priced = priced and c is not None
+        cost += c or 0.0
+        summary.append({"pool": pl.pool.name, "device": device.name, "role": pl.role,
+                        "replicas": pl.replicas, "tp": pl.tp, "pp": pl.pp,
+                        "kv_blocks_per_replica": g.kv_blocks,
+                        "kv_tokens_per_replica": g.kv_blocks * run_block_size(insts),
+                        "busy_fraction": (sum(busy) / (end * len(busy))) if busy and end
+                        else 0.0,
+                        "memory": g.memory})
+    worst = max(range(len(groups)), key=lambda i: groups[i].memory["peak"] /
+                groups[i].memory["capacity"])
+    g = groups[worst]
+    mem = g.memory
+    memory = {"peak_bytes_per_device": mem["peak"], "capacity_bytes": mem["capacity"],
+              "breakdown": {"weights": mem["weights"], "gradients": 0.0,
+                            "optimizer_states": 0.0, "activations": mem["activations"],
+                            "kv_cache": mem["kv_cache"], "other": mem["other"]}}
+    comm = _communication(g, by_group[worst])
+    tokens = sum(r.gen_len for r in run.requests if r.finish_s >= 0)
+    total_cost = cost if priced else None
+    return {"groups": summary, "memory": memory, "communication": comm,
+            "energy_joules": energy, "energy_per_token_j": energy / max(tokens, 1),
+            "cost_usd": total_cost,
+            "cost_per_million_tokens_usd": None if total_cost is None or not tokens
+            else total_cost / tokens * 1e6,
+            "kv_cache": {"block_size": run_block_size(by_group[0]),
+                         "blocks_per_replica": groups[0].kv_blocks,
+                         "bytes_per_token_per_device": max(groups[0].plan.kv_bytes_per_token)}}
+
+
+def run_block_size(insts: list[Instance]) -> int:
+    return insts[0].sched.cfg.block_size if insts else 0
+
+
+def _communication(g: ReplicaGroup, insts: list[Instance]) -> dict[str, Any]:
+    """Tensor-parallel and pipeline traffic of one device of the busiest replica, exactly:
+    every iteration's token count is recorded and priced with the cached stage costs."""
+    by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    algorithms: dict[str, str] = {}
+    if not insts:
+        return {"total_time_s": 0.0, "exposed_time_s": 0.0, "bytes_per_device": 0.0,
+                "by_kind": by_kind, "algorithms": algorithms}
+    busiest = max(insts, key=lambda i: i.sched.busy_s).sched
+    st = g.plan.stages[0]
+    for tokens, count in busiest.token_counts.items():
+        cost = st.linear(tokens)
+        for kind, (t, b) in cost.comm_by_kind.items():
+            by_kind[kind]["time_s"] += t * count
+            by_kind[kind]["bytes"] += b * count
+        algorithms.update(cost.algorithms)
+        if g.plan.degrees.pp > 1:
+            by_kind["p2p"]["time_s"] += g.plan.p2p_s(tokens) * count
+            by_kind["p2p"]["bytes"] += g.plan.p2p_bytes(tokens) * count
+    total = sum(v["time_s"] for v in by_kind.values())
+    return {"total_time_s": total, "exposed_time_s": total,
+            "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+            "by_kind": by_kind, "algorithms": algorithms}
+
+
+def _compare(dis: dict[str, Any], colo: dict[str, Any]) -> dict[str, Any]:
+    def ratio(a, b):
+        return None if a is None or b in (None, 0) else a / b
+
+    return {"goodput_ratio": ratio(dis["goodput_rps"], colo["goodput_rps"]),
+            "ttft_p99_ratio": ratio(dis["ttft_p99_s"], colo["ttft_p99_s"]),
+            "tpot_p99_ratio": ratio(dis["tpot_p99_s"], colo["tpot_p99_s"]),
+            "slo_attainment": {"disaggregated": dis["slo_attainment"],
+                               "colocated": colo["slo_attainment"]},
+            "note": "same devices, same requests; ratios are disaggregated / colocated"}

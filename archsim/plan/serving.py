@@ -1,0 +1,231 @@
+"""Serving layout: which replicas run where, and what each holds in memory.
+
+Colocated serving (no ``plan.placement``): every pool of the cluster runs replicas of
+``plan.tp`` × ``plan.pp`` devices that prefill and decode (``workload.replicas`` of them on a
+single pool; default: as many as fit). Disaggregated serving::
+
+    plan:
+      placement:
+        prefill: h100                       # a pool name, or
+        decode: {pool: a100, tp: 2, replicas: 3}   # a mapping with pool, tp, pp, replicas
+
+puts prefill replicas on one pool and decode replicas on another; the KV cache of each prompt
+crosses the cluster link between the two pools (``hardware.cluster.links``).
+
+Memory per device (vLLM's rule): ``gpu_memory_utilization`` × capacity holds the weights, the
+activations of a full batch (max_batched_tokens tokens) and the runtime reserve; what remains is
+the paged KV cache, in blocks of ``block_size`` tokens (the same block count on every stage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archsim.plan.inference import (
+    Degrees,
+    InferencePlan,
+    build_inference_plan,
+    degree_reasons,
+    dtype_reasons,
+    resolve_precision,
+)
+from archsim.spec.errors import SpecError
+from archsim.spec.hardware import InterconnectSpec, PoolSpec
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import format_quantity
+from archsim.spec.workload import ServingWorkload
+
+PHASES = ("prefill", "decode")
+_PLACEMENT_KEYS = ("pool", "tp", "pp", "replicas")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Identical replicas on one pool."""
+
+    pool: PoolSpec
+    tp: int
+    pp: int
+    replicas: int
+    role: str  # both | prefill | decode
+
+
+@dataclass
+class ReplicaGroup:
+    placement: Placement
+    plan: InferencePlan
+    kv_blocks: int
+    memory: dict[str, float]
+
+    @property
+    def devices(self) -> int:
+        p = self.placement
+        return p.replicas * p.tp * p.pp
+
+
+@dataclass
+class ServingLayout:
+    groups: list[ReplicaGroup]
+    disaggregated: bool
+    link: InterconnectSpec | None = None
+    colocated: list[ReplicaGroup] | None = None
+    """Disaggregated runs: the same devices serving colocated, for comparison."""
+
+
+def parse_placement(sc: ScenarioSpec) -> dict[str, dict[str, Any]] | None:
+    """``plan.placement`` as {phase: {pool, tp, pp, replicas}}, or None (colocated).
+
+    Raises SpecError for unknown phases, keys or pool names (naming the known ones).
+    """
+    raw = sc.plan.placement
+    if raw is None:
+        return None
+    pools = [p.name for p in sc.cluster.pools]
+    if not isinstance(raw, dict):
+        raise SpecError([f"plan.placement: expected a mapping {{prefill: <pool>, decode: "
+                         f"<pool>}} for serving; got {raw!r}"])
+    unknown = [k for k in raw if k not in PHASES]
+    missing = [k for k in PHASES if k not in raw]
+    if unknown or missing:
+        problems = [f"plan.placement.{k}: unknown key for serving; expected prefill and decode"
+                    for k in unknown]
+        problems += [f"plan.placement.{k}: required for disaggregated serving (a pool name)"
+                     for k in missing]
+        raise SpecError(problems)
+    out: dict[str, dict[str, Any]] = {}
+    for phase in PHASES:
+        value = raw[phase]
+        entry = {"pool": value} if isinstance(value, str) else value
+        where = f"plan.placement.{phase}"
+        if not isinstance(entry, dict) or "pool" not in entry:
+            raise SpecError([f"{where}: expected a pool name or a mapping with pool (and tp, "
+                             f"pp, replicas); got {value!r}"])
+        bad = [k for k in entry if k not in _PLACEMENT_KEYS]
+        if bad:
+            raise SpecError([f"{where}.{k}: unknown key; expected one of: "
+                             f"{', '.join(_PLACEMENT_KEYS)}" for k in bad])
+        if entry["pool"] not in pools:
+            raise SpecError([f"{where}: unknown pool {entry['pool']!r}; the cluster's pools "
+                             f"are: {', '.join(pools)}"])
+        for key in ("tp", "pp", "replicas"):
+            v = entry.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise SpecError([f"{where}.{key}: expected a whole number ≥ 1; got {v!r}"])
+        out[phase] = entry
+    if out["prefill"]["pool"] == out["decode"]["pool"]:
+        raise SpecError([f"plan.placement: prefill and decode name the same pool "
+                         f"{out['prefill']['pool']!r}; disaggregated serving needs two pools"])
+    return out
+
+
+def _link_between(sc: ScenarioSpec, a: str, b: str) -> InterconnectSpec:
+    for link in sc.cluster.links:
+        if set(link.between) == {a, b}:
+            return link.interconnect
+    raise SpecError([f"hardware.cluster.links: no link between pools {a!r} and {b!r}; "
+                     "disaggregated serving sends each prompt's KV cache over it"])
+
+
+def resolve_serving_layout(sc: ScenarioSpec) -> tuple[ServingLayout | None, list[str]]:
+    """Replica groups of ``sc`` and the reasons it cannot run (memory, divisibility)."""
+    wl = sc.workload
+    assert isinstance(wl, ServingWorkload)
+    plan = sc.plan
+    reasons: list[str] = []
+    if plan.cp > 1:
+        reasons.append(f"context parallelism (cp {plan.cp}) is not simulated for serving")
+    if plan.ep > 1:
+        reasons.append(f"expert parallelism (ep {plan.ep}) is simulated for static-batch "
+                       "inference only; serve MoE models with tp")
+    placement = parse_placement(sc)
+    pools = {p.name: p for p in sc.cluster.pools}
+    if placement is None:
+        if wl.replicas is not None and len(pools) > 1:
+            reasons.append("workload.replicas applies to a single pool; with several pools "
+                           "each runs as many replicas as fit")
+        wanted = [Placement(pool=p, tp=plan.tp, pp=plan.pp, role="both",
+                            replicas=(wl.replicas if wl.replicas is not None and len(pools) == 1
+                                      else p.count // (plan.tp * plan.pp)))
+                  for p in pools.values()]
+        groups = _groups(sc, wanted, reasons)
+        return (ServingLayout(groups=groups, disaggregated=False) if not reasons else None,
+                reasons)
+    phases = []
+    for phase in PHASES:
+        e = placement[phase]
+        pool = pools[e["pool"]]
+        tp, pp = e.get("tp", plan.tp), e.get("pp", plan.pp)
+        phases.append(Placement(pool=pool, tp=tp, pp=pp, role=phase,
+                                replicas=e.get("replicas", pool.count // (tp * pp))))
+    link = _link_between(sc, phases[0].pool.name, phases[1].pool.name)
+    groups = _groups(sc, phases, reasons)
+    colocated = _groups(sc, [Placement(pool=p.pool, tp=p.tp, pp=p.pp, replicas=p.replicas,
+                                       role="both") for p in phases], [])
+    if reasons:
+        return None, reasons
+    return ServingLayout(groups=groups, disaggregated=True, link=link, colocated=colocated), []
+
+
+def _groups(sc: ScenarioSpec, wanted: list[Placement], reasons: list[str]
+            ) -> list[ReplicaGroup]:
+    wl = sc.workload
+    assert isinstance(wl, ServingWorkload)
+    out = []
+    for pl in wanted:
+        label = f"pool {pl.pool.name}" + (f" ({pl.role})" if pl.role != "both" else "")
+        size = pl.tp * pl.pp
+        if pl.replicas < 1 or pl.replicas * size > pl.pool.count:
+            reasons.append(f"{label}: {pl.replicas} replicas of tp·pp = {pl.tp}·{pl.pp} need "
+                           f"{max(pl.replicas, 1) * size} devices; the pool has {pl.pool.count}")
+            continue
+        device = pl.pool.device
+        reasons.extend(f"{label}: {r}" for r in dtype_reasons(device, wl.dtype))
+        precision = resolve_precision(sc, device)
+        reasons.extend(f"{label}: {r}" for r in precision.reasons)
+        deg = Degrees(tp=pl.tp, pp=pl.pp)
+        split = degree_reasons(precision.model, deg, sc.plan.layers_per_stage)
+        if split:
+            reasons.extend(f"{label}: {r}" for r in split)
+            continue
+        iplan = build_inference_plan(sc, pl.pool, deg, precision, stage_stride=pl.tp)
+        blocks, memory, why = kv_blocks(iplan, wl)
+        if why:
+            reasons.append(f"{label}: {why}")
+        out.append(ReplicaGroup(placement=pl, plan=iplan, kv_blocks=blocks, memory=memory))
+    return out
+
+
+def kv_blocks(iplan: InferencePlan, wl: ServingWorkload
+              ) -> tuple[int, dict[str, float], str | None]:
+    """KV-cache blocks per replica, the busiest device's memory, and why none fit."""
+    device = iplan.device
+    cap = device.memory.capacity
+    budget = wl.gpu_memory_utilization * cap
+    tokens = wl.max_batched_tokens
+    model, tp = iplan.model, iplan.degrees.tp
+    blocks = None
+    worst: dict[str, float] = {}
+    for s in range(iplan.degrees.pp):
+        weights = iplan.weight_bytes[s]
+        scores = (model.heads / tp) * tokens * model.max_seq_len
+        act = iplan.activation_bytes(s, tokens, scores, min(wl.max_num_seqs, tokens))
+        reserved = device.memory.reserved
+        free = budget - weights - act - reserved
+        per_block = iplan.kv_bytes_per_token[s] * wl.block_size
+        n = int(free // per_block) if free > 0 else 0
+        if blocks is None or n < blocks:
+            blocks = n
+            worst = {"weights": weights, "activations": act, "other": reserved,
+                     "kv_block_bytes": per_block, "budget": budget, "capacity": cap}
+    assert blocks is not None
+    worst["kv_cache"] = blocks * worst["kv_block_bytes"]
+    worst["peak"] = worst["weights"] + worst["activations"] + worst["other"] + \
+        worst["kv_cache"]
+    if blocks <= 0:
+        fq = format_quantity
+        return 0, worst, (f"weights {fq(worst['weights'], 'bytes')} + activations "
+                          f"{fq(worst['activations'], 'bytes')} + reserve "
+                          f"{fq(worst['other'], 'bytes')} exceed {wl.gpu_memory_utilization:g}"
+                          f" × {fq(cap, 'bytes')} per device: no room for the KV cache")
+    return blocks, worst, None

@@ -1,0 +1,163 @@
+"""Serving results: contract keys, agreement with static inference, SLOs, infeasible set-ups."""
+
+import pytest
+
+import archsim
+from archsim.sim.serving.requests import generate_requests
+from archsim.spec.errors import SpecError
+
+BASE = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1}}
+
+
+def serving(**wl):
+    return {**BASE, "workload": {"kind": "serving", **wl}}
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """Two replicas, 300 Poisson requests at 6 req/s."""
+    sc = {**serving(arrival={"rate_per_s": 6.0, "count": 300},
+                    prompt_len={"dist": "lognormal", "mean": 400, "sigma": 0.5, "max": 2000},
+                    gen_len={"dist": "uniform", "low": 50, "high": 150},
+                    slo={"ttft_s": 0.2, "tpot_s": 0.02}, router="least_loaded")}
+    sc["hardware"] = {"device": "a100-sxm4-80gb", "count": 2}
+    return archsim.simulate(sc).to_dict()
+
+
+def test_contract_keys(loaded):
+    for key in ("feasible", "infeasible_reasons", "mode", "ttft_p50_s", "ttft_p99_s",
+                "tpot_p50_s", "tpot_p99_s", "requests_per_s", "slo_attainment", "ttft_p90_s",
+                "tpot_p90_s", "queueing_p50_s", "queueing_p99_s", "tokens_per_s",
+                "goodput_rps", "memory", "communication", "energy_joules", "cost_usd", "sim"):
+        assert key in loaded, key
+    assert loaded["mode"] == "serving" and loaded["feasible"]
+    assert loaded["sim"]["engine"] == "des" and loaded["sim"]["events"] > 300
+    assert loaded["replicas"] == 2 and loaded["completed"] == 300
+    assert set(loaded["memory"]["breakdown"]) == {"weights", "gradients", "optimizer_states",
+                                                  "activations", "kv_cache", "other"}
+
+
+def test_percentiles_are_ordered_and_throughput_matches_the_offered_load(loaded):
+    d = loaded
+    for m in ("ttft", "tpot", "queueing"):
+        assert d[f"{m}_p50_s"] <= d[f"{m}_p90_s"] <= d[f"{m}_p99_s"]
+    # light load: every request is served soon after it arrives, so the run lasts the arrival
+    # span plus one request's latency, and the rates are the offered ones over that span
+    wl = archsim.load_scenario({**BASE, "workload": {
+        "kind": "serving", "arrival": {"rate_per_s": 6.0, "count": 300},
+        "prompt_len": {"dist": "lognormal", "mean": 400, "sigma": 0.5, "max": 2000},
+        "gen_len": {"dist": "uniform", "low": 50, "high": 150}}}).workload
+    reqs = generate_requests(wl)
+    span = reqs[-1].arrival_s - reqs[0].arrival_s
+    assert span < d["duration_s"] < span + 2 * d["e2e_p99_s"]
+    assert d["requests_per_s"] == pytest.approx(300 / d["duration_s"])
+    assert d["tokens_per_s"] == pytest.approx(sum(r.gen_len for r in reqs) / d["duration_s"])
+    assert d["goodput_rps"] == pytest.approx(d["slo_attainment"] * d["requests_per_s"])
+
+
+def test_kv_cache_fills_what_the_weights_leave():
+    """vLLM's rule: 0.9 × 80 GiB − weights − activations − reserve, in 16-token blocks of
+    2 · 32 layers · 4096 · 2 bytes per token."""
+    d = archsim.simulate(serving(arrival={"rate_per_s": 1, "count": 2})).to_dict()
+    mem = d["memory"]["breakdown"]
+    free = 0.9 * 80 * 2**30 - mem["weights"] - mem["activations"] - mem["other"]
+    block = 16 * 2 * 32 * 4096 * 2
+    assert d["kv_cache"]["blocks_per_replica"] == int(free // block)
+    assert mem["kv_cache"] == d["kv_cache"]["blocks_per_replica"] * block
+    assert mem["weights"] == pytest.approx(2 * 6_738_415_616)
+
+
+def test_one_request_alone_sees_exactly_the_static_inference_latencies():
+    """Serving and static inference share the cost model: a lone request's TTFT and TPOT are
+    the batch-1 prefill and mean decode step."""
+    inf = archsim.simulate({**BASE, "workload": {"kind": "inference", "batch": 1,
+                                                 "prompt_len": 700, "gen_len": 20}}).to_dict()
+    srv = archsim.simulate(serving(arrival={"rate_per_s": 0.01, "count": 1},
+                                   prompt_len=700, gen_len=20)).to_dict()
+    assert srv["ttft_p50_s"] == pytest.approx(inf["ttft_s"], rel=1e-12)
+    assert srv["tpot_p50_s"] == pytest.approx(inf["tpot_s"], rel=1e-12)
+
+
+def test_slo_attainment_counts_requests_meeting_both_objectives():
+    sc = serving(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=700, gen_len=20)
+    one = archsim.simulate(sc).to_dict()
+    ttft, tpot = one["ttft_p50_s"], one["tpot_p50_s"]
+    met = archsim.simulate(sc, {"workload.slo": {"ttft_s": ttft * 1.01,
+                                                 "tpot_s": tpot * 1.01}}).to_dict()
+    assert met["slo_attainment"] == 1.0 and met["meets_slo"]
+    missed = archsim.simulate(sc, {"workload.slo": {"ttft_s": ttft * 1.01,
+                                                    "tpot_s": tpot * 0.99}}).to_dict()
+    assert missed["slo_attainment"] == 0.0 and missed["goodput_rps"] == 0.0
+    assert one["slo_attainment"] is None  # no SLO given
+
+
+def test_overload_grows_queues_and_misses_the_slo():
+    light = serving(arrival={"rate_per_s": 2.0, "count": 200}, prompt_len=1000, gen_len=50,
+                    slo={"ttft_s": 0.5})
+    heavy = serving(arrival={"rate_per_s": 40.0, "count": 200}, prompt_len=1000, gen_len=50,
+                    slo={"ttft_s": 0.5})
+    a, b = archsim.simulate(light).to_dict(), archsim.simulate(heavy).to_dict()
+    assert a["slo_attainment"] > 0.95 > b["slo_attainment"]
+    assert b["queueing_p99_s"] > 10 * a["queueing_p99_s"]
+    assert b["requests_per_s"] < 40.0  # capacity-bound
+
+
+def test_tensor_parallel_replica_reports_its_all_reduces():
+    sc = serving(arrival={"rate_per_s": 2, "count": 20}, prompt_len=128, gen_len=8)
+    sc["hardware"] = {"device": "a100-sxm4-80gb", "count": 2}
+    d = archsim.simulate(sc, {"plan.tp": 2}).to_dict()
+    ar = d["communication"]["by_kind"]["allreduce"]
+    # every token of every pass goes through 2 all-reduces per layer + 1 after the embedding
+    tokens = 20 * 128 + 20 * 7
+    assert ar["bytes"] == pytest.approx(tokens * (2 * 32 + 1) * 2 * 4096)
+    assert d["replicas"] == 1
+
+
+# ---------------------------------------------------------------- infeasible and bad input
+
+
+def test_requests_longer_than_the_model_are_infeasible():
+    d = archsim.simulate(serving(arrival={"rate_per_s": 1, "count": 5}, prompt_len=4000,
+                                 gen_len=200)).to_dict()
+    assert not d["feasible"]
+    assert d["infeasible_reasons"][0].startswith(
+        "5 of 5 requests are longer than the model's max_seq_len 4096 (longest: prompt 4000 + "
+        "output 200 = 4200 tokens)")
+    assert d["ttft_p99_s"] is None
+
+
+def test_a_kv_cache_that_cannot_hold_one_request_is_infeasible_with_numbers():
+    # 0.18 × 80 GiB = 14.4 GiB holds the 12.55 GiB of weights, 0.66 GiB of activations, 1 GiB
+    # of reserve and 0.19 GiB of KV cache: 24 blocks, 384 tokens
+    d = archsim.simulate(serving(arrival={"rate_per_s": 1, "count": 2}, prompt_len=1000,
+                                 gen_len=10, gpu_memory_utilization=0.18)).to_dict()
+    assert not d["feasible"]
+    (reason,) = d["infeasible_reasons"]
+    assert reason.startswith("pool main: the KV cache holds 24 blocks of 16 tokens (384 tokens "
+                             "per replica")
+    assert "the largest request needs 64 blocks (1009 tokens)" in reason
+    none = archsim.simulate(serving(arrival={"rate_per_s": 1, "count": 2},
+                                    gpu_memory_utilization=0.15)).to_dict()
+    assert "no room for the KV cache" in none["infeasible_reasons"][0]
+
+
+def test_prompt_over_the_token_budget_needs_chunked_prefill():
+    sc = serving(arrival={"rate_per_s": 1, "count": 2}, prompt_len=3000, gen_len=10,
+                 max_batched_tokens=2048)
+    d = archsim.simulate(sc).to_dict()
+    assert "a prompt of 3000 tokens exceeds max_batched_tokens 2048" in \
+        d["infeasible_reasons"][0]
+    ok = archsim.simulate(sc, {"workload.chunked_prefill": True}).to_dict()
+    assert ok["feasible"] and ok["completed"] == 2
+
+
+def test_more_replicas_than_devices_is_infeasible():
+    d = archsim.simulate(serving(arrival={"rate_per_s": 1, "count": 2}, replicas=3)).to_dict()
+    assert d["infeasible_reasons"] == [
+        "pool main: 3 replicas of tp·pp = 1·1 need 3 devices; the pool has 1"]
+
+
+def test_unknown_router_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"workload\.router: Input should be 'round_robin' or "
+                                        r"'least_loaded'"):
+        archsim.load_scenario(serving(router="random"))
