@@ -89,6 +89,24 @@ class _Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class _Block:
+    """One chunk's layers (with embedding / head) for one micro-batch, before data-parallel
+    communication: task times, parts, state and gradient-bucket sizes."""
+
+    fwd_s: float
+    bwd_s: float
+    compute_s: float
+    recompute_s: float
+    comm_s: float
+    params: float
+    act_bytes: float
+    working_bytes: float
+    buckets: tuple[tuple[int, float], ...]
+    """(count, bytes) of the gradient buckets."""
+    last_bucket_bytes: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Chunk:
     fwd_s: float
     bwd_s: float
@@ -135,6 +153,9 @@ class Bounder:
         self._profiles: dict[tuple, _Profile] = {}
         self._comm: dict[tuple, float] = {}
         self._chunks: dict[tuple, _Chunk] = {}
+        self._blocks: dict[tuple, _Block] = {}
+        self._dp_groups: dict[tuple, CommGroup] = {}
+        self._optimizer: dict[float, float] = {}
 
     def _collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
         # groups of one pool differ only in size and ranks per node
@@ -142,6 +163,21 @@ class Bounder:
         got = self._comm.get(key)
         if got is None:
             got = self._comm[key] = collective_time(kind, nbytes, group).time_s
+        return got
+
+    def _dp_group(self, c: Candidate) -> CommGroup:
+        key = (c.tp, c.cp, c.dp)
+        got = self._dp_groups.get(key)
+        if got is None:
+            got = self._dp_groups[key] = _groups(self.pool, _layout(c))["dp"]
+        return got
+
+    def _optimizer_s(self, local_params: float) -> float:
+        got = self._optimizer.get(local_params)
+        if got is None:
+            wl = self.sc.workload
+            got = self._optimizer[local_params] = compute_time(
+                optimizer_op(local_params, wl.optimizer, wl.dtype), self.device)
         return got
 
     # ------------------------------------------------------------------ per-shape costs
@@ -197,12 +233,12 @@ class Bounder:
         m = wl.global_batch // (c.micro_batch * c.dp)
         per_chunk = model.layers // (p * v)
         dp_shard = c.dp * c.cp
-        dp_group = _groups(self.pool, _layout(c))["dp"]
+        dp_group = self._dp_group(c)
         dp_kind = "allreduce" if c.zero == 0 else "reducescatter"
         every = model.moe.every if model.moe is not None else 0
         cache = self._chunks
-        base_key = (c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute, c.dp, c.zero,
-                    per_chunk, p > 1)
+        block_key = (c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute, per_chunk, p > 1)
+        base_key = (*block_key, c.dp, c.zero)
 
         def chunk(s: int, ck: int) -> _Chunk:
             k = ck * p + s  # model chunk index (archsim.plan.layout._assign)
@@ -212,8 +248,10 @@ class Bounder:
                    s == p - 1 and ck == v - 1)
             got = cache.get(key)
             if got is None:
-                got = cache[key] = self._chunk(c, prof, per_chunk - n_moe, n_moe, *key[-3:],
-                                               dp_group, dp_kind, dp_shard, overlap)
+                block = self._block(c, prof, (*block_key, *key[-4:]), per_chunk - n_moe,
+                                    n_moe, *key[-3:])
+                got = cache[key] = self._chunk(c, block, dp_group, dp_kind, dp_shard,
+                                               overlap)
             return got
 
         def stage(s: int) -> list[_Chunk]:
@@ -233,7 +271,7 @@ class Bounder:
             """(exposed data-parallel communication, optimizer) after the last backward."""
             params = sum(x.params for x in chunks)
             local = params / (dp_shard if c.zero >= 1 else 1)
-            opt = compute_time(optimizer_op(local, wl.optimizer, wl.dtype), self.device)
+            opt = self._optimizer_s(local)
             if dp_shard <= 1:
                 return 0.0, opt
             if overlap:
@@ -282,63 +320,77 @@ class Bounder:
                          capacity_bytes=self.device.memory.capacity, parts=parts,
                          memory_parts=mem_parts)
 
-    def _chunk(self, c: Candidate, prof: _Profile, n_dense: int, n_moe: int, first_moe: bool,
-               embed: bool, head: bool, dp_group: CommGroup, dp_kind: str, dp_shard: int,
-               overlap: bool) -> _Chunk:
-        e, wl = self.e, self.sc.workload
-        parts_f = [(prof.fwd.get(False), n_dense), (prof.fwd.get(True), n_moe)]
-        parts_b = [(prof.bwd.get(False), n_dense), (prof.bwd.get(True), n_moe)]
-        if embed:
-            parts_f.append((prof.embed_fwd, 1))
-            parts_b.append((prof.embed_bwd, 1))
-        if head:
-            parts_f.append((prof.head_fwd, 1))
-            parts_b.append((prof.head_bwd, 1))
-        f_comp = sum(x.compute * n for x, n in parts_f if n)
-        f_comm = sum(x.comm * n for x, n in parts_f if n)
-        b_comp = sum(x.compute * n for x, n in parts_b if n)
-        b_comm = sum(x.comm * n for x, n in parts_b if n)
-        rec = sum(x.recompute * n for x, n in parts_b if n)
-        layer_params = {moe: prof.fwd[moe].params for moe in prof.fwd}
-        params = sum(x.params * n for x, n in parts_f if n)
+    def _block(self, c: Candidate, prof: _Profile, key: tuple, n_dense: int, n_moe: int,
+               first_moe: bool, embed: bool, head: bool) -> _Block:
+        """The data-parallel-independent costs of one chunk's layers (cached by ``key``)."""
+        got = self._blocks.get(key)
+        if got is not None:
+            return got
+        fwd, bwd = prof.fwd, prof.bwd
+        f_comp = f_comm = b_comp = b_comm = rec = params = act = working = 0.0
+        for moe, n in ((False, n_dense), (True, n_moe)):
+            if n:
+                f, b = fwd[moe], bwd[moe]
+                f_comp += n * f.compute
+                f_comm += n * f.comm
+                b_comp += n * b.compute
+                b_comm += n * b.comm
+                rec += n * b.recompute
+                params += n * f.params
+                act += n * f.saved
+                working = max(working, f.working)
+        ends = ([(prof.embed_fwd, prof.embed_bwd)] if embed else []) + \
+            ([(prof.head_fwd, prof.head_bwd)] if head else [])
+        for f, b in ends:
+            f_comp += f.compute
+            f_comm += f.comm
+            b_comp += b.compute
+            b_comm += b.comm
+            params += f.params
+            act += f.saved
         head_params = prof.head_fwd.params
         if head and self.sc.model.tied_embeddings and c.pp > 1:
-            copy = self.sc.model.vocab * self.sc.model.hidden / c.tp
+            copy = self.sc.model.vocab * self.sc.model.hidden / c.tp  # the embedding copy
             params += copy
             head_params += copy
-        act = sum(x.saved * n for x, n in parts_f if n)
-        working = max((prof.fwd[moe].working for moe, n in ((False, n_dense), (True, n_moe))
-                       if n), default=0.0)
-        b_comp += compute_time(grad_accumulate_op(params, wl.dtype), self.device)
+        b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype), self.device)
+        e = self.e
+        buckets = [(n, e * fwd[moe].params) for moe, n in ((False, n_dense), (True, n_moe))
+                   if n]
+        if head:
+            buckets.append((1, e * head_params))
+        if embed:
+            buckets.append((1, e * prof.embed_fwd.params))
+        last = e * (prof.embed_fwd.params if embed else fwd[first_moe].params)
+        got = self._blocks[key] = _Block(
+            fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,
+            recompute_s=rec, comm_s=f_comm + b_comm, params=params, act_bytes=act,
+            working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last)
+        return got
 
+    def _chunk(self, c: Candidate, block: _Block, dp_group: CommGroup, dp_kind: str,
+               dp_shard: int, overlap: bool) -> _Chunk:
+        """``block`` with its data-parallel communication for ``c``'s dp group and ZeRO."""
+        fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
         buckets = last_bucket = 0.0
         if dp_shard > 1:
-            def t(nbytes: float) -> float:
-                return self._collective(dp_kind, nbytes, dp_group)
-
-            buckets = ((n_dense * t(e * layer_params[False]) if n_dense else 0.0)
-                       + (n_moe * t(e * layer_params[True]) if n_moe else 0.0)
-                       + (t(e * head_params) if head else 0.0)
-                       + (t(e * prof.embed_fwd.params) if embed else 0.0))
-            last_bucket = (t(e * prof.embed_fwd.params) if embed
-                           else t(e * layer_params[first_moe]))
-
-        fwd_s = f_comp + f_comm
-        bwd_s = b_comp + b_comm + rec
-        comm = f_comm + b_comm
-        if c.zero >= 3 and dp_shard > 1:
-            gather = self._collective("allgather", e * params, dp_group)
-            if overlap:
-                comm += max(0.0, gather - fwd_s) + max(0.0, gather - bwd_s)
-                fwd_s, bwd_s = max(fwd_s, gather), max(bwd_s, gather)
-            else:
-                comm += 2 * gather
-                fwd_s, bwd_s = fwd_s + gather, bwd_s + gather
-        if c.zero >= 2 and not overlap and dp_shard > 1:
-            bwd_s += buckets  # blocking reduce-scatter after every micro-batch's backward
-            comm += buckets
-        return _Chunk(fwd_s=fwd_s, bwd_s=bwd_s, compute_s=f_comp + b_comp, recompute_s=rec,
-                      comm_s=comm, params=params, act_bytes=act, working_bytes=working,
+            t = self._collective
+            buckets = sum(n * t(dp_kind, nbytes, dp_group) for n, nbytes in block.buckets)
+            last_bucket = t(dp_kind, block.last_bucket_bytes, dp_group)
+            if c.zero >= 3:
+                gather = t("allgather", self.e * block.params, dp_group)
+                if overlap:
+                    comm += max(0.0, gather - fwd_s) + max(0.0, gather - bwd_s)
+                    fwd_s, bwd_s = max(fwd_s, gather), max(bwd_s, gather)
+                else:
+                    comm += 2 * gather
+                    fwd_s, bwd_s = fwd_s + gather, bwd_s + gather
+            if c.zero >= 2 and not overlap:
+                bwd_s += buckets  # blocking reduce-scatter after every micro-batch's backward
+                comm += buckets
+        return _Chunk(fwd_s=fwd_s, bwd_s=bwd_s, compute_s=block.compute_s,
+                      recompute_s=block.recompute_s, comm_s=comm, params=block.params,
+                      act_bytes=block.act_bytes, working_bytes=block.working_bytes,
                       buckets_s=buckets, last_bucket_s=last_bucket)
 
 
@@ -352,8 +404,6 @@ def _ops_cost(ops: list, device, groups: dict, params: bool = False) -> OpsCost:
 def _layout(c: Candidate) -> Layout:
     return Layout(dp=c.dp, tp=c.tp, pp=c.pp, cp=c.cp, ep=c.ep, chunks=c.chunks,
                   micro_batch=c.micro_batch, micro_batches=1, stage_layers=())
-
-
 
 
 def _alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
