@@ -23,6 +23,7 @@ from archsim.report.sections import (
     result_rows,
     scenario_rows,
     sources_section,
+    validation_caveat,
     validation_section,
 )
 from archsim.report.timeline import timeline_plot
@@ -37,7 +38,11 @@ def inference_report(inp: ReportInput, opts: ReportOptions) -> Report:
     device = pools[0]["device"]
     hw = " + ".join(f"{p['count']} × {p['device']}" for p in pools)
     omitted: list[tuple[str, str]] = []
-    sections = [_answer(r, hw, opts), _inputs(inp)]
+    answer = _answer(r, hw, opts)
+    caveat = validation_caveat(device, "inference")
+    if caveat:
+        answer.text(caveat)
+    sections = [answer, _inputs(inp)]
     if r.get("feasible") or r.get("ttft_s") is not None:
         sections.append(_latency(r))
     else:

@@ -111,6 +111,27 @@ def sources_section(devices: list[DeviceSpec | str], links: list[InterconnectSpe
     return sec
 
 
+def _side(errors: tuple[float, ...]) -> str:
+    lo, hi = min(errors), max(errors)
+    return ("optimistic (predicted faster than measured)" if hi < 0 else
+            "pessimistic (predicted slower than measured)" if lo > 0 else
+            "on both sides of the measurements")
+
+
+def validation_caveat(device: str, mode: str) -> str | None:
+    """One sentence on how far off the profile was where it was checked in this mode."""
+    notes = [n for n in validation_notes(device) if n.mode in (mode, "all")]
+    if not notes:
+        return None
+    parts = []
+    for n in notes:
+        side = _side(n.signed_errors_pct) if n.signed_errors_pct else ""
+        every = f", {side} on every case" if side and not side.startswith("on both") else ""
+        parts.append(f"{n.what}: {n.mape_pct:.0f}% mean absolute error{every}")
+    return (f"Known error of the {device} profile in {mode}: {'; '.join(parts)}. Nothing here "
+            "is corrected for it; see the validation section.")
+
+
 def validation_section(device: str, mode: str) -> Section:
     """The validation error of ``device``'s profile as recorded in reports/validation/."""
     sec = Section("validation", "Validation error of the profile")
@@ -130,9 +151,7 @@ def validation_section(device: str, mode: str) -> Section:
     for n in notes:
         if n.signed_errors_pct:
             lo, hi = min(n.signed_errors_pct), max(n.signed_errors_pct)
-            side = ("optimistic (predicted faster than measured)" if hi < 0 else
-                    "pessimistic (predicted slower than measured)" if lo > 0 else
-                    "on both sides of the measurements")
+            side = _side(n.signed_errors_pct)
             sec.text(f"{n.what}: errors range from {lo:+.1f}% to {hi:+.1f}%, i.e. the model "
                      f"was {side}. These errors are reported, not corrected for: nothing in this "
                      "report is adjusted by them.")

@@ -29,6 +29,7 @@ from archsim.report.sections import (
     result_rows,
     scenario_rows,
     sources_section,
+    validation_caveat,
     validation_section,
 )
 from archsim.report.timeline import timeline_plot
@@ -76,8 +77,11 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
             best, points = fewest_devices(sc, points, target.tokens_per_s, simulate_at)
 
     here = _estimate(r, devices, target)
-    sections = [_answer(r, device_name, devices, model, params, target, here, best, points),
-                _inputs(inp, params, target)]
+    answer = _answer(r, device_name, devices, model, params, target, here, best, points)
+    caveat = validation_caveat(device_name, "training")
+    if caveat:
+        answer.text(caveat)
+    sections = [answer, _inputs(inp, params, target)]
     if r.get("time_breakdown") and r.get("step_time_s"):
         sections.append(_breakdown(r))
     else:

@@ -1,0 +1,65 @@
+"""Regenerate the example reports under reports/ (the README's one command for them).
+
+    python scripts/make_example_reports.py [--out-root DIR] [--only NAME ...]
+
+Each example is one ``archsim report`` call on an input kept in reports/inputs/; the sweep
+example first runs ``archsim sweep`` to (re)write its results table into <out-root>/inputs/.
+Every report folder is replaced atomically (``--force``). Exit status: 0 when every report
+was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name → (input, extra `archsim report` options, what the example shows)
+EXAMPLES: dict[str, tuple[str, list[str], str]] = {
+    "training-capacity": (
+        "reports/inputs/training-gpt3-175b-1024xa100.yaml",
+        # GPT-3 was trained on 300B tokens (Brown et al. 2020, section 2.2)
+        ["--train-tokens", "300e9", "--days", "30"],
+        "how many A100s train GPT-3 175B on 300B tokens in 30 days, and at what cost"),
+    "compression-comparison": (
+        "reports/inputs/compression-llama2-70b-int4.yaml", ["--rate", "5"],
+        "Llama-2 70B on two H100s: int4 weights + fp8 KV cache against bf16"),
+    "sweep-llama2-7b-hardware": (
+        "{out}/inputs/llama2-7b-hardware.csv", [],
+        "which 8-device machine and plan trains Llama-2 7B cheapest per token (Pareto front)"),
+}
+SWEEPS = {"sweep-llama2-7b-hardware": "llama2-7b-hardware"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-root", type=Path, default=ROOT / "reports",
+                        help="folder to write the example reports into (default: reports/)")
+    parser.add_argument("--only", nargs="+", choices=sorted(EXAMPLES), help="examples to build")
+    args = parser.parse_args(argv)
+    out_root = args.out_root.resolve()
+    os.chdir(ROOT)  # inputs are named relative to the repository, as the reports show them
+    from archsim.cli import main as archsim
+
+    status = 0
+    for name in args.only or EXAMPLES:
+        source, options, what = EXAMPLES[name]
+        if "{out}" in source:
+            table = out_root / source.removeprefix("{out}/")
+            table.parent.mkdir(exist_ok=True)
+            source = os.path.relpath(table, ROOT)
+        if name in SWEEPS and archsim(["sweep", SWEEPS[name], "--out", source, "--workers", "1",
+                                       "--overwrite", "--no-progress"]) != 0:
+            status = 1
+            continue
+        print(f"{name}: {what}", flush=True)
+        code = archsim(["report", source, "--out", str(out_root / name), "--force", *options])
+        status = status or code
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
