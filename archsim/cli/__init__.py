@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "plan": "archsim.cli.plan",
     "sweep": "archsim.cli.sweep",
     "report": "archsim.cli.report",
+    "capacity": "archsim.cli.capacity",
 }
 
 

@@ -1,0 +1,203 @@
+"""Capacity planning for serving: the fewest replicas of each device type that meet an SLO.
+
+For a serving scenario, a request rate R and an SLO (TTFT and/or TPOT; met when at least
+``slo.attainment`` of the requests meet it), each device type is tried as a homogeneous
+deployment of identical replicas (the scenario's ``plan.tp``, raised to the next power of two
+while one replica cannot hold the weights and the largest request's KV cache). The scenario's
+request stream (its count, lengths and seed) is replayed at rate R against 1, 2, 4, …
+replicas until the SLO is met, then the boundary is found by bisection — this assumes, as is
+usual, that adding replicas never lowers attainment. Each probe is a full serving simulation.
+
+Cost: devices × price per device-hour; per million output tokens at the offered load (rate ×
+mean output length: a deployment that meets the SLO serves all of it). Each probe replays only
+``arrival.count`` requests from an empty system: give enough requests for the queues to reach
+a steady state (the probe count is in the result).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from archsim.spec.errors import SpecError
+from archsim.spec.scenario import ScenarioSpec, load_scenario, load_spec_file
+
+TP_CANDIDATES = (1, 2, 4, 8, 16)
+
+
+@dataclass
+class CapacityRow:
+    device: str
+    feasible: bool
+    tp: int | None = None
+    pp: int = 1
+    replicas: int | None = None
+    devices: int | None = None
+    slo_attainment: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p99_s: float | None = None
+    tokens_per_s: float | None = None
+    """Output tokens/s at the rate: rate × the stream's mean output length (all served)."""
+    price_per_device_hour_usd: float | None = None
+    cost_per_hour_usd: float | None = None
+    cost_per_million_tokens_usd: float | None = None
+    probes: int = 0
+    reason: str = ""
+
+
+def _base_mapping(sc: ScenarioSpec) -> dict[str, Any]:
+    return sc.model_dump(mode="json")
+
+
+def _scenario(base: Mapping[str, Any], device: str, tp: int, pp: int, replicas: int,
+              rate: float, slo: dict[str, Any]) -> ScenarioSpec:
+    data = copy.deepcopy(dict(base))
+    data["hardware"] = {"device": device, "count": tp * pp * replicas}
+    wl = data["workload"]
+    wl["replicas"] = replicas
+    wl.setdefault("arrival", {})["rate_per_s"] = rate
+    wl["slo"] = slo
+    plan = data.setdefault("plan", {})
+    plan.update(tp=tp, pp=pp)
+    plan.pop("placement", None)
+    plan.pop("dp", None)
+    return load_scenario(data)
+
+
+def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
+                  ttft_s: float | None = None, tpot_s: float | None = None,
+                  devices: Sequence[str] | None = None, attainment: float | None = None,
+                  max_replicas: int = 256,
+                  overrides: Mapping[str, Any] | list[str] | None = None) -> dict[str, Any]:
+    """Fewest replicas per device type meeting the SLO at ``rate`` requests/s.
+
+    SLO values default to the scenario's ``workload.slo``; ``devices`` default to the
+    scenario's device types. Returns {rate_per_s, slo, rows: [CapacityRow as dict], best}.
+
+    Raises SpecError for a non-serving scenario, rate ≤ 0, no SLO, or unknown devices.
+    """
+    sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
+        load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
+                      else scenario.model_dump(mode="json"), overrides)
+    if sc.workload.kind != "serving":
+        raise SpecError([f"capacity planning needs a serving scenario (workload.kind: serving);"
+                         f" {sc.name!r} is {sc.workload.kind}"])
+    if not rate > 0:
+        raise SpecError([f"--rate {rate!r}: expected a request rate greater than 0 per second"])
+    if max_replicas < 1:
+        raise SpecError([f"--max-replicas {max_replicas!r}: expected a whole number ≥ 1"])
+    wl_slo = sc.workload.slo
+    slo = {"ttft_s": ttft_s if ttft_s is not None else wl_slo.ttft_s,
+           "tpot_s": tpot_s if tpot_s is not None else wl_slo.tpot_s,
+           "attainment": attainment if attainment is not None else wl_slo.attainment}
+    if slo["ttft_s"] is None and slo["tpot_s"] is None:
+        raise SpecError(["capacity planning needs an SLO: give --slo ttft=S,tpot=S or "
+                         "workload.slo in the scenario"])
+    for key in ("ttft_s", "tpot_s"):
+        if slo[key] is not None and not slo[key] > 0:
+            raise SpecError([f"--slo {key.removesuffix('_s')}={slo[key]!r}: expected seconds "
+                             "greater than 0"])
+    if not 0 < slo["attainment"] <= 1:
+        raise SpecError([f"--attainment {slo['attainment']!r}: expected a fraction in (0, 1]"])
+    names = list(devices) if devices else list(dict.fromkeys(
+        p.device.name for p in sc.cluster.pools))
+    for name in names:
+        load_spec_file("devices", name)  # SpecError with the closest names if unknown
+    base = _base_mapping(sc)
+    from archsim.sim.serving.requests import generate_requests
+
+    gens = [r.gen_len for r in generate_requests(sc.workload)]
+    offered = rate * sum(gens) / len(gens)  # output tokens/s the deployment must sustain
+    rows = [_size_device(base, name, rate, slo, sc.plan.tp, sc.plan.pp, max_replicas, offered)
+            for name in names]
+    feasible = [r for r in rows if r.feasible]
+    best = None
+    if feasible:
+        priced = [r for r in feasible if r.cost_per_million_tokens_usd is not None]
+        pick = min(priced, key=lambda r: r.cost_per_million_tokens_usd) if priced else \
+            min(feasible, key=lambda r: r.devices or 0)
+        best = pick.device
+    return {"rate_per_s": rate, "slo": slo, "scenario": sc.name, "model": sc.model.name,
+            "requests_per_probe": sc.workload.arrival.count,
+            "rows": [asdict(r) for r in rows], "best": best,
+            "best_by": "cost per million tokens" if feasible and any(
+                r.cost_per_million_tokens_usd is not None for r in feasible) else "devices"}
+
+
+def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[str, Any],
+                 tp0: int, pp: int, max_replicas: int, offered: float) -> CapacityRow:
+    from archsim.api import simulate
+
+    row = CapacityRow(device=device, feasible=False, pp=pp)
+    tp, why = _fitting_tp(base, device, rate, slo, tp0, pp)
+    if tp is None:
+        row.reason = why
+        return row
+    row.tp = tp
+    results: dict[int, dict[str, Any]] = {}
+
+    def probe(r: int) -> bool:
+        if r not in results:
+            results[r] = simulate(_scenario(base, device, tp, pp, r, rate, slo)).to_dict()
+            row.probes += 1
+        d = results[r]
+        return bool(d["feasible"] and d["meets_slo"])
+
+    lo, hi = 0, 1  # lo fails (0 replicas serve nothing), hi is the next candidate
+    while not probe(hi):
+        lo = hi
+        if hi >= max_replicas:
+            d = results[hi]
+            row.reason = (f"{max_replicas} replicas of tp {tp} reach SLO attainment "
+                          f"{_fmt_pct(d.get('slo_attainment'))} (< "
+                          f"{_fmt_pct(slo['attainment'])}) at {rate:g} req/s"
+                          + (f"; {'; '.join(d['infeasible_reasons'])}"
+                             if d["infeasible_reasons"] else ""))
+            return row
+        hi = min(2 * hi, max_replicas)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if probe(mid):
+            hi = mid
+        else:
+            lo = mid
+    d = results[hi]
+    row.feasible = True
+    row.replicas = hi
+    row.devices = hi * tp * pp
+    row.slo_attainment = d["slo_attainment"]
+    row.ttft_p99_s, row.tpot_p99_s = d["ttft_p99_s"], d["tpot_p99_s"]
+    row.tokens_per_s = offered
+    price = load_spec_file("devices", device).price_per_hour
+    if price is not None:
+        row.price_per_device_hour_usd = price
+        row.cost_per_hour_usd = price * row.devices
+        row.cost_per_million_tokens_usd = row.cost_per_hour_usd / (offered * 3600) * 1e6
+    return row
+
+
+def _fitting_tp(base: Mapping[str, Any], device: str, rate: float, slo: dict[str, Any],
+                tp0: int, pp: int) -> tuple[int | None, str]:
+    """The smallest tp ≥ the scenario's whose single replica holds the model and the largest
+    request (checked without simulating)."""
+    from archsim.metrics.serving import request_reasons
+    from archsim.plan.serving import resolve_serving_layout
+    from archsim.sim.serving.requests import generate_requests
+
+    last = ""
+    for tp in [t for t in TP_CANDIDATES if t >= tp0] or [tp0]:
+        sc = _scenario(base, device, tp, pp, 1, rate, slo)
+        layout, reasons = resolve_serving_layout(sc)
+        if layout is not None:
+            reasons = request_reasons(generate_requests(sc.workload), layout, sc.workload,
+                                      sc.model.max_seq_len)
+        if not reasons:
+            return tp, ""
+        last = f"tp {tp}: {'; '.join(reasons)}"
+    return None, f"no replica of up to tp {TP_CANDIDATES[-1]} fits ({last})"
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"

@@ -1,0 +1,110 @@
+"""``archsim capacity SCENARIO --rate R --slo ttft=S,tpot=S [--devices a,b] [--json]``"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from archsim.cli.common import check_writable
+from archsim.io import write_text_atomic
+from archsim.spec.errors import SpecError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capacity", help="fewest replicas per device type that meet an SLO",
+                       description="For a serving scenario, find for each device type the "
+                                   "fewest replicas that meet the SLO at a request rate, "
+                                   "with their cost where prices are known.")
+    p.add_argument("scenario", help="serving scenario YAML path or registry name")
+    p.add_argument("--rate", type=float, required=True, metavar="R",
+                   help="requests per second")
+    p.add_argument("--slo", metavar="ttft=S,tpot=S",
+                   help="objectives in seconds (or with a unit: 500ms); default: the "
+                        "scenario's workload.slo")
+    p.add_argument("--devices", metavar="A,B", help="device names (default: the scenario's)")
+    p.add_argument("--attainment", type=float, metavar="F",
+                   help="fraction of requests that must meet the SLO (default: the "
+                        "scenario's slo.attainment, 0.9)")
+    p.add_argument("--max-replicas", type=int, default=256, metavar="N")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="dotted override of the scenario (repeatable)")
+    p.add_argument("--json", action="store_true", help="print only the result as JSON")
+    p.add_argument("--out", type=Path, help="also write the JSON result to FILE")
+
+
+def parse_slo(text: str) -> dict[str, float]:
+    """``"ttft=0.5,tpot=50ms"`` → {"ttft_s": 0.5, "tpot_s": 0.05}."""
+    from archsim.spec.units import parse_quantity
+
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in ("ttft", "tpot") or not value:
+            raise SpecError([f"--slo {text!r}: expected ttft=SECONDS and/or tpot=SECONDS, "
+                             "e.g. ttft=0.5,tpot=0.05"])
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parse_quantity(value, "time")
+            except ValueError as exc:
+                raise SpecError([f"--slo {key}={value}: {exc}"]) from None
+        if not seconds > 0:
+            raise SpecError([f"--slo {key}={value}: expected seconds greater than 0"])
+        out[f"{key}_s"] = seconds
+    return out
+
+
+def render(result: dict) -> str:
+    from archsim.textfmt import human_time, pct, table
+
+    slo = result["slo"]
+    goal = ", ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
+                     if k.endswith("_s") and v is not None)
+    lines = [f"{result['model']} at {result['rate_per_s']:g} requests/s; SLO {goal} for "
+             f"{pct(slo['attainment'])} of requests ({result['requests_per_probe']} requests "
+             "simulated per probe)", ""]
+    rows = []
+    for r in result["rows"]:
+        if not r["feasible"]:
+            rows.append([r["device"], "-", "-", "-", "-", "-", "-", "-", "-"])
+            continue
+        money = "-" if r["cost_per_hour_usd"] is None else f"${r['cost_per_hour_usd']:,.2f}"
+        per_m = "-" if r["cost_per_million_tokens_usd"] is None else \
+            f"${r['cost_per_million_tokens_usd']:.3f}"
+        rows.append([r["device"], r["tp"], r["replicas"], r["devices"],
+                     pct(r["slo_attainment"]), human_time(r["ttft_p99_s"]),
+                     human_time(r["tpot_p99_s"]), money, per_m])
+    lines.append(table(["device", "tp", "replicas", "devices", "attainment", "TTFT p99",
+                        "TPOT p99", "cost/hour", "$/M tokens"], rows))
+    for r in result["rows"]:
+        if not r["feasible"]:
+            lines.append(f"{r['device']}: {r['reason']}")
+        elif r["cost_per_hour_usd"] is None:
+            lines.append(f"{r['device']}: no price in the device profile")
+    if result["best"]:
+        lines.append(f"best by {result['best_by']}: {result['best']}")
+    else:
+        lines.append("no device type meets the SLO within the replica limit")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.capacity import plan_capacity
+
+    if args.out is not None:
+        check_writable(args.out)
+    slo = parse_slo(args.slo) if args.slo else {}
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices \
+        else None
+    result = plan_capacity(args.scenario, rate=args.rate, ttft_s=slo.get("ttft_s"),
+                           tpot_s=slo.get("tpot_s"), devices=devices,
+                           attainment=args.attainment, max_replicas=args.max_replicas,
+                           overrides=args.overrides or None)
+    text = json.dumps(result, indent=2)
+    if args.out is not None:
+        write_text_atomic(args.out, text + "\n")
+    print(json.dumps(result) if args.json else render(result))
+    return 0

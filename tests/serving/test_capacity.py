@@ -1,0 +1,108 @@
+"""Capacity planning: the fewest replicas meeting the SLO, cost per million tokens, CLI."""
+
+import json
+
+import pytest
+
+import archsim
+from archsim.capacity import plan_capacity
+from archsim.cli import main
+from archsim.cli.capacity import parse_slo
+from archsim.spec.errors import SpecError
+from archsim.spec.scenario import load_spec_file
+
+SC = {"name": "cap", "model": "llama2-7b",
+      "hardware": {"device": "a100-sxm4-80gb", "count": 1},
+      "workload": {"kind": "serving", "arrival": {"rate_per_s": 1.0, "count": 150, "seed": 3},
+                   "prompt_len": {"dist": "uniform", "low": 200, "high": 1800},
+                   "gen_len": {"dist": "uniform", "low": 20, "high": 180},
+                   "router": "least_loaded"}}
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return plan_capacity(SC, rate=24.0, ttft_s=0.3, tpot_s=0.025,
+                         devices=["a100-sxm4-80gb", "h100-sxm5-80gb"])
+
+
+def _attainment(device: str, replicas: int) -> float:
+    d = archsim.simulate(SC, {"hardware": {"device": device, "count": replicas},
+                              "workload.replicas": replicas,
+                              "workload.arrival.rate_per_s": 24.0,
+                              "workload.slo": {"ttft_s": 0.3, "tpot_s": 0.025}}).to_dict()
+    return d["slo_attainment"]
+
+
+def test_fewest_replicas_meet_the_slo_and_one_fewer_does_not(plan):
+    for row in plan["rows"]:
+        assert row["feasible"], row
+        r = row["replicas"]
+        assert row["devices"] == r * row["tp"]
+        assert _attainment(row["device"], r) >= 0.9
+        if r > 1:
+            assert _attainment(row["device"], r - 1) < 0.9
+    a100, h100 = plan["rows"]
+    assert h100["replicas"] <= a100["replicas"]
+
+
+def test_cost_per_million_tokens_uses_the_price_and_the_offered_load(plan):
+    gens = [r.gen_len for r in archsim.sim.serving.requests.generate_requests(
+        archsim.load_scenario(SC).workload)]
+    offered = 24.0 * sum(gens) / len(gens)
+    for row in plan["rows"]:
+        price = load_spec_file("devices", row["device"]).price_per_hour
+        assert row["cost_per_hour_usd"] == pytest.approx(price * row["devices"])
+        assert row["cost_per_million_tokens_usd"] == pytest.approx(
+            price * row["devices"] / (offered * 3600) * 1e6)
+    cheapest = min(plan["rows"], key=lambda r: r["cost_per_million_tokens_usd"])
+    assert plan["best"] == cheapest["device"] and plan["best_by"] == "cost per million tokens"
+
+
+def test_tensor_parallelism_grows_until_the_model_fits():
+    # Llama-2-70B: 128.5 GiB of fp16 weights; tp 2 puts 64.2 GiB on each 80 GiB device
+    sc = {**SC, "model": "llama2-70b"}
+    out = plan_capacity(sc, rate=0.5, ttft_s=5.0, devices=["a100-sxm4-80gb"])
+    (row,) = out["rows"]
+    assert row["feasible"] and row["tp"] == 2
+
+
+def test_unreachable_slo_is_reported_not_raised():
+    out = plan_capacity(SC, rate=2.0, ttft_s=0.001, devices=["a100-sxm4-80gb"],
+                        max_replicas=2)
+    (row,) = out["rows"]
+    assert not row["feasible"] and out["best"] is None
+    assert row["reason"].startswith("2 replicas of tp 1 reach SLO attainment 0.0% (< 90.0%) "
+                                    "at 2 req/s")
+
+
+def test_bad_input():
+    with pytest.raises(SpecError, match=r"--rate -1: expected a request rate greater than 0"):
+        plan_capacity(SC, rate=-1, ttft_s=1)
+    with pytest.raises(SpecError, match="capacity planning needs an SLO"):
+        plan_capacity(SC, rate=1)
+    inf = {**SC, "workload": {"kind": "inference"}}
+    with pytest.raises(SpecError, match=r"needs a serving scenario .* 'cap' is inference"):
+        plan_capacity(inf, rate=1, ttft_s=1)
+    with pytest.raises(SpecError, match="unknown device 'b300'"):
+        plan_capacity(SC, rate=1, ttft_s=1, devices=["b300"])
+    assert parse_slo("ttft=0.5,tpot=50ms") == {"ttft_s": 0.5, "tpot_s": pytest.approx(0.05)}
+    with pytest.raises(SpecError, match=r"--slo 'latency=3': expected ttft=SECONDS"):
+        parse_slo("latency=3")
+    with pytest.raises(SpecError, match=r"--slo tpot=-1: expected seconds greater than 0"):
+        parse_slo("tpot=-1")
+
+
+def test_cli(tmp_path, capsys):
+    path = tmp_path / "sc.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(SC))
+    out = tmp_path / "cap.json"
+    rc = main(["capacity", str(path), "--rate", "4", "--slo", "ttft=1,tpot=0.05",
+               "--devices", "h100-sxm5-80gb", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "h100-sxm5-80gb" in text and "best by cost per million tokens" in text
+    saved = json.loads(out.read_text())
+    assert saved["rows"][0]["replicas"] >= 1 and saved["rate_per_s"] == 4
+    assert main(["capacity", str(path), "--rate", "0", "--slo", "ttft=1"]) == 2
+    assert "--rate 0.0: expected a request rate greater than 0" in capsys.readouterr().err
