@@ -65,6 +65,7 @@ def _executor(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from archsim.cli import UsageError
     from archsim.sweep import load_sweep, read_results, run_sweep, summarize
+    from archsim.sweep.store import check_target
 
     if args.batch_size is not None and args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         sweep.spec = sweep.spec.model_copy(update={"top": args.top})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
     check_writable(out)
+    check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers
     show = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar() if show else None
     executor = _executor(args)
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_facts(result: Any) -> dict[str, Any]:
     space = result.space
     return {"enumerated": space.enumerated, "excluded_by_constraints": space.excluded,
+            "duplicates": space.duplicates,
             "points": len(space.points), "skipped_finished": result.skipped, "ran": result.ran,
             "feasible": result.feasible, "infeasible": result.infeasible,
             "failed": result.failed, "elapsed_s": result.elapsed_s,
@@ -151,6 +154,7 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
         f"sweep {sweep.name}: {run['points']} points"
         + (f" ({run['excluded_by_constraints']} more excluded by constraints)"
            if run["excluded_by_constraints"] else "")
+        + (f" ({run['duplicates']} repeated samples run once)" if run["duplicates"] else "")
         + (f"; {run['skipped_finished']} already in the table" if run["skipped_finished"]
            else ""),
         f"ran {run['ran']} in {run['elapsed_s']:.2f} s on {run['executor']} "

@@ -105,9 +105,13 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | None = None, *
     Raises SpecError for a bad output path or a table that belongs to another sweep.
     """
     executor = executor or InProcess()
-    space = enumerate_points(sweep)
-    store = open_store(Path(out), table_columns(sweep, space.points), resume=resume,
-                       overwrite=overwrite)
+    try:
+        space = enumerate_points(sweep)
+        store = open_store(Path(out), table_columns(sweep, space.points), resume=resume,
+                           overwrite=overwrite)
+    except BaseException:
+        executor.close()
+        raise
     run = SweepRun(sweep=sweep, space=space, path=Path(out), executor=executor.description,
                    skipped=0, hashes=[p.hash for p in space.points])
     t0 = time.perf_counter()
@@ -117,7 +121,8 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | None = None, *
                 if p.hash not in finished or (retry_errors and finished[p.hash])]
         run.skipped = len(space.points) - len(todo)
         run.batch_size = batch_size or auto_batch_size(len(todo), executor.workers)
-        ctx = RunContext(base_mapping=sweep.base_mapping, engine=sweep.engine)
+        ctx = RunContext(base_mapping=sweep.base_mapping, engine=sweep.engine,
+                         base_spec=sweep.base_spec)
         report = on_progress or (lambda _p: None)
         report(Progress(0, len(todo), 0, 0, 0.0))
         results = executor.run(ctx, make_batches(todo, run.batch_size))

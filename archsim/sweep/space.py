@@ -27,9 +27,10 @@ from typing import Any
 
 from archsim.spec.errors import SpecError
 from archsim.spec.registry import load_registry_mapping
+from archsim.sweep.axes import REGISTRY_KEYS, Axis, fingerprint
 from archsim.sweep.expr import ExprEvalError
 from archsim.sweep.keys import MISSING, check_key
-from archsim.sweep.spec import REGISTRY_KEYS, Axis, Sweep, base_value, fingerprint, scalar_of
+from archsim.sweep.spec import Sweep, base_value, scalar_of
 
 # Largest number of combinations a grid may enumerate (memory for the point list, not a
 # modelling number); beyond it use mode random or lhs.
@@ -54,12 +55,15 @@ class Space:
     enumerated: int
     excluded: int
     """Points the constraints ruled out."""
+    duplicates: int = 0
+    """Samples equal to an earlier one (random or lhs over few values); run once."""
 
 
 def enumerate_points(sweep: Sweep) -> Space:
     """All points of ``sweep`` that its constraints allow."""
     points: list[Point] = []
-    excluded = enumerated = 0
+    excluded = enumerated = duplicates = 0
+    seen: set[str] = set()
     for index, raw in enumerate(_samples(sweep)):
         enumerated += 1
         values = dict(zip([a.key for a in sweep.axes], raw, strict=True))
@@ -83,8 +87,13 @@ def enumerate_points(sweep: Sweep) -> Space:
         if not allowed:
             excluded += 1
             continue
-        points.append(Point(index, values, point_hash(sweep, values), error))
-    return Space(points=points, enumerated=enumerated, excluded=excluded)
+        key = point_hash(sweep, values)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        points.append(Point(index, values, key, error))
+    return Space(points=points, enumerated=enumerated, excluded=excluded, duplicates=duplicates)
 
 
 def normalize(value: Any) -> Any:

@@ -36,9 +36,6 @@ Raises SpecError naming the sweep file, the field path and what was expected.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +47,10 @@ from archsim.spec.base import StrictModel
 from archsim.spec.errors import SpecError
 from archsim.spec.registry import list_names, read_yaml, registry_path
 from archsim.spec.scenario import ScenarioSpec, default_scenario_mapping, load_scenario
+from archsim.sweep.axes import Axis, fingerprint, parse_axis
 from archsim.sweep.columns import known_columns
 from archsim.sweep.expr import Expression, ExprSyntaxError, parse
 from archsim.sweep.keys import MISSING, UnknownKeyError, check_key
-
-# dotted keys whose string value names a registry entry -> registry kind
-REGISTRY_KEYS = {"model": "models", "hardware.device": "devices",
-                 "hardware.intra_node": "interconnects", "hardware.inter_node": "interconnects",
-                 "hardware.cluster": "clusters", "compression.distill.student": "models"}
 
 
 class FiltersSpec(StrictModel):
@@ -88,22 +81,6 @@ class SweepFileSpec(StrictModel):
         {"maximize": "tokens_per_s"}, {"minimize": "cost_per_million_tokens_usd"},
         {"maximize": "memory_headroom"}])
     top: int = Field(default=10, ge=1)
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One swept key: a finite list of values, or a continuous range (random / lhs)."""
-
-    key: str
-    values: tuple[Any, ...] | None = None
-    low: float = 0.0
-    high: float = 0.0
-    integer: bool = False
-    log: bool = False
-
-    @property
-    def finite(self) -> bool:
-        return self.values is not None
 
 
 @dataclass(frozen=True)
@@ -162,7 +139,7 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
     axes = []
     for key, value in spec.axes.items():
         try:
-            axes.append(_parse_axis(key, value, spec.mode))
+            axes.append(parse_axis(key, value, spec.mode))
         except ValueError as exc:
             problems.append(f"{where}: axes.{key}: {exc}")
     derived = []
@@ -271,127 +248,6 @@ def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | Non
         raise SpecError([p.replace("<scenario>", label, 1) for p in exc.problems]) from None
     resolved = _resolve_names(raw, _Origins(label))
     return resolved, spec
-
-
-def _is_integral(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _parse_axis(key: str, value: Any, mode: str) -> Axis:
-    info = check_key(key)  # raises UnknownKeyError (a ValueError) with the closest keys
-    if isinstance(value, list):
-        values: list[Any] | None = value
-    elif isinstance(value, dict) and set(value) <= {"values"} and "values" in value:
-        values = value["values"]
-        if not isinstance(values, list):
-            raise ValueError(f"values must be a list, got {values!r}")
-    elif isinstance(value, dict) and "range" in value:
-        return _parse_range(key, value, mode, info.choices)
-    else:
-        raise ValueError(f"expected a list of values, {{values: [...]}} or {{range: [low, high], "
-                         f"step|factor|num: ...}}; got {value!r}")
-    if not values:
-        raise ValueError("is empty; give at least one value")
-    if info.choices is not None:
-        bad = [v for v in values if v not in info.choices]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not one of "
-                             f"{', '.join(repr(c) for c in info.choices)}")
-    kind = REGISTRY_KEYS.get(key)
-    if kind is not None:
-        for v in values:
-            if isinstance(v, str):
-                registry_path(kind, v)  # SpecError with the closest names
-    keys = [_canonical(v) for v in values]
-    if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"repeats a value ({', '.join(dupes)}); each value once")
-    return Axis(key=key, values=tuple(values))
-
-
-_RANGE_KEYS = {"range", "step", "factor", "num", "scale"}
-
-
-def _parse_range(key: str, value: dict[str, Any], mode: str,
-                 choices: tuple[Any, ...] | None) -> Axis:
-    extra = set(value) - _RANGE_KEYS
-    if extra:
-        raise ValueError(f"unknown range key {sorted(extra)[0]!r}; expected range with one "
-                         "of step, factor, num (and scale: linear|log with num)")
-    if choices is not None:
-        raise ValueError(f"takes one of {', '.join(map(repr, choices))}; give a list")
-    bounds = value["range"]
-    if (not isinstance(bounds, list) or len(bounds) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
-        raise ValueError(f"range must be [low, high] numbers, got {bounds!r}")
-    low, high = bounds
-    if high < low:
-        raise ValueError(f"range [{low}, {high}]: low is greater than high")
-    integer = _is_integral(low) and _is_integral(high)
-    scale = value.get("scale", "linear")
-    if scale not in ("linear", "log"):
-        raise ValueError(f"scale must be linear or log, got {scale!r}")
-    if scale == "log" and low <= 0:
-        raise ValueError(f"a log scale needs low > 0, got {low}")
-    given = [k for k in ("step", "factor", "num") if k in value]
-    if len(given) > 1:
-        raise ValueError(f"give one of step, factor, num, not {' and '.join(given)}")
-    if not given:
-        if mode == "grid":
-            raise ValueError("a continuous range needs step, factor or num in grid mode "
-                             "(or use mode random / lhs)")
-        return Axis(key=key, low=low, high=high, integer=integer, log=scale == "log")
-    what = given[0]
-    amount = value[what]
-    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
-        raise ValueError(f"{what} must be a positive number, got {amount!r}")
-    if what == "step":
-        values = _stepped(low, high, amount, integer and _is_integral(amount))
-    elif what == "factor":
-        if amount <= 1 or low <= 0:
-            raise ValueError(f"factor needs factor > 1 and low > 0, got factor {amount}, "
-                             f"low {low}")
-        values = []
-        x = low
-        while x <= high * (1 + 1e-12):
-            values.append(round(x) if integer and _is_integral(amount) else x)
-            x *= amount
-    else:
-        if not _is_integral(amount):
-            raise ValueError(f"num must be a whole number, got {amount!r}")
-        values = _spaced(low, high, amount, scale == "log", integer)
-    if not values:
-        raise ValueError(f"range {value!r} gives no values")
-    if len(values) > 1_000_000:
-        raise ValueError(f"gives {len(values)} values; at most 1,000,000 per axis")
-    return Axis(key=key, values=tuple(dict.fromkeys(values)))
-
-
-def _stepped(low: float, high: float, step: float, integer: bool) -> list[Any]:
-    count = math.floor((high - low) / step * (1 + 1e-12)) + 1
-    if integer:
-        return [int(low + i * step) for i in range(count)]
-    return [low + i * step for i in range(count)]
-
-
-def _spaced(low: float, high: float, num: int, log: bool, integer: bool) -> list[Any]:
-    if num == 1:
-        return [low]
-    out = []
-    for i in range(num):
-        f = i / (num - 1)
-        x = low * (high / low) ** f if log else low + (high - low) * f
-        out.append(round(x) if integer else x)
-    return out
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def fingerprint(mapping: Any) -> str:
-    """A stable short hash of a JSON-like value."""
-    return hashlib.sha256(_canonical(mapping).encode()).hexdigest()[:16]
 
 
 def _expr_problem(exc: Exception) -> str:

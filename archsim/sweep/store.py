@@ -122,12 +122,9 @@ def open_store(path: Path, columns: list[Column], resume: bool = False,
     these) or replaced with ``overwrite``; otherwise SpecError.
     """
     path = Path(path)
-    suffix = _check_format(path)
+    suffix = check_target(path, resume, overwrite)
     parts = _parts_dir(path)
-    exists = path.exists() or (suffix == ".parquet" and parts.is_dir())
-    if exists and not resume and not overwrite:
-        raise SpecError([f"{path}: already exists; pass --resume to continue that sweep or "
-                         "--overwrite to start again"])
+    exists = path.exists() or parts.is_dir()
     if exists and overwrite and not resume:
         path.unlink(missing_ok=True)
         if parts.is_dir():
@@ -137,6 +134,16 @@ def open_store(path: Path, columns: list[Column], resume: bool = False,
     if suffix == ".csv":
         return CsvStore(path, columns)
     return ParquetStore(path, columns)
+
+
+def check_target(path: Path, resume: bool = False, overwrite: bool = False) -> str:
+    """The table's format (suffix); SpecError if it cannot be written as asked."""
+    suffix = _check_format(path)
+    exists = path.exists() or (suffix == ".parquet" and _parts_dir(path).is_dir())
+    if exists and not resume and not overwrite:
+        raise SpecError([f"{path}: already exists; pass --resume to continue that sweep or "
+                         "--overwrite to start again"])
+    return suffix
 
 
 def _parts_dir(path: Path) -> Path:

@@ -132,9 +132,9 @@ def test_sigkill_mid_run_leaves_a_consistent_table_that_resumes(tmp_path, suffix
                              "--no-progress"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while _rows_on_disk(out) < 8 and time.monotonic() < deadline:
+    while proc.poll() is None and _rows_on_disk(out) < 8 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert proc.poll() is None, "the sweep finished before it could be killed"
+    assert proc.poll() is None, f"the sweep ended before it could be killed: {proc.stderr.read()}"
     proc.kill()
     proc.wait()
     frame = read_results(out)
@@ -161,8 +161,9 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
                              "--no-progress"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while _rows_on_disk(out) < 4 and time.monotonic() < deadline:
+    while proc.poll() is None and _rows_on_disk(out) < 4 and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert proc.poll() is None, f"the sweep ended before it could be stopped: {proc.stderr.read()}"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

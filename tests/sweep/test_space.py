@@ -79,6 +79,14 @@ def test_latin_hypercube_uses_each_stratum_once():
     assert sorted(p.values["workload.global_batch"] for p in space.points) == list(range(1, 11))
 
 
+def test_repeated_samples_run_once():
+    # 12 Latin-hypercube samples of a 2 × 3 grid: at most 6 distinct points
+    space = points(mode="lhs", n=12, seed=0, axes={"plan.tp": [1, 2], "plan.pp": [1, 2, 4]})
+    assert space.enumerated == 12
+    assert len(space.points) + space.duplicates == 12 and len(space.points) <= 6
+    assert len({p.hash for p in space.points}) == len(space.points)
+
+
 def test_hash_is_stable_and_covers_base_values_and_engine():
     one = [p.hash for p in points().points]
     assert one == [p.hash for p in points().points]

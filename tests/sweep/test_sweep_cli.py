@@ -114,3 +114,32 @@ def test_unknown_sweep_name(capsys):
     assert main(["sweep", "gpt3-plans"]) == 2
     assert "unknown sweep 'gpt3-plans'; closest: gpt3-175b-1024xa100-plans" in \
         capsys.readouterr().err
+
+
+def test_runs_on_an_existing_dask_scheduler(write_sweep, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        out = tmp_path / "r.csv"
+        assert main(["sweep", str(write_sweep()), "--out", str(out), "--scheduler", address,
+                     "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)["run"]
+    assert run["ran"] == 16 and run["feasible"] == 10
+    assert run["executor"] == f"the Dask cluster at {address}"
+
+
+def test_progress_bar_shows_rate_and_eta(capsys):
+    from archsim.cli.sweep import ProgressBar
+    from archsim.sweep.runner import Progress
+
+    bar = ProgressBar(width=10)
+    bar.update(Progress(done=50, total=200, feasible=20, failed=1, elapsed_s=10.0))
+    bar.finish()
+    err = capsys.readouterr().err
+    # 50 of 200 in 10 s: 5.0 points/s, 150 left → 30 s
+    assert "[##........] 50/200  25.0%      5.0 pt/s  ETA 0:30  feasible 20  failed 1" in err
+    assert err.endswith("\n")
