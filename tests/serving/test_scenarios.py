@@ -1,0 +1,85 @@
+"""The worked serving scenarios in workloads/scenarios/, run by name and checked against
+numbers worked out by hand (memory, bytes) and against what must hold (bounds, definitions)."""
+
+import pytest
+
+import archsim
+from archsim.capacity import plan_capacity
+from archsim.sim.serving.requests import generate_requests
+from archsim.spec.scenario import load_spec_file
+
+GIB = 2**30
+TOKEN_KV = 2 * 32 * 32 * 128 * 2  # Llama-2-7B: K and V, 32 layers × 32 heads × 128, bf16
+WEIGHTS = 2 * 6_738_415_616
+A100 = load_spec_file("devices", "a100-sxm4-80gb")
+
+
+@pytest.fixture(scope="module")
+def serving():
+    return archsim.simulate("llama2-7b-serving-a100").to_dict()
+
+
+@pytest.fixture(scope="module")
+def disagg():
+    return archsim.simulate("llama2-7b-disagg-h100-a100").to_dict()
+
+
+def test_serving_kv_blocks_by_hand(serving):
+    # activations of a 2048-token pass: hidden in/out 2·2·2048·4096, the SwiGLU MLP's
+    # gate/up/activation 2·2048·11008·3 (the largest intermediate), fp32 logits 4·256·32000
+    act = 2 * 2 * 2048 * 4096 + 2 * 2048 * 11008 * 3 + 4 * 256 * 32000
+    free = 0.9 * 80 * GIB - WEIGHTS - act - 1 * GIB
+    assert serving["memory"]["breakdown"]["activations"] == act
+    assert serving["kv_cache"]["blocks_per_replica"] == int(free // (16 * TOKEN_KV)) == 7457
+
+
+def test_serving_meets_its_slo_within_physical_bounds(serving):
+    d = serving
+    assert d["feasible"] and d["completed"] == 1500 and d["replicas"] == 4
+    assert d["slo_attainment"] >= 0.9 and d["meets_slo"]
+    # a decode step reads at least the layer and head weights at the datasheet bandwidth
+    weights_read = WEIGHTS - 2 * 32000 * 4096
+    assert d["tpot_p50_s"] > weights_read / A100.memory.bandwidth
+    wl = archsim.load_scenario("llama2-7b-serving-a100").workload
+    reqs = generate_requests(wl)
+    assert d["tokens_per_s"] == pytest.approx(sum(r.gen_len for r in reqs) / d["duration_s"])
+    span = reqs[-1].arrival_s - reqs[0].arrival_s
+    assert span < d["duration_s"] < span + 2 * d["e2e_p99_s"]
+
+
+def test_disaggregated_kv_bytes_and_transfer_times(disagg):
+    d = disagg
+    assert d["feasible"] and d["completed"] == 800
+    reqs = generate_requests(archsim.load_scenario("llama2-7b-disagg-h100-a100").workload)
+    kv = d["kv_transfer"]
+    assert kv["bytes_total"] == pytest.approx(sum(r.prompt_len for r in reqs) * TOKEN_KV)
+    link = load_spec_file("interconnects", "ib-ndr-400g")
+    alone = link.latency + kv["bytes_per_request_mean"] / link.achieved_bandwidth
+    assert kv["time_mean_s"] >= alone * (1 - 1e-9)  # queueing on the link only adds
+    assert {g["role"]: g["device"] for g in d["groups"]} == {"prefill": "h100-sxm5-80gb",
+                                                             "decode": "a100-sxm4-80gb"}
+
+
+def test_disaggregated_against_colocated(disagg):
+    d, colo = disagg, disagg["colocated"]
+    assert colo["completed"] == d["completed"] and colo["devices"] == d["devices"] == 6
+    # prompts all run on H100s, never behind decode rounds: the TTFT tail is shorter
+    assert d["ttft_p99_s"] < colo["ttft_p99_s"]
+    assert d["comparison"]["ttft_p99_ratio"] == pytest.approx(d["ttft_p99_s"] /
+                                                              colo["ttft_p99_s"])
+
+
+def test_capacity_scenario():
+    out = plan_capacity("llama2-7b-capacity", rate=30.0,
+                        devices=["a100-sxm4-80gb", "h100-sxm5-80gb"])
+    rows = {r["device"]: r for r in out["rows"]}
+    assert all(r["feasible"] for r in rows.values())
+    a100 = rows["a100-sxm4-80gb"]
+    assert a100["replicas"] > 1  # the scenario is sized so that one A100 is not enough
+    # the answer is the boundary: one replica fewer misses the 90% target
+    fewer = archsim.simulate("llama2-7b-capacity", {
+        "hardware.count": a100["replicas"] - 1, "workload.replicas": a100["replicas"] - 1,
+        "workload.arrival.rate_per_s": 30.0}).to_dict()
+    assert not fewer["meets_slo"]
+    assert rows["h100-sxm5-80gb"]["replicas"] <= a100["replicas"]
+    assert out["best"] in rows
