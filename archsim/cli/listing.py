@@ -1,4 +1,4 @@
-"""``archsim list devices|interconnects|clusters|models|scenarios|sweeps``"""
+"""``archsim list devices|interconnects|clusters|storage|models|scenarios|sweeps``"""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 
 from archsim.spec.registry import KINDS, list_names, load_registry_mapping
 
-_KINDS = [k for k in KINDS if k != "storage"]
+_KINDS = list(KINDS)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registry entries",
-                       description="List the named devices, interconnects, clusters, models, "
-                                   "scenarios or sweeps that scenarios can refer to.")
+                       description="List the named devices, interconnects, clusters, storage "
+                                   "profiles, models, scenarios or sweeps that scenarios can "
+                                   "refer to.")
     p.add_argument("kind", choices=_KINDS)
 
 
@@ -27,6 +28,9 @@ def _describe(kind: str, name: str) -> str:
     if kind == "interconnects":
         return f"{data.get('kind', '')}, {data.get('bandwidth', '')} per direction, " \
                f"{data.get('topology', '')}"
+    if kind == "storage":
+        return f"{data.get('kind', '')}, read {data.get('read_bandwidth', '')}, write " \
+               f"{data.get('write_bandwidth', '')} ({data.get('scope', 'shared')})"
     if kind == "models":
         moe = data.get("moe")
         extra = f", MoE {moe.get('experts')}x top-{moe.get('top_k', 2)}" if moe else ""

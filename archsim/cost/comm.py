@@ -1,8 +1,8 @@
-"""Collective and point-to-point times: alpha-beta models with nccl-tests' bus bandwidth.
+"""Collective and point-to-point times: alpha-beta models per topology, algorithm chosen by time.
 
 For a buffer of S bytes over n ranks with achieved per-rank bandwidth B (line rate × the
-profile's efficiency, which comes from nccl-tests bus-bandwidth measurements) and per-step
-latency α (reference/collectives.md):
+profile's efficiency, from nccl-tests bus-bandwidth measurements) and per-step latency α
+(reference/collectives.md):
 
 * ring all-reduce:                 2(n−1)·α + 2(n−1)/n · S/B
 * ring all-gather / reduce-scatter: (n−1)·α +  (n−1)/n · S/B
@@ -12,11 +12,29 @@ latency α (reference/collectives.md):
 * all-to-all: (n−1)·α + max(intra, inter) bytes / bandwidth over the links each part uses
 * point-to-point: α + S/B
 
+Topology of the scale-up domain (the interconnect profile's ``topology``):
+
+* ``switch`` (NVSwitch), ``pcie``: every device reaches the switch at B; ring, or NVLS where
+  the profile has ``in_network_reduction``.
+* ``mesh`` (each pair of devices joined directly): a group of k of the node's n devices uses
+  its k−1 direct links, (k−1)/(n−1) of B; "direct" algorithm (all peers at once: one α per
+  reduce-scatter or all-gather step).
+* ``ring``, ``torus2d``, ``torus3d`` (profile bandwidth per link, one way; a ring profile's is
+  per device and split over its two links): dimension-ordered — reduce-scatter along each
+  dimension the group covers, then all-gather back (Chan et al. 2007's bucket algorithm), each
+  dimension a ring at 2·b per chip when it wraps, b when the group covers part of it
+  (archsim/cost/topology.py). All-to-all routes dimension by dimension, each dimension bound by
+  its bisection: max((e−1)/e, e/4) · S / B_dim.
+
 A group whose ranks span nodes runs hierarchically (NCCL's behaviour with several GPUs of a
 group per node): reduce-scatter inside the node, all-reduce of the 1/r shard across nodes on
 each rank's own NIC share, all-gather inside the node. With one rank per node it is a flat
-ring (or tree) over the NICs. The algorithm with the lower time is chosen, and its name is
-returned so the result can show it.
+ring (or tree, or in-network) over the NICs. Fat-tree / rail oversubscription tapers the NIC
+share by the group's spine-crossing traffic (topology.py). The algorithm with the lower time
+is chosen, and its name is returned so the result can show it.
+
+Each cost also lists its *phases* (link, latency, bytes, bandwidth) so that the flow-level
+network model (archsim/sim/network.py) can run it as flows that share links with others.
 """
 
 from __future__ import annotations
@@ -24,7 +42,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from archsim.cost.topology import Spine, TorusDim, mesh_fraction, spine_taper, torus_extents
 from archsim.spec.hardware import InterconnectSpec, PoolSpec
+
+NO_TAPER = Spine()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,48 +58,162 @@ class CommGroup:
     inter: InterconnectSpec | None
     nic_bandwidth: float
     """Achieved scale-out bandwidth per device (its share of the node's NICs), bytes/s."""
+    torus: tuple[TorusDim, ...] = ()
+    """Torus / ring dimensions the group covers inside a node (torus topologies only)."""
+    mesh_fraction: float = 1.0
+    """Mesh topologies: share of a device's scale-up bandwidth that reaches its peers."""
+    spine: Spine = NO_TAPER
+    intra_scale: float = 1.0
+    """Scale-up bandwidth / nominal (degraded links, stragglers)."""
 
     @property
     def nodes(self) -> int:
         return max(1, self.size // self.per_node)
+
+    @property
+    def intra_bandwidth(self) -> float:
+        """Achieved ring bandwidth per device inside a node (switch / mesh / pcie)."""
+        assert self.intra is not None
+        return self.intra.achieved_bandwidth * self.mesh_fraction * self.intra_scale
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One sequential part of a transfer: a latency, then bytes over a link at a bandwidth."""
+
+    link: str
+    """'intra', 'intra.d<i>' (torus dimension i), 'inter' (scale-out NIC) or 'pool'."""
+    latency_s: float
+    nbytes: float
+    bandwidth: float
+
+    @property
+    def time_s(self) -> float:
+        return self.latency_s + (self.nbytes / self.bandwidth if self.nbytes > 0 else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class CommCost:
     time_s: float
     algorithm: str
+    phases: tuple[Phase, ...] = ()
 
 
-def group_in_pool(pool: PoolSpec, size: int, stride: int) -> CommGroup:
+def _cost(algorithm: str, phases: list[Phase] | tuple[Phase, ...]) -> CommCost:
+    return CommCost(sum(p.time_s for p in phases), algorithm, tuple(phases))
+
+
+def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1.0,
+                  nic_scale: float = 1.0) -> CommGroup:
     """A group of ``size`` ranks spaced ``stride`` apart in rank order (Megatron order: the
     tensor-parallel group is innermost, stride 1; data-parallel groups stride tp·cp)."""
     node = pool.node_size
     per_node = 1 if stride >= node else max(1, min(size, node // stride))
+    torus: tuple[TorusDim, ...] = ()
+    dims = pool.torus_dims
+    if dims and per_node > 1:
+        torus = torus_extents(dims, per_node, stride)
+    mesh = 1.0
+    if pool.intra_node is not None and pool.intra_node.topology == "mesh":
+        mesh = mesh_fraction(pool, per_node)
+    nodes = max(1, size // per_node)
+    node_stride = max(1, stride * per_node // node) if nodes > 1 else 1
     return CommGroup(size=size, per_node=per_node, intra=pool.intra_node,
-                     inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device)
+                     inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device * nic_scale,
+                     torus=torus, mesh_fraction=mesh, spine=spine_taper(pool, nodes, node_stride),
+                     intra_scale=intra_scale)
+
+
+def torus_link_bandwidth(link: InterconnectSpec) -> float:
+    """Achieved bandwidth of one link, one way (a ring profile gives its device's two links)."""
+    per_link = link.bandwidth / 2 if link.topology == "ring" else link.bandwidth
+    return per_link * link.efficiency
 
 
 def _ring(steps: int, n: int, nbytes: float, bw: float, alpha: float) -> float:
     return steps * (n - 1) * alpha + steps * (n - 1) / n * nbytes / bw
 
 
+def _ring_phases(steps: int, n: int, nbytes: float, bw: float, alpha: float, link: str
+                 ) -> list[Phase]:
+    return [Phase(link, (n - 1) * alpha, (n - 1) / n * nbytes, bw) for _ in range(steps)]
+
+
 def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
-          link: InterconnectSpec | None, tree: bool = True) -> CommCost:
+          link: InterconnectSpec | None, tree: bool = True, where: str = "intra") -> CommCost:
+    """Ring / tree / in-network collective with every rank at bandwidth ``bw``."""
     if kind == "allreduce":
-        options = [CommCost(_ring(2, n, nbytes, bw, alpha), "ring")]
+        beta = 2 * (n - 1) / n * nbytes
+        options = [_cost("ring", _ring_phases(2, n, nbytes, bw, alpha, where))]
         if n > 2 and tree:
-            tree = 2 * math.ceil(math.log2(n)) * alpha + 2 * (n - 1) / n * nbytes / bw
-            options.append(CommCost(tree, "tree"))
+            steps = 2 * math.ceil(math.log2(n))
+            options.append(_cost("tree", [Phase(where, steps * alpha, beta, bw)]))
         if link is not None and link.in_network_reduction and link.in_network_efficiency:
             nvls_bw = link.bandwidth * link.in_network_efficiency
-            options.append(CommCost(2 * alpha + 2 * (n - 1) / n * nbytes / nvls_bw,
-                                    "nvls" if link.kind == "nvlink" else "in-network"))
+            # the switch reduces: the same link carries fewer bytes (beta · bw / nvls_bw)
+            options.append(_cost("nvls" if link.kind == "nvlink" else "in-network",
+                                 [Phase(where, 2 * alpha, beta * bw / nvls_bw, bw)]))
         return min(options, key=lambda c: c.time_s)
     if kind in ("allgather", "reducescatter"):
-        return CommCost(_ring(1, n, nbytes, bw, alpha), "ring")
+        return _cost("ring", _ring_phases(1, n, nbytes, bw, alpha, where))
     if kind == "alltoall":
-        return CommCost((n - 1) * alpha + (n - 1) / n * nbytes / bw, "pairwise")
+        return _cost("pairwise", [Phase(where, (n - 1) * alpha, (n - 1) / n * nbytes, bw)])
     raise ValueError(f"unknown collective {kind!r}")
+
+
+def _torus(kind: str, nbytes: float, group: CommGroup) -> CommCost:
+    """Dimension-ordered collective over the torus dimensions the group covers."""
+    link = group.intra
+    assert link is not None
+    b = torus_link_bandwidth(link) * group.intra_scale
+    alpha = link.latency
+    name = "ring" if len(group.torus) == 1 else "dim-ordered"
+    dim_bw = {d.index: b * (2 if d.wraps else 1) / d.share for d in group.torus}
+    if kind == "alltoall":
+        phases = [Phase(f"intra.d{d.index}", (d.extent - 1) * alpha,
+                        max((d.extent - 1) / d.extent, d.extent / 4) * nbytes, dim_bw[d.index])
+                  for d in group.torus]
+        return _cost(name, phases)
+    if kind not in ("allreduce", "allgather", "reducescatter"):
+        raise ValueError(f"unknown collective {kind!r}")
+    scatter, shard = [], nbytes
+    for d in group.torus:
+        e = d.extent
+        scatter.append(Phase(f"intra.d{d.index}", (e - 1) * alpha, (e - 1) / e * shard,
+                             dim_bw[d.index]))
+        shard /= e
+    if kind == "reducescatter":
+        return _cost(name, scatter)
+    gather = scatter[::-1]
+    return _cost(name, gather if kind == "allgather" else scatter + gather)
+
+
+def _intra(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:
+    """Collective over the ``r`` ranks of one node."""
+    link = group.intra
+    assert link is not None, "a multi-device node needs an intra-node interconnect"
+    if group.torus:
+        return _torus(kind, nbytes, group)
+    bw, alpha = group.intra_bandwidth, link.latency
+    if link.topology == "mesh":
+        steps = {"allreduce": 2, "allgather": 1, "reducescatter": 1}.get(kind)
+        if steps is None:
+            if kind != "alltoall":
+                raise ValueError(f"unknown collective {kind!r}")
+            return _cost("direct", [Phase("intra", alpha, (r - 1) / r * nbytes, bw)])
+        return _cost("direct", [Phase("intra", alpha, (r - 1) / r * nbytes, bw)
+                                for _ in range(steps)])
+    # inside a node NCCL runs rings (or NVLS); trees are for crossing nodes
+    return _flat(kind, r, nbytes, bw, alpha, link, tree=False)
+
+
+def _injection_bandwidth(group: CommGroup) -> float:
+    """Bandwidth a device can push into its node's scale-up links (all-to-all bound)."""
+    if group.torus:
+        assert group.intra is not None
+        b = torus_link_bandwidth(group.intra) * group.intra_scale
+        return sum(b * (2 if d.wraps else 1) / d.share for d in group.torus)
+    return group.intra_bandwidth
 
 
 def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
@@ -86,44 +221,55 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
     n = group.size
     if n <= 1 or nbytes <= 0:
         return CommCost(0.0, "none")
-    intra, inter = group.intra, group.inter
     if kind == "p2p":
         raise ValueError("use p2p_time for point-to-point transfers")
     if group.nodes == 1:
-        assert intra is not None, "a multi-device node needs an intra-node interconnect"
-        # inside a node NCCL runs rings (or NVLS); trees are for crossing nodes
-        return _flat(kind, n, nbytes, intra.achieved_bandwidth, intra.latency, intra,
-                     tree=False)
+        return _intra(kind, n, nbytes, group)
+    inter = group.inter
     assert inter is not None, "a multi-node group needs an inter-node interconnect"
-    nic = group.nic_bandwidth
+    spine = group.spine.alltoall if kind == "alltoall" else group.spine.ring
+    nic = group.nic_bandwidth * spine
     if group.per_node == 1:
-        cost = _flat(kind, n, nbytes, nic, inter.latency, inter)
-        return CommCost(cost.time_s, f"{cost.algorithm}(inter)")
+        cost = _flat(kind, n, nbytes, nic, inter.latency, inter, where="inter")
+        return CommCost(cost.time_s, f"{cost.algorithm}(inter)", cost.phases)
     r, nodes = group.per_node, group.nodes
-    assert intra is not None
-    bw_in, a_in = intra.achieved_bandwidth, intra.latency
     if kind == "alltoall":
-        # each rank sends S/n to every other rank: (r−1) peers over NVLink, (n−r) over the NIC
-        t_intra = (r - 1) / n * nbytes / bw_in
+        # each rank sends S/n to every other rank: (r−1) peers in the node, (n−r) over the NIC
+        t_intra = (r - 1) / n * nbytes / _injection_bandwidth(group)
         t_inter = (n - r) / n * nbytes / nic
-        return CommCost((n - 1) * inter.latency + max(t_intra, t_inter), "hierarchical")
+        latency = (n - 1) * inter.latency
+        if t_inter >= t_intra:
+            phase = Phase("inter", latency, (n - r) / n * nbytes, nic)
+        else:
+            phase = Phase("intra", latency, (r - 1) / n * nbytes, _injection_bandwidth(group))
+        return _cost("hierarchical", [phase])
     shard = nbytes / r
     if kind == "allreduce":
-        t = (_ring(1, r, nbytes, bw_in, a_in)
-             + _flat("allreduce", nodes, shard, nic, inter.latency, inter).time_s
-             + _ring(1, r, nbytes, bw_in, a_in))
-    else:  # all-gather / reduce-scatter: one pass inside, one across
-        t = _ring(1, r, nbytes, bw_in, a_in) + _ring(1, nodes, shard, nic, inter.latency)
-    return CommCost(t, "hierarchical")
+        inside = _intra("reducescatter", r, nbytes, group).phases
+        across = _flat("allreduce", nodes, shard, nic, inter.latency, inter, where="inter")
+        outside = _intra("allgather", r, nbytes, group).phases
+        return _cost("hierarchical", [*inside, *across.phases, *outside])
+    if kind not in ("allgather", "reducescatter"):
+        raise ValueError(f"unknown collective {kind!r}")
+    # all-gather / reduce-scatter: one pass inside, one across
+    inside = _intra(kind, r, nbytes, group).phases
+    across = _ring_phases(1, nodes, shard, nic, inter.latency, "inter")
+    return _cost("hierarchical", [*inside, *across])
+
+
+def p2p_cost(nbytes: float, link: InterconnectSpec | None, bandwidth: float | None = None,
+             where: str = "intra") -> CommCost:
+    """Point-to-point send of ``nbytes`` over ``link`` (achieved bandwidth unless given)."""
+    if nbytes <= 0 or link is None:
+        return CommCost(0.0, "none")
+    bw = bandwidth if bandwidth is not None else link.achieved_bandwidth
+    return _cost("p2p", [Phase(where, link.latency, nbytes, bw)])
 
 
 def p2p_time(nbytes: float, link: InterconnectSpec | None, bandwidth: float | None = None
              ) -> float:
     """Point-to-point send of ``nbytes`` over ``link`` (achieved bandwidth unless given)."""
-    if nbytes <= 0 or link is None:
-        return 0.0
-    bw = bandwidth if bandwidth is not None else link.achieved_bandwidth
-    return link.latency + nbytes / bw
+    return p2p_cost(nbytes, link, bandwidth).time_s
 
 
 def bus_bandwidth(kind: str, nbytes: float, n: int, time_s: float) -> float:

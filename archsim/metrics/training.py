@@ -1,4 +1,10 @@
-"""Training result: run the plan through the DES and turn the timeline into metrics."""
+"""Training result: run the plan through the DES and turn the timeline into metrics.
+
+On a heterogeneous cluster each stage has its own device: MFU divides the model FLOPs by the
+sum of every device's peak, memory is checked per stage against that stage's device, energy
+and cost add up per stage. Exposed input-pipeline time (archsim/plan/io.py) is part of the
+step; a checkpoint's amortized cost is reported beside it (``io``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,10 @@ from typing import Any
 
 from archsim.cost.compute import matmul_peak
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.balance import Balance, resolve_pipeline
 from archsim.plan.compress import resolve_compression
-from archsim.plan.layout import resolve_layout
+from archsim.plan.io import checkpointing, data_loading, io_block
+from archsim.plan.placement import Placement
 from archsim.plan.schedules import bubble_fraction
 from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
 from archsim.result import Result
@@ -22,52 +30,67 @@ def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
     comp = resolve_compression(sc)
     if comp.model is not sc.model:
         sc = sc.model_copy(update={"model": comp.model})
-    layout, reasons = resolve_layout(sc)
-    reasons += _dtype_reasons(sc) + list(comp.reasons)
-    if layout is None or reasons:
+    layout, placement, balance, reasons = resolve_pipeline(sc, comp)
+    reasons += _dtype_reasons(sc, placement) + list(comp.reasons)
+    if layout is None or placement is None or reasons:
         return infeasible_result(sc, "training", reasons, wall0)
-    plan = build_training_plan(sc, layout, comp)
+    plan = build_training_plan(sc, layout, comp, placement)
     timeline = run_training(plan, trace=trace)
-    return _assemble(sc, plan, timeline, wall0)
+    return _assemble(sc, plan, timeline, wall0, balance)
 
 
-def _dtype_reasons(sc: ScenarioSpec) -> list[str]:
-    device = sc.cluster.pools[0].device
+def _dtype_reasons(sc: ScenarioSpec, placement: Placement | None = None) -> list[str]:
+    devices = ([s.device for s in placement.stages] if placement is not None
+               else [sc.cluster.pools[0].device])
     dtype = sc.workload.dtype
-    if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
-            (dtype == "fp32" and device.supports("tf32")):
-        return []
-    return [f"device {device.name} has no {dtype} support (its dtypes: "
-            f"{', '.join(device.peak)})"]
+    out = []
+    for device in {d.name: d for d in devices}.values():
+        if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
+                (dtype == "fp32" and device.supports("tf32")):
+            continue
+        out.append(f"device {device.name} has no {dtype} support (its dtypes: "
+                   f"{', '.join(device.peak)})")
+    return out
 
 
-def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0: float
-              ) -> Result:
+def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0: float,
+              balance: Balance | None = None) -> Result:
     lay, wl, device = plan.layout, sc.workload, plan.device
     m = lay.micro_batches
-    step = tl.step_time_s
     devices = lay.devices
+    stage_devices = [plan.stage_device(s) for s in range(lay.pp)]
+    homogeneous = len({d.name for d in stage_devices}) == 1
+    data = data_loading(sc, lay, tl.step_time_s)
+    io_exposed = data.exposed_s if data is not None else 0.0
+    step = tl.step_time_s + io_exposed
     peak = matmul_peak(device, wl.dtype)
 
     model_flops = sum(ck.model_flops for row in plan.chunks for ck in row) * m / lay.pp
     hw_flops = sum(ck.fwd.flops + ck.bwd.flops for row in plan.chunks for ck in row) * m / lay.pp
-    # per-device FLOPs above are averaged over stages; MFU divides by one device's peak
+    # per-device FLOPs above are averaged over stages; MFU divides by one device's peak (on a
+    # heterogeneous cluster: by the average of the stages' peaks)
+    if not homogeneous:
+        peak = sum(matmul_peak(d, wl.dtype) for d in stage_devices) / lay.pp
     mfu = model_flops / (step * peak)
     hfu = hw_flops / (step * peak)
     tokens = wl.global_batch * wl.seq_len
 
     # ---- memory: the stage with the largest peak
     per_stage = []
-    reserved = device.memory.reserved
     for s, st in enumerate(plan.states):
         act = tl.stages[s].peak_activation_bytes
+        reserved = stage_devices[s].memory.reserved
         total = st.total + act + reserved
         per_stage.append({"stage": s, "peak_bytes": total, "weights": st.weights,
                           "gradients": st.gradients, "optimizer_states": st.optimizer_states,
                           "activations": act, "other": reserved,
-                          "micro_batches_alive": tl.stages[s].peak_inflight})
-    worst = max(per_stage, key=lambda d: d["peak_bytes"])
-    capacity = device.memory.capacity
+                          "micro_batches_alive": tl.stages[s].peak_inflight,
+                          "capacity_bytes": stage_devices[s].memory.capacity})
+    if homogeneous:
+        worst = max(per_stage, key=lambda d: d["peak_bytes"])
+    else:
+        worst = max(per_stage, key=lambda d: d["peak_bytes"] / d["capacity_bytes"])
+    capacity = worst["capacity_bytes"]
     reasons = []
     if worst["peak_bytes"] > capacity:
         reasons.append(
@@ -98,7 +121,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
             by_kind["allgather"]["bytes"] += dp_bytes
     if lay.pp > 1:
         sends = 2 * m * lay.chunks
-        by_kind["p2p"]["time_s"] += sends * plan.p2p_fwd_s[0]
+        by_kind["p2p"]["time_s"] += sends * plan.p2p_fwd_s[min(crit, lay.pp - 2)]
         by_kind["p2p"]["bytes"] += sends * plan.p2p_bytes
     if plan.embedding_sync_s and crit in (0, lay.pp - 1):
         by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
@@ -110,7 +133,16 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     compute_busy = st_crit.compute_busy_s - st_crit.blocking_comm_s
     bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
     busy = [t.compute_busy_s for t in tl.stages]
-    energy = energy_joules(device, step, busy, devices_per_stage=devices // lay.pp)
+    per_stage_devices = devices // lay.pp
+    if homogeneous:
+        energy = energy_joules(device, step, busy, devices_per_stage=per_stage_devices)
+        cost = cost_usd(device, devices, step)
+    else:
+        energy = sum(energy_joules(d, step, [b], devices_per_stage=per_stage_devices)
+                     for d, b in zip(stage_devices, busy, strict=True))
+        costs = [cost_usd(d, per_stage_devices, step) for d in stage_devices]
+        cost = None if any(c is None for c in costs) else sum(costs)
+    ckpt = checkpointing(sc, lay, plan.states, step, plan.pool.devices_per_node)
     result = base_result(sc, "training")
     result.update({
         "feasible": not reasons,
@@ -135,8 +167,11 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
             "exposed_comm_s": exposed,
             "bubble_s": bubble_s,
             "optimizer_s": plan.optimizer_s[crit],
+            "io_s": io_exposed,
             "critical_stage": crit,
         },
+        "placement": _placement_block(plan, balance),
+        "io": io_block(sc, data, ckpt, step),
         "pipeline": {"bubble_fraction": bubble_s / step,
                      "ideal_bubble_fraction": bubble_fraction(lay.pp, m, lay.chunks)
                      if lay.pp > 1 else 0.0,
@@ -152,12 +187,36 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
                           "by_kind": by_kind, "algorithms": plan.algorithms},
         "energy_joules": energy,
         "energy_per_token_j": energy / tokens,
-        "cost_usd": cost_usd(device, devices, step),
+        "cost_usd": cost,
         "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
     })
     cost = result["cost_usd"]
     result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
     return Result(result, spans=tl.spans)
+
+
+def _placement_block(plan: TrainingPlan, balance: Balance | None) -> dict[str, Any]:
+    """Which pool each stage ran on, its layers, and how they were chosen."""
+    lay = plan.layout
+    out: dict[str, Any] = {
+        "stages": [hw.pool.name for hw in plan.stages],
+        "devices": [hw.device.name for hw in plan.stages],
+        "layers_per_stage": [sum(len(c) for c in st) for st in lay.stage_layers],
+        "balanced": balance is not None,
+        "p2p_links": plan.p2p_links,
+        "network": plan.network_model,
+    }
+    slow = {hw.stage: {"speed": hw.speed, "nic_speed": hw.nic_scale,
+                       "intra_speed": hw.intra_scale}
+            for hw in plan.stages if (hw.speed, hw.nic_scale, hw.intra_scale) != (1, 1, 1)}
+    if slow:
+        out["stragglers"] = slow
+    if balance is not None:
+        out["layer_time_s"] = balance.layer_s
+        out["stage_time_per_micro_batch_s"] = balance.stage_s
+        out["memory_cap_layers"] = balance.memory_cap_layers
+        out["memory_limited"] = balance.memory_limited
+    return out
 
 
 def stage_summary(result: Result) -> list[dict[str, Any]]:

@@ -47,10 +47,16 @@ def _split_even(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def resolve_layout(sc: ScenarioSpec) -> tuple[Layout | None, list[str]]:
-    """The layout of ``sc``'s plan, or None with the reasons it does not divide."""
+def resolve_layout(sc: ScenarioSpec, devices: int | None = None,
+                   layers_per_stage: list[int] | None = None
+                   ) -> tuple[Layout | None, list[str]]:
+    """The layout of ``sc``'s plan, or None with the reasons it does not divide.
+
+    ``devices``: the devices the plan runs on (default: the whole cluster);
+    ``layers_per_stage``: a split to use instead of ``plan.layers_per_stage`` (e.g. balanced by
+    speed, archsim.plan.balance)."""
     plan, model = sc.plan, sc.model
-    count = sc.cluster.total_devices
+    count = sc.cluster.total_devices if devices is None else devices
     reasons: list[str] = []
     tp, pp, cp, ep = plan.tp, plan.pp, plan.cp, plan.ep
     if count % (tp * pp * cp):
@@ -83,8 +89,8 @@ def resolve_layout(sc: ScenarioSpec) -> tuple[Layout | None, list[str]]:
         reasons.append("the interleaved schedule needs pp > 1")
 
     stage_layers: list[list[tuple[int, ...]]] = []
-    if plan.layers_per_stage is not None:
-        lps = plan.layers_per_stage
+    lps = layers_per_stage if layers_per_stage is not None else plan.layers_per_stage
+    if lps is not None:
         if len(lps) != pp:
             reasons.append(f"layers_per_stage has {len(lps)} entries for pp {pp}")
         elif sum(lps) != model.layers:

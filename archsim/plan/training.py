@@ -2,7 +2,9 @@
 
 Symmetry: the members of a tensor-parallel group and the data-parallel replicas do identical
 work, so one representative rank per pipeline stage is costed; its collectives are costed for
-the whole group. Layers of the same kind share one costed template.
+the whole group. Layers of the same kind share one costed template per stage hardware (pool
+and straggler factors): stages on different pools of a heterogeneous cluster are costed on
+their own devices and links (archsim/plan/placement.py).
 
 Where each part of a task's time goes:
 * forward task  = Σ op compute + tensor/context/expert-parallel collectives (blocking, as in
@@ -11,6 +13,8 @@ Where each part of a task's time goes:
   of the chunk again; selective: the attention core's forward)
 * after the last backward of a chunk: data-parallel gradient reduction, per layer bucket
   (overlapped with the remaining backward when overlap_comm), then the optimizer step.
+* a straggler stage (speed < 1) runs its kernels 1/speed times longer; its links run at the
+  degraded bandwidth of its slowest member.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from archsim.cost.comm import CommGroup, collective_time, group_in_pool, p2p_time
+from archsim.cost.comm import CommCost, CommGroup, collective_time, group_in_pool
 from archsim.cost.compute import compute_time
 from archsim.cost.memory import ModelStates, model_state_bytes
 from archsim.graph.ops import Op
@@ -33,45 +37,18 @@ from archsim.graph.transformer import (
     optimizer_op,
 )
 from archsim.plan.compress import Compression
+from archsim.plan.flows import FlowPlan, build_flow_plan
 from archsim.plan.layout import Layout
+from archsim.plan.links import pair_allreduce_s, same_node, stage_p2p
+from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops
+from archsim.plan.placement import Placement, StageHardware, resolve_placement
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 
-COMM_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")
-
-
-@dataclass
-class PhaseCost:
-    """Time of a run of ops on one rank, split into compute and blocking communication."""
-
-    compute_s: float = 0.0
-    comm_s: float = 0.0
-    flops: float = 0.0
-    """Nominal FLOPs of the matrix ops (the convention of MFU/HFU)."""
-    comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
-    """kind → [time_s, bytes] of blocking collectives."""
-    algorithms: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def time_s(self) -> float:
-        return self.compute_s + self.comm_s
-
-    def add(self, other: PhaseCost, times: float = 1.0) -> None:
-        self.compute_s += other.compute_s * times
-        self.comm_s += other.comm_s * times
-        self.flops += other.flops * times
-        for kind, (t, b) in other.comm_by_kind.items():
-            acc = self.comm_by_kind.setdefault(kind, [0.0, 0.0])
-            acc[0] += t * times
-            acc[1] += b * times
-        self.algorithms.update(other.algorithms)
-
-    def scaled(self, times: float) -> PhaseCost:
-        out = PhaseCost()
-        out.add(self, times)
-        return out
+__all__ = ["COMM_KINDS", "ChunkCost", "PhaseCost", "TrainingPlan", "build_training_plan",
+           "cost_ops", "training_shape"]
 
 
 @dataclass
@@ -101,10 +78,12 @@ class TrainingPlan:
     scenario: ScenarioSpec
     layout: Layout
     pool: PoolSpec
+    """The first stage's pool (the only one on a homogeneous cluster)."""
     chunks: list[list[ChunkCost]]
     p2p_fwd_s: list[float]
     """Send time of one micro-batch's activations from stage s to s+1 (index s)."""
     p2p_bwd_s: list[float]
+    """Send time of one micro-batch's gradients from stage s+1 to s (index s)."""
     p2p_bytes: float
     p2p_link: str
     dp_group: CommGroup
@@ -119,58 +98,57 @@ class TrainingPlan:
     states: list[ModelStates]
     algorithms: dict[str, str]
     tp_group: CommGroup
+    stages: tuple[StageHardware, ...] = ()
+    """The hardware of each stage (pool, straggler factors)."""
+    p2p_wrap_s: tuple[float, float] | None = None
+    """Interleaved schedule, last stage → first stage (forward, backward); None: as stage 0→1."""
+    p2p_links: list[str] = field(default_factory=list)
+    """Link name of each stage boundary s → s+1."""
+    network_model: str = "analytic"
+    flows: FlowPlan | None = None
+    """Transfers as flows over named resources (network_model 'flow' only)."""
 
     @property
     def device(self) -> DeviceSpec:
         return self.pool.device
 
+    def stage_device(self, s: int) -> DeviceSpec:
+        return self.stages[s].device if self.stages else self.pool.device
 
-def _groups(pool: PoolSpec, layout: Layout) -> dict[str, CommGroup]:
+
+@dataclass
+class LayerCost:
+    fwd: PhaseCost
+    bwd: PhaseCost
+    recompute: PhaseCost
+    params: float
+    saved: float
+    all_saved: float
+    model_flops: float
+
+
+@dataclass
+class StageCosts:
+    """Costed templates (one layer of each kind, embedding, head) on one stage's hardware."""
+
+    hw: StageHardware
+    groups: dict[str, CommGroup]
+    layers: dict[bool, LayerCost]
+    embed_f: PhaseCost
+    embed_b: PhaseCost
+    head_f: PhaseCost
+    head_b: PhaseCost
+
+
+def _groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
+            ) -> dict[str, CommGroup]:
+    scales = (hw.intra_scale, hw.nic_scale) if hw is not None else (1.0, 1.0)
     return {
-        "tp": group_in_pool(pool, layout.tp, 1),
-        "cp": group_in_pool(pool, layout.cp, layout.tp),
-        "ep": group_in_pool(pool, layout.ep, layout.tp * layout.cp),
-        "dp": group_in_pool(pool, layout.dp * layout.cp, layout.tp),
+        "tp": group_in_pool(pool, layout.tp, 1, *scales),
+        "cp": group_in_pool(pool, layout.cp, layout.tp, *scales),
+        "ep": group_in_pool(pool, layout.ep, layout.tp * layout.cp, *scales),
+        "dp": group_in_pool(pool, layout.dp * layout.cp, layout.tp, *scales),
     }
-
-
-def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
-             ) -> PhaseCost:
-    """Compute and blocking-communication time of ``ops`` run in order on one rank.
-
-    An overlappable collective (ring attention's K/V exchange) is hidden behind the next
-    compute op; only what exceeds it is exposed.
-    """
-    cost = PhaseCost()
-    pending_overlap, pending_kind = 0.0, "allgather"
-    for op in ops:
-        if op.kind == "comm":
-            assert op.comm is not None
-            c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
-            if op.comm.overlappable:
-                pending_overlap += c.time_s
-                pending_kind = op.comm.kind
-                exposed = 0.0
-            else:
-                exposed = c.time_s
-            cost.comm_s += exposed
-            acc = cost.comm_by_kind.setdefault(op.comm.kind, [0.0, 0.0])
-            acc[0] += exposed
-            acc[1] += op.comm.bytes
-            cost.algorithms[f"{op.comm.group}.{op.comm.kind}"] = c.algorithm
-            continue
-        t = compute_time(op, device)
-        if pending_overlap:
-            extra = max(0.0, pending_overlap - t)
-            cost.comm_s += extra
-            # charged to the collective's own kind (ring attention's K/V all-gather in the
-            # forward pass is a reduce-scatter of their gradients in the backward pass)
-            cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += extra
-            pending_overlap = 0.0
-        cost.compute_s += t
-        if op.is_matmul:
-            cost.flops += op.flops
-    return cost
 
 
 @lru_cache(maxsize=1024)
@@ -205,50 +183,71 @@ def _saved(ops: Sequence[Op], recompute: str) -> float:
     return sum(op.saved_bytes for op in ops)
 
 
-def build_training_plan(sc: ScenarioSpec, layout: Layout,
-                        compression: Compression | None = None) -> TrainingPlan:
-    """Cost every (stage, chunk) of ``sc`` under ``layout`` on the cluster's first pool.
-
-    ``compression`` (from archsim.plan.compress) changes GEMM dtypes and weight bytes; its
-    pruned model must already be ``sc.model``."""
-    pool = sc.cluster.pools[0]
-    device = pool.device
-    model, plan, wl = sc.model, sc.plan, sc.workload
-    groups = _groups(pool, layout)
-    shape = training_shape(sc, layout, compression)
-    e = BYTES_PER_ELEMENT[wl.dtype]
-    algorithms: dict[str, str] = {}
-
-    layer_cost: dict[bool, tuple[PhaseCost, PhaseCost, PhaseCost, float, float, float, float]] = {}
+def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardware
+                ) -> StageCosts:
+    """Cost one layer of each kind, the embedding and the head on ``hw``."""
+    model, plan = sc.model, sc.plan
+    device, speed = hw.device, hw.speed
+    groups = _groups(hw.pool, layout, hw)
+    layers: dict[bool, LayerCost] = {}
     for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
         fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)
-        fwd = cost_ops(fwd_ops, device, groups)
-        bwd = cost_ops(bwd_ops, device, groups)
+        fwd = cost_ops(fwd_ops, device, groups).slowed(speed)
+        bwd = cost_ops(bwd_ops, device, groups).slowed(speed)
         if plan.recompute == "full":
             recompute = fwd
         elif plan.recompute == "selective":
-            recompute = cost_ops([op for op in fwd_ops if op.attention_core], device, groups)
+            recompute = cost_ops([op for op in fwd_ops if op.attention_core], device,
+                                 groups).slowed(speed)
         else:
             recompute = PhaseCost()
-        params = sum(op.params for op in fwd_ops)
-        all_saved = _saved(fwd_ops, "none")
         saved = (_input_bytes(model, shape) if plan.recompute == "full"
                  else _saved(fwd_ops, plan.recompute))
-        model_flops = sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0
-        layer_cost[moe_layer] = (fwd, bwd, recompute, params, saved, all_saved, model_flops)
-        algorithms.update(fwd.algorithms)
-
+        layers[moe_layer] = LayerCost(
+            fwd=fwd, bwd=bwd, recompute=recompute, params=sum(op.params for op in fwd_ops),
+            saved=saved, all_saved=_saved(fwd_ops, "none"),
+            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0)
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)
-    embed_f = cost_ops(embed_ops, device, groups)
-    embed_b = cost_ops(backward_ops(embed_ops), device, groups)
-    head_f = cost_ops(head_ops, device, groups)
-    head_b = cost_ops(backward_ops(head_ops), device, groups)
+    return StageCosts(
+        hw=hw, groups=groups, layers=layers,
+        embed_f=cost_ops(embed_ops, device, groups).slowed(speed),
+        embed_b=cost_ops(backward_ops(embed_ops), device, groups).slowed(speed),
+        head_f=cost_ops(head_ops, device, groups).slowed(speed),
+        head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed))
+
+
+def build_training_plan(sc: ScenarioSpec, layout: Layout,
+                        compression: Compression | None = None,
+                        placement: Placement | None = None) -> TrainingPlan:
+    """Cost every (stage, chunk) of ``sc`` under ``layout``, each stage on its own pool.
+
+    ``compression`` (from archsim.plan.compress) changes GEMM dtypes and weight bytes; its
+    pruned model must already be ``sc.model``. ``placement`` defaults to
+    :func:`~archsim.plan.placement.resolve_placement` (ValueError if it does not fit)."""
+    if placement is None:
+        placement, reasons = resolve_placement(sc, layout.tp * layout.cp * layout.dp)
+        if placement is None:
+            raise ValueError("; ".join(reasons))
+    hws = placement.stages
+    model, plan, wl = sc.model, sc.plan, sc.workload
+    shape = training_shape(sc, layout, compression)
+    e = BYTES_PER_ELEMENT[wl.dtype]
+    costs: dict[tuple, StageCosts] = {}
+    for hw in hws:
+        if hw.key not in costs:
+            costs[hw.key] = stage_costs(sc, layout, shape, hw)
+    stage_cost = [costs[hw.key] for hw in hws]
+    dp_kind = "allreduce" if plan.zero == 0 else "reducescatter"
+    algorithms = _algorithms(stage_cost, placement.heterogeneous, dp_kind)
+    embed_ops = embedding_forward(model, shape)
+    head_ops = head_forward(model, shape)
     last_stage = layout.pp - 1
     grad_e = e  # gradients are reduced in the training dtype (formulas.md: 2 B per parameter)
 
     chunks: list[list[ChunkCost]] = []
     for s, stage_chunks in enumerate(layout.stage_layers):
+        sc_s, device = stage_cost[s], hws[s].device
         row = []
         for c, layers in enumerate(stage_chunks):
             fwd, bwd, rec = PhaseCost(), PhaseCost(), PhaseCost()
@@ -257,21 +256,21 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             first = s == 0 and c == 0
             last = s == last_stage and c == layout.chunks - 1
             if first:
-                fwd.add(embed_f)
+                fwd.add(sc_s.embed_f)
                 params += sum(op.params for op in embed_ops)
                 act += sum(op.saved_bytes for op in embed_ops)
                 mflops += 3.0 * sum(op.flops for op in embed_ops if op.is_matmul)
             for layer in layers:
-                lf, lb, lr, lp, ls, la, lm = layer_cost[model.is_moe_layer(layer)]
-                fwd.add(lf)
-                bwd.add(lb)
-                rec.add(lr)
-                params += lp
-                act += ls
-                work = max(work, la if plan.recompute == "full" else 0.0)
-                mflops += lm
+                lc = sc_s.layers[model.is_moe_layer(layer)]
+                fwd.add(lc.fwd)
+                bwd.add(lc.bwd)
+                rec.add(lc.recompute)
+                params += lc.params
+                act += lc.saved
+                work = max(work, lc.all_saved if plan.recompute == "full" else 0.0)
+                mflops += lc.model_flops
             if last:
-                fwd.add(head_f)
+                fwd.add(sc_s.head_f)
                 head_params = sum(op.params for op in head_ops)
                 if model.tied_embeddings and layout.pp > 1:
                     head_params += model.vocab * model.hidden / layout.tp  # embedding copy
@@ -279,21 +278,20 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 act += sum(op.saved_bytes for op in head_ops)
                 mflops += sum(op.flops for op in head_ops if op.is_matmul) * 3.0
                 # the loss gradient is produced first in backward: head bucket first
-                bwd_head = head_b
-            # backward order: head, layers from last to first, embedding
-            if last:
-                bwd = _prepend(bwd_head, bwd)
+                bwd = _prepend(sc_s.head_b, bwd)
                 buckets.append(grad_e * head_params)
-            per_layer = [layer_cost[model.is_moe_layer(i)][3] for i in reversed(layers)]
-            buckets.extend(grad_e * p for p in per_layer)
+            # backward order: head, layers from last to first, embedding
+            buckets.extend(grad_e * sc_s.layers[model.is_moe_layer(i)].params
+                           for i in reversed(layers))
             if first:
-                bwd.add(embed_b)
+                bwd.add(sc_s.embed_b)
                 buckets.append(grad_e * sum(op.params for op in embed_ops))
             bwd.add(rec)
-            bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device, groups))
+            bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device,
+                             sc_s.groups).slowed(hws[s].speed))
             zero3 = 0.0
             if plan.zero >= 3 and layout.dp_shard > 1:
-                zero3 = collective_time("allgather", e * params, groups["dp"]).time_s
+                zero3 = collective_time("allgather", e * params, sc_s.groups["dp"]).time_s
             row.append(ChunkCost(stage=s, chunk=c, layers=layers, fwd=fwd, bwd=bwd,
                                  recompute_s=rec.time_s, act_bytes=act, working_bytes=work,
                                  params=params, grad_buckets=buckets, model_flops=mflops,
@@ -304,23 +302,31 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     # (Megatron's scatter/gather optimization) and all-gathered on arrival when not SP
     act_bytes = e * layout.micro_batch * (wl.seq_len // layout.cp) * model.hidden
     p2p_bytes = act_bytes / layout.tp
-    same_node = layout.stage_stride < pool.node_size
-    link = pool.intra_node if same_node else pool.inter_node
-    bw = None if same_node else pool.nic_bandwidth_per_device
-    send = p2p_time(p2p_bytes, link, bw) if layout.pp > 1 else 0.0
-    if layout.pp > 1 and layout.tp > 1 and not plan.sp:
-        send += collective_time("allgather", act_bytes, groups["tp"]).time_s
-    p2p_fwd = [send] * max(layout.pp - 1, 0)
+    cluster = sc.cluster
 
-    dp_group = groups["dp"]
-    dp_kind = "allreduce" if plan.zero == 0 else "reducescatter"
-    bucket_times = [[[collective_time(dp_kind, b, dp_group).time_s for b in ck.grad_buckets]
-                     for ck in row] for row in chunks]
-    for kind in (dp_kind, "allgather"):
-        algorithms[f"dp.{kind}"] = collective_time(kind, 1e9, dp_group).algorithm
+    def send(a: int, b: int) -> tuple[CommCost, CommCost, str]:
+        cost, name = stage_p2p(cluster, layout, hws[a], hws[b], p2p_bytes)
+        gather = CommCost(0.0, "none")
+        if layout.tp > 1 and not plan.sp:
+            gather = collective_time("allgather", act_bytes, stage_cost[b].groups["tp"])
+        return cost, gather, name
+
+    sends_fwd = [send(s, s + 1) for s in range(layout.pp - 1)]
+    sends_bwd = [send(s + 1, s) for s in range(layout.pp - 1)]
+    p2p_fwd = [a.time_s + g.time_s for a, g, _ in sends_fwd]
+    p2p_bwd = [a.time_s + g.time_s for a, g, _ in sends_bwd]
+    wrap = None
+    if layout.chunks > 1 and placement.heterogeneous:
+        wf, wb = send(layout.pp - 1, 0), send(0, layout.pp - 1)
+        wrap = (wf[0].time_s + wf[1].time_s, wb[0].time_s + wb[1].time_s)
+    links = [name for _, _, name in sends_fwd]
+
+    bucket_costs = [[[collective_time(dp_kind, b, stage_cost[s].groups["dp"])
+                      for b in ck.grad_buckets] for ck in row] for s, row in enumerate(chunks)]
+    bucket_times = [[[c.time_s for c in ck] for ck in row] for row in bucket_costs]
 
     states, opt_times, gathers = [], [], []
-    for row in chunks:
+    for s, row in enumerate(chunks):
         stage_params = sum(ck.params for ck in row)
         st = model_state_bytes(stage_params, wl.dtype, wl.optimizer, plan.zero,
                                layout.dp_shard)
@@ -330,29 +336,55 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
         states.append(st)
         local = stage_params / (layout.dp_shard if plan.zero >= 1 else 1)
-        opt_times.append(compute_time(optimizer_op(local, wl.optimizer, wl.dtype), device))
+        opt_times.append(compute_time(optimizer_op(local, wl.optimizer, wl.dtype),
+                                      hws[s].device) / hws[s].speed)
         gather = 0.0
         if plan.zero in (1, 2) and layout.dp_shard > 1:
-            gather = collective_time("allgather", e * stage_params, dp_group).time_s
+            gather = collective_time("allgather", e * stage_params,
+                                     stage_cost[s].groups["dp"]).time_s
         gathers.append(gather)
 
     sync = 0.0
     if model.tied_embeddings and layout.pp > 1:
         # first and last stage all-reduce the shared embedding's gradient (Megatron-LM)
         emb = grad_e * model.vocab * model.hidden / layout.tp
-        ends_share_node = (layout.pp - 1) * layout.stage_stride < pool.node_size
-        pair = CommGroup(size=2, per_node=2 if ends_share_node else 1,
-                         intra=pool.intra_node, inter=pool.inter_node,
-                         nic_bandwidth=pool.nic_bandwidth_per_device)
-        sync = collective_time("allreduce", emb, pair).time_s
+        sync = pair_allreduce_s(cluster, layout, hws[0], hws[-1], emb)
 
+    flows = None
+    if cluster.network == "flow":
+        flows = build_flow_plan(hws, [(a, g) for a, g, _ in sends_fwd],
+                                [(a, g) for a, g, _ in sends_bwd], bucket_costs,
+                                [[(ck.fwd, ck.bwd, max(1, len(ck.layers))) for ck in row]
+                                 for row in chunks],
+                                cluster)
     return TrainingPlan(
-        scenario=sc, layout=layout, pool=pool, chunks=chunks, p2p_fwd_s=p2p_fwd,
-        p2p_bwd_s=list(p2p_fwd), p2p_bytes=p2p_bytes,
-        p2p_link=(link.name if link is not None else "none"), dp_group=dp_group,
-        dp_kind=dp_kind, bucket_times=bucket_times, dp_reduce_per_microbatch=plan.zero >= 2,
-        optimizer_s=opt_times, param_gather_s=gathers, embedding_sync_s=sync, states=states,
-        algorithms=algorithms, tp_group=groups["tp"])
+        scenario=sc, layout=layout, pool=hws[0].pool, chunks=chunks, p2p_fwd_s=p2p_fwd,
+        p2p_bwd_s=p2p_bwd, p2p_bytes=p2p_bytes,
+        p2p_link=", ".join(dict.fromkeys(links)) if links else _local_link(hws[0].pool, layout),
+        dp_group=stage_cost[0].groups["dp"], dp_kind=dp_kind, bucket_times=bucket_times,
+        dp_reduce_per_microbatch=plan.zero >= 2, optimizer_s=opt_times, param_gather_s=gathers,
+        embedding_sync_s=sync, states=states, algorithms=algorithms,
+        tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
+        network_model=cluster.network, flows=flows)
+
+
+def _local_link(pool: PoolSpec, layout: Layout) -> str:
+    link = pool.intra_node if same_node(pool, layout, 1) else pool.inter_node
+    return link.name if link is not None else "none"
+
+
+def _algorithms(stage_cost: list[StageCosts], heterogeneous: bool, dp_kind: str
+                ) -> dict[str, str]:
+    """Collective → algorithm chosen (per pool when the stages' pools differ)."""
+    out: dict[str, str] = {}
+    for sc_s in stage_cost:
+        prefix = f"{sc_s.hw.pool.name}/" if heterogeneous else ""
+        for lc in sc_s.layers.values():
+            for key, algo in lc.fwd.algorithms.items():
+                out[prefix + key] = algo
+        for kind in (dp_kind, "allgather"):
+            out[f"{prefix}dp.{kind}"] = collective_time(kind, 1e9, sc_s.groups["dp"]).algorithm
+    return out
 
 
 def _prepend(first: PhaseCost, rest: PhaseCost) -> PhaseCost:

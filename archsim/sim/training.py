@@ -6,15 +6,23 @@ gradients between stages travel on per-direction links (FIFO streams); the data-
 gradient reduction runs on a separate communication stream per stage, so overlap with the
 backward pass is real. Activation memory per stage is read off the timeline: bytes of the
 micro-batches whose forward has started and whose backward has not finished.
+
+Links and streams are channels of the plan's network model (archsim/sim/network.py): with the
+contention-free model (default) they are FIFO streams that cost no events; with the flow-level
+model every transfer — pipeline sends, gradient buckets, and each task's blocking collectives
+(run as one transfer after the task's kernels) — is a set of flows that share the stage's ports
+with whatever else is in flight.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from archsim.cost.transfer import Transfer
 from archsim.plan.schedules import build_schedule
 from archsim.plan.training import TrainingPlan
 from archsim.sim.engine import Simulation
+from archsim.sim.network import build_network
 
 
 @dataclass
@@ -58,9 +66,16 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     # stages that really wait on a neighbour cost an extra event.
     fwd_ready = [[[[None, None] for _ in range(m)] for _ in range(v)] for _ in range(p)]
     bwd_ready = [[[[None, None] for _ in range(m)] for _ in range(v)] for _ in range(p)]
-    links_fwd = [sim.stream(f"link {s}->{(s + 1) % p}", "p2p") for s in range(p)]
-    links_bwd = [sim.stream(f"link {s}->{(s - 1) % p}", "p2p") for s in range(p)]
-    dp_streams = [sim.stream(f"stage {s} dp-comm", "dp-comm") for s in range(p)]
+    flows = plan.flows if plan.network_model == "flow" else None
+    net = build_network(sim, "flow" if flows else "analytic",
+                        flows.capacity if flows else None)
+    links_fwd = [net.channel(f"link {s}->{(s + 1) % p}", "p2p") for s in range(p)]
+    links_bwd = [net.channel(f"link {s}->{(s - 1) % p}", "p2p") for s in range(p)]
+    dp_streams = [net.channel(f"stage {s} dp-comm", "dp-comm") for s in range(p)]
+    tp_streams = ([net.channel(f"stage {s} collectives", "comm") for s in range(p)]
+                  if flows else None)
+    wrap_f, wrap_b = plan.p2p_wrap_s or (plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
+                                         plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0)
     stages = [StageTimeline(stage=s) for s in range(p)]
     last_b = {}  # (stage, chunk) -> index of the last backward in the schedule
     for s in range(p):
@@ -77,11 +92,15 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
         if slot[1] is not None:
             signal_at(when, slot[1])
 
-    def send(stream, seconds: float, slot: list, fwd: bool, mb: int) -> None:
+    def send(stream, seconds: float, slot: list, fwd: bool, mb: int, transfer=None) -> None:
         """Queue a transfer on ``stream`` (FIFO); the input ``slot`` is ready when it arrives."""
         now = env.now
         if seconds <= 0:
             deliver(slot, now)
+            return
+        if transfer is not None:  # flow-level network: arrival known when the flows finish
+            stream.submit(now, transfer, ("act " if fwd else "grad ") + str(mb),
+                          lambda t: deliver(slot, t), {"bytes": plan.p2p_bytes})
             return
         start = stream.free_at if stream.free_at > now else now
         done = start + seconds
@@ -94,7 +113,8 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
         deliver(slot, done)
 
     def tasks_of(s: int) -> list[tuple]:
-        """Per task: (is_forward, input event, duration, chunk cost, mb, chunk, reduce, send)."""
+        """Per task: (is_forward, input event, duration, chunk cost, mb, chunk, reduce, send);
+        a send is (channel, seconds, input slot of the receiver, flow transfer or None)."""
         out = []
         tl = stages[s]
         for i, (phase, mb, c) in enumerate(schedule[s]):
@@ -107,20 +127,22 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
             if fwd:
                 wait = None if (s == 0 and c == 0) else fwd_ready[s][c][mb]
                 if s < p - 1:
-                    target = (links_fwd[s], plan.p2p_fwd_s[s], fwd_ready[s + 1][c][mb])
+                    target = (links_fwd[s], plan.p2p_fwd_s[s], fwd_ready[s + 1][c][mb],
+                              flows.p2p_fwd[s] if flows else None)
                 elif c < v - 1:
-                    target = (links_fwd[s], plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
-                              fwd_ready[0][c + 1][mb])
+                    target = (links_fwd[s], wrap_f, fwd_ready[0][c + 1][mb],
+                              _wrap(flows, wrap_f, fwd=True))
                 else:
-                    target = (None, 0.0, bwd_ready[s][c][mb])
+                    target = (None, 0.0, bwd_ready[s][c][mb], None)
                 reduce = False
             else:
                 wait = bwd_ready[s][c][mb]
                 if s > 0:
-                    target = (links_bwd[s], plan.p2p_bwd_s[s - 1], bwd_ready[s - 1][c][mb])
+                    target = (links_bwd[s], plan.p2p_bwd_s[s - 1], bwd_ready[s - 1][c][mb],
+                              flows.p2p_bwd[s - 1] if flows else None)
                 elif c > 0:
-                    target = (links_bwd[s], plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0,
-                              bwd_ready[p - 1][c - 1][mb])
+                    target = (links_bwd[s], wrap_b, bwd_ready[p - 1][c - 1][mb],
+                              _wrap(flows, wrap_b, fwd=False))
                 else:
                     target = None
                 reduce = (plan.dp_reduce_per_microbatch or i == last_b[(s, c)]) and \
@@ -159,7 +181,7 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
                 if reduce:
                     if overlap:
                         _queue_gradients(plan, dp_streams[s], s, c, mb, start, dur)
-                    elif plan.dp_reduce_per_microbatch:
+                    elif plan.dp_reduce_per_microbatch and not flows:
                         # blocking reduce-scatter after each micro-batch's backward
                         done = dp_streams[s].submit(start + dur, sum(plan.bucket_times[s][c]),
                                                     f"{plan.dp_kind} grads mb{mb}")
@@ -168,32 +190,49 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
                 recompute += ck.recompute_s
                 act_alive -= ck.act_bytes
                 inflight -= 1
-            yield timeout(start - now + dur)
-            busy += dur
+            if flows is None:
+                yield timeout(start - now + dur)
+                busy += dur
+            else:
+                yield from _flow_task(env, tp_streams[s], dp_streams[s], plan, flows, s, c, mb,
+                                      fwd, reduce and not overlap and
+                                      plan.dp_reduce_per_microbatch, start - now, dur)
+                busy += env.now - start
             if tracing:
                 name = ("F" if fwd else "B") + str(mb) + (f".{c}" if v > 1 else "")
                 sim.trace.add(track, name, start, env.now, "forward" if fwd else "backward",
                               {"micro_batch": mb, "chunk": c})
             if target is not None:
-                stream, seconds, slot = target
+                stream, seconds, slot, transfer = target
                 if stream is None:
                     deliver(slot, env.now)
                 else:
-                    send(stream, seconds, slot, fwd, mb)
+                    send(stream, seconds, slot, fwd, mb, transfer)
         tl.compute_busy_s, tl.blocking_comm_s, tl.recompute_s = busy, blocking, recompute
         tl.peak_activation_bytes, tl.peak_inflight = peak_act, peak_inflight
         tl.backward_end_s = env.now
         if not overlap and not plan.dp_reduce_per_microbatch and plan.layout.dp_shard > 1:
             # gradients are reduced once the whole backward pass is done (no overlap)
-            total = sum(sum(t) for t in plan.bucket_times[s])
-            dp_streams[s].submit(env.now, total, f"{plan.dp_kind} grads")
+            if flows is None:
+                total = sum(sum(t) for t in plan.bucket_times[s])
+                dp_streams[s].submit(env.now, total, f"{plan.dp_kind} grads")
+            else:
+                for c in range(v):
+                    for k, tr in enumerate(flows.buckets[s][c]):
+                        dp_streams[s].submit(env.now, tr, f"{plan.dp_kind} grads bucket {k}")
         # gradients complete: wait for the data-parallel stream, sync tied embeddings, step
-        dp_end = max(env.now, dp_streams[s].free_at)
+        backward_end = env.now
+        drained = dp_streams[s].drained()
+        if isinstance(drained, float):
+            dp_end = max(env.now, drained)
+            if dp_end > env.now:
+                yield env.timeout(dp_end - env.now)
+        else:
+            yield drained
+            dp_end = env.now
         tl.dp_end_s = dp_end
         tl.dp_comm_s = dp_streams[s].busy_s
-        tl.exposed_dp_s = dp_end - env.now
-        if dp_end > env.now:
-            yield env.timeout(dp_end - env.now)
+        tl.exposed_dp_s = dp_end - backward_end
         if plan.embedding_sync_s and s in (0, p - 1):
             t0 = env.now
             yield env.timeout(plan.embedding_sync_s)
@@ -214,8 +253,44 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
         env.process(stage_process(s))
     env.run()
     step = max(tl.end_s for tl in stages)
+    if flows is not None:
+        p2p_total[0] = sum(ch.busy_s for ch in (*links_fwd, *links_bwd))
     return TrainingTimeline(step_time_s=step, stages=stages, events=sim.events,
                             spans=sim.trace.spans, p2p_time_s=p2p_total[0])
+
+
+def _wrap(flows, seconds: float, fwd: bool):
+    """Flow transfer of the interleaved schedule's last → first stage send (as stage 0 ↔ 1
+    unless the plan costed the wrap link)."""
+    if flows is None:
+        return None
+    base = flows.p2p_fwd[0] if fwd else flows.p2p_bwd[0]
+    return base if abs(base.time_s - seconds) < 1e-15 else Transfer(seconds)
+
+
+def _flow_task(env, tp_stream, dp_stream, plan: TrainingPlan, flows, s: int, c: int, mb: int,
+               fwd: bool, blocking_reduce: bool, wait: float, dur: float):
+    """One task under the flow model: per layer, its share of the kernels, then its share of
+    the blocking collectives as flows (then, with ZeRO-2/3 and no overlap, the gradients'
+    reduce-scatter)."""
+    fwd_tr, bwd_tr, segments = flows.tasks[s][c]
+    comm = fwd_tr if fwd else bwd_tr
+    if comm.time_s <= 0:
+        segments = 1
+    compute = (dur - comm.time_s * segments) / segments if comm.time_s > 0 else dur
+    label = ("F" if fwd else "B") + f"{mb} collectives"
+    for i in range(segments):
+        yield env.timeout(compute + (wait if i == 0 else 0.0))
+        if comm.time_s > 0:
+            done = env.event()
+            tp_stream.submit(env.now, comm, label, lambda _t, done=done: done.succeed())
+            yield done
+    if blocking_reduce:
+        for k, tr in enumerate(flows.buckets[s][c]):
+            dp_stream.submit(env.now, tr, f"{plan.dp_kind} grads mb{mb} bucket {k}")
+        drained = dp_stream.drained()
+        if not isinstance(drained, float):
+            yield drained
 
 
 def _queue_gradients(plan: TrainingPlan, stream, s: int, c: int, mb: int, start: float,
@@ -226,5 +301,7 @@ def _queue_gradients(plan: TrainingPlan, stream, s: int, c: int, mb: int, start:
     times = plan.bucket_times[s][c]
     n = len(times)
     label = f"{plan.dp_kind} grads" + (f" mb{mb}" if plan.dp_reduce_per_microbatch else "")
+    transfers = plan.flows.buckets[s][c] if plan.network_model == "flow" and plan.flows else None
     for k, t in enumerate(times):
-        stream.submit(start + dur * (k + 1) / n, t, f"{label} bucket {k}", {"chunk": c})
+        stream.submit(start + dur * (k + 1) / n, transfers[k] if transfers else t,
+                      f"{label} bucket {k}", args={"chunk": c})

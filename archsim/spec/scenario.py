@@ -17,8 +17,18 @@ from pydantic import Field, ValidationError, model_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.errors import SpecError, format_location
-from archsim.spec.hardware import ClusterSpec, DeviceSpec, InterconnectSpec, PoolSpec
+from archsim.spec.hardware import (
+    ClusterSpec,
+    DeviceSpec,
+    FabricSpec,
+    InterconnectSpec,
+    NetworkModel,
+    PoolSpec,
+    StorageSpec,
+    StragglerSpec,
+)
 from archsim.spec.model import ModelSpec
+from archsim.spec.placement import placement_problems
 from archsim.spec.plan import CompressionPlan, ParallelPlan
 from archsim.spec.registry import (
     list_names,
@@ -39,13 +49,26 @@ class HardwareSpec(StrictModel):
     intra_node: InterconnectSpec | None = None
     inter_node: InterconnectSpec | None = None
     nics_per_node: int | None = Field(default=None, ge=1)
+    torus: tuple[int, ...] | None = None
+    fabric: FabricSpec | None = None
+    stragglers: list[StragglerSpec] = Field(default_factory=list)
     cluster: ClusterSpec | None = None
+    storage: StorageSpec | None = None
+    """Storage for data and checkpoints (overrides the cluster's)."""
+    network: NetworkModel | None = None
+    """analytic (default) or flow: see archsim/sim/network.py."""
 
     @model_validator(mode="after")
     def _one_form(self) -> HardwareSpec:
         if self.cluster is not None:
             if self.device is not None or self.count is not None:
                 raise ValueError("give either cluster or device/count, not both")
+            pool_keys = [k for k in ("torus", "fabric", "stragglers", "devices_per_node",
+                                     "intra_node", "inter_node", "nics_per_node")
+                         if getattr(self, k)]
+            if pool_keys:
+                raise ValueError(f"{', '.join(pool_keys)} belong inside the cluster's pools "
+                                 "when hardware.cluster is given")
             return self
         if self.device is None:
             raise ValueError("needs device (and count) or cluster")
@@ -53,18 +76,22 @@ class HardwareSpec(StrictModel):
         return self
 
     def to_cluster(self) -> ClusterSpec:
+        extra = {k: v for k, v in (("storage", self.storage), ("network", self.network))
+                 if v is not None}
         if self.cluster is not None:
-            return self.cluster
+            return self.cluster.model_copy(update=extra) if extra else self.cluster
         assert self.device is not None
         count = self.count or 1
         per_node = self.devices_per_node or min(count, self.device.devices_per_node)
         try:
             pool = PoolSpec(name="main", device=self.device, count=count,
                             devices_per_node=per_node, intra_node=self.intra_node,
-                            inter_node=self.inter_node, nics_per_node=self.nics_per_node)
+                            inter_node=self.inter_node, nics_per_node=self.nics_per_node,
+                            torus=self.torus, fabric=self.fabric or FabricSpec(),
+                            stragglers=self.stragglers)
         except ValidationError as exc:
             raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
-        return ClusterSpec(name=self.device.name, pools=[pool])
+        return ClusterSpec(name=self.device.name, pools=[pool], **extra)
 
 
 class ScenarioSpec(StrictModel):
@@ -75,6 +102,17 @@ class ScenarioSpec(StrictModel):
     plan: ParallelPlan = ParallelPlan()
     compression: CompressionPlan | None = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _check_placement(self) -> ScenarioSpec:
+        problems = placement_problems(self.plan.placement, self.cluster, self.plan.pp)
+        wl = self.workload
+        if getattr(wl, "checkpoint", None) is not None and self.cluster.storage is None:
+            problems.append("workload.checkpoint needs hardware.storage (a storage profile "
+                            "name, see `archsim list storage`, or an inline mapping)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def cluster(self) -> ClusterSpec:
@@ -171,6 +209,8 @@ def _resolve_names(raw: dict, origins: _Origins) -> dict:
         for key in ("intra_node", "inter_node"):
             if key in hw:
                 hw[key] = _resolve(hw[key], "interconnects", ("hardware", key), origins)
+        if "storage" in hw:
+            hw["storage"] = _resolve(hw["storage"], "storage", ("hardware", "storage"), origins)
         if "cluster" in hw:
             hw["cluster"] = _resolve(hw["cluster"], "clusters", ("hardware", "cluster"), origins)
             cluster = hw["cluster"]
@@ -208,6 +248,8 @@ def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins) -> None:
         if isinstance(link, dict) and "interconnect" in link:
             link["interconnect"] = _resolve(link["interconnect"], "interconnects",
                                             (*path, "links", i, "interconnect"), origins)
+    if "storage" in cluster:
+        cluster["storage"] = _resolve(cluster["storage"], "storage", (*path, "storage"), origins)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -362,7 +404,7 @@ def load_scenario(source: str | Path | Mapping | None = None,
 def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
     """Load one device, interconnect, model or cluster spec by name, path or mapping."""
     spec_type = {"devices": DeviceSpec, "interconnects": InterconnectSpec, "models": ModelSpec,
-                 "clusters": ClusterSpec}[kind]
+                 "clusters": ClusterSpec, "storage": StorageSpec}[kind]
     origins = _Origins("<inline>")
     if isinstance(source, Mapping):
         data = dict(source)

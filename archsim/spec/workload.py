@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from archsim.spec.base import StrictModel
+from archsim.spec.io import CheckpointSpec, DataSpec
 
 ComputeDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
 
@@ -21,6 +22,9 @@ class TrainingWorkload(StrictModel):
     optimizer: Literal["adam", "sgd"] = "adam"
     steps: int = Field(default=1, ge=1)
     """Steps reported in energy and cost totals (metrics per step are unaffected)."""
+    data: DataSpec | None = None
+    """Input pipeline from ``hardware.storage`` (modelled whenever storage is given)."""
+    checkpoint: CheckpointSpec | None = None
 
 
 class InferenceWorkload(StrictModel):

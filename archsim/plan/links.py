@@ -1,0 +1,96 @@
+"""Point-to-point links between pipeline stages, inside a pool or across pools.
+
+Stages on the same pool talk over the node's scale-up link when ``distance · stage_stride`` ranks
+fit in a node (Megatron order), else over the NICs. Stages on different pools talk over the
+cluster's pool links (fewest hops); a transfer is limited by the slowest of those links and of
+the two ends' NIC shares, and pays every hop's latency.
+"""
+
+from __future__ import annotations
+
+from archsim.cost.comm import (
+    CommCost,
+    CommGroup,
+    Phase,
+    collective_time,
+    p2p_cost,
+    torus_link_bandwidth,
+)
+from archsim.cost.topology import spine_taper
+from archsim.plan.layout import Layout
+from archsim.plan.placement import StageHardware
+from archsim.spec.hardware import ClusterSpec, PoolLinkSpec, PoolSpec
+
+
+def intra_peer_bandwidth(pool: PoolSpec) -> float:
+    """Achieved bandwidth from one device to one peer of its node."""
+    link = pool.intra_node
+    assert link is not None
+    if link.topology == "mesh" and pool.node_size > 2:
+        return link.achieved_bandwidth / (pool.node_size - 1)
+    if pool.torus_dims:
+        return torus_link_bandwidth(link)
+    return link.achieved_bandwidth
+
+
+def same_node(pool: PoolSpec, layout: Layout, distance: int) -> bool:
+    return distance * layout.stage_stride < pool.node_size
+
+
+def stage_p2p(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageHardware,
+              nbytes: float) -> tuple[CommCost, str]:
+    """Send of ``nbytes`` from a rank of stage ``a`` to its peer in stage ``b`` (and link name)."""
+    if a.pool.name == b.pool.name:
+        pool = a.pool
+        distance = abs(b.stage - a.stage)
+        if same_node(pool, layout, distance):
+            link = pool.intra_node
+            if link is None:
+                return CommCost(0.0, "none"), "none"
+            bw = intra_peer_bandwidth(pool) * min(a.intra_scale, b.intra_scale)
+            return p2p_cost(nbytes, link, bw, "intra"), link.name
+        link = pool.inter_node
+        nodes_apart = max(1, distance * layout.stage_stride // pool.devices_per_node)
+        taper = spine_taper(pool, 2, nodes_apart).ring
+        bw = pool.nic_bandwidth_per_device * min(a.nic_scale, b.nic_scale) * taper
+        name = link.name if link is not None else "none"
+        return p2p_cost(nbytes, link, bw, "inter"), name
+    route = cluster.route(a.pool.name, b.pool.name)
+    bw, latency = route_bandwidth(route, a, b)
+    name = f"{a.pool.name}→{b.pool.name} via " + ", ".join(lk.interconnect.name for lk in route)
+    if nbytes <= 0:
+        return CommCost(0.0, "none"), name
+    phase = Phase("pool", latency, nbytes, bw)
+    return CommCost(phase.time_s, "p2p", (phase,)), name
+
+
+def route_bandwidth(route: list[PoolLinkSpec], a: StageHardware, b: StageHardware
+                    ) -> tuple[float, float]:
+    """(bandwidth, latency) of a route between pools: the slowest link or end NIC share."""
+    bws = [lk.achieved_bandwidth for lk in route]
+    for hw in (a, b):
+        if hw.pool.inter_node is not None:
+            bws.append(hw.pool.nic_bandwidth_per_device * hw.nic_scale)
+    return min(bws), sum(lk.interconnect.latency for lk in route)
+
+
+def pair_group(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageHardware
+               ) -> CommGroup:
+    """The two ranks of stages ``a`` and ``b`` as a collective group (tied embeddings)."""
+    if a.pool.name == b.pool.name:
+        pool = a.pool
+        share = same_node(pool, layout, abs(b.stage - a.stage))
+        return CommGroup(size=2, per_node=2 if share else 1, intra=pool.intra_node,
+                         inter=pool.inter_node,
+                         nic_bandwidth=pool.nic_bandwidth_per_device * min(a.nic_scale,
+                                                                           b.nic_scale))
+    route = cluster.route(a.pool.name, b.pool.name)
+    bw, latency = route_bandwidth(route, a, b)
+    link = route[0].interconnect.model_copy(update={"latency": latency,
+                                                    "in_network_reduction": False})
+    return CommGroup(size=2, per_node=1, intra=None, inter=link, nic_bandwidth=bw)
+
+
+def pair_allreduce_s(cluster: ClusterSpec, layout: Layout, a: StageHardware,
+                     b: StageHardware, nbytes: float) -> float:
+    return collective_time("allreduce", nbytes, pair_group(cluster, layout, a, b)).time_s

@@ -1,0 +1,109 @@
+"""Cost of a run of ops on one rank: compute (roofline) and blocking collectives (alpha-beta).
+
+:class:`PhaseCost` keeps compute and blocking communication apart, their FLOPs, time and bytes
+per collective kind, the algorithm each collective chose, and — for the flow-level network
+model — the bytes each collective phase put on each link (``comm_links``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from archsim.cost.comm import CommGroup, collective_time
+from archsim.cost.compute import compute_time
+from archsim.graph.ops import Op
+from archsim.spec.hardware import DeviceSpec
+
+COMM_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")
+
+
+@dataclass
+class PhaseCost:
+    """Time of a run of ops on one rank, split into compute and blocking communication."""
+
+    compute_s: float = 0.0
+    comm_s: float = 0.0
+    flops: float = 0.0
+    """Nominal FLOPs of the matrix ops (the convention of MFU/HFU)."""
+    comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
+    """kind → [time_s, bytes] of blocking collectives."""
+    algorithms: dict[str, str] = field(default_factory=dict)
+    comm_links: dict[str, list[float]] = field(default_factory=dict)
+    """link ('intra', 'intra.d<i>', 'inter') → [latency_s, bytes, busy_s] of the blocking
+    collectives' phases on it (what the flow-level network model runs as flows)."""
+
+    @property
+    def time_s(self) -> float:
+        return self.compute_s + self.comm_s
+
+    def add(self, other: PhaseCost, times: float = 1.0) -> None:
+        self.compute_s += other.compute_s * times
+        self.comm_s += other.comm_s * times
+        self.flops += other.flops * times
+        for kind, (t, b) in other.comm_by_kind.items():
+            acc = self.comm_by_kind.setdefault(kind, [0.0, 0.0])
+            acc[0] += t * times
+            acc[1] += b * times
+        self.algorithms.update(other.algorithms)
+        for link, vals in other.comm_links.items():
+            acc = self.comm_links.setdefault(link, [0.0, 0.0, 0.0])
+            for i in range(3):
+                acc[i] += vals[i] * times
+
+    def scaled(self, times: float) -> PhaseCost:
+        out = PhaseCost()
+        out.add(self, times)
+        return out
+
+    def slowed(self, speed: float) -> PhaseCost:
+        """The same ops on a device running at ``speed`` × nominal (compute only)."""
+        if speed == 1.0:
+            return self
+        out = self.scaled(1.0)
+        out.compute_s = self.compute_s / speed
+        return out
+
+
+def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
+             ) -> PhaseCost:
+    """Compute and blocking-communication time of ``ops`` run in order on one rank.
+
+    An overlappable collective (ring attention's K/V exchange) is hidden behind the next
+    compute op; only what exceeds it is exposed.
+    """
+    cost = PhaseCost()
+    pending_overlap, pending_kind = 0.0, "allgather"
+    for op in ops:
+        if op.kind == "comm":
+            assert op.comm is not None
+            c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
+            if op.comm.overlappable:
+                pending_overlap += c.time_s
+                pending_kind = op.comm.kind
+                exposed = 0.0
+            else:
+                exposed = c.time_s
+                for ph in c.phases:
+                    acc = cost.comm_links.setdefault(ph.link, [0.0, 0.0, 0.0])
+                    acc[0] += ph.latency_s
+                    acc[1] += ph.nbytes
+                    acc[2] += ph.nbytes / ph.bandwidth
+            cost.comm_s += exposed
+            acc = cost.comm_by_kind.setdefault(op.comm.kind, [0.0, 0.0])
+            acc[0] += exposed
+            acc[1] += op.comm.bytes
+            cost.algorithms[f"{op.comm.group}.{op.comm.kind}"] = c.algorithm
+            continue
+        t = compute_time(op, device)
+        if pending_overlap:
+            extra = max(0.0, pending_overlap - t)
+            cost.comm_s += extra
+            # charged to the collective's own kind (ring attention's K/V all-gather in the
+            # forward pass is a reduce-scatter of their gradients in the backward pass)
+            cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += extra
+            pending_overlap = 0.0
+        cost.compute_s += t
+        if op.is_matmul:
+            cost.flops += op.flops
+    return cost

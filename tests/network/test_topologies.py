@@ -1,0 +1,169 @@
+"""Collectives per topology against hand-computed alpha-beta times.
+
+Round-number links (efficiency 1, α = 1 µs) keep the arithmetic readable; S = 1 GB.
+"""
+
+import pytest
+
+import archsim
+from archsim.cost.comm import collective_time, group_in_pool
+from archsim.plan.balance import resolve_pipeline
+from archsim.plan.training import build_training_plan
+from archsim.spec.hardware import PoolSpec
+from archsim.spec.scenario import load_spec_file
+
+S = 1e9
+A = 1e-6
+
+
+def link(topology, bandwidth, kind="custom"):
+    return load_spec_file("interconnects", {"name": topology, "kind": kind,
+                                            "topology": topology, "bandwidth": bandwidth,
+                                            "latency": "1 us", "efficiency": 1.0})
+
+
+def pool(count, per_node, intra, inter=None, **extra):
+    device = load_spec_file("devices", "a100-sxm4-80gb")
+    return PoolSpec(name="p", device=device, count=count, devices_per_node=per_node,
+                    intra_node=intra, inter_node=inter, **extra)
+
+
+TORUS = pool(16, 16, link("torus2d", "50 GB/s", "ici"), torus=(4, 4))  # 50 GB/s per link
+SWITCH = pool(16, 16, link("switch", "200 GB/s"))  # the torus chip's 4 links × 50 GB/s
+
+
+def test_ring_allreduce_on_a_2d_torus_vs_a_switch():
+    """4×4 torus, every dimension wraps: each is a bidirectional ring at 2·50 = 100 GB/s per
+    chip. Dimension-ordered all-reduce: reduce-scatter along x (3 steps, 3/4 of S), along y on
+    the S/4 shard (3 steps, 3/4 of S/4), then all-gather back:
+        t = 2·(3α + 0.75·S/100e9) + 2·(3α + 0.75·0.25·S/100e9) = 12 µs + 18.75 ms.
+    Switch, same 200 GB/s injection per device, one ring over 16: 30α + 2·15/16·S/200e9 =
+    30 µs + 9.375 ms — the torus uses only one dimension's two links at a time."""
+    torus = collective_time("allreduce", S, group_in_pool(TORUS, 16, 1))
+    switch = collective_time("allreduce", S, group_in_pool(SWITCH, 16, 1))
+    assert torus.time_s == pytest.approx(12 * A + 18.75e-3)
+    assert torus.algorithm == "dim-ordered"
+    assert switch.time_s == pytest.approx(30 * A + 9.375e-3)
+    assert switch.algorithm == "ring"
+
+
+def test_a_group_along_one_full_torus_dimension_is_a_bidirectional_ring():
+    """tp = 4 (stride 1) covers x; dp = 4 (stride 4) covers y: both 2·3α + 2·(3/4)·S/100e9."""
+    expected = 6 * A + 1.5 * S / 100e9
+    for size, stride in ((4, 1), (4, 4)):
+        cost = collective_time("allreduce", S, group_in_pool(TORUS, size, stride))
+        assert cost.time_s == pytest.approx(expected)
+        assert cost.algorithm == "ring"
+
+
+def test_part_of_a_dimension_is_a_line_at_one_link():
+    """tp = 2 covers half of x (no wrap-around link): a ring embedded in a line runs at one
+    link's 50 GB/s: 2α + 2·(1/2)·S/50e9."""
+    cost = collective_time("allreduce", S, group_in_pool(TORUS, 2, 1))
+    assert cost.time_s == pytest.approx(2 * A + S / 50e9)
+
+
+def test_interleaved_groups_share_a_dimensions_links():
+    """dp = 8 with stride 2 (tp = 2): 2 members along x spaced 2 apart — the two dp groups
+    interleaved in x share its links (2·50/2 = 50 GB/s) — then all 4 of y at 100 GB/s:
+        t = 2·(α + 0.5·S/50e9) + 2·(3α + 0.75·(S/2)/100e9)."""
+    cost = collective_time("allreduce", S, group_in_pool(TORUS, 8, 2))
+    assert cost.time_s == pytest.approx(2 * (A + 0.5 * S / 50e9)
+                                        + 2 * (3 * A + 0.75 * (S / 2) / 100e9))
+
+
+def test_torus_alltoall_is_bound_by_each_dimensions_bisection():
+    """All 16: per dimension (e = 4) max((e−1)/e, e/4) = 1 → S/100e9 + 3α, twice."""
+    cost = collective_time("alltoall", S, group_in_pool(TORUS, 16, 1))
+    assert cost.time_s == pytest.approx(2 * (3 * A + S / 100e9))
+
+
+def test_physical_ring_topology():
+    """12 devices on a ring, 100 GB/s per device over its two links: the whole ring is a
+    bidirectional ring at 100 GB/s (as a switch would give); 4 of them a line at 50 GB/s."""
+    ring = pool(12, 12, link("ring", "100 GB/s"))
+    full = collective_time("allreduce", S, group_in_pool(ring, 12, 1))
+    assert full.time_s == pytest.approx(22 * A + 2 * 11 / 12 * S / 100e9)
+    part = collective_time("allreduce", S, group_in_pool(ring, 4, 1))
+    assert part.time_s == pytest.approx(6 * A + 1.5 * S / 50e9)
+
+
+def test_full_mesh_subgroups_use_only_their_direct_links():
+    """8 devices joined pairwise, 70 GB/s per device = 10 GB/s to each peer. tp = 2 reaches
+    one peer: direct reduce-scatter + all-gather, 2α + 2·(1/2)·S/10e9. All 8: 2α + 2·(7/8)·
+    S/70e9."""
+    mesh = pool(8, 8, link("mesh", "70 GB/s"))
+    pair = collective_time("allreduce", S, group_in_pool(mesh, 2, 1))
+    assert pair.time_s == pytest.approx(2 * A + S / 10e9)
+    assert pair.algorithm == "direct"
+    node = collective_time("allreduce", S, group_in_pool(mesh, 8, 1))
+    assert node.time_s == pytest.approx(2 * A + 2 * 7 / 8 * S / 70e9)
+
+
+IB = link("fattree", "25 GB/s", "infiniband")
+
+
+def nic_group(fabric, size=8, per_node=8, count=64):
+    p = pool(count, per_node, link("switch", "300 GB/s", "nvlink"), IB, fabric=fabric)
+    return group_in_pool(p, size, per_node)  # one rank per node
+
+
+def test_fat_tree_oversubscription_tapers_what_crosses_the_spine():
+    """8 nodes, 2 per leaf, spine oversubscribed 4:1. A ring in leaf order crosses the spine
+    from 1 node in 2 (f = 4 leaves / 8 nodes): a device gets min(1, 1/(4·0.5)) = 1/2 of its
+    25 GB/s NIC. An all-to-all sends 6 of its 7 peers' shares across: f = 6/7 → 7/24."""
+    flat = nic_group({})
+    tapered = nic_group({"oversubscription": 4, "nodes_per_leaf": 2})
+    ring = collective_time("allreduce", S, tapered).time_s
+    # tree and ring share the β term; the tree's 2·log2(8) = 6 steps beat the ring's 14
+    assert ring == pytest.approx(6 * A + 2 * 7 / 8 * S / 12.5e9)
+    assert collective_time("allreduce", S, flat).time_s == pytest.approx(
+        6 * A + 2 * 7 / 8 * S / 25e9)
+    a2a = collective_time("alltoall", S, tapered).time_s
+    assert a2a == pytest.approx(7 * A + 7 / 8 * S / (25e9 * 7 / 24))
+
+
+def test_rail_optimized_leaves_hold_more_nodes_than_fat_tree_leaves():
+    """64-port leaf switches, 3:1 oversubscribed → 48 down ports. A fat-tree leaf takes whole
+    nodes (8 NICs each): 6 nodes; a rail switch takes one NIC of 48 nodes. An all-to-all over
+    16 nodes: fat-tree f = (16 − 6)/15 → taper 1/(3·2/3) = 1/2; rail: all 16 on one rail, 1."""
+    fat = nic_group({"topology": "fattree", "oversubscription": 3, "switch_radix": 64},
+                    size=16, count=128)
+    rail = nic_group({"topology": "rail", "oversubscription": 3, "switch_radix": 64},
+                     size=16, count=128)
+    assert fat.spine.alltoall == pytest.approx(0.5)
+    assert rail.spine.alltoall == pytest.approx(1.0)
+    t_fat = collective_time("alltoall", S, fat).time_s
+    t_rail = collective_time("alltoall", S, rail).time_s
+    assert t_fat - 15 * A == pytest.approx(2 * (t_rail - 15 * A))
+
+
+def test_pcie_nodes_share_the_device_link_with_the_nic_under_the_flow_model():
+    """L40S servers: no NVLink; GPUDirect traffic to the NIC crosses the GPU's own PCIe link,
+    so an inter-node gradient reduction also occupies the scale-up (PCIe) port."""
+    sc = archsim.load_scenario({
+        "model": {"layers": 2, "hidden": 256, "heads": 8, "vocab": 1000},
+        "hardware": {"device": "l40s", "count": 16, "network": "flow"},
+        "workload": {"kind": "training", "seq_len": 128, "global_batch": 16},
+        "plan": {"tp": 8}})
+    layout, placement, _, reasons = resolve_pipeline(sc)
+    assert not reasons
+    plan = build_training_plan(sc, layout, None, placement)
+    bucket = plan.flows.buckets[0][0][0]
+    inter = [ph for ph in bucket.phases if "s0.inter.tx" in ph.resources]
+    assert inter and all("s0.intra.tx" in ph.resources for ph in inter)
+
+
+def test_the_chosen_algorithms_are_in_the_result():
+    d = archsim.simulate({
+        "model": {"layers": 2, "hidden": 512, "heads": 8, "vocab": 1000},
+        "hardware": {"device": "tpu-v5e", "count": 16, "torus": [4, 4]},
+        "workload": {"kind": "training", "seq_len": 128, "global_batch": 16},
+        "plan": {"tp": 4}}).to_dict()
+    algos = d["communication"]["algorithms"]
+    assert algos["tp.allreduce"] == "ring" and algos["dp.allreduce"] == "ring"
+    d = archsim.simulate({
+        "model": {"layers": 2, "hidden": 512, "heads": 8, "vocab": 1000},
+        "hardware": {"device": "tpu-v5e", "count": 16, "torus": [4, 4]},
+        "workload": {"kind": "training", "seq_len": 128, "global_batch": 16}}).to_dict()
+    assert d["communication"]["algorithms"]["dp.allreduce"] == "dim-ordered"
