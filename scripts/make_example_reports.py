@@ -2,7 +2,8 @@
 
     python scripts/make_example_reports.py [--out-root DIR] [--only NAME ...]
 
-Each example is one ``archsim report`` call on an input kept in reports/inputs/; the sweep
+Each example is one ``archsim report`` call on an input kept in reports/inputs/ (or a
+registry scenario in workloads/scenarios/); the sweep
 example first runs ``archsim sweep`` to (re)write its results table into <out-root>/inputs/.
 Every report folder is replaced atomically (``--force``). Exit status: 0 when every report
 was written.
@@ -24,6 +25,9 @@ EXAMPLES: dict[str, tuple[str, list[str], str]] = {
         # GPT-3 was trained on 300B tokens (Brown et al. 2020, section 2.2)
         ["--train-tokens", "300e9", "--days", "30"],
         "how many A100s train GPT-3 175B on 300B tokens in 30 days, and at what cost"),
+    "serving-capacity": (
+        "llama2-7b-capacity", ["--rate", "30", "--devices", "h100-sxm5-80gb,l40s"],
+        "how many A100s, H100s or L40S serve Llama-2 7B chat at 30 requests/s within the SLO"),
     "compression-comparison": (
         "reports/inputs/compression-llama2-70b-int4.yaml", ["--rate", "5"],
         "Llama-2 70B on two H100s: int4 weights + fp8 KV cache against bf16"),

@@ -35,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="training: deadline in days for those tokens (default: 30)")
     p.add_argument("--rate", type=_positive, metavar="R",
                    help="serving: requests per second to plan for (default: the scenario's)")
+    p.add_argument("--devices", metavar="A,B", default="",
+                   help="serving: more device types to size for the capacity answer")
     p.add_argument("--objective", metavar="COLUMN",
                    help="sweep: column to rank points by, prefix '-' to minimise "
                         "(default: tokens_per_s)")
@@ -49,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from archsim.report.output import check_output_dir
 
     check_output_dir(args.out, args.force)  # fail before simulating anything
+    devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     options = ReportOptions(train_tokens=args.train_tokens, days=args.days, rate=args.rate,
-                            objective=args.objective, scaling=not args.no_scaling)
+                            devices=devices, objective=args.objective,
+                            scaling=not args.no_scaling)
     report = build_report(args.input, args.overrides, options)
     files = write_report(report, args.out, force=args.force)
     print(f"wrote {args.out / 'index.html'} and {args.out / 'report.md'} "

@@ -34,6 +34,10 @@ def _builder(inp: ReportInput) -> Builder:
         from archsim.report.inference import inference_report
 
         return inference_report
+    if mode == "serving":
+        from archsim.report.serving import serving_report
+
+        return serving_report
     from archsim.report.generic import generic_report
 
     return generic_report

@@ -8,7 +8,7 @@ from typing import Any
 from archsim.textfmt import human_bytes, human_time, pct
 
 __all__ = ["count", "days", "human_bytes", "human_time", "kwh", "metric_text", "money", "pct",
-           "rate"]
+           "rate", "short_time"]
 
 
 def count(x: float | None) -> str:
@@ -42,6 +42,13 @@ def days(x: float | None) -> str:
     if x < 1:
         return f"{x * 24:.1f} hours"
     return f"{x:,.1f} days"
+
+
+def short_time(s: float | None) -> str:
+    """A round duration as a person writes it: 0.5 → '500 ms', 2.0 → '2 s'."""
+    if s is None:
+        return "-"
+    return f"{s * 1e3:g} ms" if s < 1 else f"{s:g} s"
 
 
 def kwh(x: float | None) -> str:

@@ -49,7 +49,8 @@ def inference_report(inp: ReportInput, opts: ReportOptions) -> Report:
         omitted.append(("Latency breakdown", "the plan does not run"))
     sections.append(memory_section(r))
     if inp.spans:
-        png, note = timeline_plot(_by_phase(inp.spans), f"Generation of one batch: {r['name']}")
+        png, note = timeline_plot(_by_phase(inp.spans), f"Generation of one batch: {r['name']}",
+                                  "the batch started")
         sec = Section("timeline", "Timeline of the run")
         sec.text(("The prefill step, then one decode step per generated token, as simulated. "
                   + note).strip())

@@ -15,6 +15,8 @@ class ReportOptions:
     """Deadline for those tokens (training). Default: 30 days."""
     rate: float | None = None
     """Request rate to serve (serving), requests/s. Default: the scenario's arrival rate."""
+    devices: tuple[str, ...] = ()
+    """Serving: more device types to size in the capacity answer (besides the scenario's)."""
     objective: str | None = None
     """Sweep column to rank points by. Default: tokens_per_s (higher is better)."""
     scaling: bool = True

@@ -112,7 +112,7 @@ class Bar:
 
 
 def gantt_plot(rows: Sequence[str], bars: Sequence[Bar], categories: Sequence[str],
-               title: str) -> bytes:
+               title: str, origin: str = "the step started") -> bytes:
     """One row per timeline track; bars coloured by category (legend), time in s/ms/µs."""
     end = max((b.end for b in bars), default=1.0)
     scale, unit = time_unit(end)
@@ -130,7 +130,7 @@ def gantt_plot(rows: Sequence[str], bars: Sequence[Bar], categories: Sequence[st
     ax.set_yticks(range(len(rows)), rows, fontsize=8 if len(rows) > 16 else 9)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, end / scale)
-    ax.set_xlabel(f"time since the step started ({unit})")
+    ax.set_xlabel(f"time since {origin} ({unit})")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
@@ -335,5 +335,68 @@ def batch_plot(batches: Sequence[int], throughput: Sequence[float | None],
         ax.legend(fontsize=9, loc="upper left")
     _eng_axis(left.yaxis)
     fig.suptitle("Batch size: throughput against latency")
+    return _png(fig)
+
+
+def percentile_plot(labels: Sequence[str], series: dict[str, Sequence[float]],
+                    limits: dict[str, float | None], title: str) -> bytes:
+    """Grouped bars of latency percentiles (ms, log scale) per latency kind, SLO limits dashed."""
+    n, k = len(labels), len(series)
+    fig = _figure(9.0, 4.4)
+    ax = fig.add_subplot()
+    width = 0.8 / k
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar([j + (i - (k - 1) / 2) * width for j in range(n)],
+               [max(v, 1e-9) * 1e3 for v in values], width=width, label=name,
+               color=PALETTE[i % len(PALETTE)])
+    drawn = False
+    for j, name in enumerate(labels):
+        limit = limits.get(name)
+        if limit:
+            ax.hlines(limit * 1e3, j - 0.45, j + 0.45, colors="black", linestyles="--",
+                      label=None if drawn else "SLO")
+            drawn = True
+    ax.set_yscale("log")
+    ax.set_xticks(range(n), labels)
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)
+
+
+def slo_scaling_plot(devices: Sequence[int], attainment: Sequence[float | None],
+                     ttft_p99: Sequence[float | None], tpot_p99: Sequence[float | None],
+                     slo: dict, base_devices: int) -> bytes:
+    """SLO attainment (left) and p99 TTFT / TPOT (right, ms) against the device count."""
+    fig = _figure(11.0, 4.2)
+    left, right = fig.subplots(1, 2)
+    pts = [(d, 100 * a) for d, a in zip(devices, attainment, strict=True) if a is not None]
+    left.plot([d for d, _ in pts], [a for _, a in pts], "o-", color=PALETTE[0],
+              label="requests within the SLO")
+    if slo.get("attainment") is not None:
+        left.axhline(100 * slo["attainment"], color="black", linestyle="--", linewidth=1,
+                     label=f"target {100 * slo['attainment']:.0f}%")
+    left.set_ylim(0, 105)
+    left.set_ylabel("SLO attainment (%)")
+    for values, name, key, color in ((ttft_p99, "p99 TTFT", "ttft_s", PALETTE[1]),
+                                     (tpot_p99, "p99 TPOT", "tpot_s", PALETTE[2])):
+        pts = [(d, v * 1e3) for d, v in zip(devices, values, strict=True) if v is not None]
+        right.plot([d for d, _ in pts], [v for _, v in pts], "o-", color=color, label=name)
+        if slo.get(key):
+            right.axhline(slo[key] * 1e3, color=color, linestyle="--", linewidth=1,
+                          label=f"{name.split()[1]} SLO")
+    right.set_yscale("log")
+    right.set_ylabel("latency (ms, log scale)")
+    for ax in (left, right):
+        ax.axvline(base_devices, color="#777777", linestyle=":", linewidth=1,
+                   label=f"scenario ({base_devices})")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(list(devices), [str(d) for d in devices])
+        ax.minorticks_off()
+        ax.set_xlabel("devices")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle("Serving the same requests with more or fewer replicas")
     return _png(fig)
 

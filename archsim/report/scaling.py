@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec
@@ -55,18 +56,29 @@ def dp_candidates(sc: ScenarioSpec, base_dp: int, factors: Iterable[float]) -> l
     return sorted(out)
 
 
+def scaled_hardware(sc: ScenarioSpec, devices: int) -> dict[str, Any]:
+    """Overrides that put ``devices`` devices in ``sc``'s homogeneous pool, adding the device's
+    default links (its ``scale_up`` / ``scale_out`` profiles) when the new count needs them."""
+    hw = sc.hardware
+    assert hw.device is not None
+    per_node = hw.devices_per_node or hw.device.devices_per_node
+    out: dict[str, Any] = {"hardware.count": devices}
+    if hw.intra_node is None and hw.device.scale_up and min(devices, per_node) > 1:
+        out["hardware.intra_node"] = hw.device.scale_up
+    if hw.inter_node is None and hw.device.scale_out and devices > per_node:
+        out["hardware.inter_node"] = hw.device.scale_out
+    return out
+
+
 def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
     """Simulate ``sc`` with data-parallel degree ``dp`` (devices = dp · tp · pp · cp)."""
     from archsim.api import simulate
     from archsim.spec.scenario import load_scenario
 
-    plan, hw = sc.plan, sc.hardware
+    plan = sc.plan
     devices = dp * plan.tp * plan.pp * plan.cp
-    overrides: dict[str, object] = {"hardware.count": devices, "plan.dp": dp}
-    assert hw.device is not None
-    per_node = hw.devices_per_node or hw.device.devices_per_node
-    if hw.inter_node is None and hw.device.scale_out and devices > per_node:
-        overrides["hardware.inter_node"] = hw.device.scale_out
+    overrides = scaled_hardware(sc, devices)
+    overrides["plan.dp"] = dp
     try:
         spec = load_scenario(sc.model_dump(mode="json"), overrides)
     except SpecError as exc:

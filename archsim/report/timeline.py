@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from archsim.report.plots import Bar, gantt_plot
 
 MAX_STAGES = 12
+MAX_OTHER_ROWS = 16
+"""Rows of tracks that are not pipeline stages (serving replicas, ...) drawn at most."""
 CATEGORY_ORDER = ("forward", "backward", "recompute", "optimizer", "comm", "dp-comm", "p2p",
                   "prefill", "decode", "io")
 _STAGE = re.compile(r"stage (\d+)")
@@ -25,7 +27,8 @@ def _row_key(track: str) -> tuple[int, int, str]:
     return (1, 0, track)
 
 
-def timeline_plot(spans: Sequence, title: str) -> tuple[bytes, str]:
+def timeline_plot(spans: Sequence, title: str, origin: str = "the step started"
+                  ) -> tuple[bytes, str]:
     """(PNG, a sentence on what was merged or left out) for ``spans``."""
     stages = sorted({int(m.group(1)) for s in spans if (m := _STAGE.match(s.track))})
     keep = set(stages)
@@ -38,6 +41,7 @@ def timeline_plot(spans: Sequence, title: str) -> tuple[bytes, str]:
     rows: dict[str, int] = {}
     bars: list[Bar] = []
     merged_links = False
+    hidden = 0
     for track in sorted({s.track for s in spans}, key=_row_key):
         match = _STAGE.match(track)
         if match and int(match.group(1)) not in keep:
@@ -45,7 +49,12 @@ def timeline_plot(spans: Sequence, title: str) -> tuple[bytes, str]:
         if track.startswith("link "):
             merged_links = True
             continue
+        if not match and sum(1 for t in rows if not _STAGE.match(t)) >= MAX_OTHER_ROWS:
+            hidden += 1
+            continue
         rows[track] = len(rows)
+    if hidden:
+        note += f"The first {MAX_OTHER_ROWS} of {MAX_OTHER_ROWS + hidden} rows are drawn. "
     if merged_links:
         rows["p2p links (all)"] = len(rows)
         note += "Pipeline sends on all links are merged into the last row."
@@ -56,4 +65,4 @@ def timeline_plot(spans: Sequence, title: str) -> tuple[bytes, str]:
     present = {b.category for b in bars}
     categories = [c for c in CATEGORY_ORDER if c in present]
     categories += sorted(present - set(categories))
-    return gantt_plot(list(rows), bars, categories, title), note.strip()
+    return gantt_plot(list(rows), bars, categories, title, origin), note.strip()

@@ -69,7 +69,7 @@ def test_timeline_keeps_stage_rows_and_merges_links():
 def test_timeline_of_many_stages_draws_an_even_subset(monkeypatch):
     drawn = {}
 
-    def capture(rows, bars, categories, title):
+    def capture(rows, bars, categories, title, origin):
         drawn["rows"], drawn["bars"] = list(rows), list(bars)
         return b"png"
 
