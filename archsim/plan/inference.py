@@ -25,16 +25,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
-from archsim.cost.comm import CommGroup, collective_time, group_in_pool, p2p_time
+from archsim.cost.comm import CommGroup, collective_time, p2p_time
 from archsim.cost.compute import compute_time
 from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward
+from archsim.plan.inference_setup import (
+    Degrees,
+    Precision,
+    comm_groups,
+    degree_reasons,
+    dtype_reasons,
+    resolve_precision,
+    split_layers,
+)
 from archsim.plan.training import PhaseCost, cost_ops
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
-from archsim.spec.units import BYTES_PER_ELEMENT
+
+__all__ = ["Degrees", "InferencePlan", "Precision", "StageCost", "base_shape",
+           "build_inference_plan", "comm_groups", "degree_reasons", "dtype_reasons",
+           "resolve_precision", "split_layers"]
 
 # Enough tokens that balanced top-k routing touches every expert (used to count parameters).
 _ALL_EXPERTS_TOKENS = 1 << 20
@@ -49,105 +61,6 @@ class _OpAt:
         for f in fields(op):
             setattr(self, f.name, getattr(op, f.name))
         self.is_matmul = op.is_matmul
-
-
-@dataclass(frozen=True)
-class Degrees:
-    """Parallel degrees of one model replica (dp: replicas that split the batch)."""
-
-    tp: int = 1
-    pp: int = 1
-    ep: int = 1
-    dp: int = 1
-
-    @property
-    def devices(self) -> int:
-        return self.tp * self.pp * self.dp
-
-
-def degree_reasons(model: ModelSpec, deg: Degrees, layers_per_stage: list[int] | None
-                   ) -> list[str]:
-    """Why the model does not split over ``deg`` (empty when it does)."""
-    reasons = []
-    if model.heads % deg.tp:
-        reasons.append(f"heads {model.heads} are not divisible by tp {deg.tp}")
-    kv = model.n_kv_heads
-    if kv % deg.tp and deg.tp % kv:
-        reasons.append(f"kv_heads {kv} and tp {deg.tp}: one must divide the other")
-    if model.ffn % deg.tp:
-        reasons.append(f"ffn_hidden {model.ffn} is not divisible by tp {deg.tp}")
-    if model.moe is not None:
-        if model.moe.experts % deg.ep:
-            reasons.append(f"experts {model.moe.experts} are not divisible by ep {deg.ep}")
-        if deg.dp % deg.ep:
-            reasons.append(f"ep {deg.ep} must divide dp {deg.dp} (expert-parallel ranks are "
-                           "data-parallel ranks, as in training)")
-    elif deg.ep > 1:
-        reasons.append(f"ep {deg.ep} > 1 needs an MoE model (model has no moe block)")
-    if layers_per_stage is not None:
-        if len(layers_per_stage) != deg.pp:
-            reasons.append(f"layers_per_stage has {len(layers_per_stage)} entries for pp "
-                           f"{deg.pp}")
-        elif sum(layers_per_stage) != model.layers or min(layers_per_stage) < 1:
-            reasons.append(f"layers_per_stage {layers_per_stage} must be ≥ 1 each and sum to "
-                           f"the model's {model.layers} layers")
-    elif model.layers % deg.pp:
-        reasons.append(f"layers {model.layers} are not divisible by pp {deg.pp}")
-    return reasons
-
-
-def split_layers(model: ModelSpec, pp: int, layers_per_stage: list[int] | None
-                 ) -> list[tuple[int, ...]]:
-    counts = layers_per_stage or [model.layers // pp] * pp
-    out, nxt = [], 0
-    for n in counts:
-        out.append(tuple(range(nxt, nxt + n)))
-        nxt += n
-    return out
-
-
-@dataclass(frozen=True)
-class Precision:
-    """Dtypes and per-element bytes of one run (from the workload and the compression plan)."""
-
-    model: ModelSpec
-    shape_fields: dict
-    weight_bytes: float
-    """Bytes per stored weight element (quantization scales / sparse metadata included)."""
-    kv_bytes: float
-    notes: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-
-
-def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
-    """Weights / KV-cache dtypes and the compression plan's effect on the op graph."""
-    dtype = sc.workload.dtype
-    e = BYTES_PER_ELEMENT[dtype]
-    if sc.compression is None:
-        return Precision(model=sc.model, shape_fields={}, weight_bytes=e, kv_bytes=e)
-    from archsim.plan.compress import resolve_compression
-
-    comp = resolve_compression(sc, device)
-    fields = dict(comp.shape_fields)
-    storage = comp.weight_storage_bytes if comp.weight_storage_bytes is not None else e
-    kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
-    return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
-                     notes=comp.notes, reasons=comp.reasons)
-
-
-def dtype_reasons(device: DeviceSpec, dtype: str) -> list[str]:
-    if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
-            (dtype == "fp32" and device.supports("tf32")):
-        return []
-    return [f"device {device.name} has no {dtype} support (its dtypes: "
-            f"{', '.join(device.peak)})"]
-
-
-def comm_groups(pool: PoolSpec, deg: Degrees) -> dict[str, CommGroup]:
-    """Tensor-parallel ranks innermost, expert-parallel ranks stride tp (Megatron order)."""
-    one = CommGroup(size=1, per_node=1, intra=None, inter=None, nic_bandwidth=0.0)
-    return {"tp": group_in_pool(pool, deg.tp, 1), "ep": group_in_pool(pool, deg.ep, deg.tp),
-            "cp": one, "dp": group_in_pool(pool, deg.dp, deg.tp)}
 
 
 class StageCost:
