@@ -2,9 +2,9 @@
 
 Sources are read from the device and interconnect profiles (``source``, ``verification``,
 ``unverified``, ``efficiency.source``, ``price_source``). Validation error is read — never
-recomputed — from the reports that the validation commands write under reports/validation/:
-``megatron.md`` (A100 training vs Narayanan et al. 2021) and the JSON files of
-``archsim validate`` that name the device profile they checked.
+recomputed — from the reports that the validation commands write under reports/validation/
+(and its subfolders): ``megatron.md`` (A100 training vs Narayanan et al. 2021) and the
+``validation.json`` files of ``archsim validate``, which name the device profile they checked.
 """
 
 from __future__ import annotations
@@ -80,29 +80,42 @@ def _table_column(markdown: str, header: str) -> list[float]:
     return values
 
 
+# the end-to-end metric of each mode in `archsim validate` reports (archsim/validate/compare.py)
+_E2E_METRIC = {"training": "step_time_s", "inference": "e2e_latency_s"}
+
+
 def _json_notes(folder: Path) -> list[ValidationNote]:
-    """Notes from ``archsim validate`` JSON files that name a device and a MAPE."""
+    """Notes from the ``validation.json`` files of ``archsim validate`` under ``folder``:
+    ``{"meta": {"device_name", "profile", "cpu"|"gpu", ...}, "summary": {"e2e_mape_by_mode":
+    {mode: fraction}, ...}, "cases": [{"mode", "errors": {metric: signed fraction}}, ...]}``."""
     notes = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(folder.rglob("*.json")):
         try:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(data, dict):
+        meta = data.get("meta") if isinstance(data, dict) else None
+        summary = data.get("summary") if isinstance(data, dict) else None
+        if not isinstance(meta, dict) or not isinstance(summary, dict):
             continue
-        device = data.get("device_profile") or data.get("profile") or data.get("device")
-        mape = data.get("mape")
-        if isinstance(mape, dict):  # e.g. {"end_to_end": 0.12, "matmul_ops": 0.2}
-            mape = mape.get("end_to_end", mape.get("e2e"))
-        if not isinstance(device, str) or not isinstance(mape, (int, float)):
+        device = meta.get("device_name")
+        by_mode = summary.get("e2e_mape_by_mode")
+        if not isinstance(device, str) or not isinstance(by_mode, dict):
             continue
-        pct = float(mape) * 100 if mape <= 1.5 else float(mape)
-        max_err = data.get("max_error")
-        notes.append(ValidationNote(Path(device).stem, str(data.get("mode", "all")),
-                                    f"archsim validate on {data.get('host', 'the local device')}",
-                                    pct, None if not isinstance(max_err, (int, float))
-                                    else (max_err * 100 if max_err <= 1.5 else max_err),
-                                    str(path)))
+        where = meta.get("gpu") or meta.get("cpu") or meta.get("device") or "the local device"
+        cases = [c for c in data.get("cases") or [] if isinstance(c, dict)]
+        for mode, mape in by_mode.items():
+            if not isinstance(mape, (int, float)):
+                continue
+            signed = [100 * c["errors"][_E2E_METRIC[mode]] for c in cases
+                      if c.get("mode") == mode and mode in _E2E_METRIC
+                      and isinstance(c.get("errors"), dict)
+                      and isinstance(c["errors"].get(_E2E_METRIC[mode]), (int, float))]
+            notes.append(ValidationNote(
+                device, mode, f"archsim validate: {len(signed) or '?'} PyTorch {mode} runs on "
+                              f"{where} (profile {meta.get('profile', device)})",
+                100 * float(mape), max((abs(e) for e in signed), default=None), str(path),
+                tuple(signed)))
     return notes
 
 
