@@ -176,7 +176,7 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     multi = done & (gen > 1)
     tpot = ((finish - first)[multi] / (gen[multi] - 1))
     e2e = (finish - arrival)[done]
-    queue = (start - arrival)[done]
+    queue = np.maximum(start - arrival, 0.0)[done]  # ≥ 0 up to the clock's rounding
     end = float(finish[done].max()) if done.any() else run.end_s
     duration = max(end - float(arrival.min()), 1e-12)
 

@@ -132,3 +132,62 @@ def test_round_robin_splits_requests_over_replicas():
     run_serving(rs, insts, "round_robin")
     assert [r.replica for r in rs] == [0, 1, 0, 1, 0, 1]
     assert all(r.finish_s > 0 for r in rs)
+
+
+# ---------------------------------------------------------------- invariants under random load
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_request = st.tuples(st.floats(0, 0.5), st.integers(1, 40), st.integers(1, 12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(reqs=st.lists(_request, min_size=1, max_size=12), chunked=st.booleans(),
+       bs=st.sampled_from([1, 4, 16]), spare=st.integers(0, 8), max_tokens=st.integers(8, 64),
+       max_seqs=st.integers(1, 6))
+def test_every_request_finishes_and_every_block_comes_back(reqs, chunked, bs, spare,
+                                                           max_tokens, max_seqs):
+    """Whatever the load: each request gets all its tokens, its first token before its last,
+    preempted ones included, and the KV cache is whole again at the end."""
+    rs = [req(i, at, p, g) for i, (at, p, g) in
+          enumerate(sorted(reqs, key=lambda r: r[0]))]
+    longest = max(r.prompt_len + r.gen_len for r in rs)
+    blocks = -(-longest // bs) + spare  # the largest request always fits alone
+    if not chunked:
+        max_tokens = max(max_tokens, longest)  # whole (re)prefills must fit the budget
+    inst = replica(blocks=blocks, bs=bs, chunked=chunked, max_tokens=max_tokens,
+                   max_seqs=max_seqs)
+    run_serving(rs, [inst], "round_robin")
+    s = inst.sched
+    assert s.free == blocks and s.n_dec == 0 and not s.waiting and not s.prefilling
+    for r in rs:
+        assert r.finish_s > 0 and r.generated == r.gen_len
+        # (SimPy's clock adds up the arrival gaps: equal up to rounding)
+        assert r.first_scheduled_s >= r.arrival_s - 1e-12
+        assert r.first_scheduled_s < r.first_token_s <= r.finish_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(reqs=st.lists(_request, min_size=1, max_size=12), bs=st.sampled_from([1, 4]),
+       spare=st.integers(0, 6), n_pre=st.integers(1, 2), n_dec=st.integers(1, 3))
+def test_disaggregated_roles_hand_every_request_over_and_free_both_caches(reqs, bs, spare,
+                                                                          n_pre, n_dec):
+    rs = [req(i, at, p, g) for i, (at, p, g) in
+          enumerate(sorted(reqs, key=lambda r: r[0]))]
+    blocks = -(-max(r.prompt_len + r.gen_len for r in rs) // bs) + spare
+    pre = [replica(blocks=blocks, bs=bs, index=i, role="prefill") for i in range(n_pre)]
+    dec = [replica(blocks=blocks, bs=bs, index=i, role="decode") for i in range(n_dec)]
+    run = run_serving(rs, pre, "least_loaded", decode=dec,
+                      transfer=lambda r: (0.002 + 1e-5 * r.target, 100.0 * r.target))
+    # one-token requests finish on the prefill replica; the others cross the link
+    assert len(run.transfers.times_s) == sum(1 for r in rs if r.gen_len > 1)
+    for inst in pre + dec:
+        assert inst.sched.free == blocks and inst.sched.held == 0 and inst.sched.incoming == 0
+    for r in rs:
+        assert r.generated == r.gen_len and r.first_token_s <= r.finish_s
+        # the second token cannot come before the KV cache has crossed
+        if r.gen_len > 1:
+            assert r.finish_s >= r.first_token_s + 0.002
+        else:
+            assert r.finish_s == r.first_token_s

@@ -297,13 +297,13 @@ class ReplicaScheduler:
             r.generated += 1
             if r.first_token_s < 0:
                 r.first_token_s = end
-            if self.role == "prefill":
-                self.held += 1
-                handoff.append(r)
-            elif r.generated >= r.gen_len:
+            if r.generated >= r.gen_len:
                 self.free += r.blocks
                 r.blocks = 0
                 r.finish_s = end
+            elif self.role == "prefill":
+                self.held += 1
+                handoff.append(r)
             else:
                 self._join(r)
         for r in batch.joins:
