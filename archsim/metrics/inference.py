@@ -103,7 +103,8 @@ def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
 
 
 def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, Any]:
-    """Kernel time of one step split by roofline bound, summed over stages."""
+    """One step's kernel time split by roofline bound, its FLOPs and bytes: for one
+    tensor-parallel rank of each stage, summed over the stages (per device when pp = 1)."""
     device = iplan.device
     mem = comp = comm = flops = nbytes = 0.0
     for s, st in enumerate(iplan.stages):
