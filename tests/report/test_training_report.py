@@ -87,3 +87,36 @@ def test_time_units_of_plot_axes(seconds, unit):
     from archsim.report.plots import time_unit
 
     assert time_unit(seconds)[1] == unit
+
+
+HETERO = """\
+name: hetero
+model: gpt3-1.7b
+hardware:
+  cluster:
+    pools:
+      - {name: new, device: h100-sxm5-80gb, count: 8, devices_per_node: 8,
+         intra_node: nvlink4-nvswitch}
+      - {name: old, device: a100-sxm4-80gb, count: 8, devices_per_node: 8,
+         intra_node: nvlink3-nvswitch}
+    links:
+      - {between: [new, old], interconnect: ib-hdr-200g}
+workload: {kind: training, seq_len: 2048, global_batch: 32, micro_batch: 1, dtype: bf16}
+plan: {tp: 8, pp: 2, placement: {stages: [new, old]}}
+"""
+
+
+def test_heterogeneous_pipeline_report_names_both_pools(tmp_path):
+    path = tmp_path / "hetero.yaml"
+    path.write_text(HETERO)
+    report = build_report(path, options=ReportOptions(train_tokens=1e9, days=1))
+    assert report.title.endswith("gpt3-1.7b on h100-sxm5-80gb + a100-sxm4-80gb")
+    answer = " ".join(b.text for b in report.sections[0].blocks)
+    assert "8 × h100-sxm5-80gb + 8 × a100-sxm4-80gb" in answer
+    ids = report.section_ids()
+    assert "validation" in ids and "validation-a100-sxm4-80gb" in ids
+    sources = next(s for s in report.sections if s.id == "sources")
+    table = next(b for b in sources.blocks if getattr(b, "rows", None))
+    assert {r[0] for r in table.rows} >= {"h100-sxm5-80gb", "a100-sxm4-80gb", "ib-hdr-200g"}
+    assert ("Scaling curves", "the hardware is a cluster of pools; scaling varies one "
+                              "homogeneous pool") in report.omitted
