@@ -32,7 +32,7 @@ from archsim.plan.inference import (
     dtype_reasons,
     resolve_precision,
 )
-from archsim.plan.training import COMM_KINDS, PhaseCost
+from archsim.plan.opcost import COMM_KINDS, PhaseCost
 from archsim.result import Result
 from archsim.sim.inference import run_generation
 from archsim.spec.scenario import ScenarioSpec

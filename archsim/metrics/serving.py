@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.plan.opcost import COMM_KINDS
 from archsim.plan.serving import ReplicaGroup, ServingLayout, resolve_serving_layout
-from archsim.plan.training import COMM_KINDS
 from archsim.result import Result
 from archsim.sim.serving.engine import Instance, ServingRun, run_serving
 from archsim.sim.serving.requests import Request, generate_requests

@@ -39,7 +39,7 @@ from archsim.plan.inference_setup import (
     resolve_precision,
     split_layers,
 )
-from archsim.plan.training import PhaseCost, cost_ops
+from archsim.plan.opcost import PhaseCost, cost_ops
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
