@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from archsim.metrics.cluster_summary import cluster_lines
 from archsim.result import Result
 from archsim.textfmt import human_bytes, human_time, num, pct, table
 
@@ -132,7 +133,8 @@ def _training(d: dict) -> list[str]:
             f"Step time on the critical stage ({tb['critical_stage']})",
             table(["part", "time", "share"], breakdown),
             f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
-            f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)"]
+            f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)",
+            *cluster_lines(d)]
 
 
 import archsim.metrics.inference_summary  # noqa: E402,F401  (registers inference/serving)

@@ -78,18 +78,25 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
         per = [c.layers[k] for k in kinds]
         layer_s.append(sum(lc.fwd.time_s + lc.bwd.time_s + lc.recompute.time_s
                            for lc in per) / L)
-        extra = 0.0
+        extra, extra_params = 0.0, 0.0
         if s == 0:
             extra += c.embed_f.time_s + c.embed_b.time_s
+            extra_params += c.embed_params
         if s == p - 1:
             extra += c.head_f.time_s + c.head_b.time_s
+            extra_params += c.head_params
+            if model.tied_embeddings and p > 1:
+                extra_params += model.vocab * model.hidden / layout.tp
         extra_s.append(extra)
-        params = sum(lc.params for lc in per) / L
-        states = model_state_bytes(params, wl.dtype, wl.optimizer, plan.zero,
-                                   layout.dp_shard).total
+
+        def state_bytes(params: float) -> float:
+            return model_state_bytes(params, wl.dtype, wl.optimizer, plan.zero,
+                                     layout.dp_shard).total
+
+        states = state_bytes(sum(lc.params for lc in per) / L)
         act = sum(lc.saved for lc in per) / L * _in_flight(plan.schedule, p, m, v, s)
         work = max(lc.all_saved for lc in per) if plan.recompute == "full" else 0.0
-        free = hw.device.usable_memory - work
+        free = hw.device.usable_memory - work - state_bytes(extra_params)
         caps.append(max(0, int(free // (states + act))) if states + act > 0 else None)
     counts = _min_max_split(layer_s, extra_s, L, v, caps)
     limited = False

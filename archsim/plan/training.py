@@ -138,6 +138,9 @@ class StageCosts:
     embed_b: PhaseCost
     head_f: PhaseCost
     head_b: PhaseCost
+    embed_params: float = 0.0
+    head_params: float = 0.0
+    """Without the tied embedding's copy on the last stage."""
 
 
 def _groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
@@ -214,7 +217,9 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         embed_f=cost_ops(embed_ops, device, groups).slowed(speed),
         embed_b=cost_ops(backward_ops(embed_ops), device, groups).slowed(speed),
         head_f=cost_ops(head_ops, device, groups).slowed(speed),
-        head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed))
+        head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed),
+        embed_params=sum(op.params for op in embed_ops),
+        head_params=sum(op.params for op in head_ops))
 
 
 def build_training_plan(sc: ScenarioSpec, layout: Layout,

@@ -251,7 +251,7 @@ class PoolSpec(StrictModel):
     @classmethod
     def _positive_count(cls, count: int) -> int:
         if count < 1:
-            raise ValueError(f"a pool needs at least one device (got count {count})")
+            raise ValueError("a pool needs at least one device")
         return count
 
     @model_validator(mode="after")
@@ -440,9 +440,9 @@ class ClusterSpec(StrictModel):
         if unreachable:
             joined = "; ".join(f"{a}-{b}" for a, b in (lk.between for lk in self.links))
             raise ValueError(
-                f"pool{'s' if len(unreachable) > 1 else ''} {', '.join(unreachable)} "
-                f"cannot be reached from pool {names[0]!r}: add a link between pools "
-                f"(links: {joined or 'none'})")
+                f"pool{'s' if len(unreachable) > 1 else ''} "
+                f"{', '.join(repr(n) for n in unreachable)} cannot be reached from pool "
+                f"{names[0]!r}: add a link between pools (links: {joined or 'none'})")
         return self
 
     def _reachable(self, start: str) -> set[str]:

@@ -67,8 +67,9 @@ class HardwareSpec(StrictModel):
                                      "intra_node", "inter_node", "nics_per_node")
                          if getattr(self, k)]
             if pool_keys:
-                raise ValueError(f"{', '.join(pool_keys)} belong inside the cluster's pools "
-                                 "when hardware.cluster is given")
+                raise ValueError(f"{', '.join(pool_keys)}: give "
+                                 f"{'it' if len(pool_keys) == 1 else 'them'} per pool "
+                                 "(hardware.cluster.pools[i]) when hardware.cluster is given")
             return self
         if self.device is None:
             raise ValueError("needs device (and count) or cluster")
@@ -235,8 +236,9 @@ def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins) -> None:
             device = pool["device"]
             if isinstance(device, dict):
                 pool.setdefault("devices_per_node",
-                                min(pool.get("count", 1) if isinstance(pool.get("count"), int)
-                                    else 1, device.get("devices_per_node", 8)))
+                                max(1, min(pool.get("count", 1)
+                                           if isinstance(pool.get("count"), int) else 1,
+                                           device.get("devices_per_node", 8))))
                 if "intra_node" not in pool and device.get("scale_up"):
                     pool["intra_node"] = device["scale_up"]
                 if "inter_node" not in pool and device.get("scale_out"):
