@@ -3,8 +3,9 @@
 A training run of N tokens at a simulated throughput T tokens/s takes N / T seconds; its cost is
 the simulated cost per million tokens × N / 10⁶ and its energy the simulated energy per token × N
 (both from the result: devices × price per device-hour, and TDP while busy / idle power
-otherwise — see archsim/result.py). Failures, restarts, checkpoints and evaluation pauses are
-not included.
+otherwise — see archsim/result.py). Checkpoint writes are included when the scenario models
+them (T and the cost are then the sustained values, see ``sustained``; the idle energy of those
+pauses is not). Failures, restarts and evaluation pauses are not included.
 
 The fewest devices that reach a target rate (N tokens in D days) are found by simulating the
 scenario at other data-parallel degrees (archsim/report/scaling.py) and bisecting over the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from archsim.report.scaling import ScalePoint
 from archsim.spec.model import ModelSpec
@@ -97,6 +99,19 @@ def run_estimate(devices: int, tokens_per_s: float, cost_per_million_tokens: flo
     cost = None if cost_per_million_tokens is None else cost_per_million_tokens * tokens / 1e6
     energy = None if energy_per_token_j is None else energy_per_token_j * tokens / J_PER_KWH
     return RunEstimate(devices, tokens_per_s, days, cost, energy)
+
+
+def sustained(r: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(tokens/s, $ per million tokens) over a long run of the result ``r``: the pauses for
+    checkpoint writes (``io.step_time_with_checkpoint_s``, archsim/plan/io.py) are included
+    when the scenario models them. The devices are held (and paid) during those pauses."""
+    tps, cpm, step = r.get("tokens_per_s"), r.get("cost_per_million_tokens_usd"), \
+        r.get("step_time_s")
+    with_ckpt = (r.get("io") or {}).get("step_time_with_checkpoint_s")
+    if tps and step and with_ckpt and with_ckpt > step:
+        ratio = with_ckpt / step
+        return tps / ratio, None if cpm is None else cpm * ratio
+    return tps, cpm
 
 
 def valid_dps(sc: ScenarioSpec) -> list[int]:

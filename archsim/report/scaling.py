@@ -27,6 +27,7 @@ class ScalePoint:
     dp: int
     feasible: bool
     tokens_per_s: float | None
+    """Sustained: checkpoint pauses included where modelled (capacity.sustained)."""
     step_time_s: float | None
     cost_per_million_tokens_usd: float | None
     energy_per_token_j: float | None
@@ -83,10 +84,13 @@ def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
         spec = load_scenario(sc.model_dump(mode="json"), overrides)
     except SpecError as exc:
         return ScalePoint(devices, dp, False, None, None, None, None, tuple(exc.problems))
+    from archsim.report.capacity import sustained
+
     r = simulate(spec).to_dict()
+    tps, cpm = sustained(r)
     return ScalePoint(devices=devices, dp=dp, feasible=bool(r["feasible"]),
-                      tokens_per_s=r.get("tokens_per_s"), step_time_s=r.get("step_time_s"),
-                      cost_per_million_tokens_usd=r.get("cost_per_million_tokens_usd"),
+                      tokens_per_s=tps, step_time_s=r.get("step_time_s"),
+                      cost_per_million_tokens_usd=cpm,
                       energy_per_token_j=r.get("energy_per_token_j"),
                       reasons=tuple(r.get("infeasible_reasons") or ()))
 

@@ -18,6 +18,7 @@ from archsim.report.capacity import (
     fewest_devices,
     model_parameters,
     run_estimate,
+    sustained,
 )
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
@@ -37,7 +38,7 @@ from archsim.spec.model import ModelSpec
 
 BREAKDOWN_LABELS = {"compute_s": "compute", "recompute_s": "recompute",
                     "exposed_comm_s": "exposed communication", "bubble_s": "pipeline bubble",
-                    "optimizer_s": "optimizer step", "io_s": "I/O (data, checkpoints)"}
+                    "optimizer_s": "optimizer step", "io_s": "exposed data loading"}
 
 
 def _model(inp: ReportInput) -> ModelSpec | None:
@@ -142,9 +143,10 @@ def _sources(inp: ReportInput) -> Section:
 
 def _estimate(r: dict[str, Any], devices: int, target: TrainingTarget | None
               ) -> RunEstimate | None:
-    if target is None or not r.get("feasible") or not r.get("tokens_per_s"):
+    tps, cpm = sustained(r)
+    if target is None or not r.get("feasible") or not tps:
         return None
-    return run_estimate(devices, r["tokens_per_s"], r.get("cost_per_million_tokens_usd"),
+    return run_estimate(devices, tps, cpm,
                         r.get("energy_per_token_j"), target.tokens)
 
 
@@ -183,8 +185,12 @@ def _answer(r: dict[str, Any], device_names: list[str], hw: str, model: ModelSpe
                        f"and meet the target: {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
         sec.text("Answer: " + answer)
         return sec
-    step = (f"On {hw} ({_plan_text(r)}) one step takes "
-            f"{fmt.human_time(r['step_time_s'])}, {fmt.rate(r['tokens_per_s'], 'tokens/s')}")
+    tps, _ = sustained(r)
+    with_ckpt = (r.get("io") or {}).get("step_time_with_checkpoint_s")
+    step = (f"On {hw} ({_plan_text(r)}) one step takes {fmt.human_time(r['step_time_s'])}"
+            + (f" ({fmt.human_time(with_ckpt)} with checkpoint writes amortized), "
+               f"{fmt.rate(tps, 'tokens/s')} sustained" if tps != r["tokens_per_s"]
+               else f", {fmt.rate(tps, 'tokens/s')}"))
     if here is None or target is None:
         sec.text(f"Answer: {step}; cost {fmt.money(r.get('cost_per_million_tokens_usd'))} per "
                  "million tokens.")
@@ -244,7 +250,7 @@ def _inputs(inp: ReportInput, params: float | None, target: TrainingTarget | Non
 def _breakdown(r: dict[str, Any]) -> Section:
     tb, step = r["time_breakdown"], r["step_time_s"]
     parts = [(BREAKDOWN_LABELS.get(k, k.removesuffix("_s").replace("_", " ")), float(v))
-             for k, v in tb.items() if k.endswith("_s") and isinstance(v, (int, float))]
+             for k, v in tb.items() if k.endswith("_s") and isinstance(v, (int, float)) and v > 0]
     sec = Section("step-time", "Step-time breakdown")
     crit = tb.get("critical_stage")
     sec.text(f"Where one optimizer step of {fmt.human_time(step)} goes on the critical pipeline "
@@ -265,6 +271,15 @@ def _breakdown(r: dict[str, Any]) -> Section:
                   caption=f"Communication of the critical stage: "
                           f"{fmt.human_time(comm.get('total_time_s'))} in total, "
                           f"{fmt.human_time(comm.get('exposed_time_s'))} exposed.")
+    ckpt = (r.get("io") or {}).get("checkpoint")
+    if isinstance(ckpt, dict) and ckpt.get("interval_steps"):
+        with_ckpt = r["io"].get("step_time_with_checkpoint_s")
+        sec.text(f"Checkpoints ({ckpt.get('mode', '?')}): {fmt.human_bytes(ckpt.get('bytes'))} "
+                 f"every {ckpt['interval_steps']} steps to {r['io'].get('storage', 'storage')}, "
+                 f"{fmt.human_time(ckpt.get('exposed_s'))} of waiting each, "
+                 f"{fmt.human_time(ckpt.get('amortized_s_per_step'))} per step amortized: an "
+                 f"average step takes {fmt.human_time(with_ckpt)}. The capacity plan uses that "
+                 "sustained rate.")
     mfu, hfu = r.get("mfu"), r.get("hfu")
     if mfu is not None:
         sec.text(f"Model FLOPs utilization {fmt.pct(mfu)}, hardware FLOPs utilization "
@@ -343,10 +358,11 @@ def _capacity(r: dict[str, Any], devices: int, target: TrainingTarget | None,
               here: RunEstimate | None, best: ScalePoint | None, points: list[ScalePoint]
               ) -> Section:
     sec = Section("capacity", "Capacity plan")
-    tps = r.get("tokens_per_s")
-    cpm = r.get("cost_per_million_tokens_usd")
+    tps, cpm = sustained(r)
     ept = r.get("energy_per_token_j")
-    rows = [("throughput", fmt.rate(tps, "tokens/s") if r.get("feasible") else "does not run"),
+    label = "throughput" if tps == r.get("tokens_per_s") else \
+        "throughput (sustained, checkpoint writes included)"
+    rows = [(label, fmt.rate(tps, "tokens/s") if r.get("feasible") else "does not run"),
             ("tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
              if tps and r.get("feasible") else "-"),
             ("cost per million tokens", fmt.money(cpm)),

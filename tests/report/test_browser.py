@@ -33,7 +33,8 @@ def render(page: Path, png: Path, profile: Path) -> str:
     assert binary is not None
     proc = subprocess.run(
         [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update",
          "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
          f"--screenshot={png}", "--window-size=1200,2000", "--enable-logging=stderr", "--v=0",
          page.resolve().as_uri()],

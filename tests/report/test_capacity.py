@@ -126,3 +126,41 @@ def test_fewest_devices_on_the_simulator():
 
     again = archsim.simulate(load_scenario(sc.model_dump(mode="json"), {"plan.dp": 4}))
     assert base.tokens_per_s == pytest.approx(again["tokens_per_s"], rel=1e-12)
+
+
+def test_sustained_rate_includes_checkpoint_pauses_by_hand():
+    from archsim.report.capacity import sustained
+
+    # a 1.00 s step plus 25 s of checkpoint writes every 100 steps = 1.25 s per step on average:
+    # 1000 tokens/s → 800 sustained; $2 per million tokens → $2.50 (devices held while writing)
+    r = {"tokens_per_s": 1000.0, "step_time_s": 1.0, "cost_per_million_tokens_usd": 2.0,
+         "io": {"step_time_with_checkpoint_s": 1.25}}
+    assert sustained(r) == pytest.approx((800.0, 2.5))
+    assert sustained({"tokens_per_s": 1000.0, "step_time_s": 1.0,
+                      "cost_per_million_tokens_usd": 2.0}) == (1000.0, 2.0)
+
+
+def test_training_report_plans_with_checkpoint_writes(tmp_path):
+    import archsim
+    from archsim.report import ReportOptions, build_report
+
+    path = tmp_path / "io.yaml"
+    path.write_text(
+        "model: gpt3-1.7b\n"
+        "hardware: {device: a100-sxm4-80gb, count: 8, storage: nfs-10gbe}\n"
+        "workload: {kind: training, global_batch: 32, micro_batch: 2,\n"
+        "           checkpoint: {interval_steps: 50}}\n"
+        "plan: {tp: 2, pp: 2}\n")
+    r = archsim.simulate(path).to_dict()
+    with_ckpt = r["io"]["step_time_with_checkpoint_s"]
+    assert with_ckpt > r["step_time_s"]
+    report = build_report(path, options=ReportOptions(train_tokens=1e9, days=30,
+                                                      scaling=False))
+    cap = next(s for s in report.sections if s.id == "capacity")
+    rows = dict(next(b for b in cap.blocks if getattr(b, "rows", None)).rows)
+    sustained_tps = r["tokens_per_s"] * r["step_time_s"] / with_ckpt
+    assert rows["throughput (sustained, checkpoint writes included)"] == \
+        f"{sustained_tps:,.0f} tokens/s"
+    days = 1e9 / sustained_tps / 86_400
+    assert rows["time to train 1 B tokens"] == (f"{days * 24:.1f} hours" if days < 1
+                                                else f"{days:,.1f} days")
