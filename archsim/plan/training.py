@@ -326,8 +326,16 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         wrap = (wf[0].time_s + wf[1].time_s, wb[0].time_s + wb[1].time_s)
     links = [name for _, _, name in sends_fwd]
 
-    bucket_costs = [[[collective_time(dp_kind, b, stage_cost[s].groups["dp"])
-                      for b in ck.grad_buckets] for ck in row] for s, row in enumerate(chunks)]
+    memo: dict[tuple[int, float], CommCost] = {}  # buckets repeat: one per layer
+
+    def reduce(s: int, nbytes: float) -> CommCost:
+        key = (id(stage_cost[s]), nbytes)
+        if key not in memo:
+            memo[key] = collective_time(dp_kind, nbytes, stage_cost[s].groups["dp"])
+        return memo[key]
+
+    bucket_costs = [[[reduce(s, b) for b in ck.grad_buckets] for ck in row]
+                    for s, row in enumerate(chunks)]
     bucket_times = [[[c.time_s for c in ck] for ck in row] for row in bucket_costs]
 
     states, opt_times, gathers = [], [], []
