@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,8 @@ def _inputs(source: str, table: Any, inputs: list[str], varied: list[str], objec
     rows = [("table", f"{source} ({len(table)} rows)"),
             ("objective", objective.label), ("Pareto goals", ", ".join(g.label for g in goals))]
     for c in inputs:
-        values = sorted(table[c].astype(str).unique())
+        values = [value_text(c, _clean(v)) for v in sorted(table[c].dropna().unique(),
+                                                           key=_order)]
         shown = ", ".join(values[:12]) + (f", ... ({len(values)} values)" if len(values) > 12
                                           else "")
         rows.append((c + (" (varied)" if c in varied else ""), shown))
@@ -269,11 +271,23 @@ def _best(scored: Any, objective: Goal, varied: list[str]) -> Section:
     return sec
 
 
+def _order(v: Any) -> tuple[int, float, str]:
+    """Numbers first in numeric order, then everything else by its text."""
+    v = _clean(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, float(v), "")
+    return (1, 0.0, str(v))
+
+
 def _category(varied: list[str], table: Any) -> str | None:
+    """The input column to compare best points across: the device, else a named choice."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     if "hardware.device" in varied:
         return "hardware.device"
     for c in varied:
-        if table[c].dtype == object and 1 < table[c].nunique() <= 12:
+        col = table[c]
+        if not is_numeric_dtype(col) and not is_bool_dtype(col) and 1 < col.nunique() <= 12:
             return c
     return None
 
@@ -319,13 +333,19 @@ def _failures(table: Any, ok: Any) -> Section:
     if bad.empty:
         sec.text("Every point is feasible.")
         return sec
-    counts: dict[str, int] = {}
+    counts: dict[str, list] = {}  # reason with numbers masked → [points, an example]
     for _, r in bad.iterrows():
         err = _clean(r.get("error")) if "error" in r else None
         text = str(err) if err else str(_clean(r.get("infeasible_reasons")) or "no reason")
-        key = text.split(";")[0].split(" (")[0][:120]
-        counts[key] = counts.get(key, 0) + 1
-    rows = sorted(counts.items(), key=lambda kv: -kv[1])
-    sec.table(["reason (first clause)", "points"], [(k, str(v)) for k, v in rows[:10]],
-              caption=f"{len(bad)} of {len(table)} points are infeasible or failed.")
+        for reason in {t.strip() for t in re.split(r" \| |; ", text) if t.strip()}:
+            key = re.sub(r"[0-9]+(\.[0-9]+)?", "#", reason.split(" (")[0])
+            entry = counts.setdefault(key, [0, reason])
+            entry[0] += 1
+    rows = sorted(counts.values(), key=lambda e: -e[0])
+    sec.table(["reason (one example of each kind)", "points"],
+              [(example[:160], str(n)) for n, example in rows[:10]],
+              caption=f"{len(bad)} of {len(table)} points are infeasible or failed; a point "
+                      "with several reasons counts under each"
+                      + (f"; {len(rows) - 10} more kinds not shown" if len(rows) > 10 else "")
+                      + ".")
     return sec

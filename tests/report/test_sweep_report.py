@@ -107,3 +107,23 @@ def test_parse_goal_rejects_a_bare_column():
     with pytest.raises(SpecError, match=r"x: objective 'cost_usd': expected 'max:COLUMN' or "
                                         r"'min:COLUMN'"):
         parse_goal("cost_usd", "x")
+
+
+def test_failure_reasons_are_grouped_by_kind(tmp_path):
+    path = tmp_path / "fail.csv"
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["plan.tp", "feasible", "infeasible_reasons", "tokens_per_s"])
+        out.writerow([1, "true", "", 10])
+        out.writerow([2, "false", "global_batch 64 is not divisible by micro_batch·dp = 1·128 = "
+                                  "128 | the interleaved schedule needs pp > 1", ""])
+        out.writerow([4, "false", "global_batch 64 is not divisible by micro_batch·dp = 1·256 = "
+                                  "256", ""])
+    report = build_report(path)
+    table = next(b for b in _section(report, "failures").blocks if getattr(b, "rows", None))
+    # two kinds: the batch one (2 points, numbers differ) and the schedule one (1 point)
+    assert [r[1] for r in table.rows] == ["2", "1"]
+    assert table.rows[0][0].startswith("global_batch 64 is not divisible")
+    assert table.rows[1][0] == "the interleaved schedule needs pp > 1"
+    inputs = next(b for b in _section(report, "inputs").blocks if getattr(b, "rows", None))
+    assert ("plan.tp (varied)", "1, 2, 4") in inputs.rows  # numeric order, not text order
