@@ -52,6 +52,7 @@ def load_input(source: str | Path, overrides: list[str] | None = None) -> Report
         if suffix == ".json":
             return ReportInput("result", text, result=load_result_json(Path(text)))
         return ReportInput("sweep", text, table=load_sweep_table(Path(text)))
+    _check_scenario_source(text)
     from archsim.api import simulate
     from archsim.spec.scenario import load_scenario
 
@@ -59,6 +60,27 @@ def load_input(source: str | Path, overrides: list[str] | None = None) -> Report
     result = simulate(scenario, trace=True)
     return ReportInput("scenario", text, result=result.to_dict(), scenario=scenario,
                        spans=list(result.spans))
+
+
+def _check_scenario_source(text: str) -> None:
+    """SpecError for inputs that are clearly not a scenario (a folder, a sweep file, another
+    kind of file), naming what to give instead."""
+    from archsim.spec.registry import list_names, read_yaml
+
+    path = Path(text)
+    expected = ("expected a scenario (.yaml or a name in workloads/scenarios/), a result "
+                "(.json) or a sweep table (.csv/.parquet)")
+    if path.is_dir():
+        raise SpecError([f"{text}: is a folder; {expected}"])
+    if path.is_file() and path.suffix.lower() not in (".yaml", ".yml"):
+        raise SpecError([f"{text}: {expected}"])
+    sweep = path.is_file() and isinstance(data := read_yaml(path), dict) and "axes" in data
+    if not path.exists() and text in list_names("sweeps") and text not in list_names(
+            "scenarios"):
+        sweep = True
+    if sweep:
+        raise SpecError([f"{text}: is a sweep file, not a scenario; run `archsim sweep {text} "
+                         "--out TABLE.parquet`, then `archsim report TABLE.parquet`"])
 
 
 def load_result_json(path: Path) -> dict[str, Any]:
@@ -78,6 +100,9 @@ def load_result_json(path: Path) -> dict[str, Any]:
 
 def check_result(data: Any, where: str) -> dict[str, Any]:
     """``data`` if it is an archsim result this version can read; SpecError otherwise."""
+    if isinstance(data, dict) and "pareto" in data and "best" in data and "points" in data:
+        raise SpecError([f"{where}: is the summary of a sweep, not a result; report the sweep's "
+                         "table (the .parquet or .csv beside it)"])
     if not isinstance(data, dict) or "result_version" not in data:
         if not isinstance(data, dict):
             found = f"a JSON {type(data).__name__}"

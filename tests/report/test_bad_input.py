@@ -122,3 +122,25 @@ def test_cli_unknown_scenario_and_bad_target(tmp_path, capsys):
         main(["report", "x.yaml", "--out", str(tmp_path / "o"), "--days", "-3"])
     assert exc.value.code == 2
     assert "argument --days: must be greater than 0, got -3" in capsys.readouterr().err
+
+
+def test_inputs_that_are_not_scenarios_say_what_to_give(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("base: gpt3-175b-1024xa100\naxes: {plan.tp: [1, 2]}\n")
+    with pytest.raises(SpecError, match=r"s\.yaml: is a sweep file, not a scenario; run "
+                                        r"`archsim sweep .*s\.yaml --out TABLE\.parquet`, then "
+                                        r"`archsim report TABLE\.parquet`"):
+        build_report(sweep)
+    with pytest.raises(SpecError, match=r": is a folder; expected a scenario \(\.yaml or a "
+                                        r"name in workloads/scenarios/\), a result \(\.json\) "
+                                        r"or a sweep table \(\.csv/\.parquet\)"):
+        build_report(tmp_path)
+    notes = tmp_path / "notes.md"
+    notes.write_text("# not a scenario\n")
+    with pytest.raises(SpecError, match=r"notes\.md: expected a scenario"):
+        build_report(notes)
+    summary = _write(tmp_path / "t.summary.json", {"sweep": "x", "points": {}, "best": [],
+                                                   "pareto": {}})
+    with pytest.raises(SpecError, match=r"t\.summary\.json: is the summary of a sweep, not a "
+                                        r"result; report the sweep's table"):
+        build_report(summary)
