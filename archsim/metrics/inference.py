@@ -153,6 +153,12 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
                           "other": other})
     worst = max(per_stage, key=lambda d: d["peak_bytes"])
     capacity = device.memory.capacity
+    # KV budget as a serving engine sizes it (vLLM): what is left after the weights, the
+    # runtime reserve and this run's activations, in whole sequences of prompt + gen tokens
+    fits = min(int((capacity - st["weights"] - st["activations"] - st["other"])
+                   // (iplan.kv_bytes_per_token[st["stage"]] * context))
+               for st in per_stage)
+    max_batch = max(fits, 0) * deg.dp
     reasons = []
     if worst["peak_bytes"] > capacity:
         fq = format_quantity
@@ -216,6 +222,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
                      "batch_per_replica": b, "flash_attention": sc.plan.flash_attention},
         "phases": {"prefill": prefill, "decode": dec},
         "kv_cache_bytes_per_token": sum(iplan.kv_bytes_per_token) * deg.tp,
+        "max_batch_that_fits": max_batch,
         "memory": {"peak_bytes_per_device": worst["peak_bytes"], "capacity_bytes": capacity,
                    "breakdown": {"weights": worst["weights"], "gradients": 0.0,
                                  "optimizer_states": 0.0, "activations": worst["activations"],

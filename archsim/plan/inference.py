@@ -279,6 +279,15 @@ class InferencePlan:
         return 2.0 * e * tokens * m.hidden + max(qkv, mlp, attn) + logits
 
 
+def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
+    """The device as the run sees it: with ``workload.cuda_graphs`` each kernel of a forward
+    pass costs the profile's ``graph_launch_overhead`` instead of ``launch_overhead`` (the
+    pass is replayed as one captured graph, as vLLM and TensorRT-LLM do for decode)."""
+    if getattr(sc.workload, "cuda_graphs", False) and device.graph_launch_overhead is not None:
+        return device.model_copy(update={"launch_overhead": device.graph_launch_overhead})
+    return device
+
+
 def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:
     fields = dict(precision.shape_fields)
     return Shape(batch=1, seq=1, kv_seq=1, tp=deg.tp, ep=deg.ep, flash=sc.plan.flash_attention,
@@ -295,7 +304,7 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
     order); stages closer than a node talk over the intra-node link.
     """
     model = precision.model
-    device = pool.device
+    device = runtime_device(pool.device, sc)
     groups = comm_groups(pool, deg)
     base = base_shape(sc, precision, deg)
     layer_split = split_layers(model, deg.pp, sc.plan.layers_per_stage)

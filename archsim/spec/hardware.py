@@ -118,6 +118,10 @@ class DeviceSpec(StrictModel):
     tdp: Power
     idle_power: Power | None = None
     launch_overhead: DurationOrZero = 5e-6
+    graph_launch_overhead: DurationOrZero | None = None
+    """Per-kernel cost when a forward pass is replayed as a captured graph (CUDA/HIP graphs);
+    used by inference/serving workloads with ``cuda_graphs: true``. None: no graph support
+    (launch_overhead applies)."""
     efficiency: EfficiencySpec
     sparsity: SparsitySpec | None = None
     scale_up: str | None = None

@@ -33,6 +33,9 @@ class InferenceWorkload(StrictModel):
     replicas (like training's global_batch)."""
 
     kind: Literal["inference"] = "inference"
+    cuda_graphs: bool = False
+    """Replay each forward pass as a captured graph (vLLM, TensorRT-LLM): kernels cost the
+    device's graph_launch_overhead instead of launch_overhead."""
     batch: int = Field(default=1, ge=1)
     prompt_len: int = Field(default=512, ge=1)
     gen_len: int = Field(default=128, ge=1)
@@ -113,6 +116,8 @@ class ServingWorkload(StrictModel):
     """Request-level serving with continuous batching (vLLM-style scheduler per replica)."""
 
     kind: Literal["serving"] = "serving"
+    cuda_graphs: bool = False
+    """As for inference: forward passes replayed as captured graphs."""
     arrival: ArrivalSpec = ArrivalSpec(rate_per_s=1.0)
     prompt_len: int | LengthDistribution = 512
     gen_len: int | LengthDistribution = 128

@@ -52,3 +52,21 @@ def test_teacher_that_does_not_divide_is_a_reason():
     assert r["infeasible_reasons"] == [
         "teacher llama2-13b: heads 40 are not divisible by tp 16",
         "teacher llama2-13b: kv_heads 40 and tp 16: one must divide the other"]
+
+
+def test_deployment_scenario_compares_student_with_teacher():
+    r = archsim.simulate({
+        "model": "llama2-70b",
+        "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+        "workload": {"kind": "inference", "batch": 8, "prompt_len": 512, "gen_len": 64},
+        "plan": {"tp": 8},
+        "compression": {"distill": {"student": "llama2-7b"}}}).to_dict()
+    assert r["model"] == "llama2-7b"
+    c = r["compression"]
+    assert (c["baseline"]["model"], c["compressed"]["model"]) == ("llama2-70b", "llama2-7b")
+    # weights: 6.74e9 vs 68.98e9 parameters (published counts)
+    assert c["ratios"]["memory.breakdown.weights"] == pytest.approx(6.74 / 68.98, rel=0.02)
+    assert c["ratios"]["tpot_s"] < 0.5
+    d = r["distillation"]
+    assert d["assumed_training"]["global_batch"] == 256 and d["feasible"]
+    assert d["step_time_s"] == pytest.approx(d["teacher_forward_s"] + d["student_step_s"])

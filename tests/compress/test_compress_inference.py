@@ -1,0 +1,124 @@
+"""Compression plans on inference: weight-only int4, W8A8, fp8 KV cache, worked scenarios."""
+
+import pytest
+
+import archsim
+from archsim.cost.compute import matmul_peak
+from archsim.metrics.inference import resolve_precision
+from archsim.plan.inference import Degrees, build_inference_plan
+
+H200_70B = {
+    "model": "llama2-70b",
+    "hardware": {"device": "h200-sxm-141gb", "count": 1},
+    "workload": {"kind": "inference", "batch": 1, "prompt_len": 256, "gen_len": 64,
+                 "cuda_graphs": True},
+}
+
+
+def test_int4_decode_tpot_follows_the_weight_bytes():
+    """Batch-1 decode is bound by memory bandwidth: TPOT ≈ bytes read per step / bandwidth.
+    int4 with fp16 scales per 128 weights reads 0.5 + 2/128 B per weight instead of 2 B; the
+    predicted TPOT ratio must match the ratio of the bytes each decode step moves within 10%."""
+    r = archsim.simulate({**H200_70B, "compression": {"weight_dtype": "int4"}}).to_dict()
+    base = archsim.simulate(H200_70B).to_dict()
+    assert base["feasible"] and r["feasible"]
+    assert r["compression"]["ratios"]["memory.breakdown.weights"] == pytest.approx(
+        (0.5 + 2 / 128) / 2)
+    bytes_ratio = (r["phases"]["decode"]["bytes_per_device"]
+                   / base["phases"]["decode"]["bytes_per_device"])
+    assert bytes_ratio == pytest.approx(0.26, abs=0.01)  # ~4x fewer bytes (KV unchanged)
+    tpot_ratio = r["compression"]["ratios"]["tpot_s"]
+    assert tpot_ratio == pytest.approx(bytes_ratio, rel=0.10)
+    assert r["phases"]["decode"]["bound_by"] == "memory"
+
+
+def _gemm_peaks(sc_dict):
+    sc = archsim.load_scenario(sc_dict)
+    pool = sc.cluster.pools[0]
+    precision = resolve_precision(sc, pool.device)
+    plan = build_inference_plan(sc, pool, Degrees(), precision)
+    ops = [op for op, _ in plan.step_ops(0, 4, 512, 512, 4) if op.kind == "matmul"
+           and op.params]
+    return {matmul_peak(pool.device, op.dtype) for op in ops}, precision
+
+
+W8A8 = {"weight_dtype": "int8", "activation_dtype": "int8"}
+PREFILL = {"model": "llama2-7b", "workload": {"kind": "inference", "batch": 4,
+                                              "prompt_len": 512, "gen_len": 8}}
+
+
+def test_w8a8_prefill_on_h100_uses_the_int8_peak():
+    peaks, _ = _gemm_peaks({**PREFILL, "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+                            "compression": W8A8})
+    assert peaks == {1978.9e12}  # hardware.csv: H100 SXM int8 dense 1978.9 TOPS
+    r = archsim.simulate({**PREFILL, "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+                          "compression": W8A8}).to_dict()
+    assert r["compression"]["ratios"]["ttft_s"] < 0.75  # compute-bound prefill gets faster
+
+
+def test_w8a8_on_a_device_without_int8_tensor_cores():
+    hw = {"device": "gaudi2", "count": 1}
+    r = archsim.simulate({**PREFILL, "hardware": hw, "compression": W8A8}).to_dict()
+    assert r["feasible"] is False
+    assert r["infeasible_reasons"] == [
+        "device gaudi2 has no int8 support (its dtypes: bf16, fp8); set compression.fallback "
+        "(e.g. bf16) to run in another dtype"]
+    peaks, precision = _gemm_peaks({**PREFILL, "hardware": hw,
+                                    "compression": {**W8A8, "fallback": "bf16"}})
+    assert peaks == {432e12}  # Gaudi 2 bf16 dense (hardware.csv), not an int8 peak
+    assert any("computing in bf16" in n for n in precision.notes)
+
+
+def test_fp8_kv_cache_halves_kv_memory_and_doubles_the_batch():
+    sc = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1},
+          "workload": {"kind": "inference", "batch": 8, "prompt_len": 1024, "gen_len": 1024},
+          "compression": {"kv_cache_dtype": "fp8"}}
+    r = archsim.simulate(sc).to_dict()
+    c = r["compression"]
+    assert c["ratios"]["memory.breakdown.kv_cache"] == 0.5
+    n = c["baseline"]["max_batch_that_fits"]
+    assert n > 10 and c["compressed"]["max_batch_that_fits"] in (2 * n, 2 * n + 1)
+    # hand check of the baseline: KV budget / (2·L·kv_heads·d·(prompt+gen)·2 B)
+    mem = r["memory"]["breakdown"]
+    kv_per_seq = 2 * 32 * 32 * 128 * 2048 * 2
+    free = r["memory"]["capacity_bytes"] - mem["weights"] - mem["activations"] - mem["other"]
+    assert n == int(free // kv_per_seq)
+
+
+# ------------------------------------------------------------------ worked scenarios
+
+
+def test_llama2_70b_int4_on_one_h100_vs_bf16_on_two():
+    int4 = archsim.simulate("llama2-70b-int4-1xh100").to_dict()
+    bf16 = archsim.simulate("llama2-70b-bf16-2xh100").to_dict()
+    assert int4["feasible"] and bf16["feasible"]
+    # the same model does not fit in bf16 on one device: the compression block says so
+    assert int4["compression"]["baseline"]["feasible"] is False
+    # weights: 68.98e9 parameters (model test) at 0.5 + 2/128 B each on one device, vs 2 B
+    # each split over two devices
+    assert int4["memory"]["breakdown"]["weights"] == pytest.approx(69.0e9 * (0.5 + 2 / 128),
+                                                                   rel=0.01)
+    assert bf16["memory"]["breakdown"]["weights"] == pytest.approx(69.0e9, rel=0.01)
+    # decode lower bound: the weight bytes over the H100's 3.35 TB/s
+    assert int4["tpot_s"] > int4["memory"]["breakdown"]["weights"] / 3.35e12
+    assert bf16["tpot_s"] > bf16["memory"]["breakdown"]["weights"] / 3.35e12
+    assert int4["compression"]["accuracy_note"]["source"].startswith("user-supplied")
+
+
+def test_bert_large_2of4_sparse():
+    r = archsim.simulate("bert-large-2of4-a100").to_dict()
+    c = r["compression"]
+    assert c["effects"]["sparse_gemm_speedup"] == 1.71
+    # half the weights + 2-bit metadata: (2 + 0.25)/2 = 1.125 B per weight of 2 B → 0.5625,
+    # applied to the weight matrices (embeddings and norms are not sparsified)
+    assert 0.5625 <= c["ratios"]["memory.breakdown.weights"] < 0.75
+    # the forward is GEMM-dominated: faster than dense, but by less than the GEMM speedup
+    assert 1 / 1.71 < c["ratios"]["ttft_s"] < 0.9
+
+
+def test_distillation_scenario():
+    r = archsim.simulate("distill-llama2-70b-to-7b").to_dict()
+    d = r["distillation"]
+    assert r["feasible"]
+    assert r["step_time_s"] == pytest.approx(d["teacher_forward_s"] + d["student_step_s"])
+    assert 0.5 < d["teacher_share_of_step"] < 0.95  # the 10× larger teacher dominates
