@@ -34,14 +34,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=_positive, metavar="D",
                    help="training: deadline in days for those tokens (default: 30)")
     p.add_argument("--rate", type=_positive, metavar="R",
-                   help="serving: requests per second to plan for (default: the scenario's)")
+                   help="inference/serving: requests per second to plan for (serving default: "
+                        "the scenario's arrival rate)")
     p.add_argument("--devices", metavar="A,B", default="",
                    help="serving: more device types to size for the capacity answer")
-    p.add_argument("--objective", metavar="COLUMN",
-                   help="sweep: column to rank points by, prefix '-' to minimise "
-                        "(default: tokens_per_s)")
+    p.add_argument("--objective", metavar="max:COL|min:COL",
+                   help="sweep: column to rank points by (default: the sweep's own objective, "
+                        "else max:tokens_per_s)")
     p.add_argument("--no-scaling", action="store_true",
-                   help="do not simulate other device counts (no scaling curves)")
+                   help="simulate only INPUT: no scaling curves, no fewest-devices or "
+                        "capacity search")
 
 
 def run(args: argparse.Namespace) -> int:
