@@ -78,13 +78,15 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
         per = [c.layers[k] for k in kinds]
         layer_s.append(sum(lc.fwd.time_s + lc.bwd.time_s + lc.recompute.time_s
                            for lc in per) / L)
-        extra, extra_params = 0.0, 0.0
+        extra, extra_params, extra_saved = 0.0, 0.0, 0.0
         if s == 0:
             extra += c.embed_f.time_s + c.embed_b.time_s
             extra_params += c.embed_params
+            extra_saved += c.embed_saved
         if s == p - 1:
             extra += c.head_f.time_s + c.head_b.time_s
             extra_params += c.head_params
+            extra_saved += c.head_saved
             if model.tied_embeddings and p > 1:
                 extra_params += model.vocab * model.hidden / layout.tp
         extra_s.append(extra)
@@ -94,9 +96,11 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
                                      layout.dp_shard).total
 
         states = state_bytes(sum(lc.params for lc in per) / L)
-        act = sum(lc.saved for lc in per) / L * _in_flight(plan.schedule, p, m, v, s)
+        alive = _in_flight(plan.schedule, p, m, v, s)
+        act = sum(lc.saved for lc in per) / L * alive
         work = max(lc.all_saved for lc in per) if plan.recompute == "full" else 0.0
-        free = hw.device.usable_memory - work - state_bytes(extra_params)
+        free = (hw.device.usable_memory - work - state_bytes(extra_params)
+                - extra_saved * alive)
         caps.append(max(0, int(free // (states + act))) if states + act > 0 else None)
     counts = _min_max_split(layer_s, extra_s, L, v, caps)
     limited = False

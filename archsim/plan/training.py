@@ -141,6 +141,9 @@ class StageCosts:
     embed_params: float = 0.0
     head_params: float = 0.0
     """Without the tied embedding's copy on the last stage."""
+    embed_saved: float = 0.0
+    head_saved: float = 0.0
+    """Activation bytes kept for the backward pass, per micro-batch."""
 
 
 def _groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
@@ -219,7 +222,9 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         head_f=cost_ops(head_ops, device, groups).slowed(speed),
         head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed),
         embed_params=sum(op.params for op in embed_ops),
-        head_params=sum(op.params for op in head_ops))
+        head_params=sum(op.params for op in head_ops),
+        embed_saved=sum(op.saved_bytes for op in embed_ops),
+        head_saved=sum(op.saved_bytes for op in head_ops))
 
 
 def build_training_plan(sc: ScenarioSpec, layout: Layout,
