@@ -158,7 +158,7 @@ def _latency(r: dict[str, Any]) -> Section:
     parts = [("prefill (time to first token)", ttft),
              (f"decode ({steps} steps)" if steps else "decode", max(0.0, e2e - ttft))]
     sec.add(Plot("latency", "Where the time of one batch goes: prefill and decode",
-                 plots.breakdown_plot(parts, e2e, "Latency of one batch")))
+                 plots.breakdown_plot(parts, e2e, "Latency of one batch", per="batch")))
     rows = []
     for name in ("prefill", "decode"):
         ph = phases.get(name) or {}

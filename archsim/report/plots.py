@@ -50,7 +50,8 @@ def _eng_axis(axis: Any, unit: str = "") -> None:
 
 # ----------------------------------------------------------------------------- time breakdown
 
-def breakdown_plot(parts: Sequence[tuple[str, float]], total_s: float, title: str) -> bytes:
+def breakdown_plot(parts: Sequence[tuple[str, float]], total_s: float, title: str,
+                   per: str = "step") -> bytes:
     """Horizontal bars of where the time goes, each labelled with its value and share."""
     scale, unit = time_unit(max(total_s, max((v for _, v in parts), default=0.0)))
     fig = _figure(8.0, 0.55 * len(parts) + 1.4)
@@ -65,7 +66,7 @@ def breakdown_plot(parts: Sequence[tuple[str, float]], total_s: float, title: st
         ax.text(bar.get_width() + 0.01 * top, bar.get_y() + bar.get_height() / 2,
                 f"{v / scale:.3g} {unit}{share}", va="center", fontsize=9)
     ax.set_xlim(0, top * 1.3)
-    ax.set_xlabel(f"time per step ({unit})")
+    ax.set_xlabel(f"time per {per} ({unit})")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
