@@ -2,12 +2,13 @@
 
 Metric definitions (each defined once, here):
 
-* ``step_time_s`` — wall time of one optimizer step over the global batch.
+* ``step_time_s`` — wall time of one optimizer step over the global batch, including input
+  loading not hidden behind the step (``time_breakdown.io_s``; archsim/plan/io.py).
 * ``tokens_per_s`` — training: global_batch · seq_len / step_time_s; inference: generated
   tokens per second.
 * ``mfu`` — model FLOPs per step / (step_time_s · devices · dense peak of the compute dtype);
   model FLOPs count forward + backward matrix FLOPs without recomputation (Korthikanti et al.
-  2022, eq. 7 generalised to the op graph).
+  2022, eq. 7 generalised to the op graph). Heterogeneous pipelines: Σ device peaks instead.
 * ``hfu`` — the same with the FLOPs actually executed, recomputation included (PaLM).
 * ``tflops_per_device`` — executed matrix TFLOP/s per device.
 * ``memory.peak_bytes_per_device`` — the largest, over pipeline stages, of model states +
@@ -16,6 +17,8 @@ Metric definitions (each defined once, here):
   stage (blocking collectives plus gradient reduction not hidden behind backward).
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
+* ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint
+  interval in steps; ``io.step_time_with_checkpoint_s`` = step_time_s + that.
 """
 
 from __future__ import annotations
