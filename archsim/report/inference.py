@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archsim.report import fmt, plots
+from archsim.report import fmt, plots, plots_compare
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
@@ -241,7 +241,7 @@ def _batch_scaling(inp: ReportInput, r: dict[str, Any]) -> Section:
              "throughput (decode reads the weights once per step for every sequence) until "
              "the KV cache no longer fits, at the price of a longer time per output token.")
     sec.add(Plot("scaling", "Throughput and time per output token against the batch size",
-                 plots.batch_plot(xs, tps, tpot, ok, base)))
+                 plots_compare.batch_plot(xs, tps, tpot, ok, base)))
     sec.table(["batch", "time to first token", "time per output token", "throughput",
                "$ per M tokens", "fits"], rows)
     return sec

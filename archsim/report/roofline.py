@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archsim.graph.ops import Op
+from archsim.report.document import Plot, Section
 from archsim.report.plots import RooflinePoint
 from archsim.spec.hardware import DeviceSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -80,3 +81,36 @@ def roofline_points(rows: list[OpRow]) -> list[RooflinePoint]:
         seen.add(key)
         points.append(RooflinePoint(r.name, r.kind, intensity, rate))
     return points
+
+
+def roofline_section(sc: ScenarioSpec) -> Section | None:
+    """The roofline section of a training report; None when the plan does not divide."""
+    from archsim.cost.compute import matmul_peak
+    from archsim.report import fmt, plots
+
+    ops = training_ops(sc)
+    if ops is None:
+        return None
+    device = sc.cluster.pools[0].device
+    rows = op_rows(ops, device)
+    dtype = sc.workload.dtype
+    ceilings = [(f"{dtype} matrix peak", matmul_peak(device, dtype)),
+                ("vector peak", device.vector_flops)]
+    png = plots.roofline_plot(roofline_points(rows), ceilings, device.memory.bandwidth,
+                              device.memory.bandwidth * device.efficiency.memory,
+                              f"Roofline of one layer's kernels on {device.name}")
+    sec = Section("roofline", "Roofline of the ops")
+    sec.text(f"Each point is one kernel of a transformer layer (forward and backward), the "
+             f"embedding or the head on one rank, placed by its arithmetic intensity and the "
+             f"FLOP rate the cost model gives it on {device.name} (datasheet roofs as lines; "
+             "points sit below them by the profile's efficiency curves and launch overhead).")
+    if len(sc.cluster.pools) > 1:
+        sec.text(f"The cluster has {len(sc.cluster.pools)} pools; the roofline is drawn for the "
+                 f"first pool's device, {device.name}.")
+    sec.add(Plot("roofline", "Achieved TFLOP/s against arithmetic intensity, per kernel", png))
+    top = sorted(rows, key=lambda o: -o.time_s)[:10]
+    sec.table(["kernel", "kind", "GFLOP", "MB moved", "FLOP/byte", "time", "bound by"],
+              [(o.name, o.kind, f"{o.flops / 1e9:.3g}", f"{o.bytes / 1e6:.3g}",
+                f"{o.flops / o.bytes:.3g}", fmt.human_time(o.time_s), o.bound) for o in top],
+              caption="The ten slowest kernels of one micro-batch on one rank.")
+    return sec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.report import fmt, plots
+from archsim.report import fmt, plots, plots_compare
 from archsim.report.document import Plot, Section
 from archsim.report.evidence import (
     device_profile,
@@ -229,7 +229,7 @@ def compression_section(r: dict[str, Any]) -> Section | None:
         better = [is_better(k, v) for k, v in shown]
         sec.add(Plot("compression", "Compressed / baseline for each metric (1 = unchanged; "
                                     "green: better, red: worse)",
-                     plots.ratio_plot([k for k, _ in shown], [v for _, v in shown], better,
+                     plots_compare.ratio_plot([k for k, _ in shown], [v for _, v in shown], better,
                                       "Compressed relative to the baseline")))
     rows = [(k, _metric(k, base.get(k)), _metric(k, comp.get(k)),
              "-" if ratios[k] is None else f"{ratios[k]:.3f}×") for k in ratios]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from archsim.report import fmt, plots
+from archsim.report import fmt, plots_compare
 from archsim.report.capacity import J_PER_KWH
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
@@ -188,7 +188,7 @@ def _latency(r: dict[str, Any]) -> Section:
               slo.get("tpot_s")}
     sec.add(Plot("latency", "Latency percentiles of the simulated requests, with the SLO "
                             "(dashed) where one is set",
-                 plots.percentile_plot([name for _, name in LATENCIES], series, limits,
+                 plots_compare.percentile_plot([name for _, name in LATENCIES], series, limits,
                                        "Latency of the simulated requests")))
     rows = [(name, *(fmt.human_time(r.get(f"{k}_{p}_s")) for p in ("p50", "p90", "p99")),
              fmt.short_time(slo.get(f"{k}_s")) if k in ("ttft", "tpot") else "-")
@@ -263,7 +263,7 @@ def _replica_scaling(inp: ReportInput, r: dict[str, Any], cap: dict[str, Any] | 
     sec = Section("scaling", "SLO attainment against the number of replicas")
     sec.text("The same request stream at the same rate served by more or fewer replicas.")
     sec.add(Plot("scaling", "SLO attainment and p99 latencies against the device count",
-                 plots.slo_scaling_plot(devices, attain, ttft, tpot, slo, per * base)))
+                 plots_compare.slo_scaling_plot(devices, attain, ttft, tpot, slo, per * base)))
     sec.table(["replicas", "devices", "SLO attainment", "p99 TTFT", "p99 TPOT",
                "$ per M tokens"], rows)
     return sec

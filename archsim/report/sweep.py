@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archsim.report import fmt, plots
+from archsim.report import fmt, plots_compare
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.document import Plot, Report, Section
 from archsim.report.fmt import metric_text as value_text
@@ -239,7 +239,7 @@ def _pareto(feasible: Any, front_index: Any, best: Any, objective: Goal, goals: 
     ys = pts[ymax.column].astype(float).tolist()
     spread = (max(xs) / min(xs)) if min(xs) > 0 else 1.0
     title = f"{label(ymax.column).split(' (')[0]} against {label(xgoal.column).split(' (')[0]}"
-    png = plots.pareto_plot(xs, ys, on, best_pos, label(xgoal.column), label(ymax.column),
+    png = plots_compare.pareto_plot(xs, ys, on, best_pos, label(xgoal.column), label(ymax.column),
                             title[0].upper() + title[1:], log_x=spread > 50,
                             connect=len(goals) == 2)
     extra = "" if len(goals) == 2 else (
@@ -297,7 +297,7 @@ def _by_category(table: Any, scored: Any, category: str, objective: Goal) -> Sec
     firsts = scored.groupby(category, sort=False).head(1)
     labels = [str(v) for v in firsts[category]]
     values = firsts[objective.column].astype(float).tolist()
-    png = plots.bars_plot(labels, {objective.label: values}, label(objective.column),
+    png = plots_compare.bars_plot(labels, {objective.label: values}, label(objective.column),
                           f"Best {objective.column} for each {category}")
     missing = sorted(set(table[category].dropna().astype(str)) - set(labels))
     sec.text(f"The best feasible point of each {category} by {objective.label}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.report import fmt, plots
+from archsim.report import fmt, plots, plots_compare
 from archsim.report.capacity import (
     SECONDS_PER_DAY,
     RunEstimate,
@@ -23,6 +23,7 @@ from archsim.report.capacity import (
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
+from archsim.report.roofline import roofline_section
 from archsim.report.scaling import ScalePoint, can_scale, scaling_points, simulate_at
 from archsim.report.sections import (
     compression_section,
@@ -97,7 +98,7 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
                         + ("the input is a result JSON; report the scenario to get one"
                            if sc is None else "the plan does not run")))
     if sc is not None:
-        roof = _roofline(sc)
+        roof = roofline_section(sc)
         if roof is not None:
             sections.append(roof)
         else:
@@ -299,42 +300,10 @@ def _timeline(r: dict[str, Any], spans: list) -> Section:
     return sec
 
 
-def _roofline(sc: Any) -> Section | None:
-    from archsim.cost.compute import matmul_peak
-    from archsim.report.roofline import op_rows, roofline_points, training_ops
-
-    ops = training_ops(sc)
-    if ops is None:
-        return None
-    device = sc.cluster.pools[0].device
-    rows = op_rows(ops, device)
-    dtype = sc.workload.dtype
-    ceilings = [(f"{dtype} matrix peak", matmul_peak(device, dtype)),
-                ("vector peak", device.vector_flops)]
-    png = plots.roofline_plot(roofline_points(rows), ceilings, device.memory.bandwidth,
-                              device.memory.bandwidth * device.efficiency.memory,
-                              f"Roofline of one layer's kernels on {device.name}")
-    sec = Section("roofline", "Roofline of the ops")
-    sec.text(f"Each point is one kernel of a transformer layer (forward and backward), the "
-             f"embedding or the head on one rank, placed by its arithmetic intensity and the "
-             f"FLOP rate the cost model gives it on {device.name} (datasheet roofs as lines; "
-             "points sit below them by the profile's efficiency curves and launch overhead).")
-    if len(sc.cluster.pools) > 1:
-        sec.text(f"The cluster has {len(sc.cluster.pools)} pools; the roofline is drawn for the "
-                 f"first pool's device, {device.name}.")
-    sec.add(Plot("roofline", "Achieved TFLOP/s against arithmetic intensity, per kernel", png))
-    top = sorted(rows, key=lambda o: -o.time_s)[:10]
-    sec.table(["kernel", "kind", "GFLOP", "MB moved", "FLOP/byte", "time", "bound by"],
-              [(o.name, o.kind, f"{o.flops / 1e9:.3g}", f"{o.bytes / 1e6:.3g}",
-                f"{o.flops / o.bytes:.3g}", fmt.human_time(o.time_s), o.bound) for o in top],
-              caption="The ten slowest kernels of one micro-batch on one rank.")
-    return sec
-
-
 def _scaling(r: dict[str, Any], points: list[ScalePoint], devices: int) -> Section:
     sec = Section("scaling", "Scaling with the number of devices")
     base = next((p for p in points if p.devices == devices), None)
-    png = plots.scaling_plot([p.devices for p in points], [p.tokens_per_s for p in points],
+    png = plots_compare.scaling_plot([p.devices for p in points], [p.tokens_per_s for p in points],
                              [p.feasible for p in points], devices, "tokens/s",
                              "Throughput and scaling efficiency (data parallel)")
     sec.text("The scenario simulated again with more and fewer data-parallel replicas (same "
