@@ -51,10 +51,28 @@ def _base_mapping(sc: ScenarioSpec) -> dict[str, Any]:
     return sc.model_dump(mode="json")
 
 
+def _node_size(device: str, count: int, replica: int) -> int:
+    """Devices per node for ``count`` devices in replicas of ``replica`` devices: the profile's
+    node size, or the largest size below it that holds whole replicas and divides the count
+    (replicas of a serving deployment do not talk to each other, so partly filled nodes only
+    change how many nodes are listed, not any time)."""
+    from archsim.spec.registry import load_registry_mapping
+
+    node = int(load_registry_mapping("devices", device)[0].get("devices_per_node", 8))
+    if count <= node:
+        return count
+    for size in range(node, 0, -1):
+        if count % size == 0 and (size % replica == 0 or replica % size == 0):
+            return size
+    return 1
+
+
 def _scenario(base: Mapping[str, Any], device: str, tp: int, pp: int, replicas: int,
               rate: float, slo: dict[str, Any]) -> ScenarioSpec:
     data = copy.deepcopy(dict(base))
-    data["hardware"] = {"device": device, "count": tp * pp * replicas}
+    count = tp * pp * replicas
+    data["hardware"] = {"device": device, "count": count,
+                        "devices_per_node": _node_size(device, count, tp * pp)}
     wl = data["workload"]
     wl["replicas"] = replicas
     wl.setdefault("arrival", {})["rate_per_s"] = rate

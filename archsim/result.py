@@ -6,7 +6,8 @@ Metric definitions (each defined once, here):
   loading not hidden behind the step (``time_breakdown.io_s``; archsim/plan/io.py).
 * ``tokens_per_s`` — training: global_batch · seq_len / step_time_s; inference: generated
   tokens per second.
-* ``mfu`` — model FLOPs per step / (step_time_s · devices · dense peak of the compute dtype);
+* ``mfu`` — model FLOPs per step / (step_time_s · devices · dense peak of the dtype the GEMMs
+  run in: the workload dtype, or fp8 / int8 under such a compression plan);
   model FLOPs count forward + backward matrix FLOPs without recomputation (Korthikanti et al.
   2022, eq. 7 generalised to the op graph). Heterogeneous pipelines: Σ device peaks instead.
 * ``hfu`` — the same with the FLOPs actually executed, recomputation included (PaLM).

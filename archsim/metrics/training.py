@@ -36,7 +36,7 @@ def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
         return infeasible_result(sc, "training", reasons, wall0)
     plan = build_training_plan(sc, layout, comp, placement)
     timeline = run_training(plan, trace=trace)
-    return _assemble(sc, plan, timeline, wall0, balance)
+    return _assemble(sc, plan, timeline, wall0, balance, comp.matmul_dtype)
 
 
 def _dtype_reasons(sc: ScenarioSpec, placement: Placement | None = None) -> list[str]:
@@ -54,7 +54,7 @@ def _dtype_reasons(sc: ScenarioSpec, placement: Placement | None = None) -> list
 
 
 def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0: float,
-              balance: Balance | None = None) -> Result:
+              balance: Balance | None = None, matmul_dtype: str | None = None) -> Result:
     lay, wl, device = plan.layout, sc.workload, plan.device
     m = lay.micro_batches
     devices = lay.devices
@@ -63,14 +63,16 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     data = data_loading(sc, lay, tl.step_time_s)
     io_exposed = data.exposed_s if data is not None else 0.0
     step = tl.step_time_s + io_exposed
-    peak = matmul_peak(device, wl.dtype)
+    # MFU/HFU against the dense peak of the dtype the GEMMs run in (fp8 for FP8 training)
+    gemm_dtype = matmul_dtype or wl.dtype
+    peak = matmul_peak(device, gemm_dtype)
 
     model_flops = sum(ck.model_flops for row in plan.chunks for ck in row) * m / lay.pp
     hw_flops = sum(ck.fwd.flops + ck.bwd.flops for row in plan.chunks for ck in row) * m / lay.pp
     # per-device FLOPs above are averaged over stages; MFU divides by one device's peak (on a
     # heterogeneous cluster: by the average of the stages' peaks)
     if not homogeneous:
-        peak = sum(matmul_peak(d, wl.dtype) for d in stage_devices) / lay.pp
+        peak = sum(matmul_peak(d, gemm_dtype) for d in stage_devices) / lay.pp
     mfu = model_flops / (step * peak)
     hfu = hw_flops / (step * peak)
     tokens = wl.global_batch * wl.seq_len

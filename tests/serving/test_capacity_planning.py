@@ -106,3 +106,14 @@ def test_cli(tmp_path, capsys):
     assert saved["rows"][0]["replicas"] >= 1 and saved["rate_per_s"] == 4
     assert main(["capacity", str(path), "--rate", "0", "--slo", "ttft=1"]) == 2
     assert "--rate 0.0: expected a request rate greater than 0" in capsys.readouterr().err
+
+
+def test_replica_counts_that_do_not_fill_whole_nodes():
+    """tp 4 × 3 replicas = 12 A100s: not a multiple of the 8-GPU node; the deployment is laid
+    out in 4-GPU node slices instead of being rejected."""
+    from archsim.capacity import _scenario
+
+    sc = _scenario({"model": "llama2-7b", "workload": {"kind": "serving"}}, "a100-sxm4-80gb",
+                   tp=4, pp=1, replicas=3, rate=5.0, slo={"ttft_s": 1.0})
+    pool = sc.cluster.pools[0]
+    assert (pool.count, pool.devices_per_node) == (12, 4)
