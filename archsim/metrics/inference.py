@@ -14,6 +14,12 @@ Metric definitions (per sequence of the batch; every sequence of a static batch 
   context.
 * ``memory``: weights + KV cache at the final context + the largest transient activations +
   the runtime reserve, on the busiest device.
+
+A pipeline may span pools (``plan.placement.stages`` on a cluster): each stage runs on its
+pool's device and links, sends between pools cross the pool links (archsim/plan/links.py);
+memory is checked per stage against its own device, energy and cost add up per pool. Layers
+per stage stay even (or ``plan.layers_per_stage``); the precision plan is resolved on the
+first stage's device.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from archsim.plan.inference import (
     resolve_precision,
 )
 from archsim.plan.opcost import COMM_KINDS, PhaseCost
+from archsim.plan.placement import resolve_placement
 from archsim.result import Result
 from archsim.sim.inference import run_generation
+from archsim.spec.placement import stage_pool_names
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 from archsim.spec.workload import InferenceWorkload
@@ -46,13 +54,18 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     wl = sc.workload
     assert isinstance(wl, InferenceWorkload)
     cluster = sc.cluster
-    pool = cluster.pools[0]
+    names = stage_pool_names(sc.plan.placement, sc.plan.pp)
+    across = names is not None and len(cluster.pools) > 1
+    pool = cluster.pool(names[0]) if across else cluster.pools[0]
     reasons: list[str] = []
-    if len(cluster.pools) > 1:
+    if len(cluster.pools) > 1 and not across:
         reasons.append(f"static-batch inference runs on one pool; the cluster has pools "
                        f"{', '.join(p.name for p in cluster.pools)} (for prefill and decode on "
-                       "different pools use workload.kind serving with plan.placement)")
-    reasons += dtype_reasons(pool.device, wl.dtype)
+                       "different pools use workload.kind serving with plan.placement; for a "
+                       "pipeline across pools, plan.placement.stages)")
+    used = [cluster.pool(n) for n in dict.fromkeys(names)] if across else [pool]
+    for p in used:
+        reasons += dtype_reasons(p.device, wl.dtype)
     precision = resolve_precision(sc, pool.device)
     reasons += list(precision.reasons)
     model = precision.model
@@ -60,14 +73,15 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     if plan.cp > 1:
         reasons.append(f"context parallelism (cp {plan.cp}) is not simulated for inference")
     tp, pp = plan.tp, plan.pp
-    if pool.count % (tp * pp):
-        reasons.append(f"{pool.count} devices are not divisible by tp·pp = {tp}·{pp} = "
+    count = sum(p.count for p in used)
+    if count % (tp * pp):
+        reasons.append(f"{count} devices are not divisible by tp·pp = {tp}·{pp} = "
                        f"{tp * pp}")
         return infeasible_result(sc, "inference", reasons, wall0)
-    dp = plan.dp if plan.dp is not None else pool.count // (tp * pp)
-    if dp * tp * pp != pool.count:
+    dp = plan.dp if plan.dp is not None else count // (tp * pp)
+    if dp * tp * pp != count:
         reasons.append(f"dp·tp·pp = {dp}·{tp}·{pp} = {dp * tp * pp} does not equal the "
-                       f"{pool.count} devices")
+                       f"{count} devices")
     deg = Degrees(tp=tp, pp=pp, ep=plan.ep, dp=dp)
     reasons += degree_reasons(model, deg, plan.layers_per_stage)
     if wl.batch % dp:
@@ -77,10 +91,14 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     if context > model.max_seq_len:
         reasons.append(f"prompt_len {wl.prompt_len} + gen_len {wl.gen_len} = {context} tokens "
                        f"exceed the model's max_seq_len {model.max_seq_len}")
+    placement = None
+    if across and not reasons:
+        placement, more = resolve_placement(sc, tp * dp)
+        reasons += more
     if reasons:
         return infeasible_result(sc, "inference", reasons, wall0)
 
-    iplan = build_inference_plan(sc, pool, deg, precision)
+    iplan = build_inference_plan(sc, pool, deg, precision, placement=placement)
     b = wl.batch // dp
     steps = _step_costs(iplan, b, wl.prompt_len, wl.gen_len)
     stage_times = [[c.time_s for c in row] for row, _ in steps]
@@ -91,12 +109,18 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
 
 
 def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
-                ) -> list[tuple[list[PhaseCost], float]]:
-    """Per step: each stage's cost and the stage-to-stage send time."""
+                ) -> list[tuple[list[PhaseCost], float | list[float]]]:
+    """Per step: each stage's cost and the stage-to-stage send time (per boundary when the
+    pipeline spans pools)."""
     pp = iplan.degrees.pp
+
+    def sends(tokens: int) -> float | list[float]:
+        return (iplan.p2p_boundaries_s(tokens) if iplan.placement is not None
+                else iplan.p2p_s(tokens))
+
     out = [([iplan.stage_step(s, b, prompt, prompt, n_out=b) for s in range(pp)],
-            iplan.p2p_s(b * prompt))]
-    send = iplan.p2p_s(b)
+            sends(b * prompt))]
+    send = sends(b)
     for i in range(1, gen):
         out.append(([iplan.stage_step(s, b, 1, prompt + i, n_out=b) for s in range(pp)], send))
     return out
@@ -105,9 +129,9 @@ def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
 def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, Any]:
     """One step's kernel time split by roofline bound, its FLOPs and bytes: for one
     tensor-parallel rank of each stage, summed over the stages (per device when pp = 1)."""
-    device = iplan.device
     mem = comp = comm = flops = nbytes = 0.0
     for s, st in enumerate(iplan.stages):
+        device = st.device
         for op, n in iplan.step_ops(s, b, q, kv, n_out=b):
             if op.kind == "comm":
                 assert op.comm is not None
@@ -128,7 +152,8 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
 
 
 def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
-              steps: list[tuple[list[PhaseCost], float]], tl, wall0: float) -> Result:
+              steps: list[tuple[list[PhaseCost], float | list[float]]], tl, wall0: float
+              ) -> Result:
     wl = sc.workload
     deg, device = iplan.degrees, iplan.device
     prompt, gen = wl.prompt_len, wl.gen_len
@@ -147,15 +172,16 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         scores = b * (iplan.model.heads / deg.tp) * prompt * prompt
         act = max(iplan.activation_bytes(s, b * prompt, scores, b),
                   iplan.activation_bytes(s, b, b * (iplan.model.heads / deg.tp) * context, b))
-        other = device.memory.reserved
+        other = iplan.stage_device(s).memory.reserved
         per_stage.append({"stage": s, "peak_bytes": weights + kv + act + other,
                           "weights": weights, "kv_cache": kv, "activations": act,
-                          "other": other})
-    worst = max(per_stage, key=lambda d: d["peak_bytes"])
-    capacity = device.memory.capacity
+                          "other": other,
+                          "capacity_bytes": iplan.stage_device(s).memory.capacity})
+    worst = max(per_stage, key=lambda d: d["peak_bytes"] / d["capacity_bytes"])
+    capacity = worst["capacity_bytes"]
     # KV budget as a serving engine sizes it (vLLM): what is left after the weights, the
     # runtime reserve and this run's activations, in whole sequences of prompt + gen tokens
-    fits = min(int((capacity - st["weights"] - st["activations"] - st["other"])
+    fits = min(int((st["capacity_bytes"] - st["weights"] - st["activations"] - st["other"])
                    // (iplan.kv_bytes_per_token[st["stage"]] * context))
                for st in per_stage)
     max_batch = max(fits, 0) * deg.dp
@@ -181,13 +207,14 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     if deg.pp > 1:
         # one hand-over per step on this stage's link (sent, or received by the last stage)
         for k, (_, send) in enumerate(steps):
-            by_kind["p2p"]["time_s"] += send
+            by_kind["p2p"]["time_s"] += send[min(crit, deg.pp - 2)] \
+                if isinstance(send, list) else send
             by_kind["p2p"]["bytes"] += iplan.p2p_bytes(b * (prompt if k == 0 else 1))
     comm_total = sum(v["time_s"] for v in by_kind.values())
     algorithms: dict[str, str] = {}
     for row, _ in steps[:2]:
         algorithms.update(row[crit].algorithms)
-    peak = matmul_peak(device, wl.dtype)
+    peak = matmul_peak(iplan.stage_device(crit), wl.dtype)
     mid = prompt + max(1, gen // 2)
     prefill = phase_profile(iplan, b, prompt, prompt)
     prefill.update(time_s=ttft, tokens_per_s=wl.batch * prompt / ttft)
@@ -196,8 +223,15 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         dec.update(phase_profile(iplan, b, 1, mid))
         dec["context_for_bound"] = mid
 
-    energy = energy_joules(device, e2e, tl.stage_busy_s, devices_per_stage=deg.tp * deg.dp)
-    cost = cost_usd(device, deg.devices, e2e)
+    if iplan.placement is None:
+        energy = energy_joules(device, e2e, tl.stage_busy_s, devices_per_stage=deg.tp * deg.dp)
+        cost = cost_usd(device, deg.devices, e2e)
+    else:  # a pipeline across pools: each stage on its own device type
+        energy = sum(energy_joules(iplan.stage_device(s), e2e, [busy],
+                                   devices_per_stage=deg.tp * deg.dp)
+                     for s, busy in enumerate(tl.stage_busy_s))
+        costs = [cost_usd(iplan.stage_device(s), deg.tp * deg.dp, e2e) for s in range(deg.pp)]
+        cost = None if any(c is None for c in costs) else sum(costs)
     result = base_result(sc, "inference")
     result.update({
         "feasible": not reasons,

@@ -39,8 +39,10 @@ from archsim.plan.inference_setup import (
     resolve_precision,
     split_layers,
 )
+from archsim.plan.links import stage_p2p
 from archsim.plan.opcost import PhaseCost, cost_ops
-from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.plan.placement import Placement
+from archsim.spec.hardware import ClusterSpec, DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 
@@ -190,10 +192,36 @@ class InferencePlan:
     p2p_link: str
     stage_stride: int
     _p2p: dict[int, float]
+    placement: Placement | None = None
+    """Stages on several pools (``plan.placement.stages``): each stage's pool; None when the
+    replica runs on ``pool`` alone."""
+    cluster: ClusterSpec | None = None
 
     @property
     def device(self) -> DeviceSpec:
         return self.pool.device
+
+    def stage_device(self, s: int) -> DeviceSpec:
+        return self.stages[s].device
+
+    def p2p_boundaries_s(self, tokens: int) -> list[float]:
+        """Send time at each stage boundary s → s+1 (a pipeline across pools crosses their
+        links, archsim/plan/links.py; on one pool every boundary costs :meth:`p2p_s`)."""
+        pp = self.degrees.pp
+        if self.placement is None or pp == 1 or tokens <= 0:
+            return [self.p2p_s(tokens)] * (pp - 1)
+        assert self.cluster is not None
+        base = self.stages[0].base
+        act = base.e * tokens * self.model.hidden
+        tp, hws = self.degrees.tp, self.placement.stages
+        out = []
+        for s in range(pp - 1):
+            cost, _ = stage_p2p(self.cluster, self.stage_stride, hws[s], hws[s + 1], act / tp)
+            t = cost.time_s
+            if tp > 1:
+                t += collective_time("allgather", act, self.stages[s + 1].groups["tp"]).time_s
+            out.append(t)
+        return out
 
     @property
     def weight_bytes(self) -> list[float]:
@@ -204,6 +232,8 @@ class InferencePlan:
         on arrival, as Megatron-LM does)."""
         if self.degrees.pp == 1 or tokens <= 0:
             return 0.0
+        if self.placement is not None:  # across pools: the slowest boundary
+            return max(self.p2p_boundaries_s(tokens))
         t = self._p2p.get(tokens)
         if t is None:
             base = self.stages[0].base
@@ -237,6 +267,8 @@ class InferencePlan:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
                 total += st.head_s(n_out)
+        if self.placement is not None:
+            return total + sum(self.p2p_boundaries_s(tokens))
         return total + (self.degrees.pp - 1) * self.p2p_s(tokens)
 
     def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:
@@ -296,20 +328,23 @@ def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:
 
 
 def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
-                         precision: Precision, stage_stride: int | None = None
-                         ) -> InferencePlan:
+                         precision: Precision, stage_stride: int | None = None,
+                         placement: Placement | None = None) -> InferencePlan:
     """Cost tables of one replica of ``sc``'s model split ``deg`` ways on ``pool``.
 
     ``stage_stride``: ranks between neighbouring pipeline stages (default tp·dp, Megatron
-    order); stages closer than a node talk over the intra-node link.
+    order); stages closer than a node talk over the intra-node link. ``placement``: the
+    stages' pools when the pipeline spans pools (each stage on its own device and links).
     """
     model = precision.model
-    device = runtime_device(pool.device, sc)
-    groups = comm_groups(pool, deg)
     base = base_shape(sc, precision, deg)
     layer_split = split_layers(model, deg.pp, sc.plan.layers_per_stage)
-    stages = [StageCost(model, device, groups, layers, first=i == 0, last=i == deg.pp - 1,
-                        base=base) for i, layers in enumerate(layer_split)]
+    pools = ([hw.pool for hw in placement.stages] if placement is not None
+             else [pool] * deg.pp)
+    groups_of = {p.name: comm_groups(p, deg) for p in pools}
+    stages = [StageCost(model, runtime_device(pools[i].device, sc), groups_of[pools[i].name],
+                        layers, first=i == 0, last=i == deg.pp - 1, base=base)
+              for i, layers in enumerate(layer_split)]
     kv_t = kv_heads_per_rank(model, deg.tp)
     kv_per_token = [2.0 * len(st.layers) * kv_t * model.d_head * precision.kv_bytes
                     for st in stages]
@@ -317,11 +352,16 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
     stride = stage_stride if stage_stride is not None else deg.tp * deg.dp
     same_node = stride < pool.node_size
     link = pool.intra_node if same_node else pool.inter_node
-    return InferencePlan(model=model, pool=pool, degrees=deg, stages=stages,
+    p2p_link = link.name if (link is not None and deg.pp > 1) else "none"
+    if placement is not None:
+        p2p_link = ", ".join(dict.fromkeys(
+            stage_p2p(sc.cluster, stride, a, b, 1.0)[1]
+            for a, b in zip(placement.stages, placement.stages[1:], strict=False)))
+    return InferencePlan(model=model, pool=pools[0], degrees=deg, stages=stages,
                          precision=precision, stage_params=params,
-                         kv_bytes_per_token=kv_per_token,
-                         p2p_link=link.name if (link is not None and deg.pp > 1) else "none",
-                         stage_stride=stride, _p2p={})
+                         kv_bytes_per_token=kv_per_token, p2p_link=p2p_link,
+                         stage_stride=stride, _p2p={}, placement=placement,
+                         cluster=sc.cluster if placement is not None else None)
 
 
 def _stage_params(st: StageCost, deg: Degrees) -> float:

@@ -33,13 +33,20 @@ def intra_peer_bandwidth(pool: PoolSpec) -> float:
     return link.achieved_bandwidth
 
 
-def same_node(pool: PoolSpec, layout: Layout, distance: int) -> bool:
-    return distance * layout.stage_stride < pool.node_size
+def _stride(layout: Layout | int) -> int:
+    return layout if isinstance(layout, int) else layout.stage_stride
 
 
-def stage_p2p(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageHardware,
+def same_node(pool: PoolSpec, layout: Layout | int, distance: int) -> bool:
+    """Stages ``distance`` apart share a node (``layout``: a training layout or the ranks
+    between neighbouring stages)."""
+    return distance * _stride(layout) < pool.node_size
+
+
+def stage_p2p(cluster: ClusterSpec, layout: Layout | int, a: StageHardware, b: StageHardware,
               nbytes: float) -> tuple[CommCost, str]:
-    """Send of ``nbytes`` from a rank of stage ``a`` to its peer in stage ``b`` (and link name)."""
+    """Send of ``nbytes`` from a rank of stage ``a`` to its peer in stage ``b`` (and link name);
+    ``layout``: a training layout or the ranks between neighbouring stages."""
     if a.pool.name == b.pool.name:
         pool = a.pool
         distance = abs(b.stage - a.stage)
@@ -50,7 +57,7 @@ def stage_p2p(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageHa
             bw = intra_peer_bandwidth(pool) * min(a.intra_scale, b.intra_scale)
             return p2p_cost(nbytes, link, bw, "intra"), link.name
         link = pool.inter_node
-        nodes_apart = max(1, distance * layout.stage_stride // pool.devices_per_node)
+        nodes_apart = max(1, distance * _stride(layout) // pool.devices_per_node)
         taper = spine_taper(pool, 2, nodes_apart).ring
         bw = pool.nic_bandwidth_per_device * min(a.nic_scale, b.nic_scale) * taper
         name = link.name if link is not None else "none"

@@ -30,7 +30,8 @@ def run_generation(stage_times: Sequence[Sequence[float]], p2p_s: Sequence[float
     """Simulate steps through pipeline stages.
 
     ``stage_times[k][s]``: seconds of step k on stage s; ``p2p_s[k]``: send time of step k's
-    activations between neighbouring stages.
+    activations between neighbouring stages (or a list, one per boundary s → s+1, when the
+    boundaries differ: a pipeline across pools).
     """
     sim = Simulation(trace=trace)
     env = sim.env
@@ -55,8 +56,9 @@ def run_generation(stage_times: Sequence[Sequence[float]], p2p_s: Sequence[float
             name = labels[k] if labels else f"step {k}"
             sim.trace.add(f"stage {s}", name, t0, env.now, "forward", {"step": k})
             if s < pp - 1:
-                if p2p_s[k] > 0:
-                    done = links[s].submit(env.now, p2p_s[k], f"act {k}")
+                send = p2p_s[k][s] if isinstance(p2p_s[k], (list, tuple)) else p2p_s[k]
+                if send > 0:
+                    done = links[s].submit(env.now, send, f"act {k}")
                     sim.signal_at(done, ready[s + 1][k])
                 else:
                     ready[s + 1][k].succeed()

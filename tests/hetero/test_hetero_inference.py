@@ -1,0 +1,67 @@
+"""Static-batch inference with its pipeline stages on different pools."""
+
+import pytest
+
+import archsim
+
+WORKLOAD = {"kind": "inference", "batch": 4, "prompt_len": 512, "gen_len": 16}
+ACT = 2 * 4 * 512 * 4096  # bytes of one prefill's activations (b·s·h, 16-bit, Llama-2-7B)
+
+
+def across(first, second):
+    """One device per pool, joined by HDR InfiniBand; stage 0 on ``first``."""
+    return {"model": "llama2-7b",
+            "hardware": {"cluster": {
+                "pools": [{"name": "x", "device": first, "count": 1},
+                          {"name": "y", "device": second, "count": 1}],
+                "links": [{"between": ["x", "y"], "interconnect": "ib-hdr-200g"}]}},
+            "workload": WORKLOAD, "plan": {"pp": 2, "placement": {"stages": ["x", "y"]}}}
+
+
+def alone(device):
+    """The same two stages on two devices of one NVSwitch node."""
+    return {"model": "llama2-7b", "hardware": {"device": device, "count": 2},
+            "workload": WORKLOAD, "plan": {"pp": 2}}
+
+
+def ttft(sc):
+    d = archsim.simulate(sc).to_dict()
+    assert d["feasible"], d["infeasible_reasons"]
+    return d["ttft_s"]
+
+
+def test_prefill_across_pools_adds_up_stage_by_stage():
+    """TTFT = stage 0 + send + stage 1. Swapping which pool runs which stage and adding the two
+    orders gives every stage once on each device — the same as the two one-pool runs — except
+    for the sends: two over the pool link (5 µs + ACT / (25 GB/s · 0.86)) instead of one over
+    each node's NVLink (2 µs + ACT / (450 GB/s · 0.822) on H100, / (300 GB/s · 0.775) on A100)."""
+    h, a = "h100-sxm5-80gb", "a100-sxm4-80gb"
+    link = 5e-6 + ACT / (25e9 * 0.86)
+    nv_h = 2e-6 + ACT / (450e9 * 0.822)
+    nv_a = 2e-6 + ACT / (300e9 * 0.775)
+    mixed = ttft(across(h, a)) + ttft(across(a, h))
+    same = ttft(alone(h)) + ttft(alone(a))
+    assert mixed == pytest.approx(same - nv_h - nv_a + 2 * link, rel=1e-9)
+
+
+def test_memory_energy_and_cost_per_pool():
+    """Each stage is checked against its own device (H100 80 GiB, L40S 48 GB); the cost adds
+    both devices' prices over the run, and is unknown when a pool has no price (L40S)."""
+    d = archsim.simulate(across("h100-sxm5-80gb", "l40s")).to_dict()
+    assert [s["capacity_bytes"] for s in d["memory"]["per_stage"]] == [80 * 2**30, 48e9]
+    assert d["cost_usd"] is None and d["energy_joules"] > 0
+    d = archsim.simulate(across("h100-sxm5-80gb", "a100-sxm4-80gb")).to_dict()
+    price = {}
+    for name in ("h100-sxm5-80gb", "a100-sxm4-80gb"):
+        price[name] = archsim.load_scenario({
+            "model": "llama2-7b", "hardware": {"device": name},
+            "workload": {"kind": "inference"}}).hardware.device.price_per_hour
+    assert d["cost_usd"] == pytest.approx(sum(price.values()) * d["e2e_latency_s"] / 3600)
+
+
+def test_without_stages_a_multi_pool_cluster_is_refused_with_the_way_out():
+    sc = across("h100-sxm5-80gb", "a100-sxm4-80gb")
+    del sc["plan"]["placement"]
+    d = archsim.simulate(sc).to_dict()
+    assert not d["feasible"]
+    assert "for a pipeline across pools, plan.placement.stages" in d["infeasible_reasons"][0]
