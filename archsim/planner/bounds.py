@@ -1,19 +1,18 @@
 """Cheap lower bounds on a candidate's step time and memory per device, used to prune.
 
-Both bounds cost the same ops with the same functions as the engine (the op lists of
-``archsim.graph.transformer``, ``cost_ops`` / ``collective_time`` / ``compute_time`` and the
-engine's own grouping and activation-accounting helpers in ``archsim.plan.training``), but
-once per distinct layer shape instead of once per plan, and replace the discrete-event run by
-closed forms that can only under-estimate it:
+Both bounds start from per-layer costs computed once per layer shape and pool
+(archsim.planner.profiles: the engine's op lists, cost functions and grouping) and replace the
+discrete-event run by closed forms that can only under-estimate it. Given each stage's pool
+and layer count:
 
-* **memory** — model states of the first and last pipeline stage per ZeRO stage
-  (Rajbhandari et al. 2020: weights, gradients and Adam states sharded over dp·cp), plus the
-  activations of the micro-batches a schedule must hold at its first backward pass
-  (1F1B: min(p − s, m) on stage s; GPipe: m; interleaved: its warm-up count + 1, each at the
-  smallest chunk's bytes), plus the runtime reserve. Exact for 1F1B and GPipe.
+* **memory** — model states per ZeRO stage (Rajbhandari et al. 2020: weights, gradients and
+  Adam states sharded over dp·cp), plus the activations of the micro-batches the schedule
+  holds when the stage starts its first backward pass (1F1B: min(p − s, m) on stage s; GPipe:
+  m; interleaved: its warm-up count + 1, each at the smallest chunk's bytes), plus the
+  runtime reserve, against the stage's own device. Exact for 1F1B and GPipe.
 * **time** — per-task durations (compute + blocking tensor/context/expert-parallel
   collectives + recomputation, ZeRO-3 gathers and per-micro-batch gradient reduction where
-  they block) then three facts of any pipeline schedule:
+  they block) and three facts of any pipeline schedule:
   (1) a stage runs its m·v tasks one after another;
   (2) the last stage's first forward waits for the first micro-batch's chunk-0 forwards on
       the p − 1 stages before it (pipeline fill), and after the last stage's final task (the
@@ -22,8 +21,15 @@ closed forms that can only under-estimate it:
   (3) after its last backward a stage still waits for the gradient reduction that cannot be
       hidden (the last bucket when overlapped, all of it when not), steps its optimizer and,
       with ZeRO-1/2 and no overlap, all-gathers the updated parameters.
-  Point-to-point sends, the tied-embedding gradient sync and waits between tasks are left
-  out, which is why it is a *lower* bound: ``step_time_lb ≤`` the simulated step time.
+  Point-to-point sends, the tied-embedding gradient sync, stragglers, input-pipeline stalls
+  and waits between tasks are left out, which is why it is a *lower* bound.
+
+When the layer split is not known in advance (heterogeneous pools, where the engine balances
+layers by speed), :meth:`Bounder.split_free_bound` bounds every split at once: the slowest
+stage of any split does at least m·T* of work, T* = min over real splits n_s ≥ v, Σ n_s = L
+of max_s (n_s·t_s + g_s) = max(max_s (v·t_s + g_s), (L + Σ g_s/t_s) / Σ 1/t_s), with t_s one
+layer's forward + backward + recomputation on stage s's pool and g_s its embedding / head
+work plus one layer per earlier stage for the fill and drain, divided by m.
 
 The bound is split into compute, recomputation, communication, bubble and optimizer parts so
 that archsim.planner.why can say which part made a pruned plan lose.
@@ -31,61 +37,17 @@ that archsim.planner.why can say which part made a pruned plan lose.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from archsim.cost.comm import CommGroup, collective_time
+from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
 from archsim.cost.memory import ModelStates, model_state_bytes
-from archsim.graph.transformer import (
-    backward_ops,
-    embedding_forward,
-    grad_accumulate_op,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
-from archsim.plan.compress import resolve_compression
-from archsim.plan.layout import Layout
-
-# The engine's own helpers: the bound must group ranks and count saved activations exactly as
-# the simulation does, or it stops being a bound.
-from archsim.plan.training import (
-    _first_layer_of_kind,
-    _groups,
-    _input_bytes,
-    _saved,
-    cost_ops,
-    training_shape,
-)
-from archsim.planner.space import Candidate, scenario_for
+from archsim.graph.transformer import grad_accumulate_op
+from archsim.planner.profiles import Profile, Profiles
+from archsim.planner.space import Candidate
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
-from archsim.spec.units import BYTES_PER_ELEMENT
-
-
-@dataclass(frozen=True, slots=True)
-class OpsCost:
-    """Compute, blocking communication and recomputation of a run of ops on one rank."""
-
-    compute: float = 0.0
-    comm: float = 0.0
-    recompute: float = 0.0
-    params: float = 0.0
-    saved: float = 0.0
-    working: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    """Per-micro-batch costs of one layer kind and of the embedding / head, for one shape."""
-
-    fwd: dict[bool, OpsCost]
-    """MoE layer? → forward cost of one layer."""
-    bwd: dict[bool, OpsCost]
-    embed_fwd: OpsCost
-    embed_bwd: OpsCost
-    head_fwd: OpsCost
-    head_bwd: OpsCost
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +91,10 @@ class PlanBound:
 
     step_time_s: float
     memory_bytes: float
+    """Memory lower bound of the stage that overshoots its device the most (or, when all
+    fit, of the fullest stage)."""
     capacity_bytes: float
+    """That stage's device memory."""
     parts: dict[str, float]
     """compute_s, recompute_s, comm_s, bubble_s, optimizer_s of the bounding expression."""
     memory_parts: dict[str, float]
@@ -140,138 +105,76 @@ class PlanBound:
 
 
 class Bounder:
-    """Lower bounds for candidates of one homogeneous scenario (caches per layer shape)."""
+    """Lower bounds for candidates of one scenario (caches per layer shape and pool)."""
 
     def __init__(self, sc: ScenarioSpec, pool: PoolSpec | None = None):
+        self.profiles = Profiles(sc)
+        self.sc = self.profiles.sc  # with the compression plan's pruned model
         self.pool = pool or sc.cluster.pools[0]
-        self.device = self.pool.device
-        self.compression = resolve_compression(sc, self.device)
-        if self.compression.model is not sc.model:  # structured pruning: a smaller model
-            sc = sc.model_copy(update={"model": self.compression.model})
-        self.sc = sc
-        self.e = BYTES_PER_ELEMENT[sc.workload.dtype]
-        self._profiles: dict[tuple, _Profile] = {}
-        self._comm: dict[tuple, float] = {}
+        self.e = self.profiles.e
         self._chunks: dict[tuple, _Chunk] = {}
         self._blocks: dict[tuple, _Block] = {}
-        self._dp_groups: dict[tuple, CommGroup] = {}
-        self._optimizer: dict[float, float] = {}
 
-    def _collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
-        # groups of one pool differ only in size and ranks per node
-        key = (kind, nbytes, group.size, group.per_node)
-        got = self._comm.get(key)
-        if got is None:
-            got = self._comm[key] = collective_time(kind, nbytes, group).time_s
-        return got
+    @property
+    def compression(self):
+        return self.profiles.compression
 
-    def _dp_group(self, c: Candidate) -> CommGroup:
-        key = (c.tp, c.cp, c.dp)
-        got = self._dp_groups.get(key)
-        if got is None:
-            got = self._dp_groups[key] = _groups(self.pool, _layout(c))["dp"]
-        return got
-
-    def _optimizer_s(self, local_params: float) -> float:
-        got = self._optimizer.get(local_params)
-        if got is None:
-            wl = self.sc.workload
-            got = self._optimizer[local_params] = compute_time(
-                optimizer_op(local_params, wl.optimizer, wl.dtype), self.device)
-        return got
-
-    # ------------------------------------------------------------------ per-shape costs
-    def _profile(self, c: Candidate) -> _Profile:
-        key = (c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute)
-        prof = self._profiles.get(key)
-        if prof is None:
-            prof = self._profiles[key] = self._build_profile(c)
-        return prof
-
-    def _build_profile(self, c: Candidate) -> _Profile:
-        sc = scenario_for(self.sc, c)
-        layout = _layout(c)
-        shape = training_shape(sc, layout, self.compression)
-        groups = _groups(self.pool, layout)
-        device, model = self.device, sc.model
-        fwd: dict[bool, OpsCost] = {}
-        bwd: dict[bool, OpsCost] = {}
-        for moe in {model.is_moe_layer(i) for i in range(model.layers)}:
-            f_ops = layer_forward(model, shape, _first_layer_of_kind(model, moe))
-            f = cost_ops(f_ops, device, groups)
-            b = cost_ops(backward_ops(f_ops), device, groups)
-            if c.recompute == "full":
-                rec = f.time_s
-                saved = _input_bytes(model, shape)
-                working = _saved(f_ops, "none")
-            elif c.recompute == "selective":
-                rec = cost_ops([op for op in f_ops if op.attention_core], device,
-                               groups).time_s
-                saved, working = _saved(f_ops, "selective"), 0.0
-            else:
-                rec, saved, working = 0.0, _saved(f_ops, "none"), 0.0
-            fwd[moe] = OpsCost(compute=f.compute_s, comm=f.comm_s,
-                               params=sum(op.params for op in f_ops), saved=saved,
-                               working=working)
-            bwd[moe] = OpsCost(compute=b.compute_s, comm=b.comm_s, recompute=rec)
-        e_ops, h_ops = embedding_forward(model, shape), head_forward(model, shape)
-        return _Profile(
-            fwd=fwd, bwd=bwd,
-            embed_fwd=_ops_cost(e_ops, device, groups, params=True),
-            embed_bwd=_ops_cost(backward_ops(e_ops), device, groups),
-            head_fwd=_ops_cost(h_ops, device, groups, params=True),
-            head_bwd=_ops_cost(backward_ops(h_ops), device, groups))
-
-    # ------------------------------------------------------------------ per-candidate
-    def bound(self, c: Candidate) -> PlanBound:
-        """Lower bounds on step time and on the peak memory per device of ``c``."""
-        sc, e = self.sc, self.e
-        wl, model = sc.workload, sc.model
-        overlap = sc.plan.overlap_comm
-        prof = self._profile(c)
+    # ------------------------------------------------------------------ known split
+    def bound(self, c: Candidate, stage_pools: Sequence[PoolSpec] | None = None,
+              layers_per_stage: Sequence[int] | None = None) -> PlanBound:
+        """Lower bounds on step time and peak memory per device of ``c`` with each stage on
+        ``stage_pools`` (default: all on this Bounder's pool) holding ``layers_per_stage``
+        (default: an even split, which must divide)."""
+        wl, model = self.sc.workload, self.sc.model
+        overlap = self.sc.plan.overlap_comm
         p, v = c.pp, c.chunks
         m = wl.global_batch // (c.micro_batch * c.dp)
-        per_chunk = model.layers // (p * v)
+        uniform = stage_pools is None and layers_per_stage is None
+        pools = list(stage_pools) if stage_pools is not None else [self.pool] * p
+        counts = (list(layers_per_stage) if layers_per_stage is not None
+                  else [model.layers // p] * p)
+        sizes = [counts[k % p] // v for k in range(p * v)]  # layers of model chunk k
+        starts = [0] * (p * v)
+        for k in range(1, p * v):
+            starts[k] = starts[k - 1] + sizes[k - 1]
         dp_shard = c.dp * c.cp
-        dp_group = self._dp_group(c)
         dp_kind = "allreduce" if c.zero == 0 else "reducescatter"
         every = model.moe.every if model.moe is not None else 0
-        cache = self._chunks
-        block_key = (c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute, per_chunk, p > 1)
-        base_key = (*block_key, c.dp, c.zero)
+        shape_key = (c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute, p > 1)
 
         def chunk(s: int, ck: int) -> _Chunk:
             k = ck * p + s  # model chunk index (archsim.plan.layout._assign)
-            first, last = k * per_chunk, (k + 1) * per_chunk
-            n_moe = (last // every - first // every) if every else 0
-            key = (*base_key, n_moe, model.is_moe_layer(first), s == 0 and ck == 0,
-                   s == p - 1 and ck == v - 1)
-            got = cache.get(key)
+            n, first = sizes[k], starts[k]
+            n_moe = ((first + n) // every - first // every) if every else 0
+            pool = pools[s]
+            key = (pool.name, *shape_key, n, n_moe, model.is_moe_layer(first),
+                   s == 0 and ck == 0, s == p - 1 and ck == v - 1, c.dp, c.zero)
+            got = self._chunks.get(key)
             if got is None:
-                block = self._block(c, prof, (*block_key, *key[-4:]), per_chunk - n_moe,
-                                    n_moe, *key[-3:])
-                got = cache[key] = self._chunk(c, block, dp_group, dp_kind, dp_shard,
-                                               overlap)
+                block = self._block(c, self.profiles.get(c, pool), key[:-2], n - n_moe,
+                                    n_moe, *key[-5:-2])
+                got = self._chunks[key] = self._chunk(
+                    c, block, self.profiles.dp_group(c, pool), dp_kind, dp_shard, overlap)
             return got
 
         def stage(s: int) -> list[_Chunk]:
             return [chunk(s, ck) for ck in range(v)]
 
         first_stage, last_stage = stage(0), stage(p - 1)
-        # fill / drain: chunk 0 of stages 0 .. p-2 (all alike but the first in a dense model)
-        hops = ([chunk(s, 0) for s in range(p - 1)] if every or p < 3
-                else [chunk(0, 0)] + [chunk(1, 0)] * (p - 2))
+        # fill / drain: chunk 0 of stages 0 .. p-2 (all alike but the first when uniform)
+        hops = ([chunk(0, 0)] + [chunk(1, 0)] * (p - 2) if uniform and not every and p >= 3
+                else [chunk(s, 0) for s in range(p - 1)])
         fill = sum(x.fwd_s for x in hops)
         drain = sum(x.bwd_s for x in hops)
 
         def work(chunks: list[_Chunk]) -> float:
             return m * sum(x.fwd_s + x.bwd_s for x in chunks)
 
-        def tail(chunks: list[_Chunk]) -> tuple[float, float]:
+        def tail(s: int, chunks: list[_Chunk]) -> tuple[float, float]:
             """(exposed data-parallel communication, optimizer) after the last backward."""
             params = sum(x.params for x in chunks)
             local = params / (dp_shard if c.zero >= 1 else 1)
-            opt = self._optimizer_s(local)
+            opt = self.profiles.optimizer_s(local, pools[s].device)
             if dp_shard <= 1:
                 return 0.0, opt
             if overlap:
@@ -281,49 +184,125 @@ class Bounder:
             else:
                 comm = 0.0  # reduced after every micro-batch, inside the backward tasks
             if c.zero in (1, 2) and not overlap:
-                comm += self._collective("allgather", e * params, dp_group)
+                comm += self.profiles.collective("allgather", self.e * params,
+                                                 self.profiles.dp_group(c, pools[s]))
             return comm, opt
 
-        comm0, opt0 = tail(first_stage)
-        comm_l, opt_l = tail(last_stage)
-        w0, wl_ = work(first_stage), work(last_stage)
+        comm0, opt0 = tail(0, first_stage)
+        comm_l, opt_l = tail(p - 1, last_stage)
+        w0, w_last = work(first_stage), work(last_stage)
         options = [
-            (fill + wl_ + drain + comm0 + opt0, last_stage, fill + drain, comm0, opt0),
+            (fill + w_last + drain + comm0 + opt0, last_stage, fill + drain, comm0, opt0),
             (w0 + comm0 + opt0, first_stage, 0.0, comm0, opt0),
-            (fill + wl_ + comm_l + opt_l, last_stage, fill, comm_l, opt_l),
+            (fill + w_last + comm_l + opt_l, last_stage, fill, comm_l, opt_l),
         ]
+        if not uniform:
+            # any stage s: the fill reaches it, it runs its tasks, the drain leaves it
+            before = 0.0
+            for s in range(1, p - 1):
+                before += hops[s - 1].fwd_s + hops[s - 1].bwd_s
+                chunks_s = stage(s)
+                options.append((before + work(chunks_s) + comm0 + opt0, chunks_s, before,
+                                comm0, opt0))
         total, chunks, bubble, tail_comm, opt = max(options, key=lambda o: o[0])
         parts = {"compute_s": m * sum(x.compute_s for x in chunks),
                  "recompute_s": m * sum(x.recompute_s for x in chunks),
                  "comm_s": m * sum(x.comm_s for x in chunks) + tail_comm,
                  "bubble_s": bubble, "optimizer_s": opt}
+        # uniform stages: the first stage holds the most (embedding, most micro-batches)
+        checked = [0, p - 1] if uniform else range(p)
+        held = {0: first_stage, p - 1: last_stage}
+        rows = []
+        for s in checked:
+            chunks_s = held.get(s) or stage(s)
+            rows.append((s, pools[s], sum(x.params for x in chunks_s),
+                         min(x.act_bytes for x in chunks_s),
+                         min(x.working_bytes for x in chunks_s)))
+        return PlanBound(step_time_s=total, parts=parts, **self._memory(c, rows, m))
 
-        mem, mem_parts = 0.0, {}
-        for s, chunks_s in ((0, first_stage), (p - 1, last_stage)):
-            params = sum(x.params for x in chunks_s)
+    def _memory(self, c: Candidate, rows: list[tuple[int, PoolSpec, float, float, float]],
+                m: int) -> dict:
+        """Memory bound of the stage that overshoots its device the most; ``rows`` are
+        (stage, pool, parameters, smallest chunk's activation bytes, working bytes)."""
+        wl = self.sc.workload
+        dp_shard = c.dp * c.cp
+        worst: tuple | None = None
+        for s, pool, params, act_bytes, working in rows:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard)
             if self.compression.fp8_training:  # the fp8 weight copy (archsim.plan.training)
                 fp8_copy = params / (dp_shard if c.zero >= 3 else 1)
                 states = ModelStates(states.weights + fp8_copy, states.gradients,
                                      states.optimizer_states)
-            alive = _alive_at_first_backward(c.schedule, s, p, m, v)
-            act = (alive * min(x.act_bytes for x in chunks_s)
-                   + min(x.working_bytes for x in chunks_s))
-            need = states.total + act + self.device.memory.reserved
-            if need > mem:
-                mem = need
-                mem_parts = {"stage": s, "weights": states.weights,
-                             "gradients": states.gradients,
-                             "optimizer_states": states.optimizer_states,
-                             "activations": act, "micro_batches_alive": alive}
-        return PlanBound(step_time_s=total, memory_bytes=mem,
-                         capacity_bytes=self.device.memory.capacity, parts=parts,
-                         memory_parts=mem_parts)
+            alive = _alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
+            act = alive * act_bytes + working
+            device = pool.device
+            need = states.total + act + device.memory.reserved
+            over = need - device.memory.capacity
+            if worst is None or over > worst[0]:
+                worst = (over, need, device.memory.capacity, {
+                    "stage": s, "pool": pool.name, "weights": states.weights,
+                    "gradients": states.gradients,
+                    "optimizer_states": states.optimizer_states, "activations": act,
+                    "micro_batches_alive": alive})
+        assert worst is not None
+        return {"memory_bytes": worst[1], "capacity_bytes": worst[2],
+                "memory_parts": worst[3]}
 
-    def _block(self, c: Candidate, prof: _Profile, key: tuple, n_dense: int, n_moe: int,
-               first_moe: bool, embed: bool, head: bool) -> _Block:
+    # ------------------------------------------------------------------ unknown split
+    def split_free_bound(self, c: Candidate, stage_pools: Sequence[PoolSpec]) -> PlanBound:
+        """Lower bounds that hold for every split of the layers over ``stage_pools`` with at
+        least one layer per model chunk (see the module docstring)."""
+        wl, model = self.sc.workload, self.sc.model
+        p, v, L = c.pp, c.chunks, model.layers
+        m = wl.global_batch // (c.micro_batch * c.dp)
+        profs = [self.profiles.get(c, pool) for pool in stage_pools]
+        kinds = [min(pr.fwd, key=lambda k, pr=pr: pr.fwd[k].task_s + pr.bwd[k].task_s)
+                 for pr in profs]  # the cheaper layer kind of each stage's pool
+        t = [pr.fwd[k].task_s + pr.bwd[k].task_s for pr, k in zip(profs, kinds, strict=True)]
+        extra = [0.0] * p
+        extra[0] += profs[0].embed_fwd.task_s + profs[0].embed_bwd.task_s
+        extra[-1] += profs[-1].head_fwd.task_s + profs[-1].head_bwd.task_s
+        hop = [0.0] * p  # fill + drain before / after stage s: ≥ one layer per earlier stage
+        for s in range(1, p):
+            hop[s] = hop[s - 1] + t[s - 1]
+            if s == 1:
+                hop[s] += profs[0].embed_fwd.task_s + profs[0].embed_bwd.task_s
+        g = [extra[s] + hop[s] / m for s in range(p)]
+        pinned = max(v * t[s] + g[s] for s in range(p))
+        level = (L + sum(g[s] / t[s] for s in range(p))) / sum(1 / ts for ts in t)
+        per_mb = max(pinned, level)
+        # stage 0's tail: its optimizer over at least one layer per chunk and the embedding
+        pr0 = profs[0]
+        params0 = v * min(f.params for f in pr0.fwd.values()) + pr0.embed_fwd.params
+        opt = self.profiles.optimizer_s(params0 / (c.dp * c.cp if c.zero >= 1 else 1),
+                                        stage_pools[0].device)
+        last, k = profs[-1], kinds[-1]
+        f, b = last.fwd[k], last.bwd[k]
+        work = m * per_mb - hop[-1]  # the last stage's share, split like its layers' time
+        parts = {"compute_s": work * (f.compute + b.compute) / t[-1],
+                 "recompute_s": work * b.recompute / t[-1],
+                 "comm_s": work * (f.comm + b.comm) / t[-1], "bubble_s": hop[-1],
+                 "optimizer_s": opt}
+        rows = []
+        for s, pr in enumerate(profs):
+            params = v * min(x.params for x in pr.fwd.values())
+            act = min(x.saved for x in pr.fwd.values())
+            if s == 0:
+                params += pr.embed_fwd.params
+            if s == p - 1:
+                params += pr.head_fwd.params
+                if model.tied_embeddings and p > 1:
+                    params += model.vocab * model.hidden / c.tp  # the embedding copy
+            working = min(x.working for x in pr.fwd.values())
+            rows.append((s, stage_pools[s], params, act, working))
+        return PlanBound(step_time_s=m * per_mb + opt, parts=parts,
+                         **self._memory(c, rows, m))
+
+    # ------------------------------------------------------------------ chunks
+    def _block(self, c: Candidate, prof: Profile, key: tuple | None, n_dense: int,
+               n_moe: int, first_moe: bool, embed: bool, head: bool) -> _Block:
         """The data-parallel-independent costs of one chunk's layers (cached by ``key``)."""
-        got = self._blocks.get(key)
+        got = self._blocks.get(key) if key is not None else None
         if got is not None:
             return got
         fwd, bwd = prof.fwd, prof.bwd
@@ -353,7 +332,8 @@ class Bounder:
             copy = self.sc.model.vocab * self.sc.model.hidden / c.tp  # the embedding copy
             params += copy
             head_params += copy
-        b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype), self.device)
+        b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype),
+                               prof.pool.device)
         e = self.e
         buckets = [(n, e * fwd[moe].params) for moe, n in ((False, n_dense), (True, n_moe))
                    if n]
@@ -362,10 +342,12 @@ class Bounder:
         if embed:
             buckets.append((1, e * prof.embed_fwd.params))
         last = e * (prof.embed_fwd.params if embed else fwd[first_moe].params)
-        got = self._blocks[key] = _Block(
+        got = _Block(
             fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,
             recompute_s=rec, comm_s=f_comm + b_comm, params=params, act_bytes=act,
             working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last)
+        if key is not None:
+            self._blocks[key] = got
         return got
 
     def _chunk(self, c: Candidate, block: _Block, dp_group: CommGroup, dp_kind: str,
@@ -374,7 +356,7 @@ class Bounder:
         fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
         buckets = last_bucket = 0.0
         if dp_shard > 1:
-            t = self._collective
+            t = self.profiles.collective
             buckets = sum(n * t(dp_kind, nbytes, dp_group) for n, nbytes in block.buckets)
             last_bucket = t(dp_kind, block.last_bucket_bytes, dp_group)
             if c.zero >= 3:
@@ -392,18 +374,6 @@ class Bounder:
                       recompute_s=block.recompute_s, comm_s=comm, params=block.params,
                       act_bytes=block.act_bytes, working_bytes=block.working_bytes,
                       buckets_s=buckets, last_bucket_s=last_bucket)
-
-
-def _ops_cost(ops: list, device, groups: dict, params: bool = False) -> OpsCost:
-    cost = cost_ops(ops, device, groups)
-    return OpsCost(compute=cost.compute_s, comm=cost.comm_s,
-                   params=sum(op.params for op in ops) if params else 0.0,
-                   saved=sum(op.saved_bytes for op in ops))
-
-
-def _layout(c: Candidate) -> Layout:
-    return Layout(dp=c.dp, tp=c.tp, pp=c.pp, cp=c.cp, ep=c.ep, chunks=c.chunks,
-                  micro_batch=c.micro_batch, micro_batches=1, stage_layers=())
 
 
 def _alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:

@@ -15,9 +15,14 @@ fit lose for ``memory``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
+from archsim.api import simulate
 from archsim.plan.inference import Degrees, degree_reasons, resolve_precision
+from archsim.planner import why
+from archsim.planner.result import Loss, PlanRow, PlanSearch
+from archsim.planner.space import SearchSpace
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec
 from archsim.textfmt import human_time
@@ -119,3 +124,46 @@ def slower_reason(result: dict, best: dict) -> tuple[str, str]:
         return "communication", (f"communication {human_time(comm)} vs "
                                  f"{human_time(best_comm)} in the best plan; " + detail)
     return "compute", f"compute {human_time(rest)} vs {human_time(best_rest)}; " + detail
+
+
+def search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSpace,
+                      wall0: float) -> PlanSearch:
+    points, rejected, examples = inference_points(sc, space)
+    given_pt = point_of(sc)
+    given = PlanRow(given_pt, "as given: " + given_pt.label(), simulate(sc).to_dict())
+    t_enum = time.perf_counter()
+    losses: dict[str, Loss] = {}
+
+    def lose(reason: str, label: str, time_s: float | None, detail: str, count: int = 1
+             ) -> None:
+        losses.setdefault(reason, Loss(reason)).add(label, time_s, detail, False, count)
+
+    for point, problem in examples[:1]:
+        lose("divisibility", point.label(), None, problem, rejected)
+    reuse = {given_pt: given.result} if sc.plan.layers_per_stage is None else {}
+    feasible: list[PlanRow] = []
+    for point in points:
+        result = reuse.get(point) or simulate(scenario_for_point(sc, point)).to_dict()
+        if result["feasible"]:
+            feasible.append(PlanRow(point, point.label(), result))
+        else:
+            reason, detail = why.infeasible_reason(result)
+            lose(reason, point.label(), result["e2e_latency_s"], detail)
+    t_sim = time.perf_counter()
+    ranked = sorted(feasible, key=lambda r: rank_key(objective, r.result))
+    best_rows = ranked[:top]
+    for row in ranked[top:]:
+        reason, detail = slower_reason(row.result, best_rows[0].result)
+        lose(reason, row.label, row.result["e2e_latency_s"], detail)
+    counts = {"plans": len(points) + rejected, "not_divisible": rejected,
+              "pruned_by_memory_bound": 0, "pruned_by_time_bound": 0,
+              "simulated": len(points), "simulated_infeasible": len(points) - len(feasible)}
+    notes = ["inference: every plan that divides is simulated (a small space; no bounds)"]
+    if not best_rows:
+        notes.append("no plan in the space is feasible")
+    hw = ", ".join(f"{p.count}× {p.device.name}" for p in sc.cluster.pools)
+    return PlanSearch(scenario=sc.name, objective=objective, top=best_rows, given=given,
+                      counts=counts, losses=losses, wall_s=time.perf_counter() - wall0,
+                      hardware=hw, notes=notes,
+                      timings={"enumerate_s": t_enum - wall0, "bound_s": 0.0,
+                               "simulate_s": t_sim - t_enum})

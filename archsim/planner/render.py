@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archsim.planner.search import PlanRow, PlanSearch
+from archsim.planner.result import PlanRow, PlanSearch
 from archsim.textfmt import human_bytes, human_time, pct, table
 
 _REASON_WORDS = {

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from archsim.spec.errors import SpecError
 from archsim.spec.model import ModelSpec
+from archsim.spec.placement import stage_pool_names
 from archsim.spec.scenario import ScenarioSpec
 
 RECOMPUTE = ("none", "selective", "full")
@@ -36,7 +37,8 @@ AXES = ("tp", "pp", "cp", "ep", "sp", "zero", "micro_batch", "recompute", "sched
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One point of the plan space (a training plan on all devices of one pool)."""
+    """One point of the plan space: a training plan on all devices of one pool, or on a
+    cluster's pools with ``placement`` naming the pool of each pipeline stage."""
 
     tp: int
     pp: int
@@ -49,6 +51,8 @@ class Candidate:
     recompute: str
     schedule: str
     virtual_stages: int
+    placement: tuple[str, ...] | None = None
+    """Pool of each pipeline stage (clusters of several pools); None: the scenario's."""
 
     @property
     def chunks(self) -> int:
@@ -58,6 +62,7 @@ class Candidate:
         """The ``plan`` fields this candidate sets (dp explicit, even layer split)."""
         out = asdict(self)
         out.pop("micro_batch")
+        out.pop("placement")
         out["layers_per_stage"] = None
         return out
 
@@ -73,6 +78,14 @@ class Candidate:
                   f"recompute {self.recompute}"]
         parts.append(self.schedule + (f" v{self.virtual_stages}"
                                       if self.schedule == "interleaved" else ""))
+        if self.placement is not None:
+            runs: list[list] = []
+            for name in self.placement:
+                if runs and runs[-1][0] == name:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([name, 1])
+            parts.append("stages " + " → ".join(f"{n}×{k}" for n, k in runs))
         return " · ".join(parts)
 
     def to_dict(self) -> dict:
@@ -81,7 +94,14 @@ class Candidate:
 
 def scenario_for(sc: ScenarioSpec, cand: Candidate) -> ScenarioSpec:
     """``sc`` with ``cand``'s plan (no re-validation: every field comes from a checked axis)."""
-    plan = sc.plan.model_copy(update=cand.plan_fields())
+    fields = cand.plan_fields()
+    if cand.placement is not None:
+        # the stages' pools; a balance mode the scenario asks for is kept
+        balance = sc.plan.placement.get("balance") if isinstance(sc.plan.placement, Mapping) \
+            else None
+        fields["placement"] = {"stages": list(cand.placement),
+                               **({"balance": balance} if balance else {})}
+    plan = sc.plan.model_copy(update=fields)
     workload = sc.workload.model_copy(update={"micro_batch": cand.micro_batch})
     return sc.model_copy(update={"plan": plan, "workload": workload})
 
@@ -91,10 +111,17 @@ def candidate_of(sc: ScenarioSpec) -> Candidate:
     plan, count = sc.plan, sc.cluster.total_devices
     cells = plan.tp * plan.pp * plan.cp
     dp = plan.dp if plan.dp is not None else max(1, count // cells)
+    placement = None
+    if len(sc.cluster.pools) > 1:
+        placement = stage_pool_names(plan.placement, plan.pp)
+        if placement is None:  # the engine's default: pools in order, as many stages as fit
+            size = plan.tp * plan.cp * dp
+            placement = [p.name for p in sc.cluster.pools for _ in range(p.count // size)]
+        placement = tuple(placement)
     return Candidate(tp=plan.tp, pp=plan.pp, dp=dp, cp=plan.cp, ep=plan.ep, sp=plan.sp,
                      zero=plan.zero, micro_batch=sc.workload.micro_batch,
                      recompute=plan.recompute, schedule=plan.schedule,
-                     virtual_stages=plan.virtual_stages)
+                     virtual_stages=plan.virtual_stages, placement=placement)
 
 
 def _divisors(n: int, cap: int | None = None) -> list[int]:
@@ -192,9 +219,11 @@ def _axis_value(name: str, value: object) -> object:
 
 
 def divisibility_problem(model: ModelSpec, count: int, seq_len: int, global_batch: int,
-                         c: Candidate) -> str | None:
+                         c: Candidate, near_even: bool = False) -> str | None:
     """Why ``c`` does not divide (the first rule it breaks, worded as resolve_layout words
-    it), or None. Mirrors ``archsim.plan.layout.resolve_layout``."""
+    it), or None. Mirrors ``archsim.plan.layout.resolve_layout``; ``near_even``: the layers
+    need not divide evenly over the stages, only into at least one per model chunk (on a
+    cluster of several pools the engine balances them, archsim.plan.balance)."""
     tp, pp, cp, ep, dp = c.tp, c.pp, c.cp, c.ep, c.dp
     if count % (tp * pp * cp) or dp * tp * pp * cp != count:
         return (f"{count} devices are not divisible by tp·pp·cp = {tp}·{pp}·{cp} = "
@@ -216,7 +245,8 @@ def divisibility_problem(model: ModelSpec, count: int, seq_len: int, global_batc
     v = c.chunks
     if c.schedule == "interleaved" and pp == 1:
         return "the interleaved schedule needs pp > 1"
-    if model.layers % (pp * v):
+    uneven_ok = near_even and model.layers % v == 0 and model.layers // v >= pp
+    if model.layers % (pp * v) and not uneven_ok:
         return (f"layers {model.layers} are not divisible by pp·virtual_stages = "
                 f"{pp}·{v} = {pp * v}")
     mb = c.micro_batch
@@ -273,17 +303,21 @@ def enumerate_space(sc: ScenarioSpec, space: SearchSpace, keep_examples: int = 3
 def grid_points(axes: dict[str, tuple], count: int) -> Iterator[Candidate]:
     """Every combination of resolved ``axes`` on ``count`` devices (dp derived), dividing or
     not."""
+    for tp, pp, cp in itertools.product(axes["tp"], axes["pp"], axes["cp"]):
+        yield from inner_points(axes, tp, pp, max(1, count // (tp * pp * cp)), cp)
+
+
+def inner_points(axes: dict[str, tuple], tp: int, pp: int, dp: int, cp: int,
+                 placement: tuple[str, ...] | None = None) -> Iterator[Candidate]:
+    """The combinations of the other axes for given degrees."""
     schedules: list[tuple[str, int]] = []
     for name in axes["schedule"]:
         if name == "interleaved":
             schedules.extend(("interleaved", v) for v in axes["virtual_stages"] if v > 1)
         else:
             schedules.append((name, 1))
-    for tp, pp, cp in itertools.product(axes["tp"], axes["pp"], axes["cp"]):
-        dp = max(1, count // (tp * pp * cp))
-        sps = [s for s in axes["sp"] if tp > 1 or not s] or [False]
-        for ep, mb, (sched, v), sp, zero, rec in itertools.product(
-                axes["ep"], axes["micro_batch"], schedules, sps, axes["zero"],
-                axes["recompute"]):
-            yield Candidate(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, sp=sp, zero=zero,
-                            micro_batch=mb, recompute=rec, schedule=sched, virtual_stages=v)
+    sps = [s for s in axes["sp"] if tp > 1 or not s] or [False]
+    for ep, mb, (sched, v), sp, zero, rec in itertools.product(
+            axes["ep"], axes["micro_batch"], schedules, sps, axes["zero"], axes["recompute"]):
+        yield Candidate(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, sp=sp, zero=zero, micro_batch=mb,
+                        recompute=rec, schedule=sched, virtual_stages=v, placement=placement)

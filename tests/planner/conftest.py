@@ -1,7 +1,14 @@
 """Fixtures: the small scenarios of planner_cases, every plan simulated once per session."""
 
 import pytest
-from planner_cases import TINY_MOE, TINY_SPACE, simulate_everything, tiny_scenario
+from planner_cases import (
+    MIXED_SPACE,
+    TINY_MOE,
+    TINY_SPACE,
+    mixed_scenario,
+    simulate_everything,
+    tiny_scenario,
+)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +31,13 @@ def moe():
     return sc, axes, simulate_everything(sc, axes)
 
 
-@pytest.fixture(params=["dense_overlap", "dense_blocking", "moe"])
+@pytest.fixture(scope="session")
+def mixed():
+    sc = mixed_scenario(overlap_comm=False)
+    return sc, MIXED_SPACE, simulate_everything(sc, MIXED_SPACE)
+
+
+@pytest.fixture(params=["dense_overlap", "dense_blocking", "moe", "mixed"])
 def everything(request):
     return request.getfixturevalue(request.param)
 

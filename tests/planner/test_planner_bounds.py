@@ -16,23 +16,27 @@ def test_bounds_never_exceed_the_simulation(everything):
     feasible = [ev for ev in evaluated if ev.result["feasible"]]
     assert len(feasible) > 50 and len(evaluated) - len(feasible) > 5  # both kinds present
     for ev in evaluated:
-        r, b = ev.result, ev.bound
-        assert b.step_time_s <= r["step_time_s"] * (1 + REL), ev.candidate.label()
-        assert b.memory_bytes <= r["memory"]["peak_bytes_per_device"] * (1 + REL), \
-            ev.candidate.label()
-        if not b.fits:  # pruned for memory ⇒ the simulation says it does not fit either
-            assert not r["feasible"]
-            assert any("per device, has" in x for x in r["infeasible_reasons"])
+        r = ev.result
+        for b in (ev.bound, ev.exact_split):
+            if b is None:
+                continue
+            assert b.step_time_s <= r["step_time_s"] * (1 + REL), ev.candidate.label()
+            assert b.memory_bytes <= r["memory"]["peak_bytes_per_device"] * (1 + REL), \
+                ev.candidate.label()
+            if not b.fits:  # pruned for memory ⇒ the simulation says it does not fit either
+                assert not r["feasible"]
+                assert any("per device, has" in x for x in r["infeasible_reasons"])
 
 
 def test_memory_bound_is_exact_for_1f1b(everything):
-    """1F1B holds min(p − s, m) micro-batches on stage s at its first backward: the bound
-    counts exactly what the simulated schedule holds."""
+    """1F1B holds min(p − s, m) micro-batches on stage s at its first backward: with the
+    engine's layer split the bound counts exactly what the simulated schedule holds."""
     _, _, evaluated = everything
-    one_f_one_b = [ev for ev in evaluated if ev.candidate.schedule == "1f1b"]
-    assert one_f_one_b
+    one_f_one_b = [ev for ev in evaluated
+                   if ev.candidate.schedule == "1f1b" and ev.exact_split is not None]
+    assert len(one_f_one_b) > 50
     for ev in one_f_one_b:
-        assert ev.bound.memory_bytes == pytest.approx(
+        assert ev.exact_split.memory_bytes == pytest.approx(
             ev.result["memory"]["peak_bytes_per_device"], rel=REL), ev.candidate.label()
 
 
@@ -49,14 +53,17 @@ def test_time_bound_is_exact_without_a_pipeline(dense_blocking):
 
 
 def test_time_bound_is_tight_with_a_pipeline(everything):
-    """Pipelined plans: the bound leaves out sends and waits between tasks only. Measured on
-    these spaces: bound / simulated ≥ 0.85 (interleaved, 2 stages), median ≥ 0.975. A looser
-    bound would not be wrong, but would leave many more plans to simulate."""
+    """Pipelined plans with the engine's layer split: the bound leaves out sends and waits
+    between tasks only. Measured on these spaces: bound / simulated ≥ 0.85 on one pool and
+    ≥ 0.72 on two (interleaved, 4 micro-batches, where waits for the slower pool dominate);
+    median ≥ 0.96. A looser bound would not be wrong, but would leave many more plans to
+    simulate."""
     _, _, evaluated = everything
-    ratios = sorted(ev.bound.step_time_s / ev.result["step_time_s"] for ev in evaluated
-                    if ev.candidate.pp > 1 and ev.result["feasible"])
+    ratios = sorted(ev.exact_split.step_time_s / ev.result["step_time_s"] for ev in evaluated
+                    if ev.candidate.pp > 1 and ev.result["feasible"]
+                    and ev.exact_split is not None)
     assert len(ratios) > 100
-    assert ratios[0] > 0.8 and ratios[len(ratios) // 2] > 0.95
+    assert ratios[0] > 0.7 and ratios[len(ratios) // 2] > 0.95
 
 
 @pytest.mark.parametrize("schedule,p,v", [("1f1b", 1, 1), ("1f1b", 4, 1), ("gpipe", 3, 1),

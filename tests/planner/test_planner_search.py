@@ -101,3 +101,21 @@ def test_serving_is_not_searched():
     with pytest.raises(SpecError, match=r"workload\.kind: the planner searches training and "
                                         r"inference plans; got 'serving'"):
         search_plans(sc)
+
+
+def test_cost_objective_weighs_the_pools_a_placement_uses(mixed):
+    """On 8 H100 (2.99 USD/h) + 8 A100 (1.79 USD/h) a placement may leave a pool idle, so
+    the cheapest plan per token need not be the fastest: the search must still return the
+    true cheapest plans."""
+    sc, axes, evaluated = mixed
+    feasible = [ev.result for ev in evaluated if ev.result["feasible"]]
+    found = search_plans(sc, objective="cost", top=3, space=SearchSpace.from_axes(axes))
+    cheapest = sorted(r["cost_per_million_tokens_usd"] for r in feasible)[:3]
+    got = [row.result["cost_per_million_tokens_usd"] for row in found.top]
+    assert got == pytest.approx(cheapest, rel=1e-12)
+    best = found.best
+    price = {"fast": 2.99, "slow": 1.79}
+    usd_per_s = sum(best.candidate.tp * best.candidate.cp * best.candidate.dp * price[p]
+                    for p in best.candidate.placement) / 3600
+    assert got[0] == pytest.approx(usd_per_s * best.step_time_s / (32 * 1024) * 1e6)
+    assert not found.bound_violations

@@ -2,10 +2,13 @@
 hand on a small grid, and clear errors for bad axes."""
 
 import pytest
-from planner_cases import TINY_MOE, TINY_SPACE, tiny_scenario
+from planner_cases import MIXED_SPACE, TINY_MOE, TINY_SPACE, mixed_scenario, tiny_scenario
 
 import archsim
+from archsim.plan.balance import resolve_pipeline
+from archsim.plan.compress import resolve_compression
 from archsim.plan.layout import resolve_layout
+from archsim.planner.placements import placed_points
 from archsim.planner.space import (
     SearchSpace,
     divisibility_problem,
@@ -74,3 +77,28 @@ def test_default_axes_follow_the_scenario(tiny):
 def test_bad_axes_are_named(axes, message):
     with pytest.raises(SpecError, match=message):
         SearchSpace.from_axes(axes)
+
+
+def test_placements_divide_as_the_engine_says():
+    """On a cluster of several pools every ordered choice of pools is a placement, the
+    stages take all of each chosen pool, and the engine balances the layers (near-even split
+    allowed): the planner's rule agrees with the engine's own set-up of the pipeline."""
+    sc = mixed_scenario()
+    space = SearchSpace.from_axes({**MIXED_SPACE, "tp": [1, 2, 3, 4], "micro_batch": [1, 3, 4],
+                                   "virtual_stages": [2, 3], "zero": [0],
+                                   "recompute": ["none"]})
+    orders = {c.placement[0] + ">" + c.placement[-1] for c, _ in placed_points(sc, space)}
+    assert orders == {"fast>fast", "slow>slow", "fast>slow", "slow>fast"}
+    comp = resolve_compression(sc)
+    checked = 0
+    for cand, devices in placed_points(sc, space):
+        assert devices == 8 * len(set(cand.placement))
+        assert cand.tp * cand.cp * cand.dp * cand.pp == devices
+        problem = divisibility_problem(sc.model, devices, 1024, 32, cand, near_even=True)
+        layout, placement, _, reasons = resolve_pipeline(scenario_for(sc, cand), comp)
+        ok = layout is not None and placement is not None and not reasons
+        assert ok == (problem is None), (cand.label(), problem, reasons)
+        if problem is not None:
+            assert problem in reasons
+        checked += 1
+    assert checked > 300

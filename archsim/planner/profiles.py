@@ -1,0 +1,165 @@
+"""Per-shape costs the planner's bounds are built from, cached across plans.
+
+A profile is one layer of each kind (dense / MoE), the embedding and the head, for one
+micro-batch on one tensor-parallel rank of one pool: the same op lists
+(archsim.graph.transformer) costed by the same functions and grouped the same way as the
+engine does (archsim.plan.training: ``training_shape``, ``cost_ops``, its rank groups and its
+activation accounting), at the pool's nominal speed. Stragglers only slow the engine down, so
+ignoring them keeps every bound a lower bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.cost.comm import CommGroup, collective_time
+from archsim.cost.compute import compute_time
+from archsim.graph.transformer import (
+    backward_ops,
+    embedding_forward,
+    head_forward,
+    layer_forward,
+    optimizer_op,
+)
+from archsim.plan.compress import resolve_compression
+from archsim.plan.layout import Layout
+
+# The engine's own helpers: the bounds must group ranks and count saved activations exactly
+# as the simulation does, or they stop being bounds (tests compare the two).
+from archsim.plan.training import (
+    _first_layer_of_kind,
+    _groups,
+    _input_bytes,
+    _saved,
+    cost_ops,
+    training_shape,
+)
+from archsim.planner.space import Candidate, scenario_for
+from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+
+@dataclass(frozen=True, slots=True)
+class OpsCost:
+    """Compute, blocking communication and recomputation of a run of ops on one rank."""
+
+    compute: float = 0.0
+    comm: float = 0.0
+    recompute: float = 0.0
+    params: float = 0.0
+    saved: float = 0.0
+    working: float = 0.0
+
+    @property
+    def task_s(self) -> float:
+        return self.compute + self.comm + self.recompute
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Per-micro-batch costs of one layer of each kind, the embedding and the head."""
+
+    pool: PoolSpec
+    fwd: dict[bool, OpsCost]
+    """MoE layer? → forward cost of one layer (params, saved and working bytes too)."""
+    bwd: dict[bool, OpsCost]
+    """MoE layer? → backward cost of one layer, recomputation included."""
+    embed_fwd: OpsCost
+    embed_bwd: OpsCost
+    head_fwd: OpsCost
+    head_bwd: OpsCost
+
+
+class Profiles:
+    """Profiles, data-parallel groups, collective and optimizer times of one scenario."""
+
+    def __init__(self, sc: ScenarioSpec):
+        self.compression = resolve_compression(sc, sc.cluster.pools[0].device)
+        if self.compression.model is not sc.model:  # structured pruning: a smaller model
+            sc = sc.model_copy(update={"model": self.compression.model})
+        self.sc = sc
+        self.e = BYTES_PER_ELEMENT[sc.workload.dtype]
+        self._profiles: dict[tuple, Profile] = {}
+        self._comm: dict[tuple, float] = {}
+        self._dp_groups: dict[tuple, CommGroup] = {}
+        self._optimizer: dict[tuple, float] = {}
+
+    def get(self, c: Candidate, pool: PoolSpec) -> Profile:
+        key = (pool.name, c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.recompute)
+        prof = self._profiles.get(key)
+        if prof is None:
+            prof = self._profiles[key] = self._build(c, pool)
+        return prof
+
+    def dp_group(self, c: Candidate, pool: PoolSpec) -> CommGroup:
+        key = (pool.name, c.tp, c.cp, c.dp)
+        got = self._dp_groups.get(key)
+        if got is None:
+            got = self._dp_groups[key] = _groups(pool, layout_of(c))["dp"]
+        return got
+
+    def collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
+        """Time of a collective on a group from :meth:`dp_group` (cached; groups are kept
+        alive by that cache, so their id is a safe key)."""
+        key = (kind, nbytes, id(group))
+        got = self._comm.get(key)
+        if got is None:
+            got = self._comm[key] = collective_time(kind, nbytes, group).time_s
+        return got
+
+    def optimizer_s(self, local_params: float, device: DeviceSpec) -> float:
+        key = (device.name, local_params)
+        got = self._optimizer.get(key)
+        if got is None:
+            wl = self.sc.workload
+            got = self._optimizer[key] = compute_time(
+                optimizer_op(local_params, wl.optimizer, wl.dtype), device)
+        return got
+
+    def _build(self, c: Candidate, pool: PoolSpec) -> Profile:
+        sc = scenario_for(self.sc, c)
+        layout = layout_of(c)
+        shape = training_shape(sc, layout, self.compression)
+        groups = _groups(pool, layout)
+        device, model = pool.device, sc.model
+        fwd: dict[bool, OpsCost] = {}
+        bwd: dict[bool, OpsCost] = {}
+        for moe in {model.is_moe_layer(i) for i in range(model.layers)}:
+            f_ops = layer_forward(model, shape, _first_layer_of_kind(model, moe))
+            f = cost_ops(f_ops, device, groups)
+            b = cost_ops(backward_ops(f_ops), device, groups)
+            if c.recompute == "full":
+                rec = f.time_s
+                saved = _input_bytes(model, shape)
+                working = _saved(f_ops, "none")
+            elif c.recompute == "selective":
+                rec = cost_ops([op for op in f_ops if op.attention_core], device,
+                               groups).time_s
+                saved, working = _saved(f_ops, "selective"), 0.0
+            else:
+                rec, saved, working = 0.0, _saved(f_ops, "none"), 0.0
+            fwd[moe] = OpsCost(compute=f.compute_s, comm=f.comm_s,
+                               params=sum(op.params for op in f_ops), saved=saved,
+                               working=working)
+            bwd[moe] = OpsCost(compute=b.compute_s, comm=b.comm_s, recompute=rec)
+        e_ops, h_ops = embedding_forward(model, shape), head_forward(model, shape)
+        return Profile(
+            pool=pool, fwd=fwd, bwd=bwd,
+            embed_fwd=_ops_cost(e_ops, device, groups, params=True),
+            embed_bwd=_ops_cost(backward_ops(e_ops), device, groups),
+            head_fwd=_ops_cost(h_ops, device, groups, params=True),
+            head_bwd=_ops_cost(backward_ops(h_ops), device, groups))
+
+
+def _ops_cost(ops: list, device: DeviceSpec, groups: dict, params: bool = False) -> OpsCost:
+    cost = cost_ops(ops, device, groups)
+    return OpsCost(compute=cost.compute_s, comm=cost.comm_s,
+                   params=sum(op.params for op in ops) if params else 0.0,
+                   saved=sum(op.saved_bytes for op in ops))
+
+
+def layout_of(c: Candidate) -> Layout:
+    """The degrees of ``c`` as a Layout (enough for shapes and groups; no layer split)."""
+    return Layout(dp=c.dp, tp=c.tp, pp=c.pp, cp=c.cp, ep=c.ep, chunks=c.chunks,
+                  micro_batch=c.micro_batch, micro_batches=1, stage_layers=())

@@ -1,0 +1,182 @@
+"""Search training plans: enumerate, bound, simulate the survivors best bound first.
+
+1. Enumerate every combination of the axes (archsim.planner.space; on a cluster of several
+   pools also every placement, archsim.planner.placements); those that do not divide lose for
+   ``divisibility`` without any costing.
+2. Bound every remaining plan (archsim.planner.bounds): a plan whose memory lower bound
+   exceeds its devices' memory loses for ``memory`` without simulation.
+3. Simulate the rest with ``archsim.simulate`` (the full discrete-event run) in order of the
+   lower bound of their objective, best first. Once a bound is no better than the K-th best
+   simulated plan, neither it nor any plan after it can enter the top K: all are pruned. So
+   pruning never changes the top K (tests compare it with simulating every plan).
+   Where the engine balances layers over stages by speed (several pools, or
+   ``placement.balance``), the first bound holds for every split; before simulating, the
+   engine's own split is computed (archsim.plan.balance) and the tighter bound of that split
+   gets a second chance to prune.
+4. Rank and say why each other plan lost (archsim.planner.why).
+
+Objectives: ``throughput`` (tokens/s) and ``latency`` (step time) rank alike — every plan runs
+the same tokens per step; ``cost`` (USD per million tokens) also weighs the devices a
+placement uses, and their price.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Mapping
+
+from archsim.api import simulate
+from archsim.plan.balance import resolve_pipeline
+from archsim.planner import why
+from archsim.planner.bounds import Bounder, PlanBound
+from archsim.planner.placements import enumerate_placed, stage_pools
+from archsim.planner.result import Loss, PlanRow, PlanSearch
+from archsim.planner.space import (
+    Candidate,
+    SearchSpace,
+    candidate_of,
+    enumerate_space,
+    scenario_for,
+)
+from archsim.spec.hardware import PoolSpec
+from archsim.spec.scenario import ScenarioSpec
+
+# A simulated value below its bound by more than this fraction is reported as a bound
+# violation (the two use the same cost functions, so only rounding may separate them).
+BOUND_TOLERANCE = 1e-6
+
+
+def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpace,
+                    wall0: float) -> PlanSearch:
+    bounder = Bounder(sc)
+    cluster = sc.cluster
+    multi = len(cluster.pools) > 1
+    balanced = multi or (isinstance(sc.plan.placement, Mapping)
+                         and "balance" in sc.plan.placement)
+    model = bounder.sc.model
+    enum = (enumerate_placed(sc, space, model) if multi
+            else enumerate_space(sc, space, model=model))
+    given_cand = candidate_of(sc)
+    given = PlanRow(given_cand, "as given: " + given_cand.label(), simulate(sc).to_dict())
+    t_enum = time.perf_counter()
+    tokens = sc.workload.global_batch * sc.workload.seq_len
+
+    def pools_of(c: Candidate) -> list[PoolSpec]:
+        return stage_pools(cluster, c) if c.placement is not None else \
+            [cluster.pools[0]] * c.pp
+
+    def scale(c: Candidate) -> float:
+        """Objective per second of step: USD per million tokens (cost) or 1."""
+        if objective != "cost":
+            return 1.0
+        size = c.tp * c.cp * c.dp
+        usd_per_s = sum(size * p.device.price_per_hour for p in pools_of(c)) / 3600
+        return usd_per_s / tokens * 1e6
+
+    def key(result: dict) -> float:
+        return result["cost_per_million_tokens_usd"] if objective == "cost" else \
+            result["step_time_s"]
+
+    losses: dict[str, Loss] = {}
+
+    def lose(reason: str, label: str, time_s: float | None, detail: str, bound: bool,
+             count: int = 1) -> None:
+        losses.setdefault(reason, Loss(reason)).add(label, time_s, detail, bound, count)
+
+    for cand, problem in enum.rejected_examples[:1]:
+        lose("divisibility", cand.label(), None, problem, False, enum.rejected)
+
+    bounded: list[tuple[float, int, Candidate, PlanBound]] = []
+    memory_pruned = 0
+    for i, cand in enumerate(enum.valid):
+        b = (bounder.split_free_bound(cand, pools_of(cand)) if balanced
+             else bounder.bound(cand))
+        if b.fits:
+            bounded.append((scale(cand) * b.step_time_s, i, cand, b))
+        else:
+            memory_pruned += 1
+            lose("memory", cand.label(), b.step_time_s, why.memory_detail_from_bound(b), True)
+    bounded.sort(key=lambda x: (x[0], x[1]))
+    t_bound = time.perf_counter()
+
+    # the given plan, when it is a point of the space, need not be simulated twice
+    reuse = {given_cand: given.result} if sc.plan.layers_per_stage is None else {}
+    simulated: list[PlanRow] = []
+    feasible: list[PlanRow] = []
+    best: list[float] = []  # max-heap (negated) of the K best simulated objective values
+    violations: list[str] = []
+    time_pruned: list[tuple[Candidate, PlanBound]] = []
+    for n, (lb, _i, cand, b) in enumerate(bounded):
+        if len(best) >= top and lb >= -best[0]:
+            # no better than the K-th best simulated plan, nor is any plan after it
+            time_pruned.extend((c, bb) for _, _, c, bb in bounded[n:])
+            break
+        if balanced and cand not in reuse:
+            tight = _split_bound(bounder, cand)
+            if tight is not None:
+                b, lb = tight, scale(cand) * tight.step_time_s
+                if not b.fits:
+                    memory_pruned += 1
+                    lose("memory", cand.label(), b.step_time_s,
+                         why.memory_detail_from_bound(b), True)
+                    continue
+                if len(best) >= top and lb >= -best[0]:
+                    time_pruned.append((cand, b))
+                    continue
+        result = reuse.get(cand) or simulate(scenario_for(sc, cand)).to_dict()
+        row = PlanRow(cand, cand.label(), result)
+        simulated.append(row)
+        step = result["step_time_s"]
+        if step is not None and step < b.step_time_s * (1 - BOUND_TOLERANCE):
+            violations.append(f"{cand.label()}: simulated {step:.6g} s < bound "
+                              f"{b.step_time_s:.6g} s")
+        if result["feasible"]:
+            feasible.append(row)
+            heapq.heappush(best, -key(result))
+            if len(best) > top:
+                heapq.heappop(best)
+        else:
+            reason, detail = why.infeasible_reason(result)
+            lose(reason, row.label, step, detail, False)
+
+    t_sim = time.perf_counter()
+    ranked = sorted(feasible, key=lambda r: key(r.result))
+    best_rows, others = ranked[:top], ranked[top:]
+    if best_rows:
+        best_parts = why.result_parts(best_rows[0].result)
+        for row in others:
+            reason, detail = why.slower_reason(why.result_parts(row.result), best_parts)
+            lose(reason, row.label, row.step_time_s, detail, False)
+        for cand, b in time_pruned:
+            reason, detail = why.slower_reason(b.parts, best_parts, bound=True)
+            lose(reason, cand.label(), b.step_time_s, detail, True)
+
+    counts = {"plans": enum.total, "not_divisible": enum.rejected,
+              "pruned_by_memory_bound": memory_pruned,
+              "pruned_by_time_bound": len(time_pruned), "simulated": len(simulated),
+              "simulated_infeasible": len(simulated) - len(feasible)}
+    notes = []
+    if multi:
+        notes.append("placements: every ordered choice of pools; layers per stage balanced "
+                     "by the engine (archsim.plan.balance)")
+    if not best_rows:
+        notes.append("no plan in the space is feasible")
+    hw = ", ".join(f"{p.count}× {p.device.name}" for p in cluster.pools)
+    timings = {"enumerate_s": t_enum - wall0, "bound_s": t_bound - t_enum,
+               "simulate_s": t_sim - t_bound}
+    return PlanSearch(scenario=sc.name, objective=objective, top=best_rows, given=given,
+                      counts=counts, losses=losses, wall_s=time.perf_counter() - wall0,
+                      hardware=hw, bound_violations=violations, notes=notes,
+                      timings=timings)
+
+
+def _split_bound(bounder: Bounder, cand: Candidate) -> PlanBound | None:
+    """The bound of the layer split the engine will use (None if the plan does not run:
+    the simulation then says why)."""
+    sc = scenario_for(bounder.sc, cand)
+    layout, placement, _, reasons = resolve_pipeline(sc, bounder.compression)
+    if layout is None or placement is None or reasons:
+        return None
+    counts = [sum(len(chunk) for chunk in stage) for stage in layout.stage_layers]
+    return bounder.bound(cand, [hw.pool for hw in placement.stages], counts)
