@@ -91,8 +91,7 @@ class PlanBound:
 
     step_time_s: float
     memory_bytes: float
-    """Memory lower bound of the stage that overshoots its device the most (or, when all
-    fit, of the fullest stage)."""
+    """Memory lower bound of the stage that fills its device the most (bound / capacity)."""
     capacity_bytes: float
     """That stage's device memory."""
     parts: dict[str, float]
@@ -222,7 +221,7 @@ class Bounder:
 
     def _memory(self, c: Candidate, rows: list[tuple[int, PoolSpec, float, float, float]],
                 m: int) -> dict:
-        """Memory bound of the stage that overshoots its device the most; ``rows`` are
+        """Memory bound of the stage that fills its device the most; ``rows`` are
         (stage, pool, parameters, smallest chunk's activation bytes, working bytes)."""
         wl = self.sc.workload
         dp_shard = c.dp * c.cp
@@ -237,7 +236,7 @@ class Bounder:
             act = alive * act_bytes + working
             device = pool.device
             need = states.total + act + device.memory.reserved
-            over = need - device.memory.capacity
+            over = need / device.memory.capacity  # the engine's order of stages, too
             if worst is None or over > worst[0]:
                 worst = (over, need, device.memory.capacity, {
                     "stage": s, "pool": pool.name, "weights": states.weights,

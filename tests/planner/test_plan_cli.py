@@ -57,3 +57,24 @@ def test_bad_objective_is_a_usage_error():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "invalid choice: 'speed'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_placements_in_the_json(tmp_path, capsys):
+    scenario = tmp_path / "mixed.yaml"
+    scenario.write_text(
+        "model: {layers: 8, hidden: 1024, heads: 8, vocab: 8192, max_seq_len: 1024}\n"
+        "hardware:\n  cluster:\n    pools:\n"
+        "      - {name: fast, device: h100-sxm5-80gb, count: 8, devices_per_node: 4}\n"
+        "      - {name: slow, device: a100-sxm4-80gb, count: 8, devices_per_node: 4}\n"
+        "    links: [{between: [fast, slow], interconnect: ib-hdr-200g}]\n"
+        "workload: {kind: training, seq_len: 1024, global_batch: 32}\n"
+        "plan: {tp: 2, pp: 4}\n")
+    assert main(["plan", str(scenario), "--axis", "tp=2", "--axis", "cp=1", "--axis",
+                 "micro_batch=1", "--axis", "zero=1", "--axis", "recompute=none",
+                 "--axis", "schedule=1f1b", "--axis", "sp=false", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # tp 2: stages of 2, 4 or 8 devices; pools fast, slow, fast→slow, slow→fast (3 × 4 = 12)
+    assert out["counts"]["plans"] == 12
+    placements = [tuple(row["plan"]["placement"]) for row in out["top"]]
+    assert all(set(p) <= {"fast", "slow"} for p in placements)
+    assert out["given_plan"]["plan"]["placement"] == ["fast", "fast", "slow", "slow"]
