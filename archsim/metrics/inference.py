@@ -65,7 +65,7 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
                        "pipeline across pools, plan.placement.stages)")
     used = [cluster.pool(n) for n in dict.fromkeys(names)] if across else [pool]
     for p in used:
-        reasons += dtype_reasons(p.device, wl.dtype)
+        reasons += dtype_reasons(p.device, wl.dtype, sc)
     precision = resolve_precision(sc, pool.device)
     reasons += list(precision.reasons)
     model = precision.model

@@ -96,7 +96,17 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
                      notes=comp.notes, reasons=comp.reasons)
 
 
-def dtype_reasons(device: DeviceSpec, dtype: str) -> list[str]:
+def dtype_reasons(device: DeviceSpec, dtype: str, sc: ScenarioSpec | None = None
+                  ) -> list[str]:
+    """Why ``device`` cannot compute in ``dtype``. With a scenario whose compression plan moves
+    the GEMMs to another dtype (W8A8, FP8), that plan's own check applies instead
+    (archsim.plan.compress), so an int8-only device can run a W8A8 model."""
+    if sc is not None and sc.compression is not None:
+        from archsim.plan.compress import resolve_compression
+
+        matmul = resolve_compression(sc, device).matmul_dtype
+        if matmul and matmul != dtype:
+            return []
     if device.supports(dtype) or (dtype == "bf16" and device.supports("fp16")) or \
             (dtype == "fp32" and device.supports("tf32")):
         return []

@@ -180,7 +180,7 @@ def _groups(sc: ScenarioSpec, wanted: list[Placement], reasons: list[str]
                            f"{max(pl.replicas, 1) * size} devices; the pool has {pl.pool.count}")
             continue
         device = pl.pool.device
-        reasons.extend(f"{label}: {r}" for r in dtype_reasons(device, wl.dtype))
+        reasons.extend(f"{label}: {r}" for r in dtype_reasons(device, wl.dtype, sc))
         precision = resolve_precision(sc, device)
         reasons.extend(f"{label}: {r}" for r in precision.reasons)
         deg = Degrees(tp=pl.tp, pp=pl.pp)

@@ -122,3 +122,12 @@ def test_distillation_scenario():
     assert r["feasible"]
     assert r["step_time_s"] == pytest.approx(d["teacher_forward_s"] + d["student_step_s"])
     assert 0.5 < d["teacher_share_of_step"] < 0.95  # the 10× larger teacher dominates
+
+
+def test_fpga_w8a8_scenario():
+    """1.7B parameters in int8 on the U280: decode reads ≥ 1.65e9 B of weights per token from
+    460 GB/s HBM, so TPOT ≥ 1.65e9 / 460e9 = 3.6 ms."""
+    r = archsim.simulate("gpt3-1.7b-w8a8-alveo-u280").to_dict()
+    assert r["feasible"]
+    assert r["tpot_s"] >= 1.65e9 / 460e9
+    assert r["memory"]["breakdown"]["weights"] == pytest.approx(1.65e9, rel=0.05)

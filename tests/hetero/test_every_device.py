@@ -41,3 +41,15 @@ def test_training_and_inference_on_each_device(device):
         # the collectives chose an algorithm of the device's scale-up topology
         assert train["communication"]["algorithms"]["tp.allreduce"] in (
             "ring", "nvls", "direct", "dim-ordered", "ring(inter)", "tree(inter)")
+
+
+def test_the_fpga_runs_a_w8a8_model():
+    """The FPGA's only peak is int8: with W8A8 quantization (int8 weights and activations) the
+    GEMMs run at that peak and the model is servable; decode stays bound by its 460 GB/s HBM."""
+    r = archsim.simulate({
+        "model": MODEL, "hardware": {"device": "alveo-u280", "count": 1},
+        "workload": {"kind": "inference", "batch": 1, "prompt_len": 256, "gen_len": 8},
+        "compression": {"weight_dtype": "int8", "activation_dtype": "int8"}}).to_dict()
+    assert r["feasible"], r["infeasible_reasons"]
+    assert r["phases"]["decode"]["bound_by"] == "memory"
+    assert r["compression"]["effects"]["matmul_dtype"] == "int8"
