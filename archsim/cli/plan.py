@@ -13,8 +13,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plan", help="search parallel plans for the best one",
         description="Search parallel plans (tp, pp, dp, cp, ep, sp, ZeRO, micro-batch, "
-                    "recomputation, schedule) for the scenario's model and hardware; print "
-                    "the best few and why the others lost.")
+                    "recomputation, schedule, and the placement of pipeline stages on the "
+                    "pools of a heterogeneous cluster) for the scenario's model and "
+                    "hardware; print the best few and why the others lost.")
     p.add_argument("scenario", nargs="?", default=None,
                    help="scenario YAML path or registry name (default: embedded scenario)")
     p.add_argument("--objective", default="throughput",
@@ -28,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="dotted override of the scenario (repeatable)")
     p.add_argument("--json", action="store_true", help="print only the search result JSON")
-    p.add_argument("--out", type=Path, help="also write the search result JSON to FILE")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="also write the search result JSON to FILE")
 
 
 def parse_axes(items: list[str]) -> dict[str, list[str]]:
