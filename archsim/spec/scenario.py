@@ -177,7 +177,10 @@ class _Origins:
 
 
 def _resolve(value: Any, kind: str, path: tuple, origins: _Origins) -> Any:
-    """Replace a registry name at ``path`` by its mapping (remembering the file)."""
+    """Replace a registry name at ``path`` by its mapping (remembering the file). A value
+    ending in .yaml/.yml is a file path instead (e.g. a profile from ``archsim calibrate``)."""
+    if isinstance(value, str) and value.endswith((".yaml", ".yml")):
+        return _resolve_file(value, path, origins)
     if isinstance(value, str):
         try:
             data, source = load_registry_mapping(kind, value)
@@ -188,6 +191,20 @@ def _resolve(value: Any, kind: str, path: tuple, origins: _Origins) -> Any:
         data.setdefault("name", value)
         return data
     return value
+
+
+def _resolve_file(value: str, path: tuple, origins: _Origins) -> dict:
+    where = format_location(origins.root, ".".join(map(str, path)))
+    file = Path(value)
+    if not file.is_file():
+        raise SpecError([f"{where}: no such file {value!r} (a value ending in .yaml is read as "
+                         "a file path; registry names have no extension)"])
+    data = read_yaml(file)
+    if not isinstance(data, dict):
+        raise SpecError([f"{file}: expected a mapping of fields, got {type(data).__name__}"])
+    origins.set(path, str(file))
+    data.setdefault("name", file.stem)
+    return data
 
 
 def _resolve_names(raw: dict, origins: _Origins) -> dict:
