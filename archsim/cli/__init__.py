@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "sweep": "archsim.cli.sweep",
     "report": "archsim.cli.report",
     "capacity": "archsim.cli.capacity",
+    "calibrate": "archsim.cli.calibrate",
+    "validate": "archsim.cli.validate",
 }
 
 

@@ -1,0 +1,82 @@
+"""``archsim calibrate [--device cpu|cuda|auto] --out FILE.yaml``"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from archsim.cli.common import check_writable
+from archsim.spec.errors import SpecError
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (redrawn in place on a terminal, else every 10%)."""
+
+    def __init__(self, label: str, width: int = 30, stream=None):
+        self.label, self.width = label, width
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self._last_decile = -1
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        frac = done / total if total else 1.0
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        filled = int(self.width * frac)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = (f"{self.label} [{bar}] {done}/{total} {elapsed:5.0f}s "
+                f"eta {eta:4.0f}s  {what[:40]}")
+        if self.tty:
+            self.stream.write("\r" + line.ljust(110))
+            if done >= total:
+                self.stream.write("\n")
+        elif int(frac * 10) != self._last_decile or done >= total:
+            self._last_decile = int(frac * 10)
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="micro-benchmark the local device into a profile",
+                       description="Run micro-benchmarks (GEMM grid, memory bandwidth, "
+                                   "elementwise/softmax/norm kernels, attention, per-op "
+                                   "overhead) on the local device with PyTorch, fit archsim's "
+                                   "efficiency curves and write a device profile YAML that "
+                                   "`archsim simulate` accepts. Needs torch.")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--out", type=Path, required=True, help="profile to write (FILE.yaml)")
+    p.add_argument("--name", help="profile name (default: <cpu|gpu>-local-<host>)")
+    p.add_argument("--quick", action="store_true", help="smaller grid (CI; about 10 s on CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.validate.deps import require_torch
+
+    require_torch()
+    if args.out.suffix.lower() not in (".yaml", ".yml"):
+        raise SpecError([f"--out {args.out}: expected a .yaml file for the device profile"])
+    if args.threads is not None and args.threads < 1:
+        raise SpecError([f"--threads {args.threads}: expected a positive number of threads"])
+    check_writable(args.out)
+    from archsim.validate.calibrate import calibrate, write_profile
+
+    cal = calibrate(args.device, quick=args.quick, threads=args.threads, name=args.name,
+                    progress=ProgressBar("calibrate"))
+    write_profile(cal, args.out)
+    fit = cal.fit
+    print(f"wrote {args.out} ({cal.profile['name']}, {cal.info['device']}, "
+          f"{cal.info['threads']} threads)")
+    for dtype, peak in fit.peaks.items():
+        print(f"  peak {dtype:5s} {peak / 1e12:8.3f} TFLOP/s (best measured GEMM)")
+    cache = (f", cache {fit.cache_bandwidth / 1e9:.1f} GB/s up to {fit.cache_bytes / 2**20:.1f}"
+             " MiB" if fit.cache_bandwidth else "")
+    print(f"  memory {fit.bandwidth / 1e9:.1f} GB/s{cache}; launch overhead "
+          f"{fit.launch_s * 1e6:.2f} us")
+    for section, err in fit.errors.items():
+        print(f"  fit {section:11s} MAPE {err['mape'] * 100:6.1f}% over {err['records']} "
+              "records")
+    return 0

@@ -1,0 +1,84 @@
+"""``archsim validate [--device cpu|cuda|auto] [--profile FILE] [--out DIR]``"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from archsim.spec.errors import SpecError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="compare archsim with real PyTorch runs on this device",
+                       description="Build real PyTorch models from archsim ModelSpecs, train "
+                                   "and run them for inference on the local device, simulate "
+                                   "the same runs with a calibrated profile and write measured "
+                                   "vs predicted per case and per op (JSON, Markdown, PNG). "
+                                   "Needs torch.")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--profile", type=Path,
+                   help="device profile from `archsim calibrate` (default: calibrate now)")
+    p.add_argument("--out", type=Path, default=Path("validation"),
+                   help="folder for validation.json/.md/.png (default: ./validation)")
+    p.add_argument("--quick", action="store_true",
+                   help="the reduced case set (tiny models; CI) and a quick calibration")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per case (median)")
+    p.add_argument("--no-plot", action="store_true", help="skip validation.png")
+    p.add_argument("--distributed", action="store_true",
+                   help="also run the two-process torch.distributed check (all-reduce sweep, "
+                        "data-parallel step; each rank gets half the CPU cores)")
+    p.add_argument("--rank-profile", type=Path,
+                   help="device profile of one rank for --distributed (default: a quick "
+                        "calibration with that rank's thread count)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsim.validate.deps import require_torch
+
+    require_torch()
+    if args.repeats < 1:
+        raise SpecError([f"--repeats {args.repeats}: expected at least 1"])
+    if args.threads is not None and args.threads < 1:
+        raise SpecError([f"--threads {args.threads}: expected a positive number of threads"])
+    if args.out.exists() and not args.out.is_dir():
+        raise SpecError([f"--out {args.out}: exists and is not a folder"])
+    for flag, path in (("--profile", args.profile), ("--rank-profile", args.rank_profile)):
+        if path is not None and not path.is_file():
+            raise SpecError([f"{flag} {path}: no such file"])
+    from archsim.cli.calibrate import ProgressBar
+    from archsim.validate.compare import write_report
+    from archsim.validate.suite import load_profile, validate
+
+    profile = load_profile(args.profile) if args.profile is not None else None
+    report = validate(args.device, profile=profile, quick=args.quick, threads=args.threads,
+                      repeats=args.repeats, progress=ProgressBar("validate"))
+    if args.profile is not None:
+        report["meta"]["profile"] = str(args.profile)
+    if args.distributed:
+        from archsim.validate.distributed import run_check
+
+        rank = load_profile(args.rank_profile) if args.rank_profile is not None else None
+        report["distributed"] = run_check(args.device, rank_profile=rank, quick=args.quick,
+                                          repeats=args.repeats,
+                                          progress=ProgressBar("distributed"))
+    paths = write_report(report, args.out, plot=not args.no_plot)
+    s = report["summary"]
+    print(f"{'case':42s} {'metric':14s} {'measured':>11s} {'predicted':>11s} {'error':>8s}")
+    for c in report["cases"]:
+        for k, v in c["measured"].items():
+            print(f"{c['name']:42s} {k:14s} {v * 1e3:9.2f}ms {c['predicted'][k] * 1e3:9.2f}ms "
+                  f"{c['errors'][k] * 100:+7.1f}%")
+    print(f"end-to-end MAPE {s['e2e_mape'] * 100:.1f}% over {s['cases']} cases "
+          f"({len(s['models'])} models); matmul-class per-op MAPE "
+          + (f"{s['matmul_op_mape'] * 100:.1f}%" if s["matmul_op_mape"] is not None else "n/a")
+          + f" over {s['matmul_op_rows']} rows")
+    dist = report.get("distributed")
+    if dist and "dp_step" in dist:
+        step = dist["dp_step"]
+        print(f"two processes: {dist['interconnect']['name']} "
+              f"{dist['interconnect']['bandwidth']}, {dist['interconnect']['latency']}; "
+              f"DP step measured {step['measured_s'] * 1e3:.1f} ms, predicted "
+              f"{step['predicted_s'] * 1e3:.1f} ms ({step['error'] * 100:+.1f}%)")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

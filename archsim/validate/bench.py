@@ -1,0 +1,336 @@
+"""Micro-benchmarks of the local device (the programs behind ``archsim calibrate``).
+
+Each benchmark times one kind of kernel over a grid of sizes and returns plain records
+(dicts of sizes, dtype and the median time), which :mod:`archsim.validate.fit` turns into the
+quantities archsim's cost model consumes. None of these programs is a whole model: calibration
+and validation stay apart.
+
+Needs torch: the functions import it when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from archsim.validate.deps import require_torch
+from archsim.validate.measure import synchronize, time_callable
+
+Record = dict
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Sizes each benchmark visits (see :func:`default_grid`)."""
+
+    gemm_m: tuple[int, ...]
+    gemm_kn: tuple[tuple[int, int], ...]
+    gemm_layouts: tuple[str, ...]
+    memory_elements: tuple[int, ...]
+    vector_rows_cols: tuple[tuple[int, int], ...]
+    loss_rows_cols: tuple[tuple[int, int], ...]
+    attention: tuple[tuple[int, int, int, int, int, bool], ...]
+    """(batch, heads, q_len, kv_len, head_dim, causal)."""
+    optimizer_params: tuple[int, ...]
+    dtypes: tuple[str, ...]
+    """Dtypes whose GEMM peak is measured; the first one is the profile's primary dtype."""
+    min_total_s: float = 0.05
+    repeats: int = 5
+    extra: dict = field(default_factory=dict)
+
+
+def default_grid(device: str, quick: bool = False) -> Grid:
+    """The calibration grid: shapes a transformer's linear layers, attention and elementwise
+    kernels take on this kind of device (smaller on CPU, larger on CUDA); ``quick`` keeps a
+    subset for CI."""
+    if device == "cuda":
+        return Grid(
+            gemm_m=(16, 256, 1024, 4096, 16384),
+            gemm_kn=((1024, 1024), (2048, 8192), (4096, 4096), (8192, 2048), (8192, 8192)),
+            gemm_layouts=("nt", "nn", "tn"),
+            memory_elements=(2**20, 2**22, 2**24, 2**26, 2**28),
+            vector_rows_cols=((4096, 1024), (8192, 4096), (16384, 8192)),
+            loss_rows_cols=((4096, 32000), (8192, 50304)),
+            attention=((8, 16, 1024, 1024, 128, True), (4, 32, 2048, 2048, 128, True),
+                       (8, 16, 1024, 1024, 128, False), (2, 32, 4096, 4096, 128, True),
+                       (8, 32, 1, 2048, 128, False), (32, 32, 1, 4096, 128, False)),
+            optimizer_params=(2**24, 2**27),
+            dtypes=("bf16", "fp16", "fp32"),
+            min_total_s=0.02, repeats=7)
+    if quick:
+        return Grid(
+            gemm_m=(1, 64, 512, 2048),
+            gemm_kn=((256, 256), (512, 1536), (1024, 1024), (1024, 4096)),
+            gemm_layouts=("nt", "nn", "tn"),
+            memory_elements=(2**16, 2**20, 2**23, 2**25),
+            vector_rows_cols=((256, 256), (1024, 512), (4096, 1024)),
+            loss_rows_cols=((512, 4096), (1024, 8192)),
+            attention=((2, 4, 128, 128, 64, True), (2, 8, 256, 256, 64, True),
+                       (2, 8, 256, 256, 64, False), (1, 8, 1024, 1024, 64, True),
+                       (1, 8, 1, 512, 64, False), (4, 8, 1, 256, 64, False)),
+            optimizer_params=(2**18, 2**22),
+            dtypes=("fp32", "bf16"),
+            min_total_s=0.03, repeats=5)
+    return Grid(
+        gemm_m=(1, 16, 64, 256, 1024, 4096),
+        gemm_kn=((256, 256), (256, 1024), (512, 1536), (1024, 1024), (512, 2048), (2048, 512),
+                 (1024, 4096), (4096, 1024), (768, 32000)),
+        gemm_layouts=("nt", "nn", "tn"),
+        memory_elements=(2**14, 2**16, 2**18, 2**20, 2**22, 2**24, 2**26),
+        vector_rows_cols=((64, 256), (256, 512), (1024, 512), (1024, 2048), (4096, 1024),
+                          (4096, 4096)),
+        loss_rows_cols=((256, 8192), (1024, 8192), (1024, 32000), (4096, 8192)),
+        attention=((1, 4, 64, 64, 64, True), (4, 8, 128, 128, 64, True),
+                   (4, 8, 128, 128, 64, False), (2, 8, 256, 256, 64, True),
+                   (2, 8, 256, 256, 64, False), (2, 8, 512, 512, 64, True),
+                   (2, 8, 512, 512, 64, False), (1, 8, 1024, 1024, 64, True),
+                   (1, 8, 1024, 1024, 64, False), (1, 16, 2048, 2048, 64, True),
+                   (1, 8, 1, 128, 64, False), (1, 8, 1, 1024, 64, False),
+                   (8, 8, 1, 512, 64, False), (4, 16, 1, 2048, 64, False)),
+        optimizer_params=(2**16, 2**20, 2**23),
+        dtypes=("fp32", "bf16"),
+        min_total_s=0.05, repeats=5)
+
+
+Progress = Callable[[str], None]
+
+
+def _timing(fn, device: str, grid: Grid, inner: int = 1) -> dict:
+    t = time_callable(fn, device, warmup=2, repeats=grid.repeats, inner=inner,
+                      min_total_s=grid.min_total_s)
+    return {"time_s": t.median_s, "spread": round(t.spread, 4), "repeats": len(t.samples),
+            "contention": t.contention}
+
+
+def _dtype(name: str):
+    from archsim.validate.torch_model import torch_dtype
+
+    return torch_dtype(name)
+
+
+def bench_overhead(device: str, grid: Grid, step: Progress) -> list[Record]:
+    """Per-op dispatch overhead: each kind of op of the op graph (linear, norm, activation,
+    residual add, attention with its head reshapes, KV-cache write, embedding lookup) on
+    tensors too small to do measurable work, called the way a model calls it, per call."""
+    torch = require_torch()
+    import torch.nn.functional as F
+
+    x = torch.randn(1, 1, 8, device=device)
+    lin = torch.nn.Linear(8, 8, device=device)
+    ln = torch.nn.LayerNorm(8, device=device)
+    emb = torch.nn.Embedding(16, 8, device=device)
+    tok = torch.zeros(1, 1, dtype=torch.long, device=device)
+    qkv = torch.randn(1, 1, 24, device=device)
+    cache = torch.zeros(1, 2, 4, 4, device=device)
+
+    def attention():
+        q, k, v = qkv.view(1, 1, 6, 4).split([2, 2, 2], dim=2)
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                           v.transpose(1, 2))
+        return o.transpose(1, 2).reshape(1, 1, 8)
+
+    def kv_write():
+        cache[:, :, 1:2] = qkv.view(1, 1, 6, 4)[:, :, :2].transpose(1, 2)
+
+    cases = {"linear": lambda: lin(x), "layer_norm": lambda: ln(x),
+             "gelu": lambda: F.gelu(x), "add": lambda: x + x, "attention": attention,
+             "kv_write": kv_write, "embedding": lambda: emb(tok)}
+    out = []
+    with torch.no_grad():
+        for name, fn in cases.items():
+            step(f"overhead {name}")
+            out.append({"op": name, **_timing(fn, device, grid, inner=100)})
+    return out
+
+
+def bench_gemm(device: str, grid: Grid, dtype: str, step: Progress,
+               shapes: list[tuple[int, int, int]] | None = None) -> list[Record]:
+    """GEMMs m×k·k×n in the three layouts a linear layer uses: ``nt`` forward (x·Wᵀ),
+    ``nn`` data gradient (dy·W), ``tn`` weight gradient (dyᵀ·x)."""
+    torch = require_torch()
+    dt = _dtype(dtype)
+    out = []
+    shapes = shapes or [(m, k, n) for m in grid.gemm_m for k, n in grid.gemm_kn]
+    with torch.no_grad():
+        for m, k, n in shapes:
+            for layout in grid.gemm_layouts:
+                step(f"gemm {dtype} {m}x{k}x{n} {layout}")
+                fn = _gemm_call(torch, layout, m, k, n, device, dt)
+                out.append({"m": m, "k": k, "n": n, "layout": layout, "dtype": dtype,
+                            **_timing(fn, device, grid)})
+                del fn
+    return out
+
+
+def _gemm_call(torch, layout: str, m: int, k: int, n: int, device: str, dt) -> Callable:
+    if layout == "nt":
+        a, w = torch.randn(m, k, device=device, dtype=dt), torch.randn(n, k, device=device,
+                                                                        dtype=dt)
+        return lambda: torch.nn.functional.linear(a, w)
+    if layout == "nn":
+        a, b = torch.randn(m, k, device=device, dtype=dt), torch.randn(k, n, device=device,
+                                                                        dtype=dt)
+        return lambda: a @ b
+    a, b = torch.randn(k, m, device=device, dtype=dt), torch.randn(k, n, device=device,
+                                                                    dtype=dt)
+    return lambda: a.t() @ b
+
+
+def bench_memory(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
+    """Streaming kernels: ``copy`` (dst.copy_(src): read n, write n into an existing buffer)
+    and ``add`` (a + b into a new tensor: read 2n, write n), as eager models run them."""
+    torch = require_torch()
+    dt = _dtype(dtype)
+    out = []
+    with torch.no_grad():
+        for n in grid.memory_elements:
+            a = torch.randn(n, device=device).to(dt)
+            b = torch.randn(n, device=device).to(dt)
+            dst = torch.empty_like(a)
+            step(f"memory copy {n}")
+            out.append({"kernel": "copy", "elements": n, "dtype": dtype,
+                        **_timing(lambda a=a, dst=dst: dst.copy_(a), device, grid)})
+            step(f"memory add {n}")
+            out.append({"kernel": "add", "elements": n, "dtype": dtype,
+                        **_timing(lambda a=a, b=b: a + b, device, grid)})
+            del a, b, dst
+    return out
+
+
+def bench_vector(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
+    """Non-matrix kernels of a transformer layer, forward and backward, on rows×cols
+    activations: GeLU, SiLU·mul (SwiGLU), softmax over the last dimension, layer norm and RMS
+    norm (the backward time is fwd+bwd minus fwd)."""
+    torch = require_torch()
+    import torch.nn.functional as F
+
+    dt = _dtype(dtype)
+    out = []
+    for rows, cols in grid.vector_rows_cols:
+        x = torch.randn(rows, cols, device=device, dtype=dt, requires_grad=True)
+        x2 = torch.randn(rows, 2 * cols, device=device, dtype=dt, requires_grad=True)
+        w = torch.ones(cols, device=device, dtype=dt, requires_grad=True)
+        b = torch.zeros(cols, device=device, dtype=dt, requires_grad=True)
+
+        def swiglu(x2=x2):
+            g, u = x2.chunk(2, dim=-1)
+            return F.silu(g) * u
+
+        kernels = {
+            "gelu": lambda x=x: F.gelu(x),
+            "swiglu": swiglu,
+            "softmax": lambda x=x: torch.softmax(x, dim=-1),
+            "layer_norm": lambda x=x, w=w, b=b: F.layer_norm(x, (x.shape[-1],), w, b),
+            "rms_norm": lambda x=x, w=w: F.rms_norm(x, (x.shape[-1],), w),
+        }
+        for name, fn in kernels.items():
+            step(f"vector {name} {rows}x{cols}")
+            out.extend(_fwd_bwd_records(fn, device, grid, {"kernel": name, "rows": rows,
+                                                           "cols": cols, "dtype": dtype}))
+    return out
+
+
+def bench_loss(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
+    """Cross entropy over rows×classes logits (log-softmax + NLL), forward and backward."""
+    torch = require_torch()
+    import torch.nn.functional as F
+
+    dt = _dtype(dtype)
+    out = []
+    for rows, cols in grid.loss_rows_cols:
+        x = torch.randn(rows, cols, device=device, dtype=dt, requires_grad=True)
+        y = torch.randint(0, cols, (rows,), device=device)
+        step(f"loss {rows}x{cols}")
+        out.extend(_fwd_bwd_records(lambda x=x, y=y: F.cross_entropy(x, y), device, grid,
+                                    {"kernel": "cross_entropy", "rows": rows, "cols": cols,
+                                     "dtype": dtype}))
+        del x
+    return out
+
+
+def _fwd_bwd_records(fn, device: str, grid: Grid, base: dict) -> list[Record]:
+    torch = require_torch()
+    with torch.no_grad():
+        fwd = _timing(fn, device, grid)
+    probe = fn()
+    grad = torch.ones_like(probe)
+    del probe
+
+    def fwd_bwd():
+        fn().backward(grad)
+
+    both = _timing(fwd_bwd, device, grid)
+    bwd = max(both["time_s"] - fwd["time_s"], 0.0)
+    return [{**base, "phase": "fwd", **fwd},
+            {**base, "phase": "bwd", "time_s": bwd, "spread": both["spread"],
+             "repeats": both["repeats"], "fwd_bwd_time_s": both["time_s"]}]
+
+
+def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
+    """PyTorch's fused scaled-dot-product attention, forward (and backward for q_len > 1)."""
+    torch = require_torch()
+    import torch.nn.functional as F
+
+    dt = _dtype(dtype)
+    out = []
+    for b, h, q, kv, d, causal in grid.attention:
+        step(f"attention {b}x{h} q{q} kv{kv} d{d}{' causal' if causal else ''}")
+        qt = torch.randn(b, h, q, d, device=device, dtype=dt, requires_grad=True)
+        kt = torch.randn(b, h, kv, d, device=device, dtype=dt, requires_grad=True)
+        vt = torch.randn(b, h, kv, d, device=device, dtype=dt, requires_grad=True)
+        base = {"batch": b, "heads": h, "q": q, "kv": kv, "head_dim": d, "causal": causal,
+                "dtype": dtype}
+        def fn(qt=qt, kt=kt, vt=vt, c=causal):
+            return F.scaled_dot_product_attention(qt, kt, vt, is_causal=c)
+
+        if q == 1:
+            with torch.no_grad():
+                out.append({**base, "phase": "fwd", **_timing(fn, device, grid)})
+        else:
+            out.extend(_fwd_bwd_records(fn, device, grid, base))
+    return out
+
+
+def bench_optimizer(device: str, grid: Grid, step: Progress) -> list[Record]:
+    """One fused AdamW step over n fp32 parameters (in 8 tensors, as a layer holds them)."""
+    torch = require_torch()
+    out = []
+    for n in grid.optimizer_params:
+        step(f"optimizer adamw {n}")
+        params = [torch.nn.Parameter(torch.randn(n // 8, device=device)) for _ in range(8)]
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+        out.append({"optimizer": "adamw", "params": n, "tensors": 8, "dtype": "fp32",
+                    **_timing(opt.step, device, grid)})
+        del params, opt
+    return out
+
+
+def count_steps(grid: Grid) -> int:
+    """How many progress steps :func:`run_all` reports (for a progress bar)."""
+    gemm = len(grid.gemm_m) * len(grid.gemm_kn) * len(grid.gemm_layouts)
+    other_dtypes = (len(grid.dtypes) - 1) * min(4, len(grid.gemm_kn)) * len(grid.gemm_layouts)
+    return (7 + gemm + other_dtypes + 2 * len(grid.memory_elements)
+            + 5 * len(grid.vector_rows_cols) + len(grid.loss_rows_cols) + len(grid.attention)
+            + len(grid.optimizer_params))
+
+
+def run_all(device: str, grid: Grid, step: Progress) -> dict[str, list[Record]]:
+    """Every micro-benchmark; the primary dtype gets the full GEMM grid, the other dtypes the
+    largest shapes (enough for their peak)."""
+    primary = grid.dtypes[0]
+    raw: dict[str, list[Record]] = {"overhead": bench_overhead(device, grid, step)}
+    raw["gemm"] = bench_gemm(device, grid, primary, step)
+    big_m = max(grid.gemm_m)
+    big = sorted(grid.gemm_kn, key=lambda kn: kn[0] * kn[1])[-4:]
+    for dtype in grid.dtypes[1:]:
+        raw["gemm"] += bench_gemm(device, grid, dtype, step,
+                                  shapes=[(big_m, k, n) for k, n in big])
+    raw["memory"] = bench_memory(device, grid, primary, step)
+    raw["vector"] = bench_vector(device, grid, primary, step)
+    raw["loss"] = bench_loss(device, grid, primary, step)
+    raw["attention"] = bench_attention(device, grid, primary, step)
+    raw["optimizer"] = bench_optimizer(device, grid, step)
+    synchronize(device)
+    return raw

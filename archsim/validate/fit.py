@@ -1,0 +1,395 @@
+"""Fit archsim's device parameters to micro-benchmark records (no torch needed).
+
+Each record of :mod:`archsim.validate.bench` becomes the archsim :class:`~archsim.graph.ops.Op`
+the op graph would emit for the same kernel (built with archsim.graph.transformer's own
+functions, so FLOP and byte conventions cannot drift), and the parameters are chosen so that
+:func:`archsim.cost.compute.compute_time` reproduces the measured times:
+
+1. ``launch_overhead`` — the mean time of ops too small to do measurable work, one of each op
+   kind of a transformer layer;
+2. memory — a two-level fit to the copy kernel (in place: no allocator effects): buffers that
+   fit in a cache of C bytes stream at B_cache, larger ones at B_mem; C is chosen among the
+   sweep's sizes and each bandwidth by least squares in log error of ``bytes / B + launch``
+   (one level when two do not fit better). The profile's ``memory.bandwidth`` is B_mem, an
+   achieved bandwidth (``efficiency.memory`` 1). The cache level is recorded, not simulated:
+   whether an op's operands are cache-resident depends on what ran before it (a decode step
+   streams every weight once, so a small matrix still comes from memory when the model does
+   not fit in the cache), which a per-op cost cannot see. The allocating ``add`` kernel is
+   kept in the records and in the fit errors, not fitted;
+3. peaks per dtype — the best ``FLOPs / (t − launch)`` over that dtype's GEMMs (a *measured*
+   peak, not a datasheet one: efficiencies are relative to it); ``vector_peak`` is the fp32 one
+   (elementwise kernels run on the same FMA units);
+4. per-kind vector efficiency (elementwise, norm, softmax, loss; forward and backward
+   separately, as ``kind.phase``; optimizer) — a 1-D search minimising the log error of
+   compute_time over that kind's records;
+5. the matmul curve — for every compute-bound GEMM (its time exceeds the memory term),
+   η = FLOPs / (peak · (t − launch)); a point every quarter decade of FLOPs holds the median
+   η of the GEMMs within half a decade of it;
+6. the attention curve — the same for the fused attention records, whose FLOPs and
+   work_fraction (causal skipping, FlashAttention-2 backward) follow the op graph.
+
+Assumption: every record's kernel is one op (one launch), as the cost model assumes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from archsim.cost.compute import compute_time, memory_time
+from archsim.graph.ops import Op
+from archsim.graph.transformer import (
+    Shape,
+    backward_of,
+    head_forward,
+    layer_forward,
+    optimizer_op,
+)
+from archsim.spec.hardware import DeviceSpec
+from archsim.spec.model import ModelSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
+
+CURVE_STEP_DECADES = 0.25
+"""Spacing of the curve's points in log10(FLOPs)."""
+CURVE_WINDOW_DECADES = 0.5
+"""Each point's efficiency is the median over the samples within this many decades of it (a
+moving median one decade wide: no single family of shapes makes a dip or a spike)."""
+MIN_EFFICIENCY = 1e-4
+"""Floor of a fitted efficiency (the profile schema needs η > 0)."""
+VECTOR_KINDS = ("elementwise", "norm", "softmax", "loss", "optimizer")
+
+Sample = tuple[Op, float]
+"""An op and its measured time (seconds)."""
+
+
+# --------------------------------------------------------------------------- records → ops
+
+
+def _find(ops: Iterable[Op], name: str) -> Op:
+    for op in ops:
+        if op.name == name:
+            return op
+    raise KeyError(name)
+
+
+def _model(hidden: int, heads: int = 1, ffn: int | None = None, mlp: str = "gelu",
+           vocab: int = 8, norm: str = "layernorm", encoder: bool = False) -> ModelSpec:
+    return ModelSpec(name="calibration", layers=1, hidden=hidden, heads=heads, ffn_hidden=ffn,
+                     vocab=vocab, mlp=mlp, norm=norm, encoder=encoder, bias=True,
+                     max_seq_len=max(hidden, 8))
+
+
+def _with_bwd(fwd: Op, rec: dict) -> Op:
+    return fwd if rec.get("phase", "fwd") == "fwd" else backward_of(fwd)[0]
+
+
+def vector_op(rec: dict) -> Op:
+    """The op graph's op for a vector-kernel record (rows × cols activations)."""
+    rows, cols, dtype, kernel = rec["rows"], rec["cols"], rec["dtype"], rec["kernel"]
+    shape = Shape(batch=1, seq=rows, kv_seq=rows, dtype=dtype, training=True)
+    if kernel == "gelu":
+        op = _find(layer_forward(_model(8, ffn=cols), shape), "L0.gelu")
+    elif kernel == "swiglu":
+        op = _find(layer_forward(_model(8, ffn=cols, mlp="swiglu"), shape), "L0.swiglu")
+    elif kernel in ("layer_norm", "rms_norm"):
+        norm = "rmsnorm" if kernel == "rms_norm" else "layernorm"
+        op = _find(layer_forward(_model(cols, norm=norm), shape), "L0.ln_attn")
+    elif kernel == "softmax":
+        # the unfused attention's softmax over (batch·heads·q) rows of kv scores
+        sm = Shape(batch=1, seq=rows, kv_seq=cols, dtype=dtype, flash=False, training=True,
+                   causal=False)
+        op = _find(layer_forward(_model(8, encoder=True), sm), "L0.softmax")
+    elif kernel == "cross_entropy":
+        op = _find(head_forward(_model(8, vocab=cols), shape), "loss")
+    else:
+        raise ValueError(f"unknown vector kernel {kernel!r}")
+    return _with_bwd(op, rec)
+
+
+def memory_op(rec: dict) -> Op:
+    """A streaming kernel: copy reads and writes n elements; add is the residual add."""
+    n, dtype = rec["elements"], rec["dtype"]
+    e = BYTES_PER_ELEMENT[dtype]
+    if rec["kernel"] == "copy":
+        return Op(name="copy", kind="elementwise", phase="fwd", flops=0.0, bytes=2 * e * n,
+                  dtype=dtype)
+    shape = Shape(batch=1, seq=n, kv_seq=1, dtype=dtype, training=False)
+    return _find(layer_forward(_model(1), shape), "L0.bda_attn")
+
+
+def gemm_op(rec: dict) -> Op:
+    m, k, n, dtype = rec["m"], rec["k"], rec["n"], rec["dtype"]
+    e = BYTES_PER_ELEMENT[dtype]
+    return Op(name=f"gemm {m}x{k}x{n}", kind="matmul", phase="fwd", flops=2.0 * m * k * n,
+              bytes=e * (m * k + k * n + m * n), dtype=dtype, shape=(1, m, k, n))
+
+
+def attention_op(rec: dict) -> Op:
+    """The op graph's fused attention op (flash) for an SDPA record."""
+    b, h, q, kv, d = rec["batch"], rec["heads"], rec["q"], rec["kv"], rec["head_dim"]
+    decode = q != kv
+    shape = Shape(batch=b, seq=q, kv_seq=kv, dtype=rec["dtype"], flash=True,
+                  causal=bool(rec["causal"]), training=not decode, kv_cache=decode)
+    model = _model(h * d, heads=h, encoder=not rec["causal"])
+    return _with_bwd(_find(layer_forward(model, shape), "L0.attn"), rec)
+
+
+def optimizer_sample_op(rec: dict) -> Op:
+    return optimizer_op(rec["params"], "adam", rec["dtype"])
+
+
+# --------------------------------------------------------------------------- the fit
+
+
+@dataclass
+class FitResult:
+    """Fitted device parameters (SI units) and how well they reproduce the records."""
+
+    launch_s: float
+    bandwidth: float
+    memory_efficiency: float
+    sustained_copy_bandwidth: float
+    cache_bytes: float | None
+    cache_bandwidth: float | None
+    peaks: dict[str, float]
+    vector_peak: float
+    by_kind: dict[str, float]
+    matmul_points: list[tuple[float, float]]
+    attention_points: list[tuple[float, float]]
+    primary_dtype: str
+    errors: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per section: MAPE and worst relative error of compute_time against the records."""
+
+
+def fit_launch(overhead: list[dict]) -> float:
+    """The mean fixed cost per op over the op kinds of a transformer layer (each kind occurs
+    about once per layer, so the mean is the per-op overhead of a layer)."""
+    return statistics.fmean(r["time_s"] for r in overhead)
+
+
+def fit_bandwidth(samples: list[Sample], launch: float) -> float:
+    """Effective bandwidth B minimising Σ log²((bytes/B + launch) / t) over the samples.
+
+    Log errors weigh a kernel predicted 2× too slow like one predicted 2× too fast; over a
+    sweep from cache-resident to DRAM-sized buffers this lands between the two regimes.
+    """
+    if not samples or all(t <= launch for _, t in samples):
+        raise ValueError("memory records do not determine a bandwidth (times below launch)")
+
+    def loss(bw: float) -> float:
+        return sum(math.log((op.bytes / bw + launch) / t) ** 2 for op, t in samples)
+
+    return _golden_log_search(loss, 1e6, 1e15)
+
+
+@dataclass(frozen=True)
+class MemoryFit:
+    bandwidth: float
+    """Achieved bandwidth of kernels larger than the cache (all kernels with no cache level)."""
+    cache_bytes: float | None = None
+    cache_bandwidth: float | None = None
+
+
+def _log_loss(samples: list[Sample], bw: float, launch: float) -> float:
+    return sum(math.log((op.bytes / bw + launch) / t) ** 2 for op, t in samples)
+
+
+def fit_memory(samples: list[Sample], launch: float) -> MemoryFit:
+    """One bandwidth, or a cache level of C bytes at B_cache above B_mem when that fits the
+    samples better (C: between two consecutive sizes of the sweep; ≥ 2 sizes on each side).
+    Only samples that are not overhead-bound take part."""
+    samples = [(op, t) for op, t in samples if _busy(t, launch) is not None] or samples
+    single = fit_bandwidth(samples, launch)
+    best = (_log_loss(samples, single, launch), MemoryFit(bandwidth=single))
+    sizes = sorted({op.bytes for op, _ in samples})
+    for i in range(2, len(sizes) - 1):
+        small = [s for s in samples if s[0].bytes <= sizes[i - 1]]
+        large = [s for s in samples if s[0].bytes > sizes[i - 1]]
+        if len({op.bytes for op, _ in large}) < 2:
+            continue
+        try:
+            bw_cache, bw_mem = fit_bandwidth(small, launch), fit_bandwidth(large, launch)
+        except ValueError:
+            continue
+        if bw_cache <= bw_mem:
+            continue
+        loss = _log_loss(small, bw_cache, launch) + _log_loss(large, bw_mem, launch)
+        if loss < best[0]:
+            cache = math.sqrt(sizes[i - 1] * sizes[i])  # between the two sizes
+            best = (loss, MemoryFit(bandwidth=bw_mem, cache_bytes=float(f"{cache:.4g}"),
+                                    cache_bandwidth=bw_cache))
+    return best[1]
+
+
+PEAK_MIN_LAUNCHES = 20.0
+"""A GEMM counts towards the peak only when it takes at least this many launch overheads:
+for shorter ones, subtracting the overhead leaves too little time to divide by."""
+BUSY_MIN_LAUNCHES = 2.0
+"""A sample shapes a curve or a bandwidth only when its time exceeds the launch overhead by
+at least this many launch overheads (else it is overhead-bound and determines nothing)."""
+
+
+def _busy(t: float, launch: float) -> float | None:
+    busy = t - launch
+    return busy if busy >= BUSY_MIN_LAUNCHES * launch else None
+
+
+def fit_peak(samples: list[Sample], launch: float) -> float:
+    """The best measured FLOP rate of one dtype's GEMMs (launch overhead removed), over the
+    GEMMs long enough for that to be meaningful (the longest one when none is)."""
+    long = [(op, t) for op, t in samples if t >= PEAK_MIN_LAUNCHES * launch]
+    if not long:
+        long = [max(samples, key=lambda s: s[1])]
+    return max(op.flops / max(t - launch, 0.5 * t) for op, t in long)
+
+
+def relative_errors(samples: list[Sample], device: DeviceSpec) -> list[float]:
+    return [(compute_time(op, device) - t) / t for op, t in samples]
+
+
+def log_errors(samples: list[Sample], device: DeviceSpec) -> list[float]:
+    return [math.log(compute_time(op, device) / t) for op, t in samples]
+
+
+def _golden_log_search(loss: Callable[[float], float], lo: float, hi: float,
+                       iters: int = 48) -> float:
+    """Minimise ``loss`` over [lo, hi] by golden-section search in log space."""
+    a, b = math.log(lo), math.log(hi)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = loss(math.exp(c)), loss(math.exp(d))
+    for _ in range(iters):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = loss(math.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = loss(math.exp(d))
+    return math.exp((a + b) / 2)
+
+
+def fit_vector_efficiency(samples: list[Sample], device_with: Callable[[float], DeviceSpec]
+                          ) -> float:
+    """η in (0, 1] minimising Σ log²(compute_time / measured) over ``samples``."""
+
+    def loss(eta: float) -> float:
+        dev = device_with(eta)
+        return sum(e * e for e in log_errors(samples, dev))
+
+    return min(1.0, _golden_log_search(loss, MIN_EFFICIENCY, 1.0))
+
+
+def curve_points(samples: list[Sample], peak_of: Callable[[str], float], launch: float,
+                 mem_time: Callable[[Op], float]) -> list[tuple[float, float]]:
+    """Efficiency curve points from compute-bound samples (see the module docstring).
+
+    The curve is keyed by the op's FLOPs (as archsim.cost.compute does) and the time of a call
+    is FLOPs · work_fraction / (peak · η); so η = FLOPs · work_fraction / (peak · (t − launch)).
+    """
+    effs: list[tuple[float, float]] = []
+    for op, t in samples:
+        busy = _busy(t, launch)
+        if busy is None or busy <= mem_time(op):
+            continue  # overhead- or memory-bound: the curve is not what sets its time
+        eta = op.flops * op.work_fraction / (peak_of(op.dtype) * busy)
+        effs.append((op.flops, min(1.0, max(MIN_EFFICIENCY, eta))))
+    if not effs:
+        return []
+    logs = [math.log10(f) for f, _ in effs]
+    lo, hi = min(logs), max(logs)
+    n = max(1, math.ceil((hi - lo) / CURVE_STEP_DECADES))
+    points: list[tuple[float, float]] = []
+    for i in range(n + 1):
+        x = lo + (hi - lo) * i / n
+        window = [e for (_f, e), lg in zip(effs, logs, strict=True)
+                  if abs(lg - x) <= CURVE_WINDOW_DECADES]
+        if window:
+            flops = float(f"{10 ** x:.4g}")
+            if not points or flops > points[-1][0]:
+                points.append((flops, max(round(statistics.median(window), 4),
+                                          MIN_EFFICIENCY)))
+    return points
+
+
+CONTENDED_CORES = 0.3
+"""Records measured while other processes kept more than this many cores busy (after the
+harness's retries) are left out of the fit; they stay in the profile's raw records."""
+
+
+def samples_from(raw: dict[str, list[dict]]) -> dict[str, list[Sample]]:
+    """Records → (op, time) per fitting section (contended records left out)."""
+    out: dict[str, list[Sample]] = {"memory": [], "gemm": [], "attention": []}
+    out.update({k: [] for k in VECTOR_KINDS})
+    raw = {section: [r for r in records if r.get("contention", 0.0) <= CONTENDED_CORES]
+           for section, records in raw.items()}
+    for rec in raw.get("memory", []):
+        out["memory"].append((memory_op(rec), rec["time_s"]))
+    for rec in raw.get("gemm", []):
+        out["gemm"].append((gemm_op(rec), rec["time_s"]))
+    for rec in raw.get("vector", []) + raw.get("loss", []):
+        if rec["time_s"] > 0:
+            op = vector_op(rec)
+            out[op.kind].append((op, rec["time_s"]))
+    for rec in raw.get("attention", []):
+        if rec["time_s"] > 0:
+            out["attention"].append((attention_op(rec), rec["time_s"]))
+    for rec in raw.get("optimizer", []):
+        out["optimizer"].append((optimizer_sample_op(rec), rec["time_s"]))
+    return out
+
+
+def fit_device(raw: dict[str, list[dict]], primary_dtype: str,
+               build: Callable[[FitResult], DeviceSpec]) -> FitResult:
+    """Fit every parameter (order as in the module docstring). ``build`` turns a (partial)
+    FitResult into the DeviceSpec that compute_time evaluates."""
+    samples = samples_from(raw)
+    launch = fit_launch(raw["overhead"])
+    copies = [(op, t) for op, t in samples["memory"] if op.name == "copy"]
+    mem = fit_memory(copies, launch)
+    largest = max(copies, key=lambda s: s[0].bytes) if copies else None
+    sustained = largest[0].bytes / max(largest[1] - launch, 1e-12) if largest else mem.bandwidth
+    by_dtype: dict[str, list[Sample]] = {}
+    for op, t in samples["gemm"]:
+        by_dtype.setdefault(op.dtype, []).append((op, t))
+    if primary_dtype not in by_dtype:
+        raise ValueError(f"no GEMM records of the primary dtype {primary_dtype}")
+    peaks = {dt: fit_peak(s, launch) for dt, s in by_dtype.items()}
+    vector_peak = peaks.get("fp32", peaks[primary_dtype])
+    fit = FitResult(launch_s=launch, bandwidth=mem.bandwidth, memory_efficiency=1.0,
+                    sustained_copy_bandwidth=sustained, cache_bytes=mem.cache_bytes,
+                    cache_bandwidth=mem.cache_bandwidth, peaks=peaks, vector_peak=vector_peak,
+                    by_kind={}, matmul_points=[(1.0, 1.0)], attention_points=[],
+                    primary_dtype=primary_dtype)
+    memory_only = build(fit)
+
+    def mem_time(op: Op) -> float:
+        return memory_time(op, memory_only)
+
+    fit.matmul_points = curve_points(by_dtype[primary_dtype], peaks.__getitem__, launch,
+                                     mem_time) or [(1.0, 1.0)]
+    att_peak = peaks[primary_dtype]
+    fit.attention_points = curve_points(samples["attention"], lambda _dt: att_peak, launch,
+                                        mem_time)
+    groups: dict[str, list[Sample]] = {}
+    for kind in VECTOR_KINDS:
+        for op, t in samples[kind]:
+            key = kind if kind == "optimizer" else f"{kind}.{op.phase}"
+            groups.setdefault(key, []).append((op, t))
+    for key, items in groups.items():
+
+        def device_with(eta: float, key: str = key) -> DeviceSpec:
+            trial = FitResult(**{**fit.__dict__, "by_kind": {**fit.by_kind, key: eta}})
+            return build(trial)
+
+        fit.by_kind[key] = round(fit_vector_efficiency(items, device_with), 5)
+    device = build(fit)
+    for section, items in samples.items():
+        if items:
+            errs = [abs(e) for e in relative_errors(items, device)]
+            fit.errors[section] = {"mape": round(statistics.fmean(errs), 4),
+                                   "max": round(max(errs), 4), "records": len(errs)}
+    return fit

@@ -1,0 +1,122 @@
+"""Simulate a validation case with a device profile: end to end and op by op (no torch).
+
+End-to-end numbers come from :func:`archsim.simulate` on a one-device scenario (the engine the
+users run). Per-op numbers come from the same cost function
+(:func:`archsim.cost.compute.compute_time`) applied to the op graph's ops, named as the real
+model's profiler ranges are (``L0.qkv``, ``L0.qkv.bwd`` …; summed over layers by
+:mod:`archsim.validate.compare`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from archsim.api import simulate
+from archsim.cost.compute import compute_time
+from archsim.graph.inference import inference_head, inference_layer
+from archsim.graph.ops import Op
+from archsim.graph.transformer import (
+    Shape,
+    backward_of,
+    embedding_forward,
+    grad_accumulate_op,
+    head_forward,
+    layer_forward,
+    optimizer_op,
+)
+from archsim.spec.hardware import DeviceSpec
+from archsim.validate.cases import Case
+
+_BWD_SUFFIXES = (".dgrad2", ".dgrad", ".wgrad", ".bwd")
+
+
+def scenario_for(case: Case, device: dict[str, Any]) -> dict[str, Any]:
+    """The archsim scenario of ``case`` on one device described by the mapping ``device``."""
+    if case.mode == "training":
+        workload = {"kind": "training", "seq_len": case.seq_len, "global_batch": case.batch,
+                    "micro_batch": case.batch, "dtype": case.dtype, "optimizer": "adam"}
+    else:
+        workload = {"kind": "inference", "batch": case.batch, "prompt_len": case.seq_len,
+                    "gen_len": case.gen_len, "dtype": case.dtype}
+    return {"name": case.name,
+            "model": case.spec.model_dump(mode="json", exclude_none=True),
+            "hardware": {"device": device, "count": 1},
+            "workload": workload,
+            "plan": {"flash_attention": True, "recompute": "none"}}
+
+
+def simulate_case(case: Case, device: dict[str, Any]) -> dict[str, float]:
+    """Predicted metrics of ``case`` (the keys :class:`archsim.validate.runner.Measured` has)."""
+    result = simulate(scenario_for(case, device)).to_dict()
+    if not result["feasible"]:
+        raise ValueError(f"{case.name} is infeasible on the profile: "
+                         f"{'; '.join(result['infeasible_reasons'])}")
+    if case.mode == "training":
+        return {"step_time_s": result["step_time_s"]}
+    out = {"ttft_s": result["ttft_s"], "e2e_latency_s": result["e2e_latency_s"]}
+    if case.gen_len > 1:
+        out["tpot_s"] = result["tpot_s"]
+    return out
+
+
+def forward_label(name: str) -> str:
+    """The forward op (profiler range) a backward op of the graph belongs to."""
+    for suffix in _BWD_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _time_by_name(ops: list[Op], device: DeviceSpec, out: dict[str, float],
+                  suffix: str = "") -> None:
+    for op in ops:
+        if op.kind != "comm":
+            out[forward_label(op.name) + suffix] += compute_time(op, device)
+
+
+def predicted_ops(case: Case, device: DeviceSpec) -> dict[str, dict[str, float]]:
+    """Seconds per op name, per phase (``step`` for training; ``prefill``, ``decode``)."""
+    model = case.spec
+    if case.mode == "training":
+        shape = Shape(batch=case.batch, seq=case.seq_len, kv_seq=case.seq_len,
+                      dtype=case.dtype, flash=True, causal=not model.encoder,
+                      dropout=model.dropout > 0, training=True)
+        fwd = embedding_forward(model, shape)
+        for i in range(model.layers):
+            fwd += layer_forward(model, shape, i)
+        fwd += head_forward(model, shape)
+        step: dict[str, float] = defaultdict(float)
+        _time_by_name(fwd, device, step)
+        for op in fwd:
+            _time_by_name(backward_of(op), device, step, ".bwd")
+        params = sum(op.params for op in fwd)
+        step["grad_accumulate"] = compute_time(grad_accumulate_op(params, case.dtype), device)
+        step["optimizer"] = compute_time(optimizer_op(params, "adam", case.dtype), device)
+        return {"step": dict(step)}
+    base = Shape(batch=1, seq=1, kv_seq=1, dtype=case.dtype, flash=True,
+                 causal=not model.encoder, training=False, kv_cache=True)
+    return {"prefill": _inference_ops(case, device, base, q=case.seq_len, kv=case.seq_len),
+            "decode": _inference_ops(case, device, base, q=1, kv=case.seq_len + 1)}
+
+
+def _inference_ops(case: Case, device: DeviceSpec, base: Shape, q: int, kv: int
+                   ) -> dict[str, float]:
+    """One forward of ``q`` new tokens per sequence attending to ``kv``: the linear ops see
+    batch·q tokens as one sequence, attention sees (batch, q, kv), the head the last positions
+    (as archsim.plan.inference prices them)."""
+    from dataclasses import replace
+
+    model = case.spec
+    tokens = replace(base, batch=1, seq=case.batch * q, kv_seq=case.batch * q)
+    attn = replace(base, batch=case.batch, seq=q, kv_seq=kv)
+    out: dict[str, float] = defaultdict(float)
+    _time_by_name(embedding_forward(model, tokens), device, out)
+    for i in range(model.layers):
+        _time_by_name([op for op in inference_layer(model, tokens, i) if not op.attention_core],
+                      device, out)
+        _time_by_name([op for op in inference_layer(model, attn, i) if op.attention_core],
+                      device, out)
+    _time_by_name(inference_head(model, replace(base, batch=case.batch, seq=1, kv_seq=1)),
+                  device, out)
+    return dict(out)

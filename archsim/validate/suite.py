@@ -1,0 +1,94 @@
+"""``archsim validate``: run the validation cases for real, simulate them, compare.
+
+The device profile comes from ``archsim calibrate`` (a file, or a fresh calibration when none
+is given). Calibration and validation run different programs (micro-benchmarks vs whole
+models), and nothing measured here is fitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from archsim.spec.errors import SpecError
+from archsim.spec.registry import read_yaml
+from archsim.spec.scenario import load_spec_file
+from archsim.validate.cases import Case, default_cases
+from archsim.validate.compare import CaseResult, op_rows, report_dict
+
+Progress = Callable[[int, int, str], None]
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    """The mapping of a device profile file; SpecError naming the file when it is not one."""
+    data = read_yaml(Path(path))
+    if not isinstance(data, dict):
+        raise SpecError([f"{path}: expected a device profile mapping, got "
+                         f"{type(data).__name__}"])
+    load_spec_file("devices", Path(path))  # validates, with the file's name in the message
+    return data
+
+
+def validate(device: str = "auto", *, profile: Path | dict | None = None,
+             cases: list[Case] | None = None, quick: bool = False,
+             threads: int | None = None, repeats: int = 5,
+             progress: Progress | None = None) -> dict[str, Any]:
+    """Measure and simulate every case; the report as a dict (see compare.report_dict).
+
+    Without ``profile`` the device is calibrated first (``quick`` grid when ``quick``).
+    Raises SpecError when torch is missing, the device is absent or the profile is invalid.
+    """
+    from archsim.validate.measure import (
+        configure,
+        machine_info,
+        resolve_device,
+        wait_for_quiet,
+    )
+    from archsim.validate.predict import predicted_ops, simulate_case
+    from archsim.validate.runner import run_case
+
+    dev = resolve_device(device)
+    n_threads = configure(dev, threads)
+    if profile is None:
+        from archsim.validate.calibrate import calibrate
+
+        mapping = calibrate(dev, quick=quick, threads=n_threads).profile
+        profile_name = "fresh calibration (" + ("quick" if quick else "full") + " grid)"
+    elif isinstance(profile, dict):
+        mapping, profile_name = profile, str(profile.get("name", "<inline>"))
+    else:
+        mapping, profile_name = load_profile(Path(profile)), str(profile)
+    spec = load_spec_file("devices", mapping)
+    cases = cases if cases is not None else default_cases(dev, quick=quick)
+    results: list[CaseResult] = []
+    waited = 0.0
+    for i, case in enumerate(cases):
+        if progress is not None:
+            progress(i, len(cases), case.name)
+        if dev == "cpu":
+            waited += wait_for_quiet(max_wait_s=60.0)
+        measured = run_case(case, dev, repeats=repeats)
+        predicted = simulate_case(case, mapping)
+        wall = _wall_per_phase(measured.metrics, case)
+        rows = op_rows(measured.ops, predicted_ops(case, spec), wall)
+        results.append(CaseResult(name=case.name, mode=case.mode, model=case.model,
+                                  params=measured.params, measured=measured.metrics,
+                                  predicted=predicted, spread=measured.spread, ops=rows,
+                                  contention=measured.contention))
+    if progress is not None:
+        progress(len(cases), len(cases), "done")
+    meta = machine_info(dev, n_threads)
+    meta.update({"profile": profile_name, "device_name": spec.name,
+                 "repeats": repeats, "grid": "quick" if quick else "full",
+                 "waited_for_quiet_s": round(waited, 1)})
+    return report_dict(results, meta)
+
+
+def _wall_per_phase(metrics: dict[str, float], case: Case) -> dict[str, float]:
+    if case.mode == "training":
+        return {"step": metrics["step_time_s"]}
+    out = {"prefill": metrics["ttft_s"]}
+    if "tpot_s" in metrics:
+        out["decode"] = metrics["tpot_s"]
+    return out

@@ -1,0 +1,98 @@
+"""The real thing on this machine's CPU: a quick calibration, the reduced validation set and the
+two-process check, end to end through the CLI (about 30 s on 2 cores).
+
+Targets are asserted loosely here (CI machines are shared and noisy; tiny models are dominated
+by per-op overheads); the issue's targets are asserted by the full run, which is skipped unless
+ARCHSIM_FULL_VALIDATION=1 (about 10 minutes; see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from archsim import simulate  # noqa: E402
+from archsim.cli import main  # noqa: E402
+from archsim.spec.hardware import DeviceSpec  # noqa: E402
+
+THREADS = "1"
+"""One thread per process: on a shared 2-core CI machine a second thread waits on a core that
+other jobs hold; the distributed check's two ranks take one core each."""
+
+
+@pytest.fixture(scope="module")
+def profile(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cal") / "cpu.yaml"
+    assert main(["calibrate", "--device", "cpu", "--quick", "--threads", THREADS,
+                 "--out", str(path), "--name", "ci-cpu"]) == 0
+    return path
+
+
+def test_calibrated_profile_is_a_device_with_its_measurements(profile):
+    data = yaml.safe_load(profile.read_text())
+    spec = DeviceSpec.model_validate(data)
+    assert spec.name == "ci-cpu" and spec.kind == "cpu"
+    assert spec.peak["fp32"] > 1e9  # a CPU core does more than a GFLOP/s of fp32 GEMM
+    assert spec.peak["fp32"] <= spec.vector_flops * 1.000001
+    assert 0 < spec.launch_overhead < 1e-3
+    cal = data["calibration"]
+    assert cal["info"]["threads"] == 1 and cal["info"]["device"] == "cpu"
+    raw = cal["raw"]
+    assert {"overhead", "gemm", "memory", "vector", "loss", "attention", "optimizer"} <= set(raw)
+    assert len(raw["gemm"]) == 4 * 4 * 3 + 4 * 3  # fp32 grid × 3 layouts + 4 bf16 shapes × 3
+    assert "# best measured FLOP/s" in profile.read_text()  # values carry their source
+
+
+def test_simulate_accepts_the_profile_by_path(profile):
+    result = simulate({"model": {"layers": 2, "hidden": 256, "heads": 4, "vocab": 4096},
+                       "hardware": {"device": str(profile), "count": 1},
+                       "workload": {"kind": "training", "seq_len": 128, "global_batch": 4,
+                                    "micro_batch": 4, "dtype": "fp32"}})
+    assert result.feasible and result["step_time_s"] > 0
+
+
+def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["validate", "--device", "cpu", "--quick", "--threads", THREADS,
+                 "--profile", str(profile), "--out", str(out), "--repeats", "3",
+                 "--distributed", "--rank-profile", str(profile)]) == 0
+    assert "end-to-end MAPE" in capsys.readouterr().out
+    report = json.loads((out / "validation.json").read_text())
+    s = report["summary"]
+    assert s["cases"] == 5 and len(s["models"]) == 3
+    assert set(s["e2e_mape_by_mode"]) == {"training", "inference"}
+    # loose bounds (see the module docstring); the full run asserts the issue's targets
+    assert s["e2e_mape_by_mode"]["training"] <= 0.35
+    assert s["e2e_mape_by_mode"]["inference"] <= 0.6
+    assert s["matmul_op_mape"] <= 0.5
+    for case in report["cases"]:
+        ops = {row["op"] for row in case["ops"]}
+        assert {"qkv", "attn", "proj", "fc1", "fc2", "logits"} <= ops
+    md = (out / "validation.md").read_text()
+    assert "## Two processes (torch.distributed)" in md
+    dist = report["distributed"]
+    assert dist["info"]["backend"] == "gloo"
+    assert len(dist["allreduce"]) >= 5
+    assert dist["interconnect"]["kind"] == "loopback"
+    assert abs(dist["dp_step"]["error"]) <= 0.6
+    # the data-parallel step costs more than one rank alone (it all-reduces the gradients)
+    assert dist["dp_step"]["measured_s"] > 0
+    assert dist["dp_step"]["predicted_s"] > dist["dp_step"]["predicted_single_rank_s"]
+
+
+@pytest.mark.skipif(os.environ.get("ARCHSIM_FULL_VALIDATION") != "1",
+                    reason="the full validation takes ~10 min; set ARCHSIM_FULL_VALIDATION=1")
+def test_full_validation_meets_the_issue_targets(tmp_path):
+    prof = tmp_path / "cpu.yaml"
+    assert main(["calibrate", "--device", "cpu", "--out", str(prof)]) == 0
+    assert main(["validate", "--device", "cpu", "--profile", str(prof),
+                 "--out", str(tmp_path / "r")]) == 0
+    s = json.loads((tmp_path / "r" / "validation.json").read_text())["summary"]
+    assert s["cases"] >= 12 and len(s["models"]) >= 3
+    assert s["e2e_mape"] <= 0.15
+    assert s["matmul_op_mape"] <= 0.25

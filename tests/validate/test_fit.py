@@ -1,0 +1,119 @@
+"""Fitting device parameters to micro-benchmark records (synthetic records, known answers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsim.validate.calibrate import build_spec, device_mapping
+from archsim.validate.distributed import fit_alpha_beta
+from archsim.validate.fit import (
+    curve_points,
+    fit_bandwidth,
+    fit_device,
+    fit_launch,
+    fit_memory,
+    fit_peak,
+    gemm_op,
+    memory_op,
+)
+
+LAUNCH = 5e-6
+
+
+def _copy(n: int, bandwidth: float) -> tuple:
+    op = memory_op({"kernel": "copy", "elements": n, "dtype": "fp32"})
+    return op, LAUNCH + op.bytes / bandwidth
+
+
+def test_launch_is_the_mean_over_op_kinds():
+    recs = [{"op": "add", "time_s": 1e-6}, {"op": "linear", "time_s": 5e-6},
+            {"op": "gelu", "time_s": 9e-6}]
+    assert fit_launch(recs) == pytest.approx(5e-6)  # (1 + 5 + 9) / 3
+
+
+def test_copy_reads_and_writes_every_element():
+    op = memory_op({"kernel": "copy", "elements": 1000, "dtype": "fp32"})
+    assert op.bytes == 2 * 4 * 1000
+
+
+def test_bandwidth_of_exact_records_is_recovered():
+    # t = 5 us + bytes / 20 GB/s for copies of 1 MiB ... 256 MiB (fp32)
+    samples = [_copy(2**k, 20e9) for k in range(18, 27, 2)]
+    assert fit_bandwidth(samples, LAUNCH) == pytest.approx(20e9, rel=1e-4)
+
+
+def test_two_memory_levels_are_found_when_the_data_has_them():
+    # buffers of 2n·4 bytes ≤ 8 MiB stream at 80 GB/s, larger ones at 20 GB/s
+    samples = [_copy(2**k, 80e9 if 8 * 2**k <= 8 * 2**20 else 20e9) for k in range(17, 27)]
+    mem = fit_memory(samples, LAUNCH)
+    assert mem.bandwidth == pytest.approx(20e9, rel=1e-3)
+    assert mem.cache_bandwidth == pytest.approx(80e9, rel=1e-3)
+    # the cache size lies between the largest cached copy (8 MiB) and the next (16 MiB)
+    assert 8 * 2**20 < mem.cache_bytes < 16 * 2**20
+
+
+def test_peak_ignores_gemms_dominated_by_the_launch_overhead():
+    big = gemm_op({"m": 1024, "k": 1024, "n": 1024, "dtype": "fp32"})  # 2.147 GFLOP
+    tiny = gemm_op({"m": 1, "k": 64, "n": 64, "dtype": "fp32"})
+    # the big GEMM runs at 100 GFLOP/s: t = 5 us + 2.147e9 / 1e11 = 21.48 ms
+    samples = [(big, LAUNCH + big.flops / 1e11), (tiny, 1.01 * LAUNCH)]
+    assert fit_peak(samples, LAUNCH) == pytest.approx(1e11)
+
+
+def test_curve_points_are_a_moving_median_of_compute_bound_efficiencies():
+    peak = 1e11
+    shapes = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048)]
+    effs = [0.2, 0.5, 0.8, 0.9]
+    samples = []
+    for (m, k, n), eff in zip(shapes, effs, strict=True):
+        op = gemm_op({"m": m, "k": k, "n": n, "dtype": "fp32"})
+        samples.append((op, LAUNCH + op.flops / (peak * eff)))
+    points = curve_points(samples, lambda _dt: peak, LAUNCH, mem_time=lambda _op: 0.0)
+    # FLOPs 3.36e7, 2.68e8, 2.15e9, 1.72e10: 0.903 decades apart, so each sample is alone in
+    # its half-decade window at its own position: the end points are the end samples
+    assert points[0] == (pytest.approx(3.355e7, rel=1e-3), pytest.approx(0.2, abs=1e-4))
+    assert points[-1] == (pytest.approx(1.718e10, rel=1e-3), pytest.approx(0.9, abs=1e-4))
+    assert [f for f, _ in points] == sorted(f for f, _ in points)
+
+
+def test_memory_bound_gemms_do_not_shape_the_curve():
+    op = gemm_op({"m": 1, "k": 4096, "n": 4096, "dtype": "fp32"})  # a GEMV: 67 MB of weights
+    t = LAUNCH + 1e-3
+    assert curve_points([(op, t)], lambda _dt: 1e11, LAUNCH, mem_time=lambda _op: 2e-3) == []
+
+
+def test_a_whole_fit_reproduces_records_made_from_a_known_device():
+    # records made by hand from: launch 5 us, 20 GB/s, fp32 GEMMs at 0.5 of 100 GFLOP/s
+    raw = {"overhead": [{"op": "add", "time_s": LAUNCH}],
+           "memory": [{"kernel": "copy", "elements": 2**k, "dtype": "fp32",
+                       "time_s": LAUNCH + 8 * 2**k / 20e9} for k in range(18, 27, 2)],
+           "gemm": []}
+    for m in (512, 1024, 2048, 4096):
+        flops = 2.0 * m * 1024 * 1024
+        raw["gemm"].append({"m": m, "k": 1024, "n": 1024, "layout": "nn", "dtype": "fp32",
+                            "time_s": LAUNCH + flops / 5e10})
+
+    def build(fit):
+        return build_spec(device_mapping(fit, name="t", kind="cpu", capacity=2**34, tdp=10))
+
+    fit = fit_device(raw, "fp32", build)
+    assert fit.launch_s == pytest.approx(LAUNCH)
+    assert fit.bandwidth == pytest.approx(20e9, rel=1e-3)
+    assert fit.peaks["fp32"] == pytest.approx(5e10)  # the best measured rate
+    assert all(e == pytest.approx(1.0) for _, e in fit.matmul_points)  # relative to it
+    assert fit.errors["gemm"]["max"] < 1e-3
+    assert fit.errors["memory"]["max"] < 1e-3
+
+
+def test_alpha_beta_fit_of_a_two_rank_all_reduce():
+    # t = 2α + S/B for two ranks, α = 50 us, B = 1 GB/s
+    sizes = [4096, 65536, 2**20, 2**24]
+    times = [2 * 50e-6 + s / 1e9 for s in sizes]
+    alpha, bw = fit_alpha_beta(sizes, times)
+    assert alpha == pytest.approx(50e-6, rel=1e-6)
+    assert bw == pytest.approx(1e9, rel=1e-6)
+
+
+def test_alpha_beta_fit_needs_two_sizes():
+    with pytest.raises(ValueError, match="at least two message sizes"):
+        fit_alpha_beta([4096], [1e-4])

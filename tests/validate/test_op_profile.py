@@ -1,0 +1,61 @@
+"""Attributing profiler events to archsim's op names (fake events, hand-made timeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from archsim.validate.op_profile import attribute
+
+
+@dataclass
+class Range:
+    start: float
+    end: float
+
+
+@dataclass
+class Event:
+    name: str
+    start: float
+    end: float
+    sequence_nr: int = -1
+    cpu_parent: Event | None = None
+
+    @property
+    def time_range(self):
+        return Range(self.start, self.end)
+
+
+def test_forward_ranges_backward_nodes_and_the_rest():
+    # timeline in microseconds: L0.qkv [0, 100] holds addmm (seq 7); L0.gelu [100, 130] holds
+    # gelu (seq 8); backward of gelu [150, 210] and of addmm [210, 400]; an optimizer step
+    # [400, 480]; the whole run spans [0, 500]
+    qkv = Event("L0.qkv", 0, 100)
+    addmm = Event("aten::addmm", 10, 90, sequence_nr=7, cpu_parent=qkv)
+    gelu_r = Event("L0.gelu", 100, 130)
+    gelu = Event("aten::gelu", 105, 125, sequence_nr=8, cpu_parent=gelu_r)
+    events = [qkv, addmm, gelu_r, gelu,
+              Event("autograd::engine::evaluate_function: GeluBackward0", 150, 210,
+                    sequence_nr=8),
+              Event("autograd::engine::evaluate_function: AddmmBackward0", 210, 400,
+                    sequence_nr=7),
+              Event("Optimizer.step#AdamW.step", 400, 480),
+              Event("aten::zero_", 480, 500)]
+    out = attribute(events, {"L0.qkv", "L0.gelu"})
+    assert out["L0.qkv"] == pytest.approx(100e-6)
+    assert out["L0.gelu"] == pytest.approx(30e-6)
+    assert out["L0.gelu.bwd"] == pytest.approx(60e-6)
+    assert out["L0.qkv.bwd"] == pytest.approx(190e-6)
+    assert out["optimizer"] == pytest.approx(80e-6)
+    assert out["total"] == pytest.approx(500e-6)
+    # 500 − (100 + 30 + 60 + 190 + 80) = 40 us outside every range
+    assert out["other"] == pytest.approx(40e-6)
+
+
+def test_backward_of_an_unlabelled_forward_op_is_other():
+    view = Event("aten::view", 0, 5, sequence_nr=3)
+    bwd = Event("autograd::engine::evaluate_function: ViewBackward0", 10, 20, sequence_nr=3)
+    out = attribute([view, bwd], {"L0.qkv"})
+    assert out["other"] == pytest.approx(20e-6)  # the whole 20 us span is unattributed
