@@ -80,5 +80,5 @@ def test_unbuildable_models_are_spec_errors():
     alibi = ModelSpec(name="a", layers=1, hidden=64, heads=4, vocab=32, position="alibi")
     with pytest.raises(SpecError, match="position: 'alibi' is not built by archsim validate"):
         build_model(alibi, "cpu", "fp32")
-    with pytest.raises(SpecError, match="workload.dtype: 'fp8' cannot be run"):
+    with pytest.raises(SpecError, match=r"workload\.dtype: 'fp8' cannot be run"):
         build_model(MODELS["gpt-tiny"], "cpu", "fp8")
