@@ -25,7 +25,14 @@ import time
 from pathlib import Path
 
 import archsim
-from archsim.sweep import InProcess, LocalProcesses, enumerate_points, load_sweep, run_sweep
+from archsim.sweep import (
+    InProcess,
+    LocalProcesses,
+    default_workers,
+    enumerate_points,
+    load_sweep,
+    run_sweep,
+)
 from archsim.sweep.fastpath import simulate_training_fast
 
 SWEEP = "gpt3-175b-1024xa100-plans"
@@ -68,7 +75,8 @@ def main() -> None:
     space = enumerate_points(sweep)
     points = space.points
     n = len(points)
-    print(f"sweep {SWEEP}: {n} points; CPUs available: {len(os.sched_getaffinity(0))}")
+    print(f"sweep {SWEEP}: {n} points; CPUs available: {default_workers()}; load average "
+          f"before: {os.getloadavg()[0]:.2f} (other work on the machine skews the figures)")
     rows = []
     for engine in ("des", "fast"):
         seconds, feasible = median_of(lambda e=engine: plain_loop(sweep.base_mapping, points,
@@ -87,6 +95,7 @@ def main() -> None:
         print(f"{label:34} {seconds:7.2f} {ran / seconds:9.1f} {feasible / seconds:11.1f} "
               f"{loop_s / seconds:7.2f}x")
     print(f"feasible points: {rows[0][3]} of {n}; target ≥ 100 feasible points/s over 2 workers")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

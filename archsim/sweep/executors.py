@@ -96,18 +96,24 @@ class LocalProcesses(Executor):
         pool = self._new_pool()
         try:
             while queue or in_flight:
+                broken = False
                 # a suspect batch (in flight when a worker died) runs alone, so a second
                 # death is its own
                 while queue and len(in_flight) < limit:
                     batch, suspect = queue[0]
                     if suspect and in_flight:
                         break
+                    try:
+                        fut = pool.submit(run_batch, ctx, batch)
+                    except BrokenProcessPool:  # a worker died while idle
+                        broken = True
+                        break
                     queue.popleft()
-                    in_flight[pool.submit(run_batch, ctx, batch)] = (batch, suspect)
+                    in_flight[fut] = (batch, suspect)
                     if suspect:
                         break
-                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                broken = False
+                done = wait(list(in_flight), return_when=FIRST_COMPLETED)[0] if not broken \
+                    else set()
                 for fut in done:
                     batch, suspect = in_flight.pop(fut)
                     try:
@@ -124,8 +130,11 @@ class LocalProcesses(Executor):
                         continue
                     yield rows
                 if broken:
-                    for batch, _ in in_flight.values():
-                        queue.appendleft((batch, True))
+                    for fut, (batch, _) in list(in_flight.items()):
+                        if fut.done() and fut.exception() is None:
+                            yield fut.result()  # finished just before the pool broke
+                        else:
+                            queue.appendleft((batch, True))
                     in_flight.clear()
                     pool = self._new_pool()
         finally:
