@@ -4,10 +4,11 @@ Error = (predicted − measured) / measured (positive: archsim predicts slower t
 MAPE = mean of |error|. The end-to-end metric of a case is its training step time or its
 inference end-to-end latency; TTFT and TPOT are reported beside it.
 
-Per-op rows sum an op over the layers (``L0.qkv`` + ``L1.qkv`` … → ``qkv``). Measured per-op
-times come from one profiled run and are scaled by (un-profiled wall time / profiled span) so
-that the profiler's own overhead is not counted against the prediction; ``other`` is what ran
-outside every op range (Python and autograd-engine overhead, views between ops).
+Per-op rows sum an op over the layers (``L0.qkv`` + ``L1.qkv`` … → ``qkv``). On CPU, measured
+per-op times (the median of profiled runs) are scaled by (un-profiled wall time / profiled
+span) so that the profiler's own overhead is not counted against the prediction; ``other`` is
+what ran outside every op range (Python and autograd-engine overhead, views between ops). On
+CUDA they are GPU kernel times, unscaled.
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ class CaseResult:
 
 
 def op_rows(measured: dict[str, dict[str, float]], predicted: dict[str, dict[str, float]],
-            wall_s: dict[str, float]) -> list[dict[str, Any]]:
-    """Per-op rows for one case: phase, op, measured (scaled), predicted, error."""
+            wall_s: dict[str, float], scale_to_wall: bool = True) -> list[dict[str, Any]]:
+    """Per-op rows for one case: phase, op, measured (scaled to the wall time when
+    ``scale_to_wall``: CPU profiles, whose ranges the profiler itself stretches), predicted,
+    error."""
     rows = []
     for phase, meas in measured.items():
         span = meas.get("total", 0.0)
-        scale = wall_s[phase] / span if span > 0 and phase in wall_s else 1.0
+        scale = (wall_s[phase] / span if scale_to_wall and span > 0 and phase in wall_s
+                 else 1.0)
         m = sum_layers({k: v * scale for k, v in meas.items() if k != "total"})
         p = sum_layers(predicted.get(phase, {}))
         for op in sorted(set(m) | set(p)):

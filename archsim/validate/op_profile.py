@@ -42,7 +42,8 @@ def attribute(events: Iterable, labels: set[str], device_time: bool = False
     from profiler events; ``total`` is the span from the first to the last event.
 
     On CPU an op's time is the wall time of its ranges; with ``device_time`` (CUDA, where the
-    CPU only launches kernels) it is the time of the GPU kernels launched inside them.
+    CPU only launches kernels) it is the time of the GPU kernels launched inside them, and
+    ``total`` is the time of every kernel of the run.
     """
     events = list(events)
     _us = _device_us if device_time else _wall_us
@@ -66,7 +67,11 @@ def attribute(events: Iterable, labels: set[str], device_time: bool = False
             key = f"{label}.bwd" if label else "other.bwd"
             out[key] = out.get(key, 0.0) + _us(ev)
     seconds = {k: v * 1e-6 for k, v in out.items()}
-    seconds["total"] = (end - start) * 1e-6
+    if device_time:
+        # every kernel of the run (top-level events hold their children's kernels)
+        seconds["total"] = sum(_us(ev) for ev in events if ev.cpu_parent is None) * 1e-6
+    else:
+        seconds["total"] = (end - start) * 1e-6
     seconds["other"] = max(0.0, seconds["total"] - sum(
         v for k, v in seconds.items() if k not in ("total", "other.bwd")) -
         seconds.get("other.bwd", 0.0)) + seconds.pop("other.bwd", 0.0)

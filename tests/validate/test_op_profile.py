@@ -59,3 +59,22 @@ def test_backward_of_an_unlabelled_forward_op_is_other():
     bwd = Event("autograd::engine::evaluate_function: ViewBackward0", 10, 20, sequence_nr=3)
     out = attribute([view, bwd], {"L0.qkv"})
     assert out["other"] == pytest.approx(20e-6)  # the whole 20 us span is unattributed
+
+
+@dataclass
+class GpuEvent(Event):
+    device_time_total: float = 0.0
+
+
+def test_cuda_profiles_use_the_kernels_launched_in_each_range():
+    # the CPU launches for 10 us; the kernels behind them run 300 and 50 us on the GPU
+    fc1 = GpuEvent("L0.fc1", 0, 10, device_time_total=300)
+    mm = GpuEvent("aten::mm", 1, 9, sequence_nr=4, cpu_parent=fc1, device_time_total=300)
+    bwd = GpuEvent("autograd::engine::evaluate_function: MmBackward0", 20, 25, sequence_nr=4,
+                   device_time_total=600)
+    zero = GpuEvent("aten::zero_", 30, 31, device_time_total=50)
+    out = attribute([fc1, mm, bwd, zero], {"L0.fc1"}, device_time=True)
+    assert out["L0.fc1"] == pytest.approx(300e-6)
+    assert out["L0.fc1.bwd"] == pytest.approx(600e-6)
+    assert out["total"] == pytest.approx(950e-6)  # every kernel: 300 + 600 + 50
+    assert out["other"] == pytest.approx(50e-6)
