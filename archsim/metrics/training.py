@@ -25,7 +25,8 @@ from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 
 
-def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
+def simulate_training(sc: ScenarioSpec, trace: bool = False, runner=run_training) -> Result:
+    """``runner(plan, trace=...)`` schedules the plan: the DES, or the sweep's fast path."""
     wall0 = time.perf_counter()
     comp = resolve_compression(sc)
     if comp.model is not sc.model:
@@ -35,7 +36,7 @@ def simulate_training(sc: ScenarioSpec, trace: bool = False) -> Result:
     if layout is None or placement is None or reasons:
         return infeasible_result(sc, "training", reasons, wall0)
     plan = build_training_plan(sc, layout, comp, placement)
-    timeline = run_training(plan, trace=trace)
+    timeline = runner(plan, trace=trace)
     return _assemble(sc, plan, timeline, wall0, balance, comp.matmul_dtype)
 
 

@@ -1,48 +1,51 @@
 """Fast path for huge training sweeps: the same plan and cost functions, a lighter scheduler.
 
-:func:`simulate_training_fast` builds the same :class:`~archsim.plan.training.TrainingPlan`
-(every task time from archsim.cost) and assembles the Result with the same code as the DES
-(archsim.metrics.training); only the scheduler differs. Instead of SimPy processes it walks the
-stages' task lists directly: a task starts at max(its stage is free, its input has arrived),
-exactly the rule of archsim.sim.training. Every FIFO stream (a link direction, a stage's
-data-parallel stream) is fed by one stage in that stage's program order, so visiting each stage
-in order — advancing a stage until it needs an input not yet produced, then the next — yields
-the DES's times without an event queue.
+:func:`simulate_training_fast` is ``archsim.metrics.training.simulate_training`` — the same
+compression, layout, placement, :class:`~archsim.plan.training.TrainingPlan` (every task time
+from archsim.cost) and result assembly — with one part swapped: instead of SimPy processes, the
+pipeline is scheduled by walking the stages' task lists directly. A task starts at max(its
+stage is free, its input has arrived), exactly the rule of archsim.sim.training. Every FIFO
+stream (a link direction, a stage's data-parallel stream) is fed by one stage in that stage's
+program order, so visiting each stage in order — advancing a stage until it needs an input not
+yet produced, then the next — yields the DES's times without an event queue.
 
-Assumption: no resource is shared between stages (true of the current training DES). If the
-DES gains contention between stages (shared links), this path no longer applies to those
-cases; tests/sweep/test_fastpath.py pins it to the DES within 2% across schedules, ZeRO stages
-and overlap on/off. Results carry ``sim.engine: "fast"``; there is no timeline trace.
+Applies to contention-free plans only: with the flow-level network model
+(``hardware.network: flow``) transfers share links, and the DES runs instead (the result then
+says ``sim.engine: "des"``). tests/sweep/test_fastpath.py pins the fast path to the DES within
+2% across schedules, ZeRO stages, overlap on/off, recomputation and uneven stages. Results
+carry ``sim.engine: "fast"`` and no timeline trace.
 """
 
 from __future__ import annotations
 
-import time
-
-from archsim.metrics.common import infeasible_result
-from archsim.metrics.training import _assemble, _dtype_reasons  # the DES's own assembly
-from archsim.plan.layout import resolve_layout
+from archsim.metrics.training import simulate_training
 from archsim.plan.schedules import build_schedule
-from archsim.plan.training import TrainingPlan, build_training_plan
+from archsim.plan.training import TrainingPlan
 from archsim.result import Result
 from archsim.sim.engine import FifoStream, Trace
-from archsim.sim.training import StageTimeline, TrainingTimeline, _queue_gradients
+from archsim.sim.training import StageTimeline, TrainingTimeline, _queue_gradients, run_training
 from archsim.spec.scenario import ScenarioSpec
 
 
+def contention_free(plan: TrainingPlan) -> bool:
+    """Whether the fast scheduler reproduces the DES for ``plan`` (no shared links)."""
+    return plan.network_model != "flow"
+
+
 def simulate_training_fast(sc: ScenarioSpec) -> Result:
-    """A training Result computed with the fast scheduler (``sim.engine == "fast"``)."""
-    wall0 = time.perf_counter()
-    layout, reasons = resolve_layout(sc)
-    reasons += _dtype_reasons(sc)
-    if layout is None or reasons:
-        result = infeasible_result(sc, "training", reasons, wall0)
+    """A training Result with the fast scheduler where it applies (``sim.engine: "fast"``)."""
+    engines: list[str] = []
+
+    def schedule(plan: TrainingPlan, trace: bool = False) -> TrainingTimeline:
+        if contention_free(plan) and not trace:
+            engines.append("fast")
+            return run_training_fast(plan)
+        engines.append("des")
+        return run_training(plan, trace=trace)
+
+    result = simulate_training(sc, runner=schedule)
+    if engines == ["fast"]:
         result.data["sim"]["engine"] = "fast"
-        return result
-    plan = build_training_plan(sc, layout)
-    timeline = run_training_fast(plan)
-    result = _assemble(sc, plan, timeline, wall0)
-    result.data["sim"]["engine"] = "fast"
     return result
 
 
@@ -103,8 +106,9 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
             if phase == "B":
                 last_b[s][c] = i
     # where each stage's outputs go: (ready table of the receiver, its stage, link, seconds)
-    p2p_first = plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0
-    p2p_back_first = plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0
+    # the interleaved schedule's last → first stage send (and back), as in the DES
+    wrap_f, wrap_b = plan.p2p_wrap_s or (plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
+                                         plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0)
     p2p_total = 0.0
     tasks = 0
 
@@ -121,8 +125,8 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
             act, peak_act, inflight, peak_inflight = st.act, st.peak_act, st.inflight, \
                 st.peak_inflight
             busy, blocking, recompute, zero3 = st.busy, st.blocking, st.recompute, st.zero3
-            fwd_out = plan.p2p_fwd_s[s] if s < p - 1 else p2p_first
-            bwd_out = plan.p2p_bwd_s[s - 1] if s > 0 else p2p_back_first
+            fwd_out = plan.p2p_fwd_s[s] if s < p - 1 else wrap_f
+            bwd_out = plan.p2p_bwd_s[s - 1] if s > 0 else wrap_b
             while i < n_tasks:
                 phase, mb, c = order[i]
                 fdur, bdur, a_bytes, w_bytes, fcomm, bcomm, rec, z, bucket_sum = table[c]

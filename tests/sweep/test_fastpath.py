@@ -46,10 +46,20 @@ def test_fast_path_matches_the_des(schedule, zero, overlap):
     {"plan.tp": 8, "plan.pp": 1, "plan.zero": 3},
     {"plan.pp": 4, "plan.layers_per_stage": [9, 5, 5, 5]},
     {"plan.tp": 1, "plan.pp": 1, "hardware.count": 1, "workload.global_batch": 4},
+    {"hardware.device": "h100-sxm5-80gb", "workload.dtype": "fp8"},  # FP8 training
+    {"hardware": {"cluster": "h100-a100-ib"}, "plan.pp": 2, "workload.global_batch": 64},
 ])
 def test_fast_path_matches_the_des_on_other_plans(overrides):
     des, _ = compare(overrides)
     assert des["step_time_s"] > 0
+
+
+def test_the_flow_network_model_runs_the_des():
+    # transfers share links under hardware.network: flow; the fast path does not apply
+    scenario = archsim.load_scenario(BASE, {"hardware.network": "flow"})
+    fast = simulate_training_fast(scenario).to_dict()
+    assert fast["sim"]["engine"] == "des"
+    assert fast["step_time_s"] == archsim.simulate(scenario)["step_time_s"]
 
 
 def test_infeasible_plans_are_reported_the_same_way():
