@@ -45,6 +45,14 @@ def test_names_below_a_swept_registry_entry():
     assert [p.values["workload.global_batch"] for p in space.points] == [48, 64]
 
 
+def test_links_derived_from_a_swept_device_profile():
+    # scale_up in hardware_profiles/devices: A100 SXM4 → NVLink 3, H100 SXM5 → NVLink 4
+    space = points(axes={"hardware.device": ["a100-sxm4-80gb", "h100-sxm5-80gb"]},
+                   derived={"hardware.intra_node": "hardware.device.scale_up"})
+    assert [p.values["hardware.intra_node"] for p in space.points] == [
+        "nvlink3-nvswitch", "nvlink4-nvswitch"]
+
+
 def test_a_constraint_that_cannot_be_evaluated_is_an_error_on_its_point():
     space = points(axes={"plan.tp": [1, 2]}, constraints=["8 / (plan.tp - 1) > 1"])
     first, second = space.points
