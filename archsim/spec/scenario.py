@@ -207,7 +207,10 @@ def _resolve_file(value: str, path: tuple, origins: _Origins) -> dict:
     return data
 
 
-def _resolve_names(raw: dict, origins: _Origins) -> dict:
+def _resolve_names(raw: dict, origins: _Origins, defaults: bool = False) -> dict:
+    """Replace registry names by their mappings; with ``defaults``, also fill in the links a
+    device profile names (scale_up / scale_out) where the scenario gives none. Defaults are
+    filled only after overrides, so ``--set hardware.device=…`` brings that device's links."""
     raw = copy.deepcopy(raw)
     if "model" in raw:
         raw["model"] = _resolve(raw["model"], "models", ("model",), origins)
@@ -216,7 +219,7 @@ def _resolve_names(raw: dict, origins: _Origins) -> dict:
         if "device" in hw:
             hw["device"] = _resolve(hw["device"], "devices", ("hardware", "device"), origins)
             device = hw["device"]
-            if isinstance(device, dict):
+            if isinstance(device, dict) and defaults:
                 count = hw.get("count", 1)
                 if "intra_node" not in hw and device.get("scale_up") and count != 1:
                     hw["intra_node"] = device["scale_up"]
@@ -233,7 +236,7 @@ def _resolve_names(raw: dict, origins: _Origins) -> dict:
             hw["cluster"] = _resolve(hw["cluster"], "clusters", ("hardware", "cluster"), origins)
             cluster = hw["cluster"]
             if isinstance(cluster, dict):
-                _resolve_cluster(cluster, ("hardware", "cluster"), origins)
+                _resolve_cluster(cluster, ("hardware", "cluster"), origins, defaults)
     comp = raw.get("compression")
     if isinstance(comp, dict) and isinstance(comp.get("distill"), dict):
         distill = comp["distill"]
@@ -243,7 +246,8 @@ def _resolve_names(raw: dict, origins: _Origins) -> dict:
     return raw
 
 
-def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins) -> None:
+def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins,
+                     defaults: bool = True) -> None:
     for i, pool in enumerate(cluster.get("pools") or []):
         if not isinstance(pool, dict):
             continue
@@ -251,7 +255,7 @@ def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins) -> None:
         if "device" in pool:
             pool["device"] = _resolve(pool["device"], "devices", (*ppath, "device"), origins)
             device = pool["device"]
-            if isinstance(device, dict):
+            if isinstance(device, dict) and defaults:
                 pool.setdefault("devices_per_node",
                                 max(1, min(pool.get("count", 1)
                                            if isinstance(pool.get("count"), int) else 1,
@@ -412,8 +416,9 @@ def load_scenario(source: str | Path | Mapping | None = None,
     origins = _Origins(where)
     resolved = _resolve_names(raw, origins)
     resolved = apply_overrides(resolved, overrides, origins)
-    # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb)
-    resolved = _resolve_names(resolved, origins)
+    # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb), then the
+    # links of the (possibly overridden) device where the scenario names none
+    resolved = _resolve_names(resolved, origins, defaults=True)
     try:
         return ScenarioSpec.model_validate(resolved)
     except ValidationError as exc:

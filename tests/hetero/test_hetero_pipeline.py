@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from conftest import FAST, MODEL, SLOW, two_pools
+from hetero_toys import FAST, MODEL, SLOW, two_pools
 
 import archsim
 from archsim.plan.balance import resolve_pipeline

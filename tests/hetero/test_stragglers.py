@@ -3,7 +3,7 @@
 import copy
 
 import pytest
-from conftest import MODEL, SLOW
+from hetero_toys import MODEL, SLOW
 
 import archsim
 from archsim.plan.balance import resolve_pipeline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import TRAINING_SECTIONS
+from report_cases import TRAINING_SECTIONS
 from report_checks import check_report_folder, parse_html
 
 import archsim

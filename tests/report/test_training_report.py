@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SMALL_TRAINING
+from report_cases import SMALL_TRAINING
 from report_checks import check_report_folder
 
 import archsim

@@ -162,3 +162,17 @@ def test_multi_node_needs_inter_node_link():
 def test_public_api_exports():
     assert archsim.load_scenario is load_scenario
     assert callable(archsim.simulate)
+
+
+def test_overriding_the_device_brings_its_own_links():
+    sc = load_scenario({**BASE, "hardware": {"device": "a100-sxm4-80gb", "count": 16}},
+                       ["hardware.device=h100-sxm5-80gb"])
+    pool = sc.cluster.pools[0]
+    assert (pool.intra_node.name, pool.inter_node.name) == ("nvlink4-nvswitch", "ib-ndr-400g")
+
+
+def test_links_given_in_the_scenario_survive_a_device_override():
+    sc = load_scenario({**BASE, "hardware": {"device": "a100-sxm4-80gb", "count": 16,
+                                             "inter_node": "roce-400g"}},
+                       ["hardware.device=h100-sxm5-80gb"])
+    assert sc.cluster.pools[0].inter_node.name == "roce-400g"
