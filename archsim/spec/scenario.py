@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.errors import SpecError, format_location
@@ -57,6 +57,7 @@ class HardwareSpec(StrictModel):
     """Storage for data and checkpoints (overrides the cluster's)."""
     network: NetworkModel | None = None
     """analytic (default) or flow: see archsim/sim/network.py."""
+    _cluster: ClusterSpec | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_form(self) -> HardwareSpec:
@@ -77,6 +78,12 @@ class HardwareSpec(StrictModel):
         return self
 
     def to_cluster(self) -> ClusterSpec:
+        """The hardware as a cluster of pools (built once: the spec is immutable)."""
+        if self._cluster is None:
+            self._cluster = self._build_cluster()
+        return self._cluster
+
+    def _build_cluster(self) -> ClusterSpec:
         extra = {k: v for k, v in (("storage", self.storage), ("network", self.network))
                  if v is not None}
         if self.cluster is not None:
