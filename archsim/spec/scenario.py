@@ -77,8 +77,14 @@ class HardwareSpec(StrictModel):
         self.to_cluster()  # validates counts and links
         return self
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False
+                   ) -> HardwareSpec:
+        copied = super().model_copy(update=update, deep=deep)
+        copied._cluster = None  # the copy may have other pools: rebuild on first use
+        return copied
+
     def to_cluster(self) -> ClusterSpec:
-        """The hardware as a cluster of pools (built once: the spec is immutable)."""
+        """The hardware as a cluster of pools (built once per spec: specs are immutable)."""
         if self._cluster is None:
             self._cluster = self._build_cluster()
         return self._cluster

@@ -176,3 +176,10 @@ def test_links_given_in_the_scenario_survive_a_device_override():
                                              "inter_node": "roce-400g"}},
                        ["hardware.device=h100-sxm5-80gb"])
     assert sc.cluster.pools[0].inter_node.name == "roce-400g"
+
+
+def test_cluster_is_built_once_and_copies_rebuild_it():
+    sc = load_scenario(BASE)
+    assert sc.cluster is sc.cluster
+    smaller = sc.hardware.model_copy(update={"count": 4})
+    assert smaller.to_cluster().total_devices == 4 and sc.cluster.total_devices == 8
