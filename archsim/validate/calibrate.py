@@ -93,8 +93,8 @@ _COMMENTS = {
     "peak": "best measured FLOP/s of each dtype's GEMMs, launch overhead removed (NOT a "
             "datasheet peak: efficiencies below are relative to it)",
     "vector_peak": "the fp32 GEMM peak: elementwise kernels run on the same FMA units",
-    "bandwidth": "fitted copy bandwidth of buffers larger than the cache (see calibration: "
-                 "cache_level_not_simulated)",
+    "bandwidth": "median copy bandwidth of buffers of 64 MiB or more (beyond the caches; "
+                 "see calibration: cache_level_not_simulated)",
     "capacity": "the device's memory as reported by the OS / CUDA",
     "tdp": "UNVERIFIED placeholder (benchmarks do not measure power)",
     "launch_overhead": "mean time per call of tiny ops, one of each kind of a layer",

@@ -1,17 +1,18 @@
 """Fit archsim's device parameters to micro-benchmark records (no torch needed).
 
 Each record of :mod:`archsim.validate.bench` becomes the archsim :class:`~archsim.graph.ops.Op`
-the op graph would emit for the same kernel (built with archsim.graph.transformer's own
-functions, so FLOP and byte conventions cannot drift), and the parameters are chosen so that
-:func:`archsim.cost.compute.compute_time` reproduces the measured times:
+the op graph would emit for the same kernel (:mod:`archsim.validate.records`), and the
+parameters are chosen so that :func:`archsim.cost.compute.compute_time` reproduces the measured
+times:
 
 1. ``launch_overhead`` — the mean time of ops too small to do measurable work, one of each op
    kind of a transformer layer;
-2. memory — a two-level fit to the copy kernel (in place: no allocator effects): buffers that
-   fit in a cache of C bytes stream at B_cache, larger ones at B_mem; C is chosen among the
-   sweep's sizes and each bandwidth by least squares in log error of ``bytes / B + launch``
-   (one level when two do not fit better). The profile's ``memory.bandwidth`` is B_mem, an
-   achieved bandwidth (``efficiency.memory`` 1). The cache level is recorded, not simulated:
+2. memory — ``memory.bandwidth`` is the median achieved bandwidth of the copy kernel (in place:
+   no allocator effects) over buffers of at least LARGE_BUFFER_BYTES, an achieved bandwidth
+   (``efficiency.memory`` 1). A two-level fit (buffers that fit in a cache of C bytes stream at
+   B_cache, larger ones at B_mem; least squares in log error of ``bytes / B + launch``) is
+   recorded too, and supplies B_mem when no copy was that large. The cache level is not
+   simulated:
    whether an op's operands are cache-resident depends on what ran before it (a decode step
    streams every weight once, so a small matrix still comes from memory when the model does
    not fit in the cache), which a per-op cost cannot see. The allocating ``add`` kernel is
@@ -35,21 +36,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archsim.cost.compute import compute_time, memory_time
 from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_of,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
 from archsim.spec.hardware import DeviceSpec
-from archsim.spec.model import ModelSpec
-from archsim.spec.units import BYTES_PER_ELEMENT
+from archsim.validate.records import (
+    CONTENDED_CORES,
+    VECTOR_KINDS,
+    Sample,
+    samples_from,
+)
 
 CURVE_STEP_DECADES = 0.25
 """Spacing of the curve's points in log10(FLOPs)."""
@@ -58,86 +56,6 @@ CURVE_WINDOW_DECADES = 0.5
 moving median one decade wide: no single family of shapes makes a dip or a spike)."""
 MIN_EFFICIENCY = 1e-4
 """Floor of a fitted efficiency (the profile schema needs η > 0)."""
-VECTOR_KINDS = ("elementwise", "norm", "softmax", "loss", "optimizer")
-
-Sample = tuple[Op, float]
-"""An op and its measured time (seconds)."""
-
-
-# --------------------------------------------------------------------------- records → ops
-
-
-def _find(ops: Iterable[Op], name: str) -> Op:
-    for op in ops:
-        if op.name == name:
-            return op
-    raise KeyError(name)
-
-
-def _model(hidden: int, heads: int = 1, ffn: int | None = None, mlp: str = "gelu",
-           vocab: int = 8, norm: str = "layernorm", encoder: bool = False) -> ModelSpec:
-    return ModelSpec(name="calibration", layers=1, hidden=hidden, heads=heads, ffn_hidden=ffn,
-                     vocab=vocab, mlp=mlp, norm=norm, encoder=encoder, bias=True,
-                     max_seq_len=max(hidden, 8))
-
-
-def _with_bwd(fwd: Op, rec: dict) -> Op:
-    return fwd if rec.get("phase", "fwd") == "fwd" else backward_of(fwd)[0]
-
-
-def vector_op(rec: dict) -> Op:
-    """The op graph's op for a vector-kernel record (rows × cols activations)."""
-    rows, cols, dtype, kernel = rec["rows"], rec["cols"], rec["dtype"], rec["kernel"]
-    shape = Shape(batch=1, seq=rows, kv_seq=rows, dtype=dtype, training=True)
-    if kernel == "gelu":
-        op = _find(layer_forward(_model(8, ffn=cols), shape), "L0.gelu")
-    elif kernel == "swiglu":
-        op = _find(layer_forward(_model(8, ffn=cols, mlp="swiglu"), shape), "L0.swiglu")
-    elif kernel in ("layer_norm", "rms_norm"):
-        norm = "rmsnorm" if kernel == "rms_norm" else "layernorm"
-        op = _find(layer_forward(_model(cols, norm=norm), shape), "L0.ln_attn")
-    elif kernel == "softmax":
-        # the unfused attention's softmax over (batch·heads·q) rows of kv scores
-        sm = Shape(batch=1, seq=rows, kv_seq=cols, dtype=dtype, flash=False, training=True,
-                   causal=False)
-        op = _find(layer_forward(_model(8, encoder=True), sm), "L0.softmax")
-    elif kernel == "cross_entropy":
-        op = _find(head_forward(_model(8, vocab=cols), shape), "loss")
-    else:
-        raise ValueError(f"unknown vector kernel {kernel!r}")
-    return _with_bwd(op, rec)
-
-
-def memory_op(rec: dict) -> Op:
-    """A streaming kernel: copy reads and writes n elements; add is the residual add."""
-    n, dtype = rec["elements"], rec["dtype"]
-    e = BYTES_PER_ELEMENT[dtype]
-    if rec["kernel"] == "copy":
-        return Op(name="copy", kind="elementwise", phase="fwd", flops=0.0, bytes=2 * e * n,
-                  dtype=dtype)
-    shape = Shape(batch=1, seq=n, kv_seq=1, dtype=dtype, training=False)
-    return _find(layer_forward(_model(1), shape), "L0.bda_attn")
-
-
-def gemm_op(rec: dict) -> Op:
-    m, k, n, dtype = rec["m"], rec["k"], rec["n"], rec["dtype"]
-    e = BYTES_PER_ELEMENT[dtype]
-    return Op(name=f"gemm {m}x{k}x{n}", kind="matmul", phase="fwd", flops=2.0 * m * k * n,
-              bytes=e * (m * k + k * n + m * n), dtype=dtype, shape=(1, m, k, n))
-
-
-def attention_op(rec: dict) -> Op:
-    """The op graph's fused attention op (flash) for an SDPA record."""
-    b, h, q, kv, d = rec["batch"], rec["heads"], rec["q"], rec["kv"], rec["head_dim"]
-    decode = q != kv
-    shape = Shape(batch=b, seq=q, kv_seq=kv, dtype=rec["dtype"], flash=True,
-                  causal=bool(rec["causal"]), training=not decode, kv_cache=decode)
-    model = _model(h * d, heads=h, encoder=not rec["causal"])
-    return _with_bwd(_find(layer_forward(model, shape), "L0.attn"), rec)
-
-
-def optimizer_sample_op(rec: dict) -> Op:
-    return optimizer_op(rec["params"], "adam", rec["dtype"])
 
 
 # --------------------------------------------------------------------------- the fit
@@ -165,8 +83,10 @@ class FitResult:
 
 def fit_launch(overhead: list[dict]) -> float:
     """The mean fixed cost per op over the op kinds of a transformer layer (each kind occurs
-    about once per layer, so the mean is the per-op overhead of a layer)."""
-    return statistics.fmean(r["time_s"] for r in overhead)
+    about once per layer, so the mean is the per-op overhead of a layer); records taken while
+    other processes were busy are left out unless all were."""
+    quiet = [r for r in overhead if r.get("contention", 0.0) <= CONTENDED_CORES] or overhead
+    return statistics.fmean(r["time_s"] for r in quiet)
 
 
 def fit_bandwidth(samples: list[Sample], launch: float) -> float:
@@ -223,6 +143,9 @@ def fit_memory(samples: list[Sample], launch: float) -> MemoryFit:
     return best[1]
 
 
+LARGE_BUFFER_BYTES = 64 * 2**20
+"""Copies of buffers at least this large (beyond the last-level cache of a CPU socket's share
+or a GPU's L2) measure the memory itself: their median bandwidth is ``memory.bandwidth``."""
 PEAK_MIN_LAUNCHES = 20.0
 """A GEMM counts towards the peak only when it takes at least this many launch overheads:
 for shorter ones, subtracting the overhead leaves too little time to divide by."""
@@ -315,33 +238,6 @@ def curve_points(samples: list[Sample], peak_of: Callable[[str], float], launch:
     return points
 
 
-CONTENDED_CORES = 0.3
-"""Records measured while other processes kept more than this many cores busy (after the
-harness's retries) are left out of the fit; they stay in the profile's raw records."""
-
-
-def samples_from(raw: dict[str, list[dict]]) -> dict[str, list[Sample]]:
-    """Records → (op, time) per fitting section (contended records left out)."""
-    out: dict[str, list[Sample]] = {"memory": [], "gemm": [], "attention": []}
-    out.update({k: [] for k in VECTOR_KINDS})
-    raw = {section: [r for r in records if r.get("contention", 0.0) <= CONTENDED_CORES]
-           for section, records in raw.items()}
-    for rec in raw.get("memory", []):
-        out["memory"].append((memory_op(rec), rec["time_s"]))
-    for rec in raw.get("gemm", []):
-        out["gemm"].append((gemm_op(rec), rec["time_s"]))
-    for rec in raw.get("vector", []) + raw.get("loss", []):
-        if rec["time_s"] > 0:
-            op = vector_op(rec)
-            out[op.kind].append((op, rec["time_s"]))
-    for rec in raw.get("attention", []):
-        if rec["time_s"] > 0:
-            out["attention"].append((attention_op(rec), rec["time_s"]))
-    for rec in raw.get("optimizer", []):
-        out["optimizer"].append((optimizer_sample_op(rec), rec["time_s"]))
-    return out
-
-
 def fit_device(raw: dict[str, list[dict]], primary_dtype: str,
                build: Callable[[FitResult], DeviceSpec]) -> FitResult:
     """Fit every parameter (order as in the module docstring). ``build`` turns a (partial)
@@ -350,6 +246,11 @@ def fit_device(raw: dict[str, list[dict]], primary_dtype: str,
     launch = fit_launch(raw["overhead"])
     copies = [(op, t) for op, t in samples["memory"] if op.name == "copy"]
     mem = fit_memory(copies, launch)
+    large = [op.bytes / (t - launch) for op, t in copies
+             if op.bytes / 2 >= LARGE_BUFFER_BYTES and t > launch]
+    if large:
+        mem = MemoryFit(bandwidth=statistics.median(large), cache_bytes=mem.cache_bytes,
+                        cache_bandwidth=mem.cache_bandwidth)
     largest = max(copies, key=lambda s: s[0].bytes) if copies else None
     sustained = largest[0].bytes / max(largest[1] - launch, 1e-12) if largest else mem.bandwidth
     by_dtype: dict[str, list[Sample]] = {}

@@ -89,6 +89,8 @@ class Timing:
 CONTENDED_CORES = 0.2
 """A measurement is retried when other processes kept more than this many cores busy while it
 ran (they slow every kernel, and parallel kernels wait for their slowest thread)."""
+RETRY_WAIT_S = 10.0
+"""Before a retry, wait at most this long for the other processes to leave the CPU."""
 
 
 def busy_snapshot() -> tuple[float, float, float] | None:
@@ -114,8 +116,9 @@ def time_callable(fn: Callable[[], object], device: str, *, warmup: int = 2,
     """Time ``fn``: ``warmup`` untimed calls, then at least ``repeats`` samples (more, up to
     ``max_repeats``, until ``min_total_s`` has been spent). Each sample times ``inner`` calls
     back to back and records the time per call. When other processes were busy during the
-    samples (more than CONTENDED_CORES), the samples are taken again, up to ``attempts``
-    times; the least contended set is kept. (The busy-time counter ticks every 10 ms, so
+    samples (more than CONTENDED_CORES), the samples are taken again after waiting (at most
+    RETRY_WAIT_S) for the CPU to become quiet, up to ``attempts`` times; the least contended
+    set is kept. (The busy-time counter ticks every 10 ms, so
     contention is only seen in measurements that long or longer.)"""
     for _ in range(warmup):
         fn()
@@ -140,6 +143,8 @@ def time_callable(fn: Callable[[], object], device: str, *, warmup: int = 2,
             best = timing
         if others <= CONTENDED_CORES:
             break
+        if attempt < attempts:
+            wait_for_quiet(max_wait_s=RETRY_WAIT_S)
     assert best is not None
     return best
 

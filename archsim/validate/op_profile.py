@@ -13,6 +13,10 @@ Needs torch (imported by the caller's run); the parser itself only reads event o
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import tempfile
 from collections.abc import Callable, Iterable
 
 OPTIMIZER_RANGE = "Optimizer.step#"
@@ -78,6 +82,32 @@ def attribute(events: Iterable, labels: set[str], device_time: bool = False
     return seconds
 
 
+_KINETO_NOISE = re.compile(rb"^(USDT|STAGE):\S+ \S+ \d+:\d+ \S+\.cpp:\d+\] ")
+
+
+@contextlib.contextmanager
+def _without_profiler_chatter():
+    """The profiler's C++ library writes a status line to file descriptor 2 at each start and
+    stop; keep everything else that is written there meanwhile."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().splitlines(keepends=True)
+                    if not _KINETO_NOISE.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 def profile_call(fn: Callable[[], object], model, device: str, warmup: int = 1
                  ) -> dict[str, float]:
     """Run ``fn`` once under torch.profiler with the model's op labels on; seconds per op."""
@@ -94,7 +124,7 @@ def profile_call(fn: Callable[[], object], model, device: str, warmup: int = 1
         activities.append(ProfilerActivity.CUDA)
     model.labels.enabled = True
     try:
-        with profile(activities=activities) as prof:
+        with _without_profiler_chatter(), profile(activities=activities) as prof:
             fn()
             synchronize(device)
     finally:

@@ -13,9 +13,8 @@ from archsim.validate.fit import (
     fit_launch,
     fit_memory,
     fit_peak,
-    gemm_op,
-    memory_op,
 )
+from archsim.validate.records import gemm_op, memory_op
 
 LAUNCH = 5e-6
 
@@ -117,3 +116,20 @@ def test_alpha_beta_fit_of_a_two_rank_all_reduce():
 def test_alpha_beta_fit_needs_two_sizes():
     with pytest.raises(ValueError, match="at least two message sizes"):
         fit_alpha_beta([4096], [1e-4])
+
+
+def test_memory_bandwidth_is_that_of_buffers_beyond_the_caches():
+    # copies of buffers ≤ 8 MiB at 80 GB/s (cache), 64 / 128 / 256 MiB at 18, 20, 22 GB/s
+    raw = {"overhead": [{"op": "add", "time_s": LAUNCH}],
+           "memory": [{"kernel": "copy", "elements": 2**k, "dtype": "fp32",
+                       "time_s": LAUNCH + 8 * 2**k / bw}
+                      for k, bw in ((18, 80e9), (20, 80e9), (21, 80e9), (24, 18e9),
+                                    (25, 20e9), (26, 22e9))],
+           "gemm": [{"m": 1024, "k": 1024, "n": 1024, "layout": "nn", "dtype": "fp32",
+                     "time_s": 0.02}]}
+
+    def build(fit):
+        return build_spec(device_mapping(fit, name="t", kind="cpu", capacity=2**34, tdp=10))
+
+    fit = fit_device(raw, "fp32", build)
+    assert fit.bandwidth == pytest.approx(20e9, rel=1e-6)  # the median of 18, 20 and 22

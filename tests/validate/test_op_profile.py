@@ -78,3 +78,15 @@ def test_cuda_profiles_use_the_kernels_launched_in_each_range():
     assert out["L0.fc1.bwd"] == pytest.approx(600e-6)
     assert out["total"] == pytest.approx(950e-6)  # every kernel: 300 + 600 + 50
     assert out["other"] == pytest.approx(50e-6)
+
+
+def test_profiler_status_lines_are_dropped_and_other_stderr_kept(capfd):
+    import os
+
+    from archsim.validate.op_profile import _without_profiler_chatter
+
+    with _without_profiler_chatter():
+        os.write(2, b"USDT:2026-11-28 11:44:08 21641:21641 SyncActivityProfilerHandler.cpp:52]"
+                    b" profiler_start\n")
+        os.write(2, b"a real warning\n")
+    assert capfd.readouterr().err == "a real warning\n"
