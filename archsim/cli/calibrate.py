@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--out", type=Path, required=True, help="profile to write (FILE.yaml)")
     p.add_argument("--name", help="profile name (default: <cpu|gpu>-local-<host>)")
+    p.add_argument("--base", metavar="DEVICE",
+                   help="registry device to take power, price, links and node size from "
+                        "(e.g. h200-sxm-141gb); everything else is measured")
     p.add_argument("--quick", action="store_true", help="smaller grid (CI; about 10 s on CPU)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.validate.calibrate import calibrate, write_profile
 
     cal = calibrate(args.device, quick=args.quick, threads=args.threads, name=args.name,
-                    progress=ProgressBar("calibrate"))
+                    base=args.base, progress=ProgressBar("calibrate"))
     write_profile(cal, args.out)
     fit = cal.fit
     print(f"wrote {args.out} ({cal.profile['name']}, {cal.info['device']}, "

@@ -139,18 +139,50 @@ def _rounded(rec: dict) -> dict:
     return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in rec.items()}
 
 
+BASE_FIELDS = ("vendor", "tdp", "idle_power", "sram", "sparsity", "scale_up", "scale_out",
+               "devices_per_node", "price_per_hour", "price_source")
+"""What a calibrated profile takes from a registry profile given as ``base``: what the
+micro-benchmarks cannot measure (power, price, links, node size)."""
+
+
+def with_base(mapping: dict, base: str) -> dict:
+    """``mapping`` with BASE_FIELDS (and memory.reserved) from the registry profile ``base``;
+    the base's UNVERIFIED marks come along for the fields taken."""
+    from archsim.spec.registry import load_registry_mapping
+
+    data, path = load_registry_mapping("devices", base)
+    out = dict(mapping)
+    taken = [f for f in BASE_FIELDS if f in data]
+    out.update({f: data[f] for f in taken})
+    if "reserved" in data.get("memory", {}):
+        out["memory"] = {**out["memory"], "reserved": data["memory"]["reserved"]}
+        taken.append("memory.reserved")
+    unverified = [u for u in mapping.get("unverified", []) if u not in taken]
+    unverified += [u for u in data.get("unverified", []) if u in taken]
+    out["unverified"] = list(dict.fromkeys(unverified))
+    out["source"] = (f"{mapping.get('source', '')}; {', '.join(taken)} from {base} "
+                     f"({path})")
+    return out
+
+
 def build_spec(mapping: dict) -> DeviceSpec:
     return DeviceSpec.model_validate(mapping)
 
 
 def calibrate(device: str = "auto", *, quick: bool = False, threads: int | None = None,
-              name: str | None = None,
+              name: str | None = None, base: str | None = None,
               progress: Callable[[int, int, str], None] | None = None) -> Calibration:
     """Run the micro-benchmarks on ``device`` and fit a profile.
 
-    ``progress(done, total, label)`` is called before each benchmark. Raises SpecError when
-    torch is missing or the device is not available.
+    ``base`` names a registry device whose unmeasurable fields (power, price, links, node
+    size) the profile takes (see BASE_FIELDS). ``progress(done, total, label)`` is called
+    before each benchmark. Raises SpecError when torch is missing, the device is not available
+    or ``base`` is not a registry device.
     """
+    if base is not None:
+        from archsim.spec.registry import registry_path
+
+        registry_path("devices", base)  # fail before measuring
     from archsim.validate import bench
     from archsim.validate.measure import (
         configure,
@@ -194,6 +226,8 @@ def calibrate(device: str = "auto", *, quick: bool = False, threads: int | None 
     fit = fit_device(raw, grid.dtypes[0], build)
     mapping = device_mapping(fit, name=label, kind=kind, capacity=capacity, tdp=tdp,
                              info=info, raw=raw)
+    if base is not None:
+        mapping = with_base(mapping, base)
     build_spec(mapping)  # the written profile must load
     return Calibration(profile=mapping, text=profile_text(mapping), fit=fit, raw=raw,
                        info=info)
