@@ -43,7 +43,7 @@ from archsim.cost.compute import compute_time, memory_time
 from archsim.graph.ops import Op
 from archsim.spec.hardware import DeviceSpec
 from archsim.validate.records import (
-    CONTENDED_CORES,
+    FIT_MAX_CONTENTION,
     VECTOR_KINDS,
     Sample,
     samples_from,
@@ -85,7 +85,7 @@ def fit_launch(overhead: list[dict]) -> float:
     """The mean fixed cost per op over the op kinds of a transformer layer (each kind occurs
     about once per layer, so the mean is the per-op overhead of a layer); records taken while
     other processes were busy are left out unless all were."""
-    quiet = [r for r in overhead if r.get("contention", 0.0) <= CONTENDED_CORES] or overhead
+    quiet = [r for r in overhead if r.get("contention", 0.0) <= FIT_MAX_CONTENTION] or overhead
     return statistics.fmean(r["time_s"] for r in quiet)
 
 

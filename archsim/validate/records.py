@@ -100,7 +100,7 @@ def optimizer_sample_op(rec: dict) -> Op:
     return optimizer_op(rec["params"], "adam", rec["dtype"])
 
 
-CONTENDED_CORES = 0.3
+FIT_MAX_CONTENTION = 0.3
 """Records measured while other processes kept more than this many cores busy (after the
 harness's retries) are left out of the fit; they stay in the profile's raw records."""
 
@@ -109,7 +109,7 @@ def samples_from(raw: dict[str, list[dict]]) -> dict[str, list[Sample]]:
     """Records → (op, time) per fitting section (contended records left out)."""
     out: dict[str, list[Sample]] = {"memory": [], "gemm": [], "attention": []}
     out.update({k: [] for k in VECTOR_KINDS})
-    raw = {section: [r for r in records if r.get("contention", 0.0) <= CONTENDED_CORES]
+    raw = {section: [r for r in records if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
            for section, records in raw.items()}
     for rec in raw.get("memory", []):
         out["memory"].append((memory_op(rec), rec["time_s"]))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from archsim.validate.cases import Case
 from archsim.validate.measure import (
     CONTENDED_CORES,
+    Timing,
     busy_snapshot,
     others_cores,
     synchronize,
@@ -173,8 +174,4 @@ def _profiled(fn, model, device: str) -> dict[str, float]:
 
 
 def _spread(values: list[float]) -> float:
-    if len(values) < 4:
-        return 0.0
-    q = statistics.quantiles(values, n=4)
-    med = statistics.median(values)
-    return (q[2] - q[0]) / med if med > 0 else 0.0
+    return Timing(samples=tuple(values), warmup=0).spread
