@@ -86,7 +86,7 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
 
 
 @pytest.mark.skipif(os.environ.get("ARCHSIM_FULL_VALIDATION") != "1",
-                    reason="the full validation takes ~10 min; set ARCHSIM_FULL_VALIDATION=1")
+                    reason="the full validation takes 3-10 min; set ARCHSIM_FULL_VALIDATION=1")
 def test_full_validation_meets_the_issue_targets(tmp_path):
     prof = tmp_path / "cpu.yaml"
     assert main(["calibrate", "--device", "cpu", "--out", str(prof)]) == 0
