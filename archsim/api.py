@@ -8,7 +8,6 @@ from typing import Any
 
 from archsim.plan.compress import has_effect
 from archsim.result import Result
-from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec, load_scenario
 
 
@@ -47,14 +46,9 @@ def _simulate_mode(sc: ScenarioSpec, trace: bool) -> Result:
 
         return simulate_training(sc, trace=trace)
     if kind == "inference":
-        try:
-            from archsim.metrics.inference import simulate_inference
-        except ImportError:
-            raise SpecError([f"workload.kind: {kind!r} is not supported by this version"]) \
-                from None
+        from archsim.metrics.inference import simulate_inference
+
         return simulate_inference(sc, trace=trace)
-    try:
-        from archsim.metrics.serving import simulate_serving
-    except ImportError:
-        raise SpecError([f"workload.kind: {kind!r} is not supported by this version"]) from None
+    from archsim.metrics.serving import simulate_serving
+
     return simulate_serving(sc, trace=trace)

@@ -18,8 +18,9 @@ Metric definitions (per sequence of the batch; every sequence of a static batch 
 A pipeline may span pools (``plan.placement.stages`` on a cluster): each stage runs on its
 pool's device and links, sends between pools cross the pool links (archsim/plan/links.py);
 memory is checked per stage against its own device, energy and cost add up per pool. Layers
-per stage stay even (or ``plan.layers_per_stage``); the precision plan is resolved on the
-first stage's device.
+per stage are balanced by each stage's speed (archsim/plan/inference_balance.py) unless
+``plan.layers_per_stage`` gives them; the precision plan is resolved on the first stage's
+device.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from archsim.plan.inference import (
     dtype_reasons,
     resolve_precision,
 )
+from archsim.plan.inference_balance import balance_inference_layers
 from archsim.plan.opcost import COMM_KINDS, PhaseCost
 from archsim.plan.placement import resolve_placement
 from archsim.result import Result
@@ -98,8 +100,14 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     if reasons:
         return infeasible_result(sc, "inference", reasons, wall0)
 
-    iplan = build_inference_plan(sc, pool, deg, precision, placement=placement)
     b = wl.batch // dp
+    if placement is not None and placement.balance and plan.layers_per_stage is None:
+        counts = balance_inference_layers(sc, deg, precision, placement, b, wl.prompt_len,
+                                          wl.gen_len)
+        if counts is not None:
+            sc = sc.model_copy(update={"plan": plan.model_copy(
+                update={"layers_per_stage": counts})})
+    iplan = build_inference_plan(sc, pool, deg, precision, placement=placement)
     steps = _step_costs(iplan, b, wl.prompt_len, wl.gen_len)
     stage_times = [[c.time_s for c in row] for row, _ in steps]
     p2p = [t for _, t in steps]
@@ -253,7 +261,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "prompt_len": prompt,
         "gen_len": gen,
         "parallel": {"tp": deg.tp, "pp": deg.pp, "ep": deg.ep, "dp": deg.dp,
-                     "batch_per_replica": b, "flash_attention": sc.plan.flash_attention},
+                     "batch_per_replica": b, "flash_attention": sc.plan.flash_attention,
+                     "layers_per_stage": [len(st.layers) for st in iplan.stages]},
         "phases": {"prefill": prefill, "decode": dec},
         "kv_cache_bytes_per_token": sum(iplan.kv_bytes_per_token) * deg.tp,
         "max_batch_that_fits": max_batch,

@@ -102,12 +102,12 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
         free = (hw.device.usable_memory - work - state_bytes(extra_params)
                 - extra_saved * alive)
         caps.append(max(0, int(free // (states + act))) if states + act > 0 else None)
-    counts = _min_max_split(layer_s, extra_s, L, v, caps)
+    counts = min_max_split(layer_s, extra_s, L, v, caps)
     limited = False
     if counts is None:  # no split fits in memory: balance by speed, let the result say so
-        counts = _min_max_split(layer_s, extra_s, L, v, [None] * p)
+        counts = min_max_split(layer_s, extra_s, L, v, [None] * p)
     else:
-        free_counts = _min_max_split(layer_s, extra_s, L, v, [None] * p)
+        free_counts = min_max_split(layer_s, extra_s, L, v, [None] * p)
         limited = free_counts != counts
     assert counts is not None
     return Balance(layers_per_stage=counts, layer_s=layer_s, extra_s=extra_s,
@@ -121,8 +121,8 @@ def _in_flight(schedule: str, p: int, m: int, v: int, s: int) -> float:
     return alive * (1 + (p - 1) / (p * v)) if schedule == "interleaved" else alive
 
 
-def _min_max_split(t: list[float], e: list[float], layers: int, unit: int,
-                   caps: list[int | None]) -> list[int] | None:
+def min_max_split(t: list[float], e: list[float], layers: int, unit: int,
+                  caps: list[int | None]) -> list[int] | None:
     """Counts (multiples of ``unit``, ≥ unit, ≤ cap) summing to ``layers`` that minimize
     max(n_s·t_s + e_s); None if the caps do not allow any split."""
     p = len(t)

@@ -8,14 +8,16 @@ WORKLOAD = {"kind": "inference", "batch": 4, "prompt_len": 512, "gen_len": 16}
 ACT = 2 * 4 * 512 * 4096  # bytes of one prefill's activations (b·s·h, 16-bit, Llama-2-7B)
 
 
-def across(first, second):
-    """One device per pool, joined by HDR InfiniBand; stage 0 on ``first``."""
+def across(first, second, balance="even"):
+    """One device per pool, joined by HDR InfiniBand; stage 0 on ``first``; 16 layers per
+    stage unless ``balance`` is "speed"."""
     return {"model": "llama2-7b",
             "hardware": {"cluster": {
                 "pools": [{"name": "x", "device": first, "count": 1},
                           {"name": "y", "device": second, "count": 1}],
                 "links": [{"between": ["x", "y"], "interconnect": "ib-hdr-200g"}]}},
-            "workload": WORKLOAD, "plan": {"pp": 2, "placement": {"stages": ["x", "y"]}}}
+            "workload": WORKLOAD, "plan": {"pp": 2, "placement": {"stages": ["x", "y"],
+                                                                  "balance": balance}}}
 
 
 def alone(device):
@@ -65,3 +67,26 @@ def test_without_stages_a_multi_pool_cluster_is_refused_with_the_way_out():
     d = archsim.simulate(sc).to_dict()
     assert not d["feasible"]
     assert "for a pipeline across pools, plan.placement.stages" in d["infeasible_reasons"][0]
+
+
+def test_layers_are_balanced_by_speed():
+    """A pool twice as fast in every rate (the toy devices of hetero_toys, no launch cost)
+    gets twice the layers: 16 and 8 of 24; the generation is faster than the even split."""
+    import copy
+
+    from hetero_toys import FAST, MODEL, SLOW
+
+    def scenario(**plan):
+        pools = [{"name": "a", "device": copy.deepcopy(FAST), "count": 1},
+                 {"name": "b", "device": copy.deepcopy(SLOW), "count": 1}]
+        return {"model": dict(MODEL),
+                "hardware": {"cluster": {"pools": pools, "links": [
+                    {"between": ["a", "b"], "interconnect": "ib-hdr-200g"}]}},
+                "workload": {"kind": "inference", "batch": 4, "prompt_len": 256, "gen_len": 32},
+                "plan": {"pp": 2, "placement": {"stages": ["a", "b"]}, **plan}}
+
+    balanced = archsim.simulate(scenario()).to_dict()
+    even = archsim.simulate(scenario(layers_per_stage=[12, 12])).to_dict()
+    assert balanced["parallel"]["layers_per_stage"] == [16, 8]
+    assert even["parallel"]["layers_per_stage"] == [12, 12]
+    assert balanced["e2e_latency_s"] < even["e2e_latency_s"]

@@ -1,0 +1,79 @@
+"""Layers per stage of an inference pipeline across pools, balanced by each stage's speed.
+
+The same rule as training (archsim.plan.balance): the split that minimizes the slowest stage,
+memory permitting. A stage's time with n layers is n·t_s + e_s, where t_s is one layer's time
+over the whole generation on the stage's device — the prefill of the prompt plus gen_len − 1
+decode steps at the mid-generation context — and e_s the embedding (first stage) or the final
+norm and logits (last stage). Both come from the inference cost tables (the training cost
+model): a stage costed with one layer and with two gives t_s and e_s exactly.
+Memory cap: the layers whose weights and KV cache fit in the device beside the runtime reserve
+and the extras' weights (activations are left to the feasibility check of the result).
+"""
+
+from __future__ import annotations
+
+from archsim.graph.inference import kv_heads_per_rank
+from archsim.plan.balance import min_max_split
+from archsim.plan.inference import (
+    Degrees,
+    Precision,
+    StageCost,
+    base_shape,
+    comm_groups,
+    runtime_device,
+)
+from archsim.plan.placement import Placement
+from archsim.spec.scenario import ScenarioSpec
+
+
+def balance_inference_layers(sc: ScenarioSpec, deg: Degrees, precision: Precision,
+                             placement: Placement, batch: int, prompt: int, gen: int
+                             ) -> list[int] | None:
+    """Layers per stage; None when no split fits the caps (the even split is kept)."""
+    model = precision.model
+    base = base_shape(sc, precision, deg)
+    mid = prompt + max(1, gen // 2)
+    t, e, caps = [], [], []
+    kv_t = kv_heads_per_rank(model, deg.tp)
+    for i, hw in enumerate(placement.stages):
+        device = runtime_device(hw.pool.device, sc)
+        groups = comm_groups(hw.pool, deg)
+        first, last = i == 0, i == deg.pp - 1
+        one = _generation_s(StageCost(model, device, groups, (0,), first=first, last=last,
+                                      base=base), batch, prompt, gen, mid)
+        two = _generation_s(StageCost(model, device, groups, (0, 1), first=first, last=last,
+                                      base=base), batch, prompt, gen, mid)
+        t.append(two - one)
+        e.append(one - (two - one))
+        per_layer = (_layer_params(model, deg) * precision.weight_bytes
+                     + 2.0 * kv_t * model.d_head * precision.kv_bytes * batch * (prompt + gen))
+        free = (hw.pool.device.usable_memory
+                - _extra_params(model, deg, first, last) * precision.weight_bytes)
+        caps.append(max(0, int(free // per_layer)))
+    return min_max_split(t, e, model.layers, 1, caps)
+
+
+def _generation_s(st: StageCost, batch: int, prompt: int, gen: int, mid: int) -> float:
+    """The stage's time over one generation: prefill, then gen − 1 decode steps at ``mid``."""
+    prefill = st.linear(batch * prompt).time_s + st.attention(batch, prompt, prompt).time_s
+    decode = st.linear(batch).time_s + st.decode_attention(batch, batch * mid).time_s
+    if st.last:
+        prefill += st.head(batch).time_s
+        decode += st.head(batch).time_s
+    return prefill + (gen - 1) * decode
+
+
+def _layer_params(model, deg: Degrees) -> float:
+    """Parameters of one (dense) layer on one tensor-parallel rank."""
+    h, q, kv = model.hidden, model.q_width, model.kv_width
+    mats = 3 if model.mlp == "swiglu" else 2
+    experts = model.moe.experts / deg.ep if model.moe is not None else 1
+    return (h * (q + 2 * kv) + q * h + mats * h * model.ffn * experts) / deg.tp
+
+
+def _extra_params(model, deg: Degrees, first: bool, last: bool) -> float:
+    table = model.vocab * model.hidden / deg.tp
+    extra = table if first else 0.0
+    if last and (not model.tied_embeddings or deg.pp > 1):
+        extra += table
+    return extra
