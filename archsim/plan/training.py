@@ -48,7 +48,7 @@ from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 
 __all__ = ["COMM_KINDS", "ChunkCost", "PhaseCost", "TrainingPlan", "build_training_plan",
-           "cost_ops", "training_shape"]
+           "cost_ops", "rank_groups", "stage_costs", "training_shape"]
 
 
 @dataclass
@@ -146,8 +146,11 @@ class StageCosts:
     """Activation bytes kept for the backward pass, per micro-batch."""
 
 
-def _groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
-            ) -> dict[str, CommGroup]:
+def rank_groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
+                ) -> dict[str, CommGroup]:
+    """The collective groups of one rank on ``pool`` in Megatron order: tp (stride 1), cp
+    (stride tp), ep (stride tp·cp) and dp (the dp·cp ranks that reduce gradients, stride tp),
+    at the link speeds of ``hw`` (nominal when None)."""
     scales = (hw.intra_scale, hw.nic_scale) if hw is not None else (1.0, 1.0)
     return {
         "tp": group_in_pool(pool, layout.tp, 1, *scales),
@@ -194,7 +197,7 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
     """Cost one layer of each kind, the embedding and the head on ``hw``."""
     model, plan = sc.model, sc.plan
     device, speed = hw.device, hw.speed
-    groups = _groups(hw.pool, layout, hw)
+    groups = rank_groups(hw.pool, layout, hw)
     layers: dict[bool, LayerCost] = {}
     for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
         fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)

@@ -1,11 +1,10 @@
 """Per-shape costs the planner's bounds are built from, cached across plans.
 
 A profile is one layer of each kind (dense / MoE), the embedding and the head, for one
-micro-batch on one tensor-parallel rank of one pool: the same op lists
-(archsim.graph.transformer) costed by the same functions and grouped the same way as the
-engine does (archsim.plan.training: ``training_shape``, ``cost_ops``, its rank groups and its
-activation accounting), at the pool's nominal speed. Stragglers only slow the engine down, so
-ignoring them keeps every bound a lower bound.
+micro-batch on one tensor-parallel rank of one pool: the engine's own costed templates
+(archsim.plan.training.stage_costs — the same op lists, cost functions, rank groups and
+activation accounting), taken at the pool's nominal speed. Stragglers only slow the engine
+down, so ignoring them keeps every bound a lower bound.
 """
 
 from __future__ import annotations
@@ -14,26 +13,12 @@ from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
-from archsim.graph.transformer import (
-    backward_ops,
-    embedding_forward,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
+from archsim.graph.transformer import optimizer_op
 from archsim.plan.compress import resolve_compression
 from archsim.plan.layout import Layout
-
-# The engine's own helpers: the bounds must group ranks and count saved activations exactly
-# as the simulation does, or they stop being bounds (tests compare the two).
-from archsim.plan.training import (
-    _first_layer_of_kind,
-    _groups,
-    _input_bytes,
-    _saved,
-    cost_ops,
-    training_shape,
-)
+from archsim.plan.opcost import PhaseCost
+from archsim.plan.placement import StageHardware
+from archsim.plan.training import rank_groups, stage_costs, training_shape
 from archsim.planner.space import Candidate, scenario_for
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -96,7 +81,7 @@ class Profiles:
         key = (pool.name, c.tp, c.cp, c.dp)
         got = self._dp_groups.get(key)
         if got is None:
-            got = self._dp_groups[key] = _groups(pool, layout_of(c))["dp"]
+            got = self._dp_groups[key] = rank_groups(pool, layout_of(c))["dp"]
         return got
 
     def collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
@@ -120,43 +105,25 @@ class Profiles:
     def _build(self, c: Candidate, pool: PoolSpec) -> Profile:
         sc = scenario_for(self.sc, c)
         layout = layout_of(c)
-        shape = training_shape(sc, layout, self.compression)
-        groups = _groups(pool, layout)
-        device, model = pool.device, sc.model
-        fwd: dict[bool, OpsCost] = {}
-        bwd: dict[bool, OpsCost] = {}
-        for moe in {model.is_moe_layer(i) for i in range(model.layers)}:
-            f_ops = layer_forward(model, shape, _first_layer_of_kind(model, moe))
-            f = cost_ops(f_ops, device, groups)
-            b = cost_ops(backward_ops(f_ops), device, groups)
-            if c.recompute == "full":
-                rec = f.time_s
-                saved = _input_bytes(model, shape)
-                working = _saved(f_ops, "none")
-            elif c.recompute == "selective":
-                rec = cost_ops([op for op in f_ops if op.attention_core], device,
-                               groups).time_s
-                saved, working = _saved(f_ops, "selective"), 0.0
-            else:
-                rec, saved, working = 0.0, _saved(f_ops, "none"), 0.0
-            fwd[moe] = OpsCost(compute=f.compute_s, comm=f.comm_s,
-                               params=sum(op.params for op in f_ops), saved=saved,
-                               working=working)
-            bwd[moe] = OpsCost(compute=b.compute_s, comm=b.comm_s, recompute=rec)
-        e_ops, h_ops = embedding_forward(model, shape), head_forward(model, shape)
+        hw = StageHardware(stage=0, pool=pool, first_device=0, devices=c.tp * c.cp * c.dp)
+        costs = stage_costs(sc, layout, training_shape(sc, layout, self.compression), hw)
+        full = c.recompute == "full"
+        fwd = {moe: OpsCost(compute=lc.fwd.compute_s, comm=lc.fwd.comm_s, params=lc.params,
+                            saved=lc.saved, working=lc.all_saved if full else 0.0)
+               for moe, lc in costs.layers.items()}
+        bwd = {moe: OpsCost(compute=lc.bwd.compute_s, comm=lc.bwd.comm_s,
+                            recompute=lc.recompute.time_s)
+               for moe, lc in costs.layers.items()}
         return Profile(
             pool=pool, fwd=fwd, bwd=bwd,
-            embed_fwd=_ops_cost(e_ops, device, groups, params=True),
-            embed_bwd=_ops_cost(backward_ops(e_ops), device, groups),
-            head_fwd=_ops_cost(h_ops, device, groups, params=True),
-            head_bwd=_ops_cost(backward_ops(h_ops), device, groups))
+            embed_fwd=_ops_cost(costs.embed_f, costs.embed_params, costs.embed_saved),
+            embed_bwd=_ops_cost(costs.embed_b),
+            head_fwd=_ops_cost(costs.head_f, costs.head_params, costs.head_saved),
+            head_bwd=_ops_cost(costs.head_b))
 
 
-def _ops_cost(ops: list, device: DeviceSpec, groups: dict, params: bool = False) -> OpsCost:
-    cost = cost_ops(ops, device, groups)
-    return OpsCost(compute=cost.compute_s, comm=cost.comm_s,
-                   params=sum(op.params for op in ops) if params else 0.0,
-                   saved=sum(op.saved_bytes for op in ops))
+def _ops_cost(cost: PhaseCost, params: float = 0.0, saved: float = 0.0) -> OpsCost:
+    return OpsCost(compute=cost.compute_s, comm=cost.comm_s, params=params, saved=saved)
 
 
 def layout_of(c: Candidate) -> Layout:
