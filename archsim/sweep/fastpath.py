@@ -23,7 +23,7 @@ from archsim.plan.schedules import build_schedule
 from archsim.plan.training import TrainingPlan
 from archsim.result import Result
 from archsim.sim.engine import FifoStream, Trace
-from archsim.sim.training import StageTimeline, TrainingTimeline, _queue_gradients, run_training
+from archsim.sim.training import StageTimeline, TrainingTimeline, queue_gradients, run_training
 from archsim.spec.scenario import ScenarioSpec
 
 
@@ -162,7 +162,7 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
                         peak_act = act + w_bytes
                     if sharded and (per_mb or i == lastb[c]):
                         if overlap:
-                            _queue_gradients(plan, st.dp, s, c, mb, start, dur)
+                            queue_gradients(plan, st.dp, s, c, mb, start, dur)
                         elif per_mb:
                             dur = st.dp.submit(start + dur, bucket_sum, "") - start
                     blocking += bcomm
