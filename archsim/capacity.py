@@ -17,6 +17,7 @@ a steady state (the probe count is in the result).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -56,9 +57,7 @@ def _node_size(device: str, count: int, replica: int) -> int:
     node size, or the largest size below it that holds whole replicas and divides the count
     (replicas of a serving deployment do not talk to each other, so partly filled nodes only
     change how many nodes are listed, not any time)."""
-    from archsim.spec.registry import load_registry_mapping
-
-    node = int(load_registry_mapping("devices", device)[0].get("devices_per_node", 8))
+    node = load_spec_file("devices", device).devices_per_node
     if count <= node:
         return count
     for size in range(node, 0, -1):
@@ -102,8 +101,9 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
     if sc.workload.kind != "serving":
         raise SpecError([f"capacity planning needs a serving scenario (workload.kind: serving);"
                          f" {sc.name!r} is {sc.workload.kind}"])
-    if not rate > 0:
-        raise SpecError([f"--rate {rate!r}: expected a request rate greater than 0 per second"])
+    if not (rate > 0 and math.isfinite(rate)):
+        raise SpecError([f"--rate {rate!r}: expected a request rate greater than 0 per second "
+                         "(a finite number)"])
     if max_replicas < 1:
         raise SpecError([f"--max-replicas {max_replicas!r}: expected a whole number ≥ 1"])
     wl_slo = sc.workload.slo

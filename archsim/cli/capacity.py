@@ -97,8 +97,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_writable(args.out)
     slo = parse_slo(args.slo) if args.slo else {}
-    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices \
-        else None
+    devices = None
+    if args.devices is not None:
+        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+        if not devices:
+            raise SpecError([f"--devices {args.devices!r}: expected device names separated "
+                             "by commas, e.g. a100-sxm4-80gb,h100-sxm5-80gb"])
     result = plan_capacity(args.scenario, rate=args.rate, ttft_s=slo.get("ttft_s"),
                            tpot_s=slo.get("tpot_s"), devices=devices,
                            attainment=args.attainment, max_replicas=args.max_replicas,

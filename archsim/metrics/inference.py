@@ -117,18 +117,12 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
 
 
 def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
-                ) -> list[tuple[list[PhaseCost], float | list[float]]]:
-    """Per step: each stage's cost and the stage-to-stage send time (per boundary when the
-    pipeline spans pools)."""
+                ) -> list[tuple[list[PhaseCost], list[float]]]:
+    """Per step: each stage's cost and the send time at each stage boundary."""
     pp = iplan.degrees.pp
-
-    def sends(tokens: int) -> float | list[float]:
-        return (iplan.p2p_boundaries_s(tokens) if iplan.placement is not None
-                else iplan.p2p_s(tokens))
-
     out = [([iplan.stage_step(s, b, prompt, prompt, n_out=b) for s in range(pp)],
-            sends(b * prompt))]
-    send = sends(b)
+            iplan.p2p_boundaries_s(b * prompt))]
+    send = iplan.p2p_boundaries_s(b)
     for i in range(1, gen):
         out.append(([iplan.stage_step(s, b, 1, prompt + i, n_out=b) for s in range(pp)], send))
     return out
@@ -160,7 +154,7 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
 
 
 def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
-              steps: list[tuple[list[PhaseCost], float | list[float]]], tl, wall0: float
+              steps: list[tuple[list[PhaseCost], list[float]]], tl, wall0: float
               ) -> Result:
     wl = sc.workload
     deg, device = iplan.degrees, iplan.device
@@ -177,9 +171,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     for s in range(deg.pp):
         weights = iplan.weight_bytes[s]
         kv = iplan.kv_bytes_per_token[s] * b * context
-        scores = b * (iplan.model.heads / deg.tp) * prompt * prompt
-        act = max(iplan.activation_bytes(s, b * prompt, scores, b),
-                  iplan.activation_bytes(s, b, b * (iplan.model.heads / deg.tp) * context, b))
+        act = iplan.stages[s].generation_activation_bytes(b, prompt, context)
         other = iplan.stage_device(s).memory.reserved
         per_stage.append({"stage": s, "peak_bytes": weights + kv + act + other,
                           "weights": weights, "kv_cache": kv, "activations": act,
@@ -215,8 +207,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     if deg.pp > 1:
         # one hand-over per step on this stage's link (sent, or received by the last stage)
         for k, (_, send) in enumerate(steps):
-            by_kind["p2p"]["time_s"] += send[min(crit, deg.pp - 2)] \
-                if isinstance(send, list) else send
+            by_kind["p2p"]["time_s"] += send[min(crit, deg.pp - 2)]
             by_kind["p2p"]["bytes"] += iplan.p2p_bytes(b * (prompt if k == 0 else 1))
     comm_total = sum(v["time_s"] for v in by_kind.values())
     algorithms: dict[str, str] = {}

@@ -288,8 +288,10 @@ def run_block_size(insts: list[Instance]) -> int:
 
 
 def _communication(g: ReplicaGroup, insts: list[Instance]) -> dict[str, Any]:
-    """Tensor-parallel and pipeline traffic of one device of the busiest replica, exactly:
-    every iteration's token count is recorded and priced with the cached stage costs."""
+    """Tensor-parallel and pipeline traffic of one device of the first stage of the busiest
+    replica, exactly: every iteration's token count and sampled positions are recorded and
+    priced with the cached stage costs (layers and embedding by tokens; the final norm and
+    the logits' all-gather by positions, when that stage holds the head)."""
     by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
     algorithms: dict[str, str] = {}
     if not insts:
@@ -297,13 +299,16 @@ def _communication(g: ReplicaGroup, insts: list[Instance]) -> dict[str, Any]:
                 "by_kind": by_kind, "algorithms": algorithms}
     busiest = max(insts, key=lambda i: i.sched.busy_s).sched
     st = g.plan.stages[0]
-    for tokens, count in busiest.token_counts.items():
-        cost = st.linear(tokens)
+    priced = [(st.linear(tokens), count) for tokens, count in busiest.token_counts.items()]
+    if st.last:
+        priced += [(st.head(n_out), count) for n_out, count in busiest.out_counts.items()]
+    for cost, count in priced:
         for kind, (t, b) in cost.comm_by_kind.items():
             by_kind[kind]["time_s"] += t * count
             by_kind[kind]["bytes"] += b * count
         algorithms.update(cost.algorithms)
-        if g.plan.degrees.pp > 1:
+    if g.plan.degrees.pp > 1:  # one hand-over to the next stage per iteration
+        for tokens, count in busiest.token_counts.items():
             by_kind["p2p"]["time_s"] += g.plan.p2p_s(tokens) * count
             by_kind["p2p"]["bytes"] += g.plan.p2p_bytes(tokens) * count
     total = sum(v["time_s"] for v in by_kind.values())

@@ -23,9 +23,10 @@ Assumptions: symmetric ranks (one tensor-parallel rank stands for its group); la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from itertools import pairwise
 
-from archsim.cost.comm import CommGroup, collective_time, p2p_time
+from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
 from archsim.graph.ops import Op
@@ -41,14 +42,14 @@ from archsim.plan.inference_setup import (
 )
 from archsim.plan.links import stage_p2p
 from archsim.plan.opcost import PhaseCost, cost_ops
-from archsim.plan.placement import Placement
+from archsim.plan.placement import Placement, StageHardware
 from archsim.spec.hardware import ClusterSpec, DeviceSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 
 __all__ = ["Degrees", "InferencePlan", "Precision", "StageCost", "base_shape",
            "build_inference_plan", "comm_groups", "degree_reasons", "dtype_reasons",
-           "resolve_precision", "split_layers"]
+           "params_per_device", "resolve_precision", "runtime_device", "split_layers"]
 
 # Enough tokens that balanced top-k routing touches every expert (used to count parameters).
 _ALL_EXPERTS_TOKENS = 1 << 20
@@ -175,6 +176,36 @@ class StageCost:
     def decode_attention(self, n: int, sum_kv: float) -> PhaseCost:
         return PhaseCost(compute_s=self.decode_attention_s(n, sum_kv))
 
+    # ---- memory
+    def activation_bytes(self, tokens: int, scores: float, n_out: int) -> float:
+        """Transient activations of one forward pass of ``tokens`` tokens on this stage
+        (``scores``: elements of the attention score matrices; ``n_out`` positions sampled).
+
+        Assumption (no published oracle): layers run one at a time and free their
+        intermediates, so the peak is the hidden states in and out (2·e·T·h) plus the largest
+        intermediate of a layer — QKV output, MLP up/gate/activation outputs, or (standard
+        attention) the score matrix and its softmax — plus fp32 logits on the last stage.
+        """
+        m, base = self.model, self.base
+        e, tp = base.e, base.tp
+        qkv = e * tokens * (m.heads / tp + 2 * kv_heads_per_rank(m, tp)) * m.d_head
+        ffn, mlp_tokens = m.ffn, float(tokens)
+        if m.moe is not None:
+            ffn = m.moe.expert_ffn_hidden or m.ffn
+            local = max(m.moe.experts // base.ep, 1)  # experts run one at a time
+            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor / local
+        mlp = e * mlp_tokens * (ffn / tp) * (3.0 if m.mlp == "swiglu" else 2.0)
+        attn = 0.0 if base.flash else 2.0 * e * scores
+        logits = 4.0 * n_out * m.vocab / tp if self.last else 0.0
+        return 2.0 * e * tokens * m.hidden + max(qkv, mlp, attn) + logits
+
+    def generation_activation_bytes(self, batch: int, prompt: int, context: int) -> float:
+        """The larger of a static batch's prefill and of a decode step attending
+        ``context`` tokens (standard attention's scores grow with the context)."""
+        heads = self.model.heads / self.base.tp
+        return max(self.activation_bytes(batch * prompt, batch * heads * prompt * prompt, batch),
+                   self.activation_bytes(batch, batch * heads * context, batch))
+
 
 @dataclass
 class InferencePlan:
@@ -191,11 +222,14 @@ class InferencePlan:
     """KV-cache bytes per cached token on one device of each stage."""
     p2p_link: str
     stage_stride: int
-    _p2p: dict[int, float]
+    stage_hw: tuple[StageHardware, ...]
+    """The pool, devices and link speeds of each stage (archsim/plan/placement.py)."""
+    cluster: ClusterSpec
     placement: Placement | None = None
     """Stages on several pools (``plan.placement.stages``): each stage's pool; None when the
     replica runs on ``pool`` alone."""
-    cluster: ClusterSpec | None = None
+    _p2p: dict[int, list[float]] = field(default_factory=dict, repr=False)
+    """tokens → send time at each stage boundary (cached)."""
 
     @property
     def device(self) -> DeviceSpec:
@@ -204,49 +238,39 @@ class InferencePlan:
     def stage_device(self, s: int) -> DeviceSpec:
         return self.stages[s].device
 
-    def p2p_boundaries_s(self, tokens: int) -> list[float]:
-        """Send time at each stage boundary s → s+1 (a pipeline across pools crosses their
-        links, archsim/plan/links.py; on one pool every boundary costs :meth:`p2p_s`)."""
-        pp = self.degrees.pp
-        if self.placement is None or pp == 1 or tokens <= 0:
-            return [self.p2p_s(tokens)] * (pp - 1)
-        assert self.cluster is not None
-        base = self.stages[0].base
-        act = base.e * tokens * self.model.hidden
-        tp, hws = self.degrees.tp, self.placement.stages
-        out = []
-        for s in range(pp - 1):
-            cost, _ = stage_p2p(self.cluster, self.stage_stride, hws[s], hws[s + 1], act / tp)
-            t = cost.time_s
-            if tp > 1:
-                t += collective_time("allgather", act, self.stages[s + 1].groups["tp"]).time_s
-            out.append(t)
-        return out
-
     @property
     def weight_bytes(self) -> list[float]:
         return [p * self.precision.weight_bytes for p in self.stage_params]
 
-    def p2p_s(self, tokens: int) -> float:
-        """Sending ``tokens`` tokens' activations to the next stage (split over tp, all-gathered
-        on arrival, as Megatron-LM does)."""
+    def _boundaries(self, tokens: int) -> list[float]:
         if self.degrees.pp == 1 or tokens <= 0:
-            return 0.0
-        if self.placement is not None:  # across pools: the slowest boundary
-            return max(self.p2p_boundaries_s(tokens))
-        t = self._p2p.get(tokens)
-        if t is None:
-            base = self.stages[0].base
-            act = base.e * tokens * self.model.hidden
-            pool, tp = self.pool, self.degrees.tp
-            same_node = self.stage_stride < pool.node_size
-            link = pool.intra_node if same_node else pool.inter_node
-            bw = None if same_node else pool.nic_bandwidth_per_device
-            t = p2p_time(act / tp, link, bw)
-            if tp > 1:
-                t += collective_time("allgather", act, self.stages[0].groups["tp"]).time_s
-            self._p2p[tokens] = t
-        return t
+            return [0.0] * (self.degrees.pp - 1)
+        out = self._p2p.get(tokens)
+        if out is None:
+            act = self.stages[0].base.e * tokens * self.model.hidden
+            tp, hws = self.degrees.tp, self.stage_hw
+            out = []
+            for s in range(self.degrees.pp - 1):
+                cost, _ = stage_p2p(self.cluster, self.stage_stride, hws[s], hws[s + 1],
+                                    act / tp)
+                t = cost.time_s
+                if tp > 1:
+                    t += collective_time("allgather", act,
+                                         self.stages[s + 1].groups["tp"]).time_s
+                out.append(t)
+            self._p2p[tokens] = out
+        return out
+
+    def p2p_boundaries_s(self, tokens: int) -> list[float]:
+        """Send time of ``tokens`` tokens' activations at each stage boundary s → s+1: split
+        over tp and all-gathered on arrival (Megatron-LM), over the links training's
+        pipeline sends use (archsim/plan/links.py: a node's link to one peer, the NIC share,
+        or the pool links of a pipeline across pools)."""
+        return list(self._boundaries(tokens))
+
+    def p2p_s(self, tokens: int) -> float:
+        """The slowest boundary's send time (all are alike on one pool)."""
+        return max(self._boundaries(tokens), default=0.0)
 
     def p2p_bytes(self, tokens: int) -> float:
         return self.stages[0].base.e * tokens * self.model.hidden / self.degrees.tp
@@ -267,9 +291,7 @@ class InferencePlan:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
                 total += st.head_s(n_out)
-        if self.placement is not None:
-            return total + sum(self.p2p_boundaries_s(tokens))
-        return total + (self.degrees.pp - 1) * self.p2p_s(tokens)
+        return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
 
     def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:
         """One stage's forward pass for ``batch`` sequences of ``q`` new tokens over ``kv``."""
@@ -290,25 +312,9 @@ class InferencePlan:
         return st.linear_ops(batch * q) + st.attention_ops(batch, q, kv) + st.head_ops(n_out)
 
     def activation_bytes(self, s: int, tokens: int, scores: float, n_out: int) -> float:
-        """Transient activations of one forward pass on a device of stage ``s``.
-
-        Assumption (no published oracle): layers run one at a time and free their
-        intermediates, so the peak is the hidden states in and out (2·e·T·h) plus the largest
-        intermediate of a layer — QKV output, MLP up/gate/activation outputs, or (standard
-        attention) the score matrix and its softmax — plus fp32 logits on the last stage.
-        """
-        m, base, tp = self.model, self.stages[s].base, self.degrees.tp
-        e = base.e
-        qkv = e * tokens * (m.heads / tp + 2 * kv_heads_per_rank(m, tp)) * m.d_head
-        ffn, mlp_tokens = m.ffn, float(tokens)
-        if m.moe is not None:
-            ffn = m.moe.expert_ffn_hidden or m.ffn
-            local = max(m.moe.experts // self.degrees.ep, 1)  # experts run one at a time
-            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor / local
-        mlp = e * mlp_tokens * (ffn / tp) * (3.0 if m.mlp == "swiglu" else 2.0)
-        attn = 0.0 if base.flash else 2.0 * e * scores
-        logits = 4.0 * n_out * m.vocab / tp if self.stages[s].last else 0.0
-        return 2.0 * e * tokens * m.hidden + max(qkv, mlp, attn) + logits
+        """Transient activations of one forward pass on a device of stage ``s``
+        (:meth:`StageCost.activation_bytes`)."""
+        return self.stages[s].activation_bytes(tokens, scores, n_out)
 
 
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
@@ -348,23 +354,22 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
     kv_t = kv_heads_per_rank(model, deg.tp)
     kv_per_token = [2.0 * len(st.layers) * kv_t * model.d_head * precision.kv_bytes
                     for st in stages]
-    params = [_stage_params(st, deg) for st in stages]
+    params = [params_per_device(st, deg) for st in stages]
     stride = stage_stride if stage_stride is not None else deg.tp * deg.dp
-    same_node = stride < pool.node_size
-    link = pool.intra_node if same_node else pool.inter_node
-    p2p_link = link.name if (link is not None and deg.pp > 1) else "none"
-    if placement is not None:
-        p2p_link = ", ".join(dict.fromkeys(
-            stage_p2p(sc.cluster, stride, a, b, 1.0)[1]
-            for a, b in zip(placement.stages, placement.stages[1:], strict=False)))
+    hws = placement.stages if placement is not None else tuple(
+        StageHardware(stage=s, pool=pool, first_device=s * stride, devices=stride)
+        for s in range(deg.pp))
+    p2p_link = ", ".join(dict.fromkeys(
+        stage_p2p(sc.cluster, stride, a, b, 1.0)[1] for a, b in pairwise(hws)
+    )) or "none"
     return InferencePlan(model=model, pool=pools[0], degrees=deg, stages=stages,
                          precision=precision, stage_params=params,
                          kv_bytes_per_token=kv_per_token, p2p_link=p2p_link,
-                         stage_stride=stride, _p2p={}, placement=placement,
-                         cluster=sc.cluster if placement is not None else None)
+                         stage_stride=stride, stage_hw=hws, cluster=sc.cluster,
+                         placement=placement)
 
 
-def _stage_params(st: StageCost, deg: Degrees) -> float:
+def params_per_device(st: StageCost, deg: Degrees) -> float:
     """Parameters on one device of the stage: every local expert counts, used or not."""
     s = st.shape(1, _ALL_EXPERTS_TOKENS, 1)
     total = 0.0

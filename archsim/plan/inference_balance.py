@@ -6,8 +6,10 @@ over the whole generation on the stage's device — the prefill of the prompt pl
 decode steps at the mid-generation context — and e_s the embedding (first stage) or the final
 norm and logits (last stage). Both come from the inference cost tables (the training cost
 model): a stage costed with one layer and with two gives t_s and e_s exactly.
-Memory cap: the layers whose weights and KV cache fit in the device beside the runtime reserve
-and the extras' weights (activations are left to the feasibility check of the result).
+Memory cap: the layers whose weights and KV cache fit in the device beside the runtime reserve,
+the extras' weights and the transient activations — the same terms, from the same op graph,
+as the result's memory check (archsim/metrics/inference.py), so a split that fits is found
+whenever one exists.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from archsim.plan.inference import (
     StageCost,
     base_shape,
     comm_groups,
+    params_per_device,
     runtime_device,
 )
 from archsim.plan.placement import Placement
@@ -34,21 +37,24 @@ def balance_inference_layers(sc: ScenarioSpec, deg: Degrees, precision: Precisio
     base = base_shape(sc, precision, deg)
     mid = prompt + max(1, gen // 2)
     t, e, caps = [], [], []
-    kv_t = kv_heads_per_rank(model, deg.tp)
+    kv_per_layer = (2.0 * kv_heads_per_rank(model, deg.tp) * model.d_head * precision.kv_bytes
+                    * batch * (prompt + gen))
     for i, hw in enumerate(placement.stages):
         device = runtime_device(hw.pool.device, sc)
         groups = comm_groups(hw.pool, deg)
         first, last = i == 0, i == deg.pp - 1
-        one = _generation_s(StageCost(model, device, groups, (0,), first=first, last=last,
-                                      base=base), batch, prompt, gen, mid)
-        two = _generation_s(StageCost(model, device, groups, (0, 1), first=first, last=last,
-                                      base=base), batch, prompt, gen, mid)
-        t.append(two - one)
-        e.append(one - (two - one))
-        per_layer = (_layer_params(model, deg) * precision.weight_bytes
-                     + 2.0 * kv_t * model.d_head * precision.kv_bytes * batch * (prompt + gen))
-        free = (hw.pool.device.usable_memory
-                - _extra_params(model, deg, first, last) * precision.weight_bytes)
+        one, two = (StageCost(model, device, groups, layers, first=first, last=last, base=base)
+                    for layers in ((0,), (0, 1)))
+        one_s = _generation_s(one, batch, prompt, gen, mid)
+        layer_s = _generation_s(two, batch, prompt, gen, mid) - one_s
+        t.append(layer_s)
+        e.append(one_s - layer_s)
+        one_p = params_per_device(one, deg)
+        layer_p = params_per_device(two, deg) - one_p
+        per_layer = layer_p * precision.weight_bytes + kv_per_layer
+        act = one.generation_activation_bytes(batch, prompt, prompt + gen)
+        free = (hw.pool.device.usable_memory - (one_p - layer_p) * precision.weight_bytes
+                - act)
         caps.append(max(0, int(free // per_layer)))
     return min_max_split(t, e, model.layers, 1, caps)
 
@@ -61,19 +67,3 @@ def _generation_s(st: StageCost, batch: int, prompt: int, gen: int, mid: int) ->
         prefill += st.head(batch).time_s
         decode += st.head(batch).time_s
     return prefill + (gen - 1) * decode
-
-
-def _layer_params(model, deg: Degrees) -> float:
-    """Parameters of one (dense) layer on one tensor-parallel rank."""
-    h, q, kv = model.hidden, model.q_width, model.kv_width
-    mats = 3 if model.mlp == "swiglu" else 2
-    experts = model.moe.experts / deg.ep if model.moe is not None else 1
-    return (h * (q + 2 * kv) + q * h + mats * h * model.ffn * experts) / deg.tp
-
-
-def _extra_params(model, deg: Degrees, first: bool, last: bool) -> float:
-    table = model.vocab * model.hidden / deg.tp
-    extra = table if first else 0.0
-    if last and (not model.tied_embeddings or deg.pp > 1):
-        extra += table
-    return extra

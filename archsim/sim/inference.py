@@ -24,14 +24,13 @@ class GenerationTimeline:
     spans: list = field(default_factory=list)
 
 
-def run_generation(stage_times: Sequence[Sequence[float]], p2p_s: Sequence[float],
+def run_generation(stage_times: Sequence[Sequence[float]], p2p_s: Sequence[Sequence[float]],
                    labels: Sequence[str] | None = None, trace: bool = True
                    ) -> GenerationTimeline:
     """Simulate steps through pipeline stages.
 
-    ``stage_times[k][s]``: seconds of step k on stage s; ``p2p_s[k]``: send time of step k's
-    activations between neighbouring stages (or a list, one per boundary s → s+1, when the
-    boundaries differ: a pipeline across pools).
+    ``stage_times[k][s]``: seconds of step k on stage s; ``p2p_s[k][s]``: send time of step
+    k's activations from stage s to stage s + 1.
     """
     sim = Simulation(trace=trace)
     env = sim.env
@@ -56,7 +55,7 @@ def run_generation(stage_times: Sequence[Sequence[float]], p2p_s: Sequence[float
             name = labels[k] if labels else f"step {k}"
             sim.trace.add(f"stage {s}", name, t0, env.now, "forward", {"step": k})
             if s < pp - 1:
-                send = p2p_s[k][s] if isinstance(p2p_s[k], (list, tuple)) else p2p_s[k]
+                send = p2p_s[k][s]
                 if send > 0:
                     done = links[s].submit(env.now, send, f"act {k}")
                     sim.signal_at(done, ready[s + 1][k])

@@ -180,3 +180,22 @@ def test_data_parallel_replicas_multiply_throughput():
     four = archsim.simulate(llama(batch=16), {"hardware.count": 4}).to_dict()
     assert four["e2e_latency_s"] == pytest.approx(one["e2e_latency_s"])
     assert four["tokens_per_s"] == pytest.approx(4 * one["tokens_per_s"])
+
+
+def test_pipeline_send_on_a_mesh_node_uses_one_peer_link():
+    """8 MI300X fully connected by xGMI: stage 0 reaches its peer in stage 1 over one of its
+    7 links (bandwidth / 7), as training's pipeline sends do — not over all seven at once."""
+    sc = {"model": "llama2-7b", "hardware": {"device": "mi300x", "count": 8},
+          "workload": {"kind": "inference", "batch": 8, "prompt_len": 512, "gen_len": 16,
+                       "dtype": "bf16"}, "plan": {"tp": 1, "pp": 2}}
+    d = archsim.simulate(sc).to_dict()
+    xgmi = load_spec_file("interconnects", "xgmi-mi300x")
+    peer = xgmi.achieved_bandwidth / 7
+    b = 8 // 4  # dp = 8 / (tp·pp) = 4 replicas share the batch; stage stride 4 < 8 per node
+    act = 2 * H  # bf16 hidden state per token
+    sends = [b * 512] + [b] * 15  # the prefill, then one token per sequence per decode step
+    expected = sum(xgmi.latency + act * tokens / peer for tokens in sends)
+    p2p = d["communication"]["by_kind"]["p2p"]
+    assert p2p["bytes"] == pytest.approx(act * sum(sends))
+    assert p2p["time_s"] == pytest.approx(expected, rel=1e-12)
+    assert d["parallel"]["pp"] == 2

@@ -78,6 +78,9 @@ def test_unreachable_slo_is_reported_not_raised():
 def test_bad_input():
     with pytest.raises(SpecError, match=r"--rate -1: expected a request rate greater than 0"):
         plan_capacity(SC, rate=-1, ttft_s=1)
+    with pytest.raises(SpecError, match=r"--rate inf: expected a request rate greater than 0 "
+                                        r"per second \(a finite number\)"):
+        plan_capacity(SC, rate=float("inf"), ttft_s=1)
     with pytest.raises(SpecError, match="capacity planning needs an SLO"):
         plan_capacity(SC, rate=1)
     inf = {**SC, "workload": {"kind": "inference"}}
@@ -106,6 +109,9 @@ def test_cli(tmp_path, capsys):
     assert saved["rows"][0]["replicas"] >= 1 and saved["rate_per_s"] == 4
     assert main(["capacity", str(path), "--rate", "0", "--slo", "ttft=1"]) == 2
     assert "--rate 0.0: expected a request rate greater than 0" in capsys.readouterr().err
+    assert main(["capacity", str(path), "--rate", "1", "--slo", "ttft=1", "--devices", ","]) == 2
+    assert "--devices ',': expected device names separated by commas" in \
+        capsys.readouterr().err
 
 
 def test_replica_counts_that_do_not_fill_whole_nodes():

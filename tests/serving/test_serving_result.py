@@ -110,6 +110,10 @@ def test_tensor_parallel_replica_reports_its_all_reduces():
     # every token of every pass goes through 2 all-reduces per layer + 1 after the embedding
     tokens = 20 * 128 + 20 * 7
     assert ar["bytes"] == pytest.approx(tokens * (2 * 32 + 1) * 2 * 4096)
+    # every output token is sampled once (the prompt's last position, then each decode step):
+    # its vocab-parallel logits, 32000 × 2 bytes, are all-gathered over the 2 ranks
+    gathered = d["communication"]["by_kind"]["allgather"]
+    assert gathered["bytes"] == pytest.approx(20 * 8 * 32000 * 2)
     assert d["replicas"] == 1
 
 
