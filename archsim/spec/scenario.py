@@ -168,7 +168,7 @@ def default_scenario_mapping() -> dict:
     return yaml.safe_load(_DEFAULT_SCENARIO)
 
 
-class _Origins:
+class Origins:
     """Which file each part of the merged mapping came from, for error messages."""
 
     def __init__(self, root: str):
@@ -189,7 +189,7 @@ class _Origins:
         return self.root, loc
 
 
-def _resolve(value: Any, kind: str, path: tuple, origins: _Origins) -> Any:
+def _resolve(value: Any, kind: str, path: tuple, origins: Origins) -> Any:
     """Replace a registry name at ``path`` by its mapping (remembering the file). A value
     ending in .yaml/.yml is a file path instead (e.g. a profile from ``archsim calibrate``)."""
     if isinstance(value, str) and value.endswith((".yaml", ".yml")):
@@ -206,7 +206,7 @@ def _resolve(value: Any, kind: str, path: tuple, origins: _Origins) -> Any:
     return value
 
 
-def _resolve_file(value: str, path: tuple, origins: _Origins) -> dict:
+def _resolve_file(value: str, path: tuple, origins: Origins) -> dict:
     where = format_location(origins.root, ".".join(map(str, path)))
     file = Path(value)
     if not file.is_file():
@@ -220,7 +220,7 @@ def _resolve_file(value: str, path: tuple, origins: _Origins) -> dict:
     return data
 
 
-def _resolve_names(raw: dict, origins: _Origins, defaults: bool = False) -> dict:
+def resolve_names(raw: dict, origins: Origins, defaults: bool = False) -> dict:
     """Replace registry names by their mappings; with ``defaults``, also fill in the links a
     device profile names (scale_up / scale_out) where the scenario gives none. Defaults are
     filled only after overrides, so ``--set hardware.device=…`` brings that device's links."""
@@ -259,7 +259,7 @@ def _resolve_names(raw: dict, origins: _Origins, defaults: bool = False) -> dict
     return raw
 
 
-def _resolve_cluster(cluster: dict, path: tuple, origins: _Origins,
+def _resolve_cluster(cluster: dict, path: tuple, origins: Origins,
                      defaults: bool = True) -> None:
     for i, pool in enumerate(cluster.get("pools") or []):
         if not isinstance(pool, dict):
@@ -304,7 +304,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def apply_overrides(raw: dict, overrides: Mapping[str, Any] | list[str] | None,
-                    origins: _Origins | None = None) -> dict:
+                    origins: Origins | None = None) -> dict:
     """Set dotted keys in a (resolved) mapping; later keys win."""
     if not overrides:
         return raw
@@ -334,7 +334,7 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | list[str] | None,
     return raw
 
 
-def _format_validation_error(exc: ValidationError, origins: _Origins) -> SpecError:
+def _format_validation_error(exc: ValidationError, origins: Origins) -> SpecError:
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -426,12 +426,12 @@ def load_scenario(source: str | Path | Mapping | None = None,
         raw, where = default_scenario_mapping(), "<default scenario>"
     else:
         raw, where = _read_source(source)
-    origins = _Origins(where)
-    resolved = _resolve_names(raw, origins)
+    origins = Origins(where)
+    resolved = resolve_names(raw, origins)
     resolved = apply_overrides(resolved, overrides, origins)
     # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb), then the
     # links of the (possibly overridden) device where the scenario names none
-    resolved = _resolve_names(resolved, origins, defaults=True)
+    resolved = resolve_names(resolved, origins, defaults=True)
     try:
         return ScenarioSpec.model_validate(resolved)
     except ValidationError as exc:
@@ -442,16 +442,16 @@ def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
     """Load one device, interconnect, model or cluster spec by name, path or mapping."""
     spec_type = {"devices": DeviceSpec, "interconnects": InterconnectSpec, "models": ModelSpec,
                  "clusters": ClusterSpec, "storage": StorageSpec}[kind]
-    origins = _Origins("<inline>")
+    origins = Origins("<inline>")
     if isinstance(source, Mapping):
         data = dict(source)
     elif Path(source).is_file():
         data = read_yaml(Path(source))
-        origins = _Origins(str(source))
+        origins = Origins(str(source))
     else:
         data, path = load_registry_mapping(kind, str(source))
         data.setdefault("name", str(source))
-        origins = _Origins(path)
+        origins = Origins(path)
     if kind == "clusters" and isinstance(data, dict):
         _resolve_cluster(data, (), origins)
     try:

@@ -46,7 +46,13 @@ from pydantic import Field, ValidationError
 from archsim.spec.base import StrictModel
 from archsim.spec.errors import SpecError
 from archsim.spec.registry import list_names, read_yaml, registry_path
-from archsim.spec.scenario import ScenarioSpec, default_scenario_mapping, load_scenario
+from archsim.spec.scenario import (
+    Origins,
+    ScenarioSpec,
+    default_scenario_mapping,
+    load_scenario,
+    resolve_names,
+)
 from archsim.sweep.axes import Axis, fingerprint, parse_axis
 from archsim.sweep.columns import known_columns
 from archsim.sweep.expr import Expression, ExprSyntaxError, parse
@@ -216,8 +222,6 @@ def _format(exc: ValidationError, where: str) -> SpecError:
 
 def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | None
                ) -> tuple[dict[str, Any], ScenarioSpec]:
-    from archsim.spec.scenario import _Origins, _resolve_names  # the loader's own resolution
-
     if base is None:
         raw, label = default_scenario_mapping(), "<default scenario>"
     elif isinstance(base, dict):
@@ -246,7 +250,7 @@ def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | Non
         spec = load_scenario(raw)
     except SpecError as exc:
         raise SpecError([p.replace("<scenario>", label, 1) for p in exc.problems]) from None
-    resolved = _resolve_names(raw, _Origins(label))
+    resolved = resolve_names(raw, Origins(label))
     return resolved, spec
 
 
