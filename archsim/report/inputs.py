@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MODES = ("training", "inference", "serving")
 RESULT_KEYS = ("name", "mode", "feasible", "infeasible_reasons", "hardware", "memory")
-SWEEP_SUFFIXES = (".csv", ".parquet", ".pq")
+SWEEP_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass
@@ -127,13 +127,19 @@ def check_result(data: Any, where: str) -> dict[str, Any]:
 
 
 def load_sweep_table(path: Path) -> pd.DataFrame:
-    """The sweep results table at ``path`` (CSV or Parquet) with at least one row."""
+    """The sweep results table at ``path`` (CSV or Parquet) with at least one row.
+
+    Read by the sweep's own reader, so a table that a killed or still running sweep left (a
+    CSV's unfinished last line, Parquet parts not yet merged) reads as its finished rows.
+    """
     import pandas as pd
 
-    if not path.is_file():
-        raise SpecError([f"{path}: no such sweep table"])
+    from archsim.sweep import read_results
+
     try:
-        table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        table = read_results(path)
+    except SpecError:  # no such table
+        raise
     except pd.errors.EmptyDataError:
         raise SpecError([f"{path}: the sweep table is empty (no header, no rows)"]) from None
     except Exception as exc:  # pandas/pyarrow raise many types for unreadable files

@@ -252,6 +252,8 @@ class ParquetStore(ResultStore):
         self._compact_cost = 0.0
         if path.exists() or self.parts.is_dir():
             self._check_existing()
+            for stale in self.parts.glob(".part-*.tmp"):  # a write cut short by a kill
+                stale.unlink()
             self.compact()
 
     def _check_existing(self) -> None:
@@ -326,6 +328,8 @@ def _read_arrow(path: Path, columns: list[str] | None = None, schema: Any = None
     if not tables:
         return None if schema is None else schema.empty_table()
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if "hash" not in table.column_names:
+        return table  # not written by a sweep: nothing to key rows by
     last: dict[str, int] = {}
     for i, h in enumerate(table.column("hash").to_pylist()):
         last[h] = i
@@ -338,7 +342,9 @@ def read_results(path: str | Path) -> Any:
     """The results table at ``path`` (CSV or Parquet) as a pandas DataFrame.
 
     Works while a sweep is running or after one was killed: a CSV's unfinished last line is
-    ignored; a Parquet file's leftover parts are merged in. One row per hash (the last).
+    ignored; a Parquet file's leftover parts are merged in. One row per hash (the last); a
+    table without a ``hash`` column is returned as it is. Raises SpecError for a path that is
+    not .csv/.parquet or does not exist, and pandas/pyarrow's errors for an unreadable file.
     """
     import pandas as pd
 
@@ -355,4 +361,6 @@ def read_results(path: str | Path) -> Any:
                     "sim.engine": str}
     frame = pd.read_csv(io.BytesIO(data), dtype=text_columns, keep_default_na=False,
                         na_values=[""])
+    if "hash" not in frame.columns:
+        return frame
     return frame.drop_duplicates("hash", keep="last").reset_index(drop=True)

@@ -127,3 +127,27 @@ def test_failure_reasons_are_grouped_by_kind(tmp_path):
     assert table.rows[1][0] == "the interleaved schedule needs pp > 1"
     inputs = next(b for b in _section(report, "inputs").blocks if getattr(b, "rows", None))
     assert ("plan.tp (varied)", "1, 2, 4") in inputs.rows  # numeric order, not text order
+
+
+def test_a_killed_sweeps_table_reports_its_finished_rows(table):
+    """A kill in the middle of a write leaves half a row without its newline (see
+    archsim/sweep/store.py); the report reads the six whole rows and ignores the torn one."""
+    with table.open("a") as fh:
+        fh.write("h6,6,h100-sxm5-80gb,1,tr")
+    report = build_report(table)
+    answer = " ".join(b.text for b in _section(report, "answer").blocks)
+    assert "4 of 6 points are feasible" in answer
+
+
+def test_a_parquet_table_whose_parts_are_not_merged_yet(tmp_path):
+    """A Parquet sweep killed before its first merge has only part files; they are the table."""
+    from archsim.sweep.store import open_store
+
+    out = tmp_path / "sweep.parquet"
+    store = open_store(out, [("hash", "str"), ("plan.tp", "int"), ("feasible", "bool"),
+                             ("tokens_per_s", "float"), ("error", "str")])
+    store.append([{"hash": "a", "plan.tp": 1, "feasible": True, "tokens_per_s": 100.0}])
+    store.append([{"hash": "b", "plan.tp": 2, "feasible": True, "tokens_per_s": 300.0}])
+    assert not out.exists()  # no close(): as if killed
+    answer = " ".join(b.text for b in _section(build_report(out), "answer").blocks)
+    assert "the best feasible point is plan.tp 2" in answer and "2 of 2 points" in answer
