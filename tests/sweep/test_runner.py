@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -113,61 +113,56 @@ LONG_SWEEP = sweep_mapping(axes={"plan.tp": [1, 2, 4, 8], "plan.pp": [1, 2, 4, 8
                                  "workload.micro_batch": [1, 2],
                                  "plan.recompute": ["none", "selective", "full"],
                                  "plan.zero": [0, 1, 2, 3]})  # 384 points
+STOPPED_SWEEP = Path(__file__).with_name("stopped_sweep.py")
 
 
-def _rows_on_disk(out):
-    try:
-        return len(read_results(out))
-    except Exception:  # not created yet
-        return 0
+def _start_stopped_sweep(tmp_path, mode, out):
+    """``archsim sweep`` of LONG_SWEEP in batches of 4, stopped after two batches (8 rows) are
+    in the table (see stopped_sweep.py); returns the process once it has stopped there."""
+    sweep_file = tmp_path / "long.yaml"
+    sweep_file.write_text(yaml.safe_dump(LONG_SWEEP))
+    proc = subprocess.Popen([sys.executable, str(STOPPED_SWEEP), mode, str(sweep_file),
+                             "--out", str(out), "--batch-size", "4", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # blocks until the sweep has stopped (or ended)
+    assert line == "stopped\n", f"the sweep did not stop where expected: {proc.communicate()}"
+    return proc, sweep_file
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_sigkill_mid_run_leaves_a_consistent_table_that_resumes(tmp_path, suffix):
-    sweep_file = tmp_path / "long.yaml"
-    sweep_file.write_text(yaml.safe_dump(LONG_SWEEP))
+def test_sigkill_mid_write_leaves_a_consistent_table_that_resumes(tmp_path, suffix):
     out = tmp_path / f"r{suffix}"
-    proc = subprocess.Popen([sys.executable, "-m", "archsim", "sweep", str(sweep_file),
-                             "--out", str(out), "--workers", "1", "--batch-size", "4",
-                             "--no-progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and _rows_on_disk(out) < 8 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the sweep ended before it could be killed: {proc.stderr.read()}"
-    proc.kill()
-    proc.wait()
+    proc, sweep_file = _start_stopped_sweep(tmp_path, "torn-write", out)
+    proc.kill()  # in the middle of the third batch's write
+    proc.communicate()
+    if suffix == ".csv":
+        assert not out.read_bytes().endswith(b"\n")  # half a row, as a kill can leave it
+    else:
+        assert not out.exists()  # not merged yet: the table is in its parts
+        assert [p.suffix for p in (tmp_path / "r.parquet.parts").iterdir()].count(".tmp") == 1
     frame = read_results(out)
-    before = len(frame)
-    assert 8 <= before < 384 and frame["hash"].is_unique
+    assert len(frame) == 8 and frame["hash"].is_unique  # the two whole batches
     assert frame["feasible"].notna().all() and frame["error"].isna().all()
     run = run_sweep(load_sweep(sweep_file), out, resume=True)
-    assert (run.skipped, run.ran) == (before, 384 - before)
+    assert (run.skipped, run.ran) == (8, 384 - 8)
     after = read_results(out)
     assert len(after) == 384 and after["hash"].is_unique
+    if suffix == ".parquet":
+        assert not (tmp_path / "r.parquet.parts").exists()  # merged; the torn part removed
     kept = after.set_index("hash").loc[frame["hash"]].reset_index()
     # the rows written before the kill are unchanged (an int column may read back as float
     # once later rows bring nulls into it)
-    pd.testing.assert_frame_equal(kept.drop(columns=["sim.wall_s"]),
-                                  frame.drop(columns=["sim.wall_s"]), check_dtype=False)
+    pd.testing.assert_frame_equal(kept, frame, check_dtype=False)
 
 
 def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
-    sweep_file = tmp_path / "long.yaml"
-    sweep_file.write_text(yaml.safe_dump(LONG_SWEEP))
     out = tmp_path / "r.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "archsim", "sweep", str(sweep_file),
-                             "--out", str(out), "--workers", "1", "--batch-size", "4",
-                             "--no-progress"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and _rows_on_disk(out) < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the sweep ended before it could be stopped: {proc.stderr.read()}"
-    proc.send_signal(signal.SIGINT)
+    proc, _ = _start_stopped_sweep(tmp_path, "simulating", out)
+    proc.send_signal(signal.SIGINT)  # while the third batch is being simulated
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "interrupted;" in err and "--resume" in err and "Traceback" not in err
+    assert "interrupted; 8 points written" in err and "--resume" in err
+    assert "Traceback" not in err
     frame = read_results(out)
-    assert 4 <= len(frame) < 384 and frame["hash"].is_unique
+    assert len(frame) == 8 and frame["hash"].is_unique
     assert out.read_text().endswith("\n")
