@@ -216,7 +216,11 @@ def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
         # fused kernel: reads Q, K, V (K/V from the cache when decoding), writes O
         nbytes = e * b * q * heads_t * d * 2 + kv_read
         saved = e * b * q * (heads_t * d + 2 * kv_t * d) if train else 0.0
-        causal_skip = 0.5 if (s.causal and q == kv and q > 1) else 1.0
+        # causal: the kernel skips the masked half when the queries are the whole prefix
+        # (training, prefill). Under context parallelism each rank holds q = s/cp queries
+        # against all s keys; Megatron-LM's load-balanced split (2·cp chunks, rank i taking
+        # chunks i and 2·cp−1−i) gives every rank 1/cp of the causal work, half its q×s block.
+        causal_skip = 0.5 if (s.causal and q > 1 and q * s.cp == kv) else 1.0
         ops.append(Op(name=p + "attn", kind="attention", phase="fwd", flops=flops,
                       bytes=nbytes, dtype=s.dtype, shape=(int(b * heads_t), q, d, kv),
                       saved_bytes=saved, work_fraction=causal_skip, attention_core=True))

@@ -69,6 +69,24 @@ def test_sequence_parallel_uses_allgather_and_reducescatter():
     assert bwd == ["allgather", "reducescatter", "allgather", "reducescatter"]
 
 
+def test_context_parallel_attention_does_1_over_cp_of_the_causal_work():
+    """cp=2: each rank has s/2 queries against all s keys, nominal FLOPs 4·b·s/2·s·h, and
+    (load-balanced chunks) executes half of them, as the cp=1 causal kernel does: per rank
+    1/cp of the cp=1 work. Bidirectional attention executes the whole block."""
+    b, s, h, cp = 1, 4096, 1024, 2
+    one = ops_by_name(layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s)))["attn"]
+    two = ops_by_name(layer_forward(GPT, Shape(batch=b, seq=s // cp, kv_seq=s, cp=cp)))["attn"]
+    assert one.flops == 4 * b * s * s * h and one.work_fraction == 0.5
+    assert two.flops == 4 * b * (s // cp) * s * h and two.work_fraction == 0.5
+    assert two.flops * two.work_fraction == one.flops * one.work_fraction / cp
+    bert = ops_by_name(layer_forward(GPT, Shape(batch=b, seq=s // cp, kv_seq=s, cp=cp,
+                                                causal=False)))["attn"]
+    assert bert.work_fraction == 1.0
+    decode = ops_by_name(layer_forward(GPT, Shape(batch=b, seq=1, kv_seq=s, training=False,
+                                                  kv_cache=True)))["attn"]
+    assert decode.work_fraction == 1.0
+
+
 def test_backward_of_a_matmul_is_two_matmuls_of_the_same_flops():
     ops = layer_forward(GPT, Shape(batch=1, seq=256, kv_seq=256))
     fwd = sum(op.flops for op in ops if op.is_matmul)
