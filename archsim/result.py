@@ -18,6 +18,7 @@ Metric definitions (each defined once, here):
   stage (blocking collectives plus gradient reduction not hidden behind backward).
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
+* ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps.
 * ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint
   interval in steps; ``io.step_time_with_checkpoint_s`` = step_time_s + that.
 """

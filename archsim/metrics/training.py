@@ -122,10 +122,9 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         if plan.param_gather_s[crit]:
             by_kind["allgather"]["time_s"] += plan.param_gather_s[crit]
             by_kind["allgather"]["bytes"] += dp_bytes
-    if lay.pp > 1:
-        sends = 2 * m * lay.chunks
-        by_kind["p2p"]["time_s"] += sends * plan.p2p_fwd_s[min(crit, lay.pp - 2)]
-        by_kind["p2p"]["bytes"] += sends * plan.p2p_bytes
+    p2p_s, p2p_bytes = _p2p_sent(plan, crit)
+    by_kind["p2p"]["time_s"] += p2p_s
+    by_kind["p2p"]["bytes"] += p2p_bytes
     if plan.embedding_sync_s and crit in (0, lay.pp - 1):
         by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
     total_comm = sum(v["time_s"] for v in by_kind.values()) + st_crit.zero3_comm_s
@@ -195,7 +194,27 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     })
     cost = result["cost_usd"]
     result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
+    # workload.steps: the same step repeated (checkpoint writes not included)
+    n = wl.steps
+    result["totals"] = {"steps": n, "time_s": n * step, "tokens": n * tokens,
+                        "energy_joules": n * energy,
+                        "cost_usd": None if cost is None else n * cost}
     return Result(result, spans=tl.spans)
+
+
+def _p2p_sent(plan: TrainingPlan, s: int) -> tuple[float, float]:
+    """(seconds, bytes) stage ``s`` sends on its pipeline links in one step: activations to
+    the next stage for each of its m·v forward tasks but the last chunk's on the last stage
+    (they feed its own backward), gradients to the previous stage for each backward task but
+    the first chunk's on the first stage. What the DES queues on the stage's outgoing links."""
+    lay = plan.layout
+    p, v, m = lay.pp, lay.chunks, lay.micro_batches
+    if p == 1:
+        return 0.0, 0.0
+    wrap_f, wrap_b = plan.p2p_wrap_s or (plan.p2p_fwd_s[0], plan.p2p_bwd_s[0])
+    fwd_sends, fwd_s = (m * v, plan.p2p_fwd_s[s]) if s < p - 1 else (m * (v - 1), wrap_f)
+    bwd_sends, bwd_s = (m * v, plan.p2p_bwd_s[s - 1]) if s > 0 else (m * (v - 1), wrap_b)
+    return fwd_sends * fwd_s + bwd_sends * bwd_s, (fwd_sends + bwd_sends) * plan.p2p_bytes
 
 
 def _placement_block(plan: TrainingPlan, balance: Balance | None) -> dict[str, Any]:

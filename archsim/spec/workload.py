@@ -21,7 +21,8 @@ class TrainingWorkload(StrictModel):
     dtype: ComputeDtype = "bf16"
     optimizer: Literal["adam", "sgd"] = "adam"
     steps: int = Field(default=1, ge=1)
-    """Steps reported in energy and cost totals (metrics per step are unaffected)."""
+    """Steps in the result's ``totals`` (time, tokens, energy, cost of that many identical
+    steps, checkpoint writes not included); metrics per step are unaffected."""
     data: DataSpec | None = None
     """Input pipeline from ``hardware.storage`` (modelled whenever storage is given)."""
     checkpoint: CheckpointSpec | None = None

@@ -77,11 +77,31 @@ def test_overlap_hides_gradient_reduction():
     assert on["step_time_s"] < off["step_time_s"]
 
 
+def test_p2p_counts_what_the_critical_stage_sends(result):
+    """1F1B, p=4, m=64/(2·4)=8 per pipeline: the first stage sends m activations (and no
+    gradients), the last m gradients, a middle stage both: 2m. One send is a micro-batch's
+    activations split over the tp ranks: 2 B · b·s·h / t = 2·2·2048·2304/2 bytes."""
+    m, per_send = 8, 2 * 2 * 2048 * 2304 / 2
+    assert result["pipeline"]["p2p_bytes_per_send"] == per_send
+    crit = result["time_breakdown"]["critical_stage"]
+    sends = m if crit in (0, 3) else 2 * m
+    assert result["communication"]["by_kind"]["p2p"]["bytes"] == sends * per_send
+
+
 def test_cost_and_energy():
     r = archsim.simulate(SC).to_dict()
     assert r["cost_usd"] == pytest.approx(32 * 1.79 * r["step_time_s"] / 3600)
     # energy lies between all devices idle and all devices at TDP for the whole step
     assert 32 * 60 * r["step_time_s"] < r["energy_joules"] < 32 * 400 * r["step_time_s"]
+
+
+def test_totals_repeat_the_step_workload_steps_times(result):
+    r = archsim.simulate(SC, {"workload.steps": 1000}).to_dict()
+    assert r["step_time_s"] == result["step_time_s"]
+    assert r["totals"] == pytest.approx({
+        "steps": 1000, "time_s": 1000 * r["step_time_s"], "tokens": 1000 * 64 * 2048,
+        "energy_joules": 1000 * r["energy_joules"], "cost_usd": 1000 * r["cost_usd"]})
+    assert result["totals"]["steps"] == 1
 
 
 def test_trace_spans_cover_the_step():
