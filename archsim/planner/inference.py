@@ -22,7 +22,7 @@ from archsim.api import simulate
 from archsim.plan.inference import Degrees, degree_reasons, resolve_precision
 from archsim.planner import why
 from archsim.planner.result import Loss, PlanRow, PlanSearch
-from archsim.planner.space import SearchSpace
+from archsim.planner.space import Enumeration, SearchSpace, divisors, tally
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec
 from archsim.textfmt import human_time
@@ -59,13 +59,10 @@ def scenario_for_point(sc: ScenarioSpec, p: InferencePoint) -> ScenarioSpec:
     return sc.model_copy(update={"plan": plan})
 
 
-def _divisors(n: int, cap: int) -> tuple[int, ...]:
-    return tuple(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+def inference_points(sc: ScenarioSpec, space: SearchSpace) -> Enumeration[InferencePoint]:
+    """Every tp × pp × ep of the space (dp derived), and which of them divide.
 
-
-def inference_points(sc: ScenarioSpec, space) -> tuple[list[InferencePoint], int,
-                                                       list[tuple[InferencePoint, str]]]:
-    """(plans that divide, how many do not, one example of each distinct first reason)."""
+    Raises SpecError when ``space`` fixes an axis of training plans."""
     fixed = [a for a in ("cp", "sp", "zero", "micro_batch", "recompute", "schedule",
                          "virtual_stages") if getattr(space, a) is not None]
     if fixed:
@@ -74,32 +71,21 @@ def inference_points(sc: ScenarioSpec, space) -> tuple[list[InferencePoint], int
     pool = sc.cluster.pools[0]
     model = resolve_precision(sc, pool.device).model
     count, batch = pool.count, sc.workload.batch
-    tps = space.tp or _divisors(count, model.heads)
-    pps = space.pp or _divisors(count, model.layers)
-    eps = space.ep or (_divisors(model.moe.experts, model.moe.experts) if model.moe else (1,))
-    valid: list[InferencePoint] = []
-    rejected = 0
-    examples: list[tuple[InferencePoint, str]] = []
-    for tp in tps:
-        for pp in pps:
-            dp = max(1, count // (tp * pp))
-            for ep in eps:
-                point = InferencePoint(tp=tp, pp=pp, dp=dp, ep=ep)
-                reasons = []
-                if count % (tp * pp):
-                    reasons.append(f"{count} devices are not divisible by tp·pp = {tp}·{pp} = "
-                                   f"{tp * pp}")
-                else:
-                    reasons += degree_reasons(model, Degrees(tp=tp, pp=pp, ep=ep, dp=dp), None)
-                    if batch % dp:
-                        reasons.append(f"batch {batch} is not divisible by dp {dp}")
-                if not reasons:
-                    valid.append(point)
-                    continue
-                rejected += 1
-                if len(examples) < 3 and all(r != reasons[0] for _, r in examples):
-                    examples.append((point, reasons[0]))
-    return valid, rejected, examples
+    tps = space.tp or divisors(count, model.heads)
+    pps = space.pp or divisors(count, model.layers)
+    eps = space.ep or (divisors(model.moe.experts) if model.moe else (1,))
+
+    def problem(p: InferencePoint) -> str | None:
+        if count % (p.tp * p.pp):
+            return f"{count} devices are not divisible by tp·pp = {p.tp}·{p.pp} = {p.tp * p.pp}"
+        reasons = degree_reasons(model, Degrees(tp=p.tp, pp=p.pp, ep=p.ep, dp=p.dp), None)
+        if batch % p.dp:
+            reasons.append(f"batch {batch} is not divisible by dp {p.dp}")
+        return reasons[0] if reasons else None
+
+    points = (InferencePoint(tp=tp, pp=pp, dp=max(1, count // (tp * pp)), ep=ep)
+              for tp in tps for pp in pps for ep in eps)
+    return tally((p, problem(p)) for p in points)
 
 
 def rank_key(objective: str, result: dict) -> float:
@@ -128,7 +114,8 @@ def slower_reason(result: dict, best: dict) -> tuple[str, str]:
 
 def search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSpace,
                       wall0: float) -> PlanSearch:
-    points, rejected, examples = inference_points(sc, space)
+    enum = inference_points(sc, space)
+    points = enum.valid
     given_pt = point_of(sc)
     given = PlanRow(given_pt, "as given: " + given_pt.label(), simulate(sc).to_dict())
     t_enum = time.perf_counter()
@@ -138,8 +125,8 @@ def search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSp
              ) -> None:
         losses.setdefault(reason, Loss(reason)).add(label, time_s, detail, False, count)
 
-    for point, problem in examples[:1]:
-        lose("divisibility", point.label(), None, problem, rejected)
+    for point, problem in enum.rejected_examples[:1]:
+        lose("divisibility", point.label(), None, problem, enum.rejected)
     reuse = {given_pt: given.result} if sc.plan.layers_per_stage is None else {}
     feasible: list[PlanRow] = []
     for point in points:
@@ -155,7 +142,7 @@ def search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSp
     for row in ranked[top:]:
         reason, detail = slower_reason(row.result, best_rows[0].result)
         lose(reason, row.label, row.result["e2e_latency_s"], detail)
-    counts = {"plans": len(points) + rejected, "not_divisible": rejected,
+    counts = {"plans": enum.total, "not_divisible": enum.rejected,
               "pruned_by_memory_bound": 0, "pruned_by_time_bound": 0,
               "simulated": len(points), "simulated_infeasible": len(points) - len(feasible)}
     notes = ["inference: every plan that divides is simulated (a small space; no bounds)"]

@@ -22,6 +22,7 @@ from archsim.planner.space import (
     SearchSpace,
     divisibility_problem,
     inner_points,
+    tally,
 )
 from archsim.spec.hardware import ClusterSpec, PoolSpec
 from archsim.spec.model import ModelSpec
@@ -56,25 +57,13 @@ def placed_points(sc: ScenarioSpec, space: SearchSpace) -> Iterator[tuple[Candid
 
 
 def enumerate_placed(sc: ScenarioSpec, space: SearchSpace, model: ModelSpec,
-                     keep_examples: int = 3) -> Enumeration:
+                     keep_examples: int = 3) -> Enumeration[Candidate]:
     """Every placement × degrees × the other axes, and which of them divide."""
     sc = sc.model_copy(update={"model": model})
     wl = sc.workload
-    valid: list[Candidate] = []
-    rejected = total = 0
-    examples: list[tuple[Candidate, str]] = []
-    for cand, devices in placed_points(sc, space):
-        total += 1
-        problem = divisibility_problem(model, devices, wl.seq_len, wl.global_batch, cand,
-                                       near_even=True)
-        if problem is None:
-            valid.append(cand)
-            continue
-        rejected += 1
-        if len(examples) < keep_examples and all(q != problem for _, q in examples):
-            examples.append((cand, problem))
-    return Enumeration(valid=valid, total=total, rejected=rejected,
-                       rejected_examples=examples)
+    return tally(((cand, divisibility_problem(model, devices, wl.seq_len, wl.global_batch,
+                                              cand, near_even=True))
+                  for cand, devices in placed_points(sc, space)), keep_examples)
 
 
 def stage_pools(cluster: ClusterSpec, cand: Candidate) -> list[PoolSpec]:

@@ -19,8 +19,9 @@ checked without building a scenario per point.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Generic, TypeVar
 
 from archsim.spec.errors import SpecError
 from archsim.spec.model import ModelSpec
@@ -31,6 +32,7 @@ RECOMPUTE = ("none", "selective", "full")
 SCHEDULES = ("1f1b", "interleaved")
 DEFAULT_MAX_MICRO_BATCH = 32
 DEFAULT_MAX_VIRTUAL_STAGES = 8
+P = TypeVar("P")
 AXES = ("tp", "pp", "cp", "ep", "sp", "zero", "micro_batch", "recompute", "schedule",
         "virtual_stages")
 
@@ -124,7 +126,8 @@ def candidate_of(sc: ScenarioSpec) -> Candidate:
                      virtual_stages=plan.virtual_stages, placement=placement)
 
 
-def _divisors(n: int, cap: int | None = None) -> list[int]:
+def divisors(n: int, cap: int | None = None) -> list[int]:
+    """The divisors of ``n`` up to ``cap`` (all of them when None), ascending."""
     cap = n if cap is None else min(n, cap)
     return [d for d in range(1, cap + 1) if n % d == 0]
 
@@ -172,15 +175,15 @@ class SearchSpace:
         count = sc.cluster.total_devices
         moe = model.moe
         out = {
-            "tp": self.tp or tuple(_divisors(count, model.heads)),
-            "pp": self.pp or tuple(_divisors(count, model.layers)),
-            "cp": self.cp or tuple(d for d in _divisors(count, pool.node_size)
+            "tp": self.tp or tuple(divisors(count, model.heads)),
+            "pp": self.pp or tuple(divisors(count, model.layers)),
+            "cp": self.cp or tuple(d for d in divisors(count, pool.node_size)
                                    if getattr(wl, "seq_len", 1) % d == 0),
-            "ep": self.ep or (tuple(_divisors(moe.experts)) if moe else (1,)),
+            "ep": self.ep or (tuple(divisors(moe.experts)) if moe else (1,)),
             "sp": self.sp or (False, True),
             "zero": self.zero or (0, 1, 2, 3),
             "micro_batch": self.micro_batch or tuple(
-                _divisors(getattr(wl, "global_batch", 1), DEFAULT_MAX_MICRO_BATCH)),
+                divisors(getattr(wl, "global_batch", 1), DEFAULT_MAX_MICRO_BATCH)),
             "recompute": self.recompute or RECOMPUTE,
             "schedule": self.schedule or SCHEDULES,
             "virtual_stages": self.virtual_stages or tuple(
@@ -264,17 +267,33 @@ def divisibility_problem(model: ModelSpec, count: int, seq_len: int, global_batc
 
 
 @dataclass
-class Enumeration:
+class Enumeration(Generic[P]):
     """The points of a space: those that divide, and a tally of those that do not."""
 
-    valid: list[Candidate]
+    valid: list[P]
     total: int
     rejected: int
-    rejected_examples: list[tuple[Candidate, str]]
+    rejected_examples: list[tuple[P, str]]
+    """One point for each distinct reason (the first few met)."""
+
+
+def tally(checked: Iterable[tuple[P, str | None]], keep_examples: int = 3) -> Enumeration[P]:
+    """Sort (point, why it does not divide or None) pairs into an :class:`Enumeration`."""
+    out: Enumeration[P] = Enumeration(valid=[], total=0, rejected=0, rejected_examples=[])
+    for point, problem in checked:
+        out.total += 1
+        if problem is None:
+            out.valid.append(point)
+            continue
+        out.rejected += 1
+        examples = out.rejected_examples
+        if len(examples) < keep_examples and all(p != problem for _, p in examples):
+            examples.append((point, problem))
+    return out
 
 
 def enumerate_space(sc: ScenarioSpec, space: SearchSpace, keep_examples: int = 3,
-                    model: ModelSpec | None = None) -> Enumeration:
+                    model: ModelSpec | None = None) -> Enumeration[Candidate]:
     """Every combination of the axes; ``sp`` only with tp > 1 and ``virtual_stages`` only
     with the interleaved schedule (elsewhere they name the same plan). ``model`` replaces
     the scenario's model (the pruned model of a compression plan)."""
@@ -284,20 +303,8 @@ def enumerate_space(sc: ScenarioSpec, space: SearchSpace, keep_examples: int = 3
     wl = sc.workload
     count = sc.cluster.total_devices
     seq, gb = wl.seq_len, wl.global_batch
-    valid: list[Candidate] = []
-    rejected, total = 0, 0
-    examples: list[tuple[Candidate, str]] = []
-    for cand in grid_points(axes, count):
-        total += 1
-        problem = divisibility_problem(model, count, seq, gb, cand)
-        if problem is None:
-            valid.append(cand)
-            continue
-        rejected += 1
-        if len(examples) < keep_examples and all(p != problem for _, p in examples):
-            examples.append((cand, problem))
-    return Enumeration(valid=valid, total=total, rejected=rejected,
-                       rejected_examples=examples)
+    return tally(((cand, divisibility_problem(model, count, seq, gb, cand))
+                  for cand in grid_points(axes, count)), keep_examples)
 
 
 def grid_points(axes: dict[str, tuple], count: int) -> Iterator[Candidate]:

@@ -119,12 +119,17 @@ class ReplicaScheduler:
             return self._schedule_chunked()
         return self._schedule_prefill_first()
 
-    def _admissible(self, r: Request, q: int) -> int | None:
-        """Blocks ``r`` needs to cache ``q`` more tokens, or None if the watermark forbids."""
+    def _admit(self, q: int) -> bool:
+        """Take the queue's head with blocks to cache ``q`` more tokens; False (it stays
+        queued) when that would leave fewer free blocks than the watermark."""
+        r = self.waiting[0]
         need = _blocks(r.done + q, self.cfg.block_size) - r.blocks
-        if self.free - need < self.cfg.watermark and need > 0:
-            return None
-        return need
+        if need > 0 and self.free - need < self.cfg.watermark:
+            return False
+        self.waiting.popleft()
+        self.free -= need
+        r.blocks += need
+        return True
 
     def _schedule_prefill_first(self) -> Batch | None:
         cfg = self.cfg
@@ -138,12 +143,8 @@ class ReplicaScheduler:
             q = r.target - r.done
             if q and items and tokens + q > cfg.max_batched_tokens:
                 break
-            need = self._admissible(r, q)
-            if need is None:
+            if not self._admit(q):
                 break
-            self.waiting.popleft()
-            self.free -= need
-            r.blocks += need
             if q:
                 items.append((r, q))
                 tokens += q
@@ -184,12 +185,8 @@ class ReplicaScheduler:
                     break
                 r = self.waiting[0]
                 q = min(r.target - r.done, budget)
-                need = self._admissible(r, q)
-                if need is None:
+                if not self._admit(q):
                     break
-                self.waiting.popleft()
-                self.free -= need
-                r.blocks += need
                 if q:
                     self.prefilling.append(r)
                     items.append((r, q))
