@@ -4,7 +4,8 @@
 
 Each example is one ``archsim report`` call on an input kept in reports/inputs/ (or a
 registry scenario in workloads/scenarios/); the sweep
-example first runs ``archsim sweep`` to (re)write its results table into <out-root>/inputs/.
+example first runs ``archsim sweep`` to (re)write its results table into <out-root>/inputs/,
+without the wall-clock columns that would change on every run (``drop_volatile``).
 Every report folder is replaced atomically (``--force``). Exit status: 0 when every report
 was written.
 """
@@ -36,6 +37,32 @@ EXAMPLES: dict[str, tuple[str, list[str], str]] = {
         "which 8-device machine and plan trains Llama-2 7B cheapest per token (Pareto front)"),
 }
 SWEEPS = {"sweep-llama2-7b-hardware": "llama2-7b-hardware"}
+# What changes on every run of a sweep (wall-clock times), left out of the committed example
+# table and its summary so that regenerating them changes only what the model changes.
+VOLATILE_COLUMNS = ("sim.wall_s",)
+VOLATILE_RUN_FIELDS = ("elapsed_s", "points_per_s", "feasible_per_s")
+
+
+def drop_volatile(table: Path) -> None:
+    """Rewrite a sweep's CSV table and summary without the wall-clock columns and fields
+    (every other cell keeps its text)."""
+    import csv
+    import io
+    import json
+
+    from archsim.io import write_text_atomic
+
+    with table.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    keep = [i for i, name in enumerate(rows[0]) if name not in VOLATILE_COLUMNS]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([[row[i] for i in keep] for row in rows])
+    write_text_atomic(table, buf.getvalue())
+    summary = table.with_name(table.stem + ".summary.json")
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    for name in VOLATILE_RUN_FIELDS:
+        data["run"].pop(name)
+    write_text_atomic(summary, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(EXAMPLES), help="examples to build")
     args = parser.parse_args(argv)
     out_root = args.out_root.resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)  # inputs are named relative to the repository, as the reports show them
     from archsim.cli import main as archsim
 
@@ -55,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             table = out_root / source.removeprefix("{out}/")
             table.parent.mkdir(exist_ok=True)
             source = os.path.relpath(table, ROOT)
-        if name in SWEEPS and archsim(["sweep", SWEEPS[name], "--out", source, "--workers", "1",
-                                       "--overwrite", "--no-progress"]) != 0:
-            status = 1
-            continue
+        if name in SWEEPS:
+            if archsim(["sweep", SWEEPS[name], "--out", source, "--workers", "1",
+                        "--overwrite", "--no-progress"]) != 0:
+                status = 1
+                continue
+            drop_volatile(ROOT / source)
         print(f"{name}: {what}", flush=True)
         code = archsim(["report", source, "--out", str(out_root / name), "--force", *options])
         status = status or code

@@ -43,3 +43,17 @@ def test_committed_example_is_a_complete_report(name):
 
 def test_readme_names_the_command():
     assert "python scripts/make_example_reports.py" in (ROOT / "README.md").read_text()
+
+
+def test_the_sweep_example_table_is_the_same_on_every_regeneration(regenerated, tmp_path):
+    """Wall-clock columns are left out of the committed example table and summary, so a second
+    regeneration writes the same bytes (the hashes are content hashes, the order is the
+    sweep's own)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_example_reports.py"),
+                           "--out-root", str(tmp_path), "--only", "sweep-llama2-7b-hardware"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("llama2-7b-hardware.csv", "llama2-7b-hardware.summary.json"):
+        again = (tmp_path / "inputs" / name).read_bytes()
+        assert again == (regenerated / "inputs" / name).read_bytes()
+        assert b"sim.wall_s" not in again and b"elapsed_s" not in again
