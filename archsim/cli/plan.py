@@ -59,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     space = SearchSpace.from_axes(parse_axes(args.axes))
     scenario = load_scenario(args.scenario, args.overrides)
     found = search_plans(scenario, objective=args.objective, top=args.top, space=space)
-    text = json.dumps(found.to_dict(), indent=2, allow_nan=False)
+    data = found.to_dict()
     if args.out is not None:
-        write_text_atomic(args.out, text + "\n")
+        write_text_atomic(args.out, json.dumps(data, indent=2, allow_nan=False) + "\n")
     if args.json:
-        print(json.dumps(found.to_dict(), allow_nan=False))
+        print(json.dumps(data, allow_nan=False))
     else:
         print(render_plan_search(found))
     return 0

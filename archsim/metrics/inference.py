@@ -61,7 +61,8 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     pool = cluster.pool(names[0]) if across else cluster.pools[0]
     reasons: list[str] = []
     if len(cluster.pools) > 1 and not across:
-        reasons.append(f"static-batch inference runs on one pool; the cluster has pools "
+        reasons.append(f"without plan.placement.stages static-batch inference runs on one "
+                       f"pool; the cluster has pools "
                        f"{', '.join(p.name for p in cluster.pools)} (for prefill and decode on "
                        "different pools use workload.kind serving with plan.placement; for a "
                        "pipeline across pools, plan.placement.stages)")

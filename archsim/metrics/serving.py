@@ -13,8 +13,8 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
   objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
   SLO per second (DistServe's goodput); ``meets_slo``: attainment ≥ slo.attainment.
 * ``ttft_s`` / ``tpot_s`` / ``e2e_latency_s``: the means (the contract's inference keys).
-* ``energy_joules``: every device of a replica at TDP while the replica runs an iteration, idle
-  power otherwise, over the run; ``cost_usd``: devices × price × run time.
+* ``energy_joules``: every device at TDP while its pipeline stage runs its part of an
+  iteration, idle power otherwise, over the run; ``cost_usd``: devices × price × run time.
 """
 
 from __future__ import annotations
@@ -117,13 +117,14 @@ def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: Ser
                               max_batched_tokens=wl.max_batched_tokens,
                               block_size=wl.block_size, chunked_prefill=wl.chunked_prefill,
                               total_blocks=g.kv_blocks)
-        cost = _cost_fn(g)
         role = g.placement.role
         for _ in range(g.placement.replicas):
             n = len(instances[role])
             name = f"{g.placement.pool.name} {role if role != 'both' else 'replica'} {n}"
+            busy = [0.0] * g.placement.pp
             instances[role].append(Instance(sched=ReplicaScheduler(n, cfg, role=role),
-                                            cost=cost, name=name))
+                                            cost=_cost_fn(g, busy), name=name,
+                                            stage_busy_s=busy))
     if link is None:
         return run_serving(requests, instances["both"], wl.router, trace=trace)
     prefill_group = next(g for g in groups if g.placement.role == "prefill")
@@ -136,9 +137,11 @@ def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: Ser
     return run
 
 
-def _cost_fn(g: ReplicaGroup):
+def _cost_fn(g: ReplicaGroup, stage_busy: list[float]):
+    """An iteration's seconds on a replica of ``g``, adding each stage's time to
+    ``stage_busy``."""
     forward = g.plan.forward_s
-    return lambda b: forward(b.tokens, b.pairs, b.n_decode, b.sum_kv, b.n_out)
+    return lambda b: forward(b.tokens, b.pairs, b.n_decode, b.sum_kv, b.n_out, stage_busy)
 
 
 def _transfer_fn(pre: ReplicaGroup, dec: ReplicaGroup, link):
@@ -251,7 +254,9 @@ def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float
     for g, insts in zip(groups, by_group, strict=True):
         pl, device = g.placement, g.plan.device
         busy = [i.sched.busy_s for i in insts]
-        energy += energy_joules(device, end, busy, devices_per_stage=pl.tp * pl.pp)
+        # each stage's tp devices draw TDP while that stage runs (the others wait for it)
+        energy += energy_joules(device, end, [t for i in insts for t in i.stage_busy_s],
+                                devices_per_stage=pl.tp)
         c = cost_usd(device, g.devices, end)
         priced = priced and c is not None
         cost += c or 0.0

@@ -276,14 +276,17 @@ class InferencePlan:
         return self.stages[0].base.e * tokens * self.model.hidden / self.degrees.tp
 
     def forward_s(self, tokens: int, prefill: Sequence[tuple[int, int]], n_decode: int,
-                  sum_decode_kv: float, n_out: int) -> float:
+                  sum_decode_kv: float, n_out: int, stage_busy: list[float] | None = None
+                  ) -> float:
         """Seconds of one forward pass through all stages (no overlap between stages).
 
         ``prefill``: (new tokens, context) per prefill sequence; ``n_decode`` decode tokens over
-        contexts summing to ``sum_decode_kv``; ``n_out`` positions sampled.
+        contexts summing to ``sum_decode_kv``; ``n_out`` positions sampled. ``stage_busy``:
+        each stage's own time (sends excluded) is added to its entry.
         """
         total = 0.0
-        for st in self.stages:
+        for s, st in enumerate(self.stages):
+            before = total
             total += st.linear_s(tokens)
             for q, kv in prefill:
                 total += st.attention(1, q, kv).time_s
@@ -291,6 +294,8 @@ class InferencePlan:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
                 total += st.head_s(n_out)
+            if stage_busy is not None:
+                stage_busy[s] += total - before
         return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
 
     def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:

@@ -47,8 +47,9 @@ def _check(sc: ScenarioSpec, objective: str, top: int) -> None:
         problems.append(f"workload.kind: the planner searches training and inference plans; "
                         f"got {kind!r}")
     if kind == "inference" and len(sc.cluster.pools) > 1:
-        problems.append("hardware.cluster: static-batch inference runs on one pool; this "
-                        f"cluster has {len(sc.cluster.pools)} pools")
+        problems.append("hardware.cluster: the planner searches static-batch inference plans "
+                        f"on one pool; this cluster has {len(sc.cluster.pools)} pools (simulate "
+                        "a pipeline across them with plan.placement.stages)")
     if objective == "cost":
         missing = [p.device.name for p in sc.cluster.pools if p.device.price_per_hour is None]
         if missing:

@@ -53,3 +53,15 @@ def test_training_axes_are_refused_for_inference():
     with pytest.raises(SpecError, match=r"--axis zero, recompute: not an axis of inference "
                                         r"plans \(axes: tp, pp, ep\)"):
         search_plans(sc, space=SearchSpace.from_axes({"zero": [1], "recompute": ["full"]}))
+
+
+def test_a_cluster_of_several_pools_is_refused_with_the_way_out():
+    sc = archsim.load_scenario({**SCENARIO, "hardware": {"cluster": {
+        "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 4},
+                  {"name": "a", "device": "a100-sxm4-80gb", "count": 4}],
+        "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}}})
+    with pytest.raises(SpecError, match=r"hardware\.cluster: the planner searches static-batch "
+                                        r"inference plans on one pool; this cluster has 2 pools "
+                                        r"\(simulate a pipeline across them with "
+                                        r"plan\.placement\.stages\)"):
+        search_plans(sc)

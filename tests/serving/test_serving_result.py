@@ -5,6 +5,7 @@ import pytest
 import archsim
 from archsim.sim.serving.requests import generate_requests
 from archsim.spec.errors import SpecError
+from archsim.spec.scenario import load_spec_file
 
 BASE = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1}}
 
@@ -76,6 +77,23 @@ def test_one_request_alone_sees_exactly_the_static_inference_latencies():
                                    prompt_len=700, gen_len=20)).to_dict()
     assert srv["ttft_p50_s"] == pytest.approx(inf["ttft_s"], rel=1e-12)
     assert srv["tpot_p50_s"] == pytest.approx(inf["tpot_s"], rel=1e-12)
+
+
+def test_pipeline_replica_draws_full_power_only_where_a_stage_runs():
+    """A lone request on a 2-stage replica: each stage is busy exactly as in the static
+    pp = 2 run, so the energies differ only by the two devices idling until it arrives:
+    E_serving = E_static + 2 · arrival · idle power."""
+    two = {"hardware.count": 2, "plan.pp": 2}
+    inf = archsim.simulate({**BASE, "workload": {"kind": "inference", "batch": 1,
+                                                 "prompt_len": 700, "gen_len": 20}},
+                           two).to_dict()
+    sc = serving(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=700, gen_len=20)
+    srv = archsim.simulate(sc, two).to_dict()
+    arrival = generate_requests(archsim.load_scenario(sc, two).workload)[0].arrival_s
+    idle = load_spec_file("devices", "a100-sxm4-80gb").idle_power
+    assert srv["e2e_p50_s"] == pytest.approx(inf["e2e_latency_s"], rel=1e-12)
+    assert srv["energy_joules"] == pytest.approx(inf["energy_joules"] + 2 * arrival * idle,
+                                                 rel=1e-9)
 
 
 def test_slo_attainment_counts_requests_meeting_both_objectives():

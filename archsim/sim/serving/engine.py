@@ -27,8 +27,12 @@ class Instance:
 
     sched: ReplicaScheduler
     cost: Callable[[Batch], float]
+    """Seconds of one iteration; may also add each pipeline stage's share to
+    ``stage_busy_s``."""
     name: str
     wake: object = None
+    stage_busy_s: list[float] = field(default_factory=list)
+    """Busy seconds of each pipeline stage (filled by ``cost``; empty if it does not)."""
 
 
 @dataclass
