@@ -173,6 +173,9 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
     lines.append(_rows_table(summary["best"], best_cols) if summary["best"] else "  (none)")
     pareto = summary["pareto"]
     goals = [g.expr.text for g in sweep.pareto]
+    if not goals:
+        lines += ["", "Pareto front: none (the sweep file gives no pareto goals)"]
+        return "\n".join(lines)
     lines += ["", f"Pareto front ({', '.join(pareto['goals'])}): {len(pareto['front'])} points"
               + (f"; {pareto['left_out_missing_values']} left out for missing values"
                  if pareto["left_out_missing_values"] else "")]

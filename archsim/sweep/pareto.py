@@ -27,6 +27,8 @@ def pareto_mask(values: Sequence[Sequence[float]], maximize: Sequence[bool]) -> 
 
     if len(values) == 0:
         return []
+    if len(maximize) == 0:
+        return [True] * len(values)  # with no goals no row is better than another
     signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
     costs = np.asarray(values, dtype=float) * signs  # every goal as "smaller is better"
     order = np.lexsort(costs.T[::-1])
@@ -125,9 +127,11 @@ def summarize(sweep: Sweep, frame: Any, hashes: Iterable[str] | None = None) -> 
         vals = [_value(g.expr, r) for g in goals]
         if all(v is not None for v in vals):
             complete.append((vals, r))
-    mask = pareto_mask([v for v, _ in complete], [g.maximize for g in goals])
-    front = [(v, r) for (v, r), on in zip(complete, mask, strict=True) if on]
-    front.sort(key=lambda vr: vr[0][0], reverse=goals[0].maximize if goals else False)
+    front = []
+    if goals:  # ``pareto: []`` in the sweep file asks for no front
+        mask = pareto_mask([v for v, _ in complete], [g.maximize for g in goals])
+        front = [(v, r) for (v, r), on in zip(complete, mask, strict=True) if on]
+        front.sort(key=lambda vr: vr[0][0], reverse=goals[0].maximize)
     return {
         "sweep": sweep.name,
         "points": {"in_table": len(records), "feasible": feasible,

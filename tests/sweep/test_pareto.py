@@ -62,3 +62,12 @@ def test_summary_headroom_and_where_filters():
     assert summary["best"][0]["step_time_s * 1000 / tokens_per_s"] == 5.0
     only = summarize(sweep, rows(), hashes=["a"])
     assert [r["hash"] for r in only["best"]] == ["a"]
+
+
+def test_no_goals_no_front():
+    # with no goals no row is better than another, so none is dominated
+    assert pareto_mask([(), ()], []) == [True, True]
+    sweep = load_sweep(sweep_mapping(pareto=[]))  # the sweep file asks for no front
+    summary = summarize(sweep, rows())
+    assert summary["pareto"] == {"goals": [], "left_out_missing_values": 0, "front": []}
+    assert [r["hash"] for r in summary["best"]] == ["b", "c", "d", "a"]

@@ -25,6 +25,14 @@ def test_sweep_prints_best_points_and_pareto_front(write_sweep, tmp_path, capsys
     assert summary["run"]["ran"] == 16 and summary["run"]["executor"] == "this process"
 
 
+def test_a_sweep_without_pareto_goals(write_sweep, tmp_path, capsys):
+    path = write_sweep(pareto=[])
+    assert main(["sweep", str(path), "--out", str(tmp_path / "r.csv"), "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "Best 10 by max tokens_per_s" in text
+    assert text.rstrip().endswith("Pareto front: none (the sweep file gives no pareto goals)")
+
+
 def test_json_summary_best_point_is_the_fastest_plan(write_sweep, tmp_path, capsys):
     path = write_sweep(objective={"maximize": "tokens_per_s"}, top=3)
     out = tmp_path / "r.parquet"
