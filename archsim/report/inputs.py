@@ -132,6 +132,7 @@ def load_sweep_table(path: Path) -> pd.DataFrame:
     Read by the sweep's own reader, so a table that a killed or still running sweep left (a
     CSV's unfinished last line, Parquet parts not yet merged) reads as its finished rows.
     """
+    import numpy as np
     import pandas as pd
 
     from archsim.sweep import read_results
@@ -152,4 +153,9 @@ def load_sweep_table(path: Path) -> pd.DataFrame:
                          f"{shown or 'none'}); expected the table written by `archsim sweep`"])
     if table.empty:
         raise SpecError([f"{path}: the sweep table is empty (0 rows); nothing to report"])
+    odd = [v for v in table["feasible"].dropna().unique() if not isinstance(v, (bool, np.bool_))]
+    if odd:  # the reader leaves the column as text when one cell is not true/false
+        shown = next((v for v in odd if str(v).lower() not in ("true", "false")), odd[0])
+        raise SpecError([f"{path}: column 'feasible' holds {shown!r}; expected true or false "
+                         "(or empty for a point that failed)"])
     return table

@@ -97,20 +97,36 @@ def _goals(table: Any, opts: ReportOptions, summary: dict[str, Any] | None, sour
     if objective.column not in table.columns:
         raise SpecError([f"{source}: objective column {objective.column!r} is not in the table "
                          f"(metric columns include {', '.join(SHOWN_METRICS[:6])})"])
+    if not _numeric(table[objective.column]):
+        example = table[objective.column].dropna().iloc[0]
+        raise SpecError([f"{source}: objective column {objective.column!r} holds text such as "
+                         f"{example!r}; expected a numeric column such as "
+                         f"{', '.join(SHOWN_METRICS[:3])}"])
     texts = list(DEFAULT_FRONT)
     goals_in_summary = ((summary or {}).get("pareto") or {}).get("goals")
     if isinstance(goals_in_summary, list) and len(goals_in_summary) >= 2:
         texts = [str(g) for g in goals_in_summary]
         notes.append("Pareto goals from the sweep's summary file")
     goals = [parse_goal(t, source) for t in texts]
-    usable = [g for g in goals if g.column in table.columns and table[g.column].notna().any()]
+    usable = [g for g in goals if _has_numbers(table, g.column)]
     for g in goals:
         if g not in usable:
-            notes.append(f"goal {g.label} left out: no values in the table")
+            notes.append(f"goal {g.label} left out: no numbers in the table")
     if len(usable) < 2:
         usable = [g for g in (parse_goal(t, "default") for t in FALLBACK_FRONT)
-                  if g.column in table.columns and table[g.column].notna().any()]
+                  if _has_numbers(table, g.column)]
     return objective, usable, notes
+
+
+def _numeric(column: Any) -> bool:
+    """Numbers (or nothing yet): a column that can rank points."""
+    from pandas.api.types import is_numeric_dtype
+
+    return is_numeric_dtype(column) or column.isna().all()
+
+
+def _has_numbers(table: Any, column: str) -> bool:
+    return column in table.columns and _numeric(table[column]) and table[column].notna().any()
 
 
 def _clean(v: Any) -> Any:
@@ -337,7 +353,8 @@ def _failures(table: Any, ok: Any) -> Section:
     for _, r in bad.iterrows():
         err = _clean(r.get("error")) if "error" in r else None
         text = str(err) if err else str(_clean(r.get("infeasible_reasons")) or "no reason")
-        for reason in {t.strip() for t in re.split(r" \| |; ", text) if t.strip()}:
+        # each reason once per point, in the point's order (a set's order varies per run)
+        for reason in dict.fromkeys(t.strip() for t in re.split(r" \| |; ", text) if t.strip()):
             key = re.sub(r"[0-9]+(\.[0-9]+)?", "#", reason.split(" (")[0])
             entry = counts.setdefault(key, [0, reason])
             entry[0] += 1

@@ -96,12 +96,23 @@ def test_overrides_only_for_scenarios(tmp_path):
 
 def test_bad_objective(tmp_path):
     table = tmp_path / "t.csv"
-    table.write_text("plan.tp,feasible,tokens_per_s\n1,true,10\n")
+    table.write_text("plan.tp,feasible,mode,tokens_per_s\n1,true,training,10\n")
     with pytest.raises(SpecError, match=r"--objective: objective 'tokens_per_s': expected "
                                         r"'max:COLUMN' or 'min:COLUMN'"):
         build_report(table, options=ReportOptions(objective="tokens_per_s"))
     with pytest.raises(SpecError, match=r"t\.csv: objective column 'mfu' is not in the table"):
         build_report(table, options=ReportOptions(objective="max:mfu"))
+    with pytest.raises(SpecError, match=r"t\.csv: objective column 'mode' holds text such as "
+                                        r"'training'; expected a numeric column"):
+        build_report(table, options=ReportOptions(objective="max:mode"))
+
+
+def test_feasible_column_that_is_not_true_or_false(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("plan.tp,feasible,tokens_per_s\n1,true,10\n2,maybe,20\n")
+    with pytest.raises(SpecError, match=r"t\.csv: column 'feasible' holds 'maybe'; expected "
+                                        r"true or false"):
+        load_sweep_table(table)
 
 
 def test_cli_bad_input_exit_2_one_line_no_traceback(tmp_path, capsys):
