@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from archsim.graph.export import build_graph, write_graph
     from archsim.graph.transformer import Shape
+    from archsim.plan.training import training_shape
     from archsim.spec.scenario import load_scenario
 
     if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):
@@ -31,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     wl, plan = sc.workload, sc.plan
     training = wl.kind == "training"
     if training:
-        shape = Shape(batch=wl.micro_batch, seq=wl.seq_len // plan.cp, kv_seq=wl.seq_len,
-                      tp=plan.tp, sp=plan.sp, cp=plan.cp, ep=plan.ep,
-                      flash=plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
-                      dropout=sc.model.dropout > 0)
+        shape = training_shape(sc)
     else:
         prompt = getattr(wl, "prompt_len", 512)
         prompt = prompt if isinstance(prompt, int) else 512

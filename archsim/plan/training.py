@@ -174,12 +174,17 @@ def _first_layer_of_kind(model: ModelSpec, moe_layer: bool) -> int:
     return 0
 
 
-def training_shape(sc: ScenarioSpec, layout: Layout,
+def training_shape(sc: ScenarioSpec, layout: Layout | None = None,
                    compression: Compression | None = None) -> Shape:
-    wl = sc.workload
+    """One rank's problem size for a training micro-batch under ``layout``'s degrees (default:
+    the degrees ``sc`` asks for, even when they do not divide)."""
+    wl, plan = sc.workload, sc.plan
     extra = compression.shape_fields if compression is not None else {}
-    return Shape(batch=layout.micro_batch, seq=wl.seq_len // layout.cp, kv_seq=wl.seq_len,
-                 tp=layout.tp, sp=sc.plan.sp, cp=layout.cp, ep=layout.ep,
+    micro_batch, tp, cp, ep = ((layout.micro_batch, layout.tp, layout.cp, layout.ep)
+                               if layout is not None else
+                               (wl.micro_batch, plan.tp, plan.cp, plan.ep))
+    return Shape(batch=micro_batch, seq=wl.seq_len // cp, kv_seq=wl.seq_len,
+                 tp=tp, sp=plan.sp, cp=cp, ep=ep,
                  flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
                  dropout=sc.model.dropout > 0, training=True, **extra)
 
