@@ -146,11 +146,17 @@ def format_quantity(value: float, dimension: str, digits: int = 4) -> str:
     return f"{value:.{digits}g} {base}"
 
 
+# Significant digits when a spec is dumped back to YAML/JSON: enough that reloading it (the
+# API's and the sweep's overrides do) gives the same float to ~1e-15, not only 6 digits.
+_DUMP_DIGITS = 15
+
+
 def _quantity_type(dimension: str, *, allow_zero: bool = False) -> object:
     return Annotated[
         float,
         BeforeValidator(lambda v: parse_quantity(v, dimension, allow_zero=allow_zero)),
-        PlainSerializer(lambda v: format_quantity(v, dimension, digits=6), return_type=str),
+        PlainSerializer(lambda v: format_quantity(v, dimension, digits=_DUMP_DIGITS),
+                        return_type=str),
     ]
 
 

@@ -63,3 +63,17 @@ def test_unreadable():
 def test_format_round_trips(value, dimension):
     assert parse_quantity(format_quantity(value, dimension, digits=8), dimension) == \
         pytest.approx(value)
+
+
+def test_a_dumped_device_reloads_to_the_same_floats():
+    """40 GB is 37.2529029846191… GiB: dumped with 6 digits it came back 8e-8 smaller."""
+    from archsim.spec.hardware import DeviceSpec
+    from archsim.spec.scenario import load_spec_file
+
+    raw = load_spec_file("devices", "a100-sxm4-80gb").model_dump(mode="json")
+    raw["memory"] = {"capacity": "40 GB", "bandwidth": "1.23456789 TB/s"}
+    device = DeviceSpec.model_validate(raw)
+    again = DeviceSpec.model_validate(device.model_dump(mode="json"))
+    assert device.memory.capacity == pytest.approx(40e9, rel=1e-14)
+    assert again.memory.capacity == pytest.approx(40e9, rel=1e-14)
+    assert again.memory.bandwidth == 1.23456789e12
