@@ -59,6 +59,8 @@ class EfficiencySpec(StrictModel):
 
     matmul: MatmulEfficiencySpec
     memory: float = Field(gt=0, le=1, description="achieved / peak memory bandwidth")
+    # default 0.5: UNVERIFIED assumption for inline profiles that give no measurement (the
+    # shipped profiles state theirs; elementwise kernels are memory-bound on all of them)
     vector: float = Field(default=0.5, gt=0, le=1,
                           description="achieved / peak vector (non-matrix) FLOP rate")
     by_kind: dict[str, float] = Field(default_factory=dict)
@@ -100,7 +102,9 @@ class SparsitySpec(StrictModel):
     pattern: Literal["2:4"] = "2:4"
     dtypes: list[Dtype] = Field(default_factory=list)
     peak_factor: float = Field(default=2.0, gt=1)
+    """Sparse / dense matrix peak: 2 for NVIDIA's 2:4 tensor cores (A100, H100 datasheets)."""
     achieved_speedup: float = Field(default=1.0, ge=1)
+    """Measured speedup of sparse GEMMs; default 1: no speedup unless a profile measured one."""
     source: str = ""
 
 

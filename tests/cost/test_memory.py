@@ -15,7 +15,7 @@ P, N = 1.0e9, 8
 ])
 def test_model_states_per_zero_stage(zero, expected):
     states = model_state_bytes(P, "bf16", "adam", zero, N)
-    assert states.total == pytest.approx(expected, rel=0.02)
+    assert states.total == pytest.approx(expected, rel=1e-12)
 
 
 def test_breakdown_and_inference_weights_only():
