@@ -209,8 +209,8 @@ def _fitting_tp(base: Mapping[str, Any], device: str, rate: float, slo: dict[str
         sc = _scenario(base, device, tp, pp, 1, rate, slo)
         layout, reasons = resolve_serving_layout(sc)
         if layout is not None:
-            reasons = request_reasons(generate_requests(sc.workload), layout, sc.workload,
-                                      sc.model.max_seq_len)
+            reasons = request_reasons(generate_requests(sc.workload), layout.groups,
+                                      sc.workload, sc.model.max_seq_len)
         if not reasons:
             return tp, ""
         last = f"tp {tp}: {'; '.join(reasons)}"

@@ -66,8 +66,11 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
     out = [title] if title else []
     out.append(table(["metric", "value"], rows))
     if d.get("colocated"):
-        out.extend(["", *serving_lines(d["colocated"], "Colocated on the same devices "
-                                                       "(comparison)")])
+        colo = d["colocated"]
+        out.extend(["", *serving_lines(colo, "Colocated on the same devices (comparison)")])
+        if colo.get("infeasible_reasons"):
+            out.append("the colocated set-up cannot serve every request: "
+                       + "; ".join(colo["infeasible_reasons"]))
     if d.get("kv_transfer"):
         kv = d["kv_transfer"]
         out.append(f"KV-cache transfer {kv['link']}: mean {human_time(kv['time_mean_s'])}, "

@@ -26,7 +26,7 @@ import numpy as np
 
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
 from archsim.plan.opcost import COMM_KINDS
-from archsim.plan.serving import ReplicaGroup, ServingLayout, resolve_serving_layout
+from archsim.plan.serving import ReplicaGroup, resolve_serving_layout
 from archsim.result import Result
 from archsim.sim.serving.engine import Instance, ServingRun, run_serving
 from archsim.sim.serving.requests import Request, generate_requests
@@ -50,7 +50,7 @@ def simulate_serving(sc: ScenarioSpec, trace: bool = False) -> Result:
     requests = generate_requests(wl)
     layout, reasons = resolve_serving_layout(sc)
     if layout is not None:
-        reasons += request_reasons(requests, layout, wl, sc.model.max_seq_len)
+        reasons += request_reasons(requests, layout.groups, wl, sc.model.max_seq_len)
     if layout is None or reasons:
         result = infeasible_result(sc, "serving", reasons, wall0)
         result.data.update({k: None for k in SERVING_KEYS})
@@ -63,12 +63,19 @@ def simulate_serving(sc: ScenarioSpec, trace: bool = False) -> Result:
     result["sim"] = {"events": run.events, "wall_s": 0.0, "engine": "des"}
     if layout.disaggregated:
         assert layout.colocated is not None
-        colo = simulate_layout(layout.colocated, generate_requests(wl), wl, trace=False)
+        colo_requests = generate_requests(wl)
+        colo_reasons = layout.colocated_reasons + request_reasons(
+            colo_requests, layout.colocated, wl, sc.model.max_seq_len)
+        colo = simulate_layout(layout.colocated, colo_requests, wl, trace=False)
         colocated = serving_metrics(colo, wl, layout.colocated)
         result["colocated"] = {k: colocated[k] for k in (
             *SERVING_KEYS, "ttft_mean_s", "tpot_mean_s", "queueing_p50_s", "queueing_p99_s",
             "requests", "replicas", "preemptions", "completed", "cost_usd",
             "cost_per_million_tokens_usd", "energy_joules", "meets_slo", "slo", "devices")}
+        # the comparison stands beside a colocated set-up that may not hold every request
+        result["colocated"]["infeasible_reasons"] = colo_reasons + [
+            r for r in colocated["infeasible_reasons"] if r not in colo_reasons]
+        result["colocated"]["feasible"] = not result["colocated"]["infeasible_reasons"]
         result["colocated"]["groups"] = colocated["groups"]
         result["comparison"] = _compare(out, colocated)
         result["sim"]["events"] += colo.events
@@ -76,7 +83,7 @@ def simulate_serving(sc: ScenarioSpec, trace: bool = False) -> Result:
     return Result(result, spans=run.spans)
 
 
-def request_reasons(requests: list[Request], layout: ServingLayout, wl: ServingWorkload,
+def request_reasons(requests: list[Request], groups: list[ReplicaGroup], wl: ServingWorkload,
                     max_seq_len: int) -> list[str]:
     """Requests that can never be served: too long for the model, the batch or the cache."""
     reasons = []
@@ -94,7 +101,7 @@ def request_reasons(requests: list[Request], layout: ServingLayout, wl: ServingW
                        f"{wl.max_batched_tokens} without chunked prefill (vLLM rejects it); "
                        "raise max_batched_tokens or set chunked_prefill: true")
     bs = wl.block_size
-    for g in layout.groups:
+    for g in groups:
         # a decoding request's cache ends at prompt + output − 1 tokens; a prefill replica
         # holds the prompt until it is sent
         longest = int(prompts.max()) if g.placement.role == "prefill" else int(total.max()) - 1

@@ -19,7 +19,7 @@ the paged KV cache, in blocks of ``block_size`` tokens (the same block count on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from archsim.plan.inference import (
@@ -71,6 +71,8 @@ class ServingLayout:
     link: InterconnectSpec | None = None
     colocated: list[ReplicaGroup] | None = None
     """Disaggregated runs: the same devices serving colocated, for comparison."""
+    colocated_reasons: list[str] = field(default_factory=list)
+    """Why that colocated deployment cannot run (it is still simulated, and says so)."""
 
 
 def parse_placement(sc: ScenarioSpec) -> dict[str, dict[str, Any]] | None:
@@ -160,11 +162,13 @@ def resolve_serving_layout(sc: ScenarioSpec) -> tuple[ServingLayout | None, list
                                 replicas=e.get("replicas", pool.count // (tp * pp))))
     link = _link_between(sc, phases[0].pool.name, phases[1].pool.name)
     groups = _groups(sc, phases, reasons)
+    colocated_reasons: list[str] = []
     colocated = _groups(sc, [Placement(pool=p.pool, tp=p.tp, pp=p.pp, replicas=p.replicas,
-                                       role="both") for p in phases], [])
+                                       role="both") for p in phases], colocated_reasons)
     if reasons:
         return None, reasons
-    return ServingLayout(groups=groups, disaggregated=True, link=link, colocated=colocated), []
+    return ServingLayout(groups=groups, disaggregated=True, link=link, colocated=colocated,
+                         colocated_reasons=colocated_reasons), []
 
 
 def _groups(sc: ScenarioSpec, wanted: list[Placement], reasons: list[str]

@@ -97,3 +97,26 @@ def test_per_phase_parallelism_and_replicas():
     # two lanes between a 1-device prefill replica and a 2-device decode replica: min is 1
     link = load_spec_file("interconnects", "ib-ndr-400g")
     assert d["kv_transfer"]["bandwidth_bytes_per_s"] == pytest.approx(link.achieved_bandwidth)
+
+
+def test_a_colocated_comparison_that_cannot_hold_the_requests_says_so():
+    """Prefill on an H100 cut to 16.5 GiB: 0.9 × 16.5 GiB − 12.55 GiB of weights − 675.2 MiB
+    of activations (8192 batched tokens) − 1 GiB reserve leaves 81 blocks of 16 tokens (8 MiB
+    each), enough for a 1000-token prompt (63 blocks) but not for the whole request colocated
+    (1000 + 500 − 1 = 1499 tokens, 94 blocks). Disaggregated serving runs every request; the
+    colocated comparison, round-robin over its four replicas (two H100s, then two A100s),
+    strands the two requests sent to the H100s."""
+    sc = archsim.load_scenario(scenario(arrival={"rate_per_s": 1, "count": 4}, prompt_len=1000,
+                                        gen_len=500, router="round_robin"))
+    pools = [p.model_copy(update={"device": p.device.model_copy(update={
+        "memory": p.device.memory.model_copy(update={"capacity": 16.5 * 2**30})})})
+        if p.name == "fast" else p for p in sc.cluster.pools]
+    cluster = sc.hardware.cluster.model_copy(update={"pools": pools})
+    sc = sc.model_copy(update={"hardware": sc.hardware.model_copy(update={"cluster": cluster})})
+    d = archsim.simulate(sc).to_dict()
+    assert d["feasible"] and d["completed"] == 4
+    colo = d["colocated"]
+    assert not colo["feasible"] and colo["completed"] == 2
+    assert colo["infeasible_reasons"][0] == (
+        "pool fast: the KV cache holds 81 blocks of 16 tokens (1296 tokens per replica, 0.63 GiB "
+        "per device) but the largest request needs 94 blocks (1499 tokens)")
