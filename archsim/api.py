@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from archsim.metrics import simulate_workload
 from archsim.plan.compress import has_effect
 from archsim.result import Result
 from archsim.spec.scenario import ScenarioSpec, load_scenario
@@ -25,30 +26,15 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
         from archsim.metrics.distill import simulate_distillation
 
         return simulate_distillation(sc, trace)
-    result = _simulate_mode(sc, trace)
+    result = simulate_workload(sc, trace)
     if has_effect(sc.compression):
         from archsim.metrics.compression import compression_block
         from archsim.plan.compress import resolve_compression, without_compression
 
-        baseline = _simulate_mode(without_compression(sc), False)
+        baseline = simulate_workload(without_compression(sc), False)
         block = compression_block(baseline, result, resolve_compression(sc),
                                   sc.compression.accuracy_note)
         result.data["compression"] = block
         if block["warnings"]:
             result.data.setdefault("warnings", []).extend(block["warnings"])
     return result
-
-
-def _simulate_mode(sc: ScenarioSpec, trace: bool) -> Result:
-    kind = sc.workload.kind
-    if kind == "training":
-        from archsim.metrics.training import simulate_training
-
-        return simulate_training(sc, trace=trace)
-    if kind == "inference":
-        from archsim.metrics.inference import simulate_inference
-
-        return simulate_inference(sc, trace=trace)
-    from archsim.metrics.serving import simulate_serving
-
-    return simulate_serving(sc, trace=trace)

@@ -1,0 +1,26 @@
+"""Results per workload kind; :func:`simulate_workload` picks the one a scenario asks for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archsim.result import Result
+    from archsim.spec.scenario import ScenarioSpec
+
+
+def simulate_workload(sc: ScenarioSpec, trace: bool = False) -> Result:
+    """The result of ``sc``'s workload (training, inference or serving), without the
+    compression and distillation comparisons that :func:`archsim.simulate` adds."""
+    kind = sc.workload.kind
+    if kind == "training":
+        from archsim.metrics.training import simulate_training
+
+        return simulate_training(sc, trace=trace)
+    if kind == "inference":
+        from archsim.metrics.inference import simulate_inference
+
+        return simulate_inference(sc, trace=trace)
+    from archsim.metrics.serving import simulate_serving
+
+    return simulate_serving(sc, trace=trace)

@@ -5,18 +5,20 @@ only, no activations kept, its logits kept for the distillation loss) and then t
 ordinary training step, on the same devices with the same parallel plan (Hinton et al. 2015;
 the usual offline-teacher set-up). Both parts are simulated by the training DES: the teacher's
 forward pass as a forward-only pipeline (backward tasks of zero time), the student's step as
-usual. The two run one after the other, so their times add; memory adds the teacher's 16-bit
-weights and its logits buffer to the student's peak.
+usual. The two run one after the other, so their times and energies add (the teacher's
+pipeline bubble at idle power); memory adds the teacher's 16-bit weights and its logits
+buffer to the student's peak.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
-from archsim.metrics.common import cost_usd
-from archsim.metrics.training import simulate_training
+from archsim.metrics.common import cost_usd, energy_joules
+from archsim.metrics.training import run_totals, simulate_training
 from archsim.plan.compress import has_effect
 from archsim.plan.layout import resolve_layout
 from archsim.plan.training import PhaseCost, build_training_plan
@@ -41,15 +43,29 @@ def teacher_scenario(sc: ScenarioSpec) -> ScenarioSpec:
     return sc.model_copy(update={"compression": None})
 
 
-def teacher_forward(sc: ScenarioSpec) -> tuple[float | None, list[float], float, list[str]]:
-    """Forward-only pipeline time of the teacher over one global batch, its weight + logits
-    bytes per device per stage, its forward FLOPs per step (all devices), and reasons it
-    cannot run with the plan."""
+@dataclass(frozen=True)
+class TeacherForward:
+    """The teacher's forward-only pipeline over one global batch."""
+
+    step_s: float | None
+    """None when it cannot run with the plan (see ``reasons``)."""
+    bytes_per_stage: list[float]
+    """Weights + logits bytes per device, per pipeline stage."""
+    flops: float
+    """Forward FLOPs per step, all devices."""
+    busy_s: list[float]
+    """Time each stage's devices compute (the rest of ``step_s`` is pipeline bubble)."""
+    reasons: list[str]
+
+
+def teacher_forward(sc: ScenarioSpec) -> TeacherForward:
+    """The teacher's forward pass over one global batch with ``sc``'s plan (DES)."""
     teacher = teacher_scenario(sc).model_copy(
         update={"plan": sc.plan.model_copy(update={"recompute": "none", "zero": 0})})
     layout, reasons = resolve_layout(teacher)
     if layout is None:
-        return None, [], 0.0, [f"teacher {sc.model.name}: {r}" for r in reasons]
+        return TeacherForward(None, [], 0.0, [],
+                              [f"teacher {sc.model.name}: {r}" for r in reasons])
     plan = build_training_plan(teacher, layout)
     for row in plan.chunks:
         for ck in row:
@@ -73,14 +89,16 @@ def teacher_forward(sc: ScenarioSpec) -> tuple[float | None, list[float], float,
         per_stage.append(weights + (logits if s == layout.pp - 1 else 0.0))
     flops = sum(ck.model_flops for row in plan.chunks for ck in row) / 3.0 \
         * layout.micro_batches * layout.devices / layout.pp
-    return timeline.step_time_s, per_stage, flops, []
+    return TeacherForward(timeline.step_time_s, per_stage, flops,
+                          [st.compute_busy_s for st in timeline.stages], [])
 
 
 def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Result:
     """Distillation training job: the result's top-level metrics describe the whole job."""
     wall0 = time.perf_counter()
     result = simulate_training(student_scenario(sc), trace=trace)
-    fwd_s, teacher_bytes, teacher_flops, reasons = teacher_forward(sc)
+    teacher = teacher_forward(sc)
+    fwd_s, teacher_bytes, reasons = teacher.step_s, teacher.bytes_per_stage, teacher.reasons
     d = result.data
     block: dict[str, Any] = {"teacher": sc.model.name,
                              "student": d.get("model"),
@@ -109,10 +127,11 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
             f"teacher's weights ({format_quantity(teacher_bytes[worst], 'bytes')}), has "
             f"{format_quantity(capacity, 'bytes')}")
     devices = d["devices"]
-    energy = d["energy_joules"] + devices * fwd_s * device.tdp  # teacher forward: busy
+    energy = d["energy_joules"] + energy_joules(device, fwd_s, teacher.busy_s,
+                                                devices_per_stage=devices // len(per_stage))
     cost = cost_usd(device, devices, step)
     block.update({
-        "teacher_forward_flops_per_step": teacher_flops,
+        "teacher_forward_flops_per_step": teacher.flops,
         "step_time_s": step,
         "tokens_per_s": tokens / step,
         "teacher_share_of_step": fwd_s / step,
@@ -123,15 +142,16 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
     })
     d.update({"step_time_s": step, "tokens_per_s": tokens / step,
               "samples_per_s": wl.global_batch / step,
-              "mfu": (d["model_flops_per_step"] + teacher_flops)
+              "mfu": (d["model_flops_per_step"] + teacher.flops)
               / (step * devices * matmul_peak(device, wl.dtype)),
-              "hfu": (d["hardware_flops_per_step"] + teacher_flops)
+              "hfu": (d["hardware_flops_per_step"] + teacher.flops)
               / (step * devices * matmul_peak(device, wl.dtype)),
-              "model_flops_per_step": d["model_flops_per_step"] + teacher_flops,
+              "model_flops_per_step": d["model_flops_per_step"] + teacher.flops,
               "energy_joules": energy, "energy_per_token_j": energy / tokens,
               "cost_usd": cost,
               "cost_per_million_tokens_usd": block["cost_per_million_tokens_usd"],
-              "distillation": block})
+              "distillation": block,
+              "totals": run_totals(wl.steps, step, tokens, energy, cost)})
     d["memory"]["peak_bytes_per_device"] = peak
     d["memory"]["breakdown"]["other"] = (d["memory"]["breakdown"]["other"] or 0.0) + \
         teacher_bytes[worst]
@@ -143,7 +163,7 @@ def simulate_distillation(sc: ScenarioSpec, trace: bool = False) -> Result:
     """Training workload: the distillation job itself. Inference/serving workloads: the
     student deployed, compared with the teacher (``compression`` block), plus the cost of
     distilling it (``distillation`` block, with a default training set-up)."""
-    from archsim.api import _simulate_mode
+    from archsim.metrics import simulate_workload
     from archsim.metrics.compression import compression_block
     from archsim.plan.compress import resolve_compression
 
@@ -151,8 +171,8 @@ def simulate_distillation(sc: ScenarioSpec, trace: bool = False) -> Result:
     if sc.workload.kind == "training":
         result = simulate_distillation_training(sc, trace)
     else:
-        result = _simulate_mode(student_scenario(sc), trace)
-        teacher = _simulate_mode(teacher_scenario(sc), False)
+        result = simulate_workload(student_scenario(sc), trace)
+        teacher = simulate_workload(teacher_scenario(sc), False)
         result.data["compression"] = compression_block(teacher, result, comp,
                                                        sc.compression.accuracy_note)
         result.data["distillation"] = distillation_cost(sc)

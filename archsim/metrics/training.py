@@ -194,12 +194,16 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     })
     cost = result["cost_usd"]
     result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
-    # workload.steps: the same step repeated (checkpoint writes not included)
-    n = wl.steps
-    result["totals"] = {"steps": n, "time_s": n * step, "tokens": n * tokens,
-                        "energy_joules": n * energy,
-                        "cost_usd": None if cost is None else n * cost}
+    result["totals"] = run_totals(wl.steps, step, tokens, energy, cost)
     return Result(result, spans=tl.spans)
+
+
+def run_totals(steps: int, step_s: float, tokens: int, energy: float, cost: float | None
+               ) -> dict[str, Any]:
+    """The result's ``totals``: ``steps`` identical steps (``workload.steps``; checkpoint
+    writes not included)."""
+    return {"steps": steps, "time_s": steps * step_s, "tokens": steps * tokens,
+            "energy_joules": steps * energy, "cost_usd": None if cost is None else steps * cost}
 
 
 def _p2p_sent(plan: TrainingPlan, s: int) -> tuple[float, float]:

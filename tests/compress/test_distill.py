@@ -27,6 +27,19 @@ def test_step_is_teacher_forward_plus_student_step(result):
     assert result["tokens_per_s"] == pytest.approx(64 * 4096 / result["step_time_s"])
 
 
+def test_energy_is_the_student_step_plus_the_teacher_forward(result):
+    """The teacher's forward runs on the same 16 devices for teacher_forward_s: at most all of
+    them at TDP (700 W, H100 SXM) all that time; pp = 2 leaves a bubble, so less. Totals are
+    workload.steps (1) such steps."""
+    d = result["distillation"]
+    student = archsim.simulate({**SC, "model": "llama2-7b", "compression": None}).to_dict()
+    teacher_j = result["energy_joules"] - student["energy_joules"]
+    assert 0 < teacher_j < 16 * 700 * d["teacher_forward_s"]
+    assert result["totals"] == pytest.approx({
+        "steps": 1, "time_s": result["step_time_s"], "tokens": 64 * 4096,
+        "energy_joules": result["energy_joules"], "cost_usd": result["cost_usd"]})
+
+
 def test_teacher_forward_flops(result):
     """Llama-2-13B forward per sequence: each layer 2·s·(h·(h + 2h) + h·h + 3·h·f) + 4·s²·h
     (MHA: kv heads = heads), plus the logits 2·s·h·V; 64 sequences."""
