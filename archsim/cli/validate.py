@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from archsim.spec.errors import SpecError
@@ -33,6 +34,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "calibration with that rank's thread count)")
 
 
+def _check_out_folder(out: Path) -> None:
+    """SpecError unless ``out`` is, or can be created as, a writable folder (checked before the
+    minutes of measuring, not after)."""
+    if out.exists() and not out.is_dir():
+        raise SpecError([f"--out {out}: exists and is not a folder"])
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise SpecError([f"--out {out}: {existing} is a file, not a folder"])
+    if not os.access(existing, os.W_OK):
+        raise SpecError([f"--out {out}: folder {existing} is not writable"])
+
+
 def run(args: argparse.Namespace) -> int:
     from archsim.validate.deps import require_torch
 
@@ -41,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError([f"--repeats {args.repeats}: expected at least 1"])
     if args.threads is not None and args.threads < 1:
         raise SpecError([f"--threads {args.threads}: expected a positive number of threads"])
-    if args.out.exists() and not args.out.is_dir():
-        raise SpecError([f"--out {args.out}: exists and is not a folder"])
+    _check_out_folder(args.out)
     for flag, path in (("--profile", args.profile), ("--rank-profile", args.rank_profile)):
         if path is not None and not path.is_file():
             raise SpecError([f"{flag} {path}: no such file"])

@@ -61,6 +61,15 @@ def test_validate_rejects_a_missing_profile(tmp_path, capsys):
     assert f"--profile {tmp_path / 'p.yaml'}: no such file" in capsys.readouterr().err
 
 
+def test_validate_rejects_an_output_below_a_file_before_measuring(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "report"
+    assert main(["validate", "--device", "cpu", "--out", str(out)]) == 2
+    assert f"--out {out}: {tmp_path / 'afile'} is a file, not a folder" in \
+        capsys.readouterr().err
+
+
 def test_validate_rejects_a_profile_that_is_not_a_device(tmp_path, capsys):
     pytest.importorskip("torch")
     bad = tmp_path / "p.yaml"
