@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from archsim.graph.export import build_graph, write_graph
     from archsim.graph.transformer import Shape
-    from archsim.plan.training import training_shape
+    from archsim.plan.stage_costs import training_shape
     from archsim.spec.scenario import load_scenario
 
     if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):

@@ -28,7 +28,7 @@ from archsim.cost.memory import model_state_bytes
 from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout, resolve_layout
 from archsim.plan.placement import Placement, devices_used, resolve_placement
-from archsim.plan.training import stage_costs, training_shape
+from archsim.plan.stage_costs import stage_costs, tied_embedding_copy, training_shape
 from archsim.spec.scenario import ScenarioSpec
 
 
@@ -87,8 +87,7 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
             extra += c.head_f.time_s + c.head_b.time_s
             extra_params += c.head_params
             extra_saved += c.head_saved
-            if model.tied_embeddings and p > 1:
-                extra_params += model.vocab * model.hidden / layout.tp
+            extra_params += tied_embedding_copy(model, layout)
         extra_s.append(extra)
 
         def state_bytes(params: float) -> float:

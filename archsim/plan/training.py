@@ -1,10 +1,8 @@
 """Training execution plan: per (stage, chunk) task times, transfers, gradient reduction, memory.
 
-Symmetry: the members of a tensor-parallel group and the data-parallel replicas do identical
-work, so one representative rank per pipeline stage is costed; its collectives are costed for
-the whole group. Layers of the same kind share one costed template per stage hardware (pool
-and straggler factors): stages on different pools of a heterogeneous cluster are costed on
-their own devices and links (archsim/plan/placement.py).
+One representative rank per pipeline stage, built from its stage's costed templates
+(archsim/plan/stage_costs.py): stages on different pools of a heterogeneous cluster are costed
+on their own devices and links (archsim/plan/placement.py).
 
 Where each part of a task's time goes:
 * forward task  = Σ op compute + tensor/context/expert-parallel collectives (blocking, as in
@@ -19,36 +17,25 @@ Where each part of a task's time goes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from archsim.cost.comm import CommCost, CommGroup, collective_time, group_in_pool
+from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.cost.memory import ModelStates, model_state_bytes
-from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_ops,
-    embedding_forward,
-    grad_accumulate_op,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
+from archsim.graph.transformer import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
 from archsim.plan.flows import FlowPlan, build_flow_plan
 from archsim.plan.layout import Layout
 from archsim.plan.links import pair_allreduce_s, same_node, stage_p2p
 from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops
 from archsim.plan.placement import Placement, StageHardware, resolve_placement
+from archsim.plan.stage_costs import StageCosts, stage_costs, tied_embedding_copy, training_shape
 from archsim.spec.hardware import DeviceSpec, PoolSpec
-from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 
 __all__ = ["COMM_KINDS", "ChunkCost", "PhaseCost", "TrainingPlan", "build_training_plan",
-           "cost_ops", "rank_groups", "stage_costs", "training_shape"]
+           "cost_ops"]
 
 
 @dataclass
@@ -116,125 +103,6 @@ class TrainingPlan:
         return self.stages[s].device if self.stages else self.pool.device
 
 
-@dataclass
-class LayerCost:
-    fwd: PhaseCost
-    bwd: PhaseCost
-    recompute: PhaseCost
-    params: float
-    saved: float
-    all_saved: float
-    model_flops: float
-
-
-@dataclass
-class StageCosts:
-    """Costed templates (one layer of each kind, embedding, head) on one stage's hardware."""
-
-    hw: StageHardware
-    groups: dict[str, CommGroup]
-    layers: dict[bool, LayerCost]
-    embed_f: PhaseCost
-    embed_b: PhaseCost
-    head_f: PhaseCost
-    head_b: PhaseCost
-    embed_params: float = 0.0
-    head_params: float = 0.0
-    """Without the tied embedding's copy on the last stage."""
-    embed_saved: float = 0.0
-    head_saved: float = 0.0
-    """Activation bytes kept for the backward pass, per micro-batch."""
-
-
-def rank_groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
-                ) -> dict[str, CommGroup]:
-    """The collective groups of one rank on ``pool`` in Megatron order: tp (stride 1), cp
-    (stride tp), ep (stride tp·cp) and dp (the dp·cp ranks that reduce gradients, stride tp),
-    at the link speeds of ``hw`` (nominal when None)."""
-    scales = (hw.intra_scale, hw.nic_scale) if hw is not None else (1.0, 1.0)
-    return {
-        "tp": group_in_pool(pool, layout.tp, 1, *scales),
-        "cp": group_in_pool(pool, layout.cp, layout.tp, *scales),
-        "ep": group_in_pool(pool, layout.ep, layout.tp * layout.cp, *scales),
-        "dp": group_in_pool(pool, layout.dp * layout.cp, layout.tp, *scales),
-    }
-
-
-@lru_cache(maxsize=1024)
-def _layer_ops(model: ModelSpec, shape: Shape, moe_layer: bool) -> tuple[list[Op], list[Op]]:
-    layer = _first_layer_of_kind(model, moe_layer)
-    fwd = layer_forward(model, shape, layer)
-    return fwd, backward_ops(fwd)
-
-
-def _first_layer_of_kind(model: ModelSpec, moe_layer: bool) -> int:
-    for i in range(model.layers):
-        if model.is_moe_layer(i) == moe_layer:
-            return i
-    return 0
-
-
-def training_shape(sc: ScenarioSpec, layout: Layout | None = None,
-                   compression: Compression | None = None) -> Shape:
-    """One rank's problem size for a training micro-batch under ``layout``'s degrees (default:
-    the degrees ``sc`` asks for, even when they do not divide)."""
-    wl, plan = sc.workload, sc.plan
-    extra = compression.shape_fields if compression is not None else {}
-    micro_batch, tp, cp, ep = ((layout.micro_batch, layout.tp, layout.cp, layout.ep)
-                               if layout is not None else
-                               (wl.micro_batch, plan.tp, plan.cp, plan.ep))
-    return Shape(batch=micro_batch, seq=wl.seq_len // cp, kv_seq=wl.seq_len,
-                 tp=tp, sp=plan.sp, cp=cp, ep=ep,
-                 flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
-                 dropout=sc.model.dropout > 0, training=True, **extra)
-
-
-def _saved(ops: Sequence[Op], recompute: str) -> float:
-    if recompute == "selective":
-        # selective recomputation drops the s×s tensors (softmax output, dropout mask/output)
-        return sum(op.saved_bytes for op in ops
-                   if not (op.attention_core and op.kind in ("softmax", "elementwise")))
-    return sum(op.saved_bytes for op in ops)
-
-
-def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardware
-                ) -> StageCosts:
-    """Cost one layer of each kind, the embedding and the head on ``hw``."""
-    model, plan = sc.model, sc.plan
-    device, speed = hw.device, hw.speed
-    groups = rank_groups(hw.pool, layout, hw)
-    layers: dict[bool, LayerCost] = {}
-    for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
-        fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)
-        fwd = cost_ops(fwd_ops, device, groups).slowed(speed)
-        bwd = cost_ops(bwd_ops, device, groups).slowed(speed)
-        if plan.recompute == "full":
-            recompute = fwd
-        elif plan.recompute == "selective":
-            recompute = cost_ops([op for op in fwd_ops if op.attention_core], device,
-                                 groups).slowed(speed)
-        else:
-            recompute = PhaseCost()
-        saved = (_input_bytes(model, shape) if plan.recompute == "full"
-                 else _saved(fwd_ops, plan.recompute))
-        layers[moe_layer] = LayerCost(
-            fwd=fwd, bwd=bwd, recompute=recompute, params=sum(op.params for op in fwd_ops),
-            saved=saved, all_saved=_saved(fwd_ops, "none"),
-            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0)
-    embed_ops = embedding_forward(model, shape)
-    head_ops = head_forward(model, shape)
-    return StageCosts(
-        hw=hw, groups=groups, layers=layers,
-        embed_f=cost_ops(embed_ops, device, groups).slowed(speed),
-        embed_b=cost_ops(backward_ops(embed_ops), device, groups).slowed(speed),
-        head_f=cost_ops(head_ops, device, groups).slowed(speed),
-        head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed),
-        embed_params=sum(op.params for op in embed_ops),
-        head_params=sum(op.params for op in head_ops),
-        embed_saved=sum(op.saved_bytes for op in embed_ops),
-        head_saved=sum(op.saved_bytes for op in head_ops))
-
-
 def build_training_plan(sc: ScenarioSpec, layout: Layout,
                         compression: Compression | None = None,
                         placement: Placement | None = None) -> TrainingPlan:
@@ -258,8 +126,6 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     stage_cost = [costs[hw.key] for hw in hws]
     dp_kind = "allreduce" if plan.zero == 0 else "reducescatter"
     algorithms = _algorithms(stage_cost, placement.heterogeneous, dp_kind)
-    embed_ops = embedding_forward(model, shape)
-    head_ops = head_forward(model, shape)
     last_stage = layout.pp - 1
     grad_e = e  # gradients are reduced in the training dtype (formulas.md: 2 B per parameter)
 
@@ -275,9 +141,9 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             last = s == last_stage and c == layout.chunks - 1
             if first:
                 fwd.add(sc_s.embed_f)
-                params += sum(op.params for op in embed_ops)
-                act += sum(op.saved_bytes for op in embed_ops)
-                mflops += 3.0 * sum(op.flops for op in embed_ops if op.is_matmul)
+                params += sc_s.embed_params
+                act += sc_s.embed_saved
+                mflops += sc_s.embed_model_flops
             for layer in layers:
                 lc = sc_s.layers[model.is_moe_layer(layer)]
                 fwd.add(lc.fwd)
@@ -289,12 +155,10 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 mflops += lc.model_flops
             if last:
                 fwd.add(sc_s.head_f)
-                head_params = sum(op.params for op in head_ops)
-                if model.tied_embeddings and layout.pp > 1:
-                    head_params += model.vocab * model.hidden / layout.tp  # embedding copy
+                head_params = sc_s.head_params + tied_embedding_copy(model, layout)
                 params += head_params
-                act += sum(op.saved_bytes for op in head_ops)
-                mflops += sum(op.flops for op in head_ops if op.is_matmul) * 3.0
+                act += sc_s.head_saved
+                mflops += sc_s.head_model_flops
                 # the loss gradient is produced first in backward: head bucket first
                 bwd = _prepend(sc_s.head_b, bwd)
                 buckets.append(grad_e * head_params)
@@ -303,7 +167,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                            for i in reversed(layers))
             if first:
                 bwd.add(sc_s.embed_b)
-                buckets.append(grad_e * sum(op.params for op in embed_ops))
+                buckets.append(grad_e * sc_s.embed_params)
             bwd.add(rec)
             bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device,
                              sc_s.groups).slowed(hws[s].speed))
@@ -371,9 +235,9 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         gathers.append(gather)
 
     sync = 0.0
-    if model.tied_embeddings and layout.pp > 1:
+    if tied_embedding_copy(model, layout):
         # first and last stage all-reduce the shared embedding's gradient (Megatron-LM)
-        emb = grad_e * model.vocab * model.hidden / layout.tp
+        emb = grad_e * tied_embedding_copy(model, layout)
         sync = pair_allreduce_s(cluster, layout, hws[0], hws[-1], emb)
 
     flows = None
@@ -418,9 +282,3 @@ def _prepend(first: PhaseCost, rest: PhaseCost) -> PhaseCost:
     out.add(first)
     out.add(rest)
     return out
-
-
-def _input_bytes(model: ModelSpec, shape: Shape) -> float:
-    """Full recomputation keeps only each layer's input (2·sbh bytes; /t with SP)."""
-    tokens = shape.tokens / (shape.tp if shape.sp else 1)
-    return shape.e * tokens * model.hidden

@@ -18,7 +18,7 @@ from archsim.plan.compress import resolve_compression
 from archsim.plan.layout import Layout
 from archsim.plan.opcost import PhaseCost
 from archsim.plan.placement import StageHardware
-from archsim.plan.training import rank_groups, stage_costs, training_shape
+from archsim.plan.stage_costs import rank_groups, stage_costs, training_shape
 from archsim.planner.space import Candidate, scenario_for
 from archsim.spec.hardware import DeviceSpec, PoolSpec
 from archsim.spec.scenario import ScenarioSpec

@@ -40,7 +40,7 @@ def training_ops(sc: ScenarioSpec) -> list[Op] | None:
         layer_forward,
     )
     from archsim.plan.layout import resolve_layout
-    from archsim.plan.training import training_shape
+    from archsim.plan.stage_costs import training_shape
 
     layout, _ = resolve_layout(sc)
     if layout is None:

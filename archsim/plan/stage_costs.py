@@ -1,0 +1,171 @@
+"""Costed templates of one pipeline stage's hardware: one layer of each kind, the embedding
+and the head, for one micro-batch on one representative rank.
+
+Symmetry: the members of a tensor-parallel group and the data-parallel replicas do identical
+work, so one rank is costed and its collectives are costed for the whole group. Layers of the
+same kind share one template per stage hardware (pool and straggler factors); a straggler
+stage (speed < 1) runs its kernels 1/speed times longer. Recomputation: full redoes the
+layer's forward and keeps only its input; selective redoes the attention core and drops its
+s×s tensors (Korthikanti et al. 2022).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from archsim.cost.comm import CommGroup, group_in_pool
+from archsim.graph.ops import Op
+from archsim.graph.transformer import (
+    Shape,
+    backward_ops,
+    embedding_forward,
+    head_forward,
+    layer_forward,
+)
+from archsim.plan.compress import Compression
+from archsim.plan.layout import Layout
+from archsim.plan.opcost import PhaseCost, cost_ops
+from archsim.plan.placement import StageHardware
+from archsim.spec.hardware import PoolSpec
+from archsim.spec.model import ModelSpec
+from archsim.spec.scenario import ScenarioSpec
+
+
+@dataclass
+class LayerCost:
+    fwd: PhaseCost
+    bwd: PhaseCost
+    recompute: PhaseCost
+    params: float
+    saved: float
+    all_saved: float
+    model_flops: float
+
+
+@dataclass
+class StageCosts:
+    """Costed templates (one layer of each kind, embedding, head) on one stage's hardware."""
+
+    hw: StageHardware
+    groups: dict[str, CommGroup]
+    layers: dict[bool, LayerCost]
+    embed_f: PhaseCost
+    embed_b: PhaseCost
+    head_f: PhaseCost
+    head_b: PhaseCost
+    embed_params: float = 0.0
+    head_params: float = 0.0
+    """Without the tied embedding's copy on the last stage."""
+    embed_saved: float = 0.0
+    head_saved: float = 0.0
+    """Activation bytes kept for the backward pass, per micro-batch."""
+    embed_model_flops: float = 0.0
+    head_model_flops: float = 0.0
+    """Model FLOPs of forward + backward (3× the forward's matrix FLOPs), per micro-batch."""
+
+
+def tied_embedding_copy(model: ModelSpec, layout: Layout) -> float:
+    """Parameters of the last stage's copy of a tied input embedding (Megatron-LM keeps one
+    there when pp > 1 and all-reduces its gradient with the first stage's)."""
+    return model.vocab * model.hidden / layout.tp if model.tied_embeddings and layout.pp > 1 \
+        else 0.0
+
+
+def rank_groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
+                ) -> dict[str, CommGroup]:
+    """The collective groups of one rank on ``pool`` in Megatron order: tp (stride 1), cp
+    (stride tp), ep (stride tp·cp) and dp (the dp·cp ranks that reduce gradients, stride tp),
+    at the link speeds of ``hw`` (nominal when None)."""
+    scales = (hw.intra_scale, hw.nic_scale) if hw is not None else (1.0, 1.0)
+    return {
+        "tp": group_in_pool(pool, layout.tp, 1, *scales),
+        "cp": group_in_pool(pool, layout.cp, layout.tp, *scales),
+        "ep": group_in_pool(pool, layout.ep, layout.tp * layout.cp, *scales),
+        "dp": group_in_pool(pool, layout.dp * layout.cp, layout.tp, *scales),
+    }
+
+
+@lru_cache(maxsize=1024)
+def _layer_ops(model: ModelSpec, shape: Shape, moe_layer: bool) -> tuple[list[Op], list[Op]]:
+    layer = _first_layer_of_kind(model, moe_layer)
+    fwd = layer_forward(model, shape, layer)
+    return fwd, backward_ops(fwd)
+
+
+def _first_layer_of_kind(model: ModelSpec, moe_layer: bool) -> int:
+    for i in range(model.layers):
+        if model.is_moe_layer(i) == moe_layer:
+            return i
+    return 0
+
+
+def training_shape(sc: ScenarioSpec, layout: Layout | None = None,
+                   compression: Compression | None = None) -> Shape:
+    """One rank's problem size for a training micro-batch under ``layout``'s degrees (default:
+    the degrees ``sc`` asks for, even when they do not divide)."""
+    wl, plan = sc.workload, sc.plan
+    extra = compression.shape_fields if compression is not None else {}
+    micro_batch, tp, cp, ep = ((layout.micro_batch, layout.tp, layout.cp, layout.ep)
+                               if layout is not None else
+                               (wl.micro_batch, plan.tp, plan.cp, plan.ep))
+    return Shape(batch=micro_batch, seq=wl.seq_len // cp, kv_seq=wl.seq_len,
+                 tp=tp, sp=plan.sp, cp=cp, ep=ep,
+                 flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
+                 dropout=sc.model.dropout > 0, training=True, **extra)
+
+
+def saved_activation_bytes(ops: Sequence[Op], recompute: str) -> float:
+    """Bytes ``ops`` keep for the backward pass under ``recompute`` (none / selective)."""
+    if recompute == "selective":
+        # selective recomputation drops the s×s tensors (softmax output, dropout mask/output)
+        return sum(op.saved_bytes for op in ops
+                   if not (op.attention_core and op.kind in ("softmax", "elementwise")))
+    return sum(op.saved_bytes for op in ops)
+
+
+def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardware
+                ) -> StageCosts:
+    """Cost one layer of each kind, the embedding and the head on ``hw``."""
+    model, plan = sc.model, sc.plan
+    device, speed = hw.device, hw.speed
+    groups = rank_groups(hw.pool, layout, hw)
+    layers: dict[bool, LayerCost] = {}
+    for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
+        fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)
+        fwd = cost_ops(fwd_ops, device, groups).slowed(speed)
+        bwd = cost_ops(bwd_ops, device, groups).slowed(speed)
+        if plan.recompute == "full":
+            recompute = fwd
+        elif plan.recompute == "selective":
+            recompute = cost_ops([op for op in fwd_ops if op.attention_core], device,
+                                 groups).slowed(speed)
+        else:
+            recompute = PhaseCost()
+        saved = (_input_bytes(model, shape) if plan.recompute == "full"
+                 else saved_activation_bytes(fwd_ops, plan.recompute))
+        layers[moe_layer] = LayerCost(
+            fwd=fwd, bwd=bwd, recompute=recompute, params=sum(op.params for op in fwd_ops),
+            saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
+            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0)
+    embed_ops = embedding_forward(model, shape)
+    head_ops = head_forward(model, shape)
+    return StageCosts(
+        hw=hw, groups=groups, layers=layers,
+        embed_f=cost_ops(embed_ops, device, groups).slowed(speed),
+        embed_b=cost_ops(backward_ops(embed_ops), device, groups).slowed(speed),
+        head_f=cost_ops(head_ops, device, groups).slowed(speed),
+        head_b=cost_ops(backward_ops(head_ops), device, groups).slowed(speed),
+        embed_params=sum(op.params for op in embed_ops),
+        head_params=sum(op.params for op in head_ops),
+        embed_saved=sum(op.saved_bytes for op in embed_ops),
+        head_saved=sum(op.saved_bytes for op in head_ops),
+        embed_model_flops=3.0 * sum(op.flops for op in embed_ops if op.is_matmul),
+        head_model_flops=sum(op.flops for op in head_ops if op.is_matmul) * 3.0)
+
+
+def _input_bytes(model: ModelSpec, shape: Shape) -> float:
+    """Full recomputation keeps only each layer's input (2·sbh bytes; /t with SP)."""
+    tokens = shape.tokens / (shape.tp if shape.sp else 1)
+    return shape.e * tokens * model.hidden
