@@ -7,7 +7,8 @@ Public API: :func:`load_scenario` and :func:`simulate`.
 from archsim.api import simulate
 from archsim.result import Result
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import ScenarioSpec, load_scenario
+from archsim.spec.loader import load_scenario
+from archsim.spec.scenario import ScenarioSpec
 
 __version__ = "0.1.0"
 __all__ = ["Result", "ScenarioSpec", "SpecError", "__version__", "load_scenario", "simulate"]

@@ -9,7 +9,8 @@ from typing import Any
 from archsim.metrics import simulate_workload
 from archsim.plan.compress import has_effect
 from archsim.result import Result
-from archsim.spec.scenario import ScenarioSpec, load_scenario
+from archsim.spec.loader import load_scenario
+from archsim.spec.scenario import ScenarioSpec
 
 
 def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = None,

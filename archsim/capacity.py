@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import ScenarioSpec, load_scenario, load_spec_file
+from archsim.spec.loader import load_scenario, load_spec_file
+from archsim.spec.scenario import ScenarioSpec
 
 TP_CANDIDATES = (1, 2, 4, 8, 16)
 

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.graph.export import build_graph, write_graph
     from archsim.graph.transformer import Shape
     from archsim.plan.stage_costs import training_shape
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):
         raise SpecError([f"--out {args.out}: unknown graph format {args.out.suffix!r}; "

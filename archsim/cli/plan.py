@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.io import write_text_atomic
     from archsim.planner import SearchSpace, search_plans
     from archsim.planner.render import render_plan_search
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     if args.out is not None:
         check_writable(args.out)

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archsim.api import simulate
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
     from archsim.summary import render_summary
 
     for path in (args.out, args.trace):

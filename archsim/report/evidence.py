@@ -131,7 +131,7 @@ def validation_notes(device: str) -> list[ValidationNote]:
 # ----------------------------------------------------------------------------- sources
 
 def device_profile(name: str) -> DeviceSpec | None:
-    from archsim.spec.scenario import load_spec_file
+    from archsim.spec.loader import load_spec_file
 
     try:
         spec = load_spec_file("devices", name)
@@ -142,7 +142,7 @@ def device_profile(name: str) -> DeviceSpec | None:
 
 
 def interconnect_profile(name: str) -> InterconnectSpec | None:
-    from archsim.spec.scenario import load_spec_file
+    from archsim.spec.loader import load_spec_file
 
     try:
         spec = load_spec_file("interconnects", name)

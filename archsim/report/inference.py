@@ -217,7 +217,7 @@ def _roofline(r: dict[str, Any], inp: ReportInput) -> Section | None:
 
 def _batch_scaling(inp: ReportInput, r: dict[str, Any]) -> Section:
     from archsim.api import simulate
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     sc = inp.scenario
     assert sc is not None

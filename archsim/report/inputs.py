@@ -54,7 +54,7 @@ def load_input(source: str | Path, overrides: list[str] | None = None) -> Report
         return ReportInput("sweep", text, table=load_sweep_table(Path(text)))
     _check_scenario_source(text)
     from archsim.api import simulate
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     scenario = load_scenario(text, overrides)
     result = simulate(scenario, trace=True)

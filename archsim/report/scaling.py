@@ -74,7 +74,7 @@ def scaled_hardware(sc: ScenarioSpec, devices: int) -> dict[str, Any]:
 def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
     """Simulate ``sc`` with data-parallel degree ``dp`` (devices = dp · tp · pp · cp)."""
     from archsim.api import simulate
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     plan = sc.plan
     devices = dp * plan.tp * plan.pp * plan.cp

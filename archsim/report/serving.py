@@ -227,7 +227,7 @@ def _timeline(r: dict[str, Any], spans: list) -> Section:
 def _replica_scaling(inp: ReportInput, r: dict[str, Any], cap: dict[str, Any] | None
                      ) -> Section:
     from archsim.api import simulate
-    from archsim.spec.scenario import load_scenario
+    from archsim.spec.loader import load_scenario
 
     sc = inp.scenario
     assert sc is not None

@@ -46,7 +46,7 @@ def _model(inp: ReportInput) -> ModelSpec | None:
     if inp.scenario is not None:
         return inp.scenario.model
     from archsim.spec.errors import SpecError
-    from archsim.spec.scenario import load_spec_file
+    from archsim.spec.loader import load_spec_file
 
     try:
         spec = load_spec_file("models", str((inp.result or {}).get("model")))

@@ -8,9 +8,10 @@ from archsim.spec.hardware import (
     PoolLinkSpec,
     PoolSpec,
 )
+from archsim.spec.loader import load_scenario, load_spec_file
 from archsim.spec.model import ModelSpec, MoESpec
 from archsim.spec.plan import CompressionPlan, ParallelPlan
-from archsim.spec.scenario import HardwareSpec, ScenarioSpec, load_scenario, load_spec_file
+from archsim.spec.scenario import HardwareSpec, ScenarioSpec
 from archsim.spec.workload import InferenceWorkload, ServingWorkload, TrainingWorkload
 
 __all__ = [

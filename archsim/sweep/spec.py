@@ -45,14 +45,9 @@ from pydantic import Field, ValidationError
 
 from archsim.spec.base import StrictModel
 from archsim.spec.errors import SpecError
+from archsim.spec.loader import Origins, default_scenario_mapping, load_scenario, resolve_names
 from archsim.spec.registry import list_names, read_yaml, registry_path
-from archsim.spec.scenario import (
-    Origins,
-    ScenarioSpec,
-    default_scenario_mapping,
-    load_scenario,
-    resolve_names,
-)
+from archsim.spec.scenario import ScenarioSpec
 from archsim.sweep.axes import Axis, fingerprint, parse_axis
 from archsim.sweep.columns import known_columns
 from archsim.sweep.expr import Expression, ExprSyntaxError, parse

@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from archsim.api import simulate
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import ScenarioSpec, load_scenario
+from archsim.spec.loader import load_scenario
+from archsim.spec.scenario import ScenarioSpec
 from archsim.sweep.columns import error_row, metrics_row
 from archsim.sweep.space import Point
 

@@ -239,7 +239,7 @@ def run_check(device: str = "cpu", *, rank_profile: dict[str, Any] | None = None
         progress(2, 3, "simulating")
     from archsim.api import simulate
     from archsim.cost.comm import CommGroup, collective_time
-    from archsim.spec.scenario import load_spec_file
+    from archsim.spec.loader import load_spec_file
 
     spec = load_spec_file("interconnects", link)
     group = CommGroup(size=2, per_node=2, intra=spec, inter=None, nic_bandwidth=0.0)

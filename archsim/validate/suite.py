@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from archsim.spec.errors import SpecError
+from archsim.spec.loader import load_spec_file
 from archsim.spec.registry import read_yaml
-from archsim.spec.scenario import load_spec_file
 from archsim.validate.cases import Case, default_cases
 from archsim.validate.compare import CaseResult, op_rows, report_dict
 

@@ -3,7 +3,7 @@
 import pytest
 
 from archsim.cost.comm import CommGroup, bus_bandwidth, collective_time, p2p_time
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 NVLINK3 = load_spec_file("interconnects", "nvlink3-nvswitch")
 HDR = load_spec_file("interconnects", "ib-hdr-200g")

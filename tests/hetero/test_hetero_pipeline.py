@@ -8,7 +8,7 @@ from hetero_toys import FAST, MODEL, SLOW, two_pools
 import archsim
 from archsim.plan.balance import resolve_pipeline
 from archsim.plan.training import build_training_plan
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 M = 8  # micro-batches
 

@@ -4,7 +4,7 @@ numbers check out against hand arithmetic or hand-derived bounds."""
 import pytest
 
 import archsim
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 
 def run(name, overrides=None):

@@ -4,7 +4,7 @@ numbers worked out by hand from the model's shapes and the profiles."""
 import pytest
 
 import archsim
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 A100 = load_spec_file("devices", "a100-sxm4-80gb")
 NV3 = load_spec_file("interconnects", "nvlink3-nvswitch")

@@ -7,7 +7,7 @@ Expected values are written out from the model's shapes and the device profile's
 import pytest
 
 import archsim
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 A100 = load_spec_file("devices", "a100-sxm4-80gb")
 BW = A100.memory.bandwidth * A100.efficiency.memory  # achieved bytes/s

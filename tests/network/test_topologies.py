@@ -10,7 +10,7 @@ from archsim.cost.comm import collective_time, group_in_pool
 from archsim.plan.balance import resolve_pipeline
 from archsim.plan.training import build_training_plan
 from archsim.spec.hardware import PoolSpec
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 S = 1e9
 A = 1e-6

@@ -14,7 +14,7 @@ from archsim.report.capacity import (
     valid_dps,
 )
 from archsim.report.scaling import ScalePoint, dp_candidates, simulate_at
-from archsim.spec.scenario import load_scenario, load_spec_file
+from archsim.spec.loader import load_scenario, load_spec_file
 
 
 def test_gpt3_175b_parameters_by_hand():

@@ -9,7 +9,7 @@ import pytest
 from archsim.report import evidence
 from archsim.report.evidence import device_source_rows, validation_notes
 from archsim.report.sections import validation_caveat, validation_section
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 MEGATRON_MD = """\
 # Training validation

@@ -9,7 +9,7 @@ from archsim.capacity import plan_capacity
 from archsim.cli import main
 from archsim.cli.capacity import parse_slo
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 SC = {"name": "cap", "model": "llama2-7b",
       "hardware": {"device": "a100-sxm4-80gb", "count": 1},

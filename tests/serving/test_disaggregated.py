@@ -6,7 +6,7 @@ import pytest
 
 import archsim
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 CLUSTER = {"pools": [{"name": "fast", "device": "h100-sxm5-80gb", "count": 2},
                      {"name": "cheap", "device": "a100-sxm4-80gb", "count": 2}],

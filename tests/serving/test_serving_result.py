@@ -5,7 +5,7 @@ import pytest
 import archsim
 from archsim.sim.serving.requests import generate_requests
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 BASE = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1}}
 

@@ -6,7 +6,7 @@ import pytest
 import archsim
 from archsim.capacity import plan_capacity
 from archsim.sim.serving.requests import generate_requests
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 GIB = 2**30
 TOKEN_KV = 2 * 32 * 32 * 128 * 2  # Llama-2-7B: K and V, 32 layers × 32 heads × 128, bf16

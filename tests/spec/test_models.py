@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from archsim.spec.loader import load_spec_file
 from archsim.spec.model import ModelSpec
 from archsim.spec.registry import list_names
-from archsim.spec.scenario import load_spec_file
 
 REFERENCE = Path(__file__).parents[2] / "reference"
 

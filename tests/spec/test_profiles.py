@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel
 
 from archsim.spec.hardware import DeviceSpec, InterconnectSpec
+from archsim.spec.loader import load_spec_file
 from archsim.spec.registry import list_names
-from archsim.spec.scenario import load_spec_file
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "reference"

@@ -6,7 +6,7 @@ import pytest
 
 import archsim
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import load_scenario, load_spec_file
+from archsim.spec.loader import load_scenario, load_spec_file
 
 BASE = {
     "model": "gpt3-1.7b",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 from archsim.validate.cases import MODELS, Case, default_cases
 from archsim.validate.predict import forward_label, predicted_ops, simulate_case
 

@@ -8,7 +8,7 @@ import pytest
 from archsim.cost.compute import compute_time
 from archsim.graph.ops import Op
 from archsim.spec.errors import SpecError
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 BASE = {
     "name": "toy", "kind": "cpu", "peak": {"fp32": "100 GFLOPS"},

@@ -22,7 +22,7 @@ from archsim.graph.inference import inference_layer
 from archsim.graph.transformer import Shape
 from archsim.plan.inference import Degrees, comm_groups
 from archsim.spec.hardware import PoolSpec
-from archsim.spec.scenario import load_spec_file
+from archsim.spec.loader import load_spec_file
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference"
 A100 = load_spec_file("devices", "a100-sxm4-80gb")
