@@ -17,7 +17,7 @@ import math
 from functools import lru_cache
 
 from archsim.graph.ops import Op
-from archsim.spec.hardware import DeviceSpec, MatmulEfficiencySpec
+from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 
 
 class EfficiencyCurve:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from archsim.result import Result, empty_communication, empty_memory
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 from archsim.spec.scenario import ScenarioSpec
 
 # Without a measured idle power in the profile, an idle device is assumed to draw this fraction

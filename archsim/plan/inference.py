@@ -43,7 +43,8 @@ from archsim.plan.inference_setup import (
 from archsim.plan.links import stage_p2p
 from archsim.plan.opcost import PhaseCost, cost_ops
 from archsim.plan.placement import Placement, StageHardware
-from archsim.spec.hardware import ClusterSpec, DeviceSpec, PoolSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import ClusterSpec, PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 

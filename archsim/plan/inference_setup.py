@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup, group_in_pool
-from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT

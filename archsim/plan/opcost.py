@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.graph.ops import Op
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 
 COMM_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")
 

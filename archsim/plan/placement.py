@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import PoolSpec
 from archsim.spec.placement import balance_mode, stage_pool_names
 from archsim.spec.scenario import ScenarioSpec
 

@@ -30,7 +30,8 @@ from archsim.plan.links import pair_allreduce_s, same_node, stage_p2p
 from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops
 from archsim.plan.placement import Placement, StageHardware, resolve_placement
 from archsim.plan.stage_costs import StageCosts, stage_costs, tied_embedding_copy, training_shape
-from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 

@@ -20,7 +20,8 @@ from archsim.plan.opcost import PhaseCost
 from archsim.plan.placement import StageHardware
 from archsim.plan.stage_costs import rank_groups, stage_costs, training_shape
 from archsim.planner.space import Candidate, scenario_for
-from archsim.spec.hardware import DeviceSpec, PoolSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError
-from archsim.spec.hardware import DeviceSpec, InterconnectSpec
+from archsim.spec.hardware import InterconnectSpec
 
 # The Megatron-LM weak-scaling validation ran on DGX A100 80GB nodes (Narayanan et al. 2021).
 MEGATRON_DEVICE = "a100-sxm4-80gb"

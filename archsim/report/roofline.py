@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from archsim.graph.ops import Op
 from archsim.report.document import Plot, Section
 from archsim.report.plots import RooflinePoint
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 from archsim.spec.scenario import ScenarioSpec
 
 

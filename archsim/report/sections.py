@@ -13,7 +13,8 @@ from archsim.report.evidence import (
     interconnect_source_rows,
     validation_notes,
 )
-from archsim.spec.hardware import DeviceSpec, InterconnectSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import InterconnectSpec
 from archsim.spec.scenario import ScenarioSpec
 
 MEMORY_PARTS = ("weights", "gradients", "optimizer_states", "activations", "kv_cache", "other")

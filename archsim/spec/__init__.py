@@ -1,13 +1,8 @@
 """Validated input specs (pydantic): hardware, model, workload, plans, scenario; units; registry."""
 
+from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError
-from archsim.spec.hardware import (
-    ClusterSpec,
-    DeviceSpec,
-    InterconnectSpec,
-    PoolLinkSpec,
-    PoolSpec,
-)
+from archsim.spec.hardware import ClusterSpec, InterconnectSpec, PoolLinkSpec, PoolSpec
 from archsim.spec.loader import load_scenario, load_spec_file
 from archsim.spec.model import ModelSpec, MoESpec
 from archsim.spec.plan import CompressionPlan, ParallelPlan

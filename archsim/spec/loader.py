@@ -15,8 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from archsim.spec.base import StrictModel
+from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError, format_location
-from archsim.spec.hardware import ClusterSpec, DeviceSpec, InterconnectSpec, StorageSpec
+from archsim.spec.hardware import ClusterSpec, InterconnectSpec, StorageSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.registry import (
     list_names,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from archsim.spec.base import StrictModel
-from archsim.spec.hardware import Dtype
+from archsim.spec.device import Dtype
 
 
 class ParallelPlan(StrictModel):

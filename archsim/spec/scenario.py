@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from archsim.spec.base import StrictModel
+from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import (
     ClusterSpec,
-    DeviceSpec,
     FabricSpec,
     InterconnectSpec,
     NetworkModel,

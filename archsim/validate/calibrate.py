@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from archsim.io import write_text_atomic
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 from archsim.spec.units import format_quantity
 from archsim.validate.fit import FitResult, fit_device
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.compute import compute_time, memory_time
 from archsim.graph.ops import Op
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 from archsim.validate.records import (
     FIT_MAX_CONTENTION,
     VECTOR_KINDS,

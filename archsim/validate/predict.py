@@ -25,7 +25,7 @@ from archsim.graph.transformer import (
     layer_forward,
     optimizer_op,
 )
-from archsim.spec.hardware import DeviceSpec
+from archsim.spec.device import DeviceSpec
 from archsim.validate.cases import Case
 
 _BWD_SUFFIXES = (".dgrad2", ".dgrad", ".wgrad", ".bwd")

@@ -7,7 +7,7 @@ import pytest
 
 from archsim.cost.compute import EfficiencyCurve, bound_by, compute_time
 from archsim.graph.ops import Op
-from archsim.spec.hardware import MatmulEfficiencySpec
+from archsim.spec.device import MatmulEfficiencySpec
 from archsim.spec.loader import load_spec_file
 
 A100 = load_spec_file("devices", "a100-sxm4-80gb")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from archsim.spec.hardware import DeviceSpec, InterconnectSpec
+from archsim.spec.device import DeviceSpec
+from archsim.spec.hardware import InterconnectSpec
 from archsim.spec.loader import load_spec_file
 from archsim.spec.registry import list_names
 

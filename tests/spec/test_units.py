@@ -67,7 +67,7 @@ def test_format_round_trips(value, dimension):
 
 def test_a_dumped_device_reloads_to_the_same_floats():
     """40 GB is 37.2529029846191… GiB: dumped with 6 digits it came back 8e-8 smaller."""
-    from archsim.spec.hardware import DeviceSpec
+    from archsim.spec.device import DeviceSpec
     from archsim.spec.loader import load_spec_file
 
     raw = load_spec_file("devices", "a100-sxm4-80gb").model_dump(mode="json")

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 import archsim
+from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError
-from archsim.spec.hardware import DeviceSpec
 from archsim.validate.calibrate import build_spec, device_mapping, profile_text, with_base
 from archsim.validate.fit import FitResult
 

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 from archsim import simulate  # noqa: E402
 from archsim.cli import main  # noqa: E402
-from archsim.spec.hardware import DeviceSpec  # noqa: E402
+from archsim.spec.device import DeviceSpec  # noqa: E402
 
 THREADS = "1"
 """One thread per process: on a shared 2-core CI machine a second thread waits on a core that

@@ -1,0 +1,169 @@
+"""Device specs: one accelerator (or CPU socket) with its peaks, memory and efficiency data.
+
+Every quantity is written with its unit in the YAML and held as an SI float here. Peaks are
+*dense* (no structured sparsity). Efficiency is data: a matmul efficiency curve by problem size
+(FLOPs of one matmul call) and an achieved fraction of the memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from archsim.spec.base import StrictModel
+from archsim.spec.units import (
+    Bandwidth,
+    Bytes,
+    BytesOrZero,
+    DurationOrZero,
+    FlopRate,
+    Power,
+    Price,
+)
+
+Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
+DeviceKind = Literal["gpu", "tpu", "fpga", "asic", "cpu"]
+
+
+class MatmulEfficiencySpec(StrictModel):
+    """Achieved fraction of the dense peak for one matmul call, by its FLOPs.
+
+    Points are ``[flops, efficiency]``; between them the efficiency is interpolated linearly in
+    log10(FLOPs) and held constant beyond the ends.
+    """
+
+    points: tuple[tuple[float, float], ...] = Field(min_length=1)
+    source: str = ""
+
+    @field_validator("points")
+    @classmethod
+    def _check_points(cls, points: tuple[tuple[float, float], ...]
+                      ) -> tuple[tuple[float, float], ...]:
+        flops = [p[0] for p in points]
+        if any(f <= 0 for f in flops):
+            raise ValueError("every point's FLOPs must be greater than zero")
+        if any(b <= a for a, b in itertools.pairwise(flops)):
+            raise ValueError("points must be sorted by strictly increasing FLOPs")
+        if any(not (0 < e <= 1) for _, e in points):
+            raise ValueError("every efficiency must be in (0, 1]")
+        return points
+
+
+class EfficiencySpec(StrictModel):
+    """Efficiency data of a device (see ``docs`` in the profile for how each was obtained)."""
+
+    matmul: MatmulEfficiencySpec
+    memory: float = Field(gt=0, le=1, description="achieved / peak memory bandwidth")
+    # default 0.5: UNVERIFIED assumption for inline profiles that give no measurement (the
+    # shipped profiles state theirs; elementwise kernels are memory-bound on all of them)
+    vector: float = Field(default=0.5, gt=0, le=1,
+                          description="achieved / peak vector (non-matrix) FLOP rate")
+    by_kind: dict[str, float] = Field(default_factory=dict)
+    """Achieved / vector peak of one kind of non-matrix op, optionally per phase (``norm``,
+    ``norm.bwd``, ``softmax.fwd``, ``optimizer``, ...), measured by ``archsim calibrate``;
+    ``vector`` for kinds not listed."""
+    attention: MatmulEfficiencySpec | None = None
+    """Fused attention kernels, by the FLOPs of one call; the matmul curve when absent."""
+    source: str = ""
+
+    @field_validator("by_kind")
+    @classmethod
+    def _check_by_kind(cls, by_kind: dict[str, float]) -> dict[str, float]:
+        for kind, eff in by_kind.items():
+            if not 0 < eff <= 1:
+                raise ValueError(f"by_kind.{kind}: efficiency {eff!r} must be in (0, 1]")
+        return by_kind
+
+    def vector_for(self, kind: str, phase: str = "fwd") -> float:
+        """Vector efficiency of an op of ``kind`` in ``phase`` (key ``kind.phase``, then
+        ``kind``, then ``vector``)."""
+        return self.by_kind.get(f"{kind}.{phase}", self.by_kind.get(kind, self.vector))
+
+
+class MemorySpec(StrictModel):
+    capacity: Bytes
+    bandwidth: Bandwidth
+    kind: str = ""
+    reserved: BytesOrZero = 0.0
+    """Memory the runtime keeps for itself (context, allocator slack), not usable by the model."""
+    cache_bandwidth: Bandwidth | None = None
+    """Bandwidth of the on-chip cache (the device's ``sram``): an op whose bytes fit in it
+    streams at this rate instead of ``bandwidth`` (measured by ``archsim calibrate``)."""
+
+
+class SparsitySpec(StrictModel):
+    """Structured-sparsity support of the device's matrix units."""
+
+    pattern: Literal["2:4"] = "2:4"
+    dtypes: list[Dtype] = Field(default_factory=list)
+    peak_factor: float = Field(default=2.0, gt=1)
+    """Sparse / dense matrix peak: 2 for NVIDIA's 2:4 tensor cores (A100, H100 datasheets)."""
+    achieved_speedup: float = Field(default=1.0, ge=1)
+    """Measured speedup of sparse GEMMs; default 1: no speedup unless a profile measured one."""
+    source: str = ""
+
+
+class DeviceSpec(StrictModel):
+    """One accelerator (or CPU socket) as the simulator sees it."""
+
+    name: str
+    kind: DeviceKind
+    vendor: str = ""
+    peak: dict[Dtype, FlopRate] = Field(description="dense matrix peak per dtype")
+    vector_peak: FlopRate | None = None
+    """Peak of the non-matrix units (elementwise work); defaults to the fp32 peak."""
+    memory: MemorySpec
+    sram: BytesOrZero = 0.0
+    tdp: Power
+    idle_power: Power | None = None
+    launch_overhead: DurationOrZero = 5e-6
+    graph_launch_overhead: DurationOrZero | None = None
+    """Per-kernel cost when a forward pass is replayed as a captured graph (CUDA/HIP graphs);
+    used by inference/serving workloads with ``cuda_graphs: true``. None: no graph support
+    (launch_overhead applies)."""
+    efficiency: EfficiencySpec
+    sparsity: SparsitySpec | None = None
+    scale_up: str | None = None
+    """Default intra-node interconnect (registry name)."""
+    scale_out: str | None = None
+    """Default inter-node interconnect (registry name)."""
+    devices_per_node: int = Field(default=8, ge=1)
+    price_per_hour: Price | None = None
+    price_source: str = ""
+    verification: str = ""
+    unverified: list[str] = Field(default_factory=list)
+    source: str = ""
+    calibration: dict[str, Any] | None = None
+    """Provenance and raw measurements written by ``archsim calibrate`` (not used to simulate)."""
+
+    @field_validator("peak")
+    @classmethod
+    def _peak_not_empty(cls, peak: dict[str, float]) -> dict[str, float]:
+        if not peak:
+            raise ValueError("needs at least one dtype peak, e.g. {bf16: '312 TFLOPS'}")
+        return peak
+
+    def supports(self, dtype: str) -> bool:
+        return dtype in self.peak
+
+    def peak_for(self, dtype: str) -> float:
+        """Dense peak for ``dtype``; tf32/fp32 fall back to each other, bf16/fp16 likewise."""
+        if dtype in self.peak:
+            return self.peak[dtype]
+        for alias in {"bf16": ("fp16",), "fp16": ("bf16",), "tf32": ("fp32",),
+                      "fp32": ("tf32",)}.get(dtype, ()):
+            if alias in self.peak:
+                return self.peak[alias]
+        raise KeyError(dtype)
+
+    @property
+    def vector_flops(self) -> float:
+        if self.vector_peak is not None:
+            return self.vector_peak
+        return self.peak.get("fp32") or min(self.peak.values())
+
+    @property
+    def usable_memory(self) -> float:
+        return self.memory.capacity - self.memory.reserved
