@@ -13,15 +13,9 @@ from pathlib import Path
 
 import networkx as nx
 
+from archsim.graph.backward import backward_of, optimizer_op
 from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_of,
-    embedding_forward,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
+from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.model import ModelSpec
 
 

@@ -1,4 +1,4 @@
-"""Op lists of a transformer stack, per device, for forward, backward and the optimizer step.
+"""Forward op lists of a transformer stack, per device (backward ops: archsim/graph/backward.py).
 
 The layer is Megatron-LM's (Shoeybi et al. 2019; Korthikanti et al. 2022): pre-norm attention
 and MLP blocks, tensor parallel as column-parallel QKV / FC1 and row-parallel output projection
@@ -11,9 +11,6 @@ Assumptions (each affects bytes, not FLOPs):
   Table 2 (34·sbh + 5·as²b bytes without parallelism) exactly for GPT layers; flash attention
   keeps Q, K, V (and the output, counted as the projection's input) instead of the s×s tensors.
 * A matmul reads both operands and writes its result once (no re-reads from tiling).
-* Backward of a matmul is two matmuls of the same FLOPs (data gradient, weight gradient);
-  backward of fused flash attention is 2.5× the forward FLOPs (FlashAttention-2 recomputes
-  the scores), counted in ``work_fraction`` so that nominal FLOPs stay 2× forward.
 """
 
 from __future__ import annotations
@@ -29,10 +26,6 @@ from archsim.spec.units import BYTES_PER_ELEMENT
 _NORM_FLOPS_PER_ELEMENT = 7.0
 _GELU_FLOPS_PER_ELEMENT = 8.0
 _SOFTMAX_FLOPS_PER_ELEMENT = 5.0
-_ADAM_FLOPS_PER_PARAM = 12.0
-# FlashAttention-2 backward: 5 matmuls of the forward's 2 (Dao 2023, §3.1.2) → 2.5×, i.e.
-# 1.25× the nominal 2× backward.
-_FLASH_BWD_WORK = 1.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,76 +346,3 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
         if t > 1 and not classifier:
             ops.append(_collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s))
     return ops
-
-
-def backward_of(op: Op) -> list[Op]:
-    """Backward ops of a forward op (data gradient first, then weight gradient)."""
-    name = op.name
-    if op.kind == "comm":
-        assert op.comm is not None
-        # the conjugate collective: all-reduce ↔ identity, all-gather ↔ reduce-scatter
-        conj = {"allreduce": "allreduce", "allgather": "reducescatter",
-                "reducescatter": "allgather", "alltoall": "alltoall", "p2p": "p2p"}
-        kind = conj[op.comm.kind]
-        return [replace(op, name=name + ".bwd", phase="bwd",
-                        comm=replace(op.comm, kind=kind))]
-    if op.kind == "matmul":
-        assert op.shape is not None
-        batch, m, k, n = op.shape
-        # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
-        # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
-        op = replace(op, work_fraction=1.0, vector_flops=0.0)
-        dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
-                     saved_bytes=0.0)
-        ops = [dx]
-        if op.params or op.attention_core:
-            ops.append(replace(op, name=name + ".wgrad", phase="bwd", shape=(batch, k, m, n),
-                               params=0.0, saved_bytes=0.0))
-        else:
-            ops.append(replace(op, name=name + ".dgrad2", phase="bwd", shape=(batch, k, m, n),
-                               params=0.0, saved_bytes=0.0))
-        return ops
-    if op.kind == "attention":
-        return [replace(op, name=name + ".bwd", phase="bwd", flops=2.0 * op.flops,
-                        bytes=2.0 * op.bytes, saved_bytes=0.0, params=0.0,
-                        work_fraction=op.work_fraction * _FLASH_BWD_WORK)]
-    if op.kind == "optimizer":
-        return []
-    # memory-bound kernels: read the output gradient and the saved input, write the input
-    # gradient → 1.5× the forward traffic (two reads + one write vs one read + one write)
-    nbytes = op.bwd_bytes if op.bwd_bytes is not None else 1.5 * op.bytes
-    return [replace(op, name=name + ".bwd", phase="bwd", flops=2.0 * op.flops,
-                    bytes=nbytes, saved_bytes=0.0, params=0.0, bwd_bytes=None)]
-
-
-def backward_ops(forward: list[Op]) -> list[Op]:
-    """Backward ops of a forward op list, in reverse order."""
-    out: list[Op] = []
-    for op in reversed(forward):
-        out.extend(backward_of(op))
-    return out
-
-
-def grad_accumulate_op(params: float, dtype: str, name: str = "grad_accumulate") -> Op:
-    """Adding one micro-batch's weight gradients into the gradient buffer (Megatron-LM's
-    ``main_grad`` hook, PyTorch's ``.grad`` accumulation): reads both, writes the buffer."""
-    e = BYTES_PER_ELEMENT[dtype]
-    return Op(name=name, kind="elementwise", phase="bwd", flops=params, bytes=3 * e * params,
-              dtype=dtype)
-
-
-def optimizer_op(params: float, optimizer: str, dtype: str, name: str = "optimizer") -> Op:
-    """Parameter update over ``params`` local parameters (memory-bound).
-
-    Adam with fp32 master weights (mixed precision): reads and writes the fp32 master weight and
-    both fp32 moments (24 B), reads the gradient (dtype), writes the 16-bit weight (dtype).
-    SGD with momentum: fp32 weight and momentum (16 B) plus gradient and weight.
-    """
-    e = BYTES_PER_ELEMENT[dtype]
-    per_param = (24.0 if optimizer == "adam" else 16.0) + 2 * e
-    return Op(name=name, kind="optimizer", phase="opt", flops=_ADAM_FLOPS_PER_PARAM * params,
-              bytes=per_param * params, dtype=dtype)
-
-
-def op_params(ops: list[Op]) -> float:
-    return sum(op.params for op in ops)

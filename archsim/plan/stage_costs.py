@@ -16,14 +16,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from archsim.cost.comm import CommGroup, group_in_pool
+from archsim.graph.backward import backward_ops
 from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_ops,
-    embedding_forward,
-    head_forward,
-    layer_forward,
-)
+from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout
 from archsim.plan.opcost import PhaseCost, cost_ops

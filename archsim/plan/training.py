@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.cost.memory import ModelStates, model_state_bytes
-from archsim.graph.transformer import grad_accumulate_op, optimizer_op
+from archsim.graph.backward import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
 from archsim.plan.flows import FlowPlan, build_flow_plan
 from archsim.plan.layout import Layout

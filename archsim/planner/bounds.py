@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
 from archsim.cost.memory import ModelStates, model_state_bytes
-from archsim.graph.transformer import grad_accumulate_op
+from archsim.graph.backward import grad_accumulate_op
 from archsim.planner.profiles import Profile, Profiles
 from archsim.planner.space import Candidate
 from archsim.spec.hardware import PoolSpec

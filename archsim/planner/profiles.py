@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
-from archsim.graph.transformer import optimizer_op
+from archsim.graph.backward import optimizer_op
 from archsim.plan.compress import resolve_compression
 from archsim.plan.layout import Layout
 from archsim.plan.opcost import PhaseCost

@@ -33,12 +33,8 @@ class OpRow:
 def training_ops(sc: ScenarioSpec) -> list[Op] | None:
     """Forward and backward ops of one rank's layer (each layer kind), embedding and head;
     None when the plan does not divide."""
-    from archsim.graph.transformer import (
-        backward_ops,
-        embedding_forward,
-        head_forward,
-        layer_forward,
-    )
+    from archsim.graph.backward import backward_ops
+    from archsim.graph.transformer import embedding_forward, head_forward, layer_forward
     from archsim.plan.layout import resolve_layout
     from archsim.plan.stage_costs import training_shape
 

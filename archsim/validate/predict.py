@@ -14,17 +14,10 @@ from typing import Any
 
 from archsim.api import simulate
 from archsim.cost.compute import compute_time
+from archsim.graph.backward import backward_of, grad_accumulate_op, optimizer_op
 from archsim.graph.inference import inference_head, inference_layer
 from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_of,
-    embedding_forward,
-    grad_accumulate_op,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
+from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.device import DeviceSpec
 from archsim.validate.cases import Case
 

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from archsim.graph.backward import backward_of, optimizer_op
 from archsim.graph.ops import Op
-from archsim.graph.transformer import (
-    Shape,
-    backward_of,
-    head_forward,
-    layer_forward,
-    optimizer_op,
-)
+from archsim.graph.transformer import Shape, head_forward, layer_forward
 from archsim.spec.model import ModelSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 

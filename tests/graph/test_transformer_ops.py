@@ -6,14 +6,9 @@ from pathlib import Path
 import pytest
 
 import archsim
+from archsim.graph.backward import backward_ops
 from archsim.graph.export import build_graph
-from archsim.graph.transformer import (
-    Shape,
-    backward_ops,
-    embedding_forward,
-    head_forward,
-    layer_forward,
-)
+from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.model import ModelSpec
 
 REFERENCE = Path(__file__).parents[2] / "reference"

@@ -7,12 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from archsim.graph.transformer import (  # noqa: E402
-    Shape,
-    embedding_forward,
-    head_forward,
-    layer_forward,
-)
+from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward  # noqa: E402
 from archsim.spec.errors import SpecError  # noqa: E402
 from archsim.spec.model import ModelSpec  # noqa: E402
 from archsim.validate.cases import MODELS  # noqa: E402
