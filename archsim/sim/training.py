@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simpy.events import Event
+
 from archsim.cost.transfer import Transfer
 from archsim.plan.schedules import Task, build_schedule
 from archsim.plan.training import TrainingPlan
@@ -63,11 +65,12 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     overlap = plan.scenario.plan.overlap_comm
     schedule = build_schedule(plan.scenario.plan.schedule, p, m, v)
 
-    # A task's input is a slot [arrival time or None, waiting event or None]: a receiver that
-    # finds the arrival time already known folds the wait into its compute timeout, so only
-    # stages that really wait on a neighbour cost an extra event.
-    ready = {phase: [[[[None, None] for _ in range(m)] for _ in range(v)] for _ in range(p)]
-             for phase in "FB"}
+    # The input of (phase, stage, chunk, micro-batch): its arrival time (None until sent) and
+    # the event a receiver waits on (None unless it had to wait). A receiver that finds the
+    # arrival time already known folds the wait into its compute timeout, so only stages that
+    # really wait on a neighbour cost an extra event.
+    arrivals = {ph: [[[None] * m for _ in range(v)] for _ in range(p)] for ph in "FB"}
+    waiters = {ph: [[[None] * m for _ in range(v)] for _ in range(p)] for ph in "FB"}
     flows = plan.flows if plan.network_model == "flow" else None
     net = build_network(sim, "flow" if flows else "analytic",
                         flows.capacity if flows else None)
@@ -77,73 +80,121 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     tp_streams = ([net.channel(f"stage {s} collectives", "comm") for s in range(p)]
                   if flows else None)
     stages = [StageTimeline(stage=s) for s in range(p)]
-    tasks = [_stage_tasks(plan, schedule[s], stages[s], ready, links_fwd[s], links_bwd[s])
-             for s in range(p)]
+    for s in range(p):
+        _order_figures(plan, schedule[s], stages[s])
+    routes = [_stage_routes(plan, s, arrivals, waiters, links_fwd[s], links_bwd[s])
+              for s in range(p)]
 
     tracing = sim.trace.enabled
     add_span = sim.trace.add
     signal_at = sim.signal_at
+    schedule_event = env.schedule
     per_mb_blocking = plan.dp_reduce_per_microbatch and not overlap
+    # when a backward reduces gradients: overlapped with backward, or blocking after each
+    # micro-batch (ZeRO-2/3 without overlap); else all at once after the backward pass
+    per_mb = plan.dp_reduce_per_microbatch
+    reducing = lay.dp_shard > 1 and (overlap or per_mb)
 
-    def stage_process(s: int):
+    def analytic_stage(s: int):
+        """The contention-free network: every completion time is known when work is queued,
+        so a task costs one timeout (plus one event when it waits for its input)."""
         tl = stages[s]
         track = f"stage {s}"
         dp_stream = dp_streams[s]
-        busy = now = 0.0  # ``now`` tracks env.now: the process runs only when it resumes
+        by_phase = routes[s]
+        last_mb = _last_backward(schedule[s]) if reducing and not per_mb else None
+        now = blocked = 0.0  # ``now`` tracks env.now: the process runs only when it resumes
         timeout = env.timeout
-        for fwd, wait, dur, reduce, link, seconds, slot, transfer, mb, c in tasks[s]:
+        for phase, mb, c in schedule[s]:
+            dur, arrived, waiting, link, seconds, out_arrived, out_waiting, _, backward = (
+                by_phase[phase][c])
             start = now
-            if wait is not None:
-                if wait[0] is None:  # the input has not been sent yet: wait for it
-                    wait[1] = env.event()
-                    yield wait[1]
-                    start = now = env.now
-                elif wait[0] > now:
-                    start = wait[0]
-            if reduce:
+            if arrived is not None:
+                t = arrived[mb]
+                if t is None:  # the input has not been sent yet: wait for it
+                    event = waiting[mb] = Event(env)
+                    yield event
+                    start = now = env._now
+                elif t > now:
+                    start = t
+            if backward and reducing and (per_mb or last_mb[c] == mb):
                 if overlap:
                     queue_gradients(plan, dp_stream, s, c, mb, start, dur)
-                elif flows is None:
-                    # blocking reduce-scatter after each micro-batch's backward
+                else:  # blocking reduce-scatter after each micro-batch's backward
                     done = dp_stream.submit(start + dur, sum(plan.bucket_times[s][c]),
                                             f"{plan.dp_kind} grads mb{mb}")
+                    blocked += done - start - dur
                     dur = done - start
-            if flows is None:
-                delay = start - now + dur
-                yield timeout(delay)
-                now += delay  # the same sum SimPy makes for the timeout's time
-                busy += dur
-            else:
-                yield from _flow_task(env, tp_streams[s], dp_stream, plan, flows, s, c, mb,
-                                      fwd, reduce and per_mb_blocking, start - now, dur)
-                now = env.now
-                busy += now - start
-            end = now
+            delay = start - now + dur
+            yield timeout(delay)
+            now += delay  # the same sum SimPy makes for the timeout's time
             if tracing:
-                name = ("F" if fwd else "B") + str(mb) + (f".{c}" if v > 1 else "")
-                add_span(track, name, start, end, "forward" if fwd else "backward",
-                         {"micro_batch": mb, "chunk": c})
-            if slot is None:
+                add_span(track, _task_label(phase, mb, c, v), start, now,
+                         "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
+            if out_arrived is None:
                 continue
-            if seconds > 0:
-                if transfer is not None:  # flow-level: arrival known when the flows finish
-                    link.submit(end, transfer, _send_label(fwd, mb),
-                                lambda t, slot=slot: _deliver(signal_at, slot, t),
-                                {"bytes": plan.p2p_bytes})
-                    continue
-                # contention-free FIFO link owned by this stage (FifoStream.submit, inlined)
-                begin = link.free_at if link.free_at > end else end
-                end = link.free_at = begin + seconds
-                link.busy_s += seconds
+            if seconds > 0:  # the FIFO link owned by this stage (FifoStream.submit, inlined)
+                free = link.free_at
+                end = link.free_at = (free if free > now else now) + seconds
                 if tracing:
-                    add_span(link.name, _send_label(fwd, mb), begin, end, "p2p",
-                             {"bytes": plan.p2p_bytes})
-            slot[0] = end
-            if slot[1] is not None:
-                signal_at(end, slot[1])
+                    add_span(link.name, _send_label(not backward, mb), end - seconds, end,
+                             "p2p", {"bytes": plan.p2p_bytes})
+            else:
+                end = now
+            out_arrived[mb] = end
+            event = out_waiting[mb]
+            if event is not None:  # Simulation.signal_at, inlined
+                event._ok = True
+                event._value = None
+                delay = end - env._now
+                schedule_event(event, 1, delay if delay > 0.0 else 0.0)
+        # every task of a chunk runs once per micro-batch; sends occupy the stage's links
+        tl.compute_busy_s = blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
+        for rs in by_phase.values():
+            for r in rs:
+                if r[5] is not None and r[4] > 0:
+                    r[3].busy_s += m * r[4]
+        yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
+
+    def flow_stage(s: int):
+        """The flow-level network: a task's collectives and sends are flows whose completion
+        is an event."""
+        tl = stages[s]
+        track = f"stage {s}"
+        dp_stream = dp_streams[s]
+        by_phase = routes[s]
+        last_mb = _last_backward(schedule[s]) if reducing and not per_mb else None
+        busy = 0.0
+        for phase, mb, c in schedule[s]:
+            dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward = (
+                by_phase[phase][c])
+            if arrived is not None and arrived[mb] is None:
+                event = waiting[mb] = Event(env)
+                yield event
+            start = env._now
+            wait = arrived[mb] - start if arrived is not None and arrived[mb] > start else 0.0
+            if backward and reducing and overlap and (per_mb or last_mb[c] == mb):
+                queue_gradients(plan, dp_stream, s, c, mb, start + wait, dur)
+            yield from _flow_task(env, tp_streams[s], dp_stream, plan, flows, s, c, mb,
+                                  not backward, backward and per_mb_blocking, wait, dur)
+            end = env._now
+            busy += end - start - wait
+            if tracing:
+                add_span(track, _task_label(phase, mb, c, v), start + wait, end,
+                         "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
+            if out_arrived is None:
+                continue
+            if seconds > 0:  # arrival known when the flows finish
+                link.submit(end, transfer, _send_label(not backward, mb),
+                            lambda t, a=out_arrived, w=out_waiting, mb=mb:
+                            _deliver(signal_at, a, w, mb, t),
+                            {"bytes": plan.p2p_bytes})
+            else:
+                _deliver(signal_at, out_arrived, out_waiting, mb, end)
         tl.compute_busy_s = busy
         yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
 
+    stage_process = analytic_stage if flows is None else flow_stage
     for s in range(p):
         env.process(stage_process(s))
     env.run()
@@ -153,101 +204,93 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
                             spans=sim.trace.spans, p2p_time_s=p2p)
 
 
-def _stage_tasks(plan: TrainingPlan, order: list[Task], tl: StageTimeline,
-                 ready: dict[str, list], link_fwd, link_bwd) -> list[tuple]:
-    """Stage ``tl.stage``'s tasks as the event loop runs them, and its order-set figures.
-
-    A task is (is_forward, its input slot or None, duration, reduce gradients now, output
-    link, send seconds, the receiver's input slot or None, flow transfer or None,
-    micro-batch, chunk). Fills ``tl`` with what the schedule order alone decides: peak
-    activation bytes and micro-batches alive, blocking collective, recomputation and ZeRO-3
-    gather time.
-    """
-    s = tl.stage
+def _stage_routes(plan: TrainingPlan, s: int, arrivals: dict, waiters: dict, link_fwd,
+                  link_bwd) -> dict[str, list[tuple]]:
+    """Phase ("F", "B") → per chunk of stage ``s``: (duration, input arrival and waiter
+    tables or None, output link, send seconds, the receiver's arrival and waiter tables or
+    None, flow transfer or None, is backward). Durations include ZeRO-3's parameter
+    gathers, hidden behind compute or added to it."""
     lay = plan.layout
     p, v = lay.pp, lay.chunks
     overlap = plan.scenario.plan.overlap_comm
-    per_mb = plan.dp_reduce_per_microbatch
-    sharded = lay.dp_shard > 1
     flows = plan.flows if plan.network_model == "flow" else None
-    fwd_ready, bwd_ready = ready["F"], ready["B"]
+    fa, fw, ba, bw = arrivals["F"], waiters["F"], arrivals["B"], waiters["B"]
     wrap_f, wrap_b = plan.p2p_wrap_s or (plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
                                          plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0)
-    # per chunk: (forward, backward) duration with ZeRO-3's gathers hidden or added, and where
-    # its forward / backward output goes: (link, seconds, receiver's slots, flow transfer)
-    durations, f_out, b_out = [], [], []
+    fwd, bwd = [], []
     for c, ck in enumerate(plan.chunks[s]):
         f, b, z = ck.fwd.time_s, ck.bwd.time_s, ck.zero3_gather_s
         if z:
             f = max(f, z) if overlap else f + z
             b = max(b, z) if overlap else b + z
-        durations.append((f, b))
+        f_in = (None, None) if s == 0 and c == 0 else (fa[s][c], fw[s][c])
         if s < p - 1:
-            f_out.append((link_fwd, plan.p2p_fwd_s[s], fwd_ready[s + 1][c],
-                          flows.p2p_fwd[s] if flows else None))
+            f_out = (link_fwd, plan.p2p_fwd_s[s], fa[s + 1][c], fw[s + 1][c],
+                     flows.p2p_fwd[s] if flows else None)
         elif c < v - 1:
-            f_out.append((link_fwd, wrap_f, fwd_ready[0][c + 1], _wrap(flows, wrap_f, True)))
-        else:
-            f_out.append((None, 0.0, bwd_ready[s][c], None))
+            f_out = (link_fwd, wrap_f, fa[0][c + 1], fw[0][c + 1], _wrap(flows, wrap_f, True))
+        else:  # the last stage's backward starts where its forward ends
+            f_out = (None, 0.0, ba[s][c], bw[s][c], None)
         if s > 0:
-            b_out.append((link_bwd, plan.p2p_bwd_s[s - 1], bwd_ready[s - 1][c],
-                          flows.p2p_bwd[s - 1] if flows else None))
+            b_out = (link_bwd, plan.p2p_bwd_s[s - 1], ba[s - 1][c], bw[s - 1][c],
+                     flows.p2p_bwd[s - 1] if flows else None)
         elif c > 0:
-            b_out.append((link_bwd, wrap_b, bwd_ready[p - 1][c - 1], _wrap(flows, wrap_b, False)))
+            b_out = (link_bwd, wrap_b, ba[p - 1][c - 1], bw[p - 1][c - 1],
+                     _wrap(flows, wrap_b, False))
         else:
-            b_out.append((None, 0.0, None, None))
-    last_b = {c: i for i, (phase, _mb, c) in enumerate(order) if phase == "B"}
-    chunk_figures = [(ck.act_bytes, ck.working_bytes, ck.fwd.comm_s, ck.bwd.comm_s,
-                      ck.recompute_s, ck.zero3_gather_s) for ck in plan.chunks[s]]
-    first_input = s == 0
+            b_out = (None, 0.0, None, None, None)
+        fwd.append((f, *f_in, *f_out, False))
+        bwd.append((b, ba[s][c], bw[s][c], *b_out, True))
+    return {"F": fwd, "B": bwd}
 
-    tasks = []
-    append = tasks.append
-    act = peak_act = blocking = recompute = zero3 = 0.0
+
+def _last_backward(order: list[Task]) -> dict[int, int]:
+    """Chunk → micro-batch of the chunk's last backward in ``order``."""
+    return {c: mb for phase, mb, c in order if phase == "B"}
+
+
+def _order_figures(plan: TrainingPlan, order: list[Task], tl: StageTimeline) -> None:
+    """Fill ``tl`` with what the schedule order alone decides: peak activation bytes and
+    micro-batches alive, blocking collective, recomputation and ZeRO-3 gather time."""
+    chunks = plan.chunks[tl.stage]
+    act_bytes = [ck.act_bytes for ck in chunks]
+    working = [ck.working_bytes for ck in chunks]
+    act = peak_act = 0.0
     inflight = peak_inflight = 0
-    for i, (phase, mb, c) in enumerate(order):
-        act_bytes, working, f_comm, b_comm, rec, z = chunk_figures[c]
-        if z:
-            zero3 += z
+    for phase, _mb, c in order:
         if phase == "F":
-            act += act_bytes
+            act += act_bytes[c]
             inflight += 1
             if act > peak_act:
                 peak_act = act
             if inflight > peak_inflight:
                 peak_inflight = inflight
-            blocking += f_comm
-            link, seconds, slots, transfer = f_out[c]
-            wait = None if (first_input and c == 0) else fwd_ready[s][c][mb]
-            append((True, wait, durations[c][0], False, link, seconds, slots[mb], transfer,
-                    mb, c))
         else:
-            if act + working > peak_act:
-                peak_act = act + working
-            blocking += b_comm
-            recompute += rec
-            act -= act_bytes
+            if act + working[c] > peak_act:
+                peak_act = act + working[c]
+            act -= act_bytes[c]
             inflight -= 1
-            # gradients reduced during the step: overlapped with backward, or blocking after
-            # each micro-batch (ZeRO-2/3 without overlap); else all at once after backward
-            reduce = sharded and (per_mb or i == last_b[c]) and (overlap or per_mb)
-            link, seconds, slots, transfer = b_out[c]
-            append((False, bwd_ready[s][c][mb], durations[c][1], reduce, link, seconds,
-                    None if slots is None else slots[mb], transfer, mb, c))
+    # every chunk runs each micro-batch once forward and once backward
+    m = plan.layout.micro_batches
     tl.peak_activation_bytes, tl.peak_inflight = peak_act, peak_inflight
-    tl.blocking_comm_s, tl.recompute_s, tl.zero3_comm_s = blocking, recompute, zero3
-    return tasks
+    tl.blocking_comm_s = m * sum(ck.fwd.comm_s + ck.bwd.comm_s for ck in chunks)
+    tl.recompute_s = m * sum(ck.recompute_s for ck in chunks)
+    tl.zero3_comm_s = 2 * m * sum(ck.zero3_gather_s for ck in chunks)
+
+
+def _task_label(phase: str, mb: int, c: int, chunks: int) -> str:
+    return phase + str(mb) + (f".{c}" if chunks > 1 else "")
 
 
 def _send_label(fwd: bool, mb: int) -> str:
     return ("act " if fwd else "grad ") + str(mb)
 
 
-def _deliver(signal_at, slot: list, when: float) -> None:
-    """The input in ``slot`` arrives at ``when``: record it, wake a receiver waiting on it."""
-    slot[0] = when
-    if slot[1] is not None:
-        signal_at(when, slot[1])
+def _deliver(signal_at, arrived: list, waiting: list, mb: int, when: float) -> None:
+    """Micro-batch ``mb``'s input arrives at ``when``: record it, wake a receiver waiting."""
+    arrived[mb] = when
+    if waiting[mb] is not None:
+        signal_at(when, waiting[mb])
 
 
 def _finish_stage(env, sim: Simulation, plan: TrainingPlan, s: int, tl: StageTimeline,
