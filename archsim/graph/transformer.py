@@ -193,6 +193,23 @@ def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     return ops
 
 
+def _causal_fraction(s: Shape, q: int, kv: int) -> float:
+    """Share of the q×kv score block a causal fused kernel computes (it skips masked tiles).
+
+    The q queries are the last q of the kv positions, so the masked part is a q×q triangle:
+    1 − q/(2·kv) — one half for a whole prefix (training, prefill), more for a prompt chunk
+    after earlier chunks (chunked prefill). Under context parallelism each rank holds q = s/cp
+    queries against all s keys; Megatron-LM's load-balanced split (2·cp chunks, rank i taking
+    chunks i and 2·cp−1−i) gives every rank 1/cp of the causal work: half its q×s block. One
+    query (decode) reads the whole cache: 1.
+    """
+    if not s.causal or q <= 1:
+        return 1.0
+    if s.cp > 1:
+        return 0.5 if q * s.cp == kv else 1.0
+    return 1.0 - q / (2.0 * kv) if q <= kv else 1.0
+
+
 def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
                     kv_t: float) -> list[Op]:
     """QKᵀ, softmax, dropout and ·V for ``heads_t`` query heads on this rank."""
@@ -209,14 +226,10 @@ def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
         # fused kernel: reads Q, K, V (K/V from the cache when decoding), writes O
         nbytes = e * b * q * heads_t * d * 2 + kv_read
         saved = e * b * q * (heads_t * d + 2 * kv_t * d) if train else 0.0
-        # causal: the kernel skips the masked half when the queries are the whole prefix
-        # (training, prefill). Under context parallelism each rank holds q = s/cp queries
-        # against all s keys; Megatron-LM's load-balanced split (2·cp chunks, rank i taking
-        # chunks i and 2·cp−1−i) gives every rank 1/cp of the causal work, half its q×s block.
-        causal_skip = 0.5 if (s.causal and q > 1 and q * s.cp == kv) else 1.0
         ops.append(Op(name=p + "attn", kind="attention", phase="fwd", flops=flops,
                       bytes=nbytes, dtype=s.dtype, shape=(int(b * heads_t), q, d, kv),
-                      saved_bytes=saved, work_fraction=causal_skip, attention_core=True))
+                      saved_bytes=saved, work_fraction=_causal_fraction(s, q, kv),
+                      attention_core=True))
         return ops
     bh = int(b * heads_t)
     scores = b * heads_t * q * kv

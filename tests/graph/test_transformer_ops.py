@@ -82,6 +82,18 @@ def test_context_parallel_attention_does_1_over_cp_of_the_causal_work():
     assert decode.work_fraction == 1.0
 
 
+def test_chunked_prefill_skips_only_the_masked_triangle_of_its_chunk():
+    """A 512-token prompt chunk after 1536 cached tokens attends to kv = 2048 keys. The mask
+    hides the 512×512 upper triangle: 512²/2 = 131,072 of 512·2048 = 1,048,576 pairs, 1/8, so
+    the kernel computes 7/8 of the block (a whole 2048-token prefill: 1/2)."""
+    shape = Shape(batch=1, seq=512, kv_seq=2048, training=False, kv_cache=True)
+    chunk = ops_by_name(layer_forward(GPT, shape))["attn"]
+    assert chunk.work_fraction == pytest.approx(1 - 131_072 / 1_048_576)
+    whole = ops_by_name(layer_forward(GPT, Shape(batch=1, seq=2048, kv_seq=2048,
+                                                 training=False, kv_cache=True)))["attn"]
+    assert whole.work_fraction == 0.5
+
+
 def test_backward_of_a_matmul_is_two_matmuls_of_the_same_flops():
     ops = layer_forward(GPT, Shape(batch=1, seq=256, kv_seq=256))
     fwd = sum(op.flops for op in ops if op.is_matmul)
