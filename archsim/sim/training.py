@@ -88,73 +88,11 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     tracing = sim.trace.enabled
     add_span = sim.trace.add
     signal_at = sim.signal_at
-    schedule_event = env.schedule
     per_mb_blocking = plan.dp_reduce_per_microbatch and not overlap
     # when a backward reduces gradients: overlapped with backward, or blocking after each
     # micro-batch (ZeRO-2/3 without overlap); else all at once after the backward pass
     per_mb = plan.dp_reduce_per_microbatch
     reducing = lay.dp_shard > 1 and (overlap or per_mb)
-
-    def analytic_stage(s: int):
-        """The contention-free network: every completion time is known when work is queued,
-        so a task costs one timeout (plus one event when it waits for its input)."""
-        tl = stages[s]
-        track = f"stage {s}"
-        dp_stream = dp_streams[s]
-        by_phase = routes[s]
-        last_mb = _last_backward(schedule[s]) if reducing and not per_mb else None
-        now = blocked = 0.0  # ``now`` tracks env.now: the process runs only when it resumes
-        timeout = env.timeout
-        for phase, mb, c in schedule[s]:
-            dur, arrived, waiting, link, seconds, out_arrived, out_waiting, _, backward = (
-                by_phase[phase][c])
-            start = now
-            if arrived is not None:
-                t = arrived[mb]
-                if t is None:  # the input has not been sent yet: wait for it
-                    event = waiting[mb] = Event(env)
-                    yield event
-                    start = now = env._now
-                elif t > now:
-                    start = t
-            if backward and reducing and (per_mb or last_mb[c] == mb):
-                if overlap:
-                    queue_gradients(plan, dp_stream, s, c, mb, start, dur)
-                else:  # blocking reduce-scatter after each micro-batch's backward
-                    done = dp_stream.submit(start + dur, sum(plan.bucket_times[s][c]),
-                                            f"{plan.dp_kind} grads mb{mb}")
-                    blocked += done - start - dur
-                    dur = done - start
-            delay = start - now + dur
-            yield timeout(delay)
-            now += delay  # the same sum SimPy makes for the timeout's time
-            if tracing:
-                add_span(track, _task_label(phase, mb, c, v), start, now,
-                         "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
-            if out_arrived is None:
-                continue
-            if seconds > 0:  # the FIFO link owned by this stage (FifoStream.submit, inlined)
-                free = link.free_at
-                end = link.free_at = (free if free > now else now) + seconds
-                if tracing:
-                    add_span(link.name, _send_label(not backward, mb), end - seconds, end,
-                             "p2p", {"bytes": plan.p2p_bytes})
-            else:
-                end = now
-            out_arrived[mb] = end
-            event = out_waiting[mb]
-            if event is not None:  # Simulation.signal_at, inlined
-                event._ok = True
-                event._value = None
-                delay = end - env._now
-                schedule_event(event, 1, delay if delay > 0.0 else 0.0)
-        # every task of a chunk runs once per micro-batch; sends occupy the stage's links
-        tl.compute_busy_s = blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
-        for rs in by_phase.values():
-            for r in rs:
-                if r[5] is not None and r[4] > 0:
-                    r[3].busy_s += m * r[4]
-        yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
 
     def flow_stage(s: int):
         """The flow-level network: a task's collectives and sends are flows whose completion
@@ -194,14 +132,81 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
         tl.compute_busy_s = busy
         yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
 
-    stage_process = analytic_stage if flows is None else flow_stage
     for s in range(p):
-        env.process(stage_process(s))
+        env.process(flow_stage(s) if flows else _analytic_stage(
+            sim, plan, schedule[s], routes[s], stages[s], dp_streams[s], reducing))
     env.run()
     step = max(tl.end_s for tl in stages)
     p2p = sum(ch.busy_s for ch in (*links_fwd, *links_bwd))
     return TrainingTimeline(step_time_s=step, stages=stages, events=sim.events,
                             spans=sim.trace.spans, p2p_time_s=p2p)
+
+
+def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
+                    by_phase: dict[str, list[tuple]], tl: StageTimeline, dp_stream,
+                    reducing: bool):
+    """One stage on the contention-free network: every completion time is known when work is
+    queued, so a task costs one timeout (plus one event when it waits for its input)."""
+    env = sim.env
+    tracing, add_span = sim.trace.enabled, sim.trace.add
+    schedule_event = env.schedule
+    s, v, m = tl.stage, plan.layout.chunks, plan.layout.micro_batches
+    overlap = plan.scenario.plan.overlap_comm
+    per_mb = plan.dp_reduce_per_microbatch
+    track = f"stage {s}"
+    last_mb = _last_backward(order) if reducing and not per_mb else None
+    now = blocked = 0.0  # ``now`` tracks env.now: the process runs only when it resumes
+    timeout = env.timeout
+    for phase, mb, c in order:
+        dur, arrived, waiting, link, seconds, out_arrived, out_waiting, _, backward = (
+            by_phase[phase][c])
+        start = now
+        if arrived is not None:
+            t = arrived[mb]
+            if t is None:  # the input has not been sent yet: wait for it
+                event = waiting[mb] = Event(env)
+                yield event
+                start = now = env._now
+            elif t > now:
+                start = t
+        if backward and reducing and (per_mb or last_mb[c] == mb):
+            if overlap:
+                queue_gradients(plan, dp_stream, s, c, mb, start, dur)
+            else:  # blocking reduce-scatter after each micro-batch's backward
+                done = dp_stream.submit(start + dur, sum(plan.bucket_times[s][c]),
+                                        f"{plan.dp_kind} grads mb{mb}")
+                blocked += done - start - dur
+                dur = done - start
+        delay = start - now + dur
+        yield timeout(delay)
+        now += delay  # the same sum SimPy makes for the timeout's time
+        if tracing:
+            add_span(track, _task_label(phase, mb, c, v), start, now,
+                     "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
+        if out_arrived is None:
+            continue
+        if seconds > 0:  # the FIFO link owned by this stage (FifoStream.submit, inlined)
+            free = link.free_at
+            end = link.free_at = (free if free > now else now) + seconds
+            if tracing:
+                add_span(link.name, _send_label(not backward, mb), end - seconds, end,
+                         "p2p", {"bytes": plan.p2p_bytes})
+        else:
+            end = now
+        out_arrived[mb] = end
+        event = out_waiting[mb]
+        if event is not None:  # Simulation.signal_at, inlined
+            event._ok = True
+            event._value = None
+            delay = end - env._now
+            schedule_event(event, 1, delay if delay > 0.0 else 0.0)
+    # every task of a chunk runs once per micro-batch; sends occupy the stage's links
+    tl.compute_busy_s = blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
+    for rs in by_phase.values():
+        for r in rs:
+            if r[5] is not None and r[4] > 0:
+                r[3].busy_s += m * r[4]
+    yield from _finish_stage(env, sim, plan, s, tl, dp_stream, None, overlap)
 
 
 def _stage_routes(plan: TrainingPlan, s: int, arrivals: dict, waiters: dict, link_fwd,
