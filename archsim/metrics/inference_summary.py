@@ -58,6 +58,9 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
             ["queueing delay p50 / p99", f"{human_time(d['queueing_p50_s'])} / "
                                          f"{human_time(d['queueing_p99_s'])}"],
             ["preemptions", f"{d['preemptions']:,}"]]
+    rows += [[f"stage busy ({g['pool']}, {g['pp']} stages)",
+              " / ".join(pct(u) for u in g["stage_utilization"])]
+             for g in d.get("groups", []) if g.get("virtual_engines", 1) > 1]
     if d.get("slo_attainment") is not None:
         target = " ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
                           if k.endswith("_s") and v is not None)

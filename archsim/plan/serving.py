@@ -15,6 +15,10 @@ crosses the cluster link between the two pools (``hardware.cluster.links``).
 Memory per device (vLLM's rule): ``gpu_memory_utilization`` × capacity holds the weights, the
 activations of a full batch (max_batched_tokens tokens) and the runtime reserve; what remains is
 the paged KV cache, in blocks of ``block_size`` tokens (the same block count on every stage).
+A pipeline-parallel replica keeps pp batches in flight (one per virtual engine,
+archsim/sim/serving/virtual.py); they share these blocks, and each stage runs one batch at a
+time, so one batch's activations are counted (the hidden states of the other batches, waiting
+between stages, e·tokens·hidden each, are left out: an assumption, small beside the cache).
 """
 
 from __future__ import annotations

@@ -8,6 +8,14 @@ done (its first token sampled), its KV cache is sent over the link between the p
 on the sending replica's link, so transfers share its bandwidth first come first served — and
 the request joins a decode replica (chosen by the router when the transfer starts) once the
 cache has arrived and blocks are free there.
+
+Pipeline-parallel replicas (an :class:`Instance` with ``stages``) run one process per virtual
+engine (archsim/sim/serving/virtual.py). An engine's batch occupies stage 0, crosses the link to
+stage 1, occupies stage 1, … in turn; each stage and each link serves one batch at a time, first
+come first served (a :class:`FifoStream`, so the traversal is computed when the batch is
+scheduled and costs one event). The engine schedules its next batch when this one has left the
+last stage. With pp engines busy the stages overlap, and the iteration rate is set by the
+slowest stage; a lone batch still takes the sum of its stage and send times.
 """
 
 from __future__ import annotations
@@ -19,20 +27,29 @@ from archsim.sim.engine import FifoStream, Simulation
 from archsim.sim.serving.requests import Request
 from archsim.sim.serving.router import make_router
 from archsim.sim.serving.scheduler import Batch, ReplicaScheduler
+from archsim.sim.serving.virtual import VirtualEngines
+
+StageTimes = Callable[[Batch], tuple[list[float], list[float]]]
+"""A batch → (seconds on each pipeline stage, seconds of each send from stage s to s + 1)."""
 
 
 @dataclass
 class Instance:
     """A replica: its scheduler, the time of a batch on it, and a label for the trace."""
 
-    sched: ReplicaScheduler
-    cost: Callable[[Batch], float]
-    """Seconds of one iteration; may also add each pipeline stage's share to
-    ``stage_busy_s``."""
+    sched: ReplicaScheduler | VirtualEngines
+    cost: Callable[[Batch], float] | None
+    """Seconds of one iteration, stages run back to back; may also add each pipeline stage's
+    share to ``stage_busy_s``. Used when ``stages`` is None."""
     name: str
     wake: object = None
     stage_busy_s: list[float] = field(default_factory=list)
-    """Busy seconds of each pipeline stage (filled by ``cost``; empty if it does not)."""
+    """Busy seconds of each pipeline stage (filled by ``cost``, or by the pipelined run)."""
+    stages: StageTimes | None = None
+    """Pipelined replica (``sched`` is then a :class:`VirtualEngines`): its batches flow
+    through the stages, one engine's batch per stage at a time."""
+    wakes: list = field(default_factory=list)
+    """Pipelined replica: the event each sleeping engine waits on (None when awake)."""
 
 
 @dataclass
@@ -81,6 +98,12 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
         by_sched.update({id(i.sched): i for i in decode})
 
     def poke(inst: Instance) -> None:
+        if inst.stages is not None:  # every sleeping engine with work: it may now run
+            engines = inst.sched.engines  # type: ignore[union-attr]
+            for v, wake in enumerate(inst.wakes):
+                if wake is not None and not wake.triggered and engines[v].outstanding:
+                    wake.succeed()
+            return
         if inst.wake is not None and not inst.wake.triggered:  # type: ignore[attr-defined]
             inst.wake.succeed()  # type: ignore[attr-defined]
 
@@ -123,6 +146,7 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
                 inst.wake = None
                 continue
             t0 = env.now
+            assert inst.cost is not None
             yield env.timeout(inst.cost(batch))
             handoff = sched.complete(batch, t0, env.now)
             if trace:
@@ -132,9 +156,60 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
             for r in handoff:
                 send_kv(inst, r)
 
+    def virtual_engine(inst: Instance, v: int, stages: list[FifoStream],
+                       hops: list[FifoStream]):
+        group = inst.sched
+        assert isinstance(group, VirtualEngines) and inst.stages is not None
+        sched = group.engines[v]
+        busy = inst.stage_busy_s
+        while True:
+            batch = sched.schedule()
+            if batch is None:
+                inst.wakes[v] = env.event()
+                yield inst.wakes[v]
+                inst.wakes[v] = None
+                continue
+            now = env.now
+            times, sends = inst.stages(batch)
+            label = f"{_label(batch)} (engine {v})" if trace else ""
+            t, spent, waited = now, 0.0, stages[0].free_at > now
+            start = stages[0].free_at if waited else now
+            for s, seconds in enumerate(times):
+                waited = waited or stages[s].free_at > t
+                t = stages[s].submit(t, seconds, label)
+                busy[s] += seconds
+                spent += seconds
+                if s < len(sends):
+                    waited = waited or hops[s].free_at > t
+                    t = hops[s].submit(t, sends[s], label)
+                    spent += sends[s]
+            group.occupied(start, t)
+            # no queueing: the sum of the parts, so that one stage is exactly a plain replica
+            yield env.timeout(t - now if waited else spent)
+            handoff = sched.complete(batch, start, env.now)
+            if trace:
+                sim.trace.add(f"{inst.name} engine {v}", _label(batch), start, env.now,
+                              "iteration", {"tokens": batch.tokens, "decode": batch.n_decode,
+                                            "prefill": len(batch.prefill)})
+            for r in handoff:
+                send_kv(inst, r)
+            poke(inst)  # blocks came back to the shared pool
+
+    def start(inst: Instance) -> None:
+        if inst.stages is None:
+            env.process(replica(inst))
+            return
+        assert isinstance(inst.sched, VirtualEngines)
+        n = len(inst.stage_busy_s)
+        stages = [sim.stream(f"{inst.name} stage {s}", "forward") for s in range(n)]
+        hops = [sim.stream(f"{inst.name} send {s}->{s + 1}", "p2p") for s in range(n - 1)]
+        inst.wakes = [None] * len(inst.sched.engines)
+        for v in range(len(inst.sched.engines)):
+            env.process(virtual_engine(inst, v, stages, hops))
+
     env.process(arrivals())
     for inst in instances + (decode or []):
-        env.process(replica(inst))
+        start(inst)
     env.run()
     return ServingRun(requests=requests, instances=instances + (decode or []),
                       events=sim.events, end_s=env.now, spans=sim.trace.spans, transfers=log)

@@ -58,6 +58,8 @@ class Request:
     finish_s: float = -1.0
     preemptions: int = 0
     replica: int = -1
+    engine: int = 0
+    """Virtual engine of its replica that runs it (pipeline-parallel replicas; else 0)."""
 
 
 def resolve_data_file(name: str, field: str) -> Path:

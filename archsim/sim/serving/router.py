@@ -6,11 +6,25 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from archsim.sim.serving.requests import Request
-from archsim.sim.serving.scheduler import ReplicaScheduler
+
+
+class Replica(Protocol):
+    """What a router sees of a replica (a ReplicaScheduler, or a pipelined replica's
+    VirtualEngines)."""
+
+    index: int
+    incoming: int
+
+    @property
+    def outstanding(self) -> int: ...
+
+    def enqueue(self, r: Request) -> None: ...
+
+    def release(self, r: Request) -> None: ...
 
 
 class Router(Protocol):
-    def pick(self, replicas: Sequence[ReplicaScheduler], r: Request) -> ReplicaScheduler: ...
+    def pick(self, replicas: Sequence[Replica], r: Request) -> Replica: ...
 
 
 ROUTERS: dict[str, Callable[[], Router]] = {}
@@ -33,7 +47,7 @@ class RoundRobin:
     def __init__(self) -> None:
         self._next = 0
 
-    def pick(self, replicas: Sequence[ReplicaScheduler], r: Request) -> ReplicaScheduler:
+    def pick(self, replicas: Sequence[Replica], r: Request) -> Replica:
         rep = replicas[self._next % len(replicas)]
         self._next += 1
         return rep
@@ -44,7 +58,7 @@ class LeastLoaded:
     """The replica with the fewest unfinished requests (waiting, prefilling or decoding); ties
     go to the lowest index."""
 
-    def pick(self, replicas: Sequence[ReplicaScheduler], r: Request) -> ReplicaScheduler:
+    def pick(self, replicas: Sequence[Replica], r: Request) -> Replica:
         return min(replicas, key=lambda rep: rep.outstanding)
 
 

@@ -19,6 +19,10 @@ Decoding sequences advance in lockstep, one token per round, so the scheduler ke
 aggregates (count, summed context, per-phase block demand) and a heap of finishing rounds:
 an iteration costs O(1) plus O(log n) per finishing sequence, not O(batch).
 
+Pipeline-parallel replicas run several schedulers (virtual engines, archsim/sim/serving/
+virtual.py) over one :class:`BlockPool`: each keeps its own queue and lockstep decode rounds,
+and all draw their blocks from the replica's cache.
+
 Roles for disaggregated serving: a ``prefill`` replica hands each request off (holding its
 blocks until :meth:`release`) instead of decoding it; a ``decode`` replica receives requests
 whose KV cache arrived (``done == target``) and admits them straight into decoding.
@@ -72,12 +76,23 @@ def _blocks(tokens: int, bs: int) -> int:
     return -(-tokens // bs)
 
 
-class ReplicaScheduler:
-    """The scheduler state of one replica."""
+class BlockPool:
+    """The free KV-cache blocks of one replica (shared by its virtual engines)."""
 
-    def __init__(self, index: int, cfg: SchedulerConfig, role: str = "both"):
-        self.index, self.cfg, self.role = index, cfg, role
-        self.free = cfg.total_blocks
+    __slots__ = ("free",)
+
+    def __init__(self, blocks: int):
+        self.free = blocks
+
+
+class ReplicaScheduler:
+    """The scheduler state of one replica, or of one virtual engine of a pipelined replica
+    (``engine``: its number; ``pool``: the replica's blocks, shared with its siblings)."""
+
+    def __init__(self, index: int, cfg: SchedulerConfig, role: str = "both",
+                 pool: BlockPool | None = None, engine: int = 0):
+        self.index, self.cfg, self.role, self.engine = index, cfg, role, engine
+        self.pool = pool if pool is not None else BlockPool(cfg.total_blocks)
         self.waiting: deque[Request] = deque()
         self.prefilling: list[Request] = []
         self.decoding: dict[int, Request] = {}
@@ -88,6 +103,7 @@ class ReplicaScheduler:
         self._heap: list[tuple[int, int, int, Request]] = []
         self.held = 0  # requests handed off, still holding blocks (prefill role)
         self.incoming = 0  # requests whose KV cache is on its way here (decode role)
+        self.in_pass = 0  # requests of the batch in flight counted in no queue (see unfinished)
         # statistics
         self.iterations = 0
         self.busy_s = 0.0
@@ -96,9 +112,18 @@ class ReplicaScheduler:
         self.token_counts: dict[int, int] = {}
         self.out_counts: dict[int, int] = {}
 
+    @property
+    def free(self) -> int:
+        """Free blocks of the replica's cache."""
+        return self.pool.free
+
+    @free.setter
+    def free(self, blocks: int) -> None:
+        self.pool.free = blocks
+
     # ---- queue
     def enqueue(self, r: Request) -> None:
-        r.replica = self.index
+        r.replica, r.engine = self.index, self.engine
         if r.target == 0:
             r.target = r.prompt_len
         self.waiting.append(r)
@@ -106,6 +131,13 @@ class ReplicaScheduler:
     @property
     def outstanding(self) -> int:
         return len(self.waiting) + len(self.prefilling) + self.n_dec + self.incoming
+
+    @property
+    def unfinished(self) -> int:
+        """Requests given to this scheduler and not finished, those in the batch now running
+        included (vLLM's ``get_num_unfinished_seq_groups``; ``outstanding`` misses whole
+        prompts in flight without chunked prefill)."""
+        return self.outstanding + self.in_pass
 
     def release(self, r: Request) -> None:
         """A handed-off request's KV cache has left: free its blocks."""
@@ -210,6 +242,7 @@ class ReplicaScheduler:
         pairs = [(q, r.done + q) for r, q in items]
         finishing = sum(1 for r, q in items if r.done + q >= r.target)
         tokens = sum(q for _, q in items) + n_dec
+        self.in_pass = len(joins) + (0 if self.cfg.chunked_prefill else len(items))
         return Batch(prefill=items, pairs=pairs, n_decode=n_dec,
                      sum_kv=(self.sum_ctx + n_dec) if decode else 0, tokens=tokens,
                      n_out=n_dec + finishing, joins=joins)
@@ -268,6 +301,7 @@ class ReplicaScheduler:
         """Apply an iteration that ran from ``start`` to ``end``; returns hand-offs."""
         self.iterations += 1
         self.busy_s += end - start
+        self.in_pass = 0
         self.token_counts[batch.tokens] = self.token_counts.get(batch.tokens, 0) + 1
         self.out_counts[batch.n_out] = self.out_counts.get(batch.n_out, 0) + 1
         if batch.n_decode:
