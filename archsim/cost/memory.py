@@ -4,6 +4,8 @@ Model states for mixed-precision training (reference/formulas.md; Rajbhandari et
 per parameter, 16-bit weights (2 B), 16-bit gradients (2 B) and Adam's fp32 master weight,
 momentum and variance (12 B). ZeRO-1 shards the optimizer states over the data-parallel group,
 ZeRO-2 also the gradients, ZeRO-3 also the weights. SGD with momentum keeps 8 B of fp32 state.
+MoE expert parameters are sharded over the expert-data-parallel group (dp·cp/ep ranks), the
+only ranks that hold the same experts.
 Activation memory per stage is read off the simulated schedule (micro-batches alive at once ×
 bytes each); :func:`korthikanti_layer_bytes` is the closed formula that tests compare with.
 """
@@ -30,16 +32,30 @@ class ModelStates:
 
 
 def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shard: int,
-                      training: bool = True) -> ModelStates:
+                      training: bool = True, expert_params: float = 0.0,
+                      expert_shard: int = 1) -> ModelStates:
     """Bytes of weights, gradients and optimizer states on one device holding ``params``
-    (already divided by tensor/pipeline parallelism), sharded over ``shard`` ranks per ZeRO."""
+    (already divided by tensor/pipeline/expert parallelism), sharded over ``shard`` ranks per
+    ZeRO.
+
+    ``expert_params`` of the ``params`` are MoE expert weights: they are replicated only over
+    the expert-data-parallel group, so ZeRO shards their states over ``expert_shard`` ranks
+    (dp·cp/ep) instead (Megatron-LM's distributed optimizer and DeepSpeed-MoE shard expert
+    states over the expert-data-parallel group)."""
     e = BYTES_PER_ELEMENT[dtype]
     if not training:
         return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
-    weights = e * params / (shard if zero >= 3 else 1)
-    grads = e * params / (shard if zero >= 2 else 1)
-    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer] * params / (shard if zero >= 1 else 1)
-    return ModelStates(weights=weights, gradients=grads, optimizer_states=opt)
+    dense = params - expert_params
+    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer]
+
+    def sharded(bytes_per_param: float, from_stage: int) -> float:
+        if zero < from_stage:
+            return bytes_per_param * params
+        return (bytes_per_param * dense / shard
+                + bytes_per_param * expert_params / expert_shard)
+
+    return ModelStates(weights=sharded(e, 3), gradients=sharded(e, 2),
+                       optimizer_states=sharded(opt, 1))
 
 
 def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,

@@ -28,7 +28,7 @@ from archsim.cost.memory import model_state_bytes
 from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout, resolve_layout
 from archsim.plan.placement import Placement, devices_used, resolve_placement
-from archsim.plan.stage_costs import stage_costs, tied_embedding_copy, training_shape
+from archsim.plan.stage_costs import expert_dp, stage_costs, tied_embedding_copy, training_shape
 from archsim.spec.scenario import ScenarioSpec
 
 
@@ -90,11 +90,13 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
             extra_params += tied_embedding_copy(model, layout)
         extra_s.append(extra)
 
-        def state_bytes(params: float) -> float:
+        def state_bytes(params: float, experts: float = 0.0) -> float:
             return model_state_bytes(params, wl.dtype, wl.optimizer, plan.zero,
-                                     layout.dp_shard).total
+                                     layout.dp_shard, expert_params=experts,
+                                     expert_shard=expert_dp(layout)).total
 
-        states = state_bytes(sum(lc.params for lc in per) / L)
+        states = state_bytes(sum(lc.params for lc in per) / L,
+                             sum(lc.expert_params for lc in per) / L)
         alive = _in_flight(plan.schedule, p, m, v, s)
         act = sum(lc.saved for lc in per) / L * alive
         work = max(lc.all_saved for lc in per) if plan.recompute == "full" else 0.0

@@ -37,7 +37,9 @@ class FlowPlan:
     p2p_bwd: list[Transfer]
     """Stage s+1 → s (index s)."""
     buckets: list[list[list[Transfer]]]
-    """stage → chunk → gradient bucket reductions."""
+    """stage → chunk → gradient bucket reductions, each costed on its own group (dp·cp ranks;
+    the expert-data-parallel dp·cp/ep ranks for MoE expert buckets) and run on the stage's
+    ports."""
     tasks: list[list[tuple[Transfer, Transfer, int]]]
     """stage → chunk → (forward, backward, segments): a task runs as ``segments`` rounds of
     its kernels' share then its blocking collectives' share (one round per layer), each

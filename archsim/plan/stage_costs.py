@@ -11,6 +11,7 @@ s×s tensors (Korthikanti et al. 2022).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,9 +35,13 @@ class LayerCost:
     bwd: PhaseCost
     recompute: PhaseCost
     params: float
+    """All parameters of the layer on one rank (dense and expert)."""
     saved: float
     all_saved: float
     model_flops: float
+    expert_params: float = 0.0
+    """The part of ``params`` in this rank's local MoE experts (replicated only over the
+    expert-data-parallel group); 0 for a dense layer."""
 
 
 @dataclass
@@ -70,16 +75,27 @@ def tied_embedding_copy(model: ModelSpec, layout: Layout) -> float:
 
 def rank_groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
                 ) -> dict[str, CommGroup]:
-    """The collective groups of one rank on ``pool`` in Megatron order: tp (stride 1), cp
-    (stride tp), ep (stride tp·cp) and dp (the dp·cp ranks that reduce gradients, stride tp),
-    at the link speeds of ``hw`` (nominal when None)."""
+    """The collective groups of one rank on ``pool`` in Megatron order, at the link speeds of
+    ``hw`` (nominal when None): tp (stride 1), cp (stride tp), dp (the dp·cp ranks that reduce
+    dense gradients, stride tp), and for MoE layers ep and edp, which split that dp·cp group
+    into ep (stride tp: the ranks that exchange tokens) × edp (stride tp·ep: the dp·cp/ep ranks
+    that hold the same experts and reduce their gradients). Megatron-core lays expert layers
+    out as tp-ep-dp-pp (megatron/core/parallel_state.py, the expert rank generator with cp=1:
+    expert_data_parallel_size = dp·cp·tp / (expert_tp·ep), expert_tp = tp here)."""
     scales = (hw.intra_scale, hw.nic_scale) if hw is not None else (1.0, 1.0)
     return {
         "tp": group_in_pool(pool, layout.tp, 1, *scales),
         "cp": group_in_pool(pool, layout.cp, layout.tp, *scales),
-        "ep": group_in_pool(pool, layout.ep, layout.tp * layout.cp, *scales),
+        "ep": group_in_pool(pool, layout.ep, layout.tp, *scales),
         "dp": group_in_pool(pool, layout.dp * layout.cp, layout.tp, *scales),
+        "edp": group_in_pool(pool, expert_dp(layout), layout.tp * layout.ep, *scales),
     }
+
+
+def expert_dp(layout: Layout) -> int:
+    """Ranks of the expert-data-parallel group: dp·cp/ep (layout checks that ep divides
+    dp·cp), the ranks that hold the same experts."""
+    return max(1, layout.dp_shard // layout.ep)
 
 
 @lru_cache(maxsize=1024)
@@ -140,10 +156,12 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
             recompute = PhaseCost()
         saved = (_input_bytes(model, shape) if plan.recompute == "full"
                  else saved_activation_bytes(fwd_ops, plan.recompute))
+        dense, expert = split_expert_params(model, fwd_ops, layout.ep)
         layers[moe_layer] = LayerCost(
-            fwd=fwd, bwd=bwd, recompute=recompute, params=sum(op.params for op in fwd_ops),
+            fwd=fwd, bwd=bwd, recompute=recompute, params=dense + expert,
             saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
-            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0)
+            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0,
+            expert_params=expert)
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)
     return StageCosts(
@@ -158,6 +176,32 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         head_saved=sum(op.saved_bytes for op in head_ops),
         embed_model_flops=3.0 * sum(op.flops for op in embed_ops if op.is_matmul),
         head_model_flops=sum(op.flops for op in head_ops if op.is_matmul) * 3.0)
+
+
+_EXPERT_OP = re.compile(r"^L\d+\.e(\d+)\.")
+"""Names of the ops of local expert x (archsim/graph/transformer.py: ``L<layer>.e<x>.fc1``)."""
+
+
+def split_expert_params(model: ModelSpec, ops: Sequence[Op], ep: int) -> tuple[float, float]:
+    """(dense, expert) parameters of one layer's forward ``ops`` on one rank.
+
+    The op list holds only the local experts that receive tokens (every one for training-sized
+    batches); the rank still keeps the weights of all experts/ep of them, so the expert part
+    is scaled from the experts listed to all local experts."""
+    dense = expert = 0.0
+    listed: set[str] = set()
+    for op in ops:
+        hit = _EXPERT_OP.match(op.name)
+        if hit is None:
+            dense += op.params
+        else:
+            expert += op.params
+            listed.add(hit.group(1))
+    if listed and model.moe is not None:
+        local = max(model.moe.experts // ep, 1)
+        if len(listed) != local:
+            expert *= local / len(listed)
+    return dense, expert
 
 
 def _input_bytes(model: ModelSpec, shape: Shape) -> float:

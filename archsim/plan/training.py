@@ -10,7 +10,11 @@ Where each part of a task's time goes:
 * backward task = backward ops + their collectives + recomputation (full: the whole forward
   of the chunk again; selective: the attention core's forward)
 * after the last backward of a chunk: data-parallel gradient reduction, per layer bucket
-  (overlapped with the remaining backward when overlap_comm), then the optimizer step.
+  (overlapped with the remaining backward when overlap_comm), then the optimizer step. An MoE
+  layer has two buckets, in backward order: its local experts' gradients, reduced over the
+  expert-data-parallel group (dp·cp/ep ranks that hold the same experts; none when that is
+  one rank), then the rest (attention, norms, router) over all dp·cp ranks. ZeRO shards
+  expert states, gathers and optimizer work over the expert-data-parallel group likewise.
 * a straggler stage (speed < 1) runs its kernels 1/speed times longer; its links run at the
   degraded bandwidth of its slowest member.
 """
@@ -29,7 +33,13 @@ from archsim.plan.layout import Layout
 from archsim.plan.links import pair_allreduce_s, same_node, stage_p2p
 from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops
 from archsim.plan.placement import Placement, StageHardware, resolve_placement
-from archsim.plan.stage_costs import StageCosts, stage_costs, tied_embedding_copy, training_shape
+from archsim.plan.stage_costs import (
+    StageCosts,
+    expert_dp,
+    stage_costs,
+    tied_embedding_copy,
+    training_shape,
+)
 from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -59,6 +69,11 @@ class ChunkCost:
     model_flops: float
     """Model FLOPs of forward + backward for one micro-batch (no recomputation)."""
     zero3_gather_s: float = 0.0
+    expert_params: float = 0.0
+    """The part of ``params`` in local MoE experts."""
+    bucket_groups: list[str] = field(default_factory=list)
+    """Group that reduces each of ``grad_buckets``: 'dp' (dp·cp ranks) or 'edp' (the
+    expert-data-parallel dp·cp/ep ranks)."""
 
 
 @dataclass
@@ -95,6 +110,8 @@ class TrainingPlan:
     network_model: str = "analytic"
     flows: FlowPlan | None = None
     """Transfers as flows over named resources (network_model 'flow' only)."""
+    edp_group: CommGroup | None = None
+    """The expert-data-parallel group (dp·cp/ep ranks) that reduces MoE expert gradients."""
 
     @property
     def device(self) -> DeviceSpec:
@@ -129,6 +146,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     algorithms = _algorithms(stage_cost, placement.heterogeneous, dp_kind)
     last_stage = layout.pp - 1
     grad_e = e  # gradients are reduced in the training dtype (formulas.md: 2 B per parameter)
+    edp = expert_dp(layout)
 
     chunks: list[list[ChunkCost]] = []
     for s, stage_chunks in enumerate(layout.stage_layers):
@@ -136,8 +154,9 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         row = []
         for c, layers in enumerate(stage_chunks):
             fwd, bwd, rec = PhaseCost(), PhaseCost(), PhaseCost()
-            params = act = work = mflops = 0.0
+            params = experts = act = work = mflops = 0.0
             buckets: list[float] = []
+            groups: list[str] = []
             first = s == 0 and c == 0
             last = s == last_stage and c == layout.chunks - 1
             if first:
@@ -151,6 +170,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 bwd.add(lc.bwd)
                 rec.add(lc.recompute)
                 params += lc.params
+                experts += lc.expert_params
                 act += lc.saved
                 work = max(work, lc.all_saved if plan.recompute == "full" else 0.0)
                 mflops += lc.model_flops
@@ -163,22 +183,31 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 # the loss gradient is produced first in backward: head bucket first
                 bwd = _prepend(sc_s.head_b, bwd)
                 buckets.append(grad_e * head_params)
-            # backward order: head, layers from last to first, embedding
-            buckets.extend(grad_e * sc_s.layers[model.is_moe_layer(i)].params
-                           for i in reversed(layers))
+                groups.append("dp")
+            # backward order: head, layers from last to first (an MoE layer's experts before
+            # its attention), embedding
+            for i in reversed(layers):
+                lc = sc_s.layers[model.is_moe_layer(i)]
+                if lc.expert_params and edp > 1:
+                    buckets.append(grad_e * lc.expert_params)
+                    groups.append("edp")
+                buckets.append(grad_e * (lc.params - lc.expert_params))
+                groups.append("dp")
             if first:
                 bwd.add(sc_s.embed_b)
                 buckets.append(grad_e * sc_s.embed_params)
+                groups.append("dp")
             bwd.add(rec)
             bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device,
                              sc_s.groups).slowed(hws[s].speed))
             zero3 = 0.0
             if plan.zero >= 3 and layout.dp_shard > 1:
-                zero3 = collective_time("allgather", e * params, sc_s.groups["dp"]).time_s
+                zero3 = _gather_s(e, params, experts, sc_s)
             row.append(ChunkCost(stage=s, chunk=c, layers=layers, fwd=fwd, bwd=bwd,
                                  recompute_s=rec.time_s, act_bytes=act, working_bytes=work,
                                  params=params, grad_buckets=buckets, model_flops=mflops,
-                                 zero3_gather_s=zero3))
+                                 zero3_gather_s=zero3, expert_params=experts,
+                                 bucket_groups=groups))
         chunks.append(row)
 
     # pipeline sends: one micro-batch's activations, split over the tensor-parallel ranks
@@ -204,35 +233,39 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         wrap = (wf[0].time_s + wf[1].time_s, wb[0].time_s + wb[1].time_s)
     links = [name for _, _, name in sends_fwd]
 
-    memo: dict[tuple[int, float], CommCost] = {}  # buckets repeat: one per layer
+    memo: dict[tuple[int, float, str], CommCost] = {}  # buckets repeat: one per layer
 
-    def reduce(s: int, nbytes: float) -> CommCost:
-        key = (id(stage_cost[s]), nbytes)
+    def reduce(s: int, nbytes: float, group: str) -> CommCost:
+        key = (id(stage_cost[s]), nbytes, group)
         if key not in memo:
-            memo[key] = collective_time(dp_kind, nbytes, stage_cost[s].groups["dp"])
+            memo[key] = collective_time(dp_kind, nbytes, stage_cost[s].groups[group])
         return memo[key]
 
-    bucket_costs = [[[reduce(s, b) for b in ck.grad_buckets] for ck in row]
-                    for s, row in enumerate(chunks)]
+    bucket_costs = [[[reduce(s, b, g) for b, g in zip(ck.grad_buckets, ck.bucket_groups,
+                                                       strict=True)]
+                     for ck in row] for s, row in enumerate(chunks)]
     bucket_times = [[[c.time_s for c in ck] for ck in row] for row in bucket_costs]
 
     states, opt_times, gathers = [], [], []
     for s, row in enumerate(chunks):
         stage_params = sum(ck.params for ck in row)
+        stage_experts = sum(ck.expert_params for ck in row)
         st = model_state_bytes(stage_params, wl.dtype, wl.optimizer, plan.zero,
-                               layout.dp_shard)
+                               layout.dp_shard, expert_params=stage_experts,
+                               expert_shard=edp)
         if compression is not None and compression.fp8_training:
             # Transformer Engine's fp8 copy of the weights, sharded like the weights
-            fp8_copy = stage_params / (layout.dp_shard if plan.zero >= 3 else 1)
+            fp8_copy = (_shard(stage_params, stage_experts, layout.dp_shard, edp)
+                        if plan.zero >= 3 else stage_params)
             st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
         states.append(st)
-        local = stage_params / (layout.dp_shard if plan.zero >= 1 else 1)
+        local = (_shard(stage_params, stage_experts, layout.dp_shard, edp)
+                 if plan.zero >= 1 else stage_params)
         opt_times.append(compute_time(optimizer_op(local, wl.optimizer, wl.dtype),
                                       hws[s].device) / hws[s].speed)
         gather = 0.0
         if plan.zero in (1, 2) and layout.dp_shard > 1:
-            gather = collective_time("allgather", e * stage_params,
-                                     stage_cost[s].groups["dp"]).time_s
+            gather = _gather_s(e, stage_params, stage_experts, stage_cost[s])
         gathers.append(gather)
 
     sync = 0.0
@@ -256,7 +289,24 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         dp_reduce_per_microbatch=plan.zero >= 2, optimizer_s=opt_times, param_gather_s=gathers,
         embedding_sync_s=sync, states=states, algorithms=algorithms,
         tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
-        network_model=cluster.network, flows=flows)
+        network_model=cluster.network, flows=flows, edp_group=stage_cost[0].groups["edp"])
+
+
+def _shard(params: float, experts: float, dp_shard: int, edp: int) -> float:
+    """One rank's share of ``params`` under ZeRO: dense ones over dp·cp ranks, the
+    ``experts`` among them over the expert-data-parallel ranks."""
+    if not experts:
+        return params / dp_shard
+    return (params - experts) / dp_shard + experts / edp
+
+
+def _gather_s(e: float, params: float, experts: float, sc_s: StageCosts) -> float:
+    """All-gather of ``params`` (ZeRO-1/2 after the step, ZeRO-3 before use): dense ones over
+    the dp group, the ``experts`` among them over the expert-data-parallel group."""
+    dense = collective_time("allgather", e * (params - experts), sc_s.groups["dp"]).time_s
+    if not experts:
+        return dense
+    return dense + collective_time("allgather", e * experts, sc_s.groups["edp"]).time_s
 
 
 def _local_link(pool: PoolSpec, layout: Layout) -> str:
@@ -273,8 +323,13 @@ def _algorithms(stage_cost: list[StageCosts], heterogeneous: bool, dp_kind: str
         for lc in sc_s.layers.values():
             for key, algo in lc.fwd.algorithms.items():
                 out[prefix + key] = algo
+        expert = any(lc.expert_params for lc in sc_s.layers.values()) \
+            and sc_s.groups["edp"].size > 1
         for kind in (dp_kind, "allgather"):
             out[f"{prefix}dp.{kind}"] = collective_time(kind, 1e9, sc_s.groups["dp"]).algorithm
+            if expert:
+                out[f"{prefix}edp.{kind}"] = collective_time(kind, 1e9,
+                                                             sc_s.groups["edp"]).algorithm
     return out
 
 

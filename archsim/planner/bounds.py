@@ -6,10 +6,11 @@ discrete-event run by closed forms that can only under-estimate it. Given each s
 and layer count:
 
 * **memory** — model states per ZeRO stage (Rajbhandari et al. 2020: weights, gradients and
-  Adam states sharded over dp·cp), plus the activations of the micro-batches the schedule
-  holds when the stage starts its first backward pass (1F1B: min(p − s, m) on stage s; GPipe:
-  m; interleaved: its warm-up count + 1, each at the smallest chunk's bytes), plus the
-  runtime reserve, against the stage's own device. Exact for 1F1B and GPipe.
+  Adam states sharded over dp·cp; MoE expert ones over the dp·cp/ep expert-DP ranks), plus
+  the activations of the micro-batches the schedule holds when the stage starts its first
+  backward pass (1F1B: min(p − s, m) on stage s; GPipe: m; interleaved: its warm-up count + 1,
+  each at the smallest chunk's bytes), plus the runtime reserve, against the stage's own
+  device. Exact for 1F1B and GPipe.
 * **time** — per-task durations (compute + blocking tensor/context/expert-parallel
   collectives + recomputation, ZeRO-3 gathers and per-micro-batch gradient reduction where
   they block) and three facts of any pipeline schedule:
@@ -63,9 +64,10 @@ class _Block:
     params: float
     act_bytes: float
     working_bytes: float
-    buckets: tuple[tuple[int, float], ...]
-    """(count, bytes) of the gradient buckets."""
+    buckets: tuple[tuple[int, float, bool], ...]
+    """(count, bytes, expert?) of the gradient buckets (expert ones reduce over edp)."""
     last_bucket_bytes: float
+    expert_params: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,9 @@ class _Chunk:
     buckets_s: float
     """Data-parallel reduction time of all this chunk's gradient buckets."""
     last_bucket_s: float
-    """... of the bucket produced last (embedding on stage 0, else the chunk's first layer)."""
+    """... of the bucket produced last (embedding on stage 0, else the chunk's first layer's
+    dense part)."""
+    expert_params: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,8 @@ class Bounder:
                 block = self._block(c, self.profiles.get(c, pool), key[:-2], n - n_moe,
                                     n_moe, *key[-5:-2])
                 got = self._chunks[key] = self._chunk(
-                    c, block, self.profiles.dp_group(c, pool), dp_kind, dp_shard, overlap)
+                    c, block, self.profiles.dp_group(c, pool),
+                    self.profiles.edp_group(c, pool), dp_kind, dp_shard, overlap)
             return got
 
         def stage(s: int) -> list[_Chunk]:
@@ -172,7 +177,11 @@ class Bounder:
         def tail(s: int, chunks: list[_Chunk]) -> tuple[float, float]:
             """(exposed data-parallel communication, optimizer) after the last backward."""
             params = sum(x.params for x in chunks)
-            local = params / (dp_shard if c.zero >= 1 else 1)
+            experts = sum(x.expert_params for x in chunks)
+            local = params
+            if c.zero >= 1:
+                local = (params / dp_shard if not experts else
+                         (params - experts) / dp_shard + experts / max(1, dp_shard // c.ep))
             opt = self.profiles.optimizer_s(local, pools[s].device)
             if dp_shard <= 1:
                 return 0.0, opt
@@ -183,8 +192,7 @@ class Bounder:
             else:
                 comm = 0.0  # reduced after every micro-batch, inside the backward tasks
             if c.zero in (1, 2) and not overlap:
-                comm += self.profiles.collective("allgather", self.e * params,
-                                                 self.profiles.dp_group(c, pools[s]))
+                comm += self._gather(c, pools[s], params, experts)
             return comm, opt
 
         comm0, opt0 = tail(0, first_stage)
@@ -216,20 +224,26 @@ class Bounder:
             chunks_s = held.get(s) or stage(s)
             rows.append((s, pools[s], sum(x.params for x in chunks_s),
                          min(x.act_bytes for x in chunks_s),
-                         min(x.working_bytes for x in chunks_s)))
+                         min(x.working_bytes for x in chunks_s),
+                         sum(x.expert_params for x in chunks_s)))
         return PlanBound(step_time_s=total, parts=parts, **self._memory(c, rows, m))
 
-    def _memory(self, c: Candidate, rows: list[tuple[int, PoolSpec, float, float, float]],
-                m: int) -> dict:
+    def _memory(self, c: Candidate,
+                rows: list[tuple[int, PoolSpec, float, float, float, float]], m: int) -> dict:
         """Memory bound of the stage that fills its device the most; ``rows`` are
-        (stage, pool, parameters, smallest chunk's activation bytes, working bytes)."""
+        (stage, pool, parameters, smallest chunk's activation bytes, working bytes, expert
+        parameters among the parameters: their states shard over dp·cp/ep ranks only)."""
         wl = self.sc.workload
         dp_shard = c.dp * c.cp
+        edp = max(1, dp_shard // c.ep)
         worst: tuple | None = None
-        for s, pool, params, act_bytes, working in rows:
-            states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard)
+        for s, pool, params, act_bytes, working, experts in rows:
+            states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
+                                       expert_params=experts, expert_shard=edp)
             if self.compression.fp8_training:  # the fp8 weight copy (archsim.plan.training)
                 fp8_copy = params / (dp_shard if c.zero >= 3 else 1)
+                if c.zero >= 3 and experts:
+                    fp8_copy = (params - experts) / dp_shard + experts / edp
                 states = ModelStates(states.weights + fp8_copy, states.gradients,
                                      states.optimizer_states)
             alive = _alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
@@ -293,7 +307,9 @@ class Bounder:
                 if model.tied_embeddings and p > 1:
                     params += model.vocab * model.hidden / c.tp  # the embedding copy
             working = min(x.working for x in pr.fwd.values())
-            rows.append((s, stage_pools[s], params, act, working))
+            # expert parameters counted as dense: their states shard over more ranks, so
+            # the bound stays below what any split holds
+            rows.append((s, stage_pools[s], params, act, working, 0.0))
         return PlanBound(step_time_s=m * per_mb + opt, parts=parts,
                          **self._memory(c, rows, m))
 
@@ -305,7 +321,7 @@ class Bounder:
         if got is not None:
             return got
         fwd, bwd = prof.fwd, prof.bwd
-        f_comp = f_comm = b_comp = b_comm = rec = params = act = working = 0.0
+        f_comp = f_comm = b_comp = b_comm = rec = params = act = working = experts = 0.0
         for moe, n in ((False, n_dense), (True, n_moe)):
             if n:
                 f, b = fwd[moe], bwd[moe]
@@ -315,6 +331,7 @@ class Bounder:
                 b_comm += n * b.comm
                 rec += n * b.recompute
                 params += n * f.params
+                experts += n * f.expert_params
                 act += n * f.saved
                 working = max(working, f.working)
         ends = ([(prof.embed_fwd, prof.embed_bwd)] if embed else []) + \
@@ -334,32 +351,53 @@ class Bounder:
         b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype),
                                prof.pool.device)
         e = self.e
-        buckets = [(n, e * fwd[moe].params) for moe, n in ((False, n_dense), (True, n_moe))
-                   if n]
+        # an MoE layer's experts are one bucket (over edp), its other parameters another
+        # (over dp, produced after the experts in backward: archsim.plan.training)
+        buckets = []
+        for moe, n in ((False, n_dense), (True, n_moe)):
+            if n:
+                if fwd[moe].expert_params:
+                    buckets.append((n, e * fwd[moe].expert_params, True))
+                buckets.append((n, e * (fwd[moe].params - fwd[moe].expert_params), False))
         if head:
-            buckets.append((1, e * head_params))
+            buckets.append((1, e * head_params, False))
         if embed:
-            buckets.append((1, e * prof.embed_fwd.params))
-        last = e * (prof.embed_fwd.params if embed else fwd[first_moe].params)
+            buckets.append((1, e * prof.embed_fwd.params, False))
+        last = e * (prof.embed_fwd.params if embed
+                    else fwd[first_moe].params - fwd[first_moe].expert_params)
         got = _Block(
             fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,
             recompute_s=rec, comm_s=f_comm + b_comm, params=params, act_bytes=act,
-            working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last)
+            working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last,
+            expert_params=experts)
         if key is not None:
             self._blocks[key] = got
         return got
 
-    def _chunk(self, c: Candidate, block: _Block, dp_group: CommGroup, dp_kind: str,
-               dp_shard: int, overlap: bool) -> _Chunk:
-        """``block`` with its data-parallel communication for ``c``'s dp group and ZeRO."""
+    def _gather(self, c: Candidate, pool: PoolSpec, params: float, experts: float) -> float:
+        """All-gather of ``params``: dense ones over dp, the ``experts`` among them over edp."""
+        t = self.profiles.collective
+        dense = t("allgather", self.e * (params - experts), self.profiles.dp_group(c, pool))
+        if not experts:
+            return dense
+        return dense + t("allgather", self.e * experts, self.profiles.edp_group(c, pool))
+
+    def _chunk(self, c: Candidate, block: _Block, dp_group: CommGroup, edp_group: CommGroup,
+               dp_kind: str, dp_shard: int, overlap: bool) -> _Chunk:
+        """``block`` with its data-parallel communication for ``c``'s dp / expert-dp groups
+        and ZeRO."""
         fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
         buckets = last_bucket = 0.0
         if dp_shard > 1:
             t = self.profiles.collective
-            buckets = sum(n * t(dp_kind, nbytes, dp_group) for n, nbytes in block.buckets)
+            buckets = sum(n * t(dp_kind, nbytes, edp_group if expert else dp_group)
+                          for n, nbytes, expert in block.buckets)
             last_bucket = t(dp_kind, block.last_bucket_bytes, dp_group)
             if c.zero >= 3:
-                gather = t("allgather", self.e * block.params, dp_group)
+                experts = block.expert_params
+                gather = t("allgather", self.e * (block.params - experts), dp_group)
+                if experts:
+                    gather += t("allgather", self.e * experts, edp_group)
                 if overlap:
                     comm += max(0.0, gather - fwd_s) + max(0.0, gather - bwd_s)
                     fwd_s, bwd_s = max(fwd_s, gather), max(bwd_s, gather)
@@ -372,7 +410,8 @@ class Bounder:
         return _Chunk(fwd_s=fwd_s, bwd_s=bwd_s, compute_s=block.compute_s,
                       recompute_s=block.recompute_s, comm_s=comm, params=block.params,
                       act_bytes=block.act_bytes, working_bytes=block.working_bytes,
-                      buckets_s=buckets, last_bucket_s=last_bucket)
+                      buckets_s=buckets, last_bucket_s=last_bucket,
+                      expert_params=block.expert_params)
 
 
 def _alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:

@@ -36,6 +36,8 @@ class OpsCost:
     params: float = 0.0
     saved: float = 0.0
     working: float = 0.0
+    expert_params: float = 0.0
+    """The part of ``params`` in local MoE experts (reduced over the expert-DP group)."""
 
     @property
     def task_s(self) -> float:
@@ -85,9 +87,17 @@ class Profiles:
             got = self._dp_groups[key] = rank_groups(pool, layout_of(c))["dp"]
         return got
 
+    def edp_group(self, c: Candidate, pool: PoolSpec) -> CommGroup:
+        """The expert-data-parallel group (dp·cp/ep ranks) of ``c`` on ``pool``."""
+        key = (pool.name, c.tp, c.cp, c.dp, c.ep, "edp")
+        got = self._dp_groups.get(key)
+        if got is None:
+            got = self._dp_groups[key] = rank_groups(pool, layout_of(c))["edp"]
+        return got
+
     def collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
-        """Time of a collective on a group from :meth:`dp_group` (cached; groups are kept
-        alive by that cache, so their id is a safe key)."""
+        """Time of a collective on a group from :meth:`dp_group` or :meth:`edp_group`
+        (cached; groups are kept alive by that cache, so their id is a safe key)."""
         key = (kind, nbytes, id(group))
         got = self._comm.get(key)
         if got is None:
@@ -110,7 +120,8 @@ class Profiles:
         costs = stage_costs(sc, layout, training_shape(sc, layout, self.compression), hw)
         full = c.recompute == "full"
         fwd = {moe: OpsCost(compute=lc.fwd.compute_s, comm=lc.fwd.comm_s, params=lc.params,
-                            saved=lc.saved, working=lc.all_saved if full else 0.0)
+                            saved=lc.saved, working=lc.all_saved if full else 0.0,
+                            expert_params=lc.expert_params)
                for moe, lc in costs.layers.items()}
         bwd = {moe: OpsCost(compute=lc.bwd.compute_s, comm=lc.bwd.comm_s,
                             recompute=lc.recompute.time_s)
