@@ -113,7 +113,8 @@ def _run_facts(result: Any) -> dict[str, Any]:
             "failed": result.failed, "elapsed_s": result.elapsed_s,
             "points_per_s": result.points_per_s, "feasible_per_s": result.feasible_per_s,
             "executor": result.executor, "batch_size": result.batch_size,
-            "engine": result.sweep.engine, "interrupted": result.interrupted}
+            "engine": result.sweep.engine, "interrupted": result.interrupted,
+            "ignored_other_versions": result.ignored, "ignored_note": result.ignored_note}
 
 
 # --------------------------------------------------------------------------- text output
@@ -156,7 +157,8 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
            if run["excluded_by_constraints"] else "")
         + (f" ({run['duplicates']} repeated samples run once)" if run["duplicates"] else "")
         + (f"; {run['skipped_finished']} already in the table" if run["skipped_finished"]
-           else ""),
+           else "")
+        + (f"; {run['ignored_note']}" if run.get("ignored_note") else ""),
         f"ran {run['ran']} in {run['elapsed_s']:.2f} s on {run['executor']} "
         f"({run['points_per_s']:.1f} points/s, engine {run['engine']}): "
         f"{run['feasible']} feasible, {run['infeasible']} infeasible, {run['failed']} failed",

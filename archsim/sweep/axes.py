@@ -4,7 +4,9 @@ for geometric spacing) or nothing (a continuous range, for modes random and lhs 
 
 Each axis key is checked against the scenario spec (closest valid keys when wrong); values of a
 field with fixed choices (``plan.schedule``) and registry names (``hardware.device``) are
-checked when the file is loaded, so a typo does not cost a sweep.
+checked when the file is loaded, so a typo does not cost a sweep. A registry key's value
+ending in ``.yaml`` is a profile file path instead (archsim/sweep/files.py, read by
+:func:`archsim.sweep.spec.load_sweep`).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def parse_axis(key: str, value: Any, mode: str) -> Axis:
     kind = REGISTRY_KEYS.get(key)
     if kind is not None:
         for v in values:
-            if isinstance(v, str):
+            if isinstance(v, str) and not v.endswith((".yaml", ".yml")):  # paths: files.py
                 registry_path(kind, v)  # SpecError with the closest names
     keys = [_canonical(v) for v in values]
     if len(set(keys)) != len(keys):

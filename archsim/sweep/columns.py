@@ -73,12 +73,33 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
 METRIC_TYPES = dict(METRIC_COLUMNS)
 KEY_COLUMNS = (("hash", "str"), ("point", "int"))
 ERROR_COLUMN = ("error", "str")
+VERSION_COLUMNS = (("archsim_version", "str"), ("result_version", "int"))
+
+
+def code_version() -> dict[str, Any]:
+    """The version cells of a row computed by the code running now (read at call time)."""
+    import archsim
+    from archsim import result
+
+    return {"archsim_version": archsim.__version__, "result_version": result.RESULT_VERSION}
 
 
 def known_columns(input_columns: list[str]) -> list[str]:
     """Every column name of a table with these input columns, in table order."""
     return ([k for k, _ in KEY_COLUMNS] + list(input_columns)
-            + [k for k, _ in METRIC_COLUMNS] + [ERROR_COLUMN[0]])
+            + [k for k, _ in METRIC_COLUMNS] + [ERROR_COLUMN[0]]
+            + [k for k, _ in VERSION_COLUMNS])
+
+
+def cell_text(value: Any) -> str:
+    """A stored cell as the CSV table writes it (also to compare cells of either format)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def one_line(text: str) -> str:

@@ -12,8 +12,11 @@ and constraints, each point keyed by a stable hash of what it resolves to.
   (or logarithmically).
 
 The hash covers the base scenario (registry names resolved), the point's values, the content of
-registry entries the point names (e.g. ``hardware.device: h100-sxm5-80gb``) and the engine, so
-editing the base or a profile changes the hash and ``--resume`` re-runs the point.
+registry entries and profile files the point names (``hardware.device: h100-sxm5-80gb`` or
+``hardware.device: devs/tuned.yaml``) and the engine, so editing the base or a profile changes
+the hash and ``--resume`` re-runs the point. It names what is simulated, not the code that
+simulates it: rows of another archsim version are dropped on resume by the results table
+(archsim/sweep/versions.py), so a re-run point keeps its hash and its one row.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from archsim.spec.errors import SpecError
 from archsim.spec.registry import load_registry_mapping
 from archsim.sweep.axes import REGISTRY_KEYS, Axis, fingerprint
 from archsim.sweep.expr import ExprEvalError
+from archsim.sweep.files import is_path_value
 from archsim.sweep.keys import MISSING, check_key
 from archsim.sweep.spec import Sweep, base_value, scalar_of
 
@@ -107,7 +111,9 @@ def point_hash(sweep: Sweep, values: dict[str, Any]) -> str:
     registry = {}
     for key, value in values.items():
         kind = REGISTRY_KEYS.get(key)
-        if kind is not None and isinstance(value, str):
+        if kind is not None and is_path_value(value):
+            registry[key] = fingerprint(sweep.profile_file(key, value, f"derived.{key}"))
+        elif kind is not None and isinstance(value, str):
             registry[key] = _registry_fingerprint(kind, value)
     return fingerprint({"base": sweep.base_fingerprint, "set": values, "registry": registry,
                         "engine": sweep.engine})
@@ -127,17 +133,22 @@ def _lookup(values: dict[str, Any], sweep: Sweep):
             return sweep.constants[name]
         for key, value in values.items():
             if name.startswith(key + "."):
-                return _below(key, value, name)
+                return _below(sweep, key, value, name)
         raise ExprEvalError(f"unknown name {name!r}")
 
     return lookup
 
 
-def _below(key: str, value: Any, name: str) -> Any:
+def _below(sweep: Sweep, key: str, value: Any, name: str) -> Any:
     """The value of ``name`` under the swept key ``key`` (e.g. model.layers under model)."""
     rest = name[len(key) + 1:]
     kind = REGISTRY_KEYS.get(key)
-    if isinstance(value, str) and kind is not None:
+    if is_path_value(value) and kind is not None:
+        try:
+            value = sweep.profile_file(key, value, f"derived.{key}")
+        except SpecError as exc:
+            raise ExprEvalError(str(exc)) from None
+    elif isinstance(value, str) and kind is not None:
         try:
             value, _ = load_registry_mapping(kind, value)
         except SpecError as exc:

@@ -27,6 +27,9 @@ A sweep file (YAML; see workloads/sweeps/ and the README's "Sweeps" section)::
              {maximize: memory_headroom}]
     top: 10                          # rows in the "best points" table
 
+A registry key's value ending in ``.yaml`` (``hardware.device: [devs/tuned.yaml]``) is a
+profile file, relative to this file's folder (archsim/sweep/files.py).
+
 Names in derived keys and constraints are the point's keys (axes, earlier derived keys) or any
 scenario key, read from the base scenario (or its default); a name below a swept registry
 entry (``model.layers`` when ``model`` is an axis) is read from that entry.
@@ -48,9 +51,10 @@ from archsim.spec.errors import SpecError
 from archsim.spec.loader import Origins, default_scenario_mapping, load_scenario, resolve_names
 from archsim.spec.registry import list_names, read_yaml, registry_path
 from archsim.spec.scenario import ScenarioSpec
-from archsim.sweep.axes import Axis, fingerprint, parse_axis
+from archsim.sweep.axes import REGISTRY_KEYS, Axis, fingerprint, parse_axis
 from archsim.sweep.columns import known_columns
 from archsim.sweep.expr import Expression, ExprSyntaxError, parse
+from archsim.sweep.files import is_path_value, read_profile
 from archsim.sweep.keys import MISSING, UnknownKeyError, check_key
 
 
@@ -115,6 +119,18 @@ class Sweep:
     where: list[Expression]
     constants: dict[str, Any] = field(default_factory=dict)
     """Values of names used in derived keys / constraints that no point changes."""
+    folder: Path | None = None
+    """The sweep file's folder: relative profile paths are read from it."""
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Profiles named by path (path as written → the file's mapping), read once."""
+
+    def profile_file(self, key: str, value: str, where: str) -> dict[str, Any]:
+        """The mapping of the profile file ``value`` given for registry key ``key`` (read on
+        first use; ``where`` is the field path for errors, e.g. ``derived.hardware.device``)."""
+        if value not in self.files:
+            self.files[value] = read_profile(REGISTRY_KEYS[key], value, self.folder,
+                                             f"{self.source}: {where}")
+        return self.files[value]
 
     @property
     def input_columns(self) -> list[str]:
@@ -138,11 +154,22 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
     problems: list[str] = []
     base_mapping, base_spec = _load_base(spec.base, where, folder)
     axes = []
+    files: dict[str, dict[str, Any]] = {}
     for key, value in spec.axes.items():
         try:
-            axes.append(parse_axis(key, value, spec.mode))
+            axis = parse_axis(key, value, spec.mode)
         except ValueError as exc:
             problems.append(f"{where}: axes.{key}: {exc}")
+            continue
+        axes.append(axis)
+        kind = REGISTRY_KEYS.get(key)
+        paths = [v for v in axis.values or () if is_path_value(v)] if kind else []
+        for v in paths:
+            if v not in files:
+                try:
+                    files[v] = read_profile(kind, v, folder, f"{where}: axes.{key}")
+                except SpecError as exc:
+                    problems.extend(exc.problems)
     derived = []
     for key, text in spec.derived.items():
         try:
@@ -173,7 +200,7 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
                   derived=derived, constraints=constraints,
                   objective=_goal(spec.objective, where, "objective"),
                   pareto=[_goal(g, where, f"pareto[{i}]") for i, g in enumerate(spec.pareto)],
-                  where=[])
+                  where=[], folder=folder, files=files)
     sweep.where = [_result_expr(t, where, f"filters.where[{i}]")
                    for i, t in enumerate(spec.filters.where)]
     _check_goal_names(sweep, where)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,7 +27,8 @@ from archsim.api import simulate
 from archsim.spec.errors import SpecError
 from archsim.spec.loader import load_scenario
 from archsim.spec.scenario import ScenarioSpec
-from archsim.sweep.columns import error_row, metrics_row
+from archsim.sweep.axes import REGISTRY_KEYS
+from archsim.sweep.columns import code_version, error_row, metrics_row
 from archsim.sweep.space import Point
 
 
@@ -39,6 +40,20 @@ class RunContext:
     engine: str = "des"
     base_spec: ScenarioSpec | None = None
     """The validated base (enables the cheap override path of :func:`scenario_for`)."""
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Profiles the points name by path (``hardware.device: devs/x.yaml``): path as written →
+    the file's mapping, read when the sweep was loaded (what the point's hash covers), so a
+    worker needs neither the file nor the sweep's folder."""
+
+
+def overrides_of(ctx: RunContext, values: dict[str, Any]) -> dict[str, Any]:
+    """A point's values as scenario overrides: profile paths replaced by their content."""
+    out = {}
+    for key, value in values.items():
+        if key in REGISTRY_KEYS and isinstance(value, str) and value in ctx.files:
+            value = copy.deepcopy(ctx.files[value])
+        out[key] = value
+    return out
 
 
 _CHEAP_SECTIONS = ("plan", "workload", "model", "compression")
@@ -78,13 +93,14 @@ def scenario_for(ctx: RunContext, overrides: dict[str, Any]) -> ScenarioSpec:
 
 def run_point(ctx: RunContext, point: Point) -> dict[str, Any]:
     """The full row of one point."""
-    row: dict[str, Any] = {"hash": point.hash, "point": point.index, **point.values}
+    row: dict[str, Any] = {"hash": point.hash, "point": point.index, **point.values,
+                           **code_version()}
     if point.error is not None:
         row.update(error_row(point.error))
         return row
     t0 = time.perf_counter()
     try:
-        scenario = scenario_for(ctx, point.values)
+        scenario = scenario_for(ctx, overrides_of(ctx, point.values))
         if ctx.engine == "fast" and scenario.workload.kind == "training":
             from archsim.sweep.fastpath import simulate_training_fast
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from archsim.cli import main
-from archsim.sweep import store, worker
+from archsim.sweep import parquet_table, store, worker
 
 STOP_AT = 3  # the batch (or the point, in batches of 4: the 9th) at which the sweep stops
 
@@ -51,7 +51,7 @@ def stop_while_simulating() -> None:
 
 def stop_in_a_torn_write() -> None:
     csv_append = store.CsvStore.append
-    write_atomic = store.write_bytes_atomic
+    write_atomic = parquet_table.write_bytes_atomic
     appends = parts = 0
 
     def append(self, rows):
@@ -77,7 +77,7 @@ def stop_in_a_torn_write() -> None:
         write_atomic(path, data)
 
     store.CsvStore.append = append
-    store.write_bytes_atomic = write_part
+    parquet_table.write_bytes_atomic = write_part
 
 
 if __name__ == "__main__":
