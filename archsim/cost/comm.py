@@ -106,7 +106,8 @@ def _cost(algorithm: str, phases: list[Phase] | tuple[Phase, ...]) -> CommCost:
 def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1.0,
                   nic_scale: float = 1.0) -> CommGroup:
     """A group of ``size`` ranks spaced ``stride`` apart in rank order (Megatron order: the
-    tensor-parallel group is innermost, stride 1; data-parallel groups stride tp·cp)."""
+    tensor-parallel group is innermost, stride 1; the dp·cp gradient-reduction group stride tp;
+    see archsim/plan/layout.py)."""
     node = pool.node_size
     per_node = 1 if stride >= node else max(1, min(size, node // stride))
     torus: tuple[TorusDim, ...] = ()

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from archsim.result import Result, empty_communication, empty_memory
+from archsim.result import RESULT_VERSION, Result, empty_communication, empty_memory
 from archsim.spec.device import DeviceSpec
 from archsim.spec.scenario import ScenarioSpec
 
@@ -19,7 +19,7 @@ DEFAULT_IDLE_FRACTION = 0.2
 def base_result(sc: ScenarioSpec, mode: str) -> dict[str, Any]:
     cluster = sc.cluster
     return {
-        "result_version": 1,
+        "result_version": RESULT_VERSION,
         "name": sc.name,
         "mode": mode,
         "model": sc.model.name,

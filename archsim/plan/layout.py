@@ -2,7 +2,9 @@
 
 Rank order is Megatron-LM's default: tensor parallel innermost, then context parallel, then
 data parallel, then pipeline stages outermost. A data-parallel group therefore has stride
-tp·cp, and neighbouring pipeline stages are tp·cp·dp ranks apart.
+tp·cp, the gradient-reduction group (the dp·cp ranks holding the same parameters) stride tp,
+and neighbouring pipeline stages are tp·cp·dp ranks apart. MoE: ep ranks are adjacent after
+tp, and the expert-data-parallel group (dp·cp/ep ranks) has stride tp·ep.
 """
 
 from __future__ import annotations
