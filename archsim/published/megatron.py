@@ -27,10 +27,22 @@ class Case:
     predicted_step_s: float
     measured_tflops: float
     predicted_tflops: float
+    compute_s: float = 0.0
+    """Predicted forward + backward compute, recomputation and pipeline bubble (the parts that
+    scale with kernel speed)."""
+    exposed_comm_s: float = 0.0
 
     @property
     def error(self) -> float:
         return (self.predicted_step_s - self.measured_step_s) / self.measured_step_s
+
+    @property
+    def compute_slowdown_to_match(self) -> float:
+        """Factor by which every kernel would have to run slower (bubble included) for the
+        prediction to equal the measurement, other parts unchanged. A diagnostic of where the
+        gap sits — never applied to any prediction (that would be fitting a validation file)."""
+        other = self.predicted_step_s - self.compute_s
+        return (self.measured_step_s - other) / self.compute_s
 
 
 def reference_path() -> Path:
@@ -71,11 +83,14 @@ def run_cases() -> list[Case]:
                 raise RuntimeError(f"{row['params_b']}B: {result['infeasible_reasons']}")
             step = result["step_time_s"]
             flops = float(row["flops_per_step"])
+            tb = result["time_breakdown"]
             cases.append(Case(params_b=row["params_b"], gpus=int(row["gpus"]),
                               measured_step_s=float(row["implied_step_time_s"]),
                               predicted_step_s=step,
                               measured_tflops=float(row["measured_tflops_per_gpu"]),
-                              predicted_tflops=flops / (step * int(row["gpus"])) / 1e12))
+                              predicted_tflops=flops / (step * int(row["gpus"])) / 1e12,
+                              compute_s=tb["compute_s"] + tb["recompute_s"] + tb["bubble_s"],
+                              exposed_comm_s=tb["exposed_comm_s"]))
     return cases
 
 
@@ -89,4 +104,15 @@ def markdown_table(cases: list[Case]) -> str:
     errs = [abs(c.error) for c in cases]
     lines.append("")
     lines.append(f"MAPE {100 * sum(errs) / len(errs):.1f}%, max |error| {100 * max(errs):.1f}%")
+    return "\n".join(lines)
+
+
+def diagnostic_table(cases: list[Case]) -> str:
+    """Where the predicted step goes, and how much slower the kernels would have to be to match
+    each measured row (see :attr:`Case.compute_slowdown_to_match`)."""
+    lines = ["| model | predicted compute + recompute + bubble (s) | exposed comm (s) | "
+             "kernel slowdown that would match |", "|---|---|---|---|"]
+    for c in cases:
+        lines.append(f"| {c.params_b}B | {c.compute_s:.3f} | {c.exposed_comm_s:.3f} | "
+                     f"{c.compute_slowdown_to_match:.3f} |")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ the current level against regressions; the second keeps the target visible as a 
 
 import pytest
 
-from archsim.published.megatron import markdown_table, run_cases
+from archsim.published.megatron import Case, markdown_table, run_cases
 
 
 @pytest.fixture(scope="module")
@@ -32,3 +32,12 @@ def test_error_table_regression_guard(cases):
 def test_issue_target_mean_8_percent_each_15(cases):
     errors = [abs(c.error) for c in cases]
     assert sum(errors) / len(errors) <= 0.08 and max(errors) <= 0.15
+
+
+def test_compute_slowdown_that_would_match_a_row():
+    """Predicted 10 s of which 8 s scale with kernel speed, measured 12 s: the other 2 s stay,
+    so the kernels would have to be (12 − 2) / 8 = 1.25× slower."""
+    case = Case(params_b="x", gpus=8, measured_step_s=12.0, predicted_step_s=10.0,
+                measured_tflops=1.0, predicted_tflops=1.2, compute_s=8.0, exposed_comm_s=1.5)
+    assert case.compute_slowdown_to_match == 1.25
+    assert case.error == pytest.approx(-1 / 6)
