@@ -295,3 +295,23 @@ def test_disaggregated_pipelined_pools_free_every_block(reqs, bs, spare):
     for inst in pre + dec:
         assert inst.sched.free == blocks and inst.sched.held == 0 and inst.sched.incoming == 0
     assert all(r.generated == r.gen_len for r in rs)
+
+
+# ---------------------------------------------------------------- routing counts passes in flight
+
+
+@pytest.mark.parametrize("make", ["plain", "pipelined"])
+def test_least_loaded_counts_a_prompt_in_the_running_pass(make):
+    """Prefill-first (no chunking): request 0 arrives at t = 0 and its whole prompt is in
+    replica 0's pass until T (plain: one pass of T; pipelined: stage 0, send, stage 1); it
+    sits in no queue then, yet it is unfinished, so request 1 (t = C/2, mid-pass) goes to the
+    idle replica 1 and both first tokens come one pass after arrival."""
+    cfg = config()
+    if make == "plain":
+        reps = [serialized(cfg, lambda b: T, index=i, name=f"r{i}") for i in range(2)]
+    else:
+        reps = [pipelined(cfg, constant_stages, index=i, name=f"r{i}") for i in range(2)]
+    rs = [req(0, 0.0, 8, 1), req(1, C / 2, 8, 1)]
+    run_serving(rs, reps, "least_loaded")
+    assert [r.replica for r in rs] == [0, 1]
+    assert [r.first_token_s for r in rs] == pytest.approx([T, C / 2 + T])

@@ -18,6 +18,9 @@ class Replica(Protocol):
     @property
     def outstanding(self) -> int: ...
 
+    @property
+    def unfinished(self) -> int: ...
+
     def enqueue(self, r: Request) -> None: ...
 
     def release(self, r: Request) -> None: ...
@@ -55,11 +58,12 @@ class RoundRobin:
 
 @register("least_loaded")
 class LeastLoaded:
-    """The replica with the fewest unfinished requests (waiting, prefilling or decoding); ties
-    go to the lowest index."""
+    """The replica with the fewest unfinished requests (waiting, prefilling — a whole prompt
+    in the pass now running included — decoding, or on their way to it); ties go to the lowest
+    index."""
 
     def pick(self, replicas: Sequence[Replica], r: Request) -> Replica:
-        return min(replicas, key=lambda rep: rep.outstanding)
+        return min(replicas, key=lambda rep: rep.unfinished)
 
 
 def make_router(name: str) -> Router:

@@ -16,7 +16,8 @@ admits and more.) An engine short of blocks for a decode round preempts its own 
 sequence.
 
 The router sees this object as one replica: it has the scheduler's ``index``, ``outstanding``,
-``enqueue``, ``release`` and ``incoming``, and its statistics summed over the engines.
+``unfinished``, ``enqueue``, ``release`` and ``incoming``, and its statistics summed over the
+engines.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class VirtualEngines:
     @property
     def outstanding(self) -> int:
         return sum(e.outstanding for e in self.engines) + self.incoming
+
+    @property
+    def unfinished(self) -> int:
+        """Unfinished requests of all engines, their batches in flight included."""
+        return sum(e.unfinished for e in self.engines) + self.incoming
 
     def enqueue(self, r: Request) -> None:
         """Give ``r`` to the engine with the fewest unfinished requests, its batch in flight
