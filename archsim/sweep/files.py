@@ -40,7 +40,10 @@ def read_profile(kind: str, value: str, folder: Path | None, where: str) -> dict
         raise SpecError([f"{where}: no such file {value!r} (looked for {path}); expected a "
                          f"{singular} YAML file (a value ending in .yaml is a path, relative to "
                          f"{relative}) or a registry name{example}"])
-    data = read_yaml(path)
+    try:
+        data = read_yaml(path)
+    except SpecError as exc:
+        raise SpecError([f"{where}: {p}" for p in exc.problems]) from None
     if not isinstance(data, dict):
         raise SpecError([f"{where}: {path}: expected a mapping of {singular} fields, got "
                          f"{type(data).__name__}"])

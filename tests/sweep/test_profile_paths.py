@@ -109,3 +109,16 @@ def test_a_bad_device_file_names_the_file_and_field(tmp_path):
     with pytest.raises(SpecError, match=re.escape(f"{path}: axes.hardware.device: {device}: "
                                                   "peak.bf16: ")):
         load_sweep(path)
+
+
+def test_a_malformed_device_file_names_the_sweep_field_too(tmp_path, capsys):
+    device = tmp_path / PATH
+    device.parent.mkdir()
+    device.write_text("name: [unclosed\n")
+    path = write_device_sweep(tmp_path, [PATH])
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"archsim sweep: {path}: axes.hardware.device: {device}: malformed "
+                          "YAML: line 2")
+    assert err.count("\n") == 1 and "Traceback" not in err and not out.exists()
