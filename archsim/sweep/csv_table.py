@@ -60,8 +60,10 @@ class CsvStore(ResultStore):
         if drop:
             self.backup = backup_path(self.path)
             write_text_atomic(self.backup, format_csv([header, *drop]))
-        if drop or header != self.names:
-            write_text_atomic(self.path, format_csv([self.names, *keep]))
+        last = {row[0]: i for i, row in enumerate(keep)}  # a point re-run: its last row
+        if drop or header != self.names or len(last) != len(keep):
+            kept = [row for i, row in enumerate(keep) if last[row[0]] == i]
+            write_text_atomic(self.path, format_csv([self.names, *kept]))
 
     def finished(self) -> dict[str, bool]:
         text = self.path.read_text(encoding="utf-8")

@@ -13,7 +13,8 @@ Format by extension:
   file with any parts a killed run left behind.
 
 Rows are keyed by ``hash``; when a hash appears twice (a point re-run with ``retry_errors``),
-the later row wins. Only a process's main thread defers Ctrl-C until a write is complete.
+the later row wins, and the next resume keeps only that one (a Parquet table's merge does at
+once). Only a process's main thread defers Ctrl-C until a write is complete.
 
 Given the running code's ``version`` (archsim/sweep/versions.py), a resumed table keeps only
 rows of that version: the others are copied to ``<name>.bak.<ext>``, removed from the table

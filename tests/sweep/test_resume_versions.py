@@ -42,15 +42,16 @@ def test_resume_after_a_version_change_reruns_every_point_once(tmp_path, monkeyp
     first = run_sweep(tiny_sweep(), out)
     assert (first.ran, first.feasible) == (4, 4)
     assert {str(r["archsim_version"]) for r in stored_rows(out)} == {old}
-    assert {str(r["result_version"]) for r in stored_rows(out)} == {"1"}
+    schema = str(archsim.result.RESULT_VERSION)
+    assert {str(r["result_version"]) for r in stored_rows(out)} == {schema}
 
     if changed == "archsim":
         monkeypatch.setattr(archsim, "__version__", "99.0.0")
     else:
-        monkeypatch.setattr(archsim.result, "RESULT_VERSION", 2)
+        monkeypatch.setattr(archsim.result, "RESULT_VERSION", archsim.result.RESULT_VERSION + 1)
     second = run_sweep(tiny_sweep(), out, resume=True)
     assert (second.skipped, second.ran, second.feasible) == (0, 4, 4)
-    label = f"archsim {old} (result_version 1)"
+    label = f"archsim {old} (result_version {schema})"
     assert second.ignored == {label: 4}
     assert second.backup == tmp_path / f"r.bak{suffix}"
     assert second.ignored_note == f"4 rows from {label} ignored (kept in {second.backup})"
@@ -58,7 +59,7 @@ def test_resume_after_a_version_change_reruns_every_point_once(tmp_path, monkeyp
     rows = stored_rows(out)
     assert len(rows) == 4  # one row per point, none left from the old version
     assert len({r["hash"] for r in rows}) == 4
-    want = ("99.0.0", "1") if changed == "archsim" else (old, "2")
+    want = ("99.0.0", schema) if changed == "archsim" else (old, str(int(schema) + 1))
     assert {(str(r["archsim_version"]), str(r["result_version"])) for r in rows} == {want}
     assert len(read_results(out)) == 4
     if suffix == ".csv":  # the dropped rows, as they were
@@ -109,7 +110,8 @@ def test_the_summary_line_says_how_many_rows_were_ignored(write_sweep, tmp_path,
     capsys.readouterr()
     assert main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
     text = capsys.readouterr().out
-    assert (f"sweep tiny-sweep: 4 points; 4 rows from archsim {old} (result_version 1) "
+    schema = archsim.result.RESULT_VERSION
+    assert (f"sweep tiny-sweep: 4 points; 4 rows from archsim {old} (result_version {schema}) "
             f"ignored (kept in {tmp_path / 'r.bak.csv'})") in text
     assert "ran 4 in" in text
 
@@ -135,3 +137,18 @@ def test_rows_of_an_edited_base_are_replaced_and_other_points_rows_kept(tmp_path
     assert len(rows) == 4
     assert {r["hash"] for r in rows} == set(again.hashes)
     assert not {r["hash"] for r in rows} & set(narrow.hashes)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_retried_point_keeps_one_row_after_the_next_resume(tmp_path, suffix):
+    """tp = 1 divides by zero in a constraint: an error row, re-run by --retry-errors (the
+    CSV appends the new row); the next resume leaves one row per point in the file."""
+    out = tmp_path / f"r{suffix}"
+    sweep = load_sweep(sweep_mapping(axes={"plan.tp": [1, 2]},
+                                     constraints=["1 / (plan.tp - 1) > 0"]))
+    assert run_sweep(sweep, out).failed == 1
+    assert run_sweep(sweep, out, resume=True, retry_errors=True).ran == 1
+    again = run_sweep(sweep, out, resume=True)
+    assert (again.skipped, again.ran, again.ignored) == (2, 0, {})
+    rows = stored_rows(out)
+    assert len(rows) == 2 and len({r["hash"] for r in rows}) == 2
