@@ -45,17 +45,24 @@ def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shar
     e = BYTES_PER_ELEMENT[dtype]
     if not training:
         return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
-    dense = params - expert_params
     opt = OPTIMIZER_BYTES_PER_PARAM[optimizer]
 
     def sharded(bytes_per_param: float, from_stage: int) -> float:
         if zero < from_stage:
             return bytes_per_param * params
-        return (bytes_per_param * dense / shard
-                + bytes_per_param * expert_params / expert_shard)
+        return sharded_bytes(bytes_per_param, params, shard, expert_params, expert_shard)
 
     return ModelStates(weights=sharded(e, 3), gradients=sharded(e, 2),
                        optimizer_states=sharded(opt, 1))
+
+
+def sharded_bytes(bytes_per_param: float, params: float, shard: int,
+                  expert_params: float = 0.0, expert_shard: int = 1) -> float:
+    """One rank's share of ``bytes_per_param`` × ``params`` sharded ZeRO-style: the dense
+    parameters over ``shard`` (dp·cp) ranks, the ``expert_params`` among them over
+    ``expert_shard`` (the expert-data-parallel dp·cp/ep ranks)."""
+    return (bytes_per_param * (params - expert_params) / shard
+            + bytes_per_param * expert_params / expert_shard)
 
 
 def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
-from archsim.cost.memory import ModelStates, model_state_bytes
+from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
 from archsim.graph.backward import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
 from archsim.plan.flows import FlowPlan, build_flow_plan
@@ -255,11 +255,11 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                                expert_shard=edp)
         if compression is not None and compression.fp8_training:
             # Transformer Engine's fp8 copy of the weights, sharded like the weights
-            fp8_copy = (_shard(stage_params, stage_experts, layout.dp_shard, edp)
+            fp8_copy = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)
                         if plan.zero >= 3 else stage_params)
             st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
         states.append(st)
-        local = (_shard(stage_params, stage_experts, layout.dp_shard, edp)
+        local = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)
                  if plan.zero >= 1 else stage_params)
         opt_times.append(compute_time(optimizer_op(local, wl.optimizer, wl.dtype),
                                       hws[s].device) / hws[s].speed)
@@ -290,14 +290,6 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         embedding_sync_s=sync, states=states, algorithms=algorithms,
         tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
         network_model=cluster.network, flows=flows, edp_group=stage_cost[0].groups["edp"])
-
-
-def _shard(params: float, experts: float, dp_shard: int, edp: int) -> float:
-    """One rank's share of ``params`` under ZeRO: dense ones over dp·cp ranks, the
-    ``experts`` among them over the expert-data-parallel ranks."""
-    if not experts:
-        return params / dp_shard
-    return (params - experts) / dp_shard + experts / edp
 
 
 def _gather_s(e: float, params: float, experts: float, sc_s: StageCosts) -> float:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
-from archsim.cost.memory import ModelStates, model_state_bytes
+from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
 from archsim.graph.backward import grad_accumulate_op
 from archsim.planner.profiles import Profile, Profiles
 from archsim.planner.space import Candidate
@@ -178,10 +178,8 @@ class Bounder:
             """(exposed data-parallel communication, optimizer) after the last backward."""
             params = sum(x.params for x in chunks)
             experts = sum(x.expert_params for x in chunks)
-            local = params
-            if c.zero >= 1:
-                local = (params / dp_shard if not experts else
-                         (params - experts) / dp_shard + experts / max(1, dp_shard // c.ep))
+            local = (sharded_bytes(1.0, params, dp_shard, experts, max(1, dp_shard // c.ep))
+                     if c.zero >= 1 else params)
             opt = self.profiles.optimizer_s(local, pools[s].device)
             if dp_shard <= 1:
                 return 0.0, opt
@@ -241,9 +239,8 @@ class Bounder:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
                                        expert_params=experts, expert_shard=edp)
             if self.compression.fp8_training:  # the fp8 weight copy (archsim.plan.training)
-                fp8_copy = params / (dp_shard if c.zero >= 3 else 1)
-                if c.zero >= 3 and experts:
-                    fp8_copy = (params - experts) / dp_shard + experts / edp
+                fp8_copy = (sharded_bytes(1.0, params, dp_shard, experts, edp)
+                            if c.zero >= 3 else params)
                 states = ModelStates(states.weights + fp8_copy, states.gradients,
                                      states.optimizer_states)
             alive = _alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)

@@ -81,18 +81,18 @@ class Profiles:
         return prof
 
     def dp_group(self, c: Candidate, pool: PoolSpec) -> CommGroup:
-        key = (pool.name, c.tp, c.cp, c.dp)
-        got = self._dp_groups.get(key)
-        if got is None:
-            got = self._dp_groups[key] = rank_groups(pool, layout_of(c))["dp"]
-        return got
+        """The data-parallel group (dp·cp ranks) of ``c`` on ``pool``."""
+        return self._group(c, pool, "dp")
 
     def edp_group(self, c: Candidate, pool: PoolSpec) -> CommGroup:
         """The expert-data-parallel group (dp·cp/ep ranks) of ``c`` on ``pool``."""
-        key = (pool.name, c.tp, c.cp, c.dp, c.ep, "edp")
+        return self._group(c, pool, "edp")
+
+    def _group(self, c: Candidate, pool: PoolSpec, name: str) -> CommGroup:
+        key = (name, pool.name, c.tp, c.cp, c.dp, c.ep)
         got = self._dp_groups.get(key)
         if got is None:
-            got = self._dp_groups[key] = rank_groups(pool, layout_of(c))["edp"]
+            got = self._dp_groups[key] = rank_groups(pool, layout_of(c))[name]
         return got
 
     def collective(self, kind: str, nbytes: float, group: CommGroup) -> float:
