@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archsim.spec.registry import registry_path
+from archsim.sweep.files import is_path_value
 from archsim.sweep.keys import check_key
 
 # dotted keys whose string value names a registry entry -> registry kind
@@ -70,7 +71,7 @@ def parse_axis(key: str, value: Any, mode: str) -> Axis:
     kind = REGISTRY_KEYS.get(key)
     if kind is not None:
         for v in values:
-            if isinstance(v, str) and not v.endswith((".yaml", ".yml")):  # paths: files.py
+            if isinstance(v, str) and not is_path_value(v):  # paths: read by load_sweep
                 registry_path(kind, v)  # SpecError with the closest names
     keys = [_canonical(v) for v in values]
     if len(set(keys)) != len(keys):
