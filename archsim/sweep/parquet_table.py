@@ -93,17 +93,17 @@ class ParquetStore(ResultStore):
             for label in filter(None, labels):
                 self.ignored[label] = self.ignored.get(label, 0) + 1
             changed |= table.column_names != self.names or not all(mask.to_pylist())
-            if any(label is None for label in labels):
-                kept.append(table.filter(mask).select(self.names).cast(self.schema))
+            if any(label is None for label in labels):  # kept rows have every column
+                kept.append(table.filter(mask).select(self.names))
             if any(labels):
                 dropped.append(table.filter(pc.invert(mask)))
         if not changed:
             return
         if dropped:
             self.backup = backup_path(self.path)
-            old = pa.concat_tables(dropped, promote_options="default")
+            old = concat(dropped)
             write_bytes_atomic(self.backup, table_bytes(old))
-        table = last_per_hash(pa.concat_tables(kept)) if kept else self.schema.empty_table()
+        table = last_per_hash(concat(kept)) if kept else self.schema.empty_table()
         with no_interrupt():
             write_bytes_atomic(self.path, table_bytes(table))
             for part in part_files(self.parts):
@@ -155,17 +155,27 @@ def part_files(parts: Path) -> list[Path]:
 
 def read_arrow(path: Path, columns: list[str] | None = None, schema: Any = None) -> Any:
     """Main file + leftover parts as one Arrow table, a hash kept once (the last row wins)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = ([path] if path.exists() else []) + part_files(parts_dir(path))
     tables = [pq.read_table(f, columns=columns) for f in files]
     if not tables:
         return None if schema is None else schema.empty_table()
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    table = concat(tables)
     if "hash" not in table.column_names:
         return table  # not written by a sweep: nothing to key rows by
     return last_per_hash(table)
+
+
+def concat(tables: list[Any]) -> Any:
+    """Tables of one sweep as one. A column's kind may differ between runs (an axis of whole
+    numbers given a fraction on resume: int64 in the old rows, double in the new), so int
+    columns widen to double and missing ones fill with nulls."""
+    import pyarrow as pa
+
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def last_per_hash(table: Any) -> Any:

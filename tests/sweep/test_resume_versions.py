@@ -152,3 +152,25 @@ def test_a_retried_point_keeps_one_row_after_the_next_resume(tmp_path, suffix):
     assert (again.skipped, again.ran, again.ignored) == (2, 0, {})
     rows = stored_rows(out)
     assert len(rows) == 2 and len({r["hash"] for r in rows}) == 2
+
+
+@pytest.mark.parametrize("first, second", [([5, 10], [5, 10, 12.5]), ([5, 12.5], [5, 10, 20])])
+def test_a_parquet_table_resumes_when_an_axis_turns_fractional(tmp_path, first, second):
+    """The arrival-rate column is int64 in a table of whole rates and double once a rate is a
+    fraction; resuming either way widens it to double instead of failing to merge the
+    parts; the rates of the first run are not run again."""
+    base = {"name": "tiny-serving", "model": "gpt3-1.7b",
+            "hardware": {"device": "a100-sxm4-80gb", "count": 1},
+            "workload": {"kind": "serving", "arrival": {"rate_per_s": 5, "count": 10},
+                         "prompt_len": 64, "gen_len": 4}}
+    out = tmp_path / "r.parquet"
+    axis = "workload.arrival.rate_per_s"
+    assert run_sweep(load_sweep(sweep_mapping(base=base, axes={axis: first})), out).ran == 2
+    again = run_sweep(load_sweep(sweep_mapping(base=base, axes={axis: second})), out,
+                      resume=True)
+    assert (again.skipped, again.ran) == (len(set(first) & set(second)),
+                                          len(set(second) - set(first)))
+    frame = read_results(out)
+    assert sorted(frame[axis]) == sorted(set(first) | set(second))
+    assert str(frame[axis].dtype) == "float64"
+    assert not (tmp_path / "r.parquet.parts").exists()
