@@ -243,7 +243,7 @@ class Bounder:
                             if c.zero >= 3 else params)
                 states = ModelStates(states.weights + fp8_copy, states.gradients,
                                      states.optimizer_states)
-            alive = _alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
+            alive = alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
             act = alive * act_bytes + working
             device = pool.device
             need = states.total + act + device.memory.reserved
@@ -411,7 +411,7 @@ class Bounder:
                       expert_params=block.expert_params)
 
 
-def _alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
+def alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
     """Micro-batch chunks whose forward has run when stage ``s`` starts its first backward
     (archsim.plan.schedules)."""
     if schedule == "gpipe":

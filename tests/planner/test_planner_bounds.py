@@ -5,7 +5,7 @@ import pytest
 
 import archsim
 from archsim.plan.schedules import build_schedule
-from archsim.planner.bounds import Bounder, _alive_at_first_backward
+from archsim.planner.bounds import Bounder, alive_at_first_backward
 from archsim.planner.space import Candidate
 
 REL = 1e-9
@@ -72,7 +72,7 @@ def test_time_bound_is_tight_with_a_pipeline(everything):
 def test_micro_batches_alive_match_the_schedule(schedule, p, v, m):
     for s, order in enumerate(build_schedule(schedule, p, m, v)):
         first_b = next(i for i, (phase, _, _) in enumerate(order) if phase == "B")
-        assert _alive_at_first_backward(schedule, s, p, m, v) == first_b
+        assert alive_at_first_backward(schedule, s, p, m, v) == first_b
 
 
 def _states_bound(zero: int):
