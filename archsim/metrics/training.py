@@ -144,7 +144,9 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
                      for d, b in zip(stage_devices, busy, strict=True))
         costs = [cost_usd(d, per_stage_devices, step) for d in stage_devices]
         cost = None if any(c is None for c in costs) else sum(costs)
-    ckpt = checkpointing(sc, lay, plan.states, step, plan.pool.devices_per_node)
+    stage_params = [(sum(ck.params for ck in row), sum(ck.expert_params for ck in row))
+                    for row in plan.chunks]
+    ckpt = checkpointing(sc, lay, stage_params, step, plan.pool.devices_per_node)
     result = base_result(sc, "training")
     result.update({
         "feasible": not reasons,

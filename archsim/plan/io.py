@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from archsim.cost.memory import ModelStates
+from archsim.cost.memory import model_state_bytes
 from archsim.plan.layout import Layout
 from archsim.spec.hardware import StorageSpec
 from archsim.spec.io import CheckpointSpec, DataSpec
@@ -102,29 +102,35 @@ def data_loading(sc: ScenarioSpec, layout: Layout, step_s: float) -> DataCost | 
                     read_s=read, exposed_s=exposed, prefetch=spec.prefetch)
 
 
-def checkpoint_bytes(sc: ScenarioSpec, layout: Layout, states: list[ModelStates],
+def checkpoint_bytes(sc: ScenarioSpec, layout: Layout, stage_params: list[tuple[float, float]],
                      include_optimizer: bool = True) -> tuple[float, float]:
-    """(unique checkpoint bytes, bytes per device) of the training state."""
-    plan = sc.plan
-    shard = layout.dp_shard
+    """(unique checkpoint bytes, bytes per device) of the training state.
+
+    ``stage_params`` is, per pipeline stage, (parameters on one rank, of which MoE expert
+    parameters). A checkpoint holds every parameter once: the dense ones on each tensor-parallel
+    rank, the experts of all ep ranks (each rank keeps experts/ep of them), with their optimizer
+    states unless left out. Derived copies (an fp8 training copy of the weights) are not saved.
+    Every rank of the stage writes an equal share (a distributed checkpoint).
+    """
+    wl = sc.workload
     total = per_device_max = 0.0
-    for st in states:
-        weights = st.weights * (shard if plan.zero >= 3 else 1)
-        opt = st.optimizer_states * (shard if plan.zero >= 1 else 1) if include_optimizer else 0
-        unique = (weights + opt) * layout.tp  # one stage's states, all tensor-parallel ranks
+    for params, experts in stage_params:
+        full = params - experts + experts * layout.ep  # one tensor-parallel rank, all experts
+        st = model_state_bytes(full, wl.dtype, wl.optimizer, zero=0, shard=1)
+        unique = (st.weights + (st.optimizer_states if include_optimizer else 0.0)) * layout.tp
         total += unique
-        per_device_max = max(per_device_max, unique / (layout.tp * shard))
+        per_device_max = max(per_device_max, unique / (layout.tp * layout.dp_shard))
     return total, per_device_max
 
 
-def checkpointing(sc: ScenarioSpec, layout: Layout, states: list[ModelStates], step_s: float,
-                  devices_per_node: int) -> CheckpointCost | None:
+def checkpointing(sc: ScenarioSpec, layout: Layout, stage_params: list[tuple[float, float]],
+                  step_s: float, devices_per_node: int) -> CheckpointCost | None:
     """Cost of one checkpoint and its share per step (None unless workload.checkpoint)."""
     storage = sc.cluster.storage
     spec: CheckpointSpec | None = getattr(sc.workload, "checkpoint", None)
     if spec is None or storage is None:
         return None
-    nbytes, per_device = checkpoint_bytes(sc, layout, states, spec.include_optimizer)
+    nbytes, per_device = checkpoint_bytes(sc, layout, stage_params, spec.include_optimizer)
     nodes = max(1, math.ceil(layout.devices / devices_per_node))
     if not spec.parallel:  # data-parallel rank 0 of each stage: its first tp·cp ranks
         nodes = min(nodes, layout.pp * math.ceil(layout.tp * layout.cp / devices_per_node))

@@ -94,3 +94,24 @@ def test_registry_storage_and_no_storage():
     d = archsim.simulate(job(storage="lustre-flash")).to_dict()
     assert d["io"]["storage"] == "lustre-flash"
     assert archsim.simulate(job(storage=None)).to_dict()["io"] is None
+
+
+def test_moe_checkpoint_holds_every_expert_once_whatever_the_zero_stage():
+    """An MoE checkpoint saves each expert once, whichever rank holds it. Toy MoE (as in
+    tests/plan/test_moe_gradients.py): 2 layers of dense part 17,024 + 8 experts × 24,576,
+    head 16,448, embedding 16,384 → P = 2·(17,024 + 196,608) + 16,448 + 16,384 = 460,096
+    parameters; bf16 weights + Adam states: 14 B each. 8 ranks, ep 4, ZeRO 0/1/3: all give
+    14 · P bytes, each rank writing 1/8 of it."""
+    toy_moe = {"name": "toy-moe", "layers": 2, "hidden": 64, "heads": 4, "ffn_hidden": 128,
+               "vocab": 256, "max_seq_len": 64, "mlp": "swiglu", "norm": "rmsnorm",
+               "bias": False, "position": "rope", "tied_embeddings": False,
+               "moe": {"experts": 8, "top_k": 2}}
+    p = 2 * (17_024 + 8 * 24_576) + 16_448 + 16_384
+    for zero in (0, 1, 3):
+        d = archsim.simulate({
+            "model": toy_moe,
+            "hardware": {"device": "a100-sxm4-80gb", "count": 8, "storage": FS},
+            "workload": {"kind": "training", "seq_len": 64, "global_batch": 8,
+                         "micro_batch": 1, "checkpoint": {"interval_steps": 100}},
+            "plan": {"tp": 1, "pp": 1, "ep": 4, "zero": zero}}).to_dict()
+        assert d["io"]["checkpoint"]["bytes"] == pytest.approx(14 * p), zero
