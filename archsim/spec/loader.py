@@ -7,6 +7,7 @@ that introduced it), the field path and what was expected.
 from __future__ import annotations
 
 import copy
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,10 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | list[str] | None,
     return raw
 
 
-def _format_validation_error(exc: ValidationError, origins: Origins) -> SpecError:
+def _format_validation_error(exc: ValidationError, origins: Origins,
+                             root: type[StrictModel] = ScenarioSpec) -> SpecError:
+    """One line per problem; ``root`` is the spec the data was validated as (its keys are
+    the ones an unknown key is told about)."""
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -243,7 +247,7 @@ def _format_validation_error(exc: ValidationError, origins: Origins) -> SpecErro
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
             parent = loc[:-1]
-            hint = _known_keys_hint(parent)
+            hint = _known_keys_hint(parent, root)
             msg += hint
         elif err["type"] == "missing":
             msg = "required field is missing"
@@ -257,8 +261,8 @@ def _format_validation_error(exc: ValidationError, origins: Origins) -> SpecErro
     return SpecError(problems)
 
 
-def _known_keys_hint(parent: tuple) -> str:
-    model = _spec_at(parent)
+def _known_keys_hint(parent: tuple, root: type[StrictModel] = ScenarioSpec) -> str:
+    model = _spec_at(parent) if root is ScenarioSpec else _field_spec(root, parent)
     if model is None:
         return ""
     return f"; expected one of: {', '.join(model.model_fields)}"
@@ -279,6 +283,22 @@ def _spec_at(parent: tuple) -> type[StrictModel] | None:
     if parent == ("workload",):
         return None
     return None
+
+
+def _field_spec(root: type[StrictModel], path: tuple) -> type[StrictModel] | None:
+    """The spec class at ``path`` below ``root`` (through fields whose type is, or may be, a
+    spec), or None."""
+    model = root
+    for key in path:
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            return None
+        options = (field.annotation, *typing.get_args(field.annotation))
+        model = next((t for t in options
+                      if isinstance(t, type) and issubclass(t, StrictModel)), None)
+        if model is None:
+            return None
+    return model
 
 
 def _read_source(source: str | Path | Mapping) -> tuple[dict, str]:
@@ -349,4 +369,4 @@ def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
     try:
         return spec_type.model_validate(data)
     except ValidationError as exc:
-        raise _format_validation_error(exc, origins) from None
+        raise _format_validation_error(exc, origins, spec_type) from None

@@ -183,3 +183,20 @@ def test_cluster_is_built_once_and_copies_rebuild_it():
     assert sc.cluster is sc.cluster
     smaller = sc.hardware.model_copy(update={"count": 4})
     assert smaller.to_cluster().total_devices == 4 and sc.cluster.total_devices == 8
+
+
+def test_a_profile_file_of_the_wrong_kind_lists_the_expected_kinds_keys(tmp_path):
+    """An interconnect YAML given where a device is expected: the unknown keys are reported
+    with the device's keys (not a scenario's), nested ones with the nested spec's keys."""
+    from archsim.spec.loader import load_spec_file
+
+    path = tmp_path / "link.yaml"
+    path.write_text("name: l\nkind: gpu\npeak: {bf16: 1 TFLOPS}\ntdp: 1 W\nefficiency: {}\n"
+                    "memory: {capacity: 1 GiB, bandwidth: 1 TB/s, lanes: 4}\ntopology: switch\n")
+    with pytest.raises(SpecError) as err:
+        load_spec_file("devices", path)
+    lines = str(err.value).splitlines()
+    assert (f"{path}: topology: unknown key; expected one of: name, kind, vendor, peak, "
+            "vector_peak, memory") in "\n".join(lines)
+    assert (f"{path}: memory.lanes: unknown key; expected one of: capacity, bandwidth, kind, "
+            "reserved, cache_bandwidth") in lines
