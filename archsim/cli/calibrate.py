@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from archsim.cli.common import check_writable
+from archsim.cli.progress import ProgressBar
 from archsim.spec.errors import SpecError
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (redrawn in place on a terminal, else every 10%)."""
-
-    def __init__(self, label: str, width: int = 30, stream=None):
-        self.label, self.width = label, width
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self._last_decile = -1
-
-    def __call__(self, done: int, total: int, what: str) -> None:
-        frac = done / total if total else 1.0
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        filled = int(self.width * frac)
-        bar = "#" * filled + "-" * (self.width - filled)
-        line = (f"{self.label} [{bar}] {done}/{total} {elapsed:5.0f}s "
-                f"eta {eta:4.0f}s  {what[:40]}")
-        if self.tty:
-            self.stream.write("\r" + line.ljust(110))
-            if done >= total:
-                self.stream.write("\n")
-        elif int(frac * 10) != self._last_decile or done >= total:
-            self._last_decile = int(frac * 10)
-            self.stream.write(line + "\n")
-        self.stream.flush()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,11 +7,11 @@ import argparse
 import json
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from archsim.cli.common import check_writable
+from archsim.cli.progress import ProgressBar
 from archsim.io import write_text_atomic
 
 
@@ -184,39 +184,3 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
     lines.append(_rows_table(pareto["front"], inputs + goals) if pareto["front"]
                  else "  (none)")
     return "\n".join(lines)
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr: count, percent, rate, ETA (redrawn ≤ 10×/s)."""
-
-    def __init__(self, width: int = 24):
-        self.width = width
-        self._last = 0.0
-        self._drawn = False
-
-    def update(self, p: Any) -> None:
-        now = time.monotonic()
-        if p.done < p.total and now - self._last < 0.1:
-            return
-        self._last = now
-        frac = p.done / p.total if p.total else 1.0
-        filled = int(frac * self.width)
-        eta = "--:--" if p.eta_s is None else _clock(p.eta_s)
-        line = (f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.done}/{p.total} "
-                f"{100 * frac:5.1f}%  {p.rate:7.1f} pt/s  ETA {eta}  feasible {p.feasible}"
-                f"  failed {p.failed} ")
-        sys.stderr.write(line)
-        sys.stderr.flush()
-        self._drawn = True
-
-    def finish(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = round(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

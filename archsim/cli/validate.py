@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, path in (("--profile", args.profile), ("--rank-profile", args.rank_profile)):
         if path is not None and not path.is_file():
             raise SpecError([f"{flag} {path}: no such file"])
-    from archsim.cli.calibrate import ProgressBar
+    from archsim.cli.progress import ProgressBar
     from archsim.validate.compare import write_report
     from archsim.validate.suite import load_profile, validate
 

@@ -141,7 +141,7 @@ def test_runs_on_an_existing_dask_scheduler(write_sweep, tmp_path, capsys):
 
 
 def test_progress_bar_shows_rate_and_eta(capsys):
-    from archsim.cli.sweep import ProgressBar
+    from archsim.cli.progress import ProgressBar
     from archsim.sweep.runner import Progress
 
     bar = ProgressBar(width=10)
