@@ -21,6 +21,7 @@ from archsim.io import write_text_atomic
 from archsim.spec.device import DeviceSpec
 from archsim.spec.units import format_quantity
 from archsim.validate.fit import FitResult, fit_device
+from archsim.validate.measure import preserved_torch_settings
 
 CPU_TDP_PER_CORE_W = 10.0
 """UNVERIFIED placeholder: a server core draws roughly 5-15 W under load; used only for energy
@@ -169,6 +170,7 @@ def build_spec(mapping: dict) -> DeviceSpec:
     return DeviceSpec.model_validate(mapping)
 
 
+@preserved_torch_settings()
 def calibrate(device: str = "auto", *, quick: bool = False, threads: int | None = None,
               name: str | None = None, base: str | None = None,
               progress: Callable[[int, int, str], None] | None = None) -> Calibration:

@@ -18,6 +18,7 @@ Needs torch: the functions import it when called.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -47,7 +48,10 @@ def resolve_device(name: str) -> str:
 
 
 def configure(device: str, threads: int | None = None) -> int:
-    """Pin the CPU thread count (default: every core) and flush denormals; returns threads."""
+    """Pin the CPU thread count (default: every core) and flush denormals; returns threads.
+
+    These are process-wide settings: a library entry point that calls this restores them on
+    the way out with :func:`preserved_torch_settings`."""
     torch = require_torch()
     n = threads or os.cpu_count() or 1
     if n < 1:
@@ -56,6 +60,26 @@ def configure(device: str, threads: int | None = None) -> int:
     if device == "cpu":
         torch.set_flush_denormal(True)
     return n
+
+
+@contextlib.contextmanager
+def preserved_torch_settings():
+    """Restore PyTorch's CPU thread count and denormal flushing on exit (usable as a
+    decorator), so measuring does not change the caller's process: flushed denormals, for one,
+    break code that relies on IEEE-754 subnormals."""
+    torch = require_torch()
+    threads, flushed = torch.get_num_threads(), denormals_flushed()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flushed)
+
+
+def denormals_flushed() -> bool:
+    """Whether this process flushes float32 subnormals to zero (a fresh 1e-40 times 2 is 0)."""
+    torch = require_torch()
+    return (torch.tensor([1e-40], dtype=torch.float32) * 2.0).item() == 0.0
 
 
 def synchronize(device: str) -> None:

@@ -16,6 +16,7 @@ from archsim.spec.loader import load_spec_file
 from archsim.spec.registry import read_yaml
 from archsim.validate.cases import Case, default_cases
 from archsim.validate.compare import CaseResult, op_rows, report_dict
+from archsim.validate.measure import preserved_torch_settings
 
 Progress = Callable[[int, int, str], None]
 
@@ -30,6 +31,7 @@ def load_profile(path: Path) -> dict[str, Any]:
     return data
 
 
+@preserved_torch_settings()
 def validate(device: str = "auto", *, profile: Path | dict | None = None,
              cases: list[Case] | None = None, quick: bool = False,
              threads: int | None = None, repeats: int = 5,

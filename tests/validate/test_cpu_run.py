@@ -83,6 +83,11 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
     # the data-parallel step costs more than one rank alone (it all-reduces the gradients)
     assert dist["dp_step"]["measured_s"] > 0
     assert dist["dp_step"]["predicted_s"] > dist["dp_step"]["predicted_single_rank_s"]
+    # calibrate and validate flushed denormals and pinned threads while measuring, and put
+    # this process back as they found it (pytest starts with IEEE subnormals)
+    from archsim.validate.measure import denormals_flushed
+
+    assert not denormals_flushed()
 
 
 @pytest.mark.skipif(os.environ.get("ARCHSIM_FULL_VALIDATION") != "1",
@@ -96,3 +101,18 @@ def test_full_validation_meets_the_issue_targets(tmp_path):
     assert s["cases"] >= 12 and len(s["models"]) >= 3
     assert s["e2e_mape"] <= 0.15
     assert s["matmul_op_mape"] <= 0.25
+
+
+def test_measuring_restores_the_threads_and_denormal_flushing_it_changes():
+    from archsim.validate.measure import configure, denormals_flushed, preserved_torch_settings
+
+    before = torch.get_num_threads()
+
+    @preserved_torch_settings()
+    def measure_something():
+        configure("cpu", threads=2 if before == 1 else 1)
+        assert denormals_flushed() and torch.get_num_threads() != before
+
+    measure_something()
+    assert torch.get_num_threads() == before
+    assert not denormals_flushed()
