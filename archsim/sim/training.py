@@ -7,7 +7,7 @@ gradient reduction runs on a separate communication stream per stage, so overlap
 backward pass is real. Activation memory per stage is read off the stage's timeline: bytes of
 the micro-batches whose forward has started and whose backward has not finished. A stage runs
 its tasks strictly in schedule order, so that count depends on the order alone and is taken in
-the pass that prepares the stage's tasks, outside the event loop.
+one pass over the stage's schedule before the event loop runs.
 
 Links and streams are channels of the plan's network model (archsim/sim/network.py): with the
 contention-free model (default) they are FIFO streams that cost no events; with the flow-level
@@ -85,61 +85,63 @@ def run_training(plan: TrainingPlan, trace: bool = True) -> TrainingTimeline:
     routes = [_stage_routes(plan, s, arrivals, waiters, links_fwd[s], links_bwd[s])
               for s in range(p)]
 
-    tracing = sim.trace.enabled
-    add_span = sim.trace.add
-    signal_at = sim.signal_at
-    per_mb_blocking = plan.dp_reduce_per_microbatch and not overlap
     # when a backward reduces gradients: overlapped with backward, or blocking after each
     # micro-batch (ZeRO-2/3 without overlap); else all at once after the backward pass
-    per_mb = plan.dp_reduce_per_microbatch
-    reducing = lay.dp_shard > 1 and (overlap or per_mb)
-
-    def flow_stage(s: int):
-        """The flow-level network: a task's collectives and sends are flows whose completion
-        is an event."""
-        tl = stages[s]
-        track = f"stage {s}"
-        dp_stream = dp_streams[s]
-        by_phase = routes[s]
-        last_mb = _last_backward(schedule[s]) if reducing and not per_mb else None
-        busy = 0.0
-        for phase, mb, c in schedule[s]:
-            dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward = (
-                by_phase[phase][c])
-            if arrived is not None and arrived[mb] is None:
-                event = waiting[mb] = Event(env)
-                yield event
-            start = env._now
-            wait = arrived[mb] - start if arrived is not None and arrived[mb] > start else 0.0
-            if backward and reducing and overlap and (per_mb or last_mb[c] == mb):
-                queue_gradients(plan, dp_stream, s, c, mb, start + wait, dur)
-            yield from _flow_task(env, tp_streams[s], dp_stream, plan, flows, s, c, mb,
-                                  not backward, backward and per_mb_blocking, wait, dur)
-            end = env._now
-            busy += end - start - wait
-            if tracing:
-                add_span(track, _task_label(phase, mb, c, v), start + wait, end,
-                         "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
-            if out_arrived is None:
-                continue
-            if seconds > 0:  # arrival known when the flows finish
-                link.submit(end, transfer, _send_label(not backward, mb),
-                            lambda t, a=out_arrived, w=out_waiting, mb=mb:
-                            _deliver(signal_at, a, w, mb, t),
-                            {"bytes": plan.p2p_bytes})
-            else:
-                _deliver(signal_at, out_arrived, out_waiting, mb, end)
-        tl.compute_busy_s = busy
-        yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
-
+    reducing = lay.dp_shard > 1 and (overlap or plan.dp_reduce_per_microbatch)
     for s in range(p):
-        env.process(flow_stage(s) if flows else _analytic_stage(
-            sim, plan, schedule[s], routes[s], stages[s], dp_streams[s], reducing))
+        env.process(_flow_stage(sim, plan, schedule[s], routes[s], stages[s], dp_streams[s],
+                                tp_streams[s], reducing) if flows else
+                    _analytic_stage(sim, plan, schedule[s], routes[s], stages[s],
+                                    dp_streams[s], reducing))
     env.run()
     step = max(tl.end_s for tl in stages)
     p2p = sum(ch.busy_s for ch in (*links_fwd, *links_bwd))
     return TrainingTimeline(step_time_s=step, stages=stages, events=sim.events,
                             spans=sim.trace.spans, p2p_time_s=p2p)
+
+
+def _flow_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
+                by_phase: dict[str, list[tuple]], tl: StageTimeline, dp_stream, tp_stream,
+                reducing: bool):
+    """One stage on the flow-level network: a task's collectives and sends are flows whose
+    completion is an event."""
+    env, flows = sim.env, plan.flows
+    tracing, add_span, signal_at = sim.trace.enabled, sim.trace.add, sim.signal_at
+    s, v = tl.stage, plan.layout.chunks
+    overlap = plan.scenario.plan.overlap_comm
+    per_mb = plan.dp_reduce_per_microbatch
+    per_mb_blocking = per_mb and not overlap
+    track = f"stage {s}"
+    last_mb = _last_backward(order) if reducing and not per_mb else None
+    busy = 0.0
+    for phase, mb, c in order:
+        dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward = (
+            by_phase[phase][c])
+        if arrived is not None and arrived[mb] is None:
+            event = waiting[mb] = Event(env)
+            yield event
+        start = env._now
+        wait = arrived[mb] - start if arrived is not None and arrived[mb] > start else 0.0
+        if backward and reducing and overlap and (per_mb or last_mb[c] == mb):
+            queue_gradients(plan, dp_stream, s, c, mb, start + wait, dur)
+        yield from _flow_task(env, tp_stream, dp_stream, plan, flows, s, c, mb,
+                              not backward, backward and per_mb_blocking, wait, dur)
+        end = env._now
+        busy += end - start - wait
+        if tracing:
+            add_span(track, _task_label(phase, mb, c, v), start + wait, end,
+                     "backward" if backward else "forward", {"micro_batch": mb, "chunk": c})
+        if out_arrived is None:
+            continue
+        if seconds > 0:  # arrival known when the flows finish
+            link.submit(end, transfer, _send_label(not backward, mb),
+                        lambda t, a=out_arrived, w=out_waiting, mb=mb:
+                        _deliver(signal_at, a, w, mb, t),
+                        {"bytes": plan.p2p_bytes})
+        else:
+            _deliver(signal_at, out_arrived, out_waiting, mb, end)
+    tl.compute_busy_s = busy
+    yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
 
 
 def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
