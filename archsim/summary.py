@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from archsim.metrics.cluster_summary import cluster_lines
 from archsim.result import Result
-from archsim.textfmt import human_bytes, human_time, num, pct, table
+from archsim.textfmt import human_bytes, human_energy, human_time, num, pct, table, usd
 
 RENDERERS: dict[str, Callable[[dict], list[str]]] = {}
 
@@ -28,7 +28,7 @@ def renderer(mode: str) -> Callable[[Callable[[dict], list[str]]], Callable[[dic
 def render_summary(result: Result) -> str:
     d = result.to_dict()
     hw = ", ".join(f"{p['count']}× {p['device']}" for p in d["hardware"]["pools"])
-    lines = [f"{d['name']} — {d['mode']} of {d['model']} on {hw}"]
+    lines = [f"{d['name']} — {_what(d)} on {hw}"]
     if not d["feasible"]:
         lines.append("")
         lines.append("INFEASIBLE:")
@@ -55,18 +55,58 @@ def render_summary(result: Result) -> str:
     return "\n".join(lines)
 
 
+def _what(d: dict) -> str:
+    """'training of llama2-7b', 'distillation of llama2-7b from teacher llama2-70b', ..."""
+    dist = d.get("distillation")
+    if d["mode"] == "training" and isinstance(dist, dict) and dist.get("teacher"):
+        return f"distillation training of {d['model']} from teacher {dist['teacher']}"
+    if d.get("encoder"):
+        return f"encoder inference of {d['model']}"
+    return f"{d['mode']} of {d['model']}"
+
+
+def metric_value(key: str, value: object) -> str:
+    """A result metric as a reader wants it: times, bytes, money, shares, rates."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else str(value)
+    if "bytes" in key or key.startswith("memory."):
+        return human_bytes(value)
+    if key.endswith("_usd"):
+        return usd(value)
+    if key.endswith("_j"):
+        return f"{num(value, 3)} J"
+    if key in ("mfu", "hfu", "slo_attainment", "memory_headroom"):
+        return pct(value)
+    if key.endswith("_per_s") or key == "goodput_rps":
+        from archsim.labels import unit
+
+        text = f"{value:,.1f}" if value < 1e4 else f"{value:,.0f}"
+        return f"{text} {unit(key)}".rstrip()
+    if key.endswith("_s"):
+        return human_time(value)
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return num(value)
+
+
 def compression_section(block: dict) -> list[str]:
+    from archsim.labels import short_label
+
     base, comp, ratios = block["baseline"], block["compressed"], block["ratios"]
     rows = []
     for key, ratio in ratios.items():
         b, c = base.get(key), comp.get(key)
         if b is None and c is None:
             continue
-        fmt = human_bytes if "bytes" in key or key.startswith("memory") else num
-        rows.append([key, fmt(b), fmt(c), "-" if ratio is None else f"{ratio:.3f}×"])
-    out = [f"Compression: {base.get('model')} baseline vs compressed "
-           f"{'' if comp['feasible'] else '(INFEASIBLE) '}",
-           table(["metric", "baseline", "compressed", "ratio"], rows)]
+        rows.append([short_label(key), metric_value(key, b), metric_value(key, c),
+                     "-" if ratio is None else f"{ratio:.3f}×"])
+    out = [f"Compression: {base.get('model')} baseline vs compressed",
+           table(["metric", "baseline", "compressed", "compressed / baseline"], rows)]
+    for side, part in (("baseline", base), ("compressed", comp)):
+        if part.get("feasible") is False:
+            reasons = "; ".join(part.get("infeasible_reasons") or ["no reason recorded"])
+            out.append(f"  the {side} does not run ({reasons}): its speed, energy and cost are "
+                       "not compared")
     out.extend(f"  note: {n}" for n in block.get("notes", []))
     out.extend(f"  WARNING: {w}" for w in block.get("warnings", []))
     if block.get("accuracy_note"):
@@ -75,12 +115,16 @@ def compression_section(block: dict) -> list[str]:
     return out
 
 
+MEMORY_LABELS = {"weights": "weights", "gradients": "gradients",
+                 "optimizer_states": "optimizer states", "activations": "activations",
+                 "kv_cache": "kv cache", "teacher": "teacher weights + logits", "other": "other"}
+
+
 def memory_section(d: dict) -> list[str]:
     mem = d["memory"]
     b = mem["breakdown"]
-    rows = [[k.replace("_", " "), human_bytes(b.get(k))] for k in
-            ("weights", "gradients", "optimizer_states", "activations", "kv_cache", "other")
-            if b.get(k)]
+    rows = [[MEMORY_LABELS.get(k, k.replace("_", " ")), human_bytes(b.get(k))] for k in
+            MEMORY_LABELS if b.get(k)]
     rows.append(["peak per device", human_bytes(mem["peak_bytes_per_device"])])
     rows.append(["capacity", human_bytes(mem["capacity_bytes"])])
     return ["Memory per device (busiest stage)", table(["part", "bytes"], rows)]
@@ -90,8 +134,16 @@ def communication_section(d: dict) -> list[str]:
     comm = d["communication"]
     rows = [[kind, human_time(v["time_s"]), human_bytes(v["bytes"])]
             for kind, v in comm["by_kind"].items() if v["time_s"] or v["bytes"]]
+    kv = d.get("kv_transfer")
     out = ["Communication per device", table(["kind", "time", "bytes"], rows) if rows
+           else "  none inside a replica (no tensor or pipeline parallelism)" if kv
            else "  (none)"]
+    if kv:
+        out.append(f"KV-cache transfer prefill → decode over {kv['link']}: "
+                   f"{human_bytes(kv['bytes_total'])} for {kv['requests']:,} requests "
+                   f"({human_bytes(kv['bytes_per_request_mean'])} each), "
+                   f"{human_time(kv['time_mean_s'])} mean, link busy "
+                   f"{pct(kv['link_utilization'])}")
     out.append(f"total {human_time(comm['total_time_s'])}, exposed (not hidden behind "
                f"compute) {human_time(comm['exposed_time_s'])}")
     algos = comm.get("algorithms")
@@ -104,11 +156,12 @@ def energy_section(d: dict) -> list[str]:
     cost = d.get("cost_usd")
     energy = d.get("energy_joules")
     unit = "per step" if d["mode"] == "training" else "per run"
-    parts = [f"energy {num(energy / 3.6e6 if energy else None)} kWh {unit}"]
+    parts = [f"energy {human_energy(energy)} {unit}"]
     parts.append("cost " + ("n/a (no price in the device profile)" if cost is None
-                            else f"${cost:,.2f} {unit}"))
+                            else f"{usd(cost)} {unit}"))
     if d.get("cost_per_million_tokens_usd") is not None:
-        parts.append(f"${d['cost_per_million_tokens_usd']:.3f} per million tokens")
+        what = "output tokens (steady state)" if d["mode"] == "serving" else "tokens"
+        parts.append(f"{usd(d['cost_per_million_tokens_usd'])} per million {what}")
     return ["; ".join(parts)]
 
 
@@ -127,10 +180,14 @@ def _training(d: dict) -> list[str]:
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],
             ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}"],
             ["achieved per device", f"{d['tflops_per_device']:.1f} TFLOP/s"]]
-    breakdown = [[k, human_time(tb[k + "_s"]), pct(tb[k + "_s"] / step)]
-                 for k in ("compute", "recompute", "exposed_comm", "bubble", "optimizer")]
+    breakdown = [[k.replace("_", " "), human_time(tb[k + "_s"]), pct(tb[k + "_s"] / step)]
+                 for k in ("teacher_forward", "compute", "recompute", "exposed_comm", "bubble",
+                           "optimizer", "io") if tb.get(k + "_s") is not None
+                 and (tb[k + "_s"] or k not in ("teacher_forward", "io"))]
     return [f"plan: {plan}", "", table(["metric", "value"], rows), "",
-            f"Step time on the critical stage ({tb['critical_stage']})",
+            f"Step time on the critical stage ({tb['critical_stage']})"
+            + (" — the teacher's forward pass, then the student's step"
+               if tb.get("teacher_forward_s") else ""),
             table(["part", "time", "share"], breakdown),
             f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
             f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)",

@@ -53,3 +53,38 @@ def num(x: float | None, digits: int = 4) -> str:
     if abs(x) >= 1e6:
         return f"{x:.3e}"
     return f"{x:.{digits}g}"
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` with ``digits`` significant digits, thousands separators and no exponent."""
+    if x == 0:
+        return "0"
+    import math
+
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
+def usd(x: float | None) -> str:
+    """Dollars readable at any size: $1,234 · $12.35 · $0.39 · $0.00123 (never $0.00)."""
+    if x is None:
+        return "-"
+    if abs(x) >= 100:
+        return f"${x:,.0f}"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    return f"${_sig(x)}"
+
+
+ENERGY_UNITS = (("GWh", 3.6e12), ("MWh", 3.6e9), ("kWh", 3.6e6), ("Wh", 3.6e3), ("J", 1.0))
+
+
+def human_energy(joules: float | None) -> str:
+    """Energy in the largest of GWh, MWh, kWh, Wh, J that keeps a digit before the point,
+    three significant digits, no exponent: 2.9e12 J → '806 MWh'."""
+    if joules is None:
+        return "-"
+    for unit, size in ENERGY_UNITS:
+        if abs(joules) >= size:
+            return f"{_sig(joules / size)} {unit}"
+    return f"{_sig(joules)} J"

@@ -13,19 +13,26 @@ def _rate(x: float | None, unit: str) -> str:
 @renderer("inference")
 def _inference(d: dict) -> list[str]:
     par = d["parallel"]
+    encoder = bool(d.get("encoder"))
     plan = (f"tp {par['tp']} · pp {par['pp']} · ep {par['ep']} · dp {par['dp']} · batch "
-            f"{d['batch']} ({par['batch_per_replica']} per replica) · prompt {d['prompt_len']} "
-            f"· generate {d['gen_len']}")
-    rows = [["time to first token (prefill)", human_time(d["ttft_s"])],
-            ["time per output token (mean)", human_time(d["tpot_s"])],
-            ["  first / last decode step", f"{human_time(d['tpot_first_s'])} / "
-                                           f"{human_time(d['tpot_last_s'])}"],
-            ["end-to-end latency", human_time(d["e2e_latency_s"])],
-            ["generated tokens/s (all sequences)", _rate(d["tokens_per_s"], "tokens/s")],
-            ["MFU", pct(d["mfu"])]]
+            f"{d['batch']} ({par['batch_per_replica']} per replica) · "
+            + (f"sequences of {d['prompt_len']} tokens" if encoder else
+               f"prompt {d['prompt_len']} · generate {d['gen_len']}"))
+    if encoder:  # one forward pass per batch: nothing generated, no KV cache
+        rows = [["latency per batch (forward pass)", human_time(d["e2e_latency_s"])],
+                ["sequences/s (all replicas)", _rate(d.get("sequences_per_s"), "sequences/s")],
+                ["tokens processed/s", _rate(d["tokens_per_s"], "tokens/s")],
+                ["MFU", pct(d["mfu"])]]
+    else:
+        rows = [["time to first token (prefill)", human_time(d["ttft_s"])],
+                ["time per output token (mean)", human_time(d["tpot_s"])],
+                ["  first / last decode step", f"{human_time(d['tpot_first_s'])} / "
+                                               f"{human_time(d['tpot_last_s'])}"],
+                ["end-to-end latency", human_time(d["e2e_latency_s"])],
+                ["generated tokens/s (all sequences)", _rate(d["tokens_per_s"], "tokens/s")],
+                ["MFU", pct(d["mfu"])]]
     phases = []
-    for name in ("prefill", "decode"):
-        ph = d["phases"][name]
+    for name, ph in d["phases"].items():
         if "bound_by" not in ph:
             continue
         kernel = ph["compute_bound_s"] + ph["memory_bound_s"]

@@ -42,6 +42,32 @@ def _latency(row: PlanRow) -> float:
     return step if step is not None else row.result["e2e_latency_s"]
 
 
+SAME = 0.005
+"""Relative gap below which the scenario's plan counts as as good as the best found."""
+
+
+def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
+    """How the scenario's own plan compares with the best found, by the search's objective."""
+    best = ps.best
+    assert best is not None
+    if ps.objective == "cost":
+        mine = given.result.get("cost_per_million_tokens_usd")
+        top = best.result.get("cost_per_million_tokens_usd")
+        if mine and top and mine / top > 1 + SAME:
+            return f"the best plan costs {mine / top:.2f}× less per token"
+        return "no plan found costs less per token (within 0.5%): the scenario's plan is best"
+    if ps.objective == "throughput":
+        ratio = best.result["tokens_per_s"] / given.result["tokens_per_s"]
+        better = (f"the best plan is {ratio:.2f}× as fast" if training
+                  else f"the best plan has {ratio:.2f}× the throughput")
+    else:
+        ratio = _latency(given) / _latency(best)
+        better = f"the best plan's {'step' if training else 'latency'} is {ratio:.2f}× shorter"
+    if ratio > 1 + SAME:
+        return better
+    return "no plan found is better by more than 0.5%: the scenario's plan is as good as the best"
+
+
 def render_plan_search(ps: PlanSearch) -> str:
     """Top plans as a table, the given plan beside the best, and why the others lost."""
     c = ps.counts
@@ -67,7 +93,7 @@ def render_plan_search(ps: PlanSearch) -> str:
         lines.append(f"Scenario's own plan ({own}): " + ", ".join(
             f"{h} {v}" for h, v in zip(columns, _metrics_row(g, training), strict=True)))
         if ps.best is not None:
-            lines.append(f"  the best plan is {_latency(g) / _latency(ps.best):.2f}× as fast")
+            lines.append("  " + _versus_best(ps, g, training))
     else:
         lines.append(f"Scenario's own plan ({own}) is infeasible: "
                      + "; ".join(g.result["infeasible_reasons"]))

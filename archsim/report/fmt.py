@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archsim.textfmt import human_bytes, human_time, pct
+from archsim.textfmt import human_bytes, human_energy, human_time, pct, usd
 
-__all__ = ["count", "days", "human_bytes", "human_time", "kwh", "metric_text", "money", "pct",
-           "rate", "short_time"]
+__all__ = ["NO_PRICE", "count", "days", "human_bytes", "human_time", "kwh", "metric_text", "money",
+           "pct", "rate", "short_time"]
 
 
 def count(x: float | None) -> str:
@@ -28,12 +28,12 @@ def rate(x: float | None, unit: str) -> str:
     return f"{x:,.0f} {unit}" if x >= 100 else f"{x:.3g} {unit}"
 
 
+NO_PRICE = "no price"
+"""What a cost cell says when the device profile has no price (the point is still shown)."""
+
+
 def money(x: float | None) -> str:
-    if x is None:
-        return "n/a (no price)"
-    if abs(x) >= 100:
-        return f"${x:,.0f}"
-    return f"${x:,.3g}" if abs(x) < 1 else f"${x:,.2f}"
+    return NO_PRICE if x is None else usd(x)
 
 
 def days(x: float | None) -> str:
@@ -52,11 +52,8 @@ def short_time(s: float | None) -> str:
 
 
 def kwh(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1e3:
-        return f"{x / 1e3:,.3g} MWh"
-    return f"{x:,.3g} kWh"
+    """Energy given in kWh, written in the unit that suits it (Wh … GWh, no exponent)."""
+    return "-" if x is None else human_energy(x * 3.6e6)
 
 
 def metric_text(column: str, v: Any) -> str:
