@@ -1,4 +1,10 @@
-"""The ``compression`` block of a result: baseline and compressed side by side, with ratios."""
+"""The ``compression`` block of a result: baseline and compressed side by side, with ratios.
+
+A side that does not run (``feasible: false``) keeps its memory metrics — they say why — but
+has no time, throughput, energy or cost, so no ratio of those is given for it.
+``memory_breakdown`` holds both sides' memory parts on the busiest device (for side-by-side
+bars).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,18 @@ COMPARED = {
 }
 
 
+# an encoder's forward pass has no first token or decode steps (archsim/metrics/inference.py)
+ENCODER_COMPARED = ["e2e_latency_s", "sequences_per_s", "tokens_per_s",
+                    "memory.peak_bytes_per_device", "memory.breakdown.weights",
+                    "memory.breakdown.activations", "max_batch_that_fits",
+                    "energy_per_token_j", "cost_per_million_tokens_usd"]
+
+
+def is_memory_metric(key: str) -> bool:
+    """Memory metrics hold for a side that does not fit (they say why); the rest do not."""
+    return key.startswith("memory.") or key == "max_batch_that_fits"
+
+
 def _get(d: dict, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(d, dict) or part not in d:
@@ -34,9 +52,13 @@ def compression_block(baseline: Result, compressed: Result, comp: Compression,
                       accuracy_note: str | None) -> dict[str, Any]:
     """Baseline vs compressed metrics of the same mode, ratios compressed / baseline."""
     b, c = baseline.to_dict(), compressed.to_dict()
-    keys = COMPARED.get(c["mode"], [])
-    base_vals = {k: _get(b, k) for k in keys}
-    comp_vals = {k: _get(c, k) for k in keys}
+    keys = ENCODER_COMPARED if c.get("encoder") else COMPARED.get(c["mode"], [])
+    # a side that cannot run has no speed, energy or cost: a memory-bound plan's step time
+    # is not a speed-up anyone gets (its memory numbers stay: they say why it does not run)
+    base_vals = {k: _get(b, k) if b["feasible"] or is_memory_metric(k) else None
+                 for k in keys}
+    comp_vals = {k: _get(c, k) if c["feasible"] or is_memory_metric(k) else None
+                 for k in keys}
     ratios = {}
     for k in keys:
         x, y = base_vals[k], comp_vals[k]
@@ -49,6 +71,9 @@ def compression_block(baseline: Result, compressed: Result, comp: Compression,
                        "infeasible_reasons": c["infeasible_reasons"],
                        "model": c.get("model"), **comp_vals},
         "ratios": ratios,
+        "memory_breakdown": {"baseline": _get(b, "memory.breakdown"),
+                             "compressed": _get(c, "memory.breakdown"),
+                             "capacity_bytes": _get(c, "memory.capacity_bytes")},
         "effects": {"weight_dtype": comp.weight_dtype, "matmul_dtype": comp.matmul_dtype,
                     "kv_cache_dtype": comp.kv_dtype,
                     "weight_bytes_per_element": comp.weight_bytes,

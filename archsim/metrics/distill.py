@@ -8,6 +8,10 @@ forward pass as a forward-only pipeline (backward tasks of zero time), the stude
 usual. The two run one after the other, so their times and energies add (the teacher's
 pipeline bubble at idle power); memory adds the teacher's 16-bit weights and its logits
 buffer to the student's peak.
+
+The result names both: ``time_breakdown.teacher_forward_s`` beside the student's parts (so the
+parts add up to the whole step) and ``memory.breakdown.teacher`` (the teacher's weights and
+logits on the busiest device) beside the student's memory.
 """
 
 from __future__ import annotations
@@ -147,14 +151,22 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
               "hfu": (d["hardware_flops_per_step"] + teacher.flops)
               / (step * devices * matmul_peak(device, wl.dtype)),
               "model_flops_per_step": d["model_flops_per_step"] + teacher.flops,
+              "hardware_flops_per_step": d["hardware_flops_per_step"] + teacher.flops,
+              "tflops_per_device": (d["hardware_flops_per_step"] + teacher.flops)
+              / (step * devices) / 1e12,
               "energy_joules": energy, "energy_per_token_j": energy / tokens,
               "cost_usd": cost,
               "cost_per_million_tokens_usd": block["cost_per_million_tokens_usd"],
               "distillation": block,
               "totals": run_totals(wl.steps, step, tokens, energy, cost)})
     d["memory"]["peak_bytes_per_device"] = peak
-    d["memory"]["breakdown"]["other"] = (d["memory"]["breakdown"]["other"] or 0.0) + \
-        teacher_bytes[worst]
+    d["memory"]["breakdown"]["teacher"] = teacher_bytes[worst]
+    for s, stage in enumerate(per_stage):
+        stage["teacher"] = teacher_bytes[s] if s < len(teacher_bytes) else 0.0
+        stage["peak_bytes"] += stage["teacher"]
+    # the student's breakdown parts add up to its step; the teacher's forward runs before it
+    d["time_breakdown"] = {"teacher_forward_s": fwd_s, **d["time_breakdown"]}
+    d["pipeline"]["bubble_fraction"] = d["time_breakdown"]["bubble_s"] / step
     d["sim"]["wall_s"] = time.perf_counter() - wall0
     return result
 

@@ -13,7 +13,13 @@ Metric definitions (per sequence of the batch; every sequence of a static batch 
   roofline is set by FLOPs ("compute") or by bytes ("memory"); decode is judged at the mean
   context.
 * ``memory``: weights + KV cache at the final context + the largest transient activations +
-  the runtime reserve, on the busiest device.
+  the runtime reserve, on the busiest device; ``max_batch_that_fits`` is the largest batch for
+  which that same sum fits every stage's device (activations grow with the batch too).
+* Encoders (``model.encoder``, BERT style) run one forward pass per batch (gen_len 1): no
+  first token, decode step or KV cache. ``e2e_latency_s`` is the latency per batch,
+  ``sequences_per_s`` = batch / latency, ``tokens_per_s`` = batch · prompt_len / latency
+  (tokens processed, not generated), ``phases.forward`` the pass's roofline profile, and
+  ``ttft_s`` / ``tpot_s`` are null.
 
 A pipeline may span pools (``plan.placement.stages`` on a cluster): each stage runs on its
 pool's device and links, sends between pools cross the pool links (archsim/plan/links.py);
@@ -91,6 +97,10 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
         reasons.append(f"batch {wl.batch} is not divisible by dp {dp} (data-parallel replicas "
                        "split the batch)")
     context = wl.prompt_len + wl.gen_len
+    if model.encoder and wl.gen_len > 1:
+        reasons.append(f"{model.name} is an encoder (model.encoder: true): it runs one forward "
+                       f"pass over each batch and generates nothing; gen_len {wl.gen_len} "
+                       "must be 1")
     if context > model.max_seq_len:
         reasons.append(f"prompt_len {wl.prompt_len} + gen_len {wl.gen_len} = {context} tokens "
                        f"exceed the model's max_seq_len {model.max_seq_len}")
@@ -154,6 +164,45 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
             "arithmetic_intensity": flops / nbytes if nbytes else None}
 
 
+def stage_memory(iplan: InferencePlan, s: int, b: int, prompt: int, context: int
+                 ) -> dict[str, Any]:
+    """Memory of one device of stage ``s`` running ``b`` sequences of ``prompt`` tokens to
+    ``context`` tokens: weights + KV cache (none for an encoder) + the largest transient
+    activations + the runtime reserve. The one rule for whether a batch fits."""
+    weights = iplan.weight_bytes[s]
+    kv = 0.0 if iplan.model.encoder else iplan.kv_bytes_per_token[s] * b * context
+    act = iplan.stages[s].generation_activation_bytes(b, prompt, context)
+    other = iplan.stage_device(s).memory.reserved
+    return {"stage": s, "peak_bytes": weights + kv + act + other, "weights": weights,
+            "kv_cache": kv, "activations": act, "other": other,
+            "capacity_bytes": iplan.stage_device(s).memory.capacity}
+
+
+MAX_BATCH_SEARCH = 1 << 24
+"""Largest batch per replica the search tries (a bound, not a limit anyone reaches)."""
+
+
+def max_batch_per_replica(iplan: InferencePlan, prompt: int, context: int) -> int:
+    """The largest batch b for which every stage's :func:`stage_memory` fits its device —
+    the same rule that decides whether a run at batch b is feasible (memory grows with b)."""
+    def fits(b: int) -> bool:
+        return all(m["peak_bytes"] <= m["capacity_bytes"]
+                   for m in (stage_memory(iplan, s, b, prompt, context)
+                             for s in range(iplan.degrees.pp)))
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= MAX_BATCH_SEARCH and fits(hi):
+        lo, hi = hi, 2 * hi
+    if hi > MAX_BATCH_SEARCH:
+        return lo
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
 def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
               steps: list[tuple[list[PhaseCost], list[float]]], tl, wall0: float
               ) -> Result:
@@ -164,28 +213,16 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     ttft = ends[0]
     decode = [ends[i] - ends[i - 1] for i in range(1, len(ends))]
     e2e = ends[-1]
-    tokens = wl.batch * gen
+    # an encoder generates nothing: its throughput counts the tokens it processes
+    tokens = wl.batch * (prompt if iplan.model.encoder else gen)
 
     # ---- memory on the busiest stage
     context = prompt + gen
-    per_stage = []
-    for s in range(deg.pp):
-        weights = iplan.weight_bytes[s]
-        kv = iplan.kv_bytes_per_token[s] * b * context
-        act = iplan.stages[s].generation_activation_bytes(b, prompt, context)
-        other = iplan.stage_device(s).memory.reserved
-        per_stage.append({"stage": s, "peak_bytes": weights + kv + act + other,
-                          "weights": weights, "kv_cache": kv, "activations": act,
-                          "other": other,
-                          "capacity_bytes": iplan.stage_device(s).memory.capacity})
+    encoder = iplan.model.encoder
+    per_stage = [stage_memory(iplan, s, b, prompt, context) for s in range(deg.pp)]
     worst = max(per_stage, key=lambda d: d["peak_bytes"] / d["capacity_bytes"])
     capacity = worst["capacity_bytes"]
-    # KV budget as a serving engine sizes it (vLLM): what is left after the weights, the
-    # runtime reserve and this run's activations, in whole sequences of prompt + gen tokens
-    fits = min(int((st["capacity_bytes"] - st["weights"] - st["activations"] - st["other"])
-                   // (iplan.kv_bytes_per_token[st["stage"]] * context))
-               for st in per_stage)
-    max_batch = max(fits, 0) * deg.dp
+    max_batch = max_batch_per_replica(iplan, prompt, context) * deg.dp
     reasons = []
     if worst["peak_bytes"] > capacity:
         fq = format_quantity
@@ -223,6 +260,10 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         dec.update(phase_profile(iplan, b, 1, mid))
         dec["context_for_bound"] = mid
 
+    if encoder:  # one forward pass per batch: no first token, no decode steps
+        dec = {}
+        prefill["time_s"] = e2e
+
     if iplan.placement is None:
         energy = energy_joules(device, e2e, tl.stage_busy_s, devices_per_stage=deg.tp * deg.dp)
         cost = cost_usd(device, deg.devices, e2e)
@@ -237,14 +278,16 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "feasible": not reasons,
         "infeasible_reasons": reasons,
         "step_time_s": None,
-        "ttft_s": ttft,
+        "ttft_s": None if encoder else ttft,
         "tpot_s": sum(decode) / len(decode) if decode else None,
         "tpot_mean_s": sum(decode) / len(decode) if decode else None,
         "tpot_first_s": decode[0] if decode else None,
         "tpot_last_s": decode[-1] if decode else None,
         "e2e_latency_s": e2e,
         "tokens_per_s": tokens / e2e,
-        "tokens_per_s_per_sequence": gen / e2e,
+        "sequences_per_s": wl.batch / e2e,
+        "tokens_per_s_per_sequence": None if encoder else gen / e2e,
+        "encoder": encoder,
         "mfu": flops / (e2e * peak),
         "hfu": flops / (e2e * peak),
         "tflops_per_device": flops / e2e / 1e12,
@@ -255,8 +298,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "parallel": {"tp": deg.tp, "pp": deg.pp, "ep": deg.ep, "dp": deg.dp,
                      "batch_per_replica": b, "flash_attention": sc.plan.flash_attention,
                      "layers_per_stage": [len(st.layers) for st in iplan.stages]},
-        "phases": {"prefill": prefill, "decode": dec},
-        "kv_cache_bytes_per_token": sum(iplan.kv_bytes_per_token) * deg.tp,
+        "phases": {"forward": prefill} if encoder else {"prefill": prefill, "decode": dec},
+        "kv_cache_bytes_per_token": 0.0 if encoder else sum(iplan.kv_bytes_per_token) * deg.tp,
         "max_batch_that_fits": max_batch,
         "memory": {"peak_bytes_per_device": worst["peak_bytes"], "capacity_bytes": capacity,
                    "breakdown": {"weights": worst["weights"], "gradients": 0.0,

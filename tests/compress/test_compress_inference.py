@@ -69,20 +69,28 @@ def test_w8a8_on_a_device_without_int8_tensor_cores():
     assert any("computing in bf16" in n for n in precision.notes)
 
 
-def test_fp8_kv_cache_halves_kv_memory_and_doubles_the_batch():
+def test_fp8_kv_cache_halves_kv_memory_and_fits_more_sequences():
     sc = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1},
           "workload": {"kind": "inference", "batch": 8, "prompt_len": 1024, "gen_len": 1024},
           "compression": {"kv_cache_dtype": "fp8"}}
     r = archsim.simulate(sc).to_dict()
     c = r["compression"]
     assert c["ratios"]["memory.breakdown.kv_cache"] == 0.5
-    n = c["baseline"]["max_batch_that_fits"]
-    assert n > 10 and c["compressed"]["max_batch_that_fits"] in (2 * n, 2 * n + 1)
-    # hand check of the baseline: KV budget / (2·L·kv_heads·d·(prompt+gen)·2 B)
-    mem = r["memory"]["breakdown"]
+    n, m = c["baseline"]["max_batch_that_fits"], c["compressed"]["max_batch_that_fits"]
+    assert 10 < n < m
+    # one memory rule: max_batch_that_fits is the largest batch whose own run fits
+    base = {**sc, "compression": None}
+    for spec, fits in ((base, n), (sc, m)):
+        assert archsim.simulate(spec, {"workload.batch": fits}).to_dict()["feasible"]
+        over = archsim.simulate(spec, {"workload.batch": fits + 1}).to_dict()
+        assert not over["feasible"] and "needs" in over["infeasible_reasons"][0]
+    # by hand at the baseline's answer: weights + KV (2·32·32·128·2048·2 B per sequence) +
+    # activations + reserve fit in 80 GiB
+    at_n = archsim.simulate(base, {"workload.batch": n}).to_dict()["memory"]
     kv_per_seq = 2 * 32 * 32 * 128 * 2048 * 2
-    free = r["memory"]["capacity_bytes"] - mem["weights"] - mem["activations"] - mem["other"]
-    assert n == int(free // kv_per_seq)
+    assert at_n["breakdown"]["kv_cache"] == n * kv_per_seq
+    assert sum(at_n["breakdown"].values()) == pytest.approx(at_n["peak_bytes_per_device"])
+    assert at_n["peak_bytes_per_device"] <= at_n["capacity_bytes"]
 
 
 # ------------------------------------------------------------------ worked scenarios
@@ -113,7 +121,39 @@ def test_bert_large_2of4_sparse():
     # applied to the weight matrices (embeddings and norms are not sparsified)
     assert 0.5625 <= c["ratios"]["memory.breakdown.weights"] < 0.75
     # the forward is GEMM-dominated: faster than dense, but by less than the GEMM speedup
-    assert 1 / 1.71 < c["ratios"]["ttft_s"] < 0.9
+    assert 1 / 1.71 < c["ratios"]["e2e_latency_s"] < 0.9
+    # an encoder: one forward pass per batch, sequences/s, no first token, no KV cache
+    assert r["encoder"] and r["ttft_s"] is None and r["tpot_s"] is None
+    assert r["memory"]["breakdown"]["kv_cache"] == 0 and r["kv_cache_bytes_per_token"] == 0
+    assert r["sequences_per_s"] == pytest.approx(32 / r["e2e_latency_s"])
+    assert r["tokens_per_s"] == pytest.approx(32 * 384 / r["e2e_latency_s"])
+    assert set(r["phases"]) == {"forward"} and "ttft_s" not in c["ratios"]
+
+
+def test_an_encoder_does_not_generate():
+    r = archsim.simulate("bert-large-2of4-a100", {"workload.gen_len": 8}).to_dict()
+    assert r["feasible"] is False
+    assert r["infeasible_reasons"] == [
+        "bert-large is an encoder (model.encoder: true): it runs one forward pass over each "
+        "batch and generates nothing; gen_len 8 must be 1"]
+
+
+def test_infeasible_baseline_has_no_speed_to_compare():
+    """Llama-2 70B in bf16 needs ~130 GiB on one 80 GiB H100: its memory is compared (that is
+    why it does not run) but no time, throughput, energy or cost, and no speed-up."""
+    c = archsim.simulate("llama2-70b-int4-1xh100").to_dict()["compression"]
+    assert c["baseline"]["feasible"] is False
+    for key in ("ttft_s", "tpot_s", "e2e_latency_s", "tokens_per_s", "energy_per_token_j",
+                "cost_per_million_tokens_usd"):
+        assert c["baseline"][key] is None and c["ratios"][key] is None, key
+        assert c["compressed"][key] is not None, key
+    assert c["baseline"]["memory.peak_bytes_per_device"] > 80 * 2**30
+    assert c["ratios"]["memory.breakdown.weights"] is not None
+    from archsim.summary import compression_section
+
+    text = "\n".join(compression_section(c))
+    assert "the baseline does not run (stage 0 needs" in text
+    assert "its speed, energy and cost are not compared" in text
 
 
 def test_distillation_scenario():

@@ -83,3 +83,26 @@ def test_deployment_scenario_compares_student_with_teacher():
     d = r["distillation"]
     assert d["assumed_training"]["global_batch"] == 256 and d["feasible"]
     assert d["step_time_s"] == pytest.approx(d["teacher_forward_s"] + d["student_step_s"])
+
+
+def test_the_teacher_is_named_in_the_breakdowns(result):
+    """The step's parts add up to the whole step, the teacher's forward one of them, and the
+    teacher's bytes have their own memory row (they are not hidden under "other")."""
+    tb = result["time_breakdown"]
+    assert tb["teacher_forward_s"] == result["distillation"]["teacher_forward_s"]
+    parts = sum(v for k, v in tb.items() if k.endswith("_s"))
+    assert parts == pytest.approx(result["step_time_s"], rel=0.01)
+    mem = result["memory"]
+    assert mem["breakdown"]["teacher"] == result["distillation"]["memory"][
+        "teacher_bytes_per_device"]
+    assert sum(mem["breakdown"].values()) == pytest.approx(mem["peak_bytes_per_device"])
+
+
+def test_summary_says_distillation_and_shows_the_teacher(result):
+    from archsim.result import Result
+    from archsim.summary import render_summary
+
+    text = render_summary(Result(result))
+    assert text.splitlines()[0].endswith(
+        "distillation training of llama2-7b from teacher llama2-13b on 16× h100-sxm5-80gb")
+    assert "teacher forward" in text and "teacher weights + logits" in text
