@@ -8,10 +8,16 @@ request stream (its count, lengths and seed) is replayed at rate R against 1, 2,
 replicas until the SLO is met, then the boundary is found by bisection — this assumes, as is
 usual, that adding replicas never lowers attainment. Each probe is a full serving simulation.
 
-Cost: devices × price per device-hour; per million output tokens at the offered load (rate ×
-mean output length: a deployment that meets the SLO serves all of it). Each probe replays only
-``arrival.count`` requests from an empty system: give enough requests for the queues to reach
-a steady state (the probe count is in the result).
+Cost: devices × price per device-hour; per million output tokens it is the serving result's
+own ``cost_per_million_tokens_usd`` — price per hour / (3600 × output tokens/s measured in the
+steady state of the probe that met the SLO; archsim/metrics/serving.py) — so a deployment has
+one price wherever it is shown. Device types without a price are sized like the others and
+listed in ``unpriced``; the cheapest deployment is chosen among the priced ones. Each probe
+replays only ``arrival.count`` requests from an empty system: give enough requests for the
+queues to reach a steady state (the probe count is in the result). Every probe is kept in the
+row's ``probes`` (replicas, p99 latencies, attainment, cost) for Pareto plots.
+
+``max_rate_per_replica`` bisects the request rate that one replica sustains within the SLO.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from archsim.spec.errors import SpecError
@@ -41,12 +47,16 @@ class CapacityRow:
     ttft_p99_s: float | None = None
     tpot_p99_s: float | None = None
     tokens_per_s: float | None = None
-    """Output tokens/s at the rate: rate × the stream's mean output length (all served)."""
+    """Output tokens/s served in the steady state of the deployment's simulation."""
+    offered_tokens_per_s: float | None = None
+    """rate × the stream's mean output length."""
     price_per_device_hour_usd: float | None = None
     cost_per_hour_usd: float | None = None
     cost_per_million_tokens_usd: float | None = None
     probes: int = 0
     reason: str = ""
+    tried: list[dict[str, Any]] = field(default_factory=list)
+    """Every probe: replicas, devices, attainment, p99 TTFT / TPOT, $ per M tokens, met."""
 
 
 def _base_mapping(sc: ScenarioSpec) -> dict[str, Any]:
@@ -138,11 +148,13 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
         pick = min(priced, key=lambda r: r.cost_per_million_tokens_usd) if priced else \
             min(feasible, key=lambda r: r.devices or 0)
         best = pick.device
+    unpriced = [n for n in names if load_spec_file("devices", n).price_per_hour is None]
     return {"rate_per_s": rate, "slo": slo, "scenario": sc.name, "model": sc.model.name,
             "requests_per_probe": sc.workload.arrival.count,
             "rows": [asdict(r) for r in rows], "best": best,
             "best_by": "cost per million tokens" if feasible and any(
-                r.cost_per_million_tokens_usd is not None for r in feasible) else "devices"}
+                r.cost_per_million_tokens_usd is not None for r in feasible) else "devices",
+            "unpriced": unpriced}
 
 
 def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[str, Any],
@@ -159,8 +171,14 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
 
     def probe(r: int) -> bool:
         if r not in results:
-            results[r] = simulate(_scenario(base, device, tp, pp, r, rate, slo)).to_dict()
+            results[r] = d = simulate(_scenario(base, device, tp, pp, r, rate, slo)).to_dict()
             row.probes += 1
+            row.tried.append({"replicas": r, "devices": r * tp * pp,
+                              "slo_attainment": d.get("slo_attainment"),
+                              "ttft_p99_s": d.get("ttft_p99_s"),
+                              "tpot_p99_s": d.get("tpot_p99_s"),
+                              "cost_per_million_tokens_usd": d.get("cost_per_million_tokens_usd"),
+                              "met": bool(d["feasible"] and d["meets_slo"])})
         d = results[r]
         return bool(d["feasible"] and d["meets_slo"])
 
@@ -188,12 +206,13 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
     row.devices = hi * tp * pp
     row.slo_attainment = d["slo_attainment"]
     row.ttft_p99_s, row.tpot_p99_s = d["ttft_p99_s"], d["tpot_p99_s"]
-    row.tokens_per_s = offered
+    row.tokens_per_s, row.offered_tokens_per_s = d["tokens_per_s"], offered
+    row.tried.sort(key=lambda t: t["replicas"])
     price = load_spec_file("devices", device).price_per_hour
     if price is not None:
         row.price_per_device_hour_usd = price
-        row.cost_per_hour_usd = price * row.devices
-        row.cost_per_million_tokens_usd = row.cost_per_hour_usd / (offered * 3600) * 1e6
+        row.cost_per_hour_usd = d["cost_per_hour_usd"]
+        row.cost_per_million_tokens_usd = d["cost_per_million_tokens_usd"]
     return row
 
 
@@ -220,3 +239,57 @@ def _fitting_tp(base: Mapping[str, Any], device: str, rate: float, slo: dict[str
 
 def _fmt_pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+RATE_TOLERANCE = 0.02
+"""max_rate_per_replica stops when the bracket is narrower than this share of its low end."""
+
+
+def max_rate_per_replica(scenario: ScenarioSpec, slo: dict[str, Any] | None = None,
+                         device: str | None = None, tp: int | None = None,
+                         start_rate: float | None = None, max_probes: int = 16
+                         ) -> dict[str, Any]:
+    """The highest request rate one replica (``device``, ``tp``; default the scenario's)
+    sustains within the SLO, by doubling or halving from ``start_rate`` (default: the
+    scenario's rate per replica) and then bisecting until the bracket is within
+    ``RATE_TOLERANCE``. Returns {rate_per_s (highest met), failed_rate_per_s (lowest missed),
+    device, tp, probes: [{rate_per_s, slo_attainment, ttft_p99_s, tpot_p99_s, met}]};
+    rate_per_s is None when even the lowest rate tried misses the SLO."""
+    from archsim.api import simulate
+
+    sc = scenario
+    wl = sc.workload
+    slo = slo or {"ttft_s": wl.slo.ttft_s, "tpot_s": wl.slo.tpot_s,
+                  "attainment": wl.slo.attainment}
+    device = device or sc.cluster.pools[0].device.name
+    tp = tp or sc.plan.tp
+    base = _base_mapping(sc)
+    rate = start_rate or wl.arrival.rate_per_s / max(1, wl.replicas or 1)
+    probes: list[dict[str, Any]] = []
+
+    def met(r: float) -> bool:
+        d = simulate(_scenario(base, device, tp, sc.plan.pp, 1, r, slo)).to_dict()
+        ok = bool(d["feasible"] and d["meets_slo"])
+        probes.append({"rate_per_s": r, "slo_attainment": d.get("slo_attainment"),
+                       "ttft_p99_s": d.get("ttft_p99_s"), "tpot_p99_s": d.get("tpot_p99_s"),
+                       "met": ok})
+        return ok
+
+    lo: float | None = None
+    hi: float | None = None
+    if met(rate):
+        lo = rate
+        while hi is None and len(probes) < max_probes:
+            rate *= 2
+            lo, hi = (rate, None) if met(rate) else (lo, rate)
+    else:
+        hi = rate
+        while lo is None and len(probes) < max_probes:
+            rate /= 2
+            lo, hi = (rate, hi) if met(rate) else (None, rate)
+    while lo is not None and hi is not None and hi - lo > RATE_TOLERANCE * lo \
+            and len(probes) < max_probes:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if met(mid) else (lo, mid)
+    return {"device": device, "tp": tp, "rate_per_s": lo, "failed_rate_per_s": hi,
+            "slo": slo, "probes": sorted(probes, key=lambda p: p["rate_per_s"])}

@@ -58,22 +58,24 @@ def parse_slo(text: str) -> dict[str, float]:
 
 
 def render(result: dict) -> str:
-    from archsim.textfmt import human_time, pct, table
+    from archsim.textfmt import human_time, pct, table, usd
 
     slo = result["slo"]
     goal = ", ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
                      if k.endswith("_s") and v is not None)
     lines = [f"{result['model']} at {result['rate_per_s']:g} requests/s; SLO {goal} for "
              f"{pct(slo['attainment'])} of requests ({result['requests_per_probe']} requests "
-             "simulated per probe)", ""]
+             "simulated per probe)",
+             "$/M tokens = devices × price per device-hour / (3600 × output tokens/s in the "
+             "steady state of the probe that met the SLO) × 10⁶", ""]
     rows = []
     for r in result["rows"]:
         if not r["feasible"]:
             rows.append([r["device"], "-", "-", "-", "-", "-", "-", "-", "-"])
             continue
-        money = "-" if r["cost_per_hour_usd"] is None else f"${r['cost_per_hour_usd']:,.2f}"
-        per_m = "-" if r["cost_per_million_tokens_usd"] is None else \
-            f"${r['cost_per_million_tokens_usd']:.3f}"
+        money = "no price" if r["cost_per_hour_usd"] is None else usd(r["cost_per_hour_usd"])
+        per_m = "no price" if r["cost_per_million_tokens_usd"] is None else \
+            usd(r["cost_per_million_tokens_usd"])
         rows.append([r["device"], r["tp"], r["replicas"], r["devices"],
                      pct(r["slo_attainment"]), human_time(r["ttft_p99_s"]),
                      human_time(r["tpot_p99_s"]), money, per_m])
@@ -84,8 +86,13 @@ def render(result: dict) -> str:
             lines.append(f"{r['device']}: {r['reason']}")
         elif r["cost_per_hour_usd"] is None:
             lines.append(f"{r['device']}: no price in the device profile")
+    unpriced = result.get("unpriced") or []
     if result["best"]:
-        lines.append(f"best by {result['best_by']}: {result['best']}")
+        sized = len(result["rows"])
+        among = (f" (of the {sized - len(unpriced)} priced device types; no price for "
+                 f"{', '.join(unpriced)})" if unpriced and result["best_by"] != "devices"
+                 else f" (of {sized} device types sized)" if sized > 1 else "")
+        lines.append(f"best by {result['best_by']}: {result['best']}{among}")
     else:
         lines.append("no device type meets the SLO within the replica limit")
     return "\n".join(lines)

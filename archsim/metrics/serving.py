@@ -7,14 +7,25 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
 * ``tpot`` = (finish − first token) / (gen_len − 1), the mean gap between its output tokens
   (requests of one output token have none).
 * ``queueing`` = start of its first prefill iteration − arrival; ``e2e`` = finish − arrival.
-* ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: completed requests /
-  tokens over ``duration_s`` = last completion − first arrival.
+* ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: measured in the
+  steady state — from one p99 end-to-end latency after the first arrival (the system has
+  filled) to the last arrival, leaving out the empty start and the draining tail
+  (archsim/metrics/serving_window.py; ``steady_state`` gives the window). ``duration_s`` =
+  last completion − first arrival; ``completed_per_s_whole_run`` = completed / duration_s.
 * ``slo_attainment``: fraction of requests with ttft ≤ slo.ttft_s and tpot ≤ slo.tpot_s (the
   objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
-  SLO per second (DistServe's goodput); ``meets_slo``: attainment ≥ slo.attainment.
+  SLO per second in the steady state (DistServe's goodput); ``meets_slo``: attainment ≥
+  slo.attainment.
+* ``cost_per_million_tokens_usd`` = ``cost_per_hour_usd`` (devices × price per device-hour)
+  / (3600 × steady-state output tokens/s) × 10⁶ — the one definition of serving price, used
+  by ``archsim capacity`` and every report table.
+* ``load_over_time``: requests waiting for their first prefill, requests in flight and the
+  share of the KV cache their tokens hold, sampled over the run.
 * ``ttft_s`` / ``tpot_s`` / ``e2e_latency_s``: the means (the contract's inference keys).
 * ``energy_joules``: every device at TDP while its pipeline stage runs its part of an
-  iteration, idle power otherwise, over the run; ``cost_usd``: devices × price × run time.
+  iteration, idle power otherwise, over the run; ``cost_usd``: devices × price × run time
+  (the simulated run, start-up and tail included); ``energy_per_token_j`` = energy_joules /
+  output tokens of the run.
 * per group: ``busy_fraction`` = time a replica has a batch in flight / run time (mean over
   its replicas); ``stage_utilization[s]`` = time stage s computes / run time (sends
   excluded); ``virtual_engines`` = batches a replica keeps in flight (its pp).
@@ -32,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.metrics.serving_window import Stamps, load_series, steady_state
 from archsim.plan.opcost import COMM_KINDS
 from archsim.plan.serving import ReplicaGroup, resolve_serving_layout
 from archsim.result import Result
@@ -228,6 +240,9 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     scheds = [i.sched for i in run.instances]
     iterations = sum(s.iterations for s in scheds)
     replicas = len(scheds)
+    stamps = Stamps(arrival[done], np.where(start >= 0, start, np.inf)[done], first[done],
+                    finish[done], prompt[done], gen[done], ok[done])
+    steady = steady_state(stamps, arrival, end)
     out: dict[str, Any] = {
         "feasible": True, "infeasible_reasons": [],
         "requests": n, "completed": int(done.sum()), "replicas": replicas,
@@ -236,12 +251,14 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         "ttft_s": _mean(ttft), "tpot_s": _mean(tpot), "e2e_latency_s": _mean(e2e),
         "ttft_mean_s": _mean(ttft), "tpot_mean_s": _mean(tpot),
         "queueing_mean_s": _mean(queue), "duration_s": duration,
-        "requests_per_s": int(done.sum()) / duration,
-        "tokens_per_s": float(gen[done].sum()) / duration,
-        "input_tokens_per_s": float(prompt[done].sum()) / duration,
+        "requests_per_s": steady.requests_per_s,
+        "tokens_per_s": steady.tokens_per_s,
+        "input_tokens_per_s": steady.input_tokens_per_s,
+        "steady_state": steady.to_dict(),
+        "completed_per_s_whole_run": int(done.sum()) / duration,
         "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attainment": slo.attainment},
         "slo_attainment": attainment,
-        "goodput_rps": None if attainment is None else float(ok.sum()) / duration,
+        "goodput_rps": None if attainment is None else steady.goodput_rps,
         "meets_slo": None if attainment is None else attainment >= slo.attainment,
         "preemptions": sum(s.preemptions for s in scheds),
         "iterations": iterations,
@@ -255,7 +272,11 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         out["feasible"] = False
         out["infeasible_reasons"] = [f"{n - int(done.sum())} of {n} requests never finished "
                                      "(the KV cache or the batch limits cannot admit them)"]
-    out.update(_groups_and_memory(run, groups, end))
+    out.update(_groups_and_memory(run, groups, end, steady.tokens_per_s))
+    decode = [g for g in groups if g.placement.role in ("both", "decode")]
+    capacity = sum(g.kv_blocks * wl.block_size * g.placement.replicas for g in decode)
+    out["load_over_time"] = load_series(stamps, float(arrival.min()), end, capacity,
+                                        decode_pool=run.transfers is not None)
     if run.transfers is not None:
         t = np.array(run.transfers.times_s)
         pre = [g for g in groups if g.placement.role == "prefill"]
@@ -273,9 +294,11 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float
-                       ) -> dict[str, Any]:
-    """Per-group summary, the busiest device's memory and communication, energy and cost."""
+def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float,
+                       steady_tokens_per_s: float) -> dict[str, Any]:
+    """Per-group summary, the busiest device's memory and communication, energy and cost
+    (cost per million output tokens: the deployment's price per hour over the steady-state
+    output rate)."""
     by_group: list[list] = []
     k = 0
     for g in groups:
@@ -314,14 +337,30 @@ def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float
     comm = _communication(g, by_group[worst])
     tokens = sum(r.gen_len for r in run.requests if r.finish_s >= 0)
     total_cost = cost if priced else None
+    per_hour = deployment_price_per_hour(groups)
     return {"groups": summary, "memory": memory, "communication": comm,
             "energy_joules": energy, "energy_per_token_j": energy / max(tokens, 1),
-            "cost_usd": total_cost,
-            "cost_per_million_tokens_usd": None if total_cost is None or not tokens
-            else total_cost / tokens * 1e6,
+            "cost_usd": total_cost, "cost_per_hour_usd": per_hour,
+            "cost_per_million_tokens_usd": cost_per_million(per_hour, steady_tokens_per_s),
             "kv_cache": {"block_size": run_block_size(by_group[0]),
                          "blocks_per_replica": groups[0].kv_blocks,
                          "bytes_per_token_per_device": max(groups[0].plan.kv_bytes_per_token)}}
+
+
+def deployment_price_per_hour(groups: list[ReplicaGroup]) -> float | None:
+    """Σ devices × price per device-hour over the groups; None if a device has no price."""
+    prices = [g.plan.device.price_per_hour for g in groups]
+    if any(p is None for p in prices):
+        return None
+    return sum(g.devices * p for g, p in zip(groups, prices, strict=True))
+
+
+def cost_per_million(per_hour: float | None, tokens_per_s: float | None) -> float | None:
+    """USD per million output tokens: price per hour / (3600 × steady-state tokens/s) × 10⁶,
+    the one definition every serving table uses (archsim.capacity too)."""
+    if per_hour is None or not tokens_per_s:
+        return None
+    return per_hour / (3600.0 * tokens_per_s) * 1e6
 
 
 def run_block_size(insts: list[Instance]) -> int:

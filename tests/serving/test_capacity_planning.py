@@ -45,17 +45,54 @@ def test_fewest_replicas_meet_the_slo_and_one_fewer_does_not(plan):
     assert h100["replicas"] <= a100["replicas"]
 
 
-def test_cost_per_million_tokens_uses_the_price_and_the_offered_load(plan):
-    gens = [r.gen_len for r in archsim.sim.serving.requests.generate_requests(
-        archsim.load_scenario(SC).workload)]
-    offered = 24.0 * sum(gens) / len(gens)
+def test_cost_per_million_tokens_is_the_serving_definition(plan):
+    """The capacity table prices a deployment as its own serving result does: devices × price
+    per hour / (3600 × steady-state output tokens/s) × 10⁶, one number wherever it is shown."""
     for row in plan["rows"]:
         price = load_spec_file("devices", row["device"]).price_per_hour
         assert row["cost_per_hour_usd"] == pytest.approx(price * row["devices"])
+        d = archsim.simulate(SC, {"hardware": {"device": row["device"],
+                                               "count": row["devices"]},
+                                  "workload.replicas": row["replicas"],
+                                  "workload.arrival.rate_per_s": 24.0,
+                                  "workload.slo": {"ttft_s": 0.3, "tpot_s": 0.025}}).to_dict()
+        assert row["tokens_per_s"] == pytest.approx(d["tokens_per_s"])
         assert row["cost_per_million_tokens_usd"] == pytest.approx(
-            price * row["devices"] / (offered * 3600) * 1e6)
+            price * row["devices"] / (3600 * d["tokens_per_s"]) * 1e6)
+        assert row["cost_per_million_tokens_usd"] == pytest.approx(
+            d["cost_per_million_tokens_usd"])
+        # every probe is kept, and the answer is the fewest replicas that met the SLO
+        met = [t["replicas"] for t in row["tried"] if t["met"]]
+        assert min(met) == row["replicas"]
     cheapest = min(plan["rows"], key=lambda r: r["cost_per_million_tokens_usd"])
     assert plan["best"] == cheapest["device"] and plan["best_by"] == "cost per million tokens"
+    assert plan["unpriced"] == []
+
+
+def test_device_types_without_a_price_are_sized_and_named():
+    out = plan_capacity(SC, rate=4.0, ttft_s=1.0, devices=["h100-sxm5-80gb", "l40s"])
+    rows = {r["device"]: r for r in out["rows"]}
+    assert rows["l40s"]["feasible"] and rows["l40s"]["cost_per_million_tokens_usd"] is None
+    assert out["unpriced"] == ["l40s"] and out["best"] == "h100-sxm5-80gb"
+    from archsim.cli.capacity import render
+
+    text = render(out)
+    assert "best by cost per million tokens: h100-sxm5-80gb (of the 1 priced device types; " \
+           "no price for l40s)" in text
+    assert "l40s: no price in the device profile" in text
+
+
+def test_highest_rate_one_replica_sustains():
+    """Bisected to within 2%: the rate returned meets the SLO, the failed one does not."""
+    from archsim.capacity import RATE_TOLERANCE, max_rate_per_replica
+
+    sc = archsim.load_scenario(SC, {"workload.slo": {"ttft_s": 0.3, "tpot_s": 0.025}})
+    out = max_rate_per_replica(sc)
+    lo, hi = out["rate_per_s"], out["failed_rate_per_s"]
+    assert lo is not None and hi is not None and lo < hi <= lo * (1 + RATE_TOLERANCE)
+    by_rate = {p["rate_per_s"]: p for p in out["probes"]}
+    assert by_rate[lo]["met"] and not by_rate[hi]["met"]
+    assert all(p["met"] == (p["rate_per_s"] <= lo) for p in out["probes"])
 
 
 def test_tensor_parallelism_grows_until_the_model_fits():

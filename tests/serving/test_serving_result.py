@@ -51,9 +51,57 @@ def test_percentiles_are_ordered_and_throughput_matches_the_offered_load(loaded)
     reqs = generate_requests(wl)
     span = reqs[-1].arrival_s - reqs[0].arrival_s
     assert span < d["duration_s"] < span + 2 * d["e2e_p99_s"]
-    assert d["requests_per_s"] == pytest.approx(300 / d["duration_s"])
-    assert d["tokens_per_s"] == pytest.approx(sum(r.gen_len for r in reqs) / d["duration_s"])
-    assert d["goodput_rps"] == pytest.approx(d["slo_attainment"] * d["requests_per_s"])
+    assert d["completed_per_s_whole_run"] == pytest.approx(300 / d["duration_s"])
+    # the steady-state window starts one p99 end-to-end latency after the first arrival and
+    # ends at the last arrival
+    w = d["steady_state"]
+    assert w["start_s"] == pytest.approx(reqs[0].arrival_s + d["e2e_p99_s"])
+    assert w["end_s"] == pytest.approx(reqs[-1].arrival_s) and not w["whole_run"]
+    assert d["goodput_rps"] <= d["requests_per_s"]
+
+
+def test_steady_state_rates_are_the_offered_load_when_the_deployment_keeps_up():
+    """Evenly spaced arrivals at 4 req/s, 50 output tokens each, far below capacity: in the
+    steady state exactly 4 requests and 4 · 50 = 200 output tokens are served per second,
+    while completions over the whole run (start-up and draining tail included) read lower."""
+    d = archsim.simulate(serving(arrival={"rate_per_s": 4.0, "count": 200,
+                                          "process": "uniform"},
+                                 prompt_len=300, gen_len=50,
+                                 slo={"ttft_s": 1.0, "tpot_s": 0.1})).to_dict()
+    assert d["slo_attainment"] == 1.0
+    assert d["requests_per_s"] == pytest.approx(4.0, rel=0.01)
+    assert d["tokens_per_s"] == pytest.approx(200.0, rel=0.01)
+    assert d["input_tokens_per_s"] == pytest.approx(4.0 * 300, rel=0.01)
+    assert d["goodput_rps"] == pytest.approx(d["requests_per_s"])
+    # the whole run: 200 completions over 199 gaps of 0.25 s plus the last one's latency
+    assert d["completed_per_s_whole_run"] == pytest.approx(200 / (199 / 4 + d["e2e_p50_s"]),
+                                                           rel=1e-3)
+    assert d["completed_per_s_whole_run"] < 4.0
+    # one definition of price: devices × price per hour / (3600 × steady tokens/s) × 10⁶
+    price = load_spec_file("devices", "a100-sxm4-80gb").price_per_hour
+    assert d["cost_per_hour_usd"] == pytest.approx(price)
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(
+        price / (3600 * d["tokens_per_s"]) * 1e6)
+
+
+def test_a_stream_too_short_for_a_steady_state_is_measured_over_the_whole_run():
+    d = archsim.simulate(serving(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=700,
+                                 gen_len=20)).to_dict()
+    assert d["steady_state"]["whole_run"]
+    assert d["requests_per_s"] == pytest.approx(1 / d["duration_s"])
+    assert d["tokens_per_s"] == pytest.approx(20 / d["duration_s"])
+
+
+def test_load_over_time_counts_waiting_and_running_requests():
+    """One request alone: it waits from its arrival until its prefill starts (no queue: not
+    at all), runs until it finishes, and holds prompt + emitted tokens of KV cache."""
+    d = archsim.simulate(serving(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=700,
+                                 gen_len=20)).to_dict()
+    series = d["load_over_time"]
+    assert len(series["t_s"]) == len(series["running"]) == len(series["kv_cache_used"])
+    assert max(series["waiting"]) == 0 and max(series["running"]) == 1
+    blocks = d["kv_cache"]["blocks_per_replica"] * d["kv_cache"]["block_size"]
+    assert 700 / blocks < max(series["kv_cache_used"]) <= 720 / blocks
 
 
 def test_kv_cache_fills_what_the_weights_leave():

@@ -1,0 +1,121 @@
+"""Steady-state rates and load over time of a serving run, from its requests' timestamps.
+
+A simulated run starts empty and ends by draining its queues, so rates over the whole run
+(completions / (last completion − first arrival)) read below the offered load even when the
+deployment keeps up. The **steady-state window** leaves out both ends: it starts once the
+system has filled — one p99 end-to-end latency after the first arrival, when the requests in
+flight are as many as they stay — and ends at the last arrival (after which nothing new comes
+in and the queues drain). Within it:
+
+* output tokens/s = output tokens emitted in the window / its length. A request's first token
+  is emitted at ``first_token_s`` and the others evenly spaced up to ``finish_s`` (its mean
+  time per output token);
+* requests/s = Σ over requests of the share of its output tokens emitted in the window / its
+  length (a request counts where its work is done, so a deployment that keeps up serves the
+  offered rate);
+* goodput = the same over the requests that meet the SLO.
+
+A stream whose window is empty — too short to fill the system, or overloaded so that the
+latency outgrows the stream — is measured over the whole run instead (``whole_run``), which for
+an overloaded deployment is its capacity, as it is busy until the end. ``load_series`` samples,
+over the run, the requests waiting for their first prefill, the requests in flight, and the
+tokens their KV caches hold (prompt + tokens emitted so far; block rounding and the
+recomputation of preempted requests are left out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FILL_PERCENTILE = 99
+"""The window starts this percentile of the end-to-end latency after the first arrival."""
+SERIES_POINTS = 240
+"""Samples of the load over time kept in a result."""
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """Per request (finished ones only): arrival, first scheduled, first token, finish (s),
+    prompt and output lengths, and whether it met the SLO."""
+
+    arrival: np.ndarray
+    scheduled: np.ndarray
+    first: np.ndarray
+    finish: np.ndarray
+    prompt: np.ndarray
+    gen: np.ndarray
+    ok: np.ndarray
+
+
+def tokens_by(s: Stamps, t: float | np.ndarray) -> np.ndarray:
+    """Output tokens each request has emitted by time ``t`` (an array of times gives one row
+    per time)."""
+    t = np.asarray(t, dtype=float)[..., None]
+    step = np.where(s.gen > 1, (s.finish - s.first) / np.maximum(s.gen - 1, 1), 0.0)
+    after = t >= s.first
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(step > 0, np.floor((t - s.first) / np.where(step > 0, step, 1.0)) + 1,
+                     s.gen)
+    return np.where(after, np.clip(k, 0, s.gen), 0)
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    start_s: float
+    end_s: float
+    tokens_per_s: float
+    requests_per_s: float
+    input_tokens_per_s: float
+    goodput_rps: float
+    whole_run: bool
+    """True when the window was empty and the whole run was measured instead."""
+    arrivals: int
+    """Requests that arrived in the window (a short window gives a noisy rate)."""
+
+    def to_dict(self) -> dict[str, float | bool]:
+        return {"start_s": self.start_s, "end_s": self.end_s,
+                "tokens_per_s": self.tokens_per_s, "requests_per_s": self.requests_per_s,
+                "input_tokens_per_s": self.input_tokens_per_s,
+                "goodput_rps": self.goodput_rps, "whole_run": self.whole_run,
+                "arrivals_in_window": self.arrivals}
+
+
+def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float) -> SteadyState:
+    """Rates in the steady-state window (module docstring); ``all_arrivals`` includes
+    requests that never finished."""
+    first, t1 = float(all_arrivals.min()), float(all_arrivals.max())
+    e2e = s.finish - s.arrival
+    t0 = first + (float(np.percentile(e2e, FILL_PERCENTILE)) if e2e.size else np.inf)
+    whole = not t1 > t0
+    if whole:
+        t0, t1 = first, max(end_s, first + 1e-12)
+        emitted = s.gen.astype(float)
+    else:
+        emitted = (tokens_by(s, t1) - tokens_by(s, np.nextafter(t0, -np.inf))).astype(float)
+    span = t1 - t0
+    share = emitted / np.maximum(s.gen, 1)
+    arrived = int(((all_arrivals >= t0) & (all_arrivals <= t1)).sum())
+    return SteadyState(t0, t1, float(emitted.sum()) / span, float(share.sum()) / span,
+                       float((share * s.prompt).sum()) / span,
+                       float(share[s.ok].sum()) / span, whole, arrived)
+
+
+def load_series(s: Stamps, start_s: float, end_s: float, kv_capacity_tokens: float | None,
+                decode_pool: bool = False, points: int = SERIES_POINTS
+                ) -> dict[str, list[float]]:
+    """Waiting and running requests and the KV-cache share in use at ``points`` times
+    (``decode_pool``: disaggregated serving, where the cache counted is the decode replicas',
+    which hold a request from its first token on)."""
+    t = np.linspace(start_s, end_s, points)
+    tt = t[:, None]
+    waiting = ((tt >= s.arrival) & (tt < s.scheduled)).sum(axis=1)
+    running = (tt >= s.scheduled) & (tt < s.finish)
+    holding = (tt >= s.first) & (tt < s.finish) if decode_pool else running
+    cached = np.where(holding, s.prompt + tokens_by(s, t), 0).sum(axis=1)
+    out = {"t_s": t.tolist(), "waiting": waiting.astype(float).tolist(),
+           "running": running.sum(axis=1).astype(float).tolist()}
+    if kv_capacity_tokens:
+        out["kv_cache_used"] = (cached / kv_capacity_tokens).tolist()
+    return out
