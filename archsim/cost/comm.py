@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from archsim.cost.insitu import factors
 from archsim.cost.topology import Spine, TorusDim, mesh_fraction, spine_taper, torus_extents
 from archsim.spec.hardware import InterconnectSpec, PoolSpec
 
@@ -64,7 +65,10 @@ class CommGroup:
     """Mesh topologies: share of a device's scale-up bandwidth that reaches its peers."""
     spine: Spine = NO_TAPER
     intra_scale: float = 1.0
-    """Scale-up bandwidth / nominal (degraded links, stragglers)."""
+    """Scale-up bandwidth / nominal (degraded links, stragglers, in-situ efficiency)."""
+    collective_scale: float = 1.0
+    """In-situ collective bandwidth / nccl-tests (the device's ``collective_efficiency``),
+    already part of ``intra_scale`` and ``nic_bandwidth``; scales in-network reduction too."""
 
     @property
     def nodes(self) -> int:
@@ -107,7 +111,11 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
                   nic_scale: float = 1.0) -> CommGroup:
     """A group of ``size`` ranks spaced ``stride`` apart in rank order (Megatron order: the
     tensor-parallel group is innermost, stride 1; the dp·cp gradient-reduction group stride tp;
-    see archsim/plan/layout.py)."""
+    see archsim/plan/layout.py). Its bandwidths are the in-situ ones: × the device's
+    ``collective_efficiency`` (archsim/cost/insitu.py)."""
+    ce = factors(pool.device).collective_efficiency
+    intra_scale *= ce
+    nic_scale *= ce
     node = pool.node_size
     per_node = 1 if stride >= node else max(1, min(size, node // stride))
     torus: tuple[TorusDim, ...] = ()
@@ -122,7 +130,7 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
     return CommGroup(size=size, per_node=per_node, intra=pool.intra_node,
                      inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device * nic_scale,
                      torus=torus, mesh_fraction=mesh, spine=spine_taper(pool, nodes, node_stride),
-                     intra_scale=intra_scale)
+                     intra_scale=intra_scale, collective_scale=ce)
 
 
 def torus_link_bandwidth(link: InterconnectSpec) -> float:
@@ -141,8 +149,10 @@ def _ring_phases(steps: int, n: int, nbytes: float, bw: float, alpha: float, lin
 
 
 def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
-          link: InterconnectSpec | None, tree: bool = True, where: str = "intra") -> CommCost:
-    """Ring / tree / in-network collective with every rank at bandwidth ``bw``."""
+          link: InterconnectSpec | None, tree: bool = True, where: str = "intra",
+          nvls_scale: float = 1.0) -> CommCost:
+    """Ring / tree / in-network collective with every rank at bandwidth ``bw`` (in-network
+    reduction at the link's own rate × ``nvls_scale``)."""
     if kind == "allreduce":
         beta = 2 * (n - 1) / n * nbytes
         options = [_cost("ring", _ring_phases(2, n, nbytes, bw, alpha, where))]
@@ -150,7 +160,7 @@ def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
             steps = 2 * math.ceil(math.log2(n))
             options.append(_cost("tree", [Phase(where, steps * alpha, beta, bw)]))
         if link is not None and link.in_network_reduction and link.in_network_efficiency:
-            nvls_bw = link.bandwidth * link.in_network_efficiency
+            nvls_bw = link.bandwidth * link.in_network_efficiency * nvls_scale
             # the switch reduces: the same link carries fewer bytes (beta · bw / nvls_bw)
             options.append(_cost("nvls" if link.kind == "nvlink" else "in-network",
                                  [Phase(where, 2 * alpha, beta * bw / nvls_bw, bw)]))
@@ -205,7 +215,7 @@ def _intra(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:
         return _cost("direct", [Phase("intra", alpha, (r - 1) / r * nbytes, bw)
                                 for _ in range(steps)])
     # inside a node NCCL runs rings (or NVLS); trees are for crossing nodes
-    return _flat(kind, r, nbytes, bw, alpha, link, tree=False)
+    return _flat(kind, r, nbytes, bw, alpha, link, tree=False, nvls_scale=group.intra_scale)
 
 
 def _injection_bandwidth(group: CommGroup) -> float:
@@ -231,7 +241,8 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
     spine = group.spine.alltoall if kind == "alltoall" else group.spine.ring
     nic = group.nic_bandwidth * spine
     if group.per_node == 1:
-        cost = _flat(kind, n, nbytes, nic, inter.latency, inter, where="inter")
+        cost = _flat(kind, n, nbytes, nic, inter.latency, inter, where="inter",
+                     nvls_scale=group.collective_scale)
         return CommCost(cost.time_s, f"{cost.algorithm}(inter)", cost.phases)
     r, nodes = group.per_node, group.nodes
     if kind == "alltoall":
@@ -247,7 +258,8 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
     shard = nbytes / r
     if kind == "allreduce":
         inside = _intra("reducescatter", r, nbytes, group).phases
-        across = _flat("allreduce", nodes, shard, nic, inter.latency, inter, where="inter")
+        across = _flat("allreduce", nodes, shard, nic, inter.latency, inter, where="inter",
+                       nvls_scale=group.collective_scale)
         outside = _intra("allgather", r, nbytes, group).phases
         return _cost("hierarchical", [*inside, *across.phases, *outside])
     if kind not in ("allgather", "reducescatter"):

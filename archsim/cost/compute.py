@@ -8,6 +8,12 @@ uses the profile's attention curve when it has one), and the same with the vecto
 for elementwise ops (η_vec per op kind where the profile lists one in ``by_kind``).
 Assumptions: one kernel per op (so one launch overhead), no overlap between consecutive kernels,
 and the compute dtype's dense peak.
+
+With the device's in-situ parameters (archsim/spec/insitu.py, archsim/cost/insitu.py) the
+same formula runs at in-situ rates: η_mm is the isolated curve read at the same ideal duration
+(FLOPs × curve-dtype peak / dtype peak) and scaled to the dtype's sustained ceiling and the
+sustained-compute factor, η_mem is the mixed read/write streaming efficiency, and the launch
+is the in-situ fixed cost per kernel.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import bisect
 import math
 from functools import lru_cache
 
+from archsim.cost.insitu import factors, matmul_scale
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 
@@ -65,7 +72,7 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     """Seconds for ``op`` on ``device`` (collectives are costed by archsim.cost.comm)."""
     if op.kind == "comm":
         raise ValueError(f"{op.name} is a collective; use archsim.cost.comm")
-    return max(_flop_time(op, device), memory_time(op, device)) + device.launch_overhead
+    return max(_flop_time(op, device), memory_time(op, device)) + factors(device).kernel_overhead
 
 
 def memory_time(op: Op, device: DeviceSpec) -> float:
@@ -75,23 +82,30 @@ def memory_time(op: Op, device: DeviceSpec) -> float:
     bw = mem.bandwidth
     if mem.cache_bandwidth is not None and op.bytes <= device.sram:
         bw = mem.cache_bandwidth
-    return op.bytes / (bw * device.efficiency.memory)
+    return op.bytes / (bw * factors(device).memory_efficiency)
 
 
 def _flop_time(op: Op, device: DeviceSpec) -> float:
     eff = device.efficiency
+    f = factors(device)
     if op.is_matmul:
         # the curve is keyed by the FLOPs of one call (a batched call counts as one call);
         # work_fraction scales the time of that call (causal skipping, 2:4 sparsity)
         # fused attention has its own curve where the profile measured one
-        curve = eff.attention if op.kind == "attention" and eff.attention else eff.matmul
-        eta = _curve(curve)(op.flops)
-        t = op.flops * op.work_fraction / (matmul_peak(device, op.dtype) * eta)
+        attention = op.kind == "attention"
+        curve = eff.attention if attention and eff.attention else eff.matmul
+        peak = matmul_peak(device, op.dtype)
+        # in situ: the same efficiency at the same ideal duration as in the curve's dtype
+        key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
+        scale = (f.attention_scale if attention and f.attention_scale is not None
+                 else matmul_scale(f, op.dtype))
+        eta = min(1.0, _curve(curve)(key) * scale)
+        t = op.flops * op.work_fraction / (peak * eta)
     else:
-        t = op.flops * op.work_fraction / (device.vector_flops
+        t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
                                            * eff.vector_for(op.kind, op.phase))
     if op.vector_flops:
-        t += op.vector_flops / (device.vector_flops * eff.vector)
+        t += op.vector_flops / (device.vector_flops * f.vector_scale * eff.vector)
     return t
 
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
+from archsim.cost.insitu import factors
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
 from archsim.plan.balance import Balance, resolve_pipeline
 from archsim.plan.compress import resolve_compression
@@ -63,7 +64,10 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     homogeneous = len({d.name for d in stage_devices}) == 1
     data = data_loading(sc, lay, tl.step_time_s)
     io_exposed = data.exposed_s if data is not None else 0.0
-    step = tl.step_time_s + io_exposed
+    # the in-situ fixed cost per step (framework, optimizer launch, logging): the slowest
+    # stage's device sets it (archsim/spec/insitu.py)
+    overhead = max(factors(d).step_overhead for d in stage_devices)
+    step = tl.step_time_s + io_exposed + overhead
     # MFU/HFU against the dense peak of the dtype the GEMMs run in (fp8 for FP8 training)
     gemm_dtype = matmul_dtype or wl.dtype
     peak = matmul_peak(device, gemm_dtype)
@@ -122,17 +126,24 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         if plan.param_gather_s[crit]:
             by_kind["allgather"]["time_s"] += plan.param_gather_s[crit]
             by_kind["allgather"]["bytes"] += dp_bytes
+        # ZeRO-3: every forward and backward task gathers its chunk's parameters
+        by_kind["allgather"]["time_s"] += st_crit.zero3_comm_s
+        by_kind["allgather"]["bytes"] += m * sum(ck.zero3_gather_bytes
+                                                 for ck in plan.chunks[crit])
     p2p_s, p2p_bytes = _p2p_sent(plan, crit)
     by_kind["p2p"]["time_s"] += p2p_s
     by_kind["p2p"]["bytes"] += p2p_bytes
     if plan.embedding_sync_s and crit in (0, lay.pp - 1):
         by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
-    total_comm = sum(v["time_s"] for v in by_kind.values()) + st_crit.zero3_comm_s
-    exposed = (st_crit.blocking_comm_s + st_crit.exposed_dp_s
+    total_comm = sum(v["time_s"] for v in by_kind.values())
+    # exposed: blocking collectives, ZeRO-3 gathers not hidden and compute slowed by
+    # overlapped collectives (interference), the gradient reduction's tail, tied-embedding
+    # sync and (without overlap) the ZeRO-1/2 parameter all-gather
+    exposed = (st_crit.blocking_comm_s + st_crit.interference_s + st_crit.exposed_dp_s
                + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
                + (0.0 if sc.plan.overlap_comm else plan.param_gather_s[crit]))
 
-    compute_busy = st_crit.compute_busy_s - st_crit.blocking_comm_s
+    compute_busy = st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
     bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
     busy = [t.compute_busy_s for t in tl.stages]
     per_stage_devices = devices // lay.pp
@@ -172,6 +183,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
             "bubble_s": bubble_s,
             "optimizer_s": plan.optimizer_s[crit],
             "io_s": io_exposed,
+            "overhead_s": overhead,
             "critical_stage": crit,
         },
         "placement": _placement_block(plan, balance),

@@ -28,6 +28,7 @@ from itertools import pairwise
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
+from archsim.cost.insitu import factors
 from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward
@@ -79,6 +80,8 @@ class StageCost:
             kinds.setdefault(model.is_moe_layer(i), []).append(i)
         self.kinds = [(idx[0], len(idx)) for idx in kinds.values()]
         self.n_layers = len(layers)
+        self.iteration_overhead_s = factors(device).iteration_overhead
+        """The in-situ fixed cost of a forward pass (scheduling, sampling), on the last stage."""
         self._linear: dict[int, PhaseCost] = {}
         self._linear_s: dict[int, float] = {}
         self._head: dict[int, PhaseCost] = {}
@@ -294,7 +297,7 @@ class InferencePlan:
             if n_decode:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
-                total += st.head_s(n_out)
+                total += st.head_s(n_out) + st.iteration_overhead_s
             if stage_busy is not None:
                 stage_busy[s] += total - before
         return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
@@ -310,6 +313,7 @@ class InferencePlan:
             cost.add(st.attention(batch, q, kv))
         if st.last:
             cost.add(st.head(n_out))
+            cost.compute_s += st.iteration_overhead_s
         return cost
 
     def step_ops(self, s: int, batch: int, q: int, kv: int, n_out: int
@@ -326,9 +330,14 @@ class InferencePlan:
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
     """The device as the run sees it: with ``workload.cuda_graphs`` each kernel of a forward
     pass costs the profile's ``graph_launch_overhead`` instead of ``launch_overhead`` (the
-    pass is replayed as one captured graph, as vLLM and TensorRT-LLM do for decode)."""
+    pass is replayed as one captured graph, as vLLM and TensorRT-LLM do for decode); that
+    replaces the in-situ per-kernel cost too."""
     if getattr(sc.workload, "cuda_graphs", False) and device.graph_launch_overhead is not None:
-        return device.model_copy(update={"launch_overhead": device.graph_launch_overhead})
+        update: dict = {"launch_overhead": device.graph_launch_overhead}
+        if device.insitu is not None:
+            update["insitu"] = device.insitu.model_copy(
+                update={"kernel_overhead": device.graph_launch_overhead})
+        return device.model_copy(update=update)
     return device
 
 

@@ -16,6 +16,7 @@ from archsim.cost.comm import (
     p2p_cost,
     torus_link_bandwidth,
 )
+from archsim.cost.insitu import factors
 from archsim.cost.topology import spine_taper
 from archsim.plan.layout import Layout
 from archsim.plan.placement import StageHardware
@@ -54,12 +55,14 @@ def stage_p2p(cluster: ClusterSpec, layout: Layout | int, a: StageHardware, b: S
             link = pool.intra_node
             if link is None:
                 return CommCost(0.0, "none"), "none"
-            bw = intra_peer_bandwidth(pool) * min(a.intra_scale, b.intra_scale)
+            bw = (intra_peer_bandwidth(pool) * min(a.intra_scale, b.intra_scale)
+                  * factors(pool.device).collective_efficiency)
             return p2p_cost(nbytes, link, bw, "intra"), link.name
         link = pool.inter_node
         nodes_apart = max(1, distance * _stride(layout) // pool.devices_per_node)
         taper = spine_taper(pool, 2, nodes_apart).ring
-        bw = pool.nic_bandwidth_per_device * min(a.nic_scale, b.nic_scale) * taper
+        bw = (pool.nic_bandwidth_per_device * min(a.nic_scale, b.nic_scale) * taper
+              * factors(pool.device).collective_efficiency)
         name = link.name if link is not None else "none"
         return p2p_cost(nbytes, link, bw, "inter"), name
     route = cluster.route(a.pool.name, b.pool.name)

@@ -24,6 +24,7 @@ from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout
 from archsim.plan.opcost import PhaseCost, cost_ops
 from archsim.plan.placement import StageHardware
+from archsim.plan.zero3 import layer_gather_s
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -42,6 +43,8 @@ class LayerCost:
     expert_params: float = 0.0
     """The part of ``params`` in this rank's local MoE experts (replicated only over the
     expert-data-parallel group); 0 for a dense layer."""
+    gather_s: float = 0.0
+    """ZeRO-3: all-gather time of the layer's parameters (archsim/plan/zero3.py); else 0."""
 
 
 @dataclass
@@ -64,6 +67,10 @@ class StageCosts:
     embed_model_flops: float = 0.0
     head_model_flops: float = 0.0
     """Model FLOPs of forward + backward (3× the forward's matrix FLOPs), per micro-batch."""
+    embed_gather_s: float = 0.0
+    head_gather_s: float = 0.0
+    """ZeRO-3: all-gather time of the embedding's / head's parameters (with the last stage's
+    tied embedding copy)."""
 
 
 def tied_embedding_copy(model: ModelSpec, layout: Layout) -> float:
@@ -142,6 +149,15 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
     model, plan = sc.model, sc.plan
     device, speed = hw.device, hw.speed
     groups = rank_groups(hw.pool, layout, hw)
+    gathering = plan.zero >= 3 and layout.dp_shard > 1
+
+    def gather_s(ops: list[Op], extra: float = 0.0) -> float:
+        if not gathering:
+            return 0.0
+        return layer_gather_s(ops, shape.e, groups["dp"], groups["edp"],
+                              lambda op: _EXPERT_OP.match(op.name) is not None,
+                              plan.zero3_granularity, extra)
+
     layers: dict[bool, LayerCost] = {}
     for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
         fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)
@@ -161,7 +177,7 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
             fwd=fwd, bwd=bwd, recompute=recompute, params=dense + expert,
             saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
             model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0,
-            expert_params=expert)
+            expert_params=expert, gather_s=gather_s(fwd_ops))
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)
     return StageCosts(
@@ -175,7 +191,9 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         embed_saved=sum(op.saved_bytes for op in embed_ops),
         head_saved=sum(op.saved_bytes for op in head_ops),
         embed_model_flops=3.0 * sum(op.flops for op in embed_ops if op.is_matmul),
-        head_model_flops=sum(op.flops for op in head_ops if op.is_matmul) * 3.0)
+        head_model_flops=sum(op.flops for op in head_ops if op.is_matmul) * 3.0,
+        embed_gather_s=gather_s(embed_ops),
+        head_gather_s=gather_s(head_ops, tied_embedding_copy(model, layout)))
 
 
 _EXPERT_OP = re.compile(r"^L\d+\.e(\d+)\.")

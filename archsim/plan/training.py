@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
+from archsim.cost.insitu import factors
 from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
 from archsim.graph.backward import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
@@ -40,6 +41,7 @@ from archsim.plan.stage_costs import (
     tied_embedding_copy,
     training_shape,
 )
+from archsim.plan.zero3 import reducing_backward_s, task_with_gathers
 from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -68,12 +70,33 @@ class ChunkCost:
     """Gradient bytes per bucket in the order backward produces them (last layer first)."""
     model_flops: float
     """Model FLOPs of forward + backward for one micro-batch (no recomputation)."""
-    zero3_gather_s: float = 0.0
     expert_params: float = 0.0
     """The part of ``params`` in local MoE experts."""
     bucket_groups: list[str] = field(default_factory=list)
     """Group that reduces each of ``grad_buckets``: 'dp' (dp·cp ranks) or 'edp' (the
     expert-data-parallel dp·cp/ep ranks)."""
+    fwd_task_s: float = -1.0
+    bwd_task_s: float = -1.0
+    """Duration of the forward / backward task: ``fwd`` / ``bwd`` plus ZeRO-3 parameter
+    gathers not hidden behind compute and compute slowed while they run (plan/zero3.py);
+    default (negative): ``fwd.time_s`` / ``bwd.time_s``."""
+    bwd_reduce_task_s: float = -1.0
+    """The backward task during which the chunk's gradient buckets reduce (overlap_comm):
+    its kernels slowed by the in-situ overlap slowdown while the reduction runs; default:
+    ``bwd_task_s``."""
+    zero3_gather_s: float = 0.0
+    """ZeRO-3: network time of the parameter gathers of one forward plus one backward task
+    (the backward's reduce-scatters sharing the network not included)."""
+    zero3_gather_bytes: float = 0.0
+    """ZeRO-3: bytes all-gathered per forward plus backward task (the full parameters, twice)."""
+
+    def __post_init__(self) -> None:
+        if self.fwd_task_s < 0:
+            self.fwd_task_s = self.fwd.time_s
+        if self.bwd_task_s < 0:
+            self.bwd_task_s = self.bwd.time_s
+        if self.bwd_reduce_task_s < 0:
+            self.bwd_reduce_task_s = self.bwd_task_s
 
 
 @dataclass
@@ -147,6 +170,16 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     last_stage = layout.pp - 1
     grad_e = e  # gradients are reduced in the training dtype (formulas.md: 2 B per parameter)
     edp = expert_dp(layout)
+    slowdown = max(factors(hw.device).overlap_slowdown for hw in hws)
+    memo: dict[tuple[int, float, str], CommCost] = {}  # buckets repeat: one per layer
+
+    def reduce(s: int, nbytes: float, group: str) -> CommCost:
+        if layout.dp_shard <= 1:
+            return CommCost(0.0, "none")
+        key = (id(stage_cost[s]), nbytes, group)
+        if key not in memo:
+            memo[key] = collective_time(dp_kind, nbytes, stage_cost[s].groups[group])
+        return memo[key]
 
     chunks: list[list[ChunkCost]] = []
     for s, stage_chunks in enumerate(layout.stage_layers):
@@ -200,14 +233,14 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             bwd.add(rec)
             bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device,
                              sc_s.groups).slowed(hws[s].speed))
-            zero3 = 0.0
-            if plan.zero >= 3 and layout.dp_shard > 1:
-                zero3 = _gather_s(e, params, experts, sc_s)
+            reduce_s = sum(reduce(s, b, g).time_s
+                           for b, g in zip(buckets, groups, strict=True))
+            tasks = _task_times(sc, layout, sc_s, layers, fwd, bwd, first, last, reduce_s,
+                                slowdown)
             row.append(ChunkCost(stage=s, chunk=c, layers=layers, fwd=fwd, bwd=bwd,
-                                 recompute_s=rec.time_s, act_bytes=act, working_bytes=work,
+                                 recompute_s=rec.compute_s, act_bytes=act, working_bytes=work,
                                  params=params, grad_buckets=buckets, model_flops=mflops,
-                                 zero3_gather_s=zero3, expert_params=experts,
-                                 bucket_groups=groups))
+                                 expert_params=experts, bucket_groups=groups, **tasks))
         chunks.append(row)
 
     # pipeline sends: one micro-batch's activations, split over the tensor-parallel ranks
@@ -232,14 +265,6 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         wf, wb = send(layout.pp - 1, 0), send(0, layout.pp - 1)
         wrap = (wf[0].time_s + wf[1].time_s, wb[0].time_s + wb[1].time_s)
     links = [name for _, _, name in sends_fwd]
-
-    memo: dict[tuple[int, float, str], CommCost] = {}  # buckets repeat: one per layer
-
-    def reduce(s: int, nbytes: float, group: str) -> CommCost:
-        key = (id(stage_cost[s]), nbytes, group)
-        if key not in memo:
-            memo[key] = collective_time(dp_kind, nbytes, stage_cost[s].groups[group])
-        return memo[key]
 
     bucket_costs = [[[reduce(s, b, g) for b, g in zip(ck.grad_buckets, ck.bucket_groups,
                                                        strict=True)]
@@ -290,6 +315,46 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         embedding_sync_s=sync, states=states, algorithms=algorithms,
         tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
         network_model=cluster.network, flows=flows, edp_group=stage_cost[0].groups["edp"])
+
+
+def _task_times(sc: ScenarioSpec, layout: Layout, sc_s: StageCosts, layers: tuple[int, ...],
+                fwd: PhaseCost,
+                bwd: PhaseCost, first: bool, last: bool, reduce_s: float, slowdown: float
+                ) -> dict[str, float]:
+    """Task durations of one chunk (ChunkCost's ``*_task_s`` and ZeRO-3 fields): ZeRO-3
+    gathers layer by layer (archsim/plan/zero3.py), and the backward whose gradients reduce
+    beside it slowed by the in-situ overlap slowdown."""
+    plan, model = sc.plan, sc.model
+    overlap = plan.overlap_comm
+    out = {"fwd_task_s": fwd.time_s, "bwd_task_s": bwd.time_s,
+           "bwd_reduce_task_s": reducing_backward_s(bwd.time_s, reduce_s, slowdown)
+           if overlap else bwd.time_s}
+    costs = [sc_s.layers[model.is_moe_layer(i)] for i in layers]
+    if not any(lc.gather_s for lc in costs) and not (sc_s.embed_gather_s or
+                                                     sc_s.head_gather_s):
+        return out
+    extra = (sc_s.embed_gather_s if first else 0.0) + (sc_s.head_gather_s if last else 0.0)
+    per_layer = [lc.fwd.time_s for lc in costs]
+    nets = [lc.gather_s for lc in costs]
+    f = task_with_gathers(per_layer, nets, extra, fwd.time_s - sum(per_layer),
+                          plan.zero3_prefetch, overlap, slowdown)
+    # backward: layers last to first, each gathered again; its gradients' reduce-scatter
+    # (spread evenly over the layers) shares the network when it overlaps
+    back = [lc.bwd.time_s + lc.recompute.time_s for lc in reversed(costs)]
+    rs = reduce_s / len(costs) if overlap and costs else 0.0
+    b = task_with_gathers(back, [n + rs for n in reversed(nets)], extra,
+                          bwd.time_s - sum(back), plan.zero3_prefetch, overlap, slowdown)
+    e = BYTES_PER_ELEMENT[sc.workload.dtype]
+    params = sum(lc.params for lc in costs)
+    if first:
+        params += sc_s.embed_params
+    if last:
+        params += sc_s.head_params + tied_embedding_copy(model, layout)
+    bwd_task = max(b.duration_s, bwd.time_s)
+    out.update(fwd_task_s=max(f.duration_s, fwd.time_s), bwd_task_s=bwd_task,
+               bwd_reduce_task_s=bwd_task, zero3_gather_s=f.gather_s + b.gather_s - rs *
+               len(costs), zero3_gather_bytes=2 * e * params)
+    return out
 
 
 def _gather_s(e: float, params: float, experts: float, sc_s: StageCosts) -> float:

@@ -68,6 +68,13 @@ class _Block:
     """(count, bytes, expert?) of the gradient buckets (expert ones reduce over edp)."""
     last_bucket_bytes: float
     expert_params: float = 0.0
+    gathers: tuple[tuple[int, float, float, float, float], ...] = ()
+    """ZeRO-3: per layer kind present, (count, dense bytes, expert bytes, forward and
+    backward task time of one layer) — one gather per layer (a layer-sized gather is never
+    slower than its tensors gathered one by one)."""
+    end_gathers: tuple[float, ...] = ()
+    """ZeRO-3: bytes of the embedding's and of the head's gathers (the head's with the tied
+    embedding copy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +355,11 @@ class Bounder:
         b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype),
                                prof.pool.device)
         e = self.e
+        gathers = tuple((n, e * (fwd[moe].params - fwd[moe].expert_params),
+                         e * fwd[moe].expert_params, fwd[moe].task_s, bwd[moe].task_s)
+                        for moe, n in ((False, n_dense), (True, n_moe)) if n)
+        end_gathers = (((e * prof.embed_fwd.params,) if embed else ())
+                       + ((e * head_params,) if head else ()))
         # an MoE layer's experts are one bucket (over edp), its other parameters another
         # (over dp, produced after the experts in backward: archsim.plan.training)
         buckets = []
@@ -366,7 +378,7 @@ class Bounder:
             fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,
             recompute_s=rec, comm_s=f_comm + b_comm, params=params, act_bytes=act,
             working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last,
-            expert_params=experts)
+            expert_params=experts, gathers=gathers, end_gathers=end_gathers)
         if key is not None:
             self._blocks[key] = got
         return got
@@ -391,13 +403,28 @@ class Bounder:
                           for n, nbytes, expert in block.buckets)
             last_bucket = t(dp_kind, block.last_bucket_bytes, dp_group)
             if c.zero >= 3:
-                experts = block.expert_params
-                gather = t("allgather", self.e * (block.params - experts), dp_group)
-                if experts:
-                    gather += t("allgather", self.e * experts, edp_group)
+                # layer by layer (archsim/plan/zero3.py): the embedding / head gathers, then
+                # one per layer, each hidden behind the previous layer's compute at best
+                per_layer = [(n, t("allgather", dense, dp_group)
+                              + (t("allgather", expert, edp_group) if expert else 0.0), f, b)
+                             for n, dense, expert, f, b in block.gathers]
+                ends = sum(t("allgather", nbytes, dp_group) for nbytes in block.end_gathers)
+                layers_g = sum(n * g for n, g, _, _ in per_layer)
+                gather = ends + layers_g
                 if overlap:
-                    comm += max(0.0, gather - fwd_s) + max(0.0, gather - bwd_s)
-                    fwd_s, bwd_s = max(fwd_s, gather), max(bwd_s, gather)
+                    # the recurrence is at least max(Σc + g_first, Σg + c_last) after the
+                    # end gathers (equal to it for identical layers; slowdown only adds);
+                    # in backward the gradients' reduce-scatter shares the network
+                    g_min = min(g for _, g, _, _ in per_layer)
+                    f_new = ends + max(fwd_s + g_min,
+                                       layers_g + min(f for _, _, f, _ in per_layer)
+                                       + fwd_s - sum(n * f for n, _, f, _ in per_layer))
+                    rs = buckets if c.zero >= 2 else 0.0
+                    b_new = ends + max(bwd_s + g_min,
+                                       layers_g + rs + min(b for _, _, _, b in per_layer)
+                                       + bwd_s - sum(n * b for n, _, _, b in per_layer))
+                    comm += (f_new - fwd_s) + (b_new - bwd_s)
+                    fwd_s, bwd_s = f_new, b_new
                 else:
                     comm += 2 * gather
                     fwd_s, bwd_s = fwd_s + gather, bwd_s + gather

@@ -45,6 +45,13 @@ class StageTimeline:
     dp_comm_s: float = 0.0
     exposed_dp_s: float = 0.0
     zero3_comm_s: float = 0.0
+    """ZeRO-3 parameter gathers' network time (all tasks of the step)."""
+    reduce_slowdown_s: float = 0.0
+    """Extra time of the backward tasks whose gradients reduce beside them (in-situ overlap
+    slowdown)."""
+    interference_s: float = 0.0
+    """Task time beyond kernels and blocking collectives: ZeRO-3 gathers not hidden and
+    compute slowed by overlapped collectives (part of the exposed communication)."""
 
 
 @dataclass
@@ -115,14 +122,15 @@ def _flow_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
     last_mb = _last_backward(order) if reducing and not per_mb else None
     busy = 0.0
     for phase, mb, c in order:
-        dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward = (
-            by_phase[phase][c])
+        (dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward,
+         reduce_dur) = by_phase[phase][c]
         if arrived is not None and arrived[mb] is None:
             event = waiting[mb] = Event(env)
             yield event
         start = env._now
         wait = arrived[mb] - start if arrived is not None and arrived[mb] > start else 0.0
         if backward and reducing and overlap and (per_mb or last_mb[c] == mb):
+            dur = reduce_dur
             queue_gradients(plan, dp_stream, s, c, mb, start + wait, dur)
         yield from _flow_task(env, tp_stream, dp_stream, plan, flows, s, c, mb,
                               not backward, backward and per_mb_blocking, wait, dur)
@@ -160,8 +168,8 @@ def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
     now = blocked = 0.0  # ``now`` tracks env.now: the process runs only when it resumes
     timeout = env.timeout
     for phase, mb, c in order:
-        dur, arrived, waiting, link, seconds, out_arrived, out_waiting, _, backward = (
-            by_phase[phase][c])
+        (dur, arrived, waiting, link, seconds, out_arrived, out_waiting, _, backward,
+         reduce_dur) = by_phase[phase][c]
         start = now
         if arrived is not None:
             t = arrived[mb]
@@ -173,6 +181,7 @@ def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
                 start = t
         if backward and reducing and (per_mb or last_mb[c] == mb):
             if overlap:
+                dur = reduce_dur
                 queue_gradients(plan, dp_stream, s, c, mb, start, dur)
             else:  # blocking reduce-scatter after each micro-batch's backward
                 done = dp_stream.submit(start + dur, sum(plan.bucket_times[s][c]),
@@ -202,8 +211,10 @@ def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
             event._value = None
             delay = end - env._now
             schedule_event(event, 1, delay if delay > 0.0 else 0.0)
-    # every task of a chunk runs once per micro-batch; sends occupy the stage's links
-    tl.compute_busy_s = blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
+    # every task of a chunk runs once per micro-batch (a reducing backward for longer: the
+    # in-situ figures in _order_figures); sends occupy the stage's links
+    tl.compute_busy_s = (blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
+                         + tl.reduce_slowdown_s)
     for rs in by_phase.values():
         for r in rs:
             if r[5] is not None and r[4] > 0:
@@ -215,21 +226,17 @@ def _stage_routes(plan: TrainingPlan, s: int, arrivals: dict, waiters: dict, lin
                   link_bwd) -> dict[str, list[tuple]]:
     """Phase ("F", "B") → per chunk of stage ``s``: (duration, input arrival and waiter
     tables or None, output link, send seconds, the receiver's arrival and waiter tables or
-    None, flow transfer or None, is backward). Durations include ZeRO-3's parameter
-    gathers, hidden behind compute or added to it."""
+    None, flow transfer or None, is backward, duration when the task's gradients reduce
+    beside it). Durations include ZeRO-3's parameter gathers (archsim/plan/zero3.py)."""
     lay = plan.layout
     p, v = lay.pp, lay.chunks
-    overlap = plan.scenario.plan.overlap_comm
     flows = plan.flows if plan.network_model == "flow" else None
     fa, fw, ba, bw = arrivals["F"], waiters["F"], arrivals["B"], waiters["B"]
     wrap_f, wrap_b = plan.p2p_wrap_s or (plan.p2p_fwd_s[0] if plan.p2p_fwd_s else 0.0,
                                          plan.p2p_bwd_s[0] if plan.p2p_bwd_s else 0.0)
     fwd, bwd = [], []
     for c, ck in enumerate(plan.chunks[s]):
-        f, b, z = ck.fwd.time_s, ck.bwd.time_s, ck.zero3_gather_s
-        if z:
-            f = max(f, z) if overlap else f + z
-            b = max(b, z) if overlap else b + z
+        f, b, b_reduce = ck.fwd_task_s, ck.bwd_task_s, ck.bwd_reduce_task_s
         f_in = (None, None) if s == 0 and c == 0 else (fa[s][c], fw[s][c])
         if s < p - 1:
             f_out = (link_fwd, plan.p2p_fwd_s[s], fa[s + 1][c], fw[s + 1][c],
@@ -246,8 +253,8 @@ def _stage_routes(plan: TrainingPlan, s: int, arrivals: dict, waiters: dict, lin
                      _wrap(flows, wrap_b, False))
         else:
             b_out = (None, 0.0, None, None, None)
-        fwd.append((f, *f_in, *f_out, False))
-        bwd.append((b, ba[s][c], bw[s][c], *b_out, True))
+        fwd.append((f, *f_in, *f_out, False, f))
+        bwd.append((b, ba[s][c], bw[s][c], *b_out, True, b_reduce))
     return {"F": fwd, "B": bwd}
 
 
@@ -277,12 +284,36 @@ def _order_figures(plan: TrainingPlan, order: list[Task], tl: StageTimeline) -> 
                 peak_act = act + working[c]
             act -= act_bytes[c]
             inflight -= 1
-    # every chunk runs each micro-batch once forward and once backward
+    # every chunk runs each micro-batch once forward and once backward; the backwards that
+    # reduce gradients beside them (every one under ZeRO-2/3, else a chunk's last) run for
+    # bwd_reduce_task_s instead of bwd_task_s
     m = plan.layout.micro_batches
     tl.peak_activation_bytes, tl.peak_inflight = peak_act, peak_inflight
     tl.blocking_comm_s = m * sum(ck.fwd.comm_s + ck.bwd.comm_s for ck in chunks)
     tl.recompute_s = m * sum(ck.recompute_s for ck in chunks)
-    tl.zero3_comm_s = 2 * m * sum(ck.zero3_gather_s for ck in chunks)
+    gather_figures(plan, tl)
+
+
+def gather_figures(plan: TrainingPlan, tl: StageTimeline) -> None:
+    """Fill ``tl``'s ZeRO-3 gather time, reducing-backward slowdown and interference (what
+    the plan's task durations add to kernels and blocking collectives)."""
+    chunks = plan.chunks[tl.stage]
+    m = plan.layout.micro_batches
+    tl.zero3_comm_s = m * sum(ck.zero3_gather_s for ck in chunks)
+    reducing = reducing_backwards(plan)
+    tl.reduce_slowdown_s = reducing * sum(ck.bwd_reduce_task_s - ck.bwd_task_s
+                                          for ck in chunks)
+    tl.interference_s = tl.reduce_slowdown_s + m * sum(
+        ck.fwd_task_s - ck.fwd.time_s + ck.bwd_task_s - ck.bwd.time_s for ck in chunks)
+
+
+def reducing_backwards(plan: TrainingPlan) -> int:
+    """Backward tasks per chunk whose gradient buckets reduce beside them (overlap_comm):
+    every micro-batch's under ZeRO-2/3, the chunk's last one otherwise; 0 without overlap or
+    data parallelism."""
+    if plan.layout.dp_shard <= 1 or not plan.scenario.plan.overlap_comm:
+        return 0
+    return plan.layout.micro_batches if plan.dp_reduce_per_microbatch else 1
 
 
 def _task_label(phase: str, mb: int, c: int, chunks: int) -> str:

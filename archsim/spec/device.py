@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from archsim.spec.base import StrictModel
+from archsim.spec.insitu import InSituSpec
 from archsim.spec.units import (
     Bandwidth,
     Bytes,
@@ -137,6 +138,16 @@ class DeviceSpec(StrictModel):
     source: str = ""
     calibration: dict[str, Any] | None = None
     """Provenance and raw measurements written by ``archsim calibrate`` (not used to simulate)."""
+    insitu: InSituSpec | None = None
+    """How kernels and collectives run inside a real run (archsim/spec/insitu.py); None: as
+    the micro-benchmark efficiencies above say."""
+    _insitu_factors: Any = PrivateAttr(default=None)
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False
+                   ) -> DeviceSpec:
+        copied = super().model_copy(update=update, deep=deep)
+        copied._insitu_factors = None  # the copy may differ: recompute
+        return copied
 
     @field_validator("peak")
     @classmethod

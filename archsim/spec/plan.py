@@ -29,6 +29,12 @@ class ParallelPlan(StrictModel):
     """Overlap the data-parallel gradient reduction with the backward pass."""
     flash_attention: bool = True
     """Fused attention kernel that never stores the s×s score matrix (Dao et al. 2022)."""
+    zero3_granularity: Literal["layer", "tensor"] = "layer"
+    """ZeRO-3 / FSDP: one parameter all-gather per layer (FSDP wrapping each transformer
+    block) or one per weight tensor (DeepSpeed ZeRO-3), see archsim/plan/zero3.py."""
+    zero3_prefetch: int = Field(default=1, ge=0, le=8)
+    """ZeRO-3 / FSDP: layers whose gathers may run ahead of compute (0: none, gathers and
+    compute alternate; FSDP's backward prefetch and rate limiter keep about one ahead)."""
     layers_per_stage: list[int] | None = None
     """Explicit layers per pipeline stage (default: even split)."""
     placement: Any = None

@@ -23,7 +23,13 @@ from archsim.plan.schedules import build_schedule
 from archsim.plan.training import TrainingPlan
 from archsim.result import Result
 from archsim.sim.engine import FifoStream, Trace
-from archsim.sim.training import StageTimeline, TrainingTimeline, queue_gradients, run_training
+from archsim.sim.training import (
+    StageTimeline,
+    TrainingTimeline,
+    gather_figures,
+    queue_gradients,
+    run_training,
+)
 from archsim.spec.scenario import ScenarioSpec
 
 
@@ -53,7 +59,7 @@ class _Stage:
     """A stage's progress through its task list (saved when it waits for an input)."""
 
     __slots__ = ("act", "blocking", "busy", "done", "dp", "inflight", "next", "now",
-                 "peak_act", "peak_inflight", "recompute", "zero3")
+                 "peak_act", "peak_inflight", "recompute")
 
     def __init__(self, dp: FifoStream):
         self.next = 0
@@ -61,7 +67,7 @@ class _Stage:
         self.now = 0.0
         self.act = self.peak_act = 0.0
         self.inflight = self.peak_inflight = 0
-        self.busy = self.blocking = self.recompute = self.zero3 = 0.0
+        self.busy = self.blocking = self.recompute = 0.0
         self.dp = dp
 
 
@@ -69,13 +75,10 @@ def _task_table(plan: TrainingPlan, s: int, overlap: bool) -> list[tuple]:
     """Per chunk of stage ``s``: the numbers a task needs, read once from the plan."""
     out = []
     for ck in plan.chunks[s]:
-        fdur, bdur = ck.fwd.time_s, ck.bwd.time_s
-        z = ck.zero3_gather_s
-        if z:
-            fdur = max(fdur, z) if overlap else fdur + z
-            bdur = max(bdur, z) if overlap else bdur + z
-        out.append((fdur, bdur, ck.act_bytes, ck.working_bytes, ck.fwd.comm_s, ck.bwd.comm_s,
-                    ck.recompute_s, z, sum(plan.bucket_times[s][ck.chunk])))
+        bdur_reduce = ck.bwd_reduce_task_s if overlap else ck.bwd_task_s
+        out.append((ck.fwd_task_s, ck.bwd_task_s, ck.act_bytes, ck.working_bytes,
+                    ck.fwd.comm_s, ck.bwd.comm_s, ck.recompute_s, bdur_reduce,
+                    sum(plan.bucket_times[s][ck.chunk])))
     return out
 
 
@@ -124,12 +127,13 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
             i, now = st.next, st.now
             act, peak_act, inflight, peak_inflight = st.act, st.peak_act, st.inflight, \
                 st.peak_inflight
-            busy, blocking, recompute, zero3 = st.busy, st.blocking, st.recompute, st.zero3
+            busy, blocking, recompute = st.busy, st.blocking, st.recompute
             fwd_out = plan.p2p_fwd_s[s] if s < p - 1 else wrap_f
             bwd_out = plan.p2p_bwd_s[s - 1] if s > 0 else wrap_b
             while i < n_tasks:
                 phase, mb, c = order[i]
-                fdur, bdur, a_bytes, w_bytes, fcomm, bcomm, rec, z, bucket_sum = table[c]
+                fdur, bdur, a_bytes, w_bytes, fcomm, bcomm, rec, bdur_reduce, bucket_sum = (
+                    table[c])
                 if phase == "F":
                     ready = 0.0 if (s == 0 and c == 0) else fwd_ready[s][c][mb]
                     if ready is None:
@@ -162,6 +166,7 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
                         peak_act = act + w_bytes
                     if sharded and (per_mb or i == lastb[c]):
                         if overlap:
+                            dur = bdur_reduce
                             queue_gradients(plan, st.dp, s, c, mb, start, dur)
                         elif per_mb:
                             dur = st.dp.submit(start + dur, bucket_sum, "") - start
@@ -178,8 +183,6 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
                         target = None
                     seconds = bwd_out
                     links = link_bwd
-                if z:
-                    zero3 += z
                 busy += dur
                 now = end
                 i += 1
@@ -194,7 +197,7 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
             st.next, st.now = i, now
             st.act, st.peak_act, st.inflight, st.peak_inflight = act, peak_act, inflight, \
                 peak_inflight
-            st.busy, st.blocking, st.recompute, st.zero3 = busy, blocking, recompute, zero3
+            st.busy, st.blocking, st.recompute = busy, blocking, recompute
             if i == n_tasks:
                 st.done = True
                 remaining -= 1
@@ -213,7 +216,8 @@ def _finish(plan: TrainingPlan, s: int, st: _Stage, overlap: bool, per_mb: bool,
     p = plan.layout.pp
     tl = StageTimeline(stage=s, compute_busy_s=st.busy, blocking_comm_s=st.blocking,
                        recompute_s=st.recompute, peak_activation_bytes=st.peak_act,
-                       peak_inflight=st.peak_inflight, zero3_comm_s=st.zero3)
+                       peak_inflight=st.peak_inflight)
+    gather_figures(plan, tl)
     now = tl.backward_end_s = st.now
     if not overlap and not per_mb and sharded:
         st.dp.submit(now, sum(sum(t) for t in plan.bucket_times[s]), "")

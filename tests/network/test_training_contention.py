@@ -44,6 +44,7 @@ def toy(network):
     for row in plan.chunks:
         for ck in row:
             ck.fwd, ck.bwd = PhaseCost(compute_s=1.0), PhaseCost(compute_s=2.0)
+            ck.fwd_task_s, ck.bwd_task_s, ck.bwd_reduce_task_s = 1.0, 2.0, 2.0
             ck.act_bytes, ck.working_bytes, ck.recompute_s = 1.0, 0.0, 0.0
     plan.p2p_fwd_s, plan.p2p_bwd_s = [1.0], [1.0]
     plan.bucket_times = [[[1.0]], [[1.0]]]

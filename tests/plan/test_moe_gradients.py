@@ -21,6 +21,7 @@ untied, 8 experts top-2, 2 layers, every layer MoE:
 import pytest
 
 import archsim
+from archsim.cost.insitu import factors
 from archsim.cost.memory import model_state_bytes
 from archsim.plan.balance import resolve_pipeline
 from archsim.plan.layout import Layout
@@ -112,9 +113,12 @@ def test_zero3_shards_every_state_of_the_experts_over_the_expert_dp_group():
     assert st.weights == pytest.approx(2 * (dense / 8 + experts / 4), rel=1e-12)
     assert st.gradients == pytest.approx(2 * (dense / 8 + experts / 4), rel=1e-12)
     assert st.optimizer_states == pytest.approx(12 * (dense / 8 + experts / 4), rel=1e-12)
-    # the per-chunk parameter gather before use: dense over 8 ranks, experts over 4
+    # the parameters are gathered before use in the forward and again in the backward task:
+    # dense over 8 ranks, experts over 4 (at the device's in-situ collective bandwidth)
+    ce = factors(plan.device).collective_efficiency
     assert plan.chunks[0][0].zero3_gather_s == pytest.approx(
-        ring(8, 2 * dense) + ring(4, 2 * experts), rel=1e-12)
+        2 * (ring(8, 2 * dense) + ring(4, 2 * experts)) / ce, rel=1e-12)
+    assert plan.chunks[0][0].zero3_gather_bytes == 2 * 2 * (dense + experts)  # 4 local experts
 
 
 def test_model_state_bytes_with_experts_by_hand():

@@ -27,6 +27,7 @@ def toy_plan(pp, m, schedule="1f1b", chunks=1, dp=1, overlap=True, F=1.0, B=2.0,
     for row in plan.chunks:
         for ck in row:
             ck.fwd, ck.bwd = PhaseCost(compute_s=F), PhaseCost(compute_s=B)
+            ck.fwd_task_s, ck.bwd_task_s, ck.bwd_reduce_task_s = F, B, B
             ck.act_bytes, ck.working_bytes, ck.recompute_s = 1.0, 0.0, 0.0
     plan.p2p_fwd_s = [p2p] * (pp - 1)
     plan.p2p_bwd_s = [p2p] * (pp - 1)

@@ -1,0 +1,85 @@
+"""The in-situ performance model as numbers the cost functions use (archsim/spec/insitu.py).
+
+A device without an ``insitu`` block runs as its micro-benchmark efficiencies say (the
+isolated-kernel model); with one, every kernel time, collective and overhead in training,
+inference and serving goes through the factors below, once per device spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archsim.spec.device import DeviceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class InSituFactors:
+    """Per-device factors (1 / none where the device has no in-situ parameters)."""
+
+    matmul_scale: dict[str, float]
+    """dtype → multiplier of the isolated GEMM curve (ceiling / plateau × sustained)."""
+    default_matmul_scale: float
+    curve_peak: float | None
+    """Dense peak of the dtype the GEMM curve was measured in (None: read curves as given)."""
+    attention_scale: float | None
+    vector_scale: float
+    memory_efficiency: float
+    kernel_overhead: float
+    collective_efficiency: float
+    overlap_slowdown: float
+    step_overhead: float
+    iteration_overhead: float
+
+
+def factors(device: DeviceSpec) -> InSituFactors:
+    """The device's in-situ factors (computed once per spec and kept on it)."""
+    cached = device._insitu_factors
+    if cached is None:
+        cached = _build(device)
+        device._insitu_factors = cached  # a cache of derived numbers, not state
+    return cached
+
+
+def _build(device: DeviceSpec) -> InSituFactors:
+    eff, ins = device.efficiency, device.insitu
+    if ins is None:
+        return InSituFactors(matmul_scale={}, default_matmul_scale=1.0, curve_peak=None,
+                             attention_scale=None, vector_scale=1.0,
+                             memory_efficiency=eff.memory,
+                             kernel_overhead=device.launch_overhead,
+                             collective_efficiency=1.0, overlap_slowdown=1.0,
+                             step_overhead=0.0, iteration_overhead=0.0)
+    plateau = max(e for _, e in eff.matmul.points)
+    sustained = ins.sustained_compute
+    scale = {dtype: ceiling / plateau * sustained for dtype, ceiling in ins.matmul_ceiling.items()}
+    default = scale.get(ins.curve_dtype, sustained)
+    try:
+        curve_peak: float | None = device.peak_for(ins.curve_dtype)
+    except KeyError:
+        curve_peak = None
+    attention_plateau = max(e for _, e in eff.attention.points) if eff.attention else plateau
+    return InSituFactors(
+        matmul_scale=scale, default_matmul_scale=default, curve_peak=curve_peak,
+        attention_scale=(ins.attention_ceiling / attention_plateau * sustained
+                         if ins.attention_ceiling is not None else None),
+        vector_scale=sustained,
+        memory_efficiency=ins.memory_efficiency if ins.memory_efficiency is not None
+        else eff.memory,
+        kernel_overhead=ins.kernel_overhead if ins.kernel_overhead is not None
+        else device.launch_overhead,
+        collective_efficiency=ins.collective_efficiency,
+        overlap_slowdown=ins.overlap_slowdown,
+        step_overhead=ins.step_overhead,
+        iteration_overhead=ins.iteration_overhead)
+
+
+def matmul_scale(f: InSituFactors, dtype: str) -> float:
+    """Multiplier of the GEMM efficiency curve for ``dtype`` (its own ceiling, else the
+    curve dtype's; 16-bit formats share one ceiling)."""
+    got = f.matmul_scale.get(dtype)
+    if got is None:
+        alias = {"bf16": "fp16", "fp16": "bf16", "tf32": "fp32", "fp32": "tf32"}.get(dtype)
+        got = f.matmul_scale.get(alias, f.default_matmul_scale) if alias else \
+            f.default_matmul_scale
+    return got
+

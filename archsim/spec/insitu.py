@@ -1,0 +1,127 @@
+"""In-situ performance model of a device: how its kernels and collectives run *inside* a real
+training or inference run, as opposed to alone in a micro-benchmark.
+
+A handful of physically named parameters, each with a default from a cited micro-benchmark
+(``sources`` says which) and, where ``archsim calibrate --runs`` fitted it to measured
+end-to-end runs, the fitted value (``fitted`` lists them, ``provenance`` says from what). Their
+effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
+
+* ``matmul_ceiling[dtype]`` — sustained maximum achievable matmul rate / dense peak (the
+  "maximum achievable matmul FLOPS" of a brute-force shape search, long timed loops). The
+  device's isolated GEMM curve (``efficiency.matmul``) keeps its shape; it is scaled so that
+  its plateau equals the ceiling, and read at the same ideal duration for other dtypes
+  (FLOPs × peak of ``curve_dtype`` / peak of the dtype).
+* ``attention_ceiling`` — the same for fused attention kernels (FlashAttention forward).
+* ``memory_efficiency`` — achieved / peak bandwidth of streaming kernels that read and write
+  (BabelStream triad), used for every memory-bound op instead of ``efficiency.memory``.
+* ``kernel_overhead`` — fixed time per kernel inside a stream (launch gaps, tails).
+* ``sustained_compute`` — compute speed in a long run / in the micro-benchmark (clocks under
+  the power cap and heat of a full step); scales every matmul and vector rate.
+* ``collective_efficiency`` — collective and point-to-point bandwidth in a run / in
+  nccl-tests (the links' ``efficiency``).
+* ``overlap_slowdown`` — how much slower compute runs while a collective overlaps it (the
+  collective's kernels take SMs and memory bandwidth): 1.2 = 20% slower during the overlap.
+* ``step_overhead`` — fixed time per training step (framework, optimizer launch, logging).
+* ``iteration_overhead`` — fixed time per inference forward pass (scheduling, sampling).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from archsim.spec.base import StrictModel
+from archsim.spec.units import DurationOrZero
+
+InSituDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
+
+PARAMETERS = ("matmul_ceiling", "attention_ceiling", "memory_efficiency", "kernel_overhead",
+              "sustained_compute", "collective_efficiency", "overlap_slowdown",
+              "step_overhead", "iteration_overhead")
+"""The parameter names (what ``sources`` and ``fitted`` may name)."""
+
+
+class AccuracySpec(StrictModel):
+    """Cross-validated error of the calibrated profile on one kind of run.
+
+    ``errors`` are signed relative errors of the predicted time (predicted − measured) /
+    measured, each from a fit that did not see that run's source (leave-one-source-out) or
+    fold; ``p10``/``p90`` are their 10th and 90th percentiles: the interval a result carries.
+    """
+
+    runs: int = Field(ge=1)
+    sources: int = Field(ge=1)
+    mape: float = Field(ge=0)
+    bias: float
+    """Mean signed error (negative: the profile predicts too fast)."""
+    p10: float
+    p90: float
+    method: str = "leave-one-source-out"
+
+
+class CalibratedRange(StrictModel):
+    """What the runs behind a calibration covered; results outside it say so."""
+
+    kinds: list[str] = Field(default_factory=list)
+    dtypes: list[str] = Field(default_factory=list)
+    devices: tuple[int, int] | None = None
+    """Fewest and most devices in one run."""
+    tp: tuple[int, int] | None = None
+    pp: tuple[int, int] | None = None
+    cp: tuple[int, int] | None = None
+    zero: list[int] = Field(default_factory=list)
+    seq_len: tuple[int, int] | None = None
+    batch: tuple[int, int] | None = None
+
+
+class InSituSpec(StrictModel):
+    """In-situ parameters of one device (see the module docstring for each one's effect)."""
+
+    matmul_ceiling: dict[InSituDtype, float] = Field(default_factory=dict)
+    curve_dtype: InSituDtype = "bf16"
+    """Dtype whose dense peak ``efficiency.matmul`` is a fraction of."""
+    attention_ceiling: float | None = Field(default=None, gt=0, le=1)
+    memory_efficiency: float | None = Field(default=None, gt=0, le=1)
+    kernel_overhead: DurationOrZero | None = None
+    sustained_compute: float = Field(default=1.0, gt=0, le=1)
+    collective_efficiency: float = Field(default=1.0, gt=0, le=1)
+    overlap_slowdown: float = Field(default=1.0, ge=1, le=3)
+    step_overhead: DurationOrZero = 0.0
+    iteration_overhead: DurationOrZero = 0.0
+    sources: dict[str, str] = Field(default_factory=dict)
+    """Parameter → where its default comes from (micro-benchmark and source)."""
+    fitted: list[str] = Field(default_factory=list)
+    """Parameters whose value was fitted to measured runs (``provenance`` says which)."""
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    """The fit: runs file and its hash, rows used, date, archsim version, objective."""
+    accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
+    """Kind of run (training, ttft, tpot, e2e_latency, throughput) → cross-validated error."""
+    calibrated_range: CalibratedRange | None = None
+
+    @field_validator("matmul_ceiling")
+    @classmethod
+    def _ceilings_in_range(cls, ceilings: dict[str, float]) -> dict[str, float]:
+        for dtype, value in ceilings.items():
+            if not 0 < value <= 1:
+                raise ValueError(f"matmul_ceiling.{dtype}: {value!r} must be in (0, 1] "
+                                 "(a fraction of the dense peak)")
+        return ceilings
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, sources: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(sources) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"sources names unknown parameters {', '.join(unknown)} "
+                             f"(expected some of: {', '.join(PARAMETERS)})")
+        return sources
+
+    @field_validator("fitted")
+    @classmethod
+    def _known_fitted(cls, fitted: list[str]) -> list[str]:
+        unknown = sorted(set(fitted) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"fitted names unknown parameters {', '.join(unknown)} "
+                             f"(expected some of: {', '.join(PARAMETERS)})")
+        return fitted
