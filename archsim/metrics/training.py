@@ -135,6 +135,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     by_kind["p2p"]["bytes"] += p2p_bytes
     if plan.embedding_sync_s and crit in (0, lay.pp - 1):
         by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
+        by_kind["allreduce"]["bytes"] += plan.embedding_sync_bytes
     total_comm = sum(v["time_s"] for v in by_kind.values())
     # exposed: blocking collectives, ZeRO-3 gathers not hidden and compute slowed by
     # overlapped collectives (interference), the gradient reduction's tail, tied-embedding

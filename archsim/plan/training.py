@@ -128,6 +128,8 @@ class TrainingPlan:
     """The hardware of each stage (pool, straggler factors)."""
     p2p_wrap_s: tuple[float, float] | None = None
     """Interleaved schedule, last stage → first stage (forward, backward); None: as stage 0→1."""
+    embedding_sync_bytes: float = 0.0
+    """Bytes of the tied embedding's gradient all-reduced between the first and last stage."""
     p2p_links: list[str] = field(default_factory=list)
     """Link name of each stage boundary s → s+1."""
     network_model: str = "analytic"
@@ -293,11 +295,12 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             gather = _gather_s(e, stage_params, stage_experts, stage_cost[s])
         gathers.append(gather)
 
-    sync = 0.0
+    sync = sync_bytes = 0.0
     if tied_embedding_copy(model, layout):
         # first and last stage all-reduce the shared embedding's gradient (Megatron-LM)
         emb = grad_e * tied_embedding_copy(model, layout)
         sync = pair_allreduce_s(cluster, layout, hws[0], hws[-1], emb)
+        sync_bytes = emb
 
     flows = None
     if cluster.network == "flow":
@@ -312,7 +315,8 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         p2p_link=", ".join(dict.fromkeys(links)) if links else _local_link(hws[0].pool, layout),
         dp_group=stage_cost[0].groups["dp"], dp_kind=dp_kind, bucket_times=bucket_times,
         dp_reduce_per_microbatch=plan.zero >= 2, optimizer_s=opt_times, param_gather_s=gathers,
-        embedding_sync_s=sync, states=states, algorithms=algorithms,
+        embedding_sync_s=sync, embedding_sync_bytes=sync_bytes,
+        states=states, algorithms=algorithms,
         tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
         network_model=cluster.network, flows=flows, edp_group=stage_cost[0].groups["edp"])
 
