@@ -328,17 +328,22 @@ class InferencePlan:
 
 
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
-    """The device as the run sees it: with ``workload.cuda_graphs`` each kernel of a forward
-    pass costs the profile's ``graph_launch_overhead`` instead of ``launch_overhead`` (the
-    pass is replayed as one captured graph, as vLLM and TensorRT-LLM do for decode); that
-    replaces the in-situ per-kernel cost too."""
-    if getattr(sc.workload, "cuda_graphs", False) and device.graph_launch_overhead is not None:
-        update: dict = {"launch_overhead": device.graph_launch_overhead}
-        if device.insitu is not None:
-            update["insitu"] = device.insitu.model_copy(
-                update={"kernel_overhead": device.graph_launch_overhead})
-        return device.model_copy(update=update)
-    return device
+    """The device as an inference or serving run sees it: the in-situ compute speed and
+    per-kernel cost of inference engines (archsim/spec/insitu.py) instead of training's, and
+    with ``workload.cuda_graphs`` each kernel of a forward pass costs the profile's
+    ``graph_launch_overhead`` (the pass is replayed as one captured graph, as vLLM and
+    TensorRT-LLM do for decode)."""
+    graphs = getattr(sc.workload, "cuda_graphs", False) and \
+        device.graph_launch_overhead is not None
+    update: dict = {}
+    ins = device.insitu
+    if ins is not None:
+        kernel = (device.graph_launch_overhead if graphs else ins.inference_kernel_overhead)
+        update["insitu"] = ins.model_copy(update={"sustained_compute": ins.inference_compute,
+                                                  "kernel_overhead": kernel})
+    if graphs:
+        update["launch_overhead"] = device.graph_launch_overhead
+    return device.model_copy(update=update) if update else device
 
 
 def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:

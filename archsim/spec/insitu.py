@@ -14,9 +14,14 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
 * ``attention_ceiling`` — the same for fused attention kernels (FlashAttention forward).
 * ``memory_efficiency`` — achieved / peak bandwidth of streaming kernels that read and write
   (BabelStream triad), used for every memory-bound op instead of ``efficiency.memory``.
-* ``kernel_overhead`` — fixed time per kernel inside a stream (launch gaps, tails).
-* ``sustained_compute`` — compute speed in a long run / in the micro-benchmark (clocks under
-  the power cap and heat of a full step); scales every matmul and vector rate.
+* ``sustained_compute`` — compute speed in a training run / in the micro-benchmark (clocks
+  under the power cap and heat of hours of full steps, kernels of the training framework);
+  scales every matmul and vector rate of training.
+* ``kernel_overhead`` — fixed time per kernel of a training step (launch and dispatch gaps
+  of the framework, kernel tails).
+* ``inference_compute``, ``inference_kernel_overhead`` — the same two for inference and
+  serving (short bursts, engines such as TensorRT-LLM or vLLM with their own kernels and
+  launch paths); archsim/plan/inference.py's ``runtime_device`` puts them in place.
 * ``collective_efficiency`` — collective and point-to-point bandwidth in a run / in
   nccl-tests (the links' ``efficiency``).
 * ``overlap_slowdown`` — how much slower compute runs while a collective overlaps it (the
@@ -37,8 +42,9 @@ from archsim.spec.units import DurationOrZero
 InSituDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
 
 PARAMETERS = ("matmul_ceiling", "attention_ceiling", "memory_efficiency", "kernel_overhead",
-              "sustained_compute", "collective_efficiency", "overlap_slowdown",
-              "step_overhead", "iteration_overhead")
+              "sustained_compute", "inference_compute", "inference_kernel_overhead",
+              "collective_efficiency", "overlap_slowdown", "step_overhead",
+              "iteration_overhead")
 """The parameter names (what ``sources`` and ``fitted`` may name)."""
 
 
@@ -85,6 +91,8 @@ class InSituSpec(StrictModel):
     memory_efficiency: float | None = Field(default=None, gt=0, le=1)
     kernel_overhead: DurationOrZero | None = None
     sustained_compute: float = Field(default=1.0, gt=0, le=1)
+    inference_compute: float = Field(default=1.0, gt=0, le=1)
+    inference_kernel_overhead: DurationOrZero | None = None
     collective_efficiency: float = Field(default=1.0, gt=0, le=1)
     overlap_slowdown: float = Field(default=1.0, ge=1, le=3)
     step_overhead: DurationOrZero = 0.0
@@ -93,6 +101,9 @@ class InSituSpec(StrictModel):
     """Parameter → where its default comes from (micro-benchmark and source)."""
     fitted: list[str] = Field(default_factory=list)
     """Parameters whose value was fitted to measured runs (``provenance`` says which)."""
+    defaults: dict[str, float] = Field(default_factory=dict)
+    """The micro-benchmark value of each fitted parameter (what the fit started from and is
+    regularised toward; ``calibration: uncalibrated`` runs with these)."""
     provenance: dict[str, Any] = Field(default_factory=dict)
     """The fit: runs file and its hash, rows used, date, archsim version, objective."""
     accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
@@ -116,6 +127,15 @@ class InSituSpec(StrictModel):
             raise ValueError(f"sources names unknown parameters {', '.join(unknown)} "
                              f"(expected some of: {', '.join(PARAMETERS)})")
         return sources
+
+    @field_validator("defaults")
+    @classmethod
+    def _known_defaults(cls, values: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(values) - set(PARAMETERS))
+        if unknown:
+            raise ValueError(f"defaults names unknown parameters {', '.join(unknown)} "
+                             f"(expected some of: {', '.join(PARAMETERS)})")
+        return values
 
     @field_validator("fitted")
     @classmethod

@@ -7,7 +7,6 @@ that introduced it), the field path and what was expected.
 from __future__ import annotations
 
 import copy
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,11 @@ import yaml
 from pydantic import ValidationError
 
 from archsim.spec.base import StrictModel
+from archsim.spec.calibration import apply_calibration
 from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError, format_location
 from archsim.spec.hardware import ClusterSpec, InterconnectSpec, StorageSpec
+from archsim.spec.messages import Origins, format_validation_error
 from archsim.spec.model import ModelSpec
 from archsim.spec.registry import (
     list_names,
@@ -26,7 +27,12 @@ from archsim.spec.registry import (
     read_yaml,
     registry_path,
 )
-from archsim.spec.scenario import HardwareSpec, ScenarioSpec
+from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.shape import check_tree, format_path
+from archsim.spec.yamlio import parse_yaml_text
+
+__all__ = ["Origins", "apply_overrides", "default_scenario_mapping", "load_scenario",
+           "load_spec_file", "parse_override", "resolve_names"]
 
 _DEFAULT_SCENARIO = """\
 name: gpt3-175b-1024xa100 (embedded default)
@@ -61,27 +67,6 @@ def default_scenario_mapping() -> dict:
     return yaml.safe_load(_DEFAULT_SCENARIO)
 
 
-class Origins:
-    """Which file each part of the merged mapping came from, for error messages."""
-
-    def __init__(self, root: str):
-        self.root = root
-        self.by_prefix: dict[tuple, str] = {}
-
-    def set(self, path: tuple, source: str) -> None:
-        self.by_prefix[path] = source
-
-    def source_of(self, loc: tuple) -> tuple[str, tuple]:
-        """(file, path inside that file) for an error location in the merged mapping."""
-        best: tuple = ()
-        for prefix in self.by_prefix:
-            if loc[: len(prefix)] == prefix and len(prefix) > len(best):
-                best = prefix
-        if best:
-            return self.by_prefix[best], loc[len(best):]
-        return self.root, loc
-
-
 def _resolve(value: Any, kind: str, path: tuple, origins: Origins) -> Any:
     """Replace a registry name at ``path`` by its mapping (remembering the file). A value
     ending in .yaml/.yml is a file path instead (e.g. a profile from ``archsim calibrate``)."""
@@ -91,23 +76,32 @@ def _resolve(value: Any, kind: str, path: tuple, origins: Origins) -> Any:
         try:
             data, source = load_registry_mapping(kind, value)
         except SpecError as exc:
-            where = format_location(origins.root, ".".join(map(str, path)))
-            raise SpecError([f"{where}: {p}" for p in exc.problems]) from None
+            raise SpecError([f"{_where(path, origins)}: {p}" for p in exc.problems]) from None
         origins.set(path, source)
         data.setdefault("name", value)
         return data
     return value
 
 
+def _where(path: tuple, origins: Origins) -> str:
+    """``file: field.path`` of the value at ``path`` (the ``--set`` that gave it, if one did)."""
+    source, inner = origins.source_of(path)
+    return format_location(source, format_path(inner))
+
+
 def _resolve_file(value: str, path: tuple, origins: Origins) -> dict:
-    where = format_location(origins.root, ".".join(map(str, path)))
+    where = _where(path, origins)
     file = Path(value)
     if not file.is_file():
         raise SpecError([f"{where}: no such file {value!r} (a value ending in .yaml is read as "
                          "a file path; registry names have no extension)"])
-    data = read_yaml(file)
+    try:
+        data = read_yaml(file)
+    except SpecError as exc:
+        raise SpecError([f"{where}: {p}" for p in exc.problems]) from None
     if not isinstance(data, dict):
-        raise SpecError([f"{file}: expected a mapping of fields, got {type(data).__name__}"])
+        raise SpecError([f"{where}: {file}: expected a mapping of fields, got "
+                         f"{type(data).__name__}"])
     origins.set(path, str(file))
     data.setdefault("name", file.stem)
     return data
@@ -190,19 +184,48 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise SpecError([f"--set {text!r}: the key must be a dotted path, e.g. plan.tp"])
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        raise SpecError([f"--set {text!r}: cannot read the value {value!r}"]) from None
+        parsed = parse_yaml_text(value, f"--set {key}") if value.strip() else ""
+    except SpecError as exc:
+        raise SpecError([f"--set {text!r}: cannot read the value: "
+                         + "; ".join(p.removeprefix(f"--set {key}: ") for p in exc.problems)]
+                        ) from None
     return key, parsed
+
+
+def override_items(overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None
+                   ) -> list[tuple[str, Any]]:
+    """``overrides`` as (dotted key, value) pairs, each checked; SpecError for anything that
+    is not ``{"plan.tp": 4}`` or ``["plan.tp=4"]``."""
+    if not overrides:
+        return []
+    if isinstance(overrides, Mapping):
+        items = []
+        for key, value in overrides.items():
+            if not isinstance(key, str) or not key.strip() or any(
+                    not part for part in key.split(".")):
+                raise SpecError([f"overrides: key {key!r} is not a dotted path such as "
+                                 "'plan.tp'"])
+            items.append((key.strip(), value))
+    elif isinstance(overrides, (list, tuple)):
+        bad = [o for o in overrides if not isinstance(o, str)]
+        if bad:
+            raise SpecError([f"overrides: {bad[0]!r} is not text of the form KEY=VALUE, e.g. "
+                             "'plan.tp=4'"])
+        items = [parse_override(o) for o in overrides]
+    else:
+        raise SpecError([f"overrides: expected a mapping such as {{'plan.tp': 4}} or a list "
+                         f"such as ['plan.tp=4'], got {type(overrides).__name__}"])
+    for key, value in items:
+        check_tree(value, f"--set {key}")
+    return items
 
 
 def apply_overrides(raw: dict, overrides: Mapping[str, Any] | list[str] | None,
                     origins: Origins | None = None) -> dict:
     """Set dotted keys in a (resolved) mapping; later keys win."""
-    if not overrides:
+    items = override_items(overrides)
+    if not items:
         return raw
-    items = (list(overrides.items()) if isinstance(overrides, Mapping)
-             else [parse_override(o) for o in overrides])
     raw = copy.deepcopy(raw)
     for key, value in items:
         parts = key.split(".")
@@ -227,84 +250,17 @@ def apply_overrides(raw: dict, overrides: Mapping[str, Any] | list[str] | None,
     return raw
 
 
-def _format_validation_error(exc: ValidationError, origins: Origins,
-                             root: type[StrictModel] = ScenarioSpec) -> SpecError:
-    """One line per problem; ``root`` is the spec the data was validated as (its keys are
-    the ones an unknown key is told about)."""
-    problems = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        # discriminated unions add the tag to the location; drop it for readability
-        loc = tuple(p for p in loc if p not in ("training", "inference", "serving")
-                    or loc.index(p) != 1 or loc[0] != "workload")
-        # pydantic adds type tags such as 'str' / 'int' for unions and function names
-        loc = tuple(p for p in loc if not (isinstance(p, str) and
-                                           (p.startswith("function-") or p in
-                                            ("str", "int", "float", "dict[str,any]",
-                                             "LengthDistribution", "tuple[str, str]"))))
-        source, inner = origins.source_of(loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-            parent = loc[:-1]
-            hint = _known_keys_hint(parent, root)
-            msg += hint
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        got = ""
-        if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-            value = err["input"]
-            if not isinstance(value, (dict, list)):
-                got = f" (got {value!r})"
-        path = ".".join(str(p) for p in inner)
-        problems.append(f"{format_location(source, path)}: {msg}{got}")
-    return SpecError(problems)
-
-
-def _known_keys_hint(parent: tuple, root: type[StrictModel] = ScenarioSpec) -> str:
-    model = _spec_at(parent) if root is ScenarioSpec else _field_spec(root, parent)
-    if model is None:
-        return ""
-    return f"; expected one of: {', '.join(model.model_fields)}"
-
-
-def _spec_at(parent: tuple) -> type[StrictModel] | None:
-    from archsim.spec import hardware, model, plan
-
-    table = {
-        (): ScenarioSpec, ("model",): model.ModelSpec, ("hardware",): HardwareSpec,
-        ("plan",): plan.ParallelPlan, ("compression",): plan.CompressionPlan,
-        ("hardware", "device"): hardware.DeviceSpec,
-        ("hardware", "intra_node"): hardware.InterconnectSpec,
-        ("hardware", "inter_node"): hardware.InterconnectSpec,
-    }
-    if parent in table:
-        return table[parent]
-    if parent == ("workload",):
-        return None
-    return None
-
-
-def _field_spec(root: type[StrictModel], path: tuple) -> type[StrictModel] | None:
-    """The spec class at ``path`` below ``root`` (through fields whose type is, or may be, a
-    spec), or None."""
-    model = root
-    for key in path:
-        field = model.model_fields.get(key) if isinstance(key, str) else None
-        if field is None:
-            return None
-        options = (field.annotation, *typing.get_args(field.annotation))
-        model = next((t for t in options
-                      if isinstance(t, type) and issubclass(t, StrictModel)), None)
-        if model is None:
-            return None
-    return model
-
-
 def _read_source(source: str | Path | Mapping) -> tuple[dict, str]:
     if isinstance(source, Mapping):
+        check_tree(source, "<scenario>")
         return copy.deepcopy(dict(source)), "<scenario>"
+    if not isinstance(source, (str, Path)):
+        raise SpecError([f"expected a scenario as a YAML path, a name in workloads/scenarios/ "
+                         f"or a mapping; got {type(source).__name__} {source!r:.60}"])
     path = Path(source)
+    if path.is_dir():
+        raise SpecError([f"{source}: is a folder; expected a scenario YAML file or a name in "
+                         "workloads/scenarios/"])
     if not path.is_file():
         name = str(source)
         if path.suffix in (".yaml", ".yml") or "/" in name:
@@ -344,10 +300,37 @@ def load_scenario(source: str | Path | Mapping | None = None,
     # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb), then the
     # links of the (possibly overridden) device where the scenario names none
     resolved = resolve_names(resolved, origins, defaults=True)
+    resolved = apply_calibration(resolved, where)
     try:
-        return ScenarioSpec.model_validate(resolved)
+        spec = ScenarioSpec.model_validate(resolved)
     except ValidationError as exc:
-        raise _format_validation_error(exc, origins) from None
+        raise format_validation_error(exc, origins, ScenarioSpec) from None
+    check_data_files(spec, origins)
+    return spec
+
+
+def check_data_files(spec: ScenarioSpec, origins: Origins) -> None:
+    """Read the serving trace and length files the scenario names, so that a missing or bad
+    file is told with the scenario (or ``--set``) that names it; SpecError."""
+    from archsim.spec.datafiles import read_lengths, read_trace
+    from archsim.spec.workload import LengthDistribution, ServingWorkload
+
+    wl = spec.workload
+    if not isinstance(wl, ServingWorkload):
+        return
+    files = []
+    if wl.arrival.process == "trace" and wl.arrival.trace_file:
+        files.append((("workload", "arrival", "trace_file"), wl.arrival.trace_file, read_trace))
+    for name in ("prompt_len", "gen_len"):
+        dist = getattr(wl, name)
+        if isinstance(dist, LengthDistribution) and dist.dist == "empirical" and dist.file:
+            files.append((("workload", name, "file"), dist.file, read_lengths))
+    for loc, name, reader in files:
+        try:
+            reader(name, ".".join(loc))
+        except SpecError as exc:
+            source, _ = origins.source_of(loc)
+            raise SpecError([f"{source}: {p}" for p in exc.problems]) from None
 
 
 def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
@@ -356,7 +339,11 @@ def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
                  "clusters": ClusterSpec, "storage": StorageSpec}[kind]
     origins = Origins("<inline>")
     if isinstance(source, Mapping):
+        check_tree(source, "<inline>")
         data = dict(source)
+    elif not isinstance(source, (str, Path)):
+        raise SpecError([f"expected a {kind} name, a YAML path or a mapping; got "
+                         f"{type(source).__name__}"])
     elif Path(source).is_file():
         data = read_yaml(Path(source))
         origins = Origins(str(source))
@@ -369,4 +356,4 @@ def load_spec_file(kind: str, source: str | Path | Mapping) -> StrictModel:
     try:
         return spec_type.model_validate(data)
     except ValidationError as exc:
-        raise _format_validation_error(exc, origins, spec_type) from None
+        raise format_validation_error(exc, origins, spec_type) from None

@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from archsim.spec.base import StrictModel
 from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import (
+    MAX_DEVICES,
     ClusterSpec,
     FabricSpec,
     InterconnectSpec,
@@ -25,15 +26,41 @@ from archsim.spec.hardware import (
 from archsim.spec.model import ModelSpec
 from archsim.spec.placement import placement_problems
 from archsim.spec.plan import CompressionPlan, ParallelPlan
-from archsim.spec.workload import Workload
+from archsim.spec.workload import TrainingWorkload, Workload
+
+# Most stage micro-batches (micro-batches per pipeline × pipeline stages × virtual stages) one
+# training step may simulate: each is a few DES tasks (measured: 2,000,000 take ~8 s and
+# ~700 MB), while real steps have at most a few hundred thousand (4,096 micro-batches × pp 64);
+# without a bound, global_batch: 1e12 would need hours and tens of GB.
+MAX_STAGE_MICROBATCHES = 2_000_000
+
+
+def step_work_problem(sc: ScenarioSpec) -> str | None:
+    """Why one training step of ``sc`` is too much to simulate, or None."""
+    wl, plan = sc.workload, sc.plan
+    if not isinstance(wl, TrainingWorkload):
+        return None
+    devices = sc.cluster.total_devices
+    dp = plan.dp or max(1, devices // (plan.tp * plan.pp * plan.cp))
+    micro = -(-wl.global_batch // (wl.micro_batch * dp))
+    chunks = plan.virtual_stages if plan.schedule == "interleaved" else 1
+    work = micro * plan.pp * chunks
+    if work <= MAX_STAGE_MICROBATCHES:
+        return None
+    return (f"workload.global_batch: {wl.global_batch:,} sequences in micro-batches of "
+            f"{wl.micro_batch} over dp {dp} make {micro:,} micro-batches per pipeline, "
+            f"{work:,} stage micro-batches with pp {plan.pp}"
+            + (f" × virtual_stages {chunks}" if chunks > 1 else "")
+            + f"; archsim simulates at most {MAX_STAGE_MICROBATCHES:,} per step: raise "
+              "workload.micro_batch (or dp) or lower workload.global_batch")
 
 
 class HardwareSpec(StrictModel):
     """Homogeneous hardware (device × count with links) or a cluster of pools."""
 
     device: DeviceSpec | None = None
-    count: int | None = Field(default=None, ge=1)
-    devices_per_node: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=MAX_DEVICES)
+    devices_per_node: int | None = Field(default=None, ge=1, le=MAX_DEVICES)
     intra_node: InterconnectSpec | None = None
     inter_node: InterconnectSpec | None = None
     nics_per_node: int | None = Field(default=None, ge=1)
@@ -104,11 +131,17 @@ class ScenarioSpec(StrictModel):
     plan: ParallelPlan = ParallelPlan()
     compression: CompressionPlan | None = None
     description: str = ""
+    calibration: str | None = None
+    """Which in-situ parameters the devices run with: absent = the shipped profiles,
+    ``uncalibrated``, ``isolated`` or an overlay file (archsim/spec/calibration.py)."""
 
     @model_validator(mode="after")
     def _check_placement(self) -> ScenarioSpec:
         problems = placement_problems(self.plan.placement, self.cluster, self.plan.pp)
         wl = self.workload
+        work = step_work_problem(self)
+        if work:
+            problems.append(work)
         if getattr(wl, "checkpoint", None) is not None and self.cluster.storage is None:
             problems.append("workload.checkpoint needs hardware.storage (a storage profile "
                             "name, see `archsim list storage`, or an inline mapping)")

@@ -1,0 +1,209 @@
+"""Fit a device's in-situ parameters to measured runs.
+
+For one device, the parameters below are chosen to minimise
+
+    Σ_runs w · ρ(log(predicted / measured time))  +  Σ_params (λ · (θ − θ₀) / σ)²
+
+where ρ is a robust loss (soft L1, scale ``ROBUST_SCALE``: a run more than ~10% off weighs
+linearly, not quadratically, so one bad row cannot drag the fit), θ₀ is the parameter's
+micro-benchmark default (the profile's value) and σ its plausible spread; λ = ``PRIOR_WEIGHT``
+makes a one-σ move cost as much as a ``PRIOR_WEIGHT`` log-error on one run. Every parameter is
+bounded to a physical range. Only parameters that the device's runs can inform are fitted
+(training-only ones need a training run, the iteration overhead an inference run).
+
+Assumptions: the runs' scenarios describe the runs (their plans, dtypes and shapes); every run
+of a device shares one set of in-situ parameters (a run's framework differences appear as
+error, and so in the cross-validated error bar).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from archsim.insitu.predict import Loaded, Prediction, predict
+from archsim.spec.device import DeviceSpec
+from archsim.spec.insitu import InSituSpec
+
+ROBUST_SCALE = 0.1
+"""Soft-L1 scale in log-ratio units: residuals beyond ~10% count linearly."""
+PRIOR_WEIGHT = 0.05
+"""A one-σ move of a parameter costs as much as a 5% error on one run."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A fitted parameter: its physical bounds, its prior spread and the runs it needs."""
+
+    lo: float
+    hi: float
+    sigma: float
+    kinds: tuple[str, ...]
+    """Run kinds that inform it (training, inference)."""
+    log: bool = False
+    """Fitted in log space (a time spanning orders of magnitude)."""
+
+
+# Physical ranges: sustained compute between 0.5 and 1 of the micro-benchmark ceiling;
+# streaming efficiency 0.5-0.95 of the datasheet bandwidth; a kernel's fixed cost 0.5-40 µs
+# (launch ~2-5 µs plus tails); in-run collective bandwidth 0.3-1 of nccl-tests; compute at
+# most 1.6× slower under an overlapped collective; up to 2 s of fixed cost per training
+# step and 10 ms per inference forward pass.
+PARAMS: dict[str, Param] = {
+    "sustained_compute": Param(0.5, 1.0, 0.15, ("training",)),
+    "inference_compute": Param(0.5, 1.0, 0.15, ("inference",)),
+    "memory_efficiency": Param(0.5, 0.95, 0.1, ("training", "inference")),
+    "kernel_overhead": Param(0.5e-6, 40e-6, math.log(3.0), ("training",), log=True),
+    "inference_kernel_overhead": Param(0.5e-6, 40e-6, math.log(3.0), ("inference",),
+                                       log=True),
+    "collective_efficiency": Param(0.3, 1.0, 0.25, ("training",)),
+    "overlap_slowdown": Param(1.0, 1.6, 0.2, ("training",)),
+    "step_overhead": Param(0.0, 2.0, 0.3, ("training",)),
+    "iteration_overhead": Param(0.0, 0.01, 0.002, ("inference",)),
+}
+
+
+def defaults(device: DeviceSpec) -> dict[str, float]:
+    """The prior (micro-benchmark) value of every fitted parameter for ``device``: its
+    profile's ``insitu.defaults`` where a fit replaced them, else the profile's values."""
+    ins = device.insitu or InSituSpec()
+    stored = dict(ins.defaults)
+    current = {
+        "sustained_compute": ins.sustained_compute,
+        "memory_efficiency": ins.memory_efficiency if ins.memory_efficiency is not None
+        else device.efficiency.memory,
+        "kernel_overhead": ins.kernel_overhead if ins.kernel_overhead is not None
+        else device.launch_overhead,
+        "inference_compute": ins.inference_compute,
+        "inference_kernel_overhead": ins.inference_kernel_overhead
+        if ins.inference_kernel_overhead is not None else device.launch_overhead,
+        "collective_efficiency": ins.collective_efficiency,
+        "overlap_slowdown": ins.overlap_slowdown,
+        "step_overhead": ins.step_overhead,
+        "iteration_overhead": ins.iteration_overhead,
+    }
+    return {name: stored.get(name, current[name]) for name in PARAMS}
+
+
+def uncalibrated(device: DeviceSpec) -> InSituSpec:
+    """The device's in-situ block with every fitted parameter back at its default."""
+    ins = device.insitu or InSituSpec()
+    return apply(ins, defaults(device), fitted=())
+
+
+def apply(ins: InSituSpec, values: dict[str, float], fitted: Sequence[str]) -> InSituSpec:
+    """``ins`` with ``values`` set (and ``fitted`` naming the fitted ones)."""
+    update: dict = dict(values)
+    update["fitted"] = list(fitted)
+    return ins.model_copy(update=update)
+
+
+@dataclass
+class FitResult:
+    device: str
+    values: dict[str, float]
+    """Every parameter's value (fitted or default)."""
+    fitted: list[str]
+    defaults: dict[str, float]
+    predictions: list[Prediction]
+    cost: float
+    evaluations: int
+    infeasible: list[Prediction]
+    """Runs whose scenario does not run (left out of the fit; their reasons say why)."""
+
+    def insitu(self, base: InSituSpec) -> InSituSpec:
+        return apply(base, self.values, self.fitted).model_copy(
+            update={"defaults": dict(self.defaults)})
+
+
+def informed(runs: Sequence[Loaded]) -> list[str]:
+    """Parameters the runs can inform (a run of a kind the parameter needs)."""
+    kinds = {ld.run.kind for ld in runs if ld.run.weight > 0}
+    names = [n for n, p in PARAMS.items() if kinds & set(p.kinds)]
+    multi = any(ld.scenario.hardware.count and ld.scenario.hardware.count > 1 for ld in runs)
+    if not multi and "collective_efficiency" in names:
+        names.remove("collective_efficiency")
+    return names
+
+
+def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | None = None,
+               progress: Callable[[int], None] | None = None, max_evaluations: int = 400
+               ) -> FitResult:
+    """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it)."""
+    from scipy.optimize import least_squares
+
+    prior = defaults(base)
+    ins = base.insitu or InSituSpec()
+    names = list(names) if names is not None else informed(runs)
+    # a plan that does not fit in memory stays so at any speed: checked once, left out
+    start = apply(ins, prior, ())
+    infeasible = {id(ld) for ld in runs if ld.run.weight > 0
+                  and predict(ld, start).predicted is None}
+    used = [ld for ld in runs if ld.run.weight > 0 and id(ld) not in infeasible]
+    evaluations = 0
+    cache: dict[tuple, list[Prediction]] = {}
+
+    def to_value(name: str, z: float) -> float:
+        p = PARAMS[name]
+        if p.log:
+            lo, hi = math.log(p.lo), math.log(p.hi)
+            return math.exp(lo + (hi - lo) * z)
+        return p.lo + (p.hi - p.lo) * z
+
+    def to_z(name: str, value: float) -> float:
+        p = PARAMS[name]
+        value = min(max(value, p.lo), p.hi)
+        if p.log:
+            lo, hi = math.log(p.lo), math.log(p.hi)
+            return (math.log(value) - lo) / (hi - lo)
+        return (value - p.lo) / (p.hi - p.lo)
+
+    def values_of(z: np.ndarray) -> dict[str, float]:
+        out = dict(prior)
+        out.update({n: to_value(n, float(x)) for n, x in zip(names, z, strict=True)})
+        return out
+
+    def run_all(z: np.ndarray) -> list[Prediction]:
+        nonlocal evaluations
+        key = tuple(np.round(z, 12))
+        got = cache.get(key)
+        if got is None:
+            candidate = apply(ins, values_of(z), names)
+            got = cache[key] = [predict(ld, candidate) for ld in used]
+            evaluations += 1
+            if progress is not None:
+                progress(evaluations)
+        return got
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        preds = run_all(z)
+        res = [math.sqrt(ld.run.weight) * p.log_ratio  # type: ignore[operator]
+               for ld, p in zip(used, preds, strict=True)]
+        values = values_of(z)
+        for n in names:
+            p = PARAMS[n]
+            if p.log:
+                d = (math.log(max(values[n], 1e-12)) - math.log(max(prior[n], 1e-12))) / p.sigma
+            else:
+                d = (values[n] - prior[n]) / p.sigma
+            # priors enter the soft-L1 loss too; scaled so they stay in its quadratic part
+            res.append(PRIOR_WEIGHT * d)
+        return np.asarray(res)
+
+    z0 = np.array([to_z(n, prior[n]) for n in names])
+    if names and used:
+        sol = least_squares(residuals, z0, bounds=(0.0, 1.0), loss="soft_l1",
+                            f_scale=ROBUST_SCALE, diff_step=1e-3, x_scale=1.0,
+                            max_nfev=max_evaluations)
+        z, cost = sol.x, float(sol.cost)
+    else:
+        z, cost = z0, 0.0
+    values = values_of(z)
+    final = apply(ins, values, names)
+    predictions = [predict(ld, final) for ld in runs]
+    return FitResult(device=base.name, values=values, fitted=names, defaults=prior,
+                     predictions=predictions, cost=cost, evaluations=evaluations,
+                     infeasible=[p for p in predictions if p.predicted is None])

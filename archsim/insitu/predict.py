@@ -1,0 +1,114 @@
+"""Predict measured runs: each run's scenario simulated with a device's in-situ parameters.
+
+The error of a prediction is stated on time: ``ratio`` = predicted / measured time (for a
+throughput metric, measured / predicted rate), ``error`` = ratio − 1 (negative: archsim is
+too fast). The fit minimises log(ratio).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from archsim.insitu.runs import Run
+from archsim.spec.device import DeviceSpec
+from archsim.spec.errors import SpecError
+from archsim.spec.insitu import InSituSpec
+from archsim.spec.scenario import ScenarioSpec
+
+
+@dataclass
+class Loaded:
+    """A run with its validated scenario (loaded once; the device is swapped per fit step)."""
+
+    run: Run
+    scenario: ScenarioSpec
+
+    @property
+    def device(self) -> DeviceSpec:
+        device = self.scenario.hardware.device
+        assert device is not None, "runs use homogeneous hardware"
+        return device
+
+
+def load_runs(runs: list[Run], calibration: str | None = None) -> list[Loaded]:
+    """Validate every run's scenario; SpecError naming the row for a bad one (registry
+    name, field value). ``calibration`` as the scenario key (archsim/spec/calibration.py)."""
+    from archsim.spec.loader import load_scenario
+
+    out, problems = [], []
+    for run in runs:
+        mapping = dict(run.scenario)
+        if calibration is not None:
+            mapping["calibration"] = calibration
+        try:
+            sc = load_scenario(mapping, list(run.overrides))
+        except SpecError as exc:
+            problems.extend(f"row {run.line} (run {run.id}): {p.removeprefix('<scenario>: ')}"
+                            for p in exc.problems)
+            continue
+        if sc.hardware.cluster is not None:
+            problems.append(f"row {run.line} (run {run.id}): runs take one device type "
+                            "(device/devices), not a cluster")
+            continue
+        out.append(Loaded(run, sc))
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def with_insitu(sc: ScenarioSpec, insitu: InSituSpec | None) -> ScenarioSpec:
+    """``sc`` with its device's in-situ parameters replaced."""
+    hw = sc.hardware
+    assert hw.device is not None
+    device = hw.device.model_copy(update={"insitu": insitu})
+    return sc.model_copy(update={"hardware": hw.model_copy(update={"device": device})})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    run: Run
+    predicted: float | None
+    """In the metric's unit; None when the simulated plan is infeasible."""
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ratio(self) -> float | None:
+        """Predicted / measured time (measured / predicted for a rate)."""
+        if self.predicted is None or self.predicted <= 0:
+            return None
+        r = self.predicted / self.run.measured
+        return 1.0 / r if self.run.is_rate else r
+
+    @property
+    def error(self) -> float | None:
+        r = self.ratio
+        return None if r is None else r - 1.0
+
+    @property
+    def log_ratio(self) -> float | None:
+        r = self.ratio
+        return None if r is None else math.log(r)
+
+
+def predict(loaded: Loaded, insitu: InSituSpec | None | str = "as-loaded") -> Prediction:
+    """Simulate ``loaded``'s run (with ``insitu`` on its device unless "as-loaded")."""
+    import archsim
+
+    sc = loaded.scenario if insitu == "as-loaded" else with_insitu(loaded.scenario, insitu)
+    result = archsim.simulate(sc).to_dict()
+    if not result["feasible"]:
+        return Prediction(loaded.run, None, tuple(result["infeasible_reasons"]))
+    return Prediction(loaded.run, metric_value(result, loaded.run.metric))
+
+
+def metric_value(result: dict[str, Any], metric: str) -> float | None:
+    """The value of ``metric`` (archsim/insitu/runs.py METRICS) in a result."""
+    if metric == "tokens_per_s_per_device":
+        value = result.get("tokens_per_s")
+        if value is None:
+            return None
+        devices = result.get("devices") or sum(p["count"] for p in result["hardware"]["pools"])
+        return value / devices
+    return result.get(metric)

@@ -1,0 +1,348 @@
+"""Measured end-to-end runs (``RUNS.csv``): one row per run, as a team has them in its logs.
+
+The format (every column but the required ones may be left blank or left out):
+
+========================  =================================================================
+column                    meaning
+========================  =================================================================
+run (required)            a unique id of the run
+source                    where it comes from (paper, log, benchmark); cross-validation
+                          leaves one source out at a time (default: the run id)
+kind (required)           training | inference
+metric (required)         see ``METRICS`` (step_time_s, tokens_per_s, ttft_s, tpot_s, ...)
+measured (required)       the measured value, in the metric's unit (seconds, tokens/s)
+device (required)         registry name or profile path of the device
+devices (required)        devices in the run
+devices_per_node, intra_node, inter_node
+                          node size and links (default: the device profile's)
+model                     registry name of the model, or blank with the shape columns
+layers, hidden, heads, kv_heads, ffn, vocab, mlp
+                          the model's shape (override a named model's fields)
+dtype                     compute dtype (bf16, fp16, fp8 for fp8 inference/training GEMMs)
+seq_len, global_batch, micro_batch        training workload
+tp, pp, cp, ep, sp, zero, recompute, schedule, virtual_stages, flash_attention,
+overlap_comm, zero3_prefetch, zero3_granularity   parallel plan
+batch, prompt_len, gen_len, cuda_graphs   inference workload (static batch)
+weight_dtype, activation_dtype, kv_cache_dtype     compression (fp8 / int8 / int4 ...)
+set                       more scenario keys: ``key=value; key=value`` (``--set`` syntax)
+weight                    weight of the row in the fit (default 1; 0: evaluated, not fitted)
+notes                     free text
+========================  =================================================================
+
+Rows are checked when read: a bad value is a SpecError naming the file, the row (the line
+number in the file) and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archsim.spec.errors import SpecError
+
+# metric → (kinds it applies to, "time" or "rate", accuracy group)
+METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "step_time_s": (("training",), "time", "training"),
+    "tokens_per_s": (("training", "inference"), "rate", ""),
+    "tokens_per_s_per_device": (("training", "inference"), "rate", ""),
+    "ttft_s": (("inference",), "time", "ttft"),
+    "tpot_s": (("inference",), "time", "tpot"),
+    "e2e_latency_s": (("inference",), "time", "e2e_latency"),
+}
+"""Training throughput metrics are step times in disguise (group ``training``); inference
+throughput metrics form the group ``throughput``."""
+
+_INT = "int"
+_BOOL = "bool"
+_STR = "str"
+_FLOAT = "float"
+
+# column → (scenario path or None, type, kinds it applies to)
+COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
+    "run": (None, _STR, ()), "source": (None, _STR, ()), "kind": (None, _STR, ()),
+    "metric": (None, _STR, ()), "measured": (None, _FLOAT, ()), "weight": (None, _FLOAT, ()),
+    "notes": (None, _STR, ()), "set": (None, _STR, ()), "model": (None, _STR, ()),
+    "device": (("hardware", "device"), _STR, ()),
+    "devices": (("hardware", "count"), _INT, ()),
+    "devices_per_node": (("hardware", "devices_per_node"), _INT, ()),
+    "intra_node": (("hardware", "intra_node"), _STR, ()),
+    "inter_node": (("hardware", "inter_node"), _STR, ()),
+    "layers": (("model", "layers"), _INT, ()), "hidden": (("model", "hidden"), _INT, ()),
+    "heads": (("model", "heads"), _INT, ()), "kv_heads": (("model", "kv_heads"), _INT, ()),
+    "ffn": (("model", "ffn_hidden"), _INT, ()), "vocab": (("model", "vocab"), _INT, ()),
+    "mlp": (("model", "mlp"), _STR, ()),
+    "dtype": (("workload", "dtype"), _STR, ()),
+    "seq_len": (("workload", "seq_len"), _INT, ("training",)),
+    "global_batch": (("workload", "global_batch"), _INT, ("training",)),
+    "micro_batch": (("workload", "micro_batch"), _INT, ("training",)),
+    "batch": (("workload", "batch"), _INT, ("inference",)),
+    "prompt_len": (("workload", "prompt_len"), _INT, ("inference",)),
+    "gen_len": (("workload", "gen_len"), _INT, ("inference",)),
+    "cuda_graphs": (("workload", "cuda_graphs"), _BOOL, ("inference",)),
+    "tp": (("plan", "tp"), _INT, ()), "pp": (("plan", "pp"), _INT, ()),
+    "cp": (("plan", "cp"), _INT, ("training",)), "ep": (("plan", "ep"), _INT, ()),
+    "sp": (("plan", "sp"), _BOOL, ("training",)),
+    "zero": (("plan", "zero"), _INT, ("training",)),
+    "recompute": (("plan", "recompute"), _STR, ("training",)),
+    "schedule": (("plan", "schedule"), _STR, ("training",)),
+    "virtual_stages": (("plan", "virtual_stages"), _INT, ("training",)),
+    "flash_attention": (("plan", "flash_attention"), _BOOL, ()),
+    "overlap_comm": (("plan", "overlap_comm"), _BOOL, ("training",)),
+    "zero3_prefetch": (("plan", "zero3_prefetch"), _INT, ("training",)),
+    "zero3_granularity": (("plan", "zero3_granularity"), _STR, ("training",)),
+    "weight_dtype": (("compression", "weight_dtype"), _STR, ()),
+    "activation_dtype": (("compression", "activation_dtype"), _STR, ()),
+    "kv_cache_dtype": (("compression", "kv_cache_dtype"), _STR, ("inference",)),
+}
+REQUIRED = ("run", "kind", "metric", "measured", "device", "devices")
+_SHAPE = ("layers", "hidden", "heads", "vocab")
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: the scenario that reproduces it and what was measured."""
+
+    id: str
+    source: str
+    kind: str
+    metric: str
+    measured: float
+    scenario: dict[str, Any]
+    """The scenario mapping (registry names unresolved), ``load_scenario``'s input."""
+    overrides: tuple[str, ...] = ()
+    """``set`` column entries, applied after the mapping (``--set`` syntax)."""
+    weight: float = 1.0
+    line: int = 0
+    """Line of the row in the file (the header is line 1)."""
+    notes: str = ""
+    device: str = ""
+    """The device column as written (registry name or path)."""
+    values: dict[str, str] = field(default_factory=dict)
+    """The row's non-blank cells as written."""
+
+    @property
+    def group(self) -> str:
+        """Accuracy group: training, ttft, tpot, e2e_latency or throughput."""
+        group = METRICS[self.metric][2]
+        if group:
+            return group
+        return "training" if self.kind == "training" else "throughput"
+
+    @property
+    def is_rate(self) -> bool:
+        return METRICS[self.metric][1] == "rate"
+
+
+def read_runs(path: str | Path) -> list[Run]:
+    """Read and check ``path``; SpecError with one line per bad cell (file, row, column)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SpecError([f"{path}: no such runs file"]) from None
+    except IsADirectoryError:
+        raise SpecError([f"{path}: is a folder, expected a runs CSV file"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([f"{path}: not UTF-8 text (byte {exc.start}); expected a CSV "
+                         "file"]) from None
+    except OSError as exc:
+        raise SpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise SpecError([f"{path}: empty; expected a header row with the columns "
+                         f"{', '.join(REQUIRED)}"])
+    reader = csv.DictReader(_numbered(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    problems = _header_problems(path, header)
+    if problems:
+        raise SpecError(problems)
+    runs: list[Run] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = int(row.pop("__line__"))
+        cells = {(k or "").strip(): (v or "").strip() for k, v in row.items()
+                 if k is not None}
+        if None in row:  # more cells than header columns
+            problems.append(f"{path}: row {line}: {len(row[None]) if row[None] else 0} "
+                            "cells beyond the header's columns")
+            continue
+        try:
+            run = _parse_row(path, line, cells)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        if run.id in seen:
+            problems.append(f"{path}: row {line}, column run: {run.id!r} repeats row "
+                            f"{seen[run.id]} (run ids must be unique)")
+            continue
+        seen[run.id] = line
+        runs.append(run)
+    if problems:
+        raise SpecError(problems)
+    if not runs:
+        raise SpecError([f"{path}: no runs (only a header)"])
+    return runs
+
+
+def _numbered(text: str):
+    """CSV lines with a ``__line__`` column: the line number of each row in the file
+    (comment lines starting with # and blank lines are skipped but counted)."""
+    first = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        yield (line + ",__line__") if first else (line + f",{number}")
+        first = False
+
+
+def _header_problems(path: Path, header: list[str]) -> list[str]:
+    known = set(COLUMNS) | {"__line__"}
+    problems = []
+    unknown = [h for h in header if h not in known]
+    for h in unknown:
+        import difflib
+
+        close = difflib.get_close_matches(h, list(COLUMNS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"{path}: header: unknown column {h!r}{hint}; expected columns: "
+                        f"{', '.join(COLUMNS)}")
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        problems.append(f"{path}: header: missing required column"
+                        f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return problems
+
+
+def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
+    problems: list[str] = []
+
+    def bad(column: str, message: str) -> None:
+        problems.append(f"{path}: row {line}, column {column}: {message}")
+
+    for column in REQUIRED:
+        if not cells.get(column):
+            bad(column, "required, but empty")
+    kind = cells.get("kind", "")
+    if kind and kind not in ("training", "inference"):
+        bad("kind", f"{kind!r}: expected training or inference")
+    metric = cells.get("metric", "")
+    if metric and metric not in METRICS:
+        bad("metric", f"{metric!r}: expected one of {', '.join(METRICS)}")
+    elif metric and kind in ("training", "inference") and kind not in METRICS[metric][0]:
+        bad("metric", f"{metric!r} is not a {kind} metric (for {kind}: "
+                      f"{', '.join(m for m, v in METRICS.items() if kind in v[0])})")
+    measured = _number(cells.get("measured", ""), "measured", bad, positive=True)
+    weight = 1.0
+    if cells.get("weight"):
+        got = _number(cells["weight"], "weight", bad, positive=False)
+        if got is not None and got < 0:
+            bad("weight", f"{cells['weight']!r}: expected a number ≥ 0")
+        elif got is not None:
+            weight = got
+    scenario: dict[str, Any] = {"name": cells.get("run", ""),
+                                "workload": {"kind": kind or "training"},
+                                "hardware": {}, "plan": {}}
+    model = cells.get("model", "")
+    shape = {c: cells[c] for c in COLUMNS if COLUMNS[c][0] and COLUMNS[c][0][0] == "model"
+             and cells.get(c)}
+    if not model:
+        missing = [c for c in _SHAPE if c not in shape]
+        if missing:
+            bad("model", f"empty, and the shape columns {', '.join(missing)} are too: give "
+                         "a registry model name or the model's shape")
+        scenario["model"] = {"name": cells.get("run", "model")}
+    else:
+        scenario["model"] = model
+    overrides: list[str] = []
+    for column, cell in cells.items():
+        target, kind_of, kinds = COLUMNS.get(column, (None, _STR, ()))
+        if target is None or not cell:
+            continue
+        if kinds and kind in ("training", "inference") and kind not in kinds:
+            bad(column, f"{cell!r}: a {'/'.join(kinds)} column, but the run is {kind}")
+            continue
+        value = _typed(cell, column, kind_of, bad)
+        if value is None:
+            continue
+        if target[0] == "model" and model:
+            overrides.append(f"{'.'.join(target)}={value}")
+            continue
+        node = scenario
+        for part in target[:-1]:
+            node = node.setdefault(part, {})
+        node[target[-1]] = value
+    if cells.get("set"):
+        for item in cells["set"].split(";"):
+            item = item.strip()
+            if not item:
+                continue
+            if "=" not in item or not item.partition("=")[0].strip():
+                bad("set", f"{item!r}: expected key=value (e.g. plan.zero3_prefetch=2)")
+                continue
+            overrides.append(item)
+    if problems:
+        raise SpecError(problems)
+    if "compression" in scenario and not scenario["compression"]:
+        del scenario["compression"]
+    return Run(id=cells["run"], source=cells.get("source") or cells["run"], kind=kind,
+               metric=metric, measured=measured or 0.0, scenario=scenario,
+               overrides=tuple(overrides), weight=weight, line=line,
+               notes=cells.get("notes", ""), device=cells.get("device", ""),
+               values={k: v for k, v in cells.items() if v})
+
+
+def _number(cell: str, column: str, bad, positive: bool) -> float | None:
+    if not cell:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        bad(column, f"{cell!r}: expected a number")
+        return None
+    if not math.isfinite(value):
+        bad(column, f"{cell!r}: expected a finite number")
+        return None
+    if positive and value <= 0:
+        bad(column, f"{cell!r}: expected a number greater than 0")
+        return None
+    return value
+
+
+def _typed(cell: str, column: str, kind_of: str, bad) -> Any:
+    if kind_of == _INT:
+        try:
+            value = int(cell)
+        except ValueError:
+            try:
+                as_float = float(cell)
+            except ValueError:
+                as_float = math.nan
+            if as_float.is_integer():
+                return int(as_float)
+            bad(column, f"{cell!r}: expected a whole number")
+            return None
+        if value < 0:
+            bad(column, f"{cell!r}: expected a whole number ≥ 0")
+            return None
+        return value
+    if kind_of == _BOOL:
+        low = cell.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        bad(column, f"{cell!r}: expected true or false")
+        return None
+    return cell
+
+
+def runs_summary(runs: list[Run]) -> dict[str, int]:
+    """Rows per accuracy group."""
+    out: dict[str, int] = {}
+    for run in runs:
+        out[run.group] = out.get(run.group, 0) + 1
+    return out

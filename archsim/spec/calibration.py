@@ -1,0 +1,107 @@
+"""The scenario's ``calibration`` key: which in-situ parameters its devices run with.
+
+* absent (default): the device profiles as shipped — micro-benchmark defaults and the values
+  fitted to the public corpus (``archsim calibrate --runs``), with their cross-validated error.
+* ``uncalibrated``: the micro-benchmark defaults only (every fitted value back to its default,
+  no error bar).
+* ``isolated``: no in-situ model at all — kernels at their isolated micro-benchmark
+  efficiencies (archsim before the in-situ model).
+* a path to an overlay written by ``archsim calibrate --runs --out FILE.yaml``: the in-situ
+  block of every device it names replaces the profile's.
+
+Applied to the resolved scenario mapping before validation (archsim/spec/loader.py), so every
+command that loads a scenario — simulate, sweep, plan, capacity, report, validate --runs —
+honours it, and ``--set calibration=FILE`` works like any other key.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from archsim.spec.errors import SpecError
+
+KIND = "insitu-calibration"
+MODES = ("uncalibrated", "isolated")
+
+
+def apply_calibration(raw: dict, where: str) -> dict:
+    """``raw`` (a resolved scenario mapping) with its devices' in-situ blocks set by its
+    ``calibration`` key; SpecError naming the key and the file for a bad overlay."""
+    value = raw.get("calibration")
+    if value is None:
+        return raw
+    if not isinstance(value, str) or not value:
+        raise SpecError([f"{where}: calibration: {value!r}: expected a calibration overlay "
+                         f"file (.yaml), or one of {', '.join(MODES)}"])
+    overlay = None if value in MODES else read_overlay(value, where)
+    for device in _device_mappings(raw):
+        if value == "isolated":
+            device.pop("insitu", None)
+        elif value == "uncalibrated":
+            if isinstance(device.get("insitu"), dict):
+                device["insitu"] = _uncalibrated(device["insitu"])
+        else:
+            assert overlay is not None
+            entry = overlay.get(device.get("name"))
+            if entry is not None:
+                device["insitu"] = dict(entry)
+    return raw
+
+
+def _device_mappings(raw: dict) -> list[dict]:
+    hw = raw.get("hardware")
+    if not isinstance(hw, dict):
+        return []
+    out = [hw["device"]] if isinstance(hw.get("device"), dict) else []
+    cluster = hw.get("cluster")
+    if isinstance(cluster, dict):
+        out += [p["device"] for p in cluster.get("pools") or []
+                if isinstance(p, dict) and isinstance(p.get("device"), dict)]
+    return out
+
+
+def _uncalibrated(insitu: dict) -> dict:
+    out = {k: v for k, v in insitu.items()
+           if k not in ("fitted", "accuracy", "calibrated_range", "provenance")}
+    for name in insitu.get("fitted") or []:
+        defaults = insitu.get("defaults") or {}
+        if name in defaults:
+            out[name] = defaults[name]
+        else:
+            out.pop(name, None)
+    return out
+
+
+def read_overlay(path: str, where: str = "") -> dict[str, dict[str, Any]]:
+    """Device name → in-situ mapping of an overlay file (cached by path and mtime)."""
+    file = Path(path)
+    if not file.is_file():
+        prefix = f"{where}: " if where else ""
+        raise SpecError([f"{prefix}calibration: no such overlay file {path!r} (written by "
+                         f"`archsim calibrate --runs RUNS.csv --out FILE.yaml`), and not one "
+                         f"of {', '.join(MODES)}"])
+    return _read(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _read(path: str, _mtime: int) -> dict[str, dict[str, Any]]:
+    from archsim.spec.registry import read_yaml
+
+    data = read_yaml(Path(path))
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise SpecError([f"{path}: not a calibration overlay (expected `kind: {KIND}` and "
+                         "`devices: {name: {insitu: ...}}`, as `archsim calibrate --runs` "
+                         "writes)"])
+    devices = data.get("devices")
+    if not isinstance(devices, dict) or not devices:
+        raise SpecError([f"{path}: devices: expected a mapping of device name to "
+                         "{insitu: ...}"])
+    out = {}
+    for name, entry in devices.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("insitu"), dict):
+            raise SpecError([f"{path}: devices.{name}: expected a mapping with an insitu "
+                             "block"])
+        out[str(name)] = entry["insitu"]
+    return out

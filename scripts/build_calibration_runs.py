@@ -1,0 +1,319 @@
+"""Turn the public calibration corpus into archsim's runs format.
+
+    python scripts/build_calibration_runs.py
+
+Reads reference/calibration/{training,inference}_runs.csv (copied from
+../shared/reference/calibration/, every row citing its source) and writes
+reference/calibration/runs.csv (``archsim calibrate --runs``'s format, archsim/insitu/runs.py)
+and reference/calibration/RUNS.md (which rows were kept, which were left out and why, and every
+assumption made where a source does not state a setting). Nothing here looks at archsim's
+predictions: the choices are made from what each source states.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CAL = ROOT / "reference" / "calibration"
+
+OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices",
+               "devices_per_node", "intra_node", "inter_node", "model", "layers", "hidden",
+               "heads", "kv_heads", "ffn", "vocab", "mlp", "dtype", "seq_len", "global_batch",
+               "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
+               "virtual_stages", "flash_attention", "overlap_comm", "batch", "prompt_len",
+               "gen_len", "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype",
+               "set", "weight", "notes"]
+
+DEVICES = {  # corpus device text (prefix) → registry name
+    "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
+    "A100-SXM4-80GB": "a100-sxm4-80gb", "A100-SXM4-40GB": "a100-sxm4-40gb",
+    "H200-SXM-141GB": "h200-sxm-141gb", "L40S-48GB": "l40s", "MI300X-192GB": "mi300x",
+}
+
+# Sources left out whole, and why (from the corpus README's own caveats)
+EXCLUDED_SOURCES = {
+    "TORCHTITAN_2412": "H100 96 GB HBM2e at 500 W (Meta Grand Teton), not the H100-SXM5-80GB: "
+                       "no profile of that device in reference/",
+    "TORCHTITAN_ASYNCTP_2506": "the same Grand Teton H100 96 GB 500 W hardware",
+    "NEMO_LONGCTX": "micro-batch and recomputation not stated, and the metric is TFLOP/s per "
+                    "GPU under a FLOP convention the source does not state",
+    "OPT_PAPER": "tensor-parallel degree and micro-batch not stated; the figure is a peak "
+                 "('up to'), not an average",
+    "LLAMA1_PAPER": "no parallel degrees stated",
+    "LLAMA3_PAPER": "interleaving depth, micro-batch and the FLOP convention of TFLOP/s not "
+                    "stated; uneven first/last pipeline stages",
+    "NEMO_LAUNCHER_README": "the parallel configuration is not in the table (taken from yamls "
+                            "of another commit; the corpus marks it low trust)",
+    "MAXTEXT_README": "model shapes and batch not extracted",
+    "TRTLLM_V0130": "in-flight batching at maximum load: the batch is not fixed",
+}
+
+# What a source does not state, and the value used (one assumption per line, in RUNS.md)
+ASSUMPTIONS = {
+    "MPT_LLMFOUNDRY": [
+        "model: GeLU MLP of 4·d, vocabulary 50368, learned positions of the run's sequence "
+        "length (the README's parameter counts grow with seq), no biases, tied embeddings "
+        "(scripts/train/yamls/pretrain/mpt-*.yaml)",
+        "H100 cluster network not stated: one 400 Gb/s NDR NIC per GPU (ib-ndr-400g)",
+        "A100 network '1600 Gbps RoCE per node': eight 200 Gb/s NICs, modelled as "
+        "ib-hdr-200g (25 GB/s per GPU)",
+        "FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; gradient reduction overlapped",
+        "amp_fp8 rows: fp8 GEMMs (Transformer Engine) with bf16 attention",
+    ],
+    "TORCHTITAN_H200_TRAINY": [
+        "Llama-3.1-8B shape (rope, RMSNorm, untied, no biases)",
+        "selective activation checkpointing ('op' policy) modelled as archsim's selective "
+        "recomputation",
+        "float8 linear layers: fp8 GEMMs with bf16 attention",
+    ],
+    "NEMO_2407": [
+        "sequence parallelism on when tp > 1 (Megatron-core default in NeMo recipes)",
+        "no activation recomputation (not stated; NeMo performance recipes run without it "
+        "where memory allows)",
+        "distributed optimizer: ZeRO-1; gradient reduction overlapped",
+        "FP8 (Transformer Engine): fp8 GEMMs with bf16 attention",
+        "network: eight 400 Gb/s NDR NICs per DGX-H100 node (ib-ndr-400g)",
+    ],
+    "MBRIDGE_2511": [
+        "as NEMO_2407; FSDP rows as ZeRO-3; no activation recomputation (not stated)",
+    ],
+    "MBRIDGE_ARCHIVE": ["as MBRIDGE_2511"],
+    "BLOOM_TR11": [
+        "70 layers on 12 stages as 5, 6 × 10, 5 (the two embedding layers count as pipeline "
+        "layers: 72 / 12)",
+        "Omni-Path: four 100 Gb/s links per 8-GPU node (omnipath-100g, nics_per_node 4)",
+        "no overlap of the gradient reduction with backward (Megatron-DeepSpeed pipeline "
+        "engine reduces after the backward pass)",
+        "2022 kernels: no flash attention (fused softmax)",
+    ],
+    "TRTLLM_V090": [
+        "static batch as stated; the Peak Throughput value is output tokens/s per GPU = "
+        "batch · output length / end-to-end latency / tp",
+        "first-token latency = context phase of one sequence with one output token",
+        "FP8 rows: fp8 weights, activations (GEMMs at the fp8 peak) and KV cache",
+        "no CUDA graphs (gptSessionBenchmark's default in v0.9)",
+    ],
+    "NIM_BENCH": [
+        "concurrency 1 as a static batch of 1; ITL as time per output token",
+        "FP8 weights, activations and KV cache (KV presumed, as the corpus says)",
+    ],
+    "AZURE_GUIDE": [
+        "A100 rows only (precision stated: fp16); static batch, 128 in / 8 out",
+    ],
+    "AMD_PERF_RESULTS": [
+        "latency rows only (fixed batch); vLLM with HIP graphs (cuda_graphs true)",
+    ],
+    "ORACLE_MI300X_405B": [
+        "KV cache dtype not stated: bf16 (vLLM's default for an fp8 checkpoint without an "
+        "fp8 KV scale); HIP graphs on (vLLM default)",
+    ],
+}
+
+# model-name column of the inference corpus → registry model (shape columns still written)
+INFERENCE_MODELS = {"llama2-7b": "llama2-7b", "llama2-70b": "llama2-70b"}
+
+
+def main() -> None:
+    rows, kept, left = [], [], []
+    for r in _read(CAL / "training_runs.csv"):
+        out, why = training_row(r)
+        (rows.append(out), kept.append(r)) if out else left.append((r, why))
+    for r in _read(CAL / "inference_runs.csv"):
+        out, why = inference_row(r)
+        (rows.append(out), kept.append(r)) if out else left.append((r, why))
+    with open(CAL / "runs.csv", "w", newline="") as fh:
+        fh.write("# archsim runs file built by scripts/build_calibration_runs.py from "
+                 "reference/calibration/{training,inference}_runs.csv; see RUNS.md\n")
+        w = csv.DictWriter(fh, fieldnames=OUT_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: row.get(k, "") for k in OUT_COLUMNS})
+    (CAL / "RUNS.md").write_text(_report(rows, left))
+    print(f"wrote {CAL / 'runs.csv'}: {len(rows)} runs kept, {len(left)} left out")
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _device(text: str) -> str | None:
+    for prefix, name in DEVICES.items():
+        if text.startswith(prefix):
+            return name
+    return None
+
+
+def _int(text: str) -> int | None:
+    m = re.match(r"\s*(\d+)", text or "")
+    return int(m.group(1)) if m else None
+
+
+def training_row(r: dict) -> tuple[dict | None, str]:
+    src = r["source"]
+    if src in EXCLUDED_SOURCES:
+        return None, EXCLUDED_SOURCES[src]
+    device = _device(r["device"])
+    if device is None:
+        return None, f"device {r['device']!r} has no profile"
+    dtype_text = r["dtype"].lower()
+    fp8 = "fp8" in dtype_text or "float8" in dtype_text
+    tp, pp, cp = _int(r["tp"]) or 1, _int(r["pp"]) or 1, _int(r["cp"]) or 1
+    vpp = _int(r["vpp"]) or 1
+    zero_text = r["zero"].lower()
+    zero = 3 if ("full_shard" in zero_text or "fsdp" in zero_text
+                 and "grad_op" not in zero_text) else 2 if "grad_op" in zero_text else 1
+    if "bloom" in src.lower() or "zero-1" in zero_text:
+        zero = 1
+    rec_text = r["recompute"].lower()
+    recompute = ("full" if rec_text.startswith("full") else
+                 "selective" if rec_text.startswith("selective") else "none")
+    flash = not r["flash_attention"].lower().startswith("no")
+    vocab = _int(r["vocab"])
+    out = {
+        "run": r["case"], "source": src, "kind": "training", "device": device,
+        "devices": _int(r["gpus"]), "devices_per_node": _int(r["devices_per_node"]) or 8,
+        "layers": _int(r["layers"]), "hidden": _int(r["hidden"]), "heads": _int(r["heads"]),
+        "kv_heads": _int(r["kv_heads"]), "ffn": _int(r["ffn"]), "vocab": vocab,
+        "mlp": "gelu" if r["mlp"] == "relu" else r["mlp"], "dtype": "bf16",
+        "seq_len": _int(r["seq"]), "global_batch": _int(r["global_batch"]),
+        "micro_batch": _int(r["micro_batch"]), "tp": tp, "pp": pp, "cp": cp,
+        "zero": zero, "recompute": recompute, "flash_attention": str(flash).lower(),
+        "overlap_comm": "true",
+    }
+    sets = [f"model.max_seq_len={_int(r['seq'])}"]
+    swiglu = r["mlp"] == "swiglu"
+    if swiglu:  # Llama-family
+        sets += ["model.position=rope", "model.norm=rmsnorm", "model.bias=false",
+                 "model.tied_embeddings=false"]
+    if fp8:
+        out["weight_dtype"] = out["activation_dtype"] = "fp8"
+    if vpp > 1:
+        out["schedule"], out["virtual_stages"] = "interleaved", vpp
+    if src == "MPT_LLMFOUNDRY":
+        sets += ["model.position=learned", "model.bias=false"]
+        out["inter_node"] = "ib-ndr-400g" if device.startswith("h100") else "ib-hdr-200g"
+    elif src in ("NEMO_2407", "MBRIDGE_2511", "MBRIDGE_ARCHIVE"):
+        out["sp"] = str(tp > 1).lower()
+        out["recompute"] = "none"
+        if "fsdp" in zero_text and "distributed" not in zero_text:
+            out["zero"] = 3
+        out["inter_node"] = "ib-ndr-400g"
+        if not swiglu:  # GPT-3 shapes (NeMo-Megatron-Launcher)
+            sets += ["model.position=learned", "model.bias=true", "model.tied_embeddings=true"]
+    elif src == "TORCHTITAN_H200_TRAINY":
+        out["inter_node"] = "ib-ndr-400g"
+    elif src == "BLOOM_TR11":
+        out["inter_node"] = "omnipath-100g"
+        out["overlap_comm"] = "false"
+        # 70 layers on 12 stages: Megatron-DeepSpeed counts the two embedding layers as
+        # pipeline layers (72 / 12 = 6), so the first and last stage hold 5 transformer layers
+        sets += ["model.position=alibi", "model.bias=true", "model.tied_embeddings=true",
+                 "hardware.nics_per_node=4",
+                 "plan.layers_per_stage=[5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 5]"]
+    if out["global_batch"] is None or out["micro_batch"] is None:
+        return None, "global or micro batch not stated"
+    layers = out["layers"] or 0
+    if layers % (pp * vpp) and src != "BLOOM_TR11":
+        return None, (f"{layers} layers on pp {pp} × {vpp} virtual stages: an uneven split "
+                      "(Megatron's smaller first / last stage) that the source does not give")
+    metric, value = r["metric"], float(r["measured"])
+    if metric == "tokens_per_sec_per_gpu":
+        out["metric"], out["measured"] = "tokens_per_s_per_device", value
+    elif metric == "step_time_s":
+        out["metric"], out["measured"] = "step_time_s", value
+    else:
+        return None, f"metric {metric} (a FLOP rate under an unstated convention)"
+    out["set"] = "; ".join(sets)
+    out["notes"] = r["case"]
+    return out, ""
+
+
+def inference_row(r: dict) -> tuple[dict | None, str]:
+    src = r["source"]
+    if src in EXCLUDED_SOURCES:
+        return None, EXCLUDED_SOURCES[src]
+    device = _device(r["device"])
+    if device is None:
+        return None, f"device {r['device']!r} has no profile"
+    batch = _int(r["batch"]) if re.fullmatch(r"\s*\d+\s*", r["batch"] or "") else None
+    if batch is None:
+        return None, f"batch {r['batch']!r} is not a fixed batch"
+    if src == "AZURE_GUIDE" and "?" in r["weight_dtype"]:
+        return None, "precision not stated (the corpus marks it '?')"
+    metric, value = r["metric"], float(r["measured"])
+    prompt, gen = _int(r["prompt_len"]), _int(r["gen_len"])
+    tp = _int(r["tp"]) or 1
+    if metric == "output_tokens_per_sec_per_gpu":
+        metric = "tokens_per_s_per_device"
+    elif metric == "output_tokens_per_sec_total":
+        metric = "tokens_per_s"
+    elif metric in ("first_token_latency_ms", "ttft_ms"):
+        metric, value = "ttft_s", value / 1e3
+    elif metric == "itl_ms":
+        metric, value = "tpot_s", value / 1e3
+    elif metric == "end_to_end_latency_s":
+        metric = "e2e_latency_s"
+    else:
+        return None, f"metric {metric}"
+    if src == "NIM_BENCH" and batch != 1:
+        return None, "concurrency 50 serves requests dynamically: not a static batch"
+    wd = r["weight_dtype"].split()[0].strip("?")
+    kv = r["kv_dtype"].split()[0].strip("?")
+    if src == "ORACLE_MI300X_405B":
+        kv = "bf16"
+    fp16 = wd == "fp16"
+    swiglu = r["mlp"] == "swiglu"
+    out = {
+        "run": r["case"], "source": src, "kind": "inference", "metric": metric,
+        "measured": value, "device": device, "devices": tp, "tp": tp,
+        "layers": _int(r["layers"]), "hidden": _int(r["hidden"]), "heads": _int(r["heads"]),
+        "kv_heads": _int(r["kv_heads"]), "ffn": _int(r["ffn"]), "vocab": _int(r["vocab"]),
+        "mlp": r["mlp"], "dtype": "fp16" if fp16 else "bf16", "batch": batch,
+        "prompt_len": prompt, "gen_len": gen,
+        "cuda_graphs": str(src in ("AMD_PERF_RESULTS", "ORACLE_MI300X_405B")).lower(),
+    }
+    if not fp16:
+        out["weight_dtype"] = wd
+        out["activation_dtype"] = r["act_dtype"].split()[0].strip("?")
+        if kv != "bf16":
+            out["kv_cache_dtype"] = kv
+    sets = [f"model.max_seq_len={(prompt or 0) + (gen or 0)}"]
+    if swiglu:
+        sets += ["model.position=rope", "model.norm=rmsnorm", "model.bias=false",
+                 "model.tied_embeddings=false"]
+    else:  # GPT-J / Falcon style: no biases in Falcon, untied
+        sets += ["model.position=rope", "model.bias=false", "model.tied_embeddings=false"]
+    out["set"] = "; ".join(sets)
+    out["notes"] = r["case"]
+    return out, ""
+
+
+def _report(rows: list[dict], left: list[tuple[dict, str]]) -> str:
+    by_source: dict[str, int] = {}
+    for row in rows:
+        by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+    lines = ["# Calibration runs (reference/calibration/runs.csv)", "",
+             "Built by `python scripts/build_calibration_runs.py` from the public corpus in "
+             "this folder (copied from ../shared/reference/calibration/; sources in "
+             "README.md). Validation files (reference/megatron_weak_scaling.csv, "
+             "reference/a100_gpt3_layer_tp4.csv) are not used.", "",
+             f"{len(rows)} runs kept, {len(left)} left out.", "",
+             "## Runs kept, by source", "", "| source | runs |", "|---|---|"]
+    lines += [f"| {s} | {n} |" for s, n in sorted(by_source.items())]
+    lines += ["", "## Assumptions where a source is silent", ""]
+    for src, items in ASSUMPTIONS.items():
+        if src in by_source:
+            lines.append(f"**{src}**")
+            lines += [f"- {a}" for a in items]
+            lines.append("")
+    lines += ["## Rows left out", "", "| row | source | why |", "|---|---|---|"]
+    lines += [f"| {r['case']} | {r['source']} | {why} |" for r, why in left]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
