@@ -1,22 +1,28 @@
-"""``archsim calibrate [--device cpu|cuda|auto] --out FILE.yaml``"""
+"""``archsim calibrate [--device cpu|cuda|auto] --out FILE.yaml`` (micro-benchmarks with torch)
+and ``archsim calibrate --runs RUNS.csv --out OVERLAY.yaml`` (fit to measured runs)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from archsim.cli.calibrate_runs import add_arguments, run_calibration
 from archsim.cli.common import check_writable
 from archsim.cli.progress import ProgressBar
 from archsim.spec.errors import SpecError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="micro-benchmark the local device into a profile",
-                       description="Run micro-benchmarks (GEMM grid, memory bandwidth, "
-                                   "elementwise/softmax/norm kernels, attention, per-op "
-                                   "overhead) on the local device with PyTorch, fit archsim's "
-                                   "efficiency curves and write a device profile YAML that "
-                                   "`archsim simulate` accepts. Needs torch.")
+    p = sub.add_parser("calibrate", help="micro-benchmark the local device into a profile, "
+                                         "or fit in-situ parameters to measured runs",
+                       description="Without --runs: run micro-benchmarks (GEMM grid, memory "
+                                   "bandwidth, elementwise/softmax/norm kernels, attention, "
+                                   "per-op overhead) on the local device with PyTorch, fit "
+                                   "archsim's efficiency curves and write a device profile YAML "
+                                   "that `archsim simulate` accepts (needs torch). With --runs: "
+                                   "fit each device's in-situ parameters to measured end-to-end "
+                                   "runs, cross-validate them and write a calibration overlay "
+                                   "that every command takes with --set calibration=FILE.")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--out", type=Path, required=True, help="profile to write (FILE.yaml)")
     p.add_argument("--name", help="profile name (default: <cpu|gpu>-local-<host>)")
@@ -25,9 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(e.g. h200-sxm-141gb); everything else is measured")
     p.add_argument("--quick", action="store_true", help="smaller grid (CI; about 10 s on CPU)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs is not None:
+        check_writable(args.out)
+        return run_calibration(args)
     from archsim.validate.deps import require_torch
 
     require_torch()

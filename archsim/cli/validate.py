@@ -18,7 +18,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "Needs torch.")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--profile", type=Path,
-                   help="device profile from `archsim calibrate` (default: calibrate now)")
+                   help="device profile from `archsim calibrate` (default: calibrate now); "
+                        "with --runs: the calibration to test — an overlay from `archsim "
+                        "calibrate --runs`, `uncalibrated` or `isolated` (default: the "
+                        "shipped profiles)")
+    p.add_argument("--runs", type=Path, metavar="RUNS.csv",
+                   help="predict these measured runs (archsim/insitu/runs.py format) with the "
+                        "profiles and report the error per run and per kind of run; nothing "
+                        "is fitted (no torch needed)")
     p.add_argument("--out", type=Path, default=Path("validation"),
                    help="folder for validation.json/.md/.png (default: ./validation)")
     p.add_argument("--quick", action="store_true",
@@ -47,6 +54,8 @@ def _check_out_folder(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.runs is not None:
+        return _validate_runs(args)
     from archsim.validate.deps import require_torch
 
     require_torch()
@@ -93,4 +102,43 @@ def run(args: argparse.Namespace) -> int:
               f"DP step measured {step['measured_s'] * 1e3:.1f} ms, predicted "
               f"{step['predicted_s'] * 1e3:.1f} ms ({step['error'] * 100:+.1f}%)")
     print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _validate_runs(args: argparse.Namespace) -> int:
+    """``--runs``: every run predicted with the calibration under test; nothing fitted."""
+    import csv
+    import io
+
+    from archsim.insitu.predict import load_runs, predict
+    from archsim.insitu.runs import read_runs
+    from archsim.insitu.tables import csv_rows, markdown, overall, text_table
+    from archsim.io import write_text_atomic
+
+    calibration = str(args.profile) if args.profile is not None else None
+    runs = read_runs(args.runs)
+    loaded = load_runs(runs, calibration)
+    predictions = [predict(ld) for ld in loaded]
+    label = calibration or "the shipped profiles"
+    print(f"{len(predictions)} runs of {args.runs} predicted with {label} (nothing fitted; "
+          "error = predicted / measured time - 1)")
+    print(text_table(predictions))
+    for group, g in overall(predictions).items():
+        print(f"  {group}: MAPE {100 * g['mape']:.1f}% over {g['runs']} runs "
+              f"(bias {100 * g['bias']:+.1f}%)")
+    for p in predictions:
+        if p.predicted is None:
+            print(f"  run {p.run.id} (row {p.run.line}) does not run in archsim: "
+                  f"{'; '.join(p.reasons)}")
+    _check_out_folder(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = args.out / "runs-validation.md"
+    write_text_atomic(md, markdown(predictions, f"Validation of {label} on {args.runs}"))
+    rows = csv_rows(predictions)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(args.out / "runs-validation.csv", buf.getvalue())
+    print(f"wrote {md}, {args.out / 'runs-validation.csv'}")
     return 0

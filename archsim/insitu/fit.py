@@ -201,9 +201,17 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         z, cost = sol.x, float(sol.cost)
     else:
         z, cost = z0, 0.0
-    values = values_of(z)
+    values = {n: _rounded(v) for n, v in values_of(z).items()}
     final = apply(ins, values, names)
     predictions = [predict(ld, final) for ld in runs]
     return FitResult(device=base.name, values=values, fitted=names, defaults=prior,
                      predictions=predictions, cost=cost, evaluations=evaluations,
                      infeasible=[p for p in predictions if p.predicted is None])
+
+
+def _rounded(value: float) -> float:
+    """Four significant digits (the fit is not better than that); optimizer noise around a
+    zero bound (below 1 ns or 1e-9) is zero."""
+    if abs(value) < 1e-9:
+        return 0.0
+    return float(f"{value:.4g}")

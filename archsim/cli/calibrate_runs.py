@@ -1,0 +1,129 @@
+"""``archsim calibrate --runs RUNS.csv --out OVERLAY.yaml``: fit in-situ parameters to measured
+runs and write the overlay, its cross-validated error and per-run tables."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+from archsim.spec.errors import SpecError
+
+
+def check_cv(value: str) -> str:
+    if value in ("source", "run", "none"):
+        return value
+    if value.isdigit() and int(value) >= 2:
+        return value
+    raise SpecError([f"--cv {value!r}: expected source (leave one source out), run (leave "
+                     "one run out), none, or a number of folds ≥ 2"])
+
+
+def run_calibration(args: argparse.Namespace) -> int:
+    from archsim.cli.progress import ProgressBar
+    from archsim.insitu.crossval import folds
+    from archsim.insitu.overlay import calibrate_runs, overlay, provenance_of, write_overlay
+    from archsim.insitu.predict import load_runs
+    from archsim.insitu.runs import read_runs
+    from archsim.insitu.tables import csv_rows, markdown, text_table
+
+    cv = check_cv(args.cv)
+    if args.out.suffix.lower() not in (".yaml", ".yml"):
+        raise SpecError([f"--out {args.out}: expected a .yaml file for the calibration overlay"])
+    runs = read_runs(args.runs)
+    loaded = load_runs(runs)
+    if args.devices:
+        wanted = {d.strip() for d in args.devices.split(",") if d.strip()}
+        unknown = wanted - {ld.device.name for ld in loaded}
+        if unknown:
+            raise SpecError([f"--devices: {', '.join(sorted(unknown))} has no run in "
+                             f"{args.runs}"])
+        loaded = [ld for ld in loaded if ld.device.name in wanted]
+    by_device: dict[str, list] = {}
+    for ld in loaded:
+        by_device.setdefault(ld.device.name, []).append(ld)
+    steps = sum(1 + (len(folds(v, cv)) if cv != "none" else 0) for v in by_device.values())
+    bar = ProgressBar("calibrate")
+    done = [0]
+
+    def progress(what: str) -> None:
+        bar(done[0], steps, what)
+        done[0] += 1
+
+    prov = provenance_of(args.runs, len(runs))
+    cals = calibrate_runs(loaded, cv, progress, prov)
+    bar(steps, steps, "done")
+    bar.finish()
+    write_overlay(args.out, overlay(cals, prov))
+    held = [h.prediction for c in cals for h in c.held]
+    fitted = [p for c in cals for p in c.fit.predictions]
+    report = args.out.with_suffix(".md")
+    how = [f"Runs: `{args.runs}` ({len(runs)} rows, sha256 {prov['runs_sha256'][:12]}…); "
+           f"overlay `{args.out}`; {prov['date']}, archsim {prov['archsim_version']}.", "",
+           "Fitted values per device:", ""]
+    for c in cals:
+        vals = ", ".join(f"{n} {_fmt(c.fit.values[n])} (default {_fmt(c.fit.defaults[n])})"
+                         for n in c.fit.fitted)
+        how.append(f"- **{c.device}** ({len(by_device[c.device])} runs): {vals or 'nothing'}")
+    body = markdown(held, "Cross-validated error", how + [
+        "", f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]) \
+        if held else ""
+    body += "\n" + markdown(fitted, "In-sample error (the fit written to the overlay)")
+    from archsim.io import write_text_atomic
+
+    write_text_atomic(report, body)
+    table = args.out.with_suffix(".cv.csv")
+    buf = io.StringIO()
+    rows = csv_rows(held or fitted)
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(table, buf.getvalue())
+    print(f"wrote {args.out} ({len(cals)} device{'s' if len(cals) > 1 else ''}), {report}, "
+          f"{table}")
+    for c in cals:
+        vals = ", ".join(f"{n} {_fmt(c.fit.values[n])}" for n in c.fit.fitted)
+        print(f"  {c.device}: {vals}")
+        for p in c.fit.infeasible:
+            print(f"    run {p.run.id} (row {p.run.line}) left out: does not run in archsim: "
+                  f"{'; '.join(p.reasons)}")
+        for p in _suspects(c.fit.predictions):
+            print(f"    run {p.run.id} (row {p.run.line}) is {100 * p.error:+.0f}% off after the "
+                  "fit: check its row (robust loss kept it from dragging the fit)")
+    if held:
+        print(f"cross-validated error ({cv}):")
+        print(text_table(held))
+    else:
+        print("in-sample error (no cross-validation):")
+        print(text_table(fitted))
+    return 0
+
+
+def _suspects(predictions) -> list:
+    """Runs far off after the fit: more than 3 median absolute deviations beyond the median
+    error and more than 25% off (the robust loss weighs them linearly)."""
+    errs = sorted(p.error for p in predictions if p.error is not None)
+    if len(errs) < 4:
+        return []
+    med = errs[len(errs) // 2]
+    mad = sorted(abs(e - med) for e in errs)[len(errs) // 2] or 1e-9
+    return [p for p in predictions if p.error is not None
+            and abs(p.error - med) > 3 * mad and abs(p.error) > 0.25]
+
+
+def _fmt(value: float) -> str:
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value * 1e6:.2f} us"
+    return f"{value:.4g}"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=Path, metavar="RUNS.csv",
+                   help="measured runs (format: archsim/insitu/runs.py, README "
+                        "'Calibrating from measured runs'): fit each device's in-situ "
+                        "parameters to them and write an overlay YAML (no torch needed)")
+    p.add_argument("--cv", default="source",
+                   help="with --runs: cross-validation: source (leave one source out, the "
+                        "default), run (leave one run out), a number of folds, or none")
+    p.add_argument("--devices", help="with --runs: calibrate only these devices (a,b)")

@@ -1,0 +1,122 @@
+"""Calibrate devices from runs and write the result: an overlay YAML any command can use.
+
+``calibrate_runs`` fits every device of a runs file on all its runs (the values shipped or
+written) and cross-validates the fit (the error bar); ``overlay`` is the YAML mapping
+``archsim/spec/calibration.py`` reads: per device, the complete in-situ block — defaults with
+their sources, fitted values, the cross-validated accuracy per kind of run and the range of
+runs it was calibrated on — plus the provenance of the fit.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archsim.insitu.crossval import Held, accuracy, cross_validate
+from archsim.insitu.fit import FitResult, fit_device, uncalibrated
+from archsim.insitu.predict import Loaded
+from archsim.spec.calibration import KIND
+from archsim.spec.insitu import CalibratedRange, InSituSpec
+
+
+@dataclass
+class DeviceCalibration:
+    device: str
+    fit: FitResult
+    insitu: InSituSpec
+    held: list[Held] = field(default_factory=list)
+
+
+def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
+                   progress: Callable[[str], None] | None = None,
+                   provenance: dict[str, Any] | None = None) -> list[DeviceCalibration]:
+    """Fit and cross-validate every device of ``loaded``."""
+    by_device: dict[str, list[Loaded]] = {}
+    for ld in loaded:
+        by_device.setdefault(ld.device.name, []).append(ld)
+    out = []
+    for name, runs in by_device.items():
+        base = runs[0].device
+        if progress is not None:
+            progress(f"{name}: fit on {len(runs)} runs")
+        fit = fit_device(runs, base)
+        held = cross_validate(runs, cv, progress) if cv != "none" else []
+        start = base.insitu or uncalibrated(base)
+        insitu = fit.insitu(start).model_copy(update={
+            "accuracy": accuracy(held),
+            "calibrated_range": calibrated_range(runs),
+            "provenance": {"runs_sha256": (provenance or {}).get("runs_sha256"),
+                           "date": (provenance or {}).get("date"), "cross_validation": cv,
+                           "runs_used": sum(1 for r in runs if r.run.weight > 0),
+                           "sources": sorted({r.run.source for r in runs}),
+                           "evaluations": fit.evaluations},
+            "sources": {**start.sources,
+                        **{n: f"fitted to {len(runs)} runs ({_sources(runs)})"
+                           for n in fit.fitted}}})
+        out.append(DeviceCalibration(name, fit, insitu, held))
+    return out
+
+
+def _sources(runs: Sequence[Loaded]) -> str:
+    return ", ".join(dict.fromkeys(ld.run.source for ld in runs))
+
+
+def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
+    """What the runs covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages, sequence
+    lengths (training) and batch sizes (inference)."""
+    def span(values: list[int]) -> tuple[int, int] | None:
+        return (min(values), max(values)) if values else None
+
+    scs = [ld.scenario for ld in runs if ld.run.weight > 0]
+    training = [sc for sc in scs if sc.workload.kind == "training"]
+    inference = [sc for sc in scs if sc.workload.kind == "inference"]
+    return CalibratedRange(
+        kinds=sorted({sc.workload.kind for sc in scs}),
+        dtypes=sorted({gemm_dtype(sc) for sc in scs}),
+        devices=span([sc.hardware.count or 1 for sc in scs]),
+        tp=span([sc.plan.tp for sc in scs]), pp=span([sc.plan.pp for sc in scs]),
+        cp=span([sc.plan.cp for sc in training]),
+        zero=sorted({sc.plan.zero for sc in training}),
+        seq_len=span([sc.workload.seq_len for sc in training]),  # type: ignore[union-attr]
+        batch=span([sc.workload.batch for sc in inference]))  # type: ignore[union-attr]
+
+
+def gemm_dtype(sc) -> str:
+    """The dtype a scenario's GEMMs run in (fp8 / int8 under such a compression plan)."""
+    comp = sc.compression
+    if comp is not None and comp.activation_dtype in ("fp8", "int8"):
+        return comp.activation_dtype
+    return sc.workload.dtype
+
+
+def overlay(cals: Sequence[DeviceCalibration], provenance: dict[str, Any]) -> dict[str, Any]:
+    """The overlay mapping (``kind: insitu-calibration``) for ``cals``."""
+    return {"kind": KIND, "provenance": provenance,
+            "devices": {c.device: {"insitu": c.insitu.model_dump(mode="json",
+                                                                  exclude_defaults=True)}
+                        for c in cals}}
+
+
+def provenance_of(path: Path, rows: int) -> dict[str, Any]:
+    from archsim import __version__
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"runs": str(path), "runs_sha256": digest, "rows": rows,
+            "date": _dt.date.today().isoformat(), "archsim_version": __version__,
+            "objective": "soft-L1 of log(predicted/measured time), scale 0.1, plus "
+                         "0.05 * (value - default) / sigma per parameter (archsim/insitu/fit.py)"}
+
+
+def write_overlay(path: Path, data: dict[str, Any]) -> None:
+    import yaml
+
+    from archsim.io import write_text_atomic
+
+    header = ("# archsim in-situ calibration overlay, written by `archsim calibrate --runs`.\n"
+              "# Use it with any command: --set calibration=THIS_FILE (or `calibration:` in "
+              "a scenario).\n")
+    write_text_atomic(path, header + yaml.safe_dump(data, sort_keys=False, width=100))
