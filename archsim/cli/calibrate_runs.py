@@ -66,9 +66,8 @@ def run_calibration(args: argparse.Namespace) -> int:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])} (default {_fmt(c.fit.defaults[n])})"
                          for n in c.fit.fitted)
         how.append(f"- **{c.device}** ({len(by_device[c.device])} runs): {vals or 'nothing'}")
-    body = markdown(held, "Cross-validated error", how + [
-        "", f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]) \
-        if held else ""
+    note = f"Each run predicted by a fit that did not see it (cross-validation: {cv})."
+    body = markdown(held, "Cross-validated error", [*how, "", note]) if held else ""
     body += "\n" + markdown(fitted, "In-sample error (the fit written to the overlay)")
     from archsim.io import write_text_atomic
 

@@ -92,7 +92,7 @@ class Prediction:
         return None if r is None else math.log(r)
 
 
-def predict(loaded: Loaded, insitu: InSituSpec | None | str = "as-loaded") -> Prediction:
+def predict(loaded: Loaded, insitu: InSituSpec | str | None = "as-loaded") -> Prediction:
     """Simulate ``loaded``'s run (with ``insitu`` on its device unless "as-loaded")."""
     import archsim
 
