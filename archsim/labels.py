@@ -15,19 +15,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "sequences_per_s": ("sequences per second", "sequences/s"),
     "requests_per_s": ("requests served", "req/s"),
     "goodput_rps": ("goodput", "req/s"),
-    "mfu": ("MFU", "fraction of peak"),
-    "hfu": ("HFU", "fraction of peak"),
+    "mfu": ("MFU", "% of peak"),
+    "hfu": ("HFU", "% of peak"),
     "ttft_s": ("time to first token", "s"),
     "tpot_s": ("time per output token", "s"),
     "e2e_latency_s": ("latency per batch", "s"),
     "ttft_p50_s": ("TTFT p50", "s"), "ttft_p99_s": ("TTFT p99", "s"),
     "tpot_p50_s": ("TPOT p50", "s"), "tpot_p99_s": ("TPOT p99", "s"),
-    "slo_attainment": ("SLO attainment", "fraction"),
+    "slo_attainment": ("SLO attainment", "% of requests"),
     "memory.peak_bytes_per_device": ("peak memory per device", "bytes"),
     "memory.breakdown.weights": ("weights memory", "bytes"),
     "memory.breakdown.activations": ("activations memory", "bytes"),
     "memory.breakdown.kv_cache": ("KV-cache memory", "bytes"),
-    "memory_headroom": ("memory headroom", "fraction"),
+    "memory_headroom": ("memory headroom", "% of capacity"),
     "max_batch_that_fits": ("largest batch that fits", "sequences"),
     "energy_per_token_j": ("energy per token", "J"),
     "energy_joules": ("energy", "J"),
@@ -40,9 +40,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "plan.cp": ("cp", ""), "plan.ep": ("ep", ""), "plan.sp": ("sp", ""),
     "plan.zero": ("ZeRO", ""), "plan.recompute": ("recompute", ""),
     "plan.schedule": ("schedule", ""), "plan.virtual_stages": ("virtual stages", ""),
-    "workload.micro_batch": ("micro-batch", "sequences"),
-    "workload.global_batch": ("global batch", "sequences"),
-    "workload.batch": ("batch", "sequences"),
+    "workload.micro_batch": ("micro-batch", ""),
+    "workload.global_batch": ("global batch", ""),
+    "workload.batch": ("batch", ""),
     "hardware.intra_node": ("intra-node link", ""),
     "hardware.inter_node": ("inter-node link", ""),
 }
@@ -74,3 +74,20 @@ def label(key: str) -> str:
 def unit(key: str) -> str:
     """The unit of ``key`` ('' when it has none)."""
     return _parts(key)[1]
+
+
+# units that a formatted cell already carries (times, bytes, money, shares): a table header
+# need not repeat them
+_CARRIED = ("s", "bytes", "USD", "J", "% of peak", "% of requests", "% of capacity")
+PERCENT_KEYS = ("mfu", "hfu", "slo_attainment", "memory_headroom")
+
+
+def header(key: str) -> str:
+    """A table header for ``key``: with its unit unless the cells carry it."""
+    return short_label(key) if unit(key) in _CARRIED else label(key)
+
+
+def with_unit(key: str, text: str) -> str:
+    """``text`` (a formatted value of ``key``) followed by the unit the cell does not carry."""
+    u = unit(key)
+    return text if not u or u in _CARRIED or text in ("-", "no price") else f"{text} {u}"

@@ -19,8 +19,9 @@ A stream whose window is empty — too short to fill the system, or overloaded s
 latency outgrows the stream — is measured over the whole run instead (``whole_run``), which for
 an overloaded deployment is its capacity, as it is busy until the end. ``load_series`` samples,
 over the run, the requests waiting for their first prefill, the requests in flight, and the
-tokens their KV caches hold (prompt + tokens emitted so far; block rounding and the
-recomputation of preempted requests are left out).
+tokens their KV caches hold (prompt + tokens emitted so far, an estimate: block rounding is
+left out and a preempted request counts as holding its cache until it finishes, so the share
+reads high when the cache is full; it is capped at 1).
 """
 
 from __future__ import annotations
@@ -116,6 +117,6 @@ def load_series(s: Stamps, start_s: float, end_s: float, kv_capacity_tokens: flo
     cached = np.where(holding, s.prompt + tokens_by(s, t), 0).sum(axis=1)
     out = {"t_s": t.tolist(), "waiting": waiting.astype(float).tolist(),
            "running": running.sum(axis=1).astype(float).tolist()}
-    if kv_capacity_tokens:
-        out["kv_cache_used"] = (cached / kv_capacity_tokens).tolist()
+    if kv_capacity_tokens:  # preempted requests still count as holding theirs: at most full
+        out["kv_cache_used"] = np.minimum(cached / kv_capacity_tokens, 1.0).tolist()
     return out

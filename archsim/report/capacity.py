@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archsim.report.scaling import ScalePoint
+from archsim.report.scaling import ScalePoint, valid_dps
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
-from archsim.spec.workload import TrainingWorkload
 
 # Compute-optimal training tokens per parameter: Hoffmann et al. 2022, "Training
 # Compute-Optimal Large Language Models" (Chinchilla), Table 3: ~20 tokens per parameter.
@@ -112,21 +111,6 @@ def sustained(r: dict[str, Any]) -> tuple[float | None, float | None]:
         ratio = with_ckpt / step
         return tps / ratio, None if cpm is None else cpm * ratio
     return tps, cpm
-
-
-def valid_dps(sc: ScenarioSpec) -> list[int]:
-    """Every dp that divides the batch into whole micro-batches and fills whole nodes."""
-    wl, plan, hw = sc.workload, sc.plan, sc.hardware
-    assert isinstance(wl, TrainingWorkload) and hw.device is not None
-    per_node = hw.devices_per_node or hw.device.devices_per_node
-    group = plan.tp * plan.pp * plan.cp
-    out = []
-    for dp in range(1, wl.global_batch // wl.micro_batch + 1):
-        devices = dp * group
-        if wl.global_batch % (wl.micro_batch * dp) == 0 and (
-                devices <= per_node or devices % per_node == 0):
-            out.append(dp)
-    return out
 
 
 def fewest_devices(sc: ScenarioSpec, known: list[ScalePoint], target_tokens_per_s: float,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from archsim.report import fmt
+from archsim.report.compression import compression_section
 from archsim.report.document import Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
-    compression_section,
     memory_section,
     result_rows,
     scenario_rows,

@@ -14,11 +14,11 @@ from typing import Any
 
 from archsim.report import fmt, plots, plots_compare
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
+from archsim.report.compression import compression_section
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
-    compression_section,
     memory_section,
     result_rows,
     scenario_rows,
@@ -49,12 +49,16 @@ def inference_report(inp: ReportInput, opts: ReportOptions) -> Report:
         omitted.append(("Latency breakdown", "the plan does not run"))
     sections.append(memory_section(r))
     if inp.spans:
-        png, note = timeline_plot(_by_phase(inp.spans), f"Generation of one batch: {r['name']}",
-                                  "the batch started")
+        encoder = bool(r.get("encoder"))
+        png, note = timeline_plot(_by_phase(inp.spans, encoder),
+                                  f"{'Forward pass' if encoder else 'Generation'} of one batch: "
+                                  f"{r['name']}", "the batch started")
         sec = Section("timeline", "Timeline of the run")
-        sec.text(("The prefill step, then one decode step per generated token, as simulated. "
-                  + note).strip())
-        sec.add(Plot("timeline", "Gantt chart of one batch: prefill then decode steps", png))
+        sec.text(("One forward pass over the batch, as simulated. " if encoder else
+                  "The prefill step, then one decode step per generated token, as simulated. ")
+                 + note)
+        sec.add(Plot("timeline", "Gantt chart of one batch"
+                     + ("" if encoder else ": prefill then decode steps"), png))
         sections.append(sec)
     else:
         omitted.append(("Timeline of the run", "no trace: the input is a result JSON"
@@ -81,18 +85,23 @@ def inference_report(inp: ReportInput, opts: ReportOptions) -> Report:
     return Report(title, subtitle, sections, omitted)
 
 
-def _by_phase(spans: list) -> list:
-    """Spans recoloured by phase (the simulator names them ``prefill`` / ``decode N``)."""
+def _by_phase(spans: list, encoder: bool = False) -> list:
+    """Spans recoloured by phase (the simulator names them ``prefill`` / ``decode N``; an
+    encoder's one pass is its forward pass)."""
     from dataclasses import replace
 
     out = []
     for s in spans:
         phase = s.name.split(" ")[0]
-        out.append(replace(s, category=phase) if phase in ("prefill", "decode") else s)
+        if phase in ("prefill", "decode"):
+            s = replace(s, category="forward" if encoder else phase)
+        out.append(s)
     return out
 
 
 def _shape(r: dict[str, Any]) -> str:
+    if r.get("encoder"):
+        return f"batches of {r.get('batch', '?')} sequences of {r.get('prompt_len', '?')} tokens"
     return (f"batches of {r.get('batch', '?')} requests ({r.get('prompt_len', '?')} prompt + "
             f"{r.get('gen_len', '?')} generated tokens)")
 
@@ -109,13 +118,23 @@ def replicas_for(rate: float, r: dict[str, Any]) -> tuple[float, int] | None:
 
 def _answer(r: dict[str, Any], hw: str, opts: ReportOptions) -> Section:
     sec = Section("answer", "Question and answer")
+    encoder = bool(r.get("encoder"))
+    tokens = "processed" if encoder else "generated"
     sec.text(f"Question: what latency and throughput does {r['model']} reach on {hw} for "
-             f"{_shape(r)}, and what does a million generated tokens cost?")
+             f"{_shape(r)}, and what does a million {tokens} tokens cost?")
     if not r.get("feasible"):
         sec.text("Answer: it does not run: "
                  + "; ".join(r.get("infeasible_reasons") or ["no reason recorded"]) + ".")
         return sec
     phases = r.get("phases") or {}
+    if encoder:  # one forward pass per batch: nothing generated
+        fwd = phases.get("forward", {})
+        sec.text(f"Answer: {fmt.human_time(r.get('e2e_latency_s'))} per batch (one forward "
+                 "pass" + (f", {fwd['bound_by']}-bound" if fwd.get("bound_by") else "")
+                 + f"): {fmt.rate(r.get('sequences_per_s'), 'sequences/s')}, "
+                   f"{fmt.rate(r.get('tokens_per_s'), 'tokens/s')} processed; a million "
+                   f"processed tokens cost {fmt.money(r.get('cost_per_million_tokens_usd'))}.")
+        return sec
     pre, dec = phases.get("prefill", {}), phases.get("decode", {})
     first = (f"Time to first token {fmt.human_time(r.get('ttft_s'))}"
              + (f" (prefill, {pre['bound_by']}-bound)" if pre.get("bound_by") else "")
@@ -155,14 +174,17 @@ def _latency(r: dict[str, Any]) -> Section:
     ttft, e2e = r.get("ttft_s") or 0.0, r.get("e2e_latency_s") or 0.0
     phases = r.get("phases") or {}
     steps = (phases.get("decode") or {}).get("steps")
-    parts = [("prefill (time to first token)", ttft),
-             (f"decode ({steps} steps)" if steps else "decode", max(0.0, e2e - ttft))]
-    sec.add(Plot("latency", "Where the time of one batch goes: prefill and decode",
+    if r.get("encoder"):
+        parts = [("forward pass (no generation)", e2e)]
+    else:
+        parts = [("prefill (time to first token)", ttft),
+                 (f"decode ({steps} steps)" if steps else "decode", max(0.0, e2e - ttft))]
+    sec.add(Plot("latency", "Where the time of one batch goes"
+                 + ("" if r.get("encoder") else ": prefill and decode"),
                  plots.breakdown_plot(parts, e2e, "Latency of one batch", per="batch")))
     rows = []
-    for name in ("prefill", "decode"):
-        ph = phases.get(name) or {}
-        if not ph:
+    for name, ph in phases.items():
+        if not ph or "bound_by" not in ph:
             continue
         rows.append((name, fmt.human_time(ph.get("time_s")), str(ph.get("bound_by", "-")),
                      fmt.human_time(ph.get("compute_bound_s")),
@@ -223,16 +245,20 @@ def _batch_scaling(inp: ReportInput, r: dict[str, Any]) -> Section:
     assert sc is not None
     base = int(r.get("batch") or sc.workload.batch)  # type: ignore[union-attr]
     batches = sorted({max(1, round(base * f)) for f in BATCH_FACTORS})
+    encoder = bool(r.get("encoder"))
+    speed, latency = ("sequences_per_s", "e2e_latency_s") if encoder else \
+        ("tokens_per_s", "tpot_s")
     rows, xs, tps, tpot, ok = [], [], [], [], []
     raw = sc.model_dump(mode="json")
     for b in batches:
         res = simulate(load_scenario(raw, {"workload.batch": b})).to_dict()
         xs.append(b)
-        tps.append(res.get("tokens_per_s"))
-        tpot.append(res.get("tpot_s"))
+        tps.append(res.get(speed))
+        tpot.append(res.get(latency))
         ok.append(bool(res.get("feasible")))
-        rows.append((str(b), fmt.human_time(res.get("ttft_s")), fmt.human_time(res.get("tpot_s")),
-                     fmt.rate(res.get("tokens_per_s"), "tokens/s"),
+        first = [] if encoder else [fmt.human_time(res.get("ttft_s"))]
+        rows.append((str(b), *first, fmt.human_time(res.get(latency)),
+                     fmt.rate(res.get(speed), "sequences/s" if encoder else "tokens/s"),
                      fmt.money(res.get("cost_per_million_tokens_usd")),
                      "yes" if res.get("feasible") else
                      "no: " + "; ".join(res.get("infeasible_reasons") or [])))
@@ -240,9 +266,10 @@ def _batch_scaling(inp: ReportInput, r: dict[str, Any]) -> Section:
     sec.text("The same deployment simulated at other batch sizes: a larger batch raises "
              "throughput (decode reads the weights once per step for every sequence) until "
              "the KV cache no longer fits, at the price of a longer time per output token.")
-    sec.add(Plot("scaling", "Throughput and time per output token against the batch size",
-                 plots_compare.batch_plot(xs, tps, tpot, ok, base)))
-    sec.table(["batch", "time to first token", "time per output token", "throughput",
+    what = "latency per batch" if encoder else "time per output token"
+    sec.add(Plot("scaling", f"Throughput and {what} against the batch size",
+                 plots_compare.batch_plot(xs, tps, tpot, ok, base, encoder=encoder)))
+    sec.table(["batch", *([] if encoder else ["time to first token"]), what, "throughput",
                "$ per M tokens", "fits"], rows)
     return sec
 
@@ -250,11 +277,12 @@ def _batch_scaling(inp: ReportInput, r: dict[str, Any]) -> Section:
 def _capacity(r: dict[str, Any], opts: ReportOptions) -> Section:
     sec = Section("capacity", "Capacity plan")
     tps, ept = r.get("tokens_per_s"), r.get("energy_per_token_j")
-    rows = [("generated tokens per second", fmt.rate(tps, "tokens/s")),
-            ("generated tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
+    kind = "processed" if r.get("encoder") else "generated"
+    rows = [(f"{kind} tokens per second", fmt.rate(tps, "tokens/s")),
+            (f"{kind} tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
              if tps else "-"),
-            ("cost per million generated tokens", fmt.money(r.get("cost_per_million_tokens_usd"))),
-            ("energy per million generated tokens", fmt.kwh(ept * 1e6 / J_PER_KWH)
+            (f"cost per million {kind} tokens", fmt.money(r.get("cost_per_million_tokens_usd"))),
+            (f"energy per million {kind} tokens", fmt.kwh(ept * 1e6 / J_PER_KWH)
              if ept else "-")]
     per = replicas_for(1.0, r)
     if per is not None:

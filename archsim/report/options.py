@@ -21,3 +21,5 @@ class ReportOptions:
     """Sweep column to rank points by. Default: tokens_per_s (higher is better)."""
     scaling: bool = True
     """Simulate other device counts for the scaling curves and the fewest-devices answer."""
+    planner: bool = True
+    """Training: run the planner (restricted space) at a handful of those device counts."""

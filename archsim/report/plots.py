@@ -48,6 +48,19 @@ def eng_axis(axis: Any, unit: str = "") -> None:
     axis.set_major_formatter(EngFormatter(unit=unit, sep=" "))
 
 
+def money_axis(axis: Any) -> None:
+    """Dollar tick labels: $0.25, $12, $1.2k, $3.4M."""
+    from matplotlib.ticker import FuncFormatter
+
+    def text(v: float, _: Any) -> str:
+        for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if abs(v) >= size:
+                return f"${v / size:.3g}{suffix}"
+        return f"${v:.3g}"
+
+    axis.set_major_formatter(FuncFormatter(text))
+
+
 # ----------------------------------------------------------------------------- time breakdown
 
 def breakdown_plot(parts: Sequence[tuple[str, float]], total_s: float, title: str,

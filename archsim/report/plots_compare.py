@@ -106,33 +106,49 @@ def bars_plot(labels: Sequence[str], series: dict[str, Sequence[float]], ylabel:
 
 def ratio_plot(labels: Sequence[str], ratios: Sequence[float], better: Sequence[bool],
                title: str) -> bytes:
-    """Horizontal bars of ratios against 1 (no change), green where better, red where worse."""
-    fig = new_figure(8.5, 0.45 * len(labels) + 1.5)
+    """Horizontal bars from 1 (no change) to each ratio on a log axis (×0.25 and ×4 equally
+    far from 1), green where better, red where worse, each labelled beyond its end; the axis
+    leaves room for the labels on both sides."""
+    import math
+
+    fig = new_figure(8.5, 0.45 * len(labels) + 1.6)
     ax = fig.add_subplot()
     ys = list(range(len(labels)))[::-1]
     colors = [PALETTE[2] if b else PALETTE[3] for b in better]
     ax.barh(ys, [r - 1.0 for r in ratios], left=1.0, color=colors, height=0.6)
     ax.axvline(1.0, color="black", linewidth=1)
-    span = max([abs(r - 1.0) for r in ratios] + [0.05])
+    lo = min([*ratios, 1.0])
+    hi = max([*ratios, 1.0])
+    span = max(math.log10(hi / lo), 0.3)
+    pad = 10 ** (0.22 * span)  # room for a label such as "0.26×" beyond a bar's end
     for y, r in zip(ys, ratios, strict=True):
-        ax.text(r + (0.02 if r >= 1 else -0.02) * span * 4, y, f"{r:.2f}×", va="center",
+        ax.text(r * 1.03 if r >= 1 else r / 1.03, y, f"{r:.2f}×", va="center",
                 ha="left" if r >= 1 else "right", fontsize=9)
-    ax.set_xlim(max(0.0, 1 - span * 1.5), 1 + span * 1.5)
+    ax.set_xscale("log")
+    ax.set_xlim(lo / pad, hi * pad)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(ys, labels, fontsize=9)
-    ax.set_xlabel("compressed / baseline (1 = unchanged)")
+    ax.set_xlabel("compressed / baseline (log scale; 1 = unchanged)")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return png_bytes(fig)
 
 
 def batch_plot(batches: Sequence[int], throughput: Sequence[float | None],
-               tpot: Sequence[float | None], feasible: Sequence[bool], base: int) -> bytes:
-    """Throughput (left) and time per output token (right) against the batch size."""
+               tpot: Sequence[float | None], feasible: Sequence[bool], base: int,
+               encoder: bool = False) -> bytes:
+    """Throughput (left) and time per output token — or, for an encoder, latency per batch —
+    (right) against the batch size."""
     fig = new_figure(11.0, 4.2)
     left, right = fig.subplots(1, 2)
-    for ax, values, ylabel, color in ((left, throughput, "throughput (generated tokens/s)",
-                                       PALETTE[0]),
-                                      (right, tpot, "time per output token (ms)", PALETTE[1])):
+    speed = "throughput (sequences/s)" if encoder else "throughput (generated tokens/s)"
+    latency = "latency per batch (ms)" if encoder else "time per output token (ms)"
+    for ax, values, ylabel, color in ((left, throughput, speed, PALETTE[0]),
+                                      (right, tpot, latency, PALETTE[1])):
         scale = 1e3 if ax is right else 1.0
         ok = [(b, v * scale) for b, v, f in zip(batches, values, feasible, strict=True)
               if v is not None and f]

@@ -59,11 +59,13 @@ h2 { font-size: 1.3em; border-bottom: 1px solid #cccccc; padding-bottom: 4px; ma
 .subtitle { color: #555555; margin-top: 0; }
 nav ol { columns: 2; color: #333333; }
 a { color: #333333; }
-table { border-collapse: collapse; margin: 12px 0; font-size: 0.92em; }
-th, td { border: 1px solid #cccccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f0f0f0; }
-td:first-child { white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.table { max-width: 100%; overflow-x: auto; margin: 12px 0; }
+table { border-collapse: collapse; font-size: 0.92em; }
+th, td { border: 1px solid #cccccc; padding: 4px 8px; text-align: left; vertical-align: top;
+         overflow-wrap: break-word; }
+th { background: #f0f0f0; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.nw { white-space: nowrap; }
 figure { margin: 16px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption, .caption { color: #555555; font-size: 0.9em; }
@@ -112,6 +114,19 @@ def _is_number(text: str) -> bool:
     return bool(_NUMBER_CELL.match(text.strip()))
 
 
+SHORT_CELL = 16
+"""Text cells up to this many characters (a device name, "no price") are kept on one line."""
+
+
+def _td(text: str, column: int) -> str:
+    esc = html.escape
+    if _is_number(text) and column:
+        return f'<td class="num">{esc(text)}</td>'
+    if len(text) <= SHORT_CELL:
+        return f'<td class="nw">{esc(text)}</td>'
+    return f"<td>{esc(text)}</td>"
+
+
 def _html_block(block: Block) -> str:
     esc = html.escape
     if isinstance(block, Paragraph):
@@ -120,12 +135,11 @@ def _html_block(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in block.items) + "</ul>"
     if isinstance(block, Table):
         head = "".join(f"<th>{esc(h)}</th>" for h in block.header)
-        body = "".join(
-            "<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if _is_number(c) and i
-                             else f"<td>{esc(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-            for row in block.rows)
+        body = "".join("<tr>" + "".join(_td(c, i) for i, c in enumerate(row)) + "</tr>"
+                       for row in block.rows)
         caption = f'<p class="caption">{esc(block.caption)}</p>' if block.caption else ""
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{caption}"
+        return (f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}'
+                f"</tbody></table></div>{caption}")
     assert isinstance(block, Plot)
     width, height = png_size(block.png)
     data = base64.b64encode(block.png).decode("ascii")

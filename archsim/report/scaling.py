@@ -2,8 +2,10 @@
 
 Only ``dp`` (and with it ``hardware.count``) changes; tp, pp, cp, the global batch and the
 micro-batch stay as given, so a larger dp means fewer micro-batches per pipeline (a larger
-bubble share) — the honest cost of adding replicas at a fixed batch. Degrees that do not divide
-``global_batch / micro_batch`` are skipped. Heterogeneous clusters (pools) are not scaled.
+bubble share) — the honest cost of adding replicas at a fixed batch. ``scaling_points`` runs
+every degree that divides ``global_batch / micro_batch`` into whole micro-batches and fills
+whole nodes (``valid_dps``), so the curve has no gaps; past ``MAX_SCAN`` degrees an evenly
+spaced (in log) subset is run. Heterogeneous clusters (pools) are not scaled.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.workload import TrainingWorkload
 
 DEFAULT_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+MAX_SCAN = 40
+"""Data-parallel degrees simulated at most for the scaling curve."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,37 @@ def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
                       reasons=tuple(r.get("infeasible_reasons") or ()))
 
 
-def scaling_points(sc: ScenarioSpec, base_dp: int,
-                   factors: Iterable[float] = DEFAULT_FACTORS) -> list[ScalePoint]:
-    """Simulated points at dp = base_dp × each factor that divides the batch."""
-    return [simulate_at(sc, dp) for dp in dp_candidates(sc, base_dp, factors)]
+def valid_dps(sc: ScenarioSpec) -> list[int]:
+    """Every dp that divides the batch into whole micro-batches and fills whole nodes."""
+    wl, plan, hw = sc.workload, sc.plan, sc.hardware
+    assert isinstance(wl, TrainingWorkload) and hw.device is not None
+    per_node = hw.devices_per_node or hw.device.devices_per_node
+    group = plan.tp * plan.pp * plan.cp
+    out = []
+    for dp in range(1, wl.global_batch // wl.micro_batch + 1):
+        devices = dp * group
+        if wl.global_batch % (wl.micro_batch * dp) == 0 and (
+                devices <= per_node or devices % per_node == 0):
+            out.append(dp)
+    return out
+
+
+def scan_dps(sc: ScenarioSpec, base_dp: int, limit: int = MAX_SCAN) -> list[int]:
+    """The degrees the scaling curve runs: every valid one (and ``base_dp``), or at most
+    ``limit`` of them evenly spaced in log, the smallest, the largest and ``base_dp`` kept."""
+    dps = sorted(set(valid_dps(sc)) | {base_dp})
+    if len(dps) <= limit:
+        return dps
+    import math
+
+    lo, hi = math.log(dps[0]), math.log(dps[-1])
+    keep = {base_dp, dps[0], dps[-1]}
+    for i in range(limit - len(keep)):
+        want = math.exp(lo + (hi - lo) * (i + 1) / (limit - len(keep) + 1))
+        keep.add(min(dps, key=lambda d: abs(math.log(d) - math.log(want))))
+    return sorted(keep)
+
+
+def scaling_points(sc: ScenarioSpec, base_dp: int) -> list[ScalePoint]:
+    """Simulated points at every degree :func:`scan_dps` picks."""
+    return [simulate_at(sc, dp) for dp in scan_dps(sc, base_dp)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.report import fmt, plots, plots_compare
+from archsim.report import fmt, plots
 from archsim.report.document import Plot, Section
 from archsim.report.evidence import (
     device_profile,
@@ -17,7 +17,8 @@ from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import InterconnectSpec
 from archsim.spec.scenario import ScenarioSpec
 
-MEMORY_PARTS = ("weights", "gradients", "optimizer_states", "activations", "kv_cache", "other")
+MEMORY_PARTS = ("weights", "gradients", "optimizer_states", "activations", "kv_cache", "teacher",
+                "other")
 
 
 def _fields(values: dict[str, Any]) -> str:
@@ -30,8 +31,8 @@ def scenario_rows(sc: ScenarioSpec, params: float | None) -> list[tuple[str, str
     """(part, value) rows describing a scenario as given (after defaults)."""
     m = sc.model
     rows = [("scenario", sc.name)]
-    if sc.description:
-        rows.append(("description", " ".join(sc.description.split())))
+    if sc.description:  # plain text: Markdown code marks (`...`) would show as backticks
+        rows.append(("description", " ".join(sc.description.replace("`", "").split())))
     model = _fields({"layers": m.layers, "hidden": m.hidden, "heads": m.heads,
                      "kv_heads": m.n_kv_heads, "ffn_hidden": m.ffn, "vocab": m.vocab,
                      "mlp": m.mlp})
@@ -192,59 +193,3 @@ def memory_section(r: dict[str, Any]) -> Section:
     sec.table(["part", "busiest device"], rows)
     return sec
 
-
-# metrics where a larger value is better (the rest: smaller is better)
-HIGHER_IS_BETTER = ("tokens_per_s", "mfu", "hfu", "requests_per_s", "slo_attainment",
-                    "max_batch_that_fits", "samples_per_s")
-
-
-def is_better(metric: str, ratio: float) -> bool:
-    """Whether compressed / baseline = ``ratio`` is an improvement (no change counts as one)."""
-    if ratio == 1:
-        return True
-    return (ratio > 1) == (metric.split(".")[-1] in HIGHER_IS_BETTER)
-
-
-def _metric(key: str, value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if key.startswith("memory."):
-            return fmt.human_bytes(float(value))
-        if key.endswith("_j"):
-            return f"{value:.3g} J"
-    return fmt.metric_text(key, value)
-
-
-def compression_section(r: dict[str, Any]) -> Section | None:
-    """Baseline vs compressed, side by side, from the result's ``compression`` block."""
-    block = r.get("compression")
-    if not isinstance(block, dict) or "ratios" not in block:
-        return None
-    base, comp, ratios = block.get("baseline", {}), block.get("compressed", {}), block["ratios"]
-    sec = Section("compression", "Compression comparison")
-    effects = {k: v for k, v in (block.get("effects") or {}).items()
-               if v not in (None, False, 1.0)}
-    sec.text("The same scenario simulated without the compression plan (baseline) and with it. "
-             + ("Effects: " + _fields(effects) + "." if effects else ""))
-    shown = [(k, v) for k, v in ratios.items() if isinstance(v, (int, float))]
-    if shown:
-        better = [is_better(k, v) for k, v in shown]
-        sec.add(Plot("compression", "Compressed / baseline for each metric (1 = unchanged; "
-                                    "green: better, red: worse)",
-                     plots_compare.ratio_plot([k for k, _ in shown], [v for _, v in shown], better,
-                                      "Compressed relative to the baseline")))
-    rows = [(k, _metric(k, base.get(k)), _metric(k, comp.get(k)),
-             "-" if ratios[k] is None else f"{ratios[k]:.3f}×") for k in ratios]
-    sec.table(["metric", "baseline", "compressed", "compressed / baseline"], rows)
-    for label, part in (("baseline", base), ("compressed", comp)):
-        if part.get("feasible") is False:
-            sec.text(f"The {label} does not run: "
-                     + "; ".join(part.get("infeasible_reasons") or ["no reason recorded"]) + ".")
-    notes = list(block.get("notes") or []) + [f"warning: {w}" for w in block.get("warnings") or []]
-    note = block.get("accuracy_note")
-    if isinstance(note, dict) and note.get("text"):
-        notes.append(f"accuracy: {note['text']} ({note.get('source', 'user-supplied')})")
-    else:
-        notes.append("accuracy: archsim does not simulate model quality; no accuracy note was "
-                     "given with this compression plan")
-    sec.bullets(notes)
-    return sec

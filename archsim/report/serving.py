@@ -1,11 +1,13 @@
 """The serving report: how many devices meet the SLO at a request rate, and at what cost.
 
 Sections (each where the input allows): question and answer; inputs and assumptions; latency
-percentiles against the SLO; memory per device (KV cache included); a window of the timeline
-(iterations per replica, coloured by their mix of prefill and decode); SLO attainment against
-the number of replicas at the rate; the capacity answer (archsim.capacity: the fewest replicas
-of each device type that meet the SLO, with cost); disaggregated vs colocated serving;
-compression comparison; sources; validation error of the profile.
+percentiles against the SLO; memory per device (KV cache included); queue length and KV-cache
+use over time; a window of the timeline (iterations per replica, coloured by their mix of
+prefill and decode); SLO attainment against the number of replicas at the rate; the capacity
+answer (archsim.capacity: the fewest replicas of each device type that meet the SLO, with
+cost); cost against p99 latency across devices and replica counts; the highest rate one
+replica sustains; disaggregated vs colocated serving; compression comparison; sources;
+validation error of the profile. Capacity parts: archsim/report/serving_capacity.py.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from archsim.labels import label
 from archsim.report import fmt, plots_compare
-from archsim.report.capacity import J_PER_KWH
+from archsim.report.compression import compression_section
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
-from archsim.report.scaling import scaled_hardware
 from archsim.report.sections import (
-    compression_section,
     memory_section,
     result_rows,
     scenario_rows,
@@ -28,12 +29,22 @@ from archsim.report.sections import (
     validation_caveat,
     validation_section,
 )
+from archsim.report.serving_capacity import (
+    PRICE_DEFINITION,
+    capacity_answer,
+    capacity_section,
+    capacity_sentence,
+    cost_latency_section,
+    max_rate_section,
+    replica_scaling,
+    slo_text,
+)
+from archsim.report.serving_load import load_section
+from archsim.report.sweep_front import cell
 from archsim.report.timeline import timeline_plot
-from archsim.spec.errors import SpecError
 
 TIMELINE_SPANS = 600
 """Iterations drawn in the timeline window (the first ones of the run)."""
-REPLICA_FACTORS = (0.25, 0.5, 1, 2, 4)
 LATENCIES = (("ttft", "time to first token"), ("tpot", "time per output token"),
              ("e2e", "end-to-end latency"), ("queueing", "queueing delay"))
 
@@ -46,7 +57,7 @@ def serving_report(inp: ReportInput, opts: ReportOptions) -> Report:
     hw = " + ".join(f"{p['count']} × {p['device']}" for p in pools)
     rate = opts.rate or _scenario_rate(inp)
     omitted: list[tuple[str, str]] = []
-    capacity = _capacity_answer(inp, rate, opts)
+    capacity = capacity_answer(inp, rate, opts)
     answer = _answer(r, hw, rate, capacity)
     caveat = validation_caveat(device, "inference")
     if caveat:
@@ -57,19 +68,41 @@ def serving_report(inp: ReportInput, opts: ReportOptions) -> Report:
     else:
         omitted.append(("Latency percentiles", "the deployment does not run"))
     sections.append(memory_section(r))
+    load = load_section(r)
+    if load is not None:
+        sections.append(load)
+    else:
+        omitted.append(("Queue length and KV-cache use over time", "the deployment does not run"
+                        if not r.get("feasible") else "the result has no load_over_time"))
     if inp.spans:
         sections.append(_timeline(r, inp.spans))
     else:
         omitted.append(("Timeline", "no trace: the input is a result JSON"
                         if inp.scenario is None else "no trace: the deployment does not run"))
+    runs = []
     if inp.scenario is not None and opts.scaling and inp.scenario.hardware.cluster is None:
-        sections.append(_replica_scaling(inp, r, capacity))
+        scaling, runs = replica_scaling(inp, r, capacity)
+        sections.append(scaling)
     else:
         omitted.append(("SLO attainment against replicas", "--no-scaling was given"
                         if inp.scenario is not None and not opts.scaling else
                         "the input is a result JSON" if inp.scenario is None else
                         "the hardware is a cluster of pools (one pool is scaled)"))
-    sections.append(_capacity(r, rate, capacity))
+    sections.append(capacity_section(r, capacity))
+    frontier = cost_latency_section(capacity, runs, r.get("slo") or {})
+    if frontier is not None:
+        sections.append(frontier)
+    else:
+        omitted.append(("Cost against latency across devices and replica counts",
+                        "fewer than two deployments were simulated (needs the scenario and "
+                        "scaling)"))
+    top = max_rate_section(inp, r, capacity) if opts.scaling else None
+    if top is not None:
+        sections.append(top)
+    else:
+        omitted.append(("Highest request rate one replica sustains",
+                        "needs the scenario on one pool, an SLO, a deployment that runs and "
+                        "scaling"))
     if isinstance(r.get("comparison"), dict) and isinstance(r.get("colocated"), dict):
         sections.append(_disaggregation(r))
     comp = compression_section(r)
@@ -90,38 +123,12 @@ def _scenario_rate(inp: ReportInput) -> float | None:
     return inp.scenario.workload.arrival.rate_per_s  # type: ignore[union-attr]
 
 
-def _slo_text(slo: dict[str, Any]) -> str:
-    parts = [f"{k.split('_')[0].upper()} ≤ {fmt.short_time(slo[k])}" for k in ("ttft_s", "tpot_s")
-             if slo.get(k) is not None]
-    share = slo.get("attainment")
-    return (" and ".join(parts) or "no latency objective") + (
-        f" for {fmt.pct(share)} of requests" if share is not None else "")
-
-
-def _capacity_answer(inp: ReportInput, rate: float | None, opts: ReportOptions
-                     ) -> dict[str, Any] | None:
-    """archsim.capacity's answer at ``rate`` for the scenario's device types (and --devices)."""
-    if inp.scenario is None or rate is None or not opts.scaling:
-        return None
-    slo = inp.scenario.workload.slo  # type: ignore[union-attr]
-    if slo.ttft_s is None and slo.tpot_s is None:
-        return None
-    from archsim.capacity import plan_capacity
-
-    devices = list(dict.fromkeys([p.device.name for p in inp.scenario.cluster.pools]
-                                 + list(opts.devices or ())))
-    try:
-        return plan_capacity(inp.scenario, rate, devices=devices)
-    except SpecError as exc:  # the search itself could not run; the report still builds
-        return {"error": "; ".join(exc.problems), "rate_per_s": rate, "rows": []}
-
-
 def _answer(r: dict[str, Any], hw: str, rate: float | None, cap: dict[str, Any] | None
             ) -> Section:
     sec = Section("answer", "Question and answer")
     slo = r.get("slo") or {}
     sec.text(f"Question: how many devices does it take to serve {r['model']} at "
-             f"{rate:g} requests/s with {_slo_text(slo)}, and at what cost?" if rate else
+             f"{rate:g} requests/s with {slo_text(slo)}, and at what cost?" if rate else
              f"Question: how does {r['model']} serve its requests on {hw}?")
     if not r.get("feasible"):
         sec.text("Answer: the deployment as given does not run: "
@@ -136,29 +143,10 @@ def _answer(r: dict[str, Any], hw: str, rate: float | None, cap: dict[str, Any] 
                  f"{fmt.human_time(r.get('tpot_p99_s'))}, at "
                  f"{fmt.money(r.get('cost_per_million_tokens_usd'))} per million output "
                  "tokens.")
-        sec.text("Answer: " + first + (" " + _capacity_sentence(cap) if cap else ""))
+        sec.text("Answer: " + first + (" " + capacity_sentence(cap) if cap else ""))
     if not r.get("feasible") and cap:
-        sec.text(_capacity_sentence(cap))
+        sec.text(capacity_sentence(cap))
     return sec
-
-
-def _capacity_sentence(cap: dict[str, Any]) -> str:
-    if cap.get("error"):
-        return f"The capacity search could not run: {cap['error']}."
-    rows = [row for row in cap["rows"] if row["feasible"]]
-    if not rows:
-        return (f"No replica count of the device types tried meets the SLO at "
-                f"{cap['rate_per_s']:g} requests/s.")
-    best = next(row for row in rows if row["device"] == cap["best"])
-    how = ("cheapest deployment" if cap.get("best_by") == "cost per million tokens"
-           else "smallest deployment")
-    plural = "replica" if best["replicas"] == 1 else "replicas"
-    others = len(rows) - 1
-    return (f"The {how} that meets it at {cap['rate_per_s']:g} requests/s"
-            + (f" (of {len(cap['rows'])} device types sized)" if others else "")
-            + f": {best['devices']} × {best['device']} ({best['replicas']} {plural} of tp "
-              f"{best['tp']}), {fmt.money(best.get('cost_per_hour_usd'))} per hour, "
-              f"{fmt.money(best.get('cost_per_million_tokens_usd'))} per million output tokens.")
 
 
 def _inputs(inp: ReportInput, rate: float | None) -> Section:
@@ -172,8 +160,11 @@ def _inputs(inp: ReportInput, rate: float | None) -> Section:
         f"Capacity is sized at {rate:g} requests/s" if rate else "No request rate is known.",
         "Each iteration of a replica's continuous batch is costed from its mix of prefill and "
         "decode tokens with the same cost model as training and inference.",
-        "Cost = devices × price per device-hour × the simulated duration; per million output "
-        "tokens. Energy = devices × (TDP while busy + idle power otherwise).",
+        "Rates are measured in the steady state (from one p99 end-to-end latency after the "
+        "first arrival to the last arrival), leaving out the empty start and the draining "
+        f"tail. {PRICE_DEFINITION}: one definition in every table of this report and in "
+        "archsim capacity. Energy = devices × (TDP while busy + idle power otherwise) over "
+        "the run, per output token.",
     ])
     return sec
 
@@ -194,7 +185,7 @@ def _latency(r: dict[str, Any]) -> Section:
              fmt.short_time(slo.get(f"{k}_s")) if k in ("ttft", "tpot") else "-")
             for k, name in LATENCIES]
     sec.table(["latency", "p50", "p90", "p99", "SLO"], rows)
-    sec.text(f"Throughput {fmt.rate(r.get('requests_per_s'), 'requests/s')}, "
+    sec.text(f"In the steady state: {fmt.rate(r.get('requests_per_s'), 'requests/s')} served, "
              f"{fmt.rate(r.get('tokens_per_s'), 'output tokens/s')}; goodput "
              f"{fmt.rate(r.get('goodput_rps'), 'requests/s')} within the SLO; mean decode batch "
              f"{r.get('mean_decode_batch', 0):.3g}; {r.get('preemptions', 0)} preemptions.")
@@ -224,96 +215,13 @@ def _timeline(r: dict[str, Any], spans: list) -> Section:
     return sec
 
 
-def _replica_scaling(inp: ReportInput, r: dict[str, Any], cap: dict[str, Any] | None
-                     ) -> Section:
-    from archsim.api import simulate
-    from archsim.spec.loader import load_scenario
-
-    sc = inp.scenario
-    assert sc is not None
-    base = int(r.get("replicas") or 1)
-    per = max(1, int(r.get("devices") or base) // base)
-    hw = sc.hardware
-    node = hw.devices_per_node or (hw.device.devices_per_node if hw.device else 8)
-    wanted = {max(1, round(base * f)) for f in REPLICA_FACTORS}
-    own = next((row for row in (cap or {}).get("rows", []) if row.get("feasible")
-                and row["device"] == (hw.device.name if hw.device else None)
-                and row.get("tp") == sc.plan.tp), None)
-    if own:  # bracket the boundary the capacity search found
-        b = own["replicas"]
-        wanted |= {max(1, b - 1), b, b + 1, 2 * b}
-    counts = sorted({n for n in wanted if n * per <= node or (n * per) % node == 0} | {base})
-    raw = sc.model_dump(mode="json")
-    devices, attain, ttft, tpot, rows = [], [], [], [], []
-    for n in counts:
-        over = scaled_hardware(sc, n * per)
-        over["workload.replicas"] = n
-        try:
-            res = simulate(load_scenario(raw, over)).to_dict()
-        except SpecError:
-            continue
-        devices.append(n * per)
-        attain.append(res.get("slo_attainment"))
-        ttft.append(res.get("ttft_p99_s"))
-        tpot.append(res.get("tpot_p99_s"))
-        rows.append((str(n), str(n * per), fmt.pct(res.get("slo_attainment")),
-                     fmt.human_time(res.get("ttft_p99_s")), fmt.human_time(res.get("tpot_p99_s")),
-                     fmt.money(res.get("cost_per_million_tokens_usd"))))
-    slo = r.get("slo") or {}
-    sec = Section("scaling", "SLO attainment against the number of replicas")
-    sec.text("The same request stream at the same rate served by more or fewer replicas.")
-    sec.add(Plot("scaling", "SLO attainment and p99 latencies against the device count",
-                 plots_compare.slo_scaling_plot(devices, attain, ttft, tpot, slo, per * base)))
-    sec.table(["replicas", "devices", "SLO attainment", "p99 TTFT", "p99 TPOT",
-               "$ per M tokens"], rows)
-    return sec
-
-
-def _capacity(r: dict[str, Any], rate: float | None, cap: dict[str, Any] | None) -> Section:
-    sec = Section("capacity", "Capacity plan")
-    ept = r.get("energy_per_token_j")
-    sec.table(["as simulated", "value"], [
-        ("devices", str(r.get("devices", "-"))),
-        ("requests per second served", fmt.rate(r.get("requests_per_s"), "req/s")),
-        ("output tokens per second", fmt.rate(r.get("tokens_per_s"), "tokens/s")),
-        ("cost per million output tokens", fmt.money(r.get("cost_per_million_tokens_usd"))),
-        ("energy per million output tokens", fmt.kwh(ept * 1e6 / J_PER_KWH) if ept else "-")])
-    if cap is None:
-        sec.text("No capacity search: it needs the scenario (not a result JSON), a request "
-                 "rate and an SLO.")
-        return sec
-    if cap.get("error"):
-        sec.text(_capacity_sentence(cap))
-        return sec
-    rows = []
-    for row in cap["rows"]:
-        if row["feasible"]:
-            rows.append((row["device"], str(row["devices"]),
-                         f"{row['replicas']} × tp {row['tp']}" + (
-                             f" pp {row['pp']}" if row.get("pp", 1) > 1 else ""),
-                         fmt.pct(row["slo_attainment"]), fmt.human_time(row["ttft_p99_s"]),
-                         fmt.human_time(row["tpot_p99_s"]),
-                         fmt.money(row.get("cost_per_hour_usd")),
-                         fmt.money(row.get("cost_per_million_tokens_usd"))))
-        else:
-            rows.append((row["device"], "-", "-", "-", "-", "-", "-",
-                         "does not meet it: " + row.get("reason", "")))
-    sec.table(["device", "devices", "replicas", "SLO attainment", "p99 TTFT", "p99 TPOT",
-               "$ per hour", "$ per M output tokens"], rows,
-              caption=f"Fewest replicas of each device type meeting {_slo_text(cap['slo'])} "
-                      f"at {cap['rate_per_s']:g} requests/s (archsim capacity: doubling, then "
-                      f"bisection; {cap.get('requests_per_probe', '?')} requests per probe).")
-    return sec
-
-
 def _disaggregation(r: dict[str, Any]) -> Section:
     sec = Section("disaggregation", "Disaggregated against colocated serving")
     colo, comp = r["colocated"], r["comparison"]
     keys = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "requests_per_s",
             "goodput_rps", "slo_attainment", "cost_per_million_tokens_usd")
     sec.table(["metric", "disaggregated", "colocated"],
-              [(k, fmt.metric_text(k, r.get(k)), fmt.metric_text(k, colo.get(k)))
-               for k in keys if k in colo])
+              [(label(k), cell(k, r.get(k)), cell(k, colo.get(k))) for k in keys if k in colo])
     sec.text("Both simulated with the same devices and the same requests: prefill and decode "
              "on their own pools (the KV cache crossing the link between them) against every "
              "replica doing both." + (f" Goodput ratio (disaggregated / colocated) "

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.report import fmt, plots, plots_compare
+from archsim.report import fmt, plots
 from archsim.report.capacity import (
-    SECONDS_PER_DAY,
     RunEstimate,
     TrainingTarget,
     default_target,
@@ -20,13 +19,13 @@ from archsim.report.capacity import (
     run_estimate,
     sustained,
 )
+from archsim.report.compression import compression_section
 from archsim.report.document import Plot, Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.roofline import roofline_section
 from archsim.report.scaling import ScalePoint, can_scale, scaling_points, simulate_at
 from archsim.report.sections import (
-    compression_section,
     memory_section,
     result_rows,
     scenario_rows,
@@ -35,11 +34,16 @@ from archsim.report.sections import (
     validation_section,
 )
 from archsim.report.timeline import timeline_plot
+from archsim.report.training_answer import answer_section, capacity_section
+from archsim.report.training_planner import PlannedPoint, best_plan_at, planner_counts
+from archsim.report.training_scaling import planner_sentence, scaling_section
 from archsim.spec.model import ModelSpec
 
-BREAKDOWN_LABELS = {"compute_s": "compute", "recompute_s": "recompute",
+BREAKDOWN_LABELS = {"teacher_forward_s": "teacher forward (distillation)",
+                    "compute_s": "compute", "recompute_s": "recompute",
                     "exposed_comm_s": "exposed communication", "bubble_s": "pipeline bubble",
-                    "optimizer_s": "optimizer step", "io_s": "exposed data loading"}
+                    "optimizer_s": "optimizer step", "io_s": "exposed data loading",
+                    "overhead_s": "fixed per-step overhead"}
 
 
 def _model(inp: ReportInput) -> ModelSpec | None:
@@ -73,14 +77,22 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
     best: ScalePoint | None = None
     why_not = "the input is a result JSON (no scenario to re-simulate)" if sc is None else \
         can_scale(sc) or (None if opts.scaling else "--no-scaling was given")
+    planned: list[PlannedPoint] = []
     if sc is not None and why_not is None:
         base_dp = int(r["parallel"]["dp"]) if r.get("parallel") else 1
         points = scaling_points(sc, base_dp)
         if target is not None:
             best, points = fewest_devices(sc, points, target.tokens_per_s, simulate_at)
+        if opts.planner:
+            keep = [devices] + ([best.devices] if best is not None else [])
+            planned = [best_plan_at(sc, n)
+                       for n in planner_counts([p.devices for p in points], keep)]
 
     here = _estimate(r, devices, target)
-    answer = _answer(r, device_names, hw, model, params, target, here, best, points)
+    answer = answer_section(r, device_names, hw, model, params, target, here, best, points)
+    more = planner_sentence(planned, target, best)
+    if more and r.get("feasible"):
+        answer.text(more)
     for name in device_names:
         caveat = validation_caveat(name, "training")
         if caveat:
@@ -107,10 +119,14 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
         omitted.append(("Roofline of the ops", "needs the scenario (the result JSON has no op "
                                                "shapes)"))
     if points:
-        sections.append(_scaling(r, points, devices))
+        sections.append(scaling_section(r, points, devices, target, best, planned))
     else:
         omitted.append(("Scaling curves", why_not or "no other device count divides the batch"))
-    sections.append(_capacity(r, devices, target, here, best, points))
+    if points and not planned:
+        omitted.append(("The planner's best plan at other device counts",
+                        "--no-planner was given" if not opts.planner else
+                        "the planner found nothing to search"))
+    sections.append(capacity_section(r, devices, target, here, best, points))
     comp = compression_section(r)
     if comp is not None:
         sections.append(comp)
@@ -149,80 +165,6 @@ def _estimate(r: dict[str, Any], devices: int, target: TrainingTarget | None
         return None
     return run_estimate(devices, tps, cpm,
                         r.get("energy_per_token_j"), target.tokens)
-
-
-def _plan_text(r: dict[str, Any]) -> str:
-    par = r.get("parallel") or {}
-    keys = [k for k in ("dp", "tp", "pp", "cp", "ep") if par.get(k, 1) != 1 or k == "dp"]
-    return ", ".join(f"{k} {par[k]}" for k in keys if k in par)
-
-
-def _answer(r: dict[str, Any], device_names: list[str], hw: str, model: ModelSpec | None,
-            params: float | None, target: TrainingTarget | None, here: RunEstimate | None,
-            best: ScalePoint | None, points: list[ScalePoint]) -> Section:
-    sec = Section("answer", "Question and answer")
-    size = f" ({fmt.count(params)} parameters)" if params else ""
-    device = device_names[0]
-    devices = int(r.get("devices") or 0) or sum(p["count"] for p in r["hardware"]["pools"])
-    if target is not None and len(device_names) > 1:
-        question = (f"How long does it take, and at what cost, to train {r['model']}{size} on "
-                    f"{fmt.count(target.tokens)} tokens on {hw}, and does it finish within "
-                    f"{fmt.days(target.days)}?")
-    elif target is not None:
-        question = (f"How many {device} devices does it take to train {r['model']}{size} on "
-                    f"{fmt.count(target.tokens)} tokens within {fmt.days(target.days)}, for how "
-                    "long, and at what cost?")
-    else:
-        question = f"How fast and at what cost does {r['model']} train on {hw}?"
-    sec.text("Question: " + question)
-    if not r.get("feasible"):
-        reasons = "; ".join(r.get("infeasible_reasons") or ["no reason recorded"])
-        answer = (f"The plan as given ({hw}) does not run: {reasons}.")
-        if best is not None and target is not None:
-            est = run_estimate(best.devices, best.tokens_per_s or 0.0,
-                               best.cost_per_million_tokens_usd, best.energy_per_token_j,
-                               target.tokens)
-            answer += (f" With the same tp/pp and dp {best.dp}, {best.devices} devices run it "
-                       f"and meet the target: {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
-        sec.text("Answer: " + answer)
-        return sec
-    tps, _ = sustained(r)
-    with_ckpt = (r.get("io") or {}).get("step_time_with_checkpoint_s")
-    step = (f"On {hw} ({_plan_text(r)}) one step takes {fmt.human_time(r['step_time_s'])}"
-            + (f" ({fmt.human_time(with_ckpt)} with checkpoint writes amortized), "
-               f"{fmt.rate(tps, 'tokens/s')} sustained" if tps != r["tokens_per_s"]
-               else f", {fmt.rate(tps, 'tokens/s')}"))
-    if here is None or target is None:
-        sec.text(f"Answer: {step}; cost {fmt.money(r.get('cost_per_million_tokens_usd'))} per "
-                 "million tokens.")
-        return sec
-    first = (f"{step}, so {fmt.count(target.tokens)} tokens take {fmt.days(here.days)} and cost "
-             f"{fmt.money(here.cost_usd)} ({fmt.kwh(here.energy_kwh)}).")
-    if best is None and not points:
-        verb = "finishes" if here.days <= target.days else "does not finish"
-        second = (f"That {verb} within {fmt.days(target.days)}; no other device count was "
-                  "simulated.")
-    elif best is None:
-        top = max((p for p in points if p.feasible and p.tokens_per_s), default=None,
-                  key=lambda p: p.tokens_per_s or 0.0)
-        second = (f"No device count with this tp/pp and global batch reaches "
-                  f"{fmt.days(target.days)}" + (
-                      f"; the fastest simulated, {top.devices} devices, needs "
-                      f"{fmt.days(target.tokens / (top.tokens_per_s or 1) / SECONDS_PER_DAY)}"
-                      if top else "") + ": a larger global batch or another plan is needed.")
-    else:
-        est = run_estimate(best.devices, best.tokens_per_s or 0.0,
-                           best.cost_per_million_tokens_usd, best.energy_per_token_j,
-                           target.tokens)
-        if best.devices == devices:
-            second = (f"{devices} devices are also the fewest that finish within "
-                      f"{fmt.days(target.days)}.")
-        else:
-            verb = "needs only" if best.devices < devices else "needs"
-            second = (f"Finishing within {fmt.days(target.days)} {verb} {best.devices} devices "
-                      f"(dp {best.dp}): {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
-    sec.text("Answer: " + first + " " + second)
-    return sec
 
 
 def _inputs(inp: ReportInput, params: float | None, target: TrainingTarget | None) -> Section:
@@ -300,73 +242,3 @@ def _timeline(r: dict[str, Any], spans: list) -> Section:
     return sec
 
 
-def _scaling(r: dict[str, Any], points: list[ScalePoint], devices: int) -> Section:
-    sec = Section("scaling", "Scaling with the number of devices")
-    base = next((p for p in points if p.devices == devices), None)
-    png = plots_compare.scaling_plot([p.devices for p in points], [p.tokens_per_s for p in points],
-                             [p.feasible for p in points], devices, "tokens/s",
-                             "Throughput and scaling efficiency (data parallel)")
-    sec.text("The scenario simulated again with more and fewer data-parallel replicas (same "
-             "global batch, so fewer micro-batches per pipeline as replicas are added). "
-             "Efficiency is throughput per device relative to the scenario as given.")
-    sec.add(Plot("scaling", "Throughput and scaling efficiency against the device count", png))
-    rows = []
-    for p in points:
-        eff = (p.tokens_per_s / p.devices) / (base.tokens_per_s / base.devices) \
-            if base and base.tokens_per_s and p.tokens_per_s else None
-        rows.append((str(p.devices), str(p.dp), fmt.human_time(p.step_time_s),
-                     fmt.rate(p.tokens_per_s, "tokens/s"), fmt.pct(eff),
-                     fmt.money(p.cost_per_million_tokens_usd),
-                     "yes" if p.feasible else "no: " + "; ".join(p.reasons)))
-    sec.table(["devices", "dp", "step time", "throughput", "efficiency", "$ per M tokens",
-               "feasible"], rows)
-    return sec
-
-
-def _capacity(r: dict[str, Any], devices: int, target: TrainingTarget | None,
-              here: RunEstimate | None, best: ScalePoint | None, points: list[ScalePoint]
-              ) -> Section:
-    sec = Section("capacity", "Capacity plan")
-    tps, cpm = sustained(r)
-    ept = r.get("energy_per_token_j")
-    label = "throughput" if tps == r.get("tokens_per_s") else \
-        "throughput (sustained, checkpoint writes included)"
-    rows = [(label, fmt.rate(tps, "tokens/s") if r.get("feasible") else "does not run"),
-            ("tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
-             if tps and r.get("feasible") else "-"),
-            ("cost per million tokens", fmt.money(cpm)),
-            ("energy per million tokens", fmt.kwh(ept * 1e6 / 3.6e6) if ept else "-")]
-    if target is not None and here is not None:
-        rows += [(f"time to train {fmt.count(target.tokens)} tokens", fmt.days(here.days)),
-                 ("cost of the run", fmt.money(here.cost_usd)),
-                 ("energy of the run", fmt.kwh(here.energy_kwh))]
-    sec.table(["at the simulated plan", f"{devices} devices"], rows)
-    if target is None:
-        sec.text("No target: the model is not in the registry, so give --train-tokens.")
-        return sec
-    need = target.tokens_per_s
-    sec.text(f"Target: {fmt.count(target.tokens)} tokens within {fmt.days(target.days)} = "
-             f"{fmt.rate(need, 'tokens/s')} sustained ({target.note}).")
-    if best is not None:
-        est = run_estimate(best.devices, best.tokens_per_s or 0.0,
-                           best.cost_per_million_tokens_usd, best.energy_per_token_j,
-                           target.tokens)
-        sec.table(["fewest devices that meet the target", "value"],
-                  [("devices", f"{best.devices} (dp {best.dp})"),
-                   ("throughput", fmt.rate(best.tokens_per_s, "tokens/s")),
-                   ("time to train", fmt.days(est.days)),
-                   ("cost", fmt.money(est.cost_usd)),
-                   ("energy", fmt.kwh(est.energy_kwh))])
-        below = max((p for p in points if p.dp < best.dp), default=None, key=lambda p: p.dp)
-        sec.text(f"Found by bisecting over the data-parallel degrees that divide the global "
-                 f"batch ({len(points)} device counts simulated); "
-                 + (f"the next smaller one, {below.devices} devices, "
-                    + (f"reaches only {fmt.rate(below.tokens_per_s, 'tokens/s')}."
-                       if below.feasible else "does not run.")
-                    if below is not None else "no smaller count divides the batch."))
-    elif points:
-        sec.text("No simulated device count meets the target with this plan and global batch.")
-    else:
-        sec.text("Other device counts were not simulated (see \"Not in this report\"), so "
-                 "the fewest devices that meet the target are not known.")
-    return sec

@@ -8,8 +8,8 @@ from report_checks import check_report_folder
 import archsim
 from archsim.cli import main
 from archsim.report import ReportOptions, build_report
+from archsim.report.compression import compression_section, is_better
 from archsim.report.inference import replicas_for
-from archsim.report.sections import compression_section, is_better
 
 SMALL_INFERENCE = """\
 name: llama2-7b-1xh100
@@ -62,12 +62,30 @@ def test_compression_comparison_section(tmp_path):
     block = archsim.simulate(scenario).to_dict()["compression"]
     rows = {r[0]: r for r in table.rows}
     ratio = block["compressed"]["tpot_s"] / block["baseline"]["tpot_s"]
-    assert rows["tpot_s"][3] == f"{ratio:.3f}×"
+    assert rows["time per output token"][3] == f"{ratio:.3f}×"
     assert ratio < 1  # int4 weights: decode reads fewer bytes per step
     notes = next(b for b in sec.blocks if getattr(b, "items", None)).items
     assert any(n.startswith("accuracy: AWQ int4: +0.1 perplexity") for n in notes)
-    assert any(getattr(b, "name", "") == "compression" for b in sec.blocks)
+    assert {getattr(b, "name", "") for b in sec.blocks} >= {"compression", "compression_memory"}
 
 
 def test_no_compression_block_no_section():
     assert compression_section({"mode": "inference"}) is None
+
+
+def test_an_encoder_report_has_no_generation(tmp_path):
+    """BERT-style encoder: one forward pass per batch — latency per batch and sequences/s, no
+    first token, no decode, no KV cache in the memory bars."""
+    report = build_report("bert-large-2of4-a100", options=ReportOptions(scaling=False))
+    answer = " ".join(b.text for b in _section_of(report, "answer").blocks)
+    assert "per batch (one forward pass" in answer and "sequences/s" in answer
+    for word in ("first token", "decode", "generated"):
+        assert word not in answer
+    latency = next(b for b in _section_of(report, "latency").blocks if getattr(b, "rows", None))
+    assert [r[0] for r in latency.rows] == ["forward"]
+    memory = next(b for b in _section_of(report, "memory").blocks if getattr(b, "rows", None))
+    assert "kv cache" not in [r[0] for r in memory.rows]
+
+
+def _section_of(report, sid):
+    return next(s for s in report.sections if s.id == sid)

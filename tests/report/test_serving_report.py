@@ -39,8 +39,9 @@ def test_serving_report_folder(scenario, tmp_path):
     out = tmp_path / "rep"
     assert main(["report", str(scenario), "--out", str(out), "--devices",
                  "a100-sxm4-80gb"]) == 0
-    check_report_folder(out, ["answer", "inputs", "latency", "memory", "timeline", "scaling",
-                              "capacity", "sources", "validation"])
+    check_report_folder(out, ["answer", "inputs", "latency", "memory", "load", "timeline",
+                              "scaling", "capacity", "cost-latency", "max-rate", "sources",
+                              "validation"])
 
 
 def test_latency_table_and_capacity_rows_come_from_the_simulations(scenario):
@@ -102,8 +103,51 @@ def test_disaggregated_against_colocated(tmp_path):
     result = archsim.simulate(path).to_dict()
     from archsim.report.fmt import metric_text
 
-    row = next(r for r in table.rows if r[0] == "ttft_p99_s")
+    row = next(r for r in table.rows if r[0] == "TTFT p99 (s)")
     assert row[1:] == (metric_text("ttft_p99_s", result["ttft_p99_s"]),
                        metric_text("ttft_p99_s", result["colocated"]["ttft_p99_s"]))
     assert ("SLO attainment against replicas",
             "--no-scaling was given") in report.omitted
+
+
+def test_one_price_for_one_deployment_in_every_table(scenario):
+    """The replica-scaling table and the capacity table show the same $ per M tokens for the
+    same deployment, and it is the serving result's own: devices × price per hour / (3600 ×
+    steady-state output tokens/s) × 10⁶."""
+    from archsim.spec.loader import load_spec_file
+
+    report = build_report(scenario)
+    scaling = next(b for b in _section(report, "scaling").blocks if getattr(b, "rows", None))
+    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][-1]
+    h100 = next(r for r in capacity.rows if r[0] == "h100-sxm5-80gb")
+    same = next(r for r in scaling.rows if r[1] == h100[1])  # the same number of devices
+    assert same[5] == h100[7]
+    replicas = int(h100[1])
+    d = archsim.simulate(scenario, {"hardware.count": replicas,
+                                    "workload.replicas": replicas}).to_dict()
+    price = load_spec_file("devices", "h100-sxm5-80gb").price_per_hour
+    from archsim.report.fmt import money
+
+    assert h100[7] == money(replicas * price / (3600 * d["tokens_per_s"]) * 1e6)
+
+
+def test_capacity_names_device_types_without_a_price(scenario):
+    report = build_report(scenario, options=ReportOptions(devices=("l40s",)))
+    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][-1]
+    l40s = next(r for r in capacity.rows if r[0] == "l40s")
+    assert l40s[6:] == ("no price", "no price")
+    answer = " ".join(b.text for b in _section(report, "answer").blocks)
+    assert "(among the 1 priced of 2 device types sized; no price for l40s)" in answer
+
+
+def test_load_over_time_and_highest_rate_per_replica(scenario):
+    report = build_report(scenario)
+    load = _section(report, "load")
+    assert any(getattr(b, "name", "") == "load" for b in load.blocks)
+    top = _section(report, "max-rate")
+    rows = next(b for b in top.blocks if getattr(b, "rows", None)).rows
+    met = [r for r in rows if r[4] == "yes"]
+    text = " ".join(getattr(b, "text", "") for b in top.blocks)
+    assert met and f"up to {met[-1][0].removesuffix(' req/s')} requests/s" in text
+    plot = next(b for b in _section(report, "cost-latency").blocks if getattr(b, "png", None))
+    assert plot.name == "cost_latency"

@@ -1,0 +1,141 @@
+"""The training report's answer and capacity plan: how long, how many devices, what cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archsim.report import fmt
+from archsim.report.capacity import (
+    SECONDS_PER_DAY,
+    RunEstimate,
+    TrainingTarget,
+    run_estimate,
+    sustained,
+)
+from archsim.report.document import Section
+from archsim.report.scaling import ScalePoint
+from archsim.spec.model import ModelSpec
+
+
+def _plan_text(r: dict[str, Any]) -> str:
+    par = r.get("parallel") or {}
+    keys = [k for k in ("dp", "tp", "pp", "cp", "ep") if par.get(k, 1) != 1 or k == "dp"]
+    return ", ".join(f"{k} {par[k]}" for k in keys if k in par)
+
+
+def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: ModelSpec | None,
+            params: float | None, target: TrainingTarget | None, here: RunEstimate | None,
+            best: ScalePoint | None, points: list[ScalePoint]) -> Section:
+    sec = Section("answer", "Question and answer")
+    size = f" ({fmt.count(params)} parameters)" if params else ""
+    device = device_names[0]
+    devices = int(r.get("devices") or 0) or sum(p["count"] for p in r["hardware"]["pools"])
+    if target is not None and len(device_names) > 1:
+        question = (f"How long does it take, and at what cost, to train {r['model']}{size} on "
+                    f"{fmt.count(target.tokens)} tokens on {hw}, and does it finish within "
+                    f"{fmt.days(target.days)}?")
+    elif target is not None:
+        question = (f"How many {device} devices does it take to train {r['model']}{size} on "
+                    f"{fmt.count(target.tokens)} tokens within {fmt.days(target.days)}, for how "
+                    "long, and at what cost?")
+    else:
+        question = f"How fast and at what cost does {r['model']} train on {hw}?"
+    sec.text("Question: " + question)
+    if not r.get("feasible"):
+        reasons = "; ".join(r.get("infeasible_reasons") or ["no reason recorded"])
+        answer = (f"The plan as given ({hw}) does not run: {reasons}.")
+        if best is not None and target is not None:
+            est = run_estimate(best.devices, best.tokens_per_s or 0.0,
+                               best.cost_per_million_tokens_usd, best.energy_per_token_j,
+                               target.tokens)
+            answer += (f" With the same tp/pp and dp {best.dp}, {best.devices} devices run it "
+                       f"and meet the target: {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
+        sec.text("Answer: " + answer)
+        return sec
+    tps, _ = sustained(r)
+    with_ckpt = (r.get("io") or {}).get("step_time_with_checkpoint_s")
+    step = (f"On {hw} ({_plan_text(r)}) one step takes {fmt.human_time(r['step_time_s'])}"
+            + (f" ({fmt.human_time(with_ckpt)} with checkpoint writes amortized), "
+               f"{fmt.rate(tps, 'tokens/s')} sustained" if tps != r["tokens_per_s"]
+               else f", {fmt.rate(tps, 'tokens/s')}"))
+    if here is None or target is None:
+        sec.text(f"Answer: {step}; cost {fmt.money(r.get('cost_per_million_tokens_usd'))} per "
+                 "million tokens.")
+        return sec
+    first = (f"{step}, so {fmt.count(target.tokens)} tokens take {fmt.days(here.days)} and cost "
+             f"{fmt.money(here.cost_usd)} ({fmt.kwh(here.energy_kwh)}).")
+    if best is None and not points:
+        verb = "finishes" if here.days <= target.days else "does not finish"
+        second = (f"That {verb} within {fmt.days(target.days)}; no other device count was "
+                  "simulated.")
+    elif best is None:
+        top = max((p for p in points if p.feasible and p.tokens_per_s), default=None,
+                  key=lambda p: p.tokens_per_s or 0.0)
+        second = (f"No device count with this tp/pp and global batch reaches "
+                  f"{fmt.days(target.days)}" + (
+                      f"; the fastest simulated, {top.devices} devices, needs "
+                      f"{fmt.days(target.tokens / (top.tokens_per_s or 1) / SECONDS_PER_DAY)}"
+                      if top else "") + ": a larger global batch or another plan is needed.")
+    else:
+        est = run_estimate(best.devices, best.tokens_per_s or 0.0,
+                           best.cost_per_million_tokens_usd, best.energy_per_token_j,
+                           target.tokens)
+        if best.devices == devices:
+            second = (f"{devices} devices are also the fewest that finish within "
+                      f"{fmt.days(target.days)}.")
+        else:
+            verb = "needs only" if best.devices < devices else "needs"
+            second = (f"Finishing within {fmt.days(target.days)} {verb} {best.devices} devices "
+                      f"(dp {best.dp}): {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
+    sec.text("Answer: " + first + " " + second)
+    return sec
+
+
+def capacity_section(r: dict[str, Any], devices: int, target: TrainingTarget | None,
+              here: RunEstimate | None, best: ScalePoint | None, points: list[ScalePoint]
+              ) -> Section:
+    sec = Section("capacity", "Capacity plan")
+    tps, cpm = sustained(r)
+    ept = r.get("energy_per_token_j")
+    label = "throughput" if tps == r.get("tokens_per_s") else \
+        "throughput (sustained, checkpoint writes included)"
+    rows = [(label, fmt.rate(tps, "tokens/s") if r.get("feasible") else "does not run"),
+            ("tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
+             if tps and r.get("feasible") else "-"),
+            ("cost per million tokens", fmt.money(cpm)),
+            ("energy per million tokens", fmt.kwh(ept * 1e6 / 3.6e6) if ept else "-")]
+    if target is not None and here is not None:
+        rows += [(f"time to train {fmt.count(target.tokens)} tokens", fmt.days(here.days)),
+                 ("cost of the run", fmt.money(here.cost_usd)),
+                 ("energy of the run", fmt.kwh(here.energy_kwh))]
+    sec.table(["at the simulated plan", f"{devices} devices"], rows)
+    if target is None:
+        sec.text("No target: the model is not in the registry, so give --train-tokens.")
+        return sec
+    need = target.tokens_per_s
+    sec.text(f"Target: {fmt.count(target.tokens)} tokens within {fmt.days(target.days)} = "
+             f"{fmt.rate(need, 'tokens/s')} sustained ({target.note}).")
+    if best is not None:
+        est = run_estimate(best.devices, best.tokens_per_s or 0.0,
+                           best.cost_per_million_tokens_usd, best.energy_per_token_j,
+                           target.tokens)
+        sec.table(["fewest devices that meet the target", "value"],
+                  [("devices", f"{best.devices} (dp {best.dp})"),
+                   ("throughput", fmt.rate(best.tokens_per_s, "tokens/s")),
+                   ("time to train", fmt.days(est.days)),
+                   ("cost", fmt.money(est.cost_usd)),
+                   ("energy", fmt.kwh(est.energy_kwh))])
+        below = max((p for p in points if p.dp < best.dp), default=None, key=lambda p: p.dp)
+        sec.text(f"Found among the data-parallel degrees that divide the global batch and "
+                 f"fill whole nodes ({len(points)} device counts simulated, see the scaling "
+                 "section); "
+                 + (f"the next smaller one, {below.devices} devices, "
+                    + (f"reaches only {fmt.rate(below.tokens_per_s, 'tokens/s')}."
+                       if below.feasible else "does not run.")
+                    if below is not None else "no smaller count divides the batch."))
+    elif points:
+        sec.text("No simulated device count meets the target with this plan and global batch.")
+    else:
+        sec.text("Other device counts were not simulated (see \"Not in this report\"), so "
+                 "the fewest devices that meet the target are not known.")
+    return sec
