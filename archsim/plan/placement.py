@@ -82,6 +82,9 @@ def resolve_placement(sc: ScenarioSpec, stage_devices: int
     cluster, pp = sc.cluster, sc.plan.pp
     names = stage_pool_names(sc.plan.placement, pp)
     reasons: list[str] = []
+    if names is not None and len(names) != pp:
+        return None, [f"plan.placement.stages places {len(names)} stage"
+                      f"{'s' if len(names) != 1 else ''}, but plan.pp is {pp}"]
     if names is None:
         names = []
         for pool in cluster.pools:

@@ -21,6 +21,10 @@ from archsim.spec.units import (
     DurationOrZero,
 )
 
+# Most devices in one cluster: 2**20 = 1,048,576, five times the largest GPU clusters built
+# (about 200,000); beyond it a "feasible" answer would describe no machine anyone can rent.
+MAX_DEVICES = 2**20
+
 Topology = Literal["switch", "ring", "torus2d", "torus3d", "fattree", "rail", "pcie", "mesh"]
 
 
@@ -41,6 +45,12 @@ class InterconnectSpec(StrictModel):
     """The switch reduces in the network (NVLS, SHARP) for all-reduce."""
     in_network_efficiency: float | None = Field(default=None, gt=0, le=2)
     """In-network all-reduce bus bandwidth (nccl-tests convention) / line rate; may exceed 1."""
+    size_efficiency: tuple[tuple[float, float], ...] | None = None
+    """Bus bandwidth of an S-byte collective / at large messages, as ``[bytes, fraction]``
+    points from an nccl-tests size sweep on this link (with ``latency`` taken from its
+    smallest messages): a collective runs its bytes at ``efficiency`` × the fraction at its
+    buffer size, interpolated in log10(S); the first point's fraction below it, 1 beyond the
+    last. None: every size at ``efficiency``."""
     source: str = ""
     unverified: list[str] = Field(default_factory=list)
 
@@ -95,8 +105,8 @@ class PoolSpec(StrictModel):
 
     name: str = "main"
     device: DeviceSpec
-    count: int
-    devices_per_node: int = Field(ge=1)
+    count: int = Field(le=MAX_DEVICES)
+    devices_per_node: int = Field(ge=1, le=MAX_DEVICES)
     intra_node: InterconnectSpec | None = None
     inter_node: InterconnectSpec | None = None
     nics_per_node: int | None = Field(default=None, ge=1)
@@ -286,6 +296,9 @@ class ClusterSpec(StrictModel):
     @model_validator(mode="after")
     def _check_pools(self) -> ClusterSpec:
         names = [p.name for p in self.pools]
+        if self.total_devices > MAX_DEVICES:
+            raise ValueError(f"the pools hold {self.total_devices:,} devices; archsim simulates "
+                             f"clusters of at most {MAX_DEVICES:,}")
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"pool names must be unique; repeated: {', '.join(dupes)}")

@@ -8,6 +8,14 @@ from pydantic import Field, model_validator
 
 from archsim.spec.base import StrictModel
 
+# Most layers accepted: the deepest published LLMs have ~130 layers; per-layer lists (stage
+# split, graphs) grow with this number (measured: 100,000 layers simulate in under 1 s, 10**9
+# need 15 GB), so 100,000 refuses only typos.
+MAX_LAYERS = 100_000
+
+# Longest context (tokens) a model may declare: as workload lengths (archsim/spec/workload.py).
+MAX_CONTEXT = 2**24
+
 
 class MoESpec(StrictModel):
     """Mixture-of-experts MLP: ``experts`` expert MLPs, each token routed to ``top_k``."""
@@ -31,7 +39,7 @@ class ModelSpec(StrictModel):
     """Architecture of a transformer stack (all sizes in elements, not bytes)."""
 
     name: str = "custom"
-    layers: int = Field(ge=1)
+    layers: int = Field(ge=1, le=MAX_LAYERS)
     hidden: int = Field(ge=1)
     heads: int = Field(ge=1)
     kv_heads: int | None = Field(default=None, ge=1)
@@ -45,7 +53,7 @@ class ModelSpec(StrictModel):
     moe: MoESpec | None = None
     encoder: bool = False
     """True for bidirectional (BERT-style) models: no causal mask."""
-    max_seq_len: int = Field(default=2048, ge=1)
+    max_seq_len: int = Field(default=2048, ge=1, le=MAX_CONTEXT)
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     position: Literal["learned", "rope", "alibi", "none"] = "learned"
     bias: bool = True

@@ -41,7 +41,9 @@ def balance_mode(placement: Any) -> str:
 
 
 def placement_problems(placement: Any, cluster: ClusterSpec, pp: int) -> list[str]:
-    """Why ``placement`` does not fit ``cluster`` and ``pp`` (empty when it does)."""
+    """Why ``placement`` is not a placement on ``cluster`` (empty when it is). A number of
+    stages other than ``pp`` is a plan that cannot run, as a pp that does not divide the
+    devices: archsim/plan/placement.py makes it an infeasible result, not an input error."""
     if placement is None:
         return []
     names = [p.name for p in cluster.pools]
@@ -76,19 +78,12 @@ def placement_problems(placement: Any, cluster: ClusterSpec, pp: int) -> list[st
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
                 problems.append(f"plan.placement.stages.{pool}: expected a number of stages "
                                 f"≥ 1 (got {n!r})")
-        if problems:
-            return problems
-        count = sum(stages.values())
     elif isinstance(stages, (list, tuple)):
         for i, pool in enumerate(stages):
             if pool not in names:
                 problems.append(f"plan.placement.stages[{i}]: pool {pool!r} does not exist "
                                 f"(pools: {known})")
-        count = len(stages)
     else:
         return [*problems, f"plan.placement.stages: expected a list of pool names, one per "
                            f"pipeline stage, or a mapping pool → stages (got {stages!r})"]
-    if not problems and count != pp:
-        problems.append(f"plan.placement.stages: places {count} stage"
-                        f"{'s' if count != 1 else ''}, but plan.pp is {pp}")
     return problems

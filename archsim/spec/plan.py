@@ -8,6 +8,7 @@ from pydantic import Field
 
 from archsim.spec.base import StrictModel
 from archsim.spec.device import Dtype
+from archsim.spec.model import ModelSpec
 
 
 class ParallelPlan(StrictModel):
@@ -62,8 +63,8 @@ class PruningPlan(StrictModel):
 
 
 class DistillPlan(StrictModel):
-    student: Any
-    """A model name or an inline model mapping."""
+    student: ModelSpec
+    """A model name (resolved by the loader) or an inline model mapping."""
     teacher_dtype: Dtype | None = None
     """Dtype the teacher runs its forward pass in (default: the workload's)."""
 

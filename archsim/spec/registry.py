@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from archsim.spec.errors import SpecError
+from archsim.spec.yamlio import parse_yaml_text, read_yaml
+
+__all__ = ["KINDS", "closest_names", "data_roots", "kind_folders", "list_names",
+           "load_registry_mapping", "parse_yaml_text", "read_yaml", "registry_path"]
 
 KINDS: dict[str, tuple[str, str]] = {
     "devices": ("hardware_profiles", "devices"),
@@ -70,8 +73,21 @@ def closest_names(kind: str, name: str, n: int = 3) -> list[str]:
     return sorted(pool, key=rank)[:n]
 
 
+# A registry name: letters, digits and . _ + - (no folder separators, no leading dot), so a
+# name can only ever pick a file inside the registry folders.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
 def registry_path(kind: str, name: str) -> Path:
-    """Path of the registry file ``name`` of ``kind``; SpecError with the closest names if none."""
+    """Path of the registry file ``name`` of ``kind``; SpecError with the closest names if none.
+
+    A name is letters, digits and ``. _ + -``; anything else (``../x``, ``/tmp/x``) is refused
+    rather than looked up: only a value ending in .yaml is read as a file path (by the callers).
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise SpecError([f"{name!r} is not a {_SINGULAR[kind]} name (letters, digits and "
+                         ". _ + - only); a file outside the registry is given by a path ending "
+                         "in .yaml"])
     for folder in kind_folders(kind):
         path = folder / f"{name}.yaml"
         if path.is_file():
@@ -80,25 +96,6 @@ def registry_path(kind: str, name: str) -> Path:
     hint = f"; closest: {', '.join(close)}" if close else ""
     raise SpecError([f"unknown {_SINGULAR[kind]} {name!r}{hint} "
                      f"(see `archsim list {kind}`)"])
-
-
-def read_yaml(path: Path) -> object:
-    """Parse a YAML file; SpecError naming the file and line on malformed YAML."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    return parse_yaml_text(text, str(path))
-
-
-def parse_yaml_text(text: str, source: str) -> object:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError([f"{source}: malformed YAML: {where}{problem}"]) from None
 
 
 @lru_cache(maxsize=512)

@@ -89,11 +89,29 @@ def _unit_factor(dimension: str, unit: str) -> float | None:
     raise KeyError(dimension)
 
 
+# The range of a non-zero quantity, per dimension (SI units). Far outside every real device,
+# link and price (shipped profiles span 16 MB-256 GiB, 1 GB/s-80 TB/s, 1.28 TFLOPS-9 PFLOPS,
+# 0.5 us-2 ms, 20-1000 W, 1-5 USD/h), yet tight enough that a time computed from them (work /
+# rate, bytes / bandwidth) stays a finite float: "1e-300 FLOPS" would make a step take
+# infinitely long and still look feasible.
+_RANGES = {  # dimension: (low, high, as written in messages)
+    "bytes": (1.0, 2.0**60, "1 B", "1 EiB"),
+    "bandwidth": (1e3, 1e18, "1 kB/s", "1 EB/s"),
+    "flops": (1e3, 1e21, "1 kFLOPS", "1e21 FLOPS"),
+    "time": (1e-15, 3.2e7, "1 fs", "3.2e7 s (about a year)"),
+    "power": (1e-3, 1e9, "1 mW", "1 GW"),
+    "price": (1e-6, 1e6, "1e-6 USD/h", "1e6 USD/h"),
+    "frequency": (1.0, 1e12, "1 Hz", "1 THz"),
+    "energy": (1e-9, 1e18, "1 nJ", "1e18 J"),
+}
+
+
 def parse_quantity(value: object, dimension: str, *, allow_zero: bool = False) -> float:
     """Parse ``value`` (a string with a unit) into an SI float of ``dimension``.
 
     Raises ValueError naming the expected unit when the value is a bare number, has a unit of
-    another dimension, cannot be read, or is not positive (zero allowed with ``allow_zero``).
+    another dimension, cannot be read, is not positive (zero allowed with ``allow_zero``) or
+    lies outside the range archsim accepts for the dimension.
     """
     example = _EXAMPLES[dimension]
     if isinstance(value, bool) or value is None:
@@ -122,6 +140,11 @@ def parse_quantity(value: object, dimension: str, *, allow_zero: bool = False) -
     if number < 0 or (number == 0 and not allow_zero):
         bound = "zero or more" if allow_zero else "greater than zero"
         raise ValueError(f"{value!r} must be {bound}")
+    low, high, low_text, high_text = _RANGES[dimension]
+    if number != 0 and not low <= number <= high:
+        what = "below the smallest" if number < low else "above the largest"
+        raise ValueError(f"{value!r} is {what} {dimension} value archsim accepts "
+                         f"({low_text} to {high_text})")
     return number
 
 

@@ -11,10 +11,20 @@ from archsim.spec.io import CheckpointSpec, DataSpec
 
 ComputeDtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
 
+# Longest sequence, prompt or output (tokens) accepted: 2**24 = 16.8M, above the longest
+# context windows offered (10M); serving and decode work grows with tokens, so a typo such as
+# gen_len: 1e12 is refused rather than simulated for days.
+MAX_TOKENS = 2**24
+
+# Most requests in one serving run: each is a Python object through the whole simulation
+# (measured: 100,000 requests 21 s and 110 MB), so 1,000,000 keeps a run to minutes and about
+# 1 GB; the shipped runs use 1,500-10,000.
+MAX_REQUESTS = 1_000_000
+
 
 class TrainingWorkload(StrictModel):
     kind: Literal["training"] = "training"
-    seq_len: int = Field(default=2048, ge=1)
+    seq_len: int = Field(default=2048, ge=1, le=MAX_TOKENS)
     global_batch: int = Field(default=512, ge=1)
     """Sequences per optimizer step."""
     micro_batch: int = Field(default=1, ge=1)
@@ -38,8 +48,8 @@ class InferenceWorkload(StrictModel):
     """Replay each forward pass as a captured graph (vLLM, TensorRT-LLM): kernels cost the
     device's graph_launch_overhead instead of launch_overhead."""
     batch: int = Field(default=1, ge=1)
-    prompt_len: int = Field(default=512, ge=1)
-    gen_len: int = Field(default=128, ge=1)
+    prompt_len: int = Field(default=512, ge=1, le=MAX_TOKENS)
+    gen_len: int = Field(default=128, ge=1, le=MAX_TOKENS)
     dtype: ComputeDtype = "bf16"
 
 
@@ -47,18 +57,19 @@ class LengthDistribution(StrictModel):
     """Token-length distribution of requests (samples are clipped to [1, ``max``])."""
 
     dist: Literal["fixed", "uniform", "lognormal", "empirical"]
-    value: int | None = Field(default=None, ge=1)
+    value: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     """fixed: the length."""
-    low: int | None = Field(default=None, ge=1)
-    high: int | None = Field(default=None, ge=1)
+    low: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    high: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     """uniform: inclusive bounds."""
-    mean: float | None = Field(default=None, gt=0)
+    mean: float | None = Field(default=None, gt=0, le=MAX_TOKENS)
     sigma: float | None = Field(default=None, gt=0)
     """lognormal: mean length and sigma of the underlying normal."""
     file: str | None = None
     """empirical: a CSV (column ``length`` or the first column), JSONL (key ``length``) or text
     file (one length per line) of observed lengths, sampled with replacement."""
-    max: int | None = Field(default=None, ge=1)
+    max: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    """Longest length drawn (samples above it are clipped); at most MAX_TOKENS either way."""
 
     @model_validator(mode="after")
     def _fields_for_dist(self) -> LengthDistribution:
@@ -86,7 +97,7 @@ class ArrivalSpec(StrictModel):
     given ``rate_per_s`` rescales the trace's times to that mean rate)."""
 
     rate_per_s: float | None = Field(default=None, gt=0)
-    count: int = Field(default=1000, ge=1)
+    count: int = Field(default=1000, ge=1, le=MAX_REQUESTS)
     process: Literal["poisson", "trace", "uniform"] = "poisson"
     trace_file: str | None = None
     seed: int = 0
@@ -120,8 +131,8 @@ class ServingWorkload(StrictModel):
     cuda_graphs: bool = False
     """As for inference: forward passes replayed as captured graphs."""
     arrival: ArrivalSpec = ArrivalSpec(rate_per_s=1.0)
-    prompt_len: int | LengthDistribution = 512
-    gen_len: int | LengthDistribution = 128
+    prompt_len: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | LengthDistribution = 512
+    gen_len: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | LengthDistribution = 128
     slo: SLOSpec = SLOSpec()
     dtype: ComputeDtype = "bf16"
     replicas: int | None = Field(default=None, ge=1)

@@ -5,28 +5,25 @@ trace file: CSV with a header, or JSON Lines, one request per row with ``arrival
 ``prompt_len`` and ``gen_len`` (aliases: ``timestamp``/``arrival_time``,
 ``input_len``/``prompt_tokens``, ``output_len``/``output_tokens``). Lengths are fixed numbers
 or drawn from a distribution (fixed, uniform, lognormal, or empirical from a file of observed
-lengths). Relative file names are looked up in the current folder, then in the data folders
-(beside ``workloads/``). Everything is drawn from one seeded generator, so a run repeats.
+lengths). The files are read by archsim/spec/datafiles.py. Everything is drawn from one seeded
+generator, so a run repeats; a drawn length is clipped to [1, ``max``] and never exceeds
+``MAX_TOKENS`` (a lognormal's far tail would otherwise overflow the integer it is stored in).
 
 Raises SpecError naming the field, the file and the line for missing, empty or malformed files.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from archsim.spec.errors import SpecError
-from archsim.spec.workload import LengthDistribution, ServingWorkload
+from archsim.spec.datafiles import read_lengths, read_trace, resolve_data_file
+from archsim.spec.workload import MAX_TOKENS, LengthDistribution, ServingWorkload
 
-_ALIASES = {"arrival_s": ("arrival_s", "arrival_time", "timestamp"),
-            "prompt_len": ("prompt_len", "input_len", "prompt_tokens"),
-            "gen_len": ("gen_len", "output_len", "output_tokens")}
+__all__ = ["Request", "generate_requests", "read_lengths", "read_trace", "resolve_data_file",
+           "sample_lengths"]
 
 
 @dataclass(slots=True, eq=False)
@@ -62,149 +59,12 @@ class Request:
     """Virtual engine of its replica that runs it (pipeline-parallel replicas; else 0)."""
 
 
-def resolve_data_file(name: str, field: str) -> Path:
-    """``name`` as given, else relative to the data folders (where workloads/ lives)."""
-    from archsim.spec.registry import data_roots
-
-    path = Path(name)
-    if path.is_file():
-        return path
-    if not path.is_absolute():
-        for root in data_roots():
-            if (root / path).is_file():
-                return root / path
-    raise SpecError([f"{field}: {name}: no such file (looked in the current folder and the "
-                     "data folders)"])
-
-
-def _whole(value: object, what: str, where: str, minimum: int = 1) -> int:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SpecError([f"{where}: {what} {value!r} is not a number"]) from None
-    if not math.isfinite(number) or number != int(number) or number < minimum:
-        raise SpecError([f"{where}: {what} {value!r} must be a whole number ≥ {minimum}"])
-    return int(number)
-
-
-def _time(value: object, where: str) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SpecError([f"{where}: arrival_s {value!r} is not a number of seconds"]) from None
-    if not math.isfinite(number) or number < 0:
-        raise SpecError([f"{where}: arrival_s {value!r} must be a time ≥ 0 in seconds"])
-    return number
-
-
-def _pick(row: dict, key: str) -> object:
-    for alias in _ALIASES[key]:
-        if alias in row and row[alias] not in (None, ""):
-            return row[alias]
-    return None
-
-
-def read_trace(name: str, field: str = "workload.arrival.trace_file"
-               ) -> list[tuple[float, int, int]]:
-    """(arrival_s, prompt_len, gen_len) per request of a CSV or JSONL trace, by arrival."""
-    path = resolve_data_file(name, field)
-    where = f"{field}: {name}"
-    rows: list[tuple[int, dict]] = []
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SpecError([f"{where}: line {n}: not valid JSON ({exc.msg})"]) from None
-            if not isinstance(obj, dict):
-                raise SpecError([f"{where}: line {n}: expected an object with arrival_s, "
-                                 f"prompt_len and gen_len; got {type(obj).__name__}"])
-            rows.append((n, obj))
-    elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        reader = csv.DictReader(text.splitlines(),
-                                delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        header = [h.strip() for h in reader.fieldnames or []]
-        reader.fieldnames = header
-        if header:
-            missing = [k for k in _ALIASES if not any(a in header for a in _ALIASES[k])]
-            if missing:
-                raise SpecError([f"{where}: line 1: missing column(s) {', '.join(missing)}; "
-                                 "expected a header with arrival_s, prompt_len, gen_len"])
-        for row in reader:
-            if None in row:
-                raise SpecError([f"{where}: line {reader.line_num}: more fields than the "
-                                 f"header's {len(header)}"])
-            if all(v in (None, "") for v in row.values()):
-                continue
-            rows.append((reader.line_num, row))
-    else:
-        raise SpecError([f"{where}: unknown trace format {path.suffix!r}; expected .csv or "
-                         ".jsonl"])
-    if not rows:
-        raise SpecError([f"{where}: the trace file is empty; expected one request per line "
-                         "with arrival_s, prompt_len and gen_len"])
-    out = []
-    for n, row in rows:
-        at = f"{where}: line {n}"
-        values = {k: _pick(row, k) for k in _ALIASES}
-        missing = [k for k, v in values.items() if v is None]
-        if missing:
-            raise SpecError([f"{at}: missing {', '.join(missing)}"])
-        out.append((_time(values["arrival_s"], at),
-                    _whole(values["prompt_len"], "prompt_len", at),
-                    _whole(values["gen_len"], "gen_len", at)))
-    out.sort(key=lambda r: r[0])
-    return out
-
-
-def read_lengths(name: str, field: str) -> np.ndarray:
-    """Observed lengths from a CSV (column ``length`` or the first one), JSONL (``length`` or a
-    bare number per line) or text file (one number per line)."""
-    path = resolve_data_file(name, field)
-    where = f"{field}: {name}"
-    text = path.read_text(encoding="utf-8")
-    values: list[int] = []
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        reader = csv.reader(text.splitlines())
-        header = next(reader, None)
-        if header is None:
-            raise SpecError([f"{where}: the file is empty; expected a column of lengths"])
-        header = [h.strip() for h in header]
-        col = header.index("length") if "length" in header else 0
-        for row in reader:
-            if not row or not any(c.strip() for c in row):
-                continue
-            if col >= len(row):
-                raise SpecError([f"{where}: line {reader.line_num}: no column {col + 1}"])
-            values.append(_whole(row[col], "length", f"{where}: line {reader.line_num}"))
-    else:
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            item: object = line.strip()
-            if suffix in (".jsonl", ".json", ".ndjson"):
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SpecError([f"{where}: line {n}: not valid JSON ({exc.msg})"]) \
-                        from None
-                if isinstance(item, dict):
-                    item = item.get("length")
-            values.append(_whole(item, "length", f"{where}: line {n}"))
-    if not values:
-        raise SpecError([f"{where}: the file is empty; expected a column of lengths"])
-    return np.asarray(values, dtype=np.int64)
-
-
 def sample_lengths(spec: int | LengthDistribution, n: int, rng: np.random.Generator,
                    field: str) -> np.ndarray:
     """``n`` lengths from ``spec`` (clipped to [1, spec.max])."""
     if isinstance(spec, int):
         return np.full(n, spec, dtype=np.int64)
+    top = min(spec.max, MAX_TOKENS) if spec.max is not None else MAX_TOKENS
     if spec.dist == "fixed":
         out = np.full(n, spec.value, dtype=np.int64)
     elif spec.dist == "uniform":
@@ -212,11 +72,13 @@ def sample_lengths(spec: int | LengthDistribution, n: int, rng: np.random.Genera
     elif spec.dist == "lognormal":
         assert spec.mean is not None and spec.sigma is not None
         mu = math.log(spec.mean) - spec.sigma ** 2 / 2  # so that E[length] = mean
-        out = np.rint(rng.lognormal(mu, spec.sigma, size=n)).astype(np.int64)
+        with np.errstate(over="ignore"):  # an infinite draw is clipped to ``top`` below
+            drawn = rng.lognormal(mu, spec.sigma, size=n)
+        out = np.rint(np.clip(drawn, 1, top)).astype(np.int64)
     else:
         assert spec.file is not None
         out = rng.choice(read_lengths(spec.file, f"{field}.file"), size=n)
-    return np.clip(out, 1, spec.max if spec.max is not None else None)
+    return np.clip(out, 1, top)
 
 
 def generate_requests(wl: ServingWorkload) -> list[Request]:
