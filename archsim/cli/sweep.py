@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print only the summary as JSON on stdout")
     p.add_argument("--top", type=int, metavar="K", help="rows in the best-points table")
+    p.add_argument("--max-points", type=int, metavar="N",
+                   help="most points the sweep may enumerate (default 1,000,000, or the "
+                        "sweep file's max_points)")
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -71,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.top is not None and args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
+    if args.max_points is not None and args.max_points < 1:
+        raise UsageError(f"--max-points must be at least 1, got {args.max_points}")
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume")
     sweep = load_sweep(args.sweep)
@@ -78,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         sweep.spec = sweep.spec.model_copy(update={"engine": args.engine})
     if args.top:
         sweep.spec = sweep.spec.model_copy(update={"top": args.top})
+    if args.max_points:
+        sweep.spec = sweep.spec.model_copy(update={"max_points": args.max_points})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
     check_writable(out)
     check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers

@@ -21,6 +21,10 @@ from archsim.spec.registry import registry_path
 from archsim.sweep.files import is_path_value
 from archsim.sweep.keys import check_key
 
+# Most values one axis may hold: a list of them is kept per axis and combined into points;
+# 1,000,000 is far beyond any grid axis (a few to a few hundred values) and cheap to hold.
+MAX_AXIS_VALUES = 1_000_000
+
 # dotted keys whose string value names a registry entry -> registry kind
 REGISTRY_KEYS = {"model": "models", "hardware.device": "devices",
                  "hardware.intra_node": "interconnects", "hardware.inter_node": "interconnects",
@@ -96,6 +100,8 @@ def _parse_range(key: str, value: dict[str, Any], mode: str,
             or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)):
         raise ValueError(f"range must be [low, high] numbers, got {bounds!r}")
     low, high = bounds
+    if not all(math.isfinite(b) for b in bounds):
+        raise ValueError(f"range must be [low, high] finite numbers, got {bounds!r}")
     if high < low:
         raise ValueError(f"range [{low}, {high}]: low is greater than high")
     integer = _is_integral(low) and _is_integral(high)
@@ -114,8 +120,10 @@ def _parse_range(key: str, value: dict[str, Any], mode: str,
         return Axis(key=key, low=low, high=high, integer=integer, log=scale == "log")
     what = given[0]
     amount = value[what]
-    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0:
+    if not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount <= 0 \
+            or not math.isfinite(amount):
         raise ValueError(f"{what} must be a positive number, got {amount!r}")
+    _check_count(value, _count(low, high, what, amount))
     if what == "step":
         values = _stepped(low, high, amount, integer and _is_integral(amount))
     elif what == "factor":
@@ -133,9 +141,26 @@ def _parse_range(key: str, value: dict[str, Any], mode: str,
         values = _spaced(low, high, amount, scale == "log", integer)
     if not values:
         raise ValueError(f"range {value!r} gives no values")
-    if len(values) > 1_000_000:
-        raise ValueError(f"gives {len(values)} values; at most 1,000,000 per axis")
     return Axis(key=key, values=tuple(dict.fromkeys(values)))
+
+
+def _count(low: float, high: float, what: str, amount: float) -> float:
+    """How many values a range gives (computed, not built: the range may be 1 to 1e18)."""
+    if what == "step":
+        return math.floor((high - low) / amount * (1 + 1e-12)) + 1
+    if what == "factor":
+        if amount <= 1 or low <= 0:
+            return 1  # refused with its own message
+        return math.floor(math.log(high / low) / math.log(amount) * (1 + 1e-12)) + 1
+    return amount
+
+
+def _check_count(value: dict[str, Any], count: float) -> None:
+    if count > MAX_AXIS_VALUES:
+        shown = f"{count:,.0f}" if count < 1e15 else f"{count:.3g}"
+        raise ValueError(f"range {value!r} gives {shown} values; an axis holds at most "
+                         f"{MAX_AXIS_VALUES:,} (use a larger step or factor, fewer num, or a "
+                         "continuous range in mode random / lhs)")
 
 
 def _stepped(low: float, high: float, step: float, integer: bool) -> list[Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
+from archsim.spec.textio import decode_text
 from archsim.sweep.columns import cell_text
 from archsim.sweep.tables import Column, ResultStore, diff_columns, no_interrupt
 from archsim.sweep.versions import Superseded, backup_path
@@ -40,7 +41,14 @@ class CsvStore(ResultStore):
         if len(complete) != len(data):
             with open(self.path, "r+b") as fh:  # a row cut short by a killed process
                 fh.truncate(len(complete))
-        lines = list(csv.reader(io.StringIO(complete.decode("utf-8"))))
+        try:
+            text = decode_text(complete, str(self.path))
+            lines = list(csv.reader(io.StringIO(text)))
+        except (SpecError, csv.Error) as exc:
+            why = exc.problems[0].removeprefix(f"{self.path}: ").split(";")[0] \
+                if isinstance(exc, SpecError) else f"not CSV: {exc}"
+            raise SpecError([f"{self.path}: is not a results table archsim wrote ({why}); use "
+                             "another --out, or --overwrite to replace it"]) from None
         header = lines[0] if lines else []
         if not self._same_table(header):
             raise SpecError([f"{self.path}: holds a different sweep's table (columns "
@@ -84,7 +92,10 @@ class CsvStore(ResultStore):
                 view = view[written:]
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        try:
+            if self._fd >= 0:
+                os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = -1
+        finally:
+            self.release()

@@ -8,7 +8,8 @@ interrupted.
 Local processes: a worker that dies (killed, out of memory) breaks the pool; the pool is
 rebuilt and the batches that were in flight are re-run one at a time, so the batch that kills a
 worker again is known; it is then split into single points, and a point that kills a worker on
-its own gets an error row ("worker process died") instead of stopping the sweep.
+its own gets an error row ("worker process died") instead of stopping the sweep. A worker
+exits on its own within ``PARENT_CHECK_S`` when the sweep process that started it is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -56,9 +58,23 @@ class InProcess(Executor):
             yield run_batch(ctx, batch)
 
 
-def _ignore_sigint() -> None:
-    """Worker processes leave Ctrl-C to the parent, which stops the sweep cleanly."""
+# How often a worker checks that the sweep that started it is still alive: a worker of a
+# killed sweep exits within this time instead of simulating on, unseen, for hours.
+PARENT_CHECK_S = 0.5
+
+
+def _init_worker(parent: int) -> None:
+    """Worker processes leave Ctrl-C to the parent (which stops the sweep cleanly) and exit
+    when the parent is gone (killed with SIGKILL, it cannot stop them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="archsim-parent-check").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)  # no cleanup: the parent owned every file; nothing here is half-written
 
 
 def _mp_context() -> Any:
@@ -86,7 +102,7 @@ class LocalProcesses(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context(),
-                                         initializer=_ignore_sigint)
+                                         initializer=_init_worker, initargs=(os.getpid(),))
         return self._pool
 
     def run(self, ctx: RunContext, batches: Iterable[list[Point]]) -> Iterator[Rows]:

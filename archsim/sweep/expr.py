@@ -25,6 +25,11 @@ Functions: min, max, abs, ceil, floor, round, int, float, log2, sqrt.
 Raises :class:`ExprSyntaxError` (with the 0-based character position) on text that does not
 parse, and :class:`ExprEvalError` on a value error while evaluating (division by zero,
 comparing a string with a number, an unknown name).
+
+Bounds: text of at most :data:`MAX_EXPR_CHARS` characters, brackets / ``not`` / signs nested at
+most :data:`MAX_NESTING` deep, a tree at most :data:`MAX_DEPTH` deep (a long ``a + b + ...`` is
+a deep tree), whole-number literals below 2**1024 (see archsim/sweep/exprnodes.py for the
+bounds on values).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 
 from archsim.sweep.exprnodes import (
     FUNCTIONS,
+    MAX_INT_BITS,
     Binary,
     BoolOp,
     Call,
@@ -47,9 +53,23 @@ from archsim.sweep.exprnodes import (
     Name,
     Node,
     Unary,
+    tree_depth,
 )
 
 __all__ = ["ExprEvalError", "ExprSyntaxError", "Expression", "evaluate", "parse", "tokenize"]
+
+# Longest expression text: real ones are under 200 characters; the bound keeps a pasted blob
+# (a 200,000-term sum) from being tokenized and parsed at all.
+MAX_EXPR_CHARS = 4096
+
+# Deepest nesting of brackets, 'not', signs and '**' while parsing: each level takes about ten
+# Python frames in this recursive-descent parser, so 32 levels stay far below the recursion
+# limit wherever the parser is called from.
+MAX_NESTING = 32
+
+# Deepest expression tree (evaluating takes one or two frames per level): a chain such as
+# 1 + 1 + ... + 1 is a tree as deep as it is long; 100 levels is far beyond any real sweep.
+MAX_DEPTH = 100
 
 
 class ExprSyntaxError(ValueError):
@@ -57,7 +77,12 @@ class ExprSyntaxError(ValueError):
 
     def __init__(self, message: str, text: str, position: int):
         self.message, self.text, self.position = message, text, position
-        super().__init__(f"{message} at column {position + 1} of {text!r}")
+        super().__init__(f"{message} at column {position + 1} of {self.shown!r}")
+
+    @property
+    def shown(self) -> str:
+        """The text, cut to 80 characters for messages."""
+        return self.text if len(self.text) <= 80 else self.text[:77] + "..."
 
 
 _KEYWORDS = {"and", "or", "not", "in", "if", "else", "true", "false", "True", "False",
@@ -107,6 +132,14 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.nesting = 0
+
+    def enter(self) -> None:
+        """One level deeper in the grammar's recursion; refused past MAX_NESTING."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExprSyntaxError(f"nests deeper than {MAX_NESTING} levels (brackets, 'not', "
+                                  "signs)", self.text, self.tok.pos)
 
     @property
     def tok(self) -> Token:
@@ -140,12 +173,14 @@ class _Parser:
         return node
 
     def expr(self) -> Node:
+        self.enter()
         node = self.or_expr()
         if self.at("if"):
             self.take()
             cond = self.or_expr()
             self.expect("else")
-            return IfElse(cond, node, self.expr())
+            node = IfElse(cond, node, self.expr())
+        self.nesting -= 1
         return node
 
     def or_expr(self) -> Node:
@@ -165,7 +200,10 @@ class _Parser:
     def not_expr(self) -> Node:
         if self.at("not"):
             self.take()
-            return Unary("not", self.not_expr())
+            self.enter()
+            node = Unary("not", self.not_expr())
+            self.nesting -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -199,14 +237,19 @@ class _Parser:
     def unary(self) -> Node:
         if self.at("-", "+"):
             op = self.take().text
-            return Unary(op, self.unary())
+            self.enter()
+            node = Unary(op, self.unary())
+            self.nesting -= 1
+            return node
         return self.power()
 
     def power(self) -> Node:
         node = self.atom()
         if self.at("**"):
             self.take()
+            self.enter()
             node = Binary("**", node, self.unary())
+            self.nesting -= 1
         return node
 
     def atom(self) -> Node:
@@ -215,7 +258,12 @@ class _Parser:
             self.take()
             text = tok.text
             is_float = any(c in text for c in ".eE")
-            return Const(float(text) if is_float else int(text))
+            value = float(text) if is_float else int(text)
+            if value == float("inf") or (not is_float and value.bit_length() > MAX_INT_BITS):
+                raise ExprSyntaxError(f"the number {text[:20]}{'...' if len(text) > 20 else ''}"
+                                      f" is too large (limit 2**{MAX_INT_BITS})", self.text,
+                                      tok.pos)
+            return Const(value)
         if tok.kind == "string":
             self.take()
             return Const(tok.text[1:-1])
@@ -287,8 +335,16 @@ class Expression:
 def parse(text: str) -> Expression:
     """Parse ``text``; raises ExprSyntaxError with the position of the problem."""
     if not isinstance(text, str):
-        raise ExprSyntaxError(f"expected an expression as text, got {text!r}", str(text), 0)
-    return Expression(text, _Parser(text).parse())
+        raise ExprSyntaxError(f"expected an expression as text, got {text!r:.60}",
+                              str(text)[:60], 0)
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprSyntaxError(f"is {len(text):,} characters long; an expression has at most "
+                              f"{MAX_EXPR_CHARS:,}", text, 0)
+    tree = _Parser(text).parse()
+    if tree_depth(tree) > MAX_DEPTH:
+        raise ExprSyntaxError(f"is more than {MAX_DEPTH} operations deep; split it into "
+                              "derived keys", text, 0)
+    return Expression(text, tree)
 
 
 def evaluate(text: str, values: dict[str, Any]) -> Any:

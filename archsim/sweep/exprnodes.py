@@ -4,6 +4,11 @@ Nodes evaluate themselves against a lookup function (name → value). Arithmetic
 only (booleans are not numbers here), ordering compares numbers with numbers or strings with
 strings, ``and`` / ``or`` / ``not`` / ``if`` take true or false only. Anything else raises
 :class:`ExprEvalError` naming the values.
+
+Every arithmetic result is a real, finite number whose size is bounded: a whole number below
+2**:data:`MAX_INT_BITS` (checked before ``**`` computes it, so ``((10**1024)**1024)**1024``
+costs nothing), a float that did not overflow. The work of an expression therefore grows with
+its length, never with the size of its numbers.
 """
 
 from __future__ import annotations
@@ -30,6 +35,24 @@ class Node:
 
     def names(self) -> Iterator[str]:
         yield from ()
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+def tree_depth(root: Node) -> int:
+    """Levels of the tree under ``root`` (a leaf is 1), without recursion."""
+    depth: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        kids = node.children()
+        if closing:
+            depth[id(node)] = 1 + max((depth[id(k)] for k in kids), default=0)
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+    return depth[id(root)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +86,9 @@ class ListLit(Node):
         for item in self.items:
             yield from item.names()
 
+    def children(self) -> tuple[Node, ...]:
+        return self.items
+
 
 @dataclass(frozen=True, slots=True)
 class Unary(Node):
@@ -74,10 +100,13 @@ class Unary(Node):
         if self.op == "not":
             return not _truth(value)
         _need_number(value, self.op)
-        return -value if self.op == "-" else +value
+        return _bounded(-value if self.op == "-" else +value, f"{self.op}{_short(value)}")
 
     def names(self) -> Iterator[str]:
         yield from self.operand.names()
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.operand,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +122,9 @@ class Binary(Node):
     def names(self) -> Iterator[str]:
         yield from self.left.names()
         yield from self.right.names()
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.left, self.right)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +146,9 @@ class Compare(Node):
         for _, node in self.rest:
             yield from node.names()
 
+    def children(self) -> tuple[Node, ...]:
+        return (self.first, *(node for _, node in self.rest))
+
 
 @dataclass(frozen=True, slots=True)
 class BoolOp(Node):
@@ -128,6 +163,9 @@ class BoolOp(Node):
     def names(self) -> Iterator[str]:
         for item in self.items:
             yield from item.names()
+
+    def children(self) -> tuple[Node, ...]:
+        return self.items
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +184,9 @@ class IfElse(Node):
         yield from self.then.names()
         yield from self.other.names()
 
+    def children(self) -> tuple[Node, ...]:
+        return (self.cond, self.then, self.other)
+
 
 @dataclass(frozen=True, slots=True)
 class Call(Node):
@@ -159,6 +200,9 @@ class Call(Node):
     def names(self) -> Iterator[str]:
         for a in self.args:
             yield from a.names()
+
+    def children(self) -> tuple[Node, ...]:
+        return self.args
 
 
 # --------------------------------------------------------------------------- semantics
@@ -183,30 +227,62 @@ def _truth(v: Any) -> bool:
 # sweep (a guard, not a modelling number).
 _MAX_EXPONENT = 1024
 
+# Whole numbers stay below 2**1024, the size of the largest float: a larger one can neither
+# become a float nor mean anything in a sweep, and bounding it bounds the cost of every
+# operation on it (10 ** 1024 ** 1024 would otherwise take hours and gigabytes).
+MAX_INT_BITS = 1024
+
+
+def _bounded(value: Any, what: str) -> Any:
+    """``value`` if it is a finite real number of bounded size; ExprEvalError otherwise."""
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise ExprEvalError(f"{what} is larger than 2**{MAX_INT_BITS}")
+        return value
+    if isinstance(value, complex):
+        raise ExprEvalError(f"{what} is not a real number")
+    if not math.isfinite(value):
+        raise ExprEvalError(f"{what} overflows")
+    return value
+
+
+def _power(a: Any, b: Any) -> Any:
+    if abs(b) > _MAX_EXPONENT:
+        raise ExprEvalError(f"exponent {b!r} is too large (limit {_MAX_EXPONENT})")
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and \
+            (abs(a).bit_length() - 1) * b > MAX_INT_BITS:
+        raise ExprEvalError(f"{a!r} ** {b!r} is larger than 2**{MAX_INT_BITS}")
+    return a ** b
+
 
 def _arith(op: str, a: Any, b: Any) -> Any:
     _need_number(a, op)
     _need_number(b, op)
     try:
         if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return a / b
-        if op == "//":
-            return a // b
-        if op == "%":
-            return a % b
-        if abs(b) > _MAX_EXPONENT:
-            raise ExprEvalError(f"exponent {b!r} is too large (limit {_MAX_EXPONENT})")
-        return a ** b
+            value = a + b
+        elif op == "-":
+            value = a - b
+        elif op == "*":
+            value = a * b
+        elif op == "/":
+            value = a / b
+        elif op == "//":
+            value = a // b
+        elif op == "%":
+            value = a % b
+        else:
+            value = _power(a, b)
     except ZeroDivisionError:
         raise ExprEvalError(f"division by zero in {a!r} {op} {b!r}") from None
     except OverflowError:
         raise ExprEvalError(f"{a!r} {op} {b!r} overflows") from None
+    return _bounded(value, f"{_short(a)} {op} {_short(b)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
@@ -232,8 +308,18 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     return a >= b
 
 
+# round(x, n) with |n| beyond this computes 10**|n| for nothing: a float has 17 digits and
+# whole numbers here stay below 2**1024 (309 digits).
+_MAX_ROUND_DIGITS = 400
+
+
 def _fn_round(*args: Any) -> Any:
-    return round(args[0]) if len(args) == 1 else round(args[0], int(args[1]))
+    if len(args) == 1:
+        return round(args[0])
+    digits = int(args[1])
+    if abs(digits) > _MAX_ROUND_DIGITS:
+        raise ExprEvalError(f"round() to {digits} digits: at most {_MAX_ROUND_DIGITS}")
+    return round(args[0], digits)
 
 
 def _fn_log2(x: Any) -> float:
@@ -272,6 +358,8 @@ def _call(name: str, values: list[Any]) -> Any:
     for v in values:
         _need_number(v, f"{name}()")
     try:
-        return fn(*values)
+        value = fn(*values)
     except (ValueError, OverflowError) as exc:
-        raise ExprEvalError(f"{name}{tuple(values)}: {exc}") from None
+        shown = ", ".join(_short(v) for v in values)
+        raise ExprEvalError(f"{name}({shown}): {exc}") from None
+    return _bounded(value, f"{name}(...)")

@@ -55,12 +55,20 @@ class ParquetStore(ResultStore):
             self.compact()
 
     def _check_existing(self) -> None:
+        """SpecError unless the main file and every part are readable tables of this sweep
+        (checked before anything is rewritten)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         for file in [self.path, *part_files(self.parts)]:
             if not file.exists():
                 continue
-            names = pq.read_schema(file).names
+            try:
+                names = pq.read_table(file).column_names  # all of it: a page may be corrupt
+            except (pa.ArrowException, OSError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SpecError([f"{file}: is not a readable Parquet table ({first}); use "
+                                 "another --out, or --overwrite to replace it"]) from None
             if not self._same_table(names):
                 raise SpecError([f"{file}: holds a different sweep's table (columns "
                                  f"{diff_columns(names, self.names)}); use another --out or "
@@ -144,7 +152,10 @@ class ParquetStore(ResultStore):
         self._compact_cost = self._last_compact - t0
 
     def close(self) -> None:
-        self.compact()
+        try:
+            self.compact()
+        finally:
+            self.release()
 
 
 def part_files(parts: Path) -> list[Path]:

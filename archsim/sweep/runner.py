@@ -186,6 +186,9 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | None = None, *
             results.close()
     finally:
         run.elapsed_s = time.perf_counter() - t0
-        store.close()
-        executor.close()
+        try:
+            store.close()
+        finally:
+            store.release()
+            executor.close()
     return run

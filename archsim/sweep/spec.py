@@ -51,6 +51,7 @@ from archsim.spec.errors import SpecError
 from archsim.spec.loader import Origins, default_scenario_mapping, load_scenario, resolve_names
 from archsim.spec.registry import list_names, read_yaml, registry_path
 from archsim.spec.scenario import ScenarioSpec
+from archsim.spec.shape import check_tree
 from archsim.sweep.axes import REGISTRY_KEYS, Axis, fingerprint, parse_axis
 from archsim.sweep.columns import known_columns
 from archsim.sweep.expr import Expression, ExprSyntaxError, parse
@@ -86,6 +87,9 @@ class SweepFileSpec(StrictModel):
         {"maximize": "tokens_per_s"}, {"minimize": "cost_per_million_tokens_usd"},
         {"maximize": "memory_headroom"}])
     top: int = Field(default=10, ge=1)
+    max_points: int | None = Field(default=None, ge=1)
+    """Most points the sweep may enumerate (default: archsim/sweep/space.py's
+    DEFAULT_MAX_POINTS; ``--max-points`` overrides)."""
 
 
 @dataclass(frozen=True)
@@ -211,8 +215,15 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
 def _read_sweep_source(source: str | Path | Mapping[str, Any]
                        ) -> tuple[dict[str, Any], str, Path | None]:
     if isinstance(source, Mapping):
+        check_tree(source, "<sweep>")
         return copy.deepcopy(dict(source)), "<sweep>", None
+    if not isinstance(source, (str, Path)):
+        raise SpecError([f"expected a sweep as a YAML path, a name in workloads/sweeps/ or a "
+                         f"mapping; got {type(source).__name__}"])
     path = Path(source)
+    if path.is_dir():
+        raise SpecError([f"{source}: is a folder; expected a sweep YAML file or a name in "
+                         "workloads/sweeps/"])
     if not path.is_file():
         name = str(source)
         if path.suffix in (".yaml", ".yml") or "/" in name:
@@ -278,7 +289,7 @@ def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | Non
 
 def _expr_problem(exc: Exception) -> str:
     if isinstance(exc, ExprSyntaxError):
-        return f"cannot parse {exc.text!r}: {exc.message} at column {exc.position + 1}"
+        return f"cannot parse {exc.shown!r}: {exc.message} at column {exc.position + 1}"
     return str(exc)
 
 

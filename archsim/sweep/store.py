@@ -31,6 +31,7 @@ from typing import Any
 
 from archsim.spec.errors import SpecError
 from archsim.sweep.csv_table import CsvStore
+from archsim.sweep.lock import TableLock
 from archsim.sweep.parquet_table import ParquetStore, read_arrow
 from archsim.sweep.tables import Column, ResultStore, infer_kind, parts_dir, to_cell
 from archsim.sweep.versions import Superseded
@@ -62,23 +63,31 @@ def open_store(path: Path, columns: list[Column], resume: bool = False,
 
     A new table is created; an existing one is continued with ``resume`` (its columns must be
     these, or these but the version columns) or replaced with ``overwrite``; otherwise
-    SpecError. With ``version`` (the version cells of rows the running code writes, e.g.
+    SpecError. The store holds the table's lock (archsim/sweep/lock.py) until ``close``: a
+    table another sweep is writing is a SpecError. With ``version`` (the version cells of
+    rows the running code writes, e.g.
     ``columns.code_version()``), rows of other versions are dropped (see the module notes);
     with ``superseded``, so are rows of the sweep's points simulated from other inputs.
     """
     path = Path(path)
     suffix = check_target(path, resume, overwrite)
-    parts = parts_dir(path)
-    exists = path.exists() or parts.is_dir()
-    if exists and overwrite and not resume:
-        path.unlink(missing_ok=True)
-        if parts.is_dir():
-            for part in parts.glob("*"):
-                part.unlink()
-            parts.rmdir()
-    if suffix == ".csv":
-        return CsvStore(path, columns, version, superseded)
-    return ParquetStore(path, columns, version, superseded)
+    lock = TableLock(path)  # before anything is read, removed or written
+    try:
+        parts = parts_dir(path)
+        exists = path.exists() or parts.is_dir()
+        if exists and overwrite and not resume:
+            path.unlink(missing_ok=True)
+            if parts.is_dir():
+                for part in parts.glob("*"):
+                    part.unlink()
+                parts.rmdir()
+        store: ResultStore = (CsvStore if suffix == ".csv" else ParquetStore)(
+            path, columns, version, superseded)
+    except BaseException:
+        lock.release()
+        raise
+    store.lock = lock
+    return store
 
 
 def check_target(path: Path, resume: bool = False, overwrite: bool = False) -> str:

@@ -71,6 +71,8 @@ class ResultStore:
         """Rows dropped when the table was opened (other versions, superseded): why → count."""
         self.backup: Path | None = None
         """Where those rows were copied (``r.csv`` → ``r.bak.csv``), when there were any."""
+        self.lock: Any = None
+        """The table's lock (archsim/sweep/lock.py), released by :meth:`release`."""
 
     def _current(self, cells: dict[str, Any]) -> bool:
         return self.versions is None or self.versions.label(cells) is None
@@ -99,7 +101,13 @@ class ResultStore:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Flush and (Parquet) merge the parts into the main file."""
+        """Flush, (Parquet) merge the parts into the main file, and release the lock."""
+
+    def release(self) -> None:
+        """Give up the table's lock (after ``close``)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def _cells(self, row: dict[str, Any]) -> list[Any]:
         return [to_cell(row.get(name), self.kinds[name]) for name in self.names]

@@ -89,6 +89,7 @@ def test_parquet_parts_left_by_a_killed_run_are_merged(tmp_path):
     store.append([row(1)])
     store.append([row(2)])
     # no close(): as if killed; the main file holds one row, two parts the rest
+    store.release()  # the kernel's part of a kill: the lock goes with the process
     parts = sorted(p.name for p in (tmp_path / "r.parquet.parts").iterdir())
     assert len(parts) == 2
     import pyarrow.parquet as pq
