@@ -3,13 +3,14 @@ unwritable paths; nothing half-written on failure."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from archsim.cli import main
-from archsim.report.output import check_output_dir, write_folder_atomic
+from archsim.report.output import MARKER, check_output_dir, write_folder_atomic
 from archsim.spec.errors import SpecError
 
 FILES = {"index.html": b"<html>new</html>", "report.md": b"# new\n", "a.png": b"png"}
@@ -34,12 +35,13 @@ def test_existing_folder_is_refused_without_force(tmp_path, capsys):
 
 def test_force_replaces_a_report_folder_completely(tmp_path):
     out = tmp_path / "rep"
-    out.mkdir()
-    (out / "index.html").write_text("old")
-    (out / "stale.png").write_bytes(b"old plot")
+    write_folder_atomic(out, {**FILES, "stale.png": b"old plot"})
     write_folder_atomic(out, FILES, force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "index.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "a.png", "index.html",
+                                                     "report.md"]
     assert (out / "index.html").read_bytes() == FILES["index.html"]
+    assert json.loads((out / MARKER).read_text())["files"] == ["a.png", "index.html",
+                                                               "report.md"]
     assert _leftovers(tmp_path, {"rep"}) == []
 
 
@@ -47,9 +49,9 @@ def test_force_does_not_delete_a_folder_that_is_not_a_report(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     (home / "thesis.tex").write_text("precious")
-    with pytest.raises(SpecError, match=r"home: exists and does not look like a report \(no "
-                                        r"index\.html or report\.md\); not replacing it even "
-                                        r"with --force"):
+    with pytest.raises(SpecError, match=r"home: it was not written by archsim report \(no "
+                                        r"readable \.archsim-report file in it\); not "
+                                        r"replacing it even with --force"):
         write_folder_atomic(home, FILES, force=True)
     assert (home / "thesis.tex").read_text() == "precious"
 
@@ -79,8 +81,7 @@ def test_unwritable_parent_folder(tmp_path, monkeypatch):
 
 def test_write_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     out = tmp_path / "rep"
-    out.mkdir()
-    (out / "index.html").write_text("old")
+    write_folder_atomic(out, {"index.html": b"old"})
     real = Path.write_bytes
     calls = []
 
