@@ -87,11 +87,20 @@ def load_result_json(path: Path) -> dict[str, Any]:
     """A result dict from ``path``, checked for kind and version."""
     if not path.is_file():
         raise SpecError([f"{path}: no such result file"])
+    from archsim.spec.datafiles import MAX_DATA_BYTES
+    from archsim.spec.textio import read_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, MAX_DATA_BYTES, what="result JSON file"))
     except json.JSONDecodeError as exc:
         raise SpecError([f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg}"]) from None
+    except RecursionError:
+        raise SpecError([f"{path}: not valid JSON: nested too deeply"]) from None
+    except ValueError as exc:  # a number of more than 4300 digits
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError([f"{path}: not valid JSON: {str(exc).split(':')[0]}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
                         ) from None
