@@ -83,7 +83,7 @@ def read_summary(source: str) -> dict[str, Any] | None:
     side = path.with_name(path.stem + ".summary.json")
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deeply
         return None
     return data if isinstance(data, dict) else None
 
