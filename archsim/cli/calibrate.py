@@ -29,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", metavar="DEVICE",
                    help="registry device to take power, price, links and node size from "
                         "(e.g. h200-sxm-141gb); everything else is measured")
-    p.add_argument("--quick", action="store_true", help="smaller grid (CI; about 10 s on CPU)")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller grid (CI; 25-45 s on an idle 2-core CPU, minutes while other "
+                        "processes keep it busy: it waits for a quiet CPU)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     add_arguments(p)
 
