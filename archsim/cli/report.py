@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-scaling", action="store_true",
                    help="simulate only INPUT: no scaling curves, no fewest-devices or "
                         "capacity search")
+    p.add_argument("--no-planner", action="store_true",
+                   help="training: leave out the planner's best plan at other device counts")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     options = ReportOptions(train_tokens=args.train_tokens, days=args.days, rate=args.rate,
                             devices=devices, objective=args.objective,
-                            scaling=not args.no_scaling)
+                            scaling=not args.no_scaling, planner=not args.no_planner)
     report = build_report(args.input, args.overrides, options)
     files = write_report(report, args.out, force=args.force)
     print(f"wrote {args.out / 'index.html'} and {args.out / 'report.md'} "

@@ -183,8 +183,9 @@ def _inputs(inp: ReportInput, params: float | None, target: TrainingTarget | Non
         "or staff costs.",
         "Energy = devices × (TDP while computing + idle power otherwise); cooling and facility "
         "overhead (PUE) are not included. TDP while busy is an upper bound, so energy errs high.",
-        "Scaling varies only the data-parallel degree at the same global batch, tp, pp and "
-        "micro-batch.",
+        "The scaling curve varies only the data-parallel degree at the same global batch, "
+        "tp, pp and micro-batch; the planner's best plans beside it vary the whole plan "
+        "(within the space the scaling section names).",
     ]
     sec.bullets(items)
     return sec

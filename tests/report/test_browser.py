@@ -27,7 +27,7 @@ def chromium() -> str | None:
     return next((p for p in map(shutil.which, CANDIDATES) if p), None)
 
 
-def render(page: Path, png: Path, profile: Path) -> str:
+def render(page: Path, png: Path, profile: Path, width: int = 1200, height: int = 2000) -> str:
     """Screenshot ``page`` headless; the browser's log (stderr + stdout)."""
     binary = chromium()
     assert binary is not None
@@ -36,8 +36,8 @@ def render(page: Path, png: Path, profile: Path) -> str:
          "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking",
          "--disable-component-update",
          "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
-         f"--screenshot={png}", "--window-size=1200,2000", "--enable-logging=stderr", "--v=0",
-         page.resolve().as_uri()],
+         f"--screenshot={png}", f"--window-size={width},{height}", "--enable-logging=stderr",
+         "--v=0", page.resolve().as_uri()],
         capture_output=True, text=True, timeout=120)
     assert png.is_file(), f"chromium wrote no screenshot (exit {proc.returncode}):\n" \
                           f"{proc.stderr[-2000:]}"
@@ -107,3 +107,78 @@ def test_ci_installs_chromium_before_the_readme_test_line():
     assert install < len(lines) - 1
     # a failed install must not stop CI: the install is followed by an `|| echo` fallback
     assert any(ln.startswith("|| echo") for ln in lines[install:-1])
+
+
+# Measures the laid-out page (a copy of the report with this script added: the report itself
+# has none) and logs what is wider than the window or its own box.
+LAYOUT_PROBE = """<script>
+window.addEventListener('load', () => {
+  const wide = [];
+  for (const el of document.querySelectorAll('div.table, table, figure, img, p, ul, h1, h2')) {
+    const box = el.getBoundingClientRect();
+    if (box.right > innerWidth + 0.5 || el.scrollWidth > el.clientWidth + 1)
+      wide.push(el.tagName + (el.className ? '.' + el.className : '') + ' in #' +
+                ((el.closest('section') || {}).id || '-') + ': ' + Math.round(el.scrollWidth) +
+                ' px in ' + el.clientWidth);
+  }
+  console.log('ARCHSIM-LAYOUT ' + JSON.stringify({page: document.documentElement.scrollWidth,
+                                                  window: innerWidth, wide: wide}));
+});
+</script>"""
+LAYOUT = re.compile(r"ARCHSIM-LAYOUT (\{.*?\})\", source")
+
+
+def layout(page: Path, width: int, tmp: Path) -> tuple[dict, str, Path]:
+    """(layout measurements, the browser log, the screenshot) of ``page`` at ``width`` px."""
+    import json
+
+    probe = page.with_name(f".probe-{width}.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>",
+                                                              LAYOUT_PROBE + "</body>"),
+                     encoding="utf-8")
+    shot = tmp / f"{page.parent.name}-{width}.png"
+    try:
+        log = render(probe, shot, tmp / f"profile-{width}", width=width, height=1400)
+    finally:
+        probe.unlink()
+    found = LAYOUT.search(log)
+    assert found, f"the layout probe did not report:\n{log[-2000:]}"
+    return json.loads(found.group(1).replace('\\"', '"')), log, shot
+
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "reports").glob("*/index.html"))
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1024, 1400])
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_report_fits_the_window_without_errors(name, width, tmp_path):
+    """Every committed example report at 1024 and 1400 px: no console error, no horizontal
+    overflow of the page or of any table, figure or paragraph, and plots on screen."""
+    folder = tmp_path / name
+    shutil.copytree(ROOT / "reports" / name, folder)
+    page = folder / "index.html"
+    measured, log, shot = layout(page, width, tmp_path)
+    assert page_errors(log, page) == []
+    assert [m.group(1) for m in CONSOLE.finditer(log)
+            if not m.group(1).startswith("ARCHSIM-LAYOUT")] == []
+    assert measured["window"] == width
+    assert measured["page"] <= width, f"page is {measured['page']} px wide"
+    assert measured["wide"] == []
+    img = pixels(shot)
+    assert img.shape[:2] == (1400, width) and img.std() > 0.05
+
+
+@needs_chromium
+def test_layout_probe_catches_a_table_wider_than_the_page(tmp_path):
+    """Negative control: a table of long unbreakable cells overflows a 1024 px window."""
+    page = tmp_path / "wide" / "index.html"
+    page.parent.mkdir()
+    cells = "".join(f"<td>{'x' * 60}</td>" for _ in range(6))
+    page.write_text('<!doctype html><html><head><meta charset="utf-8"><link rel="icon" '
+                    f'href="data:,"></head><body><main><table><tr>{cells}</tr></table></main>'
+                    "</body></html>")
+    measured, _, _ = layout(page, 1024, tmp_path)
+    assert measured["page"] > 1024
+    assert any(w.startswith("TABLE") for w in measured["wide"])

@@ -13,12 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = {
     "training-capacity": ["answer", "inputs", "step-time", "memory", "timeline", "roofline",
                           "scaling", "capacity", "sources", "validation"],
-    "serving-capacity": ["answer", "inputs", "latency", "memory", "timeline", "scaling",
-                         "capacity", "sources", "validation"],
+    "serving-capacity": ["answer", "inputs", "latency", "memory", "load", "timeline",
+                         "scaling", "capacity", "cost-latency", "max-rate", "sources",
+                         "validation"],
     "compression-comparison": ["answer", "inputs", "latency", "memory", "timeline", "roofline",
                                "scaling", "capacity", "compression", "sources", "validation"],
-    "sweep-llama2-7b-hardware": ["answer", "inputs", "sources", "pareto", "best", "capacity",
-                                 "failures"],
+    "sweep-llama2-7b-hardware": ["answer", "inputs", "sources", "pareto", "best",
+                                 "by-hardware-device", "prices", "capacity", "failures"],
 }
 
 

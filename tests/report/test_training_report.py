@@ -120,3 +120,63 @@ def test_heterogeneous_pipeline_report_names_both_pools(tmp_path):
     assert {r[0] for r in table.rows} >= {"h100-sxm5-80gb", "a100-sxm4-80gb", "ib-hdr-200g"}
     assert ("Scaling curves", "the hardware is a cluster of pools; scaling varies one "
                               "homogeneous pool") in report.omitted
+
+
+def _md_table(md: str, first_header: str) -> list[list[str]]:
+    """Rows of the Markdown table whose header starts with ``first_header``."""
+    lines = md.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(f"| {first_header} |"))
+    rows = []
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip("|").split("|")])
+    return rows
+
+
+def test_scaling_runs_every_data_parallel_degree_in_between(training_report_dir):
+    """tp 2 × pp 2 = 4 devices per replica, 8 per node, 64 / 2 = 32 micro-batches of a
+    sequence pair: dp must divide 32 and fill whole nodes — 1 (4 devices, within one node), 2,
+    4, 8, 16, 32 — and every one of them is in the table, with no gaps."""
+    md = (training_report_dir / "report.md").read_text()
+    rows = _md_table(md, "devices | dp")
+    assert [(r[0], r[1]) for r in rows] == [("4", "1"), ("8", "2"), ("16", "4"), ("32", "8"),
+                                            ("64", "16"), ("128", "32")]
+    assert "## Time to train and cost against the number of devices" in md
+
+
+def test_planner_best_plan_beside_the_scenario_plan(training_report_dir):
+    """The planner's table has the scenario's own count (16) and its plan is at least as fast
+    as the scenario's plan there (the scenario's plan is in the searched space or beaten)."""
+    md = (training_report_dir / "report.md").read_text()
+    planned = {r[0]: r for r in _md_table(md, "devices | planner's best plan")}
+    assert "16" in planned and len(planned) <= 8
+    speed = planned["16"][5]
+    assert speed.endswith("×") and float(speed[:-1]) >= 1.0
+    assert planned["16"][1].startswith("tp ")
+
+
+def test_planner_counts_keep_the_ones_asked_for_and_stay_bounded():
+    from archsim.report.training_planner import planner_counts
+
+    counts = [2 ** k for k in range(12)]  # 1 … 2048
+    chosen = planner_counts(counts, keep=[48, 64, 512], limit=5)
+    assert len(chosen) == 5 and {64, 512} <= set(chosen) and 48 not in chosen
+    assert chosen[0] == 1 and chosen[-1] == 2048  # the ends of the range
+    assert planner_counts([1, 2, 4], keep=[2], limit=8) == [1, 2, 4]
+
+
+def test_scan_subsets_long_ranges_and_keeps_the_scenario(monkeypatch):
+    from archsim.report import scaling
+
+    monkeypatch.setattr(scaling, "valid_dps", lambda sc: list(range(1, 101)))
+    dps = scaling.scan_dps(None, 37, limit=10)
+    assert len(dps) <= 10 and {1, 37, 100} <= set(dps) and dps == sorted(dps)
+    assert scaling.scan_dps(None, 37, limit=200) == list(range(1, 101))
+
+
+def test_no_planner_option_leaves_it_out(small_scenario):
+    report = build_report(small_scenario, options=ReportOptions(train_tokens=1e10, days=10,
+                                                                planner=False))
+    assert ("The planner's best plan at other device counts", "--no-planner was given") \
+        in report.omitted
