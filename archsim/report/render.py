@@ -67,7 +67,7 @@ th { background: #f0f0f0; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.nw { white-space: nowrap; }
 figure { margin: 16px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e4e4e4; box-sizing: border-box; }
 figcaption, .caption { color: #555555; font-size: 0.9em; }
 """
 
