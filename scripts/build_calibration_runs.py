@@ -23,7 +23,7 @@ OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices
                "devices_per_node", "intra_node", "inter_node", "model", "layers", "hidden",
                "heads", "kv_heads", "ffn", "vocab", "mlp", "dtype", "seq_len", "global_batch",
                "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
-               "virtual_stages", "flash_attention", "overlap_comm", "batch", "prompt_len",
+               "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm", "tp_comm_overlap", "batch", "prompt_len",
                "gen_len", "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype",
                "set", "weight", "notes"]
 
@@ -62,20 +62,26 @@ ASSUMPTIONS = {
         "ib-hdr-200g (25 GB/s per GPU)",
         "FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; gradient reduction overlapped",
         "amp_fp8 rows: fp8 GEMMs (Transformer Engine) with bf16 attention",
+        "attention: attn_impl 'flash' is the flash-attn 2 package (attention_kernel flash2)",
     ],
     "TORCHTITAN_H200_TRAINY": [
         "Llama-3.1-8B shape (rope, RMSNorm, untied, no biases)",
         "selective activation checkpointing ('op' policy) modelled as archsim's selective "
         "recomputation",
         "float8 linear layers: fp8 GEMMs with bf16 attention",
+        "SDPA's flash backend: FlashAttention-2 (attention_kernel flash2)",
     ],
     "NEMO_2407": [
-        "sequence parallelism on when tp > 1 (Megatron-core default in NeMo recipes)",
+        "sequence parallelism on when tp > 1 (Megatron-core default in NeMo recipes), with "
+        "Transformer Engine's tensor-parallel communication overlap (tp_comm_overlap, enabled "
+        "in NeMo's performance recipes)",
         "no activation recomputation (not stated; NeMo performance recipes run without it "
         "where memory allows)",
         "distributed optimizer: ZeRO-1; gradient reduction overlapped",
         "FP8 (Transformer Engine): fp8 GEMMs with bf16 attention",
         "network: eight 400 Gb/s NDR NICs per DGX-H100 node (ib-ndr-400g)",
+        "attention: Transformer Engine's cuDNN fused attention, taken as FlashAttention-3 "
+        "class on Hopper (attention_kernel auto)",
     ],
     "MBRIDGE_2511": [
         "as NEMO_2407; FSDP rows as ZeRO-3; no activation recomputation (not stated)",
@@ -95,6 +101,8 @@ ASSUMPTIONS = {
         "first-token latency = context phase of one sequence with one output token",
         "FP8 rows: fp8 weights, activations (GEMMs at the fp8 peak) and KV cache",
         "no CUDA graphs (gptSessionBenchmark's default in v0.9)",
+        "attention: TensorRT-LLM's fused multi-head attention, the best class the device has "
+        "(attention_kernel auto: FlashAttention-3 class on Hopper)",
     ],
     "NIM_BENCH": [
         "concurrency 1 as a static batch of 1; ITL as time per output token",
@@ -195,9 +203,11 @@ def training_row(r: dict) -> tuple[dict | None, str]:
         out["schedule"], out["virtual_stages"] = "interleaved", vpp
     if src == "MPT_LLMFOUNDRY":
         sets += ["model.position=learned", "model.bias=false"]
+        out["attention_kernel"] = "flash2"
         out["inter_node"] = "ib-ndr-400g" if device.startswith("h100") else "ib-hdr-200g"
     elif src in ("NEMO_2407", "MBRIDGE_2511", "MBRIDGE_ARCHIVE"):
         out["sp"] = str(tp > 1).lower()
+        out["tp_comm_overlap"] = str(tp > 1).lower()
         out["recompute"] = "none"
         if "fsdp" in zero_text and "distributed" not in zero_text:
             out["zero"] = 3
@@ -206,6 +216,7 @@ def training_row(r: dict) -> tuple[dict | None, str]:
             sets += ["model.position=learned", "model.bias=true", "model.tied_embeddings=true"]
     elif src == "TORCHTITAN_H200_TRAINY":
         out["inter_node"] = "ib-ndr-400g"
+        out["attention_kernel"] = "flash2"
     elif src == "BLOOM_TR11":
         out["inter_node"] = "omnipath-100g"
         out["overlap_comm"] = "false"

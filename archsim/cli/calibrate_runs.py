@@ -43,7 +43,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     by_device: dict[str, list] = {}
     for ld in loaded:
         by_device.setdefault(ld.device.name, []).append(ld)
-    steps = sum(1 + (len(folds(v, cv)) if cv != "none" else 0) for v in by_device.values())
+    steps = len(by_device) + (len(folds(loaded, cv)) if cv != "none" else 0)
     bar = ProgressBar("calibrate")
     done = [0]
 

@@ -8,7 +8,8 @@ profile's efficiency, from nccl-tests bus-bandwidth measurements) and per-step l
 * ring all-gather / reduce-scatter: (n−1)·α +  (n−1)/n · S/B
 * tree all-reduce (across nodes only, as NCCL does): 2·⌈log2 n⌉·α + 2(n−1)/n · S/B
   (double binary tree; the same β term as the ring)
-* in-network (NVLS/SHARP) all-reduce: 2·α + 2(n−1)/n · S/B_nvls, B_nvls = line × nvls efficiency
+* in-network (NVLS/SHARP) all-reduce: 2(n−1)·α + 2(n−1)/n · S/B_nvls, B_nvls = line × nvls
+  efficiency (latency as the ring's: measured small all-reduces are no faster)
 * all-to-all: (n−1)·α + max(intra, inter) bytes / bandwidth over the links each part uses
 * point-to-point: α + S/B
 
@@ -33,14 +34,20 @@ ring (or tree, or in-network) over the NICs. Fat-tree / rail oversubscription ta
 share by the group's spine-crossing traffic (topology.py). The algorithm with the lower time
 is chosen, and its name is returned so the result can show it.
 
+Inside a node a link with a measured size sweep (``size_efficiency``) runs a collective of S
+bytes at that fraction of its large-message bandwidth (nccl-tests: 16 MB all-reduces reach
+about half the bus bandwidth of 1 GB ones on 8 A100s).
+
 Each cost also lists its *phases* (link, latency, bytes, bandwidth) so that the flow-level
 network model (archsim/sim/network.py) can run it as flows that share links with others.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from archsim.cost.insitu import factors
 from archsim.cost.topology import Spine, TorusDim, mesh_fraction, spine_taper, torus_extents
@@ -148,6 +155,27 @@ def _ring_phases(steps: int, n: int, nbytes: float, bw: float, alpha: float, lin
     return [Phase(link, (n - 1) * alpha, (n - 1) / n * nbytes, bw) for _ in range(steps)]
 
 
+@lru_cache(maxsize=64)
+def _size_curve(points: tuple[tuple[float, float], ...]) -> tuple[list[float], list[float]]:
+    return [math.log10(b) for b, _ in points], [f for _, f in points]
+
+
+def size_fraction(link: InterconnectSpec | None, nbytes: float) -> float:
+    """The link's bus bandwidth at an ``nbytes`` collective / at large messages (its
+    ``size_efficiency`` sweep, interpolated in log10 bytes; 1 without one)."""
+    if link is None or not link.size_efficiency or nbytes <= 0:
+        return 1.0
+    logs, fracs = _size_curve(link.size_efficiency)
+    x = math.log10(nbytes)
+    if x <= logs[0]:
+        return fracs[0]
+    if x >= logs[-1]:
+        return fracs[-1]
+    i = bisect.bisect_right(logs, x)
+    w = (x - logs[i - 1]) / (logs[i] - logs[i - 1])
+    return fracs[i - 1] + w * (fracs[i] - fracs[i - 1])
+
+
 def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
           link: InterconnectSpec | None, tree: bool = True, where: str = "intra",
           nvls_scale: float = 1.0) -> CommCost:
@@ -161,9 +189,12 @@ def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
             options.append(_cost("tree", [Phase(where, steps * alpha, beta, bw)]))
         if link is not None and link.in_network_reduction and link.in_network_efficiency:
             nvls_bw = link.bandwidth * link.in_network_efficiency * nvls_scale
-            # the switch reduces: the same link carries fewer bytes (beta · bw / nvls_bw)
+            # the switch reduces: the same link carries fewer bytes (beta · bw / nvls_bw);
+            # its latency is taken as the ring's: nccl-tests measures no faster small
+            # all-reduce on NVLS hardware (26 µs at 1 KB on 8 H100s, reference/calibration/
+            # micro.csv nccl-allreduce-h100-8gpu-1K, as the ring's 14 steps of 1.8 µs)
             options.append(_cost("nvls" if link.kind == "nvlink" else "in-network",
-                                 [Phase(where, 2 * alpha, beta * bw / nvls_bw, bw)]))
+                                 [Phase(where, 2 * (n - 1) * alpha, beta * bw / nvls_bw, bw)]))
         return min(options, key=lambda c: c.time_s)
     if kind in ("allgather", "reducescatter"):
         return _cost("ring", _ring_phases(1, n, nbytes, bw, alpha, where))
@@ -200,7 +231,17 @@ def _torus(kind: str, nbytes: float, group: CommGroup) -> CommCost:
 
 
 def _intra(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:
-    """Collective over the ``r`` ranks of one node."""
+    """Collective over the ``r`` ranks of one node, its bytes at the link's bandwidth for
+    an ``nbytes`` message (``size_efficiency``)."""
+    cost = _intra_at_large_size(kind, r, nbytes, group)
+    frac = size_fraction(group.intra, nbytes)
+    if frac == 1.0:
+        return cost
+    return _cost(cost.algorithm, [Phase(p.link, p.latency_s, p.nbytes, p.bandwidth * frac)
+                                  for p in cost.phases])
+
+
+def _intra_at_large_size(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:
     link = group.intra
     assert link is not None, "a multi-device node needs an intra-node interconnect"
     if group.torus:

@@ -83,3 +83,32 @@ def matmul_scale(f: InSituFactors, dtype: str) -> float:
             f.default_matmul_scale
     return got
 
+
+
+def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
+    """The device as a run sees it (one DeviceSpec per run, so the cost functions stay keyed
+    by device): the fused-attention ceiling of ``plan.attention_kernel``; for inference and
+    serving the in-situ compute speed and per-kernel cost of inference engines instead of
+    training's, and with ``workload.cuda_graphs`` each kernel of a forward pass at the
+    profile's ``graph_launch_overhead`` (a pass replayed as one captured graph)."""
+    ins = device.insitu
+    update: dict = {}
+    serving = workload.kind in ("inference", "serving")
+    graphs = serving and getattr(workload, "cuda_graphs", False) and \
+        device.graph_launch_overhead is not None
+    if ins is not None:
+        changes: dict = {}
+        kernel = plan.attention_kernel
+        if kernel == "auto":
+            kernel = "flash3" if ins.attention_ceiling_flash3 is not None else "flash2"
+        if kernel == "flash3" and ins.attention_ceiling_flash3 is not None:
+            changes["attention_ceiling"] = ins.attention_ceiling_flash3
+        if serving:
+            changes["sustained_compute"] = ins.inference_compute
+            changes["kernel_overhead"] = (device.graph_launch_overhead if graphs
+                                          else ins.inference_kernel_overhead)
+        if changes:
+            update["insitu"] = ins.model_copy(update=changes)
+    if graphs:
+        update["launch_overhead"] = device.graph_launch_overhead
+    return device.model_copy(update=update) if update else device

@@ -44,6 +44,9 @@ class Comm:
     """Buffer size S in the nccl-tests convention (whole array for all-gather/reduce-scatter)."""
     overlappable: bool = False
     """True when the kernel that follows can hide it (ring attention's K/V exchange)."""
+    overlap_gemm: bool = False
+    """Overlapped with its neighbouring GEMM (Transformer Engine's userbuffers tensor-parallel
+    overlap): an all-gather with the GEMM after it, a reduce-scatter with the GEMM before."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,9 @@ class Shape:
     kv_cache: bool = False
     """Decode/prefill with a KV cache: attention reads K and V of ``kv_seq`` tokens from it."""
     kv_dtype: str | None = None
+    tp_overlap: bool = False
+    """Sequence-parallel all-gathers / reduce-scatters overlapped with their GEMMs
+    (``plan.tp_comm_overlap``)."""
 
     @property
     def tokens(self) -> int:
@@ -127,8 +130,10 @@ def _elementwise(name: str, kind: str, elements: float, s: Shape, *, reads: floa
 
 def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
                 overlappable: bool = False) -> Op:
+    gemm = s.tp_overlap and group == "tp" and kind in ("allgather", "reducescatter")
     return Op(name=name, kind="comm", phase="fwd", dtype=s.dtype,
-              comm=Comm(kind=kind, group=group, bytes=nbytes, overlappable=overlappable))
+              comm=Comm(kind=kind, group=group, bytes=nbytes, overlappable=overlappable,
+                        overlap_gemm=gemm))
 
 
 def _norm(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:

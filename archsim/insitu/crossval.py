@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from archsim.insitu.fit import fit_device, uncalibrated
+from archsim.insitu.fit import FAMILY, apply, defaults, fit_device, uncalibrated
 from archsim.insitu.predict import Loaded, Prediction, predict
 from archsim.spec.insitu import AccuracySpec
 
@@ -41,30 +41,112 @@ def folds(runs: Sequence[Loaded], method: str) -> list[tuple[str, list[Loaded]]]
 
 
 def cross_validate(runs: Sequence[Loaded], method: str = "source",
-                   progress: Callable[[str], None] | None = None) -> list[Held]:
-    """Held-out predictions of every run with weight > 0 (runs of several devices: each
-    device is fitted on its own runs)."""
+                   progress: Callable[[str], None] | None = None, workers: int = 1
+                   ) -> list[Held]:
+    """Held-out predictions of every run with weight > 0. Folds span devices (leaving a
+    source out removes its runs of every device); each device is fitted on its own runs of
+    the other folds, a ``prior_from`` sibling first (its fit, without the fold, is the
+    device's prior: see archsim/insitu/fit.py). ``workers`` > 1 runs folds in parallel
+    processes."""
+    all_folds = folds(runs, method)
+    if workers > 1 and len(all_folds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        positions = {id(ld): i for i, ld in enumerate(runs)}
+        jobs = [(list(runs), name, [positions[id(ld)] for ld in fold])
+                for name, fold in all_folds]
+        held: list[Held] = []
+        with ProcessPoolExecutor(workers) as pool:
+            for (name, _), got in zip(all_folds, pool.map(_fold_job, jobs), strict=True):
+                if progress is not None:
+                    progress(name)
+                held.extend(got)
+        return held
+    held = []
+    for name, fold in all_folds:
+        if progress is not None:
+            progress(name)
+        held.extend(held_out(runs, name, fold))
+    return held
+
+
+def _fold_job(job: tuple[list[Loaded], str, list[int]]) -> list[Held]:
+    runs, name, positions = job
+    return held_out(runs, name, [runs[i] for i in positions])
+
+
+def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded]) -> list[Held]:
+    """Predictions of ``fold``'s runs from fits on the other runs (one fold)."""
     held: list[Held] = []
+    by_device = devices_in_order(runs)
+    ids = {id(ld) for ld in fold}
+    fitted: dict[str, dict[str, float]] = {}
+    needed = _needed(by_device, ids)
+    for device, device_runs in by_device.items():
+        if device not in needed:
+            continue
+        base = device_runs[0].device
+        scored = [ld for ld in device_runs if id(ld) in ids and ld.run.weight > 0]
+        rest = [ld for ld in device_runs if id(ld) not in ids]
+        family = family_values(base, fitted)
+        if any(ld.run.weight > 0 for ld in rest):
+            fit = fit_device(rest, base, family=family)
+            fitted[device] = fit.values
+            insitu = fit.insitu(base.insitu or uncalibrated(base))
+            prior_only = False
+        else:
+            insitu, prior_only = uncalibrated(base), family is None
+            if family is not None:
+                fitted[device] = {**defaults(base), **family}
+                insitu = apply(insitu, fitted[device], ())
+        held.extend(Held(predict(ld, insitu), name, prior_only) for ld in scored)
+    return held
+
+
+def devices_in_order(runs: Sequence[Loaded]) -> dict[str, list[Loaded]]:
+    """Device name → its runs, a device's ``prior_from`` sibling before it."""
     by_device: dict[str, list[Loaded]] = {}
     for ld in runs:
         by_device.setdefault(ld.device.name, []).append(ld)
-    for device_runs in by_device.values():
-        base = device_runs[0].device
-        for name, fold in folds(device_runs, method):
-            if progress is not None:
-                progress(f"{base.name}: {name}")
-            scored = [ld for ld in fold if ld.run.weight > 0]
-            if not scored:
-                continue
-            ids = {id(ld) for ld in fold}
-            rest = [ld for ld in device_runs if id(ld) not in ids]
-            if any(ld.run.weight > 0 for ld in rest):
-                fitted = fit_device(rest, base).insitu(base.insitu or uncalibrated(base))
-                prior_only = False
-            else:
-                fitted, prior_only = uncalibrated(base), True
-            held.extend(Held(predict(ld, fitted), name, prior_only) for ld in scored)
-    return held
+
+    def depth(name: str) -> int:
+        parent = _parent(by_device[name][0].device)
+        return 1 + depth(parent) if parent in by_device and parent != name else 0
+
+    return dict(sorted(by_device.items(), key=lambda kv: depth(kv[0])))
+
+
+def _parent(device) -> str | None:
+    return device.insitu.prior_from if device.insitu is not None else None
+
+
+def _needed(by_device: dict[str, list[Loaded]], ids: set[int]) -> set[str]:
+    """Devices with held-out runs in the fold, and the siblings they take priors from."""
+    out = {d for d, rs in by_device.items() if any(id(ld) in ids for ld in rs)}
+    for d in list(out):
+        parent = _parent(by_device[d][0].device)
+        while parent in by_device and parent not in out:
+            out.add(parent)
+            parent = _parent(by_device[parent][0].device)
+    return out
+
+
+def family_values(base, fitted: dict[str, dict[str, float]]) -> dict[str, float] | None:
+    """The fitted values of ``base``'s ``prior_from`` sibling: fitted in this calibration
+    when it has runs here, else as its shipped profile has them; None without a sibling."""
+    parent = _parent(base)
+    if parent is None:
+        return None
+    if parent in fitted:
+        return fitted[parent]
+    from archsim.spec.loader import load_spec_file
+
+    sibling = load_spec_file("devices", parent)
+    if sibling.insitu is None or not sibling.insitu.fitted:
+        return None
+    current = defaults(sibling.model_copy(update={"insitu": sibling.insitu.model_copy(
+        update={"defaults": {}})}))
+    return {n: current[n] for n in FAMILY}
 
 
 def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:

@@ -66,6 +66,17 @@ PARAMS: dict[str, Param] = {
 }
 
 
+FAMILY = ("sustained_compute", "inference_compute", "kernel_overhead",
+          "inference_kernel_overhead", "collective_efficiency", "overlap_slowdown",
+          "step_overhead", "iteration_overhead")
+"""Parameters a device takes as its prior from its ``prior_from`` sibling (same silicon and
+software; the memory efficiency is the device's own)."""
+
+_SHARED = ("collective_efficiency",)
+"""Parameters that act on both kinds of run although only one kind is needed to fit them
+(inference's tensor-parallel collectives run at the in-situ collective bandwidth too)."""
+
+
 def defaults(device: DeviceSpec) -> dict[str, float]:
     """The prior (micro-benchmark) value of every fitted parameter for ``device``: its
     profile's ``insitu.defaults`` where a fit replaced them, else the profile's values."""
@@ -130,12 +141,16 @@ def informed(runs: Sequence[Loaded]) -> list[str]:
 
 
 def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | None = None,
-               progress: Callable[[int], None] | None = None, max_evaluations: int = 400
-               ) -> FitResult:
-    """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it)."""
+               progress: Callable[[int], None] | None = None, max_evaluations: int = 400,
+               family: dict[str, float] | None = None) -> FitResult:
+    """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it);
+    ``family``: the fitted values of its ``prior_from`` sibling, the prior for FAMILY
+    parameters."""
     from scipy.optimize import least_squares
 
     prior = defaults(base)
+    if family:
+        prior.update({n: family[n] for n in FAMILY if n in family})
     ins = base.insitu or InSituSpec()
     names = list(names) if names is not None else informed(runs)
     # a plan that does not fit in memory stays so at any speed: checked once, left out
@@ -144,7 +159,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
                   and predict(ld, start).predicted is None}
     used = [ld for ld in runs if ld.run.weight > 0 and id(ld) not in infeasible]
     evaluations = 0
-    cache: dict[tuple, list[Prediction]] = {}
+    cache: dict[tuple, Prediction] = {}
 
     def to_value(name: str, z: float) -> float:
         p = PARAMS[name]
@@ -167,16 +182,25 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         return out
 
     def run_all(z: np.ndarray) -> list[Prediction]:
+        """Predictions at ``z``; a run is re-simulated only when a parameter of its kind
+        moved (finite differences of an inference-only parameter leave training runs be)."""
         nonlocal evaluations
-        key = tuple(np.round(z, 12))
-        got = cache.get(key)
-        if got is None:
-            candidate = apply(ins, values_of(z), names)
-            got = cache[key] = [predict(ld, candidate) for ld in used]
-            evaluations += 1
-            if progress is not None:
-                progress(evaluations)
-        return got
+        values = values_of(z)
+        candidate = None
+        out = []
+        for i, ld in enumerate(used):
+            key = (i, *(values[n] for n in names if ld.run.kind in PARAMS[n].kinds
+                        or n in _SHARED))
+            got = cache.get(key)
+            if got is None:
+                if candidate is None:
+                    candidate = apply(ins, values, names)
+                got = cache[key] = predict(ld, candidate)
+            out.append(got)
+        evaluations += 1
+        if progress is not None:
+            progress(evaluations)
+        return out
 
     def residuals(z: np.ndarray) -> np.ndarray:
         preds = run_all(z)
@@ -197,7 +221,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
     if names and used:
         sol = least_squares(residuals, z0, bounds=(0.0, 1.0), loss="soft_l1",
                             f_scale=ROBUST_SCALE, diff_step=1e-3, x_scale=1.0,
-                            max_nfev=max_evaluations)
+                            ftol=1e-4, xtol=1e-3, max_nfev=max_evaluations)
         z, cost = sol.x, float(sol.cost)
     else:
         z, cost = z0, 0.0

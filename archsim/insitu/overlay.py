@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archsim.insitu.crossval import Held, accuracy, cross_validate
+from archsim.insitu.crossval import (
+    Held,
+    accuracy,
+    cross_validate,
+    devices_in_order,
+    family_values,
+)
 from archsim.insitu.fit import FitResult, fit_device, uncalibrated
 from archsim.insitu.predict import Loaded
 from archsim.spec.calibration import KIND
@@ -35,16 +41,19 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                    progress: Callable[[str], None] | None = None,
                    provenance: dict[str, Any] | None = None) -> list[DeviceCalibration]:
     """Fit and cross-validate every device of ``loaded``."""
-    by_device: dict[str, list[Loaded]] = {}
-    for ld in loaded:
-        by_device.setdefault(ld.device.name, []).append(ld)
+    by_device = devices_in_order(loaded)
+    held_all = cross_validate(loaded, cv, progress) if cv != "none" else []
     out = []
+    fitted: dict[str, dict[str, float]] = {}
     for name, runs in by_device.items():
         base = runs[0].device
         if progress is not None:
             progress(f"{name}: fit on {len(runs)} runs")
-        fit = fit_device(runs, base)
-        held = cross_validate(runs, cv, progress) if cv != "none" else []
+        family = family_values(base, fitted)
+        fit = fit_device(runs, base, family=family)
+        fitted[name] = fit.values
+        ids = {id(ld.run) for ld in runs}
+        held = [h for h in held_all if id(h.prediction.run) in ids]
         start = base.insitu or uncalibrated(base)
         insitu = fit.insitu(start).model_copy(update={
             "accuracy": accuracy(held),

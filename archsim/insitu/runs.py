@@ -21,7 +21,8 @@ layers, hidden, heads, kv_heads, ffn, vocab, mlp
 dtype                     compute dtype (bf16, fp16, fp8 for fp8 inference/training GEMMs)
 seq_len, global_batch, micro_batch        training workload
 tp, pp, cp, ep, sp, zero, recompute, schedule, virtual_stages, flash_attention,
-overlap_comm, zero3_prefetch, zero3_granularity   parallel plan
+attention_kernel, overlap_comm, tp_comm_overlap, zero3_prefetch, zero3_granularity
+                          parallel plan
 batch, prompt_len, gen_len, cuda_graphs   inference workload (static batch)
 weight_dtype, activation_dtype, kv_cache_dtype     compression (fp8 / int8 / int4 ...)
 set                       more scenario keys: ``key=value; key=value`` (``--set`` syntax)
@@ -90,7 +91,9 @@ COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
     "schedule": (("plan", "schedule"), _STR, ("training",)),
     "virtual_stages": (("plan", "virtual_stages"), _INT, ("training",)),
     "flash_attention": (("plan", "flash_attention"), _BOOL, ()),
+    "attention_kernel": (("plan", "attention_kernel"), _STR, ()),
     "overlap_comm": (("plan", "overlap_comm"), _BOOL, ("training",)),
+    "tp_comm_overlap": (("plan", "tp_comm_overlap"), _BOOL, ("training",)),
     "zero3_prefetch": (("plan", "zero3_prefetch"), _INT, ("training",)),
     "zero3_granularity": (("plan", "zero3_granularity"), _STR, ("training",)),
     "weight_dtype": (("compression", "weight_dtype"), _STR, ()),

@@ -28,7 +28,7 @@ from itertools import pairwise
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
-from archsim.cost.insitu import factors
+from archsim.cost.insitu import factors, run_device
 from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward
@@ -328,22 +328,8 @@ class InferencePlan:
 
 
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
-    """The device as an inference or serving run sees it: the in-situ compute speed and
-    per-kernel cost of inference engines (archsim/spec/insitu.py) instead of training's, and
-    with ``workload.cuda_graphs`` each kernel of a forward pass costs the profile's
-    ``graph_launch_overhead`` (the pass is replayed as one captured graph, as vLLM and
-    TensorRT-LLM do for decode)."""
-    graphs = getattr(sc.workload, "cuda_graphs", False) and \
-        device.graph_launch_overhead is not None
-    update: dict = {}
-    ins = device.insitu
-    if ins is not None:
-        kernel = (device.graph_launch_overhead if graphs else ins.inference_kernel_overhead)
-        update["insitu"] = ins.model_copy(update={"sustained_compute": ins.inference_compute,
-                                                  "kernel_overhead": kernel})
-    if graphs:
-        update["launch_overhead"] = device.graph_launch_overhead
-    return device.model_copy(update=update) if update else device
+    """The device as an inference or serving run sees it (archsim/cost/insitu.py)."""
+    return run_device(device, sc.plan, sc.workload)
 
 
 def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
+from archsim.cost.insitu import factors
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec
 
@@ -69,19 +70,28 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
              ) -> PhaseCost:
     """Compute and blocking-communication time of ``ops`` run in order on one rank.
 
-    An overlappable collective (ring attention's K/V exchange) is hidden behind the next
-    compute op; only what exceeds it is exposed.
+    An overlappable collective (ring attention's K/V exchange, a tensor-parallel all-gather
+    under ``tp_comm_overlap``) is hidden behind the next compute op, a reduce-scatter under
+    ``tp_comm_overlap`` behind the compute op before it; only what exceeds that op — and the
+    op's own slowdown while the collective runs beside it (the device's in-situ
+    ``overlap_slowdown``) — is exposed.
     """
     cost = PhaseCost()
+    slowdown = factors(device).overlap_slowdown
     pending_overlap, pending_kind = 0.0, "allgather"
+    prev_t = 0.0  # the last compute op's time not yet overlapped by a collective
     for op in ops:
         if op.kind == "comm":
             assert op.comm is not None
             c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
-            if op.comm.overlappable:
+            after = op.comm.overlap_gemm and op.comm.kind == "reducescatter"
+            if op.comm.overlappable or (op.comm.overlap_gemm and not after):
                 pending_overlap += c.time_s
                 pending_kind = op.comm.kind
                 exposed = 0.0
+            elif after:
+                exposed = _beside(prev_t, c.time_s, slowdown) - prev_t
+                prev_t = 0.0
             else:
                 exposed = c.time_s
                 for ph in c.phases:
@@ -96,14 +106,25 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             cost.algorithms[f"{op.comm.group}.{op.comm.kind}"] = c.algorithm
             continue
         t = compute_time(op, device)
+        prev_t = t
         if pending_overlap:
-            extra = max(0.0, pending_overlap - t)
+            extra = _beside(t, pending_overlap, slowdown) - t
             cost.comm_s += extra
             # charged to the collective's own kind (ring attention's K/V all-gather in the
             # forward pass is a reduce-scatter of their gradients in the backward pass)
             cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += extra
             pending_overlap = 0.0
+            prev_t = 0.0
         cost.compute_s += t
         if op.is_matmul:
             cost.flops += op.flops
     return cost
+
+
+def _beside(compute_s: float, comm_s: float, slowdown: float) -> float:
+    """Wall time of a kernel of ``compute_s`` with a collective of ``comm_s`` beside it: the
+    longer of the two, the kernel slowed by ``slowdown`` while the collective runs."""
+    if comm_s <= 0:
+        return compute_s
+    slowed = min(compute_s * slowdown, compute_s + comm_s * (1.0 - 1.0 / slowdown))
+    return max(comm_s, slowed)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from archsim.cost.comm import CommGroup, group_in_pool
+from archsim.cost.insitu import run_device
 from archsim.graph.backward import backward_ops
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
@@ -131,7 +132,8 @@ def training_shape(sc: ScenarioSpec, layout: Layout | None = None,
     return Shape(batch=micro_batch, seq=wl.seq_len // cp, kv_seq=wl.seq_len,
                  tp=tp, sp=plan.sp, cp=cp, ep=ep,
                  flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
-                 dropout=sc.model.dropout > 0, training=True, **extra)
+                 dropout=sc.model.dropout > 0, training=True,
+                 tp_overlap=sc.plan.tp_comm_overlap and plan.sp, **extra)
 
 
 def saved_activation_bytes(ops: Sequence[Op], recompute: str) -> float:
@@ -147,7 +149,7 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
                 ) -> StageCosts:
     """Cost one layer of each kind, the embedding and the head on ``hw``."""
     model, plan = sc.model, sc.plan
-    device, speed = hw.device, hw.speed
+    device, speed = run_device(hw.device, plan, sc.workload), hw.speed
     groups = rank_groups(hw.pool, layout, hw)
     gathering = plan.zero >= 3 and layout.dp_shard > 1
 

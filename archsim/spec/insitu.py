@@ -12,6 +12,9 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   its plateau equals the ceiling, and read at the same ideal duration for other dtypes
   (FLOPs × peak of ``curve_dtype`` / peak of the dtype).
 * ``attention_ceiling`` — the same for fused attention kernels (FlashAttention forward).
+* ``attention_ceiling_flash3`` — fused attention with the Hopper-generation kernels
+  (FlashAttention-3, cuDNN / Transformer Engine fused attention) where the device has them;
+  ``plan.attention_kernel`` chooses (auto: the best the device has).
 * ``memory_efficiency`` — achieved / peak bandwidth of streaming kernels that read and write
   (BabelStream triad), used for every memory-bound op instead of ``efficiency.memory``.
 * ``sustained_compute`` — compute speed in a training run / in the micro-benchmark (clocks
@@ -41,7 +44,8 @@ from archsim.spec.units import DurationOrZero
 
 InSituDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
 
-PARAMETERS = ("matmul_ceiling", "attention_ceiling", "memory_efficiency", "kernel_overhead",
+PARAMETERS = ("matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
+              "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
               "iteration_overhead")
@@ -88,6 +92,7 @@ class InSituSpec(StrictModel):
     curve_dtype: InSituDtype = "bf16"
     """Dtype whose dense peak ``efficiency.matmul`` is a fraction of."""
     attention_ceiling: float | None = Field(default=None, gt=0, le=1)
+    attention_ceiling_flash3: float | None = Field(default=None, gt=0, le=1)
     memory_efficiency: float | None = Field(default=None, gt=0, le=1)
     kernel_overhead: DurationOrZero | None = None
     sustained_compute: float = Field(default=1.0, gt=0, le=1)
@@ -109,6 +114,10 @@ class InSituSpec(StrictModel):
     accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
     """Kind of run (training, ttft, tpot, e2e_latency, throughput) → cross-validated error."""
     calibrated_range: CalibratedRange | None = None
+    prior_from: str | None = None
+    """A device of the same silicon (the A100 40 GB's is the 80 GB, the H200's the H100)
+    whose fitted compute, kernel, overhead and collective parameters are this device's prior
+    (its own memory efficiency is not shared): a device with few runs leans on its sibling's."""
 
     @field_validator("matmul_ceiling")
     @classmethod

@@ -30,6 +30,13 @@ class ParallelPlan(StrictModel):
     """Overlap the data-parallel gradient reduction with the backward pass."""
     flash_attention: bool = True
     """Fused attention kernel that never stores the s×s score matrix (Dao et al. 2022)."""
+    tp_comm_overlap: bool = False
+    """With sp: overlap each tensor-parallel all-gather / reduce-scatter with its GEMM
+    (Transformer Engine userbuffers, NeMo / Megatron-core ``tp_comm_overlap``)."""
+    attention_kernel: Literal["auto", "flash2", "flash3"] = "auto"
+    """Generation of the fused attention kernel (with flash_attention): flash2
+    (FlashAttention-2), flash3 (FlashAttention-3, cuDNN / Transformer Engine fused attention
+    on Hopper) or auto, the best the device's in-situ profile has (archsim/spec/insitu.py)."""
     zero3_granularity: Literal["layer", "tensor"] = "layer"
     """ZeRO-3 / FSDP: one parameter all-gather per layer (FSDP wrapping each transformer
     block) or one per weight tensor (DeepSpeed ZeRO-3), see archsim/plan/zero3.py."""
