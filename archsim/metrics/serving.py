@@ -43,7 +43,13 @@ from typing import Any
 import numpy as np
 
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
-from archsim.metrics.serving_window import Stamps, load_series, steady_state
+from archsim.metrics.serving_window import (
+    Stamps,
+    cost_per_million,
+    deployment_price_per_hour,
+    load_series,
+    steady_state,
+)
 from archsim.plan.opcost import COMM_KINDS
 from archsim.plan.serving import ReplicaGroup, resolve_serving_layout
 from archsim.result import Result
@@ -345,22 +351,6 @@ def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float,
             "kv_cache": {"block_size": run_block_size(by_group[0]),
                          "blocks_per_replica": groups[0].kv_blocks,
                          "bytes_per_token_per_device": max(groups[0].plan.kv_bytes_per_token)}}
-
-
-def deployment_price_per_hour(groups: list[ReplicaGroup]) -> float | None:
-    """Σ devices × price per device-hour over the groups; None if a device has no price."""
-    prices = [g.plan.device.price_per_hour for g in groups]
-    if any(p is None for p in prices):
-        return None
-    return sum(g.devices * p for g, p in zip(groups, prices, strict=True))
-
-
-def cost_per_million(per_hour: float | None, tokens_per_s: float | None) -> float | None:
-    """USD per million output tokens: price per hour / (3600 × steady-state tokens/s) × 10⁶,
-    the one definition every serving table uses (archsim.capacity too)."""
-    if per_hour is None or not tokens_per_s:
-        return None
-    return per_hour / (3600.0 * tokens_per_s) * 1e6
 
 
 def run_block_size(insts: list[Instance]) -> int:

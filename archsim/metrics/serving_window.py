@@ -22,11 +22,15 @@ over the run, the requests waiting for their first prefill, the requests in flig
 tokens their KV caches hold (prompt + tokens emitted so far, an estimate: block rounding is
 left out and a preempted request counts as holding its cache until it finishes, so the share
 reads high when the cache is full; it is capped at 1).
+
+Price follows from the steady-state rate (``cost_per_million``): devices × price per
+device-hour / (3600 × steady-state output tokens/s) × 10⁶.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -120,3 +124,19 @@ def load_series(s: Stamps, start_s: float, end_s: float, kv_capacity_tokens: flo
     if kv_capacity_tokens:  # preempted requests still count as holding theirs: at most full
         out["kv_cache_used"] = np.minimum(cached / kv_capacity_tokens, 1.0).tolist()
     return out
+
+
+def deployment_price_per_hour(groups: list[Any]) -> float | None:
+    """Σ devices × price per device-hour over the groups; None if a device has no price."""
+    prices = [g.plan.device.price_per_hour for g in groups]
+    if any(p is None for p in prices):
+        return None
+    return sum(g.devices * p for g, p in zip(groups, prices, strict=True))
+
+
+def cost_per_million(per_hour: float | None, tokens_per_s: float | None) -> float | None:
+    """USD per million output tokens: price per hour / (3600 × steady-state tokens/s) × 10⁶,
+    the one definition every serving table uses (archsim.capacity too)."""
+    if per_hour is None or not tokens_per_s:
+        return None
+    return per_hour / (3600.0 * tokens_per_s) * 1e6

@@ -49,7 +49,14 @@ def _memory_plot(block: dict[str, Any]) -> Plot | None:
              for p in MEMORY_PARTS}
     if not any(v for values in parts.values() for v in values):
         return None
-    png = plots.memory_plot(["baseline", "compressed"], parts,
+    feasible = [(block.get(k) or {}).get("feasible") is not False
+                for k in ("baseline", "compressed")]
+    labels = [name if ok else f"{name}\n(does not run)" if any(side.values()) else
+              f"{name}\n(not computed)"
+              for name, ok, side in zip(("baseline", "compressed"), feasible,
+                                        ({k: v for k, v in s.items() if v} for s in sides),
+                                        strict=True)]
+    png = plots.memory_plot(labels, parts,
                             float(mem.get("capacity_bytes") or 0.0),
                             "Memory of the busiest device: baseline and compressed")
     return Plot("compression_memory", "Memory per device of the baseline and the compressed "
@@ -86,8 +93,8 @@ def compression_section(r: dict[str, Any]) -> Section | None:
         if part.get("feasible") is False:
             sec.text(f"The {label} does not run: "
                      + "; ".join(part.get("infeasible_reasons") or ["no reason recorded"])
-                     + ". Its memory is shown (that is why); its speed, energy and cost are "
-                       "not compared.")
+                     + ". Its memory is shown where it was computed; its speed, energy and "
+                       "cost are not compared.")
     notes = list(block.get("notes") or []) + [f"warning: {w}" for w in block.get("warnings") or []]
     note = block.get("accuracy_note")
     if isinstance(note, dict) and note.get("text"):

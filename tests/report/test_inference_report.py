@@ -89,3 +89,15 @@ def test_an_encoder_report_has_no_generation(tmp_path):
 
 def _section_of(report, sid):
     return next(s for s in report.sections if s.id == sid)
+
+
+def test_a_baseline_that_cannot_run_is_explained_not_compared():
+    """W8A8 on the int8-only FPGA: the bf16 baseline has no dtype to run in."""
+    report = build_report("gpt3-1.7b-w8a8-alveo-u280", options=ReportOptions(scaling=False))
+    sec = _section_of(report, "compression")
+    text = " ".join(getattr(b, "text", "") for b in sec.blocks)
+    assert "The baseline does not run: device alveo-u280 has no fp16 support" in text
+    table = next(b for b in sec.blocks if getattr(b, "rows", None))
+    rows = {r[0]: r for r in table.rows}
+    assert rows["time per output token"][1] == "-" and rows["time per output token"][3] == "-"
+    assert any(getattr(b, "name", "") == "compression_memory" for b in sec.blocks)

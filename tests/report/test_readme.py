@@ -61,7 +61,7 @@ def test_python_example_runs_from_another_folder(tmp_path, monkeypatch):
     assert "workloads/" not in block  # a registry name, not a path into the checkout
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
+    exec(compile(block, "README.md", "exec"), namespace)  # the README's own code
     assert namespace["result"]["step_time_s"] > 0
 
 

@@ -180,3 +180,13 @@ def test_no_planner_option_leaves_it_out(small_scenario):
                                                                 planner=False))
     assert ("The planner's best plan at other device counts", "--no-planner was given") \
         in report.omitted
+
+
+def test_a_distillation_report_names_the_teacher():
+    report = build_report("distill-llama2-70b-to-7b", options=ReportOptions(scaling=False))
+    assert report.title.startswith("Distillation training plan: llama2-7b from teacher "
+                                   "llama2-70b on h100-sxm5-80gb")
+    step = next(s for s in report.sections if s.id == "step-time")
+    rows = next(b for b in step.blocks if getattr(b, "rows", None)).rows
+    assert rows[0][0] == "teacher forward (distillation)"
+    assert rows[-1][0] == "step" and rows[-1][2] == "100.0%"
