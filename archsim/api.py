@@ -26,7 +26,7 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
     if sc.compression is not None and sc.compression.distill is not None:
         from archsim.metrics.distill import simulate_distillation
 
-        return simulate_distillation(sc, trace)
+        return _with_uncertainty(simulate_distillation(sc, trace), sc)
     result = simulate_workload(sc, trace)
     if has_effect(sc.compression):
         from archsim.metrics.compression import compression_block
@@ -38,4 +38,13 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
         result.data["compression"] = block
         if block["warnings"]:
             result.data.setdefault("warnings", []).extend(block["warnings"])
+    return _with_uncertainty(result, sc)
+
+
+def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
+    """The calibrated error bar of a feasible result (archsim/accuracy.py)."""
+    if result.data.get("feasible"):
+        from archsim.accuracy import uncertainty_block
+
+        result.data["uncertainty"] = uncertainty_block(result.data, sc)
     return result

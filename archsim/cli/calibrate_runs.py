@@ -52,7 +52,9 @@ def run_calibration(args: argparse.Namespace) -> int:
         done[0] += 1
 
     prov = provenance_of(args.runs, len(runs))
-    cals = calibrate_runs(loaded, cv, progress, prov)
+    if args.workers < 1:
+        raise SpecError([f"--workers {args.workers}: expected at least 1"])
+    cals = calibrate_runs(loaded, cv, progress, prov, args.workers)
     bar(steps, steps, "done")
     bar.finish()
     write_overlay(args.out, overlay(cals, prov))
@@ -126,3 +128,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --runs: cross-validation: source (leave one source out, the "
                         "default), run (leave one run out), a number of folds, or none")
     p.add_argument("--devices", help="with --runs: calibrate only these devices (a,b)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --runs: processes for the cross-validation folds (default 1)")

@@ -50,7 +50,11 @@ def _build(device: DeviceSpec) -> InSituFactors:
                              collective_efficiency=1.0, overlap_slowdown=1.0,
                              step_overhead=0.0, iteration_overhead=0.0)
     plateau = max(e for _, e in eff.matmul.points)
-    sustained = ins.sustained_compute
+
+    def value(name: str) -> float:
+        return ins.value(name, eff.memory, device.launch_overhead)
+
+    sustained = value("sustained_compute")
     scale = {dtype: ceiling / plateau * sustained for dtype, ceiling in ins.matmul_ceiling.items()}
     default = scale.get(ins.curve_dtype, sustained)
     try:
@@ -62,15 +66,11 @@ def _build(device: DeviceSpec) -> InSituFactors:
         matmul_scale=scale, default_matmul_scale=default, curve_peak=curve_peak,
         attention_scale=(ins.attention_ceiling / attention_plateau * sustained
                          if ins.attention_ceiling is not None else None),
-        vector_scale=sustained,
-        memory_efficiency=ins.memory_efficiency if ins.memory_efficiency is not None
-        else eff.memory,
-        kernel_overhead=ins.kernel_overhead if ins.kernel_overhead is not None
-        else device.launch_overhead,
-        collective_efficiency=ins.collective_efficiency,
-        overlap_slowdown=ins.overlap_slowdown,
-        step_overhead=ins.step_overhead,
-        iteration_overhead=ins.iteration_overhead)
+        vector_scale=sustained, memory_efficiency=value("memory_efficiency"),
+        kernel_overhead=value("kernel_overhead"),
+        collective_efficiency=value("collective_efficiency"),
+        overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
+        iteration_overhead=value("iteration_overhead"))
 
 
 def matmul_scale(f: InSituFactors, dtype: str) -> float:
@@ -104,9 +104,10 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
         if kernel == "flash3" and ins.attention_ceiling_flash3 is not None:
             changes["attention_ceiling"] = ins.attention_ceiling_flash3
         if serving:
-            changes["sustained_compute"] = ins.inference_compute
-            changes["kernel_overhead"] = (device.graph_launch_overhead if graphs
-                                          else ins.inference_kernel_overhead)
+            launch = device.launch_overhead
+            changes["sustained_compute"] = ins.value("inference_compute", 0.0, launch)
+            changes["kernel_overhead"] = (device.graph_launch_overhead if graphs else
+                                          ins.value("inference_kernel_overhead", 0.0, launch))
         if changes:
             update["insitu"] = ins.model_copy(update=changes)
     if graphs:

@@ -98,7 +98,7 @@ def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded]) -> list[
             insitu, prior_only = uncalibrated(base), family is None
             if family is not None:
                 fitted[device] = {**defaults(base), **family}
-                insitu = apply(insitu, fitted[device], ())
+                insitu = apply(insitu, fitted[device], (), FAMILY)
         held.extend(Held(predict(ld, insitu), name, prior_only) for ld in scored)
     return held
 
@@ -142,11 +142,11 @@ def family_values(base, fitted: dict[str, dict[str, float]]) -> dict[str, float]
     from archsim.spec.loader import load_spec_file
 
     sibling = load_spec_file("devices", parent)
-    if sibling.insitu is None or not sibling.insitu.fitted:
+    ins = sibling.insitu
+    if ins is None or not ins.fitted:
         return None
-    current = defaults(sibling.model_copy(update={"insitu": sibling.insitu.model_copy(
-        update={"defaults": {}})}))
-    return {n: current[n] for n in FAMILY}
+    return {n: ins.value(n, sibling.efficiency.memory, sibling.launch_overhead)
+            for n in FAMILY}
 
 
 def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:

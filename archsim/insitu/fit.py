@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -79,24 +79,9 @@ _SHARED = ("collective_efficiency",)
 
 def defaults(device: DeviceSpec) -> dict[str, float]:
     """The prior (micro-benchmark) value of every fitted parameter for ``device``: its
-    profile's ``insitu.defaults`` where a fit replaced them, else the profile's values."""
-    ins = device.insitu or InSituSpec()
-    stored = dict(ins.defaults)
-    current = {
-        "sustained_compute": ins.sustained_compute,
-        "memory_efficiency": ins.memory_efficiency if ins.memory_efficiency is not None
-        else device.efficiency.memory,
-        "kernel_overhead": ins.kernel_overhead if ins.kernel_overhead is not None
-        else device.launch_overhead,
-        "inference_compute": ins.inference_compute,
-        "inference_kernel_overhead": ins.inference_kernel_overhead
-        if ins.inference_kernel_overhead is not None else device.launch_overhead,
-        "collective_efficiency": ins.collective_efficiency,
-        "overlap_slowdown": ins.overlap_slowdown,
-        "step_overhead": ins.step_overhead,
-        "iteration_overhead": ins.iteration_overhead,
-    }
-    return {name: stored.get(name, current[name]) for name in PARAMS}
+    profile's ``insitu.defaults``, else the built-in fallbacks (archsim/spec/insitu.py)."""
+    ins = (device.insitu or InSituSpec()).model_copy(update={n: None for n in PARAMS})
+    return {n: ins.value(n, device.efficiency.memory, device.launch_overhead) for n in PARAMS}
 
 
 def uncalibrated(device: DeviceSpec) -> InSituSpec:
@@ -105,9 +90,12 @@ def uncalibrated(device: DeviceSpec) -> InSituSpec:
     return apply(ins, defaults(device), fitted=())
 
 
-def apply(ins: InSituSpec, values: dict[str, float], fitted: Sequence[str]) -> InSituSpec:
-    """``ins`` with ``values`` set (and ``fitted`` naming the fitted ones)."""
-    update: dict = dict(values)
+def apply(ins: InSituSpec, values: dict[str, float], fitted: Sequence[str],
+          inherited: Sequence[str] = ()) -> InSituSpec:
+    """``ins`` with ``values`` of the ``fitted`` parameters (and of those ``inherited`` from
+    a ``prior_from`` sibling) written, the others left to their defaults."""
+    update: dict = {n: (values[n] if n in fitted or n in inherited else None)
+                    for n in PARAMS}
     update["fitted"] = list(fitted)
     return ins.model_copy(update=update)
 
@@ -124,10 +112,12 @@ class FitResult:
     evaluations: int
     infeasible: list[Prediction]
     """Runs whose scenario does not run (left out of the fit; their reasons say why)."""
+    inherited: list[str] = field(default_factory=list)
+    """Parameters not fitted here but taken from the ``prior_from`` sibling's fit."""
 
     def insitu(self, base: InSituSpec) -> InSituSpec:
-        return apply(base, self.values, self.fitted).model_copy(
-            update={"defaults": dict(self.defaults)})
+        """``base`` with the fitted (and inherited) values written, its defaults kept."""
+        return apply(base, self.values, self.fitted, self.inherited)
 
 
 def informed(runs: Sequence[Loaded]) -> list[str]:
@@ -149,12 +139,14 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
     from scipy.optimize import least_squares
 
     prior = defaults(base)
+    inherited: list[str] = []
     if family:
         prior.update({n: family[n] for n in FAMILY if n in family})
+        inherited = [n for n in FAMILY if n in family]
     ins = base.insitu or InSituSpec()
     names = list(names) if names is not None else informed(runs)
     # a plan that does not fit in memory stays so at any speed: checked once, left out
-    start = apply(ins, prior, ())
+    start = apply(ins, prior, (), inherited)
     infeasible = {id(ld) for ld in runs if ld.run.weight > 0
                   and predict(ld, start).predicted is None}
     used = [ld for ld in runs if ld.run.weight > 0 and id(ld) not in infeasible]
@@ -194,7 +186,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
             got = cache.get(key)
             if got is None:
                 if candidate is None:
-                    candidate = apply(ins, values, names)
+                    candidate = apply(ins, values, names, inherited)
                 got = cache[key] = predict(ld, candidate)
             out.append(got)
         evaluations += 1
@@ -226,11 +218,13 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
     else:
         z, cost = z0, 0.0
     values = {n: _rounded(v) for n, v in values_of(z).items()}
-    final = apply(ins, values, names)
+    inherited = [n for n in inherited if n not in names]
+    final = apply(ins, values, names, inherited)
     predictions = [predict(ld, final) for ld in runs]
     return FitResult(device=base.name, values=values, fitted=names, defaults=prior,
                      predictions=predictions, cost=cost, evaluations=evaluations,
-                     infeasible=[p for p in predictions if p.predicted is None])
+                     infeasible=[p for p in predictions if p.predicted is None],
+                     inherited=inherited)
 
 
 def _rounded(value: float) -> float:

@@ -39,10 +39,11 @@ class DeviceCalibration:
 
 def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                    progress: Callable[[str], None] | None = None,
-                   provenance: dict[str, Any] | None = None) -> list[DeviceCalibration]:
-    """Fit and cross-validate every device of ``loaded``."""
+                   provenance: dict[str, Any] | None = None, workers: int = 1
+                   ) -> list[DeviceCalibration]:
+    """Fit and cross-validate every device of ``loaded`` (folds on ``workers`` processes)."""
     by_device = devices_in_order(loaded)
-    held_all = cross_validate(loaded, cv, progress) if cv != "none" else []
+    held_all = cross_validate(loaded, cv, progress, workers) if cv != "none" else []
     out = []
     fitted: dict[str, dict[str, float]] = {}
     for name, runs in by_device.items():
@@ -63,9 +64,9 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                            "runs_used": sum(1 for r in runs if r.run.weight > 0),
                            "sources": sorted({r.run.source for r in runs}),
                            "evaluations": fit.evaluations},
-            "sources": {**start.sources,
-                        **{n: f"fitted to {len(runs)} runs ({_sources(runs)})"
-                           for n in fit.fitted}}})
+            "fitted_from": f"{len(runs)} runs ({_sources(runs)})"
+            + (f"; {', '.join(fit.inherited)} from {start.prior_from}'s fit"
+               if fit.inherited else "")})
         out.append(DeviceCalibration(name, fit, insitu, held))
     return out
 

@@ -46,13 +46,18 @@ class Case:
 
 
 def reference_path() -> Path:
+    return data_file("megatron_weak_scaling.csv")
+
+
+def data_file(name: str) -> Path:
+    """``reference/<name>`` from the checkout or the installed data."""
     from archsim.spec.registry import data_roots
 
     for root in data_roots():
-        path = root / "reference" / "megatron_weak_scaling.csv"
+        path = root / "reference" / name
         if path.is_file():
             return path
-    raise FileNotFoundError("reference/megatron_weak_scaling.csv")
+    raise FileNotFoundError(f"reference/{name}")
 
 
 def scenario_for(row: dict) -> dict:

@@ -63,15 +63,13 @@ def _device_mappings(raw: dict) -> list[dict]:
 
 
 def _uncalibrated(insitu: dict) -> dict:
-    out = {k: v for k, v in insitu.items()
-           if k not in ("fitted", "accuracy", "calibrated_range", "provenance")}
-    for name in insitu.get("fitted") or []:
-        defaults = insitu.get("defaults") or {}
-        if name in defaults:
-            out[name] = defaults[name]
-        else:
-            out.pop(name, None)
-    return out
+    """The in-situ block with its micro-benchmark defaults only: every fittable parameter's
+    written value dropped (it then takes its default), no fit, no error bar."""
+    from archsim.spec.insitu import FITTABLE
+
+    return {k: v for k, v in insitu.items()
+            if k not in ("fitted", "fitted_from", "accuracy", "calibrated_range", "provenance")
+            and k not in FITTABLE}
 
 
 def read_overlay(path: str, where: str = "") -> dict[str, dict[str, Any]]:

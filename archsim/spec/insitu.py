@@ -44,6 +44,16 @@ from archsim.spec.units import DurationOrZero
 
 InSituDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
 
+FITTABLE = ("memory_efficiency", "kernel_overhead", "sustained_compute", "inference_compute",
+            "inference_kernel_overhead", "collective_efficiency", "overlap_slowdown",
+            "step_overhead", "iteration_overhead")
+"""Parameters a calibration may write (each with a default and a fallback)."""
+
+FALLBACK = {"sustained_compute": 1.0, "inference_compute": 1.0, "collective_efficiency": 1.0,
+            "overlap_slowdown": 1.0, "step_overhead": 0.0, "iteration_overhead": 0.0}
+"""Fallbacks of fittable parameters that have neither a value nor a default (the memory
+efficiency falls back to the profile's, kernel costs to its launch overhead)."""
+
 PARAMETERS = ("matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
               "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
@@ -93,22 +103,28 @@ class InSituSpec(StrictModel):
     """Dtype whose dense peak ``efficiency.matmul`` is a fraction of."""
     attention_ceiling: float | None = Field(default=None, gt=0, le=1)
     attention_ceiling_flash3: float | None = Field(default=None, gt=0, le=1)
+    # the fittable parameters: a value written here is the current one (fitted, or set by
+    # hand); absent, the micro-benchmark value in ``defaults``; absent there too, the
+    # fallback of :meth:`value`
     memory_efficiency: float | None = Field(default=None, gt=0, le=1)
     kernel_overhead: DurationOrZero | None = None
-    sustained_compute: float = Field(default=1.0, gt=0, le=1)
-    inference_compute: float = Field(default=1.0, gt=0, le=1)
+    sustained_compute: float | None = Field(default=None, gt=0, le=1)
+    inference_compute: float | None = Field(default=None, gt=0, le=1)
     inference_kernel_overhead: DurationOrZero | None = None
-    collective_efficiency: float = Field(default=1.0, gt=0, le=1)
-    overlap_slowdown: float = Field(default=1.0, ge=1, le=3)
-    step_overhead: DurationOrZero = 0.0
-    iteration_overhead: DurationOrZero = 0.0
+    collective_efficiency: float | None = Field(default=None, gt=0, le=1)
+    overlap_slowdown: float | None = Field(default=None, ge=1, le=3)
+    step_overhead: DurationOrZero | None = None
+    iteration_overhead: DurationOrZero | None = None
     sources: dict[str, str] = Field(default_factory=dict)
     """Parameter → where its default comes from (micro-benchmark and source)."""
     fitted: list[str] = Field(default_factory=list)
     """Parameters whose value was fitted to measured runs (``provenance`` says which)."""
     defaults: dict[str, float] = Field(default_factory=dict)
-    """The micro-benchmark value of each fitted parameter (what the fit started from and is
-    regularised toward; ``calibration: uncalibrated`` runs with these)."""
+    """The micro-benchmark value of fittable parameters (with ``sources``): what a parameter
+    is when not fitted, what a fit starts from and is regularised toward, what
+    ``calibration: uncalibrated`` runs with. Durations in seconds."""
+    fitted_from: str = ""
+    """The runs the fitted values came from (and what was taken from a sibling)."""
     provenance: dict[str, Any] = Field(default_factory=dict)
     """The fit: runs file and its hash, rows used, date, archsim version, objective."""
     accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
@@ -118,6 +134,17 @@ class InSituSpec(StrictModel):
     """A device of the same silicon (the A100 40 GB's is the 80 GB, the H200's the H100)
     whose fitted compute, kernel, overhead and collective parameters are this device's prior
     (its own memory efficiency is not shared): a device with few runs leans on its sibling's."""
+
+    def value(self, name: str, device_memory: float, launch: float) -> float:
+        """A fittable parameter's value: as written, else its default, else the fallback —
+        the profile's isolated memory efficiency ``device_memory``, its launch overhead
+        ``launch`` for the kernel costs, 1 for factors, 0 for fixed overheads."""
+        got = getattr(self, name)
+        if got is not None:
+            return got
+        if name in self.defaults:
+            return self.defaults[name]
+        return FALLBACK.get(name, {"memory_efficiency": device_memory}.get(name, launch))
 
     @field_validator("matmul_ceiling")
     @classmethod

@@ -1,0 +1,134 @@
+"""The error bar of a result: the calibrated profile's cross-validated error for that kind of
+run, as intervals on the result's headline numbers, and whether the run lies inside what the
+profile was calibrated on.
+
+For a kind of run (training; inference TTFT, TPOT, end-to-end latency, throughput) the device's
+in-situ block (archsim/spec/insitu.py) holds the signed errors on time (predicted / measured
+− 1) of runs predicted by fits that did not see them: their 10th and 90th percentiles p10, p90.
+A predicted time t then spans the measured times t / (1 + p90) … t / (1 + p10) (an 80%
+interval, if the calibration runs are like this one); a rate r spans r · (1 + p10) … r ·
+(1 + p90); a cost or energy scales like time. Several device types in one run: the widest
+interval. A device with no calibration says so: its error is unknown, not zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archsim.spec.insitu import AccuracySpec, CalibratedRange, InSituSpec
+from archsim.spec.scenario import ScenarioSpec
+
+# result key → (accuracy group, "time" or "rate")
+TRAINING_KEYS = {"step_time_s": "time", "tokens_per_s": "rate", "samples_per_s": "rate",
+                 "cost_usd": "time", "cost_per_million_tokens_usd": "time",
+                 "energy_joules": "time"}
+INFERENCE_KEYS = {"ttft_s": ("ttft", "time"), "tpot_s": ("tpot", "time"),
+                  "e2e_latency_s": ("e2e_latency", "time"),
+                  "tokens_per_s": ("throughput", "rate"),
+                  "sequences_per_s": ("throughput", "rate"),
+                  "cost_per_million_tokens_usd": ("throughput", "time")}
+SERVING_KEYS = {"ttft_p50_s": ("ttft", "time"), "ttft_p99_s": ("ttft", "time"),
+                "tpot_p50_s": ("tpot", "time"), "tpot_p99_s": ("tpot", "time"),
+                "e2e_p50_s": ("e2e_latency", "time"), "e2e_p99_s": ("e2e_latency", "time"),
+                "tokens_per_s": ("throughput", "rate"), "requests_per_s": ("throughput", "rate"),
+                "cost_per_million_tokens_usd": ("throughput", "time")}
+
+
+def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any]:
+    """The result's ``uncertainty`` block (see the module docstring)."""
+    devices = {p.device.name: p.device for p in sc.cluster.pools}
+    mode = result.get("mode", sc.workload.kind)
+    keys = _keys(mode)
+    calibration = sc.calibration or "shipped profiles"
+    missing = [n for n, d in devices.items()
+               if d.insitu is None or not d.insitu.accuracy]
+    block: dict[str, Any] = {"calibration": calibration, "devices": sorted(devices),
+                             "calibrated": not missing, "intervals": {}, "errors": {},
+                             "out_of_range": []}
+    if missing:
+        block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
+                         "estimate is unknown (archsim calibrate --runs fits a profile to "
+                         "yours)")
+        if len(missing) == len(devices):
+            return block
+    for key, (group, sense) in keys.items():
+        value = result.get(key)
+        if not isinstance(value, (int, float)) or value <= 0:
+            continue
+        accs = [d.insitu.accuracy.get(group) for n, d in devices.items() if n not in missing]
+        if any(a is None for a in accs) or not accs:
+            block["errors"].setdefault(group, None)
+            continue
+        lo, hi = _widest(accs)  # type: ignore[arg-type]
+        block["intervals"][key] = (_interval(value, lo, hi, sense))
+        worst = max(accs, key=lambda a: a.mape)  # type: ignore[union-attr]
+        block["errors"][group] = {"mape": worst.mape, "bias": worst.bias, "p10": lo,
+                                  "p90": hi, "runs": worst.runs, "sources": worst.sources,
+                                  "method": worst.method}
+    for group, err in list(block["errors"].items()):
+        if err is None:
+            block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
+                                         f"{', '.join(sorted(devices))}")
+            del block["errors"][group]
+    for name, device in devices.items():
+        if name in missing or device.insitu is None:
+            continue
+        block["out_of_range"] += out_of_range(sc, device.insitu, name)
+    block["in_range"] = not block["out_of_range"] and not missing
+    return block
+
+
+def _keys(mode: str) -> dict[str, tuple[str, str]]:
+    if mode == "training":
+        return {k: ("training", s) for k, s in TRAINING_KEYS.items()}
+    if mode == "serving":
+        return SERVING_KEYS
+    return INFERENCE_KEYS
+
+
+def _widest(accs: list[AccuracySpec]) -> tuple[float, float]:
+    return min(a.p10 for a in accs), max(a.p90 for a in accs)
+
+
+def _interval(value: float, p10: float, p90: float, sense: str) -> list[float]:
+    """[low, high] of the measured value given the predicted ``value``."""
+    if sense == "time":
+        return sorted([value / (1.0 + p90), value / (1.0 + p10)])
+    return sorted([value * (1.0 + p10), value * (1.0 + p90)])
+
+
+def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
+    """Ways ``sc`` lies outside the runs ``device``'s profile was calibrated on."""
+    rng: CalibratedRange | None = ins.calibrated_range
+    if rng is None:
+        return []
+    out = []
+    kind = sc.workload.kind
+    calibrated_kind = "inference" if kind == "serving" else kind
+    if rng.kinds and calibrated_kind not in rng.kinds:
+        out.append(f"{device}: calibrated on {'/'.join(rng.kinds)} runs only, not {kind}")
+    dtype = _gemm_dtype(sc)
+    if rng.dtypes and dtype not in rng.dtypes:
+        out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
+    count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
+    checks = [("devices", count, rng.devices), ("tp", sc.plan.tp, rng.tp),
+              ("pp", sc.plan.pp, rng.pp)]
+    if kind == "training":
+        checks += [("cp", sc.plan.cp, rng.cp),
+                   ("seq_len", sc.workload.seq_len, rng.seq_len)]  # type: ignore[union-attr]
+        if rng.zero and sc.plan.zero not in rng.zero:
+            out.append(f"{device}: ZeRO stage {sc.plan.zero}; calibrated on stages "
+                       f"{', '.join(map(str, rng.zero))}")
+    if kind == "inference":
+        checks.append(("batch", sc.workload.batch, rng.batch))  # type: ignore[union-attr]
+    for name, value, span in checks:
+        if span is not None and not span[0] <= value <= span[1]:
+            out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
+    return out
+
+
+def _gemm_dtype(sc: ScenarioSpec) -> str:
+    comp = sc.compression
+    if comp is not None and comp.activation_dtype in ("fp8", "int8"):
+        return comp.activation_dtype
+    return sc.workload.dtype
