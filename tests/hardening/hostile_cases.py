@@ -1,0 +1,48 @@
+"""Inputs for the hardening tests: a cheap scenario and sweep, and ways to run the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).parent
+
+SCENARIO = {
+    "name": "tiny",
+    "model": "gpt3-1.7b",
+    "hardware": {"device": "a100-sxm4-80gb", "count": 8},
+    "workload": {"kind": "training", "seq_len": 2048, "global_batch": 16},
+}
+
+SERVING = {
+    "name": "tiny-serving",
+    "model": "llama2-7b",
+    "hardware": {"device": "a100-sxm4-80gb", "count": 1},
+    "workload": {"kind": "serving", "arrival": {"rate_per_s": 4, "count": 20}},
+}
+
+
+def sweep_mapping(**fields) -> dict:
+    data = {"name": "tiny-sweep", "base": SCENARIO, "axes": {"plan.tp": [1, 2]}}
+    data.update(fields)
+    return data
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, limit_bytes: int | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """``archsim ARGS`` in a fresh process, its address space capped at ``limit_bytes``."""
+    prefix = ""
+    if limit_bytes is not None:
+        prefix = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit_bytes}, "
+                  f"{limit_bytes})); ")
+    code = prefix + "import sys; from archsim.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)

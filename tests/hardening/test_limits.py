@@ -1,0 +1,186 @@
+"""Issue item 2: tiny inputs that asked for huge work are refused before the work, with the
+limit and how to raise it; the work of what is accepted grows with events, not numbers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import yaml
+from hostile_cases import SCENARIO, SERVING, run_cli, sweep_mapping, write_yaml
+
+import archsim
+from archsim.cli import main
+from archsim.sim.serving.requests import sample_lengths
+from archsim.spec import yamlio
+from archsim.spec.errors import SpecError
+from archsim.spec.workload import LengthDistribution
+from archsim.sweep import load_sweep
+from archsim.sweep.space import enumerate_points
+
+
+def test_a_trillion_sequence_batch_is_refused_with_the_numbers():
+    # dp = 8 devices / (tp 1 · pp 1) = 8; 10**12 / (1 · 8) = 125,000,000,000 micro-batches
+    with pytest.raises(SpecError, match=r"workload\.global_batch: 1,000,000,000,000 sequences "
+                                        r"in micro-batches of 1 over dp 8 make "
+                                        r"125,000,000,000 micro-batches per pipeline, "
+                                        r"125,000,000,000 stage micro-batches with pp 1; archsim "
+                                        r"simulates at most 2,000,000 per step: raise "
+                                        r"workload\.micro_batch \(or dp\) or lower "
+                                        r"workload\.global_batch"):
+        archsim.load_scenario(SCENARIO, {"workload.global_batch": 10**12})
+
+
+def test_the_step_work_limit_counts_pipeline_and_virtual_stages():
+    # 64 sequences / (micro-batch 1 · dp 1) = 64 micro-batches; × pp 8 × 2 chunks = 1024
+    sc = archsim.load_scenario(SCENARIO, {"plan.pp": 8, "plan.schedule": "interleaved",
+                                          "plan.virtual_stages": 2, "workload.global_batch": 64})
+    assert sc.plan.pp == 8  # well inside the limit
+    # 2,000,000 / (8 · 2) = 125,000 micro-batches is the most; one more sequence is refused
+    archsim.load_scenario(SCENARIO, {"plan.pp": 8, "plan.schedule": "interleaved",
+                                     "plan.virtual_stages": 2, "workload.global_batch": 125_000})
+    with pytest.raises(SpecError, match=r"2,000,016 stage micro-batches with pp 8 × "
+                                        r"virtual_stages 2"):
+        archsim.load_scenario(SCENARIO, {"plan.pp": 8, "plan.schedule": "interleaved",
+                                         "plan.virtual_stages": 2,
+                                         "workload.global_batch": 125_001})
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("workload.global_batch=1000000000000", "stage micro-batches"),
+    ("model.layers=1000000000", "less than or equal to 100000"),
+])
+def test_huge_training_inputs_exit_2_quickly_in_little_memory(setting, message):
+    t0 = time.perf_counter()
+    proc = run_cli("simulate", "--set", setting, limit_bytes=2**30)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert time.perf_counter() - t0 < 30  # was > 60 s and 10-15 GB
+
+
+def test_a_billion_requests_are_refused():
+    with pytest.raises(SpecError, match=r"--set workload\.arrival\.count: Input should be less "
+                                        r"than or equal to 1000000 \(got 1000000000\)"):
+        archsim.load_scenario(SERVING, {"workload.arrival.count": 10**9})
+
+
+@pytest.mark.parametrize("axis, message", [
+    ({"range": [1, 1_000_000_000_000_000_000], "step": 1}, r"gives 1e\+18 values; an axis "
+                                                            r"holds at most 1,000,000"),
+    ({"range": [1, 64], "num": 10**12}, r"gives 1,000,000,000,000 values; an axis holds at "
+                                        r"most 1,000,000"),
+    # ln(1e18) / ln(1.0000001) = 41.4465 / 0.99999995e-7 = 414,465,337.2 → 414,465,338 values
+    ({"range": [1, 1.0e+18], "factor": 1.0000001}, r"gives 414,465,3\d\d values"),
+])
+def test_range_axes_are_counted_before_they_are_built(tmp_path, axis, message):
+    path = write_yaml(tmp_path / "s.yaml", sweep_mapping(axes={"workload.global_batch": axis}))
+    t0 = time.perf_counter()
+    with pytest.raises(SpecError, match=rf"^{path}: axes\.workload\.global_batch: range .* "
+                                        rf"{message}"):
+        load_sweep(path)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_grid_beyond_max_points_names_the_limit_and_how_to_raise_it(tmp_path, capsys):
+    axes = {"workload.global_batch": {"range": [1, 2000], "step": 1},
+            "workload.seq_len": {"range": [1, 1000], "step": 1}}
+    path = write_yaml(tmp_path / "s.yaml", sweep_mapping(axes=axes))
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"archsim sweep: {path}: axes: the grid has 2,000,000 points, more than the limit of "
+        "1,000,000; raise it with --max-points N (or max_points: N in the sweep file), or use "
+        "mode random or lhs with n\n")
+    assert not out.exists()
+    # the limit is the user's to set, from the file or the command line
+    small = write_yaml(tmp_path / "m.yaml", sweep_mapping(max_points=3,
+                                                          axes={"plan.tp": [1, 2, 4, 8]}))
+    assert main(["sweep", str(small), "--out", str(out)]) == 2
+    assert "the grid has 4 points, more than the limit of 3" in capsys.readouterr().err
+    sweep = load_sweep(small)
+    sweep.spec = sweep.spec.model_copy(update={"max_points": 4})
+    assert len(enumerate_points(sweep).points) == 4
+
+
+def test_random_n_beyond_max_points(tmp_path):
+    path = write_yaml(tmp_path / "s.yaml", sweep_mapping(
+        mode="random", n=10**12, axes={"model.dropout": {"range": [0.0, 0.2]}}))
+    with pytest.raises(SpecError, match=r"n: 1,000,000,000,000 points are more than the limit "
+                                        r"of 1,000,000; raise it with --max-points N"):
+        enumerate_points(load_sweep(path))
+
+
+def test_an_exponent_tower_costs_nothing(tmp_path):
+    path = write_yaml(tmp_path / "s.yaml", sweep_mapping(
+        derived={"plan.pp": "((10**1024)**1024)**1024"}))
+    t0 = time.perf_counter()
+    space = enumerate_points(load_sweep(path))
+    assert time.perf_counter() - t0 < 5
+    assert [p.error for p in space.points] == [
+        "cannot evaluate the sweep's expressions: 10 ** 1024 is larger than 2**1024"] * 2
+
+
+def _alias_bomb(levels: int = 10) -> str:
+    """Nine copies per level: 9**10 = 3.5 billion values from a kilobyte of YAML."""
+    lines = ["a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_in_a_sweep_axis_is_refused(tmp_path):
+    base = yaml.safe_dump({"name": "bomb", "base": SCENARIO}, sort_keys=False)
+    path = tmp_path / "bomb.yaml"
+    path.write_text(base + _alias_bomb() + "axes:\n  plan.placement: [*a9, *a8]\n")
+    assert path.stat().st_size < 2000
+    t0 = time.perf_counter()
+    with pytest.raises(SpecError, match=r"holds more than 200,000 values \(YAML aliases "
+                                        r"expanded\), the most archsim reads"):
+        load_sweep(path)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_an_alias_bomb_as_the_distillation_student_is_refused(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO, sort_keys=False) + _alias_bomb()
+                    + "compression: {distill: {student: *a9}}\n")
+    with pytest.raises(SpecError, match=rf"^{path}: .*holds more than 200,000 values"):
+        archsim.load_scenario(path)
+
+
+def test_a_long_list_is_refused_while_it_streams(tmp_path):
+    """A million numbers (6.9 MB) used to be built (~500 MB) before anything looked at them."""
+    path = tmp_path / "l.yaml"
+    path.write_text("plan: {layers_per_stage: [" + ", ".join(["1"] * 1_000_000) + "]}\n")
+    t0 = time.perf_counter()
+    with pytest.raises(SpecError, match=rf"^{path}: line 1, column \d+: holds more than "
+                                        r"200,000 values, the most archsim reads$"):
+        yamlio.read_yaml(path)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_yaml_is_read_with_the_c_parser_where_it_is_built():
+    if getattr(yaml, "__with_libyaml__", False):
+        assert issubclass(yamlio._Loader, yaml.CSafeLoader)
+    assert issubclass(yamlio._Loader, yaml.SafeLoader) or issubclass(yamlio._Loader,
+                                                                       yaml.CSafeLoader)
+
+
+@pytest.mark.parametrize("mean, message", [
+    (1e300, r"mean: the number 1e\+300 is larger than 1e\+18, the most archsim accepts"),
+    (1e17, r"mean: Input should be less than or equal to 16777216 \(got 1e\+17\)"),
+])
+def test_lognormal_mean_beyond_the_longest_length_is_refused(mean, message):
+    """mean 1e300 made e^690 draws that wrapped around int64 into 1-token prompts."""
+    with pytest.raises(SpecError, match=rf"--set workload\.prompt_len: {message}"):
+        archsim.load_scenario(SERVING, {"workload.prompt_len": {"dist": "lognormal",
+                                                                "mean": mean, "sigma": 1}})
+
+
+def test_lognormal_tail_is_clipped_to_the_longest_length():
+    # mean 2**24, sigma 1: mu = ln(2**24) - 1/2 = 16.14; of 10,000 draws some pass
+    # e^(16.14 + 2) = 7.5e7 > 2**24 = 1.7e7 (z > 2 has probability 2.3%)
+    spec = LengthDistribution(dist="lognormal", mean=2**24, sigma=1)
+    drawn = sample_lengths(spec, 10_000, np.random.default_rng(0), "workload.prompt_len")
+    assert drawn.min() >= 1 and drawn.max() == 2**24
+    assert drawn.dtype == np.int64
