@@ -26,13 +26,34 @@ from archsim.spec.hardware import (
 from archsim.spec.model import ModelSpec
 from archsim.spec.placement import placement_problems
 from archsim.spec.plan import CompressionPlan, ParallelPlan
-from archsim.spec.workload import TrainingWorkload, Workload
+from archsim.spec.workload import ServingWorkload, TrainingWorkload, Workload
 
 # Most stage micro-batches (micro-batches per pipeline × pipeline stages × virtual stages) one
 # training step may simulate: each is a few DES tasks (measured: 2,000,000 take ~8 s and
 # ~700 MB), while real steps have at most a few hundred thousand (4,096 micro-batches × pp 64);
 # without a bound, global_batch: 1e12 would need hours and tens of GB.
 MAX_STAGE_MICROBATCHES = 2_000_000
+
+
+# Most serving replicas one run simulates: each is a set of SimPy processes and queues
+# (measured: 10,000 replicas 13 s / 100 MB, 100,000 73 s / 400 MB), and a replica beyond the
+# number of requests never serves one; 16,384 is far beyond any shipped run (1-8).
+MAX_SERVING_REPLICAS = 16_384
+
+
+def serving_work_problem(sc: ScenarioSpec) -> str | None:
+    """Why the serving run of ``sc`` has too many replicas to simulate, or None."""
+    wl, plan = sc.workload, sc.plan
+    if not isinstance(wl, ServingWorkload):
+        return None
+    per = plan.tp * plan.pp
+    replicas = wl.replicas or sc.cluster.total_devices // per
+    if replicas <= MAX_SERVING_REPLICAS:
+        return None
+    how = (f"workload.replicas {replicas:,}" if wl.replicas else
+           f"{replicas:,} replicas (hardware {sc.cluster.total_devices:,} devices / tp·pp {per})")
+    return (f"{how}: a serving run simulates at most {MAX_SERVING_REPLICAS:,}; give "
+            "workload.replicas (replicas that serve, each tp·pp devices) or fewer devices")
 
 
 def step_work_problem(sc: ScenarioSpec) -> str | None:
@@ -139,9 +160,9 @@ class ScenarioSpec(StrictModel):
     def _check_placement(self) -> ScenarioSpec:
         problems = placement_problems(self.plan.placement, self.cluster, self.plan.pp)
         wl = self.workload
-        work = step_work_problem(self)
-        if work:
-            problems.append(work)
+        for work in (step_work_problem(self), serving_work_problem(self)):
+            if work:
+                problems.append(work)
         if getattr(wl, "checkpoint", None) is not None and self.cluster.storage is None:
             problems.append("workload.checkpoint needs hardware.storage (a storage profile "
                             "name, see `archsim list storage`, or an inline mapping)")
