@@ -14,6 +14,11 @@ from archsim.cli.common import check_writable
 from archsim.cli.progress import ProgressBar
 from archsim.io import write_text_atomic
 
+# Most local worker processes: points are CPU-bound, so workers beyond a few per CPU only add
+# processes (~100 MB each); --workers 100000 would otherwise fork until memory runs out.
+WORKERS_PER_CPU = 4
+MIN_WORKER_CAP = 64
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a design-space sweep",
@@ -57,6 +62,11 @@ def _executor(args: argparse.Namespace) -> Any:
         raise UsageError("give --scheduler ADDRESS or --dask local, not both")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
+    if args.workers is not None and args.workers > most and not args.scheduler:
+        raise UsageError(f"--workers {args.workers}: at most {most} local worker processes on "
+                         f"this machine ({WORKERS_PER_CPU} per CPU, at least {MIN_WORKER_CAP}); "
+                         "each is a Python process of about 100 MB")
     workers = args.workers or default_workers()
     if args.scheduler:
         return DaskCluster(address=args.scheduler)

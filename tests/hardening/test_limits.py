@@ -184,3 +184,43 @@ def test_lognormal_tail_is_clipped_to_the_longest_length():
     drawn = sample_lengths(spec, 10_000, np.random.default_rng(0), "workload.prompt_len")
     assert drawn.min() >= 1 and drawn.max() == 2**24
     assert drawn.dtype == np.int64
+
+
+def test_serving_replicas_beyond_the_limit_are_refused():
+    # llama2-7b on tp 1: one replica per device; 2**20 devices = 1,048,576 replicas
+    with pytest.raises(SpecError, match=r"1,048,576 replicas \(hardware 1,048,576 devices / "
+                                        r"tp·pp 1\): a serving run simulates at most 16,384; "
+                                        r"give workload\.replicas"):
+        archsim.load_scenario(SERVING, {"hardware.count": 2**20})
+    sc = archsim.load_scenario(SERVING, {"hardware.count": 2**20, "workload.replicas": 4})
+    assert sc.workload.replicas == 4
+
+
+def test_plan_top_and_plan_space_are_bounded(capsys):
+    assert main(["plan", "--top", "1000000000"]) == 2
+    assert capsys.readouterr().err == ("archsim plan: top 1000000000: expected at most 100 "
+                                       "(each plan shown is simulated)\n")
+    # 2999 micro-batches × the default space of GPT-3 175B on 1024 GPUs: tp 7 (1..64 dividing
+    # 96 heads and 1024), pp 7, cp 4, sp 2, zero 4, recompute 3, schedules 1 + 7 = 8 →
+    # 7·7·4·2·4·2999·3·8 = 112,858,368 plans
+    values = ",".join(str(i) for i in range(1, 3000))
+    t0 = time.perf_counter()
+    assert main(["plan", "--axis", f"micro_batch={values}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archsim plan: --axis: the plan space has 112,858,368 plans (tp 7, "
+                          "pp 7, cp 4, sp 2, zero 4, micro_batch 2999, recompute 3, schedule 2, "
+                          "virtual_stages 7 values), more than the 2,000,000 a search "
+                          "enumerates; give fewer --axis values")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_sweep_workers_are_bounded(tmp_path, capsys):
+    from archsim.sweep.executors import default_workers
+
+    path = write_yaml(tmp_path / "s.yaml", sweep_mapping())
+    most = max(64, 4 * default_workers())
+    assert main(["sweep", str(path), "--out", str(tmp_path / "r.csv"), "--workers",
+                 str(most + 1)]) == 2
+    assert capsys.readouterr().err == (
+        f"archsim sweep: --workers {most + 1}: at most {most} local worker processes on this "
+        "machine (4 per CPU, at least 64); each is a Python process of about 100 MB\n")
