@@ -56,16 +56,24 @@ def serving_work_problem(sc: ScenarioSpec) -> str | None:
             "workload.replicas (replicas that serve, each tp·pp devices) or fewer devices")
 
 
+def stage_microbatches(sc: ScenarioSpec) -> tuple[int, int, int, int]:
+    """(micro-batches per pipeline × stages × virtual stages, dp, micro-batches, chunks) of a
+    training step of ``sc``, dp as the plan gives it or as the devices give it."""
+    wl, plan = sc.workload, sc.plan
+    assert isinstance(wl, TrainingWorkload)
+    devices = sc.cluster.total_devices
+    dp = plan.dp or max(1, devices // (plan.tp * plan.pp * plan.cp))
+    micro = -(-wl.global_batch // (wl.micro_batch * dp))
+    chunks = plan.virtual_stages if plan.schedule == "interleaved" else 1
+    return micro * plan.pp * chunks, dp, micro, chunks
+
+
 def step_work_problem(sc: ScenarioSpec) -> str | None:
     """Why one training step of ``sc`` is too much to simulate, or None."""
     wl, plan = sc.workload, sc.plan
     if not isinstance(wl, TrainingWorkload):
         return None
-    devices = sc.cluster.total_devices
-    dp = plan.dp or max(1, devices // (plan.tp * plan.pp * plan.cp))
-    micro = -(-wl.global_batch // (wl.micro_batch * dp))
-    chunks = plan.virtual_stages if plan.schedule == "interleaved" else 1
-    work = micro * plan.pp * chunks
+    work, dp, micro, chunks = stage_microbatches(sc)
     if work <= MAX_STAGE_MICROBATCHES:
         return None
     return (f"workload.global_batch: {wl.global_batch:,} sequences in micro-batches of "

@@ -224,3 +224,21 @@ def test_sweep_workers_are_bounded(tmp_path, capsys):
     assert capsys.readouterr().err == (
         f"archsim sweep: --workers {most + 1}: at most {most} local worker processes on this "
         "machine (4 per CPU, at least 64); each is a Python process of about 100 MB\n")
+
+
+def test_graph_and_trace_outputs_are_bounded(tmp_path, capsys):
+    scenario = write_yaml(tmp_path / "s.yaml", SCENARIO)
+    assert main(["graph", str(scenario), "--set", "model.layers=100000", "--out",
+                 str(tmp_path / "g.json")]) == 2
+    assert capsys.readouterr().err == (
+        "archsim graph: model.layers 100,000: archsim graph writes the op graph of at most "
+        "2,000 layers (each op is a node); simulate accepts more\n")
+    # 2,000,008 sequences / (micro-batch 1 · dp 8) = 250,001 micro-batches × pp 1: one too many
+    trace = tmp_path / "t.json"
+    assert main(["simulate", str(scenario), "--set", "workload.global_batch=2000008",
+                 "--trace", str(trace)]) == 2
+    assert capsys.readouterr().err == (
+        f"archsim simulate: --trace {trace}: the step has 250,001 stage micro-batches; a "
+        "timeline is written for at most 250,000 (lower workload.global_batch, or simulate "
+        "without --trace)\n")
+    assert not trace.exists()
