@@ -107,7 +107,7 @@ def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
     calibrated_kind = "inference" if kind == "serving" else kind
     if rng.kinds and calibrated_kind not in rng.kinds:
         out.append(f"{device}: calibrated on {'/'.join(rng.kinds)} runs only, not {kind}")
-    dtype = _gemm_dtype(sc)
+    dtype = gemm_dtype_class(sc)
     if rng.dtypes and dtype not in rng.dtypes:
         out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
@@ -127,8 +127,47 @@ def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
     return out
 
 
-def _gemm_dtype(sc: ScenarioSpec) -> str:
+def gemm_dtype_class(sc: ScenarioSpec) -> str:
+    """The GEMMs' dtype class: fp8 / int8 under such a compression plan, else the workload's
+    (fp16 counted as bf16: the same tensor-core rate on every calibrated device)."""
     comp = sc.compression
     if comp is not None and comp.activation_dtype in ("fp8", "int8"):
         return comp.activation_dtype
-    return sc.workload.dtype
+    return "bf16" if sc.workload.dtype == "fp16" else sc.workload.dtype
+
+
+LABELS = {"step_time_s": ("step time", "s"), "tokens_per_s": ("throughput", "tokens/s"),
+          "ttft_s": ("TTFT", "s"), "tpot_s": ("TPOT", "s"), "e2e_latency_s": ("latency", "s"),
+          "ttft_p99_s": ("TTFT p99", "s"), "tpot_p99_s": ("TPOT p99", "s"),
+          "cost_per_million_tokens_usd": ("$ per M tokens", "USD")}
+GROUPS = {"training": "training", "ttft": "TTFT", "tpot": "TPOT",
+          "e2e_latency": "end-to-end latency", "throughput": "inference throughput"}
+
+
+def uncertainty_lines(d: dict[str, Any]) -> list[str]:
+    """The error bar as summary lines (what ``archsim simulate`` prints)."""
+    block = d.get("uncertainty")
+    if not block:
+        return []
+    out = ["Error bar (cross-validated on measured runs: archsim/accuracy.py)"]
+    if block.get("note"):
+        out.append(f"  {block['note']}")
+    for group, err in block["errors"].items():
+        out.append(f"  {GROUPS.get(group, group)}: MAPE {100 * err['mape']:.1f}% over "
+                   f"{err['runs']} held-out runs from {err['sources']} sources ({err['method']}"
+                   f"); 80% of them within {100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%")
+    for key, (lo, hi) in block["intervals"].items():
+        if key in LABELS:
+            name, unit = LABELS[key]
+            out.append(f"  {name}: {_num(d[key])} {unit}, likely {_num(lo)}–{_num(hi)} {unit}")
+    for reason in block["out_of_range"]:
+        out.append(f"  outside the calibration: {reason}")
+    return out
+
+
+def _num(x: float) -> str:
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:.3g}" if abs(x) < 10 else f"{x:.1f}"
+    return f"{x:.3g}"

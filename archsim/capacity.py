@@ -57,6 +57,8 @@ class CapacityRow:
     reason: str = ""
     tried: list[dict[str, Any]] = field(default_factory=list)
     """Every probe: replicas, devices, attainment, p99 TTFT / TPOT, $ per M tokens, met."""
+    uncertainty: dict[str, Any] | None = None
+    """The error bar of the probe that met the SLO (archsim/accuracy.py)."""
 
 
 def _base_mapping(sc: ScenarioSpec) -> dict[str, Any]:
@@ -208,6 +210,7 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
     row.ttft_p99_s, row.tpot_p99_s = d["ttft_p99_s"], d["tpot_p99_s"]
     row.tokens_per_s, row.offered_tokens_per_s = d["tokens_per_s"], offered
     row.tried.sort(key=lambda t: t["replicas"])
+    row.uncertainty = d.get("uncertainty")
     price = load_spec_file("devices", device).price_per_hour
     if price is not None:
         row.price_per_device_hour_usd = price

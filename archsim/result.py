@@ -11,6 +11,10 @@ Metric definitions (each defined once, here):
   model FLOPs count forward + backward matrix FLOPs without recomputation (Korthikanti et al.
   2022, eq. 7 generalised to the op graph). Heterogeneous pipelines: Σ device peaks instead.
 * ``hfu`` — the same with the FLOPs actually executed, recomputation included (PaLM).
+* ``gemm_dtype`` (training) — the dtype whose peak MFU and HFU divide by.
+* ``uncertainty`` — the calibrated error bar (archsim/accuracy.py): the cross-validated
+  error of the device profile on measured runs of this kind, as intervals on the headline
+  metrics, and where the run lies outside what the profile was calibrated on.
 * ``tflops_per_device`` — executed matrix TFLOP/s per device.
 * ``memory.peak_bytes_per_device`` — the largest, over pipeline stages, of model states +
   peak live activations (read off the simulated schedule) + runtime reserve.

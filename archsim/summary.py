@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from archsim.accuracy import uncertainty_lines
 from archsim.metrics.cluster_summary import cluster_lines
 from archsim.result import Result
 from archsim.textfmt import human_bytes, human_energy, human_time, num, pct, table, usd
@@ -39,6 +40,9 @@ def render_summary(result: Result) -> str:
     if body is not None:
         lines.append("")
         lines.extend(body(d))
+    if d.get("uncertainty"):
+        lines.append("")
+        lines.extend(uncertainty_lines(d))
     if d.get("compression"):
         lines.append("")
         lines.extend(compression_section(d["compression"]))

@@ -84,8 +84,10 @@ def render(result: dict) -> str:
     for r in result["rows"]:
         if not r["feasible"]:
             lines.append(f"{r['device']}: {r['reason']}")
-        elif r["cost_per_hour_usd"] is None:
+            continue
+        if r["cost_per_hour_usd"] is None:
             lines.append(f"{r['device']}: no price in the device profile")
+        lines += error_bar_lines(r)
     unpriced = result.get("unpriced") or []
     if result["best"]:
         sized = len(result["rows"])
@@ -119,3 +121,27 @@ def run(args: argparse.Namespace) -> int:
         write_text_atomic(args.out, text + "\n")
     print(json.dumps(result) if args.json else render(result))
     return 0
+
+
+def error_bar_lines(row: dict) -> list[str]:
+    """A sized device's calibrated error bar: its p99 latencies and price as intervals, or
+    that its error is unknown (archsim/accuracy.py)."""
+    from archsim.textfmt import human_time, usd
+
+    u = row.get("uncertainty")
+    if not u:
+        return []
+    if u.get("note"):
+        return [f"{row['device']}: {u['note']}"]
+    iv = u["intervals"]
+    parts = []
+    for key, name, fmt in (("ttft_p99_s", "TTFT p99", human_time),
+                           ("tpot_p99_s", "TPOT p99", human_time),
+                           ("cost_per_million_tokens_usd", "$/M tokens", usd)):
+        if key in iv:
+            lo, hi = iv[key]
+            parts.append(f"{name} {fmt(lo)}–{fmt(hi)}")
+    out = [f"{row['device']}: likely (80% of held-out measured runs) " + ", ".join(parts)] \
+        if parts else []
+    out += [f"{row['device']}: outside the calibration: {x}" for x in u["out_of_range"]]
+    return out

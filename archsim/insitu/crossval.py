@@ -41,19 +41,20 @@ def folds(runs: Sequence[Loaded], method: str) -> list[tuple[str, list[Loaded]]]
 
 
 def cross_validate(runs: Sequence[Loaded], method: str = "source",
-                   progress: Callable[[str], None] | None = None, workers: int = 1
-                   ) -> list[Held]:
+                   progress: Callable[[str], None] | None = None, workers: int = 1,
+                   start: dict[str, dict[str, float]] | None = None) -> list[Held]:
     """Held-out predictions of every run with weight > 0. Folds span devices (leaving a
     source out removes its runs of every device); each device is fitted on its own runs of
     the other folds, a ``prior_from`` sibling first (its fit, without the fold, is the
     device's prior: see archsim/insitu/fit.py). ``workers`` > 1 runs folds in parallel
-    processes."""
+    processes; ``start``: device → values each fold's search starts from (the fit on all
+    runs: folds then converge in fewer steps to their own optimum)."""
     all_folds = folds(runs, method)
     if workers > 1 and len(all_folds) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         positions = {id(ld): i for i, ld in enumerate(runs)}
-        jobs = [(list(runs), name, [positions[id(ld)] for ld in fold])
+        jobs = [(list(runs), name, [positions[id(ld)] for ld in fold], start)
                 for name, fold in all_folds]
         held: list[Held] = []
         with ProcessPoolExecutor(workers) as pool:
@@ -66,16 +67,17 @@ def cross_validate(runs: Sequence[Loaded], method: str = "source",
     for name, fold in all_folds:
         if progress is not None:
             progress(name)
-        held.extend(held_out(runs, name, fold))
+        held.extend(held_out(runs, name, fold, start))
     return held
 
 
-def _fold_job(job: tuple[list[Loaded], str, list[int]]) -> list[Held]:
-    runs, name, positions = job
-    return held_out(runs, name, [runs[i] for i in positions])
+def _fold_job(job: tuple) -> list[Held]:
+    runs, name, positions, start = job
+    return held_out(runs, name, [runs[i] for i in positions], start)
 
 
-def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded]) -> list[Held]:
+def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded],
+             start: dict[str, dict[str, float]] | None = None) -> list[Held]:
     """Predictions of ``fold``'s runs from fits on the other runs (one fold)."""
     held: list[Held] = []
     by_device = devices_in_order(runs)
@@ -90,7 +92,7 @@ def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded]) -> list[
         rest = [ld for ld in device_runs if id(ld) not in ids]
         family = family_values(base, fitted)
         if any(ld.run.weight > 0 for ld in rest):
-            fit = fit_device(rest, base, family=family)
+            fit = fit_device(rest, base, family=family, start=(start or {}).get(device))
             fitted[device] = fit.values
             insitu = fit.insitu(base.insitu or uncalibrated(base))
             prior_only = False
@@ -161,8 +163,9 @@ def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:
         errors = sorted(h.prediction.error for h in items)  # type: ignore[misc]
         out[group] = AccuracySpec(
             runs=len(errors), sources=len({h.prediction.run.source for h in items}),
-            mape=statistics.fmean(abs(e) for e in errors), bias=statistics.fmean(errors),
-            p10=_quantile(errors, 0.1), p90=_quantile(errors, 0.9))
+            mape=_r(statistics.fmean(abs(e) for e in errors)),
+            bias=_r(statistics.fmean(errors)), p10=_r(_quantile(errors, 0.1)),
+            p90=_r(_quantile(errors, 0.9)))
     return out
 
 
@@ -175,3 +178,8 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, n - 1)
     return sorted_values[lo] + (pos - lo) * (sorted_values[hi] - sorted_values[lo])
+
+
+def _r(x: float) -> float:
+    """An error to 0.01 percentage points (the statistic is not better than that)."""
+    return round(x, 4)

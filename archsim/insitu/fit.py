@@ -132,10 +132,12 @@ def informed(runs: Sequence[Loaded]) -> list[str]:
 
 def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | None = None,
                progress: Callable[[int], None] | None = None, max_evaluations: int = 400,
-               family: dict[str, float] | None = None) -> FitResult:
+               family: dict[str, float] | None = None, start: dict[str, float] | None = None
+               ) -> FitResult:
     """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it);
     ``family``: the fitted values of its ``prior_from`` sibling, the prior for FAMILY
-    parameters."""
+    parameters; ``start``: where the search starts (e.g. a fit on more runs; default the
+    prior) — the optimum sought is the same."""
     from scipy.optimize import least_squares
 
     prior = defaults(base)
@@ -146,9 +148,9 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
     ins = base.insitu or InSituSpec()
     names = list(names) if names is not None else informed(runs)
     # a plan that does not fit in memory stays so at any speed: checked once, left out
-    start = apply(ins, prior, (), inherited)
+    at_prior = apply(ins, prior, (), inherited)
     infeasible = {id(ld) for ld in runs if ld.run.weight > 0
-                  and predict(ld, start).predicted is None}
+                  and predict(ld, at_prior).predicted is None}
     used = [ld for ld in runs if ld.run.weight > 0 and id(ld) not in infeasible]
     evaluations = 0
     cache: dict[tuple, Prediction] = {}
@@ -209,7 +211,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
             res.append(PRIOR_WEIGHT * d)
         return np.asarray(res)
 
-    z0 = np.array([to_z(n, prior[n]) for n in names])
+    z0 = np.array([to_z(n, (start or prior).get(n, prior[n])) for n in names])
     if names and used:
         sol = least_squares(residuals, z0, bounds=(0.0, 1.0), loss="soft_l1",
                             f_scale=ROBUST_SCALE, diff_step=1e-3, x_scale=1.0,

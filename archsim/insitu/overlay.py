@@ -43,18 +43,21 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                    ) -> list[DeviceCalibration]:
     """Fit and cross-validate every device of ``loaded`` (folds on ``workers`` processes)."""
     by_device = devices_in_order(loaded)
-    held_all = cross_validate(loaded, cv, progress, workers) if cv != "none" else []
-    out = []
+    fits = {}
     fitted: dict[str, dict[str, float]] = {}
     for name, runs in by_device.items():
-        base = runs[0].device
         if progress is not None:
             progress(f"{name}: fit on {len(runs)} runs")
-        family = family_values(base, fitted)
-        fit = fit_device(runs, base, family=family)
-        fitted[name] = fit.values
-        ids = {id(ld.run) for ld in runs}
-        held = [h for h in held_all if id(h.prediction.run) in ids]
+        fits[name] = fit_device(runs, runs[0].device,
+                                family=family_values(runs[0].device, fitted))
+        fitted[name] = fits[name].values
+    held_all = cross_validate(loaded, cv, progress, workers, start=fitted) \
+        if cv != "none" else []
+    out = []
+    for name, runs in by_device.items():
+        base, fit = runs[0].device, fits[name]
+        ids = {ld.run.id for ld in runs}  # by run id: folds may come back from processes
+        held = [h for h in held_all if h.prediction.run.id in ids]
         start = base.insitu or uncalibrated(base)
         insitu = fit.insitu(start).model_copy(update={
             "accuracy": accuracy(held),
@@ -96,11 +99,10 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
 
 
 def gemm_dtype(sc) -> str:
-    """The dtype a scenario's GEMMs run in (fp8 / int8 under such a compression plan)."""
-    comp = sc.compression
-    if comp is not None and comp.activation_dtype in ("fp8", "int8"):
-        return comp.activation_dtype
-    return sc.workload.dtype
+    """The dtype class a scenario's GEMMs run in (archsim/accuracy.py's, fp16 as bf16)."""
+    from archsim.accuracy import gemm_dtype_class
+
+    return gemm_dtype_class(sc)
 
 
 def overlay(cals: Sequence[DeviceCalibration], provenance: dict[str, Any]) -> dict[str, Any]:

@@ -168,6 +168,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "samples_per_s": wl.global_batch / step,
         "mfu": mfu,
         "hfu": hfu,
+        "gemm_dtype": gemm_dtype,
         "tflops_per_device": hw_flops / step / 1e12,
         "model_flops_per_step": model_flops * devices,
         "hardware_flops_per_step": hw_flops * devices,

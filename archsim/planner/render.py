@@ -68,6 +68,33 @@ def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
     return "no plan found is better by more than 0.5%: the scenario's plan is as good as the best"
 
 
+def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
+    """The best plan's error bar, whether the gaps between the top plans are larger than it,
+    and whether it promises more utilisation than any published run reached."""
+    from archsim.accuracy import uncertainty_lines
+    from archsim.published.utilization import best_for
+
+    best = ps.best
+    assert best is not None
+    out = ["", *uncertainty_lines(best.result)]
+    block = best.result.get("uncertainty") or {}
+    err = next(iter(block.get("errors", {}).values()), None)
+    if err and len(ps.top) > 1:
+        key = "step_time_s" if training else "e2e_latency_s"
+        gap = ps.top[1].result[key] / best.result[key] - 1
+        span = err["p90"] - err["p10"]
+        if gap < span:
+            out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
+                       f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")
+    if training and best.result.get("mfu") is not None:
+        for device in {p["device"] for p in best.result["hardware"]["pools"]}:
+            top = best_for(device, best.result.get("gemm_dtype", "bf16"))
+            if top is not None and best.result["mfu"] > top.mfu:
+                out.append(f"  CAUTION: MFU {100 * best.result['mfu']:.1f}% is above the best "
+                           f"published {device} run ({100 * top.mfu:.1f}%, {top.mfu_run})")
+    return out
+
+
 def render_plan_search(ps: PlanSearch) -> str:
     """Top plans as a table, the given plan beside the best, and why the others lost."""
     c = ps.counts
@@ -84,6 +111,7 @@ def render_plan_search(ps: PlanSearch) -> str:
     if rows:
         lines += [f"Top {len(rows)}", table(["#", "plan", *columns], rows,
                                             align="rl" + "r" * len(columns))]
+        lines += credibility_lines(ps, training)
     else:
         lines.append("No feasible plan in the space.")
     lines.append("")
