@@ -10,7 +10,8 @@ number per line). Relative names are looked up in the current folder, then in th
 Files are read as UTF-8 text of at most :data:`MAX_DATA_BYTES`; a trace holds at most
 :data:`archsim.spec.workload.MAX_REQUESTS` requests and every length is at most
 :data:`archsim.spec.workload.MAX_TOKENS`. A file read once is kept (by path, size and
-modification time) for the simulation that follows the scenario's loading.
+modification time; the last trace, the last two length files) for the simulation that follows the
+scenario's loading.
 
 Raises SpecError naming the field, the file and the line for missing, empty or malformed files.
 """
@@ -116,7 +117,7 @@ def read_trace(name: str, field: str = "workload.arrival.trace_file"
     return list(_read_trace(_key(path), name, field))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)  # the file just checked at load, read again by the simulation
 def _read_trace(key: tuple[str, int, int], name: str, field: str
                 ) -> tuple[tuple[float, int, int], ...]:
     path = Path(key[0])
@@ -183,7 +184,7 @@ def read_lengths(name: str, field: str) -> np.ndarray:
     return _read_lengths(_key(path), name, field).copy()
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)  # prompt and output length files, checked at load, read again
 def _read_lengths(key: tuple[str, int, int], name: str, field: str) -> np.ndarray:
     path = Path(key[0])
     where = f"{field}: {name}"
