@@ -28,7 +28,7 @@ from archsim.spec.registry import (
     registry_path,
 )
 from archsim.spec.scenario import ScenarioSpec
-from archsim.spec.shape import check_tree, format_path
+from archsim.spec.shape import MAX_NESTING, check_tree, format_path
 from archsim.spec.yamlio import parse_yaml_text
 
 __all__ = ["Origins", "apply_overrides", "default_scenario_mapping", "load_scenario",
@@ -216,6 +216,10 @@ def override_items(overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | 
         raise SpecError([f"overrides: expected a mapping such as {{'plan.tp': 4}} or a list "
                          f"such as ['plan.tp=4'], got {type(overrides).__name__}"])
     for key, value in items:
+        parts = key.count(".") + 1
+        if parts > MAX_NESTING:
+            raise SpecError([f"--set {key[:60]}...: a key of {parts:,} parts; at most "
+                             f"{MAX_NESTING}"])
         check_tree(value, f"--set {key}")
     return items
 

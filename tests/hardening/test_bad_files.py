@@ -148,3 +148,10 @@ def test_huge_numbers_in_a_derived_key_are_a_row_error_not_a_crash(tmp_path, cap
 def test_python_api_raises_spec_error_for_all_bad_input(call, message):
     with pytest.raises(SpecError, match=message):
         call()
+
+
+def test_a_set_key_of_thousands_of_parts_is_refused():
+    key = "plan." + ".".join(["a"] * 5000)
+    with pytest.raises(SpecError, match=r"^--set plan\.a\.a.*\.\.\.: a key of 5,001 parts; at "
+                                        r"most 32$"):
+        archsim.load_scenario(SCENARIO, {key: 1})
