@@ -102,9 +102,13 @@ def render(result: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from archsim.capacity import plan_capacity
+    from archsim.spec.scenario import MAX_SERVING_REPLICAS
 
     if args.out is not None:
         check_writable(args.out)
+    if args.max_replicas > MAX_SERVING_REPLICAS:
+        raise SpecError([f"--max-replicas {args.max_replicas}: at most "
+                         f"{MAX_SERVING_REPLICAS:,}, the most replicas a serving run simulates"])
     slo = parse_slo(args.slo) if args.slo else {}
     devices = None
     if args.devices is not None:

@@ -7,12 +7,16 @@ from pathlib import Path
 
 
 def _positive(text: str) -> float:
+    from archsim.spec.shape import MAX_NUMBER
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not value <= MAX_NUMBER:  # inf too: a count of tokens or days that is a number
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_NUMBER:.0e}, got {text}")
     return value
 
 

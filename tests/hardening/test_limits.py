@@ -242,3 +242,14 @@ def test_graph_and_trace_outputs_are_bounded(tmp_path, capsys):
         "timeline is written for at most 250,000 (lower workload.global_batch, or simulate "
         "without --trace)\n")
     assert not trace.exists()
+
+
+def test_capacity_and_report_options_are_bounded(capsys):
+    assert main(["capacity", "llama2-7b-capacity", "--rate", "30", "--max-replicas",
+                 "1000000000"]) == 2
+    assert capsys.readouterr().err == ("archsim capacity: --max-replicas 1000000000: at most "
+                                       "16,384, the most replicas a serving run simulates\n")
+    with pytest.raises(SystemExit) as exit_info:  # argparse: exit 2 with the usage line
+        main(["report", "gpt3-175b-1024xa100", "--out", "rep", "--train-tokens", "inf"])
+    assert exit_info.value.code == 2
+    assert "argument --train-tokens: must be at most 1e+18, got inf" in capsys.readouterr().err
