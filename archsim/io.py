@@ -58,7 +58,9 @@ def clean_stale(path: Path, suffixes: tuple[str, ...] = (".tmp",)) -> list[Path]
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     ends = "|".join(re.escape(s) for s in suffixes)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\w{{6}})-(\d+)-)?\w+({ends})")
+    # ours: .<name>.<host>-<pid>-<8 hex>; older archsim: .<name>.<8 letters/digits/_>
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:([0-9a-f]{{6}})-(\d+)-[0-9a-f]{{8}}"
+                         rf"|[a-z0-9_]{{8}})({ends})")
     removed = []
     try:
         entries = list(os.scandir(folder))
