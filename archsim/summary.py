@@ -184,10 +184,12 @@ def _training(d: dict) -> list[str]:
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],
             ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}"],
             ["achieved per device", f"{d['tflops_per_device']:.1f} TFLOP/s"]]
-    breakdown = [[k.replace("_", " "), human_time(tb[k + "_s"]), pct(tb[k + "_s"] / step)]
+    names = {"overhead": "fixed overhead"}
+    breakdown = [[names.get(k, k.replace("_", " ")), human_time(tb[k + "_s"]),
+                  pct(tb[k + "_s"] / step)]
                  for k in ("teacher_forward", "compute", "recompute", "exposed_comm", "bubble",
-                           "optimizer", "io") if tb.get(k + "_s") is not None
-                 and (tb[k + "_s"] or k not in ("teacher_forward", "io"))]
+                           "optimizer", "io", "overhead") if tb.get(k + "_s") is not None
+                 and (tb[k + "_s"] or k not in ("teacher_forward", "io", "overhead"))]
     return [f"plan: {plan}", "", table(["metric", "value"], rows), "",
             f"Step time on the critical stage ({tb['critical_stage']})"
             + (" — the teacher's forward pass, then the student's step"

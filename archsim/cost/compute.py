@@ -22,7 +22,7 @@ import bisect
 import math
 from functools import lru_cache
 
-from archsim.cost.insitu import factors, matmul_scale
+from archsim.cost.insitu import factors, insitu_curve, matmul_scale
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 
@@ -93,13 +93,17 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
         # work_fraction scales the time of that call (causal skipping, 2:4 sparsity)
         # fused attention has its own curve where the profile measured one
         attention = op.kind == "attention"
-        curve = eff.attention if attention and eff.attention else eff.matmul
         peak = matmul_peak(device, op.dtype)
-        # in situ: the same efficiency at the same ideal duration as in the curve's dtype
-        key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
-        scale = (f.attention_scale if attention and f.attention_scale is not None
-                 else matmul_scale(f, op.dtype))
-        eta = min(1.0, _curve(curve)(key) * scale)
+        sweep = None if attention else insitu_curve(f, op.dtype)
+        if sweep is not None:  # measured in situ, in this dtype
+            eta = min(1.0, _curve(sweep)(op.flops) * f.vector_scale)  # × sustained
+        else:
+            curve = eff.attention if attention and eff.attention else eff.matmul
+            # in situ: the same efficiency at the same ideal duration as in the curve's dtype
+            key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
+            scale = (f.attention_scale if attention and f.attention_scale is not None
+                     else matmul_scale(f, op.dtype))
+            eta = min(1.0, _curve(curve)(key) * scale)
         t = op.flops * op.work_fraction / (peak * eta)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale

@@ -8,6 +8,7 @@ inference and serving goes through the factors below, once per device spec.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from archsim.spec.device import DeviceSpec
 
@@ -18,11 +19,14 @@ class InSituFactors:
 
     matmul_scale: dict[str, float]
     """dtype → multiplier of the isolated GEMM curve (ceiling / plateau × sustained)."""
+    curves: dict[str, Any]
+    """dtype → the in-situ sweep (MatmulEfficiencySpec) that replaces the isolated curve."""
     default_matmul_scale: float
     curve_peak: float | None
     """Dense peak of the dtype the GEMM curve was measured in (None: read curves as given)."""
     attention_scale: float | None
     vector_scale: float
+    """The sustained-compute factor (on vector units and on in-situ GEMM sweeps alike)."""
     memory_efficiency: float
     kernel_overhead: float
     collective_efficiency: float
@@ -43,7 +47,8 @@ def factors(device: DeviceSpec) -> InSituFactors:
 def _build(device: DeviceSpec) -> InSituFactors:
     eff, ins = device.efficiency, device.insitu
     if ins is None:
-        return InSituFactors(matmul_scale={}, default_matmul_scale=1.0, curve_peak=None,
+        return InSituFactors(matmul_scale={}, curves={}, default_matmul_scale=1.0,
+                             curve_peak=None,
                              attention_scale=None, vector_scale=1.0,
                              memory_efficiency=eff.memory,
                              kernel_overhead=device.launch_overhead,
@@ -63,7 +68,8 @@ def _build(device: DeviceSpec) -> InSituFactors:
         curve_peak = None
     attention_plateau = max(e for _, e in eff.attention.points) if eff.attention else plateau
     return InSituFactors(
-        matmul_scale=scale, default_matmul_scale=default, curve_peak=curve_peak,
+        matmul_scale=scale, curves=dict(ins.matmul_curve), default_matmul_scale=default,
+        curve_peak=curve_peak,
         attention_scale=(ins.attention_ceiling / attention_plateau * sustained
                          if ins.attention_ceiling is not None else None),
         vector_scale=sustained, memory_efficiency=value("memory_efficiency"),
@@ -71,6 +77,14 @@ def _build(device: DeviceSpec) -> InSituFactors:
         collective_efficiency=value("collective_efficiency"),
         overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
         iteration_overhead=value("iteration_overhead"))
+
+
+def insitu_curve(f: InSituFactors, dtype: str) -> Any:
+    """The in-situ GEMM sweep for ``dtype`` (16-bit formats share one), or None."""
+    got = f.curves.get(dtype)
+    if got is None and dtype in ("bf16", "fp16"):
+        got = f.curves.get("fp16" if dtype == "bf16" else "bf16")
+    return got
 
 
 def matmul_scale(f: InSituFactors, dtype: str) -> float:

@@ -21,6 +21,7 @@ from archsim.plan.placement import Placement
 from archsim.plan.schedules import bubble_fraction
 from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
 from archsim.result import Result
+from archsim.sim.engine import Span
 from archsim.sim.training import TrainingTimeline, run_training
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
@@ -62,11 +63,11 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     devices = lay.devices
     stage_devices = [plan.stage_device(s) for s in range(lay.pp)]
     homogeneous = len({d.name for d in stage_devices}) == 1
-    data = data_loading(sc, lay, tl.step_time_s)
-    io_exposed = data.exposed_s if data is not None else 0.0
     # the in-situ fixed cost per step (framework, optimizer launch, logging): the slowest
-    # stage's device sets it (archsim/spec/insitu.py)
+    # stage's device sets it (archsim/spec/insitu.py); prefetched input overlaps it too
     overhead = max(factors(d).step_overhead for d in stage_devices)
+    data = data_loading(sc, lay, tl.step_time_s + overhead)
+    io_exposed = data.exposed_s if data is not None else 0.0
     step = tl.step_time_s + io_exposed + overhead
     # MFU/HFU against the dense peak of the dtype the GEMMs run in (fp8 for FP8 training)
     gemm_dtype = matmul_dtype or wl.dtype
@@ -211,7 +212,12 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     cost = result["cost_usd"]
     result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
     result["totals"] = run_totals(wl.steps, step, tokens, energy, cost)
-    return Result(result, spans=tl.spans)
+    spans = tl.spans
+    if spans and overhead > 0:
+        # the fixed cost closes the step on the critical stage's row of the trace
+        spans = [*spans, Span(f"stage {crit}", "step overhead (framework)", step - overhead,
+                              step, "overhead")]
+    return Result(result, spans=spans)
 
 
 def run_totals(steps: int, step_s: float, tokens: int, energy: float, cost: float | None

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
+from archsim.cost.insitu import factors
 from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
 from archsim.graph.backward import grad_accumulate_op
 from archsim.planner.profiles import Profile, Profiles
@@ -217,6 +218,7 @@ class Bounder:
                 options.append((before + work(chunks_s) + comm0 + opt0, chunks_s, before,
                                 comm0, opt0))
         total, chunks, bubble, tail_comm, opt = max(options, key=lambda o: o[0])
+        total += self._step_overhead(pools)
         parts = {"compute_s": m * sum(x.compute_s for x in chunks),
                  "recompute_s": m * sum(x.recompute_s for x in chunks),
                  "comm_s": m * sum(x.comm_s for x in chunks) + tail_comm,
@@ -314,8 +316,13 @@ class Bounder:
             # expert parameters counted as dense: their states shard over more ranks, so
             # the bound stays below what any split holds
             rows.append((s, stage_pools[s], params, act, working, 0.0))
-        return PlanBound(step_time_s=m * per_mb + opt, parts=parts,
-                         **self._memory(c, rows, m))
+        return PlanBound(step_time_s=m * per_mb + opt + self._step_overhead(stage_pools),
+                         parts=parts, **self._memory(c, rows, m))
+
+    @staticmethod
+    def _step_overhead(pools: Sequence[PoolSpec]) -> float:
+        """The in-situ fixed cost per step the engine adds (its slowest stage's device)."""
+        return max(factors(p.device).step_overhead for p in pools)
 
     # ------------------------------------------------------------------ chunks
     def _block(self, c: Candidate, prof: Profile, key: tuple | None, n_dense: int,

@@ -77,13 +77,17 @@ def scenario_for(row: dict) -> dict:
     }
 
 
-def run_cases() -> list[Case]:
+def run_cases(calibration: str | None = None) -> list[Case]:
+    """Every row simulated (``calibration``: the scenario key, e.g. ``uncalibrated``)."""
     import archsim
 
     cases = []
     with open(reference_path(), newline="") as fh:
         for row in csv.DictReader(fh):
-            result = archsim.simulate(scenario_for(row))
+            sc = scenario_for(row)
+            if calibration is not None:
+                sc["calibration"] = calibration
+            result = archsim.simulate(sc)
             if not result.feasible:
                 raise RuntimeError(f"{row['params_b']}B: {result['infeasible_reasons']}")
             step = result["step_time_s"]

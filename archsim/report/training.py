@@ -43,7 +43,7 @@ BREAKDOWN_LABELS = {"teacher_forward_s": "teacher forward (distillation)",
                     "compute_s": "compute", "recompute_s": "recompute",
                     "exposed_comm_s": "exposed communication", "bubble_s": "pipeline bubble",
                     "optimizer_s": "optimizer step", "io_s": "exposed data loading",
-                    "overhead_s": "fixed per-step overhead"}
+                    "overhead_s": "fixed overhead per step"}
 
 
 def _model(inp: ReportInput) -> ModelSpec | None:

@@ -6,6 +6,8 @@ A handful of physically named parameters, each with a default from a cited micro
 end-to-end runs, the fitted value (``fitted`` lists them, ``provenance`` says from what). Their
 effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
 
+* ``matmul_curve[dtype]`` — a sustained GEMM sweep in that dtype (cuBLASLt in long loops),
+  used as is where given (times ``sustained_compute``); otherwise
 * ``matmul_ceiling[dtype]`` — sustained maximum achievable matmul rate / dense peak (the
   "maximum achievable matmul FLOPS" of a brute-force shape search, long timed loops). The
   device's isolated GEMM curve (``efficiency.matmul``) keeps its shape; it is scaled so that
@@ -40,6 +42,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from archsim.spec.base import StrictModel
+from archsim.spec.efficiency import MatmulEfficiencySpec
 from archsim.spec.units import DurationOrZero
 
 InSituDtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
@@ -54,7 +57,7 @@ FALLBACK = {"sustained_compute": 1.0, "inference_compute": 1.0, "collective_effi
 """Fallbacks of fittable parameters that have neither a value nor a default (the memory
 efficiency falls back to the profile's, kernel costs to its launch overhead)."""
 
-PARAMETERS = ("matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
+PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
               "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
@@ -98,6 +101,9 @@ class CalibratedRange(StrictModel):
 class InSituSpec(StrictModel):
     """In-situ parameters of one device (see the module docstring for each one's effect)."""
 
+    matmul_curve: dict[InSituDtype, MatmulEfficiencySpec] = Field(default_factory=dict)
+    """A sustained GEMM sweep per dtype (long timed loops of one shape, e.g. cuBLASLt), by the
+    FLOPs of one call: where a dtype has one it replaces the isolated curve and its ceiling."""
     matmul_ceiling: dict[InSituDtype, float] = Field(default_factory=dict)
     curve_dtype: InSituDtype = "bf16"
     """Dtype whose dense peak ``efficiency.matmul`` is a fraction of."""

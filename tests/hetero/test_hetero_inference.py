@@ -3,6 +3,8 @@
 import pytest
 
 import archsim
+from archsim.cost.insitu import factors
+from archsim.spec.loader import load_spec_file
 
 WORKLOAD = {"kind": "inference", "batch": 4, "prompt_len": 512, "gen_len": 16}
 ACT = 2 * 4 * 512 * 4096  # bytes of one prefill's activations (b·s·h, 16-bit, Llama-2-7B)
@@ -36,11 +38,15 @@ def test_prefill_across_pools_adds_up_stage_by_stage():
     """TTFT = stage 0 + send + stage 1. Swapping which pool runs which stage and adding the two
     orders gives every stage once on each device — the same as the two one-pool runs — except
     for the sends: two over the pool link (5 µs + ACT / (25 GB/s · 0.86)) instead of one over
-    each node's NVLink (2 µs + ACT / (450 GB/s · 0.822) on H100, / (300 GB/s · 0.775) on A100)."""
+    each node's NVLink (its latency + ACT / (450 GB/s · 0.822) on H100, / (300 GB/s · 0.775)
+    on A100, at the device's in-situ collective efficiency)."""
     h, a = "h100-sxm5-80gb", "a100-sxm4-80gb"
     link = 5e-6 + ACT / (25e9 * 0.86)
-    nv_h = 2e-6 + ACT / (450e9 * 0.822)
-    nv_a = 2e-6 + ACT / (300e9 * 0.775)
+    nv4, nv3 = (load_spec_file("interconnects", n) for n in ("nvlink4-nvswitch",
+                                                             "nvlink3-nvswitch"))
+    ce_h, ce_a = (factors(load_spec_file("devices", d)).collective_efficiency for d in (h, a))
+    nv_h = nv4.latency + ACT / (450e9 * 0.822 * ce_h)
+    nv_a = nv3.latency + ACT / (300e9 * 0.775 * ce_a)
     mixed = ttft(across(h, a)) + ttft(across(a, h))
     same = ttft(alone(h)) + ttft(alone(a))
     assert mixed == pytest.approx(same - nv_h - nv_a + 2 * link, rel=1e-9)

@@ -7,11 +7,19 @@ Expected values are written out from the model's shapes and the device profile's
 import pytest
 
 import archsim
+from archsim.cost.comm import size_fraction
+from archsim.cost.insitu import factors, run_device
 from archsim.spec.loader import load_spec_file
 
 A100 = load_spec_file("devices", "a100-sxm4-80gb")
-BW = A100.memory.bandwidth * A100.efficiency.memory  # achieved bytes/s
-LAUNCH = A100.launch_overhead
+# the A100 as an inference run sees it (archsim/cost/insitu.py: the profile's in-situ memory
+# efficiency, per-kernel and per-pass costs of inference engines)
+_RUN = archsim.load_scenario({"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb",
+                              "count": 1}, "workload": {"kind": "inference"}})
+INSITU = factors(run_device(A100, _RUN.plan, _RUN.workload))
+BW = A100.memory.bandwidth * INSITU.memory_efficiency  # achieved bytes/s
+LAUNCH = INSITU.kernel_overhead
+PASS = INSITU.iteration_overhead  # fixed cost of one forward pass
 
 # Llama-2-7B: h 4096, 32 layers, 32 heads × 128, SwiGLU f 11008, vocab 32000, no biases
 H, L, F, V = 4096, 32, 11008, 32000
@@ -50,14 +58,15 @@ def test_e2e_is_ttft_plus_decode_steps_and_tokens_per_s(batch1):
 
 
 def test_decode_at_batch_1_is_memory_bound_and_near_the_bandwidth_bound(batch1):
-    """TPOT ≈ (weights read + KV read) / achieved bandwidth + one launch per kernel."""
+    """TPOT ≈ (weights read + KV read) / achieved bandwidth + one launch per kernel + the
+    fixed cost of a forward pass."""
     d = batch1
     assert d["phases"]["decode"]["bound_by"] == "memory"
     weight_bytes = 2 * (L * LAYER_PARAMS + V * H + H)  # layers, untied head, final norm
     kv_read = L * KV_PER_TOKEN_LAYER * (512 + 1)  # first decode step attends 513 tokens
     # kernels per layer: norm, qkv, kv_write, attention, proj, add, norm, fc1, swiglu, fc2, add
     kernels = 11 * L + 3  # + embedding, final norm, logits
-    lower = (weight_bytes + kv_read) / BW + kernels * LAUNCH
+    lower = (weight_bytes + kv_read) / BW + kernels * LAUNCH + PASS
     # the rest is activations (a few MB at batch 1): within 1%
     assert d["tpot_first_s"] == pytest.approx(lower, rel=0.01)
     assert d["tpot_first_s"] >= lower
@@ -108,10 +117,13 @@ def test_tensor_parallel_decode_pays_latency_bound_all_reduces():
     expected_bytes = msgs * 2 * h * (128 + 1)
     assert ar["bytes"] == pytest.approx(expected_bytes)
     # a decode all-reduce of 10 KB inside a node: NCCL's ring, 2(n−1) latency steps dominate
+    # (bandwidth at the in-situ collective efficiency and, for the 1.3 MB prefill message,
+    # the link's measured fraction at that size)
+    bw = nv.achieved_bandwidth * factors(A100).collective_efficiency
     ring = 2 * 3 * nv.latency
-    beta = 2 * 3 / 4 * 2 * h / nv.achieved_bandwidth
+    beta = 2 * 3 / 4 * 2 * h / (bw * size_fraction(nv, 2 * h))
     assert ring > 10 * beta  # latency-bound
-    prefill_ar = ring + 2 * 3 / 4 * 2 * h * 128 / nv.achieved_bandwidth
+    prefill_ar = ring + 2 * 3 / 4 * 2 * h * 128 / (bw * size_fraction(nv, 2 * h * 128))
     assert ar["time_s"] - msgs * prefill_ar == pytest.approx(msgs * (ring + beta), rel=1e-6)
 
 

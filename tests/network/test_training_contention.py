@@ -21,7 +21,9 @@ def scenario(network, pp, dp, tp=1, per_node=1, overlap=True, m=1, model=SMALL, 
         "hardware": {"device": "a100-sxm4-80gb", "count": pp * dp * tp,
                      "devices_per_node": per_node, "network": network},
         "workload": {"kind": "training", "seq_len": seq, "global_batch": m * dp},
-        "plan": {"pp": pp, "tp": tp, "overlap_comm": overlap, **plan}})
+        "plan": {"pp": pp, "tp": tp, "overlap_comm": overlap, **plan},
+        # the network model alone: no in-situ step overhead diluting the differences
+        "calibration": "isolated"})
 
 
 def build(sc):

@@ -115,10 +115,10 @@ def test_fewest_devices_on_the_simulator():
     """The point found meets the target and the next smaller valid dp does not."""
     sc = _scenario()
     base = simulate_at(sc, 4)
-    target = base.tokens_per_s * 2.5
+    dps = valid_dps(sc)
+    target = 0.99 * simulate_at(sc, dps[len(dps) // 2]).tokens_per_s  # reachable by design
     best, _ = fewest_devices(sc, [base], target, simulate_at)
     assert best.feasible and best.tokens_per_s >= target
-    dps = valid_dps(sc)
     below = simulate_at(sc, dps[dps.index(best.dp) - 1])
     assert below.tokens_per_s < target
     # the dp override reproduces the scenario as given

@@ -73,9 +73,10 @@ def test_steady_state_rates_are_the_offered_load_when_the_deployment_keeps_up():
     assert d["tokens_per_s"] == pytest.approx(200.0, rel=0.01)
     assert d["input_tokens_per_s"] == pytest.approx(4.0 * 300, rel=0.01)
     assert d["goodput_rps"] == pytest.approx(d["requests_per_s"])
-    # the whole run: 200 completions over 199 gaps of 0.25 s plus the last one's latency
+    # the whole run: 200 completions over 199 gaps of 0.25 s plus the last one's latency —
+    # about the median's (the last request runs with fewer others beside it: a little faster)
     assert d["completed_per_s_whole_run"] == pytest.approx(200 / (199 / 4 + d["e2e_p50_s"]),
-                                                           rel=1e-3)
+                                                           rel=5e-3)
     assert d["completed_per_s_whole_run"] < 4.0
     # one definition of price: devices × price per hour / (3600 × steady tokens/s) × 10⁶
     price = load_spec_file("devices", "a100-sxm4-80gb").price_per_hour

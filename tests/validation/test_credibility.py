@@ -80,16 +80,23 @@ def fattree(o, base, overrides):
 
 
 def test_oversubscription_slows_a_plan_whose_traffic_crosses_the_spine():
-    """Mixtral 8x7B on 256 H100s, ep 8 · tp 2, ZeRO-1: its expert gradients reduce over
-    dp·cp/ep = 16 ranks in 16 different nodes and its dense gradients over 128 ranks; a 4:1
-    fat tree squeezes what crosses the leaves' up-links: the step is measurably slower."""
+    """A 64-expert MoE (Mixtral 8x7B's layers with 64 experts) on 256 H100s with expert
+    parallelism 64, gradients reduced after the backward pass. Each expert's gradients reduce
+    over the dp/ep = 4 ranks that hold it, 64 ranks (8 nodes) apart: at 4:1 a 64-port leaf
+    holds 6 nodes, so those 4 ranks sit in 4 leaves and every hop of their ring crosses the
+    spine at 1/4 of the NIC rate (archsim/cost/topology.py), and the all-to-all over 8 nodes
+    sends 2 of them across the spine too. The step is more than a fifth slower."""
     base = {"model": "mixtral-8x7b",
             "hardware": {"device": "h100-sxm5-80gb", "count": 256},
             "workload": {"kind": "training", "seq_len": 4096, "global_batch": 512,
                          "micro_batch": 1},
-            "plan": {"tp": 2, "ep": 8, "zero": 1, "recompute": "full", "overlap_comm": False}}
-    one, four = fattree(1, base, {}), fattree(4, base, {})
-    assert four["step_time_s"] > 1.05 * one["step_time_s"]
+            "plan": {"tp": 1, "ep": 64, "zero": 1, "recompute": "full",
+                     "overlap_comm": False}}
+    overrides = {"model.moe.experts": 64}
+    one, four = fattree(1, base, overrides), fattree(4, base, overrides)
+    assert four["step_time_s"] > 1.2 * one["step_time_s"]
+    assert four["communication"]["by_kind"]["alltoall"]["time_s"] > \
+        one["communication"]["by_kind"]["alltoall"]["time_s"]
 
 
 def test_megatron_rings_cross_each_leaf_once():

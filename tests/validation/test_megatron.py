@@ -1,11 +1,11 @@
 """Predicted step time vs Megatron-LM SC21 Table 1 (10 GPT models, 32-3072 A100s).
 
-Prints the table. The issue's target (mean ≤ 8%, each row ≤ 15%) is not met today: archsim is
-uniformly optimistic by 14-23% with component-calibrated efficiencies (it was 12-17% before the
-A100 profile was re-derived with the GEMM sweep's measured 28.2 us fixed cost per call, which
-raised its memory efficiency from 0.80 to 0.925; see a100-sxm4-80gb.yaml). The first test guards
-the current level against regressions; the second keeps the target visible as a strict xfail
-(it fails loudly the day the model meets it, so the guard can be tightened).
+Prints the table. Never fitted: the shipped A100 profile's in-situ parameters come from
+micro-benchmarks and the public calibration corpus (reference/calibration/), not from these
+rows. With it archsim is within 10% on every row (−5.1% … +9.7%), MAPE 5.8%; the
+trustworthy-estimates issue's target, MAPE ≤ 5% with every row ≤ 10%, is missed on the mean.
+The first test guards the current level against regressions; the second keeps the target as a
+strict xfail (it fails loudly the day the model meets it, so the guard can be tightened).
 """
 
 import pytest
@@ -23,15 +23,15 @@ def cases():
 def test_error_table_regression_guard(cases):
     errors = [abs(c.error) for c in cases]
     assert len(cases) == 10
-    assert sum(errors) / len(errors) <= 0.19
-    assert max(errors) <= 0.24
+    assert sum(errors) / len(errors) <= 0.065
+    assert max(errors) <= 0.11
 
 
-@pytest.mark.xfail(strict=True, reason="issue target not met: archsim is ~18% optimistic "
-                                       "(see README, Accuracy)")
-def test_issue_target_mean_8_percent_each_15(cases):
+@pytest.mark.xfail(strict=True, reason="issue target not met: MAPE 5.8% (target 5%), every "
+                                       "row within 10% (see README, Accuracy)")
+def test_issue_target_mean_5_percent_each_10(cases):
     errors = [abs(c.error) for c in cases]
-    assert sum(errors) / len(errors) <= 0.08 and max(errors) <= 0.15
+    assert sum(errors) / len(errors) <= 0.05 and max(errors) <= 0.10
 
 
 def test_compute_slowdown_that_would_match_a_row():
