@@ -23,8 +23,8 @@ OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices
                "devices_per_node", "intra_node", "inter_node", "model", "layers", "hidden",
                "heads", "kv_heads", "ffn", "vocab", "mlp", "dtype", "seq_len", "global_batch",
                "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
-               "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm", "tp_comm_overlap", "batch", "prompt_len",
-               "gen_len", "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype",
+               "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm",
+               "tp_comm_overlap", "batch", "prompt_len", "gen_len", "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype",
                "set", "weight", "notes"]
 
 DEVICES = {  # corpus device text (prefix) → registry name
@@ -172,8 +172,9 @@ def training_row(r: dict) -> tuple[dict | None, str]:
     tp, pp, cp = _int(r["tp"]) or 1, _int(r["pp"]) or 1, _int(r["cp"]) or 1
     vpp = _int(r["vpp"]) or 1
     zero_text = r["zero"].lower()
-    zero = 3 if ("full_shard" in zero_text or "fsdp" in zero_text
-                 and "grad_op" not in zero_text) else 2 if "grad_op" in zero_text else 1
+    zero = 3 if ("full_shard" in zero_text or ("fsdp" in zero_text
+                                                and "grad_op" not in zero_text)) \
+        else 2 if "grad_op" in zero_text else 1
     if "bloom" in src.lower() or "zero-1" in zero_text:
         zero = 1
     rec_text = r["recompute"].lower()

@@ -12,6 +12,7 @@ import archsim
 from archsim.published.utilization import best_for
 from archsim.spec.registry import list_names
 
+
 def training_results():
     for name in list_names("scenarios"):
         sc = archsim.load_scenario(name)
