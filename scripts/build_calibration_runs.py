@@ -24,8 +24,8 @@ OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices
                "heads", "kv_heads", "ffn", "vocab", "mlp", "dtype", "seq_len", "global_batch",
                "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
                "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm",
-               "tp_comm_overlap", "batch", "prompt_len", "gen_len", "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype",
-               "set", "weight", "notes"]
+               "tp_comm_overlap", "batch", "prompt_len", "gen_len", "cuda_graphs",
+               "weight_dtype", "activation_dtype", "kv_cache_dtype", "set", "weight", "notes"]
 
 DEVICES = {  # corpus device text (prefix) → registry name
     "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
