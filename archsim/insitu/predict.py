@@ -39,11 +39,10 @@ def load_runs(runs: list[Run], calibration: str | None = None) -> list[Loaded]:
 
     out, problems = [], []
     for run in runs:
-        mapping = dict(run.scenario)
-        if calibration is not None:
-            mapping["calibration"] = calibration
+        # the calibration under test wins over a row's own ``set: calibration=...``
+        last = [f"calibration={calibration}"] if calibration is not None else []
         try:
-            sc = load_scenario(mapping, list(run.overrides))
+            sc = load_scenario(run.scenario, [*run.overrides, *last])
         except SpecError as exc:
             problems.extend(f"row {run.line} (run {run.id}): {p.removeprefix('<scenario>: ')}"
                             for p in exc.problems)

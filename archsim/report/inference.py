@@ -16,6 +16,7 @@ from archsim.report import fmt, plots, plots_compare
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.compression import compression_section
 from archsim.report.document import Plot, Report, Section
+from archsim.report.error_bar import error_bar_sentence
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
@@ -39,6 +40,9 @@ def inference_report(inp: ReportInput, opts: ReportOptions) -> Report:
     hw = " + ".join(f"{p['count']} × {p['device']}" for p in pools)
     omitted: list[tuple[str, str]] = []
     answer = _answer(r, hw, opts)
+    bar = error_bar_sentence(r)
+    if bar:
+        answer.text(bar)
     caveat = validation_caveat(device, "inference")
     if caveat:
         answer.text(caveat)

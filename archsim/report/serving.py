@@ -19,6 +19,7 @@ from archsim.labels import label
 from archsim.report import fmt, plots_compare
 from archsim.report.compression import compression_section
 from archsim.report.document import Plot, Report, Section
+from archsim.report.error_bar import error_bar_sentence
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
@@ -59,6 +60,9 @@ def serving_report(inp: ReportInput, opts: ReportOptions) -> Report:
     omitted: list[tuple[str, str]] = []
     capacity = capacity_answer(inp, rate, opts)
     answer = _answer(r, hw, rate, capacity)
+    bar = error_bar_sentence(r)
+    if bar:
+        answer.text(bar)
     caveat = validation_caveat(device, "inference")
     if caveat:
         answer.text(caveat)

@@ -13,6 +13,7 @@ from archsim.report.capacity import (
     sustained,
 )
 from archsim.report.document import Section
+from archsim.report.error_bar import error_bar_sentence
 from archsim.report.scaling import ScalePoint
 from archsim.spec.model import ModelSpec
 
@@ -61,6 +62,9 @@ def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: M
     if here is None or target is None:
         sec.text(f"Answer: {step}; cost {fmt.money(r.get('cost_per_million_tokens_usd'))} per "
                  "million tokens.")
+        bar = error_bar_sentence(r)
+        if bar:
+            sec.text(bar)
         return sec
     first = (f"{step}, so {fmt.count(target.tokens)} tokens take {fmt.days(here.days)} and cost "
              f"{fmt.money(here.cost_usd)} ({fmt.kwh(here.energy_kwh)}).")
@@ -88,6 +92,9 @@ def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: M
             second = (f"Finishing within {fmt.days(target.days)} {verb} {best.devices} devices "
                       f"(dp {best.dp}): {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
     sec.text("Answer: " + first + " " + second)
+    bar = error_bar_sentence(r, here.days, here.cost_usd)
+    if bar:
+        sec.text(bar)
     return sec
 
 

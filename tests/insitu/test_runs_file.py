@@ -1,0 +1,110 @@
+"""The runs file (archsim/insitu/runs.py): what a row becomes, and every bad cell named by file,
+row and column (exit 2 from the CLI)."""
+
+import pytest
+
+from archsim.cli import main
+from archsim.insitu.predict import load_runs
+from archsim.insitu.runs import read_runs
+from archsim.spec.errors import SpecError
+
+HEADER = "run,source,kind,metric,measured,device,devices,model,tp,micro_batch,set\n"
+
+
+def write(tmp_path, text, name="runs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_row_becomes_a_scenario(tmp_path):
+    path = write(tmp_path, "# a comment line\n" + HEADER +
+                 "r1,paper,training,step_time_s,1.5,a100-sxm4-80gb,8,gpt3-1.7b,2,4,"
+                 "plan.zero=1; workload.seq_len=1024\n")
+    (run,) = read_runs(path)
+    assert run.id == "r1" and run.source == "paper" and run.line == 3
+    assert run.scenario["hardware"] == {"device": "a100-sxm4-80gb", "count": 8}
+    assert run.scenario["plan"] == {"tp": 2}
+    assert run.scenario["workload"] == {"kind": "training", "micro_batch": 4}
+    assert run.overrides == ("plan.zero=1", "workload.seq_len=1024")
+    assert run.group == "training" and not run.is_rate
+    (loaded,) = load_runs([run])
+    assert loaded.scenario.plan.zero == 1 and loaded.scenario.workload.seq_len == 1024
+
+
+def test_inline_shapes_and_inference_metrics(tmp_path):
+    path = write(tmp_path, "run,kind,metric,measured,device,devices,layers,hidden,heads,vocab,"
+                           "batch,prompt_len,gen_len\n"
+                           "r,inference,tokens_per_s,100,h100-sxm5-80gb,1,2,256,4,1000,8,64,16\n")
+    (run,) = read_runs(path)
+    assert run.source == "r"  # default: the run id (leave one run out)
+    assert run.scenario["model"] == {"name": "r", "layers": 2, "hidden": 256, "heads": 4,
+                                     "vocab": 1000}
+    assert run.group == "throughput" and run.is_rate
+
+
+@pytest.mark.parametrize("row,message", [
+    ("r,s,training,step_time_s,abc,a100-sxm4-80gb,8,gpt3-1.7b,1,1,",
+     r"row 2, column measured: 'abc': expected a number"),
+    ("r,s,training,step_time_s,-1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,",
+     r"row 2, column measured: '-1': expected a number greater than 0"),
+    ("r,s,training,ttft_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,",
+     r"row 2, column metric: 'ttft_s' is not a training metric"),
+    ("r,s,serving,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,",
+     r"row 2, column kind: 'serving': expected training or inference"),
+    ("r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,two,1,",
+     r"row 2, column tp: 'two': expected a whole number"),
+    ("r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,plan.zero",
+     r"row 2, column set: 'plan.zero': expected key=value"),
+    ("r,s,training,step_time_s,1,a100-sxm4-80gb,,gpt3-1.7b,1,1,",
+     r"row 2, column devices: required, but empty"),
+    ("r,s,training,step_time_s,1,a100-sxm4-80gb,8,,1,1,",
+     r"row 2, column model: empty, and the shape columns layers, hidden, heads, vocab"),
+])
+def test_bad_cells_name_file_row_and_column(tmp_path, row, message):
+    path = write(tmp_path, HEADER + row + "\n")
+    with pytest.raises(SpecError, match=str(path).replace(".", r"\.") + ": " + message):
+        read_runs(path)
+
+
+def test_header_problems(tmp_path):
+    path = write(tmp_path, "run,kind,metric,mesured,device,devices\n")
+    with pytest.raises(SpecError) as err:
+        read_runs(path)
+    text = str(err.value)
+    assert "header: unknown column 'mesured' (did you mean 'measured'?)" in text
+    assert "header: missing required column measured" in text
+
+
+def test_repeated_run_ids(tmp_path):
+    row = "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,\n"
+    path = write(tmp_path, HEADER + row + row)
+    with pytest.raises(SpecError, match=r"row 3, column run: 'r' repeats row 2"):
+        read_runs(path)
+
+
+def test_a_bad_registry_name_names_the_row(tmp_path):
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm9,8,gpt3-1.7b,1,1,\n")
+    with pytest.raises(SpecError, match=r"row 2 \(run r\): hardware\.device: unknown device "
+                                        r"'a100-sxm9'"):
+        load_runs(read_runs(path))
+
+
+def test_cli_exit_2_without_traceback(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,x,a100-sxm4-80gb,8,gpt3-1.7b,1,1,\n")
+    for argv in (["calibrate", "--runs", str(path), "--out", str(tmp_path / "c.yaml")],
+                 ["validate", "--runs", str(path), "--out", str(tmp_path / "v")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: row 2, column measured: 'x': expected a number" in err
+        assert "Traceback" not in err
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(SpecError, match="no such runs file"):
+        read_runs(tmp_path / "none.csv")
+    binary = tmp_path / "b.csv"
+    binary.write_bytes(b"run,kind\n\xff\xfe\x00")
+    with pytest.raises(SpecError, match="not UTF-8 text"):
+        read_runs(binary)
