@@ -33,7 +33,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-RESULT_VERSION = 1
+RESULT_VERSION = 2
+"""2: the in-situ performance model and its calibrated error bar (numbers of version 1 are
+the isolated-kernel model's and are not comparable)."""
 
 
 @dataclass

@@ -66,6 +66,10 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("energy_per_token_j", "float"),
     ("cost_usd", "float"),
     ("cost_per_million_tokens_usd", "float"),
+    ("uncertainty.calibrated", "bool"),
+    ("uncertainty.in_range", "bool"),
+    ("tokens_per_s_low", "float"),
+    ("tokens_per_s_high", "float"),
     ("sim.events", "int"),
     ("sim.engine", "str"),
     ("sim.wall_s", "float"),
@@ -133,6 +137,10 @@ def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
             row[name] = value
     row["infeasible_reasons"] = one_line("\n".join(result.get("infeasible_reasons") or [])) \
         or None
+    # the calibrated error bar on throughput (archsim/accuracy.py): an 80% interval
+    interval = _get(result, "uncertainty.intervals.tokens_per_s")
+    row["tokens_per_s_low"], row["tokens_per_s_high"] = (
+        (float(interval[0]), float(interval[1])) if isinstance(interval, list) else (None, None))
     peak, cap = row["memory.peak_bytes_per_device"], row["memory.capacity_bytes"]
     if peak is not None and cap:
         row["memory_headroom"] = 1.0 - peak / cap

@@ -9,6 +9,7 @@ import pytest
 from archsim.cli import main
 from archsim.report import ReportOptions, build_report
 from archsim.report.inputs import load_result_json, load_sweep_table
+from archsim.result import RESULT_VERSION
 from archsim.spec.errors import SpecError
 
 
@@ -31,15 +32,20 @@ def test_result_json_of_the_wrong_kind(tmp_path):
 
 
 def test_result_json_of_another_version_or_mode(tmp_path):
-    future = _write(tmp_path / "v2.json", {"result_version": 2, "mode": "training"})
-    with pytest.raises(SpecError, match=r"v2\.json: result_version 2 is not supported; this "
-                                        r"archsim reads result_version 1"):
+    future = _write(tmp_path / "v9.json", {"result_version": 9, "mode": "training"})
+    with pytest.raises(SpecError, match=r"v9\.json: result_version 9 is not supported; this "
+                                        rf"archsim reads result_version {RESULT_VERSION}"):
         load_result_json(future)
-    odd = _write(tmp_path / "mode.json", {"result_version": 1, "mode": "benchmark"})
+    old = _write(tmp_path / "v1.json", {"result_version": 1, "mode": "training"})
+    with pytest.raises(SpecError, match=r"v1\.json: result_version 1 is not supported"):
+        load_result_json(old)  # the isolated-kernel model's numbers (archsim/result.py)
+    odd = _write(tmp_path / "mode.json", {"result_version": RESULT_VERSION,
+                                          "mode": "benchmark"})
     with pytest.raises(SpecError, match=r"mode\.json: mode 'benchmark' is not one of training, "
                                         r"inference, serving"):
         load_result_json(odd)
-    partial = _write(tmp_path / "partial.json", {"result_version": 1, "mode": "training",
+    partial = _write(tmp_path / "partial.json", {"result_version": RESULT_VERSION,
+                                                 "mode": "training",
                                                  "name": "x", "feasible": True})
     with pytest.raises(SpecError, match=r"partial\.json: result is missing infeasible_reasons, "
                                         r"hardware, memory"):
@@ -121,7 +127,7 @@ def test_cli_bad_input_exit_2_one_line_no_traceback(tmp_path, capsys):
     assert main(["report", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (f"archsim report: {bad}: result_version 7 is not supported; this "
-                           "archsim reads result_version 1")
+                           f"archsim reads result_version {RESULT_VERSION}")
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.json"]  # nothing half-written
 
