@@ -55,7 +55,8 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         value = result.get(key)
         if not isinstance(value, (int, float)) or value <= 0:
             continue
-        accs = [d.insitu.accuracy.get(group) for n, d in devices.items() if n not in missing]
+        accs = [_accuracy(d.insitu.accuracy, group)
+                for n, d in devices.items() if n not in missing]
         if any(a is None for a in accs) or not accs:
             block["errors"].setdefault(group, None)
             continue
@@ -76,6 +77,20 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         block["out_of_range"] += out_of_range(sc, device.insitu, name)
     block["in_range"] = not block["out_of_range"] and not missing
     return block
+
+
+PROXY = {"tpot": "throughput", "e2e_latency": "throughput"}
+"""Where a profile has no runs of a latency kind, its static-batch throughput runs (time per
+generated token over whole generations, decode-dominated) stand in — labelled as such."""
+
+
+def _accuracy(table: dict[str, AccuracySpec], group: str) -> AccuracySpec | None:
+    got = table.get(group)
+    if got is None and group in PROXY and PROXY[group] in table:
+        proxy = table[PROXY[group]]
+        got = proxy.model_copy(update={"method": f"{proxy.method}; {PROXY[group]} runs as "
+                                                 f"{group}'s proxy"})
+    return got
 
 
 def _keys(mode: str) -> dict[str, tuple[str, str]]:
@@ -154,8 +169,9 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
         out.append(f"  {block['note']}")
     for group, err in block["errors"].items():
         out.append(f"  {GROUPS.get(group, group)}: MAPE {100 * err['mape']:.1f}% over "
-                   f"{err['runs']} held-out runs from {err['sources']} sources ({err['method']}"
-                   f"); 80% of them within {100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%")
+                   f"{err['runs']} held-out runs from {_sources(err['sources'])} "
+                   f"({err['method']}); 80% of them within {100 * err['p10']:+.0f}% … "
+                   f"{100 * err['p90']:+.0f}%")
     for key, (lo, hi) in block["intervals"].items():
         if key in LABELS:
             name, unit = LABELS[key]
@@ -163,6 +179,10 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
     for reason in block["out_of_range"]:
         out.append(f"  outside the calibration: {reason}")
     return out
+
+
+def _sources(n: int) -> str:
+    return f"{n} source" if n == 1 else f"{n} sources"
 
 
 def _num(x: float) -> str:

@@ -160,13 +160,19 @@ def _int(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def training_row(r: dict) -> tuple[dict | None, str]:
+def _source_and_device(r: dict) -> tuple[str, str | None, str]:
+    """The row's source, its device's registry name (None when the row is left out) and why."""
     src = r["source"]
     if src in EXCLUDED_SOURCES:
-        return None, EXCLUDED_SOURCES[src]
+        return src, None, EXCLUDED_SOURCES[src]
     device = _device(r["device"])
+    return src, device, "" if device else f"device {r['device']!r} has no profile"
+
+
+def training_row(r: dict) -> tuple[dict | None, str]:
+    src, device, why = _source_and_device(r)
     if device is None:
-        return None, f"device {r['device']!r} has no profile"
+        return None, why
     dtype_text = r["dtype"].lower()
     fp8 = "fp8" in dtype_text or "float8" in dtype_text
     tp, pp, cp = _int(r["tp"]) or 1, _int(r["pp"]) or 1, _int(r["cp"]) or 1
@@ -245,12 +251,9 @@ def training_row(r: dict) -> tuple[dict | None, str]:
 
 
 def inference_row(r: dict) -> tuple[dict | None, str]:
-    src = r["source"]
-    if src in EXCLUDED_SOURCES:
-        return None, EXCLUDED_SOURCES[src]
-    device = _device(r["device"])
+    src, device, why = _source_and_device(r)
     if device is None:
-        return None, f"device {r['device']!r} has no profile"
+        return None, why
     batch = _int(r["batch"]) if re.fullmatch(r"\s*\d+\s*", r["batch"] or "") else None
     if batch is None:
         return None, f"batch {r['batch']!r} is not a fixed batch"

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.efficiency import MatmulEfficiencySpec
@@ -161,29 +161,12 @@ class InSituSpec(StrictModel):
                                  "(a fraction of the dense peak)")
         return ceilings
 
-    @field_validator("sources")
+    @field_validator("sources", "defaults", "fitted")
     @classmethod
-    def _known_sources(cls, sources: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(sources) - set(PARAMETERS))
+    def _known_parameters(cls, names: Any, info: ValidationInfo) -> Any:
+        """``sources``, ``defaults`` and ``fitted`` may only name parameters."""
+        unknown = sorted(set(names) - set(PARAMETERS))
         if unknown:
-            raise ValueError(f"sources names unknown parameters {', '.join(unknown)} "
-                             f"(expected some of: {', '.join(PARAMETERS)})")
-        return sources
-
-    @field_validator("defaults")
-    @classmethod
-    def _known_defaults(cls, values: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(values) - set(PARAMETERS))
-        if unknown:
-            raise ValueError(f"defaults names unknown parameters {', '.join(unknown)} "
-                             f"(expected some of: {', '.join(PARAMETERS)})")
-        return values
-
-    @field_validator("fitted")
-    @classmethod
-    def _known_fitted(cls, fitted: list[str]) -> list[str]:
-        unknown = sorted(set(fitted) - set(PARAMETERS))
-        if unknown:
-            raise ValueError(f"fitted names unknown parameters {', '.join(unknown)} "
-                             f"(expected some of: {', '.join(PARAMETERS)})")
-        return fitted
+            raise ValueError(f"{info.field_name} names unknown parameters "
+                             f"{', '.join(unknown)} (expected some of: {', '.join(PARAMETERS)})")
+        return names
