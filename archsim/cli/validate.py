@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--profile", type=Path,
                    help="device profile from `archsim calibrate` (default: calibrate now); "
+                        "with --measured: a profile file or a registry device name; "
                         "with --runs: the calibration to test — an overlay from `archsim "
                         "calibrate --runs`, `uncalibrated` or `isolated` (default: the "
                         "shipped profiles)")
@@ -26,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="predict these measured runs (archsim/insitu/runs.py format) with the "
                         "profiles and report the error per run and per kind of run; nothing "
                         "is fitted (no torch needed)")
+    p.add_argument("--measured", type=Path, metavar="validation.json",
+                   help="predict the runs measured in an earlier `archsim validate` report "
+                        "again with --profile (a profile file or a registry device name) and "
+                        "write the new report to --out; no device or torch needed")
     p.add_argument("--out", type=Path, default=Path("validation"),
                    help="folder for validation.json/.md/.png (default: ./validation)")
     p.add_argument("--quick", action="store_true",
@@ -56,6 +61,8 @@ def _check_out_folder(out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.runs is not None:
         return _validate_runs(args)
+    if args.measured is not None:
+        return _rescore(args)
     from archsim.validate.deps import require_torch
 
     require_torch()
@@ -84,6 +91,32 @@ def run(args: argparse.Namespace) -> int:
                                           repeats=args.repeats,
                                           progress=ProgressBar("distributed"))
     paths = write_report(report, args.out, plot=not args.no_plot)
+    _print_report(report, paths)
+    return 0
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    """``--measured``: an earlier report's measurements, predicted with ``--profile``."""
+    from archsim.spec.registry import load_registry_mapping
+    from archsim.validate.compare import write_report
+    from archsim.validate.rescore import read_report, rescore
+    from archsim.validate.suite import load_profile
+
+    if args.profile is None:
+        raise SpecError(["--measured needs --profile: the profile file or registry device "
+                         "whose predictions to score"])
+    _check_out_folder(args.out)
+    report = read_report(args.measured)
+    if args.profile.is_file():
+        mapping = load_profile(args.profile)
+    else:
+        mapping, _ = load_registry_mapping("devices", str(args.profile))
+    new = rescore(report, mapping, str(args.profile), source=str(args.measured))
+    _print_report(new, write_report(new, args.out, plot=not args.no_plot))
+    return 0
+
+
+def _print_report(report: dict, paths: list[Path]) -> None:
     s = report["summary"]
     print(f"{'case':42s} {'metric':14s} {'measured':>11s} {'predicted':>11s} {'error':>8s}")
     for c in report["cases"]:
@@ -102,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
               f"DP step measured {step['measured_s'] * 1e3:.1f} ms, predicted "
               f"{step['predicted_s'] * 1e3:.1f} ms ({step['error'] * 100:+.1f}%)")
     print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
 
 
 def _validate_runs(args: argparse.Namespace) -> int:

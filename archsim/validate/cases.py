@@ -8,8 +8,9 @@ same case is run for real (:mod:`archsim.validate.runner`) and simulated
 The models are small members of the families archsim simulates at scale — a GPT (GeLU, MHA,
 learned positions, tied embeddings), a Llama (SwiGLU, GQA, RMSNorm, RoPE, no biases, untied
 head) and a BERT-style encoder with a token-classification head — sized so that one step takes
-0.02–2 s on a 2-core CPU: long enough to time reliably, short enough for CI. They are chosen by
-family and size only; none of them was selected or tuned by looking at validation errors.
+0.02–2 s on a 2-core CPU: long enough to time reliably, short enough for CI; on CUDA two
+GPU-sized members (GPT-3 XL, Llama 3.2 1B) join them. They are chosen by family and size only;
+none of them was selected or tuned by looking at validation errors.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def _gpt(name: str, layers: int, hidden: int, heads: int, vocab: int) -> ModelSp
 
 
 def _llama(name: str, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-           vocab: int) -> ModelSpec:
+           vocab: int, *, tied: bool = False,
+           source: str = "Llama 2/3 family shape (Touvron et al. 2023), scaled down; "
+                         "ffn = 8/3·hidden rounded up to a multiple of 64") -> ModelSpec:
     return ModelSpec(name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
                      ffn_hidden=ffn, vocab=vocab, mlp="swiglu", norm="rmsnorm",
-                     position="rope", bias=False, tied_embeddings=False, max_seq_len=2048,
-                     source="Llama 2/3 family shape (Touvron et al. 2023), scaled down; "
-                            "ffn = 8/3·hidden rounded up to a multiple of 64")
+                     position="rope", bias=False, tied_embeddings=tied, max_seq_len=2048,
+                     source=source)
 
 
 def _bert(name: str, layers: int, hidden: int, heads: int, vocab: int) -> ModelSpec:
@@ -58,8 +60,16 @@ MODELS: dict[str, ModelSpec] = {
         _llama("llama-small", 4, 512, 8, 2, 1408, 8192),
         _bert("bert-tiny", 2, 256, 4, 4096),
         _bert("bert-small", 4, 512, 8, 8192),
+        # GPU-sized members, run on CUDA only (see gpu_scale_cases)
+        _gpt("gpt-1.3b", 24, 2048, 16, 50304),
+        _llama("llama-1b", 16, 2048, 32, 8, 8192, 128256, tied=True,
+               source="Llama 3.2 1B shape (Meta 2024, model card / config.json: 16 layers, "
+                      "hidden 2048, 32 heads, 8 KV heads, ffn 8192, vocab 128256, tied "
+                      "embeddings)"),
     )
 }
+"""``gpt-1.3b`` is GPT-3 XL (Brown et al. 2020, Table 2.1: 24 layers, d_model 2048, 16 heads)
+with the GPT-2 vocabulary padded to a multiple of 64 (50257 → 50304, as Megatron-LM pads)."""
 
 
 @dataclass(frozen=True)
@@ -110,4 +120,22 @@ def default_cases(device: str, quick: bool = False) -> list[Case]:
         Case("gpt-medium", "inference", 1 * scale, 128, 32, dtype=dtype),
         Case("llama-small", "inference", 1 * scale, 256, 32, dtype=dtype),
         Case("llama-small", "inference", 4 * scale, 128, 32, dtype=dtype),
+        *(gpu_scale_cases(dtype) if device == "cuda" else []),
+    ]
+
+
+def gpu_scale_cases(dtype: str = "bf16") -> list[Case]:
+    """Cases at the size a GPU is bought for (1–1.3B parameters, 2K-token sequences): the
+    regime of archsim's in-situ model, where kernels are large enough for the GPU's sustained
+    rates to matter rather than per-kernel dispatch. Chosen by family and size before any was
+    run: training at 16K tokens per step, batch-1 prefill of a short (128) and a long (2048)
+    prompt (1536 + 64 generated stays within the 2048 learned positions), and batched
+    decode."""
+    return [
+        Case("gpt-1.3b", "training", 8, 2048, dtype=dtype),
+        Case("llama-1b", "training", 8, 2048, dtype=dtype),
+        Case("gpt-1.3b", "inference", 1, 128, 64, dtype=dtype),
+        Case("gpt-1.3b", "inference", 1, 1536, 64, dtype=dtype),
+        Case("llama-1b", "inference", 1, 1024, 64, dtype=dtype),
+        Case("llama-1b", "inference", 16, 512, 64, dtype=dtype),
     ]

@@ -58,6 +58,9 @@ class CaseResult:
     spread: dict[str, float]
     ops: list[dict[str, Any]] = field(default_factory=list)
     contention: float = 0.0
+    case: dict[str, Any] | None = None
+    """The case's fields (model, mode, batch, seq_len, gen_len, dtype), so that a report can
+    be predicted again with another profile (archsim.validate.rescore)."""
 
     @property
     def errors(self) -> dict[str, float]:
@@ -123,7 +126,8 @@ def report_dict(results: list[CaseResult], meta: dict[str, Any]) -> dict[str, An
     return {"meta": meta, "summary": summarize(results),
             "cases": [{"name": r.name, "mode": r.mode, "model": r.model, "params": r.params,
                        "measured": r.measured, "predicted": r.predicted, "errors": r.errors,
-                       "spread": r.spread, "contention": r.contention, "ops": r.ops}
+                       "spread": r.spread, "contention": r.contention, "ops": r.ops,
+                       **({"case": r.case} if r.case is not None else {})}
                       for r in results]}
 
 

@@ -143,7 +143,11 @@ def time_callable(fn: Callable[[], object], device: str, *, warmup: int = 2,
     samples (more than CONTENDED_CORES), the samples are taken again after waiting (at most
     RETRY_WAIT_S) for the CPU to become quiet, up to ``attempts`` times; the least contended
     set is kept. (The busy-time counter ticks every 10 ms, so
-    contention is only seen in measurements that long or longer.)"""
+    contention is only seen in measurements that long or longer.) On a GPU the samples are
+    taken once: its kernels do not share the CPU's cores with other processes, and a GPU host
+    has cores to spare for its one dispatching thread."""
+    if device != "cpu":
+        attempts = 1
     for _ in range(warmup):
         fn()
     synchronize(device)

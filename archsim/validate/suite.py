@@ -8,6 +8,7 @@ models), and nothing measured here is fitted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
         results.append(CaseResult(name=case.name, mode=case.mode, model=case.model,
                                   params=measured.params, measured=measured.metrics,
                                   predicted=predicted, spread=measured.spread, ops=rows,
-                                  contention=measured.contention))
+                                  contention=measured.contention, case=asdict(case)))
     if progress is not None:
         progress(len(cases), len(cases), "done")
     meta = machine_info(dev, n_threads)
