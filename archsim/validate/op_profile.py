@@ -40,6 +40,14 @@ def _device_us(event) -> float:
     return event.device_time_total
 
 
+def _host_side(event) -> bool:
+    """An event of the CPU's timeline. With CUDA, torch.profiler also lists each range a
+    second time as a GPU-side user annotation spanning the kernels queued inside it (and the
+    queue ahead of them): counting those too would count every op twice."""
+    device_type = getattr(event, "device_type", None)
+    return device_type is None or getattr(device_type, "name", str(device_type)) == "CPU"
+
+
 def attribute(events: Iterable, labels: set[str], device_time: bool = False
               ) -> dict[str, float]:
     """Seconds per op name (``name`` forward, ``name.bwd`` backward, ``optimizer``, ``other``)
@@ -49,7 +57,7 @@ def attribute(events: Iterable, labels: set[str], device_time: bool = False
     CPU only launches kernels) it is the time of the GPU kernels launched inside them, and
     ``total`` is the time of every kernel of the run.
     """
-    events = list(events)
+    events = [ev for ev in events if _host_side(ev)]
     _us = _device_us if device_time else _wall_us
     out: dict[str, float] = {}
     seq_label: dict[int, str] = {}

@@ -22,6 +22,8 @@ class Event:
     end: float
     sequence_nr: int = -1
     cpu_parent: Event | None = None
+    device_type: str = "CPU"
+    device_time_total: float = 0.0
 
     @property
     def time_range(self):
@@ -90,3 +92,27 @@ def test_profiler_status_lines_are_dropped_and_other_stderr_kept(capfd):
                     b" profiler_start\n")
         os.write(2, b"a real warning\n")
     assert capfd.readouterr().err == "a real warning\n"
+
+
+@dataclass
+class DeviceType:
+    name: str
+
+
+def test_gpu_side_annotations_are_not_counted_twice():
+    """With CUDA the profiler lists each range twice: the CPU range (whose device time is its
+    kernels') and a GPU-side annotation spanning the stream from the range's first queued
+    work to its last. L0.fc1 launches one 30 us kernel; its GPU annotation spans 70 us because
+    earlier work was still queued; the optimizer's annotation likewise spans 200 us for an
+    8 us kernel. Only the CPU ranges count: fc1 30 us, optimizer 8 us, total 38 us."""
+    cpu, cuda = DeviceType("CPU"), DeviceType("CUDA")
+    fc1 = Event("L0.fc1", 0, 10, device_type=cpu, device_time_total=30)
+    opt = Event("Optimizer.step#AdamW.step", 20, 25, device_type=cpu, device_time_total=8)
+    fc1_gpu = Event("L0.fc1", 5, 75, device_type=cuda, device_time_total=70)
+    opt_gpu = Event("Optimizer.step#AdamW.step", 30, 230, device_type=cuda,
+                    device_time_total=200)
+    out = attribute([fc1, opt, fc1_gpu, opt_gpu], {"L0.fc1"}, device_time=True)
+    assert out["L0.fc1"] == pytest.approx(30e-6)
+    assert out["optimizer"] == pytest.approx(8e-6)
+    assert out["total"] == pytest.approx(38e-6)
+    assert out["other"] == pytest.approx(0.0)
