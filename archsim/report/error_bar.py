@@ -22,8 +22,11 @@ def error_bar_sentence(r: dict[str, Any], days: float | None = None,
         proxy = "; " + err["method"].split("; ", 1)[1] if "; " in err["method"] else ""
         parts.append(f"{group.replace('_', ' ')} runs {100 * err['mape']:.1f}% mean absolute "
                      f"error over {err['runs']} held-out published runs from "
-                     f"{err['sources']} source{'s' if err['sources'] != 1 else ''}, 80% of them "
-                     f"within {100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%{proxy}")
+                     f"{err['sources']} source{'s' if err['sources'] != 1 else ''}, "
+                     + (f"band widened to {100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}% "
+                        f"({err['widened']})" if err.get("widened") else
+                        f"80% of them within {100 * err['p10']:+.0f}% … "
+                        f"{100 * err['p90']:+.0f}%") + proxy)
     text = ("Error bar (the profile's cross-validated error on measured runs: "
             + "; ".join(parts) + ")") if parts else "Error bar: no calibrated runs of this kind"
     step = r.get("step_time_s")

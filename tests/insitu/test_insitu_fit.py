@@ -4,6 +4,7 @@ error bar of a result follows from the accuracy it records."""
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,6 +29,8 @@ COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices", "
 SHAPES = [  # (layers, hidden, heads, seq or prompt, batch)
     (2, 256, 4, 128, 4), (4, 1024, 16, 512, 8), (8, 2048, 16, 1024, 8), (4, 4096, 32, 2048, 4),
     (12, 768, 12, 512, 32), (6, 3072, 24, 1024, 2)]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def runs_csv(values: dict[str, float] | None = None, corrupt: int | None = None) -> str:
@@ -193,3 +196,65 @@ def test_results_outside_the_calibrated_range_say_so():
                             "plan": {"zero": 3}}).to_dict()
     assert not tpu["uncertainty"]["calibrated"]
     assert "the error of this estimate is unknown" in tpu["uncertainty"]["note"]
+
+
+def _with_accuracy(sc, acc, calibrated_range=None):
+    device = sc.hardware.device
+    device = device.model_copy(update={"insitu": device.insitu.model_copy(update={
+        "accuracy": {"training": acc}, "calibrated_range": calibrated_range})})
+    return sc.model_copy(update={"hardware": sc.hardware.model_copy(update={"device": device})})
+
+
+def test_a_band_from_too_few_runs_is_widened_to_the_reference_band(monkeypatch):
+    """Two held-out runs at +11% and +13% give a 'band' of 2 points: the interval takes the
+    reference band −20% … +15% instead, so a predicted 10 s step spans 10/1.15 … 10/0.8 s."""
+    import archsim.accuracy as accuracy
+
+    monkeypatch.setattr(accuracy, "reference_band", lambda group: (-0.2, 0.15))
+    acc = AccuracySpec(runs=2, sources=1, mape=0.12, bias=0.12, p10=0.11, p90=0.13)
+    sc = _with_accuracy(archsim.load_scenario({"model": "gpt3-1.7b", "hardware": {
+        "device": "a100-sxm4-80gb", "count": 8}, "workload": {"kind": "training"}}), acc)
+    block = uncertainty_block({"mode": "training", "step_time_s": 10.0}, sc)
+    assert block["intervals"]["step_time_s"] == pytest.approx([10 / 1.15, 10 / 0.8])
+    err = block["errors"]["training"]
+    assert (err["p10"], err["p90"]) == (-0.2, 0.15) and err["mape"] == 0.12
+    assert err["widened"].startswith("2 held-out runs cannot fix an 80% band")
+    # five runs and in range: the profile's own band stands
+    acc5 = acc.model_copy(update={"runs": 5})
+    block = uncertainty_block({"mode": "training", "step_time_s": 10.0},
+                              _with_accuracy(sc, acc5))
+    assert block["intervals"]["step_time_s"] == pytest.approx([10 / 1.13, 10 / 1.11])
+    assert "widened" not in block["errors"]["training"]
+
+
+def test_an_extrapolation_takes_the_union_of_its_band_and_the_reference(monkeypatch):
+    """Own band −5% … +25%, reference −20% … +15%, the run outside the calibrated device
+    count: the interval is the union −20% … +25%."""
+    import archsim.accuracy as accuracy
+    from archsim.spec.insitu import CalibratedRange
+
+    monkeypatch.setattr(accuracy, "reference_band", lambda group: (-0.2, 0.15))
+    acc = AccuracySpec(runs=9, sources=2, mape=0.1, bias=0.05, p10=-0.05, p90=0.25)
+    sc = _with_accuracy(archsim.load_scenario({"model": "gpt3-1.7b", "hardware": {
+        "device": "a100-sxm4-80gb", "count": 8}, "workload": {"kind": "training"}}), acc,
+        CalibratedRange(devices=(1, 4)))
+    block = uncertainty_block({"mode": "training", "step_time_s": 10.0}, sc)
+    assert block["intervals"]["step_time_s"] == pytest.approx([10 / 1.25, 10 / 0.8])
+    assert block["errors"]["training"]["widened"].startswith("outside the calibrated range")
+    assert not block["in_range"]
+
+
+def test_the_reference_band_is_the_widest_well_sampled_profile_band():
+    """Read the shipped profiles directly: the lowest p10 and highest p90 of training
+    accuracy blocks with at least 5 runs."""
+    from archsim.accuracy import MIN_RUNS_FOR_SPREAD, reference_band
+
+    lows, highs = [], []
+    for path in (ROOT / "hardware_profiles/devices").glob("*.yaml"):
+        acc = ((yaml.safe_load(path.read_text()).get("insitu") or {}).get("accuracy") or {})
+        t = acc.get("training")
+        if t and t["runs"] >= MIN_RUNS_FOR_SPREAD:
+            lows.append(t["p10"])
+            highs.append(t["p90"])
+    assert lows, "no shipped profile has 5 training runs"
+    assert reference_band("training") == (min(lows), max(highs))
