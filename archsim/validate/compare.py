@@ -58,6 +58,8 @@ class CaseResult:
     spread: dict[str, float]
     ops: list[dict[str, Any]] = field(default_factory=list)
     contention: float = 0.0
+    error_bar: dict[str, Any] | None = None
+    """The interval the profile states for each metric (archsim.validate.predict)."""
     case: dict[str, Any] | None = None
     """The case's fields (model, mode, batch, seq_len, gen_len, dtype), so that a report can
     be predicted again with another profile (archsim.validate.rescore)."""
@@ -107,7 +109,10 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
                if "error" in row and row["measured_s"] >= MIN_OP_SECONDS
                and row["op"] != "other"]
     modes = sorted({r.mode for r in results})
+    inside = [lo <= r.measured[k] <= hi for r in results if r.error_bar
+              for k, (lo, hi) in r.error_bar["intervals"].items() if k in r.measured]
     return {
+        "inside_error_bar": {"metrics": len(inside), "inside": sum(inside)},
         "cases": len(results),
         "models": sorted({r.model for r in results}),
         "e2e_mape": mape(e2e),
@@ -127,6 +132,7 @@ def report_dict(results: list[CaseResult], meta: dict[str, Any]) -> dict[str, An
             "cases": [{"name": r.name, "mode": r.mode, "model": r.model, "params": r.params,
                        "measured": r.measured, "predicted": r.predicted, "errors": r.errors,
                        "spread": r.spread, "contention": r.contention, "ops": r.ops,
+                       **({"error_bar": r.error_bar} if r.error_bar is not None else {}),
                        **({"case": r.case} if r.case is not None else {})}
                       for r in results]}
 
@@ -141,12 +147,17 @@ def _pct(e: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     s, meta = report["summary"], report["meta"]
+    gpu = meta.get("device") == "cuda"
+    where = (f"{meta.get('gpu', 'a GPU')}, torch {meta.get('torch', '')}" if gpu else
+             f"{meta.get('cpu', '')}, {meta.get('threads')} threads, torch "
+             f"{meta.get('torch', '')}")
     lines = [f"# archsim validation on {meta.get('device_name', meta.get('device'))}", "",
-             f"Measured {meta.get('taken_at', '')} on `{meta.get('host', '')}` "
-             f"({meta.get('cpu', '')}, {meta.get('threads')} threads, torch "
-             f"{meta.get('torch', '')}); profile `{meta.get('profile', '')}`.", "",
-             "Error = (predicted − measured) / measured. Nothing below was fitted: the profile "
-             "comes from `archsim calibrate`'s micro-benchmarks.", "",
+             f"Measured {meta.get('taken_at', '')} on `{meta.get('host', '')}` ({where}); "
+             f"profile `{meta.get('profile', '')}`."
+             + (f" Predictions made again from {meta['rescored_from']}'s measurements "
+                "(`archsim validate --measured`)." if meta.get("rescored_from") else ""), "",
+             "Error = (predicted − measured) / measured. Nothing below was fitted to these "
+             "measurements.", "",
              "## Summary", "",
              "| quantity | value |", "|---|---|",
              f"| cases (models) | {s['cases']} ({len(s['models'])}: {', '.join(s['models'])}) |",
@@ -156,20 +167,26 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| end-to-end MAPE, {mode} | {_pct(v)} |")
     for metric, v in s["mape_by_metric"].items():
         lines.append(f"| MAPE of {metric} | {_pct(v)} |")
+    eb = s.get("inside_error_bar") or {}
+    if eb.get("metrics"):
+        lines.append(f"| measured inside the stated error bar | {eb['inside']} of "
+                     f"{eb['metrics']} metrics |")
     lines += [f"| per-op MAPE, matmul-class ({s['matmul_op_rows']} rows) | "
               f"{_pct(s['matmul_op_mape'])} |",
               f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |",
               "", "## Cases", "",
-              "| case | params | metric | measured ms | predicted ms | error | spread |",
-              "|---|---:|---|---:|---:|---:|---:|"]
+              "| case | params | metric | measured ms | predicted ms | error | spread | "
+              "error bar ms |",
+              "|---|---:|---|---:|---:|---:|---:|---|"]
     for c in report["cases"]:
         for k, v in c["measured"].items():
             lines.append(f"| {c['name']} | {c['params'] / 1e6:.1f}M | {k} | {_ms(v)} | "
                          f"{_ms(c['predicted'].get(k))} | {_pct(c['errors'].get(k))} | "
-                         f"{c['spread'].get(k, 0) * 100:.0f}% |")
+                         f"{c['spread'].get(k, 0) * 100:.0f}% | {_bar(c, k, v)} |")
     lines += ["", "## Per op (summed over layers)", "",
-              "Measured per-op times are scaled so that they add up to the un-profiled wall "
-              "time; `other` ran outside every op range.", ""]
+              ("Measured per-op times are the profiled GPU kernel times of each op's ranges"
+               if gpu else "Measured per-op times are scaled so that they add up to the "
+               "un-profiled wall time") + "; `other` ran outside every op range.", ""]
     for c in report["cases"]:
         lines += [f"### {c['name']}", "", "| phase | op | measured ms | predicted ms | error |",
                   "|---|---|---:|---:|---:|"]
@@ -182,6 +199,16 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("distributed"):
         lines += ["", *distributed_markdown(report["distributed"])]
     return "\n".join(lines) + "\n"
+
+
+def _bar(case: dict[str, Any], metric: str, measured: float) -> str:
+    """The stated interval of ``metric`` and whether the measurement fell inside it."""
+    bar = (case.get("error_bar") or {}).get("intervals", {}).get(metric)
+    if not bar:
+        return "–"
+    inside = bar[0] <= measured <= bar[1]
+    return (f"{_ms(bar[0])}–{_ms(bar[1])} {'inside' if inside else 'OUTSIDE'}"
+            + ("" if case["error_bar"].get("in_range") else " (extrapolated)"))
 
 
 def distributed_markdown(d: dict[str, Any]) -> list[str]:

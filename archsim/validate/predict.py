@@ -41,7 +41,28 @@ def scenario_for(case: Case, device: dict[str, Any]) -> dict[str, Any]:
 
 def simulate_case(case: Case, device: dict[str, Any]) -> dict[str, float]:
     """Predicted metrics of ``case`` (the keys :class:`archsim.validate.runner.Measured` has)."""
+    return simulate_case_with_error_bar(case, device)[0]
+
+
+def simulate_case_with_error_bar(case: Case, device: dict[str, Any]
+                                 ) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """Predicted metrics and the error bar archsim states for them: ``{"intervals": {metric:
+    [low, high]}, "in_range": bool, "out_of_range": [...]}``, or None for a profile without
+    calibrated runs (archsim/accuracy.py)."""
     result = simulate(scenario_for(case, device)).to_dict()
+    return _metrics(case, result), _error_bar(result)
+
+
+def _error_bar(result: dict[str, Any]) -> dict[str, Any] | None:
+    u = result.get("uncertainty") or {}
+    if not u.get("intervals"):
+        return None
+    return {"intervals": {k: list(v) for k, v in u["intervals"].items()
+                          if k in ("step_time_s", "ttft_s", "tpot_s", "e2e_latency_s")},
+            "in_range": bool(u.get("in_range")), "out_of_range": list(u.get("out_of_range", []))}
+
+
+def _metrics(case: Case, result: dict[str, Any]) -> dict[str, float]:
     if not result["feasible"]:
         raise ValueError(f"{case.name} is infeasible on the profile: "
                          f"{'; '.join(result['infeasible_reasons'])}")

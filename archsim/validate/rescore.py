@@ -72,14 +72,14 @@ def rescore(report: dict[str, Any], profile: dict[str, Any], profile_name: str,
 
     The two-process check, whose prediction needs a rank profile, is not carried over.
     """
-    from archsim.validate.predict import predicted_ops, simulate_case
+    from archsim.validate.predict import predicted_ops, simulate_case_with_error_bar
 
     spec = load_spec_file("devices", profile)
     device = str(report.get("meta", {}).get("device", "cpu"))
     results = []
     for i, entry in enumerate(report["cases"]):
         case = case_of(entry, device, f"cases[{i}]")
-        predicted = simulate_case(case, profile)
+        predicted, error_bar = simulate_case_with_error_bar(case, profile)
         ops = {phase: sum_layers(times) for phase, times in predicted_ops(case, spec).items()}
         rows = []
         for row in entry["ops"]:
@@ -95,7 +95,7 @@ def rescore(report: dict[str, Any], profile: dict[str, Any], profile_name: str,
                                   params=entry.get("params", 0), measured=measured,
                                   predicted=predicted, spread=entry.get("spread", {}),
                                   ops=rows, contention=entry.get("contention", 0.0),
-                                  case=entry.get("case")))
+                                  error_bar=error_bar, case=entry.get("case")))
     meta = {**report.get("meta", {}), "profile": profile_name, "device_name": spec.name,
             "rescored_from": source or "an earlier report",
             "rescored": "measurements of the earlier report; predictions of this profile"}

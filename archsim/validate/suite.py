@@ -48,7 +48,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
         resolve_device,
         wait_for_quiet,
     )
-    from archsim.validate.predict import predicted_ops, simulate_case
+    from archsim.validate.predict import predicted_ops, simulate_case_with_error_bar
     from archsim.validate.runner import run_case
 
     dev = resolve_device(device)
@@ -72,14 +72,15 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
         if dev == "cpu":
             waited += wait_for_quiet(max_wait_s=60.0)
         measured = run_case(case, dev, repeats=repeats)
-        predicted = simulate_case(case, mapping)
+        predicted, error_bar = simulate_case_with_error_bar(case, mapping)
         wall = _wall_per_phase(measured.metrics, case)
         rows = op_rows(measured.ops, predicted_ops(case, spec), wall,
                        scale_to_wall=dev == "cpu")
         results.append(CaseResult(name=case.name, mode=case.mode, model=case.model,
                                   params=measured.params, measured=measured.metrics,
                                   predicted=predicted, spread=measured.spread, ops=rows,
-                                  contention=measured.contention, case=asdict(case)))
+                                  contention=measured.contention, error_bar=error_bar,
+                                  case=asdict(case)))
     if progress is not None:
         progress(len(cases), len(cases), "done")
     meta = machine_info(dev, n_threads)

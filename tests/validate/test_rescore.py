@@ -128,3 +128,28 @@ def test_gpu_sized_cases_are_the_published_shapes():
     # learned positions: prompt + generated tokens stay within the model's 2048 positions
     for case in gpu:
         assert case.seq_len + case.gen_len <= case.spec.max_seq_len, case.name
+
+
+def test_each_case_carries_the_error_bar_the_profile_states(no_torch):
+    """A calibrated profile (the shipped H200) states an interval for every metric; the
+    summary counts the measurements that fell inside. A profile without calibrated runs (the
+    CPU one) states none."""
+    from archsim.spec.registry import load_registry_mapping
+
+    report = json.loads(CPU_REPORT.read_text())
+    h200, _ = load_registry_mapping("devices", "h200-sxm-141gb")
+    again = rescore(report, h200, "h200-sxm-141gb")
+    inside = total = 0
+    for case in again["cases"]:
+        bar = case["error_bar"]
+        assert set(bar["intervals"]) == set(case["measured"]), case["name"]
+        for metric, (lo, hi) in bar["intervals"].items():
+            assert 0 < lo < hi, (case["name"], metric)
+            total += 1
+            inside += lo <= case["measured"][metric] <= hi
+        # fp32 CPU-sized models on an H200 profile calibrated on fp8 runs: an extrapolation
+        assert not bar["in_range"] and bar["out_of_range"]
+    assert again["summary"]["inside_error_bar"] == {"metrics": total, "inside": inside}
+    plain = rescore(report, load_profile(CPU_PROFILE), str(CPU_PROFILE))
+    assert all("error_bar" not in c for c in plain["cases"])
+    assert plain["summary"]["inside_error_bar"] == {"metrics": 0, "inside": 0}
