@@ -14,6 +14,7 @@ from typing import Any
 
 from archsim.api import simulate
 from archsim.cost.compute import compute_time
+from archsim.cost.insitu import factors
 from archsim.graph.backward import backward_of, grad_accumulate_op, optimizer_op
 from archsim.graph.inference import inference_head, inference_layer
 from archsim.graph.ops import Op
@@ -83,14 +84,19 @@ def forward_label(name: str) -> str:
 
 
 def _time_by_name(ops: list[Op], device: DeviceSpec, out: dict[str, float],
-                  suffix: str = "") -> None:
+                  suffix: str = "", kernel_only: bool = False) -> None:
+    fixed = factors(device).kernel_overhead if kernel_only else 0.0
     for op in ops:
         if op.kind != "comm":
-            out[forward_label(op.name) + suffix] += compute_time(op, device)
+            out[forward_label(op.name) + suffix] += compute_time(op, device) - fixed
 
 
-def predicted_ops(case: Case, device: DeviceSpec) -> dict[str, dict[str, float]]:
-    """Seconds per op name, per phase (``step`` for training; ``prefill``, ``decode``)."""
+def predicted_ops(case: Case, device: DeviceSpec, *, kernel_only: bool = False
+                  ) -> dict[str, dict[str, float]]:
+    """Seconds per op name, per phase (``step`` for training; ``prefill``, ``decode``).
+
+    ``kernel_only`` leaves out the fixed cost per kernel (launch and dispatch), as a GPU
+    profile's kernel times do: the host's dispatch runs ahead of them, not inside them."""
     model = case.spec
     if case.mode == "training":
         shape = Shape(batch=case.batch, seq=case.seq_len, kv_seq=case.seq_len,
@@ -101,21 +107,24 @@ def predicted_ops(case: Case, device: DeviceSpec) -> dict[str, dict[str, float]]
             fwd += layer_forward(model, shape, i)
         fwd += head_forward(model, shape)
         step: dict[str, float] = defaultdict(float)
-        _time_by_name(fwd, device, step)
+        _time_by_name(fwd, device, step, kernel_only=kernel_only)
         for op in fwd:
-            _time_by_name(backward_of(op), device, step, ".bwd")
+            _time_by_name(backward_of(op), device, step, ".bwd", kernel_only=kernel_only)
         params = sum(op.params for op in fwd)
-        step["grad_accumulate"] = compute_time(grad_accumulate_op(params, case.dtype), device)
-        step["optimizer"] = compute_time(optimizer_op(params, "adam", case.dtype), device)
+        _time_by_name([grad_accumulate_op(params, case.dtype),
+                       optimizer_op(params, "adam", case.dtype)], device, step,
+                      kernel_only=kernel_only)
         return {"step": dict(step)}
     base = Shape(batch=1, seq=1, kv_seq=1, dtype=case.dtype, flash=True,
                  causal=not model.encoder, training=False, kv_cache=True)
-    return {"prefill": _inference_ops(case, device, base, q=case.seq_len, kv=case.seq_len),
-            "decode": _inference_ops(case, device, base, q=1, kv=case.seq_len + 1)}
+    return {"prefill": _inference_ops(case, device, base, q=case.seq_len, kv=case.seq_len,
+                                      kernel_only=kernel_only),
+            "decode": _inference_ops(case, device, base, q=1, kv=case.seq_len + 1,
+                                     kernel_only=kernel_only)}
 
 
-def _inference_ops(case: Case, device: DeviceSpec, base: Shape, q: int, kv: int
-                   ) -> dict[str, float]:
+def _inference_ops(case: Case, device: DeviceSpec, base: Shape, q: int, kv: int,
+                   kernel_only: bool = False) -> dict[str, float]:
     """One forward of ``q`` new tokens per sequence attending to ``kv``: the linear ops see
     batch·q tokens as one sequence, attention sees (batch, q, kv), the head the last positions
     (as archsim.plan.inference prices them)."""
@@ -125,12 +134,12 @@ def _inference_ops(case: Case, device: DeviceSpec, base: Shape, q: int, kv: int
     tokens = replace(base, batch=1, seq=case.batch * q, kv_seq=case.batch * q)
     attn = replace(base, batch=case.batch, seq=q, kv_seq=kv)
     out: dict[str, float] = defaultdict(float)
-    _time_by_name(embedding_forward(model, tokens), device, out)
+    _time_by_name(embedding_forward(model, tokens), device, out, kernel_only=kernel_only)
     for i in range(model.layers):
         _time_by_name([op for op in inference_layer(model, tokens, i) if not op.attention_core],
-                      device, out)
+                      device, out, kernel_only=kernel_only)
         _time_by_name([op for op in inference_layer(model, attn, i) if op.attention_core],
-                      device, out)
+                      device, out, kernel_only=kernel_only)
     _time_by_name(inference_head(model, replace(base, batch=case.batch, seq=1, kv_seq=1)),
-                  device, out)
+                  device, out, kernel_only=kernel_only)
     return dict(out)

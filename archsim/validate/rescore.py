@@ -80,7 +80,8 @@ def rescore(report: dict[str, Any], profile: dict[str, Any], profile_name: str,
     for i, entry in enumerate(report["cases"]):
         case = case_of(entry, device, f"cases[{i}]")
         predicted, error_bar = simulate_case_with_error_bar(case, profile)
-        ops = {phase: sum_layers(times) for phase, times in predicted_ops(case, spec).items()}
+        ops = {phase: sum_layers(times) for phase, times in
+               predicted_ops(case, spec, kernel_only=device == "cuda").items()}
         rows = []
         for row in entry["ops"]:
             new = {k: v for k, v in row.items() if k != "error"}

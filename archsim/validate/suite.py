@@ -74,7 +74,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
         measured = run_case(case, dev, repeats=repeats)
         predicted, error_bar = simulate_case_with_error_bar(case, mapping)
         wall = _wall_per_phase(measured.metrics, case)
-        rows = op_rows(measured.ops, predicted_ops(case, spec), wall,
+        rows = op_rows(measured.ops, predicted_ops(case, spec, kernel_only=dev == "cuda"), wall,
                        scale_to_wall=dev == "cpu")
         results.append(CaseResult(name=case.name, mode=case.mode, model=case.model,
                                   params=measured.params, measured=measured.metrics,
