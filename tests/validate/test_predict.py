@@ -64,3 +64,19 @@ def test_case_sets_cover_the_issue():
     assert ("gelu", False, True) in families       # BERT encoder
     assert all(MODELS[c.model].num_labels == 9 for c in full if MODELS[c.model].encoder)
     assert {c.dtype for c in default_cases("cuda")} == {"bf16"}
+
+
+@pytest.mark.parametrize("case", [Case("gpt-tiny", "training", 4, 128),
+                                  Case("llama-tiny", "inference", 2, 64, 8)],
+                         ids=lambda c: c.name)
+def test_kernel_only_times_leave_out_5_us_per_kernel(case):
+    """The toy device charges 5 us per kernel: each op name's full time exceeds its kernel
+    time by 5 us times the number of kernels behind that name (a whole, positive number)."""
+    spec = load_spec_file("devices", DEVICE)
+    full, kernels = predicted_ops(case, spec), predicted_ops(case, spec, kernel_only=True)
+    assert full.keys() == kernels.keys()
+    for phase, ops in full.items():
+        assert ops.keys() == kernels[phase].keys()
+        for name, seconds in ops.items():
+            count = (seconds - kernels[phase][name]) / 5e-6
+            assert count == pytest.approx(round(count), abs=1e-6) and round(count) >= 1, name

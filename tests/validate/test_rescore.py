@@ -153,3 +153,21 @@ def test_each_case_carries_the_error_bar_the_profile_states(no_torch):
     plain = rescore(report, load_profile(CPU_PROFILE), str(CPU_PROFILE))
     assert all("error_bar" not in c for c in plain["cases"])
     assert plain["summary"]["inside_error_bar"] == {"metrics": 0, "inside": 0}
+
+
+def test_the_markdown_shows_each_interval_and_the_count_inside(tmp_path, no_torch):
+    from archsim.spec.registry import load_registry_mapping
+    from archsim.validate.compare import markdown
+
+    report = json.loads(CPU_REPORT.read_text())
+    h200, _ = load_registry_mapping("devices", "h200-sxm-141gb")
+    again = rescore(report, h200, "h200-sxm-141gb", source="v.json")
+    text = markdown(again)
+    s = again["summary"]["inside_error_bar"]
+    assert (f"| measured inside the stated error bar | {s['inside']} of {s['metrics']} "
+            "metrics |") in text
+    first = again["cases"][0]
+    lo, hi = first["error_bar"]["intervals"]["step_time_s"]
+    verdict = "inside" if lo <= first["measured"]["step_time_s"] <= hi else "OUTSIDE"
+    assert f"{lo * 1e3:.3f}–{hi * 1e3:.3f} {verdict} (extrapolated)" in text
+    assert "Predictions made again from v.json's measurements" in text
