@@ -13,7 +13,11 @@ With the device's in-situ parameters (archsim/spec/insitu.py, archsim/cost/insit
 same formula runs at in-situ rates: η_mm is the isolated curve read at the same ideal duration
 (FLOPs × curve-dtype peak / dtype peak) and scaled to the dtype's sustained ceiling and the
 sustained-compute factor, η_mem is the mixed read/write streaming efficiency, and the launch
-is the in-situ fixed cost per kernel.
+is the in-situ fixed cost per kernel. In inference and serving runs (``insitu.engine_gemms``)
+a device that lists its ``compute_units`` also bounds each GEMM by its tile waves
+(archsim/cost/tiles.py): a GEMM with few output tiles (a short prompt) cannot use the whole
+chip, whatever its FLOPs say. Training GEMMs (cuBLAS's per-call heuristics, which split K for
+skinny shapes) keep the curve alone.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 from functools import lru_cache
 
 from archsim.cost.insitu import factors, insitu_curve, matmul_scale
+from archsim.cost.tiles import wave_time
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 
@@ -96,15 +101,23 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
         peak = matmul_peak(device, op.dtype)
         sweep = None if attention else insitu_curve(f, op.dtype)
         if sweep is not None:  # measured in situ, in this dtype
-            eta = min(1.0, _curve(sweep)(op.flops) * f.vector_scale)  # × sustained
+            curve, key, scale = sweep, op.flops, f.vector_scale  # × sustained
         else:
             curve = eff.attention if attention and eff.attention else eff.matmul
             # in situ: the same efficiency at the same ideal duration as in the curve's dtype
             key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
             scale = (f.attention_scale if attention and f.attention_scale is not None
                      else matmul_scale(f, op.dtype))
-            eta = min(1.0, _curve(curve)(key) * scale)
+        eta = min(1.0, _curve(curve)(key) * scale)
         t = op.flops * op.work_fraction / (peak * eta)
+        if (device.insitu is not None and device.insitu.engine_gemms
+                and device.compute_units is not None and op.shape is not None
+                and not attention):
+            # an inference engine's GEMM: no faster than its tile waves at the largest
+            # GEMM's rate
+            largest = min(1.0, _curve(curve)(math.inf) * scale)
+            t = max(t, wave_time(op.shape, device.compute_units, peak * largest)
+                    * op.work_fraction)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
                                            * eff.vector_for(op.kind, op.phase))

@@ -103,8 +103,9 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
     """The device as a run sees it (one DeviceSpec per run, so the cost functions stay keyed
     by device): the fused-attention ceiling of ``plan.attention_kernel``; for inference and
     serving the in-situ compute speed and per-kernel cost of inference engines instead of
-    training's, and with ``workload.cuda_graphs`` each kernel of a forward pass at the
-    profile's ``graph_launch_overhead`` (a pass replayed as one captured graph)."""
+    training's, their GEMMs bounded by tile waves (``engine_gemms``), and with
+    ``workload.cuda_graphs`` each kernel of a forward pass at the profile's
+    ``graph_launch_overhead`` (a pass replayed as one captured graph)."""
     ins = device.insitu
     update: dict = {}
     serving = workload.kind in ("inference", "serving")
@@ -119,6 +120,7 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
             changes["attention_ceiling"] = ins.attention_ceiling_flash3
         if serving:
             launch = device.launch_overhead
+            changes["engine_gemms"] = True
             changes["sustained_compute"] = ins.value("inference_compute", 0.0, launch)
             changes["kernel_overhead"] = (device.graph_launch_overhead if graphs else
                                           ins.value("inference_kernel_overhead", 0.0, launch))

@@ -33,6 +33,8 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   collective's kernels take SMs and memory bandwidth): 1.2 = 20% slower during the overlap.
 * ``step_overhead`` — fixed time per training step (framework, optimizer launch, logging).
 * ``iteration_overhead`` — fixed time per inference forward pass (scheduling, sampling).
+* ``engine_gemms`` — set for inference and serving runs: GEMMs are bounded by their tile
+  waves on devices that list ``compute_units`` (archsim/cost/tiles.py).
 """
 
 from __future__ import annotations
@@ -136,6 +138,11 @@ class InSituSpec(StrictModel):
     accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
     """Kind of run (training, ttft, tpot, e2e_latency, throughput) → cross-validated error."""
     calibrated_range: CalibratedRange | None = None
+    engine_gemms: bool = False
+    """The run's GEMMs are an inference engine's kernels, chosen ahead of time for a range of
+    token counts (TensorRT-LLM, TensorRT): they do not split K for a short prompt, so a device
+    with ``compute_units`` bounds them by their tile waves (archsim/cost/tiles.py). Set by
+    ``run_device`` for inference and serving runs; not written in profiles."""
     prior_from: str | None = None
     """A device of the same silicon (the A100 40 GB's is the 80 GB, the H200's the H100)
     whose fitted compute, kernel, overhead and collective parameters are this device's prior
