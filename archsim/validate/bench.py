@@ -162,18 +162,38 @@ def bench_gemm(device: str, grid: Grid, dtype: str, step: Progress,
     return out
 
 
+ROTATE_BYTES = 256 * 2**20
+"""A GEMM's second operand (the weight, in a model) cycles through copies adding up to at least
+this many bytes, more than any cache measured here (a 64 MiB CPU L3, a 50–60 MB GPU L2):
+inside a model a layer's weights were evicted by the layers that ran since, so a GEMM reads
+them from memory. Timing one operand over and over would read it from cache and price
+decode's matrix-vector products (m = 1) several times too fast (seen on a 2-core AMD EPYC VM:
+fp32 GEMVs streamed weights at ~10 GB/s in a model, ~35 GB/s from cache)."""
+MAX_COPIES = 64
+
+
+def _copies(torch, shape: tuple[int, int], device: str, dt) -> list:
+    per = shape[0] * shape[1] * torch.empty((), dtype=dt).element_size()
+    count = max(1, min(MAX_COPIES, -(-ROTATE_BYTES // max(per, 1))))
+    return [torch.randn(*shape, device=device, dtype=dt) for _ in range(count)]
+
+
 def _gemm_call(torch, layout: str, m: int, k: int, n: int, device: str, dt) -> Callable:
+    """One GEMM call per invocation, the second operand rotating through ROTATE_BYTES."""
+    turn = [0]
+
+    def nxt(copies: list):
+        turn[0] = (turn[0] + 1) % len(copies)
+        return copies[turn[0]]
+
     if layout == "nt":
-        a, w = torch.randn(m, k, device=device, dtype=dt), torch.randn(n, k, device=device,
-                                                                        dtype=dt)
-        return lambda: torch.nn.functional.linear(a, w)
+        a, ws = torch.randn(m, k, device=device, dtype=dt), _copies(torch, (n, k), device, dt)
+        return lambda: torch.nn.functional.linear(a, nxt(ws))
     if layout == "nn":
-        a, b = torch.randn(m, k, device=device, dtype=dt), torch.randn(k, n, device=device,
-                                                                        dtype=dt)
-        return lambda: a @ b
-    a, b = torch.randn(k, m, device=device, dtype=dt), torch.randn(k, n, device=device,
-                                                                    dtype=dt)
-    return lambda: a.t() @ b
+        a, bs = torch.randn(m, k, device=device, dtype=dt), _copies(torch, (k, n), device, dt)
+        return lambda: a @ nxt(bs)
+    a, bs = torch.randn(k, m, device=device, dtype=dt), _copies(torch, (k, n), device, dt)
+    return lambda: a.t() @ nxt(bs)
 
 
 def bench_memory(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
