@@ -13,6 +13,7 @@ validation.json; PROFILE defaults to h200-sxm-141gb; writes DIR/probe.md)
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -68,6 +69,7 @@ def report(folder: Path, profile: str) -> str:
     probe = json.loads((folder / "probe.json").read_text())
     validation = json.loads((folder / "validation.json").read_text())
     mapping, path = load_registry_mapping("devices", profile)
+    path = os.path.relpath(path)
     spec = load_spec_file("devices", mapping)
     f = factors(spec)
     ins = spec.insitu
