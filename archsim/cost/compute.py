@@ -13,11 +13,17 @@ With the device's in-situ parameters (archsim/spec/insitu.py, archsim/cost/insit
 same formula runs at in-situ rates: η_mm is the isolated curve read at the same ideal duration
 (FLOPs × curve-dtype peak / dtype peak) and scaled to the dtype's sustained ceiling and the
 sustained-compute factor, η_mem is the mixed read/write streaming efficiency, and the launch
-is the in-situ fixed cost per kernel. In inference and serving runs (``insitu.engine_gemms``)
-a device that lists its ``compute_units`` also bounds each GEMM by its tile waves
-(archsim/cost/tiles.py): a GEMM with few output tiles (a short prompt) cannot use the whole
-chip, whatever its FLOPs say. Training GEMMs (cuBLAS's per-call heuristics, which split K for
-skinny shapes) keep the curve alone.
+is the in-situ fixed cost per kernel. A GEMM (kind ``matmul``, not fused attention) in situ
+does not reach either roof near the ridge point: its two times combine smoothly,
+
+    t = (t_flops^p + t_bytes^p)^(1/p) + launch        (p = the profile's ``insitu.gemm_knee``)
+
+which is max(t_flops, t_bytes) far from the ridge and up to 2^(1/p) times it where the two are
+equal (a short prompt's GEMMs, m ≈ 128). p = 3.43 is fitted to 158 cuBLAS GEMMs timed on an
+H200 (reports/calibration/h200_small_m_gemm.csv; reports/calibration/small_m_gemm.md), in
+training and inference alike. Assumption: other kernels keep max(), as the measurement covered
+plain GEMMs only — fused attention, elementwise ops, and GEMMs with fused dequantization
+(weight-only quantization, ``op.vector_flops``: their vector work was not measured).
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import math
 from functools import lru_cache
 
 from archsim.cost.insitu import factors, insitu_curve, matmul_scale
-from archsim.cost.tiles import wave_time
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 
@@ -77,7 +82,12 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     """Seconds for ``op`` on ``device`` (collectives are costed by archsim.cost.comm)."""
     if op.kind == "comm":
         raise ValueError(f"{op.name} is a collective; use archsim.cost.comm")
-    return max(_flop_time(op, device), memory_time(op, device)) + factors(device).kernel_overhead
+    f = factors(device)
+    t_flops, t_bytes = _flop_time(op, device), memory_time(op, device)
+    if f.gemm_knee is not None and op.kind == "matmul" and not op.vector_flops:
+        p = f.gemm_knee
+        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + f.kernel_overhead
+    return max(t_flops, t_bytes) + f.kernel_overhead
 
 
 def memory_time(op: Op, device: DeviceSpec) -> float:
@@ -110,14 +120,6 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
                      else matmul_scale(f, op.dtype))
         eta = min(1.0, _curve(curve)(key) * scale)
         t = op.flops * op.work_fraction / (peak * eta)
-        if (device.insitu is not None and device.insitu.engine_gemms
-                and device.compute_units is not None and op.shape is not None
-                and not attention):
-            # an inference engine's GEMM: no faster than its tile waves at the largest
-            # GEMM's rate
-            largest = min(1.0, _curve(curve)(math.inf) * scale)
-            t = max(t, wave_time(op.shape, device.compute_units, peak * largest)
-                    * op.work_fraction)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
                                            * eff.vector_for(op.kind, op.phase))

@@ -29,6 +29,8 @@ class InSituFactors:
     """The sustained-compute factor (on vector units and on in-situ GEMM sweeps alike)."""
     memory_efficiency: float
     kernel_overhead: float
+    gemm_knee: float | None
+    """Exponent of a GEMM's smooth roofline (archsim/cost/compute.py); None: max()."""
     collective_efficiency: float
     overlap_slowdown: float
     step_overhead: float
@@ -51,7 +53,7 @@ def _build(device: DeviceSpec) -> InSituFactors:
                              curve_peak=None,
                              attention_scale=None, vector_scale=1.0,
                              memory_efficiency=eff.memory,
-                             kernel_overhead=device.launch_overhead,
+                             kernel_overhead=device.launch_overhead, gemm_knee=None,
                              collective_efficiency=1.0, overlap_slowdown=1.0,
                              step_overhead=0.0, iteration_overhead=0.0)
     plateau = max(e for _, e in eff.matmul.points)
@@ -73,7 +75,7 @@ def _build(device: DeviceSpec) -> InSituFactors:
         attention_scale=(ins.attention_ceiling / attention_plateau * sustained
                          if ins.attention_ceiling is not None else None),
         vector_scale=sustained, memory_efficiency=value("memory_efficiency"),
-        kernel_overhead=value("kernel_overhead"),
+        kernel_overhead=value("kernel_overhead"), gemm_knee=ins.gemm_knee,
         collective_efficiency=value("collective_efficiency"),
         overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
         iteration_overhead=value("iteration_overhead"))
@@ -103,8 +105,7 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
     """The device as a run sees it (one DeviceSpec per run, so the cost functions stay keyed
     by device): the fused-attention ceiling of ``plan.attention_kernel``; for inference and
     serving the in-situ compute speed and per-kernel cost of inference engines instead of
-    training's, their GEMMs bounded by tile waves (``engine_gemms``), and with
-    ``workload.cuda_graphs`` each kernel of a forward pass at the profile's
+    training's, and with ``workload.cuda_graphs`` each kernel of a forward pass at the profile's
     ``graph_launch_overhead`` (a pass replayed as one captured graph)."""
     ins = device.insitu
     update: dict = {}
@@ -120,7 +121,6 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
             changes["attention_ceiling"] = ins.attention_ceiling_flash3
         if serving:
             launch = device.launch_overhead
-            changes["engine_gemms"] = True
             changes["sustained_compute"] = ins.value("inference_compute", 0.0, launch)
             changes["kernel_overhead"] = (device.graph_launch_overhead if graphs else
                                           ins.value("inference_kernel_overhead", 0.0, launch))

@@ -101,10 +101,6 @@ class DeviceSpec(StrictModel):
     used by inference/serving workloads with ``cuda_graphs: true``. None: no graph support
     (launch_overhead applies)."""
     efficiency: EfficiencySpec
-    compute_units: int | None = Field(default=None, ge=1)
-    """Streaming multiprocessors (AMD: compute units) that a GEMM's output tiles are spread
-    over; with the in-situ model it bounds small GEMMs by their tile waves
-    (archsim/cost/tiles.py). None: no wave bound."""
     sparsity: SparsitySpec | None = None
     scale_up: str | None = None
     """Default intra-node interconnect (registry name)."""

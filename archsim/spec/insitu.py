@@ -33,8 +33,10 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   collective's kernels take SMs and memory bandwidth): 1.2 = 20% slower during the overlap.
 * ``step_overhead`` — fixed time per training step (framework, optimizer launch, logging).
 * ``iteration_overhead`` — fixed time per inference forward pass (scheduling, sampling).
-* ``engine_gemms`` — set for inference and serving runs: GEMMs are bounded by their tile
-  waves on devices that list ``compute_units`` (archsim/cost/tiles.py).
+* ``gemm_knee`` — exponent p of a GEMM's smooth roofline, (t_flops^p + t_bytes^p)^(1/p)
+  instead of max(): GEMMs near the ridge point (a short prompt's) reach neither roof; in
+  training and inference alike; a micro-benchmark value, not fitted
+  (reports/calibration/small_m_gemm.md).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ FALLBACK = {"sustained_compute": 1.0, "inference_compute": 1.0, "collective_effi
 efficiency falls back to the profile's, kernel costs to its launch overhead)."""
 
 PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
-              "memory_efficiency", "kernel_overhead",
+              "gemm_knee", "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
               "iteration_overhead")
@@ -111,6 +113,10 @@ class InSituSpec(StrictModel):
     """Dtype whose dense peak ``efficiency.matmul`` is a fraction of."""
     attention_ceiling: float | None = Field(default=None, gt=0, le=1)
     attention_ceiling_flash3: float | None = Field(default=None, gt=0, le=1)
+    gemm_knee: float | None = Field(default=None, ge=1, le=100)
+    """Exponent p of the smooth roofline of a GEMM (kind ``matmul``, no fused dequantization):
+    t = (t_flops^p + t_bytes^p)^(1/p) (archsim/cost/compute.py). Measured, not fitted;
+    None: max(t_flops, t_bytes)."""
     # the fittable parameters: a value written here is the current one (fitted, or set by
     # hand); absent, the micro-benchmark value in ``defaults``; absent there too, the
     # fallback of :meth:`value`
@@ -138,11 +144,6 @@ class InSituSpec(StrictModel):
     accuracy: dict[str, AccuracySpec] = Field(default_factory=dict)
     """Kind of run (training, ttft, tpot, e2e_latency, throughput) → cross-validated error."""
     calibrated_range: CalibratedRange | None = None
-    engine_gemms: bool = False
-    """The run's GEMMs are an inference engine's kernels, chosen ahead of time for a range of
-    token counts (TensorRT-LLM, TensorRT): they do not split K for a short prompt, so a device
-    with ``compute_units`` bounds them by their tile waves (archsim/cost/tiles.py). Set by
-    ``run_device`` for inference and serving runs; not written in profiles."""
     prior_from: str | None = None
     """A device of the same silicon (the A100 40 GB's is the 80 GB, the H200's the H100)
     whose fitted compute, kernel, overhead and collective parameters are this device's prior
