@@ -1,13 +1,13 @@
 """Set a GPU check's measurements (scripts/device/gpu_check.sh) beside a profile's values.
 
-Reads probe.json (micro-benchmarks) and validation.json (real training steps) of one GPU and
+Reads probe.json (micro-benchmarks) and measured.json (real training steps) of one GPU and
 writes a Markdown report: each in-situ default of the profile against what the GPU measured,
 archsim's time for every probed GEMM against the measured one, and the rate the GEMMs of the
 GPU-sized training cases reached inside a real step (their FLOPs over their profiled kernel
 time). Nothing is fitted.
 
 Usage: python scripts/device/compare_probe.py DIR [PROFILE]   (DIR holds probe.json and
-validation.json; PROFILE defaults to h200-sxm-141gb; writes DIR/probe.md)
+measured.json; PROFILE defaults to h200-sxm-141gb; writes DIR/probe.md)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _pct(x: float) -> str:
 
 def report(folder: Path, profile: str) -> str:
     probe = json.loads((folder / "probe.json").read_text())
-    validation = json.loads((folder / "validation.json").read_text())
+    validation = json.loads((folder / "measured.json").read_text())
     mapping, path = load_registry_mapping("devices", profile)
     path = os.path.relpath(path)
     spec = load_spec_file("devices", mapping)
@@ -139,7 +139,7 @@ def report(folder: Path, profile: str) -> str:
         what = "small-M (prefill) shapes" if small else "training and square shapes"
         lines.append(f"- {dt}, {what}: mean error {_pct(statistics.fmean(errs))}, MAPE "
                      f"{statistics.fmean(abs(e) for e in errs) * 100:.0f}% over {len(errs)}")
-    lines += ["", "## GEMMs inside real training steps (validation.json)", "",
+    lines += ["", "## GEMMs inside real training steps (measured.json)", "",
               "FLOPs of the op graph over the profiled kernel time of the same op in a real "
               "eager PyTorch step (forward; backward = dgrad + wgrad).", "",
               "| case | op | measured TFLOP/s | of bf16 peak | archsim |",
