@@ -302,6 +302,10 @@ def inference_row(r: dict) -> tuple[dict | None, str]:
                  "model.tied_embeddings=false"]
     else:  # GPT-J / Falcon style: no biases in Falcon, untied
         sets += ["model.position=rope", "model.bias=false", "model.tied_embeddings=false"]
+    if r["model"].startswith("falcon"):
+        # Falcon's decoder runs attention and MLP in parallel (config.json "parallel_attn":
+        # true; Almazrouei et al. 2023, arXiv:2311.16867: parallel attention and MLP)
+        sets.append("model.parallel_attention=true")
     out["set"] = "; ".join(sets)
     out["notes"] = r["case"]
     return out, ""

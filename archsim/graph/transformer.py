@@ -3,7 +3,9 @@
 The layer is Megatron-LM's (Shoeybi et al. 2019; Korthikanti et al. 2022): pre-norm attention
 and MLP blocks, tensor parallel as column-parallel QKV / FC1 and row-parallel output projection
 / FC2, with two all-reduces per layer in the forward pass (two in the backward pass), or with
-sequence parallelism an all-gather before and a reduce-scatter after each block.
+sequence parallelism an all-gather before and a reduce-scatter after each block. A parallel
+block (``model.parallel_attention``: GPT-J, PaLM, Falcon) sums the attention and MLP outputs
+into the residual once: one all-reduce (or all-gather + reduce-scatter) and one residual add.
 
 Assumptions (each affects bytes, not FLOPs):
 * Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax.
@@ -176,25 +178,33 @@ def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     ops.extend(_attention_core(p, model, s, heads_t, kv_t))
     ops.append(_matmul(p + "proj", tok, a * d // t, h, s,
                        saved=(e * tok * a * d / t if train else 0.0)))
-    if t > 1:
-        kind = "reducescatter" if s.sp else "allreduce"
-        ops.append(_collective(p + ("rs_attn" if s.sp else "ar_attn"), kind, "tp",
-                               e * tok * h, s))
-    ops.append(_bias_dropout_add(p + "bda_attn", model, s, tok_sp, h))
+    parallel = model.parallel_attention and not model.is_moe_layer(layer)
+    if not parallel:
+        # sequential block: the attention output joins the residual before the MLP's norm;
+        # a parallel block sums it with the MLP output after the MLP's row-parallel FC2
+        if t > 1:
+            kind = "reducescatter" if s.sp else "allreduce"
+            ops.append(_collective(p + ("rs_attn" if s.sp else "ar_attn"), kind, "tp",
+                                   e * tok * h, s))
+        ops.append(_bias_dropout_add(p + "bda_attn", model, s, tok_sp, h))
 
-    # ---- MLP block
+    # ---- MLP block (a parallel block normalises the same layer input as the attention)
     ops.append(_norm(p + "ln_mlp", model, s, tok_sp, h))
     if model.is_moe_layer(layer):
         ops.extend(_moe_mlp(p, model, s, tok, tok_sp))
     else:
-        if t > 1 and s.sp:
+        if t > 1 and s.sp and not parallel:
             ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
         ops.extend(_dense_mlp(p, model, s, tok, tok_sp, model.ffn))
         if t > 1:
             kind = "reducescatter" if s.sp else "allreduce"
             ops.append(_collective(p + ("rs_mlp" if s.sp else "ar_mlp"), kind, "tp",
                                    e * tok * h, s))
-    ops.append(_bias_dropout_add(p + "bda_mlp", model, s, tok_sp, h))
+    bda = _bias_dropout_add(p + "bda_mlp", model, s, tok_sp, h)
+    if parallel:
+        # x + attn + mlp in one fused kernel: one more input read (and both biases)
+        bda = replace(bda, bytes=bda.bytes + s.e * tok_sp * h, params=2 * bda.params)
+    ops.append(bda)
     return ops
 
 

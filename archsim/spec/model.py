@@ -63,6 +63,12 @@ class ModelSpec(StrictModel):
     the dropout kernels and their 1-byte masks (Korthikanti et al. 2022)."""
     tied_embeddings: bool = True
     """The output projection reuses the input embedding (GPT-3) or has its own (Llama)."""
+    parallel_attention: bool = False
+    """Attention and MLP read the same layer input and their outputs are added to it in one
+    residual step (GPT-J, GPT-NeoX ``use_parallel_residual``, PaLM, Falcon ``parallel_attn``;
+    Chowdhery et al. 2022 §2): with tensor parallelism one all-reduce per layer instead of two
+    (the two row-parallel outputs are summed before it). Mixture-of-experts layers stay
+    sequential. False: sequential pre-norm blocks (GPT-3, Llama)."""
     num_labels: int | None = Field(default=None, ge=2)
     """A token-classification head (BERT fine-tuning, e.g. NER): logits over ``num_labels``
     classes from its own matrix, replicated over tensor-parallel ranks; None: a language-model

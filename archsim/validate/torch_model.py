@@ -188,6 +188,7 @@ class Block(nn.Module):
         self.ln_attn, self.attn = _norm(spec), Attention(spec, p, labels)
         self.ln_mlp, self.mlp = _norm(spec), MLP(spec, p, labels)
         self.dropout = spec.dropout
+        self.parallel = spec.parallel_attention and not spec.is_moe_layer(layer)
 
     def _residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.dropout:
@@ -199,6 +200,12 @@ class Block(nn.Module):
         with lab(p + "ln_attn"):
             h = self.ln_attn(x)
         y = self.attn(h, rope, cache, start)
+        if self.parallel:
+            with lab(p + "ln_mlp"):
+                h = self.ln_mlp(x)
+            z = self.mlp(h)
+            with lab(p + "bda_mlp"):
+                return self._residual(x, y + z)
         with lab(p + "bda_attn"):
             x = self._residual(x, y)
         with lab(p + "ln_mlp"):

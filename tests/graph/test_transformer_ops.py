@@ -94,6 +94,38 @@ def test_chunked_prefill_skips_only_the_masked_triangle_of_its_chunk():
     assert whole.work_fraction == 0.5
 
 
+PARALLEL = GPT.model_copy(update={"parallel_attention": True})
+
+
+def test_parallel_block_needs_one_allreduce_per_layer_and_keeps_flops_and_params():
+    # GPT-J / PaLM / Falcon block: y = x + attn(ln1(x)) + mlp(ln2(x)); the two row-parallel
+    # outputs are summed locally, so one all-reduce of b·s·h bf16 elements instead of two
+    b, s, h, t = 1, 2048, 1024, 4
+    seq = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, tp=t))
+    par = layer_forward(PARALLEL, Shape(batch=b, seq=s, kv_seq=s, tp=t))
+    comms = [op.comm for op in par if op.kind == "comm"]
+    assert [(c.kind, c.bytes) for c in comms] == [("allreduce", 2 * b * s * h)]
+    assert [op.comm.kind for op in backward_ops(par) if op.kind == "comm"] == ["allreduce"]
+    assert sum(op.flops for op in par if op.is_matmul) == sum(
+        op.flops for op in seq if op.is_matmul)
+    # the same weights and biases (qkv, proj, fc1, fc2 biases; two layernorms)
+    assert sum(op.params for op in par) == sum(op.params for op in seq)
+    # one residual add of x + attn + mlp: reads three b·s·h tensors, writes one (2 bytes each)
+    adds = [op for op in par if "bda" in op.name]
+    assert len(adds) == 1 and adds[0].bytes == 2 * b * s * h * 4
+
+
+def test_parallel_block_with_sequence_parallelism_gathers_once():
+    ops = layer_forward(PARALLEL, Shape(batch=1, seq=2048, kv_seq=2048, tp=4, sp=True))
+    assert [op.comm.kind for op in ops if op.kind == "comm"] == ["allgather", "reducescatter"]
+
+
+def test_parallel_block_does_not_apply_to_moe_layers():
+    moe = ModelSpec.model_validate({**PARALLEL.model_dump(), "moe": {"experts": 8, "top_k": 2}})
+    ops = layer_forward(moe, Shape(batch=1, seq=256, kv_seq=256, tp=2))
+    assert [op.comm.kind for op in ops if op.kind == "comm"] == ["allreduce", "allreduce"]
+
+
 def test_backward_of_a_matmul_is_two_matmuls_of_the_same_flops():
     ops = layer_forward(GPT, Shape(batch=1, seq=256, kv_seq=256))
     fwd = sum(op.flops for op in ops if op.is_matmul)

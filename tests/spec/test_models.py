@@ -163,6 +163,8 @@ PUBLISHED = [
     ("bert-large", 335e6, {"extra": 2 * _H_BERT + _H_BERT * _H_BERT + _H_BERT}),
     # GPT-3 paper: 175.0B.
     ("gpt3-175b", 175e9, {}),
+    # Falcon paper (arXiv:2311.16867) and model card: 180B; the shape gives 179.5B.
+    ("falcon-180b", 180e9, {}),
 ]
 
 

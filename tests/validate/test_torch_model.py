@@ -57,6 +57,18 @@ def test_kv_cache_decode_reproduces_the_full_forward(name):
         torch.testing.assert_close(logits, full[:, 8 + j], rtol=1e-4, atol=1e-4)
 
 
+def test_parallel_block_sums_attention_and_mlp_of_the_same_input():
+    spec = MODELS["gpt-tiny"].model_copy(update={"parallel_attention": True, "layers": 1})
+    model = build_model(spec, "cpu", "fp32").eval()
+    assert count_parameters(model) == _graph_params(spec)
+    block = model.blocks[0]
+    x = torch.randn(2, 5, spec.hidden)
+    with torch.inference_mode():
+        got = block(x, None, None, 0)
+        want = x + block.attn(block.ln_attn(x), None, None, 0) + block.mlp(block.ln_mlp(x))
+    torch.testing.assert_close(got, want)
+
+
 def test_next_token_is_the_argmax_of_the_last_position():
     spec = MODELS["gpt-tiny"]
     model = build_model(spec, "cpu", "fp32").eval()
