@@ -7,7 +7,8 @@ for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve
 uses the profile's attention curve when it has one), and the same with the vector peak · η_vec
 for elementwise ops (η_vec per op kind where the profile lists one in ``by_kind``).
 Assumptions: one kernel per op (so one launch overhead), no overlap between consecutive kernels,
-and the compute dtype's dense peak.
+and the compute dtype's dense peak. A calibrated profile's curve may carry per-row-count curves
+(``efficiency.matmul.by_rows``) that price forward weight GEMMs by their row count m as well.
 
 With the device's in-situ parameters (archsim/spec/insitu.py, archsim/cost/insitu.py) the
 same formula runs at in-situ rates: η_mm is the isolated curve read at the same ideal duration
@@ -118,7 +119,10 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
             key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
             scale = (f.attention_scale if attention and f.attention_scale is not None
                      else matmul_scale(f, op.dtype))
-        eta = min(1.0, _curve(curve)(key) * scale)
+        if sweep is None and not attention and curve.by_rows and _skinny_forward(op):
+            eta = min(1.0, _rows_efficiency(curve, op.shape[1], key) * scale)
+        else:
+            eta = min(1.0, _curve(curve)(key) * scale)
         t = op.flops * op.work_fraction / (peak * eta)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
@@ -126,6 +130,31 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
     if op.vector_flops:
         t += op.vector_flops / (device.vector_flops * f.vector_scale * eff.vector)
     return t
+
+
+def _skinny_forward(op: Op) -> bool:
+    """A forward weight GEMM (x·Wᵀ: not attention's batched products, not a backward GEMM)."""
+    return (op.kind == "matmul" and op.phase == "fwd" and not op.attention_core
+            and op.shape is not None and len(op.shape) == 4)
+
+
+def _rows_efficiency(spec: MatmulEfficiencySpec, rows: int, key: float) -> float:
+    """η of a forward GEMM with ``rows`` rows from the per-row-count curves (see
+    MatmulEfficiencySpec.by_rows): interpolated in log(rows) between the two nearest measured
+    row counts, the nearest one's beyond the ends."""
+    curves = spec.by_rows
+    below = [c for c in curves if c.rows <= rows]
+    lo = below[-1] if below else curves[0]
+    if lo.rows == rows or not below or lo is curves[-1]:
+        return _points_curve(lo.points)(key)
+    hi = next(c for c in curves if c.rows > rows)
+    w = math.log(rows / lo.rows) / math.log(hi.rows / lo.rows)
+    return (1 - w) * _points_curve(lo.points)(key) + w * _points_curve(hi.points)(key)
+
+
+@lru_cache(maxsize=256)
+def _points_curve(points: tuple[tuple[float, float], ...]) -> EfficiencyCurve:
+    return EfficiencyCurve(MatmulEfficiencySpec(points=points))
 
 
 def bound_by(op: Op, device: DeviceSpec) -> str:

@@ -54,9 +54,14 @@ def device_mapping(fit: FitResult, *, name: str, kind: str, capacity: float, tdp
         "by_kind": dict(fit.by_kind),
         "matmul": {"points": [list(p) for p in fit.matmul_points],
                    "source": f"archsim calibrate: {fit.primary_dtype} GEMM grid, moving "
-                             "median (one decade wide) of the efficiency by FLOPs"},
+                             "median (one decade wide) of the efficiency by FLOPs"
+                             + ("; by_rows: the same per row count, forward layout x·Wᵀ"
+                                if fit.rows_points else "")},
         "source": "archsim calibrate micro-benchmarks (see calibration:)",
     }
+    if fit.rows_points:
+        eff["matmul"]["by_rows"] = [{"rows": m, "points": [list(p) for p in pts]}
+                                    for m, pts in sorted(fit.rows_points.items())]
     if fit.attention_points:
         eff["attention"] = {"points": [list(p) for p in fit.attention_points],
                             "source": "archsim calibrate: scaled_dot_product_attention grid"}

@@ -77,7 +77,11 @@ def memory_op(rec: dict) -> Op:
 def gemm_op(rec: dict) -> Op:
     m, k, n, dtype = rec["m"], rec["k"], rec["n"], rec["dtype"]
     e = BYTES_PER_ELEMENT[dtype]
-    return Op(name=f"gemm {m}x{k}x{n}", kind="matmul", phase="fwd", flops=2.0 * m * k * n,
+    layout = rec.get("layout")
+    # nn (dy·W) and tn (dyᵀ·x) are the backward pass's layouts (bench.bench_gemm)
+    phase = "bwd" if layout in ("nn", "tn") else "fwd"
+    return Op(name=f"gemm {m}x{k}x{n}" + (f" {layout}" if layout else ""), kind="matmul",
+              phase=phase, flops=2.0 * m * k * n,
               bytes=e * (m * k + k * n + m * n), dtype=dtype, shape=(1, m, k, n))
 
 
