@@ -8,7 +8,8 @@ uses the profile's attention curve when it has one), and the same with the vecto
 for elementwise ops (η_vec per op kind where the profile lists one in ``by_kind``).
 Assumptions: one kernel per op (so one launch overhead), no overlap between consecutive kernels,
 and the compute dtype's dense peak. A calibrated profile's curve may carry per-row-count curves
-(``efficiency.matmul.by_rows``) that price forward weight GEMMs by their row count m as well.
+(``efficiency.matmul.by_rows``) that price a linear layer's GEMMs by their operand layout and
+row count m as well.
 
 With the device's in-situ parameters (archsim/spec/insitu.py, archsim/cost/insitu.py) the
 same formula runs at in-situ rates: η_mm is the isolated curve read at the same ideal duration
@@ -36,6 +37,7 @@ from functools import lru_cache
 from archsim.cost.insitu import factors, insitu_curve, matmul_scale
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
+from archsim.spec.efficiency import RowsCurveSpec
 
 
 class EfficiencyCurve:
@@ -119,8 +121,10 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
             key = op.flops * f.curve_peak / peak if f.curve_peak else op.flops
             scale = (f.attention_scale if attention and f.attention_scale is not None
                      else matmul_scale(f, op.dtype))
-        if sweep is None and not attention and curve.by_rows and _skinny_forward(op):
-            eta = min(1.0, _rows_efficiency(curve, op.shape[1], key) * scale)
+        rows_curves = (curve.rows_curves(op.layout) if sweep is None and not attention
+                       and op.layout is not None and op.shape is not None else ())
+        if rows_curves:
+            eta = min(1.0, _rows_efficiency(rows_curves, op.shape[1], key) * scale)
         else:
             eta = min(1.0, _curve(curve)(key) * scale)
         t = op.flops * op.work_fraction / (peak * eta)
@@ -132,17 +136,10 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
     return t
 
 
-def _skinny_forward(op: Op) -> bool:
-    """A forward weight GEMM (x·Wᵀ: not attention's batched products, not a backward GEMM)."""
-    return (op.kind == "matmul" and op.phase == "fwd" and not op.attention_core
-            and op.shape is not None and len(op.shape) == 4)
-
-
-def _rows_efficiency(spec: MatmulEfficiencySpec, rows: int, key: float) -> float:
-    """η of a forward GEMM with ``rows`` rows from the per-row-count curves (see
+def _rows_efficiency(curves: tuple[RowsCurveSpec, ...], rows: int, key: float) -> float:
+    """η of a GEMM with ``rows`` rows from its layout's per-row-count curves (see
     MatmulEfficiencySpec.by_rows): interpolated in log(rows) between the two nearest measured
     row counts, the nearest one's beyond the ends."""
-    curves = spec.by_rows
     below = [c for c in curves if c.rows <= rows]
     lo = below[-1] if below else curves[0]
     if lo.rows == rows or not below or lo is curves[-1]:

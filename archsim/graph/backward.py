@@ -36,15 +36,16 @@ def backward_of(op: Op) -> list[Op]:
         # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
         # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
         op = replace(op, work_fraction=1.0, vector_flops=0.0)
+        weight = op.layout is not None
         dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
-                     saved_bytes=0.0)
+                     saved_bytes=0.0, layout="nn" if weight else None)
         ops = [dx]
         if op.params or op.attention_core:
             ops.append(replace(op, name=name + ".wgrad", phase="bwd", shape=(batch, k, m, n),
-                               params=0.0, saved_bytes=0.0))
+                               params=0.0, saved_bytes=0.0, layout="tn" if weight else None))
         else:
             ops.append(replace(op, name=name + ".dgrad2", phase="bwd", shape=(batch, k, m, n),
-                               params=0.0, saved_bytes=0.0))
+                               params=0.0, saved_bytes=0.0, layout="tn" if weight else None))
         return ops
     if op.kind == "attention":
         return [replace(op, name=name + ".bwd", phase="bwd", flops=2.0 * op.flops,

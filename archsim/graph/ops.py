@@ -49,6 +49,9 @@ class Comm:
     overlap): an all-gather with the GEMM after it, a reduce-scatter with the GEMM before."""
 
 
+GemmLayout = Literal["nt", "nn", "tn"]
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One kernel or collective on one device.
@@ -74,6 +77,10 @@ class Op:
     """Memory traffic of the op's backward when it is not 1.5× the forward's (see backward_of)."""
     attention_core: bool = False
     """Part of the attention core (QKᵀ, softmax, dropout, ·V) that selective recompute redoes."""
+    layout: GemmLayout | None = None
+    """A weight GEMM's operand layout, as ``archsim calibrate`` times them: ``nt`` the forward
+    x·Wᵀ, ``nn`` its data gradient dy·W, ``tn`` its weight gradient xᵀ·dy (None: not a linear
+    layer's GEMM). Calibrated profiles may price each layout by its row count (shape[1])."""
 
     @property
     def is_matmul(self) -> bool:

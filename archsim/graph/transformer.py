@@ -112,7 +112,7 @@ def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
         nbytes = batch * (s.ae * m * k + s.wbytes * k * n + e * m * n)
         saved *= s.ae / e  # FP8 training keeps the fp8-cast GEMM input for backward
         return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
-                  bytes=nbytes, dtype=s.gemm_dtype, shape=(batch, m, k, n),
+                  bytes=nbytes, dtype=s.gemm_dtype, shape=(batch, m, k, n), layout="nt",
                   params=k * n + (n if bias else 0), saved_bytes=saved, attention_core=core,
                   work_fraction=1.0 / s.sparse_speedup,
                   vector_flops=2.0 * k * n if s.dequant else 0.0)

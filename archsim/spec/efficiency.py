@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -21,9 +22,12 @@ def _checked_points(points: tuple[tuple[float, float], ...]) -> tuple[tuple[floa
 
 
 class RowsCurveSpec(StrictModel):
-    """Efficiency by FLOPs of forward weight GEMMs (x·Wᵀ) whose activation has ``rows`` rows."""
+    """Efficiency by FLOPs of a linear layer's GEMMs in one operand layout with ``rows`` rows:
+    ``nt`` the forward x·Wᵀ, ``nn`` the data gradient dy·W, ``tn`` the weight gradient xᵀ·dy
+    (rows: its input width)."""
 
     rows: int = Field(ge=1)
+    layout: Literal["nt", "nn", "tn"] = "nt"
     points: tuple[tuple[float, float], ...] = Field(min_length=1)
 
     @field_validator("points")
@@ -39,12 +43,14 @@ class MatmulEfficiencySpec(StrictModel):
     Points are ``[flops, efficiency]``; between them the efficiency is interpolated linearly in
     log10(FLOPs) and held constant beyond the ends.
 
-    ``by_rows`` (written by ``archsim calibrate``) holds one such curve per row count m of
-    GEMMs timed in the forward layout x·Wᵀ; they price forward weight GEMMs, whose efficiency
-    at equal FLOPs depends on m (matrix-vector and small-m kernels, blocking by rows: on a
-    2-core AMD EPYC, 8.4 MFLOP ran at 8, 15, 38 and 100 GFLOP/s with m = 1, 4, 16, 64). Between
-    two listed row counts the efficiency is interpolated in log m, beyond the ends the nearest
-    curve holds; backward GEMMs and attention use ``points``.
+    ``by_rows`` (written by ``archsim calibrate``) holds one such curve per operand layout and
+    row count m of the GEMMs it timed; they price a linear layer's GEMMs (forward, data and
+    weight gradient), whose efficiency at equal FLOPs depends on m and the layout
+    (matrix-vector and small-m kernels, blocking by rows: on a 2-core AMD EPYC, 8.4 MFLOP in
+    the forward layout ran at 8, 15, 38 and 100 GFLOP/s with m = 1, 4, 16, 64). Between two
+    listed row counts of the op's layout the efficiency is interpolated in log m, beyond the
+    ends the nearest curve holds; attention's products and layouts without curves use
+    ``points``.
     """
 
     points: tuple[tuple[float, float], ...] = Field(min_length=1)
@@ -60,7 +66,13 @@ class MatmulEfficiencySpec(StrictModel):
     @field_validator("by_rows")
     @classmethod
     def _check_rows(cls, by_rows: tuple[RowsCurveSpec, ...]) -> tuple[RowsCurveSpec, ...]:
-        rows = [c.rows for c in by_rows]
-        if any(b <= a for a, b in itertools.pairwise(rows)):
-            raise ValueError("by_rows must be sorted by strictly increasing rows")
+        for layout in ("nt", "nn", "tn"):
+            rows = [c.rows for c in by_rows if c.layout == layout]
+            if any(b <= a for a, b in itertools.pairwise(rows)):
+                raise ValueError(f"by_rows must be sorted by strictly increasing rows within "
+                                 f"each layout ({layout}: {rows})")
         return by_rows
+
+    def rows_curves(self, layout: str) -> tuple[RowsCurveSpec, ...]:
+        """The per-row-count curves of one operand layout, by increasing rows."""
+        return tuple(c for c in self.by_rows if c.layout == layout)

@@ -55,13 +55,14 @@ def device_mapping(fit: FitResult, *, name: str, kind: str, capacity: float, tdp
         "matmul": {"points": [list(p) for p in fit.matmul_points],
                    "source": f"archsim calibrate: {fit.primary_dtype} GEMM grid, moving "
                              "median (one decade wide) of the efficiency by FLOPs"
-                             + ("; by_rows: the same per row count, forward layout x·Wᵀ"
+                             + ("; by_rows: the same per operand layout and row count"
                                 if fit.rows_points else "")},
         "source": "archsim calibrate micro-benchmarks (see calibration:)",
     }
     if fit.rows_points:
-        eff["matmul"]["by_rows"] = [{"rows": m, "points": [list(p) for p in pts]}
-                                    for m, pts in sorted(fit.rows_points.items())]
+        eff["matmul"]["by_rows"] = [{"layout": layout, "rows": m,
+                                     "points": [list(p) for p in pts]}
+                                    for (layout, m), pts in sorted(fit.rows_points.items())]
     if fit.attention_points:
         eff["attention"] = {"points": [list(p) for p in fit.attention_points],
                             "source": "archsim calibrate: scaled_dot_product_attention grid"}

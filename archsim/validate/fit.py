@@ -25,11 +25,11 @@ times:
    compute_time over that kind's records;
 5. the matmul curve — for every compute-bound GEMM (its time exceeds the memory term),
    η = FLOPs / (peak · (t − launch)); a point every quarter decade of FLOPs holds the median
-   η of the GEMMs within half a decade of it; the same per row count m for the GEMMs timed in
-   the forward layout x·Wᵀ, which price a model's forward weight GEMMs (at equal FLOPs their
-   efficiency varies tenfold with m: matrix-vector and small-m kernels, blocking by m; on a
-   2-core AMD EPYC one FLOPs curve reproduced the GEMM records to 41%, the per-m curves to
-   13%);
+   η of the GEMMs within half a decade of it; the same per operand layout and row count m
+   (forward x·Wᵀ, data gradient dy·W, weight gradient xᵀ·dy), which price a model's linear
+   layers (at equal FLOPs their efficiency varies tenfold with m: matrix-vector and small-m
+   kernels, blocking by m; on a 2-core AMD EPYC one FLOPs curve reproduced the forward-layout
+   GEMM records to 41%, per-m curves to 13%);
 6. the attention curve — the same for the fused attention records, whose FLOPs and
    work_fraction (causal skipping, FlashAttention-2 backward) follow the op graph.
 
@@ -81,7 +81,7 @@ class FitResult:
     matmul_points: list[tuple[float, float]]
     attention_points: list[tuple[float, float]]
     primary_dtype: str
-    rows_points: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
+    rows_points: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per section: MAPE and worst relative error of compute_time against the records."""
 
@@ -244,18 +244,19 @@ def curve_points(samples: list[Sample], peak_of: Callable[[str], float], launch:
 
 
 def rows_curves(samples: list[Sample], peak_of: Callable[[str], float], launch: float,
-                mem_time: Callable[[Op], float]) -> dict[int, list[tuple[float, float]]]:
-    """Per-row-count curves of the forward-layout (``nt``: x·Wᵀ) GEMMs, each built as the
-    FLOPs curve is (MatmulEfficiencySpec.by_rows)."""
-    by_rows: dict[int, list[Sample]] = {}
+                mem_time: Callable[[Op], float]
+                ) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """Per-layout, per-row-count curves of the GEMM records, each built as the FLOPs curve is
+    (MatmulEfficiencySpec.by_rows), keyed (layout, rows)."""
+    groups: dict[tuple[str, int], list[Sample]] = {}
     for op, t in samples:
-        if op.name.endswith(" nt") and op.shape is not None:
-            by_rows.setdefault(op.shape[1], []).append((op, t))
+        if op.layout is not None and op.shape is not None:
+            groups.setdefault((op.layout, op.shape[1]), []).append((op, t))
     out = {}
-    for rows in sorted(by_rows):
-        points = curve_points(by_rows[rows], peak_of, launch, mem_time)
+    for key in sorted(groups):
+        points = curve_points(groups[key], peak_of, launch, mem_time)
         if points:
-            out[rows] = points
+            out[key] = points
     return out
 
 

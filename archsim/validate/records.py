@@ -78,10 +78,10 @@ def gemm_op(rec: dict) -> Op:
     m, k, n, dtype = rec["m"], rec["k"], rec["n"], rec["dtype"]
     e = BYTES_PER_ELEMENT[dtype]
     layout = rec.get("layout")
-    # nn (dy·W) and tn (dyᵀ·x) are the backward pass's layouts (bench.bench_gemm)
+    # nn (dy·W) and tn (xᵀ·dy) are the backward pass's layouts (bench.bench_gemm)
     phase = "bwd" if layout in ("nn", "tn") else "fwd"
     return Op(name=f"gemm {m}x{k}x{n}" + (f" {layout}" if layout else ""), kind="matmul",
-              phase=phase, flops=2.0 * m * k * n,
+              phase=phase, flops=2.0 * m * k * n, layout=layout,
               bytes=e * (m * k + k * n + m * n), dtype=dtype, shape=(1, m, k, n))
 
 

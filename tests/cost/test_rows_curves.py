@@ -24,13 +24,15 @@ def device(by_rows):
         update={"matmul": matmul})})
 
 
-DEV = device([{"rows": 1, "points": [[1e6, 0.1]]}, {"rows": 16, "points": [[1e6, 0.5]]}])
+DEV = device([{"rows": 1, "points": [[1e6, 0.1]]}, {"rows": 16, "points": [[1e6, 0.5]]},
+              {"layout": "tn", "rows": 64, "points": [[1e6, 0.6]]}])
 
 
-def gemm(m: int, phase: str = "fwd", core: bool = False) -> Op:
+def gemm(m: int, layout: str | None = "nt", core: bool = False) -> Op:
     # bytes kept tiny: compute-bound, so t = FLOPs / (peak · η) + launch
-    return Op(name="g", kind="matmul", phase=phase, flops=FLOPS, bytes=1.0, dtype="bf16",
-              shape=(1, m, 4096, 4096), attention_core=core)
+    return Op(name="g", kind="matmul", phase="fwd" if layout == "nt" else "bwd", flops=FLOPS,
+              bytes=1.0, dtype="bf16", shape=(1, m, 4096, 4096), attention_core=core,
+              layout=layout)
 
 
 def eta_of(op: Op) -> float:
@@ -54,9 +56,25 @@ def test_beyond_the_listed_rows_the_nearest_curve_holds():
     assert eta_of(gemm(1024)) == pytest.approx(0.5)
 
 
-def test_backward_gemms_and_attention_products_use_the_flops_curve():
-    assert eta_of(gemm(1, phase="bwd")) == pytest.approx(0.8)
-    assert eta_of(gemm(1, core=True)) == pytest.approx(0.8)
+def test_each_layout_reads_its_own_curves_and_the_flops_curve_without_any():
+    assert eta_of(gemm(1, layout="tn")) == pytest.approx(0.6)  # its only curve, m 64
+    assert eta_of(gemm(1, layout="nn")) == pytest.approx(0.8)  # no nn curves
+    assert eta_of(gemm(1, layout=None, core=True)) == pytest.approx(0.8)  # attention QKᵀ
+
+
+def test_the_graph_marks_a_linear_layers_three_gemms_with_their_layouts():
+    from archsim.graph.backward import backward_ops
+    from archsim.graph.transformer import Shape, layer_forward
+
+    model = load_spec_file("models", "llama2-7b")
+    fwd = [op for op in layer_forward(model, Shape(batch=1, seq=8, kv_seq=8, flash=False))
+           if op.is_matmul]
+    layouts = {op.name.split(".", 1)[1]: op.layout for op in fwd}
+    assert layouts["qkv"] == layouts["fc2"] == "nt" and layouts["qk"] is None
+    bwd = {op.name.split(".", 1)[1]: op for op in backward_ops(fwd)}
+    assert bwd["fc1.dgrad"].layout == "nn" and bwd["fc1.wgrad"].layout == "tn"
+    # dW = xᵀ·dy: its rows are the layer's input width
+    assert bwd["fc1.wgrad"].shape[1] == model.hidden
 
 
 def test_unsorted_row_curves_in_a_profile_are_one_line_exit_2(tmp_path, capsys):
@@ -69,5 +87,6 @@ def test_unsorted_row_curves_in_a_profile_are_one_line_exit_2(tmp_path, capsys):
     assert main(["simulate", "--set", f"hardware.device={path}"]) == 2
     err = capsys.readouterr().err
     assert "efficiency.matmul.by_rows" in err
-    assert "by_rows must be sorted by strictly increasing rows" in err
+    assert "by_rows must be sorted by strictly increasing rows within each layout (nt: [16, 1])" \
+        in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

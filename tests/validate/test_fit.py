@@ -135,10 +135,11 @@ def test_memory_bandwidth_is_that_of_buffers_beyond_the_caches():
     assert fit.bandwidth == pytest.approx(20e9, rel=1e-6)  # the median of 18, 20 and 22
 
 
-def test_forward_gemms_get_a_curve_per_row_count():
-    # hand-made records at equal FLOPs (2^27) whose rate depends only on m: GEMVs (m 1) at
-    # 0.1 of the 100 GFLOP/s peak, m 16 at 0.4, m 256 at 1.0; the nn layout (a backward GEMM)
-    # of the same shapes runs at 0.8 whatever m. One FLOPs curve cannot tell them apart.
+def test_gemms_get_a_curve_per_layout_and_row_count():
+    # hand-made records at equal FLOPs (2^27) whose forward-layout (nt) rate depends only on
+    # m: GEMVs (m 1) at 0.1 of the 100 GFLOP/s peak, m 16 at 0.4, m 256 at 1.0; the data-
+    # gradient layout (nn) of the same shapes runs at 0.8 whatever m. One FLOPs curve cannot
+    # tell them apart.
     raw = {"overhead": [{"op": "add", "time_s": LAUNCH}],
            "memory": [{"kernel": "copy", "elements": 2**k, "dtype": "fp32",
                        "time_s": LAUNCH + 8 * 2**k / 1e12} for k in range(18, 27, 2)],
@@ -156,11 +157,14 @@ def test_forward_gemms_get_a_curve_per_row_count():
 
     fit = fit_device(raw, "fp32", build)
     assert fit.peaks["fp32"] == pytest.approx(1e11)  # the m 256 forward GEMM, the fastest
-    assert sorted(fit.rows_points) == [1, 16, 256]
+    assert sorted(fit.rows_points) == [("nn", 1), ("nn", 16), ("nn", 256),
+                                       ("nt", 1), ("nt", 16), ("nt", 256)]
     for m, eff in rate.items():
-        assert [e for _, e in fit.rows_points[m]] == [pytest.approx(eff, abs=1e-4)]
-    # every record is reproduced: the nt ones (priced as forward GEMMs) by their row curve,
-    # the nn ones by the FLOPs curve, the median of all six: 0.1, 0.4, 1.0 and three 0.8
+        assert [e for _, e in fit.rows_points["nt", m]] == [pytest.approx(eff, abs=1e-4)]
+        assert [e for _, e in fit.rows_points["nn", m]] == [pytest.approx(0.8, abs=1e-4)]
+    # the FLOPs curve (attention's products, layouts without curves) is the median of all
+    # six: 0.1, 0.4, 1.0 and three 0.8; every record is reproduced by its own curve
     assert [e for _, e in fit.matmul_points] == [pytest.approx(0.8, abs=1e-4)]
-    assert build(fit).efficiency.matmul.by_rows[0].rows == 1
+    matmul = build(fit).efficiency.matmul
+    assert [c.rows for c in matmul.rows_curves("nt")] == [1, 16, 256]
     assert fit.errors["gemm"]["records"] == 6 and fit.errors["gemm"]["max"] < 1e-3
