@@ -148,6 +148,8 @@ def _validate_runs(args: argparse.Namespace) -> int:
     from archsim.io import write_text_atomic
 
     calibration = str(args.profile) if args.profile is not None else None
+    if calibration is not None:
+        check_calibration_argument(calibration)
     runs = read_runs(args.runs)
     loaded = load_runs(runs, calibration)
     predictions = [predict(ld) for ld in loaded]
@@ -174,3 +176,19 @@ def _validate_runs(args: argparse.Namespace) -> int:
     write_text_atomic(args.out / "runs-validation.csv", buf.getvalue())
     print(f"wrote {md}, {args.out / 'runs-validation.csv'}")
     return 0
+
+
+def check_calibration_argument(value: str) -> None:
+    """``--profile`` with ``--runs``: a calibration overlay file or a mode, checked once
+    (SpecError saying what is expected) before any run is loaded."""
+    from archsim.spec.calibration import MODES, read_overlay
+
+    if value in MODES:
+        return
+    if not Path(value).is_file():
+        raise SpecError([f"--profile {value}: with --runs, expected a calibration overlay "
+                         "(the .yaml `archsim calibrate --runs RUNS.csv --out FILE.yaml` "
+                         f"writes) or one of {', '.join(MODES)}; to predict the runs with a "
+                         "device profile, name it (registry name or profile path) in the runs "
+                         "file's device column"])
+    read_overlay(value, "--profile")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from archsim.insitu.runs import Run
+from archsim.insitu.runs import Run, row_problem
 from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError
 from archsim.spec.insitu import InSituSpec
@@ -44,12 +44,12 @@ def load_runs(runs: list[Run], calibration: str | None = None) -> list[Loaded]:
         try:
             sc = load_scenario(run.scenario, [*run.overrides, *last])
         except SpecError as exc:
-            problems.extend(f"row {run.line} (run {run.id}): {p.removeprefix('<scenario>: ')}"
+            problems.extend(row_problem(run, p.removeprefix("<scenario>: "))
                             for p in exc.problems)
             continue
         if sc.hardware.cluster is not None:
-            problems.append(f"row {run.line} (run {run.id}): runs take one device type "
-                            "(device/devices), not a cluster")
+            problems.append(row_problem(run, "runs take one device type (device/devices), "
+                                             "not a cluster"))
             continue
         out.append(Loaded(run, sc))
     if problems:

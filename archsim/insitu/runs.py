@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
 REQUIRED = ("run", "kind", "metric", "measured", "device", "devices")
 _SHAPE = ("layers", "hidden", "heads", "vocab")
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+_FIELD = re.compile(r"^[A-Za-z_][\w.\[\]]*$")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class Run:
     """The device column as written (registry name or path)."""
     values: dict[str, str] = field(default_factory=dict)
     """The row's non-blank cells as written."""
+    file: str = ""
+    """The runs file the row was read from (blank for runs built in code)."""
 
     @property
     def group(self) -> str:
@@ -295,7 +299,40 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
                metric=metric, measured=measured or 0.0, scenario=scenario,
                overrides=tuple(overrides), weight=weight, line=line,
                notes=cells.get("notes", ""), device=cells.get("device", ""),
-               values={k: v for k, v in cells.items() if v})
+               values={k: v for k, v in cells.items() if v}, file=str(path))
+
+
+_COLUMN_OF_FIELD = {".".join(target): column for column, (target, _, _) in COLUMNS.items()
+                    if target}
+
+
+def column_for(run: Run, field_path: str) -> str | None:
+    """The column of ``run``'s row that set the scenario field ``field_path`` (the dotted
+    path a scenario error names, e.g. ``hardware.intra_node``), or None when no cell did."""
+    parts = field_path.split(".")
+    for n in range(len(parts), 0, -1):
+        column = _COLUMN_OF_FIELD.get(".".join(parts[:n]))
+        if column is not None and column in run.values:
+            return column
+    set_keys = [item.partition("=")[0].strip() for item in run.values.get("set", "").split(";")
+                if "=" in item]
+    if any(field_path == k or field_path.startswith(k + ".") for k in set_keys):
+        return "set"
+    if parts[0] == "model" and "model" in run.values:
+        return "model"
+    return None
+
+
+def row_problem(run: Run, problem: str) -> str:
+    """A scenario error of ``run`` as ``FILE: row N, column C (run ID): ...`` (the column
+    when the error names a field that a cell of the row set)."""
+    head, sep, _ = problem.partition(": ")
+    head = head.removeprefix("--set ")  # a model-shape cell or a `set` entry, applied as --set
+    column = column_for(run, head) if sep and _FIELD.match(head) else None
+    where = f"{run.file}: row {run.line}" if run.file else f"row {run.line}"
+    if column is not None:
+        where += f", column {column}"
+    return f"{where} (run {run.id}): {problem}"
 
 
 def _number(cell: str, column: str, bad, positive: bool) -> float | None:

@@ -83,11 +83,39 @@ def test_repeated_run_ids(tmp_path):
         read_runs(path)
 
 
-def test_a_bad_registry_name_names_the_row(tmp_path):
+def test_a_bad_registry_name_names_the_file_row_and_column(tmp_path):
     path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm9,8,gpt3-1.7b,1,1,\n")
-    with pytest.raises(SpecError, match=r"row 2 \(run r\): hardware\.device: unknown device "
-                                        r"'a100-sxm9'"):
+    with pytest.raises(SpecError) as err:
         load_runs(read_runs(path))
+    assert str(err.value).startswith(f"{path}: row 2, column device (run r): hardware.device: "
+                                     "unknown device 'a100-sxm9'")
+
+
+@pytest.mark.parametrize("cells, column, message", [
+    ("a100-sxm4-80gb,8,gpt-nope,1,1,", "model", "model: unknown model 'gpt-nope'"),
+    ("a100-sxm4-80gb,8,gpt3-1.7b,1,1,plan.nonsense=3", "set",
+     "--set plan.nonsense: unknown key"),
+    ("a100-sxm4-80gb,8,gpt3-1.7b,1,1,workload.seq_len=1024; plan.recompute=sometimes", "set",
+     "plan.recompute"),
+])
+def test_scenario_errors_name_the_cell_that_set_the_field(tmp_path, cells, column, message):
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1," + cells + "\n")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(path))
+    text = str(err.value)
+    assert text.startswith(f"{path}: row 2, column {column} (run r): ")
+    assert message in text
+
+
+def test_validate_runs_checks_the_profile_argument_once(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,"
+                                    "\nq,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,\n")
+    assert main(["validate", "--runs", str(path), "--profile", "a100-sxm4-80gb",
+                 "--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--profile a100-sxm4-80gb: with --runs, expected a calibration overlay") == 1
+    assert "name it (registry name or profile path) in the runs file's device column" in err
+    assert "Traceback" not in err and not (tmp_path / "v").exists()
 
 
 def test_cli_exit_2_without_traceback(tmp_path, capsys):
