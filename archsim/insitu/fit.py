@@ -59,7 +59,7 @@ PARAMS: dict[str, Param] = {
     "kernel_overhead": Param(0.5e-6, 40e-6, math.log(3.0), ("training",), log=True),
     "inference_kernel_overhead": Param(0.5e-6, 40e-6, math.log(3.0), ("inference",),
                                        log=True),
-    "collective_efficiency": Param(0.3, 1.0, 0.25, ("training",)),
+    "collective_efficiency": Param(0.3, 1.0, 0.25, ("training", "inference")),
     "overlap_slowdown": Param(1.0, 1.6, 0.2, ("training",)),
     "step_overhead": Param(0.0, 2.0, 0.3, ("training",)),
     "iteration_overhead": Param(0.0, 0.01, 0.002, ("inference",)),
@@ -72,9 +72,6 @@ FAMILY = ("sustained_compute", "inference_compute", "kernel_overhead",
 """Parameters a device takes as its prior from its ``prior_from`` sibling (same silicon and
 software; the memory efficiency is the device's own)."""
 
-_SHARED = ("collective_efficiency",)
-"""Parameters that act on both kinds of run although only one kind is needed to fit them
-(inference's tensor-parallel collectives run at the in-situ collective bandwidth too)."""
 
 
 def defaults(device: DeviceSpec) -> dict[str, float]:
@@ -183,8 +180,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         candidate = None
         out = []
         for i, ld in enumerate(used):
-            key = (i, *(values[n] for n in names if ld.run.kind in PARAMS[n].kinds
-                        or n in _SHARED))
+            key = (i, *(values[n] for n in names if ld.run.kind in PARAMS[n].kinds))
             got = cache.get(key)
             if got is None:
                 if candidate is None:

@@ -107,9 +107,10 @@ def _mi300x_group(n: int):
     from archsim.cost.comm import group_in_pool
     from archsim.spec.loader import load_scenario
 
+    # the link as the micro-benchmark sees it: no in-situ model (calibration: isolated)
     sc = load_scenario({"model": "llama2-7b", "hardware": {"device": "mi300x", "count": 8},
                         "workload": {"kind": "inference", "batch": 1, "prompt_len": 8,
-                                     "gen_len": 2}})
+                                     "gen_len": 2}, "calibration": "isolated"})
     return group_in_pool(sc.cluster.pools[0], n, 1)
 
 

@@ -196,13 +196,15 @@ def test_data_parallel_replicas_multiply_throughput():
 
 def test_pipeline_send_on_a_mesh_node_uses_one_peer_link():
     """8 MI300X fully connected by xGMI: stage 0 reaches its peer in stage 1 over one of its
-    7 links (bandwidth / 7), as training's pipeline sends do — not over all seven at once."""
+    7 links (bandwidth / 7, at the device's in-situ collective efficiency), as training's
+    pipeline sends do — not over all seven at once."""
     sc = {"model": "llama2-7b", "hardware": {"device": "mi300x", "count": 8},
           "workload": {"kind": "inference", "batch": 8, "prompt_len": 512, "gen_len": 16,
                        "dtype": "bf16"}, "plan": {"tp": 1, "pp": 2}}
     d = archsim.simulate(sc).to_dict()
     xgmi = load_spec_file("interconnects", "xgmi-mi300x")
-    peer = xgmi.achieved_bandwidth / 7
+    ce = factors(load_spec_file("devices", "mi300x")).collective_efficiency
+    peer = xgmi.achieved_bandwidth / 7 * ce
     b = 8 // 4  # dp = 8 / (tp·pp) = 4 replicas share the batch; stage stride 4 < 8 per node
     act = 2 * H  # bf16 hidden state per token
     sends = [b * 512] + [b] * 15  # the prefill, then one token per sequence per decode step

@@ -258,3 +258,27 @@ def test_the_reference_band_is_the_widest_well_sampled_profile_band():
             highs.append(t["p90"])
     assert lows, "no shipped profile has 5 training runs"
     assert reference_band("training") == (min(lows), max(highs))
+
+
+def test_tensor_parallel_inference_runs_inform_the_collective_efficiency():
+    """Inference alone on several devices (an inference-only profile such as the L40S's) is
+    enough to fit the in-run collective bandwidth: each TP all-reduce of a prefill runs at it.
+    Runs made with collective_efficiency 0.6 give it back when it is the parameter fitted."""
+    from archsim.insitu.fit import informed
+
+    rows = []
+    for i, (tp, prompt) in enumerate([(2, 2048), (4, 2048), (8, 1024), (4, 512)]):
+        rows.append({"run": f"p{i}", "source": "lab", "kind": "inference", "metric": "ttft_s",
+                     "measured": 1, "device": "a100-sxm4-80gb", "devices": tp, "layers": 8,
+                     "hidden": 8192, "heads": 64, "vocab": 32000, "prompt_len": prompt,
+                     "gen_len": 1, "batch": 8,
+                     "set": f"plan.tp={tp}; model.max_seq_len={prompt + 64}"})
+    loaded = load_runs(read_runs_text(_write(rows)))
+    assert "collective_efficiency" in informed(loaded)
+    truth = {"collective_efficiency": 0.6}
+    for row, ld in zip(rows, loaded, strict=True):
+        base = ld.device.insitu or InSituSpec()
+        row["measured"] = predict(ld, base.model_copy(update=truth)).predicted
+    loaded = load_runs(read_runs_text(_write(rows)))
+    fit = fit_device(loaded, loaded[0].device, names=["collective_efficiency"])
+    assert fit.values["collective_efficiency"] == pytest.approx(0.6, rel=0.05)
