@@ -16,7 +16,13 @@ import yaml
 
 from archsim.io import write_text_atomic
 from archsim.spec.units import parse_quantity
-from archsim.validate.calibrate import BASE_FIELDS, build_spec, device_mapping, profile_text
+from archsim.validate.calibrate import (
+    BASE_FIELDS,
+    build_spec,
+    device_mapping,
+    profile_text,
+    with_overheads,
+)
 from archsim.validate.fit import fit_device
 
 
@@ -34,6 +40,7 @@ def main(src: str, dst: str) -> int:
     fit = fit_device(raw, primary, build)
     mapping = device_mapping(fit, name=old["name"], kind=old["kind"], capacity=capacity,
                              tdp=tdp, info=info, raw=raw)
+    mapping = with_overheads(mapping, raw, primary)
     for key in (*BASE_FIELDS, "source", "unverified"):
         if key in old:  # what --base supplied is not measured: keep it as written
             mapping[key] = old[key]

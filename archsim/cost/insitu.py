@@ -129,3 +129,12 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
     if graphs:
         update["launch_overhead"] = device.graph_launch_overhead
     return device.model_copy(update=update) if update else device
+
+
+def inference_device(device: DeviceSpec) -> DeviceSpec:
+    """The device as an eager inference run sees it (no CUDA graphs, the default attention
+    kernel): :func:`run_device` for per-op costs outside a scenario."""
+    from types import SimpleNamespace
+
+    return run_device(device, SimpleNamespace(attention_kernel="auto"),
+                      SimpleNamespace(kind="inference", cuda_graphs=False))

@@ -2,8 +2,10 @@
 
 Each benchmark times one kind of kernel over a grid of sizes and returns plain records
 (dicts of sizes, dtype and the median time), which :mod:`archsim.validate.fit` turns into the
-quantities archsim's cost model consumes. None of these programs is a whole model: calibration
-and validation stay apart.
+quantities archsim's cost model consumes. None of these programs is a model that does work:
+calibration and validation stay apart. The one that runs a model (:func:`bench_framework`)
+runs the validation suite's model code at a width of 16, where no kernel does measurable work,
+to measure what the framework costs around the kernels (:mod:`archsim.validate.overheads`).
 
 Needs torch: the functions import it when called.
 """
@@ -327,11 +329,64 @@ def bench_optimizer(device: str, grid: Grid, step: Progress) -> list[Record]:
     return out
 
 
+def bench_framework(device: str, grid: Grid, step: Progress) -> list[Record]:
+    """Decode steps and training steps (zero the gradients, forward with the loss, backward,
+    fused AdamW — as the validation runner does) of GPT- and Llama-style models of width
+    :data:`~archsim.validate.overheads.WIDTH` with 1 and 3 layers, in the primary dtype: what
+    a layer and a step cost inside a model beyond their kernels' work."""
+    from archsim.validate.overheads import FAMILIES, LAYERS
+
+    return [rec for family in FAMILIES for layers in LAYERS
+            for rec in _framework_steps(family, layers, device, grid, step)]
+
+
+def _framework_steps(family: str, layers: int, device: str, grid: Grid,
+                     step: Progress) -> list[Record]:
+    torch = require_torch()
+    from archsim.validate.overheads import TOKENS, framework_spec
+    from archsim.validate.torch_model import build_model, random_targets, random_tokens
+
+    dtype = grid.dtypes[0]
+    spec = framework_spec(family, layers)
+    model = build_model(spec, device, dtype)
+    prompt = random_tokens(spec, 1, TOKENS, device)
+    # training first: tensors a model caches under inference_mode (RoPE tables) cannot be
+    # saved for a backward pass afterwards
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device in ("cpu", "cuda"))
+    targets = random_targets(model, 1, TOKENS, device)
+
+    def train() -> None:
+        opt.zero_grad(set_to_none=False)
+        model(prompt, targets).backward()
+        opt.step()
+
+    step(f"framework {family} {layers} layers train")
+    training = _timing(train, device, grid)
+    model.eval()
+    cache = model.new_cache(1, TOKENS + 1)
+    last = prompt[:, -1:]
+
+    def decode() -> None:
+        cache.length = TOKENS
+        model.next_token(last, cache)
+
+    step(f"framework {family} {layers} layers decode")
+    with torch.inference_mode():
+        model.next_token(prompt, cache)
+        decoding = _timing(decode, device, grid)
+    base = {"model": family, "layers": layers, "dtype": dtype}
+    return [{**base, "phase": "decode", **decoding}, {**base, "phase": "train", **training}]
+
+
 def count_steps(grid: Grid) -> int:
     """How many progress steps :func:`run_all` reports (for a progress bar)."""
+    from archsim.validate.overheads import FAMILIES, LAYERS, PHASES
+
     gemm = len(grid.gemm_m) * len(grid.gemm_kn) * len(grid.gemm_layouts)
     other_dtypes = (len(grid.dtypes) - 1) * min(4, len(grid.gemm_kn)) * len(grid.gemm_layouts)
-    return (7 + gemm + other_dtypes + 2 * len(grid.memory_elements)
+    framework = len(FAMILIES) * len(LAYERS) * len(PHASES)
+    return (7 + framework + gemm + other_dtypes + 2 * len(grid.memory_elements)
             + 5 * len(grid.vector_rows_cols) + len(grid.loss_rows_cols) + len(grid.attention)
             + len(grid.optimizer_params))
 
@@ -352,5 +407,6 @@ def run_all(device: str, grid: Grid, step: Progress) -> dict[str, list[Record]]:
     raw["loss"] = bench_loss(device, grid, primary, step)
     raw["attention"] = bench_attention(device, grid, primary, step)
     raw["optimizer"] = bench_optimizer(device, grid, step)
+    raw["framework"] = bench_framework(device, grid, step)
     synchronize(device)
     return raw

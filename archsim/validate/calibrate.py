@@ -108,6 +108,8 @@ _COMMENTS = {
     "memory": "1: memory.bandwidth is an achieved (fitted) bandwidth",
     "vector": "the elementwise kind's efficiency (used for kinds not in by_kind)",
     "by_kind": "per op kind: 1-D fit of compute_time to that kind's kernels (fwd and bwd)",
+    "insitu": "in-model costs per op and per step from the framework benchmark "
+              "(archsim/validate/overheads.py); everything else as measured above",
 }
 
 
@@ -169,6 +171,28 @@ def with_base(mapping: dict, base: str) -> dict:
     out["unverified"] = list(dict.fromkeys(unverified))
     out["source"] = (f"{mapping.get('source', '')}; {', '.join(taken)} from {base} "
                      f"({path})")
+    return out
+
+
+def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
+    """``mapping`` with the framework benchmark's in-model costs as its in-situ defaults,
+    on a CPU profile (archsim/validate/overheads.py says why not on a GPU one); unchanged
+    without framework records."""
+    from archsim.validate.overheads import fit_overheads, insitu_block
+    from archsim.validate.records import FIT_MAX_CONTENTION
+
+    records = [r for r in raw.get("framework", [])
+               if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
+    if mapping.get("kind") != "cpu" or not records:
+        return mapping
+    device = {k: v for k, v in mapping.items() if k != "calibration"}
+    ov = fit_overheads(records, device, primary_dtype)
+    if ov is None:
+        return mapping
+    out = dict(mapping)
+    out["insitu"] = insitu_block(ov, primary_dtype)
+    if isinstance(out.get("calibration"), dict):
+        out["calibration"] = {**out["calibration"], "framework_fit": ov.detail}
     return out
 
 
@@ -234,6 +258,7 @@ def calibrate(device: str = "auto", *, quick: bool = False, threads: int | None 
     fit = fit_device(raw, grid.dtypes[0], build)
     mapping = device_mapping(fit, name=label, kind=kind, capacity=capacity, tdp=tdp,
                              info=info, raw=raw)
+    mapping = with_overheads(mapping, raw, grid.dtypes[0])
     if base is not None:
         mapping = with_base(mapping, base)
     build_spec(mapping)  # the written profile must load

@@ -14,7 +14,7 @@ from typing import Any
 
 from archsim.api import simulate
 from archsim.cost.compute import compute_time
-from archsim.cost.insitu import factors
+from archsim.cost.insitu import factors, inference_device
 from archsim.graph.backward import backward_of, grad_accumulate_op, optimizer_op
 from archsim.graph.inference import inference_head, inference_layer
 from archsim.graph.ops import Op
@@ -115,6 +115,7 @@ def predicted_ops(case: Case, device: DeviceSpec, *, kernel_only: bool = False
                        optimizer_op(params, "adam", case.dtype)], device, step,
                       kernel_only=kernel_only)
         return {"step": dict(step)}
+    device = inference_device(device)  # inference's in-situ kernel costs
     base = Shape(batch=1, seq=1, kv_seq=1, dtype=case.dtype, flash=True,
                  causal=not model.encoder, training=False, kv_cache=True)
     return {"prefill": _inference_ops(case, device, base, q=case.seq_len, kv=case.seq_len,

@@ -43,8 +43,17 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     cal = data["calibration"]
     assert cal["info"]["threads"] == 1 and cal["info"]["device"] == "cpu"
     raw = cal["raw"]
-    assert {"overhead", "gemm", "memory", "vector", "loss", "attention", "optimizer"} <= set(raw)
+    assert {"overhead", "gemm", "memory", "vector", "loss", "attention", "optimizer",
+            "framework"} <= set(raw)
     assert len(raw["gemm"]) == 4 * 4 * 3 + 4 * 3  # fp32 grid × 3 layouts + 4 bf16 shapes × 3
+    # 2 families × 1 and 3 layers × decode and training steps
+    assert len(raw["framework"]) == 8
+    assert all(r["time_s"] > 0 for r in raw["framework"])
+    # the in-model costs land in the profile as micro-benchmark defaults of its in-situ block
+    defaults = data["insitu"]["defaults"]
+    assert set(defaults) == {"kernel_overhead", "step_overhead", "inference_kernel_overhead",
+                             "iteration_overhead"}
+    assert defaults["kernel_overhead"] > 0 and defaults["inference_kernel_overhead"] > 0
     assert "# best measured FLOP/s" in profile.read_text()  # values carry their source
 
 

@@ -1,0 +1,115 @@
+"""In-model costs from the framework benchmark (archsim/validate/overheads.py): the fit gives
+back the per-op and per-step costs that made the records, and only CPU profiles take them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archsim.cost.insitu import factors, inference_device
+from archsim.spec.device import DeviceSpec
+from archsim.validate.calibrate import with_overheads
+from archsim.validate.overheads import (
+    FAMILIES,
+    LAYERS,
+    PHASES,
+    fit_overheads,
+    insitu_block,
+    predicted,
+)
+
+PROFILE = Path(__file__).resolve().parents[2] / "reports" / "validation" / "cpu" / \
+    "cpu-local-example.yaml"
+
+
+@pytest.fixture(scope="module")
+def device() -> dict:
+    data = yaml.safe_load(PROFILE.read_text())
+    return {k: v for k, v in data.items() if k not in ("calibration", "insitu")}
+
+
+def records_made_with(device: dict, kernel: dict, step: dict) -> list[dict]:
+    """What the benchmark would measure if every op cost ``kernel[phase]`` in the model (the
+    launch overhead's part already in archsim's prediction) and every step ``step[phase]``
+    more: T = P + n · (kernel − launch) + step."""
+    launch = DeviceSpec.model_validate(device).launch_overhead
+    out = []
+    for family in FAMILIES:
+        for phase in PHASES:
+            for layers in LAYERS:
+                p, n = predicted(family, layers, phase, device, "fp32")
+                out.append({"model": family, "phase": phase, "layers": layers,
+                            "time_s": p + n * (kernel[phase] - launch) + step[phase]})
+    return out
+
+
+def test_the_fit_gives_back_the_costs_that_made_the_records(device):
+    kernel = {"decode": 13e-6, "train": 21e-6}
+    step = {"decode": 40e-6, "train": 300e-6}
+    ov = fit_overheads(records_made_with(device, kernel, step), device, "fp32")
+    assert ov is not None
+    for phase in PHASES:
+        assert ov.kernel[phase] == pytest.approx(kernel[phase], rel=1e-6)
+        assert ov.step[phase] == pytest.approx(step[phase], rel=1e-6, abs=1e-12)
+
+
+def test_a_layer_adds_the_ops_of_the_op_graph(device):
+    """A decode layer is 11 kernels in the op graph (2 norms, QKV, attention, KV write,
+    projection, 2 residual adds, 2 MLP GEMMs, activation); a training step's layer adds its
+    backward kernels too."""
+    n1 = predicted("gpt", 1, "decode", device, "fp32")[1]
+    n3 = predicted("gpt", 3, "decode", device, "fp32")[1]
+    assert n3 - n1 == 2 * 11
+    t1 = predicted("gpt", 1, "train", device, "fp32")[1]
+    t3 = predicted("gpt", 3, "train", device, "fp32")[1]
+    assert t3 - t1 > 2 * 2 * 11
+
+
+def test_the_profile_runs_with_them_and_only_a_cpu_profile_takes_them(device):
+    kernel = {"decode": 13e-6, "train": 21e-6}
+    step = {"decode": 40e-6, "train": 300e-6}
+    raw = {"framework": records_made_with(device, kernel, step)}
+    out = with_overheads({**device, "kind": "cpu"}, raw, "fp32")
+    spec = DeviceSpec.model_validate(out)
+    f = factors(spec)
+    assert f.kernel_overhead == pytest.approx(21e-6, rel=1e-3)
+    assert f.step_overhead == pytest.approx(300e-6, rel=1e-3)
+    assert f.vector_scale == 1.0 and f.default_matmul_scale == 1.0  # nothing else moves
+    served = inference_device(spec)
+    assert factors(served).kernel_overhead == pytest.approx(13e-6, rel=1e-3)
+    assert factors(served).iteration_overhead == pytest.approx(40e-6, rel=1e-3)
+    gpu = {**device, "kind": "gpu"}
+    assert with_overheads(gpu, raw, "fp32") is gpu
+    assert with_overheads({**device, "kind": "cpu"}, {}, "fp32") == {**device, "kind": "cpu"}
+
+
+def test_the_block_names_its_source():
+    from archsim.validate.overheads import Overheads
+
+    block = insitu_block(Overheads(kernel={"decode": 1e-5}, step={"decode": 2e-6}, detail=[]),
+                         "fp32")
+    assert block["defaults"] == {"inference_kernel_overhead": 1e-5, "iteration_overhead": 2e-6}
+    assert "framework benchmark" in block["sources"]["inference_kernel_overhead"]
+
+
+@pytest.mark.parametrize("mode", ["training", "inference"])
+def test_an_insitu_block_at_the_launch_overhead_changes_nothing(device, mode):
+    """The block only carries the in-model costs: with them at the launch overhead and zero
+    per step, every prediction is the isolated model's (curves read in the primary dtype)."""
+    from archsim.api import simulate
+    from archsim.validate.cases import Case
+    from archsim.validate.predict import scenario_for
+
+    launch = DeviceSpec.model_validate(device).launch_overhead
+    same = {**device, "insitu": {"curve_dtype": "fp32", "defaults": {
+        "kernel_overhead": launch, "inference_kernel_overhead": launch,
+        "step_overhead": 0.0, "iteration_overhead": 0.0}}}
+    case = (Case("llama-small", "training", 2, 256) if mode == "training"
+            else Case("gpt-small", "inference", 2, 128, 8))
+    plain = simulate(scenario_for(case, device)).to_dict()
+    block = simulate(scenario_for(case, same)).to_dict()
+    for key in ("step_time_s", "ttft_s", "tpot_s"):
+        if plain.get(key) is not None:
+            assert block[key] == pytest.approx(plain[key], rel=1e-9), key
