@@ -74,6 +74,8 @@ def scenario(family: str, layers: int, phase: str, device: dict[str, Any],
              dtype: str) -> dict[str, Any]:
     """The archsim scenario of one benchmark step on ``device`` (a profile mapping): a decode
     step after ``TOKENS`` tokens of context (its TPOT), or a training step on one sequence."""
+    from archsim.validate.predict import one_device_scenario
+
     spec = framework_spec(family, layers)
     if phase == "decode":
         workload = {"kind": "inference", "batch": 1, "prompt_len": TOKENS, "gen_len": 2,
@@ -81,9 +83,7 @@ def scenario(family: str, layers: int, phase: str, device: dict[str, Any],
     else:
         workload = {"kind": "training", "seq_len": TOKENS, "global_batch": 1,
                     "micro_batch": 1, "dtype": dtype, "optimizer": "adam"}
-    return {"name": spec.name, "model": spec.model_dump(mode="json", exclude_none=True),
-            "hardware": {"device": device, "count": 1}, "workload": workload,
-            "plan": {"flash_attention": True, "recompute": "none"}}
+    return one_device_scenario(spec.name, spec, workload, device)
 
 
 def predicted(family: str, layers: int, phase: str, device: dict[str, Any],

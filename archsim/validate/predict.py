@@ -20,6 +20,7 @@ from archsim.graph.inference import inference_head, inference_layer
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.device import DeviceSpec
+from archsim.spec.model import ModelSpec
 from archsim.validate.cases import Case
 
 _BWD_SUFFIXES = (".dgrad2", ".dgrad", ".wgrad", ".bwd")
@@ -33,8 +34,15 @@ def scenario_for(case: Case, device: dict[str, Any]) -> dict[str, Any]:
     else:
         workload = {"kind": "inference", "batch": case.batch, "prompt_len": case.seq_len,
                     "gen_len": case.gen_len, "dtype": case.dtype}
-    return {"name": case.name,
-            "model": case.spec.model_dump(mode="json", exclude_none=True),
+    return one_device_scenario(case.name, case.spec, workload, device)
+
+
+def one_device_scenario(name: str, spec: ModelSpec, workload: dict[str, Any],
+                        device: dict[str, Any]) -> dict[str, Any]:
+    """A model run eagerly on one device (the mapping ``device``), as the validation harness
+    runs it: fused attention, no recomputation."""
+    return {"name": name,
+            "model": spec.model_dump(mode="json", exclude_none=True),
             "hardware": {"device": device, "count": 1},
             "workload": workload,
             "plan": {"flash_attention": True, "recompute": "none"}}
