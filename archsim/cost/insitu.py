@@ -35,6 +35,9 @@ class InSituFactors:
     overlap_slowdown: float
     step_overhead: float
     iteration_overhead: float
+    host_op_cost: float | None = None
+    """Host time to issue one op on an asynchronous device (None: the host never sets the
+    pace); a run's device has its training or its inference value (:func:`run_device`)."""
 
 
 def factors(device: DeviceSpec) -> InSituFactors:
@@ -78,7 +81,7 @@ def _build(device: DeviceSpec) -> InSituFactors:
         kernel_overhead=value("kernel_overhead"), gemm_knee=ins.gemm_knee,
         collective_efficiency=value("collective_efficiency"),
         overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
-        iteration_overhead=value("iteration_overhead"))
+        iteration_overhead=value("iteration_overhead"), host_op_cost=ins.host_op_cost)
 
 
 def insitu_curve(f: InSituFactors, dtype: str) -> Any:
@@ -124,6 +127,7 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
             changes["sustained_compute"] = ins.value("inference_compute", 0.0, launch)
             changes["kernel_overhead"] = (device.graph_launch_overhead if graphs else
                                           ins.value("inference_kernel_overhead", 0.0, launch))
+            changes["host_op_cost"] = None if graphs else ins.inference_host_op_cost
         if changes:
             update["insitu"] = ins.model_copy(update=changes)
     if graphs:

@@ -203,6 +203,16 @@ def max_batch_per_replica(iplan: InferencePlan, prompt: int, context: int) -> in
     return lo
 
 
+def _host_notes(host_waits: list[float], e2e: float) -> list[str]:
+    """A note when the host's dispatch, not the device, sets part of the run's pace."""
+    wait = sum(host_waits)
+    if wait <= 0:
+        return []
+    return [f"host-bound: the device waits {wait / e2e:.0%} of the run for its host to issue "
+            "ops (the profile's in-situ inference_host_op_cost, eager dispatch); CUDA graphs "
+            "(workload.cuda_graphs) or a serving engine remove that wait"]
+
+
 def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
               steps: list[tuple[list[PhaseCost], list[float]]], tl, wall0: float
               ) -> Result:
@@ -254,8 +264,12 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     peak = matmul_peak(iplan.stage_device(crit), wl.dtype)
     mid = prompt + max(1, gen // 2)
     prefill = phase_profile(iplan, b, prompt, prompt)
-    prefill.update(time_s=ttft, tokens_per_s=wl.batch * prompt / ttft)
-    dec: dict[str, Any] = {"time_s": e2e - ttft, "steps": len(decode)}
+    # the device's wait for its host to issue ops (archsim/cost/host.py), on the busiest stage
+    host_waits = [row[crit].host_s for row, _ in steps]
+    prefill.update(time_s=ttft, tokens_per_s=wl.batch * prompt / ttft,
+                   host_wait_s=host_waits[0])
+    dec: dict[str, Any] = {"time_s": e2e - ttft, "steps": len(decode),
+                           "host_wait_s": sum(host_waits[1:])}
     if decode:
         dec.update(phase_profile(iplan, b, 1, mid))
         dec["context_for_bound"] = mid
@@ -313,7 +327,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "energy_per_token_j": energy / tokens,
         "cost_usd": cost,
         "cost_per_million_tokens_usd": None if cost is None else cost / tokens * 1e6,
-        "notes": list(iplan.precision.notes),
+        "notes": list(iplan.precision.notes) + _host_notes(host_waits, e2e),
         "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
     })
     return Result(result, spans=tl.spans)

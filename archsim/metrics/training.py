@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
+from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
 from archsim.plan.balance import Balance, resolve_pipeline
@@ -56,6 +57,19 @@ def _dtype_reasons(sc: ScenarioSpec, placement: Placement | None = None) -> list
     return out
 
 
+def _host_wait_s(plan: TrainingPlan, device_step_s: float) -> float:
+    """The device's wait for its host (archsim/cost/host.py): each stage's host issues the
+    forward and backward ops (recomputation and gradient accumulation included) of every
+    micro-batch of the step and the optimizer step (one op, as archsim costs it),
+    ``host_op_cost`` each; the slowest stage's host bounds the step."""
+    m = plan.layout.micro_batches
+    waits = [host_wait_s(device_step_s,
+                         m * sum(ck.fwd.kernels + ck.bwd.kernels for ck in row) + 1,
+                         factors(plan.stage_device(s)).host_op_cost)
+             for s, row in enumerate(plan.chunks)]
+    return max(waits, default=0.0)
+
+
 def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0: float,
               balance: Balance | None = None, matmul_dtype: str | None = None) -> Result:
     lay, wl, device = plan.layout, sc.workload, plan.device
@@ -66,9 +80,10 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     # the in-situ fixed cost per step (framework, optimizer launch, logging): the slowest
     # stage's device sets it (archsim/spec/insitu.py); prefetched input overlaps it too
     overhead = max(factors(d).step_overhead for d in stage_devices)
-    data = data_loading(sc, lay, tl.step_time_s + overhead)
+    host_wait = _host_wait_s(plan, tl.step_time_s)
+    data = data_loading(sc, lay, tl.step_time_s + host_wait + overhead)
     io_exposed = data.exposed_s if data is not None else 0.0
-    step = tl.step_time_s + io_exposed + overhead
+    step = tl.step_time_s + host_wait + io_exposed + overhead
     # MFU/HFU against the dense peak of the dtype the GEMMs run in (fp8 for FP8 training)
     gemm_dtype = matmul_dtype or wl.dtype
     peak = matmul_peak(device, gemm_dtype)
@@ -187,6 +202,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
             "optimizer_s": plan.optimizer_s[crit],
             "io_s": io_exposed,
             "overhead_s": overhead,
+            "host_wait_s": host_wait,
             "critical_stage": crit,
         },
         "placement": _placement_block(plan, balance),

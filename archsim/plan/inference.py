@@ -15,6 +15,10 @@ iterations, the terms are cached: linear ops by T, heads by n_out, prefill atten
 context (FLOPs and bytes of the attention kernel are), so two costed points per n price any
 context exactly.
 
+A device that runs asynchronously from a slow host (the profile's ``inference_host_op_cost``,
+measured by ``archsim calibrate``'s framework benchmark) takes at least the pass's op count ×
+that cost (archsim/cost/host.py); the pass's fixed cost (``iteration_overhead``) adds after it.
+
 Assumptions: symmetric ranks (one tensor-parallel rank stands for its group); layers of one kind
 (dense or MoE) cost the same; decode sequences of one pass share one batched attention kernel
 (vLLM's paged attention); each prefill group is its own attention kernel.
@@ -28,6 +32,7 @@ from itertools import pairwise
 
 from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
+from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors, run_device
 from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
 from archsim.graph.ops import Op
@@ -82,6 +87,8 @@ class StageCost:
         self.n_layers = len(layers)
         self.iteration_overhead_s = factors(device).iteration_overhead
         """The in-situ fixed cost of a forward pass (scheduling, sampling), on the last stage."""
+        self.host_op_cost = factors(device).host_op_cost
+        """The host's time to issue one op (None: the host never sets the pace)."""
         self._linear: dict[int, PhaseCost] = {}
         self._linear_s: dict[int, float] = {}
         self._head: dict[int, PhaseCost] = {}
@@ -178,7 +185,19 @@ class StageCost:
         return total * self.n_layers
 
     def decode_attention(self, n: int, sum_kv: float) -> PhaseCost:
-        return PhaseCost(compute_s=self.decode_attention_s(n, sum_kv))
+        return PhaseCost(compute_s=self.decode_attention_s(n, sum_kv),
+                         kernels=self.decode_attention_kernels(n))
+
+    def decode_attention_kernels(self, n: int) -> int:
+        """Kernels of the batched decode attention of ``n`` sequences (all layers)."""
+        if n <= 0:
+            return 0
+        return len(self.attention_ops(n, 1, 2)) * self.n_layers
+
+    def host_wait_s(self, device_s: float, kernels: float) -> float:
+        """Time the device waits for the host in a pass of ``kernels`` ops that keeps it
+        busy ``device_s`` (archsim/cost/host.py)."""
+        return host_wait_s(device_s, kernels, self.host_op_cost)
 
     # ---- memory
     def activation_bytes(self, tokens: int, scores: float, n_out: int) -> float:
@@ -297,7 +316,15 @@ class InferencePlan:
             if n_decode:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
-                total += st.head_s(n_out) + st.iteration_overhead_s
+                total += st.head_s(n_out)
+            if st.host_op_cost:
+                kernels = (st.linear(tokens).kernels
+                           + sum(st.attention(1, q, kv).kernels for q, kv in prefill)
+                           + st.decode_attention_kernels(n_decode)
+                           + (st.head(n_out).kernels if st.last else 0))
+                total += st.host_wait_s(total - before, kernels)
+            if st.last:
+                total += st.iteration_overhead_s
             if stage_busy is not None:
                 stage_busy[s] += total - before
         return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
@@ -313,6 +340,8 @@ class InferencePlan:
             cost.add(st.attention(batch, q, kv))
         if st.last:
             cost.add(st.head(n_out))
+        cost.host_s = st.host_wait_s(cost.time_s, cost.kernels)
+        if st.last:
             cost.compute_s += st.iteration_overhead_s
         return cost
 

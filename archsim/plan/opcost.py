@@ -33,15 +33,21 @@ class PhaseCost:
     comm_links: dict[str, list[float]] = field(default_factory=dict)
     """link ('intra', 'intra.d<i>', 'inter') → [latency_s, bytes, busy_s] of the blocking
     collectives' phases on it (what the flow-level network model runs as flows)."""
+    kernels: float = 0.0
+    """Compute ops run (each one kernel the host issues; collectives not counted)."""
+    host_s: float = 0.0
+    """Time the device waited for its host to issue the ops (archsim/cost/host.py)."""
 
     @property
     def time_s(self) -> float:
-        return self.compute_s + self.comm_s
+        return self.compute_s + self.comm_s + self.host_s
 
     def add(self, other: PhaseCost, times: float = 1.0) -> None:
         self.compute_s += other.compute_s * times
         self.comm_s += other.comm_s * times
         self.flops += other.flops * times
+        self.kernels += other.kernels * times
+        self.host_s += other.host_s * times
         for kind, (t, b) in other.comm_by_kind.items():
             acc = self.comm_by_kind.setdefault(kind, [0.0, 0.0])
             acc[0] += t * times
@@ -116,6 +122,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             pending_overlap = 0.0
             prev_t = 0.0
         cost.compute_s += t
+        cost.kernels += 1
         if op.is_matmul:
             cost.flops += op.flops
     return cost

@@ -43,7 +43,8 @@ BREAKDOWN_LABELS = {"teacher_forward_s": "teacher forward (distillation)",
                     "compute_s": "compute", "recompute_s": "recompute",
                     "exposed_comm_s": "exposed communication", "bubble_s": "pipeline bubble",
                     "optimizer_s": "optimizer step", "io_s": "exposed data loading",
-                    "overhead_s": "fixed overhead per step"}
+                    "overhead_s": "fixed overhead per step",
+                    "host_wait_s": "device waiting for the host to issue ops"}
 
 
 def _model(inp: ReportInput) -> ModelSpec | None:

@@ -33,6 +33,14 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   collective's kernels take SMs and memory bandwidth): 1.2 = 20% slower during the overlap.
 * ``step_overhead`` — fixed time per training step (framework, optimizer launch, logging).
 * ``iteration_overhead`` — fixed time per inference forward pass (scheduling, sampling).
+* ``host_op_cost``, ``inference_host_op_cost`` — host time to issue one op of a training step
+  / of an inference forward pass (eager PyTorch: Python, module calls, the dispatcher, the
+  launch), for a device that runs asynchronously from its host (a GPU). The host queues kernels
+  ahead of the device, so this cost adds nothing while the device is the slower of the two; a
+  pass takes at least its op count × this cost (archsim/cost/host.py). Measured on the user's
+  host by the framework benchmark of ``archsim calibrate`` (archsim/validate/overheads.py), not
+  fitted to runs; absent (the shipped profiles, serving engines, CUDA graphs): the host never
+  sets the pace.
 * ``gemm_knee`` — exponent p of a GEMM's smooth roofline, (t_flops^p + t_bytes^p)^(1/p)
   instead of max(): GEMMs near the ridge point (a short prompt's) reach neither roof; in
   training and inference alike; a micro-benchmark value, not fitted
@@ -65,7 +73,7 @@ PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_
               "gemm_knee", "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
-              "iteration_overhead")
+              "iteration_overhead", "host_op_cost", "inference_host_op_cost")
 """The parameter names (what ``sources`` and ``fitted`` may name)."""
 
 
@@ -129,6 +137,11 @@ class InSituSpec(StrictModel):
     overlap_slowdown: float | None = Field(default=None, ge=1, le=3)
     step_overhead: DurationOrZero | None = None
     iteration_overhead: DurationOrZero | None = None
+    # measured on the user's host, not fitted (None: the host never sets the pace)
+    host_op_cost: DurationOrZero | None = None
+    """Host time to issue one op of a training step on an asynchronous device (a GPU)."""
+    inference_host_op_cost: DurationOrZero | None = None
+    """The same for one op of an inference forward pass."""
     sources: dict[str, str] = Field(default_factory=dict)
     """Parameter → where its default comes from (micro-benchmark and source)."""
     fitted: list[str] = Field(default_factory=list)

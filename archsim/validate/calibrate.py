@@ -108,8 +108,9 @@ _COMMENTS = {
     "memory": "1: memory.bandwidth is an achieved (fitted) bandwidth",
     "vector": "the elementwise kind's efficiency (used for kinds not in by_kind)",
     "by_kind": "per op kind: 1-D fit of compute_time to that kind's kernels (fwd and bwd)",
-    "insitu": "in-model costs per op and per step from the framework benchmark "
-              "(archsim/validate/overheads.py); everything else as measured above",
+    "insitu": "in-model costs per op (on a GPU: the host's, per op it issues) and per step "
+              "from the framework benchmark (archsim/validate/overheads.py); everything else "
+              "as measured above",
 }
 
 
@@ -175,22 +176,25 @@ def with_base(mapping: dict, base: str) -> dict:
 
 
 def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
-    """``mapping`` with the framework benchmark's in-model costs as its in-situ defaults,
-    on a CPU profile (archsim/validate/overheads.py says why not on a GPU one); unchanged
-    without framework records."""
+    """``mapping`` with the framework benchmark's in-model costs in its in-situ block: added
+    to every op on a CPU, the host's cost per op on a GPU (its kernels run asynchronously;
+    archsim/validate/overheads.py); unchanged without framework records."""
     from archsim.validate.overheads import fit_overheads, insitu_block
     from archsim.validate.records import FIT_MAX_CONTENTION
 
     records = [r for r in raw.get("framework", [])
                if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
-    if mapping.get("kind") != "cpu" or not records:
+    if not records:
         return mapping
     device = {k: v for k, v in mapping.items() if k != "calibration"}
-    ov = fit_overheads(records, device, primary_dtype)
+    ov = fit_overheads(records, device, primary_dtype,
+                       asynchronous=mapping.get("kind") != "cpu")
     if ov is None:
         return mapping
     out = dict(mapping)
-    out["insitu"] = insitu_block(ov, primary_dtype)
+    block = insitu_block(ov, primary_dtype)
+    if block is not None:
+        out["insitu"] = block
     if isinstance(out.get("calibration"), dict):
         out["calibration"] = {**out["calibration"], "framework_fit": ov.detail}
     return out

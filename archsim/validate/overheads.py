@@ -23,9 +23,21 @@ encodings) are averaged.
 On a CPU the ops run one after another on the host, so these costs add to every op's time:
 they become the profile's in-situ ``kernel_overhead``/``step_overhead`` (training) and
 ``inference_kernel_overhead``/``iteration_overhead`` (inference), as micro-benchmark
-defaults. On a GPU the host launches kernels ahead of the device, so a host cost adds only
-where the device waits; the additive cost model would charge it to every kernel, and the
-measurements are kept in the profile's raw records, unused.
+defaults.
+
+On a GPU the host queues kernels ahead of the device (archsim/cost/host.py): a step of these
+models, whose kernels do no measurable work, takes the host's time to issue its ops. Per kind
+of step, where the measured time per added layer exceeds the device's (predicted) by more than
+``HOST_BOUND`` (the host, not the device, set the pace):
+
+* the host's cost per op is the measured time per added layer over the ops a layer adds:
+  ``(T₃ − T₁) / (n₃ − n₁)``;
+* the per-step cost is what the 1-layer step takes beyond the longer of the device's time and
+  the host's issue time: ``T₁ − max(P₁, n₁ · host)`` (at least 0),
+
+and they become ``host_op_cost``/``step_overhead`` (training) and
+``inference_host_op_cost``/``iteration_overhead`` (inference). Where the device set the pace
+no host cost is written (the host never waits the device).
 
 The validated models are 16–48× wider: there these costs are 1–15% of a step's time.
 """
@@ -51,6 +63,9 @@ PHASES = ("decode", "train")
 FAMILIES = ("gpt", "llama")
 _PROBE_S = 1e-6
 """Launch overhead added to read a prediction's kernel count off its growth."""
+HOST_BOUND = 1.2
+"""On an asynchronous device: measured/predicted time per added layer above which the host,
+not the device, set the benchmark's pace (below it the device's own time explains it)."""
 
 
 def framework_spec(family: str, layers: int) -> ModelSpec:
@@ -105,17 +120,22 @@ class Overheads:
     """In-model costs per kind of step (seconds)."""
 
     kernel: dict[str, float]
-    """phase → cost per op inside a model (launch overhead included)."""
+    """phase → cost per op inside a model (launch overhead included); on an asynchronous
+    device, the host's cost to issue one op (phases where the host set the pace only)."""
     step: dict[str, float]
     """phase → cost per step outside the ops."""
     detail: list[dict[str, Any]]
     """Per family and phase: measured and predicted 1- and 3-layer times, kernel counts."""
+    asynchronous: bool = False
+    """Fitted for a device that runs asynchronously from its host (a GPU)."""
 
 
-def fit_overheads(records: Sequence[dict], device: dict[str, Any], dtype: str
-                  ) -> Overheads | None:
+def fit_overheads(records: Sequence[dict], device: dict[str, Any], dtype: str,
+                  asynchronous: bool = False) -> Overheads | None:
     """The in-model costs from the framework benchmark's ``records`` and the calibrated
-    profile ``device`` (a mapping without an in-situ block), or None without records."""
+    profile ``device`` (a mapping without an in-situ block), or None without records;
+    ``asynchronous``: the device runs kernels its host queues (a GPU; the module docstring
+    says how the fit differs)."""
     from archsim.spec.units import parse_quantity
 
     launch = parse_quantity(device["launch_overhead"], "time")
@@ -123,7 +143,7 @@ def fit_overheads(records: Sequence[dict], device: dict[str, Any], dtype: str
     step: dict[str, float] = {}
     detail: list[dict[str, Any]] = []
     for phase in PHASES:
-        extras, fixed = [], []
+        steps: list[tuple[float, float, float, float, float, float]] = []
         for family in FAMILIES:
             got = {r["layers"]: r["time_s"] for r in records
                    if r.get("model") == family and r.get("phase") == phase}
@@ -131,41 +151,77 @@ def fit_overheads(records: Sequence[dict], device: dict[str, Any], dtype: str
                 continue
             (p1, n1), (p3, n3) = (predicted(family, n, phase, device, dtype) for n in LAYERS)
             t1, t3 = got[LAYERS[0]], got[LAYERS[1]]
-            extra = ((t3 - t1) - (p3 - p1)) / max(n3 - n1, 1)
-            extras.append(extra)
-            fixed.append((t1 - p1, n1))
+            steps.append((t1, t3, p1, p3, n1, n3))
             detail.append({"model": family, "phase": phase, "measured_s": [t1, t3],
                            "predicted_s": [p1, p3], "kernels": [n1, n3]})
-        if not extras:
+        if not steps:
             continue
-        extra = statistics.fmean(extras)
-        kernel[phase] = max(launch + extra, 0.0)
-        added = kernel[phase] - launch
-        step[phase] = max(statistics.fmean(gap - n * added for gap, n in fixed), 0.0)
-    if not kernel:
+        fitted = _host_costs(steps) if asynchronous else _added_costs(steps, launch)
+        if fitted is not None:
+            kernel[phase], step[phase] = fitted
+    if not detail:
         return None
-    return Overheads(kernel=kernel, step=step, detail=detail)
+    return Overheads(kernel=kernel, step=step, detail=detail, asynchronous=asynchronous)
+
+
+def _added_costs(steps: Sequence[tuple[float, ...]], launch: float) -> tuple[float, float]:
+    """(cost per op, per-step cost) of a device whose host runs the ops (a CPU)."""
+    extra = statistics.fmean(((t3 - t1) - (p3 - p1)) / max(n3 - n1, 1)
+                             for t1, t3, p1, p3, n1, n3 in steps)
+    per_op = max(launch + extra, 0.0)
+    added = per_op - launch
+    per_step = max(statistics.fmean(t1 - p1 - n1 * added for t1, _, p1, _, n1, _ in steps), 0.0)
+    return per_op, per_step
+
+
+def _host_costs(steps: Sequence[tuple[float, ...]]) -> tuple[float, float] | None:
+    """(host cost per op, per-step cost) of a device that runs what its host queues (a GPU),
+    or None where the device, not the host, set the benchmark's pace."""
+    measured = statistics.fmean((t3 - t1) / max(n3 - n1, 1) for t1, t3, _, _, n1, n3 in steps)
+    device = statistics.fmean((p3 - p1) / max(n3 - n1, 1) for _, _, p1, p3, n1, n3 in steps)
+    if measured <= HOST_BOUND * device:
+        return None
+    per_step = max(statistics.fmean(t1 - max(p1, n1 * measured)
+                                    for t1, _, p1, _, n1, _ in steps), 0.0)
+    return measured, per_step
 
 
 _NAMES = {"decode": ("inference_kernel_overhead", "iteration_overhead"),
           "train": ("kernel_overhead", "step_overhead")}
+_HOST_NAMES = {"decode": "inference_host_op_cost", "train": "host_op_cost"}
 
 
-def insitu_block(ov: Overheads, primary_dtype: str) -> dict[str, Any]:
-    """The profile's ``insitu`` block holding the in-model costs as micro-benchmark defaults
-    (everything else as the isolated model has it: sustained factors 1, the profile's
-    curves in ``primary_dtype``)."""
+def insitu_block(ov: Overheads, primary_dtype: str) -> dict[str, Any] | None:
+    """The profile's ``insitu`` block holding the in-model costs — per-op costs as
+    micro-benchmark defaults on a CPU, as the host's measured cost per op on an asynchronous
+    device; per-step costs as defaults — with everything else as the isolated model has it
+    (sustained factors 1, the profile's curves in ``primary_dtype``); None with nothing
+    fitted (a GPU whose host never set the pace)."""
+    from archsim.spec.units import format_quantity
+
+    block: dict[str, Any] = {"curve_dtype": primary_dtype}
     defaults: dict[str, float] = {}
     sources: dict[str, str] = {}
     for phase, (kernel_name, step_name) in _NAMES.items():
         if phase not in ov.kernel:
             continue
-        defaults[kernel_name] = float(f"{ov.kernel[phase]:.4g}")
-        defaults[step_name] = float(f"{ov.step[phase]:.4g}")
         what = "decode steps" if phase == "decode" else "training steps"
-        sources[kernel_name] = (f"archsim calibrate framework benchmark: {what} of width-{WIDTH} "
-                                "GPT and Llama models with 1 and 3 layers, time per added "
-                                "layer over the ops it adds (archsim/validate/overheads.py)")
+        if ov.asynchronous:
+            kernel_name = _HOST_NAMES[phase]
+            block[kernel_name] = format_quantity(ov.kernel[phase], "time", 4)
+            sources[kernel_name] = (f"archsim calibrate framework benchmark: {what} of "
+                                    f"width-{WIDTH} GPT and Llama models with 1 and 3 layers, "
+                                    "host-bound: time per added layer over the ops it adds "
+                                    "(archsim/validate/overheads.py)")
+        else:
+            defaults[kernel_name] = float(f"{ov.kernel[phase]:.4g}")
+            sources[kernel_name] = (f"archsim calibrate framework benchmark: {what} of "
+                                    f"width-{WIDTH} GPT and Llama models with 1 and 3 layers, "
+                                    "time per added layer over the ops it adds "
+                                    "(archsim/validate/overheads.py)")
+        defaults[step_name] = float(f"{ov.step[phase]:.4g}")
         sources[step_name] = (f"archsim calibrate framework benchmark: {what} of the 1-layer "
                               "models beyond their ops")
-    return {"curve_dtype": primary_dtype, "defaults": defaults, "sources": sources}
+    if not sources:
+        return None
+    return {**block, "defaults": defaults, "sources": sources}

@@ -6,7 +6,10 @@
 #   probe.json          scripts/device/insitu_probe.py: GEMM bf16/fp8, HBM, attention, kernels
 #   validation.json     `archsim validate` on this GPU (the standard cases and the GPU-sized
 #                       ones), predicted with the shipped registry profile PROFILE
-#   calibrated.yaml     `archsim calibrate` of this GPU (micro-benchmarks -> isolated profile)
+#   calibrated.yaml     `archsim calibrate` of this GPU (micro-benchmarks -> isolated profile,
+#                       with the host's cost per op from the framework benchmark)
+#   same-host/          validation.json's cases predicted with calibrated.yaml (no GPU needed):
+#                       the user's calibrate-then-validate flow on one machine
 #   log.txt             everything printed
 # Measurements are what matter: predictions with any other profile are made later, on any
 # machine, with `archsim validate --measured validation.json --profile P` (no GPU needed) and
@@ -50,4 +53,8 @@ cp /tmp/validation/validation.json "$OUT/validation.json" 2>/dev/null
 stage "calibrate"
 timeout 180 archsim calibrate --device cuda --out "$OUT/calibrated.yaml" \
   --name "${profile%%-*}-calibrated" --base "$profile" || echo "calibrate failed: $?"
+
+stage "same-host prediction (calibrated.yaml on validation.json)"
+timeout 120 archsim validate --measured "$OUT/validation.json" --profile "$OUT/calibrated.yaml" \
+  --out "$OUT/same-host" --no-plot || echo "same-host prediction failed: $?"
 stage "done"

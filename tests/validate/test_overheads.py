@@ -1,5 +1,6 @@
 """In-model costs from the framework benchmark (archsim/validate/overheads.py): the fit gives
-back the per-op and per-step costs that made the records, and only CPU profiles take them."""
+back the per-op and per-step costs that made the records — added to every op on a CPU, the
+host's issue cost on a GPU (archsim/cost/host.py) — and the profile then predicts the records."""
 
 from __future__ import annotations
 
@@ -80,9 +81,69 @@ def test_the_profile_runs_with_them_and_only_a_cpu_profile_takes_them(device):
     served = inference_device(spec)
     assert factors(served).kernel_overhead == pytest.approx(13e-6, rel=1e-3)
     assert factors(served).iteration_overhead == pytest.approx(40e-6, rel=1e-3)
-    gpu = {**device, "kind": "gpu"}
-    assert with_overheads(gpu, raw, "fp32") is gpu
+    assert f.host_op_cost is None  # a CPU's host is its device: no queue
     assert with_overheads({**device, "kind": "cpu"}, {}, "fp32") == {**device, "kind": "cpu"}
+
+
+def host_bound_records(device: dict, host: dict, step: dict) -> list[dict]:
+    """What a GPU whose host issues an op every ``host[phase]`` seconds would measure: the
+    longer of the device's time and the host's, plus the per-step cost (archsim/cost/host.py)."""
+    out = []
+    for family in FAMILIES:
+        for phase in PHASES:
+            for layers in LAYERS:
+                p, n = predicted(family, layers, phase, device, "fp32")
+                out.append({"model": family, "phase": phase, "layers": layers,
+                            "time_s": max(p, n * host[phase]) + step[phase]})
+    return out
+
+
+HOST = {"decode": 60e-6, "train": 45e-6}
+"""Per-op host costs well above the example profile's per-kernel device time (launch 7.7 µs
+plus a few hundred FLOPs), so the synthetic host is the slower of the two at both depths."""
+
+
+def test_on_a_gpu_the_fit_gives_back_the_hosts_cost_per_op(device):
+    step = {"decode": 150e-6, "train": 2e-3}
+    ov = fit_overheads(host_bound_records(device, HOST, step), device, "fp32",
+                       asynchronous=True)
+    assert ov is not None and ov.asynchronous
+    for phase in PHASES:
+        assert ov.kernel[phase] == pytest.approx(HOST[phase], rel=1e-6)
+        assert ov.step[phase] == pytest.approx(step[phase], rel=1e-6)
+
+
+def test_a_gpu_profile_with_the_host_costs_predicts_the_benchmark(device):
+    """Round trip through the engine: the profile written from host-bound records predicts
+    those records (host issue time + per-step cost), kernels' costs unchanged."""
+    from archsim.api import simulate
+    from archsim.validate.overheads import scenario
+
+    step = {"decode": 150e-6, "train": 2e-3}
+    records = host_bound_records(device, HOST, step)
+    out = with_overheads({**device, "kind": "gpu"}, {"framework": records}, "fp32")
+    assert out["insitu"]["host_op_cost"] == "45 us"
+    assert out["insitu"]["inference_host_op_cost"] == "60 us"
+    spec = DeviceSpec.model_validate(out)
+    assert factors(spec).host_op_cost == pytest.approx(45e-6)
+    assert factors(spec).kernel_overhead == pytest.approx(spec.launch_overhead)
+    assert factors(inference_device(spec)).host_op_cost == pytest.approx(60e-6)
+    for r in records:
+        got = simulate(scenario(r["model"], r["layers"], r["phase"], out, "fp32"))
+        metric = "tpot_s" if r["phase"] == "decode" else "step_time_s"
+        assert got[metric] == pytest.approx(r["time_s"], rel=1e-6), r
+
+
+def test_a_gpu_whose_device_set_the_pace_gets_no_host_cost(device):
+    """Records the device's own time explains (host faster than every kernel): no host cost
+    is written, and the profile stays the isolated model."""
+    records = records_made_with(device, {"decode": 7.7e-6, "train": 7.7e-6},
+                                {"decode": 1e-5, "train": 1e-4})
+    gpu = {**device, "kind": "gpu"}
+    out = with_overheads(gpu, {"framework": records}, "fp32")
+    assert "insitu" not in out
+    ov = fit_overheads(records, device, "fp32", asynchronous=True)
+    assert ov is not None and ov.kernel == {} and len(ov.detail) == 4
 
 
 def test_the_block_names_its_source():
