@@ -278,13 +278,16 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         dec = {}
         prefill["time_s"] = e2e
 
+    # a device waiting for its host to issue ops idles: not busy for energy
+    busy_s = [busy - sum(row[s].host_s for row, _ in steps)
+              for s, busy in enumerate(tl.stage_busy_s)]
     if iplan.placement is None:
-        energy = energy_joules(device, e2e, tl.stage_busy_s, devices_per_stage=deg.tp * deg.dp)
+        energy = energy_joules(device, e2e, busy_s, devices_per_stage=deg.tp * deg.dp)
         cost = cost_usd(device, deg.devices, e2e)
     else:  # a pipeline across pools: each stage on its own device type
         energy = sum(energy_joules(iplan.stage_device(s), e2e, [busy],
                                    devices_per_stage=deg.tp * deg.dp)
-                     for s, busy in enumerate(tl.stage_busy_s))
+                     for s, busy in enumerate(busy_s))
         costs = [cost_usd(iplan.stage_device(s), deg.tp * deg.dp, e2e) for s in range(deg.pp)]
         cost = None if any(c is None for c in costs) else sum(costs)
     result = base_result(sc, "inference")

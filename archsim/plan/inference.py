@@ -305,7 +305,8 @@ class InferencePlan:
 
         ``prefill``: (new tokens, context) per prefill sequence; ``n_decode`` decode tokens over
         contexts summing to ``sum_decode_kv``; ``n_out`` positions sampled. ``stage_busy``:
-        each stage's own time (sends excluded) is added to its entry.
+        each stage's own time (sends and its wait for the host excluded: an idle device) is
+        added to its entry.
         """
         total = 0.0
         for s, st in enumerate(self.stages):
@@ -317,16 +318,18 @@ class InferencePlan:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
                 total += st.head_s(n_out)
+            wait = 0.0
             if st.host_op_cost:
                 kernels = (st.linear(tokens).kernels
                            + sum(st.attention(1, q, kv).kernels for q, kv in prefill)
                            + st.decode_attention_kernels(n_decode)
                            + (st.head(n_out).kernels if st.last else 0))
-                total += st.host_wait_s(total - before, kernels)
+                wait = st.host_wait_s(total - before, kernels)
+                total += wait
             if st.last:
                 total += st.iteration_overhead_s
             if stage_busy is not None:
-                stage_busy[s] += total - before
+                stage_busy[s] += total - before - wait
         return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
 
     def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:

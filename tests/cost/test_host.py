@@ -93,3 +93,19 @@ def test_a_host_bound_server_serves_at_the_hosts_pace():
                                         h200(inference_host_op_cost="1 ms"))).to_dict()
     assert fast["tpot_p50_s"] < 2 * LAYER_OPS * 1e-3
     assert slow["tpot_p50_s"] >= 2 * LAYER_OPS * 1e-3
+
+
+def test_a_device_waiting_for_its_host_draws_idle_power():
+    """Energy = busy × TDP + the rest × idle power (archsim/metrics/common.py): the wait for
+    the host lengthens the run at idle power and adds nothing at TDP."""
+    from archsim.metrics.common import idle_power
+    from archsim.spec.device import DeviceSpec
+
+    data = h200()
+    spec = DeviceSpec.model_validate(data)
+    fast = decode(2, data)
+    slow = decode(2, h200(inference_host_op_cost="1 ms"))
+    longer = slow["e2e_latency_s"] - fast["e2e_latency_s"]
+    assert longer > 0.05  # 4 passes of > 22 ms
+    assert slow["energy_joules"] - fast["energy_joules"] == pytest.approx(
+        longer * idle_power(spec), rel=1e-6)
