@@ -198,6 +198,11 @@ def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
             out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
+    host = "host_op_cost" if kind == "training" else "inference_host_op_cost"
+    graphs = kind != "training" and getattr(sc.workload, "cuda_graphs", False)
+    if getattr(ins, host) is not None and not graphs:
+        out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
+                   "calibrated runs did not have")
     return out
 
 

@@ -109,3 +109,14 @@ def test_a_device_waiting_for_its_host_draws_idle_power():
     assert longer > 0.05  # 4 passes of > 22 ms
     assert slow["energy_joules"] - fast["energy_joules"] == pytest.approx(
         longer * idle_power(spec), rel=1e-6)
+
+
+def test_a_host_cost_on_a_calibrated_profile_is_outside_its_calibration():
+    """The corpus runs behind the shipped error bars had no host queue: a result paced by one
+    says it is outside the calibration; CUDA graphs (no host queue) do not."""
+    slow = h200(inference_host_op_cost="40 us")
+    reasons = decode(2, slow)["uncertainty"]["out_of_range"]
+    assert any("inference_host_op_cost" in r for r in reasons)
+    graphs = decode(2, slow, cuda_graphs=True)["uncertainty"]["out_of_range"]
+    assert not any("host_op_cost" in r for r in graphs)
+    assert not any("host_op_cost" in r for r in decode(2, h200())["uncertainty"]["out_of_range"])
