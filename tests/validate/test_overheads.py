@@ -31,19 +31,26 @@ def device() -> dict:
     return {k: v for k, v in data.items() if k not in ("calibration", "insitu")}
 
 
-def records_made_with(device: dict, kernel: dict, step: dict) -> list[dict]:
-    """What the benchmark would measure if every op cost ``kernel[phase]`` in the model (the
-    launch overhead's part already in archsim's prediction) and every step ``step[phase]``
-    more: T = P + n · (kernel − launch) + step."""
-    launch = DeviceSpec.model_validate(device).launch_overhead
+def benchmark_records(device: dict, time_of) -> list[dict]:
+    """The benchmark's records if each step took ``time_of(phase, P, n)`` (P: archsim's
+    prediction with ``device``, n: its kernel count)."""
     out = []
     for family in FAMILIES:
         for phase in PHASES:
             for layers in LAYERS:
                 p, n = predicted(family, layers, phase, device, "fp32")
                 out.append({"model": family, "phase": phase, "layers": layers,
-                            "time_s": p + n * (kernel[phase] - launch) + step[phase]})
+                            "time_s": time_of(phase, p, n)})
     return out
+
+
+def records_made_with(device: dict, kernel: dict, step: dict) -> list[dict]:
+    """What the benchmark would measure if every op cost ``kernel[phase]`` in the model (the
+    launch overhead's part already in archsim's prediction) and every step ``step[phase]``
+    more: T = P + n · (kernel − launch) + step."""
+    launch = DeviceSpec.model_validate(device).launch_overhead
+    return benchmark_records(
+        device, lambda phase, p, n: p + n * (kernel[phase] - launch) + step[phase])
 
 
 def test_the_fit_gives_back_the_costs_that_made_the_records(device):
@@ -88,14 +95,7 @@ def test_the_profile_runs_with_them_and_only_a_cpu_profile_takes_them(device):
 def host_bound_records(device: dict, host: dict, step: dict) -> list[dict]:
     """What a GPU whose host issues an op every ``host[phase]`` seconds would measure: the
     longer of the device's time and the host's, plus the per-step cost (archsim/cost/host.py)."""
-    out = []
-    for family in FAMILIES:
-        for phase in PHASES:
-            for layers in LAYERS:
-                p, n = predicted(family, layers, phase, device, "fp32")
-                out.append({"model": family, "phase": phase, "layers": layers,
-                            "time_s": max(p, n * host[phase]) + step[phase]})
-    return out
+    return benchmark_records(device, lambda phase, p, n: max(p, n * host[phase]) + step[phase])
 
 
 HOST = {"decode": 60e-6, "train": 45e-6}
