@@ -192,7 +192,9 @@ class StageCost:
         """Kernels of the batched decode attention of ``n`` sequences (all layers)."""
         if n <= 0:
             return 0
-        return len(self.attention_ops(n, 1, 2)) * self.n_layers
+        terms = self._decode.get(n)  # costed by decode_attention_s
+        count = len(terms) if terms is not None else len(self.attention_ops(n, 1, 2))
+        return count * self.n_layers
 
     def host_wait_s(self, device_s: float, kernels: float) -> float:
         """Time the device waits for the host in a pass of ``kernels`` ops that keeps it
