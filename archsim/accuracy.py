@@ -200,7 +200,7 @@ def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
             out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
     host = "host_op_cost" if kind == "training" else "inference_host_op_cost"
     graphs = kind != "training" and getattr(sc.workload, "cuda_graphs", False)
-    if getattr(ins, host) is not None and not graphs:
+    if getattr(ins, host) and not graphs:  # 0 or None: the host never paces
         out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
                    "calibrated runs did not have")
     return out

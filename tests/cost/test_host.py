@@ -120,3 +120,5 @@ def test_a_host_cost_on_a_calibrated_profile_is_outside_its_calibration():
     graphs = decode(2, slow, cuda_graphs=True)["uncertainty"]["out_of_range"]
     assert not any("host_op_cost" in r for r in graphs)
     assert not any("host_op_cost" in r for r in decode(2, h200())["uncertainty"]["out_of_range"])
+    zero = decode(2, h200(inference_host_op_cost="0 us"))["uncertainty"]["out_of_range"]
+    assert not any("host_op_cost" in r for r in zero)
