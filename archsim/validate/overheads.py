@@ -18,7 +18,8 @@ Per kind of step:
 where T is measured, P predicted by archsim with the calibrated profile and n the number of
 kernels archsim charges a launch for (read off the prediction: its growth per second of
 launch overhead). GPT-style and Llama-style blocks (different norms, activations, position
-encodings) are averaged.
+encodings) are averaged, though a Llama block's ops cost about 1.5× a GPT block's (more
+PyTorch ops per graph op: reports/validation/h200/host_bound.md).
 
 On a CPU the ops run one after another on the host, so these costs add to every op's time:
 they become the profile's in-situ ``kernel_overhead``/``step_overhead`` (training) and
@@ -37,7 +38,7 @@ of step, where the measured time per added layer exceeds the device's (predicted
 
 and they become ``host_op_cost``/``step_overhead`` (training) and
 ``inference_host_op_cost``/``iteration_overhead`` (inference). Where the device set the pace
-no host cost is written (the host never waits the device).
+no host cost is written (the device never waits for the host).
 
 The validated models are 16–48× wider: there these costs are 1–15% of a step's time.
 """
