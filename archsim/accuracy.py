@@ -22,7 +22,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from archsim.spec.insitu import AccuracySpec, CalibratedRange, InSituSpec
+from archsim.cost.insitu import factors, run_device
+from archsim.spec.device import DeviceSpec
+from archsim.spec.insitu import AccuracySpec, CalibratedRange
 from archsim.spec.scenario import ScenarioSpec
 
 MIN_RUNS_FOR_SPREAD = 5
@@ -68,7 +70,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     ranges: list[str] = []
     for name, device in devices.items():
         if name not in missing and device.insitu is not None:
-            ranges += out_of_range(sc, device.insitu, name)
+            ranges += out_of_range(sc, device)
     extrapolated = bool(ranges)
     for key, (group, sense) in keys.items():
         value = result.get(key)
@@ -171,9 +173,10 @@ def _interval(value: float, p10: float, p90: float, sense: str) -> list[float]:
     return sorted([value * (1.0 + p10), value * (1.0 + p90)])
 
 
-def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
-    """Ways ``sc`` lies outside the runs ``device``'s profile was calibrated on."""
-    rng: CalibratedRange | None = ins.calibrated_range
+def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
+    """Ways ``sc`` lies outside the runs the profile ``spec`` was calibrated on."""
+    ins, device = spec.insitu, spec.name
+    rng: CalibratedRange | None = ins.calibrated_range if ins is not None else None
     if rng is None:
         return []
     out = []
@@ -198,9 +201,8 @@ def out_of_range(sc: ScenarioSpec, ins: InSituSpec, device: str) -> list[str]:
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
             out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
-    host = "host_op_cost" if kind == "training" else "inference_host_op_cost"
-    graphs = kind != "training" and getattr(sc.workload, "cuda_graphs", False)
-    if getattr(ins, host) and not graphs:  # 0 or None: the host never paces
+    if factors(run_device(spec, sc.plan, sc.workload)).host_op_cost:  # 0, None: never paces
+        host = "host_op_cost" if kind == "training" else "inference_host_op_cost"
         out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
                    "calibrated runs did not have")
     return out

@@ -66,7 +66,9 @@ _PROBE_S = 1e-6
 """Launch overhead added to read a prediction's kernel count off its growth."""
 HOST_BOUND = 1.2
 """On an asynchronous device: measured/predicted time per added layer above which the host,
-not the device, set the benchmark's pace (below it the device's own time explains it)."""
+not the device, set the benchmark's pace (below it the device's own time explains it). A chosen
+margin, not a measurement: an eager GPU host is 3–6× slower per op than its kernels at this width
+(reports/validation/h200/host_bound.md), so the choice between 1.1 and 2 changes nothing there."""
 
 
 def framework_spec(family: str, layers: int) -> ModelSpec:
