@@ -89,8 +89,17 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     t_flops, t_bytes = _flop_time(op, device), memory_time(op, device)
     if f.gemm_knee is not None and op.kind == "matmul" and not op.vector_flops:
         p = f.gemm_knee
-        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + f.kernel_overhead
-    return max(t_flops, t_bytes) + f.kernel_overhead
+        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + op_overhead(op, device)
+    return max(t_flops, t_bytes) + op_overhead(op, device)
+
+
+def op_overhead(op: Op, device: DeviceSpec) -> float:
+    """The fixed time ``op`` adds to its work: the in-situ cost of an op that is not a weight
+    GEMM where the device has one (archsim/spec/insitu.py), else the per-kernel cost."""
+    f = factors(device)
+    if f.other_op_overhead is not None and op.layout is None:
+        return f.other_op_overhead
+    return f.kernel_overhead
 
 
 def memory_time(op: Op, device: DeviceSpec) -> float:

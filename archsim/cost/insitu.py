@@ -7,7 +7,9 @@ inference and serving goes through the factors below, once per device spec.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from archsim.spec.device import DeviceSpec
@@ -38,6 +40,8 @@ class InSituFactors:
     host_op_cost: float | None = None
     """Host time to issue one op on an asynchronous device (None: the host never sets the
     pace); a run's device has its training or its inference value (:func:`run_device`)."""
+    other_op_overhead: float | None = None
+    """Fixed time of each op that is not a weight GEMM (None: ``kernel_overhead``)."""
 
 
 def factors(device: DeviceSpec) -> InSituFactors:
@@ -81,7 +85,8 @@ def _build(device: DeviceSpec) -> InSituFactors:
         kernel_overhead=value("kernel_overhead"), gemm_knee=ins.gemm_knee,
         collective_efficiency=value("collective_efficiency"),
         overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
-        iteration_overhead=value("iteration_overhead"), host_op_cost=ins.host_op_cost)
+        iteration_overhead=value("iteration_overhead"), host_op_cost=ins.host_op_cost,
+        other_op_overhead=ins.other_op_overhead)
 
 
 def insitu_curve(f: InSituFactors, dtype: str) -> Any:
@@ -104,11 +109,14 @@ def matmul_scale(f: InSituFactors, dtype: str) -> float:
 
 
 
-def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
+def run_device(device: DeviceSpec, plan, workload,
+               pass_weight_bytes: float | None = None) -> DeviceSpec:
     """The device as a run sees it (one DeviceSpec per run, so the cost functions stay keyed
     by device): the fused-attention ceiling of ``plan.attention_kernel``; for inference and
     serving the in-situ compute speed and per-kernel cost of inference engines instead of
-    training's, and with ``workload.cuda_graphs`` each kernel of a forward pass at the profile's
+    training's, the cost of the ops that are not weight GEMMs at ``pass_weight_bytes`` (the
+    weight bytes one forward pass streams on a device) where the profile measured it, and with
+    ``workload.cuda_graphs`` each kernel of a forward pass at the profile's
     ``graph_launch_overhead`` (a pass replayed as one captured graph)."""
     ins = device.insitu
     update: dict = {}
@@ -128,6 +136,9 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
             changes["kernel_overhead"] = (device.graph_launch_overhead if graphs else
                                           ins.value("inference_kernel_overhead", 0.0, launch))
             changes["host_op_cost"] = None if graphs else ins.inference_host_op_cost
+            curve = ins.inference_op_overhead_by_pass_bytes
+            if curve and pass_weight_bytes and not graphs:
+                changes["other_op_overhead"] = log_interpolate(curve, pass_weight_bytes)
         if changes:
             update["insitu"] = ins.model_copy(update=changes)
     if graphs:
@@ -135,10 +146,23 @@ def run_device(device: DeviceSpec, plan, workload) -> DeviceSpec:
     return device.model_copy(update=update) if update else device
 
 
-def inference_device(device: DeviceSpec) -> DeviceSpec:
+def inference_device(device: DeviceSpec, pass_weight_bytes: float | None = None
+                     ) -> DeviceSpec:
     """The device as an eager inference run sees it (no CUDA graphs, the default attention
     kernel): :func:`run_device` for per-op costs outside a scenario."""
     from types import SimpleNamespace
 
     return run_device(device, SimpleNamespace(attention_kernel="auto"),
-                      SimpleNamespace(kind="inference", cuda_graphs=False))
+                      SimpleNamespace(kind="inference", cuda_graphs=False), pass_weight_bytes)
+
+
+def log_interpolate(points: list[tuple[float, float]], x: float) -> float:
+    """The value at ``x`` of [x, y] ``points`` (x increasing), linear in log(x) between
+    neighbours and held at the ends."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in pairwise(points):
+        if x <= x1:
+            w = math.log(x / x0) / math.log(x1 / x0)
+            return y0 + w * (y1 - y0)
+    return points[-1][1]

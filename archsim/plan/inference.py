@@ -34,7 +34,12 @@ from archsim.cost.comm import CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors, run_device
-from archsim.graph.inference import inference_head, inference_layer, kv_heads_per_rank
+from archsim.graph.inference import (
+    inference_head,
+    inference_layer,
+    kv_heads_per_rank,
+    pass_weight_elements,
+)
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward
 from archsim.plan.inference_setup import (
@@ -363,7 +368,22 @@ class InferencePlan:
 
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
     """The device as an inference or serving run sees it (archsim/cost/insitu.py)."""
-    return run_device(device, sc.plan, sc.workload)
+    ins = device.insitu
+    streamed = (pass_weight_bytes(sc, device)
+                if ins is not None and ins.inference_op_overhead_by_pass_bytes else None)
+    return run_device(device, sc.plan, sc.workload, streamed)
+
+
+def pass_weight_bytes(sc: ScenarioSpec, device: DeviceSpec) -> float:
+    """Weight bytes one forward pass streams on one device of ``sc``
+    (:func:`archsim.graph.inference.pass_weight_elements` of its tensor-parallel shard, over
+    the pipeline stages, at the stored precision)."""
+    precision = resolve_precision(sc, device)
+    shape = Shape(batch=1, seq=1, kv_seq=1, tp=sc.plan.tp, ep=sc.plan.ep,
+                  dtype=sc.workload.dtype, causal=not precision.model.encoder, training=False,
+                  kv_cache=True, **precision.shape_fields)
+    elements = pass_weight_elements(precision.model, shape)
+    return elements * precision.weight_bytes / sc.plan.pp
 
 
 def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:

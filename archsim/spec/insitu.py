@@ -41,6 +41,17 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   host by the framework benchmark of ``archsim calibrate`` (archsim/validate/overheads.py), not
   fitted to runs; absent (the shipped profiles, serving engines, CUDA graphs): the host never
   sets the pace.
+* ``other_op_overhead`` — fixed time of each op that is not a weight GEMM (norms, activations,
+  residual adds, attention, KV-cache writes); absent: ``kernel_overhead`` like every op.
+* ``inference_op_overhead_by_pass_bytes`` — ``[[bytes, seconds], ...]``: the in-model cost of
+  an inference op that is not a weight GEMM, by the weight bytes one forward pass's GEMMs
+  stream on a device (all its layers' and the head's weights: whether they stay in the caches).
+  On a CPU a small op right after GEMMs that streamed many weight bytes runs several times
+  slower than alone (a GeLU: 9 µs alone, 29–91 µs after GEMMs that streamed 32–128 MB;
+  reports/validation/cpu/streaming_ops.md), so a wider model's ops between its GEMMs cost more.
+  An inference run sets ``other_op_overhead`` from it, interpolated in log(bytes) and held at
+  the ends; the weight GEMMs keep ``inference_kernel_overhead``. Measured by the framework
+  benchmark of ``archsim calibrate`` on a CPU (archsim/validate/overheads.py), not fitted.
 * ``gemm_knee`` — exponent p of a GEMM's smooth roofline, (t_flops^p + t_bytes^p)^(1/p)
   instead of max(): GEMMs near the ridge point (a short prompt's) reach neither roof; in
   training and inference alike; a micro-benchmark value, not fitted
@@ -49,6 +60,7 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -73,7 +85,8 @@ PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_
               "gemm_knee", "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
-              "iteration_overhead", "host_op_cost", "inference_host_op_cost")
+              "iteration_overhead", "host_op_cost", "inference_host_op_cost",
+              "other_op_overhead", "inference_op_overhead_by_pass_bytes")
 """The parameter names (what ``sources`` and ``fitted`` may name)."""
 
 
@@ -142,6 +155,12 @@ class InSituSpec(StrictModel):
     """Host time to issue one op of a training step on an asynchronous device (a GPU)."""
     inference_host_op_cost: DurationOrZero | None = None
     """The same for one op of an inference forward pass."""
+    other_op_overhead: DurationOrZero | None = None
+    """Fixed time of each op that is not a weight GEMM (None: ``kernel_overhead``)."""
+    inference_op_overhead_by_pass_bytes: list[tuple[float, DurationOrZero]] | None = None
+    """[weight bytes one forward pass streams, in-model cost of an op that is not a weight GEMM]
+    points of an inference pass, bytes increasing (measured on a CPU; see the module
+    docstring)."""
     sources: dict[str, str] = Field(default_factory=dict)
     """Parameter → where its default comes from (micro-benchmark and source)."""
     fitted: list[str] = Field(default_factory=list)
@@ -181,6 +200,19 @@ class InSituSpec(StrictModel):
                 raise ValueError(f"matmul_ceiling.{dtype}: {value!r} must be in (0, 1] "
                                  "(a fraction of the dense peak)")
         return ceilings
+
+    @field_validator("inference_op_overhead_by_pass_bytes")
+    @classmethod
+    def _bytes_increasing(cls, points: list[tuple[float, float]] | None
+                          ) -> list[tuple[float, float]] | None:
+        if points is None:
+            return None
+        if not points:
+            raise ValueError("expected at least one [bytes, seconds] point")
+        sizes = [b for b, _ in points]
+        if any(b <= 0 for b in sizes) or any(b <= a for a, b in pairwise(sizes)):
+            raise ValueError(f"pass bytes {sizes} must be positive and increasing")
+        return points
 
     @field_validator("sources", "defaults", "fitted")
     @classmethod

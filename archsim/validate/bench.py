@@ -12,6 +12,8 @@ Needs torch: the functions import it when called.
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +40,9 @@ class Grid:
     """Dtypes whose GEMM peak is measured; the first one is the profile's primary dtype."""
     min_total_s: float = 0.05
     repeats: int = 5
+    streaming_widths: tuple[int, ...] = ()
+    """Widths of the decode steps whose per-op costs are timed op by op (a CPU only; see
+    :func:`bench_streaming`)."""
     extra: dict = field(default_factory=dict)
 
 
@@ -72,7 +77,7 @@ def default_grid(device: str, quick: bool = False) -> Grid:
                        (1, 8, 1, 512, 64, False), (4, 8, 1, 256, 64, False)),
             optimizer_params=(2**18, 2**22),
             dtypes=("fp32", "bf16"),
-            min_total_s=0.03, repeats=5)
+            min_total_s=0.03, repeats=5, streaming_widths=(16, 384))
     return Grid(
         gemm_m=(1, 4, 16, 64, 256, 1024, 4096),
         gemm_kn=((256, 256), (256, 1024), (512, 1536), (1024, 1024), (512, 2048), (2048, 512),
@@ -91,7 +96,7 @@ def default_grid(device: str, quick: bool = False) -> Grid:
                    (8, 8, 1, 512, 64, False), (4, 16, 1, 2048, 64, False)),
         optimizer_params=(2**16, 2**20, 2**23),
         dtypes=("fp32", "bf16"),
-        min_total_s=0.05, repeats=5)
+        min_total_s=0.05, repeats=5, streaming_widths=(16, 128, 384, 1024, 2048))
 
 
 Progress = Callable[[str], None]
@@ -379,6 +384,79 @@ def _framework_steps(family: str, layers: int, device: str, grid: Grid,
     return [{**base, "phase": "decode", **decoding}, {**base, "phase": "train", **training}]
 
 
+def bench_streaming(device: str, grid: Grid, step: Progress) -> list[Record]:
+    """Decode steps of 2-layer GPT- and Llama-style models at each of
+    ``grid.streaming_widths``, timed whole and op by op (each op range's wall time; the ops of
+    a CPU return when done): how an op's in-model cost grows with the weight bytes each layer
+    streams through the caches (archsim/validate/overheads.py). Nothing on a GPU, whose ops
+    run after their host has issued them."""
+    from archsim.validate.overheads import FAMILIES
+
+    if device != "cpu":
+        return []
+    return [_streaming_step(family, width, device, grid, step)
+            for width in grid.streaming_widths for family in FAMILIES]
+
+
+def _streaming_step(family: str, width: int, device: str, grid: Grid,
+                    step: Progress) -> Record:
+    torch = require_torch()
+    from archsim.validate.overheads import (
+        STREAMING_LAYERS,
+        STREAMING_MAX_RUNS,
+        STREAMING_MIN_RUNS,
+        STREAMING_MIN_S,
+        TOKENS,
+        WEIGHT_GEMM_LABELS,
+        framework_spec,
+    )
+    from archsim.validate.torch_model import build_model, random_tokens
+
+    dtype = grid.dtypes[0]
+    spec = framework_spec(family, STREAMING_LAYERS, width)
+    model = build_model(spec, device, dtype).eval()
+    prompt = random_tokens(spec, 1, TOKENS, device)
+    cache = model.new_cache(1, TOKENS + 1)
+    last = prompt[:, -1:]
+
+    def decode() -> None:
+        cache.length = TOKENS
+        model.next_token(last, cache)
+
+    step(f"streaming {family} width {width} decode")
+    with torch.inference_mode():
+        model.next_token(prompt, cache)
+        timing = _timing(decode, device, grid)
+        # the same steps with each op range timed: the step's own time comes from these runs
+        # too, so that the time outside the weight GEMMs is a difference within one run
+        watch: dict[str, list[float]] = {}
+        model.labels.stopwatch = watch
+        try:
+            decode()  # one untimed step with the stopwatch in place
+            watch.clear()
+            runs: list[list[float]] = []  # [step, time inside the weight GEMMs' ranges]
+            per_op: dict[str, list[float]] = {}
+            total = 0.0
+            while len(runs) < STREAMING_MIN_RUNS or (total < STREAMING_MIN_S
+                                                     and len(runs) < STREAMING_MAX_RUNS):
+                watch.clear()
+                t0 = time.perf_counter()
+                decode()
+                took = time.perf_counter() - t0
+                total += took
+                inside = sum(t for name, (t, _) in watch.items() if name in WEIGHT_GEMM_LABELS)
+                runs.append([float(f"{took:.5g}"), float(f"{inside:.5g}")])
+                for name, (t, _) in watch.items():
+                    per_op.setdefault(name, []).append(t)
+        finally:
+            model.labels.stopwatch = None
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.blocks[0].parameters())
+    return {"model": family, "width": width, "layers": STREAMING_LAYERS, "phase": "decode",
+            "dtype": dtype, "layer_weight_bytes": weight_bytes, **timing,
+            "ops": {name: float(f"{statistics.median(ts):.4g}")
+                    for name, ts in sorted(per_op.items())}, "runs": runs}
+
+
 def count_steps(grid: Grid) -> int:
     """How many progress steps :func:`run_all` reports (for a progress bar)."""
     from archsim.validate.overheads import FAMILIES, LAYERS, PHASES
@@ -386,6 +464,7 @@ def count_steps(grid: Grid) -> int:
     gemm = len(grid.gemm_m) * len(grid.gemm_kn) * len(grid.gemm_layouts)
     other_dtypes = (len(grid.dtypes) - 1) * min(4, len(grid.gemm_kn)) * len(grid.gemm_layouts)
     framework = len(FAMILIES) * len(LAYERS) * len(PHASES)
+    framework += len(FAMILIES) * len(grid.streaming_widths)
     return (7 + framework + gemm + other_dtypes + 2 * len(grid.memory_elements)
             + 5 * len(grid.vector_rows_cols) + len(grid.loss_rows_cols) + len(grid.attention)
             + len(grid.optimizer_params))
@@ -408,5 +487,6 @@ def run_all(device: str, grid: Grid, step: Progress) -> dict[str, list[Record]]:
     raw["attention"] = bench_attention(device, grid, primary, step)
     raw["optimizer"] = bench_optimizer(device, grid, step)
     raw["framework"] = bench_framework(device, grid, step)
+    raw["streaming"] = bench_streaming(device, grid, step)
     synchronize(device)
     return raw

@@ -179,7 +179,8 @@ def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
     """``mapping`` with the framework benchmark's in-model costs in its in-situ block: added
     to every op on a CPU, the host's cost per op on a GPU (its kernels run asynchronously;
     archsim/validate/overheads.py); unchanged without framework records."""
-    from archsim.validate.overheads import fit_overheads, insitu_block
+    from archsim.spec.units import format_quantity
+    from archsim.validate.overheads import fit_overheads, fit_streaming, insitu_block
     from archsim.validate.records import FIT_MAX_CONTENTION
 
     records = [r for r in raw.get("framework", [])
@@ -193,10 +194,23 @@ def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
         return mapping
     out = dict(mapping)
     block = insitu_block(ov, primary_dtype)
+    fit_detail: dict = {"framework_fit": ov.detail}
     if block is not None:
+        streaming = [r for r in raw.get("streaming", [])
+                     if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
+        if streaming and not ov.asynchronous:
+            points, detail = fit_streaming(streaming, {**device, "insitu": block},
+                                           primary_dtype)
+            block["inference_op_overhead_by_pass_bytes"] = [
+                [size, format_quantity(cost, "time", 4)] for size, cost in points]
+            block["sources"]["inference_op_overhead_by_pass_bytes"] = (
+                "archsim calibrate streaming benchmark: decode steps of 2-layer GPT and Llama "
+                f"models of widths {sorted({r['width'] for r in streaming})}, each op timed "
+                "in place (archsim/validate/overheads.py fit_streaming)")
+            fit_detail["streaming_fit"] = detail
         out["insitu"] = block
     if isinstance(out.get("calibration"), dict):
-        out["calibration"] = {**out["calibration"], "framework_fit": ov.detail}
+        out["calibration"] = {**out["calibration"], **fit_detail}
     return out
 
 

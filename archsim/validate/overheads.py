@@ -41,6 +41,22 @@ and they become ``host_op_cost``/``step_overhead`` (training) and
 no host cost is written (the device never waits for the host).
 
 The validated models are 16–48× wider: there these costs are 1–15% of a step's time.
+
+On a CPU the width matters for another reason: a small op right after GEMMs that streamed many
+weight bytes runs several times slower than alone (a 3072-wide GeLU: 9 µs alone, 29–91 µs
+after GEMMs that streamed 32–128 MB; reports/validation/cpu/streaming_ops.md), so the ops
+between a model's GEMMs cost more the wider the model. The streaming benchmark
+(:func:`archsim.validate.bench.bench_streaming`) times decode steps of 2-layer GPT and Llama
+models at widths from 16 to 2048, each op range timed in place (a CPU runs each op before
+returning), and :func:`fit_streaming` turns them into the in-model cost of an op that is not a
+weight GEMM by the weight bytes a forward pass streams: the profile's
+``inference_op_overhead_by_pass_bytes``. Keyed by the pass's bytes, not one layer's, because
+what matters is whether the weights stay in the caches from one step to the next: the 2-layer
+width-384 models (14 MB) ran their GEMMs twice as fast as a DRAM-bound prediction (their
+weights stayed in the 32 MiB L3), while a 4-layer width-512 model (67 MB) streams them from
+memory. The weight GEMMs are timed in the same runs and left out of it; they keep
+``inference_kernel_overhead`` (at the validated widths their in-model time is within 10% of
+archsim's GEMM-grid prediction).
 """
 
 from __future__ import annotations
@@ -61,6 +77,17 @@ TOKENS = 16
 """Prompt length before a timed decode step, and the training sequence length."""
 VOCAB = 64
 PHASES = ("decode", "train")
+STREAMING_LAYERS = 2
+"""Depth of the streaming benchmark's models (each op timed in place, no differencing)."""
+WEIGHT_GEMM_LABELS = frozenset({"qkv", "proj", "fc1", "fc2", "logits"})
+"""Op ranges of archsim/validate/torch_model.py (layer prefix dropped) that hold one weight GEMM
+each and nothing else."""
+STREAMING_MIN_RUNS = 20
+STREAMING_MIN_S = 0.1
+STREAMING_MAX_RUNS = 60
+"""Op-by-op timed decode steps per streaming record: at least ``STREAMING_MIN_RUNS`` and
+``STREAMING_MIN_S`` seconds of them, at most ``STREAMING_MAX_RUNS`` (each is kept in the
+profile's raw records)."""
 FAMILIES = ("gpt", "llama")
 _PROBE_S = 1e-6
 """Launch overhead added to read a prediction's kernel count off its growth."""
@@ -71,30 +98,35 @@ margin, not a measurement: on the H200 even models 16–128× wider kept their k
 only 8–22% of an eager decode step (reports/validation/h200/host_bound.md)."""
 
 
-def framework_spec(family: str, layers: int) -> ModelSpec:
+def framework_spec(family: str, layers: int, width: int = WIDTH) -> ModelSpec:
     """The benchmark's model: a GPT block (LayerNorm, GeLU, learned positions, biases) or a
-    Llama block (RMSNorm, SwiGLU, RoPE, GQA, no biases) at width ``WIDTH``."""
+    Llama block (RMSNorm, SwiGLU, RoPE, GQA, no biases) at ``width`` (heads of 64, at least
+    2)."""
+    heads = max(2, width // 64)
     if family == "gpt":
-        return ModelSpec(name=f"framework-gpt-{layers}", layers=layers, hidden=WIDTH, heads=2,
-                         vocab=VOCAB, mlp="gelu", norm="layernorm", position="learned",
-                         bias=True, tied_embeddings=True, max_seq_len=2 * TOKENS,
-                         source="archsim calibrate framework benchmark (GPT block, width 16)")
-    if family == "llama":
-        return ModelSpec(name=f"framework-llama-{layers}", layers=layers, hidden=WIDTH,
-                         heads=2, kv_heads=1, ffn_hidden=2 * WIDTH, vocab=VOCAB, mlp="swiglu",
-                         norm="rmsnorm", position="rope", bias=False, tied_embeddings=False,
+        return ModelSpec(name=f"framework-gpt-{layers}-w{width}", layers=layers, hidden=width,
+                         heads=heads, vocab=VOCAB, mlp="gelu", norm="layernorm",
+                         position="learned", bias=True, tied_embeddings=True,
                          max_seq_len=2 * TOKENS,
-                         source="archsim calibrate framework benchmark (Llama block, width 16)")
+                         source=f"archsim calibrate framework benchmark (GPT block, width "
+                                f"{width})")
+    if family == "llama":
+        return ModelSpec(name=f"framework-llama-{layers}-w{width}", layers=layers,
+                         hidden=width, heads=heads, kv_heads=heads // 2, ffn_hidden=2 * width,
+                         vocab=VOCAB, mlp="swiglu", norm="rmsnorm", position="rope",
+                         bias=False, tied_embeddings=False, max_seq_len=2 * TOKENS,
+                         source=f"archsim calibrate framework benchmark (Llama block, width "
+                                f"{width})")
     raise ValueError(f"unknown family {family!r}")
 
 
 def scenario(family: str, layers: int, phase: str, device: dict[str, Any],
-             dtype: str) -> dict[str, Any]:
+             dtype: str, width: int = WIDTH) -> dict[str, Any]:
     """The archsim scenario of one benchmark step on ``device`` (a profile mapping): a decode
     step after ``TOKENS`` tokens of context (its TPOT), or a training step on one sequence."""
     from archsim.validate.predict import one_device_scenario
 
-    spec = framework_spec(family, layers)
+    spec = framework_spec(family, layers, width)
     if phase == "decode":
         workload = {"kind": "inference", "batch": 1, "prompt_len": TOKENS, "gen_len": 2,
                     "dtype": dtype}
@@ -228,3 +260,48 @@ def insitu_block(ov: Overheads, primary_dtype: str) -> dict[str, Any] | None:
     if not sources:
         return None
     return {**block, "defaults": defaults, "sources": sources}
+
+
+def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
+                  ) -> tuple[list[tuple[float, float]], list[dict[str, Any]]]:
+    """The in-model cost of an op that is not a weight GEMM, by the weight bytes one pass
+    streams: ``[[bytes, seconds], ...]`` (bytes increasing) from the streaming benchmark's
+    ``records`` (:func:`archsim.validate.bench.bench_streaming`) and the profile ``device`` (a
+    mapping with the framework benchmark's in-situ block), with the per-record detail.
+
+    Per record: the measured decode step, less the time measured inside its weight GEMMs' op
+    ranges in the same step (the run of median such difference among ``runs``), less the
+    predicted work of the other ops and the per-pass cost, spread over those other ops:
+    ``(T − G − D − iteration) / N``. The weight GEMMs are measured, not predicted,
+    so their prediction error does not leak in; everything outside the op ranges (module calls,
+    the loop) counts as the ops' cost, as in :func:`fit_overheads`. GPT and Llama records of
+    one width are averaged (bytes and cost)."""
+    from archsim.cost.compute import compute_time, op_overhead
+    from archsim.cost.insitu import factors, inference_device
+    from archsim.spec.device import DeviceSpec
+    from archsim.validate.predict import inference_pass_ops, pass_weight_bytes
+
+    dev = inference_device(DeviceSpec.model_validate(device))
+    iteration = factors(dev).iteration_overhead
+    by_width: dict[int, list[tuple[float, float]]] = {}
+    detail: list[dict[str, Any]] = []
+    for rec in records:
+        spec = framework_spec(rec["model"], rec["layers"], rec["width"])
+        ops = [op for op in inference_pass_ops(spec, 1, 1, TOKENS + 1, dtype)
+               if op.kind != "comm"]
+        others = [op for op in ops if op.layout is None]
+        # the run of median time outside the weight GEMMs' op ranges ([step, inside] pairs)
+        outside_gemms, step = sorted((t - inside, t) for t, inside in rec["runs"])[
+            len(rec["runs"]) // 2]
+        work = sum(compute_time(op, dev) - op_overhead(op, dev) for op in others)
+        predicted_gemms = sum(compute_time(op, dev) for op in ops if op.layout is not None)
+        cost = max((outside_gemms - work - iteration) / len(others), 0.0)
+        streamed = pass_weight_bytes(spec, dtype)
+        by_width.setdefault(rec["width"], []).append((streamed, cost))
+        detail.append({"model": rec["model"], "width": rec["width"], "pass_weight_bytes":
+                       streamed, "measured_s": step, "weight_gemms_s": step - outside_gemms,
+                       "weight_gemms_predicted_s": predicted_gemms,
+                       "other_ops": len(others), "other_work_s": work, "cost_per_op_s": cost})
+    points = sorted((statistics.fmean(b for b, _ in got), statistics.fmean(c for _, c in got))
+                    for got in by_width.values())
+    return [(float(f"{b:.4g}"), float(f"{c:.4g}")) for b, c in points], detail

@@ -13,10 +13,10 @@ from collections import defaultdict
 from typing import Any
 
 from archsim.api import simulate
-from archsim.cost.compute import compute_time
-from archsim.cost.insitu import factors, inference_device
+from archsim.cost.compute import compute_time, op_overhead
+from archsim.cost.insitu import inference_device
 from archsim.graph.backward import backward_of, grad_accumulate_op, optimizer_op
-from archsim.graph.inference import inference_head, inference_layer
+from archsim.graph.inference import inference_head, inference_layer, pass_weight_elements
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.device import DeviceSpec
@@ -93,9 +93,9 @@ def forward_label(name: str) -> str:
 
 def _time_by_name(ops: list[Op], device: DeviceSpec, out: dict[str, float],
                   suffix: str = "", kernel_only: bool = False) -> None:
-    fixed = factors(device).kernel_overhead if kernel_only else 0.0
     for op in ops:
         if op.kind != "comm":
+            fixed = op_overhead(op, device) if kernel_only else 0.0
             out[forward_label(op.name) + suffix] += compute_time(op, device) - fixed
 
 
@@ -123,32 +123,40 @@ def predicted_ops(case: Case, device: DeviceSpec, *, kernel_only: bool = False
                        optimizer_op(params, "adam", case.dtype)], device, step,
                       kernel_only=kernel_only)
         return {"step": dict(step)}
-    device = inference_device(device)  # inference's in-situ kernel costs
-    base = Shape(batch=1, seq=1, kv_seq=1, dtype=case.dtype, flash=True,
-                 causal=not model.encoder, training=False, kv_cache=True)
-    return {"prefill": _inference_ops(case, device, base, q=case.seq_len, kv=case.seq_len,
-                                      kernel_only=kernel_only),
-            "decode": _inference_ops(case, device, base, q=1, kv=case.seq_len + 1,
-                                     kernel_only=kernel_only)}
+    # inference's in-situ kernel costs, at the weight bytes one pass of this model streams
+    device = inference_device(device, pass_weight_bytes(model, case.dtype))
+    out = {}
+    for phase, q, kv in (("prefill", case.seq_len, case.seq_len),
+                         ("decode", 1, case.seq_len + 1)):
+        times: dict[str, float] = defaultdict(float)
+        _time_by_name(inference_pass_ops(model, case.batch, q, kv, case.dtype), device, times,
+                      kernel_only=kernel_only)
+        out[phase] = dict(times)
+    return out
 
 
-def _inference_ops(case: Case, device: DeviceSpec, base: Shape, q: int, kv: int,
-                   kernel_only: bool = False) -> dict[str, float]:
-    """One forward of ``q`` new tokens per sequence attending to ``kv``: the linear ops see
-    batch·q tokens as one sequence, attention sees (batch, q, kv), the head the last positions
-    (as archsim.plan.inference prices them)."""
+def pass_weight_bytes(model: ModelSpec, dtype: str) -> float:
+    """Weight bytes one forward pass of the model streams on one device
+    (:func:`archsim.graph.inference.pass_weight_elements`)."""
+    from archsim.spec.units import BYTES_PER_ELEMENT
+
+    base = Shape(batch=1, seq=1, kv_seq=1, dtype=dtype, training=False, kv_cache=True)
+    return pass_weight_elements(model, base) * BYTES_PER_ELEMENT[dtype]
+
+
+def inference_pass_ops(model: ModelSpec, batch: int, q: int, kv: int, dtype: str
+                       ) -> list[Op]:
+    """The ops of one forward of ``q`` new tokens per sequence attending to ``kv`` on one
+    device: the linear ops see batch·q tokens as one sequence, attention sees (batch, q, kv),
+    the head the last positions (as archsim.plan.inference prices them)."""
     from dataclasses import replace
 
-    model = case.spec
-    tokens = replace(base, batch=1, seq=case.batch * q, kv_seq=case.batch * q)
-    attn = replace(base, batch=case.batch, seq=q, kv_seq=kv)
-    out: dict[str, float] = defaultdict(float)
-    _time_by_name(embedding_forward(model, tokens), device, out, kernel_only=kernel_only)
+    base = Shape(batch=1, seq=1, kv_seq=1, dtype=dtype, flash=True,
+                 causal=not model.encoder, training=False, kv_cache=True)
+    tokens = replace(base, batch=1, seq=batch * q, kv_seq=batch * q)
+    attn = replace(base, batch=batch, seq=q, kv_seq=kv)
+    ops = list(embedding_forward(model, tokens))
     for i in range(model.layers):
-        _time_by_name([op for op in inference_layer(model, tokens, i) if not op.attention_core],
-                      device, out, kernel_only=kernel_only)
-        _time_by_name([op for op in inference_layer(model, attn, i) if op.attention_core],
-                      device, out, kernel_only=kernel_only)
-    _time_by_name(inference_head(model, replace(base, batch=case.batch, seq=1, kv_seq=1)),
-                  device, out, kernel_only=kernel_only)
-    return dict(out)
+        ops += [op for op in inference_layer(model, tokens, i) if not op.attention_core]
+        ops += [op for op in inference_layer(model, attn, i) if op.attention_core]
+    return ops + list(inference_head(model, replace(base, batch=batch, seq=1, kv_seq=1)))

@@ -44,7 +44,7 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     assert cal["info"]["threads"] == 1 and cal["info"]["device"] == "cpu"
     raw = cal["raw"]
     assert {"overhead", "gemm", "memory", "vector", "loss", "attention", "optimizer",
-            "framework"} <= set(raw)
+            "framework", "streaming"} <= set(raw)
     assert len(raw["gemm"]) == 4 * 4 * 3 + 4 * 3  # fp32 grid × 3 layouts + 4 bf16 shapes × 3
     # 2 families × 1 and 3 layers × decode and training steps
     assert len(raw["framework"]) == 8
@@ -54,6 +54,13 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     assert set(defaults) == {"kernel_overhead", "step_overhead", "inference_kernel_overhead",
                              "iteration_overhead"}
     assert defaults["kernel_overhead"] > 0 and defaults["inference_kernel_overhead"] > 0
+    # the streaming benchmark: 2 families × the quick grid's 2 widths, each step timed with
+    # its weight GEMMs' op ranges inside it, and one point per width in the in-situ block
+    assert [(r["model"], r["width"]) for r in raw["streaming"]] == [
+        ("gpt", 16), ("llama", 16), ("gpt", 384), ("llama", 384)]
+    assert all(0 < inside < step for r in raw["streaming"] for step, inside in r["runs"])
+    curve = spec.insitu.inference_op_overhead_by_pass_bytes
+    assert len(curve) == 2 and all(cost > 0 for _, cost in curve)
     assert "# best measured FLOP/s" in profile.read_text()  # values carry their source
 
 

@@ -1,0 +1,125 @@
+"""The streaming benchmark (archsim/validate/overheads.py ``fit_streaming``): the in-model cost
+of an op that is not a weight GEMM, by the weight bytes a layer streams. The fit gives back the
+cost that made the records, and a profile holding it predicts those records through the
+engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from archsim.api import simulate
+from archsim.cost.compute import compute_time
+from archsim.cost.insitu import inference_device
+from archsim.spec.device import DeviceSpec
+from archsim.validate.calibrate import with_overheads
+from archsim.validate.overheads import (
+    FAMILIES,
+    STREAMING_LAYERS,
+    TOKENS,
+    WEIGHT_GEMM_LABELS,
+    fit_streaming,
+    framework_spec,
+    scenario,
+)
+from archsim.validate.predict import inference_pass_ops
+
+PROFILE = Path(__file__).resolve().parents[2] / "reports" / "validation" / "cpu" / \
+    "cpu-local-example.yaml"
+WIDTHS = (16, 384)
+OTHER_OPS = 2 * 7 + 2
+"""Ops of a 2-layer decode pass that are not weight GEMMs: per GPT or Llama layer two norms,
+attention, the KV write, two residual adds and the activation; the embedding and the final
+norm."""
+
+
+@pytest.fixture(scope="module")
+def device() -> dict:
+    """The example CPU profile with its framework benchmark's block, without a streaming
+    curve."""
+    data = yaml.safe_load(PROFILE.read_text())
+    out = {k: v for k, v in data.items() if k != "calibration"}
+    out["insitu"] = {k: v for k, v in out["insitu"].items()
+                     if k != "inference_op_overhead_by_pass_bytes"}
+    out["insitu"]["sources"] = {k: v for k, v in out["insitu"]["sources"].items()
+                                if k != "inference_op_overhead_by_pass_bytes"}
+    return out
+
+
+def records_made_with(device: dict, cost_of_width: dict[int, float]) -> list[dict]:
+    """What the streaming benchmark would record if every op that is not a weight GEMM cost
+    ``cost_of_width[width]`` inside the model: the engine's decode step (TPOT) with that cost
+    as the device's ``other_op_overhead``, and the weight GEMMs' op ranges at their predicted
+    times."""
+    out = []
+    for width, cost in cost_of_width.items():
+        with_cost = {**device, "insitu": {**device["insitu"],
+                                          "other_op_overhead": f"{cost * 1e6} us"}}
+        dev = inference_device(DeviceSpec.model_validate(with_cost))
+        for family in FAMILIES:
+            spec = framework_spec(family, STREAMING_LAYERS, width)
+            sc = scenario(family, STREAMING_LAYERS, "decode", with_cost, "fp32", width)
+            ops = inference_pass_ops(spec, 1, 1, TOKENS + 1, "fp32")
+            gemms = sum(compute_time(op, dev) for op in ops if op.layout is not None)
+            step = simulate(sc)["tpot_s"]
+            # a noisy run either side of the median run: the fit takes the median
+            runs = [[step, gemms], [step * 3, gemms], [step - gemms / 2, gemms / 2]]
+            out.append({"model": family, "width": width, "layers": STREAMING_LAYERS,
+                        "time_s": step, "runs": runs})
+    return out
+
+
+def test_a_pass_has_the_other_ops_counted_by_hand():
+    for family in FAMILIES:
+        ops = inference_pass_ops(framework_spec(family, 2, 384), 1, 1, TOKENS + 1, "fp32")
+        assert sum(1 for op in ops if op.kind != "comm" and op.layout is None) == OTHER_OPS
+
+
+def test_the_models_weight_gemm_ranges_are_the_graphs_weight_gemms():
+    """The benchmark sums the op ranges it names weight GEMMs; the fit counts every other op of
+    the graph: the two must split the pass the same way."""
+    for family in FAMILIES:
+        ops = inference_pass_ops(framework_spec(family, 2, 64), 1, 1, TOKENS + 1, "fp32")
+        names = {op.name.split(".", 1)[-1] if op.name.startswith("L") else op.name
+                 for op in ops if op.layout is not None}
+        assert names == WEIGHT_GEMM_LABELS
+
+
+def test_the_fit_gives_back_the_cost_that_made_the_records(device):
+    made = {16: 20e-6, 384: 45e-6}
+    points, detail = fit_streaming(records_made_with(device, made), device, "fp32")
+    assert [round(cost, 9) for _, cost in points] == pytest.approx([20e-6, 45e-6], rel=1e-3)
+    # the bytes of a width's point: the mean of its GPT and Llama passes' GEMM weight operands
+    # (fp32): two layers and the logits (384 × the benchmark's 64-token vocabulary)
+    gpt = 12 * 384 ** 2  # QKV 3h², projection h², MLP 4h² + 4h² (biases are no GEMM operand)
+    llama = 384 * (384 + 2 * 192) + 384 ** 2 + 3 * 384 * 768  # GQA 6/3 heads, SwiGLU 768
+    logits = 384 * 64
+    assert points[1][0] == pytest.approx(
+        4 * ((2 * gpt + logits) + (2 * llama + logits)) / 2, rel=1e-3)
+    assert all(d["other_ops"] == OTHER_OPS for d in detail)
+
+
+def test_a_profile_with_the_curve_predicts_the_records(device):
+    """Calibrate's block from the records; the engine then predicts each record's step (one
+    cost at both widths, so that the curve is flat and reading it at each family's own layer
+    bytes gives that cost exactly)."""
+    made = {16: 30e-6, 384: 30e-6}
+    records = records_made_with(device, made)
+    raw = {"framework": [], "streaming": records}
+    base = {**device, "kind": "cpu"}
+    mapping = with_overheads({**base, "insitu": None}, raw, "fp32")
+    assert mapping.get("insitu") is None  # no framework records: nothing to build on
+    framework = yaml.safe_load(PROFILE.read_text())["calibration"]["framework_fit"]
+    raw["framework"] = [{"model": d["model"], "phase": d["phase"], "layers": n, "time_s": t}
+                        for d in framework for n, t in zip((1, 3), d["measured_s"],
+                                                           strict=True)]
+    mapping = with_overheads({k: v for k, v in base.items() if k != "insitu"}, raw, "fp32")
+    curve = mapping["insitu"]["inference_op_overhead_by_pass_bytes"]
+    assert len(curve) == 2
+    assert "streaming benchmark" in mapping["insitu"]["sources"][
+        "inference_op_overhead_by_pass_bytes"]
+    for rec in records:
+        sc = scenario(rec["model"], STREAMING_LAYERS, "decode", mapping, "fp32", rec["width"])
+        assert simulate(sc)["tpot_s"] == pytest.approx(rec["time_s"], rel=1e-6)
