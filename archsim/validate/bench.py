@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from archsim.validate.deps import require_torch
 from archsim.validate.measure import synchronize, time_callable
@@ -369,19 +370,30 @@ def _framework_steps(family: str, layers: int, device: str, grid: Grid,
     step(f"framework {family} {layers} layers train")
     training = _timing(train, device, grid)
     model.eval()
-    cache = model.new_cache(1, TOKENS + 1)
-    last = prompt[:, -1:]
-
-    def decode() -> None:
-        cache.length = TOKENS
-        model.next_token(last, cache)
-
+    decode = _decoder(model, prompt)
     step(f"framework {family} {layers} layers decode")
     with torch.inference_mode():
-        model.next_token(prompt, cache)
         decoding = _timing(decode, device, grid)
     base = {"model": family, "layers": layers, "dtype": dtype}
     return [{**base, "phase": "decode", **decoding}, {**base, "phase": "train", **training}]
+
+
+def _decoder(model: Any, prompt: Any) -> Callable[[], None]:
+    """One decode step of ``model`` (eval mode) after ``prompt`` (one sequence), prefilled
+    here once into a fresh cache; each call rewinds the cache and decodes the prompt's last
+    token again. Call it under ``torch.inference_mode()``."""
+    torch = require_torch()
+    tokens = prompt.shape[1]
+    cache = model.new_cache(1, tokens + 1)
+    last = prompt[:, -1:]
+    with torch.inference_mode():
+        model.next_token(prompt, cache)
+
+    def decode() -> None:
+        cache.length = tokens
+        model.next_token(last, cache)
+
+    return decode
 
 
 def bench_streaming(device: str, grid: Grid, step: Progress) -> list[Record]:
@@ -415,17 +427,9 @@ def _streaming_step(family: str, width: int, device: str, grid: Grid,
     dtype = grid.dtypes[0]
     spec = framework_spec(family, STREAMING_LAYERS, width)
     model = build_model(spec, device, dtype).eval()
-    prompt = random_tokens(spec, 1, TOKENS, device)
-    cache = model.new_cache(1, TOKENS + 1)
-    last = prompt[:, -1:]
-
-    def decode() -> None:
-        cache.length = TOKENS
-        model.next_token(last, cache)
-
+    decode = _decoder(model, random_tokens(spec, 1, TOKENS, device))
     step(f"streaming {family} width {width} decode")
     with torch.inference_mode():
-        model.next_token(prompt, cache)
         timing = _timing(decode, device, grid)
         # the same steps with each op range timed: the step's own time comes from these runs
         # too, so that the time outside the weight GEMMs is a difference within one run
