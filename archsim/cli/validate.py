@@ -127,6 +127,10 @@ def _print_report(report: dict, paths: list[Path]) -> None:
           f"({len(s['models'])} models); matmul-class per-op MAPE "
           + (f"{s['matmul_op_mape'] * 100:.1f}%" if s["matmul_op_mape"] is not None else "n/a")
           + f" over {s['matmul_op_rows']} rows")
+    if report.get("machine_drift"):
+        from archsim.validate.drift import drift_line
+
+        print(drift_line(report["machine_drift"]))
     dist = report.get("distributed")
     if dist and "dp_step" in dist:
         step = dist["dp_step"]

@@ -173,8 +173,12 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{eb['metrics']} metrics |")
     lines += [f"| per-op MAPE, matmul-class ({s['matmul_op_rows']} rows) | "
               f"{_pct(s['matmul_op_mape'])} |",
-              f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |",
-              "", "## Cases", "",
+              f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |"]
+    if report.get("machine_drift"):
+        from archsim.validate.drift import drift_markdown
+
+        lines += ["", *drift_markdown(report["machine_drift"])]
+    lines += ["", "## Cases", "",
               "| case | params | metric | measured ms | predicted ms | error | spread | "
               "error bar ms |",
               "|---|---:|---|---:|---:|---:|---:|---|"]

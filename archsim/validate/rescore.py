@@ -70,7 +70,9 @@ def rescore(report: dict[str, Any], profile: dict[str, Any], profile_name: str,
             source: str = "") -> dict[str, Any]:
     """A report with the measurements of ``report`` and the predictions of ``profile``.
 
-    The two-process check, whose prediction needs a rank profile, is not carried over.
+    The two-process check, whose prediction needs a rank profile, is not carried over, nor is
+    the machine-drift check (it compares the machine with the profile the runs were
+    measured with; archsim/validate/drift.py).
     """
     from archsim.validate.predict import predicted_ops, simulate_case_with_error_bar
 

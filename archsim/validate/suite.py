@@ -17,6 +17,7 @@ from archsim.spec.loader import load_spec_file
 from archsim.spec.registry import read_yaml
 from archsim.validate.cases import Case, default_cases
 from archsim.validate.compare import CaseResult, op_rows, report_dict
+from archsim.validate.drift import MachineProbe
 from archsim.validate.measure import preserved_torch_settings
 
 Progress = Callable[[int, int, str], None]
@@ -66,6 +67,12 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
     cases = cases if cases is not None else default_cases(dev, quick=quick)
     results: list[CaseResult] = []
     waited = 0.0
+    # the profile's own calibration records timed again around the cases (archsim/validate/
+    # drift.py): how far this machine is from the one the profile measured
+    probe = MachineProbe(dev, mapping)
+    if dev == "cpu":
+        waited += wait_for_quiet(max_wait_s=60.0)
+    probe.start()
     for i, case in enumerate(cases):
         if progress is not None:
             progress(i, len(cases), case.name)
@@ -81,13 +88,14 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
                                   predicted=predicted, spread=measured.spread, ops=rows,
                                   contention=measured.contention, error_bar=error_bar,
                                   case=asdict(case)))
+    drift = probe.finish()
     if progress is not None:
         progress(len(cases), len(cases), "done")
     meta = machine_info(dev, n_threads)
     meta.update({"profile": profile_name, "device_name": spec.name,
                  "repeats": repeats, "grid": "quick" if quick else "full",
                  "waited_for_quiet_s": round(waited, 1)})
-    return report_dict(results, meta)
+    return {**report_dict(results, meta), "machine_drift": drift}
 
 
 def _wall_per_phase(metrics: dict[str, float], case: Case) -> dict[str, float]:

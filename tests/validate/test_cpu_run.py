@@ -77,7 +77,8 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
     assert main(["validate", "--device", "cpu", "--quick", "--threads", THREADS,
                  "--profile", str(profile), "--out", str(out), "--repeats", "3",
                  "--distributed", "--rank-profile", str(profile)]) == 0
-    assert "end-to-end MAPE" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "end-to-end MAPE" in printed
     report = json.loads((out / "validation.json").read_text())
     s = report["summary"]
     assert s["cases"] == 5 and len(s["models"]) == 3
@@ -91,6 +92,17 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
         assert {"qkv", "attn", "proj", "fc1", "fc2", "logits"} <= ops
     md = (out / "validation.md").read_text()
     assert "## Two processes (torch.distributed)" in md
+    # the profile's calibration records timed again around the cases, each against its own
+    # record (archsim/validate/drift.py)
+    drift = report["machine_drift"]
+    assert [r["probe"] for r in drift["rows"]] == ["GEMM", "GEMV", "copy", "tiny ops"]
+    cal = yaml.safe_load(profile.read_text())["calibration"]
+    assert drift["calibrated_at"] == cal["info"]["taken_at"]
+    for row in drift["rows"]:
+        assert row["before_s"] > 0 and row["after_s"] > 0
+        assert row["before_ratio"] == pytest.approx(row["before_s"] / row["calibrated_s"])
+    assert "## The machine against its calibration" in md
+    assert "machine against its calibration (time now / then" in printed
     dist = report["distributed"]
     assert dist["info"]["backend"] == "gloo"
     assert len(dist["allreduce"]) >= 5

@@ -1,0 +1,79 @@
+"""The machine-drift probes of ``archsim validate`` (archsim/validate/drift.py): which
+calibration records they time again, and how the ratios are reported. The timing itself runs
+in tests/validate/test_cpu_run.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from archsim.validate.drift import (
+    MachineProbe,
+    drift_line,
+    drift_markdown,
+    drift_rows,
+    probe_records,
+)
+
+
+def gemm(m, k, n, time_s, layout="nt", dtype="fp32"):
+    return {"m": m, "k": k, "n": n, "layout": layout, "dtype": dtype, "time_s": time_s}
+
+
+RAW = {
+    "gemm": [gemm(1, 256, 256, 20e-6), gemm(1, 768, 32000, 7e-3), gemm(64, 1024, 1024, 2e-3),
+             gemm(1024, 1024, 4096, 0.048), gemm(4096, 768, 32000, 1.0),  # too long a probe
+             gemm(2048, 2048, 2048, 0.01, layout="nn"),  # not the forward layout
+             gemm(1, 4096, 4096, 1e-3, dtype="bf16")],  # not the primary dtype
+    "memory": [{"kernel": "copy", "elements": 2**20, "dtype": "fp32", "time_s": 1e-4},
+               {"kernel": "copy", "elements": 2**26, "dtype": "fp32", "time_s": 0.0145},
+               {"kernel": "add", "elements": 2**27, "dtype": "fp32", "time_s": 0.05}],
+    "overhead": [{"op": "linear", "time_s": 6e-6}, {"op": "gelu", "time_s": 9e-6}],
+}
+
+
+def test_the_probes_are_the_calibrations_own_records():
+    probes = probe_records(RAW)
+    # the most FLOPs among fp32 forward GEMMs that took at most 50 ms: 1024×1024×4096
+    assert probes["GEMM"] == RAW["gemm"][3]
+    # m = 1 with the largest weight: the 768×32000 logits GEMV
+    assert probes["GEMV"] == RAW["gemm"][1]
+    assert probes["copy"] == RAW["memory"][1]  # the largest copy, not the add
+    assert probes["tiny ops"] == RAW["overhead"]
+
+
+def test_ratios_are_time_now_over_time_then():
+    probes = probe_records(RAW)
+    before = {"GEMM": 0.0528, "GEMV": 7e-3, "copy": 0.0145, "tiny ops": 15e-6}
+    after = {"GEMM": 0.048, "GEMV": 7.7e-3, "copy": 0.029, "tiny ops": 12e-6}
+    rows = {r["probe"]: r for r in drift_rows(probes, before, after)}
+    assert rows["GEMM"]["before_ratio"] == pytest.approx(1.1)
+    assert rows["GEMM"]["after_ratio"] == pytest.approx(1.0)
+    assert rows["GEMV"]["after_ratio"] == pytest.approx(1.1)
+    assert rows["copy"]["after_ratio"] == pytest.approx(2.0)
+    # the tiny ops: 6 + 9 µs at calibration
+    assert rows["tiny ops"]["calibrated_s"] == pytest.approx(15e-6)
+    assert rows["tiny ops"]["after_ratio"] == pytest.approx(0.8)
+    assert list(rows) == ["GEMM", "GEMV", "copy", "tiny ops"]
+    d = {"calibrated_at": "2026-12-05T09:19:11+00:00", "rows": list(rows.values())}
+    md = "\n".join(drift_markdown(d))
+    assert "| GEMM | 1024×1024×4096 fp32 | 48.000 ms | 52.800 ms | 48.000 ms | 1.10 … 1.00 |" in md
+    assert "| copy | 67108864 fp32 elements | 14.500 ms | 14.500 ms | 29.000 ms | 1.00 … 2.00 |" \
+        in md
+    assert "| tiny ops | 2 ops, 100 calls each | 15.0 µs | 15.0 µs | 12.0 µs | 1.00 … 0.80 |" in md
+    assert "(taken 2026-12-05T09:19:11+00:00)" in md
+    assert drift_line(d).endswith("GEMM 1.10 … 1.00, GEMV 1.00 … 1.10, copy 1.00 … 2.00, "
+                                  "tiny ops 1.00 … 0.80")
+
+
+def test_a_profile_without_calibration_records_is_not_checked():
+    from archsim.spec.registry import load_registry_mapping
+
+    h200, _ = load_registry_mapping("devices", "h200-sxm-141gb")
+    probe = MachineProbe("cpu", h200)
+    probe.start()  # times nothing
+    d = probe.finish()
+    assert d == {"skipped": "the profile holds no calibration records to time again "
+                            "(a registry profile, or one written by hand)"}
+    assert drift_markdown(d)[-1] == ("Not checked: the profile holds no calibration records "
+                                     "to time again (a registry profile, or one written by "
+                                     "hand).")
