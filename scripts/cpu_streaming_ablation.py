@@ -37,7 +37,8 @@ SETS = {  # measurement set → its validation.json (every CPU validate run of 2
     "09:23": CPU / "measured-2026-12-05/0923.json",
     "12:19": CPU / "measured-2026-12-05/1219.json",
     "13:02": CPU / "measured-2026-12-05/1302.json",
-    "13:05 (the committed report)": CPU / "validation.json",
+    "13:05": CPU / "measured-2026-12-05/1305.json",
+    "13:20 (the committed report)": CPU / "validation.json",
 }
 
 

@@ -63,6 +63,9 @@ class CaseResult:
     case: dict[str, Any] | None = None
     """The case's fields (model, mode, batch, seq_len, gen_len, dtype), so that a report can
     be predicted again with another profile (archsim.validate.rescore)."""
+    machine: dict[str, float] | None = None
+    """Right before the case: each cheap probe's time now over its time at calibration
+    (archsim.validate.drift; None when not checked)."""
 
     @property
     def errors(self) -> dict[str, float]:
@@ -133,7 +136,8 @@ def report_dict(results: list[CaseResult], meta: dict[str, Any]) -> dict[str, An
                        "measured": r.measured, "predicted": r.predicted, "errors": r.errors,
                        "spread": r.spread, "contention": r.contention, "ops": r.ops,
                        **({"error_bar": r.error_bar} if r.error_bar is not None else {}),
-                       **({"case": r.case} if r.case is not None else {})}
+                       **({"case": r.case} if r.case is not None else {}),
+                       **({"machine": r.machine} if r.machine is not None else {})}
                       for r in results]}
 
 
@@ -174,19 +178,21 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"| per-op MAPE, matmul-class ({s['matmul_op_rows']} rows) | "
               f"{_pct(s['matmul_op_mape'])} |",
               f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |"]
-    if report.get("machine_drift"):
-        from archsim.validate.drift import drift_markdown
+    from archsim.validate.drift import case_label, drift_markdown
 
+    if report.get("machine_drift"):
         lines += ["", *drift_markdown(report["machine_drift"])]
+    checked = any(c.get("machine") for c in report["cases"])
     lines += ["", "## Cases", "",
               "| case | params | metric | measured ms | predicted ms | error | spread | "
-              "error bar ms |",
-              "|---|---:|---|---:|---:|---:|---:|---|"]
+              "error bar ms |" + (" machine now / then |" if checked else ""),
+              "|---|---:|---|---:|---:|---:|---:|---|" + ("---|" if checked else "")]
     for c in report["cases"]:
         for k, v in c["measured"].items():
             lines.append(f"| {c['name']} | {c['params'] / 1e6:.1f}M | {k} | {_ms(v)} | "
                          f"{_ms(c['predicted'].get(k))} | {_pct(c['errors'].get(k))} | "
-                         f"{c['spread'].get(k, 0) * 100:.0f}% | {_bar(c, k, v)} |")
+                         f"{c['spread'].get(k, 0) * 100:.0f}% | {_bar(c, k, v)} |"
+                         + (f" {case_label(c.get('machine'))} |" if checked else ""))
     lines += ["", "## Per op (summed over layers)", "",
               ("Measured per-op times are the profiled GPU kernel times of each op's ranges"
                if gpu else "Measured per-op times are scaled so that they add up to the "

@@ -12,9 +12,11 @@ the machine's drift, and a reader cannot tell them apart.
 So ``archsim validate`` times a few of the profile's own calibration records again, with the
 same benchmark code and shapes, before and after the cases: a compute-bound GEMM, a
 weight-streaming GEMV (decode's kind of GEMM), a DRAM-sized copy and the tiny-op dispatch
-costs. Each probe reports its time now over its time at calibration (1.10: the machine ran
-that kernel 10% slower than when the profile was made). Nothing is corrected with it: the
-predictions still come from the profile alone, so the validation stays held out.
+costs; and right before each case the two cheap ones (CASE_PROBES, a fraction of a second), so
+that each case's error can be read beside the machine's state when it ran. Each probe reports
+its time now over its time at calibration (1.10: the machine ran that kernel 10% slower than
+when the profile was made). Nothing is corrected with it: the predictions still come from the
+profile alone, so the validation stays held out.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ PROBES = ("GEMM", "GEMV", "copy", "tiny ops")
 forward (nt) layout among those that took at most PROBE_MAX_S, its smallest-m GEMM with the
 largest weight (m = 1 on a CPU grid), the largest copy, and the sum of the per-op dispatch
 records."""
+CASE_PROBES = ("GEMV", "tiny ops")
+"""The probes timed again before each case: the cheap ones, and the two kinds of time decode
+and small models spend."""
 PROBE_MAX_S = 0.05
 """The compute-bound probe's longest calibration time: each probe runs its benchmark's warm-up
 and repeats twice per validation, so it stays a few seconds in all."""
@@ -131,6 +136,14 @@ class MachineProbe:
         if self.probes:
             self.before = retime(self.device, self.probes, self.grid)
 
+    def case_check(self) -> dict[str, float] | None:
+        """CASE_PROBES timed now, each over its time at calibration (None: nothing to time)."""
+        probes = {k: v for k, v in self.probes.items() if k in CASE_PROBES}
+        if not probes:
+            return None
+        now = retime(self.device, probes, self.grid)
+        return {k: now[k] / seconds(v) for k, v in probes.items() if seconds(v) > 0}
+
     def finish(self) -> dict[str, Any]:
         """The report's ``machine_drift`` entry."""
         if not self.probes:
@@ -159,6 +172,13 @@ def drift_markdown(d: dict[str, Any]) -> list[str]:
                      f"{_us(r['before_s'])} | {_us(r['after_s'])} | "
                      f"{_ratio(r['before_ratio'])} … {_ratio(r['after_ratio'])} |")
     return lines
+
+
+def case_label(ratios: dict[str, float] | None) -> str:
+    """A case's machine check for the report's Cases table."""
+    if not ratios:
+        return "–"
+    return ", ".join(f"{k} {_ratio(v)}" for k, v in ratios.items())
 
 
 def drift_line(d: dict[str, Any]) -> str:

@@ -78,6 +78,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
             progress(i, len(cases), case.name)
         if dev == "cpu":
             waited += wait_for_quiet(max_wait_s=60.0)
+        machine = probe.case_check()
         measured = run_case(case, dev, repeats=repeats)
         predicted, error_bar = simulate_case_with_error_bar(case, mapping)
         wall = _wall_per_phase(measured.metrics, case)
@@ -87,7 +88,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
                                   params=measured.params, measured=measured.metrics,
                                   predicted=predicted, spread=measured.spread, ops=rows,
                                   contention=measured.contention, error_bar=error_bar,
-                                  case=asdict(case)))
+                                  case=asdict(case), machine=machine))
     drift = probe.finish()
     if progress is not None:
         progress(len(cases), len(cases), "done")

@@ -102,6 +102,11 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
         assert row["before_s"] > 0 and row["after_s"] > 0
         assert row["before_ratio"] == pytest.approx(row["before_s"] / row["calibrated_s"])
     assert "## The machine against its calibration" in md
+    # and the cheap probes right before each case
+    for case in report["cases"]:
+        assert set(case["machine"]) == {"GEMV", "tiny ops"}
+        assert all(r > 0 for r in case["machine"].values())
+    assert "| machine now / then |" in md
     assert "machine against its calibration (time now / then" in printed
     dist = report["distributed"]
     assert dist["info"]["backend"] == "gloo"

@@ -77,3 +77,43 @@ def test_a_profile_without_calibration_records_is_not_checked():
     assert drift_markdown(d)[-1] == ("Not checked: the profile holds no calibration records "
                                      "to time again (a registry profile, or one written by "
                                      "hand).")
+
+
+def test_before_each_case_the_cheap_probes_are_timed_against_calibration(monkeypatch):
+    """GEMV and tiny ops only (a fraction of a second each case): 7 ms at calibration, 7.7 ms
+    now is 1.10; 15 µs of tiny ops then, 12 µs now is 0.80."""
+    import archsim.validate.drift as drift
+
+    timed = []
+
+    def fake_retime(device, probes, grid):
+        timed.append(sorted(probes))
+        return {"GEMM": 1.0, "GEMV": 7.7e-3, "copy": 1.0, "tiny ops": 12e-6}
+
+    monkeypatch.setattr(drift, "retime", fake_retime)
+    probe = MachineProbe("cpu", {"calibration": {"raw": RAW, "info": {"grid": "quick"}}})
+    assert probe.case_check() == {"GEMV": pytest.approx(1.1), "tiny ops": pytest.approx(0.8)}
+    assert timed == [["GEMV", "tiny ops"]]
+    assert MachineProbe("cpu", {"name": "hand-written"}).case_check() is None
+
+
+def test_the_cases_table_shows_each_cases_machine_check():
+    from archsim.validate.compare import CaseResult, markdown, report_dict
+
+    def result(name, machine):
+        return CaseResult(name=name, mode="training", model="m", params=1_000_000,
+                          measured={"step_time_s": 0.1}, predicted={"step_time_s": 0.09},
+                          spread={}, machine=machine)
+
+    report = report_dict([result("a", {"GEMV": 1.1, "tiny ops": 0.8}), result("b", None)],
+                         {"device": "cpu"})
+    assert report["cases"][0]["machine"] == {"GEMV": 1.1, "tiny ops": 0.8}
+    assert "machine" not in report["cases"][1]
+    md = markdown(report)
+    assert "| error bar ms | machine now / then |" in md
+    assert "| a | 1.0M | step_time_s | 100.000 | 90.000 | -10.0% | 0% | – | GEMV 1.10, tiny " \
+           "ops 0.80 |" in md
+    assert "| b | 1.0M | step_time_s | 100.000 | 90.000 | -10.0% | 0% | – | – |" in md
+    # reports from before the check have no column
+    plain = markdown(report_dict([result("b", None)], {"device": "cpu"}))
+    assert "machine now / then" not in plain
