@@ -34,7 +34,7 @@ import bisect
 import math
 from functools import lru_cache
 
-from archsim.cost.insitu import factors, insitu_curve, matmul_scale
+from archsim.cost.insitu import InSituFactors, factors, insitu_curve, matmul_scale
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 from archsim.spec.efficiency import RowsCurveSpec
@@ -89,14 +89,17 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     t_flops, t_bytes = _flop_time(op, device), memory_time(op, device)
     if f.gemm_knee is not None and op.kind == "matmul" and not op.vector_flops:
         p = f.gemm_knee
-        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + op_overhead(op, device)
-    return max(t_flops, t_bytes) + op_overhead(op, device)
+        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + _fixed_time(op, f)
+    return max(t_flops, t_bytes) + _fixed_time(op, f)
 
 
 def op_overhead(op: Op, device: DeviceSpec) -> float:
     """The fixed time ``op`` adds to its work: the in-situ cost of an op that is not a weight
     GEMM where the device has one (archsim/spec/insitu.py), else the per-kernel cost."""
-    f = factors(device)
+    return _fixed_time(op, factors(device))
+
+
+def _fixed_time(op: Op, f: InSituFactors) -> float:
     if f.other_op_overhead is not None and op.layout is None:
         return f.other_op_overhead
     return f.kernel_overhead

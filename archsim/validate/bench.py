@@ -433,11 +433,10 @@ def _streaming_step(family: str, width: int, device: str, grid: Grid,
         timing = _timing(decode, device, grid)
         # the same steps with each op range timed: the step's own time comes from these runs
         # too, so that the time outside the weight GEMMs is a difference within one run
-        watch: dict[str, list[float]] = {}
+        watch: dict[str, float] = {}
         model.labels.stopwatch = watch
         try:
             decode()  # one untimed step with the stopwatch in place
-            watch.clear()
             runs: list[list[float]] = []  # [step, time inside the weight GEMMs' ranges]
             per_op: dict[str, list[float]] = {}
             total = 0.0
@@ -448,9 +447,9 @@ def _streaming_step(family: str, width: int, device: str, grid: Grid,
                 decode()
                 took = time.perf_counter() - t0
                 total += took
-                inside = sum(t for name, (t, _) in watch.items() if name in WEIGHT_GEMM_LABELS)
+                inside = sum(t for name, t in watch.items() if name in WEIGHT_GEMM_LABELS)
                 runs.append([float(f"{took:.5g}"), float(f"{inside:.5g}")])
-                for name, (t, _) in watch.items():
+                for name, t in watch.items():
                     per_op.setdefault(name, []).append(t)
         finally:
             model.labels.stopwatch = None

@@ -123,13 +123,13 @@ class MachineProbe:
     def __init__(self, device: str, mapping: dict[str, Any]):
         from archsim.validate.bench import default_grid
 
-        cal = mapping.get("calibration") if isinstance(mapping, dict) else None
-        raw = cal.get("raw") if isinstance(cal, dict) else None
+        cal = mapping.get("calibration")
+        cal = cal if isinstance(cal, dict) else {}
+        info, raw = cal.get("info") or {}, cal.get("raw")
         self.device = device
         self.probes = probe_records(raw) if isinstance(raw, dict) else {}
-        quick = isinstance(cal, dict) and (cal.get("info") or {}).get("grid") == "quick"
-        self.grid = default_grid(device, quick=quick)
-        self.calibrated_at = (cal.get("info") or {}).get("taken_at") if cal else None
+        self.grid = default_grid(device, quick=info.get("grid") == "quick")
+        self.calibrated_at = info.get("taken_at")
         self.before: dict[str, float] = {}
 
     def start(self) -> None:

@@ -62,14 +62,14 @@ def check_buildable(spec: ModelSpec) -> None:
 
 class OpLabels:
     """Profiler ranges named like archsim's ops; a no-op unless ``enabled``. With a
-    ``stopwatch`` dict instead, each range adds its wall time and one call to
-    ``stopwatch[name]`` (a ``[seconds, calls]`` pair; the layer prefix ``L<i>.`` dropped): a
-    per-op timing for devices that run each op before returning (a CPU), cheaper than the
+    ``stopwatch`` dict instead, each range adds its wall time in seconds to
+    ``stopwatch[name]`` (the layer prefix ``L<i>.`` dropped, so layers add up): a per-op
+    timing for devices that run each op before returning (a CPU), cheaper than the
     profiler."""
 
     def __init__(self) -> None:
         self.enabled = False
-        self.stopwatch: dict[str, list[float]] | None = None
+        self.stopwatch: dict[str, float] | None = None
         self._null = contextlib.nullcontext()
 
     def __call__(self, name: str):
@@ -86,16 +86,15 @@ _LAYER_PREFIX = re.compile(r"^L\d+\.")
 class _Stopwatch:
     __slots__ = ("name", "store", "t0")
 
-    def __init__(self, store: dict[str, list[float]], name: str) -> None:
+    def __init__(self, store: dict[str, float], name: str) -> None:
         self.store, self.name = store, name
 
     def __enter__(self) -> None:
         self.t0 = time.perf_counter()
 
     def __exit__(self, *exc) -> None:
-        got = self.store.setdefault(self.name, [0.0, 0])
-        got[0] += time.perf_counter() - self.t0
-        got[1] += 1
+        took = time.perf_counter() - self.t0
+        self.store[self.name] = self.store.get(self.name, 0.0) + took
 
 
 class RMSNorm(nn.Module):

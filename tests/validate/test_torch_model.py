@@ -89,3 +89,27 @@ def test_unbuildable_models_are_spec_errors():
         build_model(alibi, "cpu", "fp32")
     with pytest.raises(SpecError, match=r"workload\.dtype: 'fp8' cannot be run"):
         build_model(MODELS["gpt-tiny"], "cpu", "fp8")
+
+
+def test_the_stopwatch_sums_each_ops_ranges_over_layers(monkeypatch):
+    """gpt-tiny has 2 layers. With a clock that advances 1 s per reading, each op range lasts
+    exactly 1 s: one decode step gives qkv, fc1 (…) 2 s, one per layer, under one name
+    without the ``L<i>.`` prefix, and the head's logits 1 s."""
+    import archsim.validate.torch_model as tm
+
+    spec = MODELS["gpt-tiny"]
+    model = build_model(spec, "cpu", "fp32").eval()
+    prompt = random_tokens(spec, 1, 8, "cpu")
+    cache = model.new_cache(1, 9)
+    clock = iter(range(10_000))
+    watch: dict[str, float] = {}
+    with torch.inference_mode():
+        model.next_token(prompt, cache)
+        monkeypatch.setattr(tm.time, "perf_counter", lambda: float(next(clock)))
+        model.labels.stopwatch = watch
+        model.next_token(prompt[:, -1:], cache)
+    model.labels.stopwatch = None
+    assert spec.layers == 2
+    assert {name: watch[name] for name in ("qkv", "proj", "fc1", "fc2", "logits")} == {
+        "qkv": 2.0, "proj": 2.0, "fc1": 2.0, "fc2": 2.0, "logits": 1.0}
+    assert not any(name.startswith("L") and "." in name for name in watch)
