@@ -132,6 +132,8 @@ def _print_report(report: dict, paths: list[Path]) -> None:
 
         print(drift_line(report["machine_drift"]))
     dist = report.get("distributed")
+    if dist and "failed" in dist:
+        print(f"two processes: no result, {dist['failed']}")
     if dist and "dp_step" in dist:
         step = dist["dp_step"]
         print(f"two processes: {dist['interconnect']['name']} "

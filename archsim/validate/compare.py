@@ -224,6 +224,9 @@ def _bar(case: dict[str, Any], metric: str, measured: float) -> str:
 def distributed_markdown(d: dict[str, Any]) -> list[str]:
     if "skipped" in d:
         return ["## Two processes (torch.distributed)", "", f"Skipped: {d['skipped']}."]
+    if "failed" in d:
+        return ["## Two processes (torch.distributed)", "",
+                f"No result: {d['failed']}. Nothing was predicted for the data-parallel step."]
     link, step = d["interconnect"], d["dp_step"]
     lines = ["## Two processes (torch.distributed)", "",
              f"{d['info'].get('backend')} between two local processes, "
@@ -232,10 +235,17 @@ def distributed_markdown(d: dict[str, Any]) -> list[str]:
              f"(bandwidth {link['bandwidth']}, latency {link['latency']}); the data-parallel "
              "step is the validation (DistributedDataParallel, gradients all-reduced in "
              "buckets during the backward pass).", "",
-             "| all-reduce bytes | measured ms | alpha-beta fit ms | error |",
-             "|---:|---:|---:|---:|"]
+             "Each size's time is the 20th percentile of the slower rank's samples "
+             "(the median beside it): on a small machine a rank descheduled for a timer "
+             "tick adds milliseconds to some samples, which is the scheduler, not the link.",
+             "",
+             "| all-reduce bytes | measured ms (20th pct) | median ms | alpha-beta fit ms "
+             "| error |",
+             "|---:|---:|---:|---:|---:|"]
     for r in d["allreduce"]:
-        lines.append(f"| {r['bytes']} | {_ms(r['measured_s'])} | {_ms(r['predicted_s'])} | "
+        median = _ms(r["median_s"]) if "median_s" in r else "n/a"
+        lines.append(f"| {r['bytes']} | {_ms(r['measured_s'])} | {median} | "
+                     f"{_ms(r['predicted_s'])} | "
                      f"{_pct(error(r['predicted_s'], r['measured_s']))} |")
     lines += ["", f"Fit MAPE over the sweep: {_pct(d['allreduce_mape'])}.", "",
               "| data-parallel step | ms |", "|---|---:|",

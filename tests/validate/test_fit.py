@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from archsim.validate.calibrate import build_spec, device_mapping
-from archsim.validate.distributed import fit_alpha_beta
+from archsim.validate.compare import distributed_markdown
+from archsim.validate.distributed import LinkFitError, fit_alpha_beta, sweep_point
 from archsim.validate.fit import (
     curve_points,
     fit_bandwidth,
@@ -111,6 +112,41 @@ def test_alpha_beta_fit_of_a_two_rank_all_reduce():
     alpha, bw = fit_alpha_beta(sizes, times)
     assert alpha == pytest.approx(50e-6, rel=1e-6)
     assert bw == pytest.approx(1e9, rel=1e-6)
+
+
+def test_alpha_beta_fit_refuses_times_that_do_not_grow():
+    # the unconstrained least-squares slope of these is negative (a stalled 4 KiB sample
+    # sat at 3.5 ms); no bandwidth can be read from them
+    sizes = [4096, 65536, 2**20]
+    with pytest.raises(LinkFitError, match=r"do not grow with the message size \(4096 B: "
+                                           r"3500 us, 65536 B: 300 us, 1048576 B: 250 us\)"):
+        fit_alpha_beta(sizes, [3.5e-3, 3e-4, 2.5e-4])
+
+
+def test_alpha_beta_fit_keeps_the_latency_non_negative():
+    # pure bandwidth: t = S / B with B = 2 GB/s; an unconstrained fit may go below α = 0 on
+    # noise, the constrained one stays at α ≥ 0 and finds B
+    sizes = [4096, 65536, 2**20, 2**22]
+    alpha, bw = fit_alpha_beta(sizes, [s / 2e9 for s in sizes])
+    assert alpha == pytest.approx(0.0, abs=1e-12)
+    assert bw == pytest.approx(2e9, rel=1e-9)
+
+
+def test_sweep_point_takes_the_20th_percentile_and_keeps_the_median():
+    # 21 samples: 10 of 0.1…1.0 ms (uncontended), 11 stalls at 4 ms. numpy's linear
+    # quantile at 0.2 sits at index 0.2·20 = 4 of the sorted samples: 0.5 ms; median is
+    # the 11th sorted sample: 4 ms
+    samples = [4e-3] * 11 + [k * 1e-4 for k in range(1, 11)]
+    row = sweep_point(4096, samples)
+    assert row["time_s"] == pytest.approx(5e-4)
+    assert row["median_s"] == pytest.approx(4e-3)
+    assert row["bytes"] == 4096 and len(row["samples_s"]) == 21
+
+
+def test_a_failed_link_fit_is_reported_not_predicted():
+    md = "\n".join(distributed_markdown({"failed": "the link could not be fitted: x"}))
+    assert "No result: the link could not be fitted: x." in md
+    assert "| data-parallel step |" not in md
 
 
 def test_alpha_beta_fit_needs_two_sizes():
