@@ -89,8 +89,21 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
     t_flops, t_bytes = _flop_time(op, device), memory_time(op, device)
     if f.gemm_knee is not None and op.kind == "matmul" and not op.vector_flops:
         p = f.gemm_knee
-        return (t_flops ** p + t_bytes ** p) ** (1.0 / p) + _fixed_time(op, f)
-    return max(t_flops, t_bytes) + _fixed_time(op, f)
+        work = (t_flops ** p + t_bytes ** p) ** (1.0 / p)
+    else:
+        work = max(t_flops, t_bytes)
+    if op.layout is not None and f.weight_read_scale != 1.0:  # a weight GEMM
+        work *= weight_read_factor(work, t_bytes, f.weight_read_scale)
+    return work + _fixed_time(op, f)
+
+
+def weight_read_factor(work: float, t_bytes: float, scale: float) -> float:
+    """The factor on a weight GEMM's work time when reading its operands takes ``scale``
+    times as long as the profile says: the share φ = min(1, t_bytes / work) of the work that
+    streaming its bytes at the memory bandwidth accounts for is scaled, the rest is not,
+    1 − φ + φ·scale. A decode GEMV (m = 1) is mostly φ, a prompt's GEMM almost none."""
+    phi = min(1.0, t_bytes / work) if work > 0 else 0.0
+    return 1.0 - phi + phi * scale
 
 
 def op_overhead(op: Op, device: DeviceSpec) -> float:

@@ -42,6 +42,10 @@ class InSituFactors:
     pace); a run's device has its training or its inference value (:func:`run_device`)."""
     other_op_overhead: float | None = None
     """Fixed time of each op that is not a weight GEMM (None: ``kernel_overhead``)."""
+    weight_read_scale: float = 1.0
+    """Factor on the time a weight GEMM spends reading its operands (an inference run's, from
+    ``inference_weight_read_scale_by_pass_bytes``; archsim/cost/compute.py
+    ``weight_read_factor``)."""
 
 
 def factors(device: DeviceSpec) -> InSituFactors:
@@ -86,7 +90,8 @@ def _build(device: DeviceSpec) -> InSituFactors:
         collective_efficiency=value("collective_efficiency"),
         overlap_slowdown=value("overlap_slowdown"), step_overhead=value("step_overhead"),
         iteration_overhead=value("iteration_overhead"), host_op_cost=ins.host_op_cost,
-        other_op_overhead=ins.other_op_overhead)
+        other_op_overhead=ins.other_op_overhead,
+        weight_read_scale=ins.weight_read_scale if ins.weight_read_scale is not None else 1.0)
 
 
 def insitu_curve(f: InSituFactors, dtype: str) -> Any:
@@ -139,6 +144,9 @@ def run_device(device: DeviceSpec, plan, workload,
             curve = ins.inference_op_overhead_by_pass_bytes
             if curve and pass_weight_bytes and not graphs:
                 changes["other_op_overhead"] = log_interpolate(curve, pass_weight_bytes)
+            scales = ins.inference_weight_read_scale_by_pass_bytes
+            if scales and pass_weight_bytes:
+                changes["weight_read_scale"] = log_interpolate(scales, pass_weight_bytes)
         if changes:
             update["insitu"] = ins.model_copy(update=changes)
     if graphs:

@@ -369,8 +369,9 @@ class InferencePlan:
 def runtime_device(device: DeviceSpec, sc: ScenarioSpec) -> DeviceSpec:
     """The device as an inference or serving run sees it (archsim/cost/insitu.py)."""
     ins = device.insitu
-    streamed = (pass_weight_bytes(sc, device)
-                if ins is not None and ins.inference_op_overhead_by_pass_bytes else None)
+    streamed = (pass_weight_bytes(sc, device) if ins is not None and (
+        ins.inference_op_overhead_by_pass_bytes
+        or ins.inference_weight_read_scale_by_pass_bytes) else None)
     return run_device(device, sc.plan, sc.workload, streamed)
 
 

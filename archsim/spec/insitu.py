@@ -52,6 +52,18 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   An inference run sets ``other_op_overhead`` from it, interpolated in log(bytes) and held at
   the ends; the weight GEMMs keep ``inference_kernel_overhead``. Measured by the framework
   benchmark of ``archsim calibrate`` on a CPU (archsim/validate/overheads.py), not fitted.
+* ``weight_read_scale`` — factor on the time a weight GEMM spends reading its operands: the
+  share φ = min(1, bytes / bandwidth ÷ work) of its work is scaled, 1 − φ + φ·scale
+  (archsim/cost/compute.py ``weight_read_factor``); absent: 1.
+* ``inference_weight_read_scale_by_pass_bytes`` — ``[[bytes, factor], ...]``: that factor in an
+  inference pass, by the weight bytes the pass streams. ``archsim calibrate`` times GEMMs with
+  each weight cycling through 256 MiB of copies (cold caches); a model whose whole pass fits in
+  the last-level cache reads its weights from there between decode steps (on a VM with a
+  300 MiB L3, decode GEMVs of a 67 MB model streamed at 43 GB/s, the same GEMVs cycled through
+  256 MiB at 22–28 GB/s; reports/validation/cpu-intel/). An inference run sets
+  ``weight_read_scale`` from it (log(bytes), held at the ends); training is untouched. Measured
+  by the streaming benchmark of ``archsim calibrate`` on a CPU (the weight GEMMs' op ranges in
+  the model against their prediction), not fitted.
 * ``gemm_knee`` — exponent p of a GEMM's smooth roofline, (t_flops^p + t_bytes^p)^(1/p)
   instead of max(): GEMMs near the ridge point (a short prompt's) reach neither roof; in
   training and inference alike; a micro-benchmark value, not fitted
@@ -86,7 +98,8 @@ PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
               "iteration_overhead", "host_op_cost", "inference_host_op_cost",
-              "other_op_overhead", "inference_op_overhead_by_pass_bytes")
+              "other_op_overhead", "inference_op_overhead_by_pass_bytes",
+              "weight_read_scale", "inference_weight_read_scale_by_pass_bytes")
 """The parameter names (what ``sources`` and ``fitted`` may name)."""
 
 
@@ -161,6 +174,12 @@ class InSituSpec(StrictModel):
     """[weight bytes one forward pass streams, in-model cost of an op that is not a weight GEMM]
     points of an inference pass, bytes increasing (measured on a CPU; see the module
     docstring)."""
+    weight_read_scale: float | None = Field(default=None, gt=0, le=10)
+    """Factor on the time a weight GEMM spends reading its operands (None: 1)."""
+    inference_weight_read_scale_by_pass_bytes: list[tuple[float, float]] | None = None
+    """[weight bytes one forward pass streams, the factor on the weight GEMMs' read time in
+    the model] points of an inference pass, bytes increasing (measured on a CPU; see the module
+    docstring)."""
     sources: dict[str, str] = Field(default_factory=dict)
     """Parameter → where its default comes from (micro-benchmark and source)."""
     fitted: list[str] = Field(default_factory=list)
@@ -201,17 +220,22 @@ class InSituSpec(StrictModel):
                                  "(a fraction of the dense peak)")
         return ceilings
 
-    @field_validator("inference_op_overhead_by_pass_bytes")
+    @field_validator("inference_op_overhead_by_pass_bytes",
+                     "inference_weight_read_scale_by_pass_bytes")
     @classmethod
-    def _bytes_increasing(cls, points: list[tuple[float, float]] | None
+    def _bytes_increasing(cls, points: list[tuple[float, float]] | None, info: ValidationInfo
                           ) -> list[tuple[float, float]] | None:
         if points is None:
             return None
+        what = ("factor" if info.field_name == "inference_weight_read_scale_by_pass_bytes"
+                else "seconds")
         if not points:
-            raise ValueError("expected at least one [bytes, seconds] point")
+            raise ValueError(f"expected at least one [bytes, {what}] point")
         sizes = [b for b, _ in points]
         if any(b <= 0 for b in sizes) or any(b <= a for a, b in pairwise(sizes)):
             raise ValueError(f"pass bytes {sizes} must be positive and increasing")
+        if what == "factor" and any(not 0 < f <= 10 for _, f in points):
+            raise ValueError(f"factors {[f for _, f in points]} must be in (0, 10]")
         return points
 
     @field_validator("sources", "defaults", "fitted")

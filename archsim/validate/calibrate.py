@@ -199,15 +199,19 @@ def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
         streaming = [r for r in raw.get("streaming", [])
                      if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
         if streaming and not ov.asynchronous:
-            points, detail = fit_streaming(streaming, {**device, "insitu": block},
-                                           primary_dtype)
+            fit = fit_streaming(streaming, {**device, "insitu": block}, primary_dtype)
             block["inference_op_overhead_by_pass_bytes"] = [
-                [size, format_quantity(cost, "time", 4)] for size, cost in points]
-            block["sources"]["inference_op_overhead_by_pass_bytes"] = (
-                "archsim calibrate streaming benchmark: decode steps of 2-layer GPT and Llama "
-                f"models of widths {sorted({r['width'] for r in streaming})}, each op timed "
-                "in place (archsim/validate/overheads.py fit_streaming)")
-            fit_detail["streaming_fit"] = detail
+                [size, format_quantity(cost, "time", 4)] for size, cost in fit.op_cost]
+            if fit.read_scale:
+                block["inference_weight_read_scale_by_pass_bytes"] = [
+                    [size, scale] for size, scale in fit.read_scale]
+            source = ("archsim calibrate streaming benchmark: decode steps of 2-layer GPT and "
+                      f"Llama models of widths {sorted({r['width'] for r in streaming})}, each "
+                      "op timed in place (archsim/validate/overheads.py fit_streaming)")
+            block["sources"]["inference_op_overhead_by_pass_bytes"] = source
+            if fit.read_scale:
+                block["sources"]["inference_weight_read_scale_by_pass_bytes"] = source
+            fit_detail["streaming_fit"] = fit.detail
         out["insitu"] = block
     if isinstance(out.get("calibration"), dict):
         out["calibration"] = {**out["calibration"], **fit_detail}
@@ -216,6 +220,35 @@ def with_overheads(mapping: dict, raw: dict, primary_dtype: str) -> dict:
 
 def build_spec(mapping: dict) -> DeviceSpec:
     return DeviceSpec.model_validate(mapping)
+
+
+def refit_profile(old: dict) -> tuple[dict, FitResult]:
+    """A profile written by ``archsim calibrate`` fitted again from the raw records it keeps
+    (no device, no torch): after a change to the fit, the same measurements give the profile
+    the current code would have written. What ``--base`` supplied is kept as written. The
+    primary dtype is fp32 on a CPU, bf16 on a GPU."""
+    from archsim.spec.units import parse_quantity
+
+    raw, info = old["calibration"]["raw"], old["calibration"]["info"]
+    capacity = parse_quantity(old["memory"]["capacity"], "bytes")
+    tdp = parse_quantity(old["tdp"], "power")
+    primary = "fp32" if old["kind"] == "cpu" else "bf16"
+
+    def build(fit):
+        return build_spec(device_mapping(fit, name=old["name"], kind=old["kind"],
+                                         capacity=capacity, tdp=tdp))
+
+    fit = fit_device(raw, primary, build)
+    mapping = device_mapping(fit, name=old["name"], kind=old["kind"], capacity=capacity,
+                             tdp=tdp, info=info, raw=raw)
+    mapping = with_overheads(mapping, raw, primary)
+    for key in (*BASE_FIELDS, "source", "unverified"):
+        if key in old:  # what --base supplied is not measured: keep it as written
+            mapping[key] = old[key]
+    if "reserved" in old["memory"]:
+        mapping["memory"] = {**mapping["memory"], "reserved": old["memory"]["reserved"]}
+    build_spec(mapping)
+    return mapping, fit
 
 
 @preserved_torch_settings()

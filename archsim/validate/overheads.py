@@ -64,7 +64,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from archsim.spec.model import ModelSpec
 from archsim.spec.units import format_quantity
@@ -262,12 +262,39 @@ def insitu_block(ov: Overheads, primary_dtype: str) -> dict[str, Any] | None:
     return {**block, "defaults": defaults, "sources": sources}
 
 
+READ_SCALE_RANGE = (0.1, 10.0)
+"""Bounds of a measured weight-read scale (the spec's range is (0, 10]): a step whose GEMM
+ranges took nearly nothing (a broken record) cannot zero every GEMM's reads."""
+
+
+class StreamingFit(NamedTuple):
+    """What :func:`fit_streaming` finds, by the weight bytes one pass streams (increasing)."""
+
+    op_cost: list[tuple[float, float]]
+    """[bytes, in-model seconds of an op that is not a weight GEMM]."""
+    read_scale: list[tuple[float, float]]
+    """[bytes, factor on the weight GEMMs' read time in the model]."""
+    detail: list[dict[str, Any]]
+    """One entry per record."""
+
+
 def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
-                  ) -> tuple[list[tuple[float, float]], list[dict[str, Any]]]:
-    """The in-model cost of an op that is not a weight GEMM, by the weight bytes one pass
-    streams: ``[[bytes, seconds], ...]`` (bytes increasing) from the streaming benchmark's
-    ``records`` (:func:`archsim.validate.bench.bench_streaming`) and the profile ``device`` (a
-    mapping with the framework benchmark's in-situ block), with the per-record detail.
+                  ) -> StreamingFit:
+    """The in-model cost of an op that is not a weight GEMM, and how much faster or slower the
+    weight GEMMs run in the model than the GEMM benchmark predicts, by the weight bytes one
+    pass streams, from the streaming benchmark's ``records``
+    (:func:`archsim.validate.bench.bench_streaming`) and the profile ``device`` (a mapping with
+    the framework benchmark's in-situ block).
+
+    The read scale per record: the factor s on the share of the weight GEMMs' predicted work
+    that reading their bytes accounts for (archsim/cost/compute.py ``weight_read_factor``)
+    that makes their prediction equal the time measured inside their op ranges, less their
+    fixed costs (in the run of median outside time below): s = (G − fixed − Σ w(1−φ)) / Σ wφ.
+    The GEMM benchmark cycles each weight through 256 MiB of copies (cold caches,
+    archsim/validate/bench.py ``ROTATE_BYTES``); a model whose pass fits in the last-level cache
+    reads its weights from there (2–3× faster on a VM with a 300 MiB L3). A width tells the
+    scale only where the predicted read time Σ wφ is at least the GEMMs' fixed costs (not
+    widths 16 and 128, where it would measure the fixed costs' error).
 
     Per record: the measured decode step, less the time measured inside its weight GEMMs' op
     ranges in the same step (the run of median such difference among ``runs``), less the
@@ -275,15 +302,15 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
     ``(T − G − D − iteration) / N``. The weight GEMMs are measured, not predicted,
     so their prediction error does not leak in; everything outside the op ranges (module calls,
     the loop) counts as the ops' cost, as in :func:`fit_overheads`. GPT and Llama records of
-    one width are averaged (bytes and cost)."""
-    from archsim.cost.compute import compute_time, op_overhead
+    one width are averaged (bytes and cost; the scale as a geometric mean)."""
+    from archsim.cost.compute import compute_time, memory_time, op_overhead
     from archsim.cost.insitu import factors, inference_device
     from archsim.spec.device import DeviceSpec
     from archsim.validate.predict import inference_pass_ops, pass_weight_bytes
 
     dev = inference_device(DeviceSpec.model_validate(device))
     iteration = factors(dev).iteration_overhead
-    by_width: dict[int, list[tuple[float, float]]] = {}
+    by_width: dict[int, list[tuple[float, float, float]]] = {}
     detail: list[dict[str, Any]] = []
     for rec in records:
         spec = framework_spec(rec["model"], rec["layers"], rec["width"])
@@ -294,14 +321,40 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
         outside_gemms, step = sorted((t - inside, t) for t, inside in rec["runs"])[
             len(rec["runs"]) // 2]
         work = sum(compute_time(op, dev) - op_overhead(op, dev) for op in others)
-        predicted_gemms = sum(compute_time(op, dev) for op in ops if op.layout is not None)
+        gemms = [op for op in ops if op.layout is not None]
+        gemm_fixed = sum(op_overhead(op, dev) for op in gemms)
+        predicted_gemms = sum(compute_time(op, dev) for op in gemms)
+        reads = rest = 0.0  # predicted work that reading the operands accounts for, the rest
+        for op in gemms:
+            w = compute_time(op, dev) - op_overhead(op, dev)
+            phi = min(1.0, memory_time(op, dev) / w) if w > 0 else 0.0
+            reads, rest = reads + w * phi, rest + w * (1.0 - phi)
+        measured_gemms = step - outside_gemms
+        used = reads >= gemm_fixed
+        scale = (min(max((measured_gemms - gemm_fixed - rest) / reads, READ_SCALE_RANGE[0]),
+                     READ_SCALE_RANGE[1]) if reads > 0 else 1.0)
         cost = max((outside_gemms - work - iteration) / len(others), 0.0)
         streamed = pass_weight_bytes(spec, dtype)
-        by_width.setdefault(rec["width"], []).append((streamed, cost))
+        by_width.setdefault(rec["width"], []).append(
+            (streamed, cost, scale if used else None))
         detail.append({"model": rec["model"], "width": rec["width"], "pass_weight_bytes":
-                       streamed, "measured_s": step, "weight_gemms_s": step - outside_gemms,
+                       streamed, "measured_s": step, "weight_gemms_s": measured_gemms,
                        "weight_gemms_predicted_s": predicted_gemms,
+                       "weight_reads_predicted_s": reads,
+                       "weight_read_scale": scale, "weight_read_scale_used": used,
                        "other_ops": len(others), "other_work_s": work, "cost_per_op_s": cost})
-    points = sorted((statistics.fmean(b for b, _ in got), statistics.fmean(c for _, c in got))
-                    for got in by_width.values())
-    return [(float(f"{b:.4g}"), float(f"{c:.4g}")) for b, c in points], detail
+    rows = sorted((statistics.fmean(b for b, _, _ in got), statistics.fmean(c for _, c, _ in got),
+                   _geometric_mean_or_none([s for _, _, s in got]))
+                  for got in by_width.values())
+    return StreamingFit([(float(f"{b:.4g}"), float(f"{c:.4g}")) for b, c, _ in rows],
+                        [(float(f"{b:.4g}"), float(f"{s:.4g}")) for b, _, s in rows
+                         if s is not None], detail)
+
+
+def _geometric_mean_or_none(values: list[float | None]) -> float | None:
+    """The geometric mean of the values, or None where any is None (a width either tells
+    the GEMMs' work for both families or is left out)."""
+    if any(v is None for v in values):
+        return None
+    return statistics.geometric_mean(values)
+

@@ -61,6 +61,10 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     assert all(0 < inside < step for r in raw["streaming"] for step, inside in r["runs"])
     curve = spec.insitu.inference_op_overhead_by_pass_bytes
     assert len(curve) == 2 and all(cost > 0 for _, cost in curve)
+    # the weight-read scale: width 384 only (width 16's reads take less than its GEMMs' fixed
+    # costs), at the same pass bytes as the op-cost curve's second point
+    scale = spec.insitu.inference_weight_read_scale_by_pass_bytes
+    assert [b for b, _ in scale] == [curve[1][0]] and 0.1 <= scale[0][1] <= 10
     assert "# best measured FLOP/s" in profile.read_text()  # values carry their source
 
 

@@ -48,15 +48,18 @@ def device() -> dict:
     return out
 
 
-def records_made_with(device: dict, cost_of_width: dict[int, float]) -> list[dict]:
+def records_made_with(device: dict, cost_of_width: dict[int, float], read_scale: float = 1.0
+                      ) -> list[dict]:
     """What the streaming benchmark would record if every op that is not a weight GEMM cost
-    ``cost_of_width[width]`` inside the model: the engine's decode step (TPOT) with that cost
-    as the device's ``other_op_overhead``, and the weight GEMMs' op ranges at their predicted
-    times."""
+    ``cost_of_width[width]`` inside the model and the weight GEMMs read their operands in
+    ``read_scale`` times the profile's time: the engine's decode step (TPOT) with that cost
+    as the device's ``other_op_overhead`` and that ``weight_read_scale``, and the weight GEMMs'
+    op ranges at their predicted times."""
     out = []
     for width, cost in cost_of_width.items():
         with_cost = {**device, "insitu": {**device["insitu"],
-                                          "other_op_overhead": f"{cost * 1e6} us"}}
+                                          "other_op_overhead": f"{cost * 1e6} us",
+                                          "weight_read_scale": read_scale}}
         dev = inference_device(DeviceSpec.model_validate(with_cost))
         for family in FAMILIES:
             spec = framework_spec(family, STREAMING_LAYERS, width)
@@ -89,7 +92,7 @@ def test_the_models_weight_gemm_ranges_are_the_graphs_weight_gemms():
 
 def test_the_fit_gives_back_the_cost_that_made_the_records(device):
     made = {16: 20e-6, 384: 45e-6}
-    points, detail = fit_streaming(records_made_with(device, made), device, "fp32")
+    points, _, detail = fit_streaming(records_made_with(device, made), device, "fp32")
     assert [round(cost, 9) for _, cost in points] == pytest.approx([20e-6, 45e-6], rel=1e-3)
     # the bytes of a width's point: the mean of its GPT and Llama passes' GEMM weight operands
     # (fp32): two layers and the logits (384 × the benchmark's 64-token vocabulary)
@@ -99,6 +102,20 @@ def test_the_fit_gives_back_the_cost_that_made_the_records(device):
     assert points[1][0] == pytest.approx(
         4 * ((2 * gpt + logits) + (2 * llama + logits)) / 2, rel=1e-3)
     assert all(d["other_ops"] == OTHER_OPS for d in detail)
+
+
+def test_the_fit_gives_back_the_read_scale_that_made_the_records(device):
+    """GEMMs whose reads took 0.4 of the profile's time: the fit finds 0.4 at width 384, and
+    says nothing at width 16, where reading 16 × 48-element weights takes less than the
+    GEMMs' fixed costs."""
+    made = {16: 20e-6, 384: 45e-6}
+    fit = fit_streaming(records_made_with(device, made, read_scale=0.4), device, "fp32")
+    assert len(fit.read_scale) == 1
+    assert fit.read_scale[0][0] == fit.op_cost[1][0]  # the width-384 point
+    assert fit.read_scale[0][1] == pytest.approx(0.4, rel=1e-3)
+    assert [d["weight_read_scale_used"] for d in fit.detail] == [False, False, True, True]
+    # the ops' cost is found as before: the GEMM ranges are measured, not predicted
+    assert [c for _, c in fit.op_cost] == pytest.approx([20e-6, 45e-6], rel=1e-3)
 
 
 def test_a_profile_with_the_curve_predicts_the_records(device):
