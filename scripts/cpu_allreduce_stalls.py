@@ -21,7 +21,7 @@ from archsim.validate.measure import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports/validation/cpu/allreduce_stalls.md"
-RUNS = 6
+RUNS = 10
 STALL_S = 1.5e-3
 """A 4 KiB sample slower than this is a stall: the uncontended ones take 0.1–0.4 ms here."""
 

@@ -37,10 +37,11 @@ QUICK_SIZES = tuple(2**k for k in range(12, 23, 2))
 SWEEP_SAMPLES = 21
 """Timed all-reduces per buffer size (each the slower rank's time)."""
 SWEEP_QUANTILE = 0.2
-"""Which of them is the link's time. On the 2-core CI VM, 2026-12-05, about half of the
+"""Which of them is the link's time. On a 2-core VM (2026-12-05) up to two thirds of the
 samples of a 4 KiB gloo all-reduce took 3–4 ms instead of 0.15–0.3 ms (a rank descheduled for
-a timer tick, 4 ms at 250 Hz, beside gloo's own threads), and medians of 5 samples swung 10×
-from run to run (scripts/cpu_allreduce_stalls.py → reports/validation/cpu/allreduce_stalls.md). The
+a timer tick, 4 ms at 250 Hz, beside gloo's own threads), and alpha-beta fits of medians of 5
+samples gave 0.96–34 GB/s over 10 sweeps, of the 20th percentile of 21 2.2–3.7 GB/s
+(scripts/cpu_allreduce_stalls.py → reports/validation/cpu/allreduce_stalls.md). The
 alpha-beta model describes the collective, not the stalls: the 20th percentile of 21 samples
 stays clear of them while fewer than 80% of the samples stall. The median is kept beside it."""
 
