@@ -39,7 +39,10 @@ MACHINES = [  # (machine, its kept calibration, {measurement set: validation.jso
     ("Intel Xeon", INTEL / "first-run/cpu-local-intel-example.yaml",
      {"16:27 (first run, its own calibration of 16:24)": INTEL / "first-run/validation.json"}),
     ("Intel Xeon", INTEL / "cpu-local-intel-example.yaml",
-     {"16:44 (committed, its own calibration of 16:38)": INTEL / "validation.json"}),
+     {"16:44 (committed, its own calibration of 16:38)": INTEL / "validation.json",
+      "16:57 (the same calibration; machine drifted)": INTEL / "measured-2026-12-05/1657.json"}),
+    ("Intel Xeon", INTEL / "second-pair/cpu-local-intel-example.yaml",
+     {"17:02 (its own calibration of 16:58)": INTEL / "second-pair/validation.json"}),
 ]
 
 

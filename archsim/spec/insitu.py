@@ -59,8 +59,8 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   inference pass, by the weight bytes the pass streams. ``archsim calibrate`` times GEMMs with
   each weight cycling through 256 MiB of copies (cold caches); a model whose whole pass fits in
   the last-level cache reads its weights from there between decode steps (on a VM with a
-  300 MiB L3, decode GEMVs of a 67 MB model streamed at 43 GB/s, the same GEMVs cycled through
-  256 MiB at 22–28 GB/s; reports/validation/cpu-intel/). An inference run sets
+  300 MiB L3, decode GEMVs of a 67 MB model streamed at 34 GB/s, m = 1 GEMVs cycled through
+  256 MiB at 19–29 GB/s; reports/validation/cpu-intel/first-run/). An inference run sets
   ``weight_read_scale`` from it (log(bytes), held at the ends); training is untouched. Measured
   by the streaming benchmark of ``archsim calibrate`` on a CPU (the weight GEMMs' op ranges in
   the model against their prediction), not fitted.

@@ -178,7 +178,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"| per-op MAPE, matmul-class ({s['matmul_op_rows']} rows) | "
               f"{_pct(s['matmul_op_mape'])} |",
               f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |"]
-    from archsim.validate.drift import case_label, drift_markdown
+    from archsim.validate.drift import case_label, drift_markdown, sustained_drift
+
+    drifted = sustained_drift(report.get("machine_drift") or {})
+    if drifted:
+        lines.append("| machine drifted for the whole run (see below) | "
+                     + ", ".join(r["probe"] for r in drifted) + " |")
 
     if report.get("machine_drift"):
         lines += ["", *drift_markdown(report["machine_drift"])]

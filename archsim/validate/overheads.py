@@ -292,7 +292,8 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
     fixed costs (in the run of median outside time below): s = (G − fixed − Σ w(1−φ)) / Σ wφ.
     The GEMM benchmark cycles each weight through 256 MiB of copies (cold caches,
     archsim/validate/bench.py ``ROTATE_BYTES``); a model whose pass fits in the last-level cache
-    reads its weights from there (2–3× faster on a VM with a 300 MiB L3). A width tells the
+    reads its weights from there (the weight GEMMs of the width-384 and 1024 models about 2× faster
+    than predicted on a VM with a 300 MiB L3). A width tells the
     scale only where the predicted read time Σ wφ is at least the GEMMs' fixed costs (not
     widths 16 and 128, where it would measure the fixed costs' error).
 

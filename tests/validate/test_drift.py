@@ -11,7 +11,9 @@ from archsim.validate.drift import (
     drift_line,
     drift_markdown,
     drift_rows,
+    drift_warning,
     probe_records,
+    sustained_drift,
 )
 
 
@@ -63,6 +65,30 @@ def test_ratios_are_time_now_over_time_then():
     assert "(taken 2026-12-05T09:19:11+00:00)" in md
     assert drift_line(d).endswith("GEMM 1.10 … 1.00, GEMV 1.00 … 1.10, copy 1.00 … 2.00, "
                                   "tiny ops 1.00 … 0.80")
+    # copy 2.00 after but 1.00 before: a swing, not the whole run; no warning
+    assert drift_warning(d) is None and "Warning" not in md
+
+
+def test_a_drift_through_the_whole_run_is_a_warning():
+    """Beyond 1.25 (slower) or below 0.80 (faster) of the calibrated time, the same way before
+    and after the cases: the run cannot separate the model from the machine."""
+    probes = probe_records(RAW)
+    before = {"GEMM": 0.048 * 0.83, "GEMV": 7e-3, "copy": 0.0145 * 0.72,
+              "tiny ops": 15e-6 * 0.48}
+    after = {"GEMM": 0.048 * 0.74, "GEMV": 7e-3 * 0.70, "copy": 0.0145 * 0.75,
+             "tiny ops": 15e-6 * 0.44}
+    d = {"calibrated_at": "t", "rows": drift_rows(probes, before, after)}
+    assert [r["probe"] for r in sustained_drift(d)] == ["copy", "tiny ops"]
+    assert drift_warning(d) == (
+        "the machine ran unlike its calibration for the whole run (copy 0.72 … 0.75, tiny ops "
+        "0.48 … 0.44 of the calibrated time, beyond 0.80–1.25 before and after the cases): "
+        "these errors measure that drift as much as the model; calibrate again and validate "
+        "right after")
+    assert drift_line(d).splitlines()[1].startswith("WARNING: the machine ran unlike")
+    assert "**Warning: the machine ran unlike" in "\n".join(drift_markdown(d))
+    slower = {"calibrated_at": "t", "rows": drift_rows(
+        probes, {**before, "GEMM": 0.048 * 1.3}, {**after, "GEMM": 0.048 * 1.26})}
+    assert [r["probe"] for r in sustained_drift(slower)] == ["GEMM", "copy", "tiny ops"]
 
 
 def test_a_profile_without_calibration_records_is_not_checked():
