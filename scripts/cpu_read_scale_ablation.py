@@ -43,6 +43,9 @@ MACHINES = [  # (machine, its kept calibration, {measurement set: validation.jso
       "16:57 (the same calibration; machine drifted)": INTEL / "measured-2026-12-05/1657.json"}),
     ("Intel Xeon", INTEL / "second-pair/cpu-local-intel-example.yaml",
      {"17:02 (its own calibration of 16:58)": INTEL / "second-pair/validation.json"}),
+    ("Intel Xeon", INTEL / "third-pair/cpu-local-intel-example.yaml",
+     {"17:16 (its own calibration of 17:11; the full-validation test)":
+      INTEL / "third-pair/validation.json"}),
 ]
 
 
