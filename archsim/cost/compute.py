@@ -5,7 +5,8 @@
 
 for matmul-class ops (η_mm interpolated in log10 FLOPs from the profile's curve; fused attention
 uses the profile's attention curve when it has one), and the same with the vector peak · η_vec
-for elementwise ops (η_vec per op kind where the profile lists one in ``by_kind``).
+for elementwise ops (η_vec per op kind, and per kernel variant such as RMSNorm or LayerNorm,
+where the profile lists one in ``by_kind``).
 Assumptions: one kernel per op (so one launch overhead), no overlap between consecutive kernels,
 and the compute dtype's dense peak. A calibrated profile's curve may carry per-row-count curves
 (``efficiency.matmul.by_rows``) that price a linear layer's GEMMs by their operand layout and
@@ -155,7 +156,7 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
         t = op.flops * op.work_fraction / (peak * eta)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
-                                           * eff.vector_for(op.kind, op.phase))
+                                           * eff.vector_for(op.kind, op.phase, op.variant))
     if op.vector_flops:
         t += op.vector_flops / (device.vector_flops * f.vector_scale * eff.vector)
     return t

@@ -81,6 +81,12 @@ class Op:
     """A weight GEMM's operand layout, as ``archsim calibrate`` times them: ``nt`` the forward
     x·Wᵀ, ``nn`` its data gradient dy·W, ``tn`` its weight gradient xᵀ·dy (None: not a linear
     layer's GEMM). Calibrated profiles may price each layout by its row count (shape[1])."""
+    variant: str | None = None
+    """Which kernel implements an op of a kind that several implement (``layernorm`` or
+    ``rmsnorm`` for a norm, ``gelu``, ``swiglu`` or ``relu`` for the MLP's activation): a
+    calibrated profile may price each by its own measured efficiency (``by_kind`` keys
+    ``norm.rmsnorm.bwd``, ...); None, or a variant the profile did not measure, takes the
+    kind's."""
 
     @property
     def is_matmul(self) -> bool:

@@ -124,10 +124,11 @@ def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
 
 def _elementwise(name: str, kind: str, elements: float, s: Shape, *, reads: float = 1.0,
                  writes: float = 1.0, flops_per: float = 1.0, extra_bytes: float = 0.0,
-                 params: float = 0.0, saved: float = 0.0, core: bool = False) -> Op:
+                 params: float = 0.0, saved: float = 0.0, core: bool = False,
+                 variant: str | None = None) -> Op:
     return Op(name=name, kind=kind, phase="fwd", flops=flops_per * elements,
               bytes=s.e * elements * (reads + writes) + extra_bytes, dtype=s.dtype,
-              params=params, saved_bytes=saved, attention_core=core)
+              params=params, saved_bytes=saved, attention_core=core, variant=variant)
 
 
 def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
@@ -142,7 +143,7 @@ def _norm(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op
     saved = s.e * tokens_sp * h if s.training else 0.0
     params = h * (2 if (model.norm == "layernorm" and model.bias) else 1)
     return _elementwise(name, "norm", tokens_sp * h, s, flops_per=_NORM_FLOPS_PER_ELEMENT,
-                        params=params, saved=saved)
+                        params=params, saved=saved, variant=model.norm)
 
 
 def _bias_dropout_add(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:
@@ -279,11 +280,11 @@ def _dense_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float,
     if gated:
         # SiLU(gate) · up: reads both halves, writes one; keeps both for backward
         ops.append(_elementwise(p + prefix + "swiglu", "elementwise", tok * f_t, s, reads=2.0,
-                                flops_per=_GELU_FLOPS_PER_ELEMENT,
+                                flops_per=_GELU_FLOPS_PER_ELEMENT, variant="swiglu",
                                 saved=(2 * e * tok * f_t if train else 0.0)))
     else:
         ops.append(_elementwise(p + prefix + "gelu", "elementwise", tok * f_t, s,
-                                flops_per=_GELU_FLOPS_PER_ELEMENT,
+                                flops_per=_GELU_FLOPS_PER_ELEMENT, variant=model.mlp,
                                 saved=(e * tok * f_t if train else 0.0)))
     ops.append(_matmul(p + prefix + "fc2", int(tok), f_t, h, s,
                        saved=(e * tok * f_t if train else 0.0)))

@@ -38,9 +38,9 @@ class EfficiencySpec(StrictModel):
     vector: float = Field(default=0.5, gt=0, le=1,
                           description="achieved / peak vector (non-matrix) FLOP rate")
     by_kind: dict[str, float] = Field(default_factory=dict)
-    """Achieved / vector peak of one kind of non-matrix op, optionally per phase (``norm``,
-    ``norm.bwd``, ``softmax.fwd``, ``optimizer``, ...), measured by ``archsim calibrate``;
-    ``vector`` for kinds not listed."""
+    """Achieved / vector peak of one kind of non-matrix op, optionally per kernel variant and
+    phase (``norm``, ``norm.bwd``, ``norm.rmsnorm.bwd``, ``softmax.fwd``, ``optimizer``, ...),
+    measured by ``archsim calibrate``; ``vector`` for kinds not listed."""
     attention: MatmulEfficiencySpec | None = None
     """Fused attention kernels, by the FLOPs of one call; the matmul curve when absent."""
     source: str = ""
@@ -53,10 +53,16 @@ class EfficiencySpec(StrictModel):
                 raise ValueError(f"by_kind.{kind}: efficiency {eff!r} must be in (0, 1]")
         return by_kind
 
-    def vector_for(self, kind: str, phase: str = "fwd") -> float:
-        """Vector efficiency of an op of ``kind`` in ``phase`` (key ``kind.phase``, then
-        ``kind``, then ``vector``)."""
-        return self.by_kind.get(f"{kind}.{phase}", self.by_kind.get(kind, self.vector))
+    def vector_for(self, kind: str, phase: str = "fwd", variant: str | None = None) -> float:
+        """Vector efficiency of an op of ``kind`` in ``phase`` implemented by ``variant``
+        (Op.variant): key ``kind.variant.phase``, then ``kind.variant``, then ``kind.phase``,
+        then ``kind``, then ``vector``."""
+        by = self.by_kind
+        if variant is not None and by:
+            eff = by.get(f"{kind}.{variant}.{phase}", by.get(f"{kind}.{variant}"))
+            if eff is not None:
+                return eff
+        return by.get(f"{kind}.{phase}", by.get(kind, self.vector))
 
 
 class MemorySpec(StrictModel):

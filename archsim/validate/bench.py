@@ -251,10 +251,12 @@ def bench_vector(device: str, grid: Grid, dtype: str, step: Progress) -> list[Re
             "layer_norm": lambda x=x, w=w, b=b: F.layer_norm(x, (x.shape[-1],), w, b),
             "rms_norm": lambda x=x, w=w: F.rms_norm(x, (x.shape[-1],), w),
         }
+        leaves = {"swiglu": [x2], "layer_norm": [x, w, b], "rms_norm": [x, w]}
         for name, fn in kernels.items():
             step(f"vector {name} {rows}x{cols}")
-            out.extend(_fwd_bwd_records(fn, device, grid, {"kernel": name, "rows": rows,
-                                                           "cols": cols, "dtype": dtype}))
+            out.extend(_fwd_bwd_records(fn, leaves.get(name, [x]), device, grid,
+                                        {"kernel": name, "rows": rows, "cols": cols,
+                                         "dtype": dtype}))
     return out
 
 
@@ -269,14 +271,23 @@ def bench_loss(device: str, grid: Grid, dtype: str, step: Progress) -> list[Reco
         x = torch.randn(rows, cols, device=device, dtype=dt, requires_grad=True)
         y = torch.randint(0, cols, (rows,), device=device)
         step(f"loss {rows}x{cols}")
-        out.extend(_fwd_bwd_records(lambda x=x, y=y: F.cross_entropy(x, y), device, grid,
-                                    {"kernel": "cross_entropy", "rows": rows, "cols": cols,
-                                     "dtype": dtype}))
+        out.extend(_fwd_bwd_records(lambda x=x, y=y: F.cross_entropy(x, y), [x], device,
+                                    grid, {"kernel": "cross_entropy", "rows": rows,
+                                           "cols": cols, "dtype": dtype}))
         del x
     return out
 
 
-def _fwd_bwd_records(fn, device: str, grid: Grid, base: dict) -> list[Record]:
+def _fwd_bwd_records(fn, leaves: list, device: str, grid: Grid, base: dict) -> list[Record]:
+    """A forward record and a backward one (fwd+bwd minus fwd) of ``fn``, differentiated
+    with respect to ``leaves``, the tensors that stand for its inputs and parameters.
+
+    The gradients are returned (``torch.autograd.grad``), not accumulated into the leaves'
+    ``.grad``: inside a model an activation's gradient flows on to the op before it, while
+    ``.backward()`` on a leaf adds every call's gradient into the one kept from the call
+    before — one more read-read-write pass over the input, which made the backward records
+    of GeLU, SwiGLU, LayerNorm and RMSNorm 1.0–1.8× too long on a 2-vCPU Intel Xeon
+    (reports/validation/cpu-intel/leaf_grad_artifact.md)."""
     torch = require_torch()
     with torch.no_grad():
         fwd = _timing(fn, device, grid)
@@ -285,7 +296,7 @@ def _fwd_bwd_records(fn, device: str, grid: Grid, base: dict) -> list[Record]:
     del probe
 
     def fwd_bwd():
-        fn().backward(grad)
+        torch.autograd.grad(fn(), leaves, grad)
 
     both = _timing(fwd_bwd, device, grid)
     bwd = max(both["time_s"] - fwd["time_s"], 0.0)
@@ -315,7 +326,7 @@ def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list
             with torch.no_grad():
                 out.append({**base, "phase": "fwd", **_timing(fn, device, grid)})
         else:
-            out.extend(_fwd_bwd_records(fn, device, grid, base))
+            out.extend(_fwd_bwd_records(fn, [qt, kt, vt], device, grid, base))
     return out
 
 

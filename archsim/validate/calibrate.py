@@ -107,7 +107,8 @@ _COMMENTS = {
     "launch_overhead": "mean time per call of tiny ops, one of each kind of a layer",
     "memory": "1: memory.bandwidth is an achieved (fitted) bandwidth",
     "vector": "the elementwise kind's efficiency (used for kinds not in by_kind)",
-    "by_kind": "per op kind: 1-D fit of compute_time to that kind's kernels (fwd and bwd)",
+    "by_kind": ("per op kind, and per kernel variant (kind.variant.phase): 1-D fit of "
+                "compute_time to those kernels (fwd and bwd)"),
     "insitu": "in-model costs per op (on a GPU: the host's, per op it issues) and per step "
               "from the framework benchmark (archsim/validate/overheads.py); everything else "
               "as measured above",

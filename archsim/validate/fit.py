@@ -22,7 +22,11 @@ times:
    (elementwise kernels run on the same FMA units);
 4. per-kind vector efficiency (elementwise, norm, softmax, loss; forward and backward
    separately, as ``kind.phase``; optimizer) — a 1-D search minimising the log error of
-   compute_time over that kind's records;
+   compute_time over that kind's records; and the same per kernel variant
+   (``kind.variant.phase``: LayerNorm and RMSNorm, GELU and SwiGLU), which the op graph tells
+   apart (Op.variant). One η per kind averaged kernels that differ 2–5×: on a 2-vCPU Intel
+   Xeon, eager RMSNorm's backward took 3.2–5.8× LayerNorm's (several autograd ops against
+   one fused kernel), so one norm η priced LayerNorm +16…+239% and RMSNorm −11…−77%;
 5. the matmul curve — for every compute-bound GEMM (its time exceeds the memory term),
    η = FLOPs / (peak · (t − launch)); a point every quarter decade of FLOPs holds the median
    η of the GEMMs within half a decade of it; the same per operand layout and row count m
@@ -299,11 +303,16 @@ def fit_device(raw: dict[str, list[dict]], primary_dtype: str,
     fit.attention_points = curve_points(samples["attention"], lambda _dt: att_peak, launch,
                                         mem_time)
     groups: dict[str, list[Sample]] = {}
+    variants: dict[str, list[Sample]] = {}
     for kind in VECTOR_KINDS:
         for op, t in samples[kind]:
             key = kind if kind == "optimizer" else f"{kind}.{op.phase}"
             groups.setdefault(key, []).append((op, t))
-    for key, items in groups.items():
+            if op.variant is not None and kind != "optimizer":
+                variants.setdefault(f"{kind}.{op.variant}.{op.phase}", []).append((op, t))
+    # the kind's own η first (it prices variants no record measured), then each variant's,
+    # which compute_time prefers for the ops of that variant
+    for key, items in [*groups.items(), *variants.items()]:
 
         def device_with(eta: float, key: str = key) -> DeviceSpec:
             trial = FitResult(**{**fit.__dict__, "by_kind": {**fit.by_kind, key: eta}})

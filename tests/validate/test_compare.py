@@ -14,6 +14,7 @@ from archsim.validate.compare import (
     report_dict,
     sum_layers,
     summarize,
+    weighted_error,
     write_report,
 )
 
@@ -61,6 +62,7 @@ def test_summary_over_cases():
     assert s["mape_by_metric"]["ttft_s"] == pytest.approx(0.2)
     assert s["matmul_op_mape"] == pytest.approx(0.2)
     assert s["all_op_rows"] == 1  # the 1 us GeLU is below the per-op floor
+    assert s["all_op_weighted_error"] == pytest.approx(0.1 / 0.5)  # |0.4 - 0.5| / 0.5
     assert s["models"] == ["m1", "m2"]
 
 
@@ -74,3 +76,17 @@ def test_report_files_are_written(tmp_path):
     md = paths[1].read_text()
     assert "| train m1 | 0.0M | step_time_s | 1000.000 | 1100.000 | +10.0% |" in md
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_weighted_per_op_error_counts_time_not_rows():
+    # a 0.5 s GEMM 20% fast and a 20 us add predicted at 2 ms (99x too slow): the MAPE is
+    # (0.2 + 99) / 2 = 49.6, the weighted error (0.1 + 0.00198) / 0.50002 = 0.2040
+    rows = [{"phase": "step", "op": "fc1", "measured_s": 0.5, "predicted_s": 0.4,
+             "matmul": True, "error": -0.2},
+            {"phase": "step", "op": "bda_attn.bwd", "measured_s": 20e-6, "predicted_s": 2e-3,
+             "matmul": False, "error": 99.0}]
+    s = summarize([_case("train m1", "training", {"step_time_s": 1.0}, {"step_time_s": 1.0},
+                         rows)])
+    assert s["all_op_mape"] == pytest.approx(49.6)
+    assert s["all_op_weighted_error"] == pytest.approx(0.10198 / 0.50002)
+    assert weighted_error([]) is None
