@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the reduced case set (tiny models; CI) and a quick calibration")
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per case (median)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="time every case again in this many rounds over all cases (profiled "
+                        "once) and take the median of its rounds: on a shared machine a slow "
+                        "spell then moves one round, not a case (default 1)")
     p.add_argument("--no-plot", action="store_true", help="skip validation.png")
     p.add_argument("--distributed", action="store_true",
                    help="also run the two-process torch.distributed check (all-reduce sweep, "
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     require_torch()
     if args.repeats < 1:
         raise SpecError([f"--repeats {args.repeats}: expected at least 1"])
+    if args.rounds < 1:
+        raise SpecError([f"--rounds {args.rounds}: expected at least 1"])
     if args.threads is not None and args.threads < 1:
         raise SpecError([f"--threads {args.threads}: expected a positive number of threads"])
     _check_out_folder(args.out)
@@ -80,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile) if args.profile is not None else None
     report = validate(args.device, profile=profile, quick=args.quick, threads=args.threads,
-                      repeats=args.repeats, progress=ProgressBar("validate"))
+                      repeats=args.repeats, rounds=args.rounds,
+                      progress=ProgressBar("validate"))
     if args.profile is not None:
         report["meta"]["profile"] = str(args.profile)
     if args.distributed:
@@ -127,6 +134,9 @@ def _print_report(report: dict, paths: list[Path]) -> None:
           f"({len(s['models'])} models); matmul-class per-op MAPE "
           + (f"{s['matmul_op_mape'] * 100:.1f}%" if s["matmul_op_mape"] is not None else "n/a")
           + f" over {s['matmul_op_rows']} rows")
+    if "rounds_apart_beyond_error" in s:
+        print(f"rounds: {s['rounds_apart_beyond_error']} of {s['cases']} cases lay further "
+              "apart over the rounds than their end-to-end error")
     if report.get("machine_drift"):
         from archsim.validate.drift import drift_line
 

@@ -66,6 +66,9 @@ class CaseResult:
     machine: dict[str, float] | None = None
     """Right before the case: each cheap probe's time now over its time at calibration
     (archsim.validate.drift; None when not checked)."""
+    rounds: dict[str, list[float]] | None = None
+    """With ``validate --rounds N`` (N > 1): each metric's median in each round, in order;
+    ``measured`` holds their median (None with one round)."""
 
     @property
     def errors(self) -> dict[str, float]:
@@ -130,6 +133,9 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "all_op_mape": mape(all_ops),
         "all_op_rows": len(all_ops),
         "all_op_weighted_error": weighted_error(all_rows),
+        **({"rounds_apart_beyond_error": sum(
+            (round_spread(r.rounds.get(E2E_METRIC[r.mode], [])) or 0.0) > abs(r.e2e_error)
+            for r in results if r.rounds)} if any(r.rounds for r in results) else {}),
     }
 
 
@@ -151,7 +157,8 @@ def report_dict(results: list[CaseResult], meta: dict[str, Any]) -> dict[str, An
                        "spread": r.spread, "contention": r.contention, "ops": r.ops,
                        **({"error_bar": r.error_bar} if r.error_bar is not None else {}),
                        **({"case": r.case} if r.case is not None else {}),
-                       **({"machine": r.machine} if r.machine is not None else {})}
+                       **({"machine": r.machine} if r.machine is not None else {}),
+                       **({"rounds": r.rounds} if r.rounds is not None else {})}
                       for r in results]}
 
 
@@ -185,6 +192,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| end-to-end MAPE, {mode} | {_pct(v)} |")
     for metric, v in s["mape_by_metric"].items():
         lines.append(f"| MAPE of {metric} | {_pct(v)} |")
+    if "rounds_apart_beyond_error" in s:
+        lines.append("| cases whose rounds lay further apart than their end-to-end error | "
+                     f"{s['rounds_apart_beyond_error']} of {s['cases']} |")
     eb = s.get("inside_error_bar") or {}
     if eb.get("metrics"):
         lines.append(f"| measured inside the stated error bar | {eb['inside']} of "
@@ -205,15 +215,24 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("machine_drift"):
         lines += ["", *drift_markdown(report["machine_drift"])]
     checked = any(c.get("machine") for c in report["cases"])
+    rounds = any(c.get("rounds") for c in report["cases"])
+    if rounds:
+        lines += ["", "Each case was timed in every round (the rounds run all cases in turn); "
+                  "its measured time is the median of its rounds' medians, and `rounds` is how "
+                  "far they lay apart ((max − min) / median): where it exceeds the case's "
+                  "error, the machine moved more than the model missed."]
     lines += ["", "## Cases", "",
               "| case | params | metric | measured ms | predicted ms | error | spread | "
-              "error bar ms |" + (" machine now / then |" if checked else ""),
-              "|---|---:|---|---:|---:|---:|---:|---|" + ("---|" if checked else "")]
+              "error bar ms |" + (" rounds |" if rounds else "")
+              + (" machine now / then |" if checked else ""),
+              "|---|---:|---|---:|---:|---:|---:|---|" + ("---:|" if rounds else "")
+              + ("---|" if checked else "")]
     for c in report["cases"]:
         for k, v in c["measured"].items():
             lines.append(f"| {c['name']} | {c['params'] / 1e6:.1f}M | {k} | {_ms(v)} | "
                          f"{_ms(c['predicted'].get(k))} | {_pct(c['errors'].get(k))} | "
                          f"{c['spread'].get(k, 0) * 100:.0f}% | {_bar(c, k, v)} |"
+                         + (f" {_round_spread(c, k)} |" if rounds else "")
                          + (f" {case_label(c.get('machine'))} |" if checked else ""))
     lines += ["", "## Per op (summed over layers)", "",
               ("Measured per-op times are the profiled GPU kernel times of each op's ranges"
@@ -231,6 +250,18 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("distributed"):
         lines += ["", *distributed_markdown(report["distributed"])]
     return "\n".join(lines) + "\n"
+
+
+def round_spread(values: list[float]) -> float | None:
+    """(max − min) / median of one metric's per-round medians (None for fewer than 2)."""
+    if len(values) < 2 or statistics.median(values) <= 0:
+        return None
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def _round_spread(case: dict[str, Any], metric: str) -> str:
+    spread = round_spread((case.get("rounds") or {}).get(metric, []))
+    return "–" if spread is None else f"{spread * 100:.0f}%"
 
 
 def _bar(case: dict[str, Any], metric: str, measured: float) -> str:

@@ -98,7 +98,8 @@ def rescore(report: dict[str, Any], profile: dict[str, Any], profile_name: str,
                                   params=entry.get("params", 0), measured=measured,
                                   predicted=predicted, spread=entry.get("spread", {}),
                                   ops=rows, contention=entry.get("contention", 0.0),
-                                  error_bar=error_bar, case=entry.get("case")))
+                                  error_bar=error_bar, case=entry.get("case"),
+                                  rounds=entry.get("rounds")))
     meta = {**report.get("meta", {}), "profile": profile_name, "device_name": spec.name,
             "rescored_from": source or "an earlier report",
             "rescored": "measurements of the earlier report; predictions of this profile"}

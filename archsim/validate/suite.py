@@ -7,6 +7,7 @@ models), and nothing measured here is fitted.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -36,11 +37,14 @@ def load_profile(path: Path) -> dict[str, Any]:
 @preserved_torch_settings()
 def validate(device: str = "auto", *, profile: Path | dict | None = None,
              cases: list[Case] | None = None, quick: bool = False,
-             threads: int | None = None, repeats: int = 5,
+             threads: int | None = None, repeats: int = 5, rounds: int = 1,
              progress: Progress | None = None) -> dict[str, Any]:
     """Measure and simulate every case; the report as a dict (see compare.report_dict).
 
     Without ``profile`` the device is calibrated first (``quick`` grid when ``quick``).
+    With ``rounds`` > 1 every case is timed again in each further round, all cases in turn
+    (profiled once, in the first): a case's metric is the median of its rounds' medians, so
+    that a slow spell of a shared machine that lasts minutes moves one round, not the case.
     Raises SpecError when torch is missing, the device is absent or the profile is invalid.
     """
     from archsim.validate.measure import (
@@ -50,7 +54,7 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
         wait_for_quiet,
     )
     from archsim.validate.predict import predicted_ops, simulate_case_with_error_bar
-    from archsim.validate.runner import run_case
+    from archsim.validate.runner import Measured, run_case
 
     dev = resolve_device(device)
     n_threads = configure(dev, threads)
@@ -73,28 +77,42 @@ def validate(device: str = "auto", *, profile: Path | dict | None = None,
     if dev == "cpu":
         waited += wait_for_quiet(max_wait_s=60.0)
     probe.start()
-    for i, case in enumerate(cases):
-        if progress is not None:
-            progress(i, len(cases), case.name)
-        if dev == "cpu":
-            waited += wait_for_quiet(max_wait_s=60.0)
-        machine = probe.case_check()
-        measured = run_case(case, dev, repeats=repeats)
+    steps = len(cases) * rounds
+    first: list[tuple[Measured, dict | None]] = []
+    per_round: list[list[dict[str, float]]] = [[] for _ in cases]
+    for r in range(rounds):
+        for i, case in enumerate(cases):
+            if progress is not None:
+                progress(r * len(cases) + i, steps,
+                         case.name + (f" (round {r + 1}/{rounds})" if rounds > 1 else ""))
+            if dev == "cpu":
+                waited += wait_for_quiet(max_wait_s=60.0)
+            if r == 0:
+                machine = probe.case_check()
+                measured = run_case(case, dev, repeats=repeats)
+                first.append((measured, machine))
+            else:
+                measured = run_case(case, dev, repeats=repeats, profile_ops=False)
+            per_round[i].append(measured.metrics)
+    drift = probe.finish()
+    for case, (measured, machine), metrics in zip(cases, first, per_round, strict=True):
+        by_metric = {k: [m[k] for m in metrics] for k in metrics[0]}
+        measured_now = {k: statistics.median(v) for k, v in by_metric.items()}
         predicted, error_bar = simulate_case_with_error_bar(case, mapping)
-        wall = _wall_per_phase(measured.metrics, case)
+        wall = _wall_per_phase(measured_now, case)
         rows = op_rows(measured.ops, predicted_ops(case, spec, kernel_only=dev == "cuda"), wall,
                        scale_to_wall=dev == "cpu")
         results.append(CaseResult(name=case.name, mode=case.mode, model=case.model,
-                                  params=measured.params, measured=measured.metrics,
+                                  params=measured.params, measured=measured_now,
                                   predicted=predicted, spread=measured.spread, ops=rows,
                                   contention=measured.contention, error_bar=error_bar,
-                                  case=asdict(case), machine=machine))
-    drift = probe.finish()
+                                  case=asdict(case), machine=machine,
+                                  rounds=by_metric if rounds > 1 else None))
     if progress is not None:
-        progress(len(cases), len(cases), "done")
+        progress(steps, steps, "done")
     meta = machine_info(dev, n_threads)
     meta.update({"profile": profile_name, "device_name": spec.name,
-                 "repeats": repeats, "grid": "quick" if quick else "full",
+                 "repeats": repeats, "rounds": rounds, "grid": "quick" if quick else "full",
                  "waited_for_quiet_s": round(waited, 1)})
     return {**report_dict(results, meta), "machine_drift": drift}
 

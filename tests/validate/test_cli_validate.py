@@ -92,5 +92,7 @@ def test_bad_repeats_and_threads(capsys):
     pytest.importorskip("torch")
     assert main(["validate", "--repeats", "0"]) == 2
     assert "--repeats 0: expected at least 1" in capsys.readouterr().err
+    assert main(["validate", "--rounds", "0"]) == 2
+    assert "--rounds 0: expected at least 1" in capsys.readouterr().err
     assert main(["calibrate", "--out", "x.yaml", "--threads", "0"]) == 2
     assert "--threads 0: expected a positive number of threads" in capsys.readouterr().err

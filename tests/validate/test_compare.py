@@ -10,8 +10,10 @@ from archsim.validate.compare import (
     CaseResult,
     error,
     mape,
+    markdown,
     op_rows,
     report_dict,
+    round_spread,
     sum_layers,
     summarize,
     weighted_error,
@@ -90,3 +92,28 @@ def test_weighted_per_op_error_counts_time_not_rows():
     assert s["all_op_mape"] == pytest.approx(49.6)
     assert s["all_op_weighted_error"] == pytest.approx(0.10198 / 0.50002)
     assert weighted_error([]) is None
+
+
+def test_rounds_give_the_median_and_say_which_cases_moved_more_than_they_missed():
+    # case a: rounds 1.0, 1.3, 1.1 s → spread (1.3 − 1.0) / 1.1 = 27%, error +10% (1.21 vs
+    # 1.1): the rounds lay further apart. case b: rounds 2.0, 2.02 → 1%, error −20%: not.
+    a = CaseResult(name="train m1", mode="training", model="m1", params=1,
+                   measured={"step_time_s": 1.1}, predicted={"step_time_s": 1.21}, spread={},
+                   rounds={"step_time_s": [1.0, 1.3, 1.1]})
+    b = CaseResult(name="train m2", mode="training", model="m2", params=1,
+                   measured={"step_time_s": 2.01}, predicted={"step_time_s": 1.608}, spread={},
+                   rounds={"step_time_s": [2.0, 2.02]})
+    assert round_spread([1.0, 1.3, 1.1]) == pytest.approx(0.3 / 1.1)
+    assert round_spread([1.0]) is None
+    s = summarize([a, b])
+    assert s["rounds_apart_beyond_error"] == 1
+    report = report_dict([a, b], {"device": "cpu", "host": "h", "threads": 2})
+    assert report["cases"][0]["rounds"] == {"step_time_s": [1.0, 1.3, 1.1]}
+    md = markdown(report)
+    assert "| cases whose rounds lay further apart than their end-to-end error | 1 of 2 |" in md
+    assert "| train m1 | 0.0M | step_time_s | 1100.000 | 1210.000 | +10.0% | 0% | – | 27% |" in md
+    # one round: no column, no summary row
+    one = [_case("train m1", "training", {"step_time_s": 1.0}, {"step_time_s": 1.1})]
+    assert "rounds_apart_beyond_error" not in summarize(one)
+    assert "| rounds |" not in markdown(report_dict(one, {"device": "cpu"}))
+    assert "| rounds |" in md

@@ -80,7 +80,7 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["validate", "--device", "cpu", "--quick", "--threads", THREADS,
                  "--profile", str(profile), "--out", str(out), "--repeats", "3",
-                 "--distributed", "--rank-profile", str(profile)]) == 0
+                 "--rounds", "2", "--distributed", "--rank-profile", str(profile)]) == 0
     printed = capsys.readouterr().out
     assert "end-to-end MAPE" in printed
     report = json.loads((out / "validation.json").read_text())
@@ -94,6 +94,14 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
     for case in report["cases"]:
         ops = {row["op"] for row in case["ops"]}
         assert {"qkv", "attn", "proj", "fc1", "fc2", "logits"} <= ops
+        # two rounds: each metric timed in both, measured = the median (mean) of the two
+        assert set(case["rounds"]) == set(case["measured"])
+        for metric, values in case["rounds"].items():
+            assert len(values) == 2
+            assert case["measured"][metric] == pytest.approx(sum(values) / 2)
+    assert report["meta"]["rounds"] == 2
+    assert 0 <= s["rounds_apart_beyond_error"] <= 5
+    assert "cases lay further apart over the rounds than their end-to-end error" in printed
     md = (out / "validation.md").read_text()
     assert "## Two processes (torch.distributed)" in md
     # the profile's calibration records timed again around the cases, each against its own
