@@ -411,8 +411,10 @@ def bench_streaming(device: str, grid: Grid, step: Progress) -> list[Record]:
     """Decode steps of 2-layer GPT- and Llama-style models at each of
     ``grid.streaming_widths``, timed whole and op by op (each op range's wall time; the ops of
     a CPU return when done): how an op's in-model cost grows with the weight bytes each layer
-    streams through the caches (archsim/validate/overheads.py). Nothing on a GPU, whose ops
-    run after their host has issued them."""
+    streams through the caches (archsim/validate/overheads.py). Then as many steps on copies
+    of the model cycled through ``ROTATE_BYTES`` (its weights cold, as the GEMM benchmark
+    reads them): the ratio of the two weight-GEMM times is the read scale. Nothing on a GPU,
+    whose ops run after their host has issued them."""
     from archsim.validate.overheads import FAMILIES
 
     if device != "cpu":
@@ -430,7 +432,6 @@ def _streaming_step(family: str, width: int, device: str, grid: Grid,
         STREAMING_MIN_RUNS,
         STREAMING_MIN_S,
         TOKENS,
-        WEIGHT_GEMM_LABELS,
         framework_spec,
     )
     from archsim.validate.torch_model import build_model, random_tokens
@@ -438,37 +439,60 @@ def _streaming_step(family: str, width: int, device: str, grid: Grid,
     dtype = grid.dtypes[0]
     spec = framework_spec(family, STREAMING_LAYERS, width)
     model = build_model(spec, device, dtype).eval()
-    decode = _decoder(model, random_tokens(spec, 1, TOKENS, device))
+    prompt = random_tokens(spec, 1, TOKENS, device)
+    decode = _decoder(model, prompt)
+    # copies of the model with their own weights, cycled through for the cold steps: between
+    # two uses of one copy the others stream at least ROTATE_BYTES, as in the GEMM benchmark
+    pass_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    copies = [build_model(spec, device, dtype).eval()
+              for _ in range(min(MAX_COPIES, -(-ROTATE_BYTES // max(pass_bytes, 1))) + 1)]
+    cold = [_decoder(m, prompt) for m in copies]
     step(f"streaming {family} width {width} decode")
     with torch.inference_mode():
         timing = _timing(decode, device, grid)
         # the same steps with each op range timed: the step's own time comes from these runs
         # too, so that the time outside the weight GEMMs is a difference within one run
         watch: dict[str, float] = {}
-        model.labels.stopwatch = watch
+        for m in (model, *copies):
+            m.labels.stopwatch = watch
         try:
             decode()  # one untimed step with the stopwatch in place
             runs: list[list[float]] = []  # [step, time inside the weight GEMMs' ranges]
+            cold_runs: list[list[float]] = []  # the same, each step on the next copy
             per_op: dict[str, list[float]] = {}
             total = 0.0
             while len(runs) < STREAMING_MIN_RUNS or (total < STREAMING_MIN_S
                                                      and len(runs) < STREAMING_MAX_RUNS):
-                watch.clear()
-                t0 = time.perf_counter()
-                decode()
-                took = time.perf_counter() - t0
+                took, inside = _watched(decode, watch)
                 total += took
-                inside = sum(t for name, t in watch.items() if name in WEIGHT_GEMM_LABELS)
                 runs.append([float(f"{took:.5g}"), float(f"{inside:.5g}")])
                 for name, t in watch.items():
                     per_op.setdefault(name, []).append(t)
+            # then as many cold steps, right after (not interleaved with the hot ones: a cold
+            # step between two hot ones would evict the weights the hot steps find cached)
+            for i in range(len(runs)):
+                took, inside = _watched(cold[i % len(cold)], watch)
+                cold_runs.append([float(f"{took:.5g}"), float(f"{inside:.5g}")])
         finally:
-            model.labels.stopwatch = None
+            for m in (model, *copies):
+                m.labels.stopwatch = None
     weight_bytes = sum(p.numel() * p.element_size() for p in model.blocks[0].parameters())
     return {"model": family, "width": width, "layers": STREAMING_LAYERS, "phase": "decode",
             "dtype": dtype, "layer_weight_bytes": weight_bytes, **timing,
             "ops": {name: float(f"{statistics.median(ts):.4g}")
-                    for name, ts in sorted(per_op.items())}, "runs": runs}
+                    for name, ts in sorted(per_op.items())}, "runs": runs,
+            "cold_runs": cold_runs, "cold_copies": len(copies), "model_weight_bytes": pass_bytes}
+
+
+def _watched(decode: Callable[[], None], watch: dict[str, float]) -> tuple[float, float]:
+    """One decode step: its wall time and the time spent inside its weight GEMMs' op ranges."""
+    from archsim.validate.overheads import WEIGHT_GEMM_LABELS
+
+    watch.clear()
+    t0 = time.perf_counter()
+    decode()
+    took = time.perf_counter() - t0
+    return took, sum(t for name, t in watch.items() if name in WEIGHT_GEMM_LABELS)
 
 
 def count_steps(grid: Grid) -> int:

@@ -287,15 +287,22 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
     the framework benchmark's in-situ block).
 
     The read scale per record: the factor s on the share of the weight GEMMs' predicted work
-    that reading their bytes accounts for (archsim/cost/compute.py ``weight_read_factor``)
-    that makes their prediction equal the time measured inside their op ranges, less their
-    fixed costs (in the run of median outside time below): s = (G − fixed − Σ w(1−φ)) / Σ wφ.
-    The GEMM benchmark cycles each weight through 256 MiB of copies (cold caches,
-    archsim/validate/bench.py ``ROTATE_BYTES``); a model whose pass fits in the last-level cache
-    reads its weights from there (the weight GEMMs of the width-384 and 1024 models about 2× faster
-    than predicted on a VM with a 300 MiB L3). A width tells the
-    scale only where the predicted read time Σ wφ is at least the GEMMs' fixed costs (not
-    widths 16 and 128, where it would measure the fixed costs' error).
+    that reading their bytes accounts for (archsim/cost/compute.py ``weight_read_factor``),
+    the ratio of that share's time when the model runs alone (its weights hot, as in a
+    validation case) to its time when each step runs on another copy of the model (cold, the
+    copies cycled through ``ROTATE_BYTES`` as the GEMM benchmark cycles its weights), both
+    measured inside the weight GEMMs' op ranges (medians) less their predicted fixed costs and
+    non-read work: s = (G_hot − fixed − Σ w(1−φ)) / (G_cold − fixed − Σ w(1−φ)). The cold
+    steps run right after the hot ones (a second or less), so a change of machine speed
+    between the GEMM benchmark and this one does not enter s (it did: a calibration whose
+    in-model GEMMs ran 1.5× slower in its last minutes wrote 1.38 at 353 MB where the others
+    wrote 0.77–0.88). Records without cold steps (calibrations before
+    2026-12-06) compare the hot time with the prediction instead:
+    s = (G − fixed − Σ w(1−φ)) / Σ wφ. A model whose pass fits in the last-level cache
+    reads its weights from there (the weight GEMMs of the width-384 and 1024 models about 2×
+    faster than predicted on a VM with a 300 MiB L3). A width tells the scale only where the
+    predicted read time Σ wφ is at least the GEMMs' fixed costs (not widths 16 and 128, where
+    it would measure the fixed costs' error), and its cold read time is positive.
 
     Per record: the measured decode step, less the time measured inside its weight GEMMs' op
     ranges in the same step (the run of median such difference among ``runs``), less the
@@ -332,8 +339,18 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
             reads, rest = reads + w * phi, rest + w * (1.0 - phi)
         measured_gemms = step - outside_gemms
         used = reads >= gemm_fixed
-        scale = (min(max((measured_gemms - gemm_fixed - rest) / reads, READ_SCALE_RANGE[0]),
-                     READ_SCALE_RANGE[1]) if reads > 0 else 1.0)
+        cold_gemms = (statistics.median(inside for _, inside in rec["cold_runs"])
+                      if rec.get("cold_runs") else None)
+        if cold_gemms is not None:
+            # the same GEMMs read cold in the same minutes (copies cycled): their read time
+            # measured, not predicted from the GEMM benchmark of minutes before
+            hot_gemms = statistics.median(inside for _, inside in rec["runs"])
+            cold_reads = cold_gemms - gemm_fixed - rest
+            used = used and cold_reads > 0
+            ratio = (hot_gemms - gemm_fixed - rest) / cold_reads if cold_reads > 0 else 1.0
+        else:
+            ratio = (measured_gemms - gemm_fixed - rest) / reads if reads > 0 else 1.0
+        scale = min(max(ratio, READ_SCALE_RANGE[0]), READ_SCALE_RANGE[1])
         cost = max((outside_gemms - work - iteration) / len(others), 0.0)
         streamed = pass_weight_bytes(spec, dtype)
         by_width.setdefault(rec["width"], []).append(
@@ -341,6 +358,7 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
         detail.append({"model": rec["model"], "width": rec["width"], "pass_weight_bytes":
                        streamed, "measured_s": step, "weight_gemms_s": measured_gemms,
                        "weight_gemms_predicted_s": predicted_gemms,
+                       "weight_gemms_cold_s": cold_gemms,
                        "weight_reads_predicted_s": reads,
                        "weight_read_scale": scale, "weight_read_scale_used": used,
                        "other_ops": len(others), "other_work_s": work, "cost_per_op_s": cost})

@@ -59,6 +59,15 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     assert [(r["model"], r["width"]) for r in raw["streaming"]] == [
         ("gpt", 16), ("llama", 16), ("gpt", 384), ("llama", 384)]
     assert all(0 < inside < step for r in raw["streaming"] for step, inside in r["runs"])
+    # cold steps beside the hot ones, one per hot step, on copies that together stream at
+    # least ROTATE_BYTES (capped at MAX_COPIES copies for tiny models)
+    from archsim.validate.bench import MAX_COPIES, ROTATE_BYTES
+
+    for r in raw["streaming"]:
+        assert len(r["cold_runs"]) == len(r["runs"])
+        assert all(0 < inside < step for step, inside in r["cold_runs"])
+        others = (r["cold_copies"] - 1) * r["model_weight_bytes"]  # between two uses of one
+        assert r["cold_copies"] == MAX_COPIES + 1 or others >= ROTATE_BYTES
     curve = spec.insitu.inference_op_overhead_by_pass_bytes
     assert len(curve) == 2 and all(cost > 0 for _, cost in curve)
     # the weight-read scale: width 384 only (width 16's reads take less than its GEMMs' fixed
