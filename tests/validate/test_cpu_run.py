@@ -1,5 +1,5 @@
 """The real thing on this machine's CPU: a quick calibration, the reduced validation set and the
-two-process check, end to end through the CLI (about 30 s on 2 cores).
+two-process check, end to end through the CLI (1–1.5 min on 2 cores).
 
 Targets are asserted loosely here (CI machines are shared and noisy; tiny models are dominated
 by per-op overheads); the issue's targets are asserted by the full run, which is skipped unless
