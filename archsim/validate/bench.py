@@ -286,8 +286,9 @@ def _fwd_bwd_records(fn, leaves: list, device: str, grid: Grid, base: dict) -> l
     ``.grad``: inside a model an activation's gradient flows on to the op before it, while
     ``.backward()`` on a leaf adds every call's gradient into the one kept from the call
     before — one more read-read-write pass over the input, which made the backward records
-    of GeLU, SwiGLU, LayerNorm and RMSNorm 1.0–1.8× too long on a 2-vCPU Intel Xeon
-    (reports/validation/cpu-intel/leaf_grad_artifact.md)."""
+    too long on a 2-vCPU Intel Xeon by a median 1.58× (softmax), 1.28× (LayerNorm), 1.14×
+    (cross entropy), 1.13× (GeLU), 1.11× (SwiGLU), 1.05× (RMSNorm) and 1.03× (attention), at
+    most 2.6× (reports/validation/cpu-intel/leaf_grad_artifact.md)."""
     torch = require_torch()
     with torch.no_grad():
         fwd = _timing(fn, device, grid)

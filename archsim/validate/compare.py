@@ -109,12 +109,11 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
     for r in results:
         for k, e in r.errors.items():
             by_metric.setdefault(k, []).append(e)
-    mm_rows = [row for r in results for row in r.ops
-               if row["matmul"] and "error" in row and row["measured_s"] >= MIN_OP_SECONDS]
+    mm = [row["error"] for r in results for row in r.ops
+          if row["matmul"] and "error" in row and row["measured_s"] >= MIN_OP_SECONDS]
     all_rows = [row for r in results for row in r.ops
                 if "error" in row and row["measured_s"] >= MIN_OP_SECONDS
                 and row["op"] != "other"]
-    mm = [row["error"] for row in mm_rows]
     all_ops = [row["error"] for row in all_rows]
     modes = sorted({r.mode for r in results})
     inside = [lo <= r.measured[k] <= hi for r in results if r.error_bar
@@ -133,10 +132,15 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "all_op_mape": mape(all_ops),
         "all_op_rows": len(all_ops),
         "all_op_weighted_error": weighted_error(all_rows),
-        **({"rounds_apart_beyond_error": sum(
-            (round_spread(r.rounds.get(E2E_METRIC[r.mode], [])) or 0.0) > abs(r.e2e_error)
-            for r in results if r.rounds)} if any(r.rounds for r in results) else {}),
+        **({"rounds_apart_beyond_error": sum(map(_moved_more_than_missed, timed))}
+           if (timed := [r for r in results if r.rounds]) else {}),
     }
+
+
+def _moved_more_than_missed(r: CaseResult) -> bool:
+    """Whether the case's end-to-end rounds lay further apart than its end-to-end error."""
+    spread = round_spread((r.rounds or {}).get(E2E_METRIC[r.mode], []))
+    return spread is not None and spread > abs(r.e2e_error)
 
 
 def weighted_error(rows: list[dict[str, Any]]) -> float | None:
