@@ -10,11 +10,15 @@ interval, if the calibration runs are like this one); a rate r spans r · (1 + p
 (1 + p90); a cost or energy scales like time. Several device types in one run: the widest
 interval. A device with no calibration says so: its error is unknown, not zero.
 
-Two cases widen the band to the widest one any shipped profile earned on at least
+Three cases widen the band to take in the widest one any shipped profile earned on at least
 MIN_RUNS_FOR_SPREAD held-out runs of that kind (the reference band, :func:`reference_band`):
 a band resting on fewer runs (two runs give a "10th–90th percentile" that is just their two
-errors), and a run outside the calibrated range (an extrapolation, whose error the held-out
-runs did not sample). The widened error says so in its ``method``.
+errors), a band whose runs were held out from the micro-benchmark defaults rather than from a
+fit (every run of the device came from one source, so leaving it out left nothing to fit:
+their errors are the defaults', which the fit then removed, and a band from them can lie
+wholly on one side of the fitted prediction), and a run outside the calibrated range (an
+extrapolation, whose error the held-out runs did not sample). The widened error says why in
+``widened``.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         block["errors"][group] = {"mape": worst.mape, "bias": worst.bias, "p10": lo,
                                   "p90": hi, "runs": worst.runs, "sources": worst.sources,
                                   "method": worst.method,
+                                  "from_defaults": worst.from_defaults,
                                   **({"widened": widened} if widened else {})}
     for group, err in list(block["errors"].items()):
         if err is None:
@@ -128,16 +133,25 @@ def _keys(mode: str) -> dict[str, tuple[str, str]]:
 
 
 def _widen_reason(accs: list[AccuracySpec], extrapolated: bool) -> str:
+    reasons = []
     thin = min(a.runs for a in accs)
     if thin < MIN_RUNS_FOR_SPREAD:
-        return f"{thin} held-out run{'s' if thin != 1 else ''} cannot fix an 80% band"
-    return "outside the calibrated range" if extrapolated else ""
+        reasons.append(f"{thin} held-out run{'s' if thin != 1 else ''} cannot fix an 80% band")
+    if any(a.from_defaults for a in accs):
+        reasons.append("its held-out runs were predicted from the micro-benchmark defaults, "
+                       "one source leaving nothing to fit, so they measure the defaults' "
+                       "error, not the fit's")
+    if extrapolated:
+        reasons.append("outside the calibrated range")
+    return "; ".join(reasons)
 
 
 def reference_band(group: str) -> tuple[float, float] | None:
     """(lowest p10, highest p90) of ``group`` over the registry's device profiles whose band
-    rests on at least MIN_RUNS_FOR_SPREAD held-out runs (throughput runs standing in for the
-    latency kinds as in :data:`PROXY`); None when no profile has that many."""
+    rests on at least MIN_RUNS_FOR_SPREAD held-out runs, each predicted by a fit (throughput
+    runs standing in for the latency kinds as in :data:`PROXY`); None when no profile has
+    that many. A band held out from the defaults (``from_defaults``) is left out: it is the
+    error of an uncalibrated profile, not of a fitted one on a new source."""
     from archsim.spec.registry import data_roots
 
     return _reference_band(group, tuple(str(r) for r in data_roots()))
@@ -156,7 +170,7 @@ def _reference_band(group: str, roots: tuple[str, ...]) -> tuple[float, float] |
         except (ValueError, TypeError, AttributeError):  # a broken profile has no say here
             continue
         acc = _accuracy(accuracy, group)
-        if acc is not None and acc.runs >= MIN_RUNS_FOR_SPREAD:
+        if acc is not None and acc.runs >= MIN_RUNS_FOR_SPREAD and not acc.from_defaults:
             lows.append(acc.p10)
             highs.append(acc.p90)
     return (min(lows), max(highs)) if lows else None

@@ -68,8 +68,10 @@ def run_calibration(args: argparse.Namespace) -> int:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])} (default {_fmt(c.fit.defaults[n])})"
                          for n in c.fit.fitted)
         how.append(f"- **{c.device}** ({len(by_device[c.device])} runs): {vals or 'nothing'}")
-    note = f"Each run predicted by a fit that did not see it (cross-validation: {cv})."
-    body = markdown(held, "Cross-validated error", [*how, "", note]) if held else ""
+    note = [f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]
+    prior = _from_defaults(cals, cv)
+    note += ([""] + [f"- {line}" for line in prior]) if prior else []
+    body = markdown(held, "Cross-validated error", [*how, "", *note]) if held else ""
     body += "\n" + markdown(fitted, "In-sample error (the fit written to the overlay)")
     from archsim.io import write_text_atomic
 
@@ -95,10 +97,35 @@ def run_calibration(args: argparse.Namespace) -> int:
     if held:
         print(f"cross-validated error ({cv}):")
         print(text_table(held))
+        for line in _from_defaults(cals, cv):
+            print(f"  note: {line}")
     else:
         print("in-sample error (no cross-validation):")
         print(text_table(fitted))
     return 0
+
+
+def _from_defaults(cals, cv: str) -> list[str]:
+    """A line for each device whose held-out runs were predicted from the micro-benchmark
+    defaults (archsim/insitu/crossval.py: no run of it was left to fit once their fold was
+    out), so that their error is not read as the fit's."""
+    out = []
+    for c in cals:
+        prior = [h for h in c.held if h.prior_only]
+        if not prior:
+            continue
+        share = (f"all {len(prior)} of its held-out runs were" if len(prior) == len(c.held)
+                 else f"{len(prior)} of its {len(c.held)} held-out runs were")
+        names = sorted({h.fold for h in prior})
+        left_out = (f"its one source, {names[0]}," if cv == "source" and len(names) == 1
+                    else f"fold{'s' if len(names) > 1 else ''} {', '.join(names)}")
+        hint = (" Runs from a second source would measure the fit's error; --cv run "
+                "measures it within this source." if cv == "source" else "")
+        out.append(f"{c.device}: {share} predicted from the micro-benchmark defaults "
+                   f"(leaving out {left_out} left no run of it to fit), so their error is "
+                   "the defaults', not the fit's; results on this profile widen their error "
+                   f"bar (archsim/accuracy.py).{hint}")
+    return out
 
 
 def _suspects(predictions) -> list:

@@ -165,7 +165,8 @@ def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:
             runs=len(errors), sources=len({h.prediction.run.source for h in items}),
             mape=_r(statistics.fmean(abs(e) for e in errors)),
             bias=_r(statistics.fmean(errors)), p10=_r(_quantile(errors, 0.1)),
-            p90=_r(_quantile(errors, 0.9)))
+            p90=_r(_quantile(errors, 0.9)),
+            from_defaults=sum(1 for h in items if h.prior_only))
     return out
 
 

@@ -119,6 +119,10 @@ class AccuracySpec(StrictModel):
     p10: float
     p90: float
     method: str = "leave-one-source-out"
+    from_defaults: int = Field(default=0, ge=0)
+    """Held-out runs predicted with the micro-benchmark defaults because no run of the device
+    was left to fit once their fold was out (every run of the device from one source, under
+    leave-one-source-out). Their errors are the defaults' error, not the fitted profile's."""
 
 
 class CalibratedRange(StrictModel):
