@@ -153,13 +153,22 @@ def _flop_time(op: Op, device: DeviceSpec) -> float:
             eta = min(1.0, _rows_efficiency(rows_curves, op.shape[1], key) * scale)
         else:
             eta = min(1.0, _curve(curve)(key) * scale)
-        t = op.flops * op.work_fraction / (peak * eta)
+        t = op.flops * attention_work(op, device) / (peak * eta)
     else:
         t = op.flops * op.work_fraction / (device.vector_flops * f.vector_scale
                                            * eff.vector_for(op.kind, op.phase, op.variant))
     if op.vector_flops:
         t += op.vector_flops / (device.vector_flops * f.vector_scale * eff.vector)
     return t
+
+
+def attention_work(op: Op, device: DeviceSpec) -> float:
+    """The share of its FLOPs an op executes: ``work_fraction``, except that a causal
+    attention whose profile measured how much of the mask its kernel skips
+    (EfficiencySpec.causal_skip) does the masked work it does not skip."""
+    if op.masked and op.shape is not None and device.efficiency.causal_skip:
+        return device.efficiency.causal_work(op.work_fraction, op.masked, op.shape[1])
+    return op.work_fraction
 
 
 def _rows_efficiency(curves: tuple[RowsCurveSpec, ...], rows: int, key: float) -> float:

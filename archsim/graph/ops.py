@@ -87,6 +87,10 @@ class Op:
     calibrated profile may price each by its own measured efficiency (``by_kind`` keys
     ``norm.rmsnorm.bwd``, ...); None, or a variant the profile did not measure, takes the
     kind's."""
+    masked: float = 0.0
+    """Share of a fused attention's full q×kv score work that its causal mask makes skippable
+    (0.5 for a whole prefix; work_fraction assumes the kernel skips all of it). A profile that
+    measured how much its kernel really skips (EfficiencySpec.causal_skip) prices the rest."""
 
     @property
     def is_matmul(self) -> bool:

@@ -242,10 +242,11 @@ def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
         # fused kernel: reads Q, K, V (K/V from the cache when decoding), writes O
         nbytes = e * b * q * heads_t * d * 2 + kv_read
         saved = e * b * q * (heads_t * d + 2 * kv_t * d) if train else 0.0
+        causal = _causal_fraction(s, q, kv)
         ops.append(Op(name=p + "attn", kind="attention", phase="fwd", flops=flops,
                       bytes=nbytes, dtype=s.dtype, shape=(int(b * heads_t), q, d, kv),
-                      saved_bytes=saved, work_fraction=_causal_fraction(s, q, kv),
-                      attention_core=True))
+                      saved_bytes=saved, work_fraction=causal, attention_core=True,
+                      masked=1.0 - causal))
         return ops
     bh = int(b * heads_t)
     scores = b * heads_t * q * kv

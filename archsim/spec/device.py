@@ -7,6 +7,8 @@ Every quantity is written with its unit in the YAML and held as an SI float here
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
@@ -43,7 +45,40 @@ class EfficiencySpec(StrictModel):
     measured by ``archsim calibrate``; ``vector`` for kinds not listed."""
     attention: MatmulEfficiencySpec | None = None
     """Fused attention kernels, by the FLOPs of one call; the matmul curve when absent."""
+    causal_skip: list[tuple[float, float]] | None = None
+    """Share of a causal mask's masked work that the fused attention kernel skips, by query
+    length: [(queries, share)], log-interpolated, the nearest point's beyond the ends.
+    Measured by ``archsim calibrate`` (the same SDPA shapes timed with and without the mask);
+    None: all of it, as FlashAttention's tile skipping does (the op graph's work_fraction).
+    PyTorch 2.13's CPU kernel skipped none of it up to 512 queries and half of it at 1024
+    (reports/validation/cpu-m167/)."""
     source: str = ""
+
+    @field_validator("causal_skip")
+    @classmethod
+    def _check_causal_skip(cls, points: list[tuple[float, float]] | None
+                           ) -> list[tuple[float, float]] | None:
+        if points is None:
+            return None
+        if not points:
+            raise ValueError("causal_skip: expected at least one [queries, share] point")
+        for q, share in points:
+            if q < 1 or not 0 <= share <= 1:
+                raise ValueError(f"causal_skip: point [{q:g}, {share:g}]: expected queries "
+                                 "≥ 1 and a share in [0, 1]")
+        if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
+            raise ValueError("causal_skip: query lengths must increase")
+        return points
+
+    def causal_work(self, op_work: float, masked: float, queries: int) -> float:
+        """The work fraction of an attention op whose mask makes ``masked`` of its full work
+        skippable and whose graph assumed all of it skipped (``op_work``): the kernel skips
+        only ``causal_skip(queries)`` of it, so the work is scaled by
+        (1 − masked · share) / (1 − masked)."""
+        if not self.causal_skip or masked <= 0 or masked >= 1:
+            return op_work
+        share = _log_interp(self.causal_skip, queries)
+        return op_work * (1.0 - masked * share) / (1.0 - masked)
 
     @field_validator("by_kind")
     @classmethod
@@ -160,3 +195,16 @@ class DeviceSpec(StrictModel):
     @property
     def usable_memory(self) -> float:
         return self.memory.capacity - self.memory.reserved
+
+
+def _log_interp(points: list[tuple[float, float]], x: float) -> float:
+    """y at ``x`` on ``points`` (x increasing), linear in log x, the end values beyond."""
+    if x <= points[0][0]:
+        return points[0][1]
+    if x >= points[-1][0]:
+        return points[-1][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x <= x1:
+            w = math.log(x / x0) / math.log(x1 / x0)
+            return y0 + w * (y1 - y0)
+    return points[-1][1]

@@ -66,6 +66,8 @@ def device_mapping(fit: FitResult, *, name: str, kind: str, capacity: float, tdp
     if fit.attention_points:
         eff["attention"] = {"points": [list(p) for p in fit.attention_points],
                             "source": "archsim calibrate: scaled_dot_product_attention grid"}
+    if fit.causal_skip:
+        eff["causal_skip"] = [list(p) for p in fit.causal_skip]
     mapping = {
         "name": name,
         "kind": kind,
@@ -109,6 +111,8 @@ _COMMENTS = {
     "vector": "the elementwise kind's efficiency (used for kinds not in by_kind)",
     "by_kind": ("per op kind, and per kernel variant (kind.variant.phase): 1-D fit of "
                 "compute_time to those kernels (fwd and bwd)"),
+    "causal_skip": ("[queries, share of the causal mask's masked work the attention kernel "
+                    "skipped]: the same SDPA shapes timed with and without is_causal"),
     "insitu": "in-model costs per op (on a GPU: the host's, per op it issues) and per step "
               "from the framework benchmark (archsim/validate/overheads.py); everything else "
               "as measured above",

@@ -34,8 +34,17 @@ times:
    layers (at equal FLOPs their efficiency varies tenfold with m: matrix-vector and small-m
    kernels, blocking by m; on a 2-core AMD EPYC one FLOPs curve reproduced the forward-layout
    GEMM records to 41%, per-m curves to 13%);
-6. the attention curve — the same for the fused attention records, whose FLOPs and
-   work_fraction (causal skipping, FlashAttention-2 backward) follow the op graph.
+6. the causal skip — how much of the causal mask's masked work the attention kernel skips,
+   per query length: the same SDPA shape timed with and without ``is_causal`` (each less the
+   launch), share = (1 − t_causal / t_full) / 0.5, clamped to [0, 1], averaged over forward
+   and backward. FlashAttention skips the masked tiles (share 1, the op graph's assumption);
+   PyTorch 2.13's CPU kernel skipped none of them up to 512 queries and half at 1024, so one
+   curve fitted with the graph's halved work for causal records gave them half the efficiency
+   of the unmasked records of the same shape, and predicted a causal model's attention
+   1.5–2.5× too fast (reports/validation/cpu-m167/);
+7. the attention curve — the same for the fused attention records, whose FLOPs and
+   work_fraction (causal skipping as measured in 6, FlashAttention-2 backward) follow the op
+   graph.
 
 Assumption: every record's kernel is one op (one launch), as the cost model assumes.
 """
@@ -45,9 +54,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from archsim.cost.compute import compute_time, memory_time
+from archsim.cost.compute import attention_work, compute_time, memory_time
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec
 from archsim.validate.records import (
@@ -85,6 +94,8 @@ class FitResult:
     matmul_points: list[tuple[float, float]]
     attention_points: list[tuple[float, float]]
     primary_dtype: str
+    causal_skip: list[tuple[float, float]] = field(default_factory=list)
+    """[(queries, share of the masked work skipped)] (step 6 of the module docstring)."""
     rows_points: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
     errors: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per section: MAPE and worst relative error of compute_time against the records."""
@@ -247,6 +258,26 @@ def curve_points(samples: list[Sample], peak_of: Callable[[str], float], launch:
     return points
 
 
+def fit_causal_skip(records: list[dict], launch: float) -> list[tuple[float, float]]:
+    """[(queries, share of the masked work the kernel skips)] from attention records timed
+    with and without the causal mask at the same shape and phase (step 6 of the module
+    docstring); [] without such pairs. A whole prefix masks half the scores, so a kernel that
+    skips them all takes half the time: share = (1 − t_causal / t_full) / 0.5."""
+    quiet = [r for r in records if r.get("contention", 0.0) <= FIT_MAX_CONTENTION]
+    by_shape: dict[tuple, dict[bool, float]] = {}
+    for r in quiet:
+        if r["q"] <= 1 or r["q"] != r["kv"]:
+            continue
+        key = (r["batch"], r["heads"], r["q"], r["head_dim"], r["phase"], r["dtype"])
+        by_shape.setdefault(key, {})[bool(r["causal"])] = r["time_s"] - launch
+    shares: dict[int, list[float]] = {}
+    for key, pair in by_shape.items():
+        if True in pair and False in pair and pair[False] > 0:
+            share = (1.0 - pair[True] / pair[False]) / 0.5
+            shares.setdefault(key[2], []).append(min(1.0, max(0.0, share)))
+    return [(float(q), round(statistics.fmean(v), 4)) for q, v in sorted(shares.items())]
+
+
 def rows_curves(samples: list[Sample], peak_of: Callable[[str], float], launch: float,
                 mem_time: Callable[[Op], float]
                 ) -> dict[tuple[str, int], list[tuple[float, float]]]:
@@ -300,8 +331,11 @@ def fit_device(raw: dict[str, list[dict]], primary_dtype: str,
                                      mem_time) or [(1.0, 1.0)]
     fit.rows_points = rows_curves(by_dtype[primary_dtype], peaks.__getitem__, launch, mem_time)
     att_peak = peaks[primary_dtype]
-    fit.attention_points = curve_points(samples["attention"], lambda _dt: att_peak, launch,
-                                        mem_time)
+    fit.causal_skip = fit_causal_skip(raw.get("attention", []), launch)
+    with_skip = build(fit)
+    attention = [(replace(op, work_fraction=attention_work(op, with_skip)), t)
+                 for op, t in samples["attention"]]
+    fit.attention_points = curve_points(attention, lambda _dt: att_peak, launch, mem_time)
     groups: dict[str, list[Sample]] = {}
     variants: dict[str, list[Sample]] = {}
     for kind in VECTOR_KINDS:

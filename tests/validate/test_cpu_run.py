@@ -74,6 +74,10 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     # costs), at the same pass bytes as the op-cost curve's second point
     scale = spec.insitu.inference_weight_read_scale_by_pass_bytes
     assert [b for b, _ in scale] == [curve[1][0]] and 0.1 <= scale[0][1] <= 10
+    # the quick grid times attention at 256 queries with and without the causal mask: how
+    # much of the masked work the kernel skips (efficiency.causal_skip)
+    skip = data["efficiency"]["causal_skip"]
+    assert [q for q, _ in skip] == [256] and 0 <= skip[0][1] <= 1
     assert "# best measured FLOP/s" in profile.read_text()  # values carry their source
 
 
