@@ -35,7 +35,13 @@ import bisect
 import math
 from functools import lru_cache
 
-from archsim.cost.insitu import InSituFactors, factors, insitu_curve, matmul_scale
+from archsim.cost.insitu import (
+    InSituFactors,
+    factors,
+    insitu_curve,
+    log_interpolate,
+    matmul_scale,
+)
 from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec, MatmulEfficiencySpec
 from archsim.spec.efficiency import RowsCurveSpec
@@ -166,9 +172,22 @@ def attention_work(op: Op, device: DeviceSpec) -> float:
     """The share of its FLOPs an op executes: ``work_fraction``, except that a causal
     attention whose profile measured how much of the mask its kernel skips
     (EfficiencySpec.causal_skip) does the masked work it does not skip."""
-    if op.masked and op.shape is not None and device.efficiency.causal_skip:
-        return device.efficiency.causal_work(op.work_fraction, op.masked, op.shape[1])
+    skip = device.efficiency.causal_skip
+    if op.masked and op.shape is not None and skip:
+        return causal_work(skip, op.work_fraction, op.masked, op.shape[1])
     return op.work_fraction
+
+
+def causal_work(skip: list[tuple[float, float]], op_work: float, masked: float,
+                queries: int) -> float:
+    """The work fraction of an attention op whose mask makes ``masked`` of its full work
+    skippable and whose graph assumed all of it skipped (``op_work``), when its kernel skips
+    only the share ``skip`` gives at ``queries`` (log-interpolated, held at the ends): the
+    work is scaled by (1 − masked · share) / (1 − masked)."""
+    if masked <= 0 or masked >= 1:
+        return op_work
+    share = log_interpolate(skip, queries)
+    return op_work * (1.0 - masked * share) / (1.0 - masked)
 
 
 def _rows_efficiency(curves: tuple[RowsCurveSpec, ...], rows: int, key: float) -> float:

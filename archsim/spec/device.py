@@ -8,7 +8,6 @@ Every quantity is written with its unit in the YAML and held as an SI float here
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, field_validator
@@ -69,16 +68,6 @@ class EfficiencySpec(StrictModel):
         if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
             raise ValueError("causal_skip: query lengths must increase")
         return points
-
-    def causal_work(self, op_work: float, masked: float, queries: int) -> float:
-        """The work fraction of an attention op whose mask makes ``masked`` of its full work
-        skippable and whose graph assumed all of it skipped (``op_work``): the kernel skips
-        only ``causal_skip(queries)`` of it, so the work is scaled by
-        (1 − masked · share) / (1 − masked)."""
-        if not self.causal_skip or masked <= 0 or masked >= 1:
-            return op_work
-        share = _log_interp(self.causal_skip, queries)
-        return op_work * (1.0 - masked * share) / (1.0 - masked)
 
     @field_validator("by_kind")
     @classmethod
@@ -196,15 +185,3 @@ class DeviceSpec(StrictModel):
     def usable_memory(self) -> float:
         return self.memory.capacity - self.memory.reserved
 
-
-def _log_interp(points: list[tuple[float, float]], x: float) -> float:
-    """y at ``x`` on ``points`` (x increasing), linear in log x, the end values beyond."""
-    if x <= points[0][0]:
-        return points[0][1]
-    if x >= points[-1][0]:
-        return points[-1][1]
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        if x <= x1:
-            w = math.log(x / x0) / math.log(x1 / x0)
-            return y0 + w * (y1 - y0)
-    return points[-1][1]

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from archsim.cost.compute import attention_work, compute_time
+from archsim.cost.compute import attention_work, causal_work, compute_time
 from archsim.graph.backward import backward_of
 from archsim.graph.transformer import Shape, layer_forward
 from archsim.spec.device import EfficiencySpec
@@ -43,17 +43,16 @@ def test_the_work_of_a_causal_attention_by_hand():
     does all its work at 128 queries, 1 − 0.5·0.5 = 0.75 of it at 1024 and 1 − 0.5·0.25 =
     0.875 at √(128·1024) ≈ 362; its backward (FlashAttention-2: 1.25× the nominal work) the
     same shares of 1.25."""
-    eff = EfficiencySpec(matmul={"points": [[1.0, 1.0]]}, memory=1.0,
-                         causal_skip=[(128, 0.0), (1024, 0.5)])
-    assert eff.causal_work(0.5, 0.5, 128) == pytest.approx(1.0)
-    assert eff.causal_work(0.5, 0.5, 1024) == pytest.approx(0.75)
-    assert eff.causal_work(0.5, 0.5, 4096) == pytest.approx(0.75)  # the end value beyond
-    assert eff.causal_work(0.5, 0.5, round(math.sqrt(128 * 1024))) == pytest.approx(
+    skip = [(128, 0.0), (1024, 0.5)]
+    assert causal_work(skip, 0.5, 0.5, 128) == pytest.approx(1.0)
+    assert causal_work(skip, 0.5, 0.5, 1024) == pytest.approx(0.75)
+    assert causal_work(skip, 0.5, 0.5, 4096) == pytest.approx(0.75)  # the end value beyond
+    assert causal_work(skip, 0.5, 0.5, round(math.sqrt(128 * 1024))) == pytest.approx(
         0.875, abs=1e-3)
-    assert eff.causal_work(0.625, 0.5, 1024) == pytest.approx(0.9375)
+    assert causal_work(skip, 0.625, 0.5, 1024) == pytest.approx(0.9375)
     # a chunk with 1/8 of its work masked: at 1024 queries it skips half of that
-    assert eff.causal_work(0.875, 0.125, 1024) == pytest.approx(1 - 0.125 * 0.5)
-    assert eff.causal_work(1.0, 0.0, 1024) == 1.0  # nothing masked, nothing to skip
+    assert causal_work(skip, 0.875, 0.125, 1024) == pytest.approx(1 - 0.125 * 0.5)
+    assert causal_work(skip, 1.0, 0.0, 1024) == 1.0  # nothing masked, nothing to skip
 
 
 @pytest.mark.parametrize("points, message", [
