@@ -12,11 +12,19 @@ median of many calls:
 * ``mm cold``: the same on copies rotated through 256 MB, so its operands come from DRAM;
 * ``addmm hot``: with the bias (GPT and BERT layers have one; PyTorch's CPU addmm writes the
   broadcast bias into the output and accumulates the product onto it);
+* ``out rotated``: hot operands, the output written into buffers rotated through 256 MB
+  (``torch.mm(..., out=)``), as a model writes each activation into memory the ops since have
+  evicted, where ``mm hot`` rewrites the buffer its last call freed;
+* ``benchmark``: the calibration's forward (``nt``) GEMM record as it is timed now
+  (archsim/validate/bench.py ``_gemm_call``): weights and outputs both rotated;
 * ``module, no grad`` / ``module, grad``: an ``nn.Linear`` (with bias) called inside a
   fc1 -> GeLU -> fc2 sequence on a 3-D activation, without and with autograd recording (and
   the backward run after each call, as in a training step).
 
-Needs torch; about a minute.
+Needs torch; about a minute. Run again on 2026-12-06 with the two output columns added (the
+first run's table had the other five): rotated outputs account for most of the gap between
+``mm hot`` and ``module, grad``, and the benchmark's forward records were changed to time them
+so (archsim/validate/bench.py ``_gemm_call``).
 """
 
 from __future__ import annotations
@@ -58,6 +66,16 @@ def probe(n: int) -> dict[str, list[float]]:
     def addmm_hot():
         F.linear(x, w, b)
 
+    outs = [torch.zeros(TOKENS, n) for _ in range(max(2, ROTATE_BYTES // (4 * TOKENS * n)))]
+
+    def out_rotated():
+        turn[0] += 1
+        torch.mm(x, w.t(), out=outs[turn[0] % len(outs)])
+
+    def benchmark():
+        turn[0] += 1
+        torch.mm(x, copies[turn[0] % len(copies)][1].t(), out=outs[turn[0] % len(outs)])
+
     def in_module(grad: bool):
         def run() -> float:
             with torch.enable_grad() if grad else torch.no_grad():
@@ -71,6 +89,7 @@ def probe(n: int) -> dict[str, list[float]]:
         return run
 
     ways = {"mm hot": mm_hot, "mm cold": mm_cold, "addmm hot": addmm_hot,
+            "out rotated": out_rotated, "benchmark": benchmark,
             "module, no grad": in_module(False), "module, grad": in_module(True)}
     times: dict[str, list[float]] = {k: [] for k in ways}
     for _ in range(ROUNDS):  # the ways alternate, so a drifting machine hits them alike
@@ -102,9 +121,11 @@ def main() -> None:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (the docstring says what "
              f"each column times). {TOKENS} tokens × {HIDDEN} → N, fp32, 2 threads; median of "
              f"{ROUNDS} rounds × {CALLS} calls, the ways alternating; in brackets the ratio to "
-             "`mm hot`, the way the calibration's GEMM records are timed.", "",
-             "| shape | mm hot | mm cold | addmm hot (bias) | module, no grad | module, grad |",
-             "|---|---:|---:|---:|---:|---:|", *rows, ""]
+             "`mm hot`, the way the calibration's GEMM records were timed before 2026-12-06 "
+             "(`benchmark`: as they are now).", "",
+             "| shape | mm hot | mm cold | addmm hot (bias) | out rotated | benchmark "
+             "| module, no grad | module, grad |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+             *rows, ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines))
 

@@ -154,7 +154,8 @@ def bench_overhead(device: str, grid: Grid, step: Progress) -> list[Record]:
 def bench_gemm(device: str, grid: Grid, dtype: str, step: Progress,
                shapes: list[tuple[int, int, int]] | None = None) -> list[Record]:
     """GEMMs m×k·k×n in the three layouts a linear layer uses: ``nt`` forward (x·Wᵀ),
-    ``nn`` data gradient (dy·W), ``tn`` weight gradient (dyᵀ·x)."""
+    ``nn`` data gradient (dy·W), ``tn`` weight gradient (dyᵀ·x); the second operand cold
+    (``ROTATE_BYTES``) and, in the forward layout, the output too (``_gemm_call``)."""
     torch = require_torch()
     dt = _dtype(dtype)
     out = []
@@ -180,28 +181,68 @@ fp32 GEMVs streamed weights at ~10 GB/s in a model, ~35 GB/s from cache)."""
 MAX_COPIES = 64
 
 
-def _copies(torch, shape: tuple[int, int], device: str, dt) -> list:
+def _copies(torch, shape: tuple[int, int], device: str, dt, *, random: bool = True) -> list:
+    """Copies of a ``shape`` tensor adding up to at least ``ROTATE_BYTES`` (at most
+    ``MAX_COPIES``): random values, or zeros (written, so their pages exist) for outputs."""
     per = shape[0] * shape[1] * torch.empty((), dtype=dt).element_size()
     count = max(1, min(MAX_COPIES, -(-ROTATE_BYTES // max(per, 1))))
-    return [torch.randn(*shape, device=device, dtype=dt) for _ in range(count)]
+    make = torch.randn if random else torch.zeros
+    return [make(*shape, device=device, dtype=dt) for _ in range(count)]
 
 
-def _gemm_call(torch, layout: str, m: int, k: int, n: int, device: str, dt) -> Callable:
-    """One GEMM call per invocation, the second operand rotating through ROTATE_BYTES."""
+def _rotation(copies: list) -> Callable[[], Any]:
+    """The next of ``copies`` at each call, cycling."""
     turn = [0]
 
-    def nxt(copies: list):
+    def nxt():
         turn[0] = (turn[0] + 1) % len(copies)
         return copies[turn[0]]
 
+    return nxt
+
+
+FRESH_MAPPING_BYTES = 32 * 2**20
+"""Outputs of at least this many bytes are allocated afresh by each call on a CPU: glibc's
+malloc serves them with a new mmap (its dynamic mmap threshold stops at 32 MiB on 64-bit,
+``DEFAULT_MMAP_THRESHOLD_MAX``, mallopt(3)), so a model pays their page faults every time, and
+so does the benchmark (1024 and 4096 × 768 × 32000 in fp32, 125 and 500 MiB outputs: 1.17× and
+1.21× a call into written buffers, reports/validation/cpu-m167/output_rotation_ablation.md)."""
+
+
+def rotates_output(device: str, m: int, n: int, element_size: int) -> bool:
+    """Whether a forward GEMM record writes into rotated, already written buffers (below
+    ``FRESH_MAPPING_BYTES`` on a CPU; always on a GPU, whose caching allocator reuses its
+    blocks) rather than into a fresh allocation per call."""
+    return device != "cpu" or m * n * element_size < FRESH_MAPPING_BYTES
+
+
+def _gemm_call(torch, layout: str, m: int, k: int, n: int, device: str, dt) -> Callable:
+    """One GEMM call per invocation, the second operand rotating through ROTATE_BYTES. The
+    forward layout (``nt``) also writes its output into buffers rotating through
+    ROTATE_BYTES (up to ``MAX_COPIES``): inside a model a forward GEMM writes a new activation
+    into memory that the ops since have evicted, and writing into memory the cache no longer
+    holds costs more than rewriting the buffer the last call freed (on a 2-vCPU Xeon, model
+    167, fp32 GEMMs with k ≤ 512 and 1–24 MiB outputs ran 3–11% longer with rotated outputs,
+    with k ≥ 768 −2 … +5%: reports/validation/cpu-m167/output_rotation_ablation.md; a
+    training step's forward GEMMs had run 12–17% longer than the one-buffer records
+    predicted, reports/validation/cpu-m167/). Outputs a CPU allocates afresh
+    (``rotates_output``) are allocated afresh here too. The backward layouts keep what they
+    had, a new output per call: their in-model time was at or below their records' in every
+    per-op table of that CPU, and what sets it was not measured."""
     if layout == "nt":
-        a, ws = torch.randn(m, k, device=device, dtype=dt), _copies(torch, (n, k), device, dt)
-        return lambda: torch.nn.functional.linear(a, nxt(ws))
+        a = torch.randn(m, k, device=device, dtype=dt)
+        weight = _rotation(_copies(torch, (n, k), device, dt))
+        if not rotates_output(device, m, n, a.element_size()):
+            return lambda: torch.nn.functional.linear(a, weight())
+        output = _rotation(_copies(torch, (m, n), device, dt, random=False))
+        return lambda: torch.mm(a, weight().t(), out=output())
     if layout == "nn":
         a, bs = torch.randn(m, k, device=device, dtype=dt), _copies(torch, (k, n), device, dt)
-        return lambda: a @ nxt(bs)
+        nxt = _rotation(bs)
+        return lambda: a @ nxt()
     a, bs = torch.randn(k, m, device=device, dtype=dt), _copies(torch, (k, n), device, dt)
-    return lambda: a.t() @ nxt(bs)
+    nxt = _rotation(bs)
+    return lambda: a.t() @ nxt()
 
 
 def bench_memory(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
