@@ -47,7 +47,7 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
     fitted: dict[str, dict[str, float]] = {}
     for name, runs in by_device.items():
         if progress is not None:
-            progress(f"{name}: fit on {len(runs)} runs")
+            progress(f"{name}: fitting {sum(1 for ld in runs if ld.run.weight > 0)} runs")
         fits[name] = fit_device(runs, runs[0].device,
                                 family=family_values(runs[0].device, fitted))
         fitted[name] = fits[name].values
@@ -59,19 +59,28 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         ids = {ld.run.id for ld in runs}  # by run id: folds may come back from processes
         held = [h for h in held_all if h.prediction.run.id in ids]
         start = base.insitu or uncalibrated(base)
+        used = fitted_runs(runs, fit)
         insitu = fit.insitu(start).model_copy(update={
             "accuracy": accuracy(held),
-            "calibrated_range": calibrated_range(runs),
+            "calibrated_range": calibrated_range(used),
             "provenance": {"runs_sha256": (provenance or {}).get("runs_sha256"),
                            "date": (provenance or {}).get("date"), "cross_validation": cv,
-                           "runs_used": sum(1 for r in runs if r.run.weight > 0),
-                           "sources": sorted({r.run.source for r in runs}),
+                           "runs_used": len(used),
+                           "sources": sorted({r.run.source for r in used}),
                            "evaluations": fit.evaluations},
-            "fitted_from": f"{len(runs)} runs ({_sources(runs)})"
+            "fitted_from": f"{len(used)} runs ({_sources(used)})"
             + (f"; {', '.join(fit.inherited)} from {start.prior_from}'s fit"
                if fit.inherited else "")})
         out.append(DeviceCalibration(name, fit, insitu, held))
     return out
+
+
+def fitted_runs(runs: Sequence[Loaded], fit: FitResult) -> list[Loaded]:
+    """The runs the fit used: weighted (weight > 0) and feasible in archsim (a plan that does
+    not fit in memory is left out, ``FitResult.infeasible``); ``fit.predictions`` follow
+    ``runs``."""
+    return [ld for ld, p in zip(runs, fit.predictions, strict=True)
+            if ld.run.weight > 0 and p.predicted is not None]
 
 
 def _sources(runs: Sequence[Loaded]) -> str:

@@ -120,6 +120,32 @@ def test_a_corrupted_row_is_named_and_does_not_drag_the_fit(tmp_path, capsys):
     assert cal["sustained_compute"] == pytest.approx(TRUTH["sustained_compute"], rel=0.1)
 
 
+def test_runs_left_out_of_the_fit_are_not_counted_as_fitted(tmp_path, capsys):
+    """A 40B-parameter model trained on one 80 GB A100 (its Adam states alone are 640 GB)
+    does not run in archsim, and a row of weight 0 is evaluated, not fitted: the overlay's
+    provenance and the report count the 12 runs the fit used, not the 14 rows."""
+    rows = list(csv.DictReader(io.StringIO(runs_csv(TRUTH))))
+    common = {"device": "a100-sxm4-80gb", "devices": 1, "vocab": 8192, "source": "lab9"}
+    rows.append({**common, "run": "huge", "kind": "training", "metric": "step_time_s",
+                 "measured": 60, "layers": 48, "hidden": 8192, "heads": 64, "seq_len": 2048,
+                 "global_batch": 8, "micro_batch": 1})
+    rows.append({**rows[0], "run": "check", "source": "lab8", "weight": 0})
+    runs = tmp_path / "runs.csv"
+    with runs.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "weight"])
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
+    printed = capsys.readouterr().out
+    assert "run huge (row 14) left out: does not run in archsim" in printed
+    ins = yaml.safe_load(out.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]
+    assert ins["fitted_from"] == "12 runs (lab0, lab1, lab2)"
+    assert ins["provenance"]["runs_used"] == 12
+    assert ins["provenance"]["sources"] == ["lab0", "lab1", "lab2"]
+    assert "(14 runs, 12 of them fitted)" in out.with_suffix(".md").read_text()
+
+
 def test_the_overlay_is_what_every_command_uses(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     runs.write_text(runs_csv(TRUTH))
