@@ -26,6 +26,7 @@ import statistics
 import time
 from pathlib import Path
 
+from alternating import alternate
 from cpu_streaming_ablation import mape
 
 from archsim.io import write_text_atomic
@@ -66,14 +67,7 @@ def ratios(records: list[dict]) -> dict[tuple, float]:
                     "rotated": lambda a=a, weight=weight, output=output:
                         torch.mm(a, weight().t(), out=output())}
             calls = max(1, int(MIN_S / max(r["time_s"], 1e-9)))
-            times: dict[str, list[float]] = {name: [] for name in ways}
-            for _ in range(ROUNDS):
-                for name, fn in ways.items():
-                    fn()
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        fn()
-                    times[name].append((time.perf_counter() - start) / calls)
+            times = alternate(ways, ROUNDS, calls=calls)
             out[(m, k, n, dtype)] = (statistics.median(times["one"])
                                      / statistics.median(times["rotated"]))
             del ways, weight, output, a
@@ -94,17 +88,33 @@ def as_timed(kept: dict, got: dict[tuple, float], everywhere: bool) -> dict:
     return out
 
 
-def forward_gemm_error(report: dict) -> float:
-    """Σ predicted / Σ measured − 1 (%) of the training cases' forward weight GEMMs."""
+def op_error(report: dict, ops: frozenset[str]) -> float:
+    """Σ predicted / Σ measured − 1 (%) of the training cases' ops named in ``ops``."""
     measured = predicted = 0.0
     for case in report["cases"]:
         if case["mode"] != "training":
             continue
         for op in case["ops"]:
-            if op["op"] in WEIGHT_GEMMS:
+            if op["op"] in ops:
                 measured += op["measured_s"]
                 predicted += op["predicted_s"]
     return 100 * (predicted / measured - 1)
+
+
+def score_row(label: str, name: str, folder: Path, profile: dict, ops: frozenset[str]) -> str:
+    """The table row of ``profile`` (raw records; refitted here) predicting ``folder``'s
+    measurement set again: validation MAPEs, the error of the training cases' ``ops`` and the
+    matmul-class per-op MAPE."""
+    measured = read_report(folder / "validation.json")
+    refit, _ = refit_profile(profile)
+    again = rescore(measured, refit, f"{folder.name}, {name}",
+                    source=str(folder / "validation.json"))
+    m, s = mape(again), again["summary"]
+    row = (f"| {label} | {name} | {100 * s['e2e_mape']:.1f} | {m['step_time_s']:.1f} | "
+           f"{m['e2e_latency_s']:.1f} | {m['ttft_s']:.1f} | {m['tpot_s']:.1f} | "
+           f"{op_error(again, ops):+.1f} | {100 * s['matmul_op_mape']:.1f} |")
+    print(row)
+    return row
 
 
 def main() -> None:
@@ -116,18 +126,8 @@ def main() -> None:
                    and (r["m"], r["k"], r["n"], r["dtype"]) not in got]
         got.update(ratios(forward))  # the sets share their grid: each shape timed once
         now, before = as_timed(kept, got, everywhere=False), as_timed(kept, got, everywhere=True)
-        measured = read_report(folder / "validation.json")
-        for name, profile in (("now", now), ("before", before)):
-            refit, _ = refit_profile(profile)
-            again = rescore(measured, refit, f"{folder.name}, {name}",
-                            source=str(folder / "validation.json"))
-            m, s = mape(again), again["summary"]
-            rows.append(f"| {label} | {name} | {100 * s['e2e_mape']:.1f} | "
-                        f"{m['step_time_s']:.1f} | {m['e2e_latency_s']:.1f} | "
-                        f"{m['ttft_s']:.1f} | {m['tpot_s']:.1f} | "
-                        f"{forward_gemm_error(again):+.1f} | "
-                        f"{100 * s['matmul_op_mape']:.1f} |")
-            print(rows[-1])
+        rows += [score_row(label, name, folder, profile, WEIGHT_GEMMS)
+                 for name, profile in (("now", now), ("before", before))]
     big = [v for (m, k, n, _), v in got.items() if 4 * m * n >= 4 * 2**20]
     bullets = [f"* {len(got)} forward shapes (fp32 and bf16): new output per call / rotated "
                f"{min(got.values()):.2f} … {max(got.values()):.2f} (median "

@@ -348,7 +348,16 @@ def _fwd_bwd_records(fn, leaves: list, device: str, grid: Grid, base: dict) -> l
 
 
 def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
-    """PyTorch's fused scaled-dot-product attention, forward (and backward for q_len > 1)."""
+    """PyTorch's fused scaled-dot-product attention, forward (and backward for q_len > 1).
+
+    Self-attention over a prompt (q = kv > 1) is timed as a model calls it
+    (archsim/validate/torch_model.py ``Attention``, ``_packed_attention``): q, k and v are
+    strided views of one packed qkv projection, and the output is transposed back to tokens
+    and reshaped (a copy); the backward returns the packed tensor's gradient. On a 2-vCPU
+    Xeon (model 167) that layout took 1.05–1.20× the time of the same call on contiguous
+    q, k, v (reports/validation/cpu-m167/attention_layout_probe.md), and the validation
+    models' in-model attention had run 3–43% longer than the contiguous records predicted.
+    Decode records (one query against a cache) keep contiguous tensors."""
     torch = require_torch()
     import torch.nn.functional as F
 
@@ -356,11 +365,18 @@ def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list
     out = []
     for b, h, q, kv, d, causal in grid.attention:
         step(f"attention {b}x{h} q{q} kv{kv} d{d}{' causal' if causal else ''}")
+        base = {"batch": b, "heads": h, "q": q, "kv": kv, "head_dim": d, "causal": causal,
+                "dtype": dtype}
+        if q > 1 and q == kv:
+            packed = torch.randn(b, q, 3 * h * d, device=device, dtype=dt, requires_grad=True)
+            fn = _packed_attention(packed, h, d, causal)
+            out.extend(_fwd_bwd_records(fn, [packed], device, grid,
+                                        {**base, "layout": "packed"}))
+            continue
         qt = torch.randn(b, h, q, d, device=device, dtype=dt, requires_grad=True)
         kt = torch.randn(b, h, kv, d, device=device, dtype=dt, requires_grad=True)
         vt = torch.randn(b, h, kv, d, device=device, dtype=dt, requires_grad=True)
-        base = {"batch": b, "heads": h, "q": q, "kv": kv, "head_dim": d, "causal": causal,
-                "dtype": dtype}
+
         def fn(qt=qt, kt=kt, vt=vt, c=causal):
             return F.scaled_dot_product_attention(qt, kt, vt, is_causal=c)
 
@@ -370,6 +386,23 @@ def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list
         else:
             out.extend(_fwd_bwd_records(fn, [qt, kt, vt], device, grid, base))
     return out
+
+
+def _packed_attention(packed, heads: int, head_dim: int, causal: bool) -> Callable[[], Any]:
+    """Attention over ``packed`` (batch, tokens, 3·heads·head_dim) as a model's layer runs it:
+    q, k, v split off as views and transposed to (batch, heads, tokens, head_dim), the output
+    transposed back and reshaped to (batch, tokens, heads·head_dim)."""
+    import torch.nn.functional as F
+
+    b, s, _ = packed.shape
+
+    def fn():
+        q, k, v = packed.view(b, s, 3 * heads, head_dim).split([heads] * 3, dim=2)
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                           v.transpose(1, 2), is_causal=causal)
+        return o.transpose(1, 2).reshape(b, s, heads * head_dim)
+
+    return fn
 
 
 def bench_optimizer(device: str, grid: Grid, step: Progress) -> list[Record]:
