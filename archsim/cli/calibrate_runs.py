@@ -23,13 +23,7 @@ def check_cv(value: str) -> str:
 def run_calibration(args: argparse.Namespace) -> int:
     from archsim.cli.progress import ProgressBar
     from archsim.insitu.crossval import folds
-    from archsim.insitu.overlay import (
-        calibrate_runs,
-        fitted_runs,
-        overlay,
-        provenance_of,
-        write_overlay,
-    )
+    from archsim.insitu.overlay import calibrate_runs, overlay, provenance_of, write_overlay
     from archsim.insitu.predict import load_runs
     from archsim.insitu.runs import read_runs
     from archsim.insitu.tables import csv_rows, markdown, text_table
@@ -73,7 +67,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     for c in cals:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])} (default {_fmt(c.fit.defaults[n])})"
                          for n in c.fit.fitted)
-        rows, used = len(by_device[c.device]), len(fitted_runs(by_device[c.device], c.fit))
+        rows, used = len(by_device[c.device]), c.insitu.provenance["runs_used"]
         count = f"{rows} runs" + (f", {used} of them fitted" if used != rows else "")
         how.append(f"- **{c.device}** ({count}): {vals or 'nothing'}")
     note = [f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]

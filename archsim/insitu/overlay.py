@@ -59,7 +59,7 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         ids = {ld.run.id for ld in runs}  # by run id: folds may come back from processes
         held = [h for h in held_all if h.prediction.run.id in ids]
         start = base.insitu or uncalibrated(base)
-        used = fitted_runs(runs, fit)
+        used = _fitted_runs(runs, fit)
         insitu = fit.insitu(start).model_copy(update={
             "accuracy": accuracy(held),
             "calibrated_range": calibrated_range(used),
@@ -75,7 +75,7 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
     return out
 
 
-def fitted_runs(runs: Sequence[Loaded], fit: FitResult) -> list[Loaded]:
+def _fitted_runs(runs: Sequence[Loaded], fit: FitResult) -> list[Loaded]:
     """The runs the fit used: weighted (weight > 0) and feasible in archsim (a plan that does
     not fit in memory is left out, ``FitResult.infeasible``); ``fit.predictions`` follow
     ``runs``."""
@@ -88,12 +88,12 @@ def _sources(runs: Sequence[Loaded]) -> str:
 
 
 def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
-    """What the runs covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages, sequence
-    lengths (training) and batch sizes (inference)."""
+    """What the fitted ``runs`` covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages,
+    sequence lengths (training) and batch sizes (inference)."""
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
-    scs = [ld.scenario for ld in runs if ld.run.weight > 0]
+    scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
     inference = [sc for sc in scs if sc.workload.kind == "inference"]
     return CalibratedRange(

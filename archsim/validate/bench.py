@@ -354,7 +354,7 @@ def bench_attention(device: str, grid: Grid, dtype: str, step: Progress) -> list
     (archsim/validate/torch_model.py ``Attention``, ``_packed_attention``): q, k and v are
     strided views of one packed qkv projection, and the output is transposed back to tokens
     and reshaped (a copy); the backward returns the packed tensor's gradient. On a 2-vCPU
-    Xeon (model 167) that layout took 1.05–1.20× the time of the same call on contiguous
+    Xeon (model 167) that layout took 1.05–1.19× the time of the same call on contiguous
     q, k, v (reports/validation/cpu-m167/attention_layout_probe.md), and the validation
     models' in-model attention had run 3–43% longer than the contiguous records predicted.
     Decode records (one query against a cache) keep contiguous tensors."""
