@@ -45,10 +45,12 @@ def inference_layer(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     else:
         ops = [_read_kv_from_cache(op, s) for op in
                layer_forward(model, replace(s, kv_cache=False), layer)]
+    # the cache keeps K after its rotary embedding, so the write follows the rope op
+    after = f"L{layer}.rope" if model.position == "rope" else f"L{layer}.qkv"
     out: list[Op] = []
     for op in ops:
         out.append(op)
-        if op.name == f"L{layer}.qkv":
+        if op.name == after:
             out.append(kv_write_op(model, s, layer))
     return out
 

@@ -8,7 +8,9 @@ block (``model.parallel_attention``: GPT-J, PaLM, Falcon) sums the attention and
 into the residual once: one all-reduce (or all-gather + reduce-scatter) and one residual add.
 
 Assumptions (each affects bytes, not FLOPs):
-* Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax.
+* Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax,
+  and rotary position embeddings as one kernel over this rank's query and key heads
+  (Megatron-core's fused RoPE, vLLM's rotary kernel; an eager model's several ops are one op).
 * ``saved_bytes`` follow Korthikanti et al. 2022 §4.1 so that a layer's total reproduces their
   Table 2 (34·sbh + 5·as²b bytes without parallelism) exactly for GPT layers; flash attention
   keeps Q, K, V (and the output, counted as the projection's input) instead of the s×s tensors.
@@ -28,6 +30,7 @@ from archsim.spec.units import BYTES_PER_ELEMENT
 _NORM_FLOPS_PER_ELEMENT = 7.0
 _GELU_FLOPS_PER_ELEMENT = 8.0
 _SOFTMAX_FLOPS_PER_ELEMENT = 5.0
+_ROPE_FLOPS_PER_ELEMENT = 3.0  # x·cos + rotate_half(x)·sin: two multiplies and an add
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,18 @@ def _bias_dropout_add(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h
     return replace(op, bwd_bytes=(2 * s.e) * tokens_sp * h + mask)
 
 
+def _rope(name: str, model: ModelSpec, s: Shape, heads_t: float, kv_t: float) -> Op:
+    """Rotary position embedding (Su et al. 2021) of this rank's query and key heads: reads
+    and writes each element once, and reads the cos and sin tables of the ``s.seq`` positions
+    (shared by the batch and the heads). Its backward rotates the gradient back (the same
+    traffic); it keeps nothing for backward (the tables are recomputed or cached)."""
+    elements = s.tokens * (heads_t + kv_t) * model.d_head
+    tables = 2 * s.e * s.seq * model.d_head
+    op = _elementwise(name, "elementwise", elements, s, flops_per=_ROPE_FLOPS_PER_ELEMENT,
+                      extra_bytes=tables, variant="rope")
+    return replace(op, bwd_bytes=op.bytes)
+
+
 def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     """Forward ops of transformer layer ``layer`` on one tensor-parallel rank."""
     h, t = model.hidden, s.tp
@@ -176,6 +191,8 @@ def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     qkv_out = int((heads_t + 2 * kv_t) * d)
     ops.append(_matmul(p + "qkv", tok, h, qkv_out, s, bias=model.bias,
                        saved=(e * tok_sp * h if train else 0.0)))
+    if model.position == "rope":
+        ops.append(_rope(p + "rope", model, s, heads_t, kv_t))
     ops.extend(_attention_core(p, model, s, heads_t, kv_t))
     ops.append(_matmul(p + "proj", tok, a * d // t, h, s,
                        saved=(e * tok * a * d / t if train else 0.0)))

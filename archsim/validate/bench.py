@@ -268,8 +268,9 @@ def bench_memory(device: str, grid: Grid, dtype: str, step: Progress) -> list[Re
 
 def bench_vector(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
     """Non-matrix kernels of a transformer layer, forward and backward, on rows×cols
-    activations: GeLU, SiLU·mul (SwiGLU), softmax over the last dimension, layer norm and RMS
-    norm (the backward time is fwd+bwd minus fwd)."""
+    activations: GeLU, SiLU·mul (SwiGLU), softmax over the last dimension, layer norm, RMS
+    norm, and the rotary embedding of rows tokens' queries and keys of cols / ROPE_HEAD_DIM
+    heads each (:func:`_rope_kernel`; the backward time is fwd+bwd minus fwd)."""
     torch = require_torch()
     import torch.nn.functional as F
 
@@ -293,12 +294,36 @@ def bench_vector(device: str, grid: Grid, dtype: str, step: Progress) -> list[Re
             "rms_norm": lambda x=x, w=w: F.rms_norm(x, (x.shape[-1],), w),
         }
         leaves = {"swiglu": [x2], "layer_norm": [x, w, b], "rms_norm": [x, w]}
+        kernels["rope"], leaves["rope"] = _rope_kernel(rows, cols, device, dt)
         for name, fn in kernels.items():
             step(f"vector {name} {rows}x{cols}")
+            extra = {"head_dim": ROPE_HEAD_DIM} if name == "rope" else {}
             out.extend(_fwd_bwd_records(fn, leaves.get(name, [x]), device, grid,
                                         {"kernel": name, "rows": rows, "cols": cols,
-                                         "dtype": dtype}))
+                                         "dtype": dtype, **extra}))
     return out
+
+
+ROPE_HEAD_DIM = 64
+"""Head size of the rotary-embedding records (the validation models' heads: cases.py)."""
+
+
+def _rope_kernel(rows: int, cols: int, device: str, dt) -> tuple[Callable[[], Any], list]:
+    """The rotary embedding as the validation model runs it (torch_model.apply_rope): the
+    queries and keys of ``rows`` tokens, cols / ROPE_HEAD_DIM heads each, are transposed views
+    of one packed qkv projection; the tables are the model's. Returns the kernel and the
+    tensors its backward stops at (the q and k views: the split's backward is the attention's
+    in the model)."""
+    torch = require_torch()
+    from archsim.validate.torch_model import apply_rope, rope_tables
+
+    heads = cols // ROPE_HEAD_DIM
+    packed = torch.randn(1, rows, 3 * heads, ROPE_HEAD_DIM, device=device, dtype=dt,
+                         requires_grad=True)
+    q, k, _ = packed.split([heads] * 3, dim=2)
+    q, k = q.transpose(1, 2), k.transpose(1, 2)
+    tables = rope_tables(ROPE_HEAD_DIM, rows, torch.device(device), dt)
+    return (lambda: apply_rope(q, k, tables, 0)), [q, k]
 
 
 def bench_loss(device: str, grid: Grid, dtype: str, step: Progress) -> list[Record]:
@@ -334,11 +359,12 @@ def _fwd_bwd_records(fn, leaves: list, device: str, grid: Grid, base: dict) -> l
     with torch.no_grad():
         fwd = _timing(fn, device, grid)
     probe = fn()
-    grad = torch.ones_like(probe)
+    grads = [torch.ones_like(o) for o in (probe if isinstance(probe, tuple) else (probe,))]
     del probe
 
     def fwd_bwd():
-        torch.autograd.grad(fn(), leaves, grad)
+        outs = fn()
+        torch.autograd.grad(outs if isinstance(outs, tuple) else (outs,), leaves, grads)
 
     both = _timing(fwd_bwd, device, grid)
     bwd = max(both["time_s"] - fwd["time_s"], 0.0)
@@ -579,7 +605,7 @@ def count_steps(grid: Grid) -> int:
     framework = len(FAMILIES) * len(LAYERS) * len(PHASES)
     framework += len(FAMILIES) * len(grid.streaming_widths)
     return (7 + framework + gemm + other_dtypes + 2 * len(grid.memory_elements)
-            + 5 * len(grid.vector_rows_cols) + len(grid.loss_rows_cols) + len(grid.attention)
+            + 6 * len(grid.vector_rows_cols) + len(grid.loss_rows_cols) + len(grid.attention)
             + len(grid.optimizer_params))
 
 

@@ -23,10 +23,11 @@ times:
 4. per-kind vector efficiency (elementwise, norm, softmax, loss; forward and backward
    separately, as ``kind.phase``; optimizer) — a 1-D search minimising the log error of
    compute_time over that kind's records; and the same per kernel variant
-   (``kind.variant.phase``: LayerNorm and RMSNorm, GELU and SwiGLU), which the op graph tells
-   apart (Op.variant). One η per kind averaged kernels that differ 2–5×: on a 2-vCPU Intel
-   Xeon, eager RMSNorm's backward took 3.2–5.8× LayerNorm's (several autograd ops against
-   one fused kernel), so one norm η priced LayerNorm +16…+239% and RMSNorm −11…−77%;
+   (``kind.variant.phase``: LayerNorm and RMSNorm, GELU and SwiGLU, and the rotary embedding
+   among the elementwise kernels), which the op graph tells apart (Op.variant). One η per
+   kind averaged kernels that differ 2–5×: on a 2-vCPU Intel Xeon, eager RMSNorm's
+   backward took 3.2–5.8× LayerNorm's (several autograd ops against one fused kernel), so
+   one norm η priced LayerNorm +16…+239% and RMSNorm −11…−77%;
 5. the matmul curve — for every compute-bound GEMM (its time exceeds the memory term),
    η = FLOPs / (peak · (t − launch)); a point every quarter decade of FLOPs holds the median
    η of the GEMMs within half a decade of it; the same per operand layout and row count m

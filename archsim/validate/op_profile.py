@@ -144,7 +144,7 @@ def profile_call(fn: Callable[[], object], model, device: str, warmup: int = 1
 
 def _label_names(model) -> set[str]:
     names = {"embed", "ln_final", "logits", "loss"}
-    per_layer = ("ln_attn", "qkv", "attn", "kv_write", "proj", "bda_attn", "ln_mlp", "fc1",
+    per_layer = ("ln_attn", "qkv", "rope", "attn", "kv_write", "proj", "bda_attn", "ln_mlp", "fc1",
                  "gelu", "swiglu", "fc2", "bda_mlp")
     for i in range(model.spec.layers):
         names.update(f"L{i}.{n}" for n in per_layer)

@@ -30,10 +30,11 @@ def _find(ops: Iterable[Op], name: str) -> Op:
 
 
 def _model(hidden: int, heads: int = 1, ffn: int | None = None, mlp: str = "gelu",
-           vocab: int = 8, norm: str = "layernorm", encoder: bool = False) -> ModelSpec:
+           vocab: int = 8, norm: str = "layernorm", encoder: bool = False,
+           position: str = "learned") -> ModelSpec:
     return ModelSpec(name="calibration", layers=1, hidden=hidden, heads=heads, ffn_hidden=ffn,
                      vocab=vocab, mlp=mlp, norm=norm, encoder=encoder, bias=True,
-                     max_seq_len=max(hidden, 8))
+                     max_seq_len=max(hidden, 8), position=position)
 
 
 def _with_bwd(fwd: Op, rec: dict) -> Op:
@@ -56,6 +57,10 @@ def vector_op(rec: dict) -> Op:
         sm = Shape(batch=1, seq=rows, kv_seq=cols, dtype=dtype, flash=False, training=True,
                    causal=False)
         op = _find(layer_forward(_model(8, encoder=True), sm), "L0.softmax")
+    elif kernel == "rope":
+        # queries and keys of cols / head_dim heads each (bench._rope_kernel)
+        model = _model(cols, heads=cols // rec["head_dim"], position="rope")
+        op = _find(layer_forward(model, shape), "L0.rope")
     elif kernel == "cross_entropy":
         op = _find(head_forward(_model(8, vocab=cols), shape), "loss")
     else:

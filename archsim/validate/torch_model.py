@@ -12,7 +12,8 @@ that one real kernel stands behind each simulated op wherever PyTorch allows it:
   fc2) → residual add;
 * decoders are causal, encoders (``encoder: true``) bidirectional;
 * positions: learned (an embedding added to the token embedding), RoPE (rotate-half form, as in
-  Llama) or none; ALiBi and mixture-of-experts layers are not built (SpecError);
+  Llama, in a range of its own: the op graph's ``rope``) or none; ALiBi and mixture-of-experts
+  layers are not built (SpecError);
 * heads: a language-model head (tied to the embedding or its own matrix) with cross entropy over
   the vocabulary, or the token-classification head of ``spec.num_labels`` classes (BERT
   fine-tuning).
@@ -125,10 +126,11 @@ class KVCache:
     """Positions already written."""
 
 
-def _rope_tables(spec: ModelSpec, length: int, device: torch.device, dtype: torch.dtype
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    d = spec.d_head
-    inv = 1.0 / (ROPE_BASE ** (torch.arange(0, d, 2, device=device, dtype=torch.float32) / d))
+def rope_tables(head_dim: int, length: int, device: torch.device, dtype: torch.dtype
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of positions 0 … length − 1 (length × head_dim, rotate-half layout)."""
+    inv = 1.0 / (ROPE_BASE ** (torch.arange(0, head_dim, 2, device=device,
+                                            dtype=torch.float32) / head_dim))
     angles = torch.outer(torch.arange(length, device=device, dtype=torch.float32), inv)
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos().to(dtype), angles.sin().to(dtype)
@@ -138,6 +140,15 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     half = x.shape[-1] // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
     return x * cos + rotated * sin
+
+
+def apply_rope(q: torch.Tensor, k: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+               start: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary embedding of the queries and keys at positions start … start + s − 1 (the op
+    graph's ``rope`` op), eagerly: negation, concatenation and two multiply-adds for each."""
+    s = q.shape[2]
+    cos, sin = rope[0][start:start + s], rope[1][start:start + s]
+    return _rotate(q, cos, sin), _rotate(k, cos, sin)
 
 
 class Attention(nn.Module):
@@ -161,9 +172,9 @@ class Attention(nn.Module):
         with lab(p + "attn"):
             q, k, v = qkv.view(b, s, a + 2 * g, d).split([a, g, g], dim=2)
             q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-            if rope is not None:
-                cos, sin = rope[0][start:start + s], rope[1][start:start + s]
-                q, k = _rotate(q, cos, sin), _rotate(k, cos, sin)
+        if rope is not None:
+            with lab(p + "rope"):
+                q, k = apply_rope(q, k, rope, start)
         if cache is not None:
             with lab(p + "kv_write"):
                 cache[0][:, :, start:start + s] = k
@@ -270,8 +281,8 @@ class TransformerModel(nn.Module):
             return None
         if self._rope is None or self._rope[0].shape[0] < length or \
                 self._rope[0].dtype != like.dtype or self._rope[0].device != like.device:
-            self._rope = _rope_tables(self.spec, max(length, self.spec.max_seq_len),
-                                      like.device, like.dtype)
+            self._rope = rope_tables(self.spec.d_head, max(length, self.spec.max_seq_len),
+                                     like.device, like.dtype)
         return self._rope
 
     def hidden_states(self, tokens: torch.Tensor, cache: KVCache | None = None

@@ -146,6 +146,46 @@ def test_gqa_and_swiglu_shapes():
     assert params == h * h * 2 + 2 * h * g * d + 3 * h * f + 2 * h
 
 
+LLAMA_SMALL = ModelSpec(name="toy-llama", layers=2, hidden=512, heads=8, kv_heads=2,
+                        ffn_hidden=1408, vocab=8192, mlp="swiglu", norm="rmsnorm",
+                        position="rope", bias=False, max_seq_len=2048)
+
+
+def test_rope_rotates_this_ranks_queries_and_keys_once():
+    """One rotary-embedding op after the QKV GEMM: 2·128 tokens × (8 query + 2 key heads) × 64
+    elements, each read and written once in bf16, plus the cos and sin tables of the 128
+    positions; 3 FLOPs an element; nothing kept for backward."""
+    s = Shape(batch=2, seq=128, kv_seq=128, dtype="bf16")
+    names = [op.name for op in layer_forward(LLAMA_SMALL, s)]
+    assert names[names.index("L0.qkv") + 1] == "L0.rope"
+    rope = ops_by_name(layer_forward(LLAMA_SMALL, s))["rope"]
+    elements = 256 * (8 + 2) * 64
+    assert (rope.kind, rope.variant, rope.phase) == ("elementwise", "rope", "fwd")
+    assert rope.flops == 3 * elements
+    assert rope.bytes == 2 * 2 * elements + 2 * 2 * 128 * 64
+    assert rope.saved_bytes == 0 and rope.params == 0
+    # its backward rotates the gradient back: the same traffic, no more
+    (bwd,) = [op for op in backward_ops([rope])]
+    assert bwd.bytes == rope.bytes and bwd.variant == "rope"
+    # tp = 4: 2 query heads per rank, and the 2 key heads replicated (one per rank)
+    rope_tp = ops_by_name(layer_forward(LLAMA_SMALL, Shape(batch=2, seq=128, kv_seq=128,
+                                                           tp=4)))["rope"]
+    assert rope_tp.flops == 3 * 256 * (2 + 1) * 64
+    # learned positions: no rotary op
+    assert not [op for op in layer_forward(GPT, Shape(batch=1, seq=8, kv_seq=8))
+                if op.variant == "rope"]
+
+
+def test_decode_rotates_the_new_token_before_writing_the_cache():
+    from archsim.graph.inference import inference_layer
+
+    s = Shape(batch=4, seq=1, kv_seq=300, dtype="bf16")
+    ops = inference_layer(LLAMA_SMALL, s)
+    names = [op.name for op in ops]
+    assert names[:5] == ["L0.ln_attn", "L0.qkv", "L0.rope", "L0.kv_write", "L0.attn"]
+    assert ops[2].flops == 3 * 4 * (8 + 2) * 64  # one new token per sequence
+
+
 def test_moe_layer_routes_topk_tokens_to_local_experts():
     mixtral = archsim.load_scenario({"model": "mixtral-8x7b", "hardware": {
         "device": "h100-sxm5-80gb", "count": 8}, "workload": {"kind": "training"}}).model

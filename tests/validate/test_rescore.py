@@ -28,21 +28,34 @@ def no_torch(monkeypatch):
 def test_rescoring_with_the_reports_own_profile_reproduces_its_errors(no_torch):
     """The committed CPU report was predicted with cpu-local-example.yaml: predicting its
     measurements again with that profile must give back every prediction and every error
-    (cases rebuilt from their names, per-op rows matched by phase and op)."""
+    (cases rebuilt from their names, per-op rows matched by phase and op) — except that the op
+    graph has had a rotary-embedding op since: a Llama case now predicts its ``rope`` ops as
+    well (the report measured them inside ``attn`` and has no rows for them), so its step and
+    latency come out longer, while every row the report had keeps its prediction."""
     report = json.loads(CPU_REPORT.read_text())
     again = rescore(report, load_profile(CPU_PROFILE), str(CPU_PROFILE))
     assert len(again["cases"]) == len(report["cases"]) == 15
+    rope_cases = 0
     for old, new in zip(report["cases"], again["cases"], strict=True):
         assert new["measured"] == old["measured"]
+        rope = MODELS[old["model"]].position == "rope"
+        rope_cases += rope
         for metric, value in old["predicted"].items():
-            assert new["predicted"][metric] == pytest.approx(value, rel=1e-9), old["name"]
+            if rope:
+                assert new["predicted"][metric] > value, old["name"]
+            else:
+                assert new["predicted"][metric] == pytest.approx(value, rel=1e-9), old["name"]
+        # rows are the report's measured ops: none of them is a rope op
         old_rows = {(r["phase"], r["op"]): r for r in old["ops"]}
+        assert {(r["phase"], r["op"]) for r in new["ops"]} == set(old_rows)
         for row in new["ops"]:
             if row.get("predicted_s") is not None:
                 ref = old_rows[(row["phase"], row["op"])]["predicted_s"]
                 assert row["predicted_s"] == pytest.approx(ref, rel=1e-9), row
-    for key in ("e2e_mape", "matmul_op_mape", "all_op_mape"):
-        assert again["summary"][key] == pytest.approx(report["summary"][key], rel=1e-9)
+    assert rope_cases == 4  # two training and two inference cases of llama-small
+    # the matmul-class rows are all rows the report had
+    assert again["summary"]["matmul_op_mape"] == pytest.approx(
+        report["summary"]["matmul_op_mape"], rel=1e-9)
     assert again["meta"]["rescored_from"] == "an earlier report"
 
 
