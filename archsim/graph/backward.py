@@ -24,7 +24,11 @@ def backward_of(op: Op) -> list[Op]:
     name = op.name
     if op.kind == "comm":
         assert op.comm is not None
-        # the conjugate collective: all-reduce ↔ identity, all-gather ↔ reduce-scatter
+        # the conjugate collective: all-gather ↔ reduce-scatter; an all-reduce (Megatron-LM's g,
+        # identity in backward) stands in for the backward all-reduce of the f paired with it
+        # (Comm.backward), and has none where there is no such f
+        if not op.comm.backward:
+            return []
         conj = {"allreduce": "allreduce", "allgather": "reducescatter",
                 "reducescatter": "allgather", "alltoall": "alltoall", "p2p": "p2p"}
         kind = conj[op.comm.kind]
@@ -35,11 +39,15 @@ def backward_of(op: Op) -> list[Op]:
         batch, m, k, n = op.shape
         # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
         # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
-        op = replace(op, work_fraction=1.0, vector_flops=0.0)
+        comm = op.dgrad_comm
+        op = replace(op, work_fraction=1.0, vector_flops=0.0, dgrad_comm=None)
         weight = op.layout is not None
         dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
                      saved_bytes=0.0, layout="nn" if weight else None)
         ops = [dx]
+        if comm is not None:
+            ops.append(Op(name=name + ".dgrad_comm", kind="comm", phase="bwd", dtype=op.dtype,
+                          comm=comm))
         if op.params or op.attention_core:
             ops.append(replace(op, name=name + ".wgrad", phase="bwd", shape=(batch, k, m, n),
                                params=0.0, saved_bytes=0.0, layout="tn" if weight else None))

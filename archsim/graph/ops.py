@@ -47,6 +47,12 @@ class Comm:
     overlap_gemm: bool = False
     """Overlapped with its neighbouring GEMM (Transformer Engine's userbuffers tensor-parallel
     overlap): an all-gather with the GEMM after it, a reduce-scatter with the GEMM before."""
+    backward: bool = True
+    """Whether the backward pass runs the conjugate collective. A transformer layer pairs each
+    of Megatron-LM's forward all-reduces (the g operator after a row-parallel GEMM, identity in
+    backward) with the backward all-reduce of the f operator before the next column-parallel
+    GEMM (identity in forward): same count, same size. False where no f stands in: the
+    vocab-parallel embedding's output and the cross-entropy's reductions."""
 
 
 GemmLayout = Literal["nt", "nn", "tn"]
@@ -87,6 +93,10 @@ class Op:
     calibrated profile may price each by its own measured efficiency (``by_kind`` keys
     ``norm.rmsnorm.bwd``, ...); None, or a variant the profile did not measure, takes the
     kind's."""
+    dgrad_comm: Comm | None = None
+    """A collective on this GEMM's input gradient in the backward pass that no forward
+    collective stands in for: Megatron-LM's f operator before the vocab-parallel (column-
+    parallel) logits GEMM, an all-reduce of the gradient of its input over tp."""
     masked: float = 0.0
     """Share of a fused attention's full q×kv score work that its causal mask makes skippable
     (0.5 for a whole prefix; work_fraction assumes the kernel skips all of it). A profile that

@@ -358,7 +358,10 @@ def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:
               bytes=e * tok * h * (reads + 1) + 8.0 * tok, dtype=s.dtype, params=params)]
     if t > 1:
         kind = "reducescatter" if s.sp else "allreduce"
-        ops.append(_collective("ar_embed", kind, "tp", e * tok * h, s))
+        ar = _collective("ar_embed", kind, "tp", e * tok * h, s)
+        if not s.sp:  # Megatron-LM's g alone: its backward is the identity
+            ar = replace(ar, comm=replace(ar.comm, backward=False))
+        ops.append(ar)
     if s.dropout and s.training:
         tok_sp = tok / t if s.sp else tok
         ops.append(_elementwise("embed_dropout", "elementwise", tok_sp * h, s, flops_per=2.0,
@@ -381,6 +384,11 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
                      saved=(e * tok * h if s.training else 0.0))
     if model.tied_embeddings and not classifier:
         logits = replace(logits, params=0.0)  # shares the embedding table
+    if t > 1 and not s.sp and not classifier and s.training:
+        # Megatron-LM's f before the vocab-parallel logits: identity forward, all-reduce of the
+        # input gradient in backward (with sequence parallelism ag_head's reduce-scatter is it)
+        logits = replace(logits, dgrad_comm=Comm(kind="allreduce", group="tp",
+                                                 bytes=e * tok * h))
     ops.append(logits)
     if s.training:
         # vocab-parallel cross entropy in fp32 (Megatron-LM vocab_parallel_cross_entropy),
@@ -391,5 +399,7 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
                       bytes=tok * v_t * (e + 36.0), bwd_bytes=tok * v_t * (e + 12.0),
                       dtype=s.dtype, saved_bytes=4.0 * tok * v_t))
         if t > 1 and not classifier:
-            ops.append(_collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s))
+            # max, sum and target-logit reductions (fp32); the backward needs none
+            ar_loss = _collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s)
+            ops.append(replace(ar_loss, comm=replace(ar_loss.comm, backward=False)))
     return ops

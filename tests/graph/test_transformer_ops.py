@@ -264,3 +264,40 @@ def test_graph_export_has_forward_backward_and_optimizer():
     total_params = sum(a["params"] for _, a in g.nodes(data=True))
     expected = 2 * (12 * 1024 * 1024 + 13 * 1024) + (32000 + 2048) * 1024 + 2 * 1024
     assert total_params == expected  # SC21 eq. 2 terms + the final layer norm
+
+
+def _collectives(ops):
+    return [(op.name, op.comm.kind, op.comm.bytes) for op in ops if op.kind == "comm"]
+
+
+def test_tensor_parallel_embedding_and_head_run_megatrons_f_and_g_once_each():
+    """Megatron-LM: the vocab-parallel embedding's output all-reduce (g) is the identity in
+    backward, the vocab-parallel logits' input (f) is the identity in forward and all-reduces
+    its gradient in backward; the cross-entropy's three fp32 reductions have no backward."""
+    b, s, h = 2, 64, 1024
+    shape = Shape(batch=b, seq=s, kv_seq=s, tp=2, dtype="bf16")
+    embed, head = embedding_forward(GPT, shape), head_forward(GPT, shape)
+    assert _collectives(embed) == [("ar_embed", "allreduce", 2 * b * s * h)]
+    assert _collectives(backward_ops(embed)) == []
+    assert _collectives(head) == [("ar_loss", "allreduce", 3 * 4 * b * s)]
+    assert _collectives(backward_ops(head)) == [("logits.dgrad_comm", "allreduce", 2 * b * s * h)]
+    # the gradient is all-reduced after the logits' data-gradient GEMM
+    names = [op.name for op in backward_ops(head)]
+    assert names.index("logits.dgrad_comm") == names.index("logits.dgrad") + 1
+
+
+def test_sequence_parallel_embedding_and_head_keep_their_conjugates():
+    b, s, h = 2, 64, 1024
+    shape = Shape(batch=b, seq=s, kv_seq=s, tp=2, sp=True, dtype="bf16")
+    embed, head = embedding_forward(GPT, shape), head_forward(GPT, shape)
+    assert _collectives(backward_ops(embed)) == [("ar_embed.bwd", "allgather", 2 * b * s * h)]
+    assert _collectives(backward_ops(head)) == [("ag_head.bwd", "reducescatter", 2 * b * s * h)]
+
+
+def test_layer_collectives_are_two_forward_and_two_backward_all_reduces():
+    """A tensor-parallel layer without SP: g after attention and MLP forward, f before both in
+    backward — four all-reduces of b·s·h elements per micro-batch (Shoeybi et al. 2019, Fig. 4)."""
+    b, s, h = 2, 64, 1024
+    fwd = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, tp=2, dtype="bf16"))
+    both = _collectives(fwd) + _collectives(backward_ops(fwd))
+    assert [(kind, nbytes) for _, kind, nbytes in both] == [("allreduce", 2 * b * s * h)] * 4
