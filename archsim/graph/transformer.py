@@ -135,11 +135,11 @@ def _elementwise(name: str, kind: str, elements: float, s: Shape, *, reads: floa
 
 
 def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
-                overlappable: bool = False) -> Op:
+                overlappable: bool = False, backward: bool = True) -> Op:
     gemm = s.tp_overlap and group == "tp" and kind in ("allgather", "reducescatter")
     return Op(name=name, kind="comm", phase="fwd", dtype=s.dtype,
               comm=Comm(kind=kind, group=group, bytes=nbytes, overlappable=overlappable,
-                        overlap_gemm=gemm))
+                        overlap_gemm=gemm, backward=backward))
 
 
 def _norm(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:
@@ -358,10 +358,8 @@ def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:
               bytes=e * tok * h * (reads + 1) + 8.0 * tok, dtype=s.dtype, params=params)]
     if t > 1:
         kind = "reducescatter" if s.sp else "allreduce"
-        ar = _collective("ar_embed", kind, "tp", e * tok * h, s)
-        if not s.sp:  # Megatron-LM's g alone: its backward is the identity
-            ar = replace(ar, comm=replace(ar.comm, backward=False))
-        ops.append(ar)
+        # without SP, Megatron-LM's g alone: its backward is the identity
+        ops.append(_collective("ar_embed", kind, "tp", e * tok * h, s, backward=s.sp))
     if s.dropout and s.training:
         tok_sp = tok / t if s.sp else tok
         ops.append(_elementwise("embed_dropout", "elementwise", tok_sp * h, s, flops_per=2.0,
@@ -400,6 +398,6 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
                       dtype=s.dtype, saved_bytes=4.0 * tok * v_t))
         if t > 1 and not classifier:
             # max, sum and target-logit reductions (fp32); the backward needs none
-            ar_loss = _collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s)
-            ops.append(replace(ar_loss, comm=replace(ar_loss.comm, backward=False)))
+            ops.append(_collective("ar_loss", "allreduce", "tp", 3 * 4.0 * tok, s,
+                                   backward=False))
     return ops
