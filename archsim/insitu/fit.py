@@ -8,7 +8,8 @@ where ρ is a robust loss (soft L1, scale ``ROBUST_SCALE``: a run more than ~10%
 linearly, not quadratically, so one bad row cannot drag the fit), θ₀ is the parameter's
 micro-benchmark default (the profile's value) and σ its plausible spread; λ = ``PRIOR_WEIGHT``
 makes a one-σ move cost as much as a ``PRIOR_WEIGHT`` log-error on one run. Every parameter is
-bounded to a physical range. Only parameters that the device's runs can inform are fitted
+bounded to a physical range (the memory efficiency, further, to the device's fastest streaming
+kernel where its profile measured one: ``insitu.memory_ceiling``). Only parameters that the device's runs can inform are fitted
 (training-only ones need a training run, the iteration overhead an inference run).
 
 Assumptions: the runs' scenarios describe the runs (their plans, dtypes and shapes); every run
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -127,6 +128,18 @@ def informed(runs: Sequence[Loaded]) -> list[str]:
     return names
 
 
+def bounds_for(ins: InSituSpec, prior: dict[str, float]) -> dict[str, Param]:
+    """The parameters' ranges for one device: ``PARAMS``, with the memory efficiency at most
+    the device's measured streaming ceiling (``insitu.memory_ceiling``) where it has one (and
+    never below its prior)."""
+    out = dict(PARAMS)
+    if ins.memory_ceiling is not None:
+        p = PARAMS["memory_efficiency"]
+        out["memory_efficiency"] = replace(
+            p, hi=min(p.hi, max(ins.memory_ceiling, prior["memory_efficiency"])))
+    return out
+
+
 def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | None = None,
                progress: Callable[[int], None] | None = None, max_evaluations: int = 400,
                family: dict[str, float] | None = None, start: dict[str, float] | None = None
@@ -152,15 +165,17 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
     evaluations = 0
     cache: dict[tuple, Prediction] = {}
 
+    bounds = bounds_for(ins, prior)
+
     def to_value(name: str, z: float) -> float:
-        p = PARAMS[name]
+        p = bounds[name]
         if p.log:
             lo, hi = math.log(p.lo), math.log(p.hi)
             return math.exp(lo + (hi - lo) * z)
         return p.lo + (p.hi - p.lo) * z
 
     def to_z(name: str, value: float) -> float:
-        p = PARAMS[name]
+        p = bounds[name]
         value = min(max(value, p.lo), p.hi)
         if p.log:
             lo, hi = math.log(p.lo), math.log(p.hi)

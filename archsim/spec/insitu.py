@@ -19,6 +19,10 @@ effect on the cost model (archsim/cost/insitu.py, archsim/cost/compute.py):
   ``plan.attention_kernel`` chooses (auto: the best the device has).
 * ``memory_efficiency`` — achieved / peak bandwidth of streaming kernels that read and write
   (BabelStream triad), used for every memory-bound op instead of ``efficiency.memory``.
+* ``memory_ceiling`` — the fastest streaming kernel's achieved / peak bandwidth on the device
+  (BabelStream dot, read-only): a fit may not put ``memory_efficiency`` above it (memory-bound
+  kernels inside a run do not stream faster than the best streaming benchmark). Measured, not
+  fitted; absent: the fit's general bound.
 * ``sustained_compute`` — compute speed in a training run / in the micro-benchmark (clocks
   under the power cap and heat of hours of full steps, kernels of the training framework);
   scales every matmul and vector rate of training.
@@ -94,7 +98,7 @@ FALLBACK = {"sustained_compute": 1.0, "inference_compute": 1.0, "collective_effi
 efficiency falls back to the profile's, kernel costs to its launch overhead)."""
 
 PARAMETERS = ("matmul_curve", "matmul_ceiling", "attention_ceiling", "attention_ceiling_flash3",
-              "gemm_knee", "memory_efficiency", "kernel_overhead",
+              "gemm_knee", "memory_ceiling", "memory_efficiency", "kernel_overhead",
               "sustained_compute", "inference_compute", "inference_kernel_overhead",
               "collective_efficiency", "overlap_slowdown", "step_overhead",
               "iteration_overhead", "host_op_cost", "inference_host_op_cost",
@@ -155,6 +159,9 @@ class InSituSpec(StrictModel):
     """Exponent p of the smooth roofline of a GEMM (kind ``matmul``, no fused dequantization):
     t = (t_flops^p + t_bytes^p)^(1/p) (archsim/cost/compute.py). Measured, not fitted;
     None: max(t_flops, t_bytes)."""
+    memory_ceiling: float | None = Field(default=None, gt=0, le=1)
+    """Fastest streaming kernel (BabelStream dot) / peak bandwidth: the bound of a fitted
+    ``memory_efficiency`` (None: the fit's general bound)."""
     # the fittable parameters: a value written here is the current one (fitted, or set by
     # hand); absent, the micro-benchmark value in ``defaults``; absent there too, the
     # fallback of :meth:`value`

@@ -308,3 +308,43 @@ def test_tensor_parallel_inference_runs_inform_the_collective_efficiency():
     loaded = load_runs(read_runs_text(_write(rows)))
     fit = fit_device(loaded, loaded[0].device, names=["collective_efficiency"])
     assert fit.values["collective_efficiency"] == pytest.approx(0.6, rel=0.05)
+
+
+def test_the_memory_efficiency_is_bounded_by_the_devices_fastest_streaming_kernel():
+    """The A100 profile's BabelStream dot (1.75 of 2.039 TB/s = 0.858) bounds a fitted
+    memory efficiency; without a measured ceiling the general bound (0.95) holds; a prior above
+    the ceiling stays reachable."""
+    from archsim.insitu.fit import PARAMS, bounds_for
+    from archsim.spec.loader import load_spec_file
+
+    ins = load_spec_file("devices", "a100-sxm4-80gb").insitu
+    assert ins.memory_ceiling == pytest.approx(1.75 / 2.039, abs=5e-4)
+    prior = {"memory_efficiency": 0.834}  # BabelStream triad, 1.70 of 2.039 TB/s
+    assert bounds_for(ins, prior)["memory_efficiency"].hi == pytest.approx(0.858)
+    assert bounds_for(InSituSpec(), prior)["memory_efficiency"].hi == \
+        PARAMS["memory_efficiency"].hi == 0.95
+    assert bounds_for(ins, {"memory_efficiency": 0.9})["memory_efficiency"].hi == 0.9
+
+
+def test_runs_that_stream_faster_than_the_ceiling_pin_the_fit_at_it():
+    """Decode steps of a 16-layer, 4096-wide model at batch 1 (memory-bound: 3.4 GB of bf16
+    weights per token) made with memory efficiency 0.93: fitted on the A100 profile (ceiling
+    0.858) the efficiency stops at the ceiling; without the ceiling the same runs give 0.93."""
+    rows = [{"run": f"d{b}", "source": "lab", "kind": "inference", "metric": "tpot_s",
+             "measured": 1, "device": "a100-sxm4-80gb", "devices": 1, "layers": 16,
+             "hidden": 4096, "heads": 32, "vocab": 32000, "prompt_len": 128, "gen_len": 8,
+             "batch": b, "set": "model.max_seq_len=256"} for b in (1, 2, 4)]
+    base = load_runs(read_runs_text(_write(rows)))[0].device
+    from archsim.insitu.fit import uncalibrated
+
+    # every other parameter at the default the fit holds it at
+    truth = uncalibrated(base).model_copy(update={"memory_efficiency": 0.93})
+    for row, ld in zip(rows, load_runs(read_runs_text(_write(rows))), strict=True):
+        row["measured"] = predict(ld, truth).predicted
+    runs = load_runs(read_runs_text(_write(rows)))
+    free_base = base.model_copy(update={
+        "insitu": base.insitu.model_copy(update={"memory_ceiling": None})})
+    capped = fit_device(runs, base, names=["memory_efficiency"]).values["memory_efficiency"]
+    free = fit_device(runs, free_base, names=["memory_efficiency"]).values["memory_efficiency"]
+    assert capped == pytest.approx(0.858, abs=0.002)
+    assert free == pytest.approx(0.93, abs=0.01)
