@@ -378,7 +378,12 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
         ops.append(_collective("ag_head", "allgather", "tp", e * tok * h, s))
     classifier = model.num_labels is not None
     v_t = model.num_labels if classifier else model.vocab // t
-    logits = _matmul("logits", tok, h, v_t, s, bias=classifier and model.bias,
+    # FP8 training leaves the output layer in 16 bits: Megatron-core builds it as a plain
+    # ColumnParallelLinear (not a Transformer Engine module), torchao's float8 conversion skips
+    # it (TorchTitan's filter of "output"), MosaicML's tied head is F.linear on the embedding
+    head_s = (replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None)
+              if s.training and s.gemm_dtype != s.dtype else s)
+    logits = _matmul("logits", tok, h, v_t, head_s, bias=classifier and model.bias,
                      saved=(e * tok * h if s.training else 0.0))
     if model.tied_embeddings and not classifier:
         logits = replace(logits, params=0.0)  # shares the embedding table

@@ -1,6 +1,7 @@
 """FLOPs, bytes, parameters and saved activations of the op graph against hand formulas."""
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,23 @@ def test_layer_collectives_are_two_forward_and_two_backward_all_reduces():
     fwd = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, tp=2, dtype="bf16"))
     both = _collectives(fwd) + _collectives(backward_ops(fwd))
     assert [(kind, nbytes) for _, kind, nbytes in both] == [("allreduce", 2 * b * s * h)] * 4
+
+
+def test_fp8_training_keeps_the_output_layer_in_16_bits():
+    """FP8 training (Transformer Engine, torchao float8) runs the layers' GEMMs in fp8 and the
+    output layer in bf16: a GPT (h 1024, vocab 32000) at 2 × 512 tokens, tp 1. The logits GEMM
+    is 2·1024·1024·32000 FLOPs at bf16, reading the bf16 input (2 B × 1024 × 1024), the bf16
+    weights (2 B × 1024 × 32000) and writing bf16 logits (2 B × 1024 × 32000); the layers' qkv
+    GEMM reads its input and weights at 1 byte (fp8)."""
+    tokens, h, v = 1024, GPT.hidden, GPT.vocab
+    fp8 = Shape(batch=2, seq=512, kv_seq=512, dtype="bf16", matmul_dtype="fp8",
+                weight_dtype="fp8", weight_bytes=1.0)
+    logits = ops_by_name(head_forward(GPT, fp8))["logits"]
+    assert (logits.dtype, logits.flops) == ("bf16", 2.0 * tokens * h * v)
+    assert logits.bytes == 2.0 * (tokens * h + h * v + tokens * v)
+    qkv = ops_by_name(layer_forward(GPT, fp8))["qkv"]
+    assert qkv.dtype == "fp8"
+    assert qkv.bytes == 1.0 * tokens * h + 1.0 * h * 3 * h + 2.0 * tokens * 3 * h
+    # inference with fp8 GEMMs keeps today's plan: the head in fp8 too
+    infer = replace(fp8, training=False, kv_cache=True)
+    assert ops_by_name(head_forward(GPT, infer))["logits"].dtype == "fp8"
