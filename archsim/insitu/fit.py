@@ -9,8 +9,9 @@ linearly, not quadratically, so one bad row cannot drag the fit), θ₀ is the p
 micro-benchmark default (the profile's value) and σ its plausible spread; λ = ``PRIOR_WEIGHT``
 makes a one-σ move cost as much as a ``PRIOR_WEIGHT`` log-error on one run. Every parameter is
 bounded to a physical range (the memory efficiency, further, to the device's fastest streaming
-kernel where its profile measured one: ``insitu.memory_ceiling``). Only parameters that the device's runs can inform are fitted
-(training-only ones need a training run, the iteration overhead an inference run).
+kernel where its profile measured one: ``insitu.memory_ceiling``). Only parameters that the
+device's runs can inform are fitted (training-only ones need a training run, the iteration
+overhead an inference run).
 
 Assumptions: the runs' scenarios describe the runs (their plans, dtypes and shapes); every run
 of a device shares one set of in-situ parameters (a run's framework differences appear as
