@@ -74,12 +74,13 @@ def inference_head(model: ModelSpec, s: Shape) -> list[Op]:
     return ops
 
 
-def pass_weight_elements(model: ModelSpec, s: Shape) -> float:
+def pass_weight_elements(model: ModelSpec, s: Shape, layers: bool = True) -> float:
     """Weight elements one forward pass's weight GEMMs read on one device (every layer's, then
-    the head's): each k×n weight operand once per GEMM, so tied logits count though they hold
-    no parameters of their own, every expert of a mixture-of-experts layer counts, and the
-    embedding lookup (a gather) does not."""
-    ops = [op for i in range(model.layers) for op in inference_layer(model, s, i)]
+    the head's; ``layers`` False: the head's alone): each k×n weight operand once per GEMM, so
+    tied logits count though they hold no parameters of their own, every expert of a
+    mixture-of-experts layer counts, and the embedding lookup (a gather) does not."""
+    ops = ([op for i in range(model.layers) for op in inference_layer(model, s, i)]
+           if layers else [])
     ops += inference_head(model, s)
     return float(sum(op.shape[0] * op.shape[2] * op.shape[3]
                      for op in ops if op.layout is not None and op.shape is not None))

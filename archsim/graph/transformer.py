@@ -367,6 +367,20 @@ def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:
     return ops
 
 
+def unquantized(s: Shape) -> Shape:
+    """``s`` without its quantization, for the output layer: quantization leaves it (and the
+    embedding) in the 16-bit dtype by default. FP8 training: Megatron-core builds it as a plain
+    ColumnParallelLinear, not a Transformer Engine module; torchao's float8 conversion skips it
+    (TorchTitan's filter of "output"); MosaicML's tied head is F.linear on the embedding.
+    Inference: NVIDIA ModelOpt's FP8 / INT8 / INT4-AWQ configs disable the "*lm_head*"
+    quantizers (TensorRT-LLM), AutoAWQ and AutoGPTQ quantize only the decoder layers' linears.
+    Sparsity is kept (a pruned head is the plan's choice)."""
+    if s.weight_dtype is None and s.weight_bytes is None and s.matmul_dtype is None \
+            and not s.dequant:
+        return s
+    return replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None, dequant=False)
+
+
 def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
     """Final norm, logits (vocab-parallel; or a replicated classifier over ``num_labels``)
     and cross-entropy loss (training only)."""
@@ -378,12 +392,7 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
         ops.append(_collective("ag_head", "allgather", "tp", e * tok * h, s))
     classifier = model.num_labels is not None
     v_t = model.num_labels if classifier else model.vocab // t
-    # FP8 training leaves the output layer in 16 bits: Megatron-core builds it as a plain
-    # ColumnParallelLinear (not a Transformer Engine module), torchao's float8 conversion skips
-    # it (TorchTitan's filter of "output"), MosaicML's tied head is F.linear on the embedding
-    head_s = (replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None)
-              if s.training and s.gemm_dtype != s.dtype else s)
-    logits = _matmul("logits", tok, h, v_t, head_s, bias=classifier and model.bias,
+    logits = _matmul("logits", tok, h, v_t, unquantized(s), bias=classifier and model.bias,
                      saved=(e * tok * h if s.training else 0.0))
     if model.tied_embeddings and not classifier:
         logits = replace(logits, params=0.0)  # shares the embedding table

@@ -268,9 +268,14 @@ class InferencePlan:
     def stage_device(self, s: int) -> DeviceSpec:
         return self.stages[s].device
 
+    stage_end_params: list[float] = field(default_factory=list)
+    """Of ``stage_params``, the embedding's and the output layer's (stored unquantized)."""
+
     @property
     def weight_bytes(self) -> list[float]:
-        return [p * self.precision.weight_bytes for p in self.stage_params]
+        ends = self.stage_end_params or [0.0] * len(self.stage_params)
+        wb, eb = self.precision.weight_bytes, self.precision.end_bytes
+        return [(p - u) * wb + u * eb for p, u in zip(self.stage_params, ends, strict=True)]
 
     def _boundaries(self, tokens: int) -> list[float]:
         if self.degrees.pp == 1 or tokens <= 0:
@@ -384,7 +389,9 @@ def pass_weight_bytes(sc: ScenarioSpec, device: DeviceSpec) -> float:
                   dtype=sc.workload.dtype, causal=not precision.model.encoder, training=False,
                   kv_cache=True, **precision.shape_fields)
     elements = pass_weight_elements(precision.model, shape)
-    return elements * precision.weight_bytes / sc.plan.pp
+    head = pass_weight_elements(precision.model, shape, layers=False)
+    return ((elements - head) * precision.weight_bytes + head * precision.end_bytes) \
+        / sc.plan.pp
 
 
 def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:
@@ -416,6 +423,7 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
     kv_per_token = [2.0 * len(st.layers) * kv_t * model.d_head * precision.kv_bytes
                     for st in stages]
     params = [params_per_device(st, deg) for st in stages]
+    ends = [end_params_per_device(st, deg) for st in stages]
     stride = stage_stride if stage_stride is not None else deg.tp * deg.dp
     hws = placement.stages if placement is not None else tuple(
         StageHardware(stage=s, pool=pool, first_device=s * stride, devices=stride)
@@ -424,7 +432,7 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
         stage_p2p(sc.cluster, stride, a, b, 1.0)[1] for a, b in pairwise(hws)
     )) or "none"
     return InferencePlan(model=model, pool=pools[0], degrees=deg, stages=stages,
-                         precision=precision, stage_params=params,
+                         precision=precision, stage_params=params, stage_end_params=ends,
                          kv_bytes_per_token=kv_per_token, p2p_link=p2p_link,
                          stage_stride=stride, stage_hw=hws, cluster=sc.cluster,
                          placement=placement)
@@ -433,11 +441,18 @@ def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,
 def params_per_device(st: StageCost, deg: Degrees) -> float:
     """Parameters on one device of the stage: every local expert counts, used or not."""
     s = st.shape(1, _ALL_EXPERTS_TOKENS, 1)
-    total = 0.0
-    if st.first:
-        total += sum(op.params for op in embedding_forward(st.model, s))
+    total = end_params_per_device(st, deg)
     for layer, count in st.kinds:
         total += count * sum(op.params for op in inference_layer(st.model, s, layer))
+    return total
+
+
+def end_params_per_device(st: StageCost, deg: Degrees) -> float:
+    """Of them, the embedding's (first stage) and the final norm's and output layer's (last
+    stage; with tied embeddings and pp > 1 its copy of the table)."""
+    total = 0.0
+    if st.first:
+        total += sum(op.params for op in embedding_forward(st.model, st.shape(1, 1, 1)))
     if st.last:
         total += sum(op.params for op in inference_head(st.model, st.shape(1, 1, 1)))
         if st.model.tied_embeddings and deg.pp > 1:

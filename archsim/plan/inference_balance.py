@@ -53,7 +53,7 @@ def balance_inference_layers(sc: ScenarioSpec, deg: Degrees, precision: Precisio
         layer_p = params_per_device(two, deg) - one_p
         per_layer = layer_p * precision.weight_bytes + kv_per_layer
         act = one.generation_activation_bytes(batch, prompt, prompt + gen)
-        free = (hw.pool.device.usable_memory - (one_p - layer_p) * precision.weight_bytes
+        free = (hw.pool.device.usable_memory - (one_p - layer_p) * precision.end_bytes
                 - act)
         caps.append(max(0, int(free // per_layer)))
     return min_max_split(t, e, model.layers, 1, caps)

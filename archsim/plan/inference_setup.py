@@ -79,6 +79,15 @@ class Precision:
     kv_bytes: float
     notes: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    base_bytes: float | None = None
+    """Bytes per element of the weights quantization leaves in the workload's dtype (the
+    embedding and the output layer: archsim/graph/transformer.py ``unquantized``); None: as
+    ``weight_bytes``."""
+
+    @property
+    def end_bytes(self) -> float:
+        """Bytes per stored element of the embedding and output-layer weights."""
+        return self.base_bytes if self.base_bytes is not None else self.weight_bytes
 
 
 def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
@@ -94,7 +103,7 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     storage = comp.weight_storage_bytes if comp.weight_storage_bytes is not None else e
     kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
     return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
-                     notes=comp.notes, reasons=comp.reasons)
+                     notes=comp.notes, reasons=comp.reasons, base_bytes=e)
 
 
 def dtype_reasons(device: DeviceSpec, dtype: str, sc: ScenarioSpec | None = None

@@ -304,7 +304,7 @@ def test_layer_collectives_are_two_forward_and_two_backward_all_reduces():
     assert [(kind, nbytes) for _, kind, nbytes in both] == [("allreduce", 2 * b * s * h)] * 4
 
 
-def test_fp8_training_keeps_the_output_layer_in_16_bits():
+def test_quantization_keeps_the_output_layer_in_16_bits():
     """FP8 training (Transformer Engine, torchao float8) runs the layers' GEMMs in fp8 and the
     output layer in bf16: a GPT (h 1024, vocab 32000) at 2 × 512 tokens, tp 1. The logits GEMM
     is 2·1024·1024·32000 FLOPs at bf16, reading the bf16 input (2 B × 1024 × 1024), the bf16
@@ -319,6 +319,12 @@ def test_fp8_training_keeps_the_output_layer_in_16_bits():
     qkv = ops_by_name(layer_forward(GPT, fp8))["qkv"]
     assert qkv.dtype == "fp8"
     assert qkv.bytes == 1.0 * tokens * h + 1.0 * h * 3 * h + 2.0 * tokens * 3 * h
-    # inference with fp8 GEMMs keeps today's plan: the head in fp8 too
+    # inference engines leave it unquantized too (ModelOpt's "*lm_head*" off), weight-only
+    # schemes included: no dequantization, 2-byte weights
     infer = replace(fp8, training=False, kv_cache=True)
-    assert ops_by_name(head_forward(GPT, infer))["logits"].dtype == "fp8"
+    assert ops_by_name(head_forward(GPT, infer))["logits"].dtype == "bf16"
+    int4 = Shape(batch=1, seq=1, kv_seq=8, dtype="bf16", weight_dtype="int4",
+                 weight_bytes=0.5 + 2 / 128, dequant=True, training=False, kv_cache=True)
+    head = ops_by_name(head_forward(GPT, int4))["logits"]
+    assert (head.vector_flops, head.bytes) == (0.0, 2.0 * (h + h * v + v))
+    assert ops_by_name(layer_forward(GPT, int4))["qkv"].vector_flops == 2.0 * h * 3 * h
