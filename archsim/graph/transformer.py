@@ -374,11 +374,12 @@ def unquantized(s: Shape) -> Shape:
     (TorchTitan's filter of "output"); MosaicML's tied head is F.linear on the embedding.
     Inference: NVIDIA ModelOpt's FP8 / INT8 / INT4-AWQ configs disable the "*lm_head*"
     quantizers (TensorRT-LLM), AutoAWQ and AutoGPTQ quantize only the decoder layers' linears.
-    Sparsity is kept (a pruned head is the plan's choice)."""
-    if s.weight_dtype is None and s.weight_bytes is None and s.matmul_dtype is None \
-            and not s.dequant:
+    A plan that quantizes leaves the head out of all its compression (dense, 16-bit weights); a
+    plan that only sparsifies applies to it as to every weight GEMM."""
+    if s.weight_dtype is None and s.matmul_dtype is None and not s.dequant:
         return s
-    return replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None, dequant=False)
+    return replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None, dequant=False,
+                   sparse_speedup=1.0)
 
 
 def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
