@@ -117,7 +117,8 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         if (w, a) == ("fp8", "fp8"):
             fp8_training = True
             notes.append("FP8 training: fp8 GEMMs, 16-bit weights and gradients, fp32 master "
-                         "weights and moments, plus an fp8 weight copy")
+                         "weights and moments, plus an fp8 copy of the layers' weights (the "
+                         "embedding and the output layer stay 16-bit)")
         elif wb < eb or ab < eb:
             reasons.append(f"compression {w} weights / {a} activations is an inference "
                            "technique; training supports 16-bit or fp8/fp8 (FP8 training)")

@@ -72,6 +72,9 @@ class ChunkCost:
     """Model FLOPs of forward + backward for one micro-batch (no recomputation)."""
     expert_params: float = 0.0
     """The part of ``params`` in local MoE experts."""
+    end_params: float = 0.0
+    """The part of ``params`` in the embedding and the head (with a tied table's copy): FP8
+    training keeps no fp8 copy of them (archsim/graph/transformer.py ``unquantized``)."""
     bucket_groups: list[str] = field(default_factory=list)
     """Group that reduces each of ``grad_buckets``: 'dp' (dp·cp ranks) or 'edp' (the
     expert-data-parallel dp·cp/ep ranks)."""
@@ -189,7 +192,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         row = []
         for c, layers in enumerate(stage_chunks):
             fwd, bwd, rec = PhaseCost(), PhaseCost(), PhaseCost()
-            params = experts = act = work = mflops = 0.0
+            params = experts = ends = act = work = mflops = 0.0
             buckets: list[float] = []
             groups: list[str] = []
             first = s == 0 and c == 0
@@ -197,6 +200,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             if first:
                 fwd.add(sc_s.embed_f)
                 params += sc_s.embed_params
+                ends += sc_s.embed_params
                 act += sc_s.embed_saved
                 mflops += sc_s.embed_model_flops
             for layer in layers:
@@ -213,6 +217,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 fwd.add(sc_s.head_f)
                 head_params = sc_s.head_params + tied_embedding_copy(model, layout)
                 params += head_params
+                ends += head_params
                 act += sc_s.head_saved
                 mflops += sc_s.head_model_flops
                 # the loss gradient is produced first in backward: head bucket first
@@ -242,7 +247,8 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
             row.append(ChunkCost(stage=s, chunk=c, layers=layers, fwd=fwd, bwd=bwd,
                                  recompute_s=rec.compute_s, act_bytes=act, working_bytes=work,
                                  params=params, grad_buckets=buckets, model_flops=mflops,
-                                 expert_params=experts, bucket_groups=groups, **tasks))
+                                 expert_params=experts, end_params=ends,
+                                 bucket_groups=groups, **tasks))
         chunks.append(row)
 
     # pipeline sends: one micro-batch's activations, split over the tensor-parallel ranks
@@ -281,9 +287,11 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                                layout.dp_shard, expert_params=stage_experts,
                                expert_shard=edp)
         if compression is not None and compression.fp8_training:
-            # Transformer Engine's fp8 copy of the weights, sharded like the weights
-            fp8_copy = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)
-                        if plan.zero >= 3 else stage_params)
+            # Transformer Engine's fp8 copy of the layers' weights, sharded like the weights
+            # (none of the embedding's and the head's: they stay 16-bit)
+            quantized = stage_params - sum(ck.end_params for ck in row)
+            fp8_copy = (sharded_bytes(1.0, quantized, layout.dp_shard, stage_experts, edp)
+                        if plan.zero >= 3 else quantized)
             st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
         states.append(st)
         local = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)

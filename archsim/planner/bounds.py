@@ -69,6 +69,8 @@ class _Block:
     """(count, bytes, expert?) of the gradient buckets (expert ones reduce over edp)."""
     last_bucket_bytes: float
     expert_params: float = 0.0
+    end_params: float = 0.0
+    """Of ``params``, the embedding's and the head's (with a tied table's copy)."""
     gathers: tuple[tuple[int, float, float, float, float], ...] = ()
     """ZeRO-3: per layer kind present, (count, dense bytes, expert bytes, forward and
     backward task time of one layer) — one gather per layer (a layer-sized gather is never
@@ -95,6 +97,8 @@ class _Chunk:
     """... of the bucket produced last (embedding on stage 0, else the chunk's first layer's
     dense part)."""
     expert_params: float = 0.0
+    end_params: float = 0.0
+    """Of ``params``, the embedding's and the head's (no fp8 copy in FP8 training)."""
 
 
 @dataclass(frozen=True)
@@ -232,24 +236,27 @@ class Bounder:
             rows.append((s, pools[s], sum(x.params for x in chunks_s),
                          min(x.act_bytes for x in chunks_s),
                          min(x.working_bytes for x in chunks_s),
-                         sum(x.expert_params for x in chunks_s)))
+                         sum(x.expert_params for x in chunks_s),
+                         sum(x.end_params for x in chunks_s)))
         return PlanBound(step_time_s=total, parts=parts, **self._memory(c, rows, m))
 
     def _memory(self, c: Candidate,
-                rows: list[tuple[int, PoolSpec, float, float, float, float]], m: int) -> dict:
+                rows: list[tuple[int, PoolSpec, float, float, float, float, float]], m: int
+                ) -> dict:
         """Memory bound of the stage that fills its device the most; ``rows`` are
         (stage, pool, parameters, smallest chunk's activation bytes, working bytes, expert
-        parameters among the parameters: their states shard over dp·cp/ep ranks only)."""
+        parameters among the parameters: their states shard over dp·cp/ep ranks only, the
+        embedding's and head's parameters among them: no fp8 copy)."""
         wl = self.sc.workload
         dp_shard = c.dp * c.cp
         edp = max(1, dp_shard // c.ep)
         worst: tuple | None = None
-        for s, pool, params, act_bytes, working, experts in rows:
+        for s, pool, params, act_bytes, working, experts, ends in rows:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
                                        expert_params=experts, expert_shard=edp)
             if self.compression.fp8_training:  # the fp8 weight copy (archsim.plan.training)
-                fp8_copy = (sharded_bytes(1.0, params, dp_shard, experts, edp)
-                            if c.zero >= 3 else params)
+                fp8_copy = (sharded_bytes(1.0, params - ends, dp_shard, experts, edp)
+                            if c.zero >= 3 else params - ends)
                 states = ModelStates(states.weights + fp8_copy, states.gradients,
                                      states.optimizer_states)
             alive = alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
@@ -306,16 +313,18 @@ class Bounder:
         for s, pr in enumerate(profs):
             params = v * min(x.params for x in pr.fwd.values())
             act = min(x.saved for x in pr.fwd.values())
+            ends = 0.0
             if s == 0:
-                params += pr.embed_fwd.params
+                ends += pr.embed_fwd.params
             if s == p - 1:
-                params += pr.head_fwd.params
+                ends += pr.head_fwd.params
                 if model.tied_embeddings and p > 1:
-                    params += model.vocab * model.hidden / c.tp  # the embedding copy
+                    ends += model.vocab * model.hidden / c.tp  # the embedding copy
+            params += ends
             working = min(x.working for x in pr.fwd.values())
             # expert parameters counted as dense: their states shard over more ranks, so
             # the bound stays below what any split holds
-            rows.append((s, stage_pools[s], params, act, working, 0.0))
+            rows.append((s, stage_pools[s], params, act, working, 0.0, ends))
         return PlanBound(step_time_s=m * per_mb + opt + self._step_overhead(stage_pools),
                          parts=parts, **self._memory(c, rows, m))
 
@@ -385,7 +394,9 @@ class Bounder:
             fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,
             recompute_s=rec, comm_s=f_comm + b_comm, params=params, act_bytes=act,
             working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last,
-            expert_params=experts, gathers=gathers, end_gathers=end_gathers)
+            expert_params=experts, gathers=gathers, end_gathers=end_gathers,
+            end_params=((prof.embed_fwd.params if embed else 0.0)
+                        + (head_params if head else 0.0)))
         if key is not None:
             self._blocks[key] = got
         return got
@@ -442,7 +453,7 @@ class Bounder:
                       recompute_s=block.recompute_s, comm_s=comm, params=block.params,
                       act_bytes=block.act_bytes, working_bytes=block.working_bytes,
                       buckets_s=buckets, last_bucket_s=last_bucket,
-                      expert_params=block.expert_params)
+                      expert_params=block.expert_params, end_params=block.end_params)
 
 
 def alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
