@@ -70,6 +70,9 @@ class Shape:
     tp_overlap: bool = False
     """Sequence-parallel all-gathers / reduce-scatters overlapped with their GEMMs
     (``plan.tp_comm_overlap``)."""
+    quantize_head: bool = False
+    """The output layer is quantized with the rest (a device without the 16-bit dtype, such as
+    an int8-only FPGA, runs every GEMM quantized); False: :func:`unquantized` applies."""
 
     @property
     def tokens(self) -> int:
@@ -376,7 +379,8 @@ def unquantized(s: Shape) -> Shape:
     quantizers (TensorRT-LLM), AutoAWQ and AutoGPTQ quantize only the decoder layers' linears.
     A plan that quantizes leaves the head out of all its compression (dense, 16-bit weights); a
     plan that only sparsifies applies to it as to every weight GEMM."""
-    if s.weight_dtype is None and s.matmul_dtype is None and not s.dequant:
+    if s.quantize_head or (s.weight_dtype is None and s.matmul_dtype is None
+                           and not s.dequant):
         return s
     return replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None, dequant=False,
                    sparse_speedup=1.0)

@@ -104,7 +104,8 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
     # a plan that quantizes leaves the embedding and the output layer dense in the workload's
     # dtype (archsim/graph/transformer.py unquantized); one that only sparsifies does not
-    quantized = "weight_dtype" in fields or "matmul_dtype" in fields or fields.get("dequant")
+    quantized = ("weight_dtype" in fields or "matmul_dtype" in fields
+                 or fields.get("dequant")) and not fields.get("quantize_head")
     return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
                      notes=comp.notes, reasons=comp.reasons,
                      base_bytes=e if quantized else None)

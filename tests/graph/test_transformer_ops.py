@@ -335,3 +335,9 @@ def test_quantization_keeps_the_output_layer_in_16_bits():
     head = ops_by_name(head_forward(GPT, sparse))["logits"]
     assert head.bytes == 2.0 * h + 1.125 * h * v + 2.0 * v
     assert head.work_fraction == pytest.approx(1 / 1.71)
+    # a device without 16-bit GEMMs (an int8-only FPGA) quantizes the head with the rest
+    w8a8 = Shape(batch=1, seq=1, kv_seq=8, dtype="bf16", weight_dtype="int8",
+                 weight_bytes=1.0, matmul_dtype="int8", training=False, kv_cache=True,
+                 quantize_head=True)
+    head = ops_by_name(head_forward(GPT, w8a8))["logits"]
+    assert (head.dtype, head.bytes) == ("int8", 1.0 * h + 1.0 * h * v + 2.0 * v)
