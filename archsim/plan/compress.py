@@ -187,9 +187,15 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         shape["dequant"] = True
     if kv and not training:
         shape["kv_dtype"] = kv
-    if not _supports(device, base) and ("weight_dtype" in shape or "matmul_dtype" in shape):
-        # no 16-bit GEMMs to leave the output layer in (an int8-only FPGA): it is quantized too
-        shape["quantize_head"] = True
+    if "weight_dtype" in shape or "matmul_dtype" in shape:
+        if not _supports(device, base):
+            # no 16-bit GEMMs to leave the output layer in (an int8-only FPGA): quantized too
+            shape["quantize_head"] = True
+            notes.append(f"the embedding and the output layer are quantized too ({device.name} "
+                         f"has no {base} GEMMs)")
+        else:
+            notes.append(f"the embedding and the output layer stay {base} (ModelOpt, AWQ, GPTQ "
+                         "and Transformer Engine leave them unquantized)")
     return Compression(model=model, weight_dtype=w, weight_bytes=read_bytes,
                        weight_storage_bytes=storage, matmul_dtype=matmul, kv_dtype=kv,
                        sparse_speedup=speedup, dequant=dequant, fp8_training=fp8_training,

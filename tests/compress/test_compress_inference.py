@@ -183,3 +183,13 @@ def test_fpga_w8a8_scenario():
     layers = 24 * (12 * 2304 ** 2 + 13 * 2304)
     ends = 51200 * 2304 + 2048 * 2304 + 2 * 2304
     assert r["memory"]["breakdown"]["weights"] == pytest.approx(layers + ends, rel=1e-9)
+
+
+def test_the_result_says_what_stays_unquantized():
+    r = archsim.simulate({**PREFILL, "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+                          "compression": W8A8}).to_dict()
+    assert ("the embedding and the output layer stay bf16 (ModelOpt, AWQ, GPTQ and Transformer "
+            "Engine leave them unquantized)") in r["compression"]["notes"]
+    fpga = archsim.simulate("gpt3-1.7b-w8a8-alveo-u280").to_dict()
+    assert any(n.startswith("the embedding and the output layer are quantized too (alveo-u280 "
+                            "has no ") for n in fpga["compression"]["notes"])
