@@ -258,6 +258,8 @@ class InferencePlan:
     placement: Placement | None = None
     """Stages on several pools (``plan.placement.stages``): each stage's pool; None when the
     replica runs on ``pool`` alone."""
+    stage_end_params: list[float] = field(default_factory=list)
+    """Of ``stage_params``, the embedding's and the output layer's (stored unquantized)."""
     _p2p: dict[int, list[float]] = field(default_factory=dict, repr=False)
     """tokens → send time at each stage boundary (cached)."""
 
@@ -267,9 +269,6 @@ class InferencePlan:
 
     def stage_device(self, s: int) -> DeviceSpec:
         return self.stages[s].device
-
-    stage_end_params: list[float] = field(default_factory=list)
-    """Of ``stage_params``, the embedding's and the output layer's (stored unquantized)."""
 
     @property
     def weight_bytes(self) -> list[float]:
