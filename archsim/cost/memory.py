@@ -65,6 +65,18 @@ def sharded_bytes(bytes_per_param: float, params: float, shard: int,
             + bytes_per_param * expert_params / expert_shard)
 
 
+def with_fp8_weight_copy(states: ModelStates, params: float, end_params: float, zero: int,
+                         shard: int, expert_params: float = 0.0,
+                         expert_shard: int = 1) -> ModelStates:
+    """``states`` plus Transformer Engine's 1-byte fp8 copy of the layers' weights in FP8
+    training, sharded like the weights under ZeRO-3; the ``end_params`` among ``params`` (the
+    embedding's and the head's) stay 16-bit and have none."""
+    layers = params - end_params
+    copy = (sharded_bytes(1.0, layers, shard, expert_params, expert_shard) if zero >= 3
+            else layers)
+    return ModelStates(states.weights + copy, states.gradients, states.optimizer_states)
+
+
 def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,
                             recompute: str = "none", flash: bool = False) -> float:
     """Activation bytes of one GPT layer per Korthikanti et al. 2022, Table 2 (formulas.md)."""

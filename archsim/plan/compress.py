@@ -48,6 +48,9 @@ class Compression:
     sparse_speedup: float = 1.0
     dequant: bool = False
     fp8_training: bool = False
+    ends_unquantized: bool = False
+    """The plan quantizes, and the embedding and the output layer stay in the workload's dtype
+    (archsim/graph/transformer.py ``unquantized``)."""
     notes: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -187,8 +190,10 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         shape["dequant"] = True
     if kv and not training:
         shape["kv_dtype"] = kv
+    ends_unquantized = False
     if "weight_dtype" in shape or "matmul_dtype" in shape:
-        if not _supports(device, base):
+        ends_unquantized = _supports(device, base)
+        if not ends_unquantized:
             # no 16-bit GEMMs to leave the output layer in (an int8-only FPGA): quantized too
             shape["quantize_head"] = True
             notes.append(f"the embedding and the output layer are quantized too ({device.name} "
@@ -199,6 +204,7 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     return Compression(model=model, weight_dtype=w, weight_bytes=read_bytes,
                        weight_storage_bytes=storage, matmul_dtype=matmul, kv_dtype=kv,
                        sparse_speedup=speedup, dequant=dequant, fp8_training=fp8_training,
+                       ends_unquantized=ends_unquantized,
                        notes=tuple(notes), reasons=tuple(reasons), warnings=tuple(warnings),
                        shape_fields=shape)
 

@@ -102,13 +102,9 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     fields = dict(comp.shape_fields)
     storage = comp.weight_storage_bytes if comp.weight_storage_bytes is not None else e
     kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
-    # a plan that quantizes leaves the embedding and the output layer dense in the workload's
-    # dtype (archsim/graph/transformer.py unquantized); one that only sparsifies does not
-    quantized = ("weight_dtype" in fields or "matmul_dtype" in fields
-                 or fields.get("dequant")) and not fields.get("quantize_head")
     return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
                      notes=comp.notes, reasons=comp.reasons,
-                     base_bytes=e if quantized else None)
+                     base_bytes=e if comp.ends_unquantized else None)
 
 
 def dtype_reasons(device: DeviceSpec, dtype: str, sc: ScenarioSpec | None = None

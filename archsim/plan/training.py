@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
 from archsim.cost.insitu import factors
-from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
+from archsim.cost.memory import (
+    ModelStates,
+    model_state_bytes,
+    sharded_bytes,
+    with_fp8_weight_copy,
+)
 from archsim.graph.backward import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
 from archsim.plan.flows import FlowPlan, build_flow_plan
@@ -287,12 +292,8 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                                layout.dp_shard, expert_params=stage_experts,
                                expert_shard=edp)
         if compression is not None and compression.fp8_training:
-            # Transformer Engine's fp8 copy of the layers' weights, sharded like the weights
-            # (none of the embedding's and the head's: they stay 16-bit)
-            quantized = stage_params - sum(ck.end_params for ck in row)
-            fp8_copy = (sharded_bytes(1.0, quantized, layout.dp_shard, stage_experts, edp)
-                        if plan.zero >= 3 else quantized)
-            st = ModelStates(st.weights + fp8_copy, st.gradients, st.optimizer_states)
+            st = with_fp8_weight_copy(st, stage_params, sum(ck.end_params for ck in row),
+                                      plan.zero, layout.dp_shard, stage_experts, edp)
         states.append(st)
         local = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)
                  if plan.zero >= 1 else stage_params)

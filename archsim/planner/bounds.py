@@ -44,7 +44,11 @@ from dataclasses import dataclass
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
 from archsim.cost.insitu import factors
-from archsim.cost.memory import ModelStates, model_state_bytes, sharded_bytes
+from archsim.cost.memory import (
+    model_state_bytes,
+    sharded_bytes,
+    with_fp8_weight_copy,
+)
 from archsim.graph.backward import grad_accumulate_op
 from archsim.planner.profiles import Profile, Profiles
 from archsim.planner.space import Candidate
@@ -254,11 +258,9 @@ class Bounder:
         for s, pool, params, act_bytes, working, experts, ends in rows:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
                                        expert_params=experts, expert_shard=edp)
-            if self.compression.fp8_training:  # the fp8 weight copy (archsim.plan.training)
-                fp8_copy = (sharded_bytes(1.0, params - ends, dp_shard, experts, edp)
-                            if c.zero >= 3 else params - ends)
-                states = ModelStates(states.weights + fp8_copy, states.gradients,
-                                     states.optimizer_states)
+            if self.compression.fp8_training:  # as archsim.plan.training
+                states = with_fp8_weight_copy(states, params, ends, c.zero, dp_shard, experts,
+                                              edp)
             alive = alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
             act = alive * act_bytes + working
             device = pool.device
