@@ -94,6 +94,10 @@ ASSUMPTIONS = {
         "no overlap of the gradient reduction with backward (Megatron-DeepSpeed pipeline "
         "engine reduces after the backward pass)",
         "2022 kernels: no flash attention (fused softmax)",
+        "DeepSpeed BF16_Optimizer: after each micro-batch's backward the bf16 gradients are "
+        "cast and added into fp32 buffers (update_hp_grads: hp_grad.add_(lp.grad.to(fp32))), "
+        "which the pipeline engine all-reduces (_bf16_reduce_grads): "
+        "plan.grad_accumulation fp32-cast",
     ],
     "TRTLLM_V090": [
         "static batch as stated; the Peak Throughput value is output tokens/s per GPU = "
@@ -230,7 +234,7 @@ def training_row(r: dict) -> tuple[dict | None, str]:
         # 70 layers on 12 stages: Megatron-DeepSpeed counts the two embedding layers as
         # pipeline layers (72 / 12 = 6), so the first and last stage hold 5 transformer layers
         sets += ["model.position=alibi", "model.bias=true", "model.tied_embeddings=true",
-                 "hardware.nics_per_node=4",
+                 "hardware.nics_per_node=4", "plan.grad_accumulation=fp32-cast",
                  "plan.layers_per_stage=[5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 5]"]
     if out["global_batch"] is None or out["micro_batch"] is None:
         return None, "global or micro batch not stated"

@@ -33,7 +33,7 @@ class ModelStates:
 
 def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shard: int,
                       training: bool = True, expert_params: float = 0.0,
-                      expert_shard: int = 1) -> ModelStates:
+                      expert_shard: int = 1, grad_bytes: float | None = None) -> ModelStates:
     """Bytes of weights, gradients and optimizer states on one device holding ``params``
     (already divided by tensor/pipeline/expert parallelism), sharded over ``shard`` ranks per
     ZeRO.
@@ -41,7 +41,8 @@ def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shar
     ``expert_params`` of the ``params`` are MoE expert weights: they are replicated only over
     the expert-data-parallel group, so ZeRO shards their states over ``expert_shard`` ranks
     (dp·cp/ep) instead (Megatron-LM's distributed optimizer and DeepSpeed-MoE shard expert
-    states over the expert-data-parallel group)."""
+    states over the expert-data-parallel group). ``grad_bytes``: bytes per parameter of the
+    gradient buffers (default the training dtype's; archsim/cost/gradients.py)."""
     e = BYTES_PER_ELEMENT[dtype]
     if not training:
         return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
@@ -52,7 +53,8 @@ def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shar
             return bytes_per_param * params
         return sharded_bytes(bytes_per_param, params, shard, expert_params, expert_shard)
 
-    return ModelStates(weights=sharded(e, 3), gradients=sharded(e, 2),
+    return ModelStates(weights=sharded(e, 3),
+                       gradients=sharded(e if grad_bytes is None else grad_bytes, 2),
                        optimizer_states=sharded(opt, 1))
 
 

@@ -76,11 +76,15 @@ def backward_ops(forward: list[Op]) -> list[Op]:
     return out
 
 
-def grad_accumulate_op(params: float, dtype: str, name: str = "grad_accumulate") -> Op:
+def grad_accumulate_op(params: float, dtype: str, name: str = "grad_accumulate",
+                       bytes_per_param: float | None = None) -> Op:
     """Adding one micro-batch's weight gradients into the gradient buffer (Megatron-LM's
-    ``main_grad`` hook, PyTorch's ``.grad`` accumulation): reads both, writes the buffer."""
+    ``main_grad`` hook, PyTorch's ``.grad`` accumulation): reads both, writes the buffer — 3e
+    bytes per parameter in the training dtype, or ``bytes_per_param`` (another accumulation
+    mode, archsim/cost/gradients.py)."""
     e = BYTES_PER_ELEMENT[dtype]
-    return Op(name=name, kind="elementwise", phase="bwd", flops=params, bytes=3 * e * params,
+    per = 3 * e if bytes_per_param is None else bytes_per_param
+    return Op(name=name, kind="elementwise", phase="bwd", flops=params, bytes=per * params,
               dtype=dtype)
 
 

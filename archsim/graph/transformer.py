@@ -8,8 +8,9 @@ block (``model.parallel_attention``: GPT-J, PaLM, Falcon) sums the attention and
 into the residual once: one all-reduce (or all-gather + reduce-scatter) and one residual add.
 
 Assumptions (each affects bytes, not FLOPs):
-* Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax,
-  and rotary position embeddings as one kernel over this rank's query and key heads
+* Kernels are fused as in Megatron-LM: bias+GeLU, bias+dropout+residual-add, scale+mask+softmax
+  (in causal training its upper-triangular kernel reads only the scores on and below the
+  diagonal), and rotary position embeddings as one kernel over this rank's query and key heads
   (Megatron-core's fused RoPE, vLLM's rotary kernel; an eager model's several ops are one op).
 * ``saved_bytes`` follow Korthikanti et al. 2022 §4.1 so that a layer's total reproduces their
   Table 2 (34·sbh + 5·as²b bytes without parallelism) exactly for GPT layers; flash attention
@@ -274,9 +275,14 @@ def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
     # Q·Kᵀ: keeps Q and K for backward (4·sbh/t bytes for MHA)
     ops.append(_matmul(p + "qk", q, d, kv, s, batch=bh, weight=False, core=True,
                        saved=(e * b * q * (heads_t + kv_t) * d if train else 0.0)))
-    ops.append(_elementwise(p + "softmax", "softmax", scores, s,
-                            flops_per=_SOFTMAX_FLOPS_PER_ELEMENT, core=True,
-                            saved=(e * scores if train else 0.0)))
+    # Megatron-LM's causal training kernel (scaled_upper_triang_masked_softmax) reads only
+    # row i's first i+1 scores and writes the whole row (zeros above the diagonal); its
+    # backward reads those of dy and y and writes all of dx. Elsewhere every score is read.
+    read = (kv + 1) / (2.0 * kv) if (train and s.causal and q == kv and s.cp == 1) else 1.0
+    ops.append(replace(_elementwise(p + "softmax", "softmax", scores, s, reads=read,
+                                    flops_per=_SOFTMAX_FLOPS_PER_ELEMENT, core=True,
+                                    saved=(e * scores if train else 0.0)),
+                       bwd_bytes=e * scores * (2.0 * read + 1.0)))
     if dropout:
         # dropout: reads x, writes y and a 1-byte mask; backward reads dy and the mask,
         # writes dx (the same 2e + 1 bytes per element)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from archsim.cost.gradients import gradient_path
 from archsim.cost.memory import model_state_bytes
 from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout, resolve_layout
@@ -66,6 +67,7 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
     slowest stage (``layout`` gives the degrees and micro-batches; its split is ignored)."""
     model, plan, wl = sc.model, sc.plan, sc.workload
     shape = training_shape(sc, layout, compression)
+    grads = gradient_path(plan.grad_accumulation, wl.dtype)
     costs = {}
     for hw in placement.stages:
         if hw.key not in costs:
@@ -93,7 +95,8 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
         def state_bytes(params: float, experts: float = 0.0) -> float:
             return model_state_bytes(params, wl.dtype, wl.optimizer, plan.zero,
                                      layout.dp_shard, expert_params=experts,
-                                     expert_shard=expert_dp(layout)).total
+                                     expert_shard=expert_dp(layout),
+                                     grad_bytes=grads.memory).total
 
         states = state_bytes(sum(lc.params for lc in per) / L,
                              sum(lc.expert_params for lc in per) / L)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
+from archsim.cost.gradients import gradient_path
 from archsim.cost.insitu import factors
 from archsim.cost.memory import (
     ModelStates,
@@ -178,7 +179,8 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     dp_kind = "allreduce" if plan.zero == 0 else "reducescatter"
     algorithms = _algorithms(stage_cost, placement.heterogeneous, dp_kind)
     last_stage = layout.pp - 1
-    grad_e = e  # gradients are reduced in the training dtype (formulas.md: 2 B per parameter)
+    grads = gradient_path(plan.grad_accumulation, wl.dtype)
+    grad_e = grads.reduce  # bytes per parameter the data-parallel reduction sends
     edp = expert_dp(layout)
     slowdown = max(factors(hw.device).overlap_slowdown for hw in hws)
     memo: dict[tuple[int, float, str], CommCost] = {}  # buckets repeat: one per layer
@@ -243,8 +245,10 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 buckets.append(grad_e * sc_s.embed_params)
                 groups.append("dp")
             bwd.add(rec)
-            bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype)], device,
-                             sc_s.groups).slowed(hws[s].speed))
+            if grads.accumulate:
+                bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype,
+                                                     bytes_per_param=grads.accumulate)],
+                                 device, sc_s.groups).slowed(hws[s].speed))
             reduce_s = sum(reduce(s, b, g).time_s
                            for b, g in zip(buckets, groups, strict=True))
             tasks = _task_times(sc, layout, sc_s, layers, fwd, bwd, first, last, reduce_s,
@@ -290,7 +294,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         stage_experts = sum(ck.expert_params for ck in row)
         st = model_state_bytes(stage_params, wl.dtype, wl.optimizer, plan.zero,
                                layout.dp_shard, expert_params=stage_experts,
-                               expert_shard=edp)
+                               expert_shard=edp, grad_bytes=grads.memory)
         if compression is not None and compression.fp8_training:
             st = with_fp8_weight_copy(st, stage_params, sum(ck.end_params for ck in row),
                                       plan.zero, layout.dp_shard, stage_experts, edp)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
+from archsim.cost.gradients import gradient_path
 from archsim.cost.insitu import factors
 from archsim.cost.memory import (
     model_state_bytes,
@@ -131,6 +132,7 @@ class Bounder:
         self.sc = self.profiles.sc  # with the compression plan's pruned model
         self.pool = pool or sc.cluster.pools[0]
         self.e = self.profiles.e
+        self.grads = gradient_path(self.sc.plan.grad_accumulation, self.sc.workload.dtype)
         self._chunks: dict[tuple, _Chunk] = {}
         self._blocks: dict[tuple, _Block] = {}
 
@@ -257,7 +259,8 @@ class Bounder:
         worst: tuple | None = None
         for s, pool, params, act_bytes, working, experts, ends in rows:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
-                                       expert_params=experts, expert_shard=edp)
+                                       expert_params=experts, expert_shard=edp,
+                                       grad_bytes=self.grads.memory)
             if self.compression.fp8_training:  # as archsim.plan.training
                 states = with_fp8_weight_copy(states, params, ends, c.zero, dp_shard, experts,
                                               edp)
@@ -370,8 +373,10 @@ class Bounder:
             copy = self.sc.model.vocab * self.sc.model.hidden / c.tp  # the embedding copy
             params += copy
             head_params += copy
-        b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype),
-                               prof.pool.device)
+        if self.grads.accumulate:
+            b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype,
+                                                      bytes_per_param=self.grads.accumulate),
+                                   prof.pool.device)
         e = self.e
         gathers = tuple((n, e * (fwd[moe].params - fwd[moe].expert_params),
                          e * fwd[moe].expert_params, fwd[moe].task_s, bwd[moe].task_s)
@@ -380,17 +385,18 @@ class Bounder:
                        + ((e * head_params,) if head else ()))
         # an MoE layer's experts are one bucket (over edp), its other parameters another
         # (over dp, produced after the experts in backward: archsim.plan.training)
+        g = self.grads.reduce  # bytes per parameter of the gradient reduction
         buckets = []
         for moe, n in ((False, n_dense), (True, n_moe)):
             if n:
                 if fwd[moe].expert_params:
-                    buckets.append((n, e * fwd[moe].expert_params, True))
-                buckets.append((n, e * (fwd[moe].params - fwd[moe].expert_params), False))
+                    buckets.append((n, g * fwd[moe].expert_params, True))
+                buckets.append((n, g * (fwd[moe].params - fwd[moe].expert_params), False))
         if head:
-            buckets.append((1, e * head_params, False))
+            buckets.append((1, g * head_params, False))
         if embed:
-            buckets.append((1, e * prof.embed_fwd.params, False))
-        last = e * (prof.embed_fwd.params if embed
+            buckets.append((1, g * prof.embed_fwd.params, False))
+        last = g * (prof.embed_fwd.params if embed
                     else fwd[first_moe].params - fwd[first_moe].expert_params)
         got = _Block(
             fwd_s=f_comp + f_comm, bwd_s=b_comp + b_comm + rec, compute_s=f_comp + b_comp,

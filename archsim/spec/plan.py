@@ -37,6 +37,12 @@ class ParallelPlan(StrictModel):
     """Generation of the fused attention kernel (with flash_attention): flash2
     (FlashAttention-2), flash3 (FlashAttention-3, cuDNN / Transformer Engine fused attention
     on Hopper) or auto, the best the device's in-situ profile has (archsim/spec/insitu.py)."""
+    grad_accumulation: Literal["native", "fp32", "fp32-fused", "fp32-cast"] = "native"
+    """Where weight gradients accumulate over micro-batches (archsim/cost/gradients.py):
+    native (the training dtype, in place), fp32 (Megatron-LM's fp32 ``main_grad`` hook),
+    fp32-fused (the weight-gradient GEMM adds into fp32 ``main_grad``) or fp32-cast (DeepSpeed's
+    BF16_Optimizer: cast, then add). Sets the accumulation pass, the gradient memory and the
+    data-parallel reduction's element size."""
     zero3_granularity: Literal["layer", "tensor"] = "layer"
     """ZeRO-3 / FSDP: one parameter all-gather per layer (FSDP wrapping each transformer
     block) or one per weight tensor (DeepSpeed ZeRO-3), see archsim/plan/zero3.py."""

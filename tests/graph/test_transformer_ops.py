@@ -38,6 +38,24 @@ def test_matmul_flops_and_bytes_of_one_layer():
     assert ops["qkv"].params == h * 3 * h + 3 * h  # weight + bias
 
 
+def test_causal_training_softmax_reads_only_the_lower_triangle():
+    """Megatron-LM's scaled_upper_triang_masked_softmax: row i reads its first i+1 scores and
+    writes the whole row; the backward reads those of dy and y and writes all of dx."""
+    b, s, a = 1, 4, 16  # toy GPT: 16 heads
+    scores = b * a * s * s  # 256 elements, 2 bytes each in bf16
+    read = (1 + 2 + 3 + 4) / 16  # lower triangle with the diagonal: 10 of 16 per head
+    train = Shape(batch=b, seq=s, kv_seq=s, flash=False, dtype="bf16")
+    sm = ops_by_name(layer_forward(GPT, train))["softmax"]
+    assert sm.bytes == 2 * scores * (read + 1)  # 832 bytes: reads 10/16, writes all
+    bwd = ops_by_name(backward_ops(layer_forward(GPT, train)))["softmax.bwd"]
+    assert bwd.bytes == 2 * scores * (2 * read + 1)  # 1152 bytes
+    # an encoder (no mask) and inference's softmax read every score
+    encoder = replace(train, causal=False)
+    assert ops_by_name(layer_forward(GPT, encoder))["softmax"].bytes == 2 * scores * 2
+    serve = replace(train, training=False)
+    assert ops_by_name(layer_forward(GPT, serve))["softmax"].bytes == 2 * scores * 2
+
+
 def test_layer_forward_flops_match_24bsh2_plus_4bs2h():
     b, s, h = 4, 2048, 1024
     ops = layer_forward(GPT, Shape(batch=b, seq=s, kv_seq=s, flash=True))
