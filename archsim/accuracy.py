@@ -80,15 +80,21 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         value = result.get(key)
         if not isinstance(value, (int, float)) or value <= 0:
             continue
-        accs = [_accuracy(d.insitu.accuracy, group)
-                for n, d in devices.items() if n not in missing]
+        deps = _devices_behind(sc, group) or list(devices)
+        if any(n in missing for n in deps):
+            continue  # set in part by a device no run calibrates: its error is unknown
+        accs = [_accuracy(devices[n].insitu.accuracy, group) for n in deps]  # type: ignore
         if any(a is None for a in accs) or not accs:
             block["errors"].setdefault(group, None)
             continue
         lo, hi = _widest(accs)  # type: ignore[arg-type]
         worst = max(accs, key=lambda a: a.mape)  # type: ignore[union-attr]
         why = _widen_reason(accs, extrapolated)  # type: ignore[arg-type]
-        ref = reference_band(group) if why else None
+        # a band read off a proxy's runs widens as that kind of run does
+        measured = {group if group in devices[n].insitu.accuracy  # type: ignore[union-attr]
+                    else PROXY[group] for n in deps}
+        refs = [r for g in sorted(measured) if (r := reference_band(g)) is not None]
+        ref = (min(r[0] for r in refs), max(r[1] for r in refs)) if why and refs else None
         widened = None
         if ref is not None:
             lo, hi = min(lo, ref[0]), max(hi, ref[1])
@@ -108,6 +114,19 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     block["out_of_range"] += ranges
     block["in_range"] = not block["out_of_range"] and not missing
     return block
+
+
+def _devices_behind(sc: ScenarioSpec, group: str) -> list[str] | None:
+    """The device types that set a metric of ``group`` when not all of them do: under
+    disaggregated serving the prefill pool's sets TTFT and the decode pool's TPOT (None:
+    every device of the run)."""
+    placement = sc.plan.placement
+    if not isinstance(placement, dict) or group not in ("ttft", "tpot"):
+        return None
+    phase = placement.get("prefill" if group == "ttft" else "decode")
+    pool = phase.get("pool") if isinstance(phase, dict) else phase
+    by_pool = {p.name: p.device.name for p in sc.cluster.pools}
+    return [by_pool[pool]] if pool in by_pool else None
 
 
 PROXY = {"tpot": "throughput", "e2e_latency": "throughput"}
@@ -201,6 +220,10 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
     dtype = gemm_dtype_class(sc)
     if rng.dtypes and dtype not in rng.dtypes:
         out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
+    for what, value, seen in (("attention", attention_mask(sc), rng.attention),
+                              ("weights", sparsity_pattern(sc), rng.sparsity)):
+        if seen and value not in seen:  # an overlay from before these were recorded: []
+            out.append(f"{device}: {what} {value}; calibrated on {', '.join(seen)} only")
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
     checks = [("devices", count, rng.devices), ("tp", sc.plan.tp, rng.tp),
               ("pp", sc.plan.pp, rng.pp)]
@@ -220,6 +243,17 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
         out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
                    "calibrated runs did not have")
     return out
+
+
+def attention_mask(sc: ScenarioSpec) -> str:
+    """bidirectional (an encoder, e.g. BERT) or causal (a decoder)."""
+    return "bidirectional" if sc.model.encoder else "causal"
+
+
+def sparsity_pattern(sc: ScenarioSpec) -> str:
+    """The weight sparsity of the scenario's compression plan: 2:4, unstructured or dense."""
+    sp = sc.compression.sparsity if sc.compression is not None else None
+    return sp.pattern if sp is not None else "dense"
 
 
 def gemm_dtype_class(sc: ScenarioSpec) -> str:

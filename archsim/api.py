@@ -8,7 +8,7 @@ from typing import Any
 
 from archsim.metrics import simulate_workload
 from archsim.plan.compress import has_effect
-from archsim.result import Result
+from archsim.result import METRIC_KEYS, Result
 from archsim.spec.loader import load_scenario
 from archsim.spec.scenario import ScenarioSpec
 
@@ -42,9 +42,12 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
 
 
 def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
-    """The calibrated error bar of a feasible result (archsim/accuracy.py)."""
+    """The calibrated error bar of a feasible result (archsim/accuracy.py), and every metric
+    key of the contract (null where the mode has none)."""
     if result.data.get("feasible"):
         from archsim.accuracy import uncertainty_block
 
         result.data["uncertainty"] = uncertainty_block(result.data, sc)
+    for key in METRIC_KEYS:
+        result.data.setdefault(key, None)
     return result

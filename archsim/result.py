@@ -33,6 +33,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+METRIC_KEYS = ("step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_device", "ttft_s",
+               "tpot_s", "e2e_latency_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s",
+               "tpot_p99_s", "requests_per_s", "slo_attainment", "energy_joules", "cost_usd")
+"""CONTRACT.md's metric keys: every result has each, null where its mode has no such metric
+(a training step has no TTFT), so a reader can index any of them."""
+
 RESULT_VERSION = 2
 """2: the in-situ performance model and its calibrated error bar (numbers of version 1 are
 the isolated-kernel model's and are not comparable)."""

@@ -57,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     from archsim.report import ReportOptions, build_report, write_report
     from archsim.report.output import check_output_dir
+    from archsim.spec.loader import load_spec_file
 
     check_output_dir(args.out, args.force)  # fail before simulating anything
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
+    for name in devices:
+        load_spec_file("devices", name)  # SpecError (exit 2) naming the closest devices
     options = ReportOptions(train_tokens=args.train_tokens, days=args.days, rate=args.rate,
                             devices=devices, objective=args.objective,
                             scaling=not args.no_scaling, planner=not args.no_planner)

@@ -40,7 +40,7 @@ def backward_of(op: Op) -> list[Op]:
         # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
         # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
         comm = op.dgrad_comm
-        op = replace(op, work_fraction=1.0, vector_flops=0.0, dgrad_comm=None)
+        op = replace(op, work_fraction=1.0, executed=1.0, vector_flops=0.0, dgrad_comm=None)
         weight = op.layout is not None
         dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
                      saved_bytes=0.0, layout="nn" if weight else None)

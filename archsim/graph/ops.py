@@ -77,6 +77,9 @@ class Op:
     saved_bytes: float = 0.0
     comm: Comm | None = None
     work_fraction: float = 1.0
+    executed: float = 1.0
+    """Share of ``flops`` the hardware executes: 0.5 for a 2:4-sparse weight GEMM, whose sparse
+    tensor cores skip the pruned half (MFU counts ``flops``; HFU and TFLOP/s what executes)."""
     vector_flops: float = 0.0
     """Extra work on the vector units inside the same kernel (e.g. fused dequantization)."""
     bwd_bytes: float | None = None

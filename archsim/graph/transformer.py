@@ -32,6 +32,7 @@ _NORM_FLOPS_PER_ELEMENT = 7.0
 _GELU_FLOPS_PER_ELEMENT = 8.0
 _SOFTMAX_FLOPS_PER_ELEMENT = 5.0
 _ROPE_FLOPS_PER_ELEMENT = 3.0  # x·cos + rotate_half(x)·sin: two multiplies and an add
+_TWO_FOUR_KEPT = 0.5  # 2:4 structured sparsity keeps two weights of every four
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
                   bytes=nbytes, dtype=s.gemm_dtype, shape=(batch, m, k, n), layout="nt",
                   params=k * n + (n if bias else 0), saved_bytes=saved, attention_core=core,
                   work_fraction=1.0 / s.sparse_speedup,
+                  executed=_TWO_FOUR_KEPT if s.sparse_speedup > 1 else 1.0,
                   vector_flops=2.0 * k * n if s.dequant else 0.0)
     nbytes = batch * (e * m * k + e * k * n + e * m * n)
     return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,

@@ -93,6 +93,8 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
+    from archsim.accuracy import attention_mask, sparsity_pattern
+
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
     inference = [sc for sc in scs if sc.workload.kind == "inference"]
@@ -104,7 +106,10 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         cp=span([sc.plan.cp for sc in training]),
         zero=sorted({sc.plan.zero for sc in training}),
         seq_len=span([sc.workload.seq_len for sc in training]),  # type: ignore[union-attr]
-        batch=span([sc.workload.batch for sc in inference]))  # type: ignore[union-attr]
+        batch=span([sc.workload.batch for sc in inference]),  # type: ignore[union-attr]
+        attention=sorted({attention_mask(sc) for sc in scs}),
+        sparsity=sorted({sparsity_pattern(sc) for sc in scs}))
+
 
 
 def gemm_dtype(sc) -> str:

@@ -74,6 +74,7 @@ def teacher_forward(sc: ScenarioSpec) -> TeacherForward:
     for row in plan.chunks:
         for ck in row:
             ck.bwd = PhaseCost()
+            ck.bwd_task_s = ck.bwd_reduce_task_s = 0.0  # the DES runs these durations
             ck.act_bytes = ck.working_bytes = ck.recompute_s = 0.0
     plan.bucket_times = [[[] for _ in row] for row in plan.chunks]
     plan.p2p_bwd_s = [0.0] * len(plan.p2p_bwd_s)

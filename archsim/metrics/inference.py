@@ -245,10 +245,11 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     # ---- communication and FLOPs of the busiest stage over the whole run
     crit = max(range(deg.pp), key=lambda s: tl.stage_busy_s[s])
     by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
-    flops = 0.0
+    flops = executed = 0.0
     for row, _ in steps:
         cost = row[crit]
         flops += cost.flops
+        executed += cost.executed_flops
         for kind, (t, nb) in cost.comm_by_kind.items():
             by_kind[kind]["time_s"] += t
             by_kind[kind]["bytes"] += nb
@@ -306,8 +307,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "tokens_per_s_per_sequence": None if encoder else gen / e2e,
         "encoder": encoder,
         "mfu": flops / (e2e * peak),
-        "hfu": flops / (e2e * peak),
-        "tflops_per_device": flops / e2e / 1e12,
+        "hfu": executed / (e2e * peak),
+        "tflops_per_device": executed / e2e / 1e12,
         "devices": deg.devices,
         "batch": wl.batch,
         "prompt_len": prompt,

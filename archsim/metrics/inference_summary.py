@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from archsim.summary import renderer
 from archsim.textfmt import human_time, pct, table
+
+
+def _utilisation(d: dict[str, Any]) -> list[str]:
+    """MFU, with the HFU beside it where they differ (2:4 sparse GEMMs execute half the
+    model's FLOPs)."""
+    if d.get("hfu") is not None and abs(d["hfu"] - d["mfu"]) > 1e-9:
+        return ["MFU / HFU (executed FLOPs)", f"{pct(d['mfu'])} / {pct(d['hfu'])}"]
+    return ["MFU", pct(d["mfu"])]
 
 
 def _rate(x: float | None, unit: str) -> str:
@@ -22,7 +32,7 @@ def _inference(d: dict) -> list[str]:
         rows = [["latency per batch (forward pass)", human_time(d["e2e_latency_s"])],
                 ["sequences/s (all replicas)", _rate(d.get("sequences_per_s"), "sequences/s")],
                 ["tokens processed/s", _rate(d["tokens_per_s"], "tokens/s")],
-                ["MFU", pct(d["mfu"])]]
+                _utilisation(d)]
     else:
         rows = [["time to first token (prefill)", human_time(d["ttft_s"])],
                 ["time per output token (mean)", human_time(d["tpot_s"])],
@@ -30,7 +40,7 @@ def _inference(d: dict) -> list[str]:
                                                f"{human_time(d['tpot_last_s'])}"],
                 ["end-to-end latency", human_time(d["e2e_latency_s"])],
                 ["generated tokens/s (all sequences)", _rate(d["tokens_per_s"], "tokens/s")],
-                ["MFU", pct(d["mfu"])]]
+                _utilisation(d)]
     phases = []
     for name, ph in d["phases"].items():
         if "bound_by" not in ph:

@@ -89,7 +89,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     peak = matmul_peak(device, gemm_dtype)
 
     model_flops = sum(ck.model_flops for row in plan.chunks for ck in row) * m / lay.pp
-    hw_flops = sum(ck.fwd.flops + ck.bwd.flops for row in plan.chunks for ck in row) * m / lay.pp
+    hw_flops = sum(ck.fwd.executed_flops + ck.bwd.executed_flops
+                   for row in plan.chunks for ck in row) * m / lay.pp
     # per-device FLOPs above are averaged over stages; MFU divides by one device's peak (on a
     # heterogeneous cluster: by the average of the stages' peaks)
     if not homogeneous:

@@ -26,7 +26,9 @@ class PhaseCost:
     compute_s: float = 0.0
     comm_s: float = 0.0
     flops: float = 0.0
-    """Nominal FLOPs of the matrix ops (the convention of MFU/HFU)."""
+    """Nominal FLOPs of the matrix ops (the convention of MFU)."""
+    executed_flops: float = 0.0
+    """The part of them the hardware executes (HFU, TFLOP/s; Op.executed)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
     """kind → [time_s, bytes] of blocking collectives."""
     algorithms: dict[str, str] = field(default_factory=dict)
@@ -46,6 +48,7 @@ class PhaseCost:
         self.compute_s += other.compute_s * times
         self.comm_s += other.comm_s * times
         self.flops += other.flops * times
+        self.executed_flops += other.executed_flops * times
         self.kernels += other.kernels * times
         self.host_s += other.host_s * times
         for kind, (t, b) in other.comm_by_kind.items():
@@ -125,6 +128,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         cost.kernels += 1
         if op.is_matmul:
             cost.flops += op.flops
+            cost.executed_flops += op.flops * op.executed
     return cost
 
 

@@ -53,6 +53,32 @@ def best_published() -> dict[tuple[str, str], Best]:
 
 def best_for(device: str, dtype: str) -> Best | None:
     """The best published utilisation of ``device`` with GEMMs in ``dtype`` (fp16 and bf16
-    share one entry), or None where the corpus has none."""
+    share one entry), or None where the corpus has none. See :func:`best_source`."""
+    found = best_source(device, dtype)
+    return found[1] if found is not None else None
+
+
+def best_source(device: str, dtype: str) -> tuple[str, Best] | None:
+    """(the device whose runs set it, the best) for ``device`` and ``dtype``: its own runs,
+    else those of its in-situ sibling (``insitu.prior_from``: the same compute die and peak,
+    e.g. the H200's H100), else None."""
     key = "fp8" if dtype == "fp8" else "bf16"
-    return best_published().get((device, key))
+    got = best_published().get((device, key))
+    if got is not None:
+        return device, got
+    sibling = _sibling(device)
+    if sibling is not None and (sibling, key) in best_published():
+        return sibling, best_published()[(sibling, key)]
+    return None
+
+
+@lru_cache(maxsize=64)
+def _sibling(device: str) -> str | None:
+    from archsim.spec.errors import SpecError
+    from archsim.spec.loader import load_spec_file
+
+    try:
+        spec = load_spec_file("devices", device)
+    except SpecError:
+        return None
+    return spec.insitu.prior_from if spec.insitu is not None else None

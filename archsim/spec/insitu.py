@@ -142,6 +142,10 @@ class CalibratedRange(StrictModel):
     zero: list[int] = Field(default_factory=list)
     seq_len: tuple[int, int] | None = None
     batch: tuple[int, int] | None = None
+    attention: list[str] = Field(default_factory=list)
+    """Attention masks among the runs: causal (decoders) and/or bidirectional (encoders)."""
+    sparsity: list[str] = Field(default_factory=list)
+    """Weight sparsity among the runs: dense, 2:4, unstructured."""
 
 
 class InSituSpec(StrictModel):

@@ -174,6 +174,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
                     files[v] = read_profile(kind, v, folder, f"{where}: axes.{key}")
                 except SpecError as exc:
                     problems.extend(exc.problems)
+    if not problems:
+        problems.extend(p for axis in axes for p in _axis_value_problems(base_mapping, axis,
+                                                                          where))
     derived = []
     for key, text in spec.derived.items():
         try:
@@ -210,6 +213,23 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
     _check_goal_names(sweep, where)
     sweep.constants = _scenario_constants(sweep, where)
     return sweep
+
+
+def _axis_value_problems(base: dict[str, Any], axis: Axis, where: str) -> list[str]:
+    """Values of a listed axis that no scenario can take (a wrong type, a value out of the
+    field's range, an unknown registry name): each set alone on the base scenario. Problems
+    that only a combination of values can cause are left to the points that make them."""
+    prefix = f"--set {axis.key}: "
+    out: list[str] = []
+    for i, value in enumerate(axis.values or ()):
+        if axis.key in REGISTRY_KEYS and is_path_value(value):
+            continue  # a profile file, read and checked with the axes
+        try:
+            load_scenario(base, {axis.key: value})
+        except SpecError as exc:
+            out.extend(f"{where}: axes.{axis.key}[{i}]: {p.removeprefix(prefix)}"
+                       for p in exc.problems if p.startswith(prefix))
+    return out
 
 
 def _read_sweep_source(source: str | Path | Mapping[str, Any]

@@ -147,3 +147,23 @@ def test_simulate_never_tracebacks(overrides):
         json.loads(out.getvalue())
     else:
         assert err.getvalue().strip()
+
+
+@pytest.mark.parametrize("scenario", ["gpt3-175b-1024xa100", "llama2-7b-inference-a100",
+                                      "llama2-7b-serving-a100"])
+def test_every_contract_metric_key_exists_null_where_the_mode_has_none(scenario, capsys):
+    """CONTRACT.md's Result JSON keys exist in every mode: a training result's TTFT and an
+    inference result's step time are null, not missing."""
+    assert main(["simulate", scenario, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    keys = ["step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_device", "ttft_s",
+            "tpot_s", "e2e_latency_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s",
+            "requests_per_s", "slo_attainment", "energy_joules", "cost_usd"]
+    assert [k for k in keys if k not in out] == []
+    if out["mode"] == "training":
+        assert out["ttft_s"] is None and out["slo_attainment"] is None
+        assert out["step_time_s"] > 0
+    elif out["mode"] == "inference":
+        assert out["step_time_s"] is None and out["ttft_s"] > 0
+    else:
+        assert out["ttft_p99_s"] > 0 and out["mfu"] is None

@@ -137,6 +137,22 @@ def test_bert_large_2of4_sparse():
     assert set(r["phases"]) == {"forward"} and "ttft_s" not in c["ratios"]
 
 
+def test_two_four_gemms_execute_half_the_model_flops():
+    """MFU counts the dense model's FLOPs; HFU and TFLOP/s what the sparse tensor cores
+    execute: the weight GEMMs' half. BERT-large (h 1024, 24 layers, vocab 30522), 384 tokens
+    per sequence, its head over one output per sequence. Per token: weight GEMMs
+    W = 24·h²·L = 603,979,776, attention A = 4·s·h·L = 37,748,736, head H = 2·h·V / s =
+    162,786; executed (W + H) / 2 + A."""
+    r = archsim.simulate("bert-large-2of4-a100").to_dict()
+    h, layers, s, vocab = 1024, 24, 384, 30522
+    w, a, head = 24 * h * h * layers, 4 * s * h * layers, 2 * h * vocab / s
+    assert r["hfu"] / r["mfu"] == pytest.approx((w / 2 + a + head / 2) / (w + a + head),
+                                                rel=1e-9)
+    assert r["tflops_per_device"] == pytest.approx(r["hfu"] * 312, rel=1e-9)  # dense fp16 peak
+    dense = archsim.simulate("bert-large-2of4-a100", {"compression": None}).to_dict()
+    assert dense["hfu"] == pytest.approx(dense["mfu"], rel=1e-12)
+
+
 def test_an_encoder_does_not_generate():
     r = archsim.simulate("bert-large-2of4-a100", {"workload.gen_len": 8}).to_dict()
     assert r["feasible"] is False

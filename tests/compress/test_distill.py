@@ -106,3 +106,24 @@ def test_summary_says_distillation_and_shows_the_teacher(result):
     assert text.splitlines()[0].endswith(
         "distillation training of llama2-7b from teacher llama2-13b on 16× h100-sxm5-80gb")
     assert "teacher forward" in text and "teacher weights + logits" in text
+
+
+def test_the_teacher_runs_its_forward_pass_only():
+    """Teacher and student the same model on one stage, one micro-batch: the teacher's pass is
+    that micro-batch's forward task, about a third of the student's forward + backward (the
+    backward does twice the forward's GEMM FLOPs) — not the whole training task."""
+    from archsim.plan.layout import resolve_layout
+    from archsim.plan.training import build_training_plan
+
+    same = {"model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+            "workload": {"kind": "training", "seq_len": 1024, "global_batch": 8,
+                         "micro_batch": 1},
+            "plan": {"tp": 1, "pp": 1, "recompute": "none", "zero": 0},
+            "compression": {"distill": {"student": "llama2-7b"}}}
+    r = archsim.simulate(same).to_dict()
+    teacher = archsim.load_scenario({k: v for k, v in same.items() if k != "compression"})
+    layout, _ = resolve_layout(teacher)
+    chunk = build_training_plan(teacher, layout).chunks[0][0]
+    assert r["distillation"]["teacher_forward_s"] == pytest.approx(chunk.fwd.time_s, rel=1e-9)
+    share = r["distillation"]["teacher_forward_s"] / r["time_breakdown"]["compute_s"]
+    assert 0.25 < share < 0.4

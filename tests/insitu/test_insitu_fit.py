@@ -348,3 +348,61 @@ def test_runs_that_stream_faster_than_the_ceiling_pin_the_fit_at_it():
     free = fit_device(runs, free_base, names=["memory_efficiency"]).values["memory_efficiency"]
     assert capped == pytest.approx(0.858, abs=0.002)
     assert free == pytest.approx(0.93, abs=0.01)
+
+
+def test_encoders_and_sparse_weights_outside_decoder_dense_runs_say_so():
+    """A profile calibrated on dense decoders says a 2:4-sparse encoder lies outside its runs;
+    an overlay from before these were recorded (empty lists) says nothing of them."""
+    from archsim.accuracy import out_of_range
+    from archsim.insitu.overlay import calibrated_range
+    from archsim.spec.insitu import CalibratedRange
+
+    bert = archsim.load_scenario("bert-large-2of4-a100")
+    device = bert.hardware.device
+    seen = CalibratedRange(kinds=["inference"], attention=["causal"], sparsity=["dense"])
+    spec = device.model_copy(update={"insitu": device.insitu.model_copy(
+        update={"calibrated_range": seen})})
+    assert out_of_range(bert, spec) == [
+        "a100-sxm4-80gb: attention bidirectional; calibrated on causal only",
+        "a100-sxm4-80gb: weights 2:4; calibrated on dense only"]
+    old = spec.model_copy(update={"insitu": spec.insitu.model_copy(
+        update={"calibrated_range": CalibratedRange(kinds=["inference"])})})
+    assert out_of_range(bert, old) == []
+
+    class Run:
+        scenario = bert
+    got = calibrated_range([Run()])
+    assert (got.attention, got.sparsity) == (["bidirectional"], ["2:4"])
+
+
+def test_a_metric_set_by_an_uncalibrated_device_gets_no_band():
+    """Prompts prefill on H100s (calibrated), tokens decode on Inferentia2 (no runs): TTFT keeps
+    the H100's band; TPOT, throughput and cost, which the Inferentia2 sets, get none."""
+    d = archsim.simulate("llama2-7b-disagg-h100-inf2").to_dict()
+    u = d["uncertainty"]
+    assert not u["calibrated"] and "no measured runs calibrate inferentia2" in u["note"]
+    assert set(u["intervals"]) == {"ttft_p50_s", "ttft_p99_s"}
+    assert set(u["errors"]) == {"ttft"}
+
+
+def test_a_proxied_band_widens_as_the_runs_it_was_read_off():
+    """Latency read off 3 throughput runs widens to the throughput reference band, not to the
+    (MI300X) end-to-end one: for a static batch, latency = tokens / throughput, so their
+    intervals must agree."""
+    from archsim.accuracy import reference_band
+
+    acc = AccuracySpec(runs=3, sources=1, mape=0.01, bias=0.0, p10=-0.01, p90=0.01)
+    sc = archsim.load_scenario("llama2-7b-inference-a100")
+    device = sc.hardware.device
+    device = device.model_copy(update={"insitu": device.insitu.model_copy(update={
+        "accuracy": {"throughput": acc}, "calibrated_range": None})})
+    sc = sc.model_copy(update={"hardware": sc.hardware.model_copy(update={"device": device})})
+    tokens = 2048.0
+    block = uncertainty_block({"mode": "inference", "e2e_latency_s": 4.0,
+                               "tokens_per_s": tokens / 4.0}, sc)
+    lo, hi = reference_band("throughput")
+    # error = predicted / measured time − 1: the measured latency is 4 s / (1 + error)
+    assert block["intervals"]["e2e_latency_s"] == pytest.approx([4.0 / (1 + hi),
+                                                                4.0 / (1 + lo)])
+    assert block["intervals"]["tokens_per_s"] == pytest.approx(
+        [tokens / x for x in reversed(block["intervals"]["e2e_latency_s"])])

@@ -141,6 +141,17 @@ def test_cli_unknown_scenario_and_bad_target(tmp_path, capsys):
     assert "argument --days: must be greater than 0, got -3" in capsys.readouterr().err
 
 
+def test_cli_unknown_capacity_device_exits_2_before_simulating(tmp_path, capsys):
+    """`report --devices` names device types for the capacity answer: an unknown one is bad
+    input (as in `archsim capacity`), not a sentence in a report that otherwise succeeded."""
+    out = tmp_path / "o"
+    assert main(["report", "llama2-7b-serving-a100", "--out", str(out),
+                 "--devices", "a100-sxm4-80gb,nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "archsim report: unknown device 'nosuch' (see `archsim list devices`)"
+    assert not out.exists()
+
+
 def test_inputs_that_are_not_scenarios_say_what_to_give(tmp_path):
     sweep = tmp_path / "s.yaml"
     sweep.write_text("base: gpt3-175b-1024xa100\naxes: {plan.tp: [1, 2]}\n")

@@ -42,13 +42,16 @@ def test_rows_equal_direct_simulations(tmp_path):
 
 
 def test_a_failing_point_records_its_error_and_the_sweep_goes_on(tmp_path):
-    sweep = load_sweep(sweep_mapping(axes={"workload.micro_batch": [0, 1, 2]}))
+    # an axis value no scenario takes is refused at load (test_spec.py); a derived value is
+    # known only at its point: tp 1 derives micro-batch 0
+    sweep = load_sweep(sweep_mapping(axes={"plan.tp": [1, 2, 4]},
+                                     derived={"workload.micro_batch": "plan.tp // 2"}))
     run = run_sweep(sweep, tmp_path / "r.csv")
     assert (run.ran, run.failed, run.feasible) == (3, 1, 2)
-    frame = read_results(tmp_path / "r.csv").set_index("workload.micro_batch")
+    frame = read_results(tmp_path / "r.csv").set_index("plan.tp")
     assert "workload.micro_batch: Input should be greater than or equal to 1 (got 0)" in \
-        frame.loc[0, "error"]
-    assert frame.loc[1, "feasible"] and frame.loc[2, "feasible"]
+        frame.loc[1, "error"]
+    assert frame.loc[2, "feasible"] and frame.loc[4, "feasible"]
 
 
 def test_resume_skips_finished_points(tmp_path):

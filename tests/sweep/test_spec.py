@@ -81,6 +81,19 @@ def test_bad_axis_values_are_caught_at_load():
         load_sweep(sweep_mapping(axes={"plan.tp": {"range": [8, 1], "step": 1}}))
 
 
+def test_values_no_scenario_can_take_name_their_index():
+    """Checked against the base before any point runs (the points would only fail)."""
+    with pytest.raises(SpecError) as exc:
+        load_sweep(sweep_mapping(axes={"plan.tp": [1, "x", -2],
+                                       "workload.seq_len": [1024, "long"]}))
+    assert exc.value.problems == [
+        "<sweep>: axes.plan.tp[1]: Input should be a valid integer, unable to parse string as "
+        "an integer (got 'x')",
+        "<sweep>: axes.plan.tp[2]: Input should be greater than or equal to 1 (got -2)",
+        "<sweep>: axes.workload.seq_len[1]: Input should be a valid integer, unable to parse "
+        "string as an integer (got 'long')"]
+
+
 def test_constraint_that_does_not_parse_names_the_column():
     with pytest.raises(SpecError, match=r"<sweep>: constraints\[1\]: cannot parse "
                                         r"'plan.tp \* \* plan.pp <= 8': expected a number, a "

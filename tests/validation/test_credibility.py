@@ -44,6 +44,18 @@ def test_no_shipped_training_scenario_above_the_best_published_utilisation(shipp
     assert checked >= 4  # the GPT-3 175B family on A100s and the H100 / A100 pipeline
 
 
+def test_a_device_without_published_runs_borrows_its_siblings_best():
+    """The H200 (no bf16 run with stated MFU in the corpus) is the H100's compute die at the
+    same 989 TFLOPS bf16 peak (its profile's prior_from): its ceiling is the H100's; a device
+    with neither runs nor a sibling has none."""
+    from archsim.published.utilization import best_source
+
+    assert best_source("h200-sxm-141gb", "bf16") == ("h100-sxm5-80gb",
+                                                     best_for("h100-sxm5-80gb", "bf16"))
+    assert best_for("h200-sxm-141gb", "bf16").mfu == pytest.approx(0.4644)  # MPT-7B, s2048
+    assert best_source("l40s", "bf16") is None
+
+
 def test_the_planner_answer_stays_below_the_best_published_a100_utilisation():
     from archsim.planner.search import search_plans
 
