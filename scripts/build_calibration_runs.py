@@ -24,8 +24,9 @@ OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices
                "heads", "kv_heads", "ffn", "vocab", "mlp", "dtype", "seq_len", "global_batch",
                "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
                "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm",
-               "tp_comm_overlap", "batch", "prompt_len", "gen_len", "cuda_graphs",
-               "weight_dtype", "activation_dtype", "kv_cache_dtype", "set", "weight", "notes"]
+               "tp_comm_overlap", "grad_accumulation", "batch", "prompt_len", "gen_len",
+               "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype", "set",
+               "weight", "notes"]
 
 DEVICES = {  # corpus device text (prefix) → registry name
     "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
@@ -231,10 +232,11 @@ def training_row(r: dict) -> tuple[dict | None, str]:
     elif src == "BLOOM_TR11":
         out["inter_node"] = "omnipath-100g"
         out["overlap_comm"] = "false"
+        out["grad_accumulation"] = "fp32-cast"  # DeepSpeed's BF16_Optimizer
         # 70 layers on 12 stages: Megatron-DeepSpeed counts the two embedding layers as
         # pipeline layers (72 / 12 = 6), so the first and last stage hold 5 transformer layers
         sets += ["model.position=alibi", "model.bias=true", "model.tied_embeddings=true",
-                 "hardware.nics_per_node=4", "plan.grad_accumulation=fp32-cast",
+                 "hardware.nics_per_node=4",
                  "plan.layers_per_stage=[5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 5]"]
     if out["global_batch"] is None or out["micro_batch"] is None:
         return None, "global or micro batch not stated"

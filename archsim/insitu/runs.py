@@ -21,8 +21,8 @@ layers, hidden, heads, kv_heads, ffn, vocab, mlp
 dtype                     compute dtype (bf16, fp16, fp8 for fp8 inference/training GEMMs)
 seq_len, global_batch, micro_batch        training workload
 tp, pp, cp, ep, sp, zero, recompute, schedule, virtual_stages, flash_attention,
-attention_kernel, overlap_comm, tp_comm_overlap, zero3_prefetch, zero3_granularity
-                          parallel plan
+attention_kernel, overlap_comm, tp_comm_overlap, zero3_prefetch, zero3_granularity,
+grad_accumulation         parallel plan
 batch, prompt_len, gen_len, cuda_graphs   inference workload (static batch)
 weight_dtype, activation_dtype, kv_cache_dtype     compression (fp8 / int8 / int4 ...)
 set                       more scenario keys: ``key=value; key=value`` (``--set`` syntax)
@@ -97,6 +97,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
     "tp_comm_overlap": (("plan", "tp_comm_overlap"), _BOOL, ("training",)),
     "zero3_prefetch": (("plan", "zero3_prefetch"), _INT, ("training",)),
     "zero3_granularity": (("plan", "zero3_granularity"), _STR, ("training",)),
+    "grad_accumulation": (("plan", "grad_accumulation"), _STR, ("training",)),
     "weight_dtype": (("compression", "weight_dtype"), _STR, ()),
     "activation_dtype": (("compression", "activation_dtype"), _STR, ()),
     "kv_cache_dtype": (("compression", "kv_cache_dtype"), _STR, ("inference",)),

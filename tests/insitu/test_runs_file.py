@@ -136,3 +136,20 @@ def test_missing_and_binary_files(tmp_path):
     binary.write_bytes(b"run,kind\n\xff\xfe\x00")
     with pytest.raises(SpecError, match="not UTF-8 text"):
         read_runs(binary)
+
+
+def test_the_gradient_accumulation_column(tmp_path):
+    """How a run accumulated its gradients (archsim/cost/gradients.py) is a column of its own;
+    a mode that does not exist names the row and the column."""
+    head = "run,source,kind,metric,measured,device,devices,model,grad_accumulation\n"
+    path = write(tmp_path, head + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,"
+                                  "fp32-cast\n")
+    (loaded,) = load_runs(read_runs(path))
+    assert loaded.scenario.plan.grad_accumulation == "fp32-cast"
+    bad = write(tmp_path, head + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,fp64\n",
+                "bad.csv")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(bad))
+    assert str(err.value).startswith(f"{bad}: row 2, column grad_accumulation (run r): "
+                                     "plan.grad_accumulation: Input should be 'native', 'fp32', "
+                                     "'fp32-fused' or 'fp32-cast'")
