@@ -17,7 +17,9 @@ Metric definitions (each defined once, here):
   metrics, and where the run lies outside what the profile was calibrated on.
 * ``tflops_per_device`` — executed matrix TFLOP/s per device.
 * ``memory.peak_bytes_per_device`` — the largest, over pipeline stages, of model states +
-  peak live activations (read off the simulated schedule) + runtime reserve.
+  peak live activations (read off the simulated schedule) + runtime reserve; on a cluster of
+  several device types, that of the stage that fills its device's memory the most (the one
+  that decides whether the plan fits), with that device's ``capacity_bytes``.
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run.

@@ -4,6 +4,7 @@ Model states for mixed-precision training (reference/formulas.md; Rajbhandari et
 per parameter, 16-bit weights (2 B), 16-bit gradients (2 B) and Adam's fp32 master weight,
 momentum and variance (12 B). ZeRO-1 shards the optimizer states over the data-parallel group,
 ZeRO-2 also the gradients, ZeRO-3 also the weights. SGD with momentum keeps 8 B of fp32 state.
+Training in fp32 keeps no separate master copy (the weights are fp32): 4 + 4 + 8 B with Adam.
 MoE expert parameters are sharded over the expert-data-parallel group (dp·cp/ep ranks), the
 only ranks that hold the same experts.
 Activation memory per stage is read off the simulated schedule (micro-batches alive at once ×
@@ -18,6 +19,7 @@ from archsim.spec.units import BYTES_PER_ELEMENT
 
 # fp32 master weight + momentum + variance (Adam); fp32 master + momentum (SGD)
 OPTIMIZER_BYTES_PER_PARAM = {"adam": 12.0, "sgd": 8.0}
+FP32_MASTER = 4.0  # the master copy, which fp32 training does not need
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shar
     e = BYTES_PER_ELEMENT[dtype]
     if not training:
         return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
-    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer]
+    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer] - (FP32_MASTER if e >= FP32_MASTER else 0.0)
 
     def sharded(bytes_per_param: float, from_stage: int) -> float:
         if zero < from_stage:

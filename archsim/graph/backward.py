@@ -93,10 +93,11 @@ def optimizer_op(params: float, optimizer: str, dtype: str, name: str = "optimiz
 
     Adam with fp32 master weights (mixed precision): reads and writes the fp32 master weight and
     both fp32 moments (24 B), reads the gradient (dtype), writes the 16-bit weight (dtype).
-    SGD with momentum: fp32 weight and momentum (16 B) plus gradient and weight.
+    SGD with momentum: fp32 weight and momentum (16 B) plus gradient and weight. In fp32
+    training the master weight is the weight: nothing more to write.
     """
     e = BYTES_PER_ELEMENT[dtype]
-    per_param = (24.0 if optimizer == "adam" else 16.0) + 2 * e
+    per_param = (24.0 if optimizer == "adam" else 16.0) + (e if e >= 4 else 2 * e)
     return Op(name=name, kind="optimizer", phase="opt", flops=_ADAM_FLOPS_PER_PARAM * params,
               bytes=per_param * params, dtype=dtype)
 

@@ -262,7 +262,10 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     algorithms: dict[str, str] = {}
     for row, _ in steps[:2]:
         algorithms.update(row[crit].algorithms)
-    peak = matmul_peak(iplan.stage_device(crit), wl.dtype)
+    # MFU/HFU against the dense peak of the dtype the GEMMs run in (int8 / fp8 under W8A8 or
+    # FP8 compression), as in training
+    gemm_dtype = iplan.precision.shape_fields.get("matmul_dtype") or wl.dtype
+    peak = matmul_peak(iplan.stage_device(crit), gemm_dtype)
     mid = prompt + max(1, gen // 2)
     prefill = phase_profile(iplan, b, prompt, prompt)
     # the device's wait for its host to issue ops (archsim/cost/host.py), on the busiest stage
@@ -306,6 +309,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "sequences_per_s": wl.batch / e2e,
         "tokens_per_s_per_sequence": None if encoder else gen / e2e,
         "encoder": encoder,
+        "gemm_dtype": gemm_dtype,
         "mfu": flops / (e2e * peak),
         "hfu": executed / (e2e * peak),
         "tflops_per_device": executed / e2e / 1e12,

@@ -15,9 +15,11 @@ in and the queues drain). Within it:
   offered rate);
 * goodput = the same over the requests that meet the SLO.
 
-A stream whose window is empty — too short to fill the system, or overloaded so that the
-latency outgrows the stream — is measured over the whole run instead (``whole_run``), which for
-an overloaded deployment is its capacity, as it is busy until the end. ``load_series`` samples,
+A stream whose window is empty or holds fewer than ``MIN_WINDOW_SHARE`` of its arrivals —
+too short to fill the system, or overloaded so that the latency outgrows the stream — is
+measured over the whole run instead (``whole_run``), which for an overloaded deployment is its
+capacity, as it is busy until the end (a window of a few arrivals gives a rate that can read
+well above both the offered load and the whole run's). ``load_series`` samples,
 over the run, the requests waiting for their first prefill, the requests in flight, and the
 tokens their KV caches hold (prompt + tokens emitted so far, an estimate: block rounding is
 left out and a preempted request counts as holding its cache until it finishes, so the share
@@ -37,6 +39,9 @@ import numpy as np
 FILL_PERCENTILE = 99
 """The window starts this percentile of the end-to-end latency after the first arrival."""
 SERIES_POINTS = 240
+MIN_WINDOW_SHARE = 0.25
+"""The window must hold at least this share of the stream's arrivals (a judgement: a rate read
+off a quarter of a Poisson stream of n requests has a relative spread of about 2/√n)."""
 """Samples of the load over time kept in a result."""
 
 
@@ -93,7 +98,8 @@ def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float) -> SteadySta
     first, t1 = float(all_arrivals.min()), float(all_arrivals.max())
     e2e = s.finish - s.arrival
     t0 = first + (float(np.percentile(e2e, FILL_PERCENTILE)) if e2e.size else np.inf)
-    whole = not t1 > t0
+    arrived = int(((all_arrivals >= t0) & (all_arrivals <= t1)).sum())
+    whole = not t1 > t0 or arrived < MIN_WINDOW_SHARE * all_arrivals.size
     if whole:
         t0, t1 = first, max(end_s, first + 1e-12)
         emitted = s.gen.astype(float)
@@ -101,7 +107,8 @@ def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float) -> SteadySta
         emitted = (tokens_by(s, t1) - tokens_by(s, np.nextafter(t0, -np.inf))).astype(float)
     span = t1 - t0
     share = emitted / np.maximum(s.gen, 1)
-    arrived = int(((all_arrivals >= t0) & (all_arrivals <= t1)).sum())
+    if whole:
+        arrived = int(all_arrivals.size)
     return SteadyState(t0, t1, float(emitted.sum()) / span, float(share.sum()) / span,
                        float((share * s.prompt).sum()) / span,
                        float(share[s.ok].sum()) / span, whole, arrived)

@@ -158,10 +158,12 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     # overlapped collectives (interference), the gradient reduction's tail, tied-embedding
     # sync and (without overlap) the ZeRO-1/2 parameter all-gather
     exposed = (st_crit.blocking_comm_s + st_crit.interference_s + st_crit.exposed_dp_s
+               + st_crit.blocked_reduce_s
                + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
                + (0.0 if sc.plan.overlap_comm else plan.param_gather_s[crit]))
 
-    compute_busy = st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
+    compute_busy = (st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
+                    - st_crit.blocked_reduce_s)
     bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
     busy = [t.compute_busy_s for t in tl.stages]
     per_stage_devices = devices // lay.pp

@@ -129,10 +129,14 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
             notes.append("kv_cache_dtype has no effect on training")
     if not _supports(device, matmul):
         if plan.fallback:
+            if fp8_training:  # 16-bit training after all: no fp8 GEMMs, no fp8 weight copy
+                notes = [n for n in notes if not n.startswith("FP8 training:")]
+                fp8_training = False
             notes.append(f"{device.name} has no {matmul} tensor cores: computing in "
                          f"{plan.fallback} (compression.fallback)")
             matmul = plan.fallback
-            fp8_training = False
+            # inference keeps its narrower stored weights and converts them for each GEMM
+            dequant = not training and wb < BYTES_PER_ELEMENT[matmul]
         else:
             reasons.append(f"device {device.name} has no {matmul} support (its dtypes: "
                            f"{', '.join(device.peak)}); set compression.fallback (e.g. "

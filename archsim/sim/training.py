@@ -52,6 +52,10 @@ class StageTimeline:
     interference_s: float = 0.0
     """Task time beyond kernels and blocking collectives: ZeRO-3 gathers not hidden and
     compute slowed by overlapped collectives (part of the exposed communication)."""
+    blocked_reduce_s: float = 0.0
+    """Time the compute stream waited for the gradient reduce-scatter after each
+    micro-batch's backward (ZeRO-2/3 without overlap_comm): counted in ``compute_busy_s``,
+    exposed communication in the result."""
 
 
 @dataclass
@@ -120,7 +124,7 @@ def _flow_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
     per_mb_blocking = per_mb and not overlap
     track = f"stage {s}"
     last_mb = _last_backward(order) if reducing and not per_mb else None
-    busy = 0.0
+    busy = blocked = 0.0
     for phase, mb, c in order:
         (dur, arrived, waiting, link, seconds, out_arrived, out_waiting, transfer, backward,
          reduce_dur) = by_phase[phase][c]
@@ -132,8 +136,9 @@ def _flow_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
         if backward and reducing and overlap and (per_mb or last_mb[c] == mb):
             dur = reduce_dur
             queue_gradients(plan, dp_stream, s, c, mb, start + wait, dur)
-        yield from _flow_task(env, tp_stream, dp_stream, plan, flows, s, c, mb,
-                              not backward, backward and per_mb_blocking, wait, dur)
+        blocked += yield from _flow_task(env, tp_stream, dp_stream, plan, flows, s, c, mb,
+                                         not backward, backward and per_mb_blocking, wait,
+                                         dur)
         end = env._now
         busy += end - start - wait
         if tracing:
@@ -149,6 +154,7 @@ def _flow_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
         else:
             _deliver(signal_at, out_arrived, out_waiting, mb, end)
     tl.compute_busy_s = busy
+    tl.blocked_reduce_s = blocked
     yield from _finish_stage(env, sim, plan, s, tl, dp_stream, flows, overlap)
 
 
@@ -215,6 +221,7 @@ def _analytic_stage(sim: Simulation, plan: TrainingPlan, order: list[Task],
     # in-situ figures in _order_figures); sends occupy the stage's links
     tl.compute_busy_s = (blocked + m * sum(r[0] for rs in by_phase.values() for r in rs)
                          + tl.reduce_slowdown_s)
+    tl.blocked_reduce_s = blocked
     for rs in by_phase.values():
         for r in rs:
             if r[5] is not None and r[4] > 0:
@@ -390,7 +397,7 @@ def _flow_task(env, tp_stream, dp_stream, plan: TrainingPlan, flows, s: int, c: 
                fwd: bool, blocking_reduce: bool, wait: float, dur: float):
     """One task under the flow model: per layer, its share of the kernels, then its share of
     the blocking collectives as flows (then, with ZeRO-2/3 and no overlap, the gradients'
-    reduce-scatter)."""
+    reduce-scatter, whose wait it returns)."""
     fwd_tr, bwd_tr, segments = flows.tasks[s][c]
     comm = fwd_tr if fwd else bwd_tr
     if comm.time_s <= 0:
@@ -403,12 +410,15 @@ def _flow_task(env, tp_stream, dp_stream, plan: TrainingPlan, flows, s: int, c: 
             done = env.event()
             tp_stream.submit(env.now, comm, label, lambda _t, done=done: done.succeed())
             yield done
-    if blocking_reduce:
-        for k, tr in enumerate(flows.buckets[s][c]):
-            dp_stream.submit(env.now, tr, f"{plan.dp_kind} grads mb{mb} bucket {k}")
-        drained = dp_stream.drained()
-        if not isinstance(drained, float):
-            yield drained
+    if not blocking_reduce:
+        return 0.0
+    begin = env.now
+    for k, tr in enumerate(flows.buckets[s][c]):
+        dp_stream.submit(env.now, tr, f"{plan.dp_kind} grads mb{mb} bucket {k}")
+    drained = dp_stream.drained()
+    if not isinstance(drained, float):
+        yield drained
+    return env.now - begin
 
 
 def queue_gradients(plan: TrainingPlan, stream, s: int, c: int, mb: int, start: float,

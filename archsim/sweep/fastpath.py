@@ -58,8 +58,8 @@ def simulate_training_fast(sc: ScenarioSpec) -> Result:
 class _Stage:
     """A stage's progress through its task list (saved when it waits for an input)."""
 
-    __slots__ = ("act", "blocking", "busy", "done", "dp", "inflight", "next", "now",
-                 "peak_act", "peak_inflight", "recompute")
+    __slots__ = ("act", "blocked", "blocking", "busy", "done", "dp", "inflight", "next",
+                 "now", "peak_act", "peak_inflight", "recompute")
 
     def __init__(self, dp: FifoStream):
         self.next = 0
@@ -67,7 +67,7 @@ class _Stage:
         self.now = 0.0
         self.act = self.peak_act = 0.0
         self.inflight = self.peak_inflight = 0
-        self.busy = self.blocking = self.recompute = 0.0
+        self.busy = self.blocking = self.recompute = self.blocked = 0.0
         self.dp = dp
 
 
@@ -169,7 +169,9 @@ def run_training_fast(plan: TrainingPlan) -> TrainingTimeline:
                             dur = bdur_reduce
                             queue_gradients(plan, st.dp, s, c, mb, start, dur)
                         elif per_mb:
-                            dur = st.dp.submit(start + dur, bucket_sum, "") - start
+                            done = st.dp.submit(start + dur, bucket_sum, "")
+                            st.blocked += done - start - dur
+                            dur = done - start
                     blocking += bcomm
                     recompute += rec
                     act -= a_bytes
@@ -216,7 +218,7 @@ def _finish(plan: TrainingPlan, s: int, st: _Stage, overlap: bool, per_mb: bool,
     p = plan.layout.pp
     tl = StageTimeline(stage=s, compute_busy_s=st.busy, blocking_comm_s=st.blocking,
                        recompute_s=st.recompute, peak_activation_bytes=st.peak_act,
-                       peak_inflight=st.peak_inflight)
+                       peak_inflight=st.peak_inflight, blocked_reduce_s=st.blocked)
     gather_figures(plan, tl)
     now = tl.backward_end_s = st.now
     if not overlap and not per_mb and sharded:

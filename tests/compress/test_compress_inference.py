@@ -74,6 +74,20 @@ def test_w8a8_on_a_device_without_int8_tensor_cores():
     assert any("computing in bf16" in n for n in precision.notes)
 
 
+def test_a_fallback_converts_its_narrower_weights_like_weight_only_quantization():
+    """FP8 W8A8 on an A100 with fallback bf16: the weights stay stored in fp8 and are converted
+    for each bf16 GEMM — the weight-only fp8 run, not the bf16 one with fp8 bytes for free."""
+    fallback = archsim.simulate("llama2-7b-inference-a100", {"compression": {
+        "weight_dtype": "fp8", "activation_dtype": "fp8", "fallback": "bf16"}}).to_dict()
+    weight_only = archsim.simulate("llama2-7b-inference-a100", {"compression": {
+        "weight_dtype": "fp8"}}).to_dict()
+    for key in ("ttft_s", "tpot_s", "e2e_latency_s"):
+        assert fallback[key] == pytest.approx(weight_only[key], rel=1e-12)
+    assert fallback["memory"]["breakdown"]["weights"] == \
+        weight_only["memory"]["breakdown"]["weights"]
+    assert fallback["compression"]["effects"]["dequantization"]
+
+
 def test_fp8_kv_cache_halves_kv_memory_and_fits_more_sequences():
     sc = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1},
           "workload": {"kind": "inference", "batch": 8, "prompt_len": 1024, "gen_len": 1024},

@@ -34,6 +34,7 @@ def test_fallback_runs_in_the_named_dtype():
                  device="a100-sxm4-80gb")
     assert r["feasible"]
     assert any("computing in bf16" in n for n in r["compression"]["notes"])
+    assert not any(n.startswith("FP8 training:") for n in r["compression"]["notes"])
     assert r["compression"]["ratios"]["step_time_s"] == pytest.approx(1.0, abs=0.02)
 
 

@@ -23,3 +23,12 @@ def test_breakdown_and_inference_weights_only():
     assert (states.weights, states.gradients, states.optimizer_states) == (2 * P, 2 * P, 12 * P)
     inf = model_state_bytes(P, "fp16", "adam", 0, 1, training=False)
     assert inf.total == 2 * P
+
+
+def test_fp32_training_keeps_no_master_copy():
+    """ZeRO (Rajbhandari et al. 2020) counts 16 B per parameter for mixed precision because of
+    the fp32 master copy; in fp32 the weights are that copy: 4 + 4 + 8 B with Adam, 4 + 4 + 4
+    with SGD's momentum."""
+    adam = model_state_bytes(P, "fp32", "adam", 0, 1)
+    assert (adam.weights, adam.gradients, adam.optimizer_states) == (4 * P, 4 * P, 8 * P)
+    assert model_state_bytes(P, "fp32", "sgd", 1, N).optimizer_states == 4 * P / N

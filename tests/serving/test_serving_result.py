@@ -93,6 +93,18 @@ def test_a_stream_too_short_for_a_steady_state_is_measured_over_the_whole_run():
     assert d["tokens_per_s"] == pytest.approx(20 / d["duration_s"])
 
 
+def test_a_window_of_a_few_arrivals_falls_back_to_the_whole_run():
+    """Two A100 replicas offered 20 requests/s for 20 s: the latency outgrows most of the
+    stream, so the steady-state window would hold one arrival, and its rate read 24 requests/s
+    — above the offered load. Under a quarter of the arrivals the whole run is measured."""
+    d = archsim.simulate("llama2-7b-serving-a100", {"workload.replicas": 2,
+                                                    "workload.arrival.count": 400}).to_dict()
+    assert d["steady_state"]["whole_run"]
+    assert d["steady_state"]["arrivals_in_window"] == 400
+    assert d["requests_per_s"] == pytest.approx(d["completed_per_s_whole_run"], rel=0.05)
+    assert d["requests_per_s"] < 20
+
+
 def test_load_over_time_counts_waiting_and_running_requests():
     """One request alone: it waits from its arrival until its prefill starts (no queue: not
     at all), runs until it finishes, and holds prompt + emitted tokens of KV cache."""

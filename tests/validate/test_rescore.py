@@ -31,7 +31,10 @@ def test_rescoring_with_the_reports_own_profile_reproduces_its_errors(no_torch):
     (cases rebuilt from their names, per-op rows matched by phase and op) — except that the op
     graph has had a rotary-embedding op since: a Llama case now predicts its ``rope`` ops as
     well (the report measured them inside ``attn`` and has no rows for them), so its step and
-    latency come out longer, while every row the report had keeps its prediction."""
+    latency come out longer, while every row the report had keeps its prediction — and that
+    an fp32 optimizer step moves 28 bytes per parameter, not 32 (the weights are the master
+    copy: archsim/graph/backward.py optimizer_op), so a training case's ``optimizer`` row and
+    its step come out a little shorter."""
     report = json.loads(CPU_REPORT.read_text())
     again = rescore(report, load_profile(CPU_PROFILE), str(CPU_PROFILE))
     assert len(again["cases"]) == len(report["cases"]) == 15
@@ -40,9 +43,12 @@ def test_rescoring_with_the_reports_own_profile_reproduces_its_errors(no_torch):
         assert new["measured"] == old["measured"]
         rope = MODELS[old["model"]].position == "rope"
         rope_cases += rope
+        training = old["mode"] == "training"
         for metric, value in old["predicted"].items():
             if rope:
                 assert new["predicted"][metric] > value, old["name"]
+            elif training:
+                assert value * (1 - 1e-3) < new["predicted"][metric] < value, old["name"]
             else:
                 assert new["predicted"][metric] == pytest.approx(value, rel=1e-9), old["name"]
         # rows are the report's measured ops: none of them is a rope op
@@ -51,6 +57,9 @@ def test_rescoring_with_the_reports_own_profile_reproduces_its_errors(no_torch):
         for row in new["ops"]:
             if row.get("predicted_s") is not None:
                 ref = old_rows[(row["phase"], row["op"])]["predicted_s"]
+                if training and row["op"] == "optimizer":
+                    assert row["predicted_s"] < ref, row
+                    continue
                 assert row["predicted_s"] == pytest.approx(ref, rel=1e-9), row
     assert rope_cases == 4  # two training and two inference cases of llama-small
     # the matmul-class rows are all rows the report had

@@ -87,6 +87,26 @@ def test_zero3_gathers_are_communication_not_compute():
         pytest.approx(z3["communication"]["total_time_s"])
 
 
+@pytest.mark.parametrize("network", ["analytic", "flow"])
+def test_a_blocking_gradient_reduce_scatter_is_exposed_communication(network):
+    """ZeRO-2 without overlap: after each micro-batch's backward the stream waits for the
+    gradients' reduce-scatter. That wait is exposed communication, not compute: compute_s is
+    ZeRO-1's, and the parts still add up to the step."""
+    base = {"model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 64,
+                                               "network": network},
+            "workload": {"kind": "training", "seq_len": 4096, "global_batch": 256,
+                         "micro_batch": 1, "dtype": "bf16"},
+            "plan": {"tp": 2, "pp": 2, "recompute": "selective", "overlap_comm": False}}
+    z1 = archsim.simulate(base, {"plan.zero": 1}).to_dict()
+    z2 = archsim.simulate(base, {"plan.zero": 2}).to_dict()
+    assert z2["time_breakdown"]["compute_s"] == pytest.approx(
+        z1["time_breakdown"]["compute_s"], rel=1e-9)
+    assert z2["time_breakdown"]["exposed_comm_s"] > z1["time_breakdown"]["exposed_comm_s"]
+    parts = sum(v for k, v in z2["time_breakdown"].items() if k.endswith("_s"))
+    assert parts == pytest.approx(z2["step_time_s"], rel=1e-9)
+    assert z2["time_breakdown"]["exposed_comm_s"] <= z2["communication"]["total_time_s"]
+
+
 def fattree(o, base, overrides):
     return archsim.simulate(base, {**overrides, "hardware.fabric": {
         "topology": "fattree", "oversubscription": o, "switch_radix": 64}}).to_dict()
