@@ -79,7 +79,10 @@ class Op:
     work_fraction: float = 1.0
     executed: float = 1.0
     """Share of ``flops`` the hardware executes: 0.5 for a 2:4-sparse weight GEMM, whose sparse
-    tensor cores skip the pruned half (MFU counts ``flops``; HFU and TFLOP/s what executes)."""
+    tensor cores skip the pruned half (HFU and TFLOP/s count what executes)."""
+    model_share: float = 1.0
+    """Share of ``flops`` that is the model's own work (MFU): 1 / capacity_factor for MoE
+    expert GEMMs padded to their capacity (the padding executes, so HFU counts it)."""
     vector_flops: float = 0.0
     """Extra work on the vector units inside the same kernel (e.g. fused dequantization)."""
     bwd_bytes: float | None = None

@@ -107,27 +107,30 @@ class Shape:
         return min(self.e, BYTES_PER_ELEMENT[self.gemm_dtype])
 
 
-def _matmul(name: str, m: int, k: int, n: int, s: Shape, *, batch: int = 1,
+def _matmul(name: str, m: float, k: int, n: int, s: Shape, *, batch: int = 1,
             weight: bool = True, bias: bool = False, saved: float = 0.0,
             core: bool = False) -> Op:
     """A (batched) GEMM m×k·k×n; ``weight`` means the k×n operand is a parameter.
 
     Weight GEMMs carry the compression plan: weights read at their stored size, quantized
     activation inputs under W8A8/FP8, 2:4 sparsity as a time divisor, and weight-only
-    dequantization as 2 vector FLOPs per weight element (scale and convert, fused)."""
+    dequantization as 2 vector FLOPs per weight element (scale and convert, fused). ``m`` may
+    be an expected count (an MoE expert's share of the routed tokens): FLOPs and bytes use it
+    as is, the shape the efficiency curves read rounds it."""
     e = s.e
+    shape = (batch, m if isinstance(m, int) else max(1, round(m)), k, n)
     if weight:
         nbytes = batch * (s.ae * m * k + s.wbytes * k * n + e * m * n)
         saved *= s.ae / e  # FP8 training keeps the fp8-cast GEMM input for backward
         return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
-                  bytes=nbytes, dtype=s.gemm_dtype, shape=(batch, m, k, n), layout="nt",
+                  bytes=nbytes, dtype=s.gemm_dtype, shape=shape, layout="nt",
                   params=k * n + (n if bias else 0), saved_bytes=saved, attention_core=core,
                   work_fraction=1.0 / s.sparse_speedup,
                   executed=_TWO_FOUR_KEPT if s.sparse_speedup > 1 else 1.0,
                   vector_flops=2.0 * k * n if s.dequant else 0.0)
     nbytes = batch * (e * m * k + e * k * n + e * m * n)
     return Op(name=name, kind="matmul", phase="fwd", flops=2.0 * batch * m * k * n,
-              bytes=nbytes, dtype=s.dtype, shape=(batch, m, k, n), params=0,
+              bytes=nbytes, dtype=s.dtype, shape=shape, params=0,
               saved_bytes=saved, attention_core=core)
 
 
@@ -304,7 +307,7 @@ def _dense_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float,
     f_t = ffn // t
     gated = model.mlp == "swiglu"
     up = 2 * f_t if gated else f_t
-    ops = [_matmul(p + prefix + "fc1", int(tok), h, up, s, bias=model.bias,
+    ops = [_matmul(p + prefix + "fc1", tok, h, up, s, bias=model.bias,
                    saved=(e * tok_sp * h if train else 0.0))]
     if gated:
         # SiLU(gate) · up: reads both halves, writes one; keeps both for backward
@@ -315,48 +318,76 @@ def _dense_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float,
         ops.append(_elementwise(p + prefix + "gelu", "elementwise", tok * f_t, s,
                                 flops_per=_GELU_FLOPS_PER_ELEMENT, variant=model.mlp,
                                 saved=(e * tok * f_t if train else 0.0)))
-    ops.append(_matmul(p + prefix + "fc2", int(tok), f_t, h, s,
+    ops.append(_matmul(p + prefix + "fc2", tok, f_t, h, s,
                        saved=(e * tok * f_t if train else 0.0)))
     return ops
 
 
 def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> list[Op]:
-    """Router, all-to-all dispatch, local experts, all-to-all combine (balanced routing)."""
+    """Router, all-to-all dispatch, local experts, all-to-all combine (balanced routing).
+
+    With sequence parallelism (Megatron-core's all-to-all token dispatcher) a rank routes its
+    s/tp tokens: the all-to-all moves those, and the tensor-parallel ranks of an expert
+    all-gather the tokens it received (and reduce-scatter its outputs) instead of the layer's
+    hidden states. Experts compute ``capacity_factor`` × the routed tokens (padding that
+    executes but is not model work: ``model_share``)."""
     assert model.moe is not None
     moe = model.moe
     h, e, t = model.hidden, s.e, s.tp
     ffn = moe.expert_ffn_hidden or model.ffn
-    ops = [_matmul(p + "router", int(tok), h, moe.experts, s,
-                   saved=(e * tok * h if s.training else 0.0))]
-    ops.append(_elementwise(p + "topk", "router", tok * moe.experts, s,
+    sp = t > 1 and s.sp
+    own = tok_sp if sp else tok  # tokens this rank routes
+    ops = [_matmul(p + "router", own, h, moe.experts, s,
+                   saved=(e * own * h if s.training else 0.0))]
+    ops.append(_elementwise(p + "topk", "router", own * moe.experts, s,
                             flops_per=_SOFTMAX_FLOPS_PER_ELEMENT))
-    routed = tok * moe.top_k * moe.capacity_factor  # token copies this rank sends
+    slots = moe.top_k * moe.capacity_factor  # expert slots per token, padding included
     if s.ep > 1:
-        ops.append(_collective(p + "a2a_dispatch", "alltoall", "ep", e * routed * h, s))
-    if t > 1 and s.sp:
-        ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
+        ops.append(_collective(p + "a2a_dispatch", "alltoall", "ep", e * own * slots * h, s))
+    if sp:
+        ops.append(_collective(p + "ag_experts", "allgather", "tp", e * tok * slots * h, s))
     local_experts = max(moe.experts // s.ep, 1)
     # only experts that receive a token run (and read their weights): with few tokens, as in
-    # decode, balanced top-k routing of the ep group's tokens touches E·(1 − (1 − k/E)^n)
+    # decode, balanced top-k routing of the ep group's tokens touches E·(1 − (1 − k/E)^n) of
+    # them, an expected count: the last one listed stands for its fractional part
     active = _active_experts(local_experts, moe.experts, moe.top_k, tok * s.ep)
-    tokens_per_expert = routed / active  # balanced: each rank receives ~routed copies
-    for x in range(active):
+    tokens_per_expert = tok * slots / active  # balanced: each rank receives ~tok·slots copies
+    whole = int(active + 1e-9)
+    groups = [(x, 1.0) for x in range(whole)]
+    if active - whole > 1e-9:
+        groups.append((whole, active - whole))
+    for x, share in groups:
         for op in _dense_mlp(p, model, s, tokens_per_expert, tokens_per_expert, ffn,
                              prefix=f"e{x}."):
-            ops.append(op)
-    if t > 1:
-        kind = "reducescatter" if s.sp else "allreduce"
-        ops.append(_collective(p + "ar_mlp", kind, "tp", e * tok * h, s))
+            ops.append(_expert_op(op, share, 1.0 / moe.capacity_factor))
+    if sp:
+        ops.append(_collective(p + "rs_experts", "reducescatter", "tp",
+                               e * tok * slots * h, s))
+    elif t > 1:
+        ops.append(_collective(p + "ar_mlp", "allreduce", "tp", e * tok * h, s))
     if s.ep > 1:
-        ops.append(_collective(p + "a2a_combine", "alltoall", "ep", e * routed * h, s))
+        ops.append(_collective(p + "a2a_combine", "alltoall", "ep", e * own * slots * h, s))
     return ops
 
 
-def _active_experts(local: int, experts: int, top_k: int, tokens: float) -> int:
+def _expert_op(op: Op, share: float, model_share: float) -> Op:
+    """An expert's op: its FLOPs counted as model work by ``model_share`` (capacity padding is
+    not), and, for the expected fraction ``share`` of an expert, that share of its work and
+    traffic — its parameters stay whole (the rank holds the expert either way)."""
+    if share == 1.0:
+        return replace(op, model_share=model_share) if op.is_matmul else op
+    return replace(op, flops=op.flops * share, bytes=op.bytes * share,
+                   vector_flops=op.vector_flops * share, saved_bytes=op.saved_bytes * share,
+                   bwd_bytes=op.bwd_bytes * share if op.bwd_bytes is not None else None,
+                   model_share=model_share if op.is_matmul else op.model_share)
+
+
+def _active_experts(local: int, experts: int, top_k: int, tokens: float) -> float:
     """Expected local experts hit by ``tokens`` tokens, each routed uniformly to top_k of
-    ``experts`` (every local expert for training-sized batches)."""
+    ``experts``: local · (1 − (1 − k/E)^n), at least one (every local expert for
+    training-sized batches)."""
     hit = 1.0 - (1.0 - top_k / experts) ** tokens
-    return min(local, max(1, round(local * hit)))
+    return min(float(local), max(1.0, local * hit))
 
 
 def embedding_forward(model: ModelSpec, s: Shape) -> list[Op]:

@@ -26,7 +26,7 @@ class PhaseCost:
     compute_s: float = 0.0
     comm_s: float = 0.0
     flops: float = 0.0
-    """Nominal FLOPs of the matrix ops (the convention of MFU)."""
+    """Model FLOPs of the matrix ops (the convention of MFU: Op.model_share of each)."""
     executed_flops: float = 0.0
     """The part of them the hardware executes (HFU, TFLOP/s; Op.executed)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
@@ -127,7 +127,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         cost.compute_s += t
         cost.kernels += 1
         if op.is_matmul:
-            cost.flops += op.flops
+            cost.flops += op.flops * op.model_share
             cost.executed_flops += op.flops * op.executed
     return cost
 

@@ -178,7 +178,7 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         layers[moe_layer] = LayerCost(
             fwd=fwd, bwd=bwd, recompute=recompute, params=dense + expert,
             saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
-            model_flops=sum(op.flops for op in fwd_ops if op.is_matmul) * 3.0,
+            model_flops=sum(op.flops * op.model_share for op in fwd_ops if op.is_matmul) * 3.0,
             expert_params=expert, gather_s=gather_s(fwd_ops))
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)

@@ -217,6 +217,56 @@ def test_moe_layer_routes_topk_tokens_to_local_experts():
     assert len(a2a) == 2 and a2a[0].bytes == 2 * tokens * 2 * h
 
 
+def _mixtral():
+    return archsim.load_scenario({"model": "mixtral-8x7b", "hardware": {
+        "device": "h100-sxm5-80gb", "count": 8}, "workload": {"kind": "training"}}).model
+
+
+def test_few_tokens_reach_an_expected_share_of_the_experts_and_do_all_their_flops():
+    """Decode, 4 tokens, 8 experts, top-2, one rank: the FLOPs are those of 4·2 token copies
+    through an expert (3 matrices of 2·h·f each), however few experts they reach; the expert
+    weights read are those of the expected E·(1 − (1 − k/E)^n) = 8·(1 − 0.75⁴) = 5.469
+    experts (not rounded)."""
+    h, f = 4096, 14336
+    ops = layer_forward(_mixtral(), Shape(batch=4, seq=1, kv_seq=512, training=False,
+                                          kv_cache=True))
+    experts = [op for op in ops if op.name.startswith("L0.e") and op.is_matmul]
+    assert sum(op.flops for op in experts) == pytest.approx(4 * 2 * 3 * 2 * h * f, rel=1e-12)
+    # bf16: the expected experts' weights (fc1 h·2f + fc2 f·h each) and, for the 8 token
+    # copies, fc1's input h and output 2f and fc2's input f and output h
+    expected = 8 * (1 - 0.75 ** 4)
+    moved = expected * 3 * h * f * 2 + 2 * 8 * (h + 2 * f) + 2 * 8 * (f + h)
+    assert sum(op.bytes for op in experts) == pytest.approx(moved, rel=1e-9)
+    # six experts listed (the sixth for the 0.469), each with its whole 3·h·f parameters
+    assert sum(op.params for op in experts) == 6 * 3 * h * f
+
+
+def test_capacity_padding_executes_but_is_not_model_work():
+    """capacity_factor 2 doubles the expert GEMMs' slots: their FLOPs (and time) double, the
+    model's FLOPs (MFU) do not."""
+    h, f = 4096, 14336
+    padded = _mixtral().model_copy(update={"moe": _mixtral().moe.model_copy(
+        update={"capacity_factor": 2.0})})
+    ops = layer_forward(padded, Shape(batch=1, seq=4096, kv_seq=4096, ep=4))
+    experts = [op for op in ops if op.name.startswith("L0.e") and op.is_matmul]
+    assert sum(op.flops for op in experts) == pytest.approx(2 * 4096 * 2 * 3 * 2 * h * f)
+    assert sum(op.flops * op.model_share for op in experts) == pytest.approx(
+        4096 * 2 * 3 * 2 * h * f)
+
+
+def test_sequence_parallel_moe_dispatches_its_own_tokens():
+    """tp 2 with sp (Megatron-core's all-to-all dispatcher): a rank routes its s/2 tokens, so
+    the all-to-all moves s/2 · k copies of h; the expert's tensor-parallel ranks all-gather the
+    s · k copies they received between them (and reduce-scatter the outputs)."""
+    s, h, k = 4096, 4096, 2
+    ops = layer_forward(_mixtral(), Shape(batch=1, seq=s, kv_seq=s, tp=2, sp=True, ep=4))
+    comms = {op.name.split(".", 1)[1]: op.comm for op in ops if op.kind == "comm"}
+    assert comms["a2a_dispatch"].bytes == comms["a2a_combine"].bytes == 2 * (s // 2) * k * h
+    assert comms["ag_experts"].kind == "allgather" and comms["ag_experts"].bytes == 2 * s * k * h
+    assert comms["rs_experts"].kind == "reducescatter"
+    assert "ag_mlp" not in comms and "rs_mlp" not in comms
+
+
 def _korthikanti(s, b, h, a, t=1, sp=False, mode="none"):
     """Korthikanti et al. 2022, Table 2 (reference/formulas.md), bytes per layer."""
     if mode == "full":
