@@ -15,10 +15,13 @@ from archsim.spec.scenario import ScenarioSpec
 
 def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = None,
              overrides: Mapping[str, Any] | list[str] | None = None,
-             trace: bool = False) -> Result:
+             trace: bool = False, engine: str = "des") -> Result:
     """Simulate a scenario (a spec, a YAML path or name, a mapping, or None for the default).
 
-    Raises SpecError on bad input; an infeasible plan is a Result with ``feasible: False``.
+    ``engine`` "fast" (sweeps): training steps on a contention-free network run the fast
+    scheduler; everything else — distillation, the compression baseline, the error bar, the
+    result's keys — is assembled as with the DES. Raises SpecError on bad input; an
+    infeasible plan is a Result with ``feasible: False``.
     """
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
@@ -27,12 +30,12 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
         from archsim.metrics.distill import simulate_distillation
 
         return _with_uncertainty(simulate_distillation(sc, trace), sc)
-    result = simulate_workload(sc, trace)
+    result = simulate_workload(sc, trace, engine)
     if has_effect(sc.compression):
         from archsim.metrics.compression import compression_block
         from archsim.plan.compress import resolve_compression, without_compression
 
-        baseline = simulate_workload(without_compression(sc), False)
+        baseline = simulate_workload(without_compression(sc), False, engine)
         block = compression_block(baseline, result, resolve_compression(sc),
                                   sc.compression.accuracy_note)
         result.data["compression"] = block

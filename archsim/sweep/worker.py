@@ -101,12 +101,7 @@ def run_point(ctx: RunContext, point: Point) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         scenario = scenario_for(ctx, overrides_of(ctx, point.values))
-        if ctx.engine == "fast" and scenario.workload.kind == "training":
-            from archsim.sweep.fastpath import simulate_training_fast
-
-            result = simulate_training_fast(scenario)
-        else:
-            result = simulate(scenario)
+        result = simulate(scenario, engine=ctx.engine)
         row.update(metrics_row(result.to_dict()))
         row["error"] = None
     except SpecError as exc:

@@ -69,3 +69,19 @@ def test_infeasible_plans_are_reported_the_same_way():
     assert not fast["feasible"] and fast["step_time_s"] is None
     assert fast["infeasible_reasons"] == des["infeasible_reasons"]
     assert "16 devices are not divisible by tp·pp·cp = 3·4·1 = 12" in fast["infeasible_reasons"]
+
+
+def test_the_fast_engine_assembles_the_result_as_the_des_does():
+    """``simulate(..., engine="fast")`` (what a sweep with ``engine: fast`` runs): a
+    distillation is still teacher forward + student step (not the teacher's training step),
+    and a fast training result has its error bar and every contract key."""
+    distill = {**BASE, "plan": {"tp": 2, "pp": 1},
+               "compression": {"distill": {"student": "gpt3-1.7b"}}}
+    des = archsim.simulate(distill).to_dict()
+    fast = archsim.simulate(distill, engine="fast").to_dict()
+    assert fast["step_time_s"] == pytest.approx(des["step_time_s"], rel=1e-12)
+    assert fast["distillation"]["teacher_forward_s"] > 0
+    plain = archsim.simulate(BASE, engine="fast").to_dict()
+    assert plain["sim"]["engine"] == "fast"
+    assert plain["uncertainty"]["intervals"]["step_time_s"][0] < plain["step_time_s"]
+    assert plain["ttft_s"] is None and "slo_attainment" in plain
