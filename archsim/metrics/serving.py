@@ -24,7 +24,8 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
 * ``ttft_s`` / ``tpot_s`` / ``e2e_latency_s``: the means (the contract's inference keys).
 * ``energy_joules``: every device at TDP while its pipeline stage runs its part of an
   iteration, idle power otherwise, over the run; ``cost_usd``: devices × price × run time
-  (the simulated run, start-up and tail included); ``energy_per_token_j`` = energy_joules /
+  (``duration_s``: from the first arrival to the last completion, start-up and tail
+  included); ``energy_per_token_j`` = energy_joules /
   output tokens of the run.
 * per group: ``busy_fraction`` = time a replica has a batch in flight / run time (mean over
   its replicas); ``stage_utilization[s]`` = time stage s computes / run time (sends
@@ -55,7 +56,11 @@ from archsim.plan.serving import ReplicaGroup, resolve_serving_layout
 from archsim.result import Result
 from archsim.sim.serving.engine import Instance, ServingRun, run_serving
 from archsim.sim.serving.requests import Request, generate_requests
-from archsim.sim.serving.scheduler import ReplicaScheduler, SchedulerConfig
+from archsim.sim.serving.scheduler import (
+    WATERMARK_FRACTION,
+    ReplicaScheduler,
+    SchedulerConfig,
+)
 from archsim.sim.serving.virtual import VirtualEngines
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.workload import ServingWorkload
@@ -138,6 +143,23 @@ def request_reasons(requests: list[Request], groups: list[ReplicaGroup], wl: Ser
                 f"pool {g.placement.pool.name}: the KV cache holds {g.kv_blocks} blocks of {bs} "
                 f"tokens ({tokens} tokens per replica, {g.memory['kv_cache'] / 2**30:.2f} GiB "
                 f"per device) but the largest request needs {need} blocks ({longest} tokens)")
+            continue
+        # a request is admitted (its whole prompt, or with chunked prefill its first chunk)
+        # only with the watermark left free (vLLM's AllocStatus NEVER: total − needed <
+        # watermark): one that needs more waits forever, and the queue behind it
+        watermark = int(WATERMARK_FRACTION * g.kv_blocks)
+        first = int(prompts.max())
+        if wl.chunked_prefill:
+            first = min(first, wl.max_batched_tokens)
+        first_need = -(-first // bs)
+        if g.kv_blocks > 0 and g.kv_blocks - first_need < watermark:
+            what = (f"a first prefill chunk of {first} tokens" if first < int(prompts.max())
+                    else f"a prompt of {first} tokens")
+            reasons.append(
+                f"pool {g.placement.pool.name}: {what} needs {first_need} of the KV cache's "
+                f"{g.kv_blocks} blocks, and a request is admitted only with {watermark} blocks "
+                "(1%) left free (vLLM's watermark): it can never start; give the cache more "
+                "memory" + ("" if wl.chunked_prefill else " or set chunked_prefill: true"))
     return reasons
 
 
@@ -278,7 +300,9 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         out["feasible"] = False
         out["infeasible_reasons"] = [f"{n - int(done.sum())} of {n} requests never finished "
                                      "(the KV cache or the batch limits cannot admit them)"]
-    out.update(_groups_and_memory(run, groups, end, steady.tokens_per_s))
+    # run time counts from the first arrival: a trace whose clock starts earlier idles no
+    # device before it (energy, cost and utilisation would otherwise bill that offset)
+    out.update(_groups_and_memory(run, groups, duration, steady.tokens_per_s))
     decode = [g for g in groups if g.placement.role in ("both", "decode")]
     capacity = sum(g.kv_blocks * wl.block_size * g.placement.replicas for g in decode)
     out["load_over_time"] = load_series(stamps, float(arrival.min()), end, capacity,
@@ -291,7 +315,7 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
             "requests": int(t.size), "bytes_total": run.transfers.bytes,
             "bytes_per_request_mean": run.transfers.bytes / max(1, t.size),
             "time_mean_s": _mean(t), "time_p99_s": _pct(t, 99),
-            "link_utilization": run.transfers.busy_s / (end * max(1, sum(
+            "link_utilization": run.transfers.busy_s / (duration * max(1, sum(
                 g.placement.replicas for g in pre)))}
     return out
 
@@ -300,11 +324,11 @@ def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
 
 
-def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float,
+def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], run_s: float,
                        steady_tokens_per_s: float) -> dict[str, Any]:
-    """Per-group summary, the busiest device's memory and communication, energy and cost
-    (cost per million output tokens: the deployment's price per hour over the steady-state
-    output rate)."""
+    """Per-group summary, the busiest device's memory and communication, energy and cost over
+    ``run_s`` seconds of run (cost per million output tokens: the deployment's price per hour
+    over the steady-state output rate)."""
     by_group: list[list] = []
     k = 0
     for g in groups:
@@ -316,21 +340,21 @@ def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], end: float,
         pl, device = g.placement, g.plan.device
         busy = [i.sched.busy_s for i in insts]
         # each stage's tp devices draw TDP while that stage runs (the others wait for it)
-        energy += energy_joules(device, end, [t for i in insts for t in i.stage_busy_s],
+        energy += energy_joules(device, run_s, [t for i in insts for t in i.stage_busy_s],
                                 devices_per_stage=pl.tp)
-        c = cost_usd(device, g.devices, end)
+        c = cost_usd(device, g.devices, run_s)
         priced = priced and c is not None
         cost += c or 0.0
         summary.append({"pool": pl.pool.name, "device": device.name, "role": pl.role,
                         "replicas": pl.replicas, "tp": pl.tp, "pp": pl.pp,
                         "kv_blocks_per_replica": g.kv_blocks,
                         "kv_tokens_per_replica": g.kv_blocks * run_block_size(insts),
-                        "busy_fraction": (sum(busy) / (end * len(busy))) if busy and end
+                        "busy_fraction": (sum(busy) / (run_s * len(busy))) if busy and run_s
                         else 0.0,
                         "virtual_engines": pl.pp,
                         "stage_utilization": [
-                            sum(i.stage_busy_s[s] for i in insts) / (end * len(insts))
-                            if insts and end else 0.0 for s in range(pl.pp)],
+                            sum(i.stage_busy_s[s] for i in insts) / (run_s * len(insts))
+                            if insts and run_s else 0.0 for s in range(pl.pp)],
                         "memory": g.memory})
     worst = max(range(len(groups)), key=lambda i: groups[i].memory["peak"] /
                 groups[i].memory["capacity"])
