@@ -22,7 +22,9 @@ Metric definitions (each defined once, here):
   that decides whether the plan fits), with that device's ``capacity_bytes``.
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).
-* ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run.
+* ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run;
+  training counts its tasks and the optimizer step as busy, the pipeline bubble, exposed
+  waits and the per-step framework overhead as idle.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
 * ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps.
 * ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint

@@ -24,8 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from archsim.graph.export import build_graph, write_graph
-    from archsim.graph.transformer import Shape
+    from archsim.plan.compress import resolve_compression
+    from archsim.plan.inference import Degrees, base_shape
+    from archsim.plan.inference_setup import resolve_precision
     from archsim.plan.stage_costs import training_shape
     from archsim.spec.loader import load_scenario
 
@@ -40,15 +44,20 @@ def run(args: argparse.Namespace) -> int:
                          "simulate accepts more"])
     wl, plan = sc.workload, sc.plan
     training = wl.kind == "training"
+    # the compression plan shapes the graph as it does the simulation: a pruned model,
+    # quantized weights and GEMMs, 2:4 sparse GEMMs
     if training:
-        shape = training_shape(sc)
-    else:
+        comp = resolve_compression(sc) if sc.compression is not None else None
+        model = comp.model if comp is not None else sc.model
+        shape = training_shape(sc, compression=comp)
+    else:  # the prefill pass of one batch (serving: of one request)
+        precision = resolve_precision(sc, sc.cluster.pools[0].device)
+        model = precision.model
         prompt = getattr(wl, "prompt_len", 512)
         prompt = prompt if isinstance(prompt, int) else 512
-        shape = Shape(batch=getattr(wl, "batch", 1), seq=prompt, kv_seq=prompt, tp=plan.tp,
-                      flash=plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
-                      training=False)
-    g = build_graph(sc.model, shape, optimizer=wl.optimizer if training else None)
+        shape = replace(base_shape(sc, precision, Degrees(tp=plan.tp, ep=plan.ep)),
+                        batch=getattr(wl, "batch", 1), seq=prompt, kv_seq=prompt)
+    g = build_graph(model, shape, optimizer=wl.optimizer if training else None)
     write_graph(g, args.out)
     print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}")
     return 0

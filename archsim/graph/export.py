@@ -14,6 +14,7 @@ from pathlib import Path
 import networkx as nx
 
 from archsim.graph.backward import backward_of, optimizer_op
+from archsim.graph.inference import inference_head, inference_layer
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
 from archsim.spec.model import ModelSpec
@@ -34,13 +35,17 @@ def _attrs(op: Op) -> dict:
 
 def build_graph(model: ModelSpec, shape: Shape, layers: range | None = None,
                 optimizer: str | None = "adam") -> nx.DiGraph:
-    """Op graph for one micro-batch (forward, and backward + optimizer when training)."""
+    """Op graph for one micro-batch (forward, and backward + optimizer when training). An
+    inference shape (``training`` false, ``kv_cache``) gives the prefill pass the inference
+    engine prices: each layer writes its KV cache, the logits cover the sampled positions."""
     layers = layers if layers is not None else range(model.layers)
     g = nx.DiGraph(model=model.name)
     forward: list[Op] = list(embedding_forward(model, shape))
+    serving = not shape.training and shape.kv_cache
     for i in layers:
-        forward.extend(layer_forward(model, shape, i))
-    forward.extend(head_forward(model, shape))
+        forward.extend(inference_layer(model, shape, i) if serving
+                       else layer_forward(model, shape, i))
+    forward.extend(inference_head(model, shape) if serving else head_forward(model, shape))
     prev = None
     for op in forward:
         g.add_node(op.name, **_attrs(op))

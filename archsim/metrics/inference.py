@@ -295,6 +295,7 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         costs = [cost_usd(iplan.stage_device(s), deg.tp * deg.dp, e2e) for s in range(deg.pp)]
         cost = None if any(c is None for c in costs) else sum(costs)
     result = base_result(sc, "inference")
+    result["model"] = iplan.model.name  # a pruned model's derived name
     result.update({
         "feasible": not reasons,
         "infeasible_reasons": reasons,

@@ -90,6 +90,7 @@ def simulate_serving(sc: ScenarioSpec, trace: bool = False) -> Result:
                           link=layout.link if layout.disaggregated else None)
     out = serving_metrics(run, wl, layout.groups)
     result = base_result(sc, "serving")
+    result["model"] = layout.groups[0].plan.model.name  # a pruned model's derived name
     result.update(out)
     result["sim"] = {"events": run.events, "wall_s": 0.0, "engine": "des"}
     if layout.disaggregated:

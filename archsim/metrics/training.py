@@ -165,7 +165,9 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     compute_busy = (st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
                     - st_crit.blocked_reduce_s)
     bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
-    busy = [t.compute_busy_s for t in tl.stages]
+    # busy at TDP: the tasks and the optimizer step on the compute stream; the pipeline
+    # bubble, exposed waits and the framework's fixed cost per step idle
+    busy = [t.compute_busy_s + plan.optimizer_s[s] for s, t in enumerate(tl.stages)]
     per_stage_devices = devices // lay.pp
     if homogeneous:
         energy = energy_joules(device, step, busy, devices_per_stage=per_stage_devices)

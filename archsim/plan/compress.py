@@ -64,14 +64,20 @@ class Compression:
 def prune_model(model: ModelSpec, pruning: PruningPlan) -> ModelSpec:
     """The model left after removing the given fractions of heads, FFN width and layers.
 
-    Heads are removed in whole key/value groups' worth of query heads (the count stays a
-    multiple of kv_heads); head_dim and hidden size are kept.
+    Grouped-query attention loses query heads evenly from every key/value group (the count
+    stays a multiple of kv_heads, every group keeps at least one); multi-head attention, whose
+    groups are one query head each, loses whole heads with their keys and values. head_dim and
+    hidden size are kept.
     """
     update: dict = {}
     if pruning.heads:
         kv = model.n_kv_heads
-        groups = max(1, round(model.heads * (1 - pruning.heads) / kv))
-        update.update(heads=groups * kv, head_dim=model.d_head, kv_heads=kv)
+        if kv == model.heads:  # MHA: a head and its K/V go together
+            kept = max(1, round(model.heads * (1 - pruning.heads)))
+            update.update(heads=kept, head_dim=model.d_head, kv_heads=kept)
+        else:
+            per_group = max(1, round(model.heads * (1 - pruning.heads) / kv))
+            update.update(heads=per_group * kv, head_dim=model.d_head, kv_heads=kv)
     if pruning.ffn:
         update["ffn_hidden"] = max(1, round(model.ffn * (1 - pruning.ffn)))
         if model.moe is not None and model.moe.expert_ffn_hidden:

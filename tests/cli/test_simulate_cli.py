@@ -100,6 +100,28 @@ def test_graph_export(tmp_path, suffix, capsys):
         assert text.startswith("digraph archsim {") and '"L0.qkv" -> "L0.qk"' in text
 
 
+def test_graph_is_the_graph_that_is_simulated(tmp_path, capsys):
+    """An inference scenario exports its prefill pass (a KV-cache write per layer, logits for
+    the 8 sampled positions only: 2 · 8 · 4096 · 32000 FLOPs); a compression plan shapes the
+    graph as it shapes the simulation (int4 weights read at 0.5 + 2/128 bytes; a pruned FFN)."""
+    path = tmp_path / "g.json"
+    assert main(["graph", "llama2-7b-inference-a100", "--out", str(path)]) == 0
+    nodes = {n["id"]: n for n in json.loads(path.read_text())["nodes"]}
+    assert sum(1 for name in nodes if name.endswith(".kv_write")) == 32
+    assert nodes["logits"]["flops"] == 2 * 8 * 4096 * 32000
+    assert main(["graph", "llama2-7b-inference-a100", "--set",
+                 "compression.weight_dtype=int4", "--out", str(path)]) == 0
+    qkv = {n["id"]: n for n in json.loads(path.read_text())["nodes"]}["L0.qkv"]
+    tokens, h = 8 * 1024, 4096
+    assert qkv["bytes"] == 2 * tokens * h + (0.5 + 2 / 128) * h * 3 * h + 2 * tokens * 3 * h
+    assert main(["graph", "--set", "model.layers=2", "--set", "plan.pp=1", "--set",
+                 "compression.pruning.ffn=0.25", "--out", str(path)]) == 0
+    graph = json.loads(path.read_text())
+    fc1 = {n["id"]: n for n in graph["nodes"]}["L0.fc1"]
+    assert graph["graph"]["model"] == "gpt3-175b-pruned"
+    assert fc1["flops"] == 2 * 1 * 2048 * 12288 * (round(4 * 12288 * 0.75) // 8)
+
+
 def test_graph_unknown_format(capsys):
     assert main(["graph", "--out", "g.png"]) == 2
     assert "unknown graph format '.png'" in capsys.readouterr().err

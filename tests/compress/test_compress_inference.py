@@ -223,3 +223,10 @@ def test_the_result_says_what_stays_unquantized():
     fpga = archsim.simulate("gpt3-1.7b-w8a8-alveo-u280").to_dict()
     assert any(n.startswith("the embedding and the output layer are quantized too (alveo-u280 "
                             "has no ") for n in fpga["compression"]["notes"])
+
+
+@pytest.mark.parametrize("scenario", ["llama2-7b-inference-a100", "llama2-7b-serving-a100"])
+def test_a_pruned_deployment_is_named_as_such(scenario):
+    r = archsim.simulate(scenario, {"compression.pruning.ffn": 0.25}).to_dict()
+    assert r["model"] == r["compression"]["compressed"]["model"] == "llama2-7b-pruned"
+    assert r["compression"]["baseline"]["model"] == "llama2-7b"

@@ -85,6 +85,20 @@ def test_pruning_heads_keeps_whole_gqa_groups():
     assert pruned.layers == 40 and pruned.hidden == 8192
 
 
+def test_pruning_heads_of_multi_head_attention_removes_heads_with_their_kv():
+    """Llama-2-7B has 32 query and 32 K/V heads: 25% of them pruned leaves 24 of each (a no-op
+    before, as every group is a single head). Per layer the QKV and output projections lose
+    8 heads · 128 · 4096 · (3 + 1) parameters."""
+    model = archsim.load_scenario(LLAMA).model
+    pruned = prune_model(model, PruningPlan(heads=0.25))
+    assert (pruned.heads, pruned.kv_heads, pruned.head_dim) == (24, 24, 128)
+    removed_per_layer = 8 * 128 * 4096 * 4
+    base, cut = simulate(None), simulate({"pruning": {"heads": 0.25}})
+    assert cut["model"] == "llama2-7b-pruned"
+    delta = base["memory"]["breakdown"]["weights"] - cut["memory"]["breakdown"]["weights"]
+    assert delta == pytest.approx(2 * 32 * removed_per_layer / 2, rel=1e-9)  # bf16, tp 2
+
+
 def test_two_four_sparsity_needs_sparse_tensor_cores():
     r = simulate({"sparsity": {"pattern": "2:4"}}, device="tpu-v4", intra_node="tpu-v4-ici")
     assert r["feasible"] is False

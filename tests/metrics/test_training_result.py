@@ -107,3 +107,22 @@ def test_totals_repeat_the_step_workload_steps_times(result):
 def test_trace_spans_cover_the_step():
     res = archsim.simulate(SC, trace=True)
     assert max(s.end for s in res.spans) == pytest.approx(res["step_time_s"])
+
+
+def test_energy_counts_the_tasks_and_the_optimizer_step_as_busy():
+    """Data parallelism only (no blocking collectives, no bubble): each device draws TDP for
+    its forward, backward and optimizer step, idle power for the rest of the step (the
+    framework's fixed cost, the exposed gradient reduction)."""
+    from archsim.spec.loader import load_spec_file
+
+    r = archsim.simulate({"model": "llama2-7b",
+                          "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+                          "workload": {"kind": "training", "seq_len": 4096, "global_batch": 16,
+                                       "micro_batch": 1},
+                          "plan": {"zero": 1}}).to_dict()
+    h100 = load_spec_file("devices", "h100-sxm5-80gb")
+    tb = r["time_breakdown"]
+    busy = tb["compute_s"] + tb["recompute_s"] + tb["optimizer_s"]
+    idle = r["step_time_s"] - busy
+    assert r["energy_joules"] == pytest.approx(8 * (busy * h100.tdp + idle * h100.idle_power),
+                                               rel=1e-9)
