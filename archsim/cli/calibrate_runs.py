@@ -59,7 +59,9 @@ def run_calibration(args: argparse.Namespace) -> int:
     bar.finish()
     write_overlay(args.out, overlay(cals, prov))
     held = [h.prediction for c in cals for h in c.held]
-    fitted = [p for c in cals for p in c.fit.predictions]
+    # weight-0 rows are predicted, not fitted: apart from the in-sample error
+    fitted = [p for c in cals for p in c.fit.predictions if p.run.weight > 0]
+    unweighted = [p for c in cals for p in c.fit.predictions if p.run.weight <= 0]
     report = args.out.with_suffix(".md")
     how = [f"Runs: `{args.runs}` ({len(runs)} rows, sha256 {prov['runs_sha256'][:12]}…); "
            f"overlay `{args.out}`; {prov['date']}, archsim {prov['archsim_version']}.", "",
@@ -77,6 +79,9 @@ def run_calibration(args: argparse.Namespace) -> int:
     # without cross-validation the fitted values head the in-sample tables
     body += "\n" + markdown(fitted, "In-sample error (the fit written to the overlay)",
                             () if held else how)
+    if unweighted:
+        body += "\n" + markdown(unweighted, "Runs of weight 0 (predicted by the fit, not in it)",
+                                ())
     from archsim.io import write_text_atomic
 
     write_text_atomic(report, body)
@@ -95,7 +100,7 @@ def run_calibration(args: argparse.Namespace) -> int:
         for p in c.fit.infeasible:
             print(f"    run {p.run.id} (row {p.run.line}) left out: does not run in archsim: "
                   f"{'; '.join(p.reasons)}")
-        for p in _suspects(c.fit.predictions):
+        for p in _suspects([p for p in c.fit.predictions if p.run.weight > 0]):
             print(f"    run {p.run.id} (row {p.run.line}) is {100 * p.error:+.0f}% off after the "
                   "fit: check its row (robust loss kept it from dragging the fit)")
     if held:
@@ -106,6 +111,9 @@ def run_calibration(args: argparse.Namespace) -> int:
     else:
         print("in-sample error (no cross-validation):")
         print(text_table(fitted))
+    if unweighted:
+        print("runs of weight 0 (predicted by the fit, not in it):")
+        print(text_table(unweighted))
     return 0
 
 

@@ -7,6 +7,7 @@ from archsim.textfmt import human_bytes, human_time, pct, table
 
 _REASON_WORDS = {
     "memory": "does not fit in memory",
+    "cost": "costs more per token",
     "bubbles": "more pipeline bubble",
     "communication": "more exposed communication",
     "recomputation": "more recomputation",
@@ -78,11 +79,16 @@ def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
     assert best is not None
     out = ["", *uncertainty_lines(best.result)]
     block = best.result.get("uncertainty") or {}
-    err = next(iter(block.get("errors", {}).values()), None)
-    if err and len(ps.top) > 1:
-        key = "step_time_s" if training else "e2e_latency_s"
-        gap = ps.top[1].result[key] / best.result[key] - 1
-        span = err["p90"] - err["p10"]
+    # the ranked number and its own interval (throughput, latency or price: each has its band)
+    key = {"throughput": "tokens_per_s", "cost": "cost_per_million_tokens_usd"}.get(
+        ps.objective, "step_time_s" if training else "e2e_latency_s")
+    band = block.get("intervals", {}).get(key)
+    value, second = best.result.get(key), (ps.top[1].result.get(key) if len(ps.top) > 1
+                                           else None)
+    if band and value and second:
+        higher_is_better = key == "tokens_per_s"
+        gap = (value / second if higher_is_better else second / value) - 1
+        span = (band[1] - band[0]) / value
         if gap < span:
             out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
                        f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")

@@ -144,11 +144,30 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
     ranked = sorted(feasible, key=lambda r: key(r.result))
     best_rows, others = ranked[:top], ranked[top:]
     if best_rows:
-        best_parts = why.result_parts(best_rows[0].result)
+        top_result = best_rows[0].result
+        best_parts = why.result_parts(top_result)
+        best_step = top_result["step_time_s"]
+
+        def costlier(step: float, usd: float, devices: int, bound: bool) -> str:
+            return why.costlier_detail(step, usd, devices, best_step,
+                                       top_result["cost_per_million_tokens_usd"],
+                                       top_result["devices"], bound)
+
         for row in others:
-            reason, detail = why.slower_reason(why.result_parts(row.result), best_parts)
+            r = row.result
+            if objective == "cost" and r["step_time_s"] <= best_step:
+                lose("cost", row.label, row.step_time_s,
+                     costlier(r["step_time_s"], r["cost_per_million_tokens_usd"], r["devices"],
+                              False), False)
+                continue
+            reason, detail = why.slower_reason(why.result_parts(r), best_parts)
             lose(reason, row.label, row.step_time_s, detail, False)
         for cand, b in time_pruned:
+            if objective == "cost" and b.step_time_s <= best_step:
+                devices = sum(cand.tp * cand.cp * cand.dp for _ in pools_of(cand))
+                lose("cost", cand.label(), b.step_time_s,
+                     costlier(b.step_time_s, scale(cand) * b.step_time_s, devices, True), True)
+                continue
             reason, detail = why.slower_reason(b.parts, best_parts, bound=True)
             lose(reason, cand.label(), b.step_time_s, detail, True)
 

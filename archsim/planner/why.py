@@ -7,8 +7,11 @@
   but is slower than the best plan; the reason is the part of the step time in which it
   exceeds the best plan the most (pipeline bubble; exposed communication; recomputed
   forward passes; compute proper, e.g. smaller and less efficient kernels; the optimizer
-  step). For a plan pruned by the time bound the parts are those of its lower bound, which
-  can only be smaller than its simulated parts would be.
+  step). For a plan pruned by the time bound the parts are those of its lower bound: their
+  sum bounds its simulated step from below, a single part need not (the bound may place time
+  in another part than the simulation would).
+* ``cost`` — with the cost objective: it is not slower than the best plan but costs more per
+  token (more devices, or pricier ones).
 * ``infeasible`` — the simulation found another reason it cannot run.
 """
 
@@ -19,8 +22,8 @@ from collections.abc import Mapping
 from archsim.planner.bounds import PlanBound
 from archsim.textfmt import human_bytes, human_time
 
-REASONS = ("memory", "bubbles", "communication", "recomputation", "compute", "optimizer",
-           "divisibility", "infeasible")
+REASONS = ("memory", "cost", "bubbles", "communication", "recomputation", "compute",
+           "optimizer", "divisibility", "infeasible")
 TIME_PARTS = {"bubble_s": "bubbles", "comm_s": "communication",
               "recompute_s": "recomputation", "compute_s": "compute",
               "optimizer_s": "optimizer"}
@@ -46,9 +49,17 @@ def slower_reason(parts: Mapping[str, float], best: Mapping[str, float], bound: 
     excess = parts[key] - best[key]
     if excess <= 0:
         return "compute", "slower overall by less than any single part"
-    ge = "≥ " if bound else ""
-    return TIME_PARTS[key], (f"{_PART_WORDS[key]} {ge}{human_time(parts[key])} vs "
+    where = " in its lower bound" if bound else ""
+    return TIME_PARTS[key], (f"{_PART_WORDS[key]} {human_time(parts[key])}{where} vs "
                              f"{human_time(best[key])} in the best plan")
+
+
+def costlier_detail(step_s: float, usd: float, devices: int, best_step_s: float,
+                    best_usd: float, best_devices: int, bound: bool = False) -> str:
+    """Why a plan no slower than the best costs more: its devices and price per token."""
+    ge = "≥ " if bound else ""
+    return (f"step {ge}{human_time(step_s)} vs {human_time(best_step_s)}, but on {devices} "
+            f"devices vs {best_devices}: {ge}${usd:.3g} per million tokens vs ${best_usd:.3g}")
 
 
 def memory_detail_from_bound(b: PlanBound) -> str:

@@ -129,7 +129,9 @@ def test_runs_left_out_of_the_fit_are_not_counted_as_fitted(tmp_path, capsys):
     rows.append({**common, "run": "huge", "kind": "training", "metric": "step_time_s",
                  "measured": 60, "layers": 48, "hidden": 8192, "heads": 64, "seq_len": 2048,
                  "global_batch": 8, "micro_batch": 1})
-    rows.append({**rows[0], "run": "check", "source": "lab8", "weight": 0})
+    # weight 0, and measured far off: predicted and shown apart, never in the in-sample error
+    rows.append({**rows[0], "run": "check", "source": "lab8", "weight": 0,
+                 "measured": float(rows[0]["measured"]) * 0.3})
     runs = tmp_path / "runs.csv"
     with runs.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "weight"])
@@ -144,6 +146,12 @@ def test_runs_left_out_of_the_fit_are_not_counted_as_fitted(tmp_path, capsys):
     assert ins["provenance"]["runs_used"] == 12
     assert ins["provenance"]["sources"] == ["lab0", "lab1", "lab2"]
     assert "(14 runs, 12 of them fitted)" in out.with_suffix(".md").read_text()
+    assert "run check" not in printed.split("in-sample error")[0]  # not a suspect of the fit
+    in_sample, unweighted = printed.split("in-sample error")[1].split("runs of weight 0")
+    assert "training     6" in in_sample  # the 6 fitted training runs, not 7
+    assert "training     1" in unweighted
+    assert "Runs of weight 0 (predicted by the fit, not in it)" in \
+        out.with_suffix(".md").read_text()
 
 
 def test_the_overlay_is_what_every_command_uses(tmp_path, capsys):

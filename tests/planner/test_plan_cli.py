@@ -78,3 +78,47 @@ def test_placements_in_the_json(tmp_path, capsys):
     placements = [tuple(row["plan"]["placement"]) for row in out["top"]]
     assert all(set(p) <= {"fast", "slow"} for p in placements)
     assert out["given_plan"]["plan"]["placement"] == ["fast", "fast", "slow", "slow"]
+
+
+def _err(p10, p90):
+    return {"mape": 0.05, "bias": 0.0, "p10": p10, "p90": p90, "runs": 10, "sources": 2,
+            "method": "leave-one-source-out", "from_defaults": 0}
+
+
+def test_the_ranking_is_judged_by_the_ranked_metrics_own_band():
+    """Latency-ranked inference plans 16.7% apart: TTFT's band spans 26%, the end-to-end
+    latency's (the ranked number's) −3 … +6%, 9.3% of the value: the gap is outside it, so the
+    ranking stands; a 5% gap is inside."""
+    from types import SimpleNamespace as NS
+
+    from archsim.planner.render import credibility_lines
+
+    u = {"errors": {"ttft": _err(-0.22, 0.04), "e2e_latency": _err(-0.03, 0.06)},
+         "intervals": {"e2e_latency_s": [10.0 / 1.06, 10.0 / 0.97]}, "out_of_range": []}
+    best = NS(result={"e2e_latency_s": 10.0, "uncertainty": u, "mfu": None,
+                      "hardware": {"pools": []}})
+    far, near = NS(result={"e2e_latency_s": 11.67}), NS(result={"e2e_latency_s": 10.5})
+    lines = credibility_lines(NS(best=best, top=[best, far], objective="latency"), False)
+    assert not any("not certain" in line for line in lines)
+    lines = credibility_lines(NS(best=best, top=[best, near], objective="latency"), False)
+    assert "  the second plan is 5.0% behind, inside the error bar's 9% spread: the ranking " \
+           "of the top plans is not certain" in lines
+
+
+def test_under_the_cost_objective_a_faster_plan_loses_on_price(capsys):
+    """32 H100 + 32 A100 (gpt3-18b-hetero-h100-a100), ranked by price: a plan no slower than
+    the best but on more devices is said to cost more per token, with its devices and price —
+    not blamed on a part of its (shorter) step."""
+    axes = ["--axis", "tp=1,2", "--axis", "cp=1", "--axis", "zero=1", "--axis",
+            "recompute=none", "--axis", "schedule=1f1b"]
+    assert main(["plan", "gpt3-18b-hetero-h100-a100", "--objective", "cost", "--top", "1",
+                 *axes, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    best = printed["top"][0]
+    losses = {loss["reason"]: loss for loss in printed["why_others_lost"]}
+    cost = losses["cost"]
+    assert cost["count"] > 0 and cost["best_step_time_s"] <= best["step_time_s"]
+    assert "per million tokens vs $" in cost["detail"] and "devices vs" in cost["detail"]
+    for reason in ("bubbles", "communication", "recomputation", "compute", "optimizer"):
+        if reason in losses:
+            assert losses[reason]["best_step_time_s"] > best["step_time_s"], reason
