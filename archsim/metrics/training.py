@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
+from archsim.cost.gradients import gradient_path
 from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors
 from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
@@ -25,7 +26,7 @@ from archsim.result import Result
 from archsim.sim.engine import Span
 from archsim.sim.training import TrainingTimeline, run_training
 from archsim.spec.scenario import ScenarioSpec
-from archsim.spec.units import format_quantity
+from archsim.spec.units import BYTES_PER_ELEMENT, format_quantity
 
 
 def simulate_training(sc: ScenarioSpec, trace: bool = False, runner=run_training) -> Result:
@@ -141,8 +142,11 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         by_kind[plan.dp_kind]["time_s"] += st_crit.dp_comm_s
         by_kind[plan.dp_kind]["bytes"] += dp_bytes * dp_times
         if plan.param_gather_s[crit]:
+            # ZeRO-1/2 gathers the updated 16-bit parameters: the gradient buckets' elements
+            # at the parameters' size (an fp32 gradient reduction sends 4 B, the gather 2)
+            grad_e = gradient_path(sc.plan.grad_accumulation, wl.dtype).reduce
             by_kind["allgather"]["time_s"] += plan.param_gather_s[crit]
-            by_kind["allgather"]["bytes"] += dp_bytes
+            by_kind["allgather"]["bytes"] += dp_bytes * BYTES_PER_ELEMENT[wl.dtype] / grad_e
         # ZeRO-3: every forward and backward task gathers its chunk's parameters
         by_kind["allgather"]["time_s"] += st_crit.zero3_comm_s
         by_kind["allgather"]["bytes"] += m * sum(ck.zero3_gather_bytes

@@ -246,7 +246,11 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 groups.append("dp")
             bwd.add(rec)
             if grads.accumulate:
-                bwd.add(cost_ops([grad_accumulate_op(params, wl.dtype,
+                # ZeRO-2/3 reduce-scatter each micro-batch's gradients and add them into this
+                # rank's shard (DeepSpeed's partitioned gradients, FSDP's _saved_grad_shard)
+                acc = (sharded_bytes(1.0, params, layout.dp_shard, experts, edp)
+                       if plan.zero >= 2 else params)
+                bwd.add(cost_ops([grad_accumulate_op(acc, wl.dtype,
                                                      bytes_per_param=grads.accumulate)],
                                  device, sc_s.groups).slowed(hws[s].speed))
             reduce_s = sum(reduce(s, b, g).time_s

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
@@ -83,6 +84,8 @@ class _Block:
     end_gathers: tuple[float, ...] = ()
     """ZeRO-3: bytes of the embedding's and of the head's gathers (the head's with the tied
     embedding copy)."""
+    device: Any = None
+    """The device its costs were taken on (the gradient accumulation, priced per dp)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,10 +376,6 @@ class Bounder:
             copy = self.sc.model.vocab * self.sc.model.hidden / c.tp  # the embedding copy
             params += copy
             head_params += copy
-        if self.grads.accumulate:
-            b_comp += compute_time(grad_accumulate_op(params, self.sc.workload.dtype,
-                                                      bytes_per_param=self.grads.accumulate),
-                                   prof.pool.device)
         e = self.e
         gathers = tuple((n, e * (fwd[moe].params - fwd[moe].expert_params),
                          e * fwd[moe].expert_params, fwd[moe].task_s, bwd[moe].task_s)
@@ -404,7 +403,7 @@ class Bounder:
             working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last,
             expert_params=experts, gathers=gathers, end_gathers=end_gathers,
             end_params=((prof.embed_fwd.params if embed else 0.0)
-                        + (head_params if head else 0.0)))
+                        + (head_params if head else 0.0)), device=prof.pool.device)
         if key is not None:
             self._blocks[key] = got
         return got
@@ -422,6 +421,15 @@ class Bounder:
         """``block`` with its data-parallel communication for ``c``'s dp / expert-dp groups
         and ZeRO."""
         fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
+        compute_s = block.compute_s
+        if self.grads.accumulate:  # as the engine: into the shard under ZeRO-2/3
+            n = (sharded_bytes(1.0, block.params, dp_shard, block.expert_params,
+                               max(1, dp_shard // c.ep)) if c.zero >= 2 else block.params)
+            acc = compute_time(grad_accumulate_op(n, self.sc.workload.dtype,
+                                                  bytes_per_param=self.grads.accumulate),
+                               block.device)
+            bwd_s += acc
+            compute_s += acc
         buckets = last_bucket = 0.0
         if dp_shard > 1:
             t = self.profiles.collective
@@ -457,7 +465,7 @@ class Bounder:
             if c.zero >= 2 and not overlap:
                 bwd_s += buckets  # blocking reduce-scatter after every micro-batch's backward
                 comm += buckets
-        return _Chunk(fwd_s=fwd_s, bwd_s=bwd_s, compute_s=block.compute_s,
+        return _Chunk(fwd_s=fwd_s, bwd_s=bwd_s, compute_s=compute_s,
                       recompute_s=block.recompute_s, comm_s=comm, params=block.params,
                       act_bytes=block.act_bytes, working_bytes=block.working_bytes,
                       buckets_s=buckets, last_bucket_s=last_bucket,

@@ -77,3 +77,15 @@ def test_planner_bounds_stay_exact_without_a_pipeline(mode):
         assert ev.bound.step_time_s == pytest.approx(ev.result["step_time_s"], rel=1e-9)
         assert ev.bound.memory_bytes == pytest.approx(
             ev.result["memory"]["peak_bytes_per_device"], rel=1e-9)
+
+
+def test_under_zero_2_each_micro_batch_adds_into_the_shard():
+    """ZeRO-2/3 reduce-scatter every micro-batch's gradients and add them into the rank's
+    1/8 shard (DeepSpeed's partitioned gradients, FSDP's saved gradient shard): the pass moves
+    3·2 B of TOTAL/8 parameters, not of all of them."""
+    plans = {m: build(toy(model=TOY_DENSE, zero=2, grad_accumulation=m))
+             for m in ("native", "fp32-fused")}
+    device = toy(model=TOY_DENSE).hardware.device
+    shard_pass = compute_time(grad_accumulate_op(TOTAL / 8, "bf16"), device)
+    native, fused = (plans[m].chunks[0][0].bwd.compute_s for m in ("native", "fp32-fused"))
+    assert native - fused == pytest.approx(shard_pass, rel=1e-9)
