@@ -94,12 +94,16 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             assert op.comm is not None
             c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
             after = op.comm.overlap_gemm and op.comm.kind == "reducescatter"
+            # comm_by_kind keeps each collective's network time, hidden or not (comm_s what
+            # is exposed of it)
+            network = c.time_s
             if op.comm.overlappable or (op.comm.overlap_gemm and not after):
                 pending_overlap += c.time_s
                 pending_kind = op.comm.kind
                 exposed = 0.0
             elif after:
                 exposed = _beside(prev_t, c.time_s, slowdown) - prev_t
+                network = max(network, exposed)  # a slowed op can expose more than the wire
                 prev_t = 0.0
             else:
                 exposed = c.time_s
@@ -110,7 +114,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
                     acc[2] += ph.nbytes / ph.bandwidth
             cost.comm_s += exposed
             acc = cost.comm_by_kind.setdefault(op.comm.kind, [0.0, 0.0])
-            acc[0] += exposed
+            acc[0] += network
             acc[1] += op.comm.bytes
             cost.algorithms[f"{op.comm.group}.{op.comm.kind}"] = c.algorithm
             continue
@@ -119,9 +123,12 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         if pending_overlap:
             extra = _beside(t, pending_overlap, slowdown) - t
             cost.comm_s += extra
-            # charged to the collective's own kind (ring attention's K/V all-gather in the
-            # forward pass is a reduce-scatter of their gradients in the backward pass)
-            cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += extra
+            # its network time is already in comm_by_kind; what the slowed op exposes beyond
+            # it is charged to the collective's own kind too (ring attention's K/V all-gather
+            # in the forward pass is a reduce-scatter of their gradients in the backward pass)
+            if extra > pending_overlap:
+                cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += \
+                    extra - pending_overlap
             pending_overlap = 0.0
             prev_t = 0.0
         cost.compute_s += t

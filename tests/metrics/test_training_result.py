@@ -126,3 +126,20 @@ def test_energy_counts_the_tasks_and_the_optimizer_step_as_busy():
     idle = r["step_time_s"] - busy
     assert r["energy_joules"] == pytest.approx(8 * (busy * h100.tdp + idle * h100.idle_power),
                                                rel=1e-9)
+
+
+def test_overlapping_tp_collectives_hides_them_but_they_still_run():
+    """tp_comm_overlap (with sp) hides the tensor-parallel all-gathers and reduce-scatters
+    behind their GEMMs: the exposed communication drops, the network time and bytes of the
+    collectives (communication.total_time_s, by_kind) stay what they were."""
+    base = {"model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 16},
+            "workload": {"kind": "training", "seq_len": 4096, "global_batch": 64,
+                         "micro_batch": 1},
+            "plan": {"tp": 8, "sp": True, "zero": 1}}
+    plain = archsim.simulate(base).to_dict()["communication"]
+    hidden = archsim.simulate(base, {"plan.tp_comm_overlap": True}).to_dict()["communication"]
+    assert hidden["exposed_time_s"] < plain["exposed_time_s"]
+    assert hidden["total_time_s"] == pytest.approx(plain["total_time_s"], rel=1e-9)
+    for kind in ("allgather", "reducescatter"):
+        assert hidden["by_kind"][kind] == pytest.approx(plain["by_kind"][kind], rel=1e-9)
+    assert hidden["exposed_time_s"] <= hidden["total_time_s"]
