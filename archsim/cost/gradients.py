@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from archsim.cost.memory import sharded_bytes
 from archsim.spec.units import BYTES_PER_ELEMENT
 
 FP32 = 4.0
@@ -39,6 +40,16 @@ class GradientPath:
     """Held by the gradient buffers (before ZeRO-2/3 sharding)."""
     reduce: float
     """Sent by the data-parallel gradient reduction (its element size)."""
+
+
+def accumulated_params(params: float, zero: int, shard: int, expert_params: float = 0.0,
+                       expert_shard: int = 1) -> float:
+    """Parameters whose gradients one micro-batch's pass adds into the buffer: all of the
+    rank's, or under ZeRO-2/3, which reduce-scatter every micro-batch's gradients, its shard
+    (DeepSpeed's partitioned gradients, FSDP's saved gradient shard)."""
+    if zero < 2:
+        return params
+    return sharded_bytes(1.0, params, shard, expert_params, expert_shard)
 
 
 def gradient_path(mode: str, dtype: str) -> GradientPath:

@@ -111,7 +111,6 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         sparsity=sorted({sparsity_pattern(sc) for sc in scs}))
 
 
-
 def gemm_dtype(sc) -> str:
     """The dtype class a scenario's GEMMs run in (archsim/accuracy.py's, fp16 as bf16)."""
     from archsim.accuracy import gemm_dtype_class

@@ -39,10 +39,10 @@ import numpy as np
 FILL_PERCENTILE = 99
 """The window starts this percentile of the end-to-end latency after the first arrival."""
 SERIES_POINTS = 240
+"""Samples of the load over time kept in a result."""
 MIN_WINDOW_SHARE = 0.25
 """The window must hold at least this share of the stream's arrivals (a judgement: a rate read
 off a quarter of a Poisson stream of n requests has a relative spread of about 2/√n)."""
-"""Samples of the load over time kept in a result."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ class PhaseCost:
     executed_flops: float = 0.0
     """The part of them the hardware executes (HFU, TFLOP/s; Op.executed)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
-    """kind → [time_s, bytes] of blocking collectives."""
+    """kind → [network time_s, bytes] of the collectives, blocking or overlapped (``comm_s``
+    is what of them is exposed)."""
     algorithms: dict[str, str] = field(default_factory=dict)
     comm_links: dict[str, list[float]] = field(default_factory=dict)
     """link ('intra', 'intra.d<i>', 'inter') → [latency_s, bytes, busy_s] of the blocking

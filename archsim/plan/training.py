@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from archsim.cost.comm import CommCost, CommGroup, collective_time
 from archsim.cost.compute import compute_time
-from archsim.cost.gradients import gradient_path
+from archsim.cost.gradients import accumulated_params, gradient_path
 from archsim.cost.insitu import factors
 from archsim.cost.memory import (
     ModelStates,
@@ -246,10 +246,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 groups.append("dp")
             bwd.add(rec)
             if grads.accumulate:
-                # ZeRO-2/3 reduce-scatter each micro-batch's gradients and add them into this
-                # rank's shard (DeepSpeed's partitioned gradients, FSDP's _saved_grad_shard)
-                acc = (sharded_bytes(1.0, params, layout.dp_shard, experts, edp)
-                       if plan.zero >= 2 else params)
+                acc = accumulated_params(params, plan.zero, layout.dp_shard, experts, edp)
                 bwd.add(cost_ops([grad_accumulate_op(acc, wl.dtype,
                                                      bytes_per_param=grads.accumulate)],
                                  device, sc_s.groups).slowed(hws[s].speed))

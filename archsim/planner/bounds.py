@@ -44,7 +44,7 @@ from typing import Any
 
 from archsim.cost.comm import CommGroup
 from archsim.cost.compute import compute_time
-from archsim.cost.gradients import gradient_path
+from archsim.cost.gradients import accumulated_params, gradient_path
 from archsim.cost.insitu import factors
 from archsim.cost.memory import (
     model_state_bytes,
@@ -423,8 +423,8 @@ class Bounder:
         fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
         compute_s = block.compute_s
         if self.grads.accumulate:  # as the engine: into the shard under ZeRO-2/3
-            n = (sharded_bytes(1.0, block.params, dp_shard, block.expert_params,
-                               max(1, dp_shard // c.ep)) if c.zero >= 2 else block.params)
+            n = accumulated_params(block.params, c.zero, dp_shard, block.expert_params,
+                                   max(1, dp_shard // c.ep))
             acc = compute_time(grad_accumulate_op(n, self.sc.workload.dtype,
                                                   bytes_per_param=self.grads.accumulate),
                                block.device)

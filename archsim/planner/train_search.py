@@ -164,7 +164,7 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
             lose(reason, row.label, row.step_time_s, detail, False)
         for cand, b in time_pruned:
             if objective == "cost" and b.step_time_s <= best_step:
-                devices = sum(cand.tp * cand.cp * cand.dp for _ in pools_of(cand))
+                devices = cand.tp * cand.cp * cand.dp * cand.pp
                 lose("cost", cand.label(), b.step_time_s,
                      costlier(b.step_time_s, scale(cand) * b.step_time_s, devices, True), True)
                 continue
