@@ -106,6 +106,8 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                                   "method": worst.method,
                                   "from_defaults": worst.from_defaults,
                                   **({"widened": widened} if widened else {})}
+    if mode == "inference":
+        _compose_end_to_end(block, result)
     for group, err in list(block["errors"].items()):
         if err is None:
             block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
@@ -114,6 +116,36 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     block["out_of_range"] += ranges
     block["in_range"] = not block["out_of_range"] and not missing
     return block
+
+
+def _compose_end_to_end(block: dict[str, Any], result: dict[str, Any]) -> None:
+    """A static batch's end-to-end latency is TTFT + n·TPOT (n decode steps): its interval is
+    read off the TTFT and TPOT intervals, [lo_ttft + n·lo_tpot, hi_ttft + n·hi_tpot], so the
+    three never contradict one another (a band of its own, or of the throughput runs standing
+    in, had put one generated token's end-to-end interval below its TTFT's)."""
+    iv = block["intervals"]
+    e2e, ttft, tpot = (result.get(k) for k in ("e2e_latency_s", "ttft_s", "tpot_s"))
+    if "ttft_s" not in iv or not all(isinstance(x, (int, float)) and x > 0
+                                     for x in (e2e, ttft)):
+        return
+    steps = isinstance(tpot, (int, float)) and tpot > 0 and e2e > ttft
+    if steps and "tpot_s" not in iv:
+        return
+    n = (e2e - ttft) / tpot if steps else 0.0  # one generated token: e2e is the TTFT
+    lo = iv["ttft_s"][0] + (n * iv["tpot_s"][0] if steps else 0.0)
+    hi = iv["ttft_s"][1] + (n * iv["tpot_s"][1] if steps else 0.0)
+    iv["e2e_latency_s"] = [lo, hi]
+    parts = [block["errors"].get(g) for g in (("ttft", "tpot") if steps else ("ttft",))]
+    if any(p is None for p in parts):
+        return
+    # the parts' mean errors weighted by their shares of the predicted latency
+    bias = (ttft * parts[0]["bias"] + (n * tpot * parts[1]["bias"] if steps else 0.0)) / e2e
+    block["errors"]["e2e_latency"] = {
+        "mape": max(p["mape"] for p in parts), "bias": bias,
+        "p10": e2e / hi - 1.0, "p90": e2e / lo - 1.0,
+        "runs": sum(p["runs"] for p in parts), "sources": max(p["sources"] for p in parts),
+        "method": f"TTFT + {n:g} × TPOT, each at its own band's ends",
+        "from_defaults": sum(p["from_defaults"] for p in parts)}
 
 
 def _devices_behind(sc: ScenarioSpec, group: str) -> list[str] | None:
@@ -217,7 +249,7 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
     calibrated_kind = "inference" if kind == "serving" else kind
     if rng.kinds and calibrated_kind not in rng.kinds:
         out.append(f"{device}: calibrated on {'/'.join(rng.kinds)} runs only, not {kind}")
-    dtype = gemm_dtype_class(sc)
+    dtype = gemm_dtype_class(sc, spec)
     if rng.dtypes and dtype not in rng.dtypes:
         out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
     for what, value, seen in (("attention", attention_mask(sc), rng.attention),
@@ -234,7 +266,9 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
             out.append(f"{device}: ZeRO stage {sc.plan.zero}; calibrated on stages "
                        f"{', '.join(map(str, rng.zero))}")
     if kind == "inference":
-        checks.append(("batch", sc.workload.batch, rng.batch))  # type: ignore[union-attr]
+        checks += [("batch", sc.workload.batch, rng.batch),  # type: ignore[union-attr]
+                   ("prompt_len", sc.workload.prompt_len,  # type: ignore[union-attr]
+                    rng.prompt_len)]
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
             out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
@@ -256,13 +290,18 @@ def sparsity_pattern(sc: ScenarioSpec) -> str:
     return sp.pattern if sp is not None else "dense"
 
 
-def gemm_dtype_class(sc: ScenarioSpec) -> str:
-    """The GEMMs' dtype class: fp8 / int8 under such a compression plan, else the workload's
-    (fp16 counted as bf16: the same tensor-core rate on every calibrated device)."""
+def gemm_dtype_class(sc: ScenarioSpec, device: DeviceSpec | None = None) -> str:
+    """The GEMMs' dtype class on ``device`` (default: the scenario's first): fp8 / int8 under
+    such a compression plan where the device has that dtype, its ``fallback`` where it does
+    not, else the workload's (fp16 counted as bf16: the same tensor-core rate on every
+    calibrated device)."""
     comp = sc.compression
+    dtype = sc.workload.dtype
     if comp is not None and comp.activation_dtype in ("fp8", "int8"):
-        return comp.activation_dtype
-    return "bf16" if sc.workload.dtype == "fp16" else sc.workload.dtype
+        device = device if device is not None else sc.cluster.pools[0].device
+        dtype = (comp.activation_dtype if comp.activation_dtype in device.peak
+                 or comp.fallback is None else comp.fallback)
+    return "bf16" if dtype == "fp16" else dtype
 
 
 LABELS = {"step_time_s": ("step time", "s"), "tokens_per_s": ("throughput", "tokens/s"),

@@ -3,10 +3,14 @@
 For a serving scenario, a request rate R and an SLO (TTFT and/or TPOT; met when at least
 ``slo.attainment`` of the requests meet it), each device type is tried as a homogeneous
 deployment of identical replicas (the scenario's ``plan.tp``, raised to the next power of two
-while one replica cannot hold the weights and the largest request's KV cache). The scenario's
-request stream (its count, lengths and seed) is replayed at rate R against 1, 2, 4, …
-replicas until the SLO is met, then the boundary is found by bisection — this assumes, as is
-usual, that adding replicas never lowers attainment. Each probe is a full serving simulation.
+while one replica cannot hold the weights and the largest request's KV cache, and further, up
+to a node, while a larger tp could be cheaper). For each tp the stream is first replayed at a
+thousandth of R against one replica: if even requests served one at a time miss the SLO (a
+decode step too slow for the TPOT target), no number of replicas helps and the next tp is
+tried. Otherwise the scenario's request stream (its count, lengths and seed) is replayed at
+rate R against 1, 2, 4, … replicas until the SLO is met, then the boundary is found by
+bisection — this assumes, as is usual, that adding replicas never lowers attainment. Each
+probe is a full serving simulation; the cheapest deployment over the tps tried is the row.
 
 Cost: devices × price per device-hour; per million output tokens it is the serving result's
 own ``cost_per_million_tokens_usd`` — price per hour / (3600 × output tokens/s measured in the
@@ -159,57 +163,47 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
             "unpriced": unpriced}
 
 
+FLOOR_RATE_SHARE = 1e-3
+"""The light-load probe of a tp replays the stream at this share of the rate: requests arrive
+far apart, so each is served alone (the lowest latency a replica of that tp reaches)."""
+
+
 def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[str, Any],
                  tp0: int, pp: int, max_replicas: int, offered: float) -> CapacityRow:
-    from archsim.api import simulate
-
+    """The cheapest deployment of ``device`` meeting the SLO: for each tp from the smallest
+    that holds the model (up to a node, or beyond while memory needs it), the fewest replicas;
+    a tp whose replica misses the SLO even serving one request at a time is skipped (more
+    replicas only shorten queues, not a decode step); a larger tp is tried while it could
+    still need fewer devices than the best found."""
     row = CapacityRow(device=device, feasible=False, pp=pp)
-    tp, why = _fitting_tp(base, device, rate, slo, tp0, pp)
-    if tp is None:
+    tp_fit, why = _fitting_tp(base, device, rate, slo, tp0, pp)
+    if tp_fit is None:
         row.reason = why
         return row
-    row.tp = tp
-    results: dict[int, dict[str, Any]] = {}
-
-    def probe(r: int) -> bool:
-        if r not in results:
-            results[r] = d = simulate(_scenario(base, device, tp, pp, r, rate, slo)).to_dict()
-            row.probes += 1
-            row.tried.append({"replicas": r, "devices": r * tp * pp,
-                              "slo_attainment": d.get("slo_attainment"),
-                              "ttft_p99_s": d.get("ttft_p99_s"),
-                              "tpot_p99_s": d.get("tpot_p99_s"),
-                              "cost_per_million_tokens_usd": d.get("cost_per_million_tokens_usd"),
-                              "met": bool(d["feasible"] and d["meets_slo"])})
-        d = results[r]
-        return bool(d["feasible"] and d["meets_slo"])
-
-    lo, hi = 0, 1  # lo fails (0 replicas serve nothing), hi is the next candidate
-    while not probe(hi):
-        lo = hi
-        if hi >= max_replicas:
-            d = results[hi]
-            row.reason = (f"{max_replicas} replicas of tp {tp} reach SLO attainment "
-                          f"{_fmt_pct(d.get('slo_attainment'))} (< "
-                          f"{_fmt_pct(slo['attainment'])}) at {rate:g} req/s"
-                          + (f"; {'; '.join(d['infeasible_reasons'])}"
-                             if d["infeasible_reasons"] else ""))
-            return row
-        hi = min(2 * hi, max_replicas)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if probe(mid):
-            hi = mid
-        else:
-            lo = mid
-    d = results[hi]
+    node = load_spec_file("devices", device).devices_per_node
+    best: tuple[int, int, dict[str, Any]] | None = None
+    misses: list[str] = []
+    for tp in [t for t in TP_CANDIDATES if t >= tp_fit and (t == tp_fit or t * pp <= node)]:
+        if best is not None and tp * pp >= best[1] * best[0] * pp:
+            break  # one replica of this tp holds as many devices as the best deployment
+        found, reason = _replicas_for(row, base, device, tp, pp, rate, slo, max_replicas)
+        if found is None:
+            misses.append(reason)
+            continue
+        replicas, d = found
+        if best is None or _deployment_cost(d, replicas * tp * pp) < \
+                _deployment_cost(best[2], best[1] * best[0] * pp):
+            best = (tp, replicas, d)
+    row.tried.sort(key=lambda t: (t["tp"], t["replicas"]))
+    if best is None:
+        row.reason = "; ".join(misses)
+        return row
+    tp, replicas, d = best
     row.feasible = True
-    row.replicas = hi
-    row.devices = hi * tp * pp
+    row.tp, row.replicas, row.devices = tp, replicas, replicas * tp * pp
     row.slo_attainment = d["slo_attainment"]
     row.ttft_p99_s, row.tpot_p99_s = d["ttft_p99_s"], d["tpot_p99_s"]
     row.tokens_per_s, row.offered_tokens_per_s = d["tokens_per_s"], offered
-    row.tried.sort(key=lambda t: t["replicas"])
     row.uncertainty = d.get("uncertainty")
     price = load_spec_file("devices", device).price_per_hour
     if price is not None:
@@ -217,6 +211,82 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
         row.cost_per_hour_usd = d["cost_per_hour_usd"]
         row.cost_per_million_tokens_usd = d["cost_per_million_tokens_usd"]
     return row
+
+
+def _deployment_cost(d: Mapping[str, Any], devices: int) -> tuple[float, int]:
+    """Order of deployments: $ per million tokens where priced, then devices."""
+    usd = d.get("cost_per_million_tokens_usd")
+    return (usd if usd is not None else math.inf, devices)
+
+
+def _replicas_for(row: CapacityRow, base: Mapping[str, Any], device: str, tp: int, pp: int,
+                  rate: float, slo: dict[str, Any], max_replicas: int
+                  ) -> tuple[tuple[int, dict[str, Any]] | None, str]:
+    """Fewest replicas of tp ``tp`` meeting the SLO at ``rate`` (doubling, then bisection),
+    with the probes recorded on ``row``; None and why when none do."""
+    from archsim.api import simulate
+
+    results: dict[int, dict[str, Any]] = {}
+
+    def record(r: int, d: dict[str, Any], at_rate: float) -> bool:
+        ok = bool(d["feasible"] and d["meets_slo"])
+        row.probes += 1
+        row.tried.append({"tp": tp, "replicas": r, "devices": r * tp * pp,
+                          "rate_per_s": at_rate, "slo_attainment": d.get("slo_attainment"),
+                          "ttft_p99_s": d.get("ttft_p99_s"), "tpot_p99_s": d.get("tpot_p99_s"),
+                          "cost_per_million_tokens_usd": d.get("cost_per_million_tokens_usd"),
+                          "met": ok})
+        return ok
+
+    light = rate * FLOOR_RATE_SHARE
+    floor = simulate(_scenario(base, device, tp, pp, 1, light, slo)).to_dict()
+    if not record(1, floor, light):
+        return None, (f"tp {tp}: one replica misses the SLO even serving one request at a "
+                      f"time (attainment {_fmt_pct(floor.get('slo_attainment'))}, p99 TTFT "
+                      f"{_fmt_s(floor.get('ttft_p99_s'))}, p99 TPOT "
+                      f"{_fmt_s(floor.get('tpot_p99_s'))})"
+                      + (f"; {'; '.join(floor['infeasible_reasons'])}"
+                         if floor["infeasible_reasons"] else ""))
+
+    def probe(r: int) -> bool:
+        if r not in results:
+            results[r] = simulate(_scenario(base, device, tp, pp, r, rate, slo)).to_dict()
+            record(r, results[r], rate)
+        d = results[r]
+        return bool(d["feasible"] and d["meets_slo"])
+
+    lo, hi = 0, 1  # lo fails (0 replicas serve nothing), hi is the next candidate
+    while True:
+        try:
+            if probe(hi):
+                break
+        except SpecError as exc:  # e.g. more devices than one node of a profile without a
+            # scale-out interconnect: no deployment of this size can be described
+            problems = "; ".join(p.removeprefix("<scenario>: ") for p in exc.problems)
+            return None, (f"{hi} replicas of tp {tp} ({hi * tp * pp} devices) cannot be "
+                          f"simulated: {problems}"
+                          + (f"; {lo} replicas reach SLO attainment "
+                             f"{_fmt_pct(results[lo].get('slo_attainment'))}" if lo else ""))
+        lo = hi
+        if hi >= max_replicas:
+            d = results[hi]
+            return None, (f"{max_replicas} replicas of tp {tp} reach SLO attainment "
+                          f"{_fmt_pct(d.get('slo_attainment'))} (< "
+                          f"{_fmt_pct(slo['attainment'])}) at {rate:g} req/s"
+                          + (f"; {'; '.join(d['infeasible_reasons'])}"
+                             if d["infeasible_reasons"] else ""))
+        hi = min(2 * hi, max_replicas)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if probe(mid):
+            hi = mid
+        else:
+            lo = mid
+    return (hi, results[hi]), ""
+
+
+def _fmt_s(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g} s"
 
 
 def _fitting_tp(base: Mapping[str, Any], device: str, rate: float, slo: dict[str, Any],

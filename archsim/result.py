@@ -20,6 +20,16 @@ Metric definitions (each defined once, here):
   peak live activations (read off the simulated schedule) + runtime reserve; on a cluster of
   several device types, that of the stage that fills its device's memory the most (the one
   that decides whether the plan fits), with that device's ``capacity_bytes``.
+* ``memory.per_stage[].micro_batches_alive`` — micro-batches whose activations a stage holds
+  at its peak, in whole micro-batches: chunks alive / virtual stages under interleaving (19 of
+  4 chunks each a quarter of the stage's layers: 4.75).
+* ``pipeline.bubble_fraction`` — bubble_s / step_time_s (the step includes fixed overheads and
+  exposed communication); ``pipeline.ideal_bubble_fraction`` — (p − 1) / (v · m), the bubble
+  of uniform stages as a share of their compute (Narayanan et al. 2021): the two have
+  different denominators.
+* ``offered_requests_per_s`` (serving) — the arrival rate asked for (``workload.arrival
+  .rate_per_s``; a trace's mean rate); ``requests_per_s`` is the rate served in the steady
+  state.
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run;

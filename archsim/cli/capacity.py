@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from archsim.cli.common import check_writable
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
+from archsim.spec.shape import MAX_NUMBER
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +53,9 @@ def parse_slo(text: str) -> dict[str, float]:
                 seconds = parse_quantity(value, "time")
             except ValueError as exc:
                 raise SpecError([f"--slo {key}={value}: {exc}"]) from None
-        if not seconds > 0:
-            raise SpecError([f"--slo {key}={value}: expected seconds greater than 0"])
+        if not (seconds > 0 and math.isfinite(seconds)) or seconds > MAX_NUMBER:
+            raise SpecError([f"--slo {key}={value}: expected seconds greater than 0 (a finite "
+                             f"number up to {MAX_NUMBER:.0e})"])
         out[f"{key}_s"] = seconds
     return out
 
@@ -69,18 +72,21 @@ def render(result: dict) -> str:
              "$/M tokens = devices × price per device-hour / (3600 × output tokens/s in the "
              "steady state of the probe that met the SLO) × 10⁶", ""]
     rows = []
+    piped = any((r.get("pp") or 1) > 1 for r in result["rows"])
     for r in result["rows"]:
         if not r["feasible"]:
-            rows.append([r["device"], "-", "-", "-", "-", "-", "-", "-", "-"])
+            rows.append([r["device"], "-", *(["-"] if piped else []), "-", "-", "-", "-", "-",
+                         "-", "-"])
             continue
         money = "no price" if r["cost_per_hour_usd"] is None else usd(r["cost_per_hour_usd"])
         per_m = "no price" if r["cost_per_million_tokens_usd"] is None else \
             usd(r["cost_per_million_tokens_usd"])
-        rows.append([r["device"], r["tp"], r["replicas"], r["devices"],
-                     pct(r["slo_attainment"]), human_time(r["ttft_p99_s"]),
+        rows.append([r["device"], r["tp"], *([r["pp"]] if piped else []), r["replicas"],
+                     r["devices"], pct(r["slo_attainment"]), human_time(r["ttft_p99_s"]),
                      human_time(r["tpot_p99_s"]), money, per_m])
-    lines.append(table(["device", "tp", "replicas", "devices", "attainment", "TTFT p99",
-                        "TPOT p99", "cost/hour", "$/M tokens"], rows))
+    lines.append(table(["device", "tp", *(["pp"] if piped else []), "replicas", "devices",
+                        "attainment", "TTFT p99", "TPOT p99", "cost/hour", "$/M tokens"],
+                       rows))
     for r in result["rows"]:
         if not r["feasible"]:
             lines.append(f"{r['device']}: {r['reason']}")

@@ -8,8 +8,9 @@ profile's efficiency, from nccl-tests bus-bandwidth measurements) and per-step l
 * ring all-gather / reduce-scatter: (n−1)·α +  (n−1)/n · S/B
 * tree all-reduce (across nodes only, as NCCL does): 2·⌈log2 n⌉·α + 2(n−1)/n · S/B
   (double binary tree; the same β term as the ring)
-* in-network (NVLS/SHARP) all-reduce: 2(n−1)·α + 2(n−1)/n · S/B_nvls, B_nvls = line × nvls
-  efficiency (latency as the ring's: measured small all-reduces are no faster)
+* in-network (NVLS/SHARP) all-reduce, n ≥ 5: 2(n−1)·α + S/A_nvls, A_nvls = line × nvls
+  efficiency × 8/14 (the efficiency is the 8-rank bus bandwidth; the algorithm bandwidth does
+  not depend on n; latency as the ring's: measured small all-reduces are no faster)
 * all-to-all: (n−1)·α + max(intra, inter) bytes / bandwidth over the links each part uses
 * point-to-point: α + S/B
 
@@ -24,13 +25,20 @@ Topology of the scale-up domain (the interconnect profile's ``topology``):
   per device and split over its two links): dimension-ordered — reduce-scatter along each
   dimension the group covers, then all-gather back (Chan et al. 2007's bucket algorithm), each
   dimension a ring at 2·b per chip when it wraps, b when the group covers part of it
-  (archsim/cost/topology.py). All-to-all routes dimension by dimension, each dimension bound by
-  its bisection: max((e−1)/e, e/4) · S / B_dim.
+  (archsim/cost/topology.py); over k dimensions the buffer goes in k parts, part r starting at
+  dimension r, so every dimension's links carry a part at every step (on a 16×16 torus an
+  all-reduce then takes 2(N−1)/N·S/(4b), the bound of a chip's four links). All-to-all
+  routes dimension by dimension, each dimension bound by its bisection:
+  max((e−1)/e, e/4) · S / B_dim.
 
-A group whose ranks span nodes runs hierarchically (NCCL's behaviour with several GPUs of a
-group per node): reduce-scatter inside the node, all-reduce of the 1/r shard across nodes on
-each rank's own NIC share, all-gather inside the node. With one rank per node it is a flat
-ring (or tree, or in-network) over the NICs. Fat-tree / rail oversubscription tapers the NIC
+A group with r ranks in each of several nodes runs NCCL's rings through all its ranks, each
+ring crossing a node boundary once on its own NIC: per rank min(scale-up bandwidth, r × the
+device's NIC share), as measured across A100 and B200 nodes (``_multi_node_rings``); an
+all-reduce may take NCCL's tree instead (the same bandwidth, fewer latency steps), and with
+in-network reduction across nodes (SHARP: CollNet) the hierarchical form: reduce-scatter inside
+the node, all-reduce of the 1/r shard across nodes, all-gather inside. Torus and mesh pools run
+that hierarchical form (dimension-ordered). With one rank per node it is a flat ring (or tree,
+or in-network) over the NICs. Fat-tree / rail oversubscription tapers the NIC
 share by the group's spine-crossing traffic (topology.py). The algorithm with the lower time
 is chosen, and its name is returned so the result can show it.
 
@@ -54,6 +62,13 @@ from archsim.cost.topology import Spine, TorusDim, mesh_fraction, spine_taper, t
 from archsim.spec.hardware import InterconnectSpec, PoolSpec
 
 NO_TAPER = Spine()
+
+IN_NETWORK_REFERENCE_RANKS = 8
+"""Ranks at which the interconnect profiles' ``in_network_efficiency`` (all-reduce bus
+bandwidth / line rate) was measured: a node of 8 H100s / H200s / B200s."""
+IN_NETWORK_MIN_RANKS = 5
+"""Fewest ranks NCCL runs an NVLS all-reduce on: at 4 GPUs of an 8 × H200 node NCCL 2.27.7
+picks the ring (reference/calibration/micro.csv mleng-h200-allreduce-4gpu-nvls); at 5 NVLS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +139,7 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
     intra_scale *= ce
     nic_scale *= ce
     node = pool.node_size
-    per_node = 1 if stride >= node else max(1, min(size, node // stride))
+    per_node = _fewest_per_node(size, stride, node, pool.count)
     torus: tuple[TorusDim, ...] = ()
     dims = pool.torus_dims
     if dims and per_node > 1:
@@ -138,6 +153,33 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
                      inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device * nic_scale,
                      torus=torus, mesh_fraction=mesh, spine=spine_taper(pool, nodes, node_stride),
                      intra_scale=intra_scale, collective_scale=ce)
+
+
+@lru_cache(maxsize=1024)
+def _fewest_per_node(size: int, stride: int, node: int, count: int) -> int:
+    """Fewest ranks that any group of ``size`` ranks ``stride`` apart (Megatron order: the
+    groups tile consecutive blocks of size·stride ranks of the pool's ``count``) has in one
+    node of ``node`` devices; ``size`` when every group fits in one node. A group that
+    straddles a node boundary (tp 3 or 12 on 8-device nodes) runs at the pace of its smallest
+    piece, as its rings cross there."""
+    span = size * stride
+    if count <= node or (span <= node and node % span == 0):
+        return size
+    if stride >= node:
+        return 1
+    if span % node == 0 and node % stride == 0:
+        return node // stride  # whole nodes, as many of the group's ranks in each
+    fewest = size
+    blocks = math.lcm(span, node) // span  # the pattern repeats after lcm(span, node) ranks
+    for block in range(max(1, min(blocks, node, count // span))):
+        for offset in range(stride):
+            counts: dict[int, int] = {}
+            for k in range(size):
+                rank = block * span + offset + k * stride
+                counts[rank // node] = counts.get(rank // node, 0) + 1
+            if len(counts) > 1:
+                fewest = min(fewest, min(counts.values()))
+    return fewest
 
 
 def torus_link_bandwidth(link: InterconnectSpec) -> float:
@@ -187,14 +229,21 @@ def _flat(kind: str, n: int, nbytes: float, bw: float, alpha: float,
         if n > 2 and tree:
             steps = 2 * math.ceil(math.log2(n))
             options.append(_cost("tree", [Phase(where, steps * alpha, beta, bw)]))
-        if link is not None and link.in_network_reduction and link.in_network_efficiency:
-            nvls_bw = link.bandwidth * link.in_network_efficiency * nvls_scale
-            # the switch reduces: the same link carries fewer bytes (beta · bw / nvls_bw);
-            # its latency is taken as the ring's: nccl-tests measures no faster small
+        if (link is not None and link.in_network_reduction and link.in_network_efficiency
+                and n >= IN_NETWORK_MIN_RANKS):
+            # the switch reduces: each rank sends and receives S once whatever n, so the
+            # algorithm bandwidth is constant and the bus bandwidth 2(n−1)/n of it; the
+            # profile's in_network_efficiency is the bus bandwidth at 8 ranks (IN_NETWORK_
+            # REFERENCE_RANKS). Measured on 8 H200s, algbw 259, 261, 268, 270 GB/s at 5–8
+            # GPUs (reference/calibration/micro.csv mleng-h200-allreduce-*-nvls).
+            # Its latency is taken as the ring's: nccl-tests measures no faster small
             # all-reduce on NVLS hardware (26 µs at 1 KB on 8 H100s, reference/calibration/
             # micro.csv nccl-allreduce-h100-8gpu-1K, as the ring's 14 steps of 1.8 µs)
+            ref = IN_NETWORK_REFERENCE_RANKS
+            algbw = (link.bandwidth * link.in_network_efficiency * nvls_scale
+                     * ref / (2 * (ref - 1)))
             options.append(_cost("nvls" if link.kind == "nvlink" else "in-network",
-                                 [Phase(where, 2 * (n - 1) * alpha, beta * bw / nvls_bw, bw)]))
+                                 [Phase(where, 2 * (n - 1) * alpha, nbytes * bw / algbw, bw)]))
         return min(options, key=lambda c: c.time_s)
     if kind in ("allgather", "reducescatter"):
         return _cost("ring", _ring_phases(1, n, nbytes, bw, alpha, where))
@@ -218,16 +267,27 @@ def _torus(kind: str, nbytes: float, group: CommGroup) -> CommCost:
         return _cost(name, phases)
     if kind not in ("allreduce", "allgather", "reducescatter"):
         raise ValueError(f"unknown collective {kind!r}")
-    scatter, shard = [], nbytes
-    for d in group.torus:
-        e = d.extent
-        scatter.append(Phase(f"intra.d{d.index}", (e - 1) * alpha, (e - 1) / e * shard,
-                             dim_bw[d.index]))
-        shard /= e
-    if kind == "reducescatter":
-        return _cost(name, scatter)
-    gather = scatter[::-1]
-    return _cost(name, gather if kind == "allgather" else scatter + gather)
+
+    def ordered(dims: tuple, part: float) -> list[Phase]:
+        scatter, shard = [], part
+        for d in dims:
+            e = d.extent
+            scatter.append(Phase(f"intra.d{d.index}", (e - 1) * alpha, (e - 1) / e * shard,
+                                 dim_bw[d.index]))
+            shard /= e
+        if kind == "reducescatter":
+            return scatter
+        gather = scatter[::-1]
+        return gather if kind == "allgather" else scatter + gather
+
+    # k dimensions: the buffer in k parts, part r starting at dimension r, so that at every
+    # step each part is on another dimension's links and all of them carry data at once
+    k = len(group.torus)
+    dims = tuple(group.torus)
+    rotations = [ordered(dims[r:] + dims[:r], nbytes / k) for r in range(k)]
+    steps = [max((rot[j] for rot in rotations), key=lambda p: p.time_s)
+             for j in range(len(rotations[0]))]
+    return _cost(name, steps)
 
 
 def _intra(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:
@@ -285,7 +345,7 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
         cost = _flat(kind, n, nbytes, nic, inter.latency, inter, where="inter",
                      nvls_scale=group.collective_scale)
         return CommCost(cost.time_s, f"{cost.algorithm}(inter)", cost.phases)
-    r, nodes = group.per_node, group.nodes
+    r = group.per_node
     if kind == "alltoall":
         # each rank sends S/n to every other rank: (r−1) peers in the node, (n−r) over the NIC
         t_intra = (r - 1) / n * nbytes / _injection_bandwidth(group)
@@ -296,6 +356,53 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
         else:
             phase = Phase("intra", latency, (r - 1) / n * nbytes, _injection_bandwidth(group))
         return _cost("hierarchical", [phase])
+    if kind not in ("allreduce", "allgather", "reducescatter"):
+        raise ValueError(f"unknown collective {kind!r}")
+    if group.torus or (group.intra is not None and group.intra.topology == "mesh"):
+        return _hierarchical(kind, nbytes, group, nic)
+    options = _multi_node_rings(kind, nbytes, group, nic)
+    if inter.in_network_reduction:  # CollNet: reduce in the node, SHARP across, gather
+        options.append(_hierarchical(kind, nbytes, group, nic))
+    return min(options, key=lambda c: c.time_s)
+
+
+def _multi_node_rings(kind: str, nbytes: float, group: CommGroup, nic: float
+                      ) -> list[CommCost]:
+    """NCCL's ring (and, for all-reduce, tree) through all n ranks of a group with r of them
+    in each node: each ring crosses a node boundary once, on its own NIC (a channel per
+    NIC), and runs at its slowest hop: per rank min(scale-up ring bandwidth, r × the device's
+    NIC share). Measured: 2 × 8 A100 with 4 HDR NICs per node, 86 GB/s all-reduce bus
+    bandwidth (min(232, 8 × 12.5 × 0.86)); 4 × 8 B200 with 8 × 50 GB/s EFA, 381.8 GB/s
+    (reference/collectives.md; reference/calibration/micro.csv mleng-b200-allreduce-4node)."""
+    n, r, nodes = group.size, group.per_node, group.nodes
+    intra, inter = group.intra, group.inter
+    assert intra is not None and inter is not None
+    alpha = max(intra.latency, inter.latency)
+    bw_intra = group.intra_bandwidth * size_fraction(intra, nbytes)
+    steps = 2 if kind == "allreduce" else 1
+    volume = steps * (n - 1) / n * nbytes  # what each rank sends
+    # the bottleneck link: the device's NIC share carries 1/r of it (the other r − 1 hops of
+    # each ring are in the node)
+    phase = (Phase("inter", 0.0, volume / r, nic) if r * nic < bw_intra
+             else Phase("intra", 0.0, volume, bw_intra))
+
+    def at(latency: float) -> list[Phase]:
+        return [Phase(phase.link, latency, phase.nbytes, phase.bandwidth)]
+
+    options = [_cost("ring(multi-node)", at(steps * (n - 1) * alpha))]
+    if kind == "allreduce" and nodes > 2:
+        # double binary tree across nodes, a chain inside each (NCCL's tree)
+        tree = 2 * math.ceil(math.log2(nodes)) * inter.latency + 2 * (r - 1) * intra.latency
+        options.append(_cost("tree(multi-node)", at(tree)))
+    return options
+
+
+def _hierarchical(kind: str, nbytes: float, group: CommGroup, nic: float) -> CommCost:
+    """In the node, then across nodes on each rank's NIC share, then in the node again: the
+    dimension-ordered collective of a torus or mesh pool, and NCCL's CollNet with in-network
+    reduction across nodes."""
+    r, nodes, inter = group.per_node, group.nodes, group.inter
+    assert inter is not None
     shard = nbytes / r
     if kind == "allreduce":
         inside = _intra("reducescatter", r, nbytes, group).phases
@@ -303,8 +410,6 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
                        nvls_scale=group.collective_scale)
         outside = _intra("allgather", r, nbytes, group).phases
         return _cost("hierarchical", [*inside, *across.phases, *outside])
-    if kind not in ("allgather", "reducescatter"):
-        raise ValueError(f"unknown collective {kind!r}")
     # all-gather / reduce-scatter: one pass inside, one across
     inside = _intra(kind, r, nbytes, group).phases
     across = _ring_phases(1, nodes, shard, nic, inter.latency, "inter")

@@ -74,6 +74,14 @@ def _build(device: DeviceSpec) -> InSituFactors:
 
     sustained = value("sustained_compute")
     scale = {dtype: ceiling / plateau * sustained for dtype, ceiling in ins.matmul_ceiling.items()}
+    curves = dict(ins.matmul_curve)
+    if _same_peak(device, "int8", "fp8"):
+        # one 8-bit tensor-core rate (Hopper: 1979 dense TOPS and TFLOPS, hardware.csv): int8
+        # GEMMs take fp8's measured sweep and ceiling where int8 has none of its own
+        if "fp8" in curves:
+            curves.setdefault("int8", curves["fp8"])
+        if "fp8" in scale:
+            scale.setdefault("int8", scale["fp8"])
     default = scale.get(ins.curve_dtype, sustained)
     try:
         curve_peak: float | None = device.peak_for(ins.curve_dtype)
@@ -81,7 +89,7 @@ def _build(device: DeviceSpec) -> InSituFactors:
         curve_peak = None
     attention_plateau = max(e for _, e in eff.attention.points) if eff.attention else plateau
     return InSituFactors(
-        matmul_scale=scale, curves=dict(ins.matmul_curve), default_matmul_scale=default,
+        matmul_scale=scale, curves=curves, default_matmul_scale=default,
         curve_peak=curve_peak,
         attention_scale=(ins.attention_ceiling / attention_plateau * sustained
                          if ins.attention_ceiling is not None else None),
@@ -92,6 +100,10 @@ def _build(device: DeviceSpec) -> InSituFactors:
         iteration_overhead=value("iteration_overhead"), host_op_cost=ins.host_op_cost,
         other_op_overhead=ins.other_op_overhead,
         weight_read_scale=ins.weight_read_scale if ins.weight_read_scale is not None else 1.0)
+
+
+def _same_peak(device: DeviceSpec, a: str, b: str) -> bool:
+    return a in device.peak and b in device.peak and device.peak[a] == device.peak[b]
 
 
 def insitu_curve(f: InSituFactors, dtype: str) -> Any:

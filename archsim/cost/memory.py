@@ -6,7 +6,8 @@ momentum and variance (12 B). ZeRO-1 shards the optimizer states over the data-p
 ZeRO-2 also the gradients, ZeRO-3 also the weights. SGD with momentum keeps 8 B of fp32 state.
 Training in fp32 keeps no separate master copy (the weights are fp32): 4 + 4 + 8 B with Adam.
 MoE expert parameters are sharded over the expert-data-parallel group (dp·cp/ep ranks), the
-only ranks that hold the same experts.
+only ranks that hold the same experts. ZeRO-3 also holds the units it has gathered in full
+(:func:`with_zero3_working_set`).
 Activation memory per stage is read off the simulated schedule (micro-batches alive at once ×
 bytes each); :func:`korthikanti_layer_bytes` is the closed formula that tests compare with.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archsim.spec.units import BYTES_PER_ELEMENT
+from archsim.spec.units import BYTES_PER_ELEMENT, keeps_master_copy
 
 # fp32 master weight + momentum + variance (Adam); fp32 master + momentum (SGD)
 OPTIMIZER_BYTES_PER_PARAM = {"adam": 12.0, "sgd": 8.0}
@@ -48,7 +49,8 @@ def model_state_bytes(params: float, dtype: str, optimizer: str, zero: int, shar
     e = BYTES_PER_ELEMENT[dtype]
     if not training:
         return ModelStates(weights=e * params, gradients=0.0, optimizer_states=0.0)
-    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer] - (FP32_MASTER if e >= FP32_MASTER else 0.0)
+    opt = OPTIMIZER_BYTES_PER_PARAM[optimizer] - (0.0 if keeps_master_copy(dtype)
+                                                  else FP32_MASTER)
 
     def sharded(bytes_per_param: float, from_stage: int) -> float:
         if zero < from_stage:
@@ -79,6 +81,25 @@ def with_fp8_weight_copy(states: ModelStates, params: float, end_params: float, 
     copy = (sharded_bytes(1.0, layers, shard, expert_params, expert_shard) if zero >= 3
             else layers)
     return ModelStates(states.weights + copy, states.gradients, states.optimizer_states)
+
+
+def with_zero3_working_set(states: ModelStates, unit_params: float, weight_bytes: float,
+                           grad_bytes: float, prefetch: int) -> ModelStates:
+    """``states`` plus what ZeRO-3 / FSDP holds in full beside a rank's shards: the gathered
+    parameters of the unit computing and of the ``prefetch`` units gathered ahead of it, and
+    the unsharded gradients of one unit until its reduce-scatter has run.
+
+    A unit is what one all-gather fetches (``plan.zero3_granularity``): a transformer layer,
+    the embedding or the head as FSDP wraps them, or one weight tensor as DeepSpeed ZeRO-3
+    fetches them; ``unit_params`` is the largest on the stage (already divided by tensor and
+    expert parallelism). FSDP's flat parameter is gathered into its own buffer and freed
+    after use (PyTorch FSDP ``FlatParamHandle.unshard`` / ``reshard``), and its backward
+    prefetch and rate limiter keep one more gathered (Zhao et al. 2023, "PyTorch FSDP":
+    backward prefetching, the rate limiter). ``grad_bytes``: per parameter of the reduced
+    gradient (archsim/cost/gradients.py)."""
+    held = (1 + max(0, prefetch)) * unit_params * weight_bytes
+    return ModelStates(states.weights + held, states.gradients + unit_params * grad_bytes,
+                       states.optimizer_states)
 
 
 def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1, sp: bool = False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from archsim.graph.ops import Op
-from archsim.spec.units import BYTES_PER_ELEMENT
+from archsim.spec.units import BYTES_PER_ELEMENT, keeps_master_copy
 
 _ADAM_FLOPS_PER_PARAM = 12.0
 # FlashAttention-2 backward: 5 matmuls of the forward's 2 (Dao 2023, §3.1.2) → 2.5×, i.e.
@@ -32,19 +32,29 @@ def backward_of(op: Op) -> list[Op]:
         conj = {"allreduce": "allreduce", "allgather": "reducescatter",
                 "reducescatter": "allgather", "alltoall": "alltoall", "p2p": "p2p"}
         kind = conj[op.comm.kind]
-        return [replace(op, name=name + ".bwd", phase="bwd",
-                        comm=replace(op.comm, kind=kind))]
+        out = [replace(op, name=name + ".bwd", phase="bwd", comm=replace(op.comm, kind=kind))]
+        if op.comm.group == "cp" and op.comm.kind == "allgather":
+            # ring attention keeps only the rank's own K/V: its backward receives every other
+            # block again while their gradients travel back to their owners, twice the
+            # forward's bytes (Transformer Engine AttnFuncWithCPAndKVP2P.backward sends K/V
+            # and dK/dV in one buffer)
+            out.insert(0, replace(op, name=name + ".bwd_kv", phase="bwd"))
+        return out
     if op.kind == "matmul":
         assert op.shape is not None
         batch, m, k, n = op.shape
         # dX = dY·Wᵀ: (m×n)·(n×k); dW = Xᵀ·dY: (k×m)·(m×n). Both run dense (a 2:4 pattern of
         # W is not one of Wᵀ) and without dequantization (training keeps 16-bit weights).
-        comm = op.dgrad_comm
-        op = replace(op, work_fraction=1.0, executed=1.0, vector_flops=0.0, dgrad_comm=None)
+        comm, regather = op.dgrad_comm, op.regather
+        op = replace(op, work_fraction=1.0, executed=1.0, vector_flops=0.0, dgrad_comm=None,
+                     regather=None)
         weight = op.layout is not None
         dx = replace(op, name=name + ".dgrad", phase="bwd", shape=(batch, m, n, k), params=0.0,
                      saved_bytes=0.0, layout="nn" if weight else None)
         ops = [dx]
+        if regather is not None:  # issued before the data gradient, which hides it
+            ops.insert(0, Op(name=name + ".regather", kind="comm", phase="bwd", dtype=op.dtype,
+                             comm=regather))
         if comm is not None:
             ops.append(Op(name=name + ".dgrad_comm", kind="comm", phase="bwd", dtype=op.dtype,
                           comm=comm))
@@ -97,7 +107,8 @@ def optimizer_op(params: float, optimizer: str, dtype: str, name: str = "optimiz
     training the master weight is the weight: nothing more to write.
     """
     e = BYTES_PER_ELEMENT[dtype]
-    per_param = (24.0 if optimizer == "adam" else 16.0) + (e if e >= 4 else 2 * e)
+    per_param = (24.0 if optimizer == "adam" else 16.0) + (2 * e if keeps_master_copy(dtype)
+                                                            else e)
     return Op(name=name, kind="optimizer", phase="opt", flops=_ADAM_FLOPS_PER_PARAM * params,
               bytes=per_param * params, dtype=dtype)
 

@@ -103,6 +103,10 @@ class Op:
     """A collective on this GEMM's input gradient in the backward pass that no forward
     collective stands in for: Megatron-LM's f operator before the vocab-parallel (column-
     parallel) logits GEMM, an all-reduce of the gradient of its input over tp."""
+    regather: Comm | None = None
+    """The all-gather that re-assembles this column-parallel GEMM's sequence-parallel input in
+    the backward pass for its weight gradient: Megatron-core and Transformer Engine save only
+    the rank's sequence shard and gather it again, overlapped with the data-gradient GEMM."""
     masked: float = 0.0
     """Share of a fused attention's full q×kv score work that its causal mask makes skippable
     (0.5 for a whole prefix; work_fraction assumes the kernel skips all of it). A profile that

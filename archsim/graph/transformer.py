@@ -151,6 +151,16 @@ def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
                         overlap_gemm=gemm, backward=backward))
 
 
+def _regathered(op: Op, s: Shape, tok: float, h: int) -> Op:
+    """``op`` (a column-parallel GEMM reading the all-gathered ``tok`` × ``h`` input of a
+    sequence-parallel training layer) with the backward re-gather of that input
+    (Op.regather; Megatron-core ``LinearWithGradAccumulationAndAsyncCommunication``)."""
+    if s.tp <= 1 or not s.sp or not s.training:
+        return op
+    return replace(op, regather=Comm(kind="allgather", group="tp", bytes=s.e * tok * h,
+                                     overlappable=True, backward=False))
+
+
 def _norm(name: str, model: ModelSpec, s: Shape, tokens_sp: float, h: int) -> Op:
     saved = s.e * tokens_sp * h if s.training else 0.0
     params = h * (2 if (model.norm == "layernorm" and model.bias) else 1)
@@ -198,8 +208,8 @@ def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     # K/V heads are split over tp ranks, or replicated when there are fewer than tp of them
     heads_t, kv_t = a / t, max(g / t, 1.0)
     qkv_out = int((heads_t + 2 * kv_t) * d)
-    ops.append(_matmul(p + "qkv", tok, h, qkv_out, s, bias=model.bias,
-                       saved=(e * tok_sp * h if train else 0.0)))
+    ops.append(_regathered(_matmul(p + "qkv", tok, h, qkv_out, s, bias=model.bias,
+                                   saved=(e * tok_sp * h if train else 0.0)), s, tok, h))
     if model.position == "rope":
         ops.append(_rope(p + "rope", model, s, heads_t, kv_t))
     ops.extend(_attention_core(p, model, s, heads_t, kv_t))
@@ -222,7 +232,8 @@ def layer_forward(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     else:
         if t > 1 and s.sp and not parallel:
             ops.append(_collective(p + "ag_mlp", "allgather", "tp", e * tok * h, s))
-        ops.extend(_dense_mlp(p, model, s, tok, tok_sp, model.ffn))
+        mlp = _dense_mlp(p, model, s, tok, tok_sp, model.ffn)
+        ops.extend([_regathered(mlp[0], s, tok, h), *mlp[1:]])
         if t > 1:
             kind = "reducescatter" if s.sp else "allreduce"
             ops.append(_collective(p + ("rs_mlp" if s.sp else "ar_mlp"), kind, "tp",
@@ -436,8 +447,9 @@ def head_forward(model: ModelSpec, s: Shape) -> list[Op]:
         ops.append(_collective("ag_head", "allgather", "tp", e * tok * h, s))
     classifier = model.num_labels is not None
     v_t = model.num_labels if classifier else model.vocab // t
-    logits = _matmul("logits", tok, h, v_t, unquantized(s), bias=classifier and model.bias,
-                     saved=(e * tok * h if s.training else 0.0))
+    logits = _regathered(_matmul("logits", tok, h, v_t, unquantized(s),
+                                 bias=classifier and model.bias,
+                                 saved=(e * tok_sp * h if s.training else 0.0)), s, tok, h)
     if model.tied_embeddings and not classifier:
         logits = replace(logits, params=0.0)  # shares the embedding table
     if t > 1 and not s.sp and not classifier and s.training:

@@ -89,7 +89,7 @@ def _sources(runs: Sequence[Loaded]) -> str:
 
 def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     """What the fitted ``runs`` covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages,
-    sequence lengths (training) and batch sizes (inference)."""
+    sequence lengths (training), batch sizes and prompt lengths (inference)."""
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
@@ -107,6 +107,7 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         zero=sorted({sc.plan.zero for sc in training}),
         seq_len=span([sc.workload.seq_len for sc in training]),  # type: ignore[union-attr]
         batch=span([sc.workload.batch for sc in inference]),  # type: ignore[union-attr]
+        prompt_len=span([sc.workload.prompt_len for sc in inference]),  # type: ignore
         attention=sorted({attention_mask(sc) for sc in scs}),
         sparsity=sorted({sparsity_pattern(sc) for sc in scs}))
 

@@ -140,8 +140,9 @@ def _step_costs(iplan: InferencePlan, b: int, prompt: int, gen: int
 
 
 def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, Any]:
-    """One step's kernel time split by roofline bound, its FLOPs and bytes: for one
-    tensor-parallel rank of each stage, summed over the stages (per device when pp = 1)."""
+    """One step's kernel time split by roofline bound (one tensor-parallel rank of each stage,
+    summed over the stages a step passes through) and its FLOPs and bytes per device (the
+    stages' mean: a device of one stage holds 1/pp of the layers)."""
     mem = comp = comm = flops = nbytes = 0.0
     for s, st in enumerate(iplan.stages):
         device = st.device
@@ -160,7 +161,8 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
             nbytes += n * op.bytes
     return {"bound_by": "compute" if comp >= mem else "memory",
             "compute_bound_s": comp, "memory_bound_s": mem, "communication_s": comm,
-            "flops_per_device": flops, "bytes_per_device": nbytes,
+            "flops_per_device": flops / len(iplan.stages),
+            "bytes_per_device": nbytes / len(iplan.stages),
             "arithmetic_intensity": flops / nbytes if nbytes else None}
 
 
@@ -240,7 +242,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
             f"stage {worst['stage']} needs {fq(worst['peak_bytes'], 'bytes')} per device, has "
             f"{fq(capacity, 'bytes')} (weights {fq(worst['weights'], 'bytes')}, KV cache "
             f"{fq(worst['kv_cache'], 'bytes')} for {b} sequences × {context} tokens, "
-            f"activations {fq(worst['activations'], 'bytes')})")
+            f"activations {fq(worst['activations'], 'bytes')}, runtime reserve "
+            f"{fq(worst['other'], 'bytes')})")
 
     # ---- communication and FLOPs of the busiest stage over the whole run
     crit = max(range(deg.pp), key=lambda s: tl.stage_busy_s[s])

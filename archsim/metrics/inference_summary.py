@@ -51,7 +51,8 @@ def _inference(d: dict) -> list[str]:
                        f"{ph['arithmetic_intensity']:.1f}" if ph["arithmetic_intensity"]
                        else "-"])
     out = [f"plan: {plan}", "", table(["metric", "value"], rows), "",
-           "Phases (bound: roofline term that sets most of the kernel time; per step)",
+           "Phases (time: the whole phase, every decode step included; bound: the roofline "
+           "term that sets most of its kernel time)",
            table(["phase", "time", "bound by", "compute-bound share", "FLOP/byte"], phases)]
     out.extend(f"note: {n}" for n in d.get("notes", []))
     return out

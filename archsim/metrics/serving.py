@@ -281,6 +281,9 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         "ttft_mean_s": _mean(ttft), "tpot_mean_s": _mean(tpot),
         "queueing_mean_s": _mean(queue), "duration_s": duration,
         "requests_per_s": steady.requests_per_s,
+        "offered_requests_per_s": (wl.arrival.rate_per_s if wl.arrival.rate_per_s is not None
+                                   else (n - 1) / float(arrival.max() - arrival.min())
+                                   if n > 1 and arrival.max() > arrival.min() else None),
         "tokens_per_s": steady.tokens_per_s,
         "input_tokens_per_s": steady.input_tokens_per_s,
         "steady_state": steady.to_dict(),

@@ -109,7 +109,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         per_stage.append({"stage": s, "peak_bytes": total, "weights": st.weights,
                           "gradients": st.gradients, "optimizer_states": st.optimizer_states,
                           "activations": act, "other": reserved,
-                          "micro_batches_alive": tl.stages[s].peak_inflight,
+                          "micro_batches_alive": tl.stages[s].peak_inflight / lay.chunks,
                           "capacity_bytes": stage_devices[s].memory.capacity})
     if homogeneous:
         worst = max(per_stage, key=lambda d: d["peak_bytes"])
@@ -124,7 +124,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
             f"{format_quantity(worst['weights'], 'bytes')}, gradients "
             f"{format_quantity(worst['gradients'], 'bytes')}, optimizer states "
             f"{format_quantity(worst['optimizer_states'], 'bytes')}, activations "
-            f"{format_quantity(worst['activations'], 'bytes')})")
+            f"{format_quantity(worst['activations'], 'bytes')}, runtime reserve "
+            f"{format_quantity(worst['other'], 'bytes')})")
 
     # ---- communication of the busiest stage (the one that ends last)
     crit = max(range(lay.pp), key=lambda s: tl.stages[s].end_s)

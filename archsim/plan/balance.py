@@ -29,6 +29,7 @@ from archsim.cost.memory import model_state_bytes
 from archsim.plan.compress import Compression
 from archsim.plan.layout import Layout, resolve_layout
 from archsim.plan.placement import Placement, devices_used, resolve_placement
+from archsim.plan.schedules import alive_at_first_backward
 from archsim.plan.stage_costs import expert_dp, stage_costs, tied_embedding_copy, training_shape
 from archsim.spec.scenario import ScenarioSpec
 
@@ -119,10 +120,10 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
 
 
 def _in_flight(schedule: str, p: int, m: int, v: int, s: int) -> float:
-    if schedule == "gpipe":
-        return float(m)
-    alive = float(min(m, p - s))
-    return alive * (1 + (p - 1) / (p * v)) if schedule == "interleaved" else alive
+    """Stage ``s``'s activations at its first backward in units of all its layers' for one
+    micro-batch: the chunks alive then (each 1/v of its layers). Interleaving keeps
+    2(p − s − 1) + (v − 1)p + 1 chunks, not Korthikanti's first-stage factor on every stage."""
+    return alive_at_first_backward(schedule, s, p, m, v) / v
 
 
 def min_max_split(t: list[float], e: list[float], layers: int, unit: int,

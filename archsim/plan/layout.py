@@ -126,6 +126,11 @@ def resolve_layout(sc: ScenarioSpec, devices: int | None = None,
                            f"({micro_batches}) divisible by pp {pp}")
         if wl.seq_len % cp:
             reasons.append(f"seq_len {wl.seq_len} is not divisible by cp {cp}")
+        elif cp > 1 and not model.encoder and wl.seq_len % (2 * cp):
+            # the causal work is balanced by 2·cp chunks, rank i taking i and 2·cp−1−i
+            # (megatron-core get_batch_on_this_cp_rank), which the half-work model assumes
+            reasons.append(f"seq_len {wl.seq_len} is not divisible by 2·cp = {2 * cp}: causal "
+                           f"context parallelism splits the sequence into 2·cp chunks")
         if model.position == "learned" and wl.seq_len > model.max_seq_len:
             reasons.append(f"seq_len {wl.seq_len} exceeds the model's learned positions "
                            f"(max_seq_len {model.max_seq_len})")

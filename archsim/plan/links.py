@@ -1,18 +1,22 @@
 """Point-to-point links between pipeline stages, inside a pool or across pools.
 
-Stages on the same pool talk over the node's scale-up link when ``distance · stage_stride`` ranks
-fit in a node (Megatron order), else over the NICs. Stages on different pools talk over the
-cluster's pool links (fewest hops); a transfer is limited by the slowest of those links and of
-the two ends' NIC shares, and pays every hop's latency.
+Stages on the same pool talk over the node's scale-up link when their peer ranks share a node
+(Megatron order: rank i of a stage sends to rank i of the next; a stage of ``stage_stride``
+ranks that fills a node or more shares none), else over the NICs. Stages on different pools
+talk over the cluster's pool links (fewest hops); a transfer is limited by the slowest of those
+links and of the two ends' NIC shares, and pays every hop's latency.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from archsim.cost.comm import (
     CommCost,
     CommGroup,
     Phase,
     collective_time,
+    group_in_pool,
     p2p_cost,
     torus_link_bandwidth,
 )
@@ -44,14 +48,22 @@ def same_node(pool: PoolSpec, layout: Layout | int, distance: int) -> bool:
     return distance * _stride(layout) < pool.node_size
 
 
+def peers_share_node(pool: PoolSpec, layout: Layout | int, a: StageHardware,
+                     b: StageHardware) -> bool:
+    """Whether each rank of stage ``a`` shares a node with its peer in stage ``b`` (same
+    pool): the stages' first devices are on one node and a stage is narrower than a node.
+    Stages 1 and 2 of tp 4 on 8-GPU nodes are one apart but on two nodes."""
+    n = pool.node_size
+    return _stride(layout) < n and a.first_device // n == b.first_device // n
+
+
 def stage_p2p(cluster: ClusterSpec, layout: Layout | int, a: StageHardware, b: StageHardware,
               nbytes: float) -> tuple[CommCost, str]:
     """Send of ``nbytes`` from a rank of stage ``a`` to its peer in stage ``b`` (and link name);
     ``layout``: a training layout or the ranks between neighbouring stages."""
     if a.pool.name == b.pool.name:
         pool = a.pool
-        distance = abs(b.stage - a.stage)
-        if same_node(pool, layout, distance):
+        if peers_share_node(pool, layout, a, b):
             link = pool.intra_node
             if link is None:
                 return CommCost(0.0, "none"), "none"
@@ -59,7 +71,8 @@ def stage_p2p(cluster: ClusterSpec, layout: Layout | int, a: StageHardware, b: S
                   * factors(pool.device).collective_efficiency)
             return p2p_cost(nbytes, link, bw, "intra"), link.name
         link = pool.inter_node
-        nodes_apart = max(1, distance * _stride(layout) // pool.devices_per_node)
+        per = pool.devices_per_node
+        nodes_apart = max(1, abs(b.first_device // per - a.first_device // per))
         taper = spine_taper(pool, 2, nodes_apart).ring
         bw = (pool.nic_bandwidth_per_device * min(a.nic_scale, b.nic_scale) * taper
               * factors(pool.device).collective_efficiency)
@@ -88,12 +101,16 @@ def pair_group(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageH
                ) -> CommGroup:
     """The two ranks of stages ``a`` and ``b`` as a collective group (tied embeddings)."""
     if a.pool.name == b.pool.name:
+        # two ranks of one pool: the group their distance makes (mesh share, in-situ
+        # collective efficiency and fat-tree taper included), on the same node or not
         pool = a.pool
-        share = same_node(pool, layout, abs(b.stage - a.stage))
-        return CommGroup(size=2, per_node=2 if share else 1, intra=pool.intra_node,
-                         inter=pool.inter_node,
-                         nic_bandwidth=pool.nic_bandwidth_per_device * min(a.nic_scale,
-                                                                           b.nic_scale))
+        group = group_in_pool(pool, 2, max(1, abs(b.first_device - a.first_device)),
+                              intra_scale=min(a.intra_scale, b.intra_scale),
+                              nic_scale=min(a.nic_scale, b.nic_scale))
+        share = peers_share_node(pool, layout, a, b)
+        if (group.per_node == 2) != share:
+            group = replace(group, per_node=2 if share else 1)
+        return group
     route = cluster.route(a.pool.name, b.pool.name)
     bw, latency = route_bandwidth(route, a, b)
     link = route[0].interconnect.model_copy(update={"latency": latency,

@@ -90,3 +90,13 @@ def build_schedule(name: str, stages: int, micro_batches: int, chunks: int = 1
 def bubble_fraction(stages: int, micro_batches: int, chunks: int = 1) -> float:
     """Ideal bubble as a fraction of the ideal compute time: (p−1)/(v·m) (formulas.md)."""
     return (stages - 1) / (chunks * micro_batches)
+
+
+def alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
+    """Micro-batch chunks whose forward has run when stage ``s`` starts its first backward (in
+    the orders :func:`build_schedule` builds; megatron-core's warm-up count for interleaving)."""
+    if schedule == "gpipe":
+        return m
+    if schedule == "interleaved":
+        return min((p - s - 1) * 2 + (v - 1) * p + 1, m * v)
+    return min(p - s, m)

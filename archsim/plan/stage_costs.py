@@ -46,6 +46,9 @@ class LayerCost:
     expert-data-parallel group); 0 for a dense layer."""
     gather_s: float = 0.0
     """ZeRO-3: all-gather time of the layer's parameters (archsim/plan/zero3.py); else 0."""
+    gather_unit: float = 0.0
+    """ZeRO-3: parameters one all-gather fetches at most (the layer; its largest weight
+    tensor under ``zero3_granularity: tensor``), held in full while used."""
 
 
 @dataclass
@@ -72,6 +75,10 @@ class StageCosts:
     head_gather_s: float = 0.0
     """ZeRO-3: all-gather time of the embedding's / head's parameters (with the last stage's
     tied embedding copy)."""
+    embed_unit: float = 0.0
+    head_unit: float = 0.0
+    """ZeRO-3: the largest unit the embedding's / head's gathers fetch (LayerCost.gather_unit;
+    the head's without the last stage's tied embedding copy)."""
 
 
 def tied_embedding_copy(model: ModelSpec, layout: Layout) -> float:
@@ -79,6 +86,12 @@ def tied_embedding_copy(model: ModelSpec, layout: Layout) -> float:
     there when pp > 1 and all-reduces its gradient with the first stage's)."""
     return model.vocab * model.hidden / layout.tp if model.tied_embeddings and layout.pp > 1 \
         else 0.0
+
+
+def gather_unit(params: Sequence[float], granularity: str) -> float:
+    """Parameters of the largest unit a ZeRO-3 all-gather fetches from tensors of ``params``:
+    all of them (``granularity`` layer) or the largest one (tensor)."""
+    return max(params, default=0.0) if granularity == "tensor" else sum(params)
 
 
 def rank_groups(pool: PoolSpec, layout: Layout, hw: StageHardware | None = None
@@ -160,6 +173,9 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
                               lambda op: _EXPERT_OP.match(op.name) is not None,
                               plan.zero3_granularity, extra)
 
+    def unit(ops: list[Op]) -> float:
+        return gather_unit([op.params for op in ops], plan.zero3_granularity)
+
     layers: dict[bool, LayerCost] = {}
     for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
         fwd_ops, bwd_ops = _layer_ops(model, shape, moe_layer)
@@ -179,7 +195,7 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
             fwd=fwd, bwd=bwd, recompute=recompute, params=dense + expert,
             saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
             model_flops=sum(op.flops * op.model_share for op in fwd_ops if op.is_matmul) * 3.0,
-            expert_params=expert, gather_s=gather_s(fwd_ops))
+            expert_params=expert, gather_s=gather_s(fwd_ops), gather_unit=unit(fwd_ops))
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)
     return StageCosts(
@@ -195,7 +211,8 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
         embed_model_flops=3.0 * sum(op.flops for op in embed_ops if op.is_matmul),
         head_model_flops=sum(op.flops for op in head_ops if op.is_matmul) * 3.0,
         embed_gather_s=gather_s(embed_ops),
-        head_gather_s=gather_s(head_ops, tied_embedding_copy(model, layout)))
+        head_gather_s=gather_s(head_ops, tied_embedding_copy(model, layout)),
+        embed_unit=unit(embed_ops), head_unit=unit(head_ops))
 
 
 _EXPERT_OP = re.compile(r"^L\d+\.e(\d+)\.")

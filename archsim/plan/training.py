@@ -32,6 +32,7 @@ from archsim.cost.memory import (
     model_state_bytes,
     sharded_bytes,
     with_fp8_weight_copy,
+    with_zero3_working_set,
 )
 from archsim.graph.backward import grad_accumulate_op, optimizer_op
 from archsim.plan.compress import Compression
@@ -43,6 +44,7 @@ from archsim.plan.placement import Placement, StageHardware, resolve_placement
 from archsim.plan.stage_costs import (
     StageCosts,
     expert_dp,
+    gather_unit,
     stage_costs,
     tied_embedding_copy,
     training_shape,
@@ -98,6 +100,9 @@ class ChunkCost:
     (the backward's reduce-scatters sharing the network not included)."""
     zero3_gather_bytes: float = 0.0
     """ZeRO-3: bytes all-gathered per forward plus backward task (the full parameters, twice)."""
+    gather_unit: float = 0.0
+    """ZeRO-3: parameters of the largest unit one of its gathers fetches (a layer, the
+    embedding or the head; a weight tensor under ``zero3_granularity: tensor``)."""
 
     def __post_init__(self) -> None:
         if self.fwd_task_s < 0:
@@ -199,7 +204,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         row = []
         for c, layers in enumerate(stage_chunks):
             fwd, bwd, rec = PhaseCost(), PhaseCost(), PhaseCost()
-            params = experts = ends = act = work = mflops = 0.0
+            params = experts = ends = act = work = mflops = unit = 0.0
             buckets: list[float] = []
             groups: list[str] = []
             first = s == 0 and c == 0
@@ -208,6 +213,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 fwd.add(sc_s.embed_f)
                 params += sc_s.embed_params
                 ends += sc_s.embed_params
+                unit = sc_s.embed_unit
                 act += sc_s.embed_saved
                 mflops += sc_s.embed_model_flops
             for layer in layers:
@@ -219,12 +225,15 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 experts += lc.expert_params
                 act += lc.saved
                 work = max(work, lc.all_saved if plan.recompute == "full" else 0.0)
+                unit = max(unit, lc.gather_unit)
                 mflops += lc.model_flops
             if last:
                 fwd.add(sc_s.head_f)
                 head_params = sc_s.head_params + tied_embedding_copy(model, layout)
                 params += head_params
                 ends += head_params
+                unit = max(unit, gather_unit([sc_s.head_unit, tied_embedding_copy(model, layout)],
+                                             plan.zero3_granularity))
                 act += sc_s.head_saved
                 mflops += sc_s.head_model_flops
                 # the loss gradient is produced first in backward: head bucket first
@@ -258,7 +267,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                                  recompute_s=rec.compute_s, act_bytes=act, working_bytes=work,
                                  params=params, grad_buckets=buckets, model_flops=mflops,
                                  expert_params=experts, end_params=ends,
-                                 bucket_groups=groups, **tasks))
+                                 bucket_groups=groups, gather_unit=unit, **tasks))
         chunks.append(row)
 
     # pipeline sends: one micro-batch's activations, split over the tensor-parallel ranks
@@ -279,7 +288,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
     p2p_fwd = [a.time_s + g.time_s for a, g, _ in sends_fwd]
     p2p_bwd = [a.time_s + g.time_s for a, g, _ in sends_bwd]
     wrap = None
-    if layout.chunks > 1 and placement.heterogeneous:
+    if layout.chunks > 1:  # the interleaved wrap, last stage → first (often across nodes)
         wf, wb = send(layout.pp - 1, 0), send(0, layout.pp - 1)
         wrap = (wf[0].time_s + wf[1].time_s, wb[0].time_s + wb[1].time_s)
     links = [name for _, _, name in sends_fwd]
@@ -299,6 +308,9 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         if compression is not None and compression.fp8_training:
             st = with_fp8_weight_copy(st, stage_params, sum(ck.end_params for ck in row),
                                       plan.zero, layout.dp_shard, stage_experts, edp)
+        if plan.zero >= 3 and layout.dp_shard > 1:
+            st = with_zero3_working_set(st, max(ck.gather_unit for ck in row), e, grad_e,
+                                        plan.zero3_prefetch if plan.overlap_comm else 0)
         states.append(st)
         local = (sharded_bytes(1.0, stage_params, layout.dp_shard, stage_experts, edp)
                  if plan.zero >= 1 else stage_params)

@@ -50,8 +50,11 @@ from archsim.cost.memory import (
     model_state_bytes,
     sharded_bytes,
     with_fp8_weight_copy,
+    with_zero3_working_set,
 )
 from archsim.graph.backward import grad_accumulate_op
+from archsim.plan.schedules import alive_at_first_backward
+from archsim.plan.stage_costs import gather_unit
 from archsim.planner.profiles import Profile, Profiles
 from archsim.planner.space import Candidate
 from archsim.spec.hardware import PoolSpec
@@ -86,6 +89,8 @@ class _Block:
     embedding copy)."""
     device: Any = None
     """The device its costs were taken on (the gradient accumulation, priced per dp)."""
+    gather_unit: float = 0.0
+    """ZeRO-3: parameters of the largest unit one gather fetches (ChunkCost.gather_unit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class _Chunk:
     expert_params: float = 0.0
     end_params: float = 0.0
     """Of ``params``, the embedding's and the head's (no fp8 copy in FP8 training)."""
+    gather_unit: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -246,27 +252,33 @@ class Bounder:
                          min(x.act_bytes for x in chunks_s),
                          min(x.working_bytes for x in chunks_s),
                          sum(x.expert_params for x in chunks_s),
-                         sum(x.end_params for x in chunks_s)))
+                         sum(x.end_params for x in chunks_s),
+                         max(x.gather_unit for x in chunks_s)))
         return PlanBound(step_time_s=total, parts=parts, **self._memory(c, rows, m))
 
     def _memory(self, c: Candidate,
-                rows: list[tuple[int, PoolSpec, float, float, float, float, float]], m: int
-                ) -> dict:
+                rows: list[tuple[int, PoolSpec, float, float, float, float, float, float]],
+                m: int) -> dict:
         """Memory bound of the stage that fills its device the most; ``rows`` are
         (stage, pool, parameters, smallest chunk's activation bytes, working bytes, expert
         parameters among the parameters: their states shard over dp·cp/ep ranks only, the
-        embedding's and head's parameters among them: no fp8 copy)."""
+        embedding's and head's parameters among them: no fp8 copy, the largest unit a ZeRO-3
+        gather fetches)."""
         wl = self.sc.workload
         dp_shard = c.dp * c.cp
         edp = max(1, dp_shard // c.ep)
         worst: tuple | None = None
-        for s, pool, params, act_bytes, working, experts, ends in rows:
+        for s, pool, params, act_bytes, working, experts, ends, unit in rows:
             states = model_state_bytes(params, wl.dtype, wl.optimizer, c.zero, dp_shard,
                                        expert_params=experts, expert_shard=edp,
                                        grad_bytes=self.grads.memory)
             if self.compression.fp8_training:  # as archsim.plan.training
                 states = with_fp8_weight_copy(states, params, ends, c.zero, dp_shard, experts,
                                               edp)
+            if c.zero >= 3 and dp_shard > 1:  # as the engine: the gathered units in full
+                plan = self.sc.plan
+                states = with_zero3_working_set(states, unit, self.e, self.grads.reduce,
+                                                plan.zero3_prefetch if plan.overlap_comm else 0)
             alive = alive_at_first_backward(c.schedule, s, c.pp, m, c.chunks)
             act = alive * act_bytes + working
             device = pool.device
@@ -277,7 +289,7 @@ class Bounder:
                     "stage": s, "pool": pool.name, "weights": states.weights,
                     "gradients": states.gradients,
                     "optimizer_states": states.optimizer_states, "activations": act,
-                    "micro_batches_alive": alive})
+                    "micro_batches_alive": alive / c.chunks})
         assert worst is not None
         return {"memory_bytes": worst[1], "capacity_bytes": worst[2],
                 "memory_parts": worst[3]}
@@ -330,9 +342,10 @@ class Bounder:
                     ends += model.vocab * model.hidden / c.tp  # the embedding copy
             params += ends
             working = min(x.working for x in pr.fwd.values())
+            unit = min(x.unit for x in pr.fwd.values())
             # expert parameters counted as dense: their states shard over more ranks, so
             # the bound stays below what any split holds
-            rows.append((s, stage_pools[s], params, act, working, 0.0, ends))
+            rows.append((s, stage_pools[s], params, act, working, 0.0, ends, unit))
         return PlanBound(step_time_s=m * per_mb + opt + self._step_overhead(stage_pools),
                          parts=parts, **self._memory(c, rows, m))
 
@@ -350,9 +363,11 @@ class Bounder:
             return got
         fwd, bwd = prof.fwd, prof.bwd
         f_comp = f_comm = b_comp = b_comm = rec = params = act = working = experts = 0.0
+        unit = 0.0
         for moe, n in ((False, n_dense), (True, n_moe)):
             if n:
                 f, b = fwd[moe], bwd[moe]
+                unit = max(unit, f.unit)
                 f_comp += n * f.compute
                 f_comm += n * f.comm
                 b_comp += n * b.compute
@@ -372,10 +387,16 @@ class Bounder:
             params += f.params
             act += f.saved
         head_params = prof.head_fwd.params
+        copy = 0.0
         if head and self.sc.model.tied_embeddings and c.pp > 1:
             copy = self.sc.model.vocab * self.sc.model.hidden / c.tp  # the embedding copy
             params += copy
             head_params += copy
+        if embed:
+            unit = max(unit, prof.embed_fwd.unit)
+        if head:
+            unit = max(unit, gather_unit([prof.head_fwd.unit, copy],
+                                         self.sc.plan.zero3_granularity))
         e = self.e
         gathers = tuple((n, e * (fwd[moe].params - fwd[moe].expert_params),
                          e * fwd[moe].expert_params, fwd[moe].task_s, bwd[moe].task_s)
@@ -403,7 +424,8 @@ class Bounder:
             working_bytes=working, buckets=tuple(buckets), last_bucket_bytes=last,
             expert_params=experts, gathers=gathers, end_gathers=end_gathers,
             end_params=((prof.embed_fwd.params if embed else 0.0)
-                        + (head_params if head else 0.0)), device=prof.pool.device)
+                        + (head_params if head else 0.0)), device=prof.pool.device,
+            gather_unit=unit)
         if key is not None:
             self._blocks[key] = got
         return got
@@ -469,14 +491,5 @@ class Bounder:
                       recompute_s=block.recompute_s, comm_s=comm, params=block.params,
                       act_bytes=block.act_bytes, working_bytes=block.working_bytes,
                       buckets_s=buckets, last_bucket_s=last_bucket,
-                      expert_params=block.expert_params, end_params=block.end_params)
-
-
-def alive_at_first_backward(schedule: str, s: int, p: int, m: int, v: int) -> int:
-    """Micro-batch chunks whose forward has run when stage ``s`` starts its first backward
-    (archsim.plan.schedules)."""
-    if schedule == "gpipe":
-        return m
-    if schedule == "interleaved":
-        return min((p - s - 1) * 2 + (v - 1) * p + 1, m * v)
-    return min(p - s, m)
+                      expert_params=block.expert_params, end_params=block.end_params,
+                      gather_unit=block.gather_unit)

@@ -38,6 +38,8 @@ class OpsCost:
     working: float = 0.0
     expert_params: float = 0.0
     """The part of ``params`` in local MoE experts (reduced over the expert-DP group)."""
+    unit: float = 0.0
+    """Parameters of the largest unit a ZeRO-3 gather fetches (LayerCost.gather_unit)."""
 
     @property
     def task_s(self) -> float:
@@ -121,21 +123,25 @@ class Profiles:
         full = c.recompute == "full"
         fwd = {moe: OpsCost(compute=lc.fwd.compute_s, comm=lc.fwd.comm_s, params=lc.params,
                             saved=lc.saved, working=lc.all_saved if full else 0.0,
-                            expert_params=lc.expert_params)
+                            expert_params=lc.expert_params, unit=lc.gather_unit)
                for moe, lc in costs.layers.items()}
         bwd = {moe: OpsCost(compute=lc.bwd.compute_s, comm=lc.bwd.comm_s,
                             recompute=lc.recompute.time_s)
                for moe, lc in costs.layers.items()}
         return Profile(
             pool=pool, fwd=fwd, bwd=bwd,
-            embed_fwd=_ops_cost(costs.embed_f, costs.embed_params, costs.embed_saved),
+            embed_fwd=_ops_cost(costs.embed_f, costs.embed_params, costs.embed_saved,
+                                costs.embed_unit),
             embed_bwd=_ops_cost(costs.embed_b),
-            head_fwd=_ops_cost(costs.head_f, costs.head_params, costs.head_saved),
+            head_fwd=_ops_cost(costs.head_f, costs.head_params, costs.head_saved,
+                               costs.head_unit),
             head_bwd=_ops_cost(costs.head_b))
 
 
-def _ops_cost(cost: PhaseCost, params: float = 0.0, saved: float = 0.0) -> OpsCost:
-    return OpsCost(compute=cost.compute_s, comm=cost.comm_s, params=params, saved=saved)
+def _ops_cost(cost: PhaseCost, params: float = 0.0, saved: float = 0.0, unit: float = 0.0
+              ) -> OpsCost:
+    return OpsCost(compute=cost.compute_s, comm=cost.comm_s, params=params, saved=saved,
+                   unit=unit)
 
 
 def layout_of(c: Candidate) -> Layout:

@@ -67,7 +67,7 @@ def memory_detail_from_bound(b: PlanBound) -> str:
     return (f"needs ≥ {human_bytes(b.memory_bytes)} per device, has "
             f"{human_bytes(b.capacity_bytes)} (stage {mp['stage']}: model states "
             f"{human_bytes(mp['weights'] + mp['gradients'] + mp['optimizer_states'])}, "
-            f"activations of {mp['micro_batches_alive']} micro-batches "
+            f"activations of {mp['micro_batches_alive']:g} micro-batches "
             f"{human_bytes(mp['activations'])})")
 
 

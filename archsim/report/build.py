@@ -47,7 +47,14 @@ def build_report(source: str | Path, overrides: list[str] | None = None,
                  options: ReportOptions | None = None) -> Report:
     """The report for ``source`` (scenario, result JSON or sweep table). Raises SpecError."""
     inp = load_input(source, overrides)
-    return _builder(inp)(inp, options or ReportOptions())
+    options = options or ReportOptions()
+    sc = inp.scenario
+    if (sc is not None and options.rate and sc.workload.kind == "serving"
+            and sc.workload.arrival.rate_per_s != options.rate):  # type: ignore[union-attr]
+        # the question is asked at --rate: the deployment as given answers it at that rate
+        inp = load_input(source, [*(overrides or []),
+                                  f"workload.arrival.rate_per_s={options.rate}"])
+    return _builder(inp)(inp, options)
 
 
 def report_files(report: Report) -> dict[str, bytes]:

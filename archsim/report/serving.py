@@ -121,9 +121,11 @@ def serving_report(inp: ReportInput, opts: ReportOptions) -> Report:
 
 
 def _scenario_rate(inp: ReportInput) -> float | None:
+    """The rate the run was offered (a result JSON's ``offered_requests_per_s``; older
+    results: the rate it served)."""
     if inp.scenario is None:
         r = inp.result or {}
-        return r.get("requests_per_s")
+        return r.get("offered_requests_per_s") or r.get("requests_per_s")
     return inp.scenario.workload.arrival.rate_per_s  # type: ignore[union-attr]
 
 
@@ -141,7 +143,10 @@ def _answer(r: dict[str, Any], hw: str, rate: float | None, cap: dict[str, Any] 
         verdict = {True: "meets the SLO", False: "misses the SLO"}.get(r.get("meets_slo"),
                                                                        "has no SLO")
         n = r.get("replicas", "?")
-        first = (f"As given ({hw}, {n} {'replica' if n == 1 else 'replicas'}), it {verdict}: "
+        offered = r.get("offered_requests_per_s")
+        at = f", {offered:g} requests/s" if isinstance(offered, (int, float)) else ""
+        first = (f"As given ({hw}, {n} {'replica' if n == 1 else 'replicas'}{at}), it "
+                 f"{verdict}: "
                  f"{fmt.pct(r.get('slo_attainment'))} of requests within it, p99 TTFT "
                  f"{fmt.human_time(r.get('ttft_p99_s'))}, p99 TPOT "
                  f"{fmt.human_time(r.get('tpot_p99_s'))}, at "

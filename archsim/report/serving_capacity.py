@@ -190,15 +190,19 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
 def deployments(cap: dict[str, Any] | None, runs: list[Deployment]) -> list[Deployment]:
     """Every deployment simulated: the capacity probes of each device type and the replica
     scaling runs (one entry per device type and replica count)."""
-    seen: dict[tuple[str, int], Deployment] = {}
+    seen: dict[tuple, Deployment] = {}
+    rate = (cap or {}).get("rate_per_s")
     for row in (cap or {}).get("rows", []):
         for t in row.get("tried", []):
-            seen[(row["device"], t["devices"])] = Deployment(
+            if t.get("rate_per_s", rate) != rate:
+                continue  # a light-load probe of a tp's latency floor, not a deployment
+            seen[(row["device"], t["devices"], t.get("tp"))] = Deployment(
                 row["device"], t["replicas"], t["devices"], t.get("ttft_p99_s"),
                 t.get("tpot_p99_s"), t.get("slo_attainment"),
                 t.get("cost_per_million_tokens_usd"), bool(t.get("met")))
     for d in runs:
-        seen.setdefault((d.device, d.devices), d)
+        if not any(key[:2] == (d.device, d.devices) for key in seen):
+            seen[(d.device, d.devices, None)] = d
     return sorted(seen.values(), key=lambda d: (d.device, d.devices))
 
 

@@ -54,6 +54,25 @@ class InterconnectSpec(StrictModel):
     source: str = ""
     unverified: list[str] = Field(default_factory=list)
 
+    @field_validator("size_efficiency")
+    @classmethod
+    def _check_size_efficiency(cls, points: tuple[tuple[float, float], ...] | None
+                               ) -> tuple[tuple[float, float], ...] | None:
+        if points is None:
+            return None
+        if not points:
+            raise ValueError("expected at least one [bytes, fraction] point")
+        for i, (nbytes, fraction) in enumerate(points):
+            if not nbytes > 0:
+                raise ValueError(f"point {i}: bytes must be > 0 (got {nbytes})")
+            if not 0 < fraction <= 1:
+                raise ValueError(f"point {i}: fraction must be in (0, 1] "
+                                 f"(got {fraction})")
+            if i and nbytes <= points[i - 1][0]:
+                raise ValueError(f"point {i}: bytes must increase from point to "
+                                 f"point (got {nbytes} after {points[i - 1][0]})")
+        return points
+
     @property
     def achieved_bandwidth(self) -> float:
         return self.bandwidth * self.efficiency

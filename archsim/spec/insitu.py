@@ -142,6 +142,9 @@ class CalibratedRange(StrictModel):
     zero: list[int] = Field(default_factory=list)
     seq_len: tuple[int, int] | None = None
     batch: tuple[int, int] | None = None
+    prompt_len: tuple[int, int] | None = None
+    """Fewest and most prompt tokens of the inference runs (the TTFT a prompt of another
+    length gets is extrapolated)."""
     attention: list[str] = Field(default_factory=list)
     """Attention masks among the runs: causal (decoders) and/or bidirectional (encoders)."""
     sparsity: list[str] = Field(default_factory=list)

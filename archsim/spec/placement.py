@@ -70,6 +70,10 @@ def placement_problems(placement: Any, cluster: ClusterSpec, pp: int) -> list[st
     stages = placement.get("stages")
     if stages is None:
         return problems
+    if isinstance(stages, (Mapping, list, tuple)) and not stages:
+        problems.append(f"plan.placement.stages: expected at least one stage: a pool per "
+                        f"pipeline stage, or stages per pool (pools: {known})")
+        return problems
     if isinstance(stages, Mapping):
         for pool, n in stages.items():
             if pool not in names:

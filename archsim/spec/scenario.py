@@ -164,10 +164,39 @@ class ScenarioSpec(StrictModel):
     """Which in-situ parameters the devices run with: absent = the shipped profiles,
     ``uncalibrated``, ``isolated`` or an overlay file (archsim/spec/calibration.py)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fp8_training(cls, data: Any) -> Any:
+        """``workload.dtype: fp8`` in training is FP8 training as frameworks run it
+        (Transformer Engine, torchao float8, MS-AMP): a bf16 model whose layers' GEMMs run in
+        fp8, i.e. ``compression.weight_dtype`` and ``activation_dtype`` fp8 on a bf16 workload
+        (archsim/plan/compress.py). No framework keeps fp8 as the only copy of the weights and
+        gradients, or runs norms, softmax and the loss in fp8."""
+        if not isinstance(data, dict):
+            return data
+        wl = data.get("workload")
+        if not (isinstance(wl, dict) and wl.get("kind") == "training"
+                and wl.get("dtype") == "fp8"):
+            return data
+        comp = data.get("compression")
+        comp = dict(comp) if isinstance(comp, dict) else {}
+        for key in ("weight_dtype", "activation_dtype"):
+            if comp.get(key) not in (None, "fp8"):
+                raise ValueError(f"workload.dtype fp8 is FP8 training (fp8 GEMMs on a bf16 "
+                                 f"model), but compression.{key} is {comp[key]!r}: give "
+                                 f"workload.dtype bf16 with compression.{key}, or fp8 alone")
+            comp[key] = "fp8"
+        return {**data, "workload": {**wl, "dtype": "bf16"}, "compression": comp}
+
     @model_validator(mode="after")
     def _check_placement(self) -> ScenarioSpec:
         problems = placement_problems(self.plan.placement, self.cluster, self.plan.pp)
         wl = self.workload
+        placement = self.plan.placement
+        if wl.kind == "training" and isinstance(placement, dict):
+            problems.extend(f"plan.placement.{phase}: places a serving phase; a training "
+                            f"run places its pipeline stages (plan.placement.stages)"
+                            for phase in ("prefill", "decode") if phase in placement)
         for work in (step_work_problem(self), serving_work_problem(self)):
             if work:
                 problems.append(work)

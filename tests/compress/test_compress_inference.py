@@ -230,3 +230,14 @@ def test_a_pruned_deployment_is_named_as_such(scenario):
     r = archsim.simulate(scenario, {"compression.pruning.ffn": 0.25}).to_dict()
     assert r["model"] == r["compression"]["compressed"]["model"] == "llama2-7b-pruned"
     assert r["compression"]["baseline"]["model"] == "llama2-7b"
+
+
+def test_a_fallback_run_is_judged_by_the_dtype_it_computes_in():
+    """FP8 W8A8 on an A100 with fallback bf16 computes in bf16 (gemm_dtype bf16); its error bar
+    had said "GEMMs in fp8; calibrated on bf16" and widened every band."""
+    plan = {"weight_dtype": "fp8", "activation_dtype": "fp8", "fallback": "bf16"}
+    d = archsim.simulate("llama2-7b-inference-a100", {"compression": plan}).to_dict()
+    plain = archsim.simulate("llama2-7b-inference-a100").to_dict()
+    assert not any("GEMMs in" in r for r in d["uncertainty"]["out_of_range"])
+    assert d["uncertainty"]["errors"]["throughput"]["p10"] == \
+        plain["uncertainty"]["errors"]["throughput"]["p10"]

@@ -54,6 +54,29 @@ def test_fp8_training_memory_and_speed():
     assert 0.5 < block["ratios"]["step_time_s"] < 0.9
 
 
+def test_fp8_training_dtype_is_fp8_gemms_on_a_bf16_model():
+    """``workload.dtype: fp8`` trains as Transformer Engine does: the same run as a bf16
+    workload with fp8 weight and activation dtypes (16-bit weights and gradients, fp32 master
+    and moments), not a model whose only weights, gradients and norms are fp8."""
+    by_dtype = archsim.simulate({**LLAMA, "workload": {**LLAMA["workload"], "dtype": "fp8"}})
+    by_plan = simulate({"weight_dtype": "fp8", "activation_dtype": "fp8"})
+    assert by_dtype["step_time_s"] == by_plan["step_time_s"]
+    assert by_dtype["memory"] == by_plan["memory"]
+    assert by_dtype["compression"]["effects"]["fp8_training"]
+    # bf16 weights plus the fp8 copy: more than 2 bytes per parameter of the 6.74 B model
+    # (tp 2, ZeRO 0), where an fp8-only model would hold 1
+    assert by_dtype["memory"]["breakdown"]["weights"] > 2 * 6.738e9 / 2
+
+
+def test_fp8_training_dtype_with_another_quantization_is_rejected():
+    with pytest.raises(SpecError) as exc:
+        archsim.load_scenario({**LLAMA, "workload": {**LLAMA["workload"], "dtype": "fp8"},
+                               "compression": {"weight_dtype": "int4"}})
+    assert ("workload.dtype fp8 is FP8 training (fp8 GEMMs on a bf16 model), but "
+            "compression.weight_dtype is 'int4': give workload.dtype bf16 with "
+            "compression.weight_dtype, or fp8 alone") in str(exc.value)
+
+
 def test_weight_only_quantization_is_not_a_training_plan():
     r = simulate({"weight_dtype": "int4"})
     assert r["infeasible_reasons"] == [

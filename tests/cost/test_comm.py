@@ -49,17 +49,35 @@ def test_one_rank_per_node_is_a_flat_ring_over_the_nics():
     assert cost.algorithm == "tree(inter)"
 
 
-def test_hierarchical_allreduce_across_nodes():
-    """Reduce-scatter in the node, all-reduce of the 1/r shard across nodes, all-gather."""
+def test_multi_node_rings_run_at_the_slowest_hop():
+    """r ranks per node: NCCL's rings go through all 32 ranks, each crossing a node boundary on
+    its own NIC, so a rank moves 2(n−1)/n·S at min(NVLink 232.5, r × NIC share 8 × 21.5 = 172)
+    GB/s: the NICs are the bottleneck. The ring pays 2(n−1) steps at the slower hop's 5 µs;
+    NCCL's tree (double binary across the 4 nodes, a chain of 8 inside) 2·2·5 + 2·7·2 µs."""
     S, r, nodes = 2e9, 8, 4
-    bw_in, a_in = 300e9 * 0.775, 2e-6
-    nic, a_out = 25e9 * 0.86, 5e-6
-    intra = (r - 1) * a_in + (r - 1) / r * S / bw_in
-    shard = S / r
-    inter = min(2 * (nodes - 1) * a_out, 2 * 2 * a_out) + 2 * (nodes - 1) / nodes * shard / nic
-    cost = collective_time("allreduce", S, group(r * nodes, r))
-    assert cost.time_s == pytest.approx(2 * intra + inter)
-    assert cost.algorithm == "hierarchical"
+    n, nic = r * nodes, 25e9 * 0.86
+    beta = 2 * (n - 1) / n * S / (r * nic)
+    ring = 2 * (n - 1) * 5e-6 + beta
+    tree = 2 * 2 * 5e-6 + 2 * (r - 1) * 2e-6 + beta
+    cost = collective_time("allreduce", S, group(n, r))
+    assert cost.time_s == pytest.approx(min(ring, tree))
+    assert cost.algorithm == "tree(multi-node)"
+    # all-gather: one pass of the ring, (n−1)/n·S at the same bottleneck
+    ag = collective_time("allgather", S, group(n, r))
+    assert ag.time_s == pytest.approx((n - 1) * 5e-6 + (n - 1) / n * S / (r * nic))
+    # the measured 2 × 8 A100 with 4 HDR NICs per node (a 12.5 GB/s share per GPU):
+    # 86 GB/s bus bandwidth (nccl-tests #175; reference/collectives.md)
+    four_nics = collective_time("allreduce", 8e9, group(16, 8, nic=12.5e9 * 0.86))
+    assert bus_bandwidth("allreduce", 8e9, 16, four_nics.time_s) == pytest.approx(86e9, rel=0.01)
+
+
+def test_a_fast_nic_leaves_the_node_link_the_bottleneck():
+    """Two ranks per node, each with a 150 GB/s NIC share: r × NIC = 300 GB/s is above the
+    ring's 232.5 GB/s inside the node, so the scale-up link sets the pace."""
+    S, r, nodes = 1e9, 2, 4
+    n = r * nodes
+    cost = collective_time("reducescatter", S, group(n, r, nic=150e9))
+    assert cost.time_s == pytest.approx((n - 1) * 5e-6 + (n - 1) / n * S / (300e9 * 0.775))
 
 
 def test_nvls_in_network_reduction_on_nvlink4():
@@ -145,3 +163,44 @@ def test_p2p():
 def test_unknown_collective():
     with pytest.raises(ValueError, match="unknown collective 'broadcast'"):
         collective_time("broadcast", 1e6, group(8, 8))
+
+
+H200_NVLS_BUSBW = {4: 363.3e9, 5: 414.2e9, 6: 435.6e9, 7: 460.0e9, 8: 473.1e9}
+"""nccl-tests all-reduce bus bandwidth at 8 GiB on n of an 8 × H200 node, NCCL's own choice
+(ring at 4, NVLS from 5): reference/calibration/micro.csv mleng-h200-allreduce-<n>gpu-nvls."""
+
+
+@pytest.mark.parametrize("n", sorted(H200_NVLS_BUSBW))
+def test_nvls_algorithm_bandwidth_does_not_grow_with_the_group(n):
+    """The switch reduces, so each rank sends and receives S once: a constant algorithm
+    bandwidth, bus bandwidth 2(n−1)/n of it. A constant bus bandwidth had put 5 GPUs at 477
+    GB/s, 15% above the measured 414."""
+    import archsim
+    from archsim.cost.comm import group_in_pool
+
+    sc = archsim.load_scenario({"model": "llama2-7b", "workload": {"kind": "inference"},
+                                "hardware": {"device": "h200-sxm-141gb", "count": 8}})
+    S = 8 * 2**30
+    cost = collective_time("allreduce", S, group_in_pool(sc.cluster.pools[0], n, 1))
+    assert cost.algorithm == ("ring" if n == 4 else "nvls")
+    assert bus_bandwidth("allreduce", S, n, cost.time_s) == pytest.approx(H200_NVLS_BUSBW[n],
+                                                                          rel=0.06)
+
+
+def test_a_group_straddling_a_node_boundary_crosses_it():
+    """tp 12 on 8-GPU nodes: the groups are ranks 0–11 (8 + 4 in two nodes) and 12–23 (4 + 8):
+    they cross a node boundary, and their rings run at the 4-rank side's 4 NIC shares, not at
+    NVLink speed. tp 3 puts one rank of ranks 6–8 alone in a node: one NIC share."""
+    import archsim
+    from archsim.cost.comm import group_in_pool
+
+    sc = archsim.load_scenario({"model": "llama2-7b", "workload": {"kind": "inference"},
+                                "hardware": {"device": "a100-sxm4-80gb", "count": 48}})
+    pool = sc.cluster.pools[0]
+    assert (group_in_pool(pool, 12, 1).per_node, group_in_pool(pool, 12, 1).nodes) == (4, 3)
+    assert group_in_pool(pool, 3, 1).per_node == 1
+    assert group_in_pool(pool, 8, 1).nodes == 1 and group_in_pool(pool, 4, 1).nodes == 1
+    S = 1e9
+    twelve = collective_time("allreduce", S, group_in_pool(pool, 12, 1))
+    nic = pool.nic_bandwidth_per_device
+    assert twelve.time_s >= 2 * 11 / 12 * S / (4 * nic)

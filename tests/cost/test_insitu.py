@@ -149,3 +149,16 @@ def test_compute_slows_while_a_gather_runs_beside_it():
     next gather beside them; layer 2 has none: 1 + 2⅓ + 2⅓ + 2 = 7⅔ s."""
     got = task_with_gathers([2, 2, 2], [1, 1, 1], 0.0, 0.0, 1, True, 1.5).duration_s
     assert got == pytest.approx(1 + 2 * (2 + 1 / 3) + 2)
+
+
+def test_int8_gemms_take_fp8s_sweep_where_the_8_bit_peaks_are_one_rate():
+    """The H100's int8 and fp8 dense peaks are both 1978.9 (hardware.csv): one tensor-core rate,
+    so an int8 GEMM runs as the fp8 one does (the measured fp8 sweep × sustained compute). The
+    int8 GEMM had read the isolated bf16 curve under the bf16 ceiling, 0.803 of peak instead of
+    fp8's 0.709, and W8A8 came out faster than FP8."""
+    int8, fp8 = gemm(8192, 8192, 8192, "int8"), gemm(8192, 8192, 8192, "fp8")
+    assert compute_time(int8, H100) == compute_time(fp8, H100)
+    assert compute_time(int8, H100) > compute_time(gemm(8192, 8192, 8192, "bf16"), H100) / 2
+    # without an fp8 peak (A100) int8 keeps its own path: twice the bf16 peak, faster than bf16
+    assert compute_time(gemm(8192, 8192, 8192, "int8"), A100) < \
+        compute_time(gemm(8192, 8192, 8192, "bf16"), A100)

@@ -32,3 +32,29 @@ def test_fp32_training_keeps_no_master_copy():
     adam = model_state_bytes(P, "fp32", "adam", 0, 1)
     assert (adam.weights, adam.gradients, adam.optimizer_states) == (4 * P, 4 * P, 8 * P)
     assert model_state_bytes(P, "fp32", "sgd", 1, N).optimizer_states == 4 * P / N
+
+
+# Llama-2-7B by hand: a layer holds 4·4096² (attention) + 3·4096·11008 (SwiGLU MLP) + 2·4096
+# (norms) = 202,383,360 parameters; with the 32000·4096 embedding and head and the final norm
+# the model has 6,738,415,616.
+LLAMA_LAYER, LLAMA_TOTAL, LLAMA_TABLE = 202_383_360, 6_738_415_616, 32000 * 4096
+
+
+@pytest.mark.parametrize(("plan", "unit", "held"), [
+    ({}, LLAMA_LAYER, 2),                                # FSDP: a layer + one prefetched
+    ({"overlap_comm": False}, LLAMA_LAYER, 1),           # no prefetch: the layer computing
+    ({"zero3_granularity": "tensor"}, LLAMA_TABLE, 2),   # DeepSpeed: the largest tensor
+])
+def test_zero3_holds_its_gathered_units_in_full(plan, unit, held):
+    """ZeRO-3 keeps each rank's 1/16 shard and, beside it, the units it has gathered (bf16)
+    and one unit's unsharded gradient until its reduce-scatter has run."""
+    import archsim
+
+    sc = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 16},
+          "workload": {"kind": "training", "seq_len": 4096, "global_batch": 64,
+                       "micro_batch": 1},
+          "plan": {"zero": 3, "recompute": "full", **plan}}
+    mem = archsim.simulate(sc)["memory"]["breakdown"]
+    shard = 2 * LLAMA_TOTAL / 16
+    assert mem["weights"] == pytest.approx(shard + held * 2 * unit, rel=1e-9)
+    assert mem["gradients"] == pytest.approx(shard + 2 * unit, rel=1e-9)

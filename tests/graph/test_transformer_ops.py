@@ -79,8 +79,19 @@ def test_sequence_parallel_uses_allgather_and_reducescatter():
     ops = layer_forward(GPT, Shape(batch=1, seq=2048, kv_seq=2048, tp=4, sp=True))
     kinds = [op.comm.kind for op in ops if op.kind == "comm"]
     assert kinds == ["allgather", "reducescatter", "allgather", "reducescatter"]
-    bwd = [op.comm.kind for op in backward_ops(ops) if op.kind == "comm"]
-    assert bwd == ["allgather", "reducescatter", "allgather", "reducescatter"]
+    # backward: each forward collective's conjugate, and before the data gradient of FC1 and
+    # QKV the re-gather of their sequence-parallel input for the weight gradient (Megatron-core
+    # saves only the rank's shard), hidden behind that data-gradient GEMM
+    bwd = [(op.name, op.comm.kind) for op in backward_ops(ops) if op.kind == "comm"]
+    assert bwd == [("L0.rs_mlp.bwd", "allgather"), ("L0.fc1.regather", "allgather"),
+                   ("L0.ag_mlp.bwd", "reducescatter"), ("L0.rs_attn.bwd", "allgather"),
+                   ("L0.qkv.regather", "allgather"), ("L0.ag_attn.bwd", "reducescatter")]
+    names = [op.name for op in backward_ops(ops)]
+    for gemm in ("L0.fc1", "L0.qkv"):
+        regather = next(op for op in backward_ops(ops) if op.name == gemm + ".regather")
+        assert names[names.index(gemm + ".regather") + 1] == gemm + ".dgrad"
+        assert regather.comm.overlappable
+        assert regather.comm.bytes == 2 * 2048 * GPT.hidden  # the whole sequence, fp16
 
 
 def test_context_parallel_attention_does_1_over_cp_of_the_causal_work():
@@ -360,7 +371,10 @@ def test_sequence_parallel_embedding_and_head_keep_their_conjugates():
     shape = Shape(batch=b, seq=s, kv_seq=s, tp=2, sp=True, dtype="bf16")
     embed, head = embedding_forward(GPT, shape), head_forward(GPT, shape)
     assert _collectives(backward_ops(embed)) == [("ar_embed.bwd", "allgather", 2 * b * s * h)]
-    assert _collectives(backward_ops(head)) == [("ag_head.bwd", "reducescatter", 2 * b * s * h)]
+    # the vocab-parallel logits GEMM re-gathers its sequence-parallel input for its weight
+    # gradient, as every column-parallel GEMM under SP does
+    assert _collectives(backward_ops(head)) == [("logits.regather", "allgather", 2 * b * s * h),
+                                                ("ag_head.bwd", "reducescatter", 2 * b * s * h)]
 
 
 def test_layer_collectives_are_two_forward_and_two_backward_all_reduces():
@@ -409,3 +423,19 @@ def test_quantization_keeps_the_output_layer_in_16_bits():
                  quantize_head=True)
     head = ops_by_name(head_forward(GPT, w8a8))["logits"]
     assert (head.dtype, head.bytes) == ("int8", 1.0 * h + 1.0 * h * v + 2.0 * v)
+
+
+def test_ring_attention_backward_moves_twice_the_forward_bytes():
+    """cp = 2: the forward gathers the other rank's K/V; the rank kept only its own, so the
+    backward receives them again and sends their gradients back to their owner (Transformer
+    Engine's AttnFuncWithCPAndKVP2P.backward: K/V and dK/dV in one buffer), 2× the bytes.
+    Both are hidden behind the attention kernels (overlappable)."""
+    ops = layer_forward(GPT, Shape(batch=1, seq=2048, kv_seq=4096, cp=2))
+    fwd = [op.comm for op in ops if op.kind == "comm" and op.comm.group == "cp"]
+    bwd = [(op.name, op.comm) for op in backward_ops(ops)
+           if op.kind == "comm" and op.comm.group == "cp"]
+    assert [c.kind for c in fwd] == ["allgather"]
+    assert [(n, c.kind) for n, c in bwd] == [("L0.cp_kv.bwd_kv", "allgather"),
+                                             ("L0.cp_kv.bwd", "reducescatter")]
+    assert sum(c.bytes for _, c in bwd) == 2 * fwd[0].bytes
+    assert all(c.overlappable for _, c in bwd)

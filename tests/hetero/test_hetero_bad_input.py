@@ -37,6 +37,14 @@ CASES = [
      r"\(pools: h100, a100\)"),
     (scenario(plan={"pp": 2, "tp": 8, "placement": {"stages": {"h100": 1, "v100": 1}}}),
      r"plan\.placement\.stages\.v100: pool 'v100' does not exist \(pools: h100, a100\)"),
+    (scenario(plan={"pp": 2, "tp": 8, "placement": {"stages": []}}),
+     r"plan\.placement\.stages: expected at least one stage: a pool per pipeline stage, or "
+     r"stages per pool \(pools: h100, a100\)"),
+    (scenario(plan={"pp": 2, "tp": 8, "placement": {"stages": {}}}),
+     r"plan\.placement\.stages: expected at least one stage"),
+    (scenario(plan={"pp": 2, "tp": 8, "placement": {"prefill": "h100"}}),
+     r"plan\.placement\.prefill: places a serving phase; a training run places its "
+     r"pipeline stages \(plan\.placement\.stages\)"),
     (scenario(plan={"pp": 2, "tp": 8, "placement": {"stage": ["h100", "a100"]}}),
      r"plan\.placement\.stage: unknown key; expected one of: stages, balance"),
     (scenario(plan={"pp": 2, "tp": 8, "placement": {"stages": ["h100", "a100"],

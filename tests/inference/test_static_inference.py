@@ -216,3 +216,17 @@ def test_pipeline_send_on_a_mesh_node_uses_one_peer_link():
     assert p2p["bytes"] == pytest.approx(act * sum(sends))
     assert p2p["time_s"] == pytest.approx(expected, rel=1e-12)
     assert d["parallel"]["pp"] == 2
+
+
+def test_a_batch_that_does_not_fit_lists_parts_that_add_up():
+    """The reason names every part of the peak, the 1 GiB runtime reserve included (it had
+    been left out, and the parts summed to 1 GiB less than the total it stated)."""
+    import re
+
+    d = archsim.simulate("llama2-7b-inference-a100", {"workload.batch": 256,
+                                                       "workload.prompt_len": 3000}).to_dict()
+    (reason,) = d["infeasible_reasons"]
+    sizes = [float(x) for x in re.findall(r"([\d.]+) GiB", reason)]
+    total, _capacity, *parts = sizes
+    assert "runtime reserve 1 GiB" in reason
+    assert sum(parts) == pytest.approx(total, abs=0.1)  # 4 significant digits each

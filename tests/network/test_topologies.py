@@ -34,14 +34,16 @@ SWITCH = pool(16, 16, link("switch", "200 GB/s"))  # the torus chip's 4 links ×
 
 def test_ring_allreduce_on_a_2d_torus_vs_a_switch():
     """4×4 torus, every dimension wraps: each is a bidirectional ring at 2·50 = 100 GB/s per
-    chip. Dimension-ordered all-reduce: reduce-scatter along x (3 steps, 3/4 of S), along y on
-    the S/4 shard (3 steps, 3/4 of S/4), then all-gather back:
-        t = 2·(3α + 0.75·S/100e9) + 2·(3α + 0.75·0.25·S/100e9) = 12 µs + 18.75 ms.
+    chip. Dimension-ordered all-reduce of each half of S, one half x then y, the other y then
+    x, at the same time on different links: reduce-scatter along the first dimension (3 steps,
+    3/4 of S/2), along the second on the S/8 shard (3 steps, 3/4 of S/8), then all-gather back:
+        t = 2·(3α + 0.75·S/2/100e9) + 2·(3α + 0.75·S/8/100e9) = 12 µs + 9.375 ms.
     Switch, same 200 GB/s injection per device, one ring over 16: 30α + 2·15/16·S/200e9 =
-    30 µs + 9.375 ms — the torus uses only one dimension's two links at a time."""
+    30 µs + 9.375 ms: both reach the bound of a chip's 200 GB/s. (One dimension at a time, as
+    archsim had run it, leaves half the links idle: 18.75 ms.)"""
     torus = collective_time("allreduce", S, group_in_pool(TORUS, 16, 1))
     switch = collective_time("allreduce", S, group_in_pool(SWITCH, 16, 1))
-    assert torus.time_s == pytest.approx(12 * A + 18.75e-3)
+    assert torus.time_s == pytest.approx(12 * A + 9.375e-3)
     assert torus.algorithm == "dim-ordered"
     assert switch.time_s == pytest.approx(30 * A + 9.375e-3)
     assert switch.algorithm == "ring"
@@ -65,11 +67,14 @@ def test_part_of_a_dimension_is_a_line_at_one_link():
 
 def test_interleaved_groups_share_a_dimensions_links():
     """dp = 8 with stride 2 (tp = 2): 2 members along x spaced 2 apart — the two dp groups
-    interleaved in x share its links (2·50/2 = 50 GB/s) — then all 4 of y at 100 GB/s:
-        t = 2·(α + 0.5·S/50e9) + 2·(3α + 0.75·(S/2)/100e9)."""
+    interleaved in x share its links (2·50/2 = 50 GB/s) — and all 4 of y at 100 GB/s. One half
+    of S goes x then y, the other y then x, at the same time; each step takes its slower part:
+        step 1: x on S/2, α + 0.5·(S/2)/50e9, beside y on S/2, 3α + 0.75·(S/2)/100e9
+        step 2: y on S/4, 3α + 0.75·(S/4)/100e9, beside x on S/8, α + 0.5·(S/8)/50e9
+        t = 2·(α + 0.5·(S/2)/50e9) + 2·(3α + 0.75·(S/4)/100e9)  (with the all-gather back)."""
     cost = collective_time("allreduce", S, group_in_pool(TORUS, 8, 2))
-    assert cost.time_s == pytest.approx(2 * (A + 0.5 * S / 50e9)
-                                        + 2 * (3 * A + 0.75 * (S / 2) / 100e9))
+    assert cost.time_s == pytest.approx(2 * (A + 0.5 * (S / 2) / 50e9)
+                                        + 2 * (3 * A + 0.75 * (S / 4) / 100e9))
 
 
 def test_torus_alltoall_is_bound_by_each_dimensions_bisection():
@@ -167,3 +172,24 @@ def test_the_chosen_algorithms_are_in_the_result():
         "hardware": {"device": "tpu-v5e", "count": 16, "torus": [4, 4]},
         "workload": {"kind": "training", "seq_len": 128, "global_batch": 16}}).to_dict()
     assert d["communication"]["algorithms"]["dp.allreduce"] == "dim-ordered"
+
+
+@pytest.mark.parametrize(("points", "message"), [
+    ([[1e6, 0.0], [1e9, 1.0]], "point 0: fraction must be in (0, 1] (got 0.0)"),
+    ([[0, 0.5], [1e9, 1.0]], "point 0: bytes must be > 0 (got 0.0)"),
+    ([[1e9, 1.0], [1e6, 0.5]],
+     "point 1: bytes must increase from point to point (got 1000000.0 after 1000000000.0)"),
+])
+def test_a_bad_size_sweep_is_an_input_error(points, message):
+    """A link's size_efficiency had reached the cost model unchecked: a 0 fraction divided by
+    zero (exit 1), a negative one ran at negative bandwidth."""
+    import archsim
+    from archsim.spec.errors import SpecError
+
+    link = {"name": "x", "kind": "nvlink", "bandwidth": "450 GB/s", "latency": "2 us",
+            "efficiency": 0.8, "size_efficiency": points}
+    with pytest.raises(SpecError) as exc:
+        archsim.load_scenario({"model": "llama2-7b", "workload": {"kind": "inference"},
+                               "hardware": {"device": "h100-sxm5-80gb", "count": 8,
+                                            "intra_node": link}})
+    assert f"hardware.intra_node.size_efficiency: {message}" in str(exc.value)

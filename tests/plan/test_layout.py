@@ -40,6 +40,19 @@ def test_batch_not_divisible():
         "global_batch 100 is not divisible by micro_batch·dp = 1·8 = 8"]
 
 
+def test_causal_context_parallelism_needs_2cp_chunks():
+    """cp 4 splits a causal sequence into 8 chunks (rank i takes i and 7−i, megatron-core's
+    load balance, which the half-of-the-causal-work model assumes): seq_len 2052 divides by 4
+    but not by 8."""
+    result = archsim.simulate({**BASE, "workload": {**BASE["workload"], "seq_len": 2052},
+                               "model": {"name": "g", "layers": 4, "hidden": 1024,
+                                         "heads": 16, "vocab": 32000, "max_seq_len": 4096},
+                               "plan": {"cp": 4}})
+    assert result["infeasible_reasons"] == [
+        "seq_len 2052 is not divisible by 2·cp = 8: causal context parallelism splits the "
+        "sequence into 2·cp chunks"]
+
+
 def test_interleaved_needs_micro_batches_divisible_by_pp():
     result = archsim.simulate({**BASE, "workload": {**BASE["workload"], "global_batch": 6},
                                "plan": {"pp": 4, "dp": 2, "tp": 2, "schedule": "interleaved",

@@ -110,8 +110,12 @@ def test_zero3_shards_every_state_of_the_experts_over_the_expert_dp_group():
     plan = build(toy(ep=2, zero=3))
     dense, experts = HEAD + EMBED + LAYERS * DENSE_LAYER, LAYERS * 4 * EXPERT
     st = plan.states[0]
-    assert st.weights == pytest.approx(2 * (dense / 8 + experts / 4), rel=1e-12)
-    assert st.gradients == pytest.approx(2 * (dense / 8 + experts / 4), rel=1e-12)
+    # beside the shards, the largest unit gathered in full: a layer with its 4 local experts,
+    # 17024 + 4·24576 = 115328 parameters (above the embedding's and head's), twice (computing
+    # and prefetched, overlap_comm) in bf16, and its unsharded bf16 gradient
+    unit = DENSE_LAYER + 4 * EXPERT
+    assert st.weights == pytest.approx(2 * (dense / 8 + experts / 4) + 2 * 2 * unit, rel=1e-12)
+    assert st.gradients == pytest.approx(2 * (dense / 8 + experts / 4) + 2 * unit, rel=1e-12)
     assert st.optimizer_states == pytest.approx(12 * (dense / 8 + experts / 4), rel=1e-12)
     # the parameters are gathered before use in the forward and again in the backward task:
     # dense over 8 ranks, experts over 4 (at the device's in-situ collective bandwidth)

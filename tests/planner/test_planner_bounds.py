@@ -93,8 +93,12 @@ def test_model_states_per_zero_stage_by_hand(zero):
     params = L * per_layer + V * h // t + S * h + 2 * h
     assert params == 21_855_215_616
     weights, grads, opt = 2 * params, 2 * params, 12 * params  # fp16 + Adam fp32 states
+    # ZeRO-3 also holds gathered layers in full (the largest unit: a layer, above the
+    # embedding's V·h/t + S·h): the layer computing (this scenario does not overlap, so none
+    # is prefetched), and one layer's unsharded fp16 gradient
     expected = {0: (weights, grads, opt), 1: (weights, grads, opt / dp),
-                2: (weights, grads / dp, opt / dp), 3: (weights / dp, grads / dp, opt / dp)}
+                2: (weights, grads / dp, opt / dp),
+                3: (weights / dp + 2 * per_layer, grads / dp + 2 * per_layer, opt / dp)}
     parts = _states_bound(zero)
     got = (parts["weights"], parts["gradients"], parts["optimizer_states"])
     assert got == pytest.approx(expected[zero], rel=1e-12)

@@ -151,3 +151,14 @@ def test_load_over_time_and_highest_rate_per_replica(scenario):
     assert met and f"up to {met[-1][0].removesuffix(' req/s')} requests/s" in text
     plot = next(b for b in _section(report, "cost-latency").blocks if getattr(b, "png", None))
     assert plot.name == "cost_latency"
+
+
+def test_the_as_given_deployment_answers_at_the_rate_asked(scenario):
+    """--rate 2 on a scenario offered 8 requests/s: the question is asked at 2, so the
+    deployment as given is simulated at 2 (it had been judged at the scenario's own rate and
+    the answer contradicted the capacity sentence beside it)."""
+    report = build_report(str(scenario), options=ReportOptions(rate=2.0, scaling=False,
+                                                                planner=False))
+    answer = " ".join(b.text for b in _section(report, "answer").blocks)
+    assert "at 2 requests/s with" in answer
+    assert "(2 × h100-sxm5-80gb, 2 replicas, 2 requests/s)" in answer

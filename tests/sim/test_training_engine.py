@@ -31,6 +31,7 @@ def toy_plan(pp, m, schedule="1f1b", chunks=1, dp=1, overlap=True, F=1.0, B=2.0,
             ck.act_bytes, ck.working_bytes, ck.recompute_s = 1.0, 0.0, 0.0
     plan.p2p_fwd_s = [p2p] * (pp - 1)
     plan.p2p_bwd_s = [p2p] * (pp - 1)
+    plan.p2p_wrap_s = (p2p, p2p) if chunks > 1 else None
     plan.optimizer_s = [0.0] * pp
     plan.param_gather_s = [0.0] * pp
     plan.embedding_sync_s = 0.0
