@@ -183,7 +183,7 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
     node = load_spec_file("devices", device).devices_per_node
     best: tuple[int, int, dict[str, Any]] | None = None
     misses: list[str] = []
-    for tp in [t for t in TP_CANDIDATES if t >= tp_fit and (t == tp_fit or t * pp <= node)]:
+    for tp in [tp_fit, *(t for t in TP_CANDIDATES if t > tp_fit and t * pp <= node)]:
         if best is not None and tp * pp >= best[1] * best[0] * pp:
             break  # one replica of this tp holds as many devices as the best deployment
         found, reason = _replicas_for(row, base, device, tp, pp, rate, slo, max_replicas)

@@ -56,6 +56,7 @@ import bisect
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import permutations
 
 from archsim.cost.insitu import factors
 from archsim.cost.topology import Spine, TorusDim, mesh_fraction, spine_taper, torus_extents
@@ -91,10 +92,13 @@ class CommGroup:
     collective_scale: float = 1.0
     """In-situ collective bandwidth / nccl-tests (the device's ``collective_efficiency``),
     already part of ``intra_scale`` and ``nic_bandwidth``; scales in-network reduction too."""
+    spans: int = 0
+    """Nodes the group spans where that is not size / per_node (a group straddling a node
+    boundary: tp 12 on 8-GPU nodes spans 2 with 4 ranks in the smaller piece); 0: derived."""
 
     @property
     def nodes(self) -> int:
-        return max(1, self.size // self.per_node)
+        return self.spans or max(1, self.size // self.per_node)
 
     @property
     def intra_bandwidth(self) -> float:
@@ -139,7 +143,7 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
     intra_scale *= ce
     nic_scale *= ce
     node = pool.node_size
-    per_node = _fewest_per_node(size, stride, node, pool.count)
+    per_node, spans = _node_spread(size, stride, node, pool.count)
     torus: tuple[TorusDim, ...] = ()
     dims = pool.torus_dims
     if dims and per_node > 1:
@@ -147,29 +151,29 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
     mesh = 1.0
     if pool.intra_node is not None and pool.intra_node.topology == "mesh":
         mesh = mesh_fraction(pool, per_node)
-    nodes = max(1, size // per_node)
+    nodes = spans
     node_stride = max(1, stride * per_node // node) if nodes > 1 else 1
-    return CommGroup(size=size, per_node=per_node, intra=pool.intra_node,
+    return CommGroup(size=size, per_node=per_node, spans=spans, intra=pool.intra_node,
                      inter=pool.inter_node, nic_bandwidth=pool.nic_bandwidth_per_device * nic_scale,
                      torus=torus, mesh_fraction=mesh, spine=spine_taper(pool, nodes, node_stride),
                      intra_scale=intra_scale, collective_scale=ce)
 
 
 @lru_cache(maxsize=1024)
-def _fewest_per_node(size: int, stride: int, node: int, count: int) -> int:
-    """Fewest ranks that any group of ``size`` ranks ``stride`` apart (Megatron order: the
-    groups tile consecutive blocks of size·stride ranks of the pool's ``count``) has in one
-    node of ``node`` devices; ``size`` when every group fits in one node. A group that
-    straddles a node boundary (tp 3 or 12 on 8-device nodes) runs at the pace of its smallest
-    piece, as its rings cross there."""
+def _node_spread(size: int, stride: int, node: int, count: int) -> tuple[int, int]:
+    """(fewest ranks in one node, most nodes) over the groups of ``size`` ranks ``stride``
+    apart (Megatron order: the groups tile consecutive blocks of size·stride ranks of the
+    pool's ``count``) on nodes of ``node`` devices; (size, 1) when every group fits in one
+    node. A group that straddles a node boundary (tp 3 or 12 on 8-device nodes) runs at the
+    pace of its smallest piece, as its rings cross there."""
     span = size * stride
     if count <= node or (span <= node and node % span == 0):
-        return size
+        return size, 1
     if stride >= node:
-        return 1
+        return 1, size
     if span % node == 0 and node % stride == 0:
-        return node // stride  # whole nodes, as many of the group's ranks in each
-    fewest = size
+        return node // stride, span // node  # whole nodes, as many of the group's in each
+    fewest, most = size, 1
     blocks = math.lcm(span, node) // span  # the pattern repeats after lcm(span, node) ranks
     for block in range(max(1, min(blocks, node, count // span))):
         for offset in range(stride):
@@ -179,7 +183,8 @@ def _fewest_per_node(size: int, stride: int, node: int, count: int) -> int:
                 counts[rank // node] = counts.get(rank // node, 0) + 1
             if len(counts) > 1:
                 fewest = min(fewest, min(counts.values()))
-    return fewest
+                most = max(most, len(counts))
+    return fewest, most
 
 
 def torus_link_bandwidth(link: InterconnectSpec) -> float:
@@ -281,13 +286,18 @@ def _torus(kind: str, nbytes: float, group: CommGroup) -> CommCost:
         return gather if kind == "allgather" else scatter + gather
 
     # k dimensions: the buffer in k parts, part r starting at dimension r, so that at every
-    # step each part is on another dimension's links and all of them carry data at once
+    # step each part is on another dimension's links and all of them carry data at once; or
+    # the whole buffer in one order of the dimensions (faster where one dimension is much
+    # slower than the others: it then carries only the shard left after the fast ones)
     k = len(group.torus)
     dims = tuple(group.torus)
     rotations = [ordered(dims[r:] + dims[:r], nbytes / k) for r in range(k)]
     steps = [max((rot[j] for rot in rotations), key=lambda p: p.time_s)
              for j in range(len(rotations[0]))]
-    return _cost(name, steps)
+    options = [_cost(name, steps)]
+    if k > 1:
+        options += [_cost(name, ordered(order, nbytes)) for order in permutations(dims)]
+    return min(options, key=lambda c: c.time_s)
 
 
 def _intra(kind: str, r: int, nbytes: float, group: CommGroup) -> CommCost:

@@ -81,8 +81,17 @@ def backward_of(op: Op) -> list[Op]:
 def backward_ops(forward: list[Op]) -> list[Op]:
     """Backward ops of a forward op list, in reverse order."""
     out: list[Op] = []
+    block = 0  # where the backward of the forward op after the current one starts
     for op in reversed(forward):
-        out.extend(backward_of(op))
+        ops = backward_of(op)
+        if op.comm is not None and op.comm.group == "cp" and op.comm.overlappable:
+            # ring attention's exchange runs beside the attention backward of the op after it
+            # in the forward pass (placed before it: an overlappable collective is hidden
+            # behind the compute op that follows it)
+            out[block:block] = ops
+            continue
+        block = len(out)
+        out.extend(ops)
     return out
 
 

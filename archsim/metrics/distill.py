@@ -209,10 +209,14 @@ def distillation_cost(sc: ScenarioSpec) -> dict[str, Any]:
     """The ``distillation`` block for a deployment scenario (default training set-up)."""
     student = ModelSpec.model_validate(sc.compression.distill.student)
     seq = min(student.max_seq_len, sc.model.max_seq_len, DEFAULT_DISTILL_SEQ_CAP)
+    fp8 = sc.workload.dtype == "fp8"  # FP8 training: a bf16 model with fp8 GEMMs
     workload = {"kind": "training", "seq_len": seq, "global_batch": DEFAULT_DISTILL_BATCH,
-                "micro_batch": 1, "dtype": sc.workload.dtype}
+                "micro_batch": 1, "dtype": "bf16" if fp8 else sc.workload.dtype}
     plan = sc.plan.model_copy(update={"recompute": "selective", "dp": None})
-    train = sc.model_copy(update={"workload": TrainingWorkload(**workload), "plan": plan})
+    comp = (sc.compression.model_copy(update={"weight_dtype": "fp8", "activation_dtype": "fp8"})
+            if fp8 else sc.compression)
+    train = sc.model_copy(update={"workload": TrainingWorkload(**workload), "plan": plan,
+                                  "compression": comp})
     res = simulate_distillation_training(train).to_dict()
     block = dict(res.get("distillation", {}))
     block.update({"feasible": res["feasible"], "infeasible_reasons": res["infeasible_reasons"],

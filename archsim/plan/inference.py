@@ -21,7 +21,8 @@ that cost (archsim/cost/host.py); the pass's fixed cost (``iteration_overhead``)
 
 Assumptions: symmetric ranks (one tensor-parallel rank stands for its group); layers of one kind
 (dense or MoE) cost the same; decode sequences of one pass share one batched attention kernel
-(vLLM's paged attention); each prefill group is its own attention kernel.
+(vLLM's paged attention); the prefill sequences of one pass share one variable-length
+attention kernel per op (vLLM, SGLang, TensorRT-LLM), priced at their summed FLOPs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field, fields, replace
 from itertools import pairwise
 
 from archsim.cost.comm import CommGroup, collective_time
-from archsim.cost.compute import compute_time
+from archsim.cost.compute import attention_work, compute_time
 from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors, run_device
 from archsim.graph.inference import (
@@ -99,6 +100,7 @@ class StageCost:
         self._head: dict[int, PhaseCost] = {}
         self._head_s: dict[int, float] = {}
         self._attn: dict[tuple[int, int, int], PhaseCost] = {}
+        self._prefill: dict[tuple[int, int, int], list[tuple[float, float, float]]] = {}
         self._decode: dict[int, list[tuple[_OpAt, float, float, float, float]]] = {}
 
     def shape(self, batch: int, seq: int, kv_seq: int) -> Shape:
@@ -163,6 +165,48 @@ class StageCost:
         if key not in self._attn:
             self._attn[key] = self._price(self.attention_ops(batch, q, kv))
         return self._attn[key]
+
+    def prefill_attention_s(self, prefill: Sequence[tuple[int, int]]) -> float:
+        """Attention of a pass's prefill sequences ((new tokens, context) each) as one kernel
+        per op, as vLLM's and SGLang's variable-length attention and TensorRT-LLM's packed
+        context attention run them: the sequences' work in one call (read off the efficiency
+        curve at their summed FLOPs) and one fixed cost per op, not one per sequence."""
+        if len(prefill) <= 1:
+            return sum(self.attention(1, q, kv).time_s for q, kv in prefill)
+        sums: list[list[float]] | None = None
+        for q, kv in prefill:
+            terms = self._prefill_terms(q, kv)
+            if sums is None:
+                sums = [list(t) for t in terms]
+                continue
+            for acc, term in zip(sums, terms, strict=True):
+                acc[0] += term[0]
+                acc[1] += term[1]
+                acc[2] += term[2]
+        assert sums is not None
+        q0, kv0 = prefill[0]
+        total = 0.0
+        for (op, count), (flops, nbytes, work) in zip(self._prefill_templates(q0, kv0), sums,
+                                                      strict=True):
+            op.flops, op.bytes = flops, nbytes
+            op.work_fraction = work / flops if flops else 1.0
+            op.masked = 0.0  # each sequence's causal skip is in ``work`` already
+            total += count * compute_time(op, self.device)  # type: ignore[arg-type]
+        return total
+
+    def _prefill_terms(self, q: int, kv: int) -> list[tuple[float, float, float]]:
+        """(FLOPs, bytes, executed work) of each attention op of one prefill sequence."""
+        key = (1, q, kv)
+        got = self._prefill.get(key)
+        if got is None:
+            got = self._prefill[key] = [
+                (op.flops, op.bytes, op.flops * (attention_work(op, self.device)
+                                                 if op.is_matmul else op.work_fraction))
+                for op, _ in self.attention_ops(1, q, kv)]
+        return got
+
+    def _prefill_templates(self, q: int, kv: int) -> list[tuple[_OpAt, int]]:
+        return [(_OpAt(op), count) for op, count in self.attention_ops(1, q, kv)]
 
     def decode_attention_s(self, n: int, sum_kv: float) -> float:
         """Attention of ``n`` decode tokens over contexts summing to ``sum_kv`` (seconds).
@@ -323,8 +367,7 @@ class InferencePlan:
         for s, st in enumerate(self.stages):
             before = total
             total += st.linear_s(tokens)
-            for q, kv in prefill:
-                total += st.attention(1, q, kv).time_s
+            total += st.prefill_attention_s(prefill)
             if n_decode:
                 total += st.decode_attention_s(n_decode, sum_decode_kv)
             if st.last:
@@ -332,7 +375,7 @@ class InferencePlan:
             wait = 0.0
             if st.host_op_cost:
                 kernels = (st.linear(tokens).kernels
-                           + sum(st.attention(1, q, kv).kernels for q, kv in prefill)
+                           + (st.attention(1, *prefill[0]).kernels if prefill else 0)
                            + st.decode_attention_kernels(n_decode)
                            + (st.head(n_out).kernels if st.last else 0))
                 wait = st.host_wait_s(total - before, kernels)

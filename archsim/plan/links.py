@@ -50,11 +50,14 @@ def same_node(pool: PoolSpec, layout: Layout | int, distance: int) -> bool:
 
 def peers_share_node(pool: PoolSpec, layout: Layout | int, a: StageHardware,
                      b: StageHardware) -> bool:
-    """Whether each rank of stage ``a`` shares a node with its peer in stage ``b`` (same
-    pool): the stages' first devices are on one node and a stage is narrower than a node.
-    Stages 1 and 2 of tp 4 on 8-GPU nodes are one apart but on two nodes."""
-    n = pool.node_size
-    return _stride(layout) < n and a.first_device // n == b.first_device // n
+    """Whether every rank of stage ``a`` shares a node with its peer in stage ``b`` (same
+    pool; rank i with rank i): the first and the last pair do (the ranks between lie in the
+    same nodes). Stages 1 and 2 of tp 4 on 8-GPU nodes are one apart but on two nodes; stages
+    of 6 ranks on 8-GPU nodes have some pairs across (a send goes at its slowest pair's pace)."""
+    n, stride = pool.node_size, _stride(layout)
+    last_a, last_b = a.first_device + stride - 1, b.first_device + stride - 1
+    return (stride < n and a.first_device // n == b.first_device // n
+            and last_a // n == last_b // n)
 
 
 def stage_p2p(cluster: ClusterSpec, layout: Layout | int, a: StageHardware, b: StageHardware,

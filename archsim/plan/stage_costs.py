@@ -49,6 +49,12 @@ class LayerCost:
     gather_unit: float = 0.0
     """ZeRO-3: parameters one all-gather fetches at most (the layer; its largest weight
     tensor under ``zero3_granularity: tensor``), held in full while used."""
+    gather_unit_dense: float = 0.0
+    """The same without the local experts' weights: what is gathered when the expert-data-
+    parallel group is one rank (its experts are neither sharded nor gathered)."""
+
+    def unit_for(self, expert_group: int) -> float:
+        return self.gather_unit if expert_group > 1 else self.gather_unit_dense
 
 
 @dataclass
@@ -173,8 +179,10 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
                               lambda op: _EXPERT_OP.match(op.name) is not None,
                               plan.zero3_granularity, extra)
 
-    def unit(ops: list[Op]) -> float:
-        return gather_unit([op.params for op in ops], plan.zero3_granularity)
+    def unit(ops: list[Op], experts: bool = True) -> float:
+        return gather_unit([op.params for op in ops
+                            if experts or _EXPERT_OP.match(op.name) is None],
+                           plan.zero3_granularity)
 
     layers: dict[bool, LayerCost] = {}
     for moe_layer in {model.is_moe_layer(i) for i in range(model.layers)}:
@@ -195,7 +203,8 @@ def stage_costs(sc: ScenarioSpec, layout: Layout, shape: Shape, hw: StageHardwar
             fwd=fwd, bwd=bwd, recompute=recompute, params=dense + expert,
             saved=saved, all_saved=saved_activation_bytes(fwd_ops, "none"),
             model_flops=sum(op.flops * op.model_share for op in fwd_ops if op.is_matmul) * 3.0,
-            expert_params=expert, gather_s=gather_s(fwd_ops), gather_unit=unit(fwd_ops))
+            expert_params=expert, gather_s=gather_s(fwd_ops), gather_unit=unit(fwd_ops),
+            gather_unit_dense=unit(fwd_ops, experts=False))
     embed_ops = embedding_forward(model, shape)
     head_ops = head_forward(model, shape)
     return StageCosts(

@@ -225,7 +225,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 experts += lc.expert_params
                 act += lc.saved
                 work = max(work, lc.all_saved if plan.recompute == "full" else 0.0)
-                unit = max(unit, lc.gather_unit)
+                unit = max(unit, lc.unit_for(edp))
                 mflops += lc.model_flops
             if last:
                 fwd.add(sc_s.head_f)

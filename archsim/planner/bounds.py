@@ -181,7 +181,9 @@ class Bounder:
                    s == 0 and ck == 0, s == p - 1 and ck == v - 1, c.dp, c.zero)
             got = self._chunks.get(key)
             if got is None:
-                block = self._block(c, self.profiles.get(c, pool), key[:-2], n - n_moe,
+                # the block's ZeRO-3 unit counts local experts only with an expert-dp group
+                block = self._block(c, self.profiles.get(c, pool),
+                                    (*key[:-2], max(1, dp_shard // c.ep) > 1), n - n_moe,
                                     n_moe, *key[-5:-2])
                 got = self._chunks[key] = self._chunk(
                     c, block, self.profiles.dp_group(c, pool),
@@ -342,7 +344,7 @@ class Bounder:
                     ends += model.vocab * model.hidden / c.tp  # the embedding copy
             params += ends
             working = min(x.working for x in pr.fwd.values())
-            unit = min(x.unit for x in pr.fwd.values())
+            unit = min(x.unit_dense for x in pr.fwd.values())  # a bound: experts may be local
             # expert parameters counted as dense: their states shard over more ranks, so
             # the bound stays below what any split holds
             rows.append((s, stage_pools[s], params, act, working, 0.0, ends, unit))
@@ -367,7 +369,7 @@ class Bounder:
         for moe, n in ((False, n_dense), (True, n_moe)):
             if n:
                 f, b = fwd[moe], bwd[moe]
-                unit = max(unit, f.unit)
+                unit = max(unit, f.unit if max(1, c.dp * c.cp // c.ep) > 1 else f.unit_dense)
                 f_comp += n * f.compute
                 f_comm += n * f.comm
                 b_comp += n * b.compute

@@ -40,6 +40,8 @@ class OpsCost:
     """The part of ``params`` in local MoE experts (reduced over the expert-DP group)."""
     unit: float = 0.0
     """Parameters of the largest unit a ZeRO-3 gather fetches (LayerCost.gather_unit)."""
+    unit_dense: float = 0.0
+    """The same without local experts (LayerCost.gather_unit_dense)."""
 
     @property
     def task_s(self) -> float:
@@ -123,7 +125,8 @@ class Profiles:
         full = c.recompute == "full"
         fwd = {moe: OpsCost(compute=lc.fwd.compute_s, comm=lc.fwd.comm_s, params=lc.params,
                             saved=lc.saved, working=lc.all_saved if full else 0.0,
-                            expert_params=lc.expert_params, unit=lc.gather_unit)
+                            expert_params=lc.expert_params, unit=lc.gather_unit,
+                            unit_dense=lc.gather_unit_dense)
                for moe, lc in costs.layers.items()}
         bwd = {moe: OpsCost(compute=lc.bwd.compute_s, comm=lc.bwd.comm_s,
                             recompute=lc.recompute.time_s)
@@ -141,7 +144,7 @@ class Profiles:
 def _ops_cost(cost: PhaseCost, params: float = 0.0, saved: float = 0.0, unit: float = 0.0
               ) -> OpsCost:
     return OpsCost(compute=cost.compute_s, comm=cost.comm_s, params=params, saved=saved,
-                   unit=unit)
+                   unit=unit, unit_dense=unit)
 
 
 def layout_of(c: Candidate) -> Layout:

@@ -205,10 +205,10 @@ BYTES_PER_ELEMENT = {
     "fp4": 0.5,
     "int4": 0.5,
 }
+"""Storage size of one element per dtype name (tf32 is stored as fp32)."""
 
 
 def keeps_master_copy(dtype: str) -> bool:
     """Whether training in ``dtype`` keeps a separate fp32 master copy of the weights: mixed
     precision does (Micikevicius et al. 2018); fp32 (or wider) weights are their own master."""
     return BYTES_PER_ELEMENT[dtype] < 4.0
-"""Storage size of one element per dtype name (tf32 is stored as fp32)."""

@@ -439,3 +439,8 @@ def test_ring_attention_backward_moves_twice_the_forward_bytes():
                                              ("L0.cp_kv.bwd", "reducescatter")]
     assert sum(c.bytes for _, c in bwd) == 2 * fwd[0].bytes
     assert all(c.overlappable for _, c in bwd)
+    # both precede the attention backward, the kernel that hides them (they had followed it
+    # and been hidden behind a small elementwise op)
+    names = [op.name for op in backward_ops(ops)]
+    after = names[names.index("L0.cp_kv.bwd") + 1]
+    assert next(op for op in ops if op.name + ".bwd" == after).attention_core

@@ -58,6 +58,22 @@ def test_a_group_along_one_full_torus_dimension_is_a_bidirectional_ring():
         assert cost.algorithm == "ring"
 
 
+def test_a_slow_dimension_goes_last_instead_of_sharing_the_buffer():
+    """dp 32 at stride 8 on a 16×16 torus (b = 50 GB/s per link): 2 members along x, whose
+    links 8 groups share (2b/8 = b/4), and all 16 of y (2b). Split in two rotated halves, x
+    carries S/2 first: reduce-scatter ½·(S/2)/(b/4) = S/b beside y's 15/16·(S/2)/2b, then
+    15/16·(S/4)/2b beside ½·(S/32)/(b/4): 1.117·S/b. In the order y then x the slow dimension
+    only carries the S/16 left: 15/16·S/2b + ½·(S/16)/(b/4) = 0.594·S/b, and that is taken.
+    The all-reduce is twice the reduce-scatter (the all-gather back)."""
+    b = 50e9
+    big = pool(256, 256, link("torus2d", "50 GB/s", "ici"), torus=(16, 16))
+    rs = collective_time("reducescatter", S, group_in_pool(big, 32, 8))
+    assert rs.time_s == pytest.approx(15 * A + 15 / 16 * S / (2 * b) + 0.5 * (S / 16) / (b / 4)
+                                      + A)
+    ar = collective_time("allreduce", S, group_in_pool(big, 32, 8))
+    assert ar.time_s == pytest.approx(2 * rs.time_s)
+
+
 def test_part_of_a_dimension_is_a_line_at_one_link():
     """tp = 2 covers half of x (no wrap-around link): a ring embedded in a line runs at one
     link's 50 GB/s: 2α + 2·(1/2)·S/50e9."""

@@ -225,3 +225,15 @@ def test_fast_path_matches_the_des_for_moe():
     sc = toy(ep=2, zero=0)
     des = archsim.simulate(sc)["step_time_s"]
     assert simulate_training_fast(sc)["step_time_s"] == pytest.approx(des, rel=0.02)
+
+
+def test_zero3_gathers_no_experts_when_each_rank_holds_its_own():
+    """ep = dp = 8: every rank holds one expert whose expert-data-parallel group is itself, so
+    its weights are neither sharded nor gathered: the unit held in full is the layer's dense
+    part, 17024 parameters (above the head's 16448 and the embedding's 16384)."""
+    plan = build(toy(ep=8, zero=3))
+    dense, experts = HEAD + EMBED + LAYERS * DENSE_LAYER, LAYERS * 1 * EXPERT
+    st = plan.states[0]
+    assert st.weights == pytest.approx(2 * (dense / 8 + experts) + 2 * 2 * DENSE_LAYER,
+                                       rel=1e-12)
+    assert st.gradients == pytest.approx(2 * (dense / 8 + experts) + 2 * DENSE_LAYER, rel=1e-12)
