@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from archsim.cli.common import check_writable
@@ -16,16 +17,16 @@ MAX_GRAPH_LAYERS = 2_000
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("graph", help="write the computation graph of a scenario",
-                       description="Write the op graph of one micro-batch on one "
-                                   "representative rank (after tensor/sequence sharding).")
+                       description="Write the op graph of one micro-batch: every layer "
+                                   "after tensor/sequence/context/expert sharding, not split "
+                                   "into pipeline stages (no data-parallel, pipeline-send or "
+                                   "recomputation ops).")
     p.add_argument("scenario", nargs="?", default=None, help="scenario path or name")
     p.add_argument("--out", type=Path, required=True, help="FILE.graphml, FILE.json or FILE.dot")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from archsim.graph.export import build_graph, write_graph
     from archsim.plan.compress import resolve_compression
     from archsim.plan.inference import Degrees, base_shape
@@ -44,20 +45,56 @@ def run(args: argparse.Namespace) -> int:
                          "simulate accepts more"])
     wl, plan = sc.workload, sc.plan
     training = wl.kind == "training"
+    note = ""
     # the compression plan shapes the graph as it does the simulation: a pruned model,
     # quantized weights and GEMMs, 2:4 sparse GEMMs
-    if training:
+    if training and sc.compression is not None and sc.compression.distill is not None:
+        g = _distillation_graph(sc)
+        note = " (the teacher's forward pass, then the student's training step)"
+    elif training:
         comp = resolve_compression(sc) if sc.compression is not None else None
         model = comp.model if comp is not None else sc.model
-        shape = training_shape(sc, compression=comp)
-    else:  # the prefill pass of one batch (serving: of one request)
+        g = build_graph(model, training_shape(sc, compression=comp), optimizer=wl.optimizer)
+    else:  # the prefill pass of one batch (serving: of one request of the mean length)
         precision = resolve_precision(sc, sc.cluster.pools[0].device)
-        model = precision.model
         prompt = getattr(wl, "prompt_len", 512)
-        prompt = prompt if isinstance(prompt, int) else 512
+        if not isinstance(prompt, int):
+            from archsim.sim.serving.requests import generate_requests
+
+            lengths = [r.prompt_len for r in generate_requests(wl)]
+            prompt = max(1, round(sum(lengths) / len(lengths)))
+            note = f" (one request of the stream's mean prompt, {prompt} tokens)"
         shape = replace(base_shape(sc, precision, Degrees(tp=plan.tp, ep=plan.ep)),
                         batch=getattr(wl, "batch", 1), seq=prompt, kv_seq=prompt)
-    g = build_graph(model, shape, optimizer=wl.optimizer if training else None)
+        g = build_graph(precision.model, shape, optimizer=None)
     write_graph(g, args.out)
-    print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}")
+    print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}"
+          + note)
     return 0
+
+
+def _distillation_graph(sc):
+    """Knowledge distillation as simulated (archsim/metrics/distill.py): the teacher's forward
+    pass (nodes ``teacher.*``) and the student's training step (``student.*``), the teacher's
+    logits feeding the student's loss."""
+    import networkx as nx
+
+    from archsim.graph.export import build_graph
+    from archsim.metrics.distill import student_scenario, teacher_scenario
+    from archsim.plan.compress import resolve_compression
+    from archsim.plan.stage_costs import training_shape
+
+    teacher = teacher_scenario(sc)
+    t_shape = replace(training_shape(teacher), training=False)
+    tg = build_graph(teacher.model, t_shape, optimizer=None)
+    student = student_scenario(sc)
+    comp = resolve_compression(student) if student.compression is not None else None
+    model = comp.model if comp is not None else student.model
+    sg = build_graph(model, training_shape(student, compression=comp),
+                     optimizer=sc.workload.optimizer)
+    g = nx.union(tg, sg, rename=("teacher.", "student."))
+    g.graph["model"] = f"{sc.model.name} -> {model.name}"
+    last = [n for n in g if n.startswith("teacher.") and g.out_degree(n) == 0]
+    if last and "student.loss" in g:
+        g.add_edge(last[-1], "student.loss", kind="teacher logits")
+    return g

@@ -42,6 +42,11 @@ def parse_axes(items: list[str]) -> dict[str, list[str]]:
         parts = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not name.strip() or not parts:
             raise SpecError([f"--axis {item!r}: expected NAME=V1,V2,..., e.g. tp=4,8"])
+        if name.strip() in axes:  # a second --axis had silently replaced the first
+            raise SpecError([f"--axis {item!r}: {name.strip()} is already given "
+                             f"({','.join(axes[name.strip()])}); give its values in one "
+                             f"--axis, e.g. {name.strip()}="
+                             f"{','.join([*axes[name.strip()], *parts])}"])
         axes[name.strip()] = parts
     return axes
 

@@ -50,7 +50,7 @@ def inference_layer(model: ModelSpec, s: Shape, layer: int = 0) -> list[Op]:
     out: list[Op] = []
     for op in ops:
         out.append(op)
-        if op.name == after:
+        if op.name == after and not model.encoder:  # an encoder keeps no KV cache
             out.append(kv_write_op(model, s, layer))
     return out
 

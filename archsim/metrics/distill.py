@@ -26,7 +26,7 @@ from archsim.metrics.training import run_totals, simulate_training
 from archsim.plan.compress import has_effect
 from archsim.plan.layout import resolve_layout
 from archsim.plan.training import PhaseCost, build_training_plan
-from archsim.result import Result
+from archsim.result import METRIC_KEYS, Result
 from archsim.sim.training import run_training
 from archsim.spec.model import ModelSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -113,6 +113,8 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
         d["feasible"] = False
         d["infeasible_reasons"] = list(d["infeasible_reasons"]) + reasons
         d["distillation"] = block
+        if fwd_s is None:  # no job step without the teacher: the student's alone is not one
+            d.update(dict.fromkeys(METRIC_KEYS))
         return result
     wl, device = sc.workload, sc.cluster.pools[0].device
     student_step = d["step_time_s"]

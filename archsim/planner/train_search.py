@@ -25,8 +25,10 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from archsim.api import simulate
+from archsim.metrics.distill import student_scenario
 from archsim.plan.balance import resolve_pipeline
 from archsim.planner import why
 from archsim.planner.bounds import Bounder, PlanBound
@@ -49,7 +51,12 @@ BOUND_TOLERANCE = 1e-6
 
 def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpace,
                     wall0: float) -> PlanSearch:
-    bounder = Bounder(sc)
+    distill = sc.compression is not None and sc.compression.distill is not None
+    # distillation: a step is the teacher's forward pass plus the student's training step, so
+    # the student's bounds bound it from below (time and memory); the plans are those that
+    # divide the student, and a plan the teacher's forward cannot take comes back from the
+    # simulation infeasible, with the teacher's reason (archsim/metrics/distill.py)
+    bounder = Bounder(student_scenario(sc) if distill else sc)
     cluster = sc.cluster
     multi = len(cluster.pools) > 1
     balanced = multi or (isinstance(sc.plan.placement, Mapping)
@@ -89,9 +96,18 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
 
     bounded: list[tuple[float, int, Candidate, PlanBound]] = []
     memory_pruned = 0
+    teacher = _TeacherForwardBound(sc) if distill else None
+
+    def with_teacher(cand: Candidate, b: PlanBound) -> PlanBound:
+        if teacher is None:
+            return b
+        t = teacher(cand, pools_of(cand)[0])
+        parts = {**b.parts, "compute_s": b.parts.get("compute_s", 0.0) + t}
+        return replace(b, step_time_s=b.step_time_s + t, parts=parts)
+
     for i, cand in enumerate(enum.valid):
-        b = (bounder.split_free_bound(cand, pools_of(cand)) if balanced
-             else bounder.bound(cand))
+        b = with_teacher(cand, bounder.split_free_bound(cand, pools_of(cand)) if balanced
+                         else bounder.bound(cand))
         if b.fits:
             bounded.append((scale(cand) * b.step_time_s, i, cand, b))
         else:
@@ -115,6 +131,7 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
         if balanced and cand not in reuse:
             tight = _split_bound(bounder, cand)
             if tight is not None:
+                tight = with_teacher(cand, tight)
                 b, lb = tight, scale(cand) * tight.step_time_s
                 if not b.fits:
                     memory_pruned += 1
@@ -128,7 +145,10 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
         row = PlanRow(cand, cand.label(), result)
         simulated.append(row)
         step = result["step_time_s"]
-        if step is not None and step < b.step_time_s * (1 - BOUND_TOLERANCE):
+        # a plan that does not run has no step to bound (a distillation whose teacher cannot
+        # take the plan reports its student's step alone)
+        if (result["feasible"] and step is not None
+                and step < b.step_time_s * (1 - BOUND_TOLERANCE)):
             violations.append(f"{cand.label()}: simulated {step:.6g} s < bound "
                               f"{b.step_time_s:.6g} s")
         if result["feasible"]:
@@ -199,3 +219,36 @@ def _split_bound(bounder: Bounder, cand: Candidate) -> PlanBound | None:
         return None
     counts = [sum(len(chunk) for chunk in stage) for stage in layout.stage_layers]
     return bounder.bound(cand, [hw.pool for hw in placement.stages], counts)
+
+
+class _TeacherForwardBound:
+    """A lower bound on a distillation step's teacher forward pass for a plan: every stage
+    runs each micro-batch's forward over its layers, so the step takes at least micro-batches
+    × layers / pp × the cheaper layer kind's forward (kernels and blocking collectives) on the
+    teacher's profile; 0 where the teacher cannot take the plan (the simulation says why)."""
+
+    def __init__(self, sc: ScenarioSpec):
+        from archsim.metrics.distill import teacher_scenario
+        from archsim.planner.profiles import Profiles
+
+        teacher = teacher_scenario(sc)
+        self.teacher = teacher.model_copy(update={"plan": teacher.plan.model_copy(
+            update={"recompute": "none", "zero": 0})})
+        self.profiles = Profiles(self.teacher)
+        self.cache: dict[tuple, float] = {}
+
+    def __call__(self, c: Candidate, pool: PoolSpec) -> float:
+        wl, model = self.teacher.workload, self.teacher.model
+        key = (pool.name, c.tp, c.cp, c.ep, c.sp, c.micro_batch, c.pp, c.dp)
+        got = self.cache.get(key)
+        if got is None:
+            try:
+                prof = self.profiles.get(replace(c, recompute="none", zero=0), pool)
+            except (ValueError, ZeroDivisionError, KeyError):
+                got = 0.0
+            else:
+                per_layer = min(f.compute + f.comm for f in prof.fwd.values())
+                micro_batches = wl.global_batch // (c.micro_batch * c.dp)
+                got = micro_batches * model.layers / c.pp * per_layer
+            self.cache[key] = got
+        return got

@@ -92,7 +92,7 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
     here = _estimate(r, devices, target)
     answer = answer_section(r, device_names, hw, model, params, target, here, best, points)
     more = planner_sentence(planned, target, best)
-    if more and r.get("feasible"):
+    if more:  # also where the plan as given does not run: the planner's plans may
         answer.text(more)
     for name in device_names:
         caveat = validation_caveat(name, "training")

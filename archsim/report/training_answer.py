@@ -109,9 +109,10 @@ def capacity_section(r: dict[str, Any], devices: int, target: TrainingTarget | N
     rows = [(label, fmt.rate(tps, "tokens/s") if r.get("feasible") else "does not run"),
             ("tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
              if tps and r.get("feasible") else "-"),
-            ("cost per million tokens", fmt.money(cpm)),
-            ("energy per million tokens", fmt.kwh(ept * 1e6 / 3.6e6) if ept else "-")]
-    if target is not None and here is not None:
+            ("cost per million tokens", fmt.money(cpm) if r.get("feasible") else "-"),
+            ("energy per million tokens", fmt.kwh(ept * 1e6 / 3.6e6)
+             if ept and r.get("feasible") else "-")]
+    if target is not None and here is not None and r.get("feasible"):
         rows += [(f"time to train {fmt.count(target.tokens)} tokens", fmt.days(here.days)),
                  ("cost of the run", fmt.money(here.cost_usd)),
                  ("energy of the run", fmt.kwh(here.energy_kwh))]

@@ -193,6 +193,17 @@ class PoolSpec(StrictModel):
             raise ValueError(f"fabric.oversubscription {f.oversubscription:g} needs "
                              "fabric.nodes_per_leaf (nodes under one leaf switch) or "
                              "fabric.switch_radix (ports per leaf switch)")
+        if (f.switch_radix is not None and f.nodes_per_leaf is None
+                and self.inter_node is not None and self.fabric_topology != "rail"):
+            o = f.oversubscription
+            down = int(f.switch_radix * o / (1 + o))
+            nics = self.nics_per_node or self.devices_per_node
+            if down < nics:
+                raise ValueError(
+                    f"fabric.switch_radix {f.switch_radix} with oversubscription {o:g} leaves "
+                    f"{down} down ports per leaf, fewer than a node's {nics} NICs (in a "
+                    "fat-tree all NICs of a node go to one leaf): give a larger switch_radix "
+                    "or fabric.topology rail")
 
     @property
     def nodes(self) -> int:

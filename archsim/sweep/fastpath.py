@@ -50,7 +50,9 @@ def simulate_training_fast(sc: ScenarioSpec) -> Result:
         return run_training(plan, trace=trace)
 
     result = simulate_training(sc, runner=schedule)
-    if engines == ["fast"]:
+    # refused before any scheduling (a plan that does not divide): no engine ran, and the
+    # result is the fast path's as much as any
+    if engines in ([], ["fast"]) and isinstance(result.data.get("sim"), dict):
         result.data["sim"]["engine"] = "fast"
     return result
 

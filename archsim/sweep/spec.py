@@ -203,7 +203,8 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
                          "mode random or lhs"])
 
     sweep = Sweep(name=spec.name, source=where, spec=spec, base_mapping=base_mapping,
-                  base_spec=base_spec, base_fingerprint=fingerprint(base_mapping), axes=axes,
+                  base_spec=base_spec, base_fingerprint=_base_fingerprint(base_mapping,
+                                                                          base_spec), axes=axes,
                   derived=derived, constraints=constraints,
                   objective=_goal(spec.objective, where, "objective"),
                   pareto=[_goal(g, where, f"pareto[{i}]") for i, g in enumerate(spec.pareto)],
@@ -307,6 +308,18 @@ def _load_base(base: str | dict[str, Any] | None, where: str, folder: Path | Non
     return resolved, spec
 
 
+def _base_fingerprint(mapping: dict[str, Any], spec: ScenarioSpec) -> str:
+    """What the base scenario's points depend on: its mapping with registry names resolved,
+    the hardware as built (a device's default scale-up / scale-out links, which the mapping
+    does not name) and the content of a calibration overlay file. Editing any of them makes
+    ``--resume`` run the points again."""
+    parts: dict[str, Any] = {"mapping": mapping,
+                             "cluster": spec.cluster.model_dump(mode="json")}
+    if spec.calibration and Path(spec.calibration).is_file():
+        parts["calibration"] = Path(spec.calibration).read_text(errors="replace")
+    return fingerprint(parts)
+
+
 def _expr_problem(exc: Exception) -> str:
     if isinstance(exc, ExprSyntaxError):
         return f"cannot parse {exc.shown!r}: {exc.message} at column {exc.position + 1}"
@@ -383,6 +396,11 @@ def _scenario_constants(sweep: Sweep, where: str) -> dict[str, Any]:
             if value is MISSING:
                 problems.append(f"{where}: {path}: {name!r} has no value in the base scenario "
                                 "and no default")
+                continue
+            if value is None:  # derived when the scenario is built (e.g. plan.dp)
+                problems.append(f"{where}: {path}: {name!r} is not set in the base scenario "
+                                "(archsim derives it per point); give it a value in the base "
+                                "or sweep it as an axis")
                 continue
             constants[name] = scalar_of(value)
         if path.startswith("derived."):

@@ -122,6 +122,30 @@ def test_graph_is_the_graph_that_is_simulated(tmp_path, capsys):
     assert fc1["flops"] == 2 * 1 * 2048 * 12288 * (round(4 * 12288 * 0.75) // 8)
 
 
+def test_distillation_graph_is_the_teachers_forward_and_the_students_step(tmp_path, capsys):
+    """A distillation step runs the teacher's forward pass and the student's training step;
+    the graph had been the teacher's whole training step (backward and optimizer included)
+    with no student op."""
+    path = tmp_path / "d.json"
+    assert main(["graph", "distill-llama2-70b-to-7b", "--set", "model.layers=2", "--set",
+                 "plan.pp=1", "--out", str(path)]) == 0
+    graph = json.loads(path.read_text())
+    ids = {n["id"] for n in graph["nodes"]}
+    teacher = {i for i in ids if i.startswith("teacher.")}
+    student = {i for i in ids if i.startswith("student.")}
+    assert teacher and student and teacher | student == ids
+    assert not any(i.endswith((".bwd", ".dgrad", ".wgrad")) or "optimizer" in i for i in teacher)
+    assert "student.optimizer" in ids and "student.L0.qkv.wgrad" in ids
+    assert any(e["source"].startswith("teacher.") and e["target"] == "student.loss"
+               for e in graph["edges"])
+
+
+def test_serving_graph_names_the_prompt_it_takes(tmp_path, capsys):
+    assert main(["graph", "llama2-7b-serving-a100", "--set", "model.layers=2", "--out",
+                 str(tmp_path / "s.json")]) == 0
+    assert "one request of the stream's mean prompt" in capsys.readouterr().out
+
+
 def test_graph_unknown_format(capsys):
     assert main(["graph", "--out", "g.png"]) == 2
     assert "unknown graph format '.png'" in capsys.readouterr().err

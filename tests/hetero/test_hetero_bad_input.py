@@ -82,6 +82,9 @@ CASES = [
     (single(fabric={"oversubscription": 2}),
      r"fabric\.oversubscription 2 needs fabric\.nodes_per_leaf \(nodes under one leaf "
      r"switch\) or fabric\.switch_radix"),
+    (single(fabric={"oversubscription": 4, "switch_radix": 8}),
+     r"fabric\.switch_radix 8 with oversubscription 4 leaves 6 down ports per leaf, fewer "
+     r"than a node's 8 NICs \(in a fat-tree all NICs of a node go to one leaf\)"),
     (single(network="packet"),
      r"hardware\.network: Input should be 'analytic' or 'flow' \(got 'packet'\)"),
     (single(storage="lustre"),

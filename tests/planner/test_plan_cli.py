@@ -45,6 +45,9 @@ def test_text_report(capsys):
     (["--axis", "tp"], "archsim plan: --axis 'tp': expected NAME=V1,V2,..., e.g. tp=4,8"),
     (["--axis", "zero=5"], "archsim plan: --axis zero: expected 0..3, got 5"),
     (["--top", "0"], "archsim plan: top 0: expected at least 1"),
+    (["--axis", "tp=4", "--axis", "tp=8"],  # the second had silently replaced the first
+     "archsim plan: --axis 'tp=8': tp is already given (4); give its values in one --axis, "
+     "e.g. tp=4,8"),
 ])
 def test_bad_input_exit_2(args, message, capsys):
     assert main(["plan", *args]) == 2

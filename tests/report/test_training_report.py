@@ -190,3 +190,22 @@ def test_a_distillation_report_names_the_teacher():
     rows = next(b for b in step.blocks if getattr(b, "rows", None)).rows
     assert rows[0][0] == "teacher forward (distillation)"
     assert rows[-1][0] == "step" and rows[-1][2] == "100.0%"
+
+
+def test_the_planners_answer_stands_where_the_given_plan_does_not_run(tmp_path):
+    """micro-batch 64 without recomputation does not fit; the planner's plan at the scenario's
+    own 16 devices does. Its sentence had been left out of the answer whenever the plan as
+    given did not run, so the answer only offered more devices of the failing plan."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL_TRAINING.replace("micro_batch: 2", "micro_batch: 64")
+                   .replace("recompute: selective", "recompute: none"))
+    assert not archsim.simulate(bad).to_dict()["feasible"]
+    report = build_report(bad, options=ReportOptions(train_tokens=1e10, days=10))
+    answer = " ".join(getattr(b, "text", "") for b in
+                      next(s for s in report.sections if s.id == "answer").blocks)
+    assert "does not run" in answer and "With the planner's best plan" in answer
+    # and the plan that does not run gets no price or energy (it had printed both)
+    table = next(b for b in next(s for s in report.sections if s.id == "capacity").blocks
+                 if getattr(b, "rows", None))
+    rows = {row[0]: row[1] for row in table.rows}
+    assert rows["cost per million tokens"] == rows["energy per million tokens"] == "-"

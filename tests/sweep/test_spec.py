@@ -107,6 +107,14 @@ def test_constraint_names_must_exist():
         load_sweep(sweep_mapping(constraints=["plan.tpp <= 8"]))
 
 
+def test_a_constraint_on_a_value_archsim_derives_per_point_is_refused():
+    """plan.dp left out of the base is count / (tp·pp·cp) per point: as a constant it was None,
+    and every point failed ("cannot order None and 4"), exit 0."""
+    with pytest.raises(SpecError, match=r"constraints\[0\]: 'plan.dp' is not set in the base "
+                                        r"scenario \(archsim derives it per point\)"):
+        load_sweep(sweep_mapping(constraints=["plan.dp >= 4"]))
+
+
 def test_derived_may_not_use_a_later_derived_key():
     with pytest.raises(SpecError, match=r"derived.plan.sp: 'plan.cp' is defined later in "
                                         r"derived"):
@@ -159,3 +167,20 @@ def test_registry_sweeps_load():
     for name in names:
         sweep = load_sweep(name)
         assert sweep.axes and sweep.objective
+
+
+def test_the_base_fingerprint_covers_the_hardware_as_built():
+    """A base naming a device but not its links takes the device's default links from the
+    registry: editing that link's profile must re-run the points on --resume. The fingerprint
+    had covered only the mapping, which does not name the links."""
+    from archsim.sweep.spec import _base_fingerprint
+
+    sweep = load_sweep(sweep_mapping())
+    hw = sweep.base_spec.hardware
+    pool = sweep.base_spec.cluster.pools[0]
+    slower = pool.intra_node.model_copy(update={"bandwidth": pool.intra_node.bandwidth / 10})
+    edited = sweep.base_spec.model_copy(update={"hardware": hw.model_copy(
+        update={"intra_node": slower})})
+    assert _base_fingerprint(sweep.base_mapping, edited) != \
+        _base_fingerprint(sweep.base_mapping, sweep.base_spec)
+    assert _base_fingerprint(sweep.base_mapping, sweep.base_spec) == sweep.base_fingerprint
