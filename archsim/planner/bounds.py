@@ -238,6 +238,17 @@ class Bounder:
                 chunks_s = stage(s)
                 options.append((before + work(chunks_s) + comm0 + opt0, chunks_s, before,
                                 comm0, opt0))
+        slowest = min((st.speed for pool in {id(q): q for q in pools}.values()
+                       for st in pool.stragglers),
+                      default=1.0)
+        if slowest < 1.0:
+            # a straggler's stage runs its kernels at its slowest device's speed (the engine's
+            # per-stage speed), and every plan puts the slow device in some stage: the step
+            # lasts at least the lightest stage's kernels at that speed
+            lightest = min(range(p), key=lambda s: sum(x.compute_s + x.recompute_s
+                                                       for x in stage(s)))
+            kernels = m * sum(x.compute_s + x.recompute_s for x in stage(lightest)) / slowest
+            options.append((kernels, stage(lightest), 0.0, 0.0, 0.0))
         total, chunks, bubble, tail_comm, opt = max(options, key=lambda o: o[0])
         total += self._step_overhead(pools)
         parts = {"compute_s": m * sum(x.compute_s for x in chunks),

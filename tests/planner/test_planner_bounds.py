@@ -102,3 +102,24 @@ def test_model_states_per_zero_stage_by_hand(zero):
     parts = _states_bound(zero)
     got = (parts["weights"], parts["gradients"], parts["optimizer_states"])
     assert got == pytest.approx(expected[zero], rel=1e-12)
+
+
+def test_a_straggler_tightens_the_bound_and_it_stays_below_the_simulation():
+    """Device 5 at half speed: whichever stage holds it runs its kernels at 0.5×, so a plan's
+    step lasts at least its lightest stage's kernels at that speed. Without that, a straggled
+    pool's bounds were the nominal ones and `archsim plan gpt3-175b-one-slow-node` simulated
+    10,253 plans (5 minutes); they must still never exceed the simulated step."""
+    from planner_cases import TINY_SPACE, simulate_everything, tiny_scenario
+
+    sc = tiny_scenario(overlap_comm=True)
+    slow = archsim.load_scenario(sc.model_dump(mode="json"),
+                                 {"hardware.stragglers": [{"device": 5, "speed": 0.5}]})
+    evaluated = simulate_everything(slow, TINY_SPACE)
+    nominal = Bounder(sc)
+    tighter = 0
+    for ev in evaluated:
+        r = ev.result
+        if r["feasible"]:
+            assert ev.bound.step_time_s <= r["step_time_s"] * (1 + REL), ev.candidate.label()
+        tighter += ev.bound.step_time_s > nominal.bound(ev.candidate).step_time_s * (1 + REL)
+    assert tighter > len(evaluated) / 2
