@@ -34,8 +34,12 @@ def _metrics_row(row: PlanRow, training: bool) -> list[str]:
     else:
         head = [human_time(r["e2e_latency_s"]), human_time(r["ttft_s"]),
                 human_time(r["tpot_s"])]
-    return [*head, *tail, human_bytes(r["memory"]["peak_bytes_per_device"]),
-            "-" if cost is None else f"{cost:,.3f}"]
+    mem = r["memory"]
+    memory = human_bytes(mem["peak_bytes_per_device"])
+    if len((r.get("hardware") or {}).get("pools", [])) > 1 and mem.get("capacity_bytes"):
+        # several device types: the stage that fills its device most, of that device's memory
+        memory += f" of {human_bytes(mem['capacity_bytes'])}"
+    return [*head, *tail, memory, "-" if cost is None else f"{cost:,.3f}"]
 
 
 def _latency(row: PlanRow) -> float:

@@ -125,3 +125,20 @@ def test_under_the_cost_objective_a_faster_plan_loses_on_price(capsys):
     for reason in ("bubbles", "communication", "recomputation", "compute", "optimizer"):
         if reason in losses:
             assert losses[reason]["best_step_time_s"] > best["step_time_s"], reason
+
+
+def test_mixed_device_memory_says_of_which_device():
+    """On a cluster of several device types the memory column is the stage that fills its
+    device most: 5.81 GiB on a 16 GiB TPU is fuller than 28.5 GiB on an 80 GiB H100, and the
+    column says so ("of 16.00 GiB"); one device type keeps the plain figure."""
+    from archsim.planner.render import _metrics_row
+    from archsim.planner.result import PlanRow
+
+    gib = 2**30
+    base = {"step_time_s": 1.0, "tokens_per_s": 1000.0, "mfu": 0.4,
+            "cost_per_million_tokens_usd": None,
+            "memory": {"peak_bytes_per_device": 5.81 * gib, "capacity_bytes": 16 * gib}}
+    mixed = {**base, "hardware": {"pools": [{"device": "tpu-v5e"}, {"device": "h100"}]}}
+    one = {**base, "hardware": {"pools": [{"device": "tpu-v5e"}]}}
+    assert _metrics_row(PlanRow(None, "x", mixed), True)[3] == "5.81 GiB of 16.00 GiB"
+    assert _metrics_row(PlanRow(None, "x", one), True)[3] == "5.81 GiB"
