@@ -27,6 +27,9 @@ Metric definitions (each defined once, here):
   exposed communication); ``pipeline.ideal_bubble_fraction`` — (p − 1) / (v · m), the bubble
   of uniform stages as a share of their compute (Narayanan et al. 2021): the two have
   different denominators.
+* ``kv_cache_bytes_per_token`` (inference) — KV-cache bytes one token takes across a
+  replica's tensor-parallel group: K/V heads replicated over tp ranks when fewer than tp are
+  counted on every rank that holds them (the memory it occupies, not the model's own figure).
 * ``offered_requests_per_s`` (serving) — the arrival rate asked for (``workload.arrival
   .rate_per_s``; a trace's mean rate); ``requests_per_s`` is the rate served in the steady
   state.
