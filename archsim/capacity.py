@@ -181,26 +181,26 @@ def _size_device(base: Mapping[str, Any], device: str, rate: float, slo: dict[st
         row.reason = why
         return row
     node = load_spec_file("devices", device).devices_per_node
-    best: tuple[int, int, dict[str, Any]] | None = None
+    best: tuple[int, int, int, dict[str, Any]] | None = None  # tp, replicas, devices, result
     misses: list[str] = []
     for tp in [tp_fit, *(t for t in TP_CANDIDATES if t > tp_fit and t * pp <= node)]:
-        if best is not None and tp * pp >= best[1] * best[0] * pp:
+        if best is not None and tp * pp >= best[2]:
             break  # one replica of this tp holds as many devices as the best deployment
         found, reason = _replicas_for(row, base, device, tp, pp, rate, slo, max_replicas)
         if found is None:
             misses.append(reason)
             continue
         replicas, d = found
-        if best is None or _deployment_cost(d, replicas * tp * pp) < \
-                _deployment_cost(best[2], best[1] * best[0] * pp):
-            best = (tp, replicas, d)
+        devices = replicas * tp * pp
+        if best is None or _deployment_cost(d, devices) < _deployment_cost(best[3], best[2]):
+            best = (tp, replicas, devices, d)
     row.tried.sort(key=lambda t: (t["tp"], t["replicas"]))
     if best is None:
         row.reason = "; ".join(misses)
         return row
-    tp, replicas, d = best
+    tp, replicas, devices, d = best
     row.feasible = True
-    row.tp, row.replicas, row.devices = tp, replicas, replicas * tp * pp
+    row.tp, row.replicas, row.devices = tp, replicas, devices
     row.slo_attainment = d["slo_attainment"]
     row.ttft_p99_s, row.tpot_p99_s = d["ttft_p99_s"], d["tpot_p99_s"]
     row.tokens_per_s, row.offered_tokens_per_s = d["tokens_per_s"], offered

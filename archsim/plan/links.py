@@ -111,8 +111,8 @@ def pair_group(cluster: ClusterSpec, layout: Layout, a: StageHardware, b: StageH
                               intra_scale=min(a.intra_scale, b.intra_scale),
                               nic_scale=min(a.nic_scale, b.nic_scale))
         share = peers_share_node(pool, layout, a, b)
-        if (group.per_node == 2) != share:
-            group = replace(group, per_node=2 if share else 1)
+        if (group.nodes == 1) != share:  # the stages' own placement decides
+            group = replace(group, per_node=2 if share else 1, spans=1 if share else 2)
         return group
     route = cluster.route(a.pool.name, b.pool.name)
     bw, latency = route_bandwidth(route, a, b)

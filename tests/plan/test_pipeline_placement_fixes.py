@@ -43,3 +43,20 @@ def test_interleaved_memory_cap_counts_each_stages_chunks(s, chunks):
     stage's factor min(m, p − s)(1 + (p − 1)/(pv)) to every stage (1.19 layers' worth on the
     last instead of 3.25) and split layers into stages that then did not fit."""
     assert _in_flight("interleaved", 4, 16, 4, s) == pytest.approx(chunks / 4)
+
+
+def test_a_stage_pair_across_nodes_all_reduces_across_nodes():
+    """Stages of 4 ranks starting at ranks 4 and 8 on 8-GPU nodes are on two nodes, though a
+    group of two ranks 4 apart would tile one node: the pair's group must span two nodes (its
+    node count had stayed at one when only the per-node count was corrected)."""
+    from archsim.plan.links import pair_group
+    from archsim.plan.placement import StageHardware
+
+    pool = archsim.load_scenario(SC).cluster.pools[0]
+    a = StageHardware(stage=1, pool=pool, first_device=4, devices=4)
+    b = StageHardware(stage=2, pool=pool, first_device=8, devices=4)
+    group = pair_group(archsim.load_scenario(SC).cluster, 4, a, b)
+    assert (group.per_node, group.nodes) == (1, 2)
+    same = pair_group(archsim.load_scenario(SC).cluster, 4,
+                      StageHardware(stage=0, pool=pool, first_device=0, devices=4), a)
+    assert same.nodes == 1
