@@ -74,7 +74,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     ranges: list[str] = []
     for name, device in devices.items():
         if name not in missing and device.insitu is not None:
-            ranges += out_of_range(sc, device)
+            ranges += out_of_range(sc, device, result)
     extrapolated = bool(ranges)
     for key, (group, sense) in keys.items():
         value = result.get(key)
@@ -238,8 +238,10 @@ def _interval(value: float, p10: float, p90: float, sense: str) -> list[float]:
     return sorted([value * (1.0 + p10), value * (1.0 + p90)])
 
 
-def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
-    """Ways ``sc`` lies outside the runs the profile ``spec`` was calibrated on."""
+def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
+                 result: dict[str, Any] | None = None) -> list[str]:
+    """Ways ``sc`` lies outside the runs the profile ``spec`` was calibrated on (with its
+    ``result``, a training step shorter than any calibrated one too)."""
     ins, device = spec.insitu, spec.name
     rng: CalibratedRange | None = ins.calibrated_range if ins is not None else None
     if rng is None:
@@ -257,8 +259,10 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
         if seen and value not in seen:  # an overlay from before these were recorded: []
             out.append(f"{device}: {what} {value}; calibrated on {', '.join(seen)} only")
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
-    checks = [("devices", count, rng.devices), ("tp", sc.plan.tp, rng.tp),
-              ("pp", sc.plan.pp, rng.pp)]
+    own = rng.by_kind.get(calibrated_kind)  # type: ignore[call-overload]
+    spans = own if own is not None else rng
+    checks = [("devices", count, spans.devices), ("tp", sc.plan.tp, spans.tp),
+              ("pp", sc.plan.pp, spans.pp)]
     if kind == "training":
         checks += [("cp", sc.plan.cp, rng.cp),
                    ("seq_len", sc.workload.seq_len, rng.seq_len)]  # type: ignore[union-attr]
@@ -271,12 +275,27 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec) -> list[str]:
                     rng.prompt_len)]
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
-            out.append(f"{device}: {name} {value} outside the calibrated {span[0]}–{span[1]}")
+            of = f" of its {calibrated_kind} runs" if own is not None and name in \
+                ("devices", "tp", "pp") else ""
+            out.append(f"{device}: {name} {value} outside the calibrated "
+                       f"{span[0]}–{span[1]}{of}")
+    step = (result or {}).get("step_time_s") if kind == "training" else None
+    shortest = own.step_time_s if own is not None and own.step_time_s else None
+    if isinstance(step, (int, float)) and shortest is not None and 0 < step < shortest[0]:
+        fixed = factors(spec).step_overhead
+        share = (f"; its fitted fixed cost per step (insitu.step_overhead "
+                 f"{_duration(fixed)}) is {100 * fixed / step:.0f}% of it" if fixed > 0 else "")
+        out.append(f"{device}: step {_duration(step)} shorter than the shortest calibrated "
+                   f"training step ({_duration(shortest[0])}){share}")
     if factors(run_device(spec, sc.plan, sc.workload)).host_op_cost:  # 0, None: never paces
         host = "host_op_cost" if kind == "training" else "inference_host_op_cost"
         out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
                    "calibrated runs did not have")
     return out
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{1e3 * seconds:.3g} ms"
 
 
 def attention_mask(sc: ScenarioSpec) -> str:

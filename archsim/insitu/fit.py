@@ -96,6 +96,9 @@ def apply(ins: InSituSpec, values: dict[str, float], fitted: Sequence[str],
     update: dict = {n: (values[n] if n in fitted or n in inherited else None)
                     for n in PARAMS}
     update["fitted"] = list(fitted)
+    # the range of an earlier calibration does not describe these values (and would keep a
+    # kind of run it lacked from the parameters fitted here: cost/insitu.py run_device)
+    update["calibrated_range"] = None
     return ins.model_copy(update=update)
 
 

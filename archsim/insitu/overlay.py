@@ -26,7 +26,7 @@ from archsim.insitu.crossval import (
 from archsim.insitu.fit import FitResult, fit_device, uncalibrated
 from archsim.insitu.predict import Loaded
 from archsim.spec.calibration import KIND
-from archsim.spec.insitu import CalibratedRange, InSituSpec
+from archsim.spec.insitu import CalibratedRange, InSituSpec, KindRange
 
 
 @dataclass
@@ -98,6 +98,15 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
     inference = [sc for sc in scs if sc.workload.kind == "inference"]
+    by_kind = {}
+    for kind, group in (("training", training), ("inference", inference)):
+        if group:
+            steps = [t for ld in runs if ld.scenario.workload.kind == kind
+                     and (t := measured_step_s(ld)) is not None]
+            by_kind[kind] = KindRange(
+                devices=span([sc.hardware.count or 1 for sc in group]),
+                tp=span([sc.plan.tp for sc in group]), pp=span([sc.plan.pp for sc in group]),
+                step_time_s=(_sig(min(steps)), _sig(max(steps))) if steps else None)
     return CalibratedRange(
         kinds=sorted({sc.workload.kind for sc in scs}),
         dtypes=sorted({gemm_dtype(sc) for sc in scs}),
@@ -109,7 +118,29 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         batch=span([sc.workload.batch for sc in inference]),  # type: ignore[union-attr]
         prompt_len=span([sc.workload.prompt_len for sc in inference]),  # type: ignore
         attention=sorted({attention_mask(sc) for sc in scs}),
-        sparsity=sorted({sparsity_pattern(sc) for sc in scs}))
+        sparsity=sorted({sparsity_pattern(sc) for sc in scs}), by_kind=by_kind)
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def measured_step_s(loaded: Loaded) -> float | None:
+    """A training run's measured step time: its ``step_time_s``, or the tokens of one step
+    (global batch × sequence length) over its measured tokens/s (per device × devices); None
+    for an inference run."""
+    run = getattr(loaded, "run", None)
+    sc = loaded.scenario
+    if run is None or sc.workload.kind != "training" or run.measured <= 0:
+        return None
+    if run.metric == "step_time_s":
+        return run.measured
+    tokens = sc.workload.global_batch * sc.workload.seq_len
+    if run.metric == "tokens_per_s":
+        return tokens / run.measured
+    if run.metric == "tokens_per_s_per_device":
+        return tokens / (run.measured * (sc.hardware.count or 1))
+    return None
 
 
 def gemm_dtype(sc) -> str:

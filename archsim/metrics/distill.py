@@ -80,6 +80,7 @@ def teacher_forward(sc: ScenarioSpec) -> TeacherForward:
     plan.p2p_bwd_s = [0.0] * len(plan.p2p_bwd_s)
     plan.optimizer_s = [0.0] * layout.pp
     plan.param_gather_s = [0.0] * layout.pp
+    plan.param_gather_exposed_s = [0.0] * layout.pp
     plan.embedding_sync_s = 0.0
     plan.dp_reduce_per_microbatch = False
     timeline = run_training(plan, trace=False)

@@ -161,11 +161,12 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     total_comm = sum(v["time_s"] for v in by_kind.values())
     # exposed: blocking collectives, ZeRO-3 gathers not hidden and compute slowed by
     # overlapped collectives (interference), the gradient reduction's tail, tied-embedding
-    # sync and (without overlap) the ZeRO-1/2 parameter all-gather
+    # sync and what the next step's first forward does not hide of the ZeRO-1/2 parameter
+    # all-gather (all of it without overlap)
     exposed = (st_crit.blocking_comm_s + st_crit.interference_s + st_crit.exposed_dp_s
                + st_crit.blocked_reduce_s
                + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
-               + (0.0 if sc.plan.overlap_comm else plan.param_gather_s[crit]))
+               + plan.param_gather_exposed_s[crit])
 
     compute_busy = (st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
                     - st_crit.blocked_reduce_s)

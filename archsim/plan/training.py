@@ -49,7 +49,7 @@ from archsim.plan.stage_costs import (
     tied_embedding_copy,
     training_shape,
 )
-from archsim.plan.zero3 import reducing_backward_s, task_with_gathers
+from archsim.plan.zero3 import gather_beyond_s, reducing_backward_s, task_with_gathers
 from archsim.spec.device import DeviceSpec
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
@@ -134,6 +134,13 @@ class TrainingPlan:
     optimizer_s: list[float]
     param_gather_s: list[float]
     """ZeRO-1/2: all-gather of updated parameters after the optimizer step, per stage."""
+    param_gather_exposed_s: list[float]
+    """The part of ``param_gather_s`` the step waits for: all of it without ``overlap_comm``;
+    with it, what outlasts the next step's first micro-batch forward on the stage (Megatron-LM's
+    overlapped parameter all-gather: each bucket is needed by that forward's layer), its
+    kernels slowed by the in-situ overlap slowdown meanwhile. A later stage also idles while
+    the pipeline fills; that window is not counted (stage 0, which has none, sets the step
+    when the stages are balanced)."""
     embedding_sync_s: float
     states: list[ModelStates]
     algorithms: dict[str, str]
@@ -298,7 +305,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                      for ck in row] for s, row in enumerate(chunks)]
     bucket_times = [[[c.time_s for c in ck] for ck in row] for row in bucket_costs]
 
-    states, opt_times, gathers = [], [], []
+    states, opt_times, gathers, exposed_gathers = [], [], [], []
     for s, row in enumerate(chunks):
         stage_params = sum(ck.params for ck in row)
         stage_experts = sum(ck.expert_params for ck in row)
@@ -320,6 +327,9 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         if plan.zero in (1, 2) and layout.dp_shard > 1:
             gather = _gather_s(e, stage_params, stage_experts, stage_cost[s])
         gathers.append(gather)
+        exposed_gathers.append(_exposed_gather(row, gather, slowdown,
+                                               min(layout.pp, layout.micro_batches))
+                               if plan.overlap_comm else gather)
 
     sync = sync_bytes = 0.0
     if tied_embedding_copy(model, layout):
@@ -341,6 +351,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         p2p_link=", ".join(dict.fromkeys(links)) if links else _local_link(hws[0].pool, layout),
         dp_group=stage_cost[0].groups["dp"], dp_kind=dp_kind, bucket_times=bucket_times,
         dp_reduce_per_microbatch=plan.zero >= 2, optimizer_s=opt_times, param_gather_s=gathers,
+        param_gather_exposed_s=exposed_gathers,
         embedding_sync_s=sync, embedding_sync_bytes=sync_bytes,
         states=states, algorithms=algorithms,
         tp_group=stage_cost[0].groups["tp"], stages=hws, p2p_wrap_s=wrap, p2p_links=links,
@@ -385,6 +396,25 @@ def _task_times(sc: ScenarioSpec, layout: Layout, sc_s: StageCosts, layers: tupl
                bwd_reduce_task_s=bwd_task, zero3_gather_s=f.gather_s + b.gather_s - rs *
                len(costs), zero3_gather_bytes=2 * e * params)
     return out
+
+
+def _exposed_gather(row: list[ChunkCost], gather_s: float, slowdown: float,
+                    group: int) -> float:
+    """What the next step's forward does not hide of an overlapped ZeRO-1/2 parameter
+    all-gather of ``gather_s`` over the stage's chunks ``row`` (bucketed in layer order, each
+    chunk's share by its parameters): chunk c's parameters are needed when its first forward
+    starts, after ``group`` micro-batches of each earlier chunk (Megatron-LM's interleaved
+    schedule runs the chunks in groups of pp micro-batches), and its layers' as that forward
+    goes. The pipeline's fill, which delays a later stage's first forward, is not counted."""
+    total = sum(ck.params for ck in row)
+    if gather_s <= 0 or total <= 0:
+        return gather_s
+    arrived = start = worst = 0.0
+    for ck in row:
+        arrived += gather_s * ck.params / total
+        worst = max(worst, gather_beyond_s(start + ck.fwd_task_s, arrived, slowdown))
+        start += group * ck.fwd_task_s
+    return worst
 
 
 def _gather_s(e: float, params: float, experts: float, sc_s: StageCosts) -> float:

@@ -100,4 +100,11 @@ def reducing_backward_s(backward_s: float, reduce_s: float, slowdown: float) -> 
     return _slowed(backward_s, reduce_s, slowdown)
 
 
-__all__ = ["GatherTask", "layer_gather_s", "reducing_backward_s", "task_with_gathers"]
+def gather_beyond_s(compute_s: float, gather_s: float, slowdown: float) -> float:
+    """Time a gather of ``gather_s`` started with ``compute_s`` of kernels adds to them: the
+    longer of the gather and the kernels slowed beside it, less the kernels alone."""
+    return max(gather_s, _slowed(compute_s, gather_s, slowdown)) - compute_s
+
+
+__all__ = ["GatherTask", "gather_beyond_s", "layer_gather_s", "reducing_backward_s",
+           "task_with_gathers"]

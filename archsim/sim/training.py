@@ -377,8 +377,8 @@ def _finish_stage(env, sim: Simulation, plan: TrainingPlan, s: int, tl: StageTim
     tl.optimizer_end_s = env.now
     if plan.param_gather_s[s]:
         t0 = env.now
-        if not overlap:
-            yield env.timeout(plan.param_gather_s[s])
+        if plan.param_gather_exposed_s[s]:  # what the next step's first forward cannot hide
+            yield env.timeout(plan.param_gather_exposed_s[s])
         sim.trace.add(f"stage {s} dp-comm", "param all-gather", t0,
                       t0 + plan.param_gather_s[s], "dp-comm")
     tl.end_s = env.now

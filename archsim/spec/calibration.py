@@ -50,6 +50,34 @@ def apply_calibration(raw: dict, where: str) -> dict:
     return raw
 
 
+SHARED_FITTED = ("memory_efficiency", "collective_efficiency")
+"""Fitted parameters that both kinds of run inform (archsim/insitu/fit.py PARAMS)."""
+
+
+def for_run_kind(raw: dict) -> dict:
+    """``raw`` with each device's fitted values of :data:`SHARED_FITTED` dropped (back to
+    their micro-benchmark defaults) where its calibration saw no run of this scenario's kind:
+    a value fitted to one kind holds what those runs lumped in — an MI300X's vLLM decode runs
+    fitted RCCL at 0.33 of its nccl-tests bandwidth and HBM at 0.51 of its peak — not what a
+    training step's large collectives and kernels reach (and the result says it lies outside
+    the calibration)."""
+    wl = raw.get("workload")
+    kind = wl.get("kind", "training") if isinstance(wl, dict) else "training"
+    kind = "inference" if kind == "serving" else kind
+    for device in _device_mappings(raw):
+        ins = device.get("insitu")
+        rng = ins.get("calibrated_range") if isinstance(ins, dict) else None
+        kinds = rng.get("kinds") if isinstance(rng, dict) else None
+        fitted = ins.get("fitted") if isinstance(ins, dict) else None
+        if not kinds or kind in kinds or not isinstance(fitted, list):
+            continue
+        drop = {n for n in SHARED_FITTED if n in fitted}
+        if drop:
+            device["insitu"] = {k: v for k, v in ins.items() if k not in drop}
+            device["insitu"]["fitted"] = [n for n in fitted if n not in drop]
+    return raw
+
+
 def _device_mappings(raw: dict) -> list[dict]:
     hw = raw.get("hardware")
     if not isinstance(hw, dict):

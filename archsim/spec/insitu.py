@@ -129,6 +129,18 @@ class AccuracySpec(StrictModel):
     leave-one-source-out). Their errors are the defaults' error, not the fitted profile's."""
 
 
+class KindRange(StrictModel):
+    """The spans of one kind of run (training or inference) behind a calibration."""
+
+    devices: tuple[int, int] | None = None
+    tp: tuple[int, int] | None = None
+    pp: tuple[int, int] | None = None
+    step_time_s: tuple[float, float] | None = None
+    """Shortest and longest measured training step (training only): a step shorter than any
+    calibrated one carries the fitted fixed cost per step (``step_overhead``, fitted to those
+    runs) as a larger share than any run the error bar was read off."""
+
+
 class CalibratedRange(StrictModel):
     """What the runs behind a calibration covered; results outside it say so."""
 
@@ -149,6 +161,11 @@ class CalibratedRange(StrictModel):
     """Attention masks among the runs: causal (decoders) and/or bidirectional (encoders)."""
     sparsity: list[str] = Field(default_factory=list)
     """Weight sparsity among the runs: dense, 2:4, unstructured."""
+    by_kind: dict[Literal["training", "inference"], KindRange] = Field(default_factory=dict)
+    """Device-count, tp and pp spans of each kind's runs, and the training step times. The
+    spans above mix the kinds: an H100 profile whose inference runs include one GPU but whose
+    training runs start at 8 is not calibrated for one-GPU training (empty in an overlay from
+    before they were recorded: the spans above apply)."""
 
 
 class InSituSpec(StrictModel):

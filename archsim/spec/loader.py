@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from archsim.spec.base import StrictModel
-from archsim.spec.calibration import apply_calibration
+from archsim.spec.calibration import apply_calibration, for_run_kind
 from archsim.spec.device import DeviceSpec
 from archsim.spec.errors import SpecError, format_location
 from archsim.spec.hardware import ClusterSpec, InterconnectSpec, StorageSpec
@@ -304,7 +304,7 @@ def load_scenario(source: str | Path | Mapping | None = None,
     # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb), then the
     # links of the (possibly overridden) device where the scenario names none
     resolved = resolve_names(resolved, origins, defaults=True)
-    resolved = apply_calibration(resolved, where)
+    resolved = for_run_kind(apply_calibration(resolved, where))
     try:
         spec = ScenarioSpec.model_validate(resolved)
     except ValidationError as exc:

@@ -414,3 +414,82 @@ def test_a_proxied_band_widens_as_the_runs_it_was_read_off():
                                                                 4.0 / (1 + lo)])
     assert block["intervals"]["tokens_per_s"] == pytest.approx(
         [tokens / x for x in reversed(block["intervals"]["e2e_latency_s"])])
+
+
+def test_each_kind_of_run_has_its_own_spans_and_training_its_step_times():
+    """Two training runs on 8 and 64 GPUs and a one-GPU inference run: training's device span
+    is 8–64 (the mixed span 1–64); a run measured at 1000 tokens/s per device on 8 GPUs with 16
+    sequences of 2048 tokens per step took 16 × 2048 / (1000 × 8) = 4.096 s, one measured at
+    a 2.5 s step 2.5 s."""
+    from archsim.insitu.overlay import calibrated_range
+    from archsim.insitu.predict import Loaded
+    from archsim.insitu.runs import Run
+
+    def loaded(kind, metric, measured, devices, **wl):
+        sc = archsim.load_scenario({"model": "gpt3-1.7b", "hardware": {
+            "device": "a100-sxm4-80gb", "count": devices}, "workload": {"kind": kind, **wl}})
+        return Loaded(Run(id=f"{kind}{devices}", source="s", kind=kind, metric=metric,
+                          measured=measured, scenario={}), sc)
+
+    got = calibrated_range([
+        loaded("training", "tokens_per_s_per_device", 1000.0, 8, seq_len=2048,
+               global_batch=16),
+        loaded("training", "step_time_s", 2.5, 64, seq_len=2048, global_batch=64),
+        loaded("inference", "ttft_s", 0.1, 1, batch=1, prompt_len=128, gen_len=8)])
+    assert got.devices == (1, 64)
+    assert got.by_kind["training"].devices == (8, 64)
+    assert got.by_kind["training"].step_time_s == pytest.approx((2.5, 4.096))
+    assert got.by_kind["inference"].devices == (1, 1)
+    assert got.by_kind["inference"].step_time_s is None
+
+
+def test_a_one_gpu_training_step_shorter_than_any_calibrated_one_says_so():
+    """A profile whose training runs span 8–512 GPUs and 0.6–20 s steps, with a fitted 20 ms
+    fixed cost per step: a 50 ms step on one GPU is outside on both counts, the fixed cost
+    20 / 50 = 40% of it. Inference runs on one GPU do not make one-GPU training in range."""
+    from archsim.accuracy import out_of_range
+    from archsim.spec.insitu import CalibratedRange, KindRange
+
+    sc = archsim.load_scenario({"model": "gpt3-1.7b", "hardware": {
+        "device": "a100-sxm4-80gb", "count": 1}, "workload": {"kind": "training"}})
+    device = sc.hardware.device
+    seen = CalibratedRange(kinds=["inference", "training"], devices=(1, 512), by_kind={
+        "training": KindRange(devices=(8, 512), step_time_s=(0.6, 20.0)),
+        "inference": KindRange(devices=(1, 8))})
+    spec = device.model_copy(update={"insitu": device.insitu.model_copy(
+        update={"calibrated_range": seen, "step_overhead": 0.02})})
+    assert out_of_range(sc, spec, {"step_time_s": 0.05}) == [
+        "a100-sxm4-80gb: devices 1 outside the calibrated 8–512 of its training runs",
+        "a100-sxm4-80gb: step 50 ms shorter than the shortest calibrated training step "
+        "(600 ms); its fitted fixed cost per step (insitu.step_overhead 20 ms) is 40% of it"]
+    assert out_of_range(sc, spec, {"step_time_s": 0.7})[1:] == []  # a step inside the span
+    # an overlay from before the kinds were split: the mixed span, no step check
+    old = spec.model_copy(update={"insitu": spec.insitu.model_copy(update={
+        "calibrated_range": CalibratedRange(kinds=["inference", "training"],
+                                            devices=(1, 512))})})
+    assert out_of_range(sc, old, {"step_time_s": 0.05}) == []
+
+
+def test_values_fitted_to_one_kind_of_run_stay_with_that_kind():
+    """The MI300X profile is calibrated on vLLM inference runs only: its fitted memory and
+    collective efficiencies (read from the profile file) apply to inference; a training run
+    takes their micro-benchmark defaults and says it lies outside the calibration."""
+    raw = yaml.safe_load((ROOT / "hardware_profiles/devices/mi300x.yaml").read_text())["insitu"]
+    assert raw["calibrated_range"]["kinds"] == ["inference"]
+    assert {"memory_efficiency", "collective_efficiency"} <= set(raw["fitted"])
+    hw = {"device": "mi300x", "count": 8}
+    infer = archsim.load_scenario({"model": "llama2-7b", "hardware": hw, "workload": {
+        "kind": "inference", "batch": 1, "prompt_len": 128, "gen_len": 8}}).hardware.device
+    assert infer.insitu.memory_efficiency == raw["memory_efficiency"]
+    assert infer.insitu.collective_efficiency == raw["collective_efficiency"]
+    train = archsim.load_scenario({"model": "llama2-7b", "hardware": hw, "workload": {
+        "kind": "training", "seq_len": 2048, "global_batch": 16}})
+    ins = train.hardware.device.insitu
+    assert ins.memory_efficiency is None and ins.collective_efficiency is None
+    assert "memory_efficiency" not in ins.fitted
+    defaults = raw.get("defaults", {})
+    assert ins.value("memory_efficiency", train.hardware.device.efficiency.memory, 0.0) == \
+        defaults.get("memory_efficiency", train.hardware.device.efficiency.memory)
+    d = archsim.simulate(train).to_dict()
+    assert "mi300x: calibrated on inference runs only, not training" in \
+        d["uncertainty"]["out_of_range"]
