@@ -65,6 +65,8 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     block: dict[str, Any] = {"calibration": calibration, "devices": sorted(devices),
                              "calibrated": not missing, "intervals": {}, "errors": {},
                              "out_of_range": []}
+    if mode == "training":
+        block["above_published"] = above_published(result, sc)
     if missing:
         block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
                          "estimate is unknown (archsim calibrate --runs fits a profile to "
@@ -116,6 +118,20 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     block["out_of_range"] += ranges
     block["in_range"] = not block["out_of_range"] and not missing
     return block
+
+
+def above_published(result: dict[str, Any], sc: ScenarioSpec) -> list[str]:
+    """A training result's MFU (HFU) above the best any published run reached on its devices
+    (archsim/published/utilization.py): a claim no team has measured, whatever its band."""
+    from archsim.published.utilization import caution
+
+    mfu, hfu = result.get("mfu"), result.get("hfu")
+    if not isinstance(mfu, (int, float)):
+        return []
+    dtype = result.get("gemm_dtype") or gemm_dtype_class(sc)
+    found = (caution(name, dtype, mfu, hfu if isinstance(hfu, (int, float)) else None)
+             for name in sorted({p.device.name for p in sc.cluster.pools}))
+    return [c for c in found if c is not None]
 
 
 def _compose_end_to_end(block: dict[str, Any], result: dict[str, Any]) -> None:
@@ -255,7 +271,9 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     if rng.dtypes and dtype not in rng.dtypes:
         out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
     for what, value, seen in (("attention", attention_mask(sc), rng.attention),
-                              ("weights", sparsity_pattern(sc), rng.sparsity)):
+                              ("weights", sparsity_pattern(sc), rng.sparsity),
+                              ("weights in", weight_dtype(sc), rng.weights),
+                              ("layers", layer_kind(sc), rng.layers)):
         if seen and value not in seen:  # an overlay from before these were recorded: []
             out.append(f"{device}: {what} {value}; calibrated on {', '.join(seen)} only")
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
@@ -301,6 +319,20 @@ def _duration(seconds: float) -> str:
 def attention_mask(sc: ScenarioSpec) -> str:
     """bidirectional (an encoder, e.g. BERT) or causal (a decoder)."""
     return "bidirectional" if sc.model.encoder else "causal"
+
+
+def weight_dtype(sc: ScenarioSpec) -> str:
+    """The dtype the weights are stored in: the compression plan's, else the workload's
+    (fp16 counted as bf16, as :func:`gemm_dtype_class` does)."""
+    comp = sc.compression
+    dtype = (comp.weight_dtype if comp is not None and comp.weight_dtype else None) or \
+        sc.workload.dtype
+    return "bf16" if dtype == "fp16" else dtype
+
+
+def layer_kind(sc: ScenarioSpec) -> str:
+    """moe (mixture-of-experts layers) or dense."""
+    return "moe" if sc.model.moe is not None else "dense"
 
 
 def sparsity_pattern(sc: ScenarioSpec) -> str:
@@ -352,6 +384,8 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
             out.append(f"  {name}: {_num(d[key])} {unit}, likely {_num(lo)}–{_num(hi)} {unit}")
     for reason in block["out_of_range"]:
         out.append(f"  outside the calibration: {reason}")
+    for claim in block.get("above_published", []):
+        out.append(f"  CAUTION: {claim}")
     return out
 
 

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from archsim.io import OutputError
 from archsim.spec.errors import SpecError
 
 # subcommand name -> module under archsim.cli (each defines add_parser(subparsers) and run(args))
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"archsim {args.command}: {problem}", file=sys.stderr)
         return 2
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:  # an output that cannot be written: bad input
         print(f"archsim {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -38,7 +38,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.runs is not None:
-        check_writable(args.out)
         return run_calibration(args)
     from archsim.validate.deps import require_torch
 

@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 
+from archsim.cli.common import check_outputs, plural
 from archsim.spec.errors import SpecError
 
 
@@ -31,6 +32,12 @@ def run_calibration(args: argparse.Namespace) -> int:
     cv = check_cv(args.cv)
     if args.out.suffix.lower() not in (".yaml", ".yml"):
         raise SpecError([f"--out {args.out}: expected a .yaml file for the calibration overlay"])
+    report, table = args.out.with_suffix(".md"), args.out.with_suffix(".cv.csv")
+    # all three outputs checked before the fit, written together after it
+    check_outputs({"--out": args.out, "the report": report, "the table": table},
+                  {"the runs file": args.runs})
+    if args.workers < 1:
+        raise SpecError([f"--workers {args.workers}: expected at least 1"])
     runs = read_runs(args.runs)
     loaded = load_runs(runs)
     if args.devices:
@@ -52,25 +59,25 @@ def run_calibration(args: argparse.Namespace) -> int:
         done[0] += 1
 
     prov = provenance_of(args.runs, len(runs))
-    if args.workers < 1:
-        raise SpecError([f"--workers {args.workers}: expected at least 1"])
     cals = calibrate_runs(loaded, cv, progress, prov, args.workers)
     bar(steps, steps, "done")
     bar.finish()
-    write_overlay(args.out, overlay(cals, prov))
+    if not any(c.insitu.provenance["runs_used"] for c in cals):
+        raise SpecError([f"{args.runs}: no run could be fitted ({_unfitted(cals)}); nothing "
+                         "written"])
     held = [h.prediction for c in cals for h in c.held]
     # weight-0 rows are predicted, not fitted: apart from the in-sample error
     fitted = [p for c in cals for p in c.fit.predictions if p.run.weight > 0]
     unweighted = [p for c in cals for p in c.fit.predictions if p.run.weight <= 0]
-    report = args.out.with_suffix(".md")
-    how = [f"Runs: `{args.runs}` ({len(runs)} rows, sha256 {prov['runs_sha256'][:12]}…); "
-           f"overlay `{args.out}`; {prov['date']}, archsim {prov['archsim_version']}.", "",
+    how = [f"Runs: `{args.runs}` ({plural(len(runs), 'row')}, sha256 "
+           f"{prov['runs_sha256'][:12]}…); overlay `{args.out}`; {prov['date']}, "
+           f"archsim {prov['archsim_version']}.", "",
            "Fitted values per device:", ""]
     for c in cals:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])} (default {_fmt(c.fit.defaults[n])})"
                          for n in c.fit.fitted)
         rows, used = len(by_device[c.device]), c.insitu.provenance["runs_used"]
-        count = f"{rows} runs" + (f", {used} of them fitted" if used != rows else "")
+        count = plural(rows, "run") + (f", {used} of them fitted" if used != rows else "")
         how.append(f"- **{c.device}** ({count}): {vals or 'nothing'}")
     note = [f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]
     prior = _from_defaults(cals, cv)
@@ -82,18 +89,18 @@ def run_calibration(args: argparse.Namespace) -> int:
     if unweighted:
         body += "\n" + markdown(unweighted, "Runs of weight 0 (predicted by the fit, not in it)",
                                 ())
-    from archsim.io import write_text_atomic
-
-    write_text_atomic(report, body)
-    table = args.out.with_suffix(".cv.csv")
     buf = io.StringIO()
     rows = csv_rows(held or fitted)
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomic(table, buf.getvalue())
-    print(f"wrote {args.out} ({len(cals)} device{'s' if len(cals) > 1 else ''}), {report}, "
-          f"{table}")
+    from archsim.io import replace_together, write_text_atomic
+
+    with replace_together([args.out, report, table]) as (out_tmp, report_tmp, table_tmp):
+        write_overlay(out_tmp, overlay(cals, prov))
+        write_text_atomic(report_tmp, body)
+        write_text_atomic(table_tmp, buf.getvalue())
+    print(f"wrote {args.out} ({plural(len(cals), 'device')}), {report}, {table}")
     for c in cals:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])}" for n in c.fit.fitted)
         print(f"  {c.device}: {vals}")
@@ -115,6 +122,22 @@ def run_calibration(args: argparse.Namespace) -> int:
         print("runs of weight 0 (predicted by the fit, not in it):")
         print(text_table(unweighted))
     return 0
+
+
+def _unfitted(cals) -> str:
+    """Why no run of ``cals`` was fitted: the runs that do not run in archsim (the first one's
+    reason) and those of weight 0."""
+    out = [p for c in cals for p in c.fit.infeasible if p.run.weight > 0]
+    zero = sum(p.run.weight <= 0 for c in cals for p in c.fit.predictions)
+    parts = []
+    if out:
+        first = out[0]
+        parts.append(f"{plural(len(out), 'run')} {'does' if len(out) == 1 else 'do'} not run "
+                     f"in archsim, e.g. run {first.run.id} (row {first.run.line}): "
+                     + "; ".join(first.reasons))
+    if zero:
+        parts.append(f"{plural(zero, 'run')} of weight 0 (predicted, never fitted)")
+    return "; ".join(parts)
 
 
 def _from_defaults(cals, cv: str) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_outputs, scenario_file
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
 from archsim.spec.shape import MAX_NUMBER
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.spec.scenario import MAX_SERVING_REPLICAS
 
     if args.out is not None:
-        check_writable(args.out)
+        check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
     if args.max_replicas > MAX_SERVING_REPLICAS:
         raise SpecError([f"--max-replicas {args.max_replicas}: at most "
                          f"{MAX_SERVING_REPLICAS:,}, the most replicas a serving run simulates"])

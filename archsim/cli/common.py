@@ -3,17 +3,76 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from archsim.io import os_reason, temp_path
 from archsim.spec.errors import SpecError
 
 
 def check_writable(path: Path) -> None:
-    """SpecError unless ``path`` can be created (its folder exists and is writable)."""
+    """SpecError unless ``path`` can be created: its folder exists and a file can be made in
+    it (tried with a temporary file, created and removed: ``os.access`` says yes to root on a
+    read-only file system)."""
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise SpecError([f"{path}: is a folder; expected a file path"])
     if not folder.is_dir():
         raise SpecError([f"{path}: folder {folder} does not exist"])
-    if not os.access(folder, os.W_OK):
-        raise SpecError([f"{path}: folder {folder} is not writable"])
+    probe_folder(folder, str(path))
+
+
+def probe_folder(folder: Path, label: str) -> None:
+    """SpecError (``LABEL: folder F is not writable: REASON``) unless a file can be created
+    in the existing ``folder``; tried, then removed."""
+    probe = temp_path(folder / "archsim-probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise SpecError([f"{label}: folder {folder} is not writable: {os_reason(exc)}"]) \
+            from None
+    probe.unlink(missing_ok=True)
+
+
+def check_outputs(outputs: Mapping[str, Path], reads: Mapping[str, Path | None]) -> None:
+    """SpecError unless every output (``--out`` → path) can be written, no two of them name
+    the same file and none names an input (``the scenario`` → path) that the command reads;
+    checked before any work."""
+    seen: dict[str, Path] = {}
+    for flag, path in outputs.items():
+        for other, earlier in seen.items():
+            if same_file(path, earlier):
+                raise SpecError([f"{other} and {flag} name the same file ({path})"])
+        for what, source in reads.items():
+            if source is not None and same_file(path, source):
+                raise SpecError([f"{flag} {path} is {what} being read"])
+        seen[flag] = path
+    for path in outputs.values():
+        check_writable(path)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (after links and ``..``; hard links too)."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def scenario_file(source: str | None) -> Path | None:
+    """The file ``load_scenario(source)`` reads: a path, or a registry scenario's file;
+    None for the embedded default or a name that is not there."""
+    if source is None:
+        return None
+    if Path(source).is_file():
+        return Path(source)
+    from archsim.spec.registry import list_names, registry_path
+
+    return registry_path("scenarios", source) if source in list_names("scenarios") else None
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs`` (nouns taking a plain -s)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_outputs, scenario_file
 from archsim.spec.errors import SpecError
+
+if TYPE_CHECKING:
+    from archsim.spec.scenario import ScenarioSpec
 
 # Most layers whose op graph is written: the graph holds every op of every layer as a
 # networkx node (measured: 1,000 layers 3.5 s, 200 MB, a 10 MB JSON; 10,000 layers 22 s,
@@ -37,12 +41,16 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):
         raise SpecError([f"--out {args.out}: unknown graph format {args.out.suffix!r}; "
                          "expected .graphml, .json or .dot"])
-    check_writable(args.out)
+    check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
     sc = load_scenario(args.scenario, args.overrides)
     if sc.model.layers > MAX_GRAPH_LAYERS:
         raise SpecError([f"model.layers {sc.model.layers:,}: archsim graph writes the op graph "
                          f"of at most {MAX_GRAPH_LAYERS:,} layers (each op is a node); "
                          "simulate accepts more"])
+    problems = plan_problems(sc)
+    if problems:
+        raise SpecError([f"{sc.name}: the plan does not divide: {p} (simulate reports it "
+                         "infeasible); no graph written" for p in problems])
     wl, plan = sc.workload, sc.plan
     training = wl.kind == "training"
     note = ""
@@ -71,6 +79,34 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}"
           + note)
     return 0
+
+
+def plan_problems(sc: ScenarioSpec) -> list[str]:
+    """Why ``sc``'s plan does not split its model over the devices, in simulate's words (empty
+    when it does): for training the layout and placement simulate resolves (the student's and
+    the teacher's for distillation), for inference and serving the split of one replica's
+    model over tp and pp."""
+    from archsim.metrics.distill import student_scenario, teacher_scenario
+    from archsim.plan.balance import resolve_pipeline
+    from archsim.plan.compress import resolve_compression
+    from archsim.plan.inference import Degrees, degree_reasons
+    from archsim.plan.inference_setup import resolve_precision
+    from archsim.plan.layout import resolve_layout
+
+    plan = sc.plan
+    if sc.workload.kind != "training":
+        model = resolve_precision(sc, sc.cluster.pools[0].device).model
+        return degree_reasons(model, Degrees(tp=plan.tp, pp=plan.pp), plan.layers_per_stage)
+    problems = []
+    if sc.compression is not None and sc.compression.distill is not None:
+        _, reasons = resolve_layout(teacher_scenario(sc))
+        problems += [f"teacher {sc.model.name}: {r}" for r in reasons]
+        sc = student_scenario(sc)
+    comp = resolve_compression(sc)
+    if comp.model is not sc.model:
+        sc = sc.model_copy(update={"model": comp.model})
+    *_, reasons = resolve_pipeline(sc, comp)
+    return problems + reasons
 
 
 def _distillation_graph(sc):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_outputs, scenario_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from archsim.spec.loader import load_scenario
 
     if args.out is not None:
-        check_writable(args.out)
+        check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
     space = SearchSpace.from_axes(parse_axes(args.axes))
     scenario = load_scenario(args.scenario, args.overrides)
     found = search_plans(scenario, objective=args.objective, top=args.top, space=space)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_outputs, scenario_file
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
 
@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from archsim.spec.loader import load_scenario
     from archsim.summary import render_summary
 
-    for path in (args.out, args.trace):
-        if path is not None:
-            check_writable(path)
+    outputs = {flag: path for flag, path in (("--out", args.out), ("--trace", args.trace))
+               if path is not None}
+    check_outputs(outputs, {"the scenario": scenario_file(args.scenario)})
     scenario = load_scenario(args.scenario, args.overrides)
     if args.trace is not None:
         check_trace_size(scenario, args.trace)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_outputs
 from archsim.cli.progress import ProgressBar
 from archsim.io import write_text_atomic
 
@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-points must be at least 1, got {args.max_points}")
     if args.retry_errors and not args.resume:
         raise UsageError("--retry-errors goes with --resume")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other: --resume continues the "
+                         "table, --overwrite replaces it")
     sweep = load_sweep(args.sweep)
     if args.engine:
         sweep.spec = sweep.spec.model_copy(update={"engine": args.engine})
@@ -96,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_points:
         sweep.spec = sweep.spec.model_copy(update={"max_points": args.max_points})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
-    check_writable(out)
+    summary_path = out.with_name(out.stem + ".summary.json")
+    check_outputs({"--out": out, "the summary": summary_path},
+                  {"the sweep file": Path(args.sweep) if Path(args.sweep).is_file() else None})
     check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers
     show = sys.stderr.isatty() if args.progress is None else args.progress
     bar = ProgressBar() if show else None
@@ -108,7 +113,6 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
     summary = summarize(sweep, read_results(out), result.hashes)
     summary["run"] = _run_facts(result)
-    summary_path = out.with_name(out.stem + ".summary.json")
     write_text_atomic(summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     if args.json:
         print(json.dumps(summary, allow_nan=False))

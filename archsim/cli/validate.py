@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from archsim.cli.common import plural, probe_folder, same_file
+from archsim.io import os_reason
 from archsim.spec.errors import SpecError
 
 
@@ -15,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and run them for inference on the local device, simulate "
                                    "the same runs with a calibrated profile and write measured "
                                    "vs predicted per case and per op (JSON, Markdown, PNG). "
-                                   "Needs torch.")
+                                   "Needs torch, except with --runs or --measured.")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
     p.add_argument("--profile", type=Path,
                    help="device profile from `archsim calibrate` (default: calibrate now); "
@@ -50,16 +52,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "calibration with that rank's thread count)")
 
 
-def _check_out_folder(out: Path) -> None:
-    """SpecError unless ``out`` is, or can be created as, a writable folder (checked before the
-    minutes of measuring, not after)."""
+def _check_out_folder(out: Path, files: Sequence[str] = ()) -> None:
+    """SpecError unless ``out`` is, or can be created as, a writable folder and ``files`` can
+    be written in it (checked before the minutes of measuring, not after)."""
     if out.exists() and not out.is_dir():
         raise SpecError([f"--out {out}: exists and is not a folder"])
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
         raise SpecError([f"--out {out}: {existing} is a file, not a folder"])
-    if not os.access(existing, os.W_OK):
-        raise SpecError([f"--out {out}: folder {existing} is not writable"])
+    probe_folder(existing, f"--out {out}")
+    for name in files:
+        if (out / name).is_dir():
+            raise SpecError([f"{out / name}: is a folder; expected a file path"])
+
+
+def _make_folder(out: Path) -> None:
+    """Create ``out`` (and its parents); SpecError with the system's reason if it cannot."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpecError([f"--out {out}: cannot create the folder: {os_reason(exc)}"]) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,36 +173,41 @@ def _validate_runs(args: argparse.Namespace) -> int:
     from archsim.insitu.predict import load_runs, predict
     from archsim.insitu.runs import read_runs
     from archsim.insitu.tables import csv_rows, markdown, overall, text_table
-    from archsim.io import write_text_atomic
+    from archsim.io import replace_together, write_text_atomic
 
     calibration = str(args.profile) if args.profile is not None else None
     if calibration is not None:
         check_calibration_argument(calibration)
+    names = ("runs-validation.md", "runs-validation.csv")
+    _check_out_folder(args.out, names)
+    md, table = (args.out / name for name in names)
+    for path in (md, table):
+        if same_file(path, args.runs):
+            raise SpecError([f"--out {args.out}: {path} is the runs file being read"])
     runs = read_runs(args.runs)
     loaded = load_runs(runs, calibration)
     predictions = [predict(ld) for ld in loaded]
     label = calibration or "the shipped profiles"
-    print(f"{len(predictions)} runs of {args.runs} predicted with {label} (nothing fitted; "
-          "error = predicted / measured time - 1)")
+    print(f"{plural(len(predictions), 'run')} of {args.runs} predicted with {label} (nothing "
+          "fitted; error = predicted / measured time - 1)")
     print(text_table(predictions))
     for group, g in overall(predictions).items():
-        print(f"  {group}: MAPE {100 * g['mape']:.1f}% over {g['runs']} runs "
+        print(f"  {group}: MAPE {100 * g['mape']:.1f}% over {plural(g['runs'], 'run')} "
               f"(bias {100 * g['bias']:+.1f}%)")
     for p in predictions:
         if p.predicted is None:
             print(f"  run {p.run.id} (row {p.run.line}) does not run in archsim: "
                   f"{'; '.join(p.reasons)}")
-    _check_out_folder(args.out)
-    args.out.mkdir(parents=True, exist_ok=True)
-    md = args.out / "runs-validation.md"
-    write_text_atomic(md, markdown(predictions, f"Validation of {label} on {args.runs}"))
     rows = csv_rows(predictions)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomic(args.out / "runs-validation.csv", buf.getvalue())
-    print(f"wrote {md}, {args.out / 'runs-validation.csv'}")
+    _make_folder(args.out)
+    with replace_together([md, table]) as (md_tmp, table_tmp):
+        write_text_atomic(md_tmp, markdown(predictions, f"Validation of {label} on {args.runs}"))
+        write_text_atomic(table_tmp, buf.getvalue())
+    print(f"wrote {md}, {table}")
     return 0
 
 

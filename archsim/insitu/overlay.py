@@ -89,11 +89,12 @@ def _sources(runs: Sequence[Loaded]) -> str:
 
 def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     """What the fitted ``runs`` covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages,
-    sequence lengths (training), batch sizes and prompt lengths (inference)."""
+    sequence lengths (training), batch sizes and prompt lengths (inference), attention masks,
+    weight sparsity and dtypes, dense or MoE layers, and each kind's own spans."""
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
-    from archsim.accuracy import attention_mask, sparsity_pattern
+    from archsim.accuracy import attention_mask, layer_kind, sparsity_pattern, weight_dtype
 
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
@@ -118,7 +119,9 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         batch=span([sc.workload.batch for sc in inference]),  # type: ignore[union-attr]
         prompt_len=span([sc.workload.prompt_len for sc in inference]),  # type: ignore
         attention=sorted({attention_mask(sc) for sc in scs}),
-        sparsity=sorted({sparsity_pattern(sc) for sc in scs}), by_kind=by_kind)
+        sparsity=sorted({sparsity_pattern(sc) for sc in scs}),
+        weights=sorted({weight_dtype(sc) for sc in scs}),
+        layers=sorted({layer_kind(sc) for sc in scs}), by_kind=by_kind)
 
 
 def _sig(x: float) -> float:

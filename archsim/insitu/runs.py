@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,21 +164,20 @@ def read_runs(path: str | Path) -> list[Run]:
     if not lines:
         raise SpecError([f"{path}: empty; expected a header row with the columns "
                          f"{', '.join(REQUIRED)}"])
-    reader = csv.DictReader(_numbered(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    records = _records(path, text)
+    _, header = next(records)
+    header = [h.strip() for h in header]
     problems = _header_problems(path, header)
     if problems:
         raise SpecError(problems)
     runs: list[Run] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = int(row.pop("__line__"))
-        cells = {(k or "").strip(): (v or "").strip() for k, v in row.items()
-                 if k is not None}
-        if None in row:  # more cells than header columns
-            problems.append(f"{path}: row {line}: {len(row[None]) if row[None] else 0} "
-                            "cells beyond the header's columns")
+    for line, row in records:
+        if len(row) != len(header):
+            count = f"{len(row)} cell{'' if len(row) == 1 else 's'}"
+            problems.append(f"{path}: row {line}: {count}, the header has {len(header)}")
             continue
+        cells = dict(zip(header, (v.strip() for v in row), strict=True))
         try:
             run = _parse_row(path, line, cells)
         except SpecError as exc:
@@ -196,19 +196,34 @@ def read_runs(path: str | Path) -> list[Run]:
     return runs
 
 
-def _numbered(text: str):
-    """CSV lines with a ``__line__`` column: the line number of each row in the file
-    (comment lines starting with # and blank lines are skipped but counted)."""
-    first = True
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        yield (line + ",__line__") if first else (line + f",{number}")
-        first = False
+def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each CSV record, the header first: the line in the file
+    where the record starts (comment lines starting with # and blank lines are skipped but
+    counted). SpecError naming the row where the CSV cannot be parsed."""
+    numbers: list[int] = []
+
+    def lines() -> Iterator[str]:  # with their line ends: a quoted cell may hold one
+        for number, line in enumerate(text.splitlines(keepends=True), start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                numbers.append(number)
+                yield line
+
+    reader = csv.reader(lines())
+    start = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SpecError([f"{path}: row {numbers[start]}: not readable as CSV: {exc}"]) \
+                from None
+        yield numbers[start], cells
+        start = reader.line_num
 
 
 def _header_problems(path: Path, header: list[str]) -> list[str]:
-    known = set(COLUMNS) | {"__line__"}
+    known = set(COLUMNS)
     problems = []
     unknown = [h for h in header if h not in known]
     for h in unknown:

@@ -74,10 +74,9 @@ def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
 
 
 def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
-    """The best plan's error bar, whether the gaps between the top plans are larger than it,
-    and whether it promises more utilisation than any published run reached."""
+    """The best plan's error bar (with a caution where it promises more utilisation than any
+    published run reached) and whether the gaps between the top plans are larger than it."""
     from archsim.accuracy import uncertainty_lines
-    from archsim.published.utilization import best_source
 
     best = ps.best
     assert best is not None
@@ -96,17 +95,6 @@ def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
         if gap < span:
             out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
                        f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")
-    if training and best.result.get("mfu") is not None:
-        for device in {p["device"] for p in best.result["hardware"]["pools"]}:
-            found = best_source(device, best.result.get("gemm_dtype", "bf16"))
-            if found is None:
-                continue
-            source, top = found
-            if best.result["mfu"] > top.mfu:
-                same = "" if source == device else f"; the compute die of {device}"
-                out.append(f"  CAUTION: MFU {100 * best.result['mfu']:.1f}% is above the best "
-                           f"published {source} run ({100 * top.mfu:.1f}%, {top.mfu_run}"
-                           f"{same})")
     return out
 
 

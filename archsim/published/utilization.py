@@ -1,9 +1,11 @@
 """The best utilisation published runs reached, per device and GEMM dtype.
 
 Read from the calibration corpus (reference/calibration/training_runs.csv: rows whose notes
-state MFU and HFU, MosaicML llm-foundry's benchmark tables, MFU/HFU against 312 TFLOPS on the
-A100, 989 bf16 / 1979 fp8 on the H100). A prediction above these is a claim no published team
-has measured: a credibility check, not a bound the simulator enforces.
+state MFU — MosaicML llm-foundry's benchmark tables with MFU and HFU against 312 TFLOPS on the
+A100, 989 bf16 / 1979 fp8 on the H100; Llama 3's 405B runs on H100; MaxText on TPU v5p and
+v5e, MFU only). A prediction above these is a claim no published team has measured: a
+credibility check, not a bound the simulator enforces. A device with no such run of its own
+(or of its in-situ sibling) is held to the best of any accelerator for that dtype.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 DEVICES = {"A100-SXM4-80GB": "a100-sxm4-80gb", "A100-SXM4-40GB": "a100-sxm4-40gb",
-           "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb"}
+           "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
+           "TPU v5p": "tpu-v5p", "TPU v5e": "tpu-v5e"}
+ACCELERATORS = ("gpu", "tpu", "asic")
+"""Device kinds held to the best of any accelerator when they have no published run."""
 
 
 @dataclass(frozen=True)
 class Best:
     mfu: float
     mfu_run: str
-    hfu: float
-    hfu_run: str
+    hfu: float | None = None
+    """None where no run of the device states its HFU (MaxText's tables give MFU only)."""
+    hfu_run: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -34,18 +40,19 @@ def best_published() -> dict[tuple[str, str], Best]:
     with open(data_file("calibration/training_runs.csv"), newline="") as fh:
         for row in csv.DictReader(fh):
             device = next((v for k, v in DEVICES.items() if row["device"].startswith(k)), None)
-            mfu = re.search(r"MFU=([0-9.]+)%", row["notes"])
-            hfu = re.search(r"HFU=([0-9.]+)%", row["notes"])
-            if device is None or mfu is None or hfu is None:
+            mfu = re.search(r"MFU[= ]([0-9.]+)%", row["notes"])
+            hfu = re.search(r"HFU[= ]([0-9.]+)%", row["notes"])
+            if device is None or mfu is None:
                 continue
             dtype = "fp8" if "fp8" in row["dtype"].lower() else "bf16"
-            m, h = float(mfu.group(1)) / 100, float(hfu.group(1)) / 100
+            m = float(mfu.group(1)) / 100
+            h = float(hfu.group(1)) / 100 if hfu is not None else None
             got = out.get((device, dtype))
             if got is None:
-                got = Best(m, row["case"], h, row["case"])
+                got = Best(m, row["case"], h, row["case"] if h is not None else None)
             if m > got.mfu:
                 got = Best(m, row["case"], got.hfu, got.hfu_run)
-            if h > got.hfu:
+            if h is not None and (got.hfu is None or h > got.hfu):
                 got = Best(got.mfu, got.mfu_run, h, row["case"])
             out[(device, dtype)] = got
     return out
@@ -70,6 +77,50 @@ def best_source(device: str, dtype: str) -> tuple[str, Best] | None:
     if sibling is not None and (sibling, key) in best_published():
         return sibling, best_published()[(sibling, key)]
     return None
+
+
+def best_any(dtype: str) -> tuple[str, Best] | None:
+    """(device, best) of the highest published MFU on any device with GEMMs in ``dtype``."""
+    key = "fp8" if dtype == "fp8" else "bf16"
+    found = [(d, b) for (d, k), b in best_published().items() if k == key]
+    return max(found, key=lambda f: f[1].mfu) if found else None
+
+
+def caution(device: str, dtype: str, mfu: float, hfu: float | None = None) -> str | None:
+    """Why a predicted MFU (HFU) of ``device`` is above any published run, or None: against
+    its own runs or its sibling's (:func:`best_source`), else — for an accelerator — the best
+    of any device in that dtype."""
+    found = best_source(device, dtype)
+    if found is not None:
+        source, top = found
+        same = "" if source == device else f"; the compute die of {device}"
+        if mfu > top.mfu:
+            return (f"MFU {100 * mfu:.1f}% is above the best published {source} run "
+                    f"({100 * top.mfu:.1f}%, {top.mfu_run}{same})")
+        if hfu is not None and top.hfu is not None and hfu > top.hfu:
+            return (f"HFU {100 * hfu:.1f}% is above the best published {source} run "
+                    f"({100 * top.hfu:.1f}%, {top.hfu_run}{same})")
+        return None
+    if _kind(device) not in ACCELERATORS:
+        return None
+    anywhere = best_any(dtype)
+    if anywhere is None or mfu <= anywhere[1].mfu:
+        return None
+    source, top = anywhere
+    return (f"MFU {100 * mfu:.1f}% is above the best published run on any device "
+            f"({100 * top.mfu:.1f}%, {top.mfu_run} on {source}); no published {device} run "
+            "states its MFU")
+
+
+@lru_cache(maxsize=64)
+def _kind(device: str) -> str | None:
+    from archsim.spec.errors import SpecError
+    from archsim.spec.loader import load_spec_file
+
+    try:
+        return load_spec_file("devices", device).kind
+    except SpecError:
+        return None
 
 
 @lru_cache(maxsize=64)

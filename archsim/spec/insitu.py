@@ -161,6 +161,11 @@ class CalibratedRange(StrictModel):
     """Attention masks among the runs: causal (decoders) and/or bidirectional (encoders)."""
     sparsity: list[str] = Field(default_factory=list)
     """Weight sparsity among the runs: dense, 2:4, unstructured."""
+    weights: list[str] = Field(default_factory=list)
+    """Dtypes the runs stored their weights in (fp16 counted as bf16; int4 under a weight-only
+    compression plan)."""
+    layers: list[str] = Field(default_factory=list)
+    """Feed-forward layers among the runs: dense and/or moe (mixture of experts)."""
     by_kind: dict[Literal["training", "inference"], KindRange] = Field(default_factory=dict)
     """Device-count, tp and pp spans of each kind's runs, and the training step times. The
     spans above mix the kinds: an H100 profile whose inference runs include one GPU but whose

@@ -234,10 +234,13 @@ def test_a_pruned_deployment_is_named_as_such(scenario):
 
 def test_a_fallback_run_is_judged_by_the_dtype_it_computes_in():
     """FP8 W8A8 on an A100 with fallback bf16 computes in bf16 (gemm_dtype bf16); its error bar
-    had said "GEMMs in fp8; calibrated on bf16" and widened every band."""
+    had said "GEMMs in fp8; calibrated on bf16". What does lie outside the A100's runs is the
+    weights it keeps in fp8 and converts for each GEMM (archsim/plan/compress.py): the A100's
+    calibrated runs all held bf16 weights."""
     plan = {"weight_dtype": "fp8", "activation_dtype": "fp8", "fallback": "bf16"}
     d = archsim.simulate("llama2-7b-inference-a100", {"compression": plan}).to_dict()
+    assert d["gemm_dtype"] == "bf16"
+    assert d["uncertainty"]["out_of_range"] == [
+        "a100-sxm4-80gb: weights in fp8; calibrated on bf16 only"]
     plain = archsim.simulate("llama2-7b-inference-a100").to_dict()
-    assert not any("GEMMs in" in r for r in d["uncertainty"]["out_of_range"])
-    assert d["uncertainty"]["errors"]["throughput"]["p10"] == \
-        plain["uncertainty"]["errors"]["throughput"]["p10"]
+    assert plain["uncertainty"]["out_of_range"] == []

@@ -493,3 +493,49 @@ def test_values_fitted_to_one_kind_of_run_stay_with_that_kind():
     d = archsim.simulate(train).to_dict()
     assert "mi300x: calibrated on inference runs only, not training" in \
         d["uncertainty"]["out_of_range"]
+
+
+def test_int4_weights_and_experts_outside_bf16_dense_runs_say_so():
+    """A profile calibrated on dense models with bf16 and fp8 weights: Llama-2-70B with int4
+    weights (W4A16, its GEMMs in bf16) and a mixture-of-experts model lie outside it; fp16
+    weights count as bf16."""
+    from archsim.accuracy import out_of_range
+    from archsim.spec.insitu import CalibratedRange
+
+    seen = CalibratedRange(kinds=["inference", "training"], weights=["bf16", "fp8"],
+                           layers=["dense"])
+
+    def ranged(sc):
+        device = sc.hardware.device
+        return device.model_copy(update={"insitu": device.insitu.model_copy(
+            update={"calibrated_range": seen})})
+
+    int4 = archsim.load_scenario("llama2-70b-int4-1xh100")
+    assert out_of_range(int4, ranged(int4)) == [
+        "h100-sxm5-80gb: weights in int4; calibrated on bf16, fp8 only"]
+    moe = archsim.load_scenario({"model": "mixtral-8x7b", "hardware": {
+        "device": "h100-sxm5-80gb", "count": 8}, "workload": {"kind": "training",
+                                                               "dtype": "fp16"}})
+    assert out_of_range(moe, ranged(moe)) == [
+        "h100-sxm5-80gb: layers moe; calibrated on dense only"]
+    # the shipped H100 profile records what its runs had
+    rng = int4.hardware.device.insitu.calibrated_range
+    assert rng.weights == ["bf16", "fp8"] and rng.layers == ["dense"]
+
+
+def test_gpus_without_training_runs_take_the_calibrated_gpus_sustained_compute():
+    """B200, L40S and MI300X have no training run in the corpus: their sustained compute (GEMMs
+    in a training step / the MAMF or isolated ceiling) is the mean of the A100-80GB's and
+    H100's fitted values, read here from the profiles (within 0.01: a refit that moves them
+    should move the prior)."""
+    def fitted(name):
+        raw = yaml.safe_load((ROOT / f"hardware_profiles/devices/{name}.yaml").read_text())
+        return raw["insitu"]["sustained_compute"]
+
+    prior = (fitted("a100-sxm4-80gb") + fitted("h100-sxm5-80gb")) / 2
+    for name in ("b200", "l40s", "mi300x"):
+        sc = archsim.load_scenario({"model": "llama2-7b", "hardware": {"device": name,
+                                    "count": 8}, "workload": {"kind": "training"}})
+        ins = sc.hardware.device.insitu
+        assert "sustained_compute" not in ins.fitted
+        assert ins.value("sustained_compute", 0.0, 0.0) == pytest.approx(prior, abs=0.01)
