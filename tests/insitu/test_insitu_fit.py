@@ -523,17 +523,18 @@ def test_int4_weights_and_experts_outside_bf16_dense_runs_say_so():
     assert rng.weights == ["bf16", "fp8"] and rng.layers == ["dense"]
 
 
-def test_gpus_without_training_runs_take_the_calibrated_gpus_sustained_compute():
-    """B200, L40S and MI300X have no training run in the corpus: their sustained compute (GEMMs
-    in a training step / the MAMF or isolated ceiling) is the mean of the A100-80GB's and
-    H100's fitted values, read here from the profiles (within 0.01: a refit that moves them
-    should move the prior)."""
+def test_accelerators_without_training_runs_take_the_calibrated_gpus_sustained_compute():
+    """The GPUs, TPUs and training ASICs with no training run in the corpus: their sustained
+    compute (GEMMs in a training step / the MAMF or isolated ceiling) is the mean of the
+    A100-80GB's and H100's fitted values, read here from the profiles (within 0.01: a refit
+    that moves them should move the prior)."""
     def fitted(name):
         raw = yaml.safe_load((ROOT / f"hardware_profiles/devices/{name}.yaml").read_text())
         return raw["insitu"]["sustained_compute"]
 
     prior = (fitted("a100-sxm4-80gb") + fitted("h100-sxm5-80gb")) / 2
-    for name in ("b200", "l40s", "mi300x"):
+    for name in ("b200", "l40s", "mi300x", "mi250x", "h100-pcie-80gb", "gaudi2", "gaudi3",
+                 "trainium2", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"):
         sc = archsim.load_scenario({"model": "llama2-7b", "hardware": {"device": name,
                                     "count": 8}, "workload": {"kind": "training"}})
         ins = sc.hardware.device.insitu
