@@ -68,6 +68,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cost_per_million_tokens_usd", "float"),
     ("uncertainty.calibrated", "bool"),
     ("uncertainty.in_range", "bool"),
+    ("uncertainty.above_published", "bool"),  # training: MFU/HFU above any published run
     ("tokens_per_s_low", "float"),
     ("tokens_per_s_high", "float"),
     ("sim.events", "int"),

@@ -106,3 +106,17 @@ def test_bad_extension():
     with pytest.raises(SpecError, match=r"results file must end in .csv or .parquet, got "
                                         r"'.xlsx'"):
         open_store("r.xlsx", COLUMNS)
+
+
+def test_a_row_says_whether_its_utilisation_is_above_every_published_run():
+    """The training result's uncertainty.above_published (a list of claims) becomes a bool
+    column; an inference result has none (empty cell). A TPU v5p plan simulated at 75% MFU is
+    flagged against MaxText's 68.5%."""
+    from archsim.sweep.columns import metrics_row
+
+    flagged = {"mode": "training", "uncertainty": {"above_published": ["MFU 75.0% is above"]}}
+    assert metrics_row(flagged)["uncertainty.above_published"] is True
+    plain = {"mode": "training", "uncertainty": {"above_published": []}}
+    assert metrics_row(plain)["uncertainty.above_published"] is False
+    assert metrics_row({"mode": "inference", "uncertainty": {}})[
+        "uncertainty.above_published"] is None
