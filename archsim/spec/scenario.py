@@ -171,20 +171,28 @@ class ScenarioSpec(StrictModel):
         (Transformer Engine, torchao float8, MS-AMP): a bf16 model whose layers' GEMMs run in
         fp8, i.e. ``compression.weight_dtype`` and ``activation_dtype`` fp8 on a bf16 workload
         (archsim/plan/compress.py). No framework keeps fp8 as the only copy of the weights and
-        gradients, or runs norms, softmax and the loss in fp8."""
+        gradients, or runs norms, softmax and the loss in fp8. In inference and serving it is
+        an FP8 deployment as TensorRT-LLM and vLLM build one (ModelOpt's FP8 config): the
+        layers' weights and activations in fp8, the KV cache in fp8, the embedding and output
+        layer (``*lm_head*`` excluded) in bf16."""
         if not isinstance(data, dict):
             return data
         wl = data.get("workload")
-        if not (isinstance(wl, dict) and wl.get("kind") == "training"
-                and wl.get("dtype") == "fp8"):
+        if not (isinstance(wl, dict) and wl.get("dtype") == "fp8"):
             return data
+        training = wl.get("kind", "training") == "training"
+        what = ("FP8 training (fp8 GEMMs on a bf16 model)" if training else
+                "an FP8 deployment (fp8 weights, activations and KV cache; a bf16 embedding "
+                "and output layer)")
         comp = data.get("compression")
         comp = dict(comp) if isinstance(comp, dict) else {}
-        for key in ("weight_dtype", "activation_dtype"):
+        keys = ("weight_dtype", "activation_dtype") if training else \
+            ("weight_dtype", "activation_dtype", "kv_cache_dtype")
+        for key in keys:
             if comp.get(key) not in (None, "fp8"):
-                raise ValueError(f"workload.dtype fp8 is FP8 training (fp8 GEMMs on a bf16 "
-                                 f"model), but compression.{key} is {comp[key]!r}: give "
-                                 f"workload.dtype bf16 with compression.{key}, or fp8 alone")
+                raise ValueError(f"workload.dtype fp8 is {what}, but compression.{key} is "
+                                 f"{comp[key]!r}: give workload.dtype bf16 with "
+                                 f"compression.{key}, or fp8 alone")
             comp[key] = "fp8"
         return {**data, "workload": {**wl, "dtype": "bf16"}, "compression": comp}
 

@@ -244,3 +244,24 @@ def test_a_fallback_run_is_judged_by_the_dtype_it_computes_in():
         "a100-sxm4-80gb: weights in fp8; calibrated on bf16 only"]
     plain = archsim.simulate("llama2-7b-inference-a100").to_dict()
     assert plain["uncertainty"]["out_of_range"] == []
+
+
+def test_an_fp8_inference_workload_is_an_fp8_deployment():
+    """``workload.dtype: fp8`` in inference is what TensorRT-LLM / vLLM build for FP8: fp8
+    layer weights, activations and KV cache, the embedding and output layer in bf16. Llama-2-7B
+    (32000 × 4096 embedding and head, untied): its weights are 6.476e9 layer parameters at 1 B
+    plus 2 × 131.1e6 at 2 B = 7.0006e9 B (it had been 6.74e9, the head in fp8 too); the
+    scenario equals the explicit compression plan."""
+    wl = {"kind": "inference", "batch": 1, "prompt_len": 512, "gen_len": 64}
+    base = {"model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 1}}
+    fp8 = archsim.simulate({**base, "workload": {**wl, "dtype": "fp8"}}).to_dict()
+    plan = {"weight_dtype": "fp8", "activation_dtype": "fp8", "kv_cache_dtype": "fp8"}
+    explicit = archsim.simulate({**base, "workload": {**wl, "dtype": "bf16"},
+                                 "compression": plan}).to_dict()
+    assert fp8["tpot_s"] == explicit["tpot_s"] and fp8["ttft_s"] == explicit["ttft_s"]
+    ends = 2 * 32000 * 4096
+    layers = 6_738_415_616 - ends  # llama2-7b parameters (tests/spec/test_models.py)
+    assert fp8["memory"]["breakdown"]["weights"] == pytest.approx(layers + 2 * ends, rel=1e-3)
+    with pytest.raises(archsim.SpecError, match="workload.dtype fp8 is an FP8 deployment"):
+        archsim.load_scenario({**base, "workload": {**wl, "dtype": "fp8"},
+                               "compression": {"kv_cache_dtype": "bf16"}})
