@@ -11,6 +11,7 @@ from collections.abc import Callable
 from archsim.accuracy import uncertainty_lines
 from archsim.metrics.cluster_summary import cluster_lines
 from archsim.result import Result
+from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_energy, human_time, num, pct, table, usd
 
 RENDERERS: dict[str, Callable[[dict], list[str]]] = {}
@@ -54,8 +55,9 @@ def render_summary(result: Result) -> str:
     lines.extend(energy_section(d))
     sim = d.get("sim", {})
     lines.append("")
+    events = sim.get("events")
     lines.append(f"simulated with {sim.get('engine')} in {human_time(sim.get('wall_s'))} "
-                 f"({sim.get('events')} events)")
+                 f"({'?' if events is None else plural(events, 'event')})")
     return "\n".join(lines)
 
 
@@ -144,7 +146,7 @@ def communication_section(d: dict) -> list[str]:
            else "  (none)"]
     if kv:
         out.append(f"KV-cache transfer prefill → decode over {kv['link']}: "
-                   f"{human_bytes(kv['bytes_total'])} for {kv['requests']:,} requests "
+                   f"{human_bytes(kv['bytes_total'])} for {plural(kv['requests'], 'request')} "
                    f"({human_bytes(kv['bytes_per_request_mean'])} each), "
                    f"{human_time(kv['time_mean_s'])} mean, link busy "
                    f"{pct(kv['link_utilization'])}")
@@ -178,7 +180,8 @@ def _training(d: dict) -> list[str]:
             f"ep {par['ep']}{' · sp' if par['sp'] else ''} · zero {par['zero']} · "
             f"{par['schedule']}" + (f" (v={par['virtual_stages']})"
                                     if par["virtual_stages"] > 1 else "")
-            + f" · recompute {par['recompute']} · {par['micro_batches']} micro-batches of "
+            + f" · recompute {par['recompute']} · "
+              f"{plural(par['micro_batches'], 'micro-batch', 'micro-batches')} of "
               f"{par['micro_batch']}")
     rows = [["step time", human_time(step)],
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],

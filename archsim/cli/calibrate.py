@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from archsim.cli.calibrate_runs import add_arguments, run_calibration
-from archsim.cli.common import check_writable
+from archsim.cli.common import check_writable, plural
 from archsim.cli.progress import ProgressBar
 from archsim.spec.errors import SpecError
 
@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "runs, cross-validate them and write a calibration overlay "
                                    "that every command takes with --set calibration=FILE.")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
-    p.add_argument("--out", type=Path, required=True, help="profile to write (FILE.yaml)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="profile to write (FILE.yaml)")
     p.add_argument("--name", help="profile name (default: <cpu|gpu>-local-<host>)")
     p.add_argument("--base", metavar="DEVICE",
                    help="registry device to take power, price, links and node size from "
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     write_profile(cal, args.out)
     fit = cal.fit
     print(f"wrote {args.out} ({cal.profile['name']}, {cal.info['device']}, "
-          f"{cal.info['threads']} threads)")
+          f"{plural(cal.info['threads'], 'thread')})")
     for dtype, peak in fit.peaks.items():
         print(f"  peak {dtype:5s} {peak / 1e12:8.3f} TFLOP/s (best measured GEMM)")
     cache = (f", cache {fit.cache_bandwidth / 1e9:.1f} GB/s up to {fit.cache_bytes / 2**20:.1f}"
@@ -62,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  memory {fit.bandwidth / 1e9:.1f} GB/s{cache}; launch overhead "
           f"{fit.launch_s * 1e6:.2f} us")
     for section, err in fit.errors.items():
-        print(f"  fit {section:11s} MAPE {err['mape'] * 100:6.1f}% over {err['records']} "
-              "records")
+        print(f"  fit {section:11s} MAPE {err['mape'] * 100:6.1f}% over "
+              f"{plural(err['records'], 'record')}")
     return 0

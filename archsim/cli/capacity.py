@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from archsim.cli.common import check_outputs, scenario_file
+from archsim.cli.common import check_devices, check_outputs, plural, scenario_file
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
 from archsim.spec.shape import MAX_NUMBER
@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="dotted override of the scenario (repeatable)")
     p.add_argument("--json", action="store_true", help="print only the result as JSON")
-    p.add_argument("--out", type=Path, help="also write the JSON result to FILE")
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the JSON result to FILE")
 
 
 def parse_slo(text: str) -> dict[str, float]:
@@ -67,8 +67,8 @@ def render(result: dict) -> str:
     goal = ", ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
                      if k.endswith("_s") and v is not None)
     lines = [f"{result['model']} at {result['rate_per_s']:g} requests/s; SLO {goal} for "
-             f"{pct(slo['attainment'])} of requests ({result['requests_per_probe']} requests "
-             "simulated per probe)",
+             f"{pct(slo['attainment'])} of requests "
+             f"({plural(result['requests_per_probe'], 'request')} simulated per probe)",
              "$/M tokens = devices × price per device-hour / (3600 × output tokens/s in the "
              "steady state of the probe that met the SLO) × 10⁶", ""]
     rows = []
@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if not devices:
             raise SpecError([f"--devices {args.devices!r}: expected device names separated "
                              "by commas, e.g. a100-sxm4-80gb,h100-sxm5-80gb"])
+        check_devices(devices)
     result = plan_capacity(args.scenario, rate=args.rate, ttft_s=slo.get("ttft_s"),
                            tpot_s=slo.get("tpot_s"), devices=devices,
                            attainment=args.attainment, max_replicas=args.max_replicas,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archsim.io import os_reason, temp_path
 from archsim.spec.errors import SpecError
+from archsim.spec.errors import plural as plural  # the commands' counts, shared with spec
+
+if TYPE_CHECKING:
+    from archsim.spec.scenario import ScenarioSpec
 
 
 def check_writable(path: Path) -> None:
@@ -18,6 +23,9 @@ def check_writable(path: Path) -> None:
     if path.is_dir():
         raise SpecError([f"{path}: is a folder; expected a file path"])
     if not folder.is_dir():
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise SpecError([f"{path}: {existing} is a file, not a folder"])
         raise SpecError([f"{path}: folder {folder} does not exist"])
     probe_folder(folder, str(path))
 
@@ -61,6 +69,19 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def load_cli_scenario(source: str | None, overrides: Sequence[str]) -> ScenarioSpec:
+    """``load_scenario(source, overrides)``, named after its file (``llama.yaml`` → ``llama``)
+    when neither the file nor a ``--set`` gives a ``name`` (the default, ``scenario``, says
+    nothing)."""
+    from archsim.spec.loader import load_scenario
+
+    sc = load_scenario(source, list(overrides))
+    file = scenario_file(source)
+    if file is not None and "name" not in sc.model_fields_set:
+        sc = sc.model_copy(update={"name": file.stem})
+    return sc
+
+
 def scenario_file(source: str | None) -> Path | None:
     """The file ``load_scenario(source)`` reads: a path, or a registry scenario's file;
     None for the embedded default or a name that is not there."""
@@ -73,6 +94,16 @@ def scenario_file(source: str | None) -> Path | None:
     return registry_path("scenarios", source) if source in list_names("scenarios") else None
 
 
-def plural(n: int, noun: str) -> str:
-    """``1 run``, ``2 runs`` (nouns taking a plain -s)."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+def check_devices(names: Sequence[str], flag: str = "--devices") -> None:
+    """SpecError, each problem after ``FLAG:``, unless every name is a device profile (a
+    registry name or a YAML path); checked before any work."""
+    from archsim.spec.loader import load_spec_file
+
+    problems: list[str] = []
+    for name in names:
+        try:
+            load_spec_file("devices", name)
+        except SpecError as exc:
+            problems += [f"{flag}: {p}" for p in exc.problems]
+    if problems:
+        raise SpecError(problems)

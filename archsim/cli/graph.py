@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archsim.cli.common import check_outputs, scenario_file
+from archsim.cli.common import check_outputs, load_cli_scenario, plural, scenario_file
 from archsim.spec.errors import SpecError
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "into pipeline stages (no data-parallel, pipeline-send or "
                                    "recomputation ops).")
     p.add_argument("scenario", nargs="?", default=None, help="scenario path or name")
-    p.add_argument("--out", type=Path, required=True, help="FILE.graphml, FILE.json or FILE.dot")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE",
+                   help="FILE.graphml, FILE.json or FILE.dot")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
@@ -36,13 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from archsim.plan.inference import Degrees, base_shape
     from archsim.plan.inference_setup import resolve_precision
     from archsim.plan.stage_costs import training_shape
-    from archsim.spec.loader import load_scenario
 
     if args.out.suffix.lower() not in (".graphml", ".json", ".dot", ".gv"):
         raise SpecError([f"--out {args.out}: unknown graph format {args.out.suffix!r}; "
                          "expected .graphml, .json or .dot"])
     check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
-    sc = load_scenario(args.scenario, args.overrides)
+    sc = load_cli_scenario(args.scenario, args.overrides)
     if sc.model.layers > MAX_GRAPH_LAYERS:
         raise SpecError([f"model.layers {sc.model.layers:,}: archsim graph writes the op graph "
                          f"of at most {MAX_GRAPH_LAYERS:,} layers (each op is a node); "
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
                         batch=getattr(wl, "batch", 1), seq=prompt, kv_seq=prompt)
         g = build_graph(precision.model, shape, optimizer=None)
     write_graph(g, args.out)
-    print(f"wrote {g.number_of_nodes()} ops and {g.number_of_edges()} edges to {args.out}"
-          + note)
+    print(f"wrote {plural(g.number_of_nodes(), 'op')} and {plural(g.number_of_edges(), 'edge')} "
+          f"to {args.out}{note}")
     return 0
 
 
@@ -85,8 +85,9 @@ def plan_problems(sc: ScenarioSpec) -> list[str]:
     """Why ``sc``'s plan does not split its model over the devices, in simulate's words (empty
     when it does): for training the layout and placement simulate resolves (the student's and
     the teacher's for distillation), for inference and serving the split of one replica's
-    model over tp and pp."""
+    model over tp and pp, and for static inference the devices into whole replicas."""
     from archsim.metrics.distill import student_scenario, teacher_scenario
+    from archsim.metrics.inference import device_split_reason
     from archsim.plan.balance import resolve_pipeline
     from archsim.plan.compress import resolve_compression
     from archsim.plan.inference import Degrees, degree_reasons
@@ -96,7 +97,10 @@ def plan_problems(sc: ScenarioSpec) -> list[str]:
     plan = sc.plan
     if sc.workload.kind != "training":
         model = resolve_precision(sc, sc.cluster.pools[0].device).model
-        return degree_reasons(model, Degrees(tp=plan.tp, pp=plan.pp), plan.layers_per_stage)
+        problems = degree_reasons(model, Degrees(tp=plan.tp, pp=plan.pp), plan.layers_per_stage)
+        if sc.workload.kind == "inference":  # serving leaves devices beyond whole replicas idle
+            problems.insert(0, device_split_reason(_inference_devices(sc), plan.tp, plan.pp))
+        return [p for p in problems if p]
     problems = []
     if sc.compression is not None and sc.compression.distill is not None:
         _, reasons = resolve_layout(teacher_scenario(sc))
@@ -107,6 +111,17 @@ def plan_problems(sc: ScenarioSpec) -> list[str]:
         sc = sc.model_copy(update={"model": comp.model})
     *_, reasons = resolve_pipeline(sc, comp)
     return problems + reasons
+
+
+def _inference_devices(sc: ScenarioSpec) -> int:
+    """The devices static inference of ``sc`` runs on, as simulate counts them: the pools of
+    ``plan.placement.stages`` on a cluster of several pools, else the first pool."""
+    from archsim.spec.placement import stage_pool_names
+
+    names = stage_pool_names(sc.plan.placement, sc.plan.pp)
+    if names is None or len(sc.cluster.pools) == 1:
+        return sc.cluster.pools[0].count
+    return sum(sc.cluster.pool(n).count for n in dict.fromkeys(names))
 
 
 def _distillation_graph(sc):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archsim.cli.common import check_outputs, scenario_file
+from archsim.cli.common import check_outputs, load_cli_scenario, scenario_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -57,12 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from archsim.io import write_text_atomic
     from archsim.planner import SearchSpace, search_plans
     from archsim.planner.render import render_plan_search
-    from archsim.spec.loader import load_scenario
 
     if args.out is not None:
         check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
     space = SearchSpace.from_axes(parse_axes(args.axes))
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_cli_scenario(args.scenario, args.overrides)
     found = search_plans(scenario, objective=args.objective, top=args.top, space=space)
     data = found.to_dict()
     if args.out is not None:

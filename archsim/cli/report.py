@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archsim.cli.common import plural, probe_folder
+
 
 def _positive(text: str) -> float:
     from archsim.spec.shape import MAX_NUMBER
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from archsim.spec.loader import load_spec_file
 
     check_output_dir(args.out, args.force)  # fail before simulating anything
+    # os.access says yes to root even on a read-only file system: try a file there
+    probe_folder(args.out.parent, str(args.out))
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
     for name in devices:
         load_spec_file("devices", name)  # SpecError (exit 2) naming the closest devices
@@ -69,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(args.input, args.overrides, options)
     files = write_report(report, args.out, force=args.force)
     print(f"wrote {args.out / 'index.html'} and {args.out / 'report.md'} "
-          f"({len(files) - 2} plots)", file=sys.stdout)
+          f"({plural(len(files) - 2, 'plot')})", file=sys.stdout)
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from archsim.cli.common import check_outputs, scenario_file
+from archsim.cli.common import check_outputs, load_cli_scenario, scenario_file
 from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
 
@@ -20,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="dotted override, e.g. plan.tp=4 (repeatable)")
     p.add_argument("--json", action="store_true", help="print only the result JSON")
-    p.add_argument("--out", type=Path, help="also write the result JSON to FILE")
-    p.add_argument("--trace", type=Path, help="write the timeline as Chrome trace JSON")
+    p.add_argument("--out", type=Path, metavar="FILE", help="also write the result JSON to FILE")
+    p.add_argument("--trace", type=Path, metavar="FILE",
+                   help="write the timeline as Chrome trace JSON to FILE")
 
 
 # A timeline is kept in memory span by span and written as JSON: measured ~2 kB of memory per
@@ -51,13 +52,12 @@ def check_trace_size(scenario: Any, path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archsim.api import simulate
-    from archsim.spec.loader import load_scenario
     from archsim.summary import render_summary
 
     outputs = {flag: path for flag, path in (("--out", args.out), ("--trace", args.trace))
                if path is not None}
     check_outputs(outputs, {"the scenario": scenario_file(args.scenario)})
-    scenario = load_scenario(args.scenario, args.overrides)
+    scenario = load_cli_scenario(args.scenario, args.overrides)
     if args.trace is not None:
         check_trace_size(scenario, args.trace)
     result = simulate(scenario, trace=args.trace is not None)

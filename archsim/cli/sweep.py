@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archsim.cli.common import check_outputs
+from archsim.cli.common import check_outputs, plural
 from archsim.cli.progress import ProgressBar
 from archsim.io import write_text_atomic
 
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "a CSV or Parquet table as points finish; then print the "
                                    "best points and the Pareto front.")
     p.add_argument("sweep", help="sweep YAML path or name in workloads/sweeps/")
-    p.add_argument("--out", type=Path,
+    p.add_argument("--out", type=Path, metavar="FILE",
                    help="results table, .csv or .parquet (default: <sweep name>.csv)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="local worker processes (default: one per CPU; 1 runs in this process)")
@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(sweep, summary, out, summary_path))
     if result.interrupted:
-        print(f"archsim sweep: interrupted; {result.ran} points written to {out}; run the same "
-              "command with --resume to finish", file=sys.stderr)
+        print(f"archsim sweep: interrupted; {plural(result.ran, 'point')} written to {out}; run "
+              "the same command with --resume to finish", file=sys.stderr)
         return 130
     return 0
 
@@ -173,33 +173,37 @@ def _rows_table(records: list[dict[str, Any]], columns: list[str]) -> str:
 def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -> str:
     run = summary["run"]
     lines = [
-        f"sweep {sweep.name}: {run['points']} points"
-        + (f" ({run['excluded_by_constraints']} more excluded by constraints)"
+        f"sweep {sweep.name}: {plural(run['points'], 'point')}"
+        + (f" ({run['excluded_by_constraints']:,} more excluded by constraints)"
            if run["excluded_by_constraints"] else "")
-        + (f" ({run['duplicates']} repeated samples run once)" if run["duplicates"] else "")
+        + (f" ({plural(run['duplicates'], 'repeated sample')} run once)" if run["duplicates"]
+           else "")
         + (f"; {run['skipped_finished']} already in the table" if run["skipped_finished"]
            else "")
         + (f"; {run['ignored_note']}" if run.get("ignored_note") else ""),
-        f"ran {run['ran']} in {run['elapsed_s']:.2f} s on {run['executor']} "
+        f"ran {run['ran']:,} in {run['elapsed_s']:.2f} s on {run['executor']} "
         f"({run['points_per_s']:.1f} points/s, engine {run['engine']}): "
         f"{run['feasible']} feasible, {run['infeasible']} infeasible, {run['failed']} failed",
         f"results: {out}    summary: {summary_path}",
     ]
     counts = summary["points"]
+    passed = counts["after_filters"]
     inputs = sweep.input_columns
     metrics = ["tokens_per_s", "mfu", "memory.peak_bytes_per_device", "memory_headroom",
                "cost_per_million_tokens_usd"]
     objective = sweep.objective.expr.text
     best_cols = inputs + ([objective] if objective not in metrics else []) + metrics
     lines += ["", f"Best {len(summary['best'])} by {summary['objective']} "
-              f"({counts['after_filters']} of {counts['in_table']} points pass the filters):"]
+              f"({passed:,} of {plural(counts['in_table'], 'point')} "
+              f"{'passes' if passed == 1 else 'pass'} the filters):"]
     lines.append(_rows_table(summary["best"], best_cols) if summary["best"] else "  (none)")
     pareto = summary["pareto"]
     goals = [g.expr.text for g in sweep.pareto]
     if not goals:
         lines += ["", "Pareto front: none (the sweep file gives no pareto goals)"]
         return "\n".join(lines)
-    lines += ["", f"Pareto front ({', '.join(pareto['goals'])}): {len(pareto['front'])} points"
+    lines += ["", f"Pareto front ({', '.join(pareto['goals'])}): "
+              f"{plural(len(pareto['front']), 'point')}"
               + (f"; {pareto['left_out_missing_values']} left out for missing values"
                  if pareto["left_out_missing_values"] else "")]
     lines.append(_rows_table(pareto["front"], inputs + goals) if pareto["front"]

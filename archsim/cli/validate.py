@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="predict the runs measured in an earlier `archsim validate` report "
                         "again with --profile (a profile file or a registry device name) and "
                         "write the new report to --out; no device or torch needed")
-    p.add_argument("--out", type=Path, default=Path("validation"),
+    p.add_argument("--out", type=Path, default=Path("validation"), metavar="DIR",
                    help="folder for validation.json/.md/.png (default: ./validation)")
     p.add_argument("--quick", action="store_true",
                    help="the reduced case set (tiny models; CI) and a quick calibration")
@@ -142,13 +142,13 @@ def _print_report(report: dict, paths: list[Path]) -> None:
         for k, v in c["measured"].items():
             print(f"{c['name']:42s} {k:14s} {v * 1e3:9.2f}ms {c['predicted'][k] * 1e3:9.2f}ms "
                   f"{c['errors'][k] * 100:+7.1f}%")
-    print(f"end-to-end MAPE {s['e2e_mape'] * 100:.1f}% over {s['cases']} cases "
-          f"({len(s['models'])} models); matmul-class per-op MAPE "
+    print(f"end-to-end MAPE {s['e2e_mape'] * 100:.1f}% over {plural(s['cases'], 'case')} "
+          f"({plural(len(s['models']), 'model')}); matmul-class per-op MAPE "
           + (f"{s['matmul_op_mape'] * 100:.1f}%" if s["matmul_op_mape"] is not None else "n/a")
-          + f" over {s['matmul_op_rows']} rows")
+          + f" over {plural(s['matmul_op_rows'], 'row')}")
     if "rounds_apart_beyond_error" in s:
-        print(f"rounds: {s['rounds_apart_beyond_error']} of {s['cases']} cases lay further "
-              "apart over the rounds than their end-to-end error")
+        print(f"rounds: {s['rounds_apart_beyond_error']} of {plural(s['cases'], 'case')} lay "
+              "further apart over the rounds than their end-to-end error")
     if report.get("machine_drift"):
         from archsim.validate.drift import drift_line
 
@@ -218,10 +218,16 @@ def check_calibration_argument(value: str) -> None:
 
     if value in MODES:
         return
-    if not Path(value).is_file():
-        raise SpecError([f"--profile {value}: with --runs, expected a calibration overlay "
-                         "(the .yaml `archsim calibrate --runs RUNS.csv --out FILE.yaml` "
-                         f"writes) or one of {', '.join(MODES)}; to predict the runs with a "
-                         "device profile, name it (registry name or profile path) in the runs "
-                         "file's device column"])
-    read_overlay(value, "--profile")
+    path = Path(value)
+    if path.is_file():
+        read_overlay(value, "--profile")
+        return
+    expected = ("with --runs, expected a calibration overlay (the .yaml `archsim calibrate "
+                f"--runs RUNS.csv --out FILE.yaml` writes) or one of {', '.join(MODES)}")
+    if path.is_dir():
+        raise SpecError([f"--profile {value}: is a folder; {expected}"])
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:  # meant as a file
+        raise SpecError([f"--profile {value}: no such file; {expected}"])
+    raise SpecError([f"--profile {value}: {expected}; to predict the runs with a device "
+                     "profile, name it (registry name or profile path) in the runs file's "
+                     "device column"])

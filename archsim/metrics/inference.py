@@ -56,6 +56,14 @@ from archsim.spec.units import format_quantity
 from archsim.spec.workload import InferenceWorkload
 
 
+def device_split_reason(count: int, tp: int, pp: int) -> str | None:
+    """Why ``count`` devices do not split into static-inference replicas of tp·pp devices
+    (None when they do)."""
+    if count % (tp * pp):
+        return f"{count} devices are not divisible by tp·pp = {tp}·{pp} = {tp * pp}"
+    return None
+
+
 def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     """Simulate ``sc`` (workload.kind inference); infeasible plans come back as results."""
     wall0 = time.perf_counter()
@@ -83,9 +91,9 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
         reasons.append(f"context parallelism (cp {plan.cp}) is not simulated for inference")
     tp, pp = plan.tp, plan.pp
     count = sum(p.count for p in used)
-    if count % (tp * pp):
-        reasons.append(f"{count} devices are not divisible by tp·pp = {tp}·{pp} = "
-                       f"{tp * pp}")
+    split = device_split_reason(count, tp, pp)
+    if split:
+        reasons.append(split)
         return infeasible_result(sc, "inference", reasons, wall0)
     dp = plan.dp if plan.dp is not None else count // (tp * pp)
     if dp * tp * pp != count:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archsim.spec.errors import plural
 from archsim.summary import renderer
 from archsim.textfmt import human_time, pct, table
 
@@ -66,7 +67,7 @@ def _serving(d: dict) -> list[str]:
 def serving_lines(d: dict, title: str | None = None) -> list[str]:
     """The serving metrics table (also used for the colocated comparison)."""
     slo = d.get("slo") or {}
-    rows = [["requests", f"{d['requests']:,} ({d['replicas']} replicas)"],
+    rows = [["requests", f"{d['requests']:,} ({plural(d['replicas'], 'replica')})"],
             ["requests/s (completed)", _rate(d["requests_per_s"], "req/s")],
             ["output tokens/s", _rate(d["tokens_per_s"], "tokens/s")],
             ["TTFT p50 / p90 / p99", " / ".join(human_time(d[f"ttft_p{p}_s"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from archsim.report import fmt
+from archsim.spec.errors import plural
 
 
 def error_bar_sentence(r: dict[str, Any], days: float | None = None,
@@ -21,7 +22,7 @@ def error_bar_sentence(r: dict[str, Any], days: float | None = None,
     for group, err in u["errors"].items():
         proxy = "; " + err["method"].split("; ", 1)[1] if "; " in err["method"] else ""
         parts.append(f"{group.replace('_', ' ')} runs {100 * err['mape']:.1f}% mean absolute "
-                     f"error over {err['runs']} held-out published runs from "
+                     f"error over {plural(err['runs'], 'held-out published run')} from "
                      f"{err['sources']} source{'s' if err['sources'] != 1 else ''}, "
                      + (f"band widened to {100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}% "
                         f"({err['widened']})" if err.get("widened") else

@@ -46,7 +46,8 @@ def _written_by_archsim(out: Path) -> str | None:
 
 
 def check_output_dir(out: Path, force: bool) -> None:
-    """SpecError unless ``out`` can be written (checked before any simulation runs)."""
+    """SpecError unless ``out`` can be written (checked before any simulation runs; the
+    CLI also tries a file in its folder, which ``os.access`` does not for root)."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     if out.exists() or out.is_symlink():
@@ -59,6 +60,9 @@ def check_output_dir(out: Path, force: bool) -> None:
             raise SpecError([f"{out}: {why}; not replacing it even with --force (choose "
                              "another --out)"])
     if not parent.is_dir():
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise SpecError([f"{out}: {existing} is a file, not a folder"])
         raise SpecError([f"{out}: folder {parent} does not exist"])
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SpecError([f"{out}: folder {parent} is not writable"])

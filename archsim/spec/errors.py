@@ -20,3 +20,9 @@ def format_location(source: str | None, path: str) -> str:
     """``file: field.path`` (either part may be missing)."""
     parts = [p for p in (source, path) if p]
     return ": ".join(parts)
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 run``, ``2 runs``; ``many`` is the plural where it is not ``noun + "s"``
+    (``plural(n, "micro-batch", "micro-batches")``)."""
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"

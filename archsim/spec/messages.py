@@ -11,6 +11,7 @@ value came from, the field path, what was expected and the value found.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,10 @@ from archsim.spec.shape import format_path
 
 # pydantic adds the chosen member of a union to the location: these are never field names
 _UNION_TAGS = ("str", "int", "float", "dict[str,any]", "tuple[str, str]", "list[int]")
+
+# a number in exponent notation without the dot and signed exponent YAML 1.1 needs (1e30,
+# 2.5e3): text to YAML, so an integer field says "unable to parse string"
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 # fields whose value may be a registry name instead of a mapping (see archsim/spec/loader.py)
 _REGISTRY_FIELDS = {"model": "models", "device": "devices", "intra_node": "interconnects",
@@ -144,6 +149,10 @@ def _message(err: dict, loc: tuple, root: type[BaseModel]) -> tuple[str, tuple]:
         if kind == "union_tag_not_found":
             return f"required field is missing; expected one of: {tags}", (*loc, "kind")
         return f"{err['ctx'].get('tag')!r} is not one of: {tags}", (*loc, "kind")
+    if kind == "int_parsing" and isinstance(err.get("input"), str) \
+            and _EXPONENT.fullmatch(err["input"].strip()):
+        return ("Input should be a valid integer, written in digits: YAML reads exponent "
+                "notation such as 1e3 as text"), loc
     if isinstance(err.get("input"), BoolInput):
         return f"expected a number, got {err['input']!r}", loc
     if kind == "model_type":
@@ -194,6 +203,22 @@ def _relevant(errors: list[dict]) -> list[dict]:
     return keep
 
 
+# longest value quoted in a message (a list of a thousand numbers is cut, not printed whole)
+_MAX_SHOWN = 60
+
+
+def _got(value: Any) -> str:
+    """`` (got VALUE)`` for a value a message quotes: scalars and lists (cut after
+    ``_MAX_SHOWN`` characters); nothing for a mapping (a whole section) or a bool a number
+    message already names."""
+    if isinstance(value, (dict, BoolInput)):
+        return ""
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        text = text[: _MAX_SHOWN - 3] + "..."
+    return f" (got {text})"
+
+
 def format_validation_error(exc: ValidationError, origins: Origins,
                             root: type[StrictModel]) -> SpecError:
     """One line per problem; ``root`` is the spec the data was validated as (its keys are
@@ -205,11 +230,9 @@ def format_validation_error(exc: ValidationError, origins: Origins,
         section = err["type"] == "value_error" and spec_at(root, tuple(err["loc"])) is not None
         source, inner = origins.source_of(loc, section)
         got = ""
-        value = err.get("input")
         if err["type"] not in ("missing", "extra_forbidden", "union_tag_not_found",
-                               "union_tag_invalid") and not isinstance(value, (dict, list,
-                                                                                 BoolInput)):
-            got = f" (got {value!r})"
+                               "union_tag_invalid"):
+            got = _got(err.get("input"))
         line = f"{format_location(source, format_path(inner))}: {msg}{got}"
         if line not in problems:
             problems.append(line)

@@ -13,6 +13,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.device import DeviceSpec
+from archsim.spec.errors import plural
 from archsim.spec.hardware import (
     MAX_DEVICES,
     ClusterSpec,
@@ -76,8 +77,9 @@ def step_work_problem(sc: ScenarioSpec) -> str | None:
     work, dp, micro, chunks = stage_microbatches(sc)
     if work <= MAX_STAGE_MICROBATCHES:
         return None
-    return (f"workload.global_batch: {wl.global_batch:,} sequences in micro-batches of "
-            f"{wl.micro_batch} over dp {dp} make {micro:,} micro-batches per pipeline, "
+    return (f"workload.global_batch: {plural(wl.global_batch, 'sequence')} in micro-batches "
+            f"of {wl.micro_batch} over dp {dp} make "
+            f"{plural(micro, 'micro-batch', 'micro-batches')} per pipeline, "
             f"{work:,} stage micro-batches with pp {plan.pp}"
             + (f" × virtual_stages {chunks}" if chunks > 1 else "")
             + f"; archsim simulates at most {MAX_STAGE_MICROBATCHES:,} per step: raise "

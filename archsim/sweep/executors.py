@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from archsim.spec.errors import SpecError
+from archsim.spec.errors import SpecError, plural
 from archsim.sweep.columns import error_row
 from archsim.sweep.space import Point
 from archsim.sweep.worker import RunContext, run_batch
@@ -177,7 +177,7 @@ class DaskCluster(Executor):
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                          processes=processes, dashboard_address=None)
             self.client = Client(self._cluster)
-            self.description = f"a Dask LocalCluster of {workers} workers"
+            self.description = f"a Dask LocalCluster of {plural(workers, 'worker')}"
         else:
             _check_address(address)
             try:

@@ -22,7 +22,7 @@ A sweep file (YAML; see workloads/sweeps/ and the README's "Sweeps" section)::
     constraints:                     # a point runs only when every one is true
       - "plan.tp * plan.pp <= hardware.count"
     objective: {maximize: tokens_per_s}       # or {minimize: EXPR}; EXPR over result columns
-    filters: {feasible_only: true, min_memory_headroom: 0.05, where: ["mfu > 0.3"]}
+    filters: {feasible_only: true, min_memory_headroom: 0.05, where: ["tokens_per_s > 75000"]}
     pareto: [{maximize: tokens_per_s}, {minimize: cost_per_million_tokens_usd},
              {maximize: memory_headroom}]
     top: 10                          # rows in the "best points" table

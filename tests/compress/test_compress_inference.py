@@ -262,6 +262,6 @@ def test_an_fp8_inference_workload_is_an_fp8_deployment():
     ends = 2 * 32000 * 4096
     layers = 6_738_415_616 - ends  # llama2-7b parameters (tests/spec/test_models.py)
     assert fp8["memory"]["breakdown"]["weights"] == pytest.approx(layers + 2 * ends, rel=1e-3)
-    with pytest.raises(archsim.SpecError, match="workload.dtype fp8 is an FP8 deployment"):
+    with pytest.raises(archsim.SpecError, match=r"workload\.dtype fp8 is an FP8 deployment"):
         archsim.load_scenario({**base, "workload": {**wl, "dtype": "fp8"},
                                "compression": {"kv_cache_dtype": "bf16"}})
