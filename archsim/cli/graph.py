@@ -87,7 +87,7 @@ def plan_problems(sc: ScenarioSpec) -> list[str]:
     the teacher's for distillation), for inference and serving the split of one replica's
     model over tp and pp, and for static inference the devices into whole replicas."""
     from archsim.metrics.distill import student_scenario, teacher_scenario
-    from archsim.metrics.inference import device_split_reason
+    from archsim.metrics.inference import device_split_reason, replicas_reason
     from archsim.plan.balance import resolve_pipeline
     from archsim.plan.compress import resolve_compression
     from archsim.plan.inference import Degrees, degree_reasons
@@ -99,7 +99,9 @@ def plan_problems(sc: ScenarioSpec) -> list[str]:
         model = resolve_precision(sc, sc.cluster.pools[0].device).model
         problems = degree_reasons(model, Degrees(tp=plan.tp, pp=plan.pp), plan.layers_per_stage)
         if sc.workload.kind == "inference":  # serving leaves devices beyond whole replicas idle
-            problems.insert(0, device_split_reason(_inference_devices(sc), plan.tp, plan.pp))
+            count = _inference_devices(sc)
+            problems[:0] = [device_split_reason(count, plan.tp, plan.pp)
+                            or replicas_reason(count, plan.tp, plan.pp, plan.dp)]
         return [p for p in problems if p]
     problems = []
     if sc.compression is not None and sc.compression.distill is not None:

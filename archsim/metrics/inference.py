@@ -64,6 +64,14 @@ def device_split_reason(count: int, tp: int, pp: int) -> str | None:
     return None
 
 
+def replicas_reason(count: int, tp: int, pp: int, dp: int | None) -> str | None:
+    """Why an explicit ``plan.dp`` does not make ``count`` devices into replicas of tp·pp
+    (None when it does, or when dp is left to the device count)."""
+    if dp is not None and dp * tp * pp != count:
+        return f"dp·tp·pp = {dp}·{tp}·{pp} = {dp * tp * pp} does not equal the {count} devices"
+    return None
+
+
 def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
     """Simulate ``sc`` (workload.kind inference); infeasible plans come back as results."""
     wall0 = time.perf_counter()
@@ -96,9 +104,9 @@ def simulate_inference(sc: ScenarioSpec, trace: bool = False) -> Result:
         reasons.append(split)
         return infeasible_result(sc, "inference", reasons, wall0)
     dp = plan.dp if plan.dp is not None else count // (tp * pp)
-    if dp * tp * pp != count:
-        reasons.append(f"dp·tp·pp = {dp}·{tp}·{pp} = {dp * tp * pp} does not equal the "
-                       f"{count} devices")
+    mismatch = replicas_reason(count, tp, pp, plan.dp)
+    if mismatch:
+        reasons.append(mismatch)
     deg = Degrees(tp=tp, pp=pp, ep=plan.ep, dp=dp)
     reasons += degree_reasons(model, deg, plan.layers_per_stage)
     if wl.batch % dp:

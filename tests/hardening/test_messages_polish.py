@@ -238,6 +238,14 @@ def test_graph_refuses_a_static_inference_split_that_simulate_calls_infeasible(t
     assert not out.exists()
     assert main(["graph", str(sc), "--out", str(out), "--set", "hardware.count=8"]) == 0
     assert out.exists()
+    # an explicit dp that does not make the devices into replicas: 2 · 4 · 1 = 8, not 4
+    out.unlink()
+    args = ["--set", "hardware.count=4", "--set", "plan.dp=2"]
+    reason = "dp·tp·pp = 2·4·1 = 8 does not equal the 4 devices"
+    assert reason in archsim.simulate(archsim.load_scenario(
+        str(sc), [a for a in args if a != "--set"])).to_dict()["infeasible_reasons"]
+    assert main(["graph", str(sc), "--out", str(out), *args]) == 2
+    assert reason in capsys.readouterr().err and not out.exists()
 
 
 # --------------------------------------------------------------------------- 6. report probe
