@@ -279,7 +279,10 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
     own = rng.by_kind.get(calibrated_kind)  # type: ignore[call-overload]
     spans = own if own is not None else rng
-    checks = [("devices", count, spans.devices), ("tp", sc.plan.tp, spans.tp),
+    # an inference run's devices are one engine's (tp·pp), whatever the replicas around it
+    devices = ("devices per replica", sc.plan.tp * sc.plan.pp) \
+        if own is not None and calibrated_kind == "inference" else ("devices", count)
+    checks = [(*devices, spans.devices), ("tp", sc.plan.tp, spans.tp),
               ("pp", sc.plan.pp, spans.pp)]
     if kind == "training":
         checks += [("cp", sc.plan.cp, rng.cp),
@@ -294,7 +297,7 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
             of = f" of its {calibrated_kind} runs" if own is not None and name in \
-                ("devices", "tp", "pp") else ""
+                ("devices", "devices per replica", "tp", "pp") else ""
             out.append(f"{device}: {name} {value} outside the calibrated "
                        f"{span[0]}–{span[1]}{of}")
     step = (result or {}).get("step_time_s") if kind == "training" else None

@@ -166,7 +166,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     exposed = (st_crit.blocking_comm_s + st_crit.interference_s + st_crit.exposed_dp_s
                + st_crit.blocked_reduce_s
                + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
-               + plan.param_gather_exposed_s[crit])
+               + min(plan.param_gather_exposed_s[crit], plan.param_gather_s[crit]))
 
     compute_busy = (st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
                     - st_crit.blocked_reduce_s)

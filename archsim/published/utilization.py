@@ -1,11 +1,15 @@
 """The best utilisation published runs reached, per device and GEMM dtype.
 
-Read from the calibration corpus (reference/calibration/training_runs.csv: rows whose notes
+Read from the calibration corpus: reference/calibration/training_runs.csv, rows whose notes
 state MFU — MosaicML llm-foundry's benchmark tables with MFU and HFU against 312 TFLOPS on the
 A100, 989 bf16 / 1979 fp8 on the H100; Llama 3's 405B runs on H100; MaxText on TPU v5p and
-v5e, MFU only). A prediction above these is a claim no published team has measured: a
-credibility check, not a bound the simulator enforces. A device with no such run of its own
-(or of its in-situ sibling) is held to the best of any accelerator for that dtype.
+v5e, MFU only — and reference/calibration/measured_utilization.csv, every training run of
+the corpus with its measured step time in archsim's FLOP accounting
+(scripts/measured_utilization.py): NeMo's and Megatron-Bridge's FP8 runs reach 44.9% of the
+H100's fp8 peak, which no source states. A prediction above these is a claim no published
+team has measured: a credibility check, not a bound the simulator enforces. A device shares
+its in-situ sibling's best; one with no such run of its own or of a sibling is held to the
+best of any accelerator for that dtype.
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ def best_published() -> dict[tuple[str, str], Best]:
     from archsim.published.megatron import data_file
 
     out: dict[tuple[str, str], Best] = {}
+
+    def take(device: str, dtype: str, m: float, h: float | None, run: str) -> None:
+        got = out.get((device, dtype))
+        if got is None:
+            got = Best(m, run, h, run if h is not None else None)
+        if m > got.mfu:
+            got = Best(m, run, got.hfu, got.hfu_run)
+        if h is not None and (got.hfu is None or h > got.hfu):
+            got = Best(got.mfu, got.mfu_run, h, run)
+        out[(device, dtype)] = got
+
     with open(data_file("calibration/training_runs.csv"), newline="") as fh:
         for row in csv.DictReader(fh):
             device = next((v for k, v in DEVICES.items() if row["device"].startswith(k)), None)
@@ -44,17 +59,14 @@ def best_published() -> dict[tuple[str, str], Best]:
             hfu = re.search(r"HFU[= ]([0-9.]+)%", row["notes"])
             if device is None or mfu is None:
                 continue
-            dtype = "fp8" if "fp8" in row["dtype"].lower() else "bf16"
-            m = float(mfu.group(1)) / 100
-            h = float(hfu.group(1)) / 100 if hfu is not None else None
-            got = out.get((device, dtype))
-            if got is None:
-                got = Best(m, row["case"], h, row["case"] if h is not None else None)
-            if m > got.mfu:
-                got = Best(m, row["case"], got.hfu, got.hfu_run)
-            if h is not None and (got.hfu is None or h > got.hfu):
-                got = Best(got.mfu, got.mfu_run, h, row["case"])
-            out[(device, dtype)] = got
+            take(device, "fp8" if "fp8" in row["dtype"].lower() else "bf16",
+                 float(mfu.group(1)) / 100,
+                 float(hfu.group(1)) / 100 if hfu is not None else None, row["case"])
+    # the runs whose sources state throughput only, in archsim's FLOP accounting
+    with open(data_file("calibration/measured_utilization.csv"), newline="") as fh:
+        for row in csv.DictReader(line for line in fh if not line.startswith("#")):
+            take(row["device"], "fp8" if row["gemm_dtype"] == "fp8" else "bf16",
+                 float(row["mfu"]), float(row["hfu"]), row["run"])
     return out
 
 
@@ -66,17 +78,20 @@ def best_for(device: str, dtype: str) -> Best | None:
 
 
 def best_source(device: str, dtype: str) -> tuple[str, Best] | None:
-    """(the device whose runs set it, the best) for ``device`` and ``dtype``: its own runs,
-    else those of its in-situ sibling (``insitu.prior_from``: the same compute die and peak,
-    e.g. the H200's H100), else None."""
+    """(the device whose runs set it, the best) for ``device`` and ``dtype``: the higher of
+    its own runs' and those of its in-situ sibling (``insitu.prior_from``: the same compute
+    die and peak, e.g. the H200's H100), else None."""
     key = "fp8" if dtype == "fp8" else "bf16"
-    got = best_published().get((device, key))
-    if got is not None:
-        return device, got
-    sibling = _sibling(device)
-    if sibling is not None and (sibling, key) in best_published():
-        return sibling, best_published()[(sibling, key)]
-    return None
+    found = [(d, best_published()[(d, key)]) for d in (device, _sibling(device))
+             if d is not None and (d, key) in best_published()]
+    if not found:
+        return None
+    source, top = max(found, key=lambda f: f[1].mfu)
+    hfus = [b for _, b in found if b.hfu is not None]
+    if hfus:  # the higher HFU of the two, whichever set the MFU
+        best_h = max(hfus, key=lambda b: b.hfu or 0.0)
+        top = Best(top.mfu, top.mfu_run, best_h.hfu, best_h.hfu_run)
+    return source, top
 
 
 def best_any(dtype: str) -> tuple[str, Best] | None:

@@ -377,8 +377,9 @@ def _finish_stage(env, sim: Simulation, plan: TrainingPlan, s: int, tl: StageTim
     tl.optimizer_end_s = env.now
     if plan.param_gather_s[s]:
         t0 = env.now
-        if plan.param_gather_exposed_s[s]:  # what the next step's first forward cannot hide
-            yield env.timeout(plan.param_gather_exposed_s[s])
+        exposed = min(plan.param_gather_exposed_s[s], plan.param_gather_s[s])
+        if exposed:  # what the next step's first forward cannot hide
+            yield env.timeout(exposed)
         sim.trace.add(f"stage {s} dp-comm", "param all-gather", t0,
                       t0 + plan.param_gather_s[s], "dp-comm")
     tl.end_s = env.now

@@ -13,7 +13,7 @@ from archsim.io import write_text_atomic
 from archsim.spec.errors import SpecError
 from archsim.spec.textio import decode_text
 from archsim.sweep.columns import cell_text
-from archsim.sweep.tables import Column, ResultStore, diff_columns, no_interrupt
+from archsim.sweep.tables import Column, ResultStore, no_interrupt, table_mismatch
 from archsim.sweep.versions import Superseded, backup_path
 
 
@@ -51,9 +51,7 @@ class CsvStore(ResultStore):
                              "another --out, or --overwrite to replace it"]) from None
         header = lines[0] if lines else []
         if not self._same_table(header):
-            raise SpecError([f"{self.path}: holds a different sweep's table (columns "
-                             f"{diff_columns(header, self.names)}); use another --out or "
-                             "--overwrite"])
+            raise SpecError([table_mismatch(self.path, header, self.names)])
         if not self.checks_rows:
             return
         keep, drop = [], []

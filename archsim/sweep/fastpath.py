@@ -234,6 +234,6 @@ def _finish(plan: TrainingPlan, s: int, st: _Stage, overlap: bool, per_mb: bool,
         now += plan.embedding_sync_s
     now += plan.optimizer_s[s]
     tl.optimizer_end_s = now
-    now += plan.param_gather_exposed_s[s]
+    now += min(plan.param_gather_exposed_s[s], plan.param_gather_s[s])  # as the DES
     tl.end_s = now
     return tl

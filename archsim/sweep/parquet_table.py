@@ -12,7 +12,7 @@ from typing import Any
 
 from archsim.io import write_bytes_atomic
 from archsim.spec.errors import SpecError
-from archsim.sweep.tables import Column, ResultStore, diff_columns, no_interrupt, parts_dir
+from archsim.sweep.tables import Column, ResultStore, no_interrupt, parts_dir, table_mismatch
 from archsim.sweep.versions import VERSION_NAMES, Superseded, backup_path
 
 # The main Parquet file is rewritten at most this often during a run (and at the end), and
@@ -70,9 +70,7 @@ class ParquetStore(ResultStore):
                 raise SpecError([f"{file}: is not a readable Parquet table ({first}); use "
                                  "another --out, or --overwrite to replace it"]) from None
             if not self._same_table(names):
-                raise SpecError([f"{file}: holds a different sweep's table (columns "
-                                 f"{diff_columns(names, self.names)}); use another --out or "
-                                 "--overwrite"])
+                raise SpecError([table_mismatch(file, names, self.names)])
 
     def finished(self) -> dict[str, bool]:
         versions = list(VERSION_NAMES) if self.versions is not None else []

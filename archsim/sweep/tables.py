@@ -117,6 +117,20 @@ def parts_dir(path: Path) -> Path:
     return path.with_name(path.name + ".parts")
 
 
+def table_mismatch(path: object, found: list[str], expected: list[str]) -> str:
+    """Why a table with columns ``found`` cannot be resumed by a sweep of ``expected``: one
+    whose inputs match but whose result columns differ was written by another archsim version
+    (a result column added or removed), else it is another sweep's."""
+    from archsim.sweep.columns import METRIC_TYPES
+
+    changed = set(found) ^ set(expected)
+    if changed and changed <= set(METRIC_TYPES):
+        return (f"{path}: was written by another archsim version (result columns "
+                f"{diff_columns(found, expected)}); --overwrite runs the sweep again")
+    return (f"{path}: holds a different sweep's table (columns "
+            f"{diff_columns(found, expected)}); use another --out or --overwrite")
+
+
 def diff_columns(found: list[str], expected: list[str]) -> str:
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]

@@ -540,3 +540,27 @@ def test_accelerators_without_training_runs_take_the_calibrated_gpus_sustained_c
         ins = sc.hardware.device.insitu
         assert "sustained_compute" not in ins.fitted
         assert ins.value("sustained_compute", 0.0, 0.0) == pytest.approx(prior, abs=0.01)
+
+
+def test_inference_replicas_are_judged_one_engine_at_a_time():
+    """Inference runs record one engine's devices (tp·pp): sixteen tp-1 replicas of a
+    profile calibrated on engines of 1–8 GPUs are inside it; one tp-16 engine is not."""
+    from archsim.accuracy import out_of_range
+    from archsim.spec.insitu import CalibratedRange, KindRange
+
+    seen = CalibratedRange(kinds=["inference"], by_kind={
+        "inference": KindRange(devices=(1, 8), tp=(1, 8), pp=(1, 1))})
+
+    def ranged(sc):
+        device = sc.hardware.device
+        return device.model_copy(update={"insitu": device.insitu.model_copy(
+            update={"calibrated_range": seen})})
+
+    replicas = archsim.load_scenario("llama2-7b-inference-a100",
+                                     ["hardware.count=16", "workload.batch=16"])
+    assert out_of_range(replicas, ranged(replicas)) == []
+    wide = archsim.load_scenario("llama2-7b-inference-a100",
+                                 ["hardware.count=16", "plan.tp=16", "workload.batch=16"])
+    assert out_of_range(wide, ranged(wide)) == [
+        "a100-sxm4-80gb: devices per replica 16 outside the calibrated 1–8 of its inference "
+        "runs", "a100-sxm4-80gb: tp 16 outside the calibrated 1–8 of its inference runs"]

@@ -65,6 +65,17 @@ def test_resume_refuses_another_sweeps_table(path):
         open_store(path, other, resume=True)
 
 
+def test_resume_of_a_table_with_other_result_columns_names_the_version(path):
+    """A table whose inputs match but which lacks a result column this archsim writes (one
+    from before ``uncertainty.above_published``) came from another archsim version."""
+    older = [c for c in COLUMNS if c[0] != "step_time_s"]
+    open_store(path, older).close()
+    with pytest.raises(SpecError, match=r"was written by another archsim version \(result "
+                                        r"columns missing step_time_s\); --overwrite runs the "
+                                        r"sweep again"):
+        open_store(path, COLUMNS, resume=True)
+
+
 def test_a_torn_csv_line_is_ignored_then_cut_off(tmp_path):
     path = tmp_path / "r.csv"
     store = open_store(path, COLUMNS)
