@@ -97,7 +97,7 @@ def render(result: dict) -> str:
     unpriced = result.get("unpriced") or []
     if result["best"]:
         sized = len(result["rows"])
-        among = (f" (of the {sized - len(unpriced)} priced device types; no price for "
+        among = (f" (of the {plural(sized - len(unpriced), 'priced device type')}; no price for "
                  f"{', '.join(unpriced)})" if unpriced and result["best_by"] != "devices"
                  else f" (of {sized} device types sized)" if sized > 1 else "")
         lines.append(f"best by {result['best_by']}: {result['best']}{among}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archsim.cli.common import plural, probe_folder
+from archsim.cli.common import check_devices, plural, probe_folder
 
 
 def _positive(text: str) -> float:
@@ -59,14 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
     from archsim.report import ReportOptions, build_report, write_report
     from archsim.report.output import check_output_dir
-    from archsim.spec.loader import load_spec_file
 
     check_output_dir(args.out, args.force)  # fail before simulating anything
     # os.access says yes to root even on a read-only file system: try a file there
     probe_folder(args.out.parent, str(args.out))
     devices = tuple(d.strip() for d in args.devices.split(",") if d.strip())
-    for name in devices:
-        load_spec_file("devices", name)  # SpecError (exit 2) naming the closest devices
+    check_devices(devices)  # SpecError (exit 2) naming --devices and the closest devices
     options = ReportOptions(train_tokens=args.train_tokens, days=args.days, rate=args.rate,
                             devices=devices, objective=args.objective,
                             scaling=not args.no_scaling, planner=not args.no_planner)

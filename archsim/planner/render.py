@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archsim.planner.result import PlanRow, PlanSearch
+from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_time, pct, table
 
 _REASON_WORDS = {
@@ -103,7 +104,7 @@ def render_plan_search(ps: PlanSearch) -> str:
     c = ps.counts
     training = ps.given.result["mode"] == "training"
     lines = [f"Plan search for {ps.scenario} on {ps.hardware} — objective {ps.objective}",
-             f"{c['plans']:,} plans: {c['not_divisible']:,} do not divide, "
+             f"{plural(c['plans'], 'plan')}: {c['not_divisible']:,} do not divide, "
              f"{c['pruned_by_memory_bound']:,} pruned by the memory bound, "
              f"{c['pruned_by_time_bound']:,} pruned by the time bound, {c['simulated']:,} "
              f"simulated ({c['simulated_infeasible']:,} of them infeasible) in "

@@ -148,7 +148,8 @@ def test_cli_unknown_capacity_device_exits_2_before_simulating(tmp_path, capsys)
     assert main(["report", "llama2-7b-serving-a100", "--out", str(out),
                  "--devices", "a100-sxm4-80gb,nosuch"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "archsim report: unknown device 'nosuch' (see `archsim list devices`)"
+    assert err.strip() == ("archsim report: --devices: unknown device 'nosuch' (see `archsim "
+                           "list devices`)")
     assert not out.exists()
 
 

@@ -79,7 +79,7 @@ def test_device_types_without_a_price_are_sized_and_named():
     from archsim.cli.capacity import render
 
     text = render(out)
-    assert "best by cost per million tokens: h100-sxm5-80gb (of the 1 priced device types; " \
+    assert "best by cost per million tokens: h100-sxm5-80gb (of the 1 priced device type; " \
            "no price for l40s)" in text
     assert "l40s: no price in the device profile" in text
 
