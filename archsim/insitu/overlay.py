@@ -132,9 +132,8 @@ def measured_step_s(loaded: Loaded) -> float | None:
     """A training run's measured step time: its ``step_time_s``, or the tokens of one step
     (global batch × sequence length) over its measured tokens/s (per device × devices); None
     for an inference run."""
-    run = getattr(loaded, "run", None)
-    sc = loaded.scenario
-    if run is None or sc.workload.kind != "training" or run.measured <= 0:
+    run, sc = loaded.run, loaded.scenario
+    if sc.workload.kind != "training" or run.measured <= 0:
         return None
     if run.metric == "step_time_s":
         return run.measured

@@ -377,9 +377,11 @@ def test_encoders_and_sparse_weights_outside_decoder_dense_runs_say_so():
         update={"calibrated_range": CalibratedRange(kinds=["inference"])})})
     assert out_of_range(bert, old) == []
 
-    class Run:
-        scenario = bert
-    got = calibrated_range([Run()])
+    from archsim.insitu.predict import Loaded
+    from archsim.insitu.runs import Run
+
+    got = calibrated_range([Loaded(Run(id="b", source="s", kind="inference", metric="ttft_s",
+                                       measured=0.01, scenario={}), bert)])
     assert (got.attention, got.sparsity) == (["bidirectional"], ["2:4"])
 
 
@@ -564,3 +566,13 @@ def test_inference_replicas_are_judged_one_engine_at_a_time():
     assert out_of_range(wide, ranged(wide)) == [
         "a100-sxm4-80gb: devices per replica 16 outside the calibrated 1–8 of its inference "
         "runs", "a100-sxm4-80gb: tp 16 outside the calibrated 1–8 of its inference runs"]
+
+
+def test_the_shared_fitted_parameters_are_those_both_kinds_inform():
+    """spec/calibration.py keeps its own list (the spec layer does not import the fit): it must
+    name exactly the fitted parameters whose runs are of both kinds."""
+    from archsim.insitu.fit import PARAMS
+    from archsim.spec.calibration import SHARED_FITTED
+
+    both = {n for n, p in PARAMS.items() if {"training", "inference"} <= set(p.kinds)}
+    assert set(SHARED_FITTED) == both
