@@ -37,6 +37,9 @@ With n runs the empirical p10/p90 are the extreme errors for n < 10; at 5 runs t
 least bracketed by 3 others. A judgement, not a measurement: on the H200 GPU check
 (reports/validation/h200/) a band from 2 runs was ±0.7% wide around a +12% bias while two
 real single-GPU training steps were predicted +7% and +16%."""
+REFERENCE = (f"the widest band of the shipped profiles calibrated on ≥ {MIN_RUNS_FOR_SPREAD} "
+             "runs of this kind")
+"""What a widened band was widened to (the end of its ``widened``)."""
 
 # result key → (accuracy group, "time" or "rate")
 TRAINING_KEYS = {"step_time_s": "time", "tokens_per_s": "rate", "samples_per_s": "rate",
@@ -58,7 +61,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     """The result's ``uncertainty`` block (see the module docstring)."""
     devices = {p.device.name: p.device for p in sc.cluster.pools}
     mode = result.get("mode", sc.workload.kind)
-    keys = _keys(mode)
+    keys = metric_keys(mode)
     calibration = sc.calibration or "shipped profiles"
     missing = [n for n, d in devices.items()
                if d.insitu is None or not d.insitu.accuracy]
@@ -100,8 +103,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         widened = None
         if ref is not None:
             lo, hi = min(lo, ref[0]), max(hi, ref[1])
-            widened = (f"{why}: the widest band of the shipped profiles calibrated on "
-                       f"≥ {MIN_RUNS_FOR_SPREAD} runs of this kind")
+            widened = f"{why}: {REFERENCE}"
         block["intervals"][key] = (_interval(value, lo, hi, sense))
         block["errors"][group] = {"mape": worst.mape, "bias": worst.bias, "p10": lo,
                                   "p90": hi, "runs": worst.runs, "sources": worst.sources,
@@ -162,6 +164,15 @@ def _compose_end_to_end(block: dict[str, Any], result: dict[str, Any]) -> None:
         "runs": sum(p["runs"] for p in parts), "sources": max(p["sources"] for p in parts),
         "method": f"TTFT + {n:g} × TPOT, each at its own band's ends",
         "from_defaults": sum(p["from_defaults"] for p in parts)}
+    # a band built of widened bands is as wide as they are, and no 80% band of its own
+    whys = [why for p in parts if (w := p.get("widened"))
+            for why in w.removesuffix(f": {REFERENCE}").split("; ")]
+    if whys:
+        names = " and ".join(g for g, p in zip(("TTFT", "TPOT"), parts, strict=False)
+                             if p.get("widened"))
+        block["errors"]["e2e_latency"]["widened"] = (
+            f"{'; '.join(dict.fromkeys(whys))}: its {names} band"
+            f"{'s' if ' and ' in names else ''} widened to {REFERENCE}")
 
 
 def _devices_behind(sc: ScenarioSpec, group: str) -> list[str] | None:
@@ -191,7 +202,8 @@ def _accuracy(table: dict[str, AccuracySpec], group: str) -> AccuracySpec | None
     return got
 
 
-def _keys(mode: str) -> dict[str, tuple[str, str]]:
+def metric_keys(mode: str) -> dict[str, tuple[str, str]]:
+    """Result key → (accuracy group, "time" or "rate") for a result of ``mode``."""
     if mode == "training":
         return {k: ("training", s) for k, s in TRAINING_KEYS.items()}
     if mode == "serving":
@@ -205,7 +217,7 @@ def _widen_reason(accs: list[AccuracySpec], extrapolated: bool) -> str:
     if thin < MIN_RUNS_FOR_SPREAD:
         reasons.append(f"{thin} held-out run{'s' if thin != 1 else ''} cannot fix an 80% band")
     if any(a.from_defaults for a in accs):
-        reasons.append("its held-out runs were predicted from the micro-benchmark defaults, "
+        reasons.append("its held-out runs were predicted from the profile's defaults, "
                        "one source leaving nothing to fit, so they measure the defaults' "
                        "error, not the fit's")
     if extrapolated:
@@ -272,7 +284,7 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
         out.append(f"{device}: GEMMs in {dtype}; calibrated on {', '.join(rng.dtypes)}")
     for what, value, seen in (("attention", attention_mask(sc), rng.attention),
                               ("weights", sparsity_pattern(sc), rng.sparsity),
-                              ("weights in", weight_dtype(sc), rng.weights),
+                              ("weights in", weight_dtype(sc, spec), rng.weights),
                               ("layers", layer_kind(sc), rng.layers)):
         if seen and value not in seen:  # an overlay from before these were recorded: []
             out.append(f"{device}: {what} {value}; calibrated on {', '.join(seen)} only")
@@ -290,16 +302,22 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
         if rng.zero and sc.plan.zero not in rng.zero:
             out.append(f"{device}: ZeRO stage {sc.plan.zero}; calibrated on stages "
                        f"{', '.join(map(str, rng.zero))}")
-    if kind == "inference":
-        checks += [("batch", sc.workload.batch, rng.batch),  # type: ignore[union-attr]
-                   ("prompt_len", sc.workload.prompt_len,  # type: ignore[union-attr]
-                    rng.prompt_len)]
+    prompts: list[int] = []
+    if calibrated_kind == "inference":
+        batch, prompts = batch_and_prompts(sc)
+        checks.append(("max batch" if kind == "serving" else "batch", batch, rng.batch))
     for name, value, span in checks:
         if span is not None and not span[0] <= value <= span[1]:
             of = f" of its {calibrated_kind} runs" if own is not None and name in \
                 ("devices", "devices per replica", "tp", "pp") else ""
             out.append(f"{device}: {name} {value} outside the calibrated "
                        f"{span[0]}–{span[1]}{of}")
+    span = rng.prompt_len
+    if span is not None and (outside := sum(not span[0] <= n <= span[1] for n in prompts)):
+        lo, hi = min(prompts), max(prompts)
+        out.append(f"{device}: prompt_len {lo} outside the calibrated {span[0]}–{span[1]}"
+                   if lo == hi else f"{device}: prompt_len {lo}–{hi} outside the calibrated "
+                   f"{span[0]}–{span[1]} ({outside:,} of {len(prompts):,} prompts)")
     step = (result or {}).get("step_time_s") if kind == "training" else None
     shortest = own.step_time_s if own is not None and own.step_time_s else None
     if isinstance(step, (int, float)) and shortest is not None and 0 < step < shortest[0]:
@@ -315,6 +333,20 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     return out
 
 
+def batch_and_prompts(sc: ScenarioSpec) -> tuple[int, list[int]]:
+    """An inference or serving run's batch and prompt lengths, to hold against the static-batch
+    runs' spans. Serving: the most sequences a replica's scheduler can batch (``max_num_seqs``,
+    and no more than the requests served) and the prompts of the seeded request stream it
+    serves (archsim/sim/serving/requests.py)."""
+    wl = sc.workload
+    if wl.kind != "serving":
+        return wl.batch, [wl.prompt_len]  # type: ignore[union-attr]
+    from archsim.sim.serving.requests import generate_requests
+
+    prompts = [r.prompt_len for r in generate_requests(wl)]
+    return min(wl.max_num_seqs, len(prompts)), prompts
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.3g} s" if seconds >= 1 else f"{1e3 * seconds:.3g} ms"
 
@@ -324,13 +356,26 @@ def attention_mask(sc: ScenarioSpec) -> str:
     return "bidirectional" if sc.model.encoder else "causal"
 
 
-def weight_dtype(sc: ScenarioSpec) -> str:
-    """The dtype the weights are stored in: the compression plan's, else the workload's
-    (fp16 counted as bf16, as :func:`gemm_dtype_class` does)."""
+def weight_dtype(sc: ScenarioSpec, device: DeviceSpec | None = None) -> str:
+    """The dtype the weights are stored in on ``device`` (default: the scenario's first): the
+    compression plan's, else the workload's (fp16 counted as bf16, as :func:`gemm_dtype_class`
+    does). Training whose fp8 / int8 GEMMs fall back (``fallback``) is 16-bit training after
+    all (archsim/plan/compress.py); inference keeps its narrower stored weights."""
     comp = sc.compression
     dtype = (comp.weight_dtype if comp is not None and comp.weight_dtype else None) or \
         sc.workload.dtype
+    if sc.workload.kind == "training" and _falls_back(sc, device):
+        dtype = sc.workload.dtype
     return "bf16" if dtype == "fp16" else dtype
+
+
+def _falls_back(sc: ScenarioSpec, device: DeviceSpec | None) -> bool:
+    """The compression plan's fp8 / int8 GEMMs run in its ``fallback`` on ``device``."""
+    comp = sc.compression
+    if comp is None or comp.activation_dtype not in ("fp8", "int8") or comp.fallback is None:
+        return False
+    device = device if device is not None else sc.cluster.pools[0].device
+    return comp.activation_dtype not in device.peak
 
 
 def layer_kind(sc: ScenarioSpec) -> str:
@@ -352,18 +397,44 @@ def gemm_dtype_class(sc: ScenarioSpec, device: DeviceSpec | None = None) -> str:
     comp = sc.compression
     dtype = sc.workload.dtype
     if comp is not None and comp.activation_dtype in ("fp8", "int8"):
-        device = device if device is not None else sc.cluster.pools[0].device
-        dtype = (comp.activation_dtype if comp.activation_dtype in device.peak
-                 or comp.fallback is None else comp.fallback)
-    return "bf16" if dtype == "fp16" else dtype
+        dtype = comp.fallback if _falls_back(sc, device) else comp.activation_dtype
+    return "bf16" if dtype == "fp16" else dtype  # type: ignore[return-value]
 
 
 LABELS = {"step_time_s": ("step time", "s"), "tokens_per_s": ("throughput", "tokens/s"),
           "ttft_s": ("TTFT", "s"), "tpot_s": ("TPOT", "s"), "e2e_latency_s": ("latency", "s"),
           "ttft_p99_s": ("TTFT p99", "s"), "tpot_p99_s": ("TPOT p99", "s"),
+          "e2e_p50_s": ("end-to-end p50", "s"), "e2e_p99_s": ("end-to-end p99", "s"),
           "cost_per_million_tokens_usd": ("$ per M tokens", "USD")}
 GROUPS = {"training": "training", "ttft": "TTFT", "tpot": "TPOT",
           "e2e_latency": "end-to-end latency", "throughput": "inference throughput"}
+
+
+def band_clause(err: dict[str, Any]) -> str:
+    """What a group's band says: the signed error of the prediction, (predicted − measured) /
+    measured, for 80% of held-out runs, or the wider reference band it was widened to."""
+    band = f"{100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%"
+    if err.get("widened"):
+        return (f"predictions taken as {band} off the measured value, the wider reference band "
+                f"({err['widened']})")
+    return f"for 80% of them the prediction was {band} off the measured value"
+
+
+def mape_clause(err: dict[str, Any]) -> str:
+    """'MAPE 5.4%', or 'in-range MAPE 5.4%' where the run lies outside that range."""
+    outside = "outside the calibrated range" in (err.get("widened") or "")
+    return f"{'in-range ' if outside else ''}MAPE {100 * err['mape']:.1f}%"
+
+
+def is_widened(block: dict[str, Any], key: str, mode: str) -> bool:
+    """Whether the interval of result ``key`` rests on a widened band (not an 80% one)."""
+    group = metric_keys(mode).get(key, ("", ""))[0]
+    return bool((block["errors"].get(group) or {}).get("widened"))
+
+
+def likely(block: dict[str, Any], key: str, mode: str) -> str:
+    """'likely (80%)', or 'likely (widened band)' where the key's band was widened."""
+    return "likely (widened band)" if is_widened(block, key, mode) else "likely (80%)"
 
 
 def uncertainty_lines(d: dict[str, Any]) -> list[str]:
@@ -371,20 +442,20 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
     block = d.get("uncertainty")
     if not block:
         return []
-    out = ["Error bar (cross-validated on measured runs: archsim/accuracy.py)"]
+    out = ["Error bar (cross-validated on measured runs: archsim/accuracy.py; an error is "
+           "(predicted − measured) / measured)"]
     if block.get("note"):
         out.append(f"  {block['note']}")
     for group, err in block["errors"].items():
-        band = f"{100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%"
-        out.append(f"  {GROUPS.get(group, group)}: MAPE {100 * err['mape']:.1f}% over "
-                   f"{err['runs']} held-out runs from {_sources(err['sources'])} "
-                   f"({err['method']}); "
-                   + (f"band {band}, widened ({err['widened']})" if err.get("widened")
-                      else f"80% of them within {band}"))
+        out.append(f"  {GROUPS.get(group, group)}: {mape_clause(err)} over {err['runs']} "
+                   f"held-out runs from {_sources(err['sources'])} ({err['method']}); "
+                   + band_clause(err))
+    mode = d.get("mode", "")
     for key, (lo, hi) in block["intervals"].items():
         if key in LABELS:
             name, unit = LABELS[key]
-            out.append(f"  {name}: {_num(d[key])} {unit}, likely {_num(lo)}–{_num(hi)} {unit}")
+            out.append(f"  {name}: {_num(d[key])} {unit}, {likely(block, key, mode)} "
+                       f"{_num(lo)}–{_num(hi)} {unit}")
     for reason in block["out_of_range"]:
         out.append(f"  outside the calibration: {reason}")
     for claim in block.get("above_published", []):

@@ -135,24 +135,31 @@ def run(args: argparse.Namespace) -> int:
 
 
 def error_bar_lines(row: dict) -> list[str]:
-    """A sized device's calibrated error bar: its p99 latencies and price as intervals, or
-    that its error is unknown (archsim/accuracy.py)."""
+    """A sized device's calibrated error bar: its p99 latencies and price as intervals (80% of
+    held-out measured runs, or the wider reference band where a band was widened), and that
+    the error of any uncalibrated device is unknown (archsim/accuracy.py)."""
+    from archsim.accuracy import is_widened
     from archsim.textfmt import human_time, usd
 
     u = row.get("uncertainty")
     if not u:
         return []
-    if u.get("note"):
-        return [f"{row['device']}: {u['note']}"]
+    out = [f"{row['device']}: {u['note']}"] if u.get("note") else []
     iv = u["intervals"]
-    parts = []
-    for key, name, fmt in (("ttft_p99_s", "TTFT p99", human_time),
-                           ("tpot_p99_s", "TPOT p99", human_time),
-                           ("cost_per_million_tokens_usd", "$/M tokens", usd)):
-        if key in iv:
-            lo, hi = iv[key]
-            parts.append(f"{name} {fmt(lo)}–{fmt(hi)}")
-    out = [f"{row['device']}: likely (80% of held-out measured runs) " + ", ".join(parts)] \
-        if parts else []
+    shown = [(key, name, fmt, is_widened(u, key, "serving"))
+             for key, name, fmt in (("ttft_p99_s", "TTFT p99", human_time),
+                                    ("tpot_p99_s", "TPOT p99", human_time),
+                                    ("e2e_p99_s", "end-to-end p99", human_time),
+                                    ("cost_per_million_tokens_usd", "$/M tokens", usd))
+             if key in iv]
+    if shown:
+        widened = [w for *_, w in shown]
+        mixed = any(widened) and not all(widened)
+        what = ("the wider reference band, not an 80% one" if all(widened)
+                else "80% of held-out measured runs" + ("; *: the wider reference band"
+                                                        if mixed else ""))
+        out.append(f"{row['device']}: likely ({what}) " + ", ".join(
+            f"{name} {fmt(iv[key][0])}–{fmt(iv[key][1])}{'*' if mixed and w else ''}"
+            for key, name, fmt, w in shown))
     out += [f"{row['device']}: outside the calibration: {x}" for x in u["out_of_range"]]
     return out

@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         sweep.spec = sweep.spec.model_copy(update={"max_points": args.max_points})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
     summary_path = out.with_name(out.stem + ".summary.json")
+    other = summarised_table(summary_path)
+    if other not in (None, out.name) and not args.overwrite:
+        raise UsageError(f"{summary_path} is the summary of another table, {other}, and this "
+                         f"sweep would overwrite it: give --out another name (the summary is "
+                         f"named after the table without its extension), or --overwrite")
     check_outputs({"--out": out, "the summary": summary_path},
                   {"the sweep file": Path(args.sweep) if Path(args.sweep).is_file() else None})
     check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers
@@ -113,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
     summary = summarize(sweep, read_results(out), result.hashes)
     summary["run"] = _run_facts(result)
+    summary["table"] = out.name
     write_text_atomic(summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     if args.json:
         print(json.dumps(summary, allow_nan=False))
@@ -123,6 +129,16 @@ def run(args: argparse.Namespace) -> int:
               "the same command with --resume to finish", file=sys.stderr)
         return 130
     return 0
+
+
+def summarised_table(summary_path: Path) -> str | None:
+    """The table name a sweep summary file records (None: no file, or one from before the
+    name was recorded)."""
+    from archsim.report.sweep_goals import read_summary_file
+
+    data = read_summary_file(summary_path)
+    table = data.get("table") if data else None
+    return table if isinstance(table, str) else None
 
 
 def _run_facts(result: Any) -> dict[str, Any]:
@@ -162,9 +178,31 @@ _SHORT = {"memory.peak_bytes_per_device": "peak memory", "memory_headroom": "hea
           "step_time_s": "step s", "cost_usd": "$/step"}
 
 
+LIKELY, CALIBRATION = "tokens/s likely", "calibration"
+"""Columns shown after the metrics: the throughput's calibrated interval and whether the point
+lies in its profile's calibrated range (archsim/accuracy.py; the table's tokens_per_s_low,
+tokens_per_s_high, uncertainty.in_range and uncertainty.calibrated)."""
+LEGEND = (f"{LIKELY}: the profile's 80% interval, or its wider reference band where the band "
+          f"was widened; {CALIBRATION}: in range, out of range (extrapolated: widened band) or "
+          "uncalibrated (error unknown)")
+
+
+def _error_bar(r: dict[str, Any]) -> dict[str, Any]:
+    """``r`` with the LIKELY and CALIBRATION cells (None: not in the table)."""
+    from archsim.textfmt import num
+
+    lo, hi = r.get("tokens_per_s_low"), r.get("tokens_per_s_high")
+    calibrated, in_range = r.get("uncertainty.calibrated"), r.get("uncertainty.in_range")
+    return {**r, LIKELY: f"{num(lo)}–{num(hi)}" if lo is not None and hi is not None else None,
+            CALIBRATION: "uncalibrated" if calibrated is False else "out of range"
+            if in_range is False else "in range" if in_range is True else None}
+
+
 def _rows_table(records: list[dict[str, Any]], columns: list[str]) -> str:
     from archsim.textfmt import table
 
+    columns = [*columns, LIKELY, CALIBRATION]
+    records = [_error_bar(r) for r in records]
     headers = ["#", *[_SHORT.get(c, c) for c in columns]]
     rows = [[str(i + 1), *[_fmt(c, r.get(c)) for c in columns]] for i, r in enumerate(records)]
     return table(headers, rows)
@@ -196,7 +234,8 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
     lines += ["", f"Best {len(summary['best'])} by {summary['objective']} "
               f"({passed:,} of {plural(counts['in_table'], 'point')} "
               f"{'passes' if passed == 1 else 'pass'} the filters):"]
-    lines.append(_rows_table(summary["best"], best_cols) if summary["best"] else "  (none)")
+    lines.append(_rows_table(summary["best"], best_cols) + "\n" + LEGEND if summary["best"]
+                 else "  (none)")
     pareto = summary["pareto"]
     goals = [g.expr.text for g in sweep.pareto]
     if not goals:
@@ -208,4 +247,4 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
                  if pareto["left_out_missing_values"] else "")]
     lines.append(_rows_table(pareto["front"], inputs + goals) if pareto["front"]
                  else "  (none)")
-    return "\n".join(lines)
+    return "\n".join(lines + ([LEGEND] if pareto["front"] and not summary["best"] else []))

@@ -74,6 +74,14 @@ FAMILY = ("sustained_compute", "inference_compute", "kernel_overhead",
 """Parameters a device takes as its prior from its ``prior_from`` sibling (same silicon and
 software; the memory efficiency is the device's own)."""
 
+SHARED_FIXED = ("kernel_overhead", "inference_kernel_overhead", "step_overhead",
+                "iteration_overhead")
+"""FAMILY parameters a sibling takes as they are, not refitted: fixed costs per kernel, step
+and forward pass belong to the software stack and host the two share. A sibling with a few
+runs cannot separate them from its compute and memory factors (the H200's two training runs,
+both 1.5 s steps, had put its cost per step at 16 ms beside the H100's 120 ms, which made it
+1.35x the H100 on a short step of the same silicon)."""
+
 
 
 def defaults(device: DeviceSpec) -> dict[str, float]:
@@ -150,8 +158,9 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
                ) -> FitResult:
     """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it);
     ``family``: the fitted values of its ``prior_from`` sibling, the prior for FAMILY
-    parameters; ``start``: where the search starts (e.g. a fit on more runs; default the
-    prior) — the optimum sought is the same."""
+    parameters (SHARED_FIXED ones are taken as they are unless ``names`` lists them);
+    ``start``: where the search starts (e.g. a fit on more runs; default the prior) — the
+    optimum sought is the same."""
     from scipy.optimize import least_squares
 
     prior = defaults(base)
@@ -160,7 +169,8 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         prior.update({n: family[n] for n in FAMILY if n in family})
         inherited = [n for n in FAMILY if n in family]
     ins = base.insitu or InSituSpec()
-    names = list(names) if names is not None else informed(runs)
+    names = (list(names) if names is not None else
+             [n for n in informed(runs) if not (n in SHARED_FIXED and n in inherited)])
     # a plan that does not fit in memory stays so at any speed: checked once, left out
     at_prior = apply(ins, prior, (), inherited)
     infeasible = {id(ld) for ld in runs if ld.run.weight > 0

@@ -9,7 +9,8 @@ the corpus with its measured step time in archsim's FLOP accounting
 H100's fp8 peak, which no source states. A prediction above these is a claim no published
 team has measured: a credibility check, not a bound the simulator enforces. A device shares
 its in-situ sibling's best; one with no such run of its own or of a sibling is held to the
-best of any accelerator for that dtype.
+best of any device of its kind (a GPU to the GPUs') for that dtype, of any accelerator where
+its kind has none.
 """
 
 from __future__ import annotations
@@ -94,10 +95,14 @@ def best_source(device: str, dtype: str) -> tuple[str, Best] | None:
     return source, top
 
 
-def best_any(dtype: str) -> tuple[str, Best] | None:
-    """(device, best) of the highest published MFU on any device with GEMMs in ``dtype``."""
+def best_any(dtype: str, kind: str | None = None) -> tuple[str, Best] | None:
+    """(device, best) of the highest published MFU with GEMMs in ``dtype`` on any device of
+    ``kind`` (a GPU is held to the GPUs' best: MaxText's TPU tables are XLA on a TPU, not a
+    GPU's software), on any device where no device of that kind has one."""
     key = "fp8" if dtype == "fp8" else "bf16"
     found = [(d, b) for (d, k), b in best_published().items() if k == key]
+    same = [f for f in found if kind is not None and _kind(f[0]) == kind]
+    found = same or found
     return max(found, key=lambda f: f[1].mfu) if found else None
 
 
@@ -116,13 +121,16 @@ def caution(device: str, dtype: str, mfu: float, hfu: float | None = None) -> st
             return (f"HFU {100 * hfu:.1f}% is above the best published {source} run "
                     f"({100 * top.hfu:.1f}%, {top.hfu_run}{same})")
         return None
-    if _kind(device) not in ACCELERATORS:
+    kind = _kind(device)
+    if kind not in ACCELERATORS:
         return None
-    anywhere = best_any(dtype)
+    anywhere = best_any(dtype, kind)
     if anywhere is None or mfu <= anywhere[1].mfu:
         return None
     source, top = anywhere
-    return (f"MFU {100 * mfu:.1f}% is above the best published run on any device "
+    where = {"gpu": "GPU", "tpu": "TPU"}.get(kind, "device") \
+        if _kind(source) == kind else "device"
+    return (f"MFU {100 * mfu:.1f}% is above the best published run on any {where} "
             f"({100 * top.mfu:.1f}%, {top.mfu_run} on {source}); no published {device} run "
             "states its MFU")
 

@@ -79,8 +79,16 @@ def shown_inputs(table: Any, varied: list[str]) -> list[str]:
 
 
 def read_summary(source: str) -> dict[str, Any] | None:
+    """The ``<table>.summary.json`` beside a sweep table, unless it records another table
+    (``plans.csv`` and ``plans.parquet`` share ``plans.summary.json``)."""
     path = Path(source)
-    side = path.with_name(path.stem + ".summary.json")
+    data = read_summary_file(path.with_name(path.stem + ".summary.json"))
+    if data is not None and data.get("table") not in (None, path.name):
+        return None
+    return data
+
+
+def read_summary_file(side: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # unreadable, not JSON, nested too deeply

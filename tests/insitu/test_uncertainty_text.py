@@ -1,0 +1,45 @@
+"""The error bar as ``archsim simulate`` and ``archsim plan`` print it (hand-made blocks)."""
+
+from __future__ import annotations
+
+from archsim.accuracy import uncertainty_lines
+
+HEADER = ("Error bar (cross-validated on measured runs: archsim/accuracy.py; an error is "
+          "(predicted − measured) / measured)")
+
+
+def err(p10: float, p90: float, **more) -> dict:
+    return {"mape": 0.332, "bias": -0.11, "p10": p10, "p90": p90, "runs": 6, "sources": 2,
+            "method": "leave-one-source-out", "from_defaults": 0, **more}
+
+
+def test_serving_prints_its_end_to_end_percentiles():
+    """A profile calibrated on end-to-end latency alone (the MI300X's): its band's header had
+    been printed with no value under it. e2e p50 2.5 s in −50% … +25%: 2.5/1.25 … 2.5/0.5."""
+    d = {"mode": "serving", "e2e_p50_s": 2.5, "e2e_p99_s": 4.0,
+         "uncertainty": {"errors": {"e2e_latency": err(-0.5, 0.25)}, "out_of_range": [],
+                         "intervals": {"e2e_p50_s": [2.0, 5.0], "e2e_p99_s": [3.2, 8.0]}}}
+    assert uncertainty_lines(d) == [
+        HEADER,
+        "  end-to-end latency: MAPE 33.2% over 6 held-out runs from 2 sources "
+        "(leave-one-source-out); for 80% of them the prediction was -50% … +25% off the "
+        "measured value",
+        "  end-to-end p50: 2.5 s, likely (80%) 2–5 s",
+        "  end-to-end p99: 4 s, likely (80%) 3.2–8 s"]
+
+
+def test_a_band_widened_outside_the_range_gives_the_in_range_mape():
+    """The MAPE was measured in range; outside it the band is the reference one."""
+    why = ("outside the calibrated range: the widest band of the shipped profiles calibrated "
+           "on ≥ 5 runs of this kind")
+    d = {"mode": "training", "step_time_s": 10.0,
+         "uncertainty": {"errors": {"training": err(-0.2, 0.25, widened=why)},
+                         "out_of_range": ["x: tp 8 outside the calibrated 1–4"],
+                         "intervals": {"step_time_s": [8.0, 12.5]}}}
+    assert uncertainty_lines(d) == [
+        HEADER,
+        "  training: in-range MAPE 33.2% over 6 held-out runs from 2 sources "
+        "(leave-one-source-out); predictions taken as -20% … +25% off the measured value, the "
+        f"wider reference band ({why})",
+        "  step time: 10.0 s, likely (widened band) 8–12.5 s",
+        "  outside the calibration: x: tp 8 outside the calibrated 1–4"]

@@ -1,0 +1,54 @@
+"""The printed best and Pareto tables carry each point's throughput interval and whether it lies
+in its profile's calibrated range.
+
+By hand from hardware_profiles/devices/a100-sxm4-80gb.yaml: training p10 −0.0564, p90 0.0712,
+so an in-range point's tokens/s t spans t·0.9436 … t·1.0712; its training runs had tp 1–4
+(``calibrated_range.by_kind.training.tp``), so tp 8 is out of range.
+"""
+
+from __future__ import annotations
+
+import json
+
+from archsim.cli import main
+from archsim.cli.sweep import LEGEND, _error_bar
+from archsim.textfmt import num
+
+BASE = {"name": "eb", "model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb", "count": 8},
+        "workload": {"kind": "training", "seq_len": 2048, "global_batch": 256,
+                     "micro_batch": 4, "dtype": "bf16"},
+        "plan": {"tp": 1, "pp": 1, "zero": 1}}
+
+
+def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path, capsys):
+    path = write_sweep(base=BASE, axes={"plan.tp": [1, 8]},
+                       objective={"maximize": "tokens_per_s"},
+                       pareto=[{"maximize": "tokens_per_s"}, {"maximize": "memory_headroom"}])
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    summary = json.loads((tmp_path / "r.summary.json").read_text())
+    by_tp = {r["plan.tp"]: r for r in summary["best"]}
+    assert by_tp[1]["uncertainty.in_range"] is True and by_tp[8]["uncertainty.in_range"] is False
+    t = by_tp[1]["tokens_per_s"]
+    best_table = text.split("Best ")[1].split("Pareto front")[0]
+    assert "tokens/s likely" in best_table.splitlines()[1]
+    assert "calibration" in best_table.splitlines()[1]
+    row = next(line for line in best_table.splitlines() if line.rstrip().endswith(" in range"))
+    assert f"{num(t * 0.9436)}–{num(t * 1.0712)}" in row
+    assert sum(line.rstrip().endswith("out of range") for line in best_table.splitlines()) == 1
+    front = text.split("Pareto front")[1]
+    assert "tokens/s likely" in front and "calibration" in front
+    assert best_table.rstrip().endswith(LEGEND)
+    assert LEGEND == (
+        "tokens/s likely: the profile's 80% interval, or its wider reference band where the "
+        "band was widened; calibration: in range, out of range (extrapolated: widened band) or "
+        "uncalibrated (error unknown)")
+
+
+def test_a_row_without_the_columns_prints_dashes():
+    """A summary of a table from before these columns, or a point with no calibration."""
+    cells = _error_bar({"tokens_per_s": 5.0})
+    assert (cells["tokens/s likely"], cells["calibration"]) == (None, None)
+    cells = _error_bar({"uncertainty.calibrated": False, "uncertainty.in_range": False})
+    assert cells["calibration"] == "uncalibrated"
