@@ -74,7 +74,9 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
 
 def test_a_second_sweep_on_the_same_table_is_refused(tmp_path, capsys):
     for suffix in (".csv", ".parquet"):
-        out = tmp_path / f"r{suffix}"
+        # a stem per table: the two formats would otherwise share r.summary.json, which a
+        # sweep refuses to overwrite for another table (tests/sweep/test_summary_table.py)
+        out = tmp_path / f"r-{suffix[1:]}{suffix}"
         first = _start_slow_sweep(tmp_path, out, "--workers", "1")
         try:
             _wait_for(lambda out=out: out.exists() or out.with_name(out.name + ".parts")
