@@ -11,6 +11,9 @@ Metric definitions (each defined once, here):
   model FLOPs count forward + backward matrix FLOPs without recomputation (Korthikanti et al.
   2022, eq. 7 generalised to the op graph). Heterogeneous pipelines: Σ device peaks instead.
 * ``hfu`` — the same with the FLOPs actually executed, recomputation included (PaLM).
+  Training counts a causal attention's full s × s product in both (Narayanan et al. 2021);
+  inference counts the work done, the causal half a fused kernel computes
+  (``PhaseCost.masked_flops``), in MFU, HFU, TFLOP/s and ``phases.*.flops_per_device``.
 * ``gemm_dtype`` (training) — the dtype whose peak MFU and HFU divide by.
 * ``uncertainty`` — the calibrated error bar (archsim/accuracy.py): the cross-validated
   error of the device profile on measured runs of this kind, as intervals on the headline

@@ -173,7 +173,7 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
                 comp += t
             else:
                 mem += t
-            flops += n * op.flops
+            flops += n * op.flops * (1.0 - op.masked if op.kind == "attention" else 1.0)
             nbytes += n * op.bytes
     return {"bound_by": "compute" if comp >= mem else "memory",
             "compute_bound_s": comp, "memory_bound_s": mem, "communication_s": comm,
@@ -267,8 +267,9 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     flops = executed = 0.0
     for row, _ in steps:
         cost = row[crit]
-        flops += cost.flops
-        executed += cost.executed_flops
+        # the work done: a causal prompt's masked attention half is not (see masked_flops)
+        flops += cost.flops - cost.masked_flops
+        executed += cost.executed_flops - cost.masked_flops
         for kind, (t, nb) in cost.comm_by_kind.items():
             by_kind[kind]["time_s"] += t
             by_kind[kind]["bytes"] += nb

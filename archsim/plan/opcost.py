@@ -29,6 +29,11 @@ class PhaseCost:
     """Model FLOPs of the matrix ops (the convention of MFU: Op.model_share of each)."""
     executed_flops: float = 0.0
     """The part of them the hardware executes (HFU, TFLOP/s; Op.executed)."""
+    masked_flops: float = 0.0
+    """The part of both that a fused causal attention's mask lets its kernel skip (Op.masked):
+    counted above by the training convention (the full s×s product), left out by inference's
+    utilisation, which counts the work done (a 32K-token prompt's attention had put an
+    inference MFU above 100%)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
     """kind → [network time_s, bytes] of the collectives, blocking or overlapped (``comm_s``
     is what of them is exposed)."""
@@ -50,6 +55,7 @@ class PhaseCost:
         self.comm_s += other.comm_s * times
         self.flops += other.flops * times
         self.executed_flops += other.executed_flops * times
+        self.masked_flops += other.masked_flops * times
         self.kernels += other.kernels * times
         self.host_s += other.host_s * times
         for kind, (t, b) in other.comm_by_kind.items():
@@ -137,6 +143,8 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         if op.is_matmul:
             cost.flops += op.flops * op.model_share
             cost.executed_flops += op.flops * op.executed
+            if op.kind == "attention":
+                cost.masked_flops += op.flops * op.masked
     return cost
 
 
