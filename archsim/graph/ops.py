@@ -107,6 +107,10 @@ class Op:
     """The all-gather that re-assembles this column-parallel GEMM's sequence-parallel input in
     the backward pass for its weight gradient: Megatron-core and Transformer Engine save only
     the rank's sequence shard and gather it again, overlapped with the data-gradient GEMM."""
+    grouped: bool = False
+    """Runs inside the grouped kernel of the op of its kind before it (an MoE layer's experts
+    under a grouped GEMM: vLLM's fused_moe, TensorRT-LLM, Megatron-core ``moe_grouped_gemm``):
+    its work is its own, its launch and fixed cost are not, and it is not a kernel of its own."""
     masked: float = 0.0
     """Share of a fused attention's full q×kv score work that its causal mask makes skippable
     (0.5 for a whole prefix; work_fraction assumes the kernel skips all of it). A profile that

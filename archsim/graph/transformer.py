@@ -69,6 +69,9 @@ class Shape:
     kv_cache: bool = False
     """Decode/prefill with a KV cache: attention reads K and V of ``kv_seq`` tokens from it."""
     kv_dtype: str | None = None
+    moe_grouped: bool = True
+    """MoE experts as grouped kernels (``plan.moe_grouped_gemm``): experts after the first
+    carry ``Op.grouped``."""
     tp_overlap: bool = False
     """Sequence-parallel all-gathers / reduce-scatters overlapped with their GEMMs
     (``plan.tp_comm_overlap``)."""
@@ -370,7 +373,8 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
     for x, share in groups:
         for op in _dense_mlp(p, model, s, tokens_per_expert, tokens_per_expert, ffn,
                              prefix=f"e{x}."):
-            ops.append(_expert_op(op, share, 1.0 / moe.capacity_factor))
+            op = _expert_op(op, share, 1.0 / moe.capacity_factor)
+            ops.append(replace(op, grouped=True) if s.moe_grouped and x > 0 else op)
     if sp:
         ops.append(_collective(p + "rs_experts", "reducescatter", "tp",
                                e * tok * slots * h, s))

@@ -440,7 +440,8 @@ def base_shape(sc: ScenarioSpec, precision: Precision, deg: Degrees) -> Shape:
     fields = dict(precision.shape_fields)
     return Shape(batch=1, seq=1, kv_seq=1, tp=deg.tp, ep=deg.ep, flash=sc.plan.flash_attention,
                  dtype=sc.workload.dtype, causal=not precision.model.encoder, dropout=False,
-                 training=False, kv_cache=True, **fields)
+                 training=False, kv_cache=True, moe_grouped=sc.plan.moe_grouped_gemm,
+                 **fields)
 
 
 def build_inference_plan(sc: ScenarioSpec, pool: PoolSpec, deg: Degrees,

@@ -139,7 +139,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             pending_overlap = 0.0
             prev_t = 0.0
         cost.compute_s += t
-        cost.kernels += 1
+        cost.kernels += 0 if op.grouped else 1
         if op.is_matmul:
             cost.flops += op.flops * op.model_share
             cost.executed_flops += op.flops * op.executed

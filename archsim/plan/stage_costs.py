@@ -152,7 +152,8 @@ def training_shape(sc: ScenarioSpec, layout: Layout | None = None,
                  tp=tp, sp=plan.sp, cp=cp, ep=ep,
                  flash=sc.plan.flash_attention, dtype=wl.dtype, causal=not sc.model.encoder,
                  dropout=sc.model.dropout > 0, training=True,
-                 tp_overlap=sc.plan.tp_comm_overlap and plan.sp, **extra)
+                 tp_overlap=sc.plan.tp_comm_overlap and plan.sp,
+                 moe_grouped=sc.plan.moe_grouped_gemm, **extra)
 
 
 def saved_activation_bytes(ops: Sequence[Op], recompute: str) -> float:

@@ -43,6 +43,12 @@ class ParallelPlan(StrictModel):
     fp32-fused (the weight-gradient GEMM adds into fp32 ``main_grad``) or fp32-cast (DeepSpeed's
     BF16_Optimizer: cast, then add). Sets the accumulation pass, the gradient memory and the
     data-parallel reduction's element size."""
+    moe_grouped_gemm: bool = True
+    """Mixture-of-experts layers run their local experts' GEMMs (and activations) as one
+    grouped kernel per projection (vLLM's fused_moe, TensorRT-LLM, Megatron-core
+    ``--moe-grouped-gemm``): each expert's work is costed by its own size, but only the group
+    pays a kernel's fixed cost. False: a kernel per expert (Megatron's SequentialMLP, eager
+    Hugging Face Mixtral)."""
     zero3_granularity: Literal["layer", "tensor"] = "layer"
     """ZeRO-3 / FSDP: one parameter all-gather per layer (FSDP wrapping each transformer
     block) or one per weight tensor (DeepSpeed ZeRO-3), see archsim/plan/zero3.py."""
