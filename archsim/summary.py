@@ -29,8 +29,7 @@ def renderer(mode: str) -> Callable[[Callable[[dict], list[str]]], Callable[[dic
 
 def render_summary(result: Result) -> str:
     d = result.to_dict()
-    hw = ", ".join(f"{p['count']}× {p['device']}" for p in d["hardware"]["pools"])
-    lines = [f"{d['name']} — {_what(d)} on {hw}"]
+    lines = [f"{d['name']} — {_what(d)} on {_hardware(d)}"]
     if not d["feasible"]:
         lines.append("")
         lines.append("INFEASIBLE:")
@@ -59,6 +58,22 @@ def render_summary(result: Result) -> str:
     lines.append(f"simulated with {sim.get('engine')} in {human_time(sim.get('wall_s'))} "
                  f"({'?' if events is None else plural(events, 'event')})")
     return "\n".join(lines)
+
+
+def _hardware(d: dict) -> str:
+    """'8× h100-sxm5-80gb', or '2 of 8× h100-sxm5-80gb, 12× inferentia2' where a serving
+    placement uses fewer devices of a pool than the cluster has."""
+    used: dict[str, int] = {}
+    for g in d.get("groups") or []:
+        if isinstance(g, dict) and g.get("pool") is not None:
+            n = g.get("replicas", 1) * g.get("tp", 1) * g.get("pp", 1)
+            used[g["pool"]] = used.get(g["pool"], 0) + n
+    parts = []
+    for p in d["hardware"]["pools"]:
+        n = used.get(p.get("name"), p["count"])
+        parts.append(f"{n} of {p['count']}× {p['device']}" if n < p["count"]
+                     else f"{p['count']}× {p['device']}")
+    return ", ".join(parts)
 
 
 def _what(d: dict) -> str:

@@ -68,7 +68,7 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
     """The serving metrics table (also used for the colocated comparison)."""
     slo = d.get("slo") or {}
     rows = [["requests", f"{d['requests']:,} ({plural(d['replicas'], 'replica')})"],
-            ["requests/s (completed)", _rate(d["requests_per_s"], "req/s")],
+            ["requests/s completed (steady state)", _rate(d["requests_per_s"], "req/s")],
             ["output tokens/s", _rate(d["tokens_per_s"], "tokens/s")],
             ["TTFT p50 / p90 / p99", " / ".join(human_time(d[f"ttft_p{p}_s"])
                                                  for p in (50, 90, 99))],
