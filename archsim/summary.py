@@ -70,9 +70,13 @@ def _hardware(d: dict) -> str:
             used[g["pool"]] = used.get(g["pool"], 0) + n
     parts = []
     for p in d["hardware"]["pools"]:
-        n = used.get(p.get("name"), p["count"])
-        parts.append(f"{n} of {p['count']}× {p['device']}" if n < p["count"]
-                     else f"{p['count']}× {p['device']}")
+        n = used.get(p.get("name"), 0 if used else p["count"])
+        if n == 0:
+            parts.append(f"{p['count']}× {p['device']} (unused)")
+        elif n < p["count"]:
+            parts.append(f"{n} of {p['count']}× {p['device']}")
+        else:
+            parts.append(f"{p['count']}× {p['device']}")
     return ", ".join(parts)
 
 

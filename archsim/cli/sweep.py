@@ -99,12 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_points:
         sweep.spec = sweep.spec.model_copy(update={"max_points": args.max_points})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
-    summary_path = out.with_name(out.stem + ".summary.json")
-    other = summarised_table(summary_path)
-    if other not in (None, out.name) and not args.overwrite:
-        raise UsageError(f"{summary_path} is the summary of another table, {other}, and this "
-                         f"sweep would overwrite it: give --out another name (the summary is "
-                         f"named after the table without its extension), or --overwrite")
+    summary_path = summary_path_for(out)
     check_outputs({"--out": out, "the summary": summary_path},
                   {"the sweep file": Path(args.sweep) if Path(args.sweep).is_file() else None})
     check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers
@@ -131,14 +126,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarised_table(summary_path: Path) -> str | None:
-    """The table name a sweep summary file records (None: no file, or one from before the
-    name was recorded)."""
+def summary_path_for(out: Path) -> Path:
+    """``<stem>.summary.json`` beside the table, unless it holds the summary of another
+    table of that stem (``plans.csv`` beside ``plans.parquet``): then ``<name>.summary.json``
+    (``plans.parquet.summary.json``), where it stays once written."""
     from archsim.report.sweep_goals import read_summary_file
 
-    data = read_summary_file(summary_path)
+    own = out.with_name(out.name + ".summary.json")
+    if own.exists():
+        return own
+    stem = out.with_name(out.stem + ".summary.json")
+    data = read_summary_file(stem)
     table = data.get("table") if data else None
-    return table if isinstance(table, str) else None
+    return own if isinstance(table, str) and table != out.name else stem
 
 
 def _run_facts(result: Any) -> dict[str, Any]:

@@ -93,14 +93,14 @@ def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded],
         family = family_values(base, fitted)
         if any(ld.run.weight > 0 for ld in rest):
             fit = fit_device(rest, base, family=family, start=(start or {}).get(device))
-            fitted[device] = fit.values
+            fitted[device] = fit.shared()
             insitu = fit.insitu(base.insitu or uncalibrated(base))
             prior_only = False
         else:
             insitu, prior_only = uncalibrated(base), family is None
             if family is not None:
-                fitted[device] = {**defaults(base), **family}
-                insitu = apply(insitu, fitted[device], (), FAMILY)
+                fitted[device] = dict(family)
+                insitu = apply(insitu, {**defaults(base), **family}, (), tuple(family))
         held.extend(Held(predict(ld, insitu), name, prior_only) for ld in scored)
     return held
 
@@ -148,7 +148,7 @@ def family_values(base, fitted: dict[str, dict[str, float]]) -> dict[str, float]
     if ins is None or not ins.fitted:
         return None
     return {n: ins.value(n, sibling.efficiency.memory, sibling.launch_overhead)
-            for n in FAMILY}
+            for n in FAMILY if getattr(ins, n) is not None}
 
 
 def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:

@@ -125,6 +125,11 @@ class FitResult:
     inherited: list[str] = field(default_factory=list)
     """Parameters not fitted here but taken from the ``prior_from`` sibling's fit."""
 
+    def shared(self) -> dict[str, float]:
+        """The values a ``prior_from`` sibling takes from this fit: those fitted here or
+        inherited in turn (a default nothing fitted tells a sibling nothing)."""
+        return {n: self.values[n] for n in (*self.fitted, *self.inherited)}
+
     def insitu(self, base: InSituSpec) -> InSituSpec:
         """``base`` with the fitted (and inherited) values written, its defaults kept."""
         return apply(base, self.values, self.fitted, self.inherited)

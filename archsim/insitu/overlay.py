@@ -50,7 +50,7 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
             progress(f"{name}: fitting {sum(1 for ld in runs if ld.run.weight > 0)} runs")
         fits[name] = fit_device(runs, runs[0].device,
                                 family=family_values(runs[0].device, fitted))
-        fitted[name] = fits[name].values
+        fitted[name] = fits[name].shared()
     held_all = cross_validate(loaded, cv, progress, workers, start=fitted) \
         if cv != "none" else []
     out = []

@@ -79,9 +79,13 @@ def shown_inputs(table: Any, varied: list[str]) -> list[str]:
 
 
 def read_summary(source: str) -> dict[str, Any] | None:
-    """The ``<table>.summary.json`` beside a sweep table, unless it records another table
-    (``plans.csv`` and ``plans.parquet`` share ``plans.summary.json``)."""
+    """The summary beside a sweep table: ``<name>.summary.json`` where a second table of the
+    same stem put it (archsim/cli/sweep.py ``summary_path_for``), else ``<stem>.summary.json``
+    unless that one records another table."""
     path = Path(source)
+    own = read_summary_file(path.with_name(path.name + ".summary.json"))
+    if own is not None:
+        return own
     data = read_summary_file(path.with_name(path.stem + ".summary.json"))
     if data is not None and data.get("table") not in (None, path.name):
         return None

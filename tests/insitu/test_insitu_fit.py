@@ -577,3 +577,25 @@ def test_the_shared_fitted_parameters_are_those_both_kinds_inform():
 
     both = {n for n, p in PARAMS.items() if {"training", "inference"} <= set(p.kinds)}
     assert set(SHARED_FITTED) == both
+
+
+def test_a_sibling_shares_only_the_fixed_costs_its_parent_fitted():
+    """H100 training runs and H200 inference runs (the H200's prior_from is the H100): the
+    H200 takes the H100's fitted cost per training step and kernel as they are (SHARED_FIXED),
+    and fits its own costs per inference kernel and pass, which no H100 run informed — the
+    H100's unfitted micro-benchmark defaults (5 µs, 0) are no evidence to freeze."""
+    from archsim.insitu.overlay import calibrate_runs
+
+    loaded = load_runs(read_runs(ROOT / "reference" / "calibration" / "runs.csv"))
+    h100 = [ld for ld in loaded if ld.device.name == "h100-sxm5-80gb"
+            and ld.run.kind == "training"][:2]
+    h200 = [ld for ld in loaded if ld.device.name == "h200-sxm-141gb"
+            and ld.run.kind == "inference"][:3]
+    fits = {c.device: c.fit for c in calibrate_runs(h100 + h200, cv="none")}
+    parent, child = fits["h100-sxm5-80gb"], fits["h200-sxm-141gb"]
+    assert {"step_overhead", "kernel_overhead"} <= set(parent.fitted)
+    assert not {"inference_kernel_overhead", "iteration_overhead"} & set(parent.fitted)
+    assert {"inference_kernel_overhead", "iteration_overhead"} <= set(child.fitted)
+    assert {"step_overhead", "kernel_overhead"} <= set(child.inherited)
+    for name in ("step_overhead", "kernel_overhead"):
+        assert child.values[name] == parent.values[name]

@@ -1,6 +1,7 @@
-"""A sweep's summary file is named after its table without the extension, so ``plans.csv`` and
-``plans.parquet`` would share ``plans.summary.json``: the summary records its table, a sweep
-does not overwrite another table's summary, and a report does not read it."""
+"""A sweep's summary is named after its table without the extension, so ``plans.csv`` and
+``plans.parquet`` would share ``plans.summary.json``: the summary records its table, a second
+table of the same stem writes ``plans.parquet.summary.json`` instead of overwriting the first
+one's, and a report reads each table's own."""
 
 from __future__ import annotations
 
@@ -15,27 +16,31 @@ BASE = {"name": "st", "model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80
         "plan": {"tp": 1, "pp": 1, "zero": 1}}
 
 
-def test_a_second_table_with_the_same_stem_does_not_take_the_first_ones_summary(
-        write_sweep, tmp_path, capsys):
-    path = write_sweep(base=BASE, axes={"plan.tp": [1, 2]},
-                       objective={"maximize": "tokens_per_s"})
+def test_a_second_table_with_the_same_stem_keeps_both_summaries(write_sweep, tmp_path, capsys):
+    one = write_sweep(base=BASE, axes={"plan.tp": [1, 2]},
+                      objective={"maximize": "tokens_per_s"})
     first = tmp_path / "plans.csv"
-    assert main(["sweep", str(path), "--out", str(first), "--workers", "1"]) == 0
-    summary = tmp_path / "plans.summary.json"
-    assert json.loads(summary.read_text())["table"] == "plans.csv"
-    capsys.readouterr()
+    assert main(["sweep", str(one), "--out", str(first), "--workers", "1"]) == 0
+    shared = tmp_path / "plans.summary.json"
+    assert json.loads(shared.read_text())["table"] == "plans.csv"
     second = tmp_path / "plans.parquet"
-    assert main(["sweep", str(path), "--out", str(second), "--workers", "1"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip() == (
-        f"archsim sweep: {summary} is the summary of another table, plans.csv, and this sweep "
-        "would overwrite it: give --out another name (the summary is named after the table "
-        "without its extension), or --overwrite")
-    assert not second.exists()
-    assert json.loads(summary.read_text())["table"] == "plans.csv"
-    # a report on a table reads only its own summary
+    assert main(["sweep", str(one), "--out", str(second), "--workers", "1"]) == 0
+    own = tmp_path / "plans.parquet.summary.json"
+    assert str(own) in capsys.readouterr().out
+    assert json.loads(own.read_text())["table"] == "plans.parquet"
+    assert json.loads(shared.read_text())["table"] == "plans.csv"
     assert read_summary(str(first))["table"] == "plans.csv"
-    assert read_summary(str(second)) is None
+    assert read_summary(str(second))["table"] == "plans.parquet"
+    # resuming either table keeps writing its own summary
+    assert main(["sweep", str(one), "--out", str(second), "--resume", "--workers", "1"]) == 0
+    assert json.loads(own.read_text())["table"] == "plans.parquet"
+    assert main(["sweep", str(one), "--out", str(first), "--resume", "--workers", "1"]) == 0
+    assert json.loads(shared.read_text())["table"] == "plans.csv"
+
+
+def test_a_summary_of_another_table_is_not_read(tmp_path):
+    (tmp_path / "plans.summary.json").write_text(json.dumps({"table": "plans.csv"}))
+    assert read_summary(str(tmp_path / "plans.parquet")) is None
 
 
 def test_a_summary_from_before_the_table_was_recorded_is_still_read(tmp_path):
