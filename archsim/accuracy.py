@@ -163,7 +163,7 @@ def _compose_end_to_end(block: dict[str, Any], result: dict[str, Any]) -> None:
         "p10": e2e / hi - 1.0, "p90": e2e / lo - 1.0,
         "runs": sum(p["runs"] for p in parts), "sources": max(p["sources"] for p in parts),
         "method": f"TTFT + {n:g} × TPOT, each at its own band's ends",
-        "from_defaults": sum(p["from_defaults"] for p in parts)}
+        "from_defaults": sum(p["from_defaults"] for p in parts), "composed": True}
     # a band built of widened bands is as wide as they are, and no 80% band of its own
     whys = [why for p in parts if (w := p.get("widened"))
             for why in w.removesuffix(f": {REFERENCE}").split("; ")]
@@ -414,6 +414,9 @@ def band_clause(err: dict[str, Any]) -> str:
     """What a group's band says: the signed error of the prediction, (predicted − measured) /
     measured, for 80% of held-out runs, or the wider reference band it was widened to."""
     band = f"{100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%"
+    if err.get("composed") and not err.get("widened"):
+        return (f"{band} off the measured value at the ends of the TTFT and TPOT bands it is "
+                "read off (no band of its own)")
     if err.get("widened"):
         return (f"predictions taken as {band} off the measured value, the wider reference band "
                 f"({err['widened']})")
@@ -432,9 +435,21 @@ def is_widened(block: dict[str, Any], key: str, mode: str) -> bool:
     return bool((block["errors"].get(group) or {}).get("widened"))
 
 
+def is_composed(block: dict[str, Any], key: str, mode: str) -> bool:
+    """Whether the interval of result ``key`` is read off other bands' ends (a static batch's
+    end-to-end latency: TTFT + n × TPOT), not a band of held-out runs of its own."""
+    group = metric_keys(mode).get(key, ("", ""))[0]
+    return bool((block["errors"].get(group) or {}).get("composed"))
+
+
 def likely(block: dict[str, Any], key: str, mode: str) -> str:
-    """'likely (80%)', or 'likely (widened band)' where the key's band was widened."""
-    return "likely (widened band)" if is_widened(block, key, mode) else "likely (80%)"
+    """'likely (80%)', 'likely (widened band)' where the key's band was widened, or 'likely
+    (from the TTFT and TPOT bands)' where it is read off theirs."""
+    if is_widened(block, key, mode):
+        return "likely (widened band)"
+    if is_composed(block, key, mode):
+        return "likely (from the TTFT and TPOT bands)"
+    return "likely (80%)"
 
 
 def uncertainty_lines(d: dict[str, Any]) -> list[str]:
@@ -447,6 +462,9 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
     if block.get("note"):
         out.append(f"  {block['note']}")
     for group, err in block["errors"].items():
+        if err.get("composed"):
+            out.append(f"  {GROUPS.get(group, group)}: {err['method']}; " + band_clause(err))
+            continue
         out.append(f"  {GROUPS.get(group, group)}: {mape_clause(err)} over {err['runs']} "
                    f"held-out runs from {_sources(err['sources'])} ({err['method']}); "
                    + band_clause(err))

@@ -183,8 +183,8 @@ LIKELY, CALIBRATION = "tokens/s likely", "calibration"
 lies in its profile's calibrated range (archsim/accuracy.py; the table's tokens_per_s_low,
 tokens_per_s_high, uncertainty.in_range and uncertainty.calibrated)."""
 LEGEND = (f"{LIKELY}: the profile's 80% interval, or its wider reference band where the band "
-          f"was widened; {CALIBRATION}: in range, out of range (extrapolated: widened band) or "
-          "uncalibrated (error unknown)")
+          f"was widened (marked *); {CALIBRATION}: in range, out of range (extrapolated), "
+          "uncalibrated (error unknown) or no band (the profile has no runs of this kind)")
 
 
 def _error_bar(r: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +193,13 @@ def _error_bar(r: dict[str, Any]) -> dict[str, Any]:
 
     lo, hi = r.get("tokens_per_s_low"), r.get("tokens_per_s_high")
     calibrated, in_range = r.get("uncertainty.calibrated"), r.get("uncertainty.in_range")
-    return {**r, LIKELY: f"{num(lo)}–{num(hi)}" if lo is not None and hi is not None else None,
-            CALIBRATION: "uncalibrated" if calibrated is False else "out of range"
-            if in_range is False else "in range" if in_range is True else None}
+    band = lo is not None and hi is not None
+    mark = "*" if r.get("tokens_per_s_widened") else ""
+    state = ("uncalibrated" if calibrated is False
+             else "no band" if calibrated is True and not band
+             else "out of range" if in_range is False
+             else "in range" if in_range is True else None)
+    return {**r, LIKELY: f"{num(lo)}–{num(hi)}{mark}" if band else None, CALIBRATION: state}
 
 
 def _rows_table(records: list[dict[str, Any]], columns: list[str]) -> str:

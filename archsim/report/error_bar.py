@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archsim.accuracy import band_clause, is_widened, mape_clause
+from archsim.accuracy import band_clause, is_composed, is_widened, mape_clause
 from archsim.report import fmt
 from archsim.spec.errors import plural
 
@@ -31,6 +31,9 @@ def error_bar_sentence(r: dict[str, Any], days: float | None = None,
         return None
     parts = []
     for group, err in u["errors"].items():
+        if err.get("composed"):
+            parts.append(f"{group.replace('_', ' ')}: {err['method']}, {band_clause(err)}")
+            continue
         proxy = " (" + err["method"].split("; ", 1)[1] + ")" if "; " in err["method"] else ""
         parts.append(f"{group.replace('_', ' ')} runs: {mape_clause(err)} over "
                      f"{plural(err['runs'], 'held-out published run')} from {err['sources']} "
@@ -67,6 +70,7 @@ def _ranges(r: dict[str, Any], u: dict[str, Any], days: float | None,
     return f": {_likely(widened)} " + ", ".join(
         f"{SHOWN[k][0]} {SHOWN[k][1](a)} to {SHOWN[k][1](b)}"
         + (" (widened band)" if mixed and w else "")
+        + (" (from the TTFT and TPOT bands)" if not w and is_composed(u, k, mode) else "")
         for (k, (a, b)), w in zip(shown, widened, strict=True))
 
 

@@ -5,11 +5,14 @@ columns (one per axis and derived key, named by the dotted key), then the metric
 (dotted paths into the Result JSON of CONTRACT.md; null where a mode has no such metric), then
 ``error`` (the text of a point that could not be simulated).
 
-Two columns are computed here rather than read from the Result:
+Columns computed here rather than read from the Result:
 
 * ``memory_headroom`` — 1 − memory.peak_bytes_per_device / memory.capacity_bytes: the fraction
   of device memory left free at the peak (negative when the plan does not fit).
 * ``memory_headroom_bytes`` — capacity_bytes − peak_bytes_per_device.
+* ``tokens_per_s_low``, ``tokens_per_s_high`` — the throughput's calibrated interval
+  (archsim/accuracy.py), and ``tokens_per_s_widened`` — whether it is the wider reference band
+  rather than an 80% one (null: no interval).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("uncertainty.above_published", "bool"),  # training: MFU/HFU above any published run
     ("tokens_per_s_low", "float"),
     ("tokens_per_s_high", "float"),
+    ("tokens_per_s_widened", "bool"),
     ("sim.events", "int"),
     ("sim.engine", "str"),
     ("sim.wall_s", "float"),
@@ -142,6 +146,12 @@ def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
     interval = _get(result, "uncertainty.intervals.tokens_per_s")
     row["tokens_per_s_low"], row["tokens_per_s_high"] = (
         (float(interval[0]), float(interval[1])) if isinstance(interval, list) else (None, None))
+    row["tokens_per_s_widened"] = None
+    if isinstance(interval, list):
+        from archsim.accuracy import is_widened
+
+        row["tokens_per_s_widened"] = is_widened(result["uncertainty"], "tokens_per_s",
+                                                 str(result.get("mode", "")))
     peak, cap = row["memory.peak_bytes_per_device"], row["memory.capacity_bytes"]
     if peak is not None and cap:
         row["memory_headroom"] = 1.0 - peak / cap

@@ -19,7 +19,7 @@ from archsim.sweep.spec import Goal, Sweep
 SUMMARY_METRICS = ("feasible", "step_time_s", "tokens_per_s", "mfu",
                    "memory.peak_bytes_per_device", "memory_headroom", "cost_usd",
                    "cost_per_million_tokens_usd", "tokens_per_s_low", "tokens_per_s_high",
-                   "uncertainty.calibrated", "uncertainty.in_range")
+                   "tokens_per_s_widened", "uncertainty.calibrated", "uncertainty.in_range")
 
 
 def pareto_mask(values: Sequence[Sequence[float]], maximize: Sequence[bool]) -> list[bool]:

@@ -43,3 +43,25 @@ def test_a_band_widened_outside_the_range_gives_the_in_range_mape():
         f"wider reference band ({why})",
         "  step time: 10.0 s, likely (widened band) 8–12.5 s",
         "  outside the calibration: x: tp 8 outside the calibrated 1–4"]
+
+
+def test_a_static_batchs_end_to_end_band_says_it_is_read_off_the_ttft_and_tpot_bands():
+    """TTFT 1 s in −20% … +25% gives 0.8 … 1.25 s; TPOT 0.01 s in −10% … +25%, 0.008 … 0.0111 s;
+    99 decode steps: 1.8 … 2.35 s around 2 s, i.e. errors 2/2.35 − 1 = −15% … 2/1.8 − 1 = +11%.
+    No run measured that latency: the line claims no held-out runs and no 80%."""
+    from archsim.accuracy import _compose_end_to_end
+
+    d = {"mode": "inference", "ttft_s": 1.0, "tpot_s": 0.01, "e2e_latency_s": 1.99,
+         "uncertainty": {"errors": {"ttft": err(-0.2, 0.25), "tpot": err(-0.1, 0.25)},
+                         "out_of_range": [],
+                         "intervals": {"ttft_s": [0.8, 1.25], "tpot_s": [0.008, 1 / 90]}}}
+    _compose_end_to_end(d["uncertainty"], d)
+    lo, hi = d["uncertainty"]["intervals"]["e2e_latency_s"]
+    assert (lo, hi) == (0.8 + 99 * 0.008, 1.25 + 99 / 90)
+    lines = uncertainty_lines(d)
+    assert ("  end-to-end latency: TTFT + 99 × TPOT, each at its own band's ends; "
+            f"{100 * (1.99 / hi - 1):+.0f}% … {100 * (1.99 / lo - 1):+.0f}% off the measured "
+            "value at the ends of the TTFT and TPOT bands it is read off (no band of its own)"
+            ) in lines
+    assert f"  latency: 1.99 s, likely (from the TTFT and TPOT bands) {lo:.3g}–{hi:.3g} s" \
+        in lines

@@ -42,8 +42,12 @@ def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path,
     assert best_table.rstrip().endswith(LEGEND)
     assert LEGEND == (
         "tokens/s likely: the profile's 80% interval, or its wider reference band where the "
-        "band was widened; calibration: in range, out of range (extrapolated: widened band) or "
-        "uncalibrated (error unknown)")
+        "band was widened (marked *); calibration: in range, out of range (extrapolated), "
+        "uncalibrated (error unknown) or no band (the profile has no runs of this kind)")
+    # tp 8 lies outside the A100's training tp 1–4: its band is the reference one, marked
+    out_row = next(line for line in best_table.splitlines()
+                   if line.rstrip().endswith("out of range"))
+    assert "*" in out_row and "*" not in row
 
 
 def test_a_row_without_the_columns_prints_dashes():
@@ -52,3 +56,14 @@ def test_a_row_without_the_columns_prints_dashes():
     assert (cells["tokens/s likely"], cells["calibration"]) == (None, None)
     cells = _error_bar({"uncertainty.calibrated": False, "uncertainty.in_range": False})
     assert cells["calibration"] == "uncalibrated"
+
+
+def test_a_widened_band_in_range_and_a_profile_without_a_band_say_so():
+    """An in-range point whose band rests on too few runs (widened) is marked; a profile
+    calibrated on inference only has no training band: 'no band', not 'out of range'."""
+    cells = _error_bar({"tokens_per_s_low": 1.0, "tokens_per_s_high": 2.0,
+                        "tokens_per_s_widened": True, "uncertainty.calibrated": True,
+                        "uncertainty.in_range": True})
+    assert (cells["tokens/s likely"], cells["calibration"]) == ("1–2*", "in range")
+    cells = _error_bar({"uncertainty.calibrated": True, "uncertainty.in_range": False})
+    assert (cells["tokens/s likely"], cells["calibration"]) == (None, "no band")
