@@ -26,6 +26,8 @@ def _attrs(op: Op) -> dict:
              "saved_bytes": float(op.saved_bytes), "dtype": op.dtype}
     if op.shape is not None:
         attrs["shape"] = "x".join(str(x) for x in op.shape)
+    if op.grouped:  # runs inside the grouped kernel of the op before it (MoE experts)
+        attrs["grouped"] = True
     if op.comm is not None:
         attrs["collective"] = op.comm.kind
         attrs["group"] = op.comm.group
