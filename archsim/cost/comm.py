@@ -400,7 +400,7 @@ def _multi_node_rings(kind: str, nbytes: float, group: CommGroup, nic: float
         return [Phase(phase.link, latency, phase.nbytes, phase.bandwidth)]
 
     options = [_cost("ring(multi-node)", at(steps * (n - 1) * alpha))]
-    if kind == "allreduce" and nodes > 2:
+    if kind == "allreduce" and nodes >= 2:
         # double binary tree across nodes, a chain inside each (NCCL's tree)
         tree = 2 * math.ceil(math.log2(nodes)) * inter.latency + 2 * (r - 1) * intra.latency
         options.append(_cost("tree(multi-node)", at(tree)))

@@ -74,13 +74,18 @@ FAMILY = ("sustained_compute", "inference_compute", "kernel_overhead",
 """Parameters a device takes as its prior from its ``prior_from`` sibling (same silicon and
 software; the memory efficiency is the device's own)."""
 
-SHARED_FIXED = ("kernel_overhead", "inference_kernel_overhead", "step_overhead",
-                "iteration_overhead")
-"""FAMILY parameters a sibling takes as they are, not refitted: fixed costs per kernel, step
-and forward pass belong to the software stack and host the two share. A sibling with a few
-runs cannot separate them from its compute and memory factors (the H200's two training runs,
-both 1.5 s steps, had put its cost per step at 16 ms beside the H100's 120 ms, which made it
-1.35x the H100 on a short step of the same silicon)."""
+SIBLING_SHARED = ("sustained_compute", "inference_compute", "overlap_slowdown",
+                  "kernel_overhead", "inference_kernel_overhead", "step_overhead",
+                  "iteration_overhead")
+"""FAMILY parameters a sibling takes as they are where its parent fitted them, not refitted:
+the same compute die under the same power cap runs its kernels at the same in-situ speed, and
+the same software stack pays the same fixed costs per kernel, step and forward pass; a sibling
+fits only what its own memory system and node set (memory and collective efficiency). A
+sibling's few runs, all from one source, cannot tell its silicon from its framework: the
+H200's two TorchTitan runs, both 1.5 s steps, had fitted a cost per step of 16 ms beside the
+H100's 120 ms and a sustained compute of 0.85 beside 0.74, so a 0.5 s step of GPT-3 1.7B on
+8 H200s came out 1.35x the H100's; the A100 40 GB's five runs made it faster than the 80 GB
+part on the same plan."""
 
 
 
@@ -163,7 +168,8 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
                ) -> FitResult:
     """Fit the in-situ parameters of ``base`` (a device spec) to ``runs`` (all on it);
     ``family``: the fitted values of its ``prior_from`` sibling, the prior for FAMILY
-    parameters (SHARED_FIXED ones are taken as they are unless ``names`` lists them);
+    parameters (SIBLING_SHARED ones the sibling fitted are taken as they are unless ``names``
+    lists them);
     ``start``: where the search starts (e.g. a fit on more runs; default the prior) — the
     optimum sought is the same."""
     from scipy.optimize import least_squares
@@ -175,7 +181,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         inherited = [n for n in FAMILY if n in family]
     ins = base.insitu or InSituSpec()
     names = (list(names) if names is not None else
-             [n for n in informed(runs) if not (n in SHARED_FIXED and n in inherited)])
+             [n for n in informed(runs) if not (n in SIBLING_SHARED and n in inherited)])
     # a plan that does not fit in memory stays so at any speed: checked once, left out
     at_prior = apply(ins, prior, (), inherited)
     infeasible = {id(ld) for ld in runs if ld.run.weight > 0

@@ -204,3 +204,15 @@ def test_a_group_straddling_a_node_boundary_crosses_it():
     twelve = collective_time("allreduce", S, group_in_pool(pool, 12, 1))
     nic = pool.nic_bandwidth_per_device
     assert twelve.time_s >= 2 * 11 / 12 * S / (4 * nic)
+
+
+def test_two_nodes_take_nccls_tree_for_small_all_reduces():
+    """NCCL's tree runs from two nodes up: across 2 × 8 GPUs a 1 KB all-reduce pays one hop
+    each way between the nodes (2 · log2(2) · 5 µs) and a chain of 7 NVLink hops each way
+    (2 · 7 · 2 µs) = 38 µs, not the ring's 2 · 15 steps at the slower hop's 5 µs = 150 µs (a
+    tensor-parallel decode over two nodes had paid the ring on each of its all-reduces)."""
+    S, r = 1e3, 8
+    cost = collective_time("allreduce", S, group(2 * r, r))
+    tree = 2 * 1 * 5e-6 + 2 * (r - 1) * 2e-6
+    assert cost.algorithm == "tree(multi-node)"
+    assert cost.time_s == pytest.approx(tree, rel=0.01)
