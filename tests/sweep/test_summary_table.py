@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 
+from sweep_cases import A100_TRAINING
+
 from archsim.cli import main
 from archsim.report.sweep_goals import read_summary
 
-BASE = {"name": "st", "model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb", "count": 8},
-        "workload": {"kind": "training", "seq_len": 2048, "global_batch": 256,
-                     "micro_batch": 4, "dtype": "bf16"},
-        "plan": {"tp": 1, "pp": 1, "zero": 1}}
+BASE = A100_TRAINING
 
 
 def test_a_second_table_with_the_same_stem_keeps_both_summaries(write_sweep, tmp_path, capsys):

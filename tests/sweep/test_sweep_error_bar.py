@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 
+from sweep_cases import A100_TRAINING
+
 from archsim.cli import main
 from archsim.cli.sweep import LEGEND, _error_bar
 from archsim.textfmt import num
 
-BASE = {"name": "eb", "model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb", "count": 8},
-        "workload": {"kind": "training", "seq_len": 2048, "global_batch": 256,
-                     "micro_batch": 4, "dtype": "bf16"},
-        "plan": {"tp": 1, "pp": 1, "zero": 1}}
+BASE = A100_TRAINING
 
 
 def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path, capsys):
