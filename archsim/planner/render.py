@@ -96,7 +96,21 @@ def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
         if gap < span:
             out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
                        f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")
+    if block.get("above_published"):
+        out.append("  " + _within_published(ps))
     return out
+
+
+def _within_published(ps: PlanSearch) -> str:
+    """Where the best plan claims more utilisation than any published run: the best-ranked
+    of the top plans that does not (the planner ranks by the simulated numbers; a purchaser
+    may prefer the best plan a team has been seen to reach)."""
+    for i, row in enumerate(ps.top):
+        if not (row.result.get("uncertainty") or {}).get("above_published"):
+            return (f"the best of the top plans within the published utilisation is #{i + 1} "
+                    f"({row.label}): MFU {100 * row.result['mfu']:.1f}%")
+    return (f"none of the top {len(ps.top)} plans stays within the published utilisation "
+            "(--top N shows more)")
 
 
 def render_plan_search(ps: PlanSearch) -> str:

@@ -43,6 +43,7 @@ class PlanRow:
             "cost_per_million_tokens_usd": r.get("cost_per_million_tokens_usd"),
             "time_breakdown": r.get("time_breakdown"),
             "infeasible_reasons": r["infeasible_reasons"],
+            "above_published": list((r.get("uncertainty") or {}).get("above_published", [])),
         }
 
 
