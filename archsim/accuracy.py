@@ -429,17 +429,20 @@ def mape_clause(err: dict[str, Any]) -> str:
     return f"{'in-range ' if outside else ''}MAPE {100 * err['mape']:.1f}%"
 
 
+def _band_says(block: dict[str, Any], key: str, mode: str, flag: str) -> bool:
+    group = metric_keys(mode).get(key, ("", ""))[0]
+    return bool((block["errors"].get(group) or {}).get(flag))
+
+
 def is_widened(block: dict[str, Any], key: str, mode: str) -> bool:
     """Whether the interval of result ``key`` rests on a widened band (not an 80% one)."""
-    group = metric_keys(mode).get(key, ("", ""))[0]
-    return bool((block["errors"].get(group) or {}).get("widened"))
+    return _band_says(block, key, mode, "widened")
 
 
 def is_composed(block: dict[str, Any], key: str, mode: str) -> bool:
     """Whether the interval of result ``key`` is read off other bands' ends (a static batch's
     end-to-end latency: TTFT + n × TPOT), not a band of held-out runs of its own."""
-    group = metric_keys(mode).get(key, ("", ""))[0]
-    return bool((block["errors"].get(group) or {}).get("composed"))
+    return _band_says(block, key, mode, "composed")
 
 
 def likely(block: dict[str, Any], key: str, mode: str) -> str:

@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_points:
         sweep.spec = sweep.spec.model_copy(update={"max_points": args.max_points})
     out = args.out or Path(re.sub(r"[^A-Za-z0-9._-]+", "-", sweep.name) + ".csv")
-    summary_path = summary_path_for(out)
+    from archsim.report.sweep_goals import summary_path as summary_path_of
+
+    summary_path = summary_path_of(out)
     check_outputs({"--out": out, "the summary": summary_path},
                   {"the sweep file": Path(args.sweep) if Path(args.sweep).is_file() else None})
     check_target(out, resume=args.resume, overwrite=args.overwrite)  # before starting workers
@@ -124,21 +126,6 @@ def run(args: argparse.Namespace) -> int:
               "the same command with --resume to finish", file=sys.stderr)
         return 130
     return 0
-
-
-def summary_path_for(out: Path) -> Path:
-    """``<stem>.summary.json`` beside the table, unless it holds the summary of another
-    table of that stem (``plans.csv`` beside ``plans.parquet``): then ``<name>.summary.json``
-    (``plans.parquet.summary.json``), where it stays once written."""
-    from archsim.report.sweep_goals import read_summary_file
-
-    own = out.with_name(out.name + ".summary.json")
-    if own.exists():
-        return own
-    stem = out.with_name(out.stem + ".summary.json")
-    data = read_summary_file(stem)
-    table = data.get("table") if data else None
-    return own if isinstance(table, str) and table != out.name else stem
 
 
 def _run_facts(result: Any) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def compute_time(op: Op, device: DeviceSpec) -> float:
         work = max(t_flops, t_bytes)
     if op.layout is not None and f.weight_read_scale != 1.0:  # a weight GEMM
         work *= weight_read_factor(work, t_bytes, f.weight_read_scale)
-    return work + (0.0 if op.grouped else _fixed_time(op, f))
+    return work + _fixed_time(op, f)
 
 
 def weight_read_factor(work: float, t_bytes: float, scale: float) -> float:
@@ -116,10 +116,12 @@ def weight_read_factor(work: float, t_bytes: float, scale: float) -> float:
 def op_overhead(op: Op, device: DeviceSpec) -> float:
     """The fixed time ``op`` adds to its work: the in-situ cost of an op that is not a weight
     GEMM where the device has one (archsim/spec/insitu.py), else the per-kernel cost."""
-    return 0.0 if op.grouped else _fixed_time(op, factors(device))
+    return _fixed_time(op, factors(device))
 
 
 def _fixed_time(op: Op, f: InSituFactors) -> float:
+    if op.grouped:  # inside the grouped kernel of the op before it: no launch of its own
+        return 0.0
     if f.other_op_overhead is not None and op.layout is None:
         return f.other_op_overhead
     return f.kernel_overhead

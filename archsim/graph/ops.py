@@ -117,5 +117,11 @@ class Op:
     measured how much its kernel really skips (EfficiencySpec.causal_skip) prices the rest."""
 
     @property
+    def skipped_flops(self) -> float:
+        """The FLOPs a fused causal attention's kernel skips (counted in ``flops`` by the
+        training convention)."""
+        return self.flops * self.masked if self.kind == "attention" else 0.0
+
+    @property
     def is_matmul(self) -> bool:
         return self.kind in MATMUL_KINDS

@@ -173,7 +173,7 @@ def phase_profile(iplan: InferencePlan, b: int, q: int, kv: int) -> dict[str, An
                 comp += t
             else:
                 mem += t
-            flops += n * op.flops * (1.0 - op.masked if op.kind == "attention" else 1.0)
+            flops += n * (op.flops - op.skipped_flops)
             nbytes += n * op.bytes
     return {"bound_by": "compute" if comp >= mem else "memory",
             "compute_bound_s": comp, "memory_bound_s": mem, "communication_s": comm,

@@ -143,8 +143,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
         if op.is_matmul:
             cost.flops += op.flops * op.model_share
             cost.executed_flops += op.flops * op.executed
-            if op.kind == "attention":
-                cost.masked_flops += op.flops * op.masked
+            cost.masked_flops += op.skipped_flops
     return cost
 
 

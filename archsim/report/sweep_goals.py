@@ -78,18 +78,23 @@ def shown_inputs(table: Any, varied: list[str]) -> list[str]:
     return keep
 
 
-def read_summary(source: str) -> dict[str, Any] | None:
-    """The summary beside a sweep table: ``<name>.summary.json`` where a second table of the
-    same stem put it (archsim/cli/sweep.py ``summary_path_for``), else ``<stem>.summary.json``
-    unless that one records another table."""
-    path = Path(source)
-    own = read_summary_file(path.with_name(path.name + ".summary.json"))
-    if own is not None:
+def summary_path(table: Path) -> Path:
+    """Where a sweep table's summary is (and ``archsim sweep`` writes it):
+    ``<stem>.summary.json`` beside the table, unless that file records another table of the
+    same stem (``plans.csv`` beside ``plans.parquet``) — then ``<name>.summary.json``
+    (``plans.parquet.summary.json``), which stays the table's once written."""
+    own = table.with_name(table.name + ".summary.json")
+    if own.exists():
         return own
-    data = read_summary_file(path.with_name(path.stem + ".summary.json"))
-    if data is not None and data.get("table") not in (None, path.name):
-        return None
-    return data
+    stem = table.with_name(table.stem + ".summary.json")
+    data = read_summary_file(stem)
+    other = data is not None and data.get("table") not in (None, table.name)
+    return own if other else stem
+
+
+def read_summary(source: str) -> dict[str, Any] | None:
+    """The summary of a sweep table (:func:`summary_path`), or None."""
+    return read_summary_file(summary_path(Path(source)))
 
 
 def read_summary_file(side: Path) -> dict[str, Any] | None:
