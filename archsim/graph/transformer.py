@@ -431,10 +431,12 @@ def unquantized(s: Shape) -> Shape:
     (TorchTitan's filter of "output"); MosaicML's tied head is F.linear on the embedding.
     Inference: NVIDIA ModelOpt's FP8 / INT8 / INT4-AWQ configs disable the "*lm_head*"
     quantizers (TensorRT-LLM), AutoAWQ and AutoGPTQ quantize only the decoder layers' linears.
-    A plan that quantizes leaves the head out of all its compression (dense, 16-bit weights); a
-    plan that only sparsifies applies to it as to every weight GEMM."""
+    Pruning leaves it dense too (SparseGPT, Wanda: every linear layer except the embedding and
+    the head). So the head is left out of all compression (dense, 16-bit weights) unless the
+    device has no 16-bit GEMMs (``quantize_head``)."""
     if s.quantize_head or (s.weight_dtype is None and s.matmul_dtype is None
-                           and not s.dequant):
+                           and not s.dequant and s.weight_bytes is None
+                           and s.sparse_speedup == 1.0):
         return s
     return replace(s, matmul_dtype=None, weight_dtype=None, weight_bytes=None, dequant=False,
                    sparse_speedup=1.0)

@@ -201,7 +201,8 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     if kv and not training:
         shape["kv_dtype"] = kv
     ends_unquantized = False
-    if "weight_dtype" in shape or "matmul_dtype" in shape:
+    quantizes = "weight_dtype" in shape or "matmul_dtype" in shape
+    if quantizes:
         ends_unquantized = _supports(device, base)
         if not ends_unquantized:
             # no 16-bit GEMMs to leave the output layer in (an int8-only FPGA): quantized too
@@ -211,6 +212,13 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         else:
             notes.append(f"the embedding and the output layer stay {base} (ModelOpt, AWQ, GPTQ "
                          "and Transformer Engine leave them unquantized)")
+    elif storage != eb or read_bytes != eb or speedup != 1.0:
+        # sparsity alone: pruning methods leave the embedding table and the output layer
+        # dense (Frantar & Alistarh 2023, SparseGPT, and Sun et al. 2023, Wanda: "all linear
+        # layers except the first embedding layer and the final classification head")
+        ends_unquantized = True
+        notes.append("the embedding and the output layer stay dense (SparseGPT and Wanda prune "
+                     "only the decoder layers' linears)")
     return Compression(model=model, weight_dtype=w, weight_bytes=read_bytes,
                        weight_storage_bytes=storage, matmul_dtype=matmul, kv_dtype=kv,
                        sparse_speedup=speedup, dequant=dequant, fp8_training=fp8_training,

@@ -13,6 +13,7 @@ Raises SpecError naming the source, the line and column, and what is wrong.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -23,10 +24,25 @@ from archsim.spec.textio import MAX_SPEC_BYTES, read_text
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _without_base60(resolvers: dict) -> dict:
+    """YAML 1.1's implicit resolvers, except that a scalar with a colon is never a number:
+    PyYAML reads an unquoted ``2:4`` (a sparsity pattern) as the base-60 integer 124 and
+    ``1:30.5`` as 90.5; YAML 1.2 dropped base-60, and nothing archsim reads is written so."""
+    out: dict = {}
+    for first, entries in resolvers.items():
+        out[first] = [(tag, re.compile(r"(?!.*:)" + regexp.pattern, regexp.flags)
+                       if tag in _NUMBER_TAGS else regexp) for tag, regexp in entries]
+    return out
 
 
 class _Loader(_Base):  # type: ignore[misc,valid-type]
-    """The safe loader (C where built) refusing a key given twice in one mapping."""
+    """The safe loader (C where built) refusing a key given twice in one mapping and reading
+    no base-60 numbers."""
+
+    yaml_implicit_resolvers = _without_base60(_Base.yaml_implicit_resolvers)
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
         if isinstance(node, yaml.MappingNode):

@@ -161,15 +161,34 @@ def test_two_four_gemms_execute_half_the_model_flops():
     execute: the weight GEMMs' half. BERT-large (h 1024, 24 layers, vocab 30522), 384 tokens
     per sequence, its head over one output per sequence. Per token: weight GEMMs
     W = 24·h²·L = 603,979,776, attention A = 4·s·h·L = 37,748,736, head H = 2·h·V / s =
-    162,786; executed (W + H) / 2 + A."""
+    162,786; executed W / 2 + A + H (the head stays dense: pruning leaves the embedding and
+    the head, SparseGPT and Wanda)."""
     r = archsim.simulate("bert-large-2of4-a100").to_dict()
     h, layers, s, vocab = 1024, 24, 384, 30522
     w, a, head = 24 * h * h * layers, 4 * s * h * layers, 2 * h * vocab / s
-    assert r["hfu"] / r["mfu"] == pytest.approx((w / 2 + a + head / 2) / (w + a + head),
+    assert r["hfu"] / r["mfu"] == pytest.approx((w / 2 + a + head) / (w + a + head),
                                                 rel=1e-9)
     assert r["tflops_per_device"] == pytest.approx(r["hfu"] * 312, rel=1e-9)  # dense fp16 peak
     dense = archsim.simulate("bert-large-2of4-a100", {"compression": None}).to_dict()
     assert dense["hfu"] == pytest.approx(dense["mfu"], rel=1e-12)
+
+
+def test_two_four_sparsity_leaves_the_embedding_and_the_head_dense():
+    """Llama-2-7B, 2:4: the decoder layers' linears are stored at 0.5 × (2 B + 2 bits) =
+    1.125 B per weight, 32 × (4 · 4096² + 3 · 4096 · 11008) = 6,476,005,376 of them (with the
+    layers' two 4096-wide norms, which are stored at the layers' width as under quantization);
+    the untied 32000 × 4096 embedding and output tables stay 2 B (SparseGPT, Wanda)."""
+    r = archsim.simulate("llama2-7b-inference-a100",
+                         {"compression": {"sparsity": {"pattern": "2:4"}}}).to_dict()
+    dense = archsim.simulate("llama2-7b-inference-a100").to_dict()
+    linears = 32 * (4 * 4096**2 + 3 * 4096 * 11008 + 2 * 4096)
+    tables = 2 * 32000 * 4096
+    saved = linears * (2.0 - 1.125)
+    assert (dense["memory"]["breakdown"]["weights"] - r["memory"]["breakdown"]["weights"]) \
+        == pytest.approx(saved, rel=1e-9)
+    assert dense["memory"]["breakdown"]["weights"] > 2.0 * (linears + tables)
+    assert ("the embedding and the output layer stay dense (SparseGPT and Wanda prune only "
+            "the decoder layers' linears)") in r["compression"]["notes"]
 
 
 def test_an_encoder_does_not_generate():

@@ -89,6 +89,18 @@ def test_malformed_yaml_names_the_line(tmp_path):
         load_scenario(path)
 
 
+def test_an_unquoted_two_four_pattern_is_the_pattern_not_base_60(tmp_path):
+    """YAML 1.1 reads ``2:4`` as the base-60 integer 2·60 + 4 = 124; archsim reads it as the
+    text it is, in a file and in --set, and still reads numbers."""
+    path = tmp_path / "sparse.yaml"
+    path.write_text("model: llama2-7b\nhardware: {device: a100-sxm4-80gb, count: 1}\n"
+                    "workload: {kind: inference, batch: 1, prompt_len: 128, gen_len: 8}\n"
+                    "compression: {sparsity: {pattern: 2:4}}\n")
+    assert load_scenario(path).compression.sparsity.pattern == "2:4"
+    sc = load_scenario(path, ["compression.sparsity.pattern=2:4", "workload.batch=0x10"])
+    assert (sc.compression.sparsity.pattern, sc.workload.batch) == ("2:4", 16)
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
