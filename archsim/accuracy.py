@@ -112,11 +112,16 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                                   **({"widened": widened} if widened else {})}
     if mode == "inference":
         _compose_end_to_end(block, result)
-    for group, err in list(block["errors"].items()):
-        if err is None:
-            block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
-                                         f"{', '.join(sorted(devices))}")
-            del block["errors"][group]
+    unknown = [group for group, err in block["errors"].items() if err is None]
+    for group in unknown:
+        block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
+                                     f"{', '.join(sorted(devices))}")
+        del block["errors"][group]
+    if unknown and not block["intervals"]:  # calibrated, but on other kinds of run only
+        block["calibrated"] = False
+        block["note"] = (f"no measured {'/'.join(unknown)} runs calibrate "
+                         f"{', '.join(sorted(devices))}: the error of this estimate is unknown "
+                         "(archsim calibrate --runs fits a profile to yours)")
     block["out_of_range"] += ranges
     block["in_range"] = not block["out_of_range"] and not missing
     return block

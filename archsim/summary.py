@@ -206,6 +206,11 @@ def _training(d: dict) -> list[str]:
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],
             ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}"],
             ["achieved per device", f"{d['tflops_per_device']:.1f} TFLOP/s"]]
+    executed = d.get("executed_utilization")
+    if executed is not None and d["hfu"] and executed < 0.98 * d["hfu"]:
+        rows.append(["executed (causal half skipped)",
+                     f"{pct(executed)} · {executed / d['hfu'] * d['tflops_per_device']:.1f} "
+                     "TFLOP/s"])
     names = {"overhead": "fixed overhead"}
     breakdown = [[names.get(k, k.replace("_", " ")), human_time(tb[k + "_s"]),
                   pct(tb[k + "_s"] / step)]

@@ -58,12 +58,19 @@ def torus_extents(dims: tuple[int, ...], size: int, stride: int) -> tuple[TorusD
     return tuple(d for d in out if d.extent > 1)
 
 
+def mesh_peers(pool: PoolSpec) -> int:
+    """Direct peers a device's mesh bandwidth is split over: the link's ``mesh_peers`` (its
+    wiring), else the other devices of the pool's node."""
+    link = pool.intra_node
+    if link is not None and link.mesh_peers is not None:
+        return link.mesh_peers
+    return max(1, pool.node_size - 1)
+
+
 def mesh_fraction(pool: PoolSpec, members: int) -> float:
-    """Share of a device's mesh bandwidth that reaches ``members − 1`` peers of its node."""
-    n = pool.node_size
-    if n <= 1 or members >= n:
-        return 1.0
-    return (members - 1) / (n - 1)
+    """Share of a device's mesh bandwidth that reaches ``members − 1`` peers of its node: a
+    pair of MI300X in a node declared 2 wide still has one of its 7 xGMI links between them."""
+    return min(1.0, max(members - 1, 0) / mesh_peers(pool)) if members > 1 else 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,10 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     # heterogeneous cluster: by the average of the stages' peaks)
     if not homogeneous:
         peak = sum(matmul_peak(d, gemm_dtype) for d in stage_devices) / lay.pp
+    # causal attention's masked half: counted in MFU/HFU (the published convention), skipped
+    # by fused kernels (executed_utilization counts what runs)
+    masked = sum(ck.fwd.masked_flops + ck.bwd.masked_flops
+                 for row in plan.chunks for ck in row) * m / lay.pp
     mfu = model_flops / (step * peak)
     hfu = hw_flops / (step * peak)
     tokens = wl.global_batch * wl.seq_len
@@ -197,6 +201,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "hfu": hfu,
         "gemm_dtype": gemm_dtype,
         "tflops_per_device": hw_flops / step / 1e12,
+        "executed_utilization": (hw_flops - masked) / (step * peak),
         "model_flops_per_step": model_flops * devices,
         "hardware_flops_per_step": hw_flops * devices,
         "devices": devices,

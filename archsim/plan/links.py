@@ -21,7 +21,7 @@ from archsim.cost.comm import (
     torus_link_bandwidth,
 )
 from archsim.cost.insitu import factors
-from archsim.cost.topology import spine_taper
+from archsim.cost.topology import mesh_peers, spine_taper
 from archsim.plan.layout import Layout
 from archsim.plan.placement import StageHardware
 from archsim.spec.hardware import ClusterSpec, PoolLinkSpec, PoolSpec
@@ -31,8 +31,8 @@ def intra_peer_bandwidth(pool: PoolSpec) -> float:
     """Achieved bandwidth from one device to one peer of its node."""
     link = pool.intra_node
     assert link is not None
-    if link.topology == "mesh" and pool.node_size > 2:
-        return link.achieved_bandwidth / (pool.node_size - 1)
+    if link.topology == "mesh":
+        return link.achieved_bandwidth / mesh_peers(pool)
     if pool.torus_dims:
         return torus_link_bandwidth(link)
     return link.achieved_bandwidth

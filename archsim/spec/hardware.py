@@ -41,6 +41,10 @@ class InterconnectSpec(StrictModel):
     efficiency: float = Field(gt=0, le=1)
     """Achieved bus bandwidth / line rate for large messages (nccl-tests busbw)."""
     topology: Topology = "switch"
+    mesh_peers: int | None = Field(default=None, ge=1)
+    """Mesh topology: the direct peers ``bandwidth`` is split over, one link set each (7 for
+    8 devices joined pairwise). A group reaches members − 1 of them whatever node size a pool
+    declares. None: the pool's other devices in the node."""
     in_network_reduction: bool = False
     """The switch reduces in the network (NVLS, SHARP) for all-reduce."""
     in_network_efficiency: float | None = Field(default=None, gt=0, le=2)
@@ -155,6 +159,7 @@ class PoolSpec(StrictModel):
             raise ValueError(f"{self.count} devices span several nodes of "
                              f"{self.devices_per_node}: inter_node interconnect is required")
         self._check_torus()
+        self._check_mesh()
         self._check_fabric()
         for i, s in enumerate(self.stragglers):
             if s.device is not None and s.device >= self.count:
@@ -186,6 +191,16 @@ class PoolSpec(StrictModel):
             raise ValueError(f"torus {list(self.torus)} holds {size} devices, but a node (the "
                              f"{topo} domain) of this pool holds {self.node_size} "
                              f"(devices_per_node {self.devices_per_node}, count {self.count})")
+
+    def _check_mesh(self) -> None:
+        link = self.intra_node
+        if link is None or link.topology != "mesh" or link.mesh_peers is None:
+            return
+        if self.node_size > link.mesh_peers + 1:
+            raise ValueError(f"devices_per_node {self.devices_per_node}: intra_node "
+                             f"{link.name!r} joins each device directly to "
+                             f"{link.mesh_peers} peers, so a node holds at most "
+                             f"{link.mesh_peers + 1} devices")
 
     def _check_fabric(self) -> None:
         f = self.fabric

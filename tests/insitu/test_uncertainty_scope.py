@@ -147,3 +147,18 @@ def test_an_end_to_end_band_built_of_widened_bands_says_so(monkeypatch):
         in line
     assert "  latency: 2.85 s, likely (widened band) 2.48–4.13 s" in \
         uncertainty_lines({**d, "uncertainty": u})
+
+
+def test_a_device_calibrated_on_another_kind_of_run_says_the_error_is_unknown():
+    """The MI300X's profile is calibrated on fp8 vLLM inference runs only
+    (hardware_profiles/devices/mi300x.yaml ``insitu.accuracy``: e2e_latency). A training run
+    on it has no band: it had said ``calibrated: true`` with no interval and no word that the
+    error is unknown."""
+    r = archsim.simulate({"model": "gpt3-1.7b", "hardware": {"device": "mi300x", "count": 8},
+                          "workload": {"kind": "training", "seq_len": 2048,
+                                       "global_batch": 64, "micro_batch": 2}}).to_dict()
+    u = r["uncertainty"]
+    assert (u["calibrated"], u["intervals"], u["errors"], u["in_range"]) == (False, {}, {}, False)
+    assert u["note"] == ("no measured training runs calibrate mi300x: the error of this estimate "
+                         "is unknown (archsim calibrate --runs fits a profile to yours)")
+    assert "no calibrated runs of this kind (training) on mi300x" in u["out_of_range"]

@@ -42,6 +42,24 @@ def test_throughput_and_utilization_definitions(result):
     assert result["tflops_per_device"] == pytest.approx(result["hfu"] * 312, rel=1e-6)
 
 
+def test_executed_utilization_leaves_out_the_causal_half_flash_attention_skips(result):
+    """MFU/HFU count causal attention in full (Narayanan et al. 2021); a fused kernel skips
+    the masked half. Per layer and sequence, QKᵀ and ·V are 4·s²·h FLOPs forward and twice
+    that backward: 12·s²·h, half of it masked. GPT-3 1.7B (h 2304, 24 layers), 64 sequences
+    of 2048, 32 A100s (312 TFLOPS fp16), no recomputation."""
+    assert result["executed_utilization"] == pytest.approx(result["hfu"])  # unfused attention
+    flash = archsim.simulate(SC, {"plan.flash_attention": True}).to_dict()
+    B, s, L, h = 64, 2048, 24, 2304
+    masked = 6 * s * s * h * L * B
+    assert (flash["hfu"] - flash["executed_utilization"]) * flash["step_time_s"] * 32 \
+        * 312e12 == pytest.approx(masked, rel=1e-9)
+    # selective recomputation redoes the forward's attention: its masked half too
+    sel = archsim.simulate(SC, {"plan.flash_attention": True,
+                                "plan.recompute": "selective"}).to_dict()
+    assert (sel["hfu"] - sel["executed_utilization"]) * sel["step_time_s"] * 32 * 312e12 \
+        == pytest.approx(masked + 2 * s * s * h * L * B, rel=1e-9)
+
+
 def test_recompute_raises_hfu_above_mfu():
     full = archsim.simulate(SC, {"plan.recompute": "full"}).to_dict()
     B, s, L, h, V = 64, 2048, 24, 2304, 51200

@@ -121,6 +121,23 @@ def test_full_mesh_subgroups_use_only_their_direct_links():
     assert node.time_s == pytest.approx(2 * A + 2 * 7 / 8 * S / 70e9)
 
 
+def test_a_mesh_pair_has_one_link_whatever_node_size_the_pool_declares():
+    """The link's wiring, not the declared node, says how many peers share its bandwidth: a
+    pair of devices of an 8-way mesh (70 GB/s over 7 peers) reaches its peer at 10 GB/s in a
+    pool of 2 as in a pool of 8 (the pair alone had taken all 70 GB/s)."""
+    wired = load_spec_file("interconnects", {"name": "mesh7", "kind": "custom",
+                                             "topology": "mesh", "mesh_peers": 7,
+                                             "bandwidth": "70 GB/s", "latency": "1 us",
+                                             "efficiency": 1.0})
+    for count in (2, 8):
+        pair = collective_time("allreduce", S, group_in_pool(pool(count, count, wired), 2, 1))
+        assert pair.time_s == pytest.approx(2 * A + S / 10e9)
+    with pytest.raises(ValueError, match=r"devices_per_node 16: intra_node 'mesh7' joins each "
+                                         r"device directly to 7 peers, so a node holds at "
+                                         r"most 8 devices"):
+        pool(16, 16, wired)
+
+
 IB = link("fattree", "25 GB/s", "infiniband")
 
 
