@@ -70,6 +70,9 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                              "out_of_range": []}
     if mode == "training":
         block["above_published"] = above_published(result, sc)
+    if mode == "training":
+        block["out_of_range"] += [line for d in devices.values()
+                                  if (line := _borrowed_fixed_cost(d, result))]
     if missing:
         block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
                          "estimate is unknown (archsim calibrate --runs fits a profile to "
@@ -104,6 +107,15 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         if ref is not None:
             lo, hi = min(lo, ref[0]), max(hi, ref[1])
             widened = f"{why}: {REFERENCE}"
+        if group == "training" and (fixed := _uncalibrated_fixed_share(sc, result, deps)):
+            # the fixed cost per step is a framework's (multi-node FSDP / Megatron runs); a
+            # step shorter than any calibrated one may run without it (a bare loop: the H200
+            # GPU check's single-GPU steps, reports/validation/h200/): up to φ/(1 − φ) slower
+            # than measured
+            hi = max(hi, fixed / (1.0 - fixed))
+            note = (f"up to +{100 * fixed / (1.0 - fixed):.0f}% where the framework has no "
+                    f"fixed cost per step ({100 * fixed:.0f}% of this step)")
+            widened = f"{widened}; {note}" if widened else note
         block["intervals"][key] = (_interval(value, lo, hi, sense))
         block["errors"][group] = {"mape": worst.mape, "bias": worst.bias, "p10": lo,
                                   "p90": hi, "runs": worst.runs, "sources": worst.sources,
@@ -216,6 +228,46 @@ def metric_keys(mode: str) -> dict[str, tuple[str, str]]:
     return INFERENCE_KEYS
 
 
+BORROWED_SHARE = 0.1
+"""Share of a step above which a borrowed fixed cost per step is named (a judgement: below it
+the band of any calibrated profile is wider than what it could move)."""
+
+
+def _borrowed_fixed_cost(device: DeviceSpec, result: dict[str, Any]) -> str | None:
+    """A line naming the fixed cost per step of a device with no training band (a transfer
+    prior in its defaults, or a sibling's: no training run of it fitted one) where it is a
+    large share of the step; a device with a training band widens it instead."""
+    ins = device.insitu
+    step = result.get("step_time_s")
+    if ins is None or "step_overhead" in (ins.fitted or []) or "training" in ins.accuracy or \
+            not isinstance(step, (int, float)) or step <= 0:
+        return None
+    fixed = factors(device).step_overhead
+    if fixed <= BORROWED_SHARE * step:
+        return None
+    return (f"{device.name}: its fixed cost per step ({_duration(fixed)}, fitted to no "
+            f"training run of this device) is {100 * fixed / step:.0f}% of this step")
+
+
+def _uncalibrated_fixed_share(sc: ScenarioSpec, result: dict[str, Any],
+                              names: list[str]) -> float:
+    """The share of a training step that is the in-situ fixed cost per step, where the step
+    is shorter than the shortest training step its profile was calibrated on (0 otherwise):
+    there the fixed cost, fitted to frameworks' runs, may not exist at all."""
+    step, fixed = result.get("step_time_s"), result.get("time_breakdown", {}).get("overhead_s")
+    if not isinstance(step, (int, float)) or not isinstance(fixed, (int, float)) or \
+            not 0 < fixed < step:
+        return 0.0
+    for p in sc.cluster.pools:
+        ins = p.device.insitu
+        if p.device.name not in names or ins is None or ins.calibrated_range is None:
+            continue
+        own = ins.calibrated_range.by_kind.get("training")
+        if own is not None and own.step_time_s and step < own.step_time_s[0]:
+            return fixed / step
+    return 0.0
+
+
 def _widen_reason(accs: list[AccuracySpec], extrapolated: bool) -> str:
     reasons = []
     thin = min(a.runs for a in accs)
@@ -293,6 +345,11 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
                               ("layers", layer_kind(sc), rng.layers)):
         if seen and value not in seen:  # an overlay from before these were recorded: []
             out.append(f"{device}: {what} {value}; calibrated on {', '.join(seen)} only")
+    if calibrated_kind == "inference" and rng.launch and \
+            (launch := kernel_launch(sc)) not in rng.launch:
+        out.append(f"{device}: kernels {launch} (workload.cuda_graphs); calibrated on "
+                   f"{', '.join(rng.launch)} runs only (their fitted cost per kernel is not "
+                   "this launch path's)")
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
     own = rng.by_kind.get(calibrated_kind)  # type: ignore[call-overload]
     spans = own if own is not None else rng
@@ -386,6 +443,12 @@ def _falls_back(sc: ScenarioSpec, device: DeviceSpec | None) -> bool:
 def layer_kind(sc: ScenarioSpec) -> str:
     """moe (mixture-of-experts layers) or dense."""
     return "moe" if sc.model.moe is not None else "dense"
+
+
+def kernel_launch(sc: ScenarioSpec) -> str:
+    """How an inference run launches its kernels: ``graphs`` (a captured CUDA/HIP graph
+    replayed, ``workload.cuda_graphs``) or ``streamed`` (each kernel queued in its stream)."""
+    return "graphs" if getattr(sc.workload, "cuda_graphs", False) else "streamed"
 
 
 def sparsity_pattern(sc: ScenarioSpec) -> str:

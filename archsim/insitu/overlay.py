@@ -94,7 +94,8 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
-    from archsim.accuracy import attention_mask, layer_kind, sparsity_pattern, weight_dtype
+    from archsim.accuracy import (attention_mask, kernel_launch, layer_kind, sparsity_pattern,
+                                  weight_dtype)
 
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
@@ -121,7 +122,8 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         attention=sorted({attention_mask(sc) for sc in scs}),
         sparsity=sorted({sparsity_pattern(sc) for sc in scs}),
         weights=sorted({weight_dtype(sc) for sc in scs}),
-        layers=sorted({layer_kind(sc) for sc in scs}), by_kind=by_kind)
+        layers=sorted({layer_kind(sc) for sc in scs}),
+        launch=sorted({kernel_launch(sc) for sc in inference}), by_kind=by_kind)
 
 
 def _sig(x: float) -> float:

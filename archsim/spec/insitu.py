@@ -166,6 +166,9 @@ class CalibratedRange(StrictModel):
     compression plan)."""
     layers: list[str] = Field(default_factory=list)
     """Feed-forward layers among the runs: dense and/or moe (mixture of experts)."""
+    launch: list[str] = Field(default_factory=list)
+    """How the inference runs launched their kernels: streamed and/or graphs (CUDA/HIP graphs,
+    ``workload.cuda_graphs``): the fitted cost per kernel is that launch path's."""
     by_kind: dict[Literal["training", "inference"], KindRange] = Field(default_factory=dict)
     """Device-count, tp and pp spans of each kind's runs, and the training step times. The
     spans above mix the kinds: an H100 profile whose inference runs include one GPU but whose

@@ -385,6 +385,37 @@ def test_encoders_and_sparse_weights_outside_decoder_dense_runs_say_so():
     assert (got.attention, got.sparsity) == (["bidirectional"], ["2:4"])
 
 
+def test_cuda_graphs_outside_streamed_runs_say_so():
+    """The H100's inference runs (TensorRT-LLM v0.9's gptSessionBenchmark, no CUDA graphs:
+    reference/calibration/RUNS.md) fitted a cost per streamed kernel; a deployment that replays
+    graphs pays the profile's graph launch instead, outside what was calibrated. The range
+    records the runs' launch path."""
+    from archsim.accuracy import out_of_range
+    from archsim.insitu.overlay import calibrated_range
+    from archsim.insitu.predict import Loaded
+    from archsim.insitu.runs import Run
+    from archsim.spec.insitu import CalibratedRange
+
+    sc = {"model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+          "workload": {"kind": "inference", "batch": 1, "prompt_len": 512, "gen_len": 64,
+                       "cuda_graphs": True}}
+    graphs = archsim.load_scenario(sc)
+    device = graphs.hardware.device
+    spec = device.model_copy(update={"insitu": device.insitu.model_copy(
+        update={"calibrated_range": CalibratedRange(kinds=["inference"],
+                                                    launch=["streamed"])})})
+    assert out_of_range(graphs, spec) == [
+        "h100-sxm5-80gb: kernels graphs (workload.cuda_graphs); calibrated on streamed runs "
+        "only (their fitted cost per kernel is not this launch path's)"]
+    streamed = archsim.load_scenario({**sc, "workload": {**sc["workload"],
+                                                          "cuda_graphs": False}})
+    assert out_of_range(streamed, spec) == []
+    got = calibrated_range([Loaded(Run(id=i, source="s", kind="inference", metric="tpot_s",
+                                       measured=0.01, scenario={}), s)
+                            for i, s in (("a", graphs), ("b", streamed))])
+    assert got.launch == ["graphs", "streamed"]
+
+
 def test_a_metric_set_by_an_uncalibrated_device_gets_no_band():
     """Prompts prefill on H100s (calibrated), tokens decode on Inferentia2 (no runs): TTFT keeps
     the H100's band; TPOT, throughput and cost, which the Inferentia2 sets, get none."""

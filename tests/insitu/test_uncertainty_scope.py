@@ -162,3 +162,47 @@ def test_a_device_calibrated_on_another_kind_of_run_says_the_error_is_unknown():
     assert u["note"] == ("no measured training runs calibrate mi300x: the error of this estimate "
                          "is unknown (archsim calibrate --runs fits a profile to yours)")
     assert "no calibrated runs of this kind (training) on mi300x" in u["out_of_range"]
+
+
+def test_a_step_shorter_than_any_calibrated_one_may_run_without_the_fixed_cost():
+    """The H100's fixed cost per step (insitu.step_overhead) was fitted to multi-GPU framework
+    runs whose shortest step is 617 ms (hardware_profiles/devices/h100-sxm5-80gb.yaml
+    ``calibrated_range.by_kind.training.step_time_s``). A single-GPU step shorter than that may
+    be a bare loop without it: measured = t − F, an error of up to F / (t − F) = φ / (1 − φ),
+    so the band's upper end is at least that and the step's interval reaches down to t·(1 − φ).
+    The H200 GPU check measured +50…+61% on such steps (reports/validation/h200/)."""
+    r = archsim.simulate({"model": "gpt3-1.7b",
+                          "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+                          "workload": {"kind": "training", "seq_len": 2048, "global_batch": 1,
+                                       "micro_batch": 1},
+                          "plan": {"zero": 0, "recompute": "selective"}}).to_dict()
+    step, fixed = r["step_time_s"], r["time_breakdown"]["overhead_s"]
+    phi = fixed / step
+    assert step < 0.617 and phi > 0.5
+    err = r["uncertainty"]["errors"]["training"]
+    assert err["p90"] == pytest.approx(phi / (1 - phi), rel=1e-9)
+    assert r["uncertainty"]["intervals"]["step_time_s"][0] == pytest.approx(step - fixed,
+                                                                            rel=1e-9)
+    assert err["widened"].endswith(f"up to +{100 * phi / (1 - phi):.0f}% where the framework "
+                                   f"has no fixed cost per step ({100 * phi:.0f}% of this step)")
+    # a step within the calibrated span keeps its band
+    long = archsim.simulate({"model": "llama2-7b",
+                             "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+                             "workload": {"kind": "training", "seq_len": 4096,
+                                          "global_batch": 64, "micro_batch": 1},
+                             "plan": {"zero": 1, "recompute": "selective"}}).to_dict()
+    assert long["step_time_s"] > 0.617
+    assert "fixed cost" not in long["uncertainty"]["errors"]["training"].get("widened", "")
+
+
+def test_a_borrowed_fixed_cost_per_step_is_named_where_it_weighs():
+    """The B200 has no training run: its 120.2 ms per step is the H100's fit, a transfer prior
+    (hardware_profiles/devices/b200.yaml insitu.defaults). Where it is over a tenth of the step
+    the result names it with its share; it had said only that the error was unknown."""
+    r = archsim.simulate({"model": "gpt3-1.7b", "hardware": {"device": "b200", "count": 8},
+                          "workload": {"kind": "training", "seq_len": 2048, "global_batch": 64,
+                                       "micro_batch": 1}}).to_dict()
+    share = 0.1202 / r["step_time_s"]
+    assert share > 0.1
+    assert (f"b200: its fixed cost per step (120 ms, fitted to no training run of this device) "
+            f"is {100 * share:.0f}% of this step") in r["uncertainty"]["out_of_range"]
