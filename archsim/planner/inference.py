@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from archsim.api import simulate
 from archsim.plan.inference import Degrees, degree_reasons, resolve_precision
 from archsim.planner import why
-from archsim.planner.result import Loss, PlanRow, PlanSearch
+from archsim.planner.result import Loss, PlanRow, PlanSearch, rank
 from archsim.planner.space import Enumeration, SearchSpace, divisors, tally
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec
@@ -137,7 +137,7 @@ def search_inference(sc: ScenarioSpec, objective: str, top: int, space: SearchSp
             reason, detail = why.infeasible_reason(result)
             lose(reason, point.label(), result["e2e_latency_s"], detail)
     t_sim = time.perf_counter()
-    ranked = sorted(feasible, key=lambda r: rank_key(objective, r.result))
+    ranked = rank(feasible, lambda result: rank_key(objective, result))
     best_rows = ranked[:top]
     for row in ranked[top:]:
         reason, detail = slower_reason(row.result, best_rows[0].result)

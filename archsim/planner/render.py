@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archsim.planner.result import PlanRow, PlanSearch
+from archsim.planner.result import TIE_TOLERANCE, PlanRow, PlanSearch
 from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_time, pct, table
 
@@ -93,7 +93,11 @@ def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
         higher_is_better = key == "tokens_per_s"
         gap = (value / second if higher_is_better else second / value) - 1
         span = (band[1] - band[0]) / value
-        if gap < span:
+        if abs(gap) <= TIE_TOLERANCE:
+            out.append(f"  the second plan ties with it (within {100 * TIE_TOLERANCE:g}%): the "
+                       "simpler plan is ranked first (fewer parallel dimensions, then fewer "
+                       "bytes communicated)")
+        elif gap < span:
             out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
                        f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")
     if block.get("above_published"):

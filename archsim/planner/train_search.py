@@ -33,7 +33,7 @@ from archsim.plan.balance import resolve_pipeline
 from archsim.planner import why
 from archsim.planner.bounds import Bounder, PlanBound
 from archsim.planner.placements import enumerate_placed, stage_pools
-from archsim.planner.result import Loss, PlanRow, PlanSearch
+from archsim.planner.result import Loss, PlanRow, PlanSearch, rank
 from archsim.planner.space import (
     Candidate,
     SearchSpace,
@@ -161,7 +161,7 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
             lose(reason, row.label, step, detail, False)
 
     t_sim = time.perf_counter()
-    ranked = sorted(feasible, key=lambda r: key(r.result))
+    ranked = rank(feasible, key)
     best_rows, others = ranked[:top], ranked[top:]
     if best_rows:
         top_result = best_rows[0].result
