@@ -155,8 +155,10 @@ def render_plan_search(ps: PlanSearch) -> str:
             if loss.best_time_s is not None:
                 when = (f" ({word} ≥ " if loss.best_time_is_bound else f" ({word} ") + \
                     human_time(loss.best_time_s) + ")"
+            # a plan that does not divide has no time to rank it by: name one of them
+            which = "e.g." if loss.best_time_s is None else "best:"
             lines.append(f"  {_REASON_WORDS.get(loss.reason, loss.reason)}: {loss.count:,}"
-                         f" — best: {loss.best_label}{when}")
+                         f" — {which} {loss.best_label}{when}")
             lines.append(f"      {loss.detail}")
     for v in ps.bound_violations[:5]:
         lines.append(f"WARNING: a lower bound exceeded the simulated value — {v}")

@@ -41,6 +41,15 @@ def test_text_report(capsys):
     assert "Why the others lost" in text
 
 
+def test_a_plan_that_does_not_divide_is_an_example_not_the_best(capsys):
+    """tp 3 divides neither 1024 GPUs nor 96 heads: it has no step time to rank it by."""
+    axes = ["--axis" if a == "--axis" else ("tp=3,8" if a == "tp=4,8" else a) for a in AXES]
+    assert main(["plan", *axes, "--top", "1"]) == 0
+    divide = next(ln for ln in capsys.readouterr().out.splitlines()
+                  if "does not divide evenly" in ln)
+    assert " — e.g. tp 3 " in divide and "best:" not in divide
+
+
 @pytest.mark.parametrize("args,message", [
     (["--axis", "tp"], "archsim plan: --axis 'tp': expected NAME=V1,V2,..., e.g. tp=4,8"),
     (["--axis", "zero=5"], "archsim plan: --axis zero: expected 0..3, got 5"),
