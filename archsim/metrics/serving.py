@@ -353,11 +353,13 @@ def _groups_and_memory(run: ServingRun, groups: list[ReplicaGroup], run_s: float
                         "replicas": pl.replicas, "tp": pl.tp, "pp": pl.pp,
                         "kv_blocks_per_replica": g.kv_blocks,
                         "kv_tokens_per_replica": g.kv_blocks * run_block_size(insts),
-                        "busy_fraction": (sum(busy) / (run_s * len(busy))) if busy and run_s
-                        else 0.0,
+                        # a share of the run: float sums of busy spans may pass 1 by ~1e-16
+                        "busy_fraction": min(1.0, sum(busy) / (run_s * len(busy)))
+                        if busy and run_s else 0.0,
                         "virtual_engines": pl.pp,
                         "stage_utilization": [
-                            sum(i.stage_busy_s[s] for i in insts) / (run_s * len(insts))
+                            min(1.0, sum(i.stage_busy_s[s] for i in insts)
+                                / (run_s * len(insts)))
                             if insts and run_s else 0.0 for s in range(pl.pp)],
                         "memory": g.memory})
     worst = max(range(len(groups)), key=lambda i: groups[i].memory["peak"] /

@@ -238,6 +238,22 @@ def test_pipelined_replica_keeps_its_stages_busy_under_load():
     assert d["groups"][0]["busy_fraction"] <= 1.0 + 1e-12
 
 
+def test_a_saturated_replica_is_busy_at_most_the_whole_run():
+    """Shares of the run are at most 1 (the sum of a saturated replica's busy spans had come
+    to 1.0000000000000002 of the run): Llama-2-70B, TP 8 on 8 H100s, 4 requests/s."""
+    d = archsim.simulate({
+        "model": "llama2-70b", "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+        "plan": {"tp": 8},
+        "workload": {"kind": "serving",
+                     "arrival": {"process": "poisson", "rate_per_s": 4, "count": 300, "seed": 3},
+                     "prompt_len": {"dist": "lognormal", "mean": 500, "sigma": 0.8, "max": 3000},
+                     "gen_len": {"dist": "lognormal", "mean": 200, "sigma": 0.7, "max": 800}}
+    }).to_dict()
+    group = d["groups"][0]
+    assert group["busy_fraction"] <= 1.0 and max(group["stage_utilization"]) <= 1.0
+    assert group["busy_fraction"] > 0.99  # saturated
+
+
 # ---------------------------------------------------------------- invariants under random load
 
 _request = st.tuples(st.floats(0, 0.3), st.integers(1, 40), st.integers(1, 12))
