@@ -94,8 +94,13 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
 
-    from archsim.accuracy import (attention_mask, kernel_launch, layer_kind, sparsity_pattern,
-                                  weight_dtype)
+    from archsim.accuracy import (
+        attention_mask,
+        kernel_launch,
+        layer_kind,
+        sparsity_pattern,
+        weight_dtype,
+    )
 
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
