@@ -224,6 +224,7 @@ def _training(d: dict) -> list[str]:
             table(["part", "time", "share"], breakdown),
             f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
             f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)",
+            *(f"note: {n}" for n in d.get("notes", [])),
             *cluster_lines(d)]
 
 

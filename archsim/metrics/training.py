@@ -241,6 +241,9 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "cost_usd": cost,
         "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
     })
+    notes = plan_notes(sc)
+    if notes:
+        result["notes"] = notes
     cost = result["cost_usd"]
     result["cost_per_million_tokens_usd"] = None if cost is None else cost / tokens * 1e6
     result["totals"] = run_totals(wl.steps, step, tokens, energy, cost)
@@ -250,6 +253,28 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         spans = [*spans, Span(f"stage {crit}", "step overhead (framework)", step - overhead,
                               step, "overhead")]
     return Result(result, spans=spans)
+
+
+def plan_notes(sc: ScenarioSpec) -> list[str]:
+    """What a training result should say of its plan that its numbers do not: options the run
+    cannot take (they change nothing) and a sequence the model was not trained for."""
+    plan, model, wl = sc.plan, sc.model, sc.workload
+    notes = []
+    if plan.attention_kernel == "flash3":
+        lacking = sorted({p.device.name for p in sc.cluster.pools
+                          if p.device.insitu is None
+                          or p.device.insitu.attention_ceiling_flash3 is None})
+        if lacking:
+            notes.append(f"attention_kernel flash3: {', '.join(lacking)} has no measured "
+                         "FlashAttention-3 rate (a Hopper kernel): FlashAttention-2's is used")
+    if plan.tp_comm_overlap and not (plan.sp and plan.tp > 1):
+        notes.append("tp_comm_overlap overlaps the all-gathers and reduce-scatters of sequence "
+                     "parallelism: without sp and tp > 1 it changes nothing")
+    if model.position != "learned" and wl.seq_len > model.max_seq_len:
+        notes.append(f"seq_len {wl.seq_len:,} is beyond {model.name}'s max_seq_len "
+                     f"{model.max_seq_len:,}: a context-extension run ({model.position} "
+                     "positions); archsim times it and does not judge the model's quality there")
+    return notes
 
 
 def run_totals(steps: int, step_s: float, tokens: int, energy: float, cost: float | None

@@ -161,3 +161,33 @@ def test_overlapping_tp_collectives_hides_them_but_they_still_run():
     for kind in ("allgather", "reducescatter"):
         assert hidden["by_kind"][kind] == pytest.approx(plain["by_kind"][kind], rel=1e-9)
     assert hidden["exposed_time_s"] <= hidden["total_time_s"]
+
+
+def test_options_the_run_cannot_take_and_a_longer_sequence_are_noted(capsys):
+    """flash3 on an A100 (no FlashAttention-3 rate: it is a Hopper kernel) and tp_comm_overlap
+    without sequence parallelism change nothing; Llama-2-7B (RoPE, max_seq_len 4096) at 16K is
+    a context-extension run. Each is said; a plain run says nothing."""
+    from archsim.cli import main
+
+    r = archsim.simulate({
+        "model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 16},
+        "workload": {"kind": "training", "seq_len": 16384, "global_batch": 16,
+                     "micro_batch": 1},
+        "plan": {"cp": 2, "attention_kernel": "flash3", "tp_comm_overlap": True}}).to_dict()
+    assert r["notes"] == [
+        "attention_kernel flash3: a100-sxm4-80gb has no measured FlashAttention-3 rate (a "
+        "Hopper kernel): FlashAttention-2's is used",
+        "tp_comm_overlap overlaps the all-gathers and reduce-scatters of sequence parallelism: "
+        "without sp and tp > 1 it changes nothing",
+        "seq_len 16,384 is beyond llama2-7b's max_seq_len 4,096: a context-extension run (rope "
+        "positions); archsim times it and does not judge the model's quality there"]
+    flash2 = archsim.simulate({
+        "model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 16},
+        "workload": {"kind": "training", "seq_len": 16384, "global_batch": 16,
+                     "micro_batch": 1},
+        "plan": {"cp": 2, "attention_kernel": "flash2"}}).to_dict()
+    assert flash2["step_time_s"] == pytest.approx(r["step_time_s"], rel=1e-12)
+    assert "notes" not in archsim.simulate(SC).to_dict()
+    assert main(["simulate", "--set", "plan.tp_comm_overlap=true"]) == 0
+    assert ("note: tp_comm_overlap overlaps the all-gathers and reduce-scatters of sequence "
+            "parallelism") in capsys.readouterr().out
