@@ -1,10 +1,11 @@
-"""``archsim capacity SCENARIO --rate R --slo ttft=S,tpot=S [--devices a,b] [--json]``"""
+"""``archsim capacity SCENARIO --rate R --slo ttft=S,tpot=S [--devices a,b] [--tp N] [--json]``"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import shlex
 from pathlib import Path
 
 from archsim.cli.common import check_devices, check_outputs, plural, scenario_file
@@ -29,6 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fraction of requests that must meet the SLO (default: the "
                         "scenario's slo.attainment, 0.9)")
     p.add_argument("--max-replicas", type=int, default=256, metavar="N")
+    p.add_argument("--tp", type=int, metavar="N",
+                   help="pin the tensor parallelism of a replica (default: every tp from the "
+                        "smallest that holds the model up to a node is tried; the scenario's "
+                        "plan.tp is not kept)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="dotted override of the scenario (repeatable)")
     p.add_argument("--json", action="store_true", help="print only the result as JSON")
@@ -66,34 +71,54 @@ def render(result: dict) -> str:
     slo = result["slo"]
     goal = ", ".join(f"{k.removesuffix('_s')} ≤ {human_time(v)}" for k, v in slo.items()
                      if k.endswith("_s") and v is not None)
+    need = 1 - result.get("keep_up_tolerance", 0.05)
+    pinned, own = result.get("tp_pinned"), result.get("scenario_tp")
     lines = [f"{result['model']} at {result['rate_per_s']:g} requests/s; SLO {goal} for "
              f"{pct(slo['attainment'])} of requests "
              f"({plural(result['requests_per_probe'], 'request')} simulated per probe)",
+             f"accepted: the SLO is met and the deployment keeps up (serves ≥ {pct(need)} of "
+             "the requests arriving in its steady-state window; a run too short for one is "
+             "not accepted)",
+             f"tp: pinned to {pinned} (--tp)" if pinned is not None else
+             "tp: every power of two from the smallest that holds the model up to a node"
+             + (f" (the scenario's plan.tp {own} is not kept; --tp {own} pins it)"
+                if own and own != 1 else ""),
              "$/M tokens = devices × price per device-hour / (3600 × output tokens/s in the "
-             "steady state of the probe that met the SLO) × 10⁶", ""]
+             "steady-state window of the accepted probe) × 10⁶, the same basis for every row",
+             ""]
     rows = []
     piped = any((r.get("pp") or 1) > 1 for r in result["rows"])
     for r in result["rows"]:
         if not r["feasible"]:
             rows.append([r["device"], "-", *(["-"] if piped else []), "-", "-", "-", "-", "-",
-                         "-", "-"])
+                         "-", "-", "-"])
             continue
         money = "no price" if r["cost_per_hour_usd"] is None else usd(r["cost_per_hour_usd"])
         per_m = "no price" if r["cost_per_million_tokens_usd"] is None else \
             usd(r["cost_per_million_tokens_usd"])
         rows.append([r["device"], r["tp"], *([r["pp"]] if piped else []), r["replicas"],
                      r["devices"], pct(r["slo_attainment"]), human_time(r["ttft_p99_s"]),
-                     human_time(r["tpot_p99_s"]), money, per_m])
+                     human_time(r["tpot_p99_s"]), pct(r.get("served_share")), money, per_m])
     lines.append(table(["device", "tp", *(["pp"] if piped else []), "replicas", "devices",
-                        "attainment", "TTFT p99", "TPOT p99", "cost/hour", "$/M tokens"],
-                       rows))
+                        "attainment", "TTFT p99", "TPOT p99", "served", "cost/hour",
+                        "$/M tokens"], rows))
+    lines.append("served: requests served / requests arrived in the steady-state window")
+    source = result.get("source") or result["scenario"]
     for r in result["rows"]:
+        rejected = _not_keeping_up(r)
         if not r["feasible"]:
             lines.append(f"{r['device']}: {r['reason']}")
+            lines += rejected
             continue
+        lines += rejected
+        lines.append(f"{r['device']}: {plural(r['devices_per_node'], 'device')} per node; "
+                     "reproduce: "
+                     f"archsim simulate {shlex.quote(source)} "
+                     + " ".join(f"--set {shlex.quote(o)}" for o in r.get("reproduce", [])))
         if r["cost_per_hour_usd"] is None:
             lines.append(f"{r['device']}: no price in the device profile")
         lines += error_bar_lines(r)
+    lines += [f"note: {n}" for n in result.get("notes", [])]
     unpriced = result.get("unpriced") or []
     if result["best"]:
         sized = len(result["rows"])
@@ -102,8 +127,20 @@ def render(result: dict) -> str:
                  else f" (of {sized} device types sized)" if sized > 1 else "")
         lines.append(f"best by {result['best_by']}: {result['best']}{among}")
     else:
-        lines.append("no device type meets the SLO within the replica limit")
+        lines.append("no device type meets the SLO and keeps up (why: above)")
     return "\n".join(lines)
+
+
+def _not_keeping_up(row: dict) -> list[str]:
+    """For each tp, the largest probe that met the SLO but was rejected for not keeping up
+    (or for a run too short to show it)."""
+    last: dict[int, dict] = {}
+    for t in row.get("tried", []):
+        if t.get("why") and (t["tp"] not in last or t["replicas"] > last[t["tp"]]["replicas"]):
+            last[t["tp"]] = t
+    return [f"{row['device']}: rejected {plural(t['replicas'], 'replica')} of tp {t['tp']} "
+            f"(SLO attainment {100 * t['slo_attainment']:.1f}% met): {t['why']}"
+            for _, t in sorted(last.items())]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     result = plan_capacity(args.scenario, rate=args.rate, ttft_s=slo.get("ttft_s"),
                            tpot_s=slo.get("tpot_s"), devices=devices,
                            attainment=args.attainment, max_replicas=args.max_replicas,
-                           overrides=args.overrides or None)
+                           overrides=args.overrides or None, tp=args.tp)
     text = json.dumps(result, indent=2)
     if args.out is not None:
         write_text_atomic(args.out, text + "\n")

@@ -64,12 +64,20 @@ def _serving(d: dict) -> list[str]:
     return serving_lines(d)
 
 
+def _rate_basis(d: dict) -> str:
+    """Where a serving result's rates were measured (archsim/metrics/serving_window.py)."""
+    if (d.get("steady_state") or {}).get("whole_run"):
+        return "whole run: too short for a steady-state window"
+    return "steady state"
+
+
 def serving_lines(d: dict, title: str | None = None) -> list[str]:
     """The serving metrics table (also used for the colocated comparison)."""
     slo = d.get("slo") or {}
+    basis = _rate_basis(d)
     rows = [["requests", f"{d['requests']:,} ({plural(d['replicas'], 'replica')})"],
-            ["requests/s completed (steady state)", _rate(d["requests_per_s"], "req/s")],
-            ["output tokens/s", _rate(d["tokens_per_s"], "tokens/s")],
+            [f"requests/s completed ({basis})", _rate(d["requests_per_s"], "req/s")],
+            [f"output tokens/s ({basis})", _rate(d["tokens_per_s"], "tokens/s")],
             ["TTFT p50 / p90 / p99", " / ".join(human_time(d[f"ttft_p{p}_s"])
                                                  for p in (50, 90, 99))],
             ["TPOT p50 / p90 / p99", " / ".join(human_time(d[f"tpot_p{p}_s"])

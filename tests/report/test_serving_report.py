@@ -16,7 +16,7 @@ model: llama2-7b
 hardware: {device: h100-sxm5-80gb, count: 2, devices_per_node: 8, intra_node: nvlink4-nvswitch}
 workload:
   kind: serving
-  arrival: {rate_per_s: 8, count: 120, process: poisson, seed: 1}
+  arrival: {rate_per_s: 8, count: 400, process: poisson, seed: 1}
   prompt_len: {dist: uniform, low: 200, high: 800}
   gen_len: {dist: uniform, low: 50, high: 200}
   slo: {ttft_s: 0.5, tpot_s: 0.05}
