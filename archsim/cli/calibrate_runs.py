@@ -21,6 +21,21 @@ def check_cv(value: str) -> str:
                      "one run out), none, or a number of folds ≥ 2"])
 
 
+def check_workers(workers: int) -> None:
+    """``--workers`` as ``archsim sweep`` bounds it (archsim/cli/sweep.py): at least 1, at most
+    4 per CPU (at least 64); the folds never get more workers than there are folds."""
+    from archsim.cli.sweep import MIN_WORKER_CAP, WORKERS_PER_CPU
+    from archsim.sweep.executors import default_workers
+
+    if workers < 1:
+        raise SpecError([f"--workers {workers}: expected at least 1"])
+    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
+    if workers > most:
+        raise SpecError([f"--workers {workers}: at most {most} local worker processes on this "
+                         f"machine ({WORKERS_PER_CPU} per CPU, at least {MIN_WORKER_CAP}); "
+                         "each is a Python process of about 100 MB"])
+
+
 def run_calibration(args: argparse.Namespace) -> int:
     from archsim.cli.progress import ProgressBar
     from archsim.insitu.crossval import folds
@@ -36,8 +51,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     # all three outputs checked before the fit, written together after it
     check_outputs({"--out": args.out, "the report": report, "the table": table},
                   {"the runs file": args.runs})
-    if args.workers < 1:
-        raise SpecError([f"--workers {args.workers}: expected at least 1"])
+    check_workers(args.workers)
     runs = read_runs(args.runs)
     loaded = load_runs(runs)
     if args.devices:
@@ -191,4 +205,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default), run (leave one run out), a number of folds, or none")
     p.add_argument("--devices", help="with --runs: calibrate only these devices (a,b)")
     p.add_argument("--workers", type=int, default=1,
-                   help="with --runs: processes for the cross-validation folds (default 1)")
+                   help="with --runs: processes for the cross-validation folds (default 1; at "
+                        "most 4 per CPU, or 64 on a small machine; never more than the folds)")

@@ -10,9 +10,15 @@ defaults (the fit has nothing to learn from), and says so.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import statistics
-from collections.abc import Callable, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from archsim.insitu.fit import FAMILY, apply, defaults, fit_device, uncalibrated
 from archsim.insitu.predict import Loaded, Prediction, predict
@@ -51,13 +57,12 @@ def cross_validate(runs: Sequence[Loaded], method: str = "source",
     runs: folds then converge in fewer steps to their own optimum)."""
     all_folds = folds(runs, method)
     if workers > 1 and len(all_folds) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         positions = {id(ld): i for i, ld in enumerate(runs)}
         jobs = [(list(runs), name, [positions[id(ld)] for ld in fold], start)
                 for name, fold in all_folds]
         held: list[Held] = []
-        with ProcessPoolExecutor(workers) as pool:
+        # never more processes than folds: an idle worker is only a process to clean up
+        with _fold_pool(min(workers, len(jobs))) as pool:
             for (name, _), got in zip(all_folds, pool.map(_fold_job, jobs), strict=True):
                 if progress is not None:
                     progress(name)
@@ -69,6 +74,72 @@ def cross_validate(runs: Sequence[Loaded], method: str = "source",
             progress(name)
         held.extend(held_out(runs, name, fold, start))
     return held
+
+
+@contextlib.contextmanager
+def _fold_pool(workers: int) -> Iterator[Any]:
+    """A process pool for the folds. Its workers die with this process (``_init_worker``);
+    when the folds stop early (Ctrl-C, an error, SIGTERM: exit 143, nothing written) they are
+    killed rather than left to finish their folds."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from archsim.sweep.executors import _mp_context
+
+    pool = ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker,
+                               initargs=(os.getpid(),))
+    previous = _stop_on_sigterm()
+    try:
+        yield pool
+    except BaseException:
+        _kill_workers(pool)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into SystemExit(143) (128 + SIGTERM, the shell's code for it) while the
+    folds run, so that the pool is shut down; returns the previous handler (None off the main
+    thread, where Python cannot set one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminated(signum: int, frame: Any) -> None:
+        print("archsim: terminated (SIGTERM); nothing written", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM)
+
+    return signal.signal(signal.SIGTERM, terminated)
+
+
+def _kill_workers(pool: Any) -> None:
+    """SIGKILL ``pool``'s worker processes: a fold may run for minutes, and shutting the pool
+    down waits for the running ones (``_processes`` is CPython's, present since 3.2)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError):
+            proc.kill()
+
+
+# prctl(2): PR_SET_PDEATHSIG = 1 (linux/prctl.h)
+_PR_SET_PDEATHSIG = 1
+
+
+def _init_worker(parent: int) -> None:
+    """A fold worker dies with the process that started it: on Linux the kernel sends it
+    SIGKILL when that process ends (prctl PR_SET_PDEATHSIG); elsewhere, and as a fallback, it
+    exits within a second of noticing (archsim/sweep/executors.py, as sweep workers do). Ctrl-C
+    is left to the parent, which kills the workers (``_fold_pool``)."""
+    from archsim.sweep.executors import _init_worker as watch_parent
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent ended before prctl: nobody will signal us
+        os._exit(1)
+    watch_parent(parent)
 
 
 def _fold_job(job: tuple) -> list[Held]:

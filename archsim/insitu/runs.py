@@ -10,7 +10,8 @@ source                    where it comes from (paper, log, benchmark); cross-val
                           leaves one source out at a time (default: the run id)
 kind (required)           training | inference
 metric (required)         see ``METRICS`` (step_time_s, tokens_per_s, ttft_s, tpot_s, ...)
-measured (required)       the measured value, in the metric's unit (seconds, tokens/s)
+measured (required)       the measured value, in the metric's unit (seconds, tokens/s),
+                          from 1e-18 to 1e18 (``MAX_NUMBER``, as scenario numbers)
 device (required)         registry name or profile path of the device
 devices (required)        devices in the run
 devices_per_node, intra_node, inter_node
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.spec.errors import SpecError
+from archsim.spec.shape import MAX_NUMBER, number_problem
 
 # metric → (kinds it applies to, "time" or "rate", accuracy group)
 METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -225,6 +227,11 @@ def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
 def _header_problems(path: Path, header: list[str]) -> list[str]:
     known = set(COLUMNS)
     problems = []
+    for h in dict.fromkeys(header):
+        count = header.count(h)
+        if count > 1:
+            times = "twice" if count == 2 else f"{count} times"
+            problems.append(f"{path}: header: column {h!r} appears {times}")
     unknown = [h for h in header if h not in known]
     for h in unknown:
         import difflib
@@ -322,17 +329,22 @@ _COLUMN_OF_FIELD = {".".join(target): column for column, (target, _, _) in COLUM
                     if target}
 
 
-def column_for(run: Run, field_path: str) -> str | None:
+def column_for(run: Run, field_path: str, from_set: bool = False) -> str | None:
     """The column of ``run``'s row that set the scenario field ``field_path`` (the dotted
-    path a scenario error names, e.g. ``hardware.intra_node``), or None when no cell did."""
+    path a scenario error names, e.g. ``hardware.intra_node``), or None when no cell did.
+    ``from_set``: the error is a ``--set`` override's, so the ``set`` column (applied last,
+    after the model-shape cells) is the first suspect."""
     parts = field_path.split(".")
+    set_keys = [item.partition("=")[0].strip() for item in run.values.get("set", "").split(";")
+                if "=" in item]
+    in_set = any(field_path == k or field_path.startswith(k + ".") for k in set_keys)
+    if from_set and in_set:
+        return "set"
     for n in range(len(parts), 0, -1):
         column = _COLUMN_OF_FIELD.get(".".join(parts[:n]))
         if column is not None and column in run.values:
             return column
-    set_keys = [item.partition("=")[0].strip() for item in run.values.get("set", "").split(";")
-                if "=" in item]
-    if any(field_path == k or field_path.startswith(k + ".") for k in set_keys):
+    if in_set:
         return "set"
     if parts[0] == "model" and "model" in run.values:
         return "model"
@@ -343,8 +355,9 @@ def row_problem(run: Run, problem: str) -> str:
     """A scenario error of ``run`` as ``FILE: row N, column C (run ID): ...`` (the column
     when the error names a field that a cell of the row set)."""
     head, sep, _ = problem.partition(": ")
-    head = head.removeprefix("--set ")  # a model-shape cell or a `set` entry, applied as --set
-    column = column_for(run, head) if sep and _FIELD.match(head) else None
+    field_path = head.removeprefix("--set ")  # a model-shape cell or a `set` entry
+    column = column_for(run, field_path, from_set=field_path != head) \
+        if sep and _FIELD.match(field_path) else None
     where = f"{run.file}: row {run.line}" if run.file else f"row {run.line}"
     if column is not None:
         where += f", column {column}"
@@ -364,6 +377,16 @@ def _number(cell: str, column: str, bad, positive: bool) -> float | None:
         return None
     if positive and value <= 0:
         bad(column, f"{cell!r}: expected a number greater than 0")
+        return None
+    problem = number_problem(value)
+    if problem is not None:
+        bad(column, f"{cell!r}: {problem}")
+        return None
+    # a time is a rate's reciprocal: 1 / MAX_NUMBER bounds a time metric's error as
+    # MAX_NUMBER bounds a rate's (judgement: no run measures 1e-18 s or 1e18 tokens/s)
+    if positive and value < 1 / MAX_NUMBER:
+        bad(column, f"{cell!r}: the number {value!r} is smaller than {1 / MAX_NUMBER:.0e}, the "
+                    "least archsim accepts")
         return None
     return value
 

@@ -132,6 +132,9 @@ def check_result(data: Any, where: str) -> dict[str, Any]:
     missing = [k for k in RESULT_KEYS if k not in data]
     if missing:
         raise SpecError([f"{where}: result is missing {', '.join(missing)}"])
+    from archsim.report.result_fields import check_fields
+
+    check_fields(data, where)
     return data
 
 
@@ -167,4 +170,7 @@ def load_sweep_table(path: Path) -> pd.DataFrame:
         shown = next((v for v in odd if str(v).lower() not in ("true", "false")), odd[0])
         raise SpecError([f"{path}: column 'feasible' holds {shown!r}; expected true or false "
                          "(or empty for a point that failed)"])
+    from archsim.report.table_fields import check_cells
+
+    check_cells(table, path, MODES)
     return table

@@ -122,6 +122,17 @@ def clean(v: Any) -> Any:
     return None if isinstance(v, float) and math.isnan(v) else v
 
 
+def _first_text(table: Any, column: str) -> str:
+    """The first cell of ``column`` that is not a number, with its point (or row)."""
+    from archsim.report.table_fields import as_number, row_label
+
+    for i, v in enumerate(table[column].tolist()):
+        if v is not None and not (isinstance(v, float) and math.isnan(v)) \
+                and as_number(v) is None:
+            return f"{v!r} at {row_label(table, i)}"
+    return "none found"
+
+
 def goals(table: Any, opts: ReportOptions, summary: dict[str, Any] | None, source: str
           ) -> tuple[Goal, list[Goal], list[str]]:
     """(objective, Pareto goals with numbers in the table, notes on where they came from)."""
@@ -133,14 +144,17 @@ def goals(table: Any, opts: ReportOptions, summary: dict[str, Any] | None, sourc
         notes.append("objective from the sweep's summary file")
     else:
         objective = parse_goal(DEFAULT_OBJECTIVE, "default")
+    numbers = [c for c in SHOWN_METRICS if has_numbers(table, c)]
+    such_as = (f"numeric columns of this table include {', '.join(numbers[:6])}" if numbers
+               else "this table has none of the metric columns such as "
+               f"{', '.join(SHOWN_METRICS[:3])}")
     if objective.column not in table.columns:
         raise SpecError([f"{source}: objective column {objective.column!r} is not in the table "
-                         f"(metric columns include {', '.join(SHOWN_METRICS[:6])})"])
+                         f"({such_as})"])
     if not numeric(table[objective.column]):
-        example = table[objective.column].dropna().iloc[0]
-        raise SpecError([f"{source}: objective column {objective.column!r} holds text such as "
-                         f"{example!r}; expected a numeric column such as "
-                         f"{', '.join(SHOWN_METRICS[:3])}"])
+        raise SpecError([f"{source}: objective column {objective.column!r} holds text, e.g. "
+                         f"{_first_text(table, objective.column)}; expected a numeric column "
+                         f"({such_as})"])
     texts = list(DEFAULT_FRONT)
     goals_in_summary = ((summary or {}).get("pareto") or {}).get("goals")
     if isinstance(goals_in_summary, list) and len(goals_in_summary) >= 2:

@@ -160,7 +160,8 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor | None = None, *
         run.skipped = len(space.points) - len(todo)
         run.batch_size = batch_size or auto_batch_size(len(todo), executor.workers)
         ctx = RunContext(base_mapping=sweep.base_mapping, engine=sweep.engine,
-                         base_spec=sweep.base_spec, files=dict(sweep.files))
+                         base_spec=sweep.base_spec, files=dict(sweep.files),
+                         label=f"the base of {sweep.source}")
         report = on_progress or (lambda _p: None)
         report(Progress(0, len(todo), 0, 0, 0.0))
         results = executor.run(ctx, make_batches(todo, run.batch_size))

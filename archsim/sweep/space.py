@@ -73,20 +73,23 @@ def enumerate_points(sweep: Sweep) -> Space:
         enumerated += 1
         values = dict(zip([a.key for a in sweep.axes], raw, strict=True))
         error = None
+        where, expr = "", None
         try:
             for key, expr in sweep.derived:
+                where = f"derived.{key}"
                 values[key] = normalize(expr.evaluate(_lookup(values, sweep)))
             allowed = True
             for i, expr in enumerate(sweep.constraints):
+                where = f"constraints[{i}]"
                 verdict = expr.evaluate(_lookup(values, sweep))
                 if not isinstance(verdict, bool):
-                    raise ExprEvalError(f"constraints[{i}] {expr.text!r} gave {verdict!r}, "
-                                        "not true or false")
+                    raise ExprEvalError(f"gave {verdict!r}, not true or false")
                 if not verdict:
                     allowed = False
                     break
         except ExprEvalError as exc:
-            error, allowed = f"cannot evaluate the sweep's expressions: {exc}", True
+            text = expr.text if expr is not None else ""
+            error, allowed = f"{sweep.source}: {where}: cannot evaluate {text!r}: {exc}", True
             for key, _ in sweep.derived:
                 values.setdefault(key, None)
         if not allowed:
@@ -98,7 +101,21 @@ def enumerate_points(sweep: Sweep) -> Space:
             continue
         seen.add(key)
         points.append(Point(index, values, key, error))
+    if points and all(p.error is not None for p in points):
+        raise SpecError(_never_evaluated(points))
     return Space(points=points, enumerated=enumerated, excluded=excluded, duplicates=duplicates)
+
+
+def _never_evaluated(points: list[Point]) -> list[str]:
+    """Every point's expressions fail: one line per failing expression (its first point's
+    message), rather than a table of failed rows."""
+    first: dict[str, str] = {}
+    for p in points:
+        assert p.error is not None
+        first.setdefault(p.error.split(": cannot evaluate ")[0], p.error)
+    every = "the one point" if len(points) == 1 else f"all {len(points):,} points"
+    return [f"{message} ({every} of the sweep fail here; nothing was run)"
+            for message in first.values()]
 
 
 def normalize(value: Any) -> Any:

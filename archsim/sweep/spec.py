@@ -38,6 +38,7 @@ Raises SpecError naming the sweep file, the field path and what was expected.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -175,8 +176,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
                 except SpecError as exc:
                     problems.extend(exc.problems)
     if not problems:
+        varied = [*spec.axes, *spec.derived, *_constraint_names(spec.constraints)]
         problems.extend(p for axis in axes for p in _axis_value_problems(base_mapping, axis,
-                                                                          where))
+                                                                          where, varied))
     derived = []
     for key, text in spec.derived.items():
         try:
@@ -216,11 +218,14 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
     return sweep
 
 
-def _axis_value_problems(base: dict[str, Any], axis: Axis, where: str) -> list[str]:
-    """Values of a listed axis that no scenario can take (a wrong type, a value out of the
-    field's range, an unknown registry name): each set alone on the base scenario. Problems
-    that only a combination of values can cause are left to the points that make them."""
-    prefix = f"--set {axis.key}: "
+def _axis_value_problems(base: dict[str, Any], axis: Axis, where: str,
+                         varied: list[str]) -> list[str]:
+    """Values of a listed axis that no point can take, each set alone on the base scenario: a
+    wrong type, a value out of the field's range, an unknown registry name; and a value the
+    base alone rules out (``model.heads: 33`` with the base's hidden 4096) when nothing else
+    the sweep varies (``varied``: axes, derived keys, names in constraints) lies in a section
+    the problem involves. What a combination of values rules out is left to its points."""
+    prefix, cross = f"--set {axis.key}: ", f"--set {axis.key} (with "
     out: list[str] = []
     for i, value in enumerate(axis.values or ()):
         if axis.key in REGISTRY_KEYS and is_path_value(value):
@@ -228,9 +233,37 @@ def _axis_value_problems(base: dict[str, Any], axis: Axis, where: str) -> list[s
         try:
             load_scenario(base, {axis.key: value})
         except SpecError as exc:
-            out.extend(f"{where}: axes.{axis.key}[{i}]: {p.removeprefix(prefix)}"
-                       for p in exc.problems if p.startswith(prefix))
+            for p in exc.problems:
+                if p.startswith(prefix):
+                    out.append(f"{where}: axes.{axis.key}[{i}]: {p.removeprefix(prefix)}")
+                elif p.startswith(cross) and _alone(axis.key, p, varied):
+                    message = p.split("): ", 1)[1]
+                    out.append(f"{where}: axes.{axis.key}[{i}]: {value!r} with the base "
+                               f"scenario: {message}")
     return out
+
+
+def _alone(key: str, problem: str, varied: list[str]) -> bool:
+    """Whether no other key the sweep varies lies in a section ``problem`` (a ``--set KEY
+    (with SOURCE): ...`` error of ``key`` on the base) involves: ``key``'s own, and the one
+    the message names; a scenario-level problem naming none involves every section."""
+    source, _, message = problem.partition(" (with ")[2].partition("): ")
+    sections = {key.split(".")[0]}
+    head = message.split(":")[0].split(".")[0]
+    if head in ScenarioSpec.model_fields:
+        sections.add(head)
+    elif source == "<scenario>":  # checked across the scenario: any section may matter
+        return all(k == key for k in varied)
+    return not any(k != key and k.split(".")[0] in sections for k in varied)
+
+
+def _constraint_names(constraints: list[str]) -> list[str]:
+    """The names the constraints read (those that parse; a bad one is its own problem)."""
+    names: list[str] = []
+    for text in constraints:
+        with contextlib.suppress(ExprSyntaxError):
+            names.extend(parse(text).names())
+    return names
 
 
 def _read_sweep_source(source: str | Path | Mapping[str, Any]

@@ -44,6 +44,8 @@ class RunContext:
     """Profiles the points name by path (``hardware.device: devs/x.yaml``): path as written →
     the file's mapping, read when the sweep was loaded (what the point's hash covers), so a
     worker needs neither the file nor the sweep's folder."""
+    label: str = "<scenario>"
+    """What a point's scenario errors call the base (``the base of SWEEP.yaml``)."""
 
 
 def overrides_of(ctx: RunContext, values: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,8 @@ def run_point(ctx: RunContext, point: Point) -> dict[str, Any]:
         row.update(metrics_row(result.to_dict()))
         row["error"] = None
     except SpecError as exc:
-        row.update(error_row(str(exc)))
+        row.update(error_row("\n".join(p.replace("(with <scenario>)", f"(with {ctx.label})")
+                                       for p in exc.problems)))
     except Exception as exc:  # a bug on one point must not stop the sweep; it is recorded
         row.update(error_row(f"{type(exc).__name__}: {exc}"))
     if row.get("sim.wall_s") is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 from hostile_cases import SCENARIO, SERVING, run_cli, sweep_mapping, write_yaml
 
@@ -123,14 +124,29 @@ def test_corrupt_table_on_resume(tmp_path, capsys, suffix):
     assert "use another --out, or --overwrite to replace it" in err
 
 
-def test_huge_numbers_in_a_derived_key_are_a_row_error_not_a_crash(tmp_path, capsys):
+def test_huge_numbers_in_a_derived_key_are_a_clear_error_not_a_crash(tmp_path, capsys):
+    """The expression fails on every point, so nothing is run: exit 2 naming the file and key."""
     sweep = write_yaml(tmp_path / "s.yaml", sweep_mapping(
         derived={"plan.pp": "float((10**1024)**5)"}))
     out = tmp_path / "r.csv"
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1", "--json"]) == 2
+    assert capsys.readouterr().err == (
+        f"archsim sweep: {sweep}: derived.plan.pp: cannot evaluate 'float((10**1024)**5)': "
+        "10 ** 1024 is larger than 2**1024 (all 2 points of the sweep fail here; nothing was "
+        "run)\n")
+    assert not out.exists()
+
+
+def test_an_expression_failing_on_some_points_is_their_row_error(tmp_path):
+    """plan.tp // (plan.tp - 1) divides by zero at tp 1 only: that row names file and key."""
+    sweep = write_yaml(tmp_path / "s.yaml", sweep_mapping(
+        derived={"plan.pp": "plan.tp // (plan.tp - 1)"}))
+    out = tmp_path / "r.csv"
     assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1", "--json"]) == 0
-    text = out.read_text()
-    assert text.count("cannot evaluate the sweep's expressions: 10 ** 1024 is larger than "
-                      "2**1024") == 2
+    table = pd.read_csv(out).set_index("plan.tp")
+    assert table.loc[1, "error"] == (f"{sweep}: derived.plan.pp: cannot evaluate "
+                                     "'plan.tp // (plan.tp - 1)': division by zero in 1 // 0")
+    assert pd.isna(table.loc[2, "error"])
 
 
 @pytest.mark.parametrize("call, message", [
@@ -155,3 +171,29 @@ def test_a_set_key_of_thousands_of_parts_is_refused():
     with pytest.raises(SpecError, match=r"^--set plan\.a\.a.*\.\.\.: a key of 5,001 parts; at "
                                         r"most 32$"):
         archsim.load_scenario(SCENARIO, {key: 1})
+
+
+def test_an_axis_value_the_base_rules_out_is_refused_before_anything_runs(tmp_path, capsys):
+    """heads 25 does not divide the base's hidden 2304 (gpt3-1.7b), and nothing else the sweep
+    varies touches the model: exit 2 up front, not a failed row."""
+    sweep = write_yaml(tmp_path / "s.yaml", sweep_mapping(axes={"model.heads": [24, 25]}))
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"archsim sweep: {sweep}: axes.model.heads[1]: 25 with the base "
+                          "scenario: model: hidden 2304 is not divisible by heads 25")
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_value_that_another_axis_can_rescue_is_left_to_its_points(tmp_path):
+    """heads 25 with hidden 2400 is a valid model (2400 = 25 × 96): no up-front refusal."""
+    sweep = write_yaml(tmp_path / "s.yaml", sweep_mapping(
+        axes={"model.heads": [24, 25], "model.hidden": [2304, 2400]}))
+    out = tmp_path / "r.csv"
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1"]) == 0
+    table = pd.read_csv(out).set_index(["model.heads", "model.hidden"])
+    assert pd.isna(table.loc[(25, 2400), "error"])
+    assert table.loc[(25, 2304), "error"].startswith(
+        f"--set model.heads, --set model.hidden (with the base of {sweep}): model: hidden 2304 "
+        "is not divisible by heads 25")

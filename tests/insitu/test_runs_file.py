@@ -153,3 +153,36 @@ def test_the_gradient_accumulation_column(tmp_path):
     assert str(err.value).startswith(f"{bad}: row 2, column grad_accumulation (run r): "
                                      "plan.grad_accumulation: Input should be 'native', 'fp32', "
                                      "'fp32-fused' or 'fp32-cast'")
+
+
+def test_a_repeated_header_column_is_refused(tmp_path):
+    """Two ``measured`` columns: which one the fit used was the last one, silently."""
+    path = write(tmp_path, "run,kind,metric,measured,device,devices,model,measured,tp,tp,tp\n"
+                           "r,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,5,1,1,1\n")
+    with pytest.raises(SpecError) as err:
+        read_runs(path)
+    assert err.value.problems == [f"{path}: header: column 'measured' appears twice",
+                                  f"{path}: header: column 'tp' appears 3 times"]
+
+
+def test_an_error_of_the_set_column_names_it(tmp_path):
+    """The tp cell holds a valid 1; the set column's ``plan.tp=abc`` is at fault."""
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,"
+                                    "plan.zero=1; plan.tp=abc\n")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(path))
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path}: row 2, column set (run r): --set plan.tp: ")
+    assert problem.endswith("(got 'abc')")
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("1e300", "'1e300': the number 1e+300 is larger than 1e+18, the most archsim accepts"),
+    ("1e-300", "'1e-300': the number 1e-300 is smaller than 1e-18, the least archsim accepts"),
+])
+def test_measured_is_bounded_as_scenario_numbers_are(tmp_path, cell, message):
+    path = write(tmp_path, HEADER + f"r,s,training,step_time_s,{cell},a100-sxm4-80gb,8,"
+                                    "gpt3-1.7b,1,1,\n")
+    with pytest.raises(SpecError) as err:
+        read_runs(path)
+    assert err.value.problems == [f"{path}: row 2, column measured: {message}"]

@@ -108,8 +108,8 @@ def test_bad_objective(tmp_path):
         build_report(table, options=ReportOptions(objective="tokens_per_s"))
     with pytest.raises(SpecError, match=r"t\.csv: objective column 'mfu' is not in the table"):
         build_report(table, options=ReportOptions(objective="max:mfu"))
-    with pytest.raises(SpecError, match=r"t\.csv: objective column 'mode' holds text such as "
-                                        r"'training'; expected a numeric column"):
+    with pytest.raises(SpecError, match=r"t\.csv: objective column 'mode' holds text, e\.g\. "
+                                        r"'training' at row 1; expected a numeric column"):
         build_report(table, options=ReportOptions(objective="max:mode"))
 
 
