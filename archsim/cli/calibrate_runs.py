@@ -61,6 +61,9 @@ def run_calibration(args: argparse.Namespace) -> int:
             raise SpecError([f"--devices: {', '.join(sorted(unknown))} has no run in "
                              f"{args.runs}"])
         loaded = [ld for ld in loaded if ld.device.name in wanted]
+    if cv.isdigit() and int(cv) > len(loaded):
+        raise SpecError([f"--cv {cv}: more folds than the {plural(len(loaded), 'run')} to "
+                         f"calibrate; expected at most {len(loaded)} (or run: one run out)"])
     by_device: dict[str, list] = {}
     for ld in loaded:
         by_device.setdefault(ld.device.name, []).append(ld)

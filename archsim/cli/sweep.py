@@ -113,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
                        on_progress=bar.update if bar else None)
     if bar:
         bar.finish()
-    summary = summarize(sweep, read_results(out), result.hashes)
+    table = read_results(out)
+    summary = summarize(sweep, table, result.hashes)
     summary["run"] = _run_facts(result)
+    summary["run"]["des_points"] = _des_points(table, result.hashes, sweep.engine)
     summary["table"] = out.name
     write_text_atomic(summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     if args.json:
@@ -126,6 +128,15 @@ def run(args: argparse.Namespace) -> int:
               "the same command with --resume to finish", file=sys.stderr)
         return 130
     return 0
+
+
+def _des_points(table: Any, hashes: Any, engine: str) -> int:
+    """Points of this sweep that ran on the DES although its engine is ``fast`` (the fast
+    path is training only: inference and serving points run on the DES)."""
+    if engine != "fast" or "sim.engine" not in table.columns or "hash" not in table.columns:
+        return 0
+    mine = table[table["hash"].isin(set(hashes))]
+    return int((mine["sim.engine"] == "des").sum())
 
 
 def _run_facts(result: Any) -> dict[str, Any]:
@@ -211,7 +222,9 @@ def render(sweep: Any, summary: dict[str, Any], out: Path, summary_path: Path) -
            else "")
         + (f"; {run['ignored_note']}" if run.get("ignored_note") else ""),
         f"ran {run['ran']:,} in {run['elapsed_s']:.2f} s on {run['executor']} "
-        f"({run['points_per_s']:.1f} points/s, engine {run['engine']}): "
+        f"({run['points_per_s']:.1f} points/s, engine {run['engine']}"
+        + (f"; {plural(run['des_points'], 'inference/serving point')} on the DES, the fast "
+           "path being training only" if run.get("des_points") else "") + "): "
         f"{run['feasible']} feasible, {run['infeasible']} infeasible, {run['failed']} failed",
         f"results: {out}    summary: {summary_path}",
     ]

@@ -229,6 +229,11 @@ def format_validation_error(exc: ValidationError, origins: Origins,
         msg, loc = _message(err, loc, root)
         section = err["type"] == "value_error" and spec_at(root, tuple(err["loc"])) is not None
         source, inner = origins.source_of(loc, section)
+        kind_set = origins.by_prefix.get(("workload", "kind"), "")
+        if (err["type"] in ("extra_forbidden", "missing") and loc[:1] == ("workload",)
+                and kind_set.startswith("--set ") and not source.startswith("--set ")):
+            # the file's key was right for its kind; the --set that changed the kind is not
+            source = f"{kind_set} (with {source})"
         got = ""
         if err["type"] not in ("missing", "extra_forbidden", "union_tag_not_found",
                                "union_tag_invalid"):

@@ -284,6 +284,9 @@ def _read_sweep_source(source: str | Path | Mapping[str, Any]
             raise SpecError([f"{name}: no such sweep file"])
         path = registry_path("sweeps", name)  # raises with the closest names
     data = read_yaml(path)
+    if data is None:
+        raise SpecError([f"{path}: the file is empty; expected a sweep mapping with base, "
+                         "axes, ..."])
     if not isinstance(data, dict):
         raise SpecError([f"{path}: expected a sweep mapping with base, axes, ...; got "
                          f"{type(data).__name__}"])

@@ -109,3 +109,13 @@ def test_a_terminated_calibration_stops_its_workers(tmp_path):
     assert not any(_alive(w) for w in workers)
     assert not list(tmp_path.glob("c.*"))
     assert os.path.exists(tmp_path / "runs.csv")
+
+
+def test_more_folds_than_runs_is_refused(tmp_path, capsys):
+    """--cv 100 on three runs had run 100 folds, 97 of them empty."""
+    out = tmp_path / "c.yaml"
+    assert main(["calibrate", "--runs", str(_runs(tmp_path)), "--out", str(out),
+                 "--cv", "100"]) == 2
+    assert capsys.readouterr().err == ("archsim calibrate: --cv 100: more folds than the 3 runs "
+                                       "to calibrate; expected at most 3 (or run: one run out)\n")
+    assert not out.exists()

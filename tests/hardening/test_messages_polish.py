@@ -327,3 +327,39 @@ def test_the_readme_sweep_filter_keeps_both_devices():
         results[device] = row
     a100, h100 = results["a100-sxm4-80gb"], results["h100-sxm5-80gb"]
     assert h100["tokens_per_s"] > 2 * a100["tokens_per_s"] and h100["mfu"] < a100["mfu"]
+
+
+def test_keys_a_kind_change_leaves_behind_blame_the_set_that_changed_it(tmp_path, capsys):
+    """The file's seq_len was right for training; --set workload.kind=inference made it
+    unknown, so the --set is named with the file."""
+    scenario = write_yaml(tmp_path / "s.yaml", SCENARIO)
+    assert main(["simulate", str(scenario), "--set", "workload.kind=inference"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (f"archsim simulate: --set workload.kind (with {scenario}): "
+                        "workload.seq_len: unknown key; expected one of: kind, cuda_graphs, "
+                        "batch, prompt_len, gen_len, dtype")
+    assert all(line.startswith(f"archsim simulate: --set workload.kind (with {scenario}): ")
+               for line in lines)
+
+
+def test_a_fast_sweep_says_which_points_ran_on_the_des(tmp_path, capsys):
+    """The fast path is training only: an inference base's points run on the DES, and the
+    summary line says so instead of a bare "engine fast"."""
+    sweep = write_yaml(tmp_path / "s.yaml", {"name": "inf-fast", "base": STATIC,
+                                              "engine": "fast",
+                                              "axes": {"workload.batch": [1, 2, 4]}})
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "r.csv"), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "engine fast; 3 inference/serving points on the DES, the fast path being training " \
+           "only)" in out
+    training = write_yaml(tmp_path / "t.yaml", sweep_mapping(engine="fast"))
+    assert main(["sweep", str(training), "--out", str(tmp_path / "t.csv"), "--workers", "1"]) == 0
+    assert "engine fast):" in capsys.readouterr().out
+
+
+def test_an_empty_sweep_file_says_it_is_empty(tmp_path, capsys):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("\n")
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "r.csv")]) == 2
+    assert capsys.readouterr().err == (f"archsim sweep: {sweep}: the file is empty; expected a "
+                                       "sweep mapping with base, axes, ...\n")

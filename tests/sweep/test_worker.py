@@ -31,7 +31,8 @@ def test_same_spec_as_load_scenario(ctx, overrides):
     ({"plan.tp": 0}, r"--set plan.tp: Input should be greater than or equal to 1 \(got 0\)"),
     ({"plan.schedule.x": 1}, r"<scenario>: plan.schedule: Input should be 'gpipe', '1f1b' or "
                              r"'interleaved'"),
-    ({"workload.kind": "inference"}, r"<scenario>: workload.seq_len: unknown key"),
+    ({"workload.kind": "inference"}, r"^--set workload.kind \(with <scenario>\): "
+                                     r"workload.seq_len: unknown key"),
     ({"workload.batches": 2}, r"--set workload.batches: unknown key"),
 ])
 def test_bad_values_get_load_scenario_messages(ctx, overrides, message):
