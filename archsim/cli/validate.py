@@ -76,6 +76,10 @@ def _make_folder(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.runs is not None:
+        if args.measured is not None:
+            raise SpecError([f"--runs {args.runs} and --measured {args.measured}: give one; "
+                             "both predict measured runs (a runs CSV, or an earlier validate "
+                             "report)"])
         return _validate_runs(args)
     if args.measured is not None:
         return _rescore(args)

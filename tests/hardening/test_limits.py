@@ -200,7 +200,7 @@ def test_serving_replicas_beyond_the_limit_are_refused():
 
 def test_plan_top_and_plan_space_are_bounded(capsys):
     assert main(["plan", "--top", "1000000000"]) == 2
-    assert capsys.readouterr().err == ("archsim plan: top 1000000000: expected at most 100 "
+    assert capsys.readouterr().err == ("archsim plan: --top 1000000000: expected at most 100 "
                                        "(each plan shown is simulated)\n")
     # 2999 micro-batches × the default space of GPT-3 175B on 1024 GPUs: tp 7 (1..64 dividing
     # 96 heads and 1024), pp 7, cp 4, sp 2, zero 4, recompute 3, schedules 1 + 7 = 8 →

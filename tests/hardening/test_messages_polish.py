@@ -363,3 +363,14 @@ def test_an_empty_sweep_file_says_it_is_empty(tmp_path, capsys):
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "r.csv")]) == 2
     assert capsys.readouterr().err == (f"archsim sweep: {sweep}: the file is empty; expected a "
                                        "sweep mapping with base, axes, ...\n")
+
+
+def test_validate_refuses_runs_and_measured_together(tmp_path, capsys):
+    """--measured was silently ignored beside --runs."""
+    runs, report = tmp_path / "runs.csv", tmp_path / "validation.json"
+    runs.write_text("run,kind,metric,measured,device,devices\n")
+    report.write_text("{}")
+    assert main(["validate", "--runs", str(runs), "--measured", str(report)]) == 2
+    assert capsys.readouterr().err == (f"archsim validate: --runs {runs} and --measured "
+                                       f"{report}: give one; both predict measured runs (a runs "
+                                       "CSV, or an earlier validate report)\n")

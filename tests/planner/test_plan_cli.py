@@ -53,7 +53,7 @@ def test_a_plan_that_does_not_divide_is_an_example_not_the_best(capsys):
 @pytest.mark.parametrize("args,message", [
     (["--axis", "tp"], "archsim plan: --axis 'tp': expected NAME=V1,V2,..., e.g. tp=4,8"),
     (["--axis", "zero=5"], "archsim plan: --axis zero: expected 0..3, got 5"),
-    (["--top", "0"], "archsim plan: top 0: expected at least 1"),
+    (["--top", "0"], "archsim plan: --top 0: expected at least 1"),
     (["--axis", "tp=4", "--axis", "tp=8"],  # the second had silently replaced the first
      "archsim plan: --axis 'tp=8': tp is already given (4); give its values in one --axis, "
      "e.g. tp=4,8"),
