@@ -46,3 +46,24 @@ def run_cli(*args: str, cwd: Path | None = None, limit_bytes: int | None = None,
     code = prefix + "import sys; from archsim.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd)
+
+
+LINUX_PROC = Path("/proc/self/task").is_dir()
+
+
+def children(pid: int) -> list[int]:
+    """The ids of ``pid``'s child processes (Linux /proc)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        out += [int(c) for c in text.split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie has exited; only its parent's wait is missing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_cases import HERE
+from hostile_cases import HERE, LINUX_PROC, alive, children
 
 from archsim.cli import main
 from archsim.cli.sweep import MIN_WORKER_CAP, WORKERS_PER_CPU
 from archsim.sweep.executors import default_workers
 
-LINUX_PROC = Path("/proc/self/task").is_dir()
 # three one-device training runs of a 2-layer model: the fit on all of them takes about a second
 RUNS = ("run,source,kind,metric,measured,device,devices,layers,hidden,heads,vocab,seq_len,"
         "global_batch,micro_batch\n"
@@ -43,20 +42,6 @@ def test_workers_are_bounded_like_sweeps(tmp_path, capsys):
     assert not out.exists()
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        out += [int(c) for c in text.split()]
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _wait_for(condition, timeout: float) -> None:
@@ -75,7 +60,7 @@ def _start(tmp_path: Path, workers: int) -> tuple[subprocess.Popen, list[int]]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     def busy() -> bool:
         assert proc.poll() is None, proc.communicate()[1]  # ended early: say why
-        return len(_children(proc.pid)) >= min(workers, 3)
+        return len(children(proc.pid)) >= min(workers, 3)
 
     try:
         _wait_for(busy, timeout=30)
@@ -84,7 +69,7 @@ def _start(tmp_path: Path, workers: int) -> tuple[subprocess.Popen, list[int]]:
         proc.kill()
         proc.wait()
         raise
-    return proc, _children(proc.pid)
+    return proc, children(proc.pid)
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="reads worker processes from /proc")
@@ -93,7 +78,7 @@ def test_fold_workers_die_with_a_killed_calibration(tmp_path):
     assert len(workers) == 2
     proc.kill()
     proc.wait()
-    _wait_for(lambda: not any(_alive(w) for w in workers), timeout=3)  # they used to stay
+    _wait_for(lambda: not any(alive(w) for w in workers), timeout=3)  # they used to stay
     assert proc.stderr.read() is not None  # no worker holds the pipe open: EOF comes
     assert not list(tmp_path.glob("c.*"))
 
@@ -106,7 +91,7 @@ def test_a_terminated_calibration_stops_its_workers(tmp_path):
     _, err = proc.communicate(timeout=5)
     assert proc.returncode == 128 + signal.SIGTERM
     assert err.splitlines()[-1] == "archsim: terminated (SIGTERM); nothing written"
-    assert not any(_alive(w) for w in workers)
+    assert not any(alive(w) for w in workers)
     assert not list(tmp_path.glob("c.*"))
     assert os.path.exists(tmp_path / "runs.csv")
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_cases import HERE, SCENARIO, sweep_mapping, write_yaml
+from hostile_cases import HERE, LINUX_PROC, SCENARIO, alive, children, sweep_mapping, write_yaml
 
 from archsim.cli import main
 from archsim.io import clean_stale, temp_path
@@ -19,24 +19,9 @@ from archsim.spec.errors import SpecError
 from archsim.sweep import read_results
 from archsim.sweep.store import open_store
 
-LINUX_PROC = Path("/proc/self/task").is_dir()
 SLOW_AXES = {"plan.tp": [1, 2, 4, 8], "workload.global_batch": [16 * i for i in range(1, 9)]}
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text() if (task / "children").exists() else ""
-        out += [int(c) for c in text.split()]
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
 def _start_slow_sweep(tmp_path: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -62,13 +47,13 @@ def test_workers_die_with_a_killed_sweep(tmp_path):
     out = tmp_path / "r.csv"
     proc = _start_slow_sweep(tmp_path, out, "--workers", "2")
     try:
-        _wait_for(lambda: len(_children(proc.pid)) == 2 and _rows(out) >= 1)
-        workers = _children(proc.pid)
+        _wait_for(lambda: len(children(proc.pid)) == 2 and _rows(out) >= 1)
+        workers = children(proc.pid)
     finally:
         proc.kill()
         proc.wait()
     t0 = time.monotonic()
-    _wait_for(lambda: not any(_alive(w) for w in workers), timeout=10)
+    _wait_for(lambda: not any(alive(w) for w in workers), timeout=10)
     assert time.monotonic() - t0 < 5  # each checks every 0.5 s; they used to run > 10 min
 
 
