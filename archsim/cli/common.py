@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,8 +38,10 @@ def probe_folder(folder: Path, label: str) -> None:
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
-        raise SpecError([f"{label}: folder {folder} is not writable: {os_reason(exc)}"]) \
-            from None
+        # a folder that exists yet answers "no such file" (/proc, /sys) takes no new files
+        reason = ("its file system does not take new files" if exc.errno == errno.ENOENT
+                  and folder.is_dir() else os_reason(exc))
+        raise SpecError([f"{label}: folder {folder} is not writable: {reason}"]) from None
     probe.unlink(missing_ok=True)
 
 

@@ -374,3 +374,12 @@ def test_validate_refuses_runs_and_measured_together(tmp_path, capsys):
     assert capsys.readouterr().err == (f"archsim validate: --runs {runs} and --measured "
                                        f"{report}: give one; both predict measured runs (a runs "
                                        "CSV, or an earlier validate report)\n")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_folder_that_takes_no_files_is_not_called_missing(capsys):
+    """/proc exists but refuses new files with ENOENT: the message had said "No such file or
+    directory" about a folder that is there."""
+    assert main(["simulate", "--out", "/proc/x.json"]) == 2
+    assert capsys.readouterr().err == ("archsim simulate: /proc/x.json: folder /proc is not "
+                                       "writable: its file system does not take new files\n")
