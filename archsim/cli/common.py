@@ -51,6 +51,10 @@ def check_outputs(outputs: Mapping[str, Path], reads: Mapping[str, Path | None])
     checked before any work."""
     seen: dict[str, Path] = {}
     for flag, path in outputs.items():
+        if str(path) == "-":  # it had written a file named "-"
+            raise SpecError([f"{flag} -: expected a file path; standard output is not an "
+                             "output file here (simulate, plan and capacity print JSON there "
+                             "with --json)"])
         for other, earlier in seen.items():
             if same_file(path, earlier):
                 raise SpecError([f"{other} and {flag} name the same file ({path})"])

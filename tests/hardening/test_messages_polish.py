@@ -383,3 +383,12 @@ def test_a_folder_that_takes_no_files_is_not_called_missing(capsys):
     assert main(["simulate", "--out", "/proc/x.json"]) == 2
     assert capsys.readouterr().err == ("archsim simulate: /proc/x.json: folder /proc is not "
                                        "writable: its file system does not take new files\n")
+
+
+def test_out_dash_is_not_a_file_named_dash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "--out", "-"]) == 2
+    assert capsys.readouterr().err == ("archsim simulate: --out -: expected a file path; "
+                                       "standard output is not an output file here (simulate, "
+                                       "plan and capacity print JSON there with --json)\n")
+    assert list(tmp_path.iterdir()) == []
