@@ -22,18 +22,15 @@ def check_cv(value: str) -> str:
 
 
 def check_workers(workers: int) -> None:
-    """``--workers`` as ``archsim sweep`` bounds it (archsim/cli/sweep.py): at least 1, at most
-    4 per CPU (at least 64); the folds never get more workers than there are folds."""
-    from archsim.cli.sweep import MIN_WORKER_CAP, WORKERS_PER_CPU
-    from archsim.sweep.executors import default_workers
+    """``--workers`` as ``archsim sweep`` bounds it: at least 1, at most the machine's cap of
+    local worker processes; the folds never get more workers than there are folds."""
+    from archsim.cli.sweep import too_many_workers
 
     if workers < 1:
         raise SpecError([f"--workers {workers}: expected at least 1"])
-    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
-    if workers > most:
-        raise SpecError([f"--workers {workers}: at most {most} local worker processes on this "
-                         f"machine ({WORKERS_PER_CPU} per CPU, at least {MIN_WORKER_CAP}); "
-                         "each is a Python process of about 100 MB"])
+    too_many = too_many_workers(workers)
+    if too_many:
+        raise SpecError([too_many])
 
 
 def run_calibration(args: argparse.Namespace) -> int:

@@ -57,15 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from archsim.io import write_text_atomic
     from archsim.planner import SearchSpace, search_plans
     from archsim.planner.render import render_plan_search
-    from archsim.planner.search import MAX_TOP
+    from archsim.planner.search import top_problems
     from archsim.spec.errors import SpecError
 
-    # the planner checks its ``top`` too; here the message names the flag
-    if args.top < 1:
-        raise SpecError([f"--top {args.top}: expected at least 1"])
-    if args.top > MAX_TOP:
-        raise SpecError([f"--top {args.top}: expected at most {MAX_TOP} (each plan shown is "
-                         "simulated)"])
+    bad_top = top_problems(args.top, "--top")  # before the scenario, naming the flag
+    if bad_top:
+        raise SpecError(bad_top)
     if args.out is not None:
         check_outputs({"--out": args.out}, {"the scenario": scenario_file(args.scenario)})
     space = SearchSpace.from_axes(parse_axes(args.axes))

@@ -20,6 +20,19 @@ WORKERS_PER_CPU = 4
 MIN_WORKER_CAP = 64
 
 
+def too_many_workers(workers: int) -> str | None:
+    """The problem with ``--workers`` above this machine's cap of local worker processes
+    (also ``calibrate --runs``'s), or None."""
+    from archsim.sweep.executors import default_workers
+
+    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
+    if workers <= most:
+        return None
+    return (f"--workers {workers}: at most {most} local worker processes on this machine "
+            f"({WORKERS_PER_CPU} per CPU, at least {MIN_WORKER_CAP}); each is a Python process "
+            "of about 100 MB")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a design-space sweep",
                        description="Run every point of a sweep file (a base scenario plus axes, "
@@ -62,11 +75,9 @@ def _executor(args: argparse.Namespace) -> Any:
         raise UsageError("give --scheduler ADDRESS or --dask local, not both")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
-    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
-    if args.workers is not None and args.workers > most and not args.scheduler:
-        raise UsageError(f"--workers {args.workers}: at most {most} local worker processes on "
-                         f"this machine ({WORKERS_PER_CPU} per CPU, at least {MIN_WORKER_CAP}); "
-                         "each is a Python process of about 100 MB")
+    too_many = too_many_workers(args.workers) if args.workers is not None else None
+    if too_many and not args.scheduler:
+        raise UsageError(too_many)
     workers = args.workers or default_workers()
     if args.scheduler:
         return DaskCluster(address=args.scheduler)

@@ -41,15 +41,20 @@ def search_plans(sc: ScenarioSpec, objective: str = "throughput", top: int = 5,
     return search_training(sc, objective, top, space, wall0)
 
 
+def top_problems(top: int, label: str = "top") -> list[str]:
+    """What is wrong with showing ``top`` plans (``label``: how the caller names it)."""
+    if top < 1:
+        return [f"{label} {top}: expected at least 1"]
+    if top > MAX_TOP:
+        return [f"{label} {top}: expected at most {MAX_TOP} (each plan shown is simulated)"]
+    return []
+
+
 def _check(sc: ScenarioSpec, objective: str, top: int) -> None:
     problems = []
     if objective not in OBJECTIVES:
         problems.append(f"objective {objective!r} is not one of: {', '.join(OBJECTIVES)}")
-    if top < 1:
-        problems.append(f"top {top}: expected at least 1")
-    elif top > MAX_TOP:
-        problems.append(f"top {top}: expected at most {MAX_TOP} (each plan shown is "
-                        "simulated)")
+    problems.extend(top_problems(top))
     kind = sc.workload.kind
     if kind not in ("training", "inference"):
         problems.append(f"workload.kind: the planner searches training and inference plans; "

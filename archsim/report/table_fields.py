@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from archsim.spec.errors import SpecError
+from archsim.spec.errors import SpecError, plural
 
 SIGNED = ("memory_headroom", "memory_headroom_bytes")
 
@@ -32,8 +32,7 @@ def check_cells(table: Any, path: Path, modes: tuple[str, ...]) -> None:
         if not bad:
             continue
         i, value = bad[0]
-        more = f" (and {len(bad) - 1} more row{'s' if len(bad) > 2 else ''})" \
-            if len(bad) > 1 else ""
+        more = f" (and {plural(len(bad) - 1, 'more row')})" if len(bad) > 1 else ""
         problems.append(f"{path}: {row_label(table, i)}, column {column}: {_show(value)}: expected "
                         f"{_problem(column, kind, value, modes)}{more}")
     if problems:

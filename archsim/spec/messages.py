@@ -224,12 +224,12 @@ def format_validation_error(exc: ValidationError, origins: Origins,
     """One line per problem; ``root`` is the spec the data was validated as (its keys are
     the ones an unknown key is told about)."""
     problems: list[str] = []
+    kind_set = origins.by_prefix.get(("workload", "kind"), "")  # a --set that changed the kind
     for err in _relevant(exc.errors()):
         loc = _clean(tuple(err["loc"]))
         msg, loc = _message(err, loc, root)
         section = err["type"] == "value_error" and spec_at(root, tuple(err["loc"])) is not None
         source, inner = origins.source_of(loc, section)
-        kind_set = origins.by_prefix.get(("workload", "kind"), "")
         if (err["type"] in ("extra_forbidden", "missing") and loc[:1] == ("workload",)
                 and kind_set.startswith("--set ") and not source.startswith("--set ")):
             # the file's key was right for its kind; the --set that changed the kind is not
