@@ -259,6 +259,9 @@ class StageCost:
         intermediates, so the peak is the hidden states in and out (2·e·T·h) plus the largest
         intermediate of a layer — QKV output, MLP up/gate/activation outputs, or (standard
         attention) the score matrix and its softmax — plus fp32 logits on the last stage.
+        An MoE layer's MLP term is the dense rule over the expert slots whose intermediates
+        exist at once: all T·top_k·capacity_factor of them under a grouped GEMM (the default),
+        one local expert's share of them when experts run one after another.
         """
         m, base = self.model, self.base
         e, tp = base.e, base.tp
@@ -266,8 +269,15 @@ class StageCost:
         ffn, mlp_tokens = m.ffn, float(tokens)
         if m.moe is not None:
             ffn = m.moe.expert_ffn_hidden or m.ffn
-            local = max(m.moe.experts // base.ep, 1)  # experts run one at a time
-            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor / local
+            # Balanced routing: this rank's experts receive T·top_k·capacity_factor token
+            # copies (with ep > 1 too: each ep rank brings T tokens, as in the op graph).
+            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor
+            if not base.moe_grouped:
+                # plan.moe_grouped_gemm false (eager per-expert loop: HF eager, Megatron's
+                # SequentialMLP): local experts run one after another and free their
+                # intermediates, so only one expert's share exists at a time. A grouped GEMM
+                # (vLLM fused_moe, TensorRT-LLM, Megatron grouped GEMM) holds them all.
+                mlp_tokens /= max(m.moe.experts // base.ep, 1)
         mlp = e * mlp_tokens * (ffn / tp) * (3.0 if m.mlp == "swiglu" else 2.0)
         attn = 0.0 if base.flash else 2.0 * e * scores
         logits = 4.0 * n_out * m.vocab / tp if self.last else 0.0
