@@ -24,7 +24,10 @@ as long as the load lasts; a finite stream can still drain and meet the SLO, whi
 SLO alone is not enough. A probe measured over the whole run (no steady-state window: the stream
 is too short for its latency, or the queue outgrew it) cannot show that it keeps up and does not
 pass. Each probe is a full serving simulation; the cheapest deployment over the tps tried is
-the row.
+the row. A row whose stream was too short to judge a cheaper deployment (a tp skipped, or a
+cheaper probe that served its arrivals in a window too short to resolve it) is accepted all the
+same, flagged ``possibly_oversized`` with ``notes`` that name them and the count that would
+judge them.
 
 Cost: devices × price per device-hour; per million output tokens it is the serving result's own
 ``cost_per_million_tokens_usd`` (price per hour / (3600 × output tokens/s in the steady-state
@@ -96,9 +99,17 @@ class CapacityRow:
     cost_per_million_tokens_usd: float | None = None
     probes: int = 0
     reason: str = ""
+    possibly_oversized: bool = False
+    """A cheaper deployment than the accepted one could not be judged: a tp skipped because the
+    stream is too short for any of its deployments to show that it keeps up, or a cheaper probe
+    that met the SLO and served enough of its arrivals in a window too short to show it keeps
+    up (``notes`` says which and the ``workload.arrival.count`` that would judge them)."""
+    notes: list[str] = field(default_factory=list)
+    """Caveats on an accepted row (also in the result's ``notes``, prefixed by the device)."""
     tried: list[dict[str, Any]] = field(default_factory=list)
     """Every probe: tp, replicas, devices, rate, attainment, p99s, $ per M tokens, the rate
-    basis, the share served, whether it kept up and passed (``met``), and why not."""
+    basis, the share served, whether it kept up and passed (``met``), and why not (with the
+    ``count_needed`` to judge it where the stream was too short)."""
     uncertainty: dict[str, Any] | None = None
     """The error bar of the accepted probe (archsim/accuracy.py)."""
     reproduce: list[str] = field(default_factory=list)
@@ -225,11 +236,12 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
             min(feasible, key=lambda r: r.devices or 0)
         best = pick.device
     unpriced = [n for n in names if load_spec_file("devices", n).price_per_hour is None]
+    notes = _notes(sc) + [f"{r.device}: {n}" for r in rows for n in r.notes]
     return {"rate_per_s": rate, "slo": slo, "scenario": sc.name, "model": sc.model.name,
             "source": scenario if isinstance(scenario, str) else None,
             "requests_per_probe": len(stream),
             "tp_pinned": tp, "scenario_tp": sc.plan.tp,
-            "keep_up_tolerance": KEEP_UP_TOLERANCE, "notes": _notes(sc),
+            "keep_up_tolerance": KEEP_UP_TOLERANCE, "notes": notes,
             "rows": [asdict(r) for r in rows], "best": best,
             "best_by": "cost per million tokens" if feasible and any(
                 r.cost_per_million_tokens_usd is not None for r in feasible) else "devices",
@@ -328,7 +340,50 @@ def _size_device(s: _Search, device: str) -> CapacityRow:
         row.price_per_device_hour_usd = price
         row.cost_per_hour_usd = d["cost_per_hour_usd"]
         row.cost_per_million_tokens_usd = d["cost_per_million_tokens_usd"]
+    row.notes = _unjudged(s, row, [x for x in shorts if x.tp * s.pp < devices],
+                          _deployment_cost(d, devices))
+    row.possibly_oversized = bool(row.notes)
     return row
+
+
+def _unjudged(s: _Search, row: CapacityRow, shorts: list[_Short],
+              accepted: tuple[float, int]) -> list[str]:
+    """Notes on the deployments that could be cheaper than the accepted one (``accepted``: its
+    _deployment_cost) but that the stream was too short to judge: tps skipped (``shorts``, a
+    replica of which holds fewer devices than the answer) and probes that met the SLO at a
+    lower cost and served enough of the arrivals (at least 1 − KEEP_UP_TOLERANCE) in a window
+    too short to resolve it. Either makes the answer possibly oversized: a longer stream may
+    accept the cheaper deployment. (A cheaper probe whose window shows it serving too little is
+    not counted: its best estimate is a growing queue, however wide the error.)"""
+    notes = []
+    if shorts:
+        tps = _and([str(x.tp) for x in shorts])
+        notes.append(f"possibly oversized: tp {tps} could not be judged and may be cheaper "
+                     f"than this answer ({_short_reason(s, shorts)})")
+    cheaper = [t for t in row.tried if t.get("count_needed") is not None
+               and t["served_share"] >= 1 - KEEP_UP_TOLERANCE
+               and _deployment_cost(t, t["devices"]) < accepted]
+    if cheaper:
+        by_tp: dict[int, list[int]] = {}
+        for t in sorted(cheaper, key=lambda t: (t["tp"], t["replicas"])):
+            by_tp.setdefault(t["tp"], []).append(t["replicas"])
+        which = ", ".join(_and([str(r) for r in reps])
+                          + f" replica{'s' if reps[-1] > 1 else ''} of tp {tp}"
+                          for tp, reps in by_tp.items())
+        one = len(cheaper) == 1
+        its, they, keep, window, them = ("its", "it", "keeps", "window", "it") if one else \
+            ("their", "they", "keep", "windows", "them")
+        notes.append(f"possibly oversized: {which} met the SLO at a lower cost and served at "
+                     f"least {_fmt_pct(1 - KEEP_UP_TOLERANCE)} of the requests arriving in "
+                     f"{its} steady-state {window}, but the stream is too short to show that "
+                     f"{they} {keep} up; at {its} latencies set workload.arrival.count to at "
+                     f"least {max(t['count_needed'] for t in cheaper):,} to judge {them}")
+    return notes
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _short_reason(s: _Search, shorts: list[_Short]) -> str:
@@ -336,26 +391,27 @@ def _short_reason(s: _Search, shorts: list[_Short]) -> str:
     tps = ", ".join(str(x.tp) for x in shorts)
     lo, hi = min(x.p99_e2e_s for x in shorts), max(x.p99_e2e_s for x in shorts)
     span = float(s.arrivals.max() - s.arrivals.min())
+    least = min(x.count_needed for x in shorts)
     return (f"tp {tps}: the stream is too short to show that any deployment keeps up: its "
             f"{s.arrivals.size:,} requests arrive within {_fmt_s(span)} at {s.rate:g} req/s, "
             f"and even served one at a time a replica's p99 end-to-end latency is "
             f"{_fmt_s(lo)}" + (f"–{_fmt_s(hi)}" if hi > lo else "") + ", too long for a "
             f"steady-state window that resolves a {_fmt_pct(KEEP_UP_TOLERANCE)} shortfall; set "
-            f"workload.arrival.count to at least {min(x.count_needed for x in shorts):,}"
-            + _count_at_slo(s))
+            f"workload.arrival.count to at least {least:,}" + _count_at_slo(s, least))
 
 
-def _count_at_slo(s: _Search) -> str:
+def _count_at_slo(s: _Search, least: int) -> str:
     """The count a stream needs if, under load, the latencies reach the SLO's limits (TTFT +
     TPOT × (output − 1) for the mean and the p99 output length): the top of the range the
-    one-at-a-time latencies start."""
+    one-at-a-time latencies start (``least``)."""
     ttft, tpot = s.slo["ttft_s"], s.slo["tpot_s"]
     if ttft is None or tpot is None:
         return " (more under load, where latencies are longer)"
     mean = ttft + tpot * (float(s.gens.mean()) - 1)
     p99 = ttft + tpot * (float(np.percentile(s.gens, 99)) - 1)
-    return (f", and up to about {count_needed(s.rate, mean, p99):,} if the latencies under "
-            "load reach the SLO's limits")
+    top = count_needed(s.rate, mean, p99)
+    return (f", and up to about {top:,} if the latencies under load reach the SLO's limits"
+            if top > least else "")
 
 
 def _deployment_cost(d: Mapping[str, Any], devices: int) -> tuple[float, int]:
@@ -386,9 +442,11 @@ def count_needed(rate: float, mean_e2e: float, p99_e2e: float) -> int:
 def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
     """Whether a serving result shows its deployment keeping up (module docstring): {keeps_up,
     share (served / arrived in the steady-state window), error (share_error), why (empty when
-    it keeps up)}."""
+    it keeps up), count_needed (where the window is too short to resolve the share: the
+    count_needed at this run's latencies, else None)}."""
     st = d.get("steady_state")
-    out: dict[str, Any] = {"keeps_up": False, "share": None, "error": None, "why": ""}
+    out: dict[str, Any] = {"keeps_up": False, "share": None, "error": None, "why": "",
+                           "count_needed": None}
     if not d.get("feasible") or not st:
         out["why"] = "infeasible"
         return out
@@ -414,6 +472,7 @@ def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
                                                   share < 1 - KEEP_UP_TOLERANCE):
         out["why"] = f"does not keep up: {served}, so its queue grows while the load lasts"
     elif sigmas > KEEP_UP_TOLERANCE:
+        out["count_needed"] = _needed(d, rate)
         out["why"] = (f"the stream is too short to show that it keeps up: {served}, a window "
                       f"of {_fmt_s(span)} that cannot resolve a "
                       f"{_fmt_pct(KEEP_UP_TOLERANCE)} shortfall" + _more(d, rate))
@@ -422,13 +481,21 @@ def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _more(d: Mapping[str, Any], rate: float) -> str:
-    """Advice: the count a stream needs for this probe's latencies (count_needed)."""
+def _needed(d: Mapping[str, Any], rate: float) -> int | None:
+    """The count a stream needs for this probe's latencies (count_needed), and more than the
+    probe's own requests, which were too few (count_needed assumes the nominal rate; a
+    Poisson stream that arrived faster spans less time)."""
     mean, p99 = d.get("e2e_latency_s"), d.get("e2e_p99_s")
     if not (rate and mean and p99):
-        return ""
-    return (f" (at these latencies set workload.arrival.count to at least "
-            f"{count_needed(rate, mean, p99):,})")
+        return None
+    return max(count_needed(rate, mean, p99), int(d.get("requests") or 0) + 1)
+
+
+def _more(d: Mapping[str, Any], rate: float) -> str:
+    """Advice: the count a stream needs for this probe's latencies (_needed)."""
+    n = _needed(d, rate)
+    return "" if n is None else f" (at these latencies set workload.arrival.count to at least " \
+        f"{n:,})"
 
 
 def served_alone(sc: ScenarioSpec) -> tuple[dict[str, Any], float]:
@@ -496,8 +563,8 @@ def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
 
     def record(r: int, d: dict[str, Any], at_rate: float | None, alone: bool) -> bool:
         slo_met = bool(d.get("feasible") and d.get("meets_slo"))
-        k = {"keeps_up": None, "share": None, "error": None, "why": ""} if alone else \
-            keeping_up(d)
+        k = {"keeps_up": None, "share": None, "error": None, "why": "",
+             "count_needed": None} if alone else keeping_up(d)
         up = k["keeps_up"]
         ok = slo_met and (alone or bool(up))
         st = d.get("steady_state") or {}
@@ -514,7 +581,9 @@ def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
                           "whole run" if st["whole_run"] else "steady state",
                           "served_share": k["share"], "share_error": k["error"],
                           "keeps_up": up, "met": ok,
-                          "why": k["why"] if slo_met and not up and not alone else ""})
+                          "why": k["why"] if slo_met and not up and not alone else "",
+                          "count_needed": k["count_needed"] if slo_met and not alone
+                          else None})
         return ok
 
     floor, gap = served_alone(_scenario(s.base, device, tp, s.pp, 1, s.rate, s.slo))
@@ -527,7 +596,8 @@ def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
                          if floor["infeasible_reasons"] else ""))
     mean, p99 = floor["e2e_latency_s"], floor["e2e_p99_s"]
     if not _resolvable(s.arrivals, mean, p99):
-        return None, _Short(tp, p99, count_needed(s.rate, mean, p99))
+        return None, _Short(tp, p99, max(count_needed(s.rate, mean, p99),
+                                         s.arrivals.size + 1))
 
     def probe(r: int) -> bool:
         if r not in results:

@@ -6,9 +6,13 @@ al. 2023 GPTQ / Lin et al. 2024 AWQ weight-only int4; Micikevicius et al. 2022 F
   their width plus one ``scale_dtype`` scale per ``group_size`` weights; GEMMs run at the 16-bit
   peak and pay the dequantization (2 vector FLOPs per weight: scale and convert).
 * W8A8 / FP8 (activations quantized too): GEMMs run at the device's int8 / fp8 peak, which the
-  device must have (else ``fallback`` or infeasible); GEMM activation inputs are 1 byte.
+  device must have (else ``fallback`` or infeasible); GEMM activation inputs are 1 byte, and
+  weights wider than the activations are stored at their width (quantized offline). Inference
+  that falls back keeps the narrow stored weights and converts them for each GEMM.
 * FP8 training: fp8 GEMMs, 16-bit weights and gradients, fp32 master weights and Adam moments,
   plus an fp8 copy of the weights (Transformer Engine keeps one): 17 bytes per parameter.
+  Training that falls back is the workload's own 16-bit training, the same run as without
+  compression (a fallback of another width is a reason it cannot run).
 Sparsity (Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks", NVIDIA 2:4):
 * 2:4 keeps half the weights plus 2 bits of position metadata each; weight GEMMs in the
   forward pass run ``sparsity.achieved_speedup`` (device profile) times faster; needs the
@@ -117,7 +121,23 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     if ab < eb:  # activations quantized: GEMMs at the int8 / fp8 peak
         matmul = a
         if wb > ab:
-            notes.append(f"weights quantized to {a} on the fly for {a} GEMMs")
+            # Activations narrower than the weights: the weights are narrowed too. Inference
+            # stores them so (W8A8 / FP8 as TensorRT-LLM SmoothQuant and FP8, vLLM's W8A8
+            # checkpoints and llama.cpp's Q8_0 ship them: quantized once, offline, then held
+            # and read at 1 byte); quantizing 16-bit weights on the fly would hold and read 2
+            # bytes each and still pay the conversion, which no such engine does. Training
+            # keeps its 16-bit weights and casts them each step (Transformer Engine's fp8 copy,
+            # counted by FP8 training below).
+            if training:
+                notes.append(f"weights cast to {a} each step for {a} GEMMs")
+            else:
+                scheme = "W8A8" if a == "int8" else a.upper()
+                given = f"weight_dtype {plan.weight_dtype}" if plan.weight_dtype else \
+                    "no weight_dtype"
+                notes.append(f"weights stored in {a} too ({scheme}; activation_dtype {a} with "
+                             f"{given}: the linear layers' weights quantized once, "
+                             f"offline, and held at {ab:g} byte each, as TensorRT-LLM, vLLM "
+                             "and llama.cpp load them)")
             w, wb = a, ab
         dequant = wb < ab  # e.g. W4A8
     elif wb < eb:
@@ -134,15 +154,28 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         if plan.kv_cache_dtype:
             notes.append("kv_cache_dtype has no effect on training")
     if not _supports(device, matmul):
-        if plan.fallback:
-            if fp8_training:  # 16-bit training after all: no fp8 GEMMs, no fp8 weight copy
-                notes = [n for n in notes if not n.startswith("FP8 training:")]
-                fp8_training = False
+        if plan.fallback and training:
+            # the workload's own mixed-precision training after all: weights stored, read and
+            # multiplied in its dtype, no fp8 GEMMs and no fp8 weight copy, the same run as
+            # without compression (archsim.accuracy.weight_dtype reads it so too). Keeping the
+            # fp8 weight width had read 1-byte weights in bf16 GEMMs, a step faster than bf16.
+            notes = [n for n in notes
+                     if not n.startswith(("FP8 training:", "weights cast to"))]
+            fp8_training = dequant = False
+            if BYTES_PER_ELEMENT[plan.fallback] != eb:
+                reasons.append(f"compression.fallback {plan.fallback}: training without "
+                               f"{matmul} falls back to the workload's {base} training; set "
+                               f"compression.fallback: {base}")
+            notes.append(f"{device.name} has no {matmul} tensor cores: computing in {base} "
+                         f"(compression.fallback: {plan.fallback}), the same training run as "
+                         "without compression")
+            w, wb, matmul = base, eb, base
+        elif plan.fallback:
             notes.append(f"{device.name} has no {matmul} tensor cores: computing in "
                          f"{plan.fallback} (compression.fallback)")
             matmul = plan.fallback
             # inference keeps its narrower stored weights and converts them for each GEMM
-            dequant = not training and wb < BYTES_PER_ELEMENT[matmul]
+            dequant = wb < BYTES_PER_ELEMENT[matmul]
         else:
             reasons.append(f"device {device.name} has no {matmul} support (its dtypes: "
                            f"{', '.join(device.peak)}); set compression.fallback (e.g. "

@@ -85,7 +85,9 @@ def capacity_sentence(cap: dict[str, Any]) -> str:
             f"{cap['rate_per_s']:g} requests/s{among}: {best['devices']} × {best['device']} "
             f"({best['replicas']} {plural} of tp {best['tp']}), "
             f"{fmt.money(best.get('cost_per_hour_usd'))} per hour, "
-            f"{fmt.money(best.get('cost_per_million_tokens_usd'))} per million output tokens.")
+            f"{fmt.money(best.get('cost_per_million_tokens_usd'))} per million output tokens"
+            + (" — possibly oversized: the request stream was too short to judge a cheaper "
+               "one (see the capacity plan's notes)." if best.get("possibly_oversized") else "."))
 
 
 def replica_scaling(inp: ReportInput, r: dict[str, Any], cap: dict[str, Any] | None
@@ -184,6 +186,8 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
                       + (f" No price in the profile of {', '.join(cap['unpriced'])}: sized, "
                          "not priced." if cap.get("unpriced") else ""))
     sec.text(capacity_sentence(cap))
+    if cap.get("notes"):
+        sec.bullets(cap["notes"])
     return sec
 
 

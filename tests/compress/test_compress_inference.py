@@ -289,3 +289,25 @@ def test_an_fp8_inference_workload_is_an_fp8_deployment():
     with pytest.raises(archsim.SpecError, match=r"workload\.dtype fp8 is an FP8 deployment"):
         archsim.load_scenario({**base, "workload": {**wl, "dtype": "fp8"},
                                "compression": {"kv_cache_dtype": "bf16"}})
+
+
+def test_int8_activations_alone_store_int8_weights_and_say_so():
+    """``activation_dtype: int8`` with no weight_dtype is W8A8 as TensorRT-LLM, vLLM and
+    llama.cpp run it: the linear layers' weights quantized once and stored in int8. It had
+    said "quantized to int8 on the fly" (16-bit weights held, converted for each GEMM) while
+    counting 1 byte per weight. Llama-2-7B: 6,476,267,520 layer parameters at 1 B plus the
+    embedding and head, 2 × 32000 × 4096 at 2 B = 7.0006e9 B, the explicit W8A8 plan's."""
+    alone = archsim.simulate("llama2-7b-inference-a100",
+                             {"compression": {"activation_dtype": "int8"}}).to_dict()
+    w8a8 = archsim.simulate("llama2-7b-inference-a100", {"compression": W8A8}).to_dict()
+    ends = 2 * 32000 * 4096
+    layers = 6_738_415_616 - ends
+    weights = alone["memory"]["breakdown"]["weights"]
+    assert weights == w8a8["memory"]["breakdown"]["weights"] == \
+        pytest.approx(layers + 2 * ends, rel=1e-3)
+    assert alone["tpot_s"] == w8a8["tpot_s"] and alone["ttft_s"] == w8a8["ttft_s"]
+    assert alone["compression"]["notes"][0] == (
+        "weights stored in int8 too (W8A8; activation_dtype int8 with no weight_dtype: the "
+        "linear layers' weights quantized once, offline, and held at 1 byte each, as "
+        "TensorRT-LLM, vLLM and llama.cpp load them)")
+    assert not any("on the fly" in n for n in alone["compression"]["notes"])

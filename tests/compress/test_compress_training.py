@@ -177,3 +177,55 @@ def test_student_larger_than_teacher_is_a_warning():
 def test_bad_compression_input(compression, message):
     with pytest.raises(SpecError, match=message):
         archsim.load_scenario({**LLAMA, "compression": compression})
+
+
+A100_TP8 = {"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 8},
+            "workload": {"kind": "training", "seq_len": 4096, "global_batch": 64},
+            "plan": {"tp": 8, "recompute": "none"}}
+FP8_FALLBACK = {"weight_dtype": "fp8", "activation_dtype": "fp8", "fallback": "bf16"}
+
+
+def _graph(compression):
+    from archsim.graph.export import build_graph
+    from archsim.plan.stage_costs import training_shape
+
+    sc = archsim.load_scenario({**A100_TP8, "compression": compression}, ["model.layers=1"])
+    comp = resolve_compression(sc) if compression else None
+    return build_graph(sc.model, training_shape(sc, compression=comp),
+                       optimizer=sc.workload.optimizer)
+
+
+def test_a_training_fallback_is_the_plain_bf16_run():
+    """FP8 training on A100s (no fp8) with fallback bf16 trains in bf16 everywhere: the same
+    run as without compression. It had kept the fp8 weight width, reading 1-byte weights in
+    bf16 GEMMs: a step faster than bf16 (13.161219 s vs 13.161791 s) and fc1 reading
+    67,371,008 B instead of 2 × (4096·4096 + 2 · 4096·2752) = 78,643,200 (tokens × hidden in,
+    the tp-8 shard of the gate and up projections, 2 × 11008 / 8 = 2752 wide, and its output;
+    the difference is its 11,272,192 weights × 1 B)."""
+    plain, fallback = _graph(None), _graph(FP8_FALLBACK)
+    assert fallback.nodes["L0.fc1"]["bytes"] == plain.nodes["L0.fc1"]["bytes"] == \
+        2 * (4096 * 4096 + 2 * 4096 * 2752)
+    assert list(fallback.nodes) == list(plain.nodes)
+    for name in plain.nodes:
+        assert dict(fallback.nodes[name]) == dict(plain.nodes[name]), name
+
+    bf16 = archsim.simulate(A100_TP8).to_dict()
+    r = archsim.simulate({**A100_TP8, "compression": FP8_FALLBACK}).to_dict()
+    assert r["step_time_s"] == bf16["step_time_s"]
+    assert r["memory"] == bf16["memory"]
+    block = r["compression"]
+    assert block["effects"]["weight_dtype"] == block["effects"]["matmul_dtype"] == "bf16"
+    assert block["effects"]["weight_bytes_per_element"] == 2.0
+    assert not block["effects"]["fp8_training"]
+    # nothing runs narrower than bf16, so nothing "stays bf16"
+    assert block["notes"] == [
+        "a100-sxm4-80gb has no fp8 tensor cores: computing in bf16 (compression.fallback: "
+        "bf16), the same training run as without compression"]
+
+
+def test_a_training_fallback_of_another_width_is_refused():
+    r = archsim.simulate({**A100_TP8, "compression": {**FP8_FALLBACK,
+                                                      "fallback": "fp32"}}).to_dict()
+    assert r["feasible"] is False
+    assert ("compression.fallback fp32: training without fp8 falls back to the workload's "
+            "bf16 training; set compression.fallback: bf16") in r["infeasible_reasons"]

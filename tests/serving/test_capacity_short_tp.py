@@ -1,0 +1,125 @@
+"""A cheaper deployment the stream was too short to judge is said on the accepted row, which is
+flagged possibly oversized (audit: Llama-2-7B at 30 req/s with 800 requests had answered 10
+A100s with no note, tp 1 skipped as too short to judge; 2000 requests answer 4)."""
+
+import math
+
+import pytest
+
+import archsim
+from archsim.capacity import plan_capacity, served_alone
+from archsim.cli.capacity import render
+
+# One replica holds one sequence at a time (max_num_seqs 1) and every request is the same: a
+# single server whose latency is that of one request served alone, L, and whose capacity is
+# 1 / L. The SLO is loose: only the keep-up check decides.
+SEQ = {"name": "seq", "model": "llama2-7b",
+       "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+       "workload": {"kind": "serving",
+                    "arrival": {"process": "uniform", "rate_per_s": 15.0, "count": 80},
+                    "prompt_len": 100, "gen_len": 20, "max_num_seqs": 1,
+                    "slo": {"ttft_s": 1000.0, "tpot_s": 1.0}}}
+H100 = ["h100-sxm5-80gb"]
+
+
+def _alone(tp: int) -> float:
+    d, _ = served_alone(archsim.load_scenario(SEQ, [f"plan.tp={tp}",
+                                                    "hardware.count=" + str(tp)]))
+    assert d["e2e_p99_s"] == pytest.approx(d["e2e_latency_s"], rel=1e-9)
+    return d["e2e_p99_s"]
+
+
+def _needed(rate: float, latency: float) -> int:
+    """The requests a stream needs to judge a deployment whose requests take ``latency``
+    (archsim.capacity.count_needed with mean = p99): a window of 2 standard errors
+    √(2 λ L) / (λ W) within 5% after one latency to fill."""
+    window = 2 * math.sqrt(2 * latency / rate) / 0.05
+    return math.ceil(rate * max(latency + window, latency / 0.75)) + 1
+
+
+def test_a_skipped_tp_is_said_and_flags_the_answer_possibly_oversized():
+    """At 15 req/s a replica of tp 1 serves a request alone in L1 ≈ 0.147 s and of tp 2 in
+    L2 ≈ 0.110 s. Judging tp 1 needs 15 × (L1 + 40·√(2·L1/15)) + 1 = 88 requests, tp 2 76;
+    80 evenly spaced ones (5.27 s) judge tp 2 only. tp 2 sustains 1 / L2 = 9.1 req/s per
+    replica: ⌈15 · L2⌉ = 2 replicas, 4 devices. tp 1 sustains 6.8: 2 replicas serve 90% < 95%
+    of the load, ⌈15 · L1⌉ = 3 do, on 3 devices — cheaper, and what 88 requests answer."""
+    l1, l2 = _alone(1), _alone(2)
+    assert (l1, l2) == (pytest.approx(0.1474, rel=0.05), pytest.approx(0.1100, rel=0.05))
+    n1, n2 = _needed(15, l1), _needed(15, l2)
+    assert (n1, n2) == (88, 76)
+    r1, r2 = math.ceil(15 * l1), math.ceil(15 * l2)
+    assert (r1, r2) == (3, 2) and r1 < 2 * r2  # tp 1 is the cheaper deployment
+    count = (n1 + n2) // 2  # long enough for tp 2, too short for tp 1
+
+    out = plan_capacity(SEQ, rate=15.0, devices=H100,
+                        overrides=[f"workload.arrival.count={count}"])
+    (row,) = out["rows"]
+    assert row["feasible"] and (row["tp"], row["replicas"]) == (2, r2)
+    assert row["possibly_oversized"]
+    (note,) = row["notes"]
+    assert note.startswith(
+        "possibly oversized: tp 1 could not be judged and may be cheaper than this answer "
+        f"(tp 1: the stream is too short to show that any deployment keeps up: its {count} "
+        f"requests arrive within {(count - 1) / 15:.3g} s at 15 req/s, and even served one at "
+        f"a time a replica's p99 end-to-end latency is {l1:.3g} s")
+    assert f"set workload.arrival.count to at least {n1}," in note
+    # in the result's notes, the CLI summary and the JSON, named by device
+    assert out["notes"] == [f"h100-sxm5-80gb: {note}"]
+    assert f"note: h100-sxm5-80gb: {note}" in render(out)
+    # and in the report's answer (its capacity section lists the notes)
+    from archsim.report.serving_capacity import capacity_sentence
+
+    assert capacity_sentence(out).endswith(
+        "— possibly oversized: the request stream was too short to judge a cheaper one "
+        "(see the capacity plan's notes).")
+
+    longer = plan_capacity(SEQ, rate=15.0, devices=H100,
+                           overrides=[f"workload.arrival.count={n1}"])
+    (row,) = longer["rows"]
+    assert (row["tp"], row["replicas"], row["devices"]) == (1, r1, r1)
+    assert not row["possibly_oversized"] and row["notes"] == [] and longer["notes"] == []
+
+
+def test_a_cheaper_probe_too_short_to_judge_flags_the_answer_possibly_oversized():
+    """Poisson arrivals at 12 req/s, tp 1 pinned: one replica (6.8 req/s) cannot keep up, two
+    (13.6 req/s) can. With 80 requests the two queue long enough that their window cannot
+    resolve a 5% shortfall, though it shows them serving what arrives; three are accepted
+    and the row says that two could be enough, with the count that judges them."""
+    sc = {**SEQ, "workload": {**SEQ["workload"], "arrival": {"process": "poisson",
+                                                             "rate_per_s": 12.0,
+                                                             "count": 80}}}
+    out = plan_capacity(sc, rate=12.0, devices=H100, tp=1)
+    (row,) = out["rows"]
+    assert (row["replicas"], row["devices"]) == (3, 3) and row["possibly_oversized"]
+    (two,) = [t for t in row["tried"] if t["replicas"] == 2]
+    assert two["slo_attainment"] == 1.0 and two["served_share"] >= 0.95 and not two["met"]
+    assert two["why"].startswith("the stream is too short to show that it keeps up")
+    (note,) = row["notes"]
+    assert note == (
+        "possibly oversized: 2 replicas of tp 1 met the SLO at a lower cost and served at "
+        "least 95.0% of the requests arriving in its steady-state window, but the stream is "
+        "too short to show that it keeps up; at its latencies set workload.arrival.count to "
+        f"at least {two['count_needed']:,} to judge it")
+    assert two["count_needed"] > 80
+    assert f"note: h100-sxm5-80gb: {note}" in render(out)
+    longer = plan_capacity(sc, rate=12.0, devices=H100, tp=1,
+                           overrides=[f"workload.arrival.count={two['count_needed']}"])
+    (row,) = longer["rows"]
+    assert (row["replicas"], row["devices"]) == (2, 2) and not row["possibly_oversized"]
+
+
+def test_advice_never_asks_for_fewer_requests_than_were_too_few():
+    """count_needed assumes the nominal rate; a Poisson stream that came faster spans less
+    time, and the 800-request Llama-2-7B stream had been told "at least 794". The advice is
+    now at least one more than the stream had."""
+    from archsim.capacity import count_needed, keeping_up
+
+    d = {"feasible": True, "offered_requests_per_s": 30.0, "requests": 800,
+         "e2e_latency_s": 0.5, "e2e_p99_s": 9.0, "completed_per_s_whole_run": 30.0,
+         "steady_state": {"start_s": 10.0, "end_s": 12.0, "requests_per_s": 30.0,
+                          "arrivals_in_window": 60, "whole_run": False}}
+    k = keeping_up(d)
+    assert k["why"].startswith("the stream is too short to show that it keeps up")
+    # 30 req/s, mean 0.5 s, p99 9 s: ⌈30 × max(9 + 2·√(2·0.5/30)/0.05, 9/0.75)⌉ + 1 = 491
+    assert count_needed(30, 0.5, 9.0) == 491 and k["count_needed"] == 801
+    assert k["why"].endswith("(at these latencies set workload.arrival.count to at least 801)")
