@@ -39,8 +39,12 @@ Metric definitions (each defined once, here):
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run;
-  training counts its tasks and the optimizer step as busy, the pipeline bubble, exposed
-  waits and the per-step framework overhead as idle.
+  the accelerators only (no host CPUs, NICs, switches or facility overhead / PUE). Training
+  counts its compute stream's time as busy — kernels, blocking collectives (their kernels
+  occupy the stream) and the optimizer step — and the pipeline bubble, waits for other
+  stages and the per-step framework overhead as idle; inference and serving count every
+  busy second, memory-bound decode included. TDP while busy is an upper bound: collectives
+  and memory-bound kernels draw less.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
 * ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps.
 * ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint

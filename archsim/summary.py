@@ -181,7 +181,9 @@ def energy_section(d: dict) -> list[str]:
     cost = d.get("cost_usd")
     energy = d.get("energy_joules")
     unit = "per step" if d["mode"] == "training" else "per run"
-    parts = [f"energy {human_energy(energy)} {unit}"]
+    # the scope and bound of the figure (archsim/result.py energy_joules)
+    parts = [f"energy {human_energy(energy)} {unit} (accelerators at TDP while busy: an "
+             "upper bound; host, network and PUE not included)"]
     parts.append("cost " + ("n/a (no price in the device profile)" if cost is None
                             else f"{usd(cost)} {unit}"))
     if d.get("cost_per_million_tokens_usd") is not None:

@@ -1,13 +1,14 @@
 """Regenerate the example reports under reports/ (the README's one command for them).
 
-    python scripts/make_example_reports.py [--out-root DIR] [--only NAME ...]
+    python scripts/make_example_reports.py [--out-root DIR] [--only NAME ...] [--workers N]
 
 Each example is one ``archsim report`` call on an input kept in reports/inputs/ (or a
 registry scenario in workloads/scenarios/); the sweep
 example first runs ``archsim sweep`` to (re)write its results table into <out-root>/inputs/,
 without the wall-clock columns that would change on every run (``drop_volatile``).
-Every report folder is replaced atomically (``--force``). Exit status: 0 when every report
-was written.
+Every report folder is replaced atomically (``--force``). ``--workers N`` builds up to N
+examples at once, each in its own process (they share no file). Exit status: 0 when every
+report was written.
 """
 
 from __future__ import annotations
@@ -70,29 +71,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-root", type=Path, default=ROOT / "reports",
                         help="folder to write the example reports into (default: reports/)")
     parser.add_argument("--only", nargs="+", choices=sorted(EXAMPLES), help="examples to build")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="examples built at once, one process each (default: 1)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers: {args.workers} must be at least 1")
     out_root = args.out_root.resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)  # inputs are named relative to the repository, as the reports show them
+    names = list(args.only or EXAMPLES)
+    if args.workers == 1 or len(names) == 1:
+        return max((build(name, out_root) for name in names), default=0)
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(min(args.workers, len(names)),
+                             mp_context=get_context("spawn")) as pool:
+        codes = list(pool.map(build, names, [out_root] * len(names)))
+    return max(codes, default=0)
+
+
+def build(name: str, out_root: Path) -> int:
+    """Build the example ``name`` under ``out_root`` (its sweep first, if it has one)."""
+    os.chdir(ROOT)
     from archsim.cli import main as archsim
 
-    status = 0
-    for name in args.only or EXAMPLES:
-        source, options, what = EXAMPLES[name]
-        if "{out}" in source:
-            table = out_root / source.removeprefix("{out}/")
-            table.parent.mkdir(exist_ok=True)
-            source = os.path.relpath(table, ROOT)
-        if name in SWEEPS:
-            if archsim(["sweep", SWEEPS[name], "--out", source, "--workers", "1",
-                        "--overwrite", "--no-progress"]) != 0:
-                status = 1
-                continue
-            drop_volatile(ROOT / source)
-        print(f"{name}: {what}", flush=True)
-        code = archsim(["report", source, "--out", str(out_root / name), "--force", *options])
-        status = status or code
-    return status
+    source, options, what = EXAMPLES[name]
+    if "{out}" in source:
+        table = out_root / source.removeprefix("{out}/")
+        table.parent.mkdir(exist_ok=True)
+        source = os.path.relpath(table, ROOT)
+    if name in SWEEPS:
+        if archsim(["sweep", SWEEPS[name], "--out", source, "--workers", "1",
+                    "--overwrite", "--no-progress"]) != 0:
+            return 1
+        drop_volatile(ROOT / source)
+    print(f"{name}: {what}", flush=True)
+    return archsim(["report", source, "--out", str(out_root / name), "--force", *options])
 
 
 if __name__ == "__main__":

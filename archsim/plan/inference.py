@@ -291,6 +291,10 @@ class StageCost:
                    self.activation_bytes(batch, batch * heads * context, batch))
 
 
+PASS_CACHE_SIZE = 1 << 16
+"""Forward passes an InferencePlan keeps the time of (a bounded cache: cleared when full)."""
+
+
 @dataclass
 class InferencePlan:
     """Everything the inference and serving simulations need about one model replica."""
@@ -316,6 +320,11 @@ class InferencePlan:
     """Of ``stage_params``, the embedding's and the output layer's (stored unquantized)."""
     _p2p: dict[int, list[float]] = field(default_factory=dict, repr=False)
     """tokens → send time at each stage boundary (cached)."""
+    _passes: dict[tuple, tuple[float, tuple[float, ...]]] = field(default_factory=dict,
+                                                                  repr=False)
+    """A forward pass's arguments → its seconds and each stage's own (cached, at most
+    PASS_CACHE_SIZE: a stream served one request at a time repeats the same single-sequence
+    decode steps over and over)."""
 
     @property
     def device(self) -> DeviceSpec:
@@ -373,6 +382,23 @@ class InferencePlan:
         each stage's own time (sends and its wait for the host excluded: an idle device) is
         added to its entry.
         """
+        key = (tokens, tuple(prefill), n_decode, sum_decode_kv, n_out)
+        hit = self._passes.get(key)
+        if hit is None:
+            if len(self._passes) >= PASS_CACHE_SIZE:
+                self._passes.clear()
+            busy = [0.0] * len(self.stages)
+            hit = self._passes[key] = (self._forward_s(tokens, prefill, n_decode,
+                                                       sum_decode_kv, n_out, busy),
+                                       tuple(busy))
+        if stage_busy is not None:
+            for s, t in enumerate(hit[1]):
+                stage_busy[s] += t
+        return hit[0]
+
+    def _forward_s(self, tokens: int, prefill: Sequence[tuple[int, int]], n_decode: int,
+                   sum_decode_kv: float, n_out: int, stage_busy: list[float]) -> float:
+        """:meth:`forward_s` computed."""
         total = 0.0
         for s, st in enumerate(self.stages):
             before = total
@@ -392,8 +418,7 @@ class InferencePlan:
                 total += wait
             if st.last:
                 total += st.iteration_overhead_s
-            if stage_busy is not None:
-                stage_busy[s] += total - before - wait
+            stage_busy[s] += total - before - wait
         return total + sum(self._boundaries(tokens)) if self.degrees.pp > 1 else total
 
     def stage_step(self, s: int, batch: int, q: int, kv: int, n_out: int) -> PhaseCost:

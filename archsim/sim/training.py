@@ -33,7 +33,8 @@ from archsim.sim.network import build_network
 class StageTimeline:
     stage: int
     compute_busy_s: float = 0.0
-    """Time the compute stream is busy (kernels plus blocking collectives)."""
+    """Time the compute stream is busy (kernels plus blocking collectives); the energy
+    counts it at TDP (archsim/metrics/common.py)."""
     blocking_comm_s: float = 0.0
     recompute_s: float = 0.0
     backward_end_s: float = 0.0

@@ -32,6 +32,9 @@ def test_summary_has_tables(capsys):
     for heading in ("step time", "MFU / HFU", "Memory per device", "Communication per device",
                     "pipeline bubble"):
         assert heading in text
+    # the energy figure says what it covers and that it is a bound
+    assert ("(accelerators at TDP while busy: an upper bound; host, network and PUE not "
+            "included)") in text
 
 
 def test_set_out_and_trace(tmp_path, capsys):

@@ -146,6 +146,25 @@ def test_energy_counts_the_tasks_and_the_optimizer_step_as_busy():
                                                rel=1e-9)
 
 
+def test_energy_counts_blocking_collectives_as_busy():
+    """Tensor parallelism without overlap: its all-reduces run on the compute stream, which
+    the energy counts at TDP (archsim/result.py: an upper bound), so the busy time is the
+    step less the framework's fixed cost; the bubble-free, dp-free step has nothing else."""
+    from archsim.spec.loader import load_spec_file
+
+    r = archsim.simulate({"model": "llama2-7b",
+                          "hardware": {"device": "h100-sxm5-80gb", "count": 8},
+                          "workload": {"kind": "training", "seq_len": 4096, "global_batch": 4,
+                                       "micro_batch": 1},
+                          "plan": {"tp": 8, "zero": 0}}).to_dict()
+    h100 = load_spec_file("devices", "h100-sxm5-80gb")
+    tb = r["time_breakdown"]
+    assert tb["exposed_comm_s"] > 0.05 * r["step_time_s"]  # the case tests something
+    busy = r["step_time_s"] - tb["overhead_s"]
+    assert r["energy_joules"] == pytest.approx(
+        8 * (busy * h100.tdp + tb["overhead_s"] * h100.idle_power), rel=1e-6)
+
+
 def test_overlapping_tp_collectives_hides_them_but_they_still_run():
     """tp_comm_overlap (with sp) hides the tensor-parallel all-gathers and reduce-scatters
     behind their GEMMs: the exposed communication drops, the network time and bytes of the

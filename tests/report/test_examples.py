@@ -26,8 +26,10 @@ SECTIONS = {
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("examples")
+    # two at once: a report is one Python process, and CI has two cores
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_example_reports.py"),
-                           "--out-root", str(out)], capture_output=True, text=True, timeout=300)
+                           "--out-root", str(out), "--workers", "2"],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
