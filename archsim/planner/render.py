@@ -52,6 +52,15 @@ SAME = 0.005
 """Relative gap below which the scenario's plan counts as as good as the best found."""
 
 
+def _fewer_devices(best: PlanRow, given: PlanRow) -> str:
+    """Where the best plan leaves devices of the scenario's plan out: its price counts only
+    the devices it runs on."""
+    used, had = best.result.get("devices"), given.result.get("devices")
+    if isinstance(used, int) and isinstance(had, int) and used < had:
+        return f" (on {used} of the {had} devices: the others taken as released, not idle)"
+    return ""
+
+
 def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
     """How the scenario's own plan compares with the best found, by the search's objective."""
     best = ps.best
@@ -60,7 +69,8 @@ def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
         mine = given.result.get("cost_per_million_tokens_usd")
         top = best.result.get("cost_per_million_tokens_usd")
         if mine and top and mine / top > 1 + SAME:
-            return f"the best plan costs {mine / top:.2f}× less per token"
+            fewer = _fewer_devices(best, given)
+            return f"the best plan costs {mine / top:.2f}× less per token{fewer}"
         return "no plan found costs less per token (within 0.5%): the scenario's plan is best"
     if ps.objective == "throughput":
         ratio = best.result["tokens_per_s"] / given.result["tokens_per_s"]

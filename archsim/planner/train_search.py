@@ -201,6 +201,11 @@ def search_training(sc: ScenarioSpec, objective: str, top: int, space: SearchSpa
                      "by the engine (archsim.plan.balance)")
     if not best_rows:
         notes.append("no plan in the space is feasible")
+    elif (used := best_rows[0].result.get("devices")) and used < cluster.total_devices:
+        # a placement may leave pools out: priced as released, not as idle hardware
+        notes.append(f"the best plan runs on {used} of the cluster's {cluster.total_devices} "
+                     f"devices: its cost and energy count those {used} only, as if the pools "
+                     "it leaves out were released (kept idle, they would still be paid for)")
     hw = ", ".join(f"{p.count}× {p.device.name}" for p in cluster.pools)
     timings = {"enumerate_s": t_enum - wall0, "bound_s": t_bound - t_enum,
                "simulate_s": t_sim - t_bound}

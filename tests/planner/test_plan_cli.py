@@ -136,6 +136,24 @@ def test_under_the_cost_objective_a_faster_plan_loses_on_price(capsys):
             assert losses[reason]["best_step_time_s"] > best["step_time_s"], reason
 
 
+def test_a_plan_that_leaves_pools_out_says_its_price_counts_only_what_it_uses(capsys):
+    """32 H100 + 32 A100, ranked by price: the cheapest plan keeps to one pool (the 32 H100s;
+    a placement may leave pools out) and is priced on those 32 — as if the other pool were
+    released, which the output must say, beside the comparison with the scenario's own plan
+    on all 64."""
+    axes = ["--axis", "tp=1", "--axis", "cp=1", "--axis", "zero=1", "--axis",
+            "recompute=none", "--axis", "schedule=1f1b"]
+    assert main(["plan", "gpt3-18b-hetero-h100-a100", "--objective", "cost", "--top", "1",
+                 *axes]) == 0
+    text = capsys.readouterr().out
+    assert "stages h100×1" in text  # the best plan runs on the H100 pool alone
+    assert ("note: the best plan runs on 32 of the cluster's 64 devices: its cost and energy "
+            "count those 32 only, as if the pools it leaves out were released (kept idle, "
+            "they would still be paid for)") in text
+    assert "less per token (on 32 of the 64 devices: the others taken as released, not " \
+        "idle)" in text
+
+
 def test_mixed_device_memory_says_of_which_device():
     """On a cluster of several device types the memory column is the stage that fills its
     device most: 5.81 GiB on a 16 GiB TPU is fuller than 28.5 GiB on an 80 GiB H100, and the
