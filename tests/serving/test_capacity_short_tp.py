@@ -5,20 +5,14 @@ A100s with no note, tp 1 skipped as too short to judge; 2000 requests answer 4).
 import math
 
 import pytest
+from single_server import single_server
 
 import archsim
 from archsim.capacity import plan_capacity, served_alone
 from archsim.cli.capacity import render
 
-# One replica holds one sequence at a time (max_num_seqs 1) and every request is the same: a
-# single server whose latency is that of one request served alone, L, and whose capacity is
-# 1 / L. The SLO is loose: only the keep-up check decides.
-SEQ = {"name": "seq", "model": "llama2-7b",
-       "hardware": {"device": "h100-sxm5-80gb", "count": 1},
-       "workload": {"kind": "serving",
-                    "arrival": {"process": "uniform", "rate_per_s": 15.0, "count": 80},
-                    "prompt_len": 100, "gen_len": 20, "max_num_seqs": 1,
-                    "slo": {"ttft_s": 1000.0, "tpot_s": 1.0}}}
+# a single server (single_server.py): latency L of one request served alone, capacity 1 / L
+SEQ = single_server(rate_per_s=15.0, count=80)
 H100 = ["h100-sxm5-80gb"]
 
 

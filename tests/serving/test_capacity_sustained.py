@@ -4,6 +4,7 @@ its latency floor one request at a time, and says what it did not size (audit fi
 import math
 
 import pytest
+from single_server import single_server
 
 import archsim
 from archsim.capacity import (
@@ -20,16 +21,9 @@ from archsim.cli.capacity import render
 from archsim.metrics.inference_summary import serving_lines
 from archsim.spec.errors import SpecError
 
-# One replica that holds one sequence at a time (max_num_seqs 1) serving identical requests:
-# a single server whose capacity is 1 / (one request's end-to-end latency served alone). The
-# SLO is loose enough that a drained backlog still meets it, as in the audit's 20,000 req/s
-# case: only the keep-up check can reject it.
-SEQ = {"name": "seq", "model": "llama2-7b",
-       "hardware": {"device": "h100-sxm5-80gb", "count": 1},
-       "workload": {"kind": "serving",
-                    "arrival": {"process": "uniform", "rate_per_s": 1.0, "count": 400},
-                    "prompt_len": 100, "gen_len": 20, "max_num_seqs": 1,
-                    "slo": {"ttft_s": 1000.0, "tpot_s": 1.0}}}
+# a single server (single_server.py); its loose SLO lets a drained backlog meet it, as in the
+# audit's 20,000 req/s case: only the keep-up check can reject it
+SEQ = single_server(rate_per_s=1.0, count=400)
 
 
 def _window(served_rps, arrivals, start=10.0, end=30.0, mean_e2e=2.0, whole=False):
