@@ -17,9 +17,10 @@ Sparsity (Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks", NVIDIA
 * 2:4 keeps half the weights plus 2 bits of position metadata each; weight GEMMs in the
   forward pass run ``sparsity.achieved_speedup`` (device profile) times faster; needs the
   device's sparse tensor cores for the GEMM dtype.
-* unstructured at ratio r is stored as values + ``index_bits`` column indices; no device in
-  hardware_profiles/ has unstructured-sparse GEMM kernels, so compute and GEMM traffic stay
-  dense — the result says so.
+* unstructured at ratio r: no device in hardware_profiles/ has unstructured-sparse GEMM
+  kernels, so the weights are held dense with their zeros and memory, compute and GEMM traffic
+  stay dense; the result says so, with the size a compressed file (values + ``index_bits``
+  column indices) would have on disk.
 Structured pruning removes heads, FFN width or layers: a smaller model, simulated as such.
 """
 
@@ -203,17 +204,18 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
                 notes.append("2:4 keeps exactly half of the weights; ratio is ignored")
             read_bytes = storage = 0.5 * (wb + TWO_FOUR_METADATA_BYTES) + scales
         else:
+            # Held dense, zeros and all: the GEMMs (cuBLAS, TensorRT-LLM, vLLM) multiply dense
+            # weights, and a compressed copy in memory would need a kernel that reads it
+            # (Flash-LLM's load-as-sparse, Xia et al. 2023) or a dense copy made before each
+            # GEMM, neither modelled. Memory had counted the compressed size while the GEMMs
+            # read dense weights that were never held.
             sparse = (1 - sp.ratio) * (wb + sp.index_bits / 8)
-            if sparse < wb:
-                storage = sparse + scales
-                notes.append(f"unstructured sparsity {sp.ratio:g}: weights stored in a "
-                             f"compressed format ({storage:.3g} B per weight); compute and "
-                             f"GEMM traffic stay dense ({device.name} has no unstructured-"
-                             "sparse kernels)")
-            else:
-                notes.append(f"unstructured sparsity {sp.ratio:g}: a compressed format "
-                             f"({sparse:.3g} B per weight) is not smaller than dense; "
-                             "weights stay dense, compute stays dense")
+            smaller = (f"a compressed file ({sparse + scales:.3g} B per weight) is smaller on "
+                       "disk, not in device memory" if sparse < wb else
+                       f"a compressed format ({sparse:.3g} B per weight) would not be smaller")
+            notes.append(f"unstructured sparsity {sp.ratio:g}: weights held dense with their "
+                         f"zeros; memory, compute and GEMM traffic as dense ({device.name} "
+                         f"has no unstructured-sparse kernels; {smaller})")
 
     kv = plan.kv_cache_dtype
     if plan.distill is not None:
