@@ -19,6 +19,10 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archsim.spec.device import DeviceSpec
 
 DEVICES = {"A100-SXM4-80GB": "a100-sxm4-80gb", "A100-SXM4-40GB": "a100-sxm4-40gb",
            "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
@@ -78,12 +82,16 @@ def best_for(device: str, dtype: str) -> Best | None:
     return found[1] if found is not None else None
 
 
-def best_source(device: str, dtype: str) -> tuple[str, Best] | None:
+def best_source(device: str, dtype: str, spec: DeviceSpec | None = None
+                ) -> tuple[str, Best] | None:
     """(the device whose runs set it, the best) for ``device`` and ``dtype``: the higher of
     its own runs' and those of its in-situ sibling (``insitu.prior_from``: the same compute
-    die and peak, e.g. the H200's H100), else None."""
+    die and peak, e.g. the H200's H100), else None. ``spec``: the device's profile where the
+    scenario has it (a profile from a file is not in the registry the name is looked up in)."""
     key = "fp8" if dtype == "fp8" else "bf16"
-    found = [(d, best_published()[(d, key)]) for d in (device, _sibling(device))
+    sibling = _sibling(device) if spec is None else \
+        (spec.insitu.prior_from if spec.insitu is not None else None)
+    found = [(d, best_published()[(d, key)]) for d in (device, sibling)
              if d is not None and (d, key) in best_published()]
     if not found:
         return None
@@ -106,11 +114,13 @@ def best_any(dtype: str, kind: str | None = None) -> tuple[str, Best] | None:
     return max(found, key=lambda f: f[1].mfu) if found else None
 
 
-def caution(device: str, dtype: str, mfu: float, hfu: float | None = None) -> str | None:
+def caution(device: str, dtype: str, mfu: float, hfu: float | None = None,
+            spec: DeviceSpec | None = None) -> str | None:
     """Why a predicted MFU (HFU) of ``device`` is above any published run, or None: against
     its own runs or its sibling's (:func:`best_source`), else — for an accelerator — the best
-    of any device in that dtype."""
-    found = best_source(device, dtype)
+    of any device in that dtype. ``spec``: the device's profile where the caller has it (a
+    device defined in the user's own file has no registry entry to read its kind from)."""
+    found = best_source(device, dtype, spec)
     if found is not None:
         source, top = found
         same = "" if source == device else f"; the compute die of {device}"
@@ -121,7 +131,7 @@ def caution(device: str, dtype: str, mfu: float, hfu: float | None = None) -> st
             return (f"HFU {100 * hfu:.1f}% is above the best published {source} run "
                     f"({100 * top.hfu:.1f}%, {top.hfu_run}{same})")
         return None
-    kind = _kind(device)
+    kind = spec.kind if spec is not None else _kind(device)
     if kind not in ACCELERATORS:
         return None
     anywhere = best_any(dtype, kind)

@@ -249,3 +249,41 @@ def test_a_corpus_run_predicted_no_faster_than_measured_is_not_flagged():
         checked += 1
         assert d["uncertainty"]["above_published"] == [], (ld.run.id, d["mfu"])
     assert checked >= 20
+
+
+def test_a_device_from_the_users_own_file_is_held_to_the_published_utilisation(tmp_path):
+    """The H100's datasheet profile without its in-situ block, in the user's own file (how a
+    new accelerator is added): its kernels run at isolated micro-benchmark speed with no fixed
+    costs, so Llama-2-7B trains faster than on the calibrated H100 — and the result says why
+    and cautions against an MFU above the best published GPU run (MPT-7B on A100s, 64.2%).
+    The check had looked the device's kind up by name in the registry, where a file's device
+    is not, and said nothing."""
+    import yaml
+
+    from archsim.spec.registry import load_registry_mapping
+
+    profile = dict(load_registry_mapping("devices", "h100-sxm5-80gb")[0])
+    profile.pop("insitu")
+    profile["name"] = "myh100"
+    path = tmp_path / "myh100.yaml"
+    path.write_text(yaml.safe_dump(profile))
+
+    def run(device: str) -> dict:
+        return archsim.simulate({
+            "model": "llama2-7b", "hardware": {"device": device, "count": 8},
+            "workload": {"kind": "training", "seq_len": 4096, "global_batch": 64,
+                         "micro_batch": 1, "dtype": "bf16"},
+            "plan": {"zero": 1}}).to_dict()
+
+    mine, h100 = run(str(path)), run("h100-sxm5-80gb")
+    assert mine["step_time_s"] < h100["step_time_s"]
+    assert mine["mfu"] > 0.642
+    (claim,) = mine["uncertainty"]["above_published"]
+    assert claim.startswith(f"MFU {100 * mine['mfu']:.1f}% is above the best published run on "
+                            "any GPU (64.2%, mpt-7b_A100-SXM4-80GB_amp_bf16_s2048_g8 on "
+                            "a100-sxm4-80gb)")
+    assert any(line.startswith("myh100: no in-situ parameters (insitu): its kernels run at "
+                               "isolated micro-benchmark speed")
+               for line in mine["uncertainty"]["out_of_range"])
+    assert not any("no in-situ parameters" in line
+                   for line in h100["uncertainty"]["out_of_range"])
