@@ -69,6 +69,8 @@ class Shape:
     kv_cache: bool = False
     """Decode/prefill with a KV cache: attention reads K and V of ``kv_seq`` tokens from it."""
     kv_dtype: str | None = None
+    kv_element_bytes: float | None = None
+    """Bytes per KV-cache element with its quantization scales (None: ``kv_dtype``'s width)."""
     moe_grouped: bool = True
     """MoE experts as grouped kernels (``plan.moe_grouped_gemm``): experts after the first
     carry ``Op.grouped``."""
@@ -93,6 +95,8 @@ class Shape:
 
     @property
     def kve(self) -> float:
+        if self.kv_element_bytes is not None:
+            return self.kv_element_bytes
         return BYTES_PER_ELEMENT[self.kv_dtype or self.dtype]
 
     @property

@@ -50,6 +50,8 @@ class Compression:
     """Bytes per weight element held in memory."""
     matmul_dtype: str | None = None
     kv_dtype: str | None = None
+    kv_bytes: float | None = None
+    """Bytes per KV-cache element with its scales (None: the KV dtype's width)."""
     sparse_speedup: float = 1.0
     dequant: bool = False
     fp8_training: bool = False
@@ -233,8 +235,18 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
         shape["sparse_speedup"] = speedup
     if dequant:
         shape["dequant"] = True
+    kv_bytes = None
     if kv and not training:
         shape["kv_dtype"] = kv
+        if kv == "int4":
+            # A 4-bit KV cache is quantized per head and token, asymmetric: an fp16 scale and
+            # zero point for each head_dim elements (LMDeploy's kv int4; QServe's KV4 is per
+            # head too); int8/fp8 caches take one per-tensor scale (TensorRT-LLM, vLLM)
+            kv_bytes = BYTES_PER_ELEMENT["int4"] + 2 * 2.0 / model.d_head
+            shape["kv_element_bytes"] = kv_bytes
+            notes.append(f"int4 KV cache: {kv_bytes:.4g} B per element, an fp16 scale and "
+                         f"zero point per head and token ({model.d_head} elements) beside "
+                         "the 4-bit values")
     ends_unquantized = False
     quantizes = "weight_dtype" in shape or "matmul_dtype" in shape
     if quantizes:
@@ -256,6 +268,7 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
                      "only the decoder layers' linears)")
     return Compression(model=model, weight_dtype=w, weight_bytes=read_bytes,
                        weight_storage_bytes=storage, matmul_dtype=matmul, kv_dtype=kv,
+                       kv_bytes=kv_bytes,
                        sparse_speedup=speedup, dequant=dequant, fp8_training=fp8_training,
                        ends_unquantized=ends_unquantized,
                        notes=tuple(notes), reasons=tuple(reasons), warnings=tuple(warnings),

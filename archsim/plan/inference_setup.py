@@ -101,7 +101,8 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     comp = resolve_compression(sc, device)
     fields = dict(comp.shape_fields)
     storage = comp.weight_storage_bytes if comp.weight_storage_bytes is not None else e
-    kv = BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
+    kv = comp.kv_bytes if comp.kv_bytes is not None else \
+        BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
     return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
                      notes=comp.notes, reasons=comp.reasons,
                      base_bytes=e if comp.ends_unquantized else None)

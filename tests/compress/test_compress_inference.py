@@ -311,3 +311,25 @@ def test_int8_activations_alone_store_int8_weights_and_say_so():
         "linear layers' weights quantized once, offline, and held at 1 byte each, as "
         "TensorRT-LLM, vLLM and llama.cpp load them)")
     assert not any("on the fly" in n for n in alone["compression"]["notes"])
+
+
+def test_an_int4_kv_cache_counts_its_scales_and_zero_points():
+    """A 4-bit KV cache is quantized per head and token with an fp16 scale and zero point
+    (LMDeploy's kv int4): Llama-2-7B caches 2 · 32 layers · 32 heads · (128 · 0.5 + 2 · 2) B =
+    139,264 B per token, not the bare 131,072 of 4-bit values; an fp8 cache keeps one
+    per-tensor scale, 2 · 32 · 32 · 128 · 1 = 262,144 B."""
+    import archsim
+
+    def per_token(kv: str) -> dict:
+        return archsim.simulate({
+            "model": "llama2-7b", "hardware": {"device": "h100-sxm5-80gb", "count": 1},
+            "workload": {"kind": "inference", "batch": 8, "prompt_len": 2048, "gen_len": 128,
+                         "dtype": "bf16"},
+            "compression": {"kv_cache_dtype": kv}}).to_dict()
+
+    int4, fp8 = per_token("int4"), per_token("fp8")
+    assert int4["kv_cache_bytes_per_token"] == 2 * 32 * 32 * (128 * 0.5 + 2 * 2)
+    assert fp8["kv_cache_bytes_per_token"] == 2 * 32 * 32 * 128
+    assert int4["compression"]["notes"] == [
+        "int4 KV cache: 0.5312 B per element, an fp16 scale and zero point per head and token "
+        "(128 elements) beside the 4-bit values"]
