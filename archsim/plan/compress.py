@@ -123,6 +123,12 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     fp8_training = dequant = False
     if ab < eb:  # activations quantized: GEMMs at the int8 / fp8 peak
         matmul = a
+        if a == "int4" and not training:
+            # round-to-nearest W4A4 loses most of an LLM's accuracy; rotations that spread the
+            # activation outliers recover it (Ashkboos et al. 2024, QuaRot, arXiv:2404.00456)
+            notes.append("4-bit activations: the model's accuracy depends on how the "
+                         "activation outliers are handled (rotations such as QuaRot's); archsim "
+                         "simulates speed and memory, not model quality")
         if wb > ab:
             # Activations narrower than the weights: the weights are narrowed too. Inference
             # stores them so (W8A8 / FP8 as TensorRT-LLM SmoothQuant and FP8, vLLM's W8A8

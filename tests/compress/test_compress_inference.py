@@ -333,3 +333,20 @@ def test_an_int4_kv_cache_counts_its_scales_and_zero_points():
     assert int4["compression"]["notes"] == [
         "int4 KV cache: 0.5312 B per element, an fp16 scale and zero point per head and token "
         "(128 elements) beside the 4-bit values"]
+
+
+def test_w4a4_says_its_accuracy_is_not_simulated():
+    """W4A4 runs at the A100's int4 tensor-core peak; round-to-nearest 4-bit activations lose
+    most of an LLM's accuracy unless their outliers are rotated away (QuaRot), which archsim
+    cannot tell: the result says so beside its speed-up."""
+    import archsim
+
+    d = archsim.simulate({
+        "model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb", "count": 1},
+        "workload": {"kind": "inference", "batch": 1, "prompt_len": 128, "gen_len": 8},
+        "compression": {"weight_dtype": "int4", "activation_dtype": "int4"}}).to_dict()
+    assert d["feasible"]
+    assert d["compression"]["notes"][0] == (
+        "4-bit activations: the model's accuracy depends on how the activation outliers are "
+        "handled (rotations such as QuaRot's); archsim simulates speed and memory, not model "
+        "quality")
