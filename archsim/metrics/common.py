@@ -16,6 +16,26 @@ from archsim.spec.scenario import ScenarioSpec
 DEFAULT_IDLE_FRACTION = 0.2
 
 
+TIGHT_MEMORY_SHARE = 0.95
+"""Share of a device's memory above which a plan that fits says how little it left (a
+judgement: the runtime reserve is the only allowance, and the caching allocator's
+fragmentation and communication buffers are not modelled)."""
+
+
+def tight_memory_note(worst: dict[str, Any]) -> str | None:
+    """A note for the busiest stage's memory (``peak_bytes``, ``capacity_bytes``, ``other``:
+    the runtime reserve) where it fits with less than 1 − TIGHT_MEMORY_SHARE to spare."""
+    from archsim.textfmt import human_bytes
+
+    peak, capacity = worst["peak_bytes"], worst["capacity_bytes"]
+    if not TIGHT_MEMORY_SHARE * capacity < peak <= capacity:
+        return None
+    return (f"memory: stage {worst['stage']} fills {100 * peak / capacity:.1f}% of its "
+            f"{human_bytes(capacity)} per device; the runtime reserve "
+            f"({human_bytes(worst['other'])}) is the only allowance, and the allocator's "
+            "fragmentation and communication buffers, not modelled, may not fit beside it")
+
+
 def base_result(sc: ScenarioSpec, mode: str) -> dict[str, Any]:
     cluster = sc.cluster
     return {

@@ -36,7 +36,13 @@ from typing import Any
 
 from archsim.cost.comm import collective_time
 from archsim.cost.compute import bound_by, compute_time, matmul_peak
-from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.metrics.common import (
+    base_result,
+    cost_usd,
+    energy_joules,
+    infeasible_result,
+    tight_memory_note,
+)
 from archsim.plan.inference import (
     Degrees,
     InferencePlan,
@@ -356,7 +362,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         "energy_per_token_j": energy / tokens,
         "cost_usd": cost,
         "cost_per_million_tokens_usd": None if cost is None else cost / tokens * 1e6,
-        "notes": list(iplan.precision.notes) + _host_notes(host_waits, e2e),
+        "notes": (list(iplan.precision.notes) + _host_notes(host_waits, e2e)
+                  + [n for n in [tight_memory_note(worst)] if n]),
         "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
     })
     return Result(result, spans=tl.spans)

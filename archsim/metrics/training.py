@@ -15,7 +15,13 @@ from archsim.cost.compute import matmul_peak
 from archsim.cost.gradients import gradient_path
 from archsim.cost.host import host_wait_s
 from archsim.cost.insitu import factors
-from archsim.metrics.common import base_result, cost_usd, energy_joules, infeasible_result
+from archsim.metrics.common import (
+    base_result,
+    cost_usd,
+    energy_joules,
+    infeasible_result,
+    tight_memory_note,
+)
 from archsim.plan.balance import Balance, resolve_pipeline
 from archsim.plan.compress import resolve_compression
 from archsim.plan.io import checkpointing, data_loading, io_block
@@ -242,6 +248,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "sim": {"events": tl.events, "wall_s": time.perf_counter() - wall0, "engine": "des"},
     })
     notes = plan_notes(sc)
+    if tight := tight_memory_note(worst):
+        notes.append(tight)
     if notes:
         result["notes"] = notes
     cost = result["cost_usd"]
