@@ -9,6 +9,7 @@ from typing import Any
 from archsim.result import RESULT_VERSION, Result, empty_communication, empty_memory
 from archsim.spec.device import DeviceSpec
 from archsim.spec.scenario import ScenarioSpec
+from archsim.textfmt import human_bytes
 
 # Without a measured idle power in the profile, an idle device is assumed to draw this fraction
 # of its TDP. UNVERIFIED assumption (nvidia-smi idle readings of A100/H100 SXM are ~15-25% of
@@ -25,8 +26,6 @@ fragmentation and communication buffers are not modelled)."""
 def tight_memory_note(worst: dict[str, Any]) -> str | None:
     """A note for the busiest stage's memory (``peak_bytes``, ``capacity_bytes``, ``other``:
     the runtime reserve) where it fits with less than 1 − TIGHT_MEMORY_SHARE to spare."""
-    from archsim.textfmt import human_bytes
-
     peak, capacity = worst["peak_bytes"], worst["capacity_bytes"]
     if not TIGHT_MEMORY_SHARE * capacity < peak <= capacity:
         return None
