@@ -31,6 +31,16 @@ class Case:
     """Predicted forward + backward compute, recomputation and pipeline bubble (the parts that
     scale with kernel speed)."""
     exposed_comm_s: float = 0.0
+    interval: tuple[float, float] | None = None
+    """The step-time interval the result carried (``uncertainty.intervals.step_time_s``)."""
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the measured step lies inside the predicted interval (None: no interval)."""
+        if self.interval is None:
+            return None
+        lo, hi = self.interval
+        return lo <= self.measured_step_s <= hi
 
     @property
     def error(self) -> float:
@@ -99,21 +109,54 @@ def run_cases(calibration: str | None = None) -> list[Case]:
                               measured_tflops=float(row["measured_tflops_per_gpu"]),
                               predicted_tflops=flops / (step * int(row["gpus"])) / 1e12,
                               compute_s=tb["compute_s"] + tb["recompute_s"] + tb["bubble_s"],
-                              exposed_comm_s=tb["exposed_comm_s"]))
+                              exposed_comm_s=tb["exposed_comm_s"],
+                              interval=_step_interval(result)))
     return cases
 
 
+def _step_interval(result) -> tuple[float, float] | None:
+    got = (result.get("uncertainty") or {}).get("intervals", {}).get("step_time_s")
+    return (float(got[0]), float(got[1])) if got else None
+
+
 def markdown_table(cases: list[Case]) -> str:
-    lines = ["| model | GPUs | measured step (s) | predicted step (s) | error "
-             "| measured TFLOP/s/GPU | predicted TFLOP/s/GPU |", "|---|---|---|---|---|---|---|"]
+    """The rows as a markdown table; the interval column only where the results carry one."""
+    banded = any(c.interval is not None for c in cases)
+    head = ("| model | GPUs | measured step (s) | predicted step (s) | error "
+            "| measured TFLOP/s/GPU | predicted TFLOP/s/GPU |")
+    lines = [head + (" predicted interval (s) |" if banded else ""),
+             "|---" * (8 if banded else 7) + "|"]
     for c in cases:
         lines.append(f"| {c.params_b}B | {c.gpus} | {c.measured_step_s:.3f} | "
                      f"{c.predicted_step_s:.3f} | {100 * c.error:+.1f}% | "
-                     f"{c.measured_tflops:.0f} | {c.predicted_tflops:.0f} |")
+                     f"{c.measured_tflops:.0f} | {c.predicted_tflops:.0f} |"
+                     + (f" {_interval_cell(c)} |" if banded else ""))
     errs = [abs(c.error) for c in cases]
     lines.append("")
     lines.append(f"MAPE {100 * sum(errs) / len(errs):.1f}%, max |error| {100 * max(errs):.1f}%")
+    coverage = coverage_line(cases)
+    if coverage:
+        lines.append("")
+        lines.append(coverage)
     return "\n".join(lines)
+
+
+def _interval_cell(c: Case) -> str:
+    if c.interval is None:
+        return "none"
+    mark = "measured inside" if c.covered else "measured outside"
+    return f"{c.interval[0]:.3f} – {c.interval[1]:.3f} ({mark})"
+
+
+def coverage_line(cases: list[Case]) -> str | None:
+    """How many measured steps lie inside the interval their prediction carried: the error
+    bar checked on runs it was never fitted to (an 80% band should hold about 8 rows in 10)."""
+    judged = [c for c in cases if c.covered is not None]
+    if not judged:
+        return None
+    inside = sum(1 for c in judged if c.covered)
+    return (f"The measured step lies inside the interval its prediction carried on {inside} "
+            f"of {len(judged)} rows.")
 
 
 def diagnostic_table(cases: list[Case]) -> str:

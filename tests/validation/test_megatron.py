@@ -10,7 +10,7 @@ strict xfail (it fails loudly the day the model meets it, so the guard can be ti
 
 import pytest
 
-from archsim.published.megatron import Case, markdown_table, run_cases
+from archsim.published.megatron import Case, coverage_line, markdown_table, run_cases
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,21 @@ def test_compute_slowdown_that_would_match_a_row():
                 measured_tflops=1.0, predicted_tflops=1.2, compute_s=8.0, exposed_comm_s=1.5)
     assert case.compute_slowdown_to_match == 1.25
     assert case.error == pytest.approx(-1 / 6)
+
+
+def test_interval_coverage_counts_rows_inside_their_band():
+    """Measured 12 s: inside 11–14 s, outside 12.5–15 s; a row without a band is not judged."""
+    def case(interval):
+        return Case(params_b="x", gpus=8, measured_step_s=12.0, predicted_step_s=13.0,
+                    measured_tflops=1.0, predicted_tflops=0.9, interval=interval)
+
+    rows = [case((11.0, 14.0)), case((12.5, 15.0)), case(None)]
+    assert [c.covered for c in rows] == [True, False, None]
+    assert coverage_line(rows) == ("The measured step lies inside the interval its prediction "
+                                   "carried on 1 of 2 rows.")
+    assert coverage_line([case(None)]) is None
+
+
+def test_every_row_carries_a_step_time_interval(cases):
+    assert all(c.interval is not None and c.interval[0] < c.predicted_step_s < c.interval[1]
+               for c in cases)
