@@ -147,7 +147,7 @@ def group_in_pool(pool: PoolSpec, size: int, stride: int, intra_scale: float = 1
     torus: tuple[TorusDim, ...] = ()
     dims = pool.torus_dims
     if dims and per_node > 1:
-        torus = torus_extents(dims, per_node, stride)
+        torus = torus_extents(dims, per_node, stride, pool.torus_wraps)
     mesh = 1.0
     if pool.intra_node is not None and pool.intra_node.topology == "mesh":
         mesh = mesh_fraction(pool, per_node)

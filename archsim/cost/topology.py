@@ -8,7 +8,8 @@ Assumptions, each stated where it is used:
 * Torus dimension *i* has two links per chip (one each way round); a group that covers the
   whole dimension runs a bidirectional ring on both (2·b per chip), a group that covers part of
   it runs a ring embedded in a line, which uses each link both ways (b per chip). ``stride``
-  groups interleaved in one dimension share its links evenly.
+  groups interleaved in one dimension share its links evenly. A dimension of a slice without
+  wrap-around links (``PoolSpec.torus_wraps``) is a line even when the group covers it.
 * A full mesh (every pair of devices of a node joined directly, e.g. 8× MI300X, Gaudi) splits
   a device's bandwidth over its n−1 peers: a subgroup of k devices reaches (k−1)/(n−1) of it.
 * Fat-tree / rail spine taper: all groups of a leaf run the same collective at once
@@ -32,13 +33,16 @@ class TorusDim:
     extent: int
     """Group members along this dimension."""
     wraps: bool
-    """The members cover the whole dimension (its wrap-around link closes the ring)."""
+    """The members cover the whole dimension and it has wrap-around links (which close the
+    ring)."""
     share: int = 1
     """Groups interleaved along this dimension that share its links."""
 
 
-def torus_extents(dims: tuple[int, ...], size: int, stride: int) -> tuple[TorusDim, ...]:
-    """Dimensions a group of ``size`` ranks spaced ``stride`` apart covers on a torus.
+def torus_extents(dims: tuple[int, ...], size: int, stride: int,
+                  wraps: tuple[bool, ...] | None = None) -> tuple[TorusDim, ...]:
+    """Dimensions a group of ``size`` ranks spaced ``stride`` apart covers on a torus
+    (``wraps``: which dimensions have wrap-around links; None: all).
 
     Ranks beyond one torus (several nodes) are left to the caller: the extents cover at most
     the torus's devices.
@@ -52,7 +56,9 @@ def torus_extents(dims: tuple[int, ...], size: int, stride: int) -> tuple[TorusD
             st = max(1, st // d)
             continue
         extent = min(n, max(1, d // st))
-        out.append(TorusDim(index=i, extent=extent, wraps=extent * st == d, share=st))
+        closed = wraps is None or wraps[i]
+        out.append(TorusDim(index=i, extent=extent, wraps=closed and extent * st == d,
+                            share=st))
         n = math.ceil(n / extent)
         st = 1
     return tuple(d for d in out if d.extent > 1)

@@ -7,6 +7,7 @@ unit in the YAML and held as an SI float here.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -45,6 +46,13 @@ class InterconnectSpec(StrictModel):
     """Mesh topology: the direct peers ``bandwidth`` is split over, one link set each (7 for
     8 devices joined pairwise). A group reaches members − 1 of them whatever node size a pool
     declares. None: the pool's other devices in the node."""
+    torus_wrap_multiple: int | None = Field(default=None, ge=2)
+    """Torus topology: a slice smaller than the node's torus (a pool whose ``count`` is below
+    ``devices_per_node``) built of whole blocks this long in every dimension has wrap-around
+    links on all of them (TPU v4/v5p: 4, optical switches join 4×4×4 cubes and close their
+    rings). Otherwise (and with None) only a dimension as long as one of the full torus's has
+    them (TPU v5e/v6e: the 16-chip axes). A dimension without them is a line: its rings use
+    each link both ways (b, not 2·b)."""
     in_network_reduction: bool = False
     """The switch reduces in the network (NVLS, SHARP) for all-reduce."""
     in_network_efficiency: float | None = Field(default=None, gt=0, le=2)
@@ -246,6 +254,21 @@ class PoolSpec(StrictModel):
         return self.torus if self.torus is not None else near_cube(self.node_size, want)
 
     @property
+    def torus_wraps(self) -> tuple[bool, ...]:
+        """Per dimension of :attr:`torus_dims`, whether it has its wrap-around links: every
+        dimension of a whole node's torus; of a smaller slice, those whose length is a full
+        torus axis or a multiple of the link's ``torus_wrap_multiple`` (a 2-chip slice is one
+        link, not a ring of two)."""
+        dims = self.torus_dims
+        if self.count >= self.devices_per_node:
+            return tuple(True for _ in dims)
+        multiple = self.intra_node.torus_wrap_multiple if self.intra_node else None
+        if multiple is not None and all(d % multiple == 0 for d in dims):
+            return tuple(True for _ in dims)
+        full = set(near_cube(self.devices_per_node, len(dims)))
+        return tuple(d > 2 and d in full for d in dims)
+
+    @property
     def fabric_topology(self) -> str:
         if self.fabric.topology is not None:
             return self.fabric.topology
@@ -270,6 +293,7 @@ class PoolSpec(StrictModel):
 TORUS_DIMS = {"ring": 1, "torus2d": 2, "torus3d": 3}
 
 
+@lru_cache(maxsize=256)
 def near_cube(n: int, dims: int) -> tuple[int, ...]:
     """The most nearly cubic shape of ``dims`` factors of ``n``, largest factor last."""
     best: tuple[int, ...] = (n,) + (1,) * (dims - 1)

@@ -81,6 +81,38 @@ def test_part_of_a_dimension_is_a_line_at_one_link():
     assert cost.time_s == pytest.approx(2 * A + S / 50e9)
 
 
+def test_a_slice_below_the_full_torus_has_no_wrap_around_links():
+    """Two chips declared as a pool of their own (count 2 of a 16-chip torus) are joined by one
+    link, as the same two chips inside the whole torus are: 2α + 2·(1/2)·S/50e9. (Counted as a
+    wrapped ring of two they had run at 2·50 GB/s, twice as fast as inside the torus.)"""
+    ici = link("torus2d", "50 GB/s", "ici")
+    alone = collective_time("allreduce", S, group_in_pool(pool(2, 16, ici), 2, 1))
+    inside = collective_time("allreduce", S, group_in_pool(TORUS, 2, 1))
+    assert alone.time_s == pytest.approx(2 * A + S / 50e9)
+    assert inside.time_s == pytest.approx(alone.time_s)
+    # an 8×8 slice of a 16×16 torus is a mesh; the whole torus wraps; so does an axis as long
+    # as the full torus's (a 16×4 slice's 16)
+    assert pool(64, 256, ici).torus_wraps == (False, False)
+    assert pool(256, 256, ici).torus_wraps == (True, True)
+    assert pool(64, 256, ici, torus=(4, 16)).torus_wraps == (False, True)
+
+
+def test_whole_cubes_of_an_optically_switched_torus_wrap():
+    """TPU v4/v5p style (``torus_wrap_multiple`` 4): a 4×4×4 slice of a 4096-chip torus has its
+    wrap-around links, a 2×2×2 or 2×2×4 slice none. All 64 of a 4×4×4: three dimensions at
+    2·50 GB/s, the buffer in three rotated parts: each step's slowest part is a reduce-scatter
+    of (3/4) of the part left, so t = 2·Σ_j (3α + 0.75·(S/3)/4^j/100e9), j = 0, 1, 2."""
+    ici = load_spec_file("interconnects", {"name": "ocs", "kind": "ici", "topology": "torus3d",
+                                           "torus_wrap_multiple": 4, "bandwidth": "50 GB/s",
+                                           "latency": "1 us", "efficiency": 1.0})
+    assert pool(64, 4096, ici).torus_wraps == (True, True, True)
+    assert pool(8, 4096, ici).torus_wraps == (False, False, False)
+    assert pool(16, 4096, ici).torus_wraps == (False, False, False)
+    cube = collective_time("allreduce", S, group_in_pool(pool(64, 4096, ici), 64, 1))
+    expected = 2 * sum(3 * A + 0.75 * (S / 3) / 4 ** j / 100e9 for j in range(3))
+    assert cube.time_s == pytest.approx(expected)
+
+
 def test_interleaved_groups_share_a_dimensions_links():
     """dp = 8 with stride 2 (tp = 2): 2 members along x spaced 2 apart — the two dp groups
     interleaved in x share its links (2·50/2 = 50 GB/s) — and all 4 of y at 100 GB/s. One half
