@@ -82,7 +82,8 @@ class Op:
     tensor cores skip the pruned half (HFU and TFLOP/s count what executes)."""
     model_share: float = 1.0
     """Share of ``flops`` that is the model's own work (MFU): 1 / capacity_factor for MoE
-    expert GEMMs padded to their capacity (the padding executes, so HFU counts it)."""
+    expert GEMMs padded to a capacity above 1 (the padding executes, so HFU counts it); 1
+    below it (dropped token copies neither execute nor count)."""
     vector_flops: float = 0.0
     """Extra work on the vector units inside the same kernel (e.g. fused dequantization)."""
     bwd_bytes: float | None = None

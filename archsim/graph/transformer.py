@@ -347,8 +347,11 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
     With sequence parallelism (Megatron-core's all-to-all token dispatcher) a rank routes its
     s/tp tokens: the all-to-all moves those, and the tensor-parallel ranks of an expert
     all-gather the tokens it received (and reduce-scatter its outputs) instead of the layer's
-    hidden states. Experts compute ``capacity_factor`` × the routed tokens (padding that
-    executes but is not model work: ``model_share``)."""
+    hidden states. In training experts compute ``capacity_factor`` × the routed tokens: above
+    1 the padding executes but is not model work (``model_share``); below 1 the dropped token
+    copies skip the experts (GShard, Switch, Megatron-core token dropping), so what runs is
+    all model work. Inference routes without a capacity (vLLM fused_moe, SGLang, TensorRT-LLM
+    are dropless): every routed copy runs, no padding."""
     assert model.moe is not None
     moe = model.moe
     h, e, t = model.hidden, s.e, s.tp
@@ -359,7 +362,8 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
                    saved=(e * own * h if s.training else 0.0))]
     ops.append(_elementwise(p + "topk", "router", own * moe.experts, s,
                             flops_per=_SOFTMAX_FLOPS_PER_ELEMENT))
-    slots = moe.top_k * moe.capacity_factor  # expert slots per token, padding included
+    cf = moe.capacity_factor if s.training else 1.0
+    slots = moe.top_k * cf  # expert slots per token, padding included
     if s.ep > 1:
         ops.append(_collective(p + "a2a_dispatch", "alltoall", "ep", e * own * slots * h, s))
     if sp:
@@ -377,7 +381,7 @@ def _moe_mlp(p: str, model: ModelSpec, s: Shape, tok: float, tok_sp: float) -> l
     for x, share in groups:
         for op in _dense_mlp(p, model, s, tokens_per_expert, tokens_per_expert, ffn,
                              prefix=f"e{x}."):
-            op = _expert_op(op, share, 1.0 / moe.capacity_factor)
+            op = _expert_op(op, share, min(1.0, 1.0 / cf))
             ops.append(replace(op, grouped=True) if s.moe_grouped and x > 0 else op)
     if sp:
         ops.append(_collective(p + "rs_experts", "reducescatter", "tp",

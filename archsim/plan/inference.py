@@ -260,8 +260,9 @@ class StageCost:
         intermediate of a layer — QKV output, MLP up/gate/activation outputs, or (standard
         attention) the score matrix and its softmax — plus fp32 logits on the last stage.
         An MoE layer's MLP term is the dense rule over the expert slots whose intermediates
-        exist at once: all T·top_k·capacity_factor of them under a grouped GEMM (the default),
-        one local expert's share of them when experts run one after another.
+        exist at once: all T·top_k of them under a grouped GEMM (the default; inference routes
+        without a capacity factor), one local expert's share of them when experts run one
+        after another.
         """
         m, base = self.model, self.base
         e, tp = base.e, base.tp
@@ -269,9 +270,9 @@ class StageCost:
         ffn, mlp_tokens = m.ffn, float(tokens)
         if m.moe is not None:
             ffn = m.moe.expert_ffn_hidden or m.ffn
-            # Balanced routing: this rank's experts receive T·top_k·capacity_factor token
-            # copies (with ep > 1 too: each ep rank brings T tokens, as in the op graph).
-            mlp_tokens = tokens * m.moe.top_k * m.moe.capacity_factor
+            # Balanced routing: this rank's experts receive T·top_k token copies (with ep > 1
+            # too: each ep rank brings T tokens, as in the op graph); dropless, no padding.
+            mlp_tokens = tokens * m.moe.top_k
             if not base.moe_grouped:
                 # plan.moe_grouped_gemm false (eager per-expert loop: HF eager, Megatron's
                 # SequentialMLP): local experts run one after another and free their

@@ -38,6 +38,9 @@ def degree_reasons(model: ModelSpec, deg: Degrees, layers_per_stage: list[int] |
         reasons.append(f"kv_heads {kv} and tp {deg.tp}: one must divide the other")
     if model.ffn % deg.tp:
         reasons.append(f"ffn_hidden {model.ffn} is not divisible by tp {deg.tp}")
+    expert_ffn = model.moe.expert_ffn_hidden if model.moe is not None else None
+    if expert_ffn is not None and expert_ffn % deg.tp:
+        reasons.append(f"moe.expert_ffn_hidden {expert_ffn} is not divisible by tp {deg.tp}")
     if model.moe is not None:
         if model.moe.experts % deg.ep:
             reasons.append(f"experts {model.moe.experts} are not divisible by ep {deg.ep}")
@@ -94,8 +97,10 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     """Weights / KV-cache dtypes and the compression plan's effect on the op graph."""
     dtype = sc.workload.dtype
     e = BYTES_PER_ELEMENT[dtype]
+    notes = run_notes(sc, device)
     if sc.compression is None:
-        return Precision(model=sc.model, shape_fields={}, weight_bytes=e, kv_bytes=e)
+        return Precision(model=sc.model, shape_fields={}, weight_bytes=e, kv_bytes=e,
+                         notes=notes)
     from archsim.plan.compress import resolve_compression
 
     comp = resolve_compression(sc, device)
@@ -104,8 +109,23 @@ def resolve_precision(sc: ScenarioSpec, device: DeviceSpec) -> Precision:
     kv = comp.kv_bytes if comp.kv_bytes is not None else \
         BYTES_PER_ELEMENT[comp.kv_dtype] if comp.kv_dtype else e
     return Precision(model=comp.model, shape_fields=fields, weight_bytes=storage, kv_bytes=kv,
-                     notes=comp.notes, reasons=comp.reasons,
+                     notes=tuple(comp.notes) + notes, reasons=comp.reasons,
                      base_bytes=e if comp.ends_unquantized else None)
+
+
+def run_notes(sc: ScenarioSpec, device: DeviceSpec) -> tuple[str, ...]:
+    """What an inference or serving run does differently from what the scenario says: a
+    training-time MoE capacity factor it does not apply, a 16-bit format the device computes
+    in its other 16-bit format."""
+    notes = []
+    moe = sc.model.moe
+    if moe is not None and moe.capacity_factor != 1.0:
+        notes.append(f"model.moe.capacity_factor {moe.capacity_factor:g} is a training "
+                     "setting: inference engines (vLLM fused_moe, SGLang, TensorRT-LLM) route "
+                     "every token to its top_k experts without a capacity, so none is applied")
+    if sc.workload.dtype == "bf16" and not device.supports("bf16") and device.supports("fp16"):
+        notes.append(f"{device.name} has no bf16: computing in fp16 at its fp16 peak")
+    return tuple(notes)
 
 
 def dtype_reasons(device: DeviceSpec, dtype: str, sc: ScenarioSpec | None = None

@@ -76,6 +76,9 @@ def resolve_layout(sc: ScenarioSpec, devices: int | None = None,
         reasons.append(f"kv_heads {kv} and tp {tp}: one must divide the other")
     if model.ffn % tp:
         reasons.append(f"ffn_hidden {model.ffn} is not divisible by tp {tp}")
+    expert_ffn = model.moe.expert_ffn_hidden if model.moe is not None else None
+    if expert_ffn is not None and expert_ffn % tp:
+        reasons.append(f"moe.expert_ffn_hidden {expert_ffn} is not divisible by tp {tp}")
     if model.moe is not None:
         if model.moe.experts % ep:
             reasons.append(f"experts {model.moe.experts} are not divisible by ep {ep}")

@@ -144,6 +144,8 @@ def resolve_serving_layout(sc: ScenarioSpec) -> tuple[ServingLayout | None, list
     if plan.ep > 1:
         reasons.append(f"expert parallelism (ep {plan.ep}) is simulated for static-batch "
                        "inference only; serve MoE models with tp")
+    if reasons:  # the replicas' memory would be sized for a layout that does not run
+        return None, reasons
     placement = parse_placement(sc)
     pools = {p.name: p for p in sc.cluster.pools}
     if placement is None:

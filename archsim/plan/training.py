@@ -386,7 +386,10 @@ def _task_times(sc: ScenarioSpec, layout: Layout, sc_s: StageCosts, layers: tupl
     b = task_with_gathers(back, [n + rs for n in reversed(nets)], extra,
                           bwd.time_s - sum(back), plan.zero3_prefetch, overlap, slowdown)
     e = BYTES_PER_ELEMENT[sc.workload.dtype]
-    params = sum(lc.params for lc in costs)
+    # experts are sharded, so gathered, over the expert-data-parallel ranks only: with one
+    # (ep = dp·cp) each rank holds its experts whole and gathers none of them
+    keeps_experts = expert_dp(layout) <= 1
+    params = sum(lc.params - (lc.expert_params if keeps_experts else 0.0) for lc in costs)
     if first:
         params += sc_s.embed_params
     if last:

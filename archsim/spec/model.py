@@ -27,11 +27,18 @@ class MoESpec(StrictModel):
     every: int = Field(default=1, ge=1)
     """Every n-th layer is an MoE layer (1: all layers)."""
     capacity_factor: float = Field(default=1.0, gt=0)
+    """Training: expert slots per routed token copy (above 1 padding, below 1 dropping); at
+    most experts / top_k, where one expert's slots hold every token. Inference ignores it."""
 
     @model_validator(mode="after")
     def _top_k_fits(self) -> MoESpec:
         if self.top_k > self.experts:
             raise ValueError(f"top_k {self.top_k} exceeds experts {self.experts}")
+        most = self.experts / self.top_k
+        if self.capacity_factor > most:
+            raise ValueError(f"capacity_factor {self.capacity_factor:g} is above experts / "
+                             f"top_k = {most:g}, where each expert already has a slot for "
+                             "every token")
         return self
 
 

@@ -230,3 +230,17 @@ def test_a_batch_that_does_not_fit_lists_parts_that_add_up():
     total, _capacity, *parts = sizes
     assert "runtime reserve 1 GiB" in reason
     assert sum(parts) == pytest.approx(total, abs=0.1)  # 4 significant digits each
+
+
+def test_bf16_on_a_device_with_fp16_only_says_it_computes_in_fp16():
+    """The Groq LPU's matrix units take fp16 (hardware.csv: no bf16): a bf16 run computes at the
+    fp16 peak and says so; an fp16 run needs no note."""
+    def notes(dtype):
+        d = archsim.simulate({"model": "llama2-7b", "hardware": {"device": "groq-lpu",
+                                                                 "count": 1},
+                              "workload": {"kind": "inference", "batch": 1, "prompt_len": 16,
+                                           "gen_len": 2, "dtype": dtype}}).to_dict()
+        return d.get("notes") or []
+
+    assert "groq-lpu has no bf16: computing in fp16 at its fp16 peak" in notes("bf16")
+    assert not any("no bf16" in n for n in notes("fp16"))
