@@ -85,6 +85,11 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
             ["queueing delay p50 / p99", f"{human_time(d['queueing_p50_s'])} / "
                                          f"{human_time(d['queueing_p99_s'])}"],
             ["preemptions", f"{d['preemptions']:,}"]]
+    if d.get("lengths"):
+        ln = d["lengths"]
+        rows.insert(1, ["prompt / output tokens (mean, longest)",
+                        f"{ln['prompt']['mean']:,.0f} / {ln['gen']['mean']:,.0f} "
+                        f"({ln['prompt']['max']:,} / {ln['gen']['max']:,})"])
     rows += [[f"stage busy ({g['pool']}, {g['pp']} stages)",
               " / ".join(pct(u) for u in g["stage_utilization"])]
              for g in d.get("groups", []) if g.get("virtual_engines", 1) > 1]
@@ -95,6 +100,7 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
         rows.append(["goodput", _rate(d["goodput_rps"], "req/s within SLO")])
     out = [title] if title else []
     out.append(table(["metric", "value"], rows))
+    out.extend(f"note: {n}" for n in d.get("notes") or [])
     if d.get("colocated"):
         colo = d["colocated"]
         out.extend(["", *serving_lines(colo, "Colocated on the same devices (comparison)")])

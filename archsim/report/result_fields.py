@@ -127,6 +127,7 @@ RULES: tuple[tuple[str, Check, bool], ...] = (
     ("steady_state.whole_run", BOOL, False), ("steady_state.start_s", NUMBER, True),
     ("steady_state.end_s", NUMBER, True), ("kv_cache", MAPPING, False),
     ("kv_transfer", MAPPING, False), ("load_over_time", MAPPING, False),
+    ("lengths", MAPPING, False), ("lengths.*", MAPPING, False), ("lengths.*.*", AMOUNT, False),
     ("load_over_time.*", NUMBERS, False), ("groups", MAPPINGS, False),
     ("groups.[].stage_utilization", NUMBERS, False), ("groups.[].memory", MAPPING, False),
     ("colocated", MAPPING, False), ("colocated.slo", MAPPING, False),

@@ -191,3 +191,18 @@ def test_disaggregated_roles_hand_every_request_over_and_free_both_caches(reqs, 
             assert r.finish_s >= r.first_token_s + 0.002
         else:
             assert r.finish_s == r.first_token_s
+
+
+def test_a_preempted_request_that_needs_all_but_the_watermark_is_readmitted_alone():
+    """229 blocks of 16 tokens: the watermark keeps int(0.01·229) = 2 free. A 3608-token prompt
+    (226 blocks) is admitted beside a small request; when decoding fills the cache it is the
+    newest sequence, so it is preempted, and its recompute then needs 228 blocks: 229 − 228 = 1
+    is below the watermark even in an empty cache. The watermark guards running sequences
+    against immediate preemption, so with none running the cache takes it (it had waited
+    forever: "1 of 2 requests never finished")."""
+    small, big = req(0, 0.0, 8, 3000), req(1, 0.001, 3608, 57)
+    inst = replica(blocks=229, bs=16, max_tokens=8192)
+    run_serving([small, big], [inst], "round_robin")
+    assert inst.sched.preemptions >= 1
+    assert small.generated == small.gen_len and big.generated == big.gen_len
+    assert inst.sched.free == 229

@@ -276,3 +276,26 @@ def test_unknown_router_is_a_spec_error():
     with pytest.raises(SpecError, match=r"workload\.router: Input should be 'round_robin' or "
                                         r"'least_loaded'"):
         archsim.load_scenario(serving(router="random"))
+
+
+def test_a_clipped_lognormal_reports_the_mean_its_requests_had():
+    """Answers lognormal of mean 250, sigma 0.8, capped at 512: μ = ln 250 − 0.8²/2 = 5.2015,
+    d = (μ − ln 512)/0.8 = −1.296, so P(X > 512) = Φ(−1.296) = 9.7% and
+    E[(X − 512)+] = 250·Φ(d + 0.8) − 512·Φ(d) = 77.5 − 49.9 = 27.6: the drawn answers average
+    about 222 tokens, not 250 (sampling error of 800 draws: about ±5). The result gives the
+    drawn means and says why they differ; an uncapped distribution gets no note."""
+    capped = archsim.simulate(serving(
+        arrival={"rate_per_s": 20.0, "count": 800},
+        prompt_len=128, gen_len={"dist": "lognormal", "mean": 250, "sigma": 0.8,
+                                 "max": 512})).to_dict()
+    gen = capped["lengths"]["gen"]
+    assert gen["mean"] == pytest.approx(222.4, abs=15)
+    assert gen["max"] == 512
+    assert capped["lengths"]["prompt"] == {"mean": 128.0, "max": 128}
+    (note,) = capped["notes"]
+    assert note.startswith("workload.gen_len: lognormal of mean 250 clipped at max 512: the "
+                           "requests average ")
+    plain = archsim.simulate(serving(arrival={"rate_per_s": 20.0, "count": 50}, prompt_len=128,
+                                     gen_len={"dist": "uniform", "low": 50,
+                                              "high": 150})).to_dict()
+    assert "notes" not in plain

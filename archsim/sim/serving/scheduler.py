@@ -153,10 +153,13 @@ class ReplicaScheduler:
 
     def _admit(self, q: int) -> bool:
         """Take the queue's head with blocks to cache ``q`` more tokens; False (it stays
-        queued) when that would leave fewer free blocks than the watermark."""
+        queued) when that would leave fewer free blocks than the watermark. The watermark
+        keeps room for running sequences to grow, so a request alone in the cache may use it:
+        a preempted one whose recompute needs all but the watermark would wait forever."""
         r = self.waiting[0]
         need = _blocks(r.done + q, self.cfg.block_size) - r.blocks
-        if need > 0 and self.free - need < self.cfg.watermark:
+        alone = self.free + r.blocks == self.cfg.total_blocks
+        if need > 0 and self.free - need < (0 if alone else self.cfg.watermark):
             return False
         self.waiting.popleft()
         self.free -= need
