@@ -23,6 +23,7 @@ extrapolation, whose error the held-out runs did not sample). The widened error 
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -75,6 +76,8 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                                   if (line := _borrowed_fixed_cost(d, result))]
     block["out_of_range"] += [_no_insitu(name) for name, d in sorted(devices.items())
                               if d.insitu is None]
+    block["out_of_range"] += [line for _, d in sorted(devices.items())
+                              if (line := far_fitted_line(d))]
     if missing:
         block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
                          "estimate is unknown (archsim calibrate --runs fits a profile to "
@@ -247,6 +250,43 @@ def _no_insitu(device: str) -> str:
             "calibrated device runs inside a framework; a profile with no runs can take the "
             "transfer priors of a shipped one (insitu.defaults in "
             "hardware_profiles/devices/b200.yaml)")
+
+
+FAR_FITTED_SPREADS = 2.5
+"""Prior spreads (``archsim/insitu/fit.py`` PARAMS sigma: the fit's regulariser) beyond which a
+fitted value is named. A judgement: every fitted value of the A100, H100, H200 and L40S lies
+within 1.8 of them; the MI300X's memory and collective efficiencies lie 4.1 and 2.6 away."""
+
+
+def far_fitted_line(device: DeviceSpec) -> str | None:
+    """A line naming the fitted parameters of ``device`` that lie far from their micro-benchmark
+    values: the fit leaned on them to match runs the model does not otherwise explain, so a
+    result that depends on them more than those runs did (say, an MI300X run whose time goes
+    to collectives where the runs' went to decoding) is less certain than its band."""
+    ins = device.insitu
+    if ins is None or not ins.fitted:
+        return None
+    from archsim.insitu.fit import PARAMS, defaults
+
+    prior = defaults(device)
+    far = []
+    for name in ins.fitted:
+        param, value = PARAMS.get(name), getattr(ins, name, None)
+        if param is None or value is None:
+            continue
+        if param.log:
+            spreads = abs(math.log(max(value, 1e-12) / max(prior[name], 1e-12))) / param.sigma
+        else:
+            spreads = abs(value - prior[name]) / param.sigma
+        if spreads > FAR_FITTED_SPREADS:
+            far.append(f"{name} {_num(value)} against its prior {_num(prior[name])} "
+                       f"({spreads:.1f} prior spreads away)")
+    if not far:
+        return None
+    them = "them" if len(far) > 1 else "it"
+    return (f"{device.name}: fitted {'; '.join(far)}: the fit leaned on {them} to match its "
+            f"runs, so a result that depends on {them} more than those runs did is less "
+            "certain than its band")
 
 
 def _borrowed_fixed_cost(device: DeviceSpec, result: dict[str, Any]) -> str | None:
