@@ -22,6 +22,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "e2e_latency_s": ("latency per batch", "s"),
     "ttft_p50_s": ("TTFT p50", "s"), "ttft_p99_s": ("TTFT p99", "s"),
     "tpot_p50_s": ("TPOT p50", "s"), "tpot_p99_s": ("TPOT p99", "s"),
+    "itl_p50_s": ("inter-token latency p50", "s"), "itl_p99_s": ("inter-token latency p99", "s"),
     "slo_attainment": ("SLO attainment", "% of requests"),
     "memory.peak_bytes_per_device": ("peak memory per device", "bytes"),
     "memory.breakdown.weights": ("weights memory", "bytes"),

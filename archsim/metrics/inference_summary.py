@@ -82,6 +82,9 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
                                                  for p in (50, 90, 99))],
             ["TPOT p50 / p90 / p99", " / ".join(human_time(d[f"tpot_p{p}_s"])
                                                  for p in (50, 90, 99))],
+            *([["ITL p50 / p90 / p99", " / ".join(human_time(d[f"itl_p{p}_s"])
+                                                   for p in (50, 90, 99))]]
+              if d.get("itl_p50_s") is not None else []),
             ["queueing delay p50 / p99", f"{human_time(d['queueing_p50_s'])} / "
                                          f"{human_time(d['queueing_p99_s'])}"],
             ["preemptions", f"{d['preemptions']:,}"]]

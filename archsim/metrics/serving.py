@@ -6,7 +6,14 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
   serving, at the end of the prefill on the prefill pool).
 * ``tpot`` = (finish − first token) / (gen_len − 1), the mean gap between its output tokens
   (requests of one output token have none).
+* ``itl`` (inter-token latency) = each gap between two consecutive output tokens of a
+  request, over every token after the first (percentiles weighted by token, the inverted CDF;
+  ``itl_mean_s`` their mean): the decode rounds' spacing, the stalls of a prefill-first engine
+  running a new prompt and a preempted request's wait for its recompute included — what
+  TPOT, one mean per request, averages away (archsim/sim/serving/scheduler.py records them).
 * ``queueing`` = start of its first prefill iteration − arrival; ``e2e`` = finish − arrival.
+* ``lengths``: the mean and longest prompt and output the stream drew (a lognormal clipped
+  by its ``max`` averages less than its ``mean``; ``notes`` says so).
 * ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: measured in the
   steady state — from one p99 end-to-end latency after the first arrival (the system has
   filled) to the last arrival, leaving out the empty start and the draining tail
@@ -300,6 +307,11 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     for name, values in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e), ("queueing", queue)):
         for p in (50, 90, 99):
             out[f"{name}_p{p}_s"] = _pct(values, p)
+    gaps, weights = _itl_samples(scheds)
+    out["itl_mean_s"] = (float(np.dot(gaps, weights) / weights.sum()) if weights.size
+                         else None)
+    for p in (50, 90, 99):
+        out[f"itl_p{p}_s"] = _weighted_pct(gaps, weights, p)
     out["lengths"] = {"prompt": _length_stats(prompt), "gen": _length_stats(gen)}
     notes = [note for field, spec, drawn in (("prompt_len", wl.prompt_len, prompt),
                                              ("gen_len", wl.gen_len, gen))
@@ -332,6 +344,25 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
 
 def _mean(values: np.ndarray) -> float | None:
     return float(values.mean()) if values.size else None
+
+
+def _itl_samples(scheds: list) -> tuple[np.ndarray, np.ndarray]:
+    """Every decode round's inter-token gaps and the tokens emitted after each, over the
+    replicas (and the virtual engines of pipelined ones)."""
+    engines = [e for s in scheds for e in getattr(s, "engines", [s])]
+    gaps = np.array([g for e in engines for g in e.itl_gaps], dtype=float)
+    weights = np.array([w for e in engines for w in e.itl_weights], dtype=float)
+    return gaps, weights
+
+
+def _weighted_pct(values: np.ndarray, weights: np.ndarray, p: float) -> float | None:
+    """The smallest value below or at which ``p``% of the weight lies (inverted CDF)."""
+    if not weights.size:
+        return None
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, p / 100.0 * cum[-1] - 1e-9 * cum[-1]))
+    return float(values[order][min(i, len(order) - 1)])
 
 
 # A drawn mean this far below the distribution's stated mean is worth a note (sampling noise of

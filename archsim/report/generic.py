@@ -27,6 +27,7 @@ HEADLINE = (
     ("ttft_p99_s", "TTFT p99", fmt.human_time),
     ("tpot_p50_s", "TPOT p50", fmt.human_time),
     ("tpot_p99_s", "TPOT p99", fmt.human_time),
+    ("itl_p99_s", "inter-token latency p99", fmt.human_time),
     ("requests_per_s", "requests per second", lambda v: fmt.rate(v, "req/s")),
     ("slo_attainment", "SLO attainment", fmt.pct),
     ("step_time_s", "step time", fmt.human_time),

@@ -227,7 +227,8 @@ def _timeline(r: dict[str, Any], spans: list) -> Section:
 def _disaggregation(r: dict[str, Any]) -> Section:
     sec = Section("disaggregation", "Disaggregated against colocated serving")
     colo, comp = r["colocated"], r["comparison"]
-    keys = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "requests_per_s",
+    keys = ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "itl_p99_s",
+            "requests_per_s",
             "goodput_rps", "slo_attainment", "cost_per_million_tokens_usd")
     sec.table(["metric", "disaggregated", "colocated"],
               [(label(k), cell(k, r.get(k)), cell(k, colo.get(k))) for k in keys if k in colo])

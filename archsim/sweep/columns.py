@@ -63,6 +63,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ttft_p99_s", "float"),
     ("tpot_p50_s", "float"),
     ("tpot_p99_s", "float"),
+    ("itl_p99_s", "float"),
     ("requests_per_s", "float"),
     ("slo_attainment", "float"),
     ("energy_joules", "float"),

@@ -49,6 +49,29 @@ def test_prefill_first_stalls_decoding_for_a_new_prompt():
     assert inst.sched.iterations == 4 and inst.sched.free == 10_000
 
 
+def test_inter_token_gaps_show_the_stall_a_prefill_first_engine_puts_in_decoding():
+    """The run above: A's second token comes .011 after its first (.110 → .121); B's prefill
+    [.121, .181] stalls A, whose third token comes .072 after its second (.121 → .193); B's
+    second token .012 after its first (.181 → .193). Per-request TPOT averages A's stall
+    away ((.193 − .110)/2 = .0415); the gaps keep it."""
+    a, b = req(0, 0.0, 100, 3), req(1, 0.115, 50, 2)
+    inst = replica()
+    run_serving([a, b], [inst], "round_robin")
+    gaps = sorted(zip(inst.sched.itl_gaps, inst.sched.itl_weights, strict=True))
+    assert [g for g, _ in gaps] == pytest.approx([0.011, 0.012, 0.072])
+    assert [w for _, w in gaps] == [1, 1, 1]
+
+
+def test_inter_token_gaps_under_chunked_prefill():
+    """The run below: A's second token comes with B's prompt in [.120, .181] (.061 after its
+    first); then A's third and B's second both .012 after their previous ones."""
+    a, b = req(0, 0.0, 100, 3), req(1, 0.115, 50, 2)
+    inst = replica(chunked=True, max_tokens=64)
+    run_serving([a, b], [inst], "round_robin")
+    gaps = sorted(zip(inst.sched.itl_gaps, inst.sched.itl_weights, strict=True))
+    assert [g for g, _ in gaps] == pytest.approx([0.012, 0.012, 0.061])
+
+
 def test_chunked_prefill_runs_decodes_every_iteration():
     a, b = req(0, 0.0, 100, 3), req(1, 0.115, 50, 2)
     inst = replica(chunked=True, max_tokens=64)
@@ -94,6 +117,9 @@ def test_kv_cache_full_preempts_the_newest_sequence_and_recomputes_it():
     t_a = 0.026 + 4 * 0.012 + 4 * 0.011  # rounds 0-3 with A+B, 4-7 with A only
     assert a.finish_s == pytest.approx(t_a)
     assert b.finish_s == pytest.approx(t_a + 0.023 + 3 * 0.011)
+    # B's longest inter-token gap is its stall: from its last token before the preemption
+    # (end of round 3, .026 + 4 · .012) to its re-prefill's token
+    assert max(s.itl_gaps) == pytest.approx(t_a + 0.023 - (0.026 + 4 * 0.012))
 
 
 def test_decode_role_admits_transferred_requests_without_compute():
@@ -161,6 +187,10 @@ def test_every_request_finishes_and_every_block_comes_back(reqs, chunked, bs, sp
     run_serving(rs, [inst], "round_robin")
     s = inst.sched
     assert s.free == blocks and s.n_dec == 0 and not s.waiting and not s.prefilling
+    # every output token after a request's first has one inter-token gap (a preempted
+    # request's recomputed token included), and none is negative
+    assert sum(s.itl_weights) == sum(r.gen_len - 1 for r in rs)
+    assert all(g >= 0 for g in s.itl_gaps)
     for r in rs:
         assert r.finish_s > 0 and r.generated == r.gen_len
         # (SimPy's clock adds up the arrival gaps: equal up to rounding)
@@ -184,6 +214,10 @@ def test_disaggregated_roles_hand_every_request_over_and_free_both_caches(reqs, 
     assert len(run.transfers.times_s) == sum(1 for r in rs if r.gen_len > 1)
     for inst in pre + dec:
         assert inst.sched.free == blocks and inst.sched.held == 0 and inst.sched.incoming == 0
+        # a decode replica's first gap of a request runs from its prefill's token, the KV
+        # transfer included
+        assert all(g >= 0.002 for g in inst.sched.itl_gaps) or inst in pre
+    assert sum(sum(i.sched.itl_weights) for i in pre + dec) == sum(r.gen_len - 1 for r in rs)
     for r in rs:
         assert r.generated == r.gen_len and r.first_token_s <= r.finish_s
         # the second token cannot come before the KV cache has crossed

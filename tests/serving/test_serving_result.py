@@ -172,6 +172,8 @@ def test_one_request_alone_sees_exactly_the_static_inference_latencies():
                                    prompt_len=700, gen_len=20)).to_dict()
     assert srv["ttft_p50_s"] == pytest.approx(inf["ttft_s"], rel=1e-12)
     assert srv["tpot_p50_s"] == pytest.approx(inf["tpot_s"], rel=1e-12)
+    # its 19 inter-token gaps are its decode steps: their mean is its TPOT
+    assert srv["itl_mean_s"] == pytest.approx(srv["tpot_p50_s"], rel=1e-12)
 
 
 def test_pipeline_replica_draws_full_power_only_where_a_stage_runs():
@@ -299,3 +301,15 @@ def test_a_clipped_lognormal_reports_the_mean_its_requests_had():
                                      gen_len={"dist": "uniform", "low": 50,
                                               "high": 150})).to_dict()
     assert "notes" not in plain
+
+
+def test_weighted_percentiles_of_inter_token_gaps():
+    """Gaps 10 ms (3 tokens), 30 ms (1), 20 ms (6): sorted 10 (3), 20 (9), 30 (10) cumulative;
+    p50 is the first at or past 5 of 10 tokens: 20 ms; p90 the first at 9: 20 ms; p99: 30 ms."""
+    import numpy as np
+
+    from archsim.metrics.serving import _weighted_pct
+
+    gaps, weights = np.array([0.010, 0.030, 0.020]), np.array([3.0, 1.0, 6.0])
+    assert [_weighted_pct(gaps, weights, p) for p in (50, 90, 99)] == [0.020, 0.020, 0.030]
+    assert _weighted_pct(np.array([]), np.array([]), 50) is None

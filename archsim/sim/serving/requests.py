@@ -52,6 +52,9 @@ class Request:
     # --- measurements
     first_scheduled_s: float = -1.0
     first_token_s: float = -1.0
+    last_token_s: float = -1.0
+    """When its latest output token was emitted (the gap to its next one is an inter-token
+    latency)."""
     finish_s: float = -1.0
     preemptions: int = 0
     replica: int = -1

@@ -111,6 +111,12 @@ class ReplicaScheduler:
         self.decode_tokens = 0
         self.token_counts: dict[int, int] = {}
         self.out_counts: dict[int, int] = {}
+        # inter-token latencies: (gap, tokens emitted after it) of each decode round and
+        # each recompute of a preempted request (its stall)
+        self.itl_gaps: list[float] = []
+        self.itl_weights: list[int] = []
+        self._last_round_end = -1.0  # end of the previous decode round
+        self._joined: dict[int, float] = {}  # joined since it: rid → its last token's time
 
     @property
     def free(self) -> int:
@@ -253,6 +259,7 @@ class ReplicaScheduler:
     # ---- decode bookkeeping
     def _join(self, r: Request) -> None:
         r.join, r.ctx0, r.gen0 = self.clock, r.target, r.generated
+        self._joined[r.rid] = r.last_token_s
         self.phase[(r.join - r.ctx0) % self.cfg.block_size] += 1
         self.n_dec += 1
         self.sum_ctx += r.ctx0
@@ -266,6 +273,7 @@ class ReplicaScheduler:
         self.n_dec -= 1
         self.sum_ctx -= ctx
         del self.decoding[r.rid]
+        self._joined.pop(r.rid, None)
         self.free += _blocks(ctx, self.cfg.block_size)
         r.blocks = 0
         return ctx
@@ -280,6 +288,9 @@ class ReplicaScheduler:
             self._preempt(next(reversed(self.decoding.values())))
 
     def _preempt(self, r: Request) -> None:
+        # its latest token: the last decode round's, unless it joined after that round
+        if r.rid not in self._joined:
+            r.last_token_s = max(r.last_token_s, self._last_round_end)
         generated = r.gen0 + self.clock - r.join
         ctx = self._leave(r)
         r.tag += 1
@@ -299,6 +310,23 @@ class ReplicaScheduler:
         self.preemptions += 1
         self.waiting.appendleft(r)
 
+    def _record_itl(self, n_decode: int, end: float) -> None:
+        """A decode round ended at ``end``: each of its ``n_decode`` sequences emitted a token.
+        Those in the previous round waited since it ended (prefills run in between included:
+        a prefill-first engine stalls them); those that joined since, since their own last
+        token (the prefill's, or the one before a KV transfer)."""
+        joined = self._joined
+        old = n_decode - len(joined)
+        if old > 0 and self._last_round_end >= 0:
+            self.itl_gaps.append(end - self._last_round_end)
+            self.itl_weights.append(old)
+        for t in joined.values():
+            if t >= 0:
+                self.itl_gaps.append(end - t)
+                self.itl_weights.append(1)
+        joined.clear()
+        self._last_round_end = end
+
     # ---- completion
     def complete(self, batch: Batch, start: float, end: float) -> list[Request]:
         """Apply an iteration that ran from ``start`` to ``end``; returns hand-offs."""
@@ -309,6 +337,7 @@ class ReplicaScheduler:
         self.out_counts[batch.n_out] = self.out_counts.get(batch.n_out, 0) + 1
         if batch.n_decode:
             self.decode_tokens += batch.n_decode
+            self._record_itl(batch.n_decode, end)
             self.clock += 1
             self.sum_ctx += self.n_dec
             heap = self._heap
@@ -329,6 +358,10 @@ class ReplicaScheduler:
             if self.cfg.chunked_prefill:
                 self.prefilling.remove(r)
             r.generated += 1
+            if r.last_token_s >= 0:  # a preempted request's recompute: its next token
+                self.itl_gaps.append(end - r.last_token_s)
+                self.itl_weights.append(1)
+            r.last_token_s = end
             if r.first_token_s < 0:
                 r.first_token_s = end
             if r.generated >= r.gen_len:
