@@ -80,6 +80,9 @@ def serving_lines(d: dict, title: str | None = None) -> list[str]:
             [f"output tokens/s ({basis})", _rate(d["tokens_per_s"], "tokens/s")],
             ["TTFT p50 / p90 / p99", " / ".join(human_time(d[f"ttft_p{p}_s"])
                                                  for p in (50, 90, 99))],
+            *([["TTFT via the decode pool p50 / p99",
+                " / ".join(human_time(d[f"ttft_decode_pool_p{p}_s"]) for p in (50, 99))]]
+              if d.get("ttft_decode_pool_p50_s") is not None else []),
             ["TPOT p50 / p90 / p99", " / ".join(human_time(d[f"tpot_p{p}_s"])
                                                  for p in (50, 90, 99))],
             *([["ITL p50 / p90 / p99", " / ".join(human_time(d[f"itl_p{p}_s"])

@@ -135,6 +135,7 @@ RULES: tuple[tuple[str, Check, bool], ...] = (
     ("comparison.slo_attainment", MAPPING, False), ("comparison.slo_attainment.*", AMOUNT, False),
     ("comparison.goodput_ratio", AMOUNT, False), ("comparison.ttft_p99_ratio", AMOUNT, False),
     ("comparison.tpot_p99_ratio", AMOUNT, False),
+    ("comparison.ttft_decode_pool_p99_ratio", AMOUNT, False),
 )
 
 

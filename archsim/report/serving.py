@@ -237,4 +237,13 @@ def _disaggregation(r: dict[str, Any]) -> Section:
              "replica doing both." + (f" Goodput ratio (disaggregated / colocated) "
                                       f"{comp['goodput_ratio']:.3g}."
                                       if comp.get("goodput_ratio") is not None else ""))
+    if r.get("ttft_decode_pool_p99_s") is not None:
+        sec.text("Disaggregated TTFT ends with the prefill pool's first token (DistServe's "
+                 "definition). A client streaming from the decode pool, as behind vLLM's "
+                 "disaggregation proxy, gets its first token after the KV cache has crossed "
+                 "and a decode slot is free: p50 "
+                 f"{fmt.human_time(r.get('ttft_decode_pool_p50_s'))}, p99 "
+                 f"{fmt.human_time(r['ttft_decode_pool_p99_s'])}"
+                 + (f" ({comp['ttft_decode_pool_p99_ratio']:.2f}× the colocated TTFT p99)."
+                    if comp.get("ttft_decode_pool_p99_ratio") is not None else "."))
     return sec

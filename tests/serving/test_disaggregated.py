@@ -41,6 +41,13 @@ def test_one_request_prefills_on_one_pool_and_decodes_on_the_other():
     a100_decode = a100["e2e_latency_s"] - a100["ttft_s"]
     assert d["e2e_p50_s"] == pytest.approx(h100["ttft_s"] + transfer + a100_decode, rel=1e-9)
     assert [g["role"] for g in d["groups"]] == ["prefill", "decode"]
+    # a client streaming from the decode pool gets its first token one A100 decode step (at
+    # the 1000-token context: a 2-token static run's decode) after the cache has crossed
+    first_step = single("a100-sxm4-80gb", 1000, 2)
+    step = first_step["e2e_latency_s"] - first_step["ttft_s"]
+    assert d["ttft_decode_pool_p50_s"] == pytest.approx(h100["ttft_s"] + transfer + step,
+                                                        rel=1e-9)
+    assert "ttft_decode_pool_p50_s" not in h100 and "ttft_decode_pool_p50_s" not in d["colocated"]
 
 
 def test_colocated_comparison_runs_the_same_requests_on_the_same_devices():

@@ -223,6 +223,7 @@ def test_disaggregated_roles_hand_every_request_over_and_free_both_caches(reqs, 
         # the second token cannot come before the KV cache has crossed
         if r.gen_len > 1:
             assert r.finish_s >= r.first_token_s + 0.002
+            assert r.first_token_s + 0.002 <= r.first_decode_s <= r.finish_s
         else:
             assert r.finish_s == r.first_token_s
 

@@ -55,6 +55,10 @@ class Request:
     last_token_s: float = -1.0
     """When its latest output token was emitted (the gap to its next one is an inter-token
     latency)."""
+    first_decode_s: float = -1.0
+    """When its second token was emitted (by a decode round, or by the recompute of a request
+    preempted before one): in disaggregated serving, the first token a client streaming from
+    the decode pool receives (vLLM's disaggregation proxy), after the KV transfer."""
     finish_s: float = -1.0
     preemptions: int = 0
     replica: int = -1

@@ -116,7 +116,7 @@ class ReplicaScheduler:
         self.itl_gaps: list[float] = []
         self.itl_weights: list[int] = []
         self._last_round_end = -1.0  # end of the previous decode round
-        self._joined: dict[int, float] = {}  # joined since it: rid → its last token's time
+        self._joined: dict[int, Request] = {}  # joined since that round, by rid
 
     @property
     def free(self) -> int:
@@ -259,7 +259,7 @@ class ReplicaScheduler:
     # ---- decode bookkeeping
     def _join(self, r: Request) -> None:
         r.join, r.ctx0, r.gen0 = self.clock, r.target, r.generated
-        self._joined[r.rid] = r.last_token_s
+        self._joined[r.rid] = r
         self.phase[(r.join - r.ctx0) % self.cfg.block_size] += 1
         self.n_dec += 1
         self.sum_ctx += r.ctx0
@@ -320,10 +320,12 @@ class ReplicaScheduler:
         if old > 0 and self._last_round_end >= 0:
             self.itl_gaps.append(end - self._last_round_end)
             self.itl_weights.append(old)
-        for t in joined.values():
-            if t >= 0:
-                self.itl_gaps.append(end - t)
+        for r in joined.values():
+            if r.last_token_s >= 0:
+                self.itl_gaps.append(end - r.last_token_s)
                 self.itl_weights.append(1)
+            if r.first_decode_s < 0:
+                r.first_decode_s = end
         joined.clear()
         self._last_round_end = end
 
@@ -361,6 +363,8 @@ class ReplicaScheduler:
             if r.last_token_s >= 0:  # a preempted request's recompute: its next token
                 self.itl_gaps.append(end - r.last_token_s)
                 self.itl_weights.append(1)
+                if r.first_decode_s < 0:
+                    r.first_decode_s = end
             r.last_token_s = end
             if r.first_token_s < 0:
                 r.first_token_s = end
