@@ -78,6 +78,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                               if d.insitu is None]
     block["out_of_range"] += [line for _, d in sorted(devices.items())
                               if (line := far_fitted_line(d))]
+    block["out_of_range"] += _not_in_overlay(sc.calibration, sorted(devices))
     if missing:
         block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
                          "estimate is unknown (archsim calibrate --runs fits a profile to "
@@ -250,6 +251,18 @@ def _no_insitu(device: str) -> str:
             "calibrated device runs inside a framework; a profile with no runs can take the "
             "transfer priors of a shipped one (insitu.defaults in "
             "hardware_profiles/devices/b200.yaml)")
+
+
+def _not_in_overlay(calibration: str | None, devices: list[str]) -> list[str]:
+    """Lines for the devices a calibration overlay does not hold: they keep their shipped
+    calibration, whatever the result's ``calibration`` label says."""
+    from archsim.spec.calibration import MODES, read_overlay
+
+    if not calibration or calibration in MODES:
+        return []
+    held = read_overlay(calibration)
+    return [f"{name}: not in the calibration overlay {calibration}: its shipped calibration "
+            "applies" for name in devices if name not in held]
 
 
 FAR_FITTED_SPREADS = 2.5

@@ -121,9 +121,13 @@ def run_calibration(args: argparse.Namespace) -> int:
         for p in c.fit.infeasible:
             print(f"    run {p.run.id} (row {p.run.line}) left out: does not run in archsim: "
                   f"{'; '.join(p.reasons)}")
-        for p in _suspects([p for p in c.fit.predictions if p.run.weight > 0]):
+        for p in c.far_off:
             print(f"    run {p.run.id} (row {p.run.line}) is {100 * p.error:+.0f}% off after the "
-                  "fit: check its row (robust loss kept it from dragging the fit)")
+                  "fit: check its row. It stays in the fit (the robust loss bounds its pull, "
+                  "it does not remove it) and in the error bars; if the row is wrong, drop it "
+                  "and refit")
+        for line in at_bounds(c):
+            print(f"    {line}")
     if held:
         print(f"cross-validated error ({cv}):")
         print(text_table(held))
@@ -177,16 +181,21 @@ def _from_defaults(cals, cv: str) -> list[str]:
     return out
 
 
-def _suspects(predictions) -> list:
-    """Runs far off after the fit: more than 3 median absolute deviations beyond the median
-    error and more than 25% off (the robust loss weighs them linearly)."""
-    errs = sorted(p.error for p in predictions if p.error is not None)
-    if len(errs) < 4:
-        return []
-    med = errs[len(errs) // 2]
-    mad = sorted(abs(e - med) for e in errs)[len(errs) // 2] or 1e-9
-    return [p for p in predictions if p.error is not None
-            and abs(p.error - med) > 3 * mad and abs(p.error) > 0.25]
+def at_bounds(c) -> list[str]:
+    """Fitted parameters that stopped at an end of their physical range: the runs asked for
+    more than the model can give with them, so the error left is the model's or the runs'."""
+    from archsim.insitu.fit import bounds_for
+
+    bounds = bounds_for(c.insitu, c.fit.defaults)
+    out = []
+    for name in c.fit.fitted:
+        b, v = bounds[name], c.fit.values[name]
+        for end, word in ((b.lo, "lower"), (b.hi, "upper")):
+            if abs(v - end) <= 1e-6 * max(abs(end), 1e-12):
+                out.append(f"{name} {_fmt(v)} stopped at the {word} end of its physical "
+                           "range: the runs ask for more than any value in range gives, so "
+                           "what is left of their error is the model's or theirs")
+    return out
 
 
 def _fmt(value: float) -> str:

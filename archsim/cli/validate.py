@@ -169,6 +169,31 @@ def _print_report(report: dict, paths: list[Path]) -> None:
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
+def runs_sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _outside_overlay(calibration: str | None, loaded, sha: str) -> list[str]:
+    """Devices of the runs an overlay does not hold (predicted with their shipped calibration)
+    and an overlay fitted to these very runs (its error here is in-sample)."""
+    from archsim.spec.calibration import MODES, read_overlay
+
+    if calibration is None or calibration in MODES:
+        return []
+    held = read_overlay(calibration)
+    out = [f"{name} is not in {calibration}: its runs were predicted with its shipped "
+           "calibration" for name in sorted({ld.device.name for ld in loaded} - set(held))]
+    fitted_here = sorted(name for name, ins in held.items()
+                         if (ins.get("provenance") or {}).get("runs_sha256") == sha)
+    if fitted_here:
+        out.append(f"{calibration} was fitted to this runs file ({', '.join(fitted_here)}): "
+                   "the errors above are in-sample; its cross-validated error is in its "
+                   "accuracy block")
+    return out
+
+
 def _validate_runs(args: argparse.Namespace) -> int:
     """``--runs``: every run predicted with the calibration under test; nothing fitted."""
     import csv
@@ -202,6 +227,8 @@ def _validate_runs(args: argparse.Namespace) -> int:
         if p.predicted is None:
             print(f"  run {p.run.id} (row {p.run.line}) does not run in archsim: "
                   f"{'; '.join(p.reasons)}")
+    for line in _outside_overlay(calibration, loaded, runs_sha(args.runs)):
+        print(f"  note: {line}")
     rows = csv_rows(predictions)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")

@@ -222,9 +222,19 @@ def family_values(base, fitted: dict[str, dict[str, float]]) -> dict[str, float]
             for n in FAMILY if getattr(ins, n) is not None}
 
 
-def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:
+def method_name(cv: str) -> str:
+    """How the held-out errors were made, in words (``--cv``: source, run or a fold count)."""
+    if cv == "source":
+        return "leave-one-source-out"
+    if cv == "run":
+        return "leave-one-run-out"
+    return f"{cv}-fold cross-validation"
+
+
+def accuracy(held: Sequence[Held], cv: str = "source") -> dict[str, AccuracySpec]:
     """Accuracy group (training, ttft, tpot, e2e_latency, throughput) → cross-validated
-    error statistics of the held-out predictions (infeasible runs left out)."""
+    error statistics of the held-out predictions (infeasible runs left out; ``cv`` names the
+    method)."""
     groups: dict[str, list[Held]] = {}
     for h in held:
         if h.prediction.error is not None:
@@ -236,7 +246,7 @@ def accuracy(held: Sequence[Held]) -> dict[str, AccuracySpec]:
             runs=len(errors), sources=len({h.prediction.run.source for h in items}),
             mape=_r(statistics.fmean(abs(e) for e in errors)),
             bias=_r(statistics.fmean(errors)), p10=_r(_quantile(errors, 0.1)),
-            p90=_r(_quantile(errors, 0.9)),
+            p90=_r(_quantile(errors, 0.9)), method=method_name(cv),
             from_defaults=sum(1 for h in items if h.prior_only))
     return out
 

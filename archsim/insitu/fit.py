@@ -180,13 +180,14 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         prior.update({n: family[n] for n in FAMILY if n in family})
         inherited = [n for n in FAMILY if n in family]
     ins = base.insitu or InSituSpec()
-    names = (list(names) if names is not None else
-             [n for n in informed(runs) if not (n in SIBLING_SHARED and n in inherited)])
     # a plan that does not fit in memory stays so at any speed: checked once, left out
     at_prior = apply(ins, prior, (), inherited)
     infeasible = {id(ld) for ld in runs if ld.run.weight > 0
                   and predict(ld, at_prior).predicted is None}
     used = [ld for ld in runs if ld.run.weight > 0 and id(ld) not in infeasible]
+    # only the runs that are fitted inform a parameter (a training row left out informs none)
+    names = (list(names) if names is not None else
+             [n for n in informed(used) if not (n in SIBLING_SHARED and n in inherited)])
     evaluations = 0
     cache: dict[tuple, Prediction] = {}
 

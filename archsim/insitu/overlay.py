@@ -24,7 +24,7 @@ from archsim.insitu.crossval import (
     family_values,
 )
 from archsim.insitu.fit import FitResult, fit_device, uncalibrated
-from archsim.insitu.predict import Loaded
+from archsim.insitu.predict import Loaded, Prediction
 from archsim.spec.calibration import KIND
 from archsim.spec.insitu import CalibratedRange, InSituSpec, KindRange
 
@@ -35,6 +35,31 @@ class DeviceCalibration:
     fit: FitResult
     insitu: InSituSpec
     held: list[Held] = field(default_factory=list)
+    far_off: list[Prediction] = field(default_factory=list)
+    """Runs far off after the fit (:func:`far_off_runs`): named to the user and in
+    ``provenance.far_off_runs``. They stay in the error bars: a run the model misses is part
+    of its error unless the user finds the row wrong and drops it."""
+
+
+FAR_OFF = 0.25
+"""A run more than this far off after the fit is a suspect (a judgement: every shipped
+profile's in-sample errors on the public corpus lie within it but for a handful of rows the
+README names)."""
+
+
+def far_off_runs(predictions: Sequence[Prediction]) -> list[Prediction]:
+    """Fitted runs (weight > 0) far off after the fit: more than ``FAR_OFF`` off and, with four
+    or more runs to measure a spread, also more than 3 median absolute deviations beyond the
+    median error; with fewer, every run more than ``FAR_OFF`` off (there is no spread to
+    measure, and a 100× row among three would otherwise go unnamed)."""
+    preds = [p for p in predictions if p.run.weight > 0 and p.error is not None]
+    errs = sorted(p.error for p in preds)  # type: ignore[misc]
+    if len(errs) < 4:
+        return [p for p in preds if abs(p.error) > FAR_OFF]  # type: ignore[arg-type]
+    med = errs[len(errs) // 2]
+    mad = sorted(abs(e - med) for e in errs)[len(errs) // 2] or 1e-9
+    return [p for p in preds if abs(p.error - med) > 3 * mad  # type: ignore[operator]
+            and abs(p.error) > FAR_OFF]  # type: ignore[arg-type]
 
 
 def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
@@ -60,18 +85,21 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         held = [h for h in held_all if h.prediction.run.id in ids]
         start = base.insitu or uncalibrated(base)
         used = _fitted_runs(runs, fit)
+        far = far_off_runs(fit.predictions)
         insitu = fit.insitu(start).model_copy(update={
-            "accuracy": accuracy(held),
+            "accuracy": accuracy(held, cv),
             "calibrated_range": calibrated_range(used),
             "provenance": {"runs_sha256": (provenance or {}).get("runs_sha256"),
                            "date": (provenance or {}).get("date"), "cross_validation": cv,
                            "runs_used": len(used),
                            "sources": sorted({r.run.source for r in used}),
-                           "evaluations": fit.evaluations},
+                           "evaluations": fit.evaluations,
+                           **({"far_off_runs": sorted(p.run.id for p in far)}
+                              if far else {})},
             "fitted_from": f"{len(used)} runs ({_sources(used)})"
             + (f"; {', '.join(fit.inherited)} from {start.prior_from}'s fit"
                if fit.inherited else "")})
-        out.append(DeviceCalibration(name, fit, insitu, held))
+        out.append(DeviceCalibration(name, fit, insitu, held, far))
     return out
 
 

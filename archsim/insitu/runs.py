@@ -310,8 +310,17 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
             item = item.strip()
             if not item:
                 continue
-            if "=" not in item or not item.partition("=")[0].strip():
+            key = item.partition("=")[0].strip()
+            if "=" not in item or not key:
                 bad("set", f"{item!r}: expected key=value (e.g. plan.zero3_prefetch=2)")
+                continue
+            if cells.get(_COLUMN_OF_FIELD.get(key, "")):
+                bad("set", f"{item!r}: {key} is the {_COLUMN_OF_FIELD[key]} column's, and that "
+                           "column is set in this row")
+                continue
+            if key == "calibration" or key.startswith("calibration."):
+                bad("set", f"{item!r}: a run cannot choose its calibration (the one being fitted "
+                           "or validated applies to every run)")
                 continue
             overrides.append(item)
     if problems:

@@ -129,5 +129,22 @@ def _read(path: str, _mtime: int) -> dict[str, dict[str, Any]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("insitu"), dict):
             raise SpecError([f"{path}: devices.{name}: expected a mapping with an insitu "
                              "block"])
+        _check_entry(path, str(name), entry["insitu"])
         out[str(name)] = entry["insitu"]
     return out
+
+
+def _check_entry(path: str, name: str, insitu: dict) -> None:
+    """A bad value of an overlay is the overlay's, not the device profile's it would land in."""
+    from pydantic import ValidationError
+
+    from archsim.spec.insitu import InSituSpec
+    from archsim.spec.messages import Origins, format_validation_error
+
+    try:
+        InSituSpec.model_validate(insitu)
+    except ValidationError as exc:
+        err = format_validation_error(exc, Origins(path), InSituSpec)
+        head = f"{path}: "
+        raise SpecError([f"{head}devices.{name}.insitu.{p.removeprefix(head)}"
+                         if p.startswith(head) else p for p in err.problems]) from None

@@ -166,14 +166,34 @@ def test_a_repeated_header_column_is_refused(tmp_path):
 
 
 def test_an_error_of_the_set_column_names_it(tmp_path):
-    """The tp cell holds a valid 1; the set column's ``plan.tp=abc`` is at fault."""
-    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,"
+    """The tp column is empty; the set column's ``plan.tp=abc`` is at fault."""
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,,1,"
                                     "plan.zero=1; plan.tp=abc\n")
     with pytest.raises(SpecError) as err:
         load_runs(read_runs(path))
     (problem,) = err.value.problems
     assert problem.startswith(f"{path}: row 2, column set (run r): --set plan.tp: ")
     assert problem.endswith("(got 'abc')")
+
+
+def test_set_may_not_override_a_column_of_the_row_or_the_calibration(tmp_path):
+    """A row labelled A100 but predicted on an H100 through ``set`` would be fitted into an
+    H100 entry of the overlay; a row choosing its own calibration would escape the one under
+    test. Both are refused with the row and the column."""
+    path = write(tmp_path, HEADER
+                 + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,"
+                   "hardware.device=h100-sxm5-80gb; plan.tp=2\n"
+                 + "q,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,1,1,"
+                   "calibration=isolated\n")
+    with pytest.raises(SpecError) as err:
+        read_runs(path)
+    assert err.value.problems == [
+        f"{path}: row 2, column set: 'hardware.device=h100-sxm5-80gb': hardware.device is the "
+        "device column's, and that column is set in this row",
+        f"{path}: row 2, column set: 'plan.tp=2': plan.tp is the tp column's, and that column "
+        "is set in this row",
+        f"{path}: row 3, column set: 'calibration=isolated': a run cannot choose its "
+        "calibration (the one being fitted or validated applies to every run)"]
 
 
 @pytest.mark.parametrize("cell, message", [

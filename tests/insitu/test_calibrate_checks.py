@@ -1,0 +1,125 @@
+"""What ``archsim calibrate --runs`` tells the user about a fit: runs far off after it, the
+cross-validation method its error bars come from, and parameters only the fitted runs inform."""
+
+from types import SimpleNamespace
+
+from archsim.insitu.crossval import accuracy
+from archsim.insitu.fit import fit_device
+from archsim.insitu.overlay import far_off_runs
+from archsim.insitu.predict import load_runs
+from tests.insitu.test_insitu_fit import read_runs_text
+
+
+def pred(error, weight=1.0):
+    return SimpleNamespace(error=error, run=SimpleNamespace(weight=weight))
+
+
+def test_with_few_runs_every_run_far_off_is_named():
+    """Three runs give no spread to measure: a 100×-off row (−99%) is named, rows 5% and 10%
+    off are not, and a weight-0 row (predicted, not fitted) never is."""
+    runs = [pred(-0.99), pred(0.05), pred(-0.10), pred(3.0, weight=0.0)]
+    assert far_off_runs(runs) == [runs[0]]
+
+
+def test_with_four_or_more_a_run_must_also_stand_out_of_the_spread():
+    """Errors 1, 2, −3, 5, 40%: median 2%, absolute deviations 1, 0, 5, 3, 38 → MAD 3%, so
+    3 MAD = 9%: the 40% run (38 from the median) is named. Errors −40, −20, 0, 20, 40%:
+    median 0, deviations 40, 20, 0, 20, 40 → MAD 20%, 3 MAD = 60%: no run stands out,
+    although two are 40% off."""
+    tight = [pred(e) for e in (0.01, 0.02, -0.03, 0.05, 0.40)]
+    assert far_off_runs(tight) == [tight[4]]
+    assert far_off_runs([pred(e) for e in (-0.40, -0.20, 0.0, 0.20, 0.40)]) == []
+
+
+def test_error_bars_name_the_cross_validation_they_come_from():
+    held = [SimpleNamespace(prior_only=False, prediction=SimpleNamespace(
+        error=e, run=SimpleNamespace(group="ttft", source="s", id=str(i))))
+        for i, e in enumerate((0.1, -0.2, 0.05))]
+    assert accuracy(held, "run")["ttft"].method == "leave-one-run-out"
+    assert accuracy(held, "3")["ttft"].method == "3-fold cross-validation"
+    assert accuracy(held)["ttft"].method == "leave-one-source-out"
+
+
+def test_a_training_row_left_out_informs_no_training_parameter():
+    """GPT-3 175B cannot train on one A100 (its weights alone exceed 80 GB): that row is left
+    out, so the fit of the inference row beside it fits inference parameters only."""
+    text = ("run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,"
+            "seq_len,global_batch,micro_batch\n"
+            "inf,lab,inference,ttft_s,0.02,a100-sxm4-80gb,1,llama2-7b,128,1,1,,,\n"
+            "big,lab,training,step_time_s,10,a100-sxm4-80gb,1,gpt3-175b,,,,2048,1,1\n")
+    loaded = load_runs(read_runs_text(text))
+    fit = fit_device(loaded, loaded[0].device, max_evaluations=20)
+    assert [p.run.id for p in fit.infeasible] == ["big"]
+    assert not {"sustained_compute", "step_overhead", "kernel_overhead"} & set(fit.fitted)
+    assert "inference_compute" in fit.fitted
+
+
+def test_a_parameter_stopped_at_its_range_is_named():
+    """inference_compute may lie in [0.5, 1] (archsim/insitu/fit.py PARAMS): at 0.5 it is
+    named, at 0.93 not."""
+    from archsim.cli.calibrate_runs import at_bounds
+    from archsim.insitu.fit import defaults
+    from archsim.spec.loader import load_spec_file
+
+    device = load_spec_file("devices", "a100-sxm4-80gb")
+
+    def cal(value):
+        return SimpleNamespace(insitu=device.insitu, fit=SimpleNamespace(
+            fitted=["inference_compute"], values={"inference_compute": value},
+            defaults=defaults(device)))
+
+    assert at_bounds(cal(0.5)) == [
+        "inference_compute 0.5 stopped at the lower end of its physical range: the runs ask for "
+        "more than any value in range gives, so what is left of their error is the model's or "
+        "theirs"]
+    assert at_bounds(cal(0.93)) == []
+
+
+def test_calibrate_names_a_run_far_off_among_three(tmp_path, capsys):
+    """Three A100 TTFT rows of Llama-2-7B (TensorRT-LLM v0.9: 16.2 ms at 128 prompt tokens,
+    132.4 ms at 2048), one repeated at 100× its value (1.62 s, a unit slip): it is named with
+    its row, the others are not."""
+    from archsim.cli import main
+
+    runs = tmp_path / "runs.csv"
+    runs.write_text(
+        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
+        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+        "b,lab,inference,ttft_s,1.62,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+        "c,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+    assert main(["calibrate", "--runs", str(runs), "--out", str(tmp_path / "o.yaml"),
+                 "--cv", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "run b (row 3) is -99% off after the fit: check its row." in out
+    assert "run a (row 2)" not in out and "run c (row 4)" not in out
+
+
+def _overlay(tmp_path, body: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text("kind: insitu-calibration\n" + body)
+    return path
+
+
+def test_a_bad_value_in_an_overlay_is_the_overlays(tmp_path):
+    import pytest
+
+    import archsim
+    from archsim.spec.errors import SpecError
+
+    path = _overlay(tmp_path, "devices: {a100-sxm4-80gb: {insitu: {inference_compute: x}}}\n")
+    with pytest.raises(SpecError) as err:
+        archsim.simulate("llama2-7b-inference-a100", {"calibration": str(path)})
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{path.resolve()}: devices.a100-sxm4-80gb.insitu."
+                              "inference_compute: ")
+    assert problem.endswith("(got 'x')")
+
+
+def test_a_device_the_overlay_does_not_hold_says_it_keeps_its_shipped_calibration(tmp_path):
+    import archsim
+
+    path = _overlay(tmp_path, "devices: {a100-sxm4-80gb: {insitu: {}}}\n")
+    d = archsim.simulate("llama2-7b-inference-a100", {"calibration": str(path),
+                                                      "hardware.device": "h100-sxm5-80gb"})
+    assert (f"h100-sxm5-80gb: not in the calibration overlay {path}: its shipped calibration "
+            "applies") in d.to_dict()["uncertainty"]["out_of_range"]
