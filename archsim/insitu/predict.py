@@ -51,10 +51,43 @@ def load_runs(runs: list[Run], calibration: str | None = None) -> list[Loaded]:
             problems.append(row_problem(run, "runs take one device type (device/devices), "
                                              "not a cluster"))
             continue
+        problems.extend(_plan_problem(run, reason) for reason in split_reasons(sc))
         out.append(Loaded(run, sc))
     if problems:
         raise SpecError(problems)
     return out
+
+
+PLAN_COLUMNS = ("devices", "tp", "pp", "cp", "ep", "model", "heads", "kv_heads", "ffn",
+                "global_batch", "micro_batch", "batch")
+"""The cells a plan that does not divide comes from."""
+
+
+def split_reasons(sc: ScenarioSpec) -> list[str]:
+    """Why the run's devices, model and batch do not split over its plan (empty when they
+    do): a measured run ran, so such a row holds a typo, not a plan archsim cannot run."""
+    if sc.workload.kind == "training":
+        from archsim.plan.layout import resolve_layout
+
+        return list(resolve_layout(sc)[1])
+    from archsim.metrics.inference import device_split_reason, replicas_reason
+    from archsim.plan.inference_setup import Degrees, degree_reasons
+
+    plan, count = sc.plan, sc.cluster.total_devices
+    split = device_split_reason(count, plan.tp, plan.pp)
+    if split:
+        return [split]
+    dp = plan.dp if plan.dp is not None else count // (plan.tp * plan.pp)
+    reasons = [r for r in [replicas_reason(count, plan.tp, plan.pp, plan.dp)] if r]
+    return reasons + degree_reasons(sc.model, Degrees(tp=plan.tp, pp=plan.pp, ep=plan.ep,
+                                                      dp=dp), plan.layers_per_stage)
+
+
+def _plan_problem(run: Run, reason: str) -> str:
+    cells = [c for c in PLAN_COLUMNS if c in run.values]
+    where = f"{run.file}: row {run.line}" if run.file else f"row {run.line}"
+    return (f"{where}, column{'s' if len(cells) > 1 else ''} {', '.join(cells)} (run {run.id}): "
+            f"{reason}; a measured run's plan divides, so one of these cells is wrong")
 
 
 def with_insitu(sc: ScenarioSpec, insitu: InSituSpec | None) -> ScenarioSpec:

@@ -206,3 +206,16 @@ def test_measured_is_bounded_as_scenario_numbers_are(tmp_path, cell, message):
     with pytest.raises(SpecError) as err:
         read_runs(path)
     assert err.value.problems == [f"{path}: row 2, column measured: {message}"]
+
+
+def test_a_plan_that_does_not_divide_is_a_bad_row(tmp_path):
+    """A measured run ran, so 8 devices at tp 3 is a typo in the row, not a plan archsim cannot
+    run: exit 2 with the row and the cells it comes from (it had been left out, exit 0)."""
+    path = write(tmp_path, HEADER + "r,s,training,step_time_s,1,a100-sxm4-80gb,8,gpt3-1.7b,3,1,"
+                                    "\n")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(path))
+    assert err.value.problems == [
+        f"{path}: row 2, columns devices, tp, model, micro_batch (run r): 8 devices are not "
+        "divisible by tp·pp·cp = 3·1·1 = 3; a measured run's plan divides, so one of these "
+        "cells is wrong"]
