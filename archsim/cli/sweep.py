@@ -187,7 +187,7 @@ _SHORT = {"memory.peak_bytes_per_device": "peak memory", "memory_headroom": "hea
           "step_time_s": "step s", "cost_usd": "$/step"}
 
 
-LIKELY, CALIBRATION = "tokens/s likely", "calibration"
+LIKELY, CALIBRATION = "tokens/s likely", "calibration state"
 """Columns shown after the metrics: the throughput's calibrated interval and whether the point
 lies in its profile's calibrated range (archsim/accuracy.py; the table's tokens_per_s_low,
 tokens_per_s_high, uncertainty.in_range and uncertainty.calibrated)."""

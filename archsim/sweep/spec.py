@@ -166,6 +166,9 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
         except ValueError as exc:
             problems.append(f"{where}: axes.{key}: {exc}")
             continue
+        if key == "calibration" and axis.values:
+            axis, trouble = _calibration_axis(axis, folder, f"{where}: axes.{key}")
+            problems.extend(trouble)
         axes.append(axis)
         kind = REGISTRY_KEYS.get(key)
         paths = [v for v in axis.values or () if is_path_value(v)] if kind else []
@@ -216,6 +219,31 @@ def load_sweep(source: str | Path | Mapping[str, Any]) -> Sweep:
     _check_goal_names(sweep, where)
     sweep.constants = _scenario_constants(sweep, where)
     return sweep
+
+
+def _calibration_axis(axis: Axis, folder: Path | None, where: str) -> tuple[Axis, list[str]]:
+    """A ``calibration`` axis with each overlay path read from the sweep file's folder, as
+    profile files on axes are, and checked now: a missing or bad overlay is exit 2 at load,
+    not an error in every point's row. Modes (uncalibrated, isolated) pass as they are."""
+    from dataclasses import replace
+
+    from archsim.spec.calibration import MODES, read_overlay
+
+    values, problems = [], []
+    for i, value in enumerate(axis.values or ()):
+        if not isinstance(value, str) or value in MODES:
+            values.append(value)
+            continue
+        path = Path(value).expanduser()
+        if folder is not None and not path.is_absolute():
+            path = folder / path
+        try:
+            read_overlay(str(path))
+        except SpecError as exc:
+            problems.extend(f"{where}[{i}]: {p.removeprefix('calibration: ')}"
+                            for p in exc.problems)
+        values.append(str(path))
+    return replace(axis, values=tuple(values)), problems
 
 
 def _axis_value_problems(base: dict[str, Any], axis: Axis, where: str,

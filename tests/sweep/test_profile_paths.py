@@ -122,3 +122,27 @@ def test_a_malformed_device_file_names_the_sweep_field_too(tmp_path, capsys):
     assert err.startswith(f"archsim sweep: {path}: axes.hardware.device: {device}: malformed "
                           "YAML: line 2")
     assert err.count("\n") == 1 and "Traceback" not in err and not out.exists()
+
+
+def test_calibration_overlays_on_an_axis_are_read_from_the_sweep_folder_at_load(tmp_path):
+    """As profile files on axes are: a relative overlay path is the sweep file's folder's, and
+    a missing one is exit 2 at load (it had failed every point, exit 0)."""
+    import pytest
+
+    from archsim.spec.errors import SpecError
+    from archsim.sweep.spec import load_sweep
+
+    (tmp_path / "mine.yaml").write_text("kind: insitu-calibration\n"
+                                        "devices: {a100-sxm4-80gb: {insitu: {}}}\n")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("name: s\nbase: llama2-7b-inference-a100\n"
+                     "axes: {calibration: [mine.yaml, uncalibrated]}\n")
+    axis = load_sweep(sweep).axes[0]
+    assert axis.values == (str(tmp_path / "mine.yaml"), "uncalibrated")
+    sweep.write_text("name: s\nbase: llama2-7b-inference-a100\n"
+                     "axes: {calibration: [gone.yaml]}\n")
+    with pytest.raises(SpecError) as err:
+        load_sweep(sweep)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{sweep}: axes.calibration[0]: no such overlay file "
+                              f"'{tmp_path / 'gone.yaml'}'")

@@ -37,11 +37,11 @@ def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path,
     assert f"{num(t * 0.9436)}–{num(t * 1.0712)}" in row
     assert sum(line.rstrip().endswith("out of range") for line in best_table.splitlines()) == 1
     front = text.split("Pareto front")[1]
-    assert "tokens/s likely" in front and "calibration" in front
+    assert "tokens/s likely" in front and "calibration state" in front
     assert best_table.rstrip().endswith(LEGEND)
     assert LEGEND == (
         "tokens/s likely: the profile's 80% interval, or its wider reference band where the "
-        "band was widened (marked *); calibration: in range, out of range (extrapolated), "
+        "band was widened (marked *); calibration state: in range, out of range (extrapolated), "
         "uncalibrated (error unknown) or no band (the profile has no runs of this kind)")
     # tp 8 lies outside the A100's training tp 1–4: its band is the reference one, marked
     out_row = next(line for line in best_table.splitlines()
@@ -52,9 +52,9 @@ def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path,
 def test_a_row_without_the_columns_prints_dashes():
     """A summary of a table from before these columns, or a point with no calibration."""
     cells = _error_bar({"tokens_per_s": 5.0})
-    assert (cells["tokens/s likely"], cells["calibration"]) == (None, None)
+    assert (cells["tokens/s likely"], cells["calibration state"]) == (None, None)
     cells = _error_bar({"uncertainty.calibrated": False, "uncertainty.in_range": False})
-    assert cells["calibration"] == "uncalibrated"
+    assert cells["calibration state"] == "uncalibrated"
 
 
 def test_a_widened_band_in_range_and_a_profile_without_a_band_say_so():
@@ -63,6 +63,17 @@ def test_a_widened_band_in_range_and_a_profile_without_a_band_say_so():
     cells = _error_bar({"tokens_per_s_low": 1.0, "tokens_per_s_high": 2.0,
                         "tokens_per_s_widened": True, "uncertainty.calibrated": True,
                         "uncertainty.in_range": True})
-    assert (cells["tokens/s likely"], cells["calibration"]) == ("1–2*", "in range")
+    assert (cells["tokens/s likely"], cells["calibration state"]) == ("1–2*", "in range")
     cells = _error_bar({"uncertainty.calibrated": True, "uncertainty.in_range": False})
-    assert (cells["tokens/s likely"], cells["calibration"]) == (None, "no band")
+    assert (cells["tokens/s likely"], cells["calibration state"]) == (None, "no band")
+
+
+def test_a_calibration_axis_keeps_its_column():
+    """A sweep over ``calibration`` (overlay files) shows which overlay each row used: the
+    state column has its own name (the two had shared "calibration", and the state overwrote
+    the overlay's name in every row)."""
+    cells = _error_bar({"calibration": "mine.yaml", "tokens_per_s_low": 1.0,
+                        "tokens_per_s_high": 2.0, "uncertainty.calibrated": True,
+                        "uncertainty.in_range": True})
+    assert cells["calibration"] == "mine.yaml" and cells["calibration state"] == "in range"
+
