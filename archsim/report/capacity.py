@@ -113,11 +113,27 @@ def sustained(r: dict[str, Any]) -> tuple[float | None, float | None]:
     return tps, cpm
 
 
+def slow_tokens_per_s(p: Any) -> float | None:
+    """Tokens/s of a simulated point (ScalePoint, PlannedPoint) at the upper end of its
+    step-time band: tokens/s × step time / the band's upper end (the band scales time)."""
+    if not (p.tokens_per_s and p.step_time_s and p.step_time_high_s):
+        return None
+    return p.tokens_per_s * p.step_time_s / p.step_time_high_s
+
+
+def band_end_days(p: Any, tokens: float) -> float | None:
+    """Days to train ``tokens`` at the upper end of ``p``'s step-time band (None: no band)."""
+    slow = slow_tokens_per_s(p)
+    return None if slow is None else tokens / slow / SECONDS_PER_DAY
+
+
 def fewest_devices(sc: ScenarioSpec, known: list[ScalePoint], target_tokens_per_s: float,
-                   simulate_at: Callable[[ScenarioSpec, int], ScalePoint]
+                   simulate_at: Callable[[ScenarioSpec, int], ScalePoint],
+                   rate: Callable[[ScalePoint], float | None] = lambda p: p.tokens_per_s
                    ) -> tuple[ScalePoint | None, list[ScalePoint]]:
-    """The smallest-dp feasible point reaching ``target_tokens_per_s``, and every point simulated
-    on the way (including ``known``). None when even the largest dp does not reach it."""
+    """The smallest-dp feasible point whose ``rate`` (default: its tokens/s; e.g.
+    :func:`slow_tokens_per_s`) reaches ``target_tokens_per_s``, and every point simulated on
+    the way (including ``known``). None when even the largest dp does not reach it."""
     cache = {p.dp: p for p in known}
 
     def point(dp: int) -> ScalePoint:
@@ -126,7 +142,8 @@ def fewest_devices(sc: ScenarioSpec, known: list[ScalePoint], target_tokens_per_
         return cache[dp]
 
     def meets(p: ScalePoint) -> bool:
-        return p.feasible and p.tokens_per_s is not None and p.tokens_per_s >= target_tokens_per_s
+        tps = rate(p)
+        return p.feasible and tps is not None and tps >= target_tokens_per_s
 
     dps = valid_dps(sc)
     if not dps:

@@ -129,6 +129,51 @@ def validation_notes(device: str) -> list[ValidationNote]:
     return notes
 
 
+@dataclass(frozen=True)
+class CrossValidation:
+    """The profile's own cross-validated error on one kind of run (``insitu.accuracy``): the
+    runs behind the answer's error bar."""
+
+    group: str
+    """training, ttft, tpot, e2e_latency or throughput."""
+    mode: str
+    """training or inference (every group but training is an inference one)."""
+    runs: int
+    sources: int
+    mape_pct: float
+    p10_pct: float
+    p90_pct: float
+    method: str
+    file: str
+    """The calibration report that lists these runs, or where the numbers sit in the profile."""
+
+
+def cross_validation(device: str) -> list[CrossValidation]:
+    """``device``'s cross-validated errors by kind of run (none: no calibration)."""
+    spec = device_profile(device)
+    insitu = spec.insitu if spec is not None else None
+    if insitu is None or not insitu.accuracy:
+        return []
+    where = _calibration_report(str(insitu.provenance.get("runs_sha256") or ""))
+    return [CrossValidation(group, "training" if group == "training" else "inference",
+                            acc.runs, acc.sources, 100 * acc.mape, 100 * acc.p10,
+                            100 * acc.p90, acc.method, where)
+            for group, acc in insitu.accuracy.items()]
+
+
+def _calibration_report(sha: str) -> str:
+    """The report under reports/calibration/ naming the runs file (by its hash) the profile
+    was fitted and cross-validated on, else the profile's own block."""
+    from archsim.spec.registry import data_roots
+
+    if len(sha) >= 12:
+        for root in data_roots():
+            for path in sorted((root / "reports" / "calibration").glob("*.md")):
+                if sha[:12] in path.read_text(encoding="utf-8"):
+                    return f"calibration/{path.name}"
+    return "the profile's insitu.accuracy"
+
+
 # ----------------------------------------------------------------------------- sources
 
 def device_profile(name: str) -> DeviceSpec | None:

@@ -28,6 +28,7 @@ from archsim.report.sections import (
     validation_section,
 )
 from archsim.report.timeline import timeline_plot
+from archsim.spec.errors import plural
 
 BATCH_FACTORS = (0.125, 0.25, 0.5, 1, 2, 4, 8, 16)
 
@@ -282,6 +283,18 @@ def _capacity(r: dict[str, Any], opts: ReportOptions) -> Section:
     sec = Section("capacity", "Capacity plan")
     tps, ept = r.get("tokens_per_s"), r.get("energy_per_token_j")
     kind = "processed" if r.get("encoder") else "generated"
+    per_deployment = plural(int(r.get("devices") or 1), "device")
+    if not r.get("feasible"):
+        sec.table(["per deployment", per_deployment],
+                  [(f"{kind} tokens per second", "does not run"),
+                   (f"cost per million {kind} tokens", "-"),
+                   (f"energy per million {kind} tokens", "-"),
+                   ("requests per second per deployment", "-")])
+        sec.text("The deployment does not run ("
+                 + "; ".join(r.get("infeasible_reasons") or ["no reason recorded"])
+                 + "), so it has no throughput, cost or energy, and no number of such "
+                   "deployments serves a request rate.")
+        return sec
     rows = [(f"{kind} tokens per second", fmt.rate(tps, "tokens/s")),
             (f"{kind} tokens per day", f"{fmt.count(tps * SECONDS_PER_DAY)} tokens"
              if tps else "-"),
@@ -291,7 +304,7 @@ def _capacity(r: dict[str, Any], opts: ReportOptions) -> Section:
     per = replicas_for(1.0, r)
     if per is not None:
         rows.append(("requests per second per deployment", f"{per[0]:.3g} req/s"))
-    sec.table(["per deployment", f"{r.get('devices', '?')} devices"], rows)
+    sec.table(["per deployment", per_deployment], rows)
     if opts.rate and per is not None:
         need = replicas_for(opts.rate, r)
         assert need is not None

@@ -36,6 +36,8 @@ class ScalePoint:
     cost_per_million_tokens_usd: float | None
     energy_per_token_j: float | None
     reasons: tuple[str, ...] = ()
+    step_time_high_s: float | None = None
+    """Upper end of the step time's calibrated interval (None: no error bar)."""
 
 
 def can_scale(sc: ScenarioSpec) -> str | None:
@@ -96,7 +98,14 @@ def simulate_at(sc: ScenarioSpec, dp: int) -> ScalePoint:
                       tokens_per_s=tps, step_time_s=r.get("step_time_s"),
                       cost_per_million_tokens_usd=cpm,
                       energy_per_token_j=r.get("energy_per_token_j"),
-                      reasons=tuple(r.get("infeasible_reasons") or ()))
+                      reasons=tuple(r.get("infeasible_reasons") or ()),
+                      step_time_high_s=step_time_high(r))
+
+
+def step_time_high(r: dict[str, Any]) -> float | None:
+    """The upper end of a result's step-time interval (``uncertainty.intervals``), or None."""
+    iv = ((r.get("uncertainty") or {}).get("intervals") or {}).get("step_time_s")
+    return float(iv[1]) if iv else None
 
 
 def valid_dps(sc: ScenarioSpec) -> list[int]:

@@ -7,6 +7,7 @@ from typing import Any
 from archsim.report import fmt, plots
 from archsim.report.document import Plot, Section
 from archsim.report.evidence import (
+    cross_validation,
     device_profile,
     device_source_rows,
     interconnect_profile,
@@ -135,14 +136,26 @@ def validation_caveat(device: str, mode: str) -> str | None:
 
 
 def validation_section(device: str, mode: str) -> Section:
-    """The validation error of ``device``'s profile as recorded in reports/validation/."""
+    """The validation error of ``device``'s profile: its cross-validated error on published
+    runs (the profile's calibration, behind the answer's error bar) and the checks recorded
+    in reports/validation/."""
     sec = Section("validation", "Validation error of the profile")
     notes = validation_notes(device)
-    if not notes:
-        sec.text(f"No validation of the {device} profile is recorded in reports/validation/. "
-                 "Treat the numbers in this report as unvalidated estimates from the profile.")
+    cv = cross_validation(device)
+    if not notes and not cv:
+        sec.text(f"No validation of the {device} profile is recorded: no cross-validated "
+                 "runs in its calibration and no check in reports/validation/. Treat the "
+                 "numbers in this report as unvalidated estimates from the profile.")
         return sec
+    mode = "inference" if mode == "serving" else mode
     rows = []
+    for c in cv:
+        applies = "yes" if c.mode == mode else f"no ({c.mode})"
+        rows.append((f"cross-validated {c.group.replace('_', ' ')} runs: {c.runs} published "
+                     f"runs from {c.sources} source{'s' if c.sources != 1 else ''}, each "
+                     f"predicted by a fit that did not see it ({c.method}); 80% of errors "
+                     f"{c.p10_pct:+.0f}% … {c.p90_pct:+.0f}%", f"{c.mape_pct:.1f}%", "-",
+                     applies, c.file))
     for n in notes:
         applies = "yes" if n.mode in (mode, "all") else f"no ({n.mode})"
         rows.append((n.what, f"{n.mape_pct:.1f}%",
@@ -150,6 +163,13 @@ def validation_section(device: str, mode: str) -> Section:
                      applies, n.file.split("reports/")[-1]))
     sec.table(["check", "mean abs. error (MAPE)", "max abs. error", f"same mode ({mode})",
                "report"], rows)
+    if cv:
+        sec.text("The cross-validated runs are the profile's own calibration check: their "
+                 "errors are the error bar the answer carries (widened where the answer says "
+                 "so). " + ("The other rows are separate checks, recorded in "
+                            "reports/validation/." if notes else
+                            f"No GPU or CPU check of the {device} profile is recorded in "
+                            "reports/validation/."))
     for n in notes:
         if n.signed_errors_pct:
             lo, hi = min(n.signed_errors_pct), max(n.signed_errors_pct)

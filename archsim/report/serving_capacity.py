@@ -17,6 +17,7 @@ from archsim.report.document import Plot, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.scaling import scaled_hardware
+from archsim.report.serving_bands import band_rows, band_sentence
 from archsim.spec.errors import SpecError
 
 REPLICA_FACTORS = (0.25, 0.5, 1, 2, 4)
@@ -81,13 +82,15 @@ def capacity_sentence(cap: dict[str, Any]) -> str:
     else:
         among = f" (of {sized} device types sized)" if sized > 1 else ""
     plural = "replica" if best["replicas"] == 1 else "replicas"
+    bar = band_sentence(cap)
     return (f"The {'cheapest' if by_cost else 'smallest'} deployment that meets it at "
             f"{cap['rate_per_s']:g} requests/s{among}: {best['devices']} × {best['device']} "
             f"({best['replicas']} {plural} of tp {best['tp']}), "
             f"{fmt.money(best.get('cost_per_hour_usd'))} per hour, "
             f"{fmt.money(best.get('cost_per_million_tokens_usd'))} per million output tokens"
             + (" — possibly oversized: the request stream was too short to judge a cheaper "
-               "one (see the capacity plan's notes)." if best.get("possibly_oversized") else "."))
+               "one (see the capacity plan's notes)." if best.get("possibly_oversized") else ".")
+            + (" " + bar if bar else ""))
 
 
 def replica_scaling(inp: ReportInput, r: dict[str, Any], cap: dict[str, Any] | None
@@ -185,6 +188,15 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
                       f"bisection; {cap.get('requests_per_probe', '?')} requests per probe)."
                       + (f" No price in the profile of {', '.join(cap['unpriced'])}: sized, "
                          "not priced." if cap.get("unpriced") else ""))
+    bands = band_rows(cap)
+    if any(row[2:5] != ("-", "-", "-") for row in bands):
+        sec.table(["device", "devices", "p99 TTFT, likely", "p99 TPOT, likely",
+                   "$ per M output tokens, likely", "p99s within the SLO across the band"], bands,
+                  caption="The error bar of each deployment above: its calibrated intervals "
+                          "(archsim/accuracy.py; as archsim capacity prints them). A p99 band "
+                          "past an objective means more than 1% of requests may miss it at the "
+                          "band's slow end: the SLO may still hold for its share of requests, "
+                          "but the model no longer shows it.")
     sec.text(capacity_sentence(cap))
     if cap.get("notes"):
         sec.bullets(cap["notes"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.labels import header, short_label, with_unit
-from archsim.report import fmt
+from archsim.report import fmt, sweep_bands
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.document import Report, Section
 from archsim.report.fmt import metric_text as value_text
@@ -59,7 +59,7 @@ def sweep_report(inp: ReportInput, opts: ReportOptions) -> Report:
     category = _category(varied, table)
     shown = shown_inputs(feasible if len(feasible) else table, varied)
 
-    sections = [_answer(table, feasible, best, objective, shown, front_goals, category),
+    sections = [_answer(table, feasible, scored, objective, shown, front_goals, category),
                 _inputs(inp.source, table, inputs, varied, objective, front_goals, notes,
                         summary)]
     devices = sorted(feasible["hardware.device"].dropna().astype(str).unique()) \
@@ -102,9 +102,10 @@ def _point_text(row: Any, varied: list[str]) -> str:
         or "the base point"
 
 
-def _answer(table: Any, feasible: Any, best: Any, objective: Goal, shown: list[str],
+def _answer(table: Any, feasible: Any, scored: Any, objective: Goal, shown: list[str],
             goals_: list[Goal], category: str | None) -> Section:
     sec = Section("answer", "Question and answer")
+    best = scored.iloc[0] if len(scored) else None
     sec.text(f"Question: of the {len(table)} points of this sweep, which has "
              f"{objective.text}, and what do the others trade?")
     if best is None:
@@ -117,6 +118,20 @@ def _answer(table: Any, feasible: Any, best: Any, objective: Goal, shown: list[s
              f"{len(feasible)} of {len(table)} points are feasible"
              + (f"; the Pareto front over {', '.join(short_label(g.column) for g in goals_)} "
                 "is drawn below." if len(goals_) >= 2 else "."))
+    bar = sweep_bands.band_sentence(best, objective)
+    if bar:
+        other = sweep_bands.rival(scored, category)
+        rest = [c for c in shown if c != category]
+        name = (f"the best {other[category]} point"
+                + (f" ({_point_text(other, rest)})" if rest else "")
+                if category is not None and other is not None else
+                f"the second point ({_point_text(other, shown)})" if other is not None else "")
+        ranking = sweep_bands.ranking_sentence(best, other, objective, name) \
+            if other is not None else None
+        if ranking and category is not None:
+            ranking += (f" (Points of one {short_label(category)} share its profile's error, "
+                        f"so the best point is compared with the next {short_label(category)}'s.)")
+        sec.text(bar + (" " + ranking if ranking else ""))
     if category is not None:
         lacking = sorted(set(feasible[category].dropna().astype(str))
                          - set(feasible.loc[feasible[objective.column].notna(), category]
@@ -159,8 +174,7 @@ def _best(feasible: Any, scored: Any, objective: Goal, shown: list[str], goals_:
         metrics.insert(0, objective.column)
     cols = shown + metrics
     top = scored.head(TOP)
-    rows = [[str(i + 1)] + [cell(c, r[c]) for c in cols]
-            for i, (_, r) in enumerate(top.iterrows())]
+    listed = [(str(i + 1), r) for i, (_, r) in enumerate(top.iterrows())]
     extra = []
     if category is not None:
         ranked = set(scored[category].astype(str))
@@ -169,14 +183,34 @@ def _best(feasible: Any, scored: Any, objective: Goal, shown: list[str], goals_:
                               [g for g in goals_ if g != objective])
             if found is not None:
                 row, by = found
-                mark = fmt.NO_PRICE if objective.is_price else "not ranked"
-                rows.append([mark] + [cell(c, row[c]) for c in cols])
+                listed.append((fmt.NO_PRICE if objective.is_price else "not ranked", row))
                 extra.append(f"{name} (its best by {by.text})")
-    sec.table(["#", *(header(c) for c in cols)], rows,
+    sec.table(["#", *(header(c) for c in cols)],
+              [[mark] + [cell(c, r[c]) for c in cols] for mark, r in listed],
               caption=f"The {len(top)} best feasible points by {objective.text}"
                       + (f"; then, unranked for lack of {short_label(objective.column)}: "
                          f"{', '.join(extra)}" if extra else "") + ".")
+    _bands_table(sec, listed, objective, category)
     return sec
+
+
+def _bands_table(sec: Section, listed: list[tuple[str, Any]], objective: Goal,
+                 category: str | None) -> None:
+    """The model's band of each point listed, where the table holds one."""
+    banded = [c for c in dict.fromkeys([sweep_bands.RATE, objective.column])
+              if any(sweep_bands.band(r, c) for _, r in listed)]
+    if not banded:
+        return
+    first = [category] if category is not None else []
+    sec.table(["#", *(header(c) for c in first), *(f"{short_label(c)}, likely" for c in banded)],
+              [[mark] + [cell(c, r[c]) for c in first]
+               + [sweep_bands.band_cell(r, c, unit=True) for c in banded] for mark, r in listed],
+              caption="The same points with the model's calibrated interval ("
+                      + ("the wider reference band where a point's tokens_per_s_widened says "
+                         "so; " if any(sweep_bands.likely(r).endswith("band)")
+                                       for _, r in listed) else "")
+                      + "tokens_per_s_low … _high in the table; a cost or a step time scales "
+                        "like time).")
 
 
 def _order(v: Any) -> tuple[int, float, str]:

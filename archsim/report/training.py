@@ -17,6 +17,7 @@ from archsim.report.capacity import (
     fewest_devices,
     model_parameters,
     run_estimate,
+    slow_tokens_per_s,
     sustained,
 )
 from archsim.report.compression import compression_section
@@ -76,6 +77,7 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
 
     points: list[ScalePoint] = []
     best: ScalePoint | None = None
+    best_slow: ScalePoint | None = None  # the fewest at the step-time band's upper end
     why_not = "the input is a result JSON (no scenario to re-simulate)" if sc is None else \
         can_scale(sc) or (None if opts.scaling else "--no-scaling was given")
     planned: list[PlannedPoint] = []
@@ -84,13 +86,16 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
         points = scaling_points(sc, base_dp)
         if target is not None:
             best, points = fewest_devices(sc, points, target.tokens_per_s, simulate_at)
+            best_slow, points = fewest_devices(sc, points, target.tokens_per_s, simulate_at,
+                                               rate=slow_tokens_per_s)
         if opts.planner:
             keep = [devices] + ([best.devices] if best is not None else [])
             planned = [best_plan_at(sc, n)
                        for n in planner_counts([p.devices for p in points], keep)]
 
     here = _estimate(r, devices, target)
-    answer = answer_section(r, device_names, hw, model, params, target, here, best, points)
+    answer = answer_section(r, device_names, hw, model, params, target, here, best, points,
+                            best_slow)
     more = planner_sentence(planned, target, best)
     if more:  # also where the plan as given does not run: the planner's plans may
         answer.text(more)
@@ -127,7 +132,7 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
         omitted.append(("The planner's best plan at other device counts",
                         "--no-planner was given" if not opts.planner else
                         "the planner found nothing to search"))
-    sections.append(capacity_section(r, devices, target, here, best, points))
+    sections.append(capacity_section(r, devices, target, here, best, points, best_slow))
     comp = compression_section(r)
     if comp is not None:
         sections.append(comp)

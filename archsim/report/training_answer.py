@@ -9,6 +9,7 @@ from archsim.report.capacity import (
     SECONDS_PER_DAY,
     RunEstimate,
     TrainingTarget,
+    band_end_days,
     run_estimate,
     sustained,
 )
@@ -24,9 +25,26 @@ def _plan_text(r: dict[str, Any]) -> str:
     return ", ".join(f"{k} {par[k]}" for k in keys if k in par)
 
 
+def band_end_clause(p: Any, target: TrainingTarget, fix: Any, what: str = "devices") -> str:
+    """What the upper end of point ``p``'s step-time band gives: its days, and, past the
+    deadline, the count ``fix`` (the fewest that meet it there; None: none simulated does)."""
+    slow = band_end_days(p, target.tokens)
+    if slow is None:
+        return ""
+    head = f"at the upper end of its step-time band it takes {fmt.days(slow)}"
+    if slow <= target.days:
+        return f"{head}, still within {fmt.days(target.days)}"
+    if fix is None:
+        return f"{head}, past the deadline, and no {what} simulated meets it there"
+    dp = f" (dp {fix.dp})" if getattr(fix, "dp", None) else ""
+    return (f"{head}, past the deadline: there {fix.devices:,} {what}{dp} are needed, "
+            f"{fmt.days(band_end_days(fix, target.tokens))}")
+
+
 def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: ModelSpec | None,
             params: float | None, target: TrainingTarget | None, here: RunEstimate | None,
-            best: ScalePoint | None, points: list[ScalePoint]) -> Section:
+            best: ScalePoint | None, points: list[ScalePoint],
+            best_slow: ScalePoint | None = None) -> Section:
     sec = Section("answer", "Question and answer")
     size = f" ({fmt.count(params)} parameters)" if params else ""
     device = device_names[0]
@@ -84,13 +102,15 @@ def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: M
         est = run_estimate(best.devices, best.tokens_per_s or 0.0,
                            best.cost_per_million_tokens_usd, best.energy_per_token_j,
                            target.tokens)
+        band = band_end_clause(best, target, best_slow)
         if best.devices == devices:
             second = (f"{devices} devices are also the fewest that finish within "
-                      f"{fmt.days(target.days)}.")
+                      f"{fmt.days(target.days)}" + (f"; {band}." if band else "."))
         else:
             verb = "needs only" if best.devices < devices else "needs"
             second = (f"Finishing within {fmt.days(target.days)} {verb} {best.devices} devices "
-                      f"(dp {best.dp}): {fmt.days(est.days)}, {fmt.money(est.cost_usd)}.")
+                      f"(dp {best.dp}): {fmt.days(est.days)}, {fmt.money(est.cost_usd)}"
+                      + (f"; {band}." if band else "."))
     sec.text("Answer: " + first + " " + second)
     bar = error_bar_sentence(r, here.days, here.cost_usd)
     if bar:
@@ -99,8 +119,8 @@ def answer_section(r: dict[str, Any], device_names: list[str], hw: str, model: M
 
 
 def capacity_section(r: dict[str, Any], devices: int, target: TrainingTarget | None,
-              here: RunEstimate | None, best: ScalePoint | None, points: list[ScalePoint]
-              ) -> Section:
+              here: RunEstimate | None, best: ScalePoint | None, points: list[ScalePoint],
+              best_slow: ScalePoint | None = None) -> Section:
     sec = Section("capacity", "Capacity plan")
     tps, cpm = sustained(r)
     ept = r.get("energy_per_token_j")
@@ -127,12 +147,23 @@ def capacity_section(r: dict[str, Any], devices: int, target: TrainingTarget | N
         est = run_estimate(best.devices, best.tokens_per_s or 0.0,
                            best.cost_per_million_tokens_usd, best.energy_per_token_j,
                            target.tokens)
-        sec.table(["fewest devices that meet the target", "value"],
-                  [("devices", f"{best.devices} (dp {best.dp})"),
-                   ("throughput", fmt.rate(best.tokens_per_s, "tokens/s")),
-                   ("time to train", fmt.days(est.days)),
-                   ("cost", fmt.money(est.cost_usd)),
-                   ("energy", fmt.kwh(est.energy_kwh))])
+        rows = [("devices", f"{best.devices} (dp {best.dp})"),
+                ("throughput", fmt.rate(best.tokens_per_s, "tokens/s")),
+                ("time to train", fmt.days(est.days)),
+                ("cost", fmt.money(est.cost_usd)),
+                ("energy", fmt.kwh(est.energy_kwh))]
+        slow = band_end_days(best, target.tokens)
+        if slow is not None:
+            rows += [("time to train at the upper end of the step-time band", fmt.days(slow)),
+                     ("fewest devices that meet the target there",
+                      f"{best_slow.devices} (dp {best_slow.dp}): "
+                      f"{fmt.days(band_end_days(best_slow, target.tokens))}"
+                      if best_slow is not None else "none simulated")]
+        sec.table(["fewest devices that meet the target", "value"], rows,
+                  caption="The upper end of the step-time band: the step time's calibrated "
+                          "interval (see the answer's error bar) at each device count's own "
+                          "simulation; time to train scales with the step time."
+                  if slow is not None else "")
         below = max((p for p in points if p.dp < best.dp), default=None, key=lambda p: p.dp)
         sec.text(f"Found among the data-parallel degrees that divide the global batch and "
                  f"fill whole nodes ({len(points)} device counts simulated, see the scaling "

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, replace
 
 from archsim.planner.space import SearchSpace, divisors
-from archsim.report.scaling import scaled_hardware
+from archsim.report.scaling import scaled_hardware, step_time_high
 from archsim.spec.errors import SpecError
 from archsim.spec.scenario import ScenarioSpec
 
@@ -43,6 +43,8 @@ class PlannedPoint:
     cost_per_million_tokens_usd: float | None = None
     energy_per_token_j: float | None = None
     reason: str = ""
+    step_time_high_s: float | None = None
+    """Upper end of the step time's calibrated interval (None: no error bar)."""
 
 
 def planner_counts(counts: list[int], keep: list[int], limit: int = PLANNER_COUNTS
@@ -81,4 +83,4 @@ def best_plan_at(sc: ScenarioSpec, devices: int) -> PlannedPoint:
     r = found.best.result
     tps, cpm = sustained(r)
     return PlannedPoint(devices, found.best.label, tps, r.get("step_time_s"), cpm,
-                        r.get("energy_per_token_j"))
+                        r.get("energy_per_token_j"), step_time_high_s=step_time_high(r))

@@ -8,10 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from archsim.report import fmt
-from archsim.report.capacity import SECONDS_PER_DAY, TrainingTarget, run_estimate
+from archsim.report.capacity import (
+    SECONDS_PER_DAY,
+    TrainingTarget,
+    run_estimate,
+    slow_tokens_per_s,
+)
 from archsim.report.document import Plot, Section
 from archsim.report.plots_training import Panel, device_count_plot
 from archsim.report.scaling import ScalePoint
+from archsim.report.training_answer import band_end_clause
 from archsim.report.training_planner import SPACE_TEXT, PlannedPoint
 
 
@@ -123,7 +129,11 @@ def planner_sentence(planned: list[PlannedPoint], target: TrainingTarget | None,
     est = run_estimate(q.devices, q.tokens_per_s or 0.0, q.cost_per_million_tokens_usd,
                        q.energy_per_token_j, target.tokens)
     fewer = best is None or q.devices < best.devices
+    fix = min((p for p in planned if p.plan and (slow_tokens_per_s(p) or 0.0)
+               >= target.tokens_per_s), key=lambda p: p.devices, default=None)
+    band = band_end_clause(q, target, fix, "devices of the counts searched")
     return (f"With the planner's best plan ({q.plan}), {q.devices:,} devices "
             + ("are enough" if fewer else "are the fewest of the counts searched that meet it")
             + f": {fmt.days(est.days)}, {fmt.money(est.cost_usd)}"
-            + (" (only the counts searched with the planner are known)." if fewer else "."))
+            + (" (only the counts searched with the planner are known)" if fewer else "")
+            + (f"; {band}" if band else "") + ".")

@@ -84,8 +84,45 @@ def test_validate_json_from_the_real_writer(folder):
 
 
 def test_no_validation_says_so(folder):
-    sec = validation_section("l40s", "inference")
-    assert sec.blocks[0].text.startswith("No validation of the l40s profile is recorded")
+    sec = validation_section("gaudi3", "inference")  # no calibration, no recorded check
+    assert sec.blocks[0].text.startswith("No validation of the gaudi3 profile is recorded")
+
+
+def _calibrated(monkeypatch, accuracy):
+    from types import SimpleNamespace
+
+    from archsim.spec.insitu import AccuracySpec
+
+    profile = SimpleNamespace(insitu=SimpleNamespace(
+        accuracy={k: AccuracySpec(**v) for k, v in accuracy.items()}, provenance={}))
+    monkeypatch.setattr(evidence, "device_profile", lambda name: profile)
+
+
+def test_cross_validated_runs_validate_the_profile(folder, monkeypatch):
+    """A profile whose calibration holds cross-validated errors is not "unvalidated": ttft
+    runs with MAPE 0.078 → 7.8%, p10 −0.11 → −11%, p90 0.0557 → +6%; training runs apply to
+    training only."""
+    _calibrated(monkeypatch, {
+        "ttft": {"runs": 10, "sources": 2, "mape": 0.078, "bias": -0.04, "p10": -0.11,
+                 "p90": 0.0557},
+        "training": {"runs": 34, "sources": 4, "mape": 0.08, "bias": -0.02, "p10": -0.19,
+                     "p90": 0.086}})
+    sec = validation_section("some-gpu", "inference")
+    table = next(b for b in sec.blocks if getattr(b, "rows", None))
+    assert table.rows[0] == (
+        "cross-validated ttft runs: 10 published runs from 2 sources, each predicted by a fit "
+        "that did not see it (leave-one-source-out); 80% of errors -11% … +6%", "7.8%", "-",
+        "yes", "the profile's insitu.accuracy")
+    assert table.rows[1][1] == "8.0%" and table.rows[1][3] == "no (training)"
+    text = " ".join(getattr(b, "text", "") for b in sec.blocks)
+    assert "unvalidated" not in text
+    assert "No GPU or CPU check of the some-gpu profile is recorded" in text
+    # beside a recorded check, both are listed: the profile's runs first
+    (folder / "megatron.md").write_text(MEGATRON_MD)
+    sec = validation_section("a100-sxm4-80gb", "training")
+    rows = next(b for b in sec.blocks if getattr(b, "rows", None)).rows
+    assert [r[1] for r in rows] == ["7.8%", "8.0%", "14.2%"]
+    assert [r[3] for r in rows] == ["no (inference)", "yes", "yes"]
 
 
 def test_device_sources_name_unverified_values_and_price():

@@ -101,3 +101,24 @@ def test_a_baseline_that_cannot_run_is_explained_not_compared():
     rows = {r[0]: r for r in table.rows}
     assert rows["time per output token"][1] == "-" and rows["time per output token"][3] == "-"
     assert any(getattr(b, "name", "") == "compression_memory" for b in sec.blocks)
+
+
+def test_an_infeasible_deployment_has_no_capacity_plan(tmp_path):
+    """Llama-2 70B in bf16 on one 80 GB A100: its weights alone are about 69 B parameters × 2
+    bytes ≈ 128 GiB > 80 GiB, so it does not run: no tokens/s, $ or energy, and no number of
+    deployments for --rate."""
+    sc = tmp_path / "infeasible.yaml"
+    sc.write_text("model: llama2-70b\nhardware: {device: a100-sxm4-80gb, count: 1}\n"
+                  "workload: {kind: inference, batch: 8, prompt_len: 512, gen_len: 128, "
+                  "dtype: bf16}\n")
+    report = build_report(sc, options=ReportOptions(rate=2.0, scaling=False))
+    sec = next(s for s in report.sections if s.id == "capacity")
+    table = next(b for b in sec.blocks if getattr(b, "rows", None))
+    assert table.header == ("per deployment", "1 device")
+    assert dict(table.rows) == {"generated tokens per second": "does not run",
+                                "cost per million generated tokens": "-",
+                                "energy per million generated tokens": "-",
+                                "requests per second per deployment": "-"}
+    text = " ".join(getattr(b, "text", "") for b in sec.blocks)
+    assert text.strip().startswith("The deployment does not run (stage 0 needs ")
+    assert "deployments =" not in text and "$" not in text

@@ -46,7 +46,7 @@ def test_serving_report_folder(scenario, tmp_path):
 
 def test_latency_table_and_capacity_rows_come_from_the_simulations(scenario):
     from archsim.capacity import plan_capacity
-    from archsim.report.fmt import human_time
+    from archsim.report.fmt import human_time, money
 
     report = build_report(scenario, options=ReportOptions(devices=("a100-sxm4-80gb",)))
     result = archsim.simulate(scenario).to_dict()
@@ -57,13 +57,24 @@ def test_latency_table_and_capacity_rows_come_from_the_simulations(scenario):
     assert ttft[4] == "500 ms"
     cap = plan_capacity(archsim.load_scenario(scenario), 8.0,
                         devices=["h100-sxm5-80gb", "a100-sxm4-80gb"])
-    table = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][-1]
+    table = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][1]
     assert [r[0] for r in table.rows] == ["h100-sxm5-80gb", "a100-sxm4-80gb"]
     assert [r[1] for r in table.rows] == [str(row["devices"]) for row in cap["rows"]]
     answer = " ".join(b.text for b in _section(report, "answer").blocks)
     assert "at 8 requests/s with TTFT ≤ 500 ms and TPOT ≤ 50 ms for 90.0% of requests" in answer
     best = next(row for row in cap["rows"] if row["device"] == cap["best"])
     assert f"{best['devices']} × {best['device']}" in answer
+    # the answer and the capacity plan carry each deployment's own calibrated intervals
+    lo, hi = best["uncertainty"]["intervals"]["cost_per_million_tokens_usd"]
+    assert (f"{best['devices']} × {best['device']} at {money(lo)} to {money(hi)} per million "
+            "output tokens") in answer
+    bands = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][2]
+    assert bands.header[2:4] == ("p99 TTFT, likely", "p99 TPOT, likely")
+    for row, shown in zip(cap["rows"], bands.rows, strict=True):
+        lo, hi = row["uncertainty"]["intervals"]["tpot_p99_s"]
+        assert shown[3] == f"{human_time(lo)} to {human_time(hi)}"
+        assert shown[5] == ("yes" if hi <= 0.05 else
+                            f"no: TPOT p99 up to {human_time(hi)} > 50 ms")
 
 
 def test_rate_option_overrides_the_scenario_rate(scenario):
@@ -118,7 +129,7 @@ def test_one_price_for_one_deployment_in_every_table(scenario):
 
     report = build_report(scenario)
     scaling = next(b for b in _section(report, "scaling").blocks if getattr(b, "rows", None))
-    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][-1]
+    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][1]
     h100 = next(r for r in capacity.rows if r[0] == "h100-sxm5-80gb")
     same = next(r for r in scaling.rows if r[1] == h100[1])  # the same number of devices
     assert same[5] == h100[7]
@@ -133,7 +144,7 @@ def test_one_price_for_one_deployment_in_every_table(scenario):
 
 def test_capacity_names_device_types_without_a_price(scenario):
     report = build_report(scenario, options=ReportOptions(devices=("l40s",)))
-    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][-1]
+    capacity = [b for b in _section(report, "capacity").blocks if getattr(b, "rows", None)][1]
     l40s = next(r for r in capacity.rows if r[0] == "l40s")
     assert l40s[6:] == ("no price", "no price")
     answer = " ".join(b.text for b in _section(report, "answer").blocks)

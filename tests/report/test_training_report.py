@@ -209,3 +209,13 @@ def test_the_planners_answer_stands_where_the_given_plan_does_not_run(tmp_path):
                  if getattr(b, "rows", None))
     rows = {row[0]: row[1] for row in table.rows}
     assert rows["cost per million tokens"] == rows["energy per million tokens"] == "-"
+
+
+def test_the_fewest_devices_carry_the_step_time_band(training_report_dir):
+    """The answer and the capacity plan say what the step-time band's upper end gives for the
+    fewest devices that meet the target (archsim/report/training_answer.py)."""
+    md = (training_report_dir / "report.md").read_text()
+    answer = md.split("## Inputs")[0]
+    assert "at the upper end of its step-time band it takes" in answer
+    assert "| time to train at the upper end of the step-time band |" in md
+    assert "| fewest devices that meet the target there |" in md
