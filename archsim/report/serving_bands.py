@@ -91,7 +91,7 @@ def band_sentence(cap: dict[str, Any]) -> str | None:
             text += (f" The cost band of {best['device']} overlaps that of "
                      + " and ".join(f"{r['device']} ({band_text(r, COST)})" for r in other)
                      + ": which is cheaper is within the model's error, not decided by it.")
-        elif band(best, COST):
+        elif band(best, COST) and any(band(r, COST) for r in rows if r is not best):
             text += (f" {best['device']} stays the cheapest across the cost bands: its dearest "
                      "end is below every other device type's cheapest end.")
     return text

@@ -255,12 +255,23 @@ def test_sweep_resume_and_overwrite_exclude_each_other(tmp_path, capsys):
 
 
 def test_calibrate_with_no_run_to_fit_writes_nothing(tmp_path, capsys):
+    """Llama-2-70B on 8 GPUs at tp 2 · pp 2 holds 70e9 · 2 B / 4 = 35 GB of weights per GPU and
+    as much again of gradients, beside its optimizer states: neither row fits in 80 GB."""
+    runs = write(tmp_path / "runs.csv", runs_text().replace("llama2-7b", "llama2-70b"))
+    assert main(["calibrate", "--runs", str(runs), "--out", str(tmp_path / "c.yaml")]) == 2
+    last = err_of(capsys).splitlines()[-1]  # after the progress bar's lines
+    assert last.startswith(f"archsim calibrate: {runs}: no run could be fitted (2 runs do not "
+                           "run in archsim, e.g. run t1 (row 3): stage 0 needs ")
+    assert last.endswith("; nothing written")
+    assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
+
+
+def test_calibrate_refuses_a_plan_that_does_not_divide(tmp_path, capsys):
     runs = write(tmp_path / "runs.csv", runs_text(tp=3))
     assert main(["calibrate", "--runs", str(runs), "--out", str(tmp_path / "c.yaml")]) == 2
-    assert err_of(capsys).endswith(
-        f"archsim calibrate: {runs}: no run could be fitted (2 runs do not run in archsim, "
-        "e.g. run t1 (row 3): 8 devices are not divisible by tp·pp·cp = 3·2·1 = 6); nothing "
-        "written\n")
+    assert (f"{runs}: row 3, columns devices, tp, pp, model, global_batch, micro_batch (run t1): "
+            "8 devices are not divisible by tp·pp·cp = 3·2·1 = 6; a measured run's plan "
+            "divides, so one of these cells is wrong") in err_of(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
 
 

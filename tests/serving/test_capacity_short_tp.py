@@ -63,9 +63,10 @@ def test_a_skipped_tp_is_said_and_flags_the_answer_possibly_oversized():
     # and in the report's answer (its capacity section lists the notes)
     from archsim.report.serving_capacity import capacity_sentence
 
-    assert capacity_sentence(out).endswith(
-        "— possibly oversized: the request stream was too short to judge a cheaper one "
-        "(see the capacity plan's notes).")
+    assert ("per million output tokens — possibly oversized: the request stream was too short "
+            "to judge a cheaper one (see the capacity plan's notes).") in capacity_sentence(out)
+    # one device type sized: no claim that it stays cheapest against the others
+    assert "stays the cheapest" not in capacity_sentence(out)
 
     longer = plan_capacity(SEQ, rate=15.0, devices=H100,
                            overrides=[f"workload.arrival.count={n1}"])
