@@ -598,7 +598,8 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
     if not block:
         return []
     out = ["Error bar (cross-validated on measured runs: archsim/accuracy.py; an error is "
-           "(predicted − measured) / measured)"]
+           "(predicted − measured) / measured time, so for a rate such as throughput −20% "
+           "means predicted 25% fast)"]
     if block.get("note"):
         out.append(f"  {block['note']}")
     for group, err in block["errors"].items():

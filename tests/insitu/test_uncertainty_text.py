@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from archsim.accuracy import uncertainty_lines
 
+# an error of −20% on time is a predicted time 0.8× the measured one: a rate 1/0.8 = 1.25×
 HEADER = ("Error bar (cross-validated on measured runs: archsim/accuracy.py; an error is "
-          "(predicted − measured) / measured)")
+          "(predicted − measured) / measured time, so for a rate such as throughput −20% "
+          "means predicted 25% fast)")
 
 
 def err(p10: float, p90: float, **more) -> dict:
