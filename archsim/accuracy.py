@@ -552,12 +552,12 @@ def band_clause(err: dict[str, Any]) -> str:
     measured, for 80% of held-out runs, or the wider reference band it was widened to."""
     band = f"{100 * err['p10']:+.0f}% … {100 * err['p90']:+.0f}%"
     if err.get("composed") and not err.get("widened"):
-        return (f"{band} off the measured value at the ends of the TTFT and TPOT bands it is "
+        return (f"{band} off the measured time at the ends of the TTFT and TPOT bands it is "
                 "read off (no band of its own)")
     if err.get("widened"):
-        return (f"predictions taken as {band} off the measured value, the wider reference band "
-                f"({err['widened']})")
-    return f"for 80% of them the prediction was {band} off the measured value"
+        return (f"predicted times taken as {band} off the measured ones, the wider reference "
+                f"band ({err['widened']})")
+    return f"for 80% of them the predicted time was {band} off the measured one"
 
 
 def mape_clause(err: dict[str, Any]) -> str:

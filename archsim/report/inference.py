@@ -138,7 +138,9 @@ def _answer(r: dict[str, Any], hw: str, opts: ReportOptions) -> Section:
                  "pass" + (f", {fwd['bound_by']}-bound" if fwd.get("bound_by") else "")
                  + f"): {fmt.rate(r.get('sequences_per_s'), 'sequences/s')}, "
                    f"{fmt.rate(r.get('tokens_per_s'), 'tokens/s')} processed; a million "
-                   f"processed tokens cost {fmt.money(r.get('cost_per_million_tokens_usd'))}.")
+                   + (f"processed tokens cost {fmt.money(r['cost_per_million_tokens_usd'])}."
+                      if r.get("cost_per_million_tokens_usd") is not None else
+                      "processed tokens have no known cost (the device profile has no price)."))
         return sec
     pre, dec = phases.get("prefill", {}), phases.get("decode", {})
     first = (f"Time to first token {fmt.human_time(r.get('ttft_s'))}"
@@ -147,8 +149,10 @@ def _answer(r: dict[str, Any], hw: str, opts: ReportOptions) -> Section:
              + (f" (decode, {dec['bound_by']}-bound)" if dec.get("bound_by") else "")
              + f": {fmt.human_time(r.get('e2e_latency_s'))} per batch, "
                f"{fmt.rate(r.get('tokens_per_s'), 'generated tokens/s')}.")
-    second = (f"A million generated tokens cost "
-              f"{fmt.money(r.get('cost_per_million_tokens_usd'))}")
+    price = r.get("cost_per_million_tokens_usd")
+    second = (f"A million generated tokens cost {fmt.money(price)}" if price is not None else
+              "The cost of a million generated tokens is not known: the device profile has "
+              "no price")
     if opts.rate:
         need = replicas_for(opts.rate, r)
         if need is not None:

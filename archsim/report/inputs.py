@@ -93,8 +93,11 @@ def load_result_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(read_text(path, MAX_DATA_BYTES, what="result JSON file"))
     except json.JSONDecodeError as exc:
+        # json's messages that point at the position end in "at" ("Unterminated string
+        # starting at"): the line and column given before it, it reads "... starting here"
+        what = exc.msg[:-3] + " here" if exc.msg.endswith(" at") else exc.msg
         raise SpecError([f"{path}: not valid JSON: line {exc.lineno}, column {exc.colno}: "
-                         f"{exc.msg}"]) from None
+                         f"{what}"]) from None
     except RecursionError:
         raise SpecError([f"{path}: not valid JSON: nested too deeply"]) from None
     except ValueError as exc:  # a number of more than 4300 digits

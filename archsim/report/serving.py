@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from archsim.capacity.window import KEEP_UP_TOLERANCE
 from archsim.labels import label
 from archsim.report import fmt, plots_compare
 from archsim.report.compression import compression_section
@@ -151,11 +152,28 @@ def _answer(r: dict[str, Any], hw: str, rate: float | None, cap: dict[str, Any] 
                  f"{fmt.human_time(r.get('ttft_p99_s'))}, p99 TPOT "
                  f"{fmt.human_time(r.get('tpot_p99_s'))}, at "
                  f"{fmt.money(r.get('cost_per_million_tokens_usd'))} per million output "
-                 "tokens.")
+                 "tokens" + _overloaded(r) + ".")
         sec.text("Answer: " + first + (" " + capacity_sentence(cap) if cap else ""))
     if not r.get("feasible") and cap:
         sec.text(capacity_sentence(cap))
     return sec
+
+
+OVERLOADED = 1 - KEEP_UP_TOLERANCE
+"""Served / offered requests below which a deployment's price is called an overloaded one's
+(archsim.capacity's keep-up rule: a deployment must serve 95% of what arrives)."""
+
+
+def _overloaded(r: dict[str, Any]) -> str:
+    """', serving only 10.5 of the 30 requests/s offered (35%): the price of an overloaded
+    deployment' where it serves too little of the load, else ''."""
+    served, offered = r.get("requests_per_s"), r.get("offered_requests_per_s")
+    if not isinstance(served, (int, float)) or not isinstance(offered, (int, float)) or \
+            offered <= 0 or served >= OVERLOADED * offered:
+        return ""
+    return (f", serving only {served:.3g} of the {offered:g} requests/s offered "
+            f"({fmt.pct(served / offered)}): the price of an overloaded deployment, whose queue "
+            "grows while the load lasts")
 
 
 def _inputs(inp: ReportInput, rate: float | None) -> Section:
@@ -194,7 +212,9 @@ def _latency(r: dict[str, Any]) -> Section:
              fmt.short_time(slo.get(f"{k}_s")) if k in ("ttft", "tpot") else "-")
             for k, name in LATENCIES]
     sec.table(["latency", "p50", "p90", "p99", "SLO"], rows)
-    sec.text(f"In the steady state: {fmt.rate(r.get('requests_per_s'), 'requests/s')} served, "
+    basis = ("Over the whole run (too short for a steady state)"
+             if (r.get("steady_state") or {}).get("whole_run") else "In the steady state")
+    sec.text(f"{basis}: {fmt.rate(r.get('requests_per_s'), 'requests/s')} served, "
              f"{fmt.rate(r.get('tokens_per_s'), 'output tokens/s')}; goodput "
              f"{fmt.rate(r.get('goodput_rps'), 'requests/s')} within the SLO; mean decode batch "
              f"{r.get('mean_decode_batch', 0):.3g}; {r.get('preemptions', 0)} preemptions.")

@@ -93,7 +93,7 @@ def test_fp8_training_that_falls_back_is_judged_as_bf16():
     t = d["step_time_s"]
     assert u["intervals"]["step_time_s"] == pytest.approx([t / 1.0712, t / (1 - 0.0564)])
     assert ("  training: MAPE 5.4% over 14 held-out runs from 2 sources (leave-one-source-out); "
-            "for 80% of them the prediction was -6% … +7% off the measured value") \
+            "for 80% of them the predicted time was -6% … +7% off the measured one") \
         in uncertainty_lines(d)
 
 
@@ -143,7 +143,7 @@ def test_an_end_to_end_band_built_of_widened_bands_says_so(monkeypatch):
     line = next(x for x in uncertainty_lines({**d, "uncertainty": u})
                 if x.startswith("  end-to-end latency: "))
     assert "80% of them" not in line
-    assert "predictions taken as -31% … +15% off the measured value, the wider reference band" \
+    assert "predicted times taken as -31% … +15% off the measured ones, the wider reference band" \
         in line
     assert "  latency: 2.85 s, likely (widened band) 2.48–4.13 s" in \
         uncertainty_lines({**d, "uncertainty": u})

@@ -24,8 +24,8 @@ def test_serving_prints_its_end_to_end_percentiles():
     assert uncertainty_lines(d) == [
         HEADER,
         "  end-to-end latency: MAPE 33.2% over 6 held-out runs from 2 sources "
-        "(leave-one-source-out); for 80% of them the prediction was -50% … +25% off the "
-        "measured value",
+        "(leave-one-source-out); for 80% of them the predicted time was -50% … +25% off the "
+        "measured one",
         "  end-to-end p50: 2.5 s, likely (80%) 2–5 s",
         "  end-to-end p99: 4 s, likely (80%) 3.2–8 s"]
 
@@ -41,8 +41,8 @@ def test_a_band_widened_outside_the_range_gives_the_in_range_mape():
     assert uncertainty_lines(d) == [
         HEADER,
         "  training: in-range MAPE 33.2% over 6 held-out runs from 2 sources "
-        "(leave-one-source-out); predictions taken as -20% … +25% off the measured value, the "
-        f"wider reference band ({why})",
+        "(leave-one-source-out); predicted times taken as -20% … +25% off the measured ones, "
+        f"the wider reference band ({why})",
         "  step time: 10.0 s, likely (widened band) 8–12.5 s",
         "  outside the calibration: x: tp 8 outside the calibrated 1–4"]
 
@@ -63,7 +63,7 @@ def test_a_static_batchs_end_to_end_band_says_it_is_read_off_the_ttft_and_tpot_b
     lines = uncertainty_lines(d)
     assert ("  end-to-end latency: TTFT + 99 × TPOT, each at its own band's ends; "
             f"{100 * (1.99 / hi - 1):+.0f}% … {100 * (1.99 / lo - 1):+.0f}% off the measured "
-            "value at the ends of the TTFT and TPOT bands it is read off (no band of its own)"
+            "time at the ends of the TTFT and TPOT bands it is read off (no band of its own)"
             ) in lines
     assert f"  latency: 1.99 s, likely (from the TTFT and TPOT bands) {lo:.3g}–{hi:.3g} s" \
         in lines

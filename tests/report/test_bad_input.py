@@ -60,6 +60,12 @@ def test_result_json_that_does_not_parse_or_exist(tmp_path):
         load_result_json(broken)
     with pytest.raises(SpecError, match=r"nope\.json: no such result file"):
         load_result_json(tmp_path / "nope.json")
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"result_version": 1, "mode": "infer')
+    with pytest.raises(SpecError) as err:
+        load_result_json(cut)
+    assert err.value.problems == [f"{cut}: not valid JSON: line 1, column 31: Unterminated "
+                                  "string starting here"]
 
 
 def test_empty_sweep_tables(tmp_path):

@@ -34,8 +34,8 @@ def test_inference_shows_its_throughput_and_cost_intervals():
                                        "cost_per_million_tokens_usd": [0.5, 0.55 / 0.9]}}}
     assert error_bar_sentence(r) == (
         "Error bar (the profile's cross-validated error on measured runs: throughput runs: MAPE "
-        "5.0% over 10 held-out published runs from 2 sources, for 80% of them the prediction "
-        "was -10% … +10% off the measured value): likely (80%) throughput 900 tokens/s to "
+        "5.0% over 10 held-out published runs from 2 sources, for 80% of them the predicted "
+        "time was -10% … +10% off the measured one): likely (80%) throughput 900 tokens/s to "
         "1,100 tokens/s, $ per million tokens $0.500 to $0.611.")
 
 
@@ -56,7 +56,7 @@ def test_a_widened_band_is_the_wider_reference_band():
                          "intervals": {"ttft_s": [0.8, 1.25]}}}
     text = error_bar_sentence(r)
     assert ("ttft runs: in-range MAPE 5.0% over 10 held-out published runs from 2 sources, "
-            "predictions taken as -20% … +25% off the measured value, the wider reference band "
+            "predicted times taken as -20% … +25% off the measured ones, the wider reference band "
             f"({WIDENED})): likely (the wider reference band) TTFT 800.000 ms to 1.250 s.") \
         in text
     assert "80%" not in text.replace("an 80% band", "")
@@ -81,7 +81,7 @@ def test_the_calibrated_pools_keep_their_bands_beside_the_note():
     assert error_bar_sentence(r) == (
         f"Error bar: {NOTE}. Where calibrated (the profile's cross-validated error on measured "
         "runs: ttft runs: MAPE 7.8% over 10 held-out published runs from 2 sources, for 80% of "
-        "them the prediction was -11% … +6% off the measured value): likely (80%) TTFT p99 "
+        "them the predicted time was -11% … +6% off the measured one): likely (80%) TTFT p99 "
         f"{human_time(v / 1.0557)} to {human_time(v / 0.89)}.")
 
 

@@ -122,3 +122,15 @@ def test_an_infeasible_deployment_has_no_capacity_plan(tmp_path):
     text = " ".join(getattr(b, "text", "") for b in sec.blocks)
     assert text.strip().startswith("The deployment does not run (stage 0 needs ")
     assert "deployments =" not in text and "$" not in text
+
+
+def test_a_device_without_a_price_says_its_cost_is_not_known(tmp_path):
+    """The L40S profile has no price: the answer says so ("cost no price" had been printed)."""
+    sc = tmp_path / "l40s.yaml"
+    sc.write_text("model: llama2-7b\nhardware: {device: l40s, count: 1}\n"
+                  "workload: {kind: inference, batch: 1, prompt_len: 128, gen_len: 8}\n")
+    report = build_report(sc, options=ReportOptions(scaling=False))
+    answer = " ".join(b.text for b in _section_of(report, "answer").blocks)
+    assert ("The cost of a million generated tokens is not known: the device profile has no "
+            "price") in answer
+    assert "cost no price" not in answer

@@ -173,3 +173,30 @@ def test_the_as_given_deployment_answers_at_the_rate_asked(scenario):
     answer = " ".join(b.text for b in _section(report, "answer").blocks)
     assert "at 2 requests/s with" in answer
     assert "(2 × h100-sxm5-80gb, 2 replicas, 2 requests/s)" in answer
+
+
+def test_rates_of_a_stream_too_short_for_a_steady_state_are_called_whole_run():
+    """Five requests leave no steady-state window (the result's steady_state.whole_run): the
+    latency section must not call its rates steady-state ones."""
+    from archsim.report.serving import _latency
+
+    r = archsim.simulate({"model": "llama2-7b", "hardware": {"device": "a100-sxm4-80gb",
+                                                             "count": 1},
+                          "workload": {"kind": "serving", "arrival": {"rate_per_s": 5,
+                                                                      "count": 5},
+                                       "prompt_len": 128, "gen_len": 16}}).to_dict()
+    assert r["steady_state"]["whole_run"]
+    text = " ".join(str(block) for block in _latency(r).blocks)
+    assert "Over the whole run (too short for a steady state): " in text
+    assert "In the steady state" not in text
+
+
+def test_an_overloaded_deployments_price_says_so():
+    """10.5 of 30 requests/s served is 35%, below the 95% a deployment must serve to keep up;
+    29 of 30 (96.7%) is not called overloaded."""
+    from archsim.report.serving import _overloaded
+
+    assert _overloaded({"requests_per_s": 10.5, "offered_requests_per_s": 30.0}) == (
+        ", serving only 10.5 of the 30 requests/s offered (35.0%): the price of an overloaded "
+        "deployment, whose queue grows while the load lasts")
+    assert _overloaded({"requests_per_s": 29.0, "offered_requests_per_s": 30.0}) == ""
