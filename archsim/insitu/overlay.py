@@ -23,7 +23,7 @@ from archsim.insitu.crossval import (
     devices_in_order,
     family_values,
 )
-from archsim.insitu.fit import FitResult, fit_device, uncalibrated
+from archsim.insitu.fit import PARAMS, FitResult, fit_device, uncalibrated
 from archsim.insitu.predict import Loaded, Prediction
 from archsim.spec.calibration import KIND
 from archsim.spec.insitu import CalibratedRange, InSituSpec, KindRange
@@ -86,21 +86,78 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         start = base.insitu or uncalibrated(base)
         used = _fitted_runs(runs, fit)
         far = far_off_runs(fit.predictions)
+        kept = kept_parameters(start, fit, {ld.run.kind for ld in used})
         insitu = fit.insitu(start).model_copy(update={
-            "accuracy": accuracy(held, cv),
-            "calibrated_range": calibrated_range(used),
+            **{n: getattr(start, n) for n in kept},
+            **({"fitted": [*fit.fitted, *kept]} if kept else {}),
+            "accuracy": {**_other_kinds(start.accuracy, used), **accuracy(held, cv)},
+            "calibrated_range": merged_range(calibrated_range(used), start, used, kept),
             "provenance": {"runs_sha256": (provenance or {}).get("runs_sha256"),
                            "date": (provenance or {}).get("date"), "cross_validation": cv,
                            "runs_used": len(used),
                            "sources": sorted({r.run.source for r in used}),
                            "evaluations": fit.evaluations,
                            **({"far_off_runs": sorted(p.run.id for p in far)}
-                              if far else {})},
+                              if far else {}),
+                           **({"kept_from_profile": kept} if kept else {})},
             "fitted_from": f"{len(used)} runs ({_sources(used)})"
             + (f"; {', '.join(fit.inherited)} from {start.prior_from}'s fit"
                if fit.inherited else "")})
         out.append(DeviceCalibration(name, fit, insitu, held, far))
     return out
+
+
+GROUP_KIND = {"training": "training", "ttft": "inference", "tpot": "inference",
+              "e2e_latency": "inference", "throughput": "inference"}
+"""The kind of run each accuracy group is read off."""
+
+
+def kept_parameters(start: InSituSpec, fit: FitResult, kinds: set[str]) -> list[str]:
+    """Parameters the profile being calibrated had fitted, for a kind of run it holds an error
+    bar of, that the new runs cannot inform (no run of their kind): an overlay fitted on
+    inference runs keeps the profile's training calibration, which it had dropped for the
+    micro-benchmark defaults (an A100 training step 15% faster)."""
+    calibrated = {GROUP_KIND.get(g) for g in start.accuracy or {}}
+    return [n for n in start.fitted or [] if n in PARAMS and n not in fit.fitted
+            and n not in fit.inherited and not set(PARAMS[n].kinds) & kinds
+            and set(PARAMS[n].kinds) <= calibrated]
+
+
+def _other_kinds(acc: dict | None, used: Sequence[Loaded]) -> dict:
+    """The profile's error bars of kinds of run the new runs hold none of (they keep their
+    parameters, :func:`kept_parameters`)."""
+    kinds = {ld.run.kind for ld in used}
+    return {g: a for g, a in (acc or {}).items() if GROUP_KIND.get(g) not in kinds}
+
+
+def merged_range(new: CalibratedRange, start: InSituSpec, used: Sequence[Loaded],
+                 kept: list[str]) -> CalibratedRange:
+    """The new runs' range, and where parameters of another kind were kept, the profile's range
+    for that kind beside it (kinds and lists joined, spans widened to cover both)."""
+    old = start.calibrated_range
+    if not kept or old is None:
+        return new
+    kinds = {ld.run.kind for ld in used}
+    other = {k: v for k, v in old.by_kind.items() if k not in kinds}
+
+    def hull(a, b):
+        if a is None or b is None:
+            return a if b is None else b
+        return (min(a[0], b[0]), max(a[1], b[1]))
+
+    def join(a: list, b: list) -> list:
+        return sorted(set(a) | set(b))
+
+    return new.model_copy(update={
+        "kinds": join(new.kinds, old.kinds), "dtypes": join(new.dtypes, old.dtypes),
+        "devices": hull(new.devices, old.devices), "tp": hull(new.tp, old.tp),
+        "pp": hull(new.pp, old.pp), "cp": hull(new.cp, old.cp), "zero": join(new.zero, old.zero),
+        "seq_len": hull(new.seq_len, old.seq_len), "batch": hull(new.batch, old.batch),
+        "prompt_len": hull(new.prompt_len, old.prompt_len),
+        "attention": join(new.attention, old.attention),
+        "sparsity": join(new.sparsity, old.sparsity), "weights": join(new.weights, old.weights),
+        "layers": join(new.layers, old.layers), "launch": join(new.launch, old.launch),
+        "by_kind": {**other, **new.by_kind}})
 
 
 def _fitted_runs(runs: Sequence[Loaded], fit: FitResult) -> list[Loaded]:

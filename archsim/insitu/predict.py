@@ -79,6 +79,9 @@ def split_reasons(sc: ScenarioSpec) -> list[str]:
         return [split]
     dp = plan.dp if plan.dp is not None else count // (plan.tp * plan.pp)
     reasons = [r for r in [replicas_reason(count, plan.tp, plan.pp, plan.dp)] if r]
+    if sc.workload.batch % dp:  # type: ignore[union-attr]
+        reasons.append(f"batch {sc.workload.batch} is not divisible by dp {dp} "  # type: ignore
+                       "(data-parallel replicas split the batch)")
     return reasons + degree_reasons(sc.model, Degrees(tp=plan.tp, pp=plan.pp, ep=plan.ep,
                                                       dp=dp), plan.layers_per_stage)
 

@@ -123,3 +123,32 @@ def test_a_device_the_overlay_does_not_hold_says_it_keeps_its_shipped_calibratio
                                                       "hardware.device": "h100-sxm5-80gb"})
     assert (f"h100-sxm5-80gb: not in the calibration overlay {path}: its shipped calibration "
             "applies") in d.to_dict()["uncertainty"]["out_of_range"]
+
+
+def test_an_overlay_fitted_on_inference_runs_keeps_the_profiles_training_calibration(tmp_path):
+    """Three A100 TTFT rows inform no training parameter: the overlay keeps the shipped A100's
+    fitted training values and its training error bar, and says so in its provenance (it had
+    dropped them for the micro-benchmark defaults: a training step 15% faster)."""
+    import yaml
+
+    from archsim.cli import main
+    from archsim.spec.loader import load_spec_file
+
+    runs = tmp_path / "runs.csv"
+    runs.write_text(
+        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype,"
+        "tp\n"
+        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16,1\n"
+        "b,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16,1\n"
+        "c,lab,inference,ttft_s,0.0456,a100-sxm4-80gb,4,llama2-70b,128,1,1,fp16,4\n")
+    out = tmp_path / "o.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
+    ins = yaml.safe_load(out.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]
+    shipped = load_spec_file("devices", "a100-sxm4-80gb").insitu
+    kept = ins["provenance"]["kept_from_profile"]
+    assert {"sustained_compute", "step_overhead", "kernel_overhead"} <= set(kept)
+    assert ins["sustained_compute"] == shipped.sustained_compute
+    assert ins["accuracy"]["training"]["mape"] == shipped.accuracy["training"].mape
+    assert "training" in ins["calibrated_range"]["kinds"]
+    assert ins["calibrated_range"]["by_kind"]["training"]["tp"] == list(
+        shipped.calibrated_range.by_kind["training"].tp)
