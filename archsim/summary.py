@@ -187,8 +187,9 @@ def energy_section(d: dict) -> list[str]:
     parts.append("cost " + ("n/a (no price in the device profile)" if cost is None
                             else f"{usd(cost)} {unit}"))
     if d.get("cost_per_million_tokens_usd") is not None:
-        basis = ("whole run: too short for a steady-state window"
-                 if (d.get("steady_state") or {}).get("whole_run") else "steady state")
+        from archsim.metrics.serving_window import rate_basis
+
+        basis = rate_basis(d.get("steady_state"))
         what = f"output tokens ({basis})" if d["mode"] == "serving" else "tokens"
         parts.append(f"{usd(d['cost_per_million_tokens_usd'])} per million {what}")
     return ["; ".join(parts)]

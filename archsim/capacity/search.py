@@ -191,7 +191,8 @@ def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
                           "cost_per_million_tokens_usd": None if alone else
                           d.get("cost_per_million_tokens_usd"),
                           "basis": None if alone or not st else
-                          "whole run" if st["whole_run"] else "steady state",
+                          "whole run" if st["whole_run"] else
+                          "overloaded" if st.get("saturated") else "steady state",
                           "served_share": k["share"], "share_error": k["error"],
                           "keeps_up": up, "met": ok,
                           "why": k["why"] if slo_met and not up and not alone else "",

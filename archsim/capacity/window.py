@@ -79,8 +79,10 @@ def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
     error = share_error(arrived * (d.get("e2e_latency_s") or 0.0), st["arrivals_in_window"])
     out.update(share=share, error=error)
     sigmas = RESOLUTION_SIGMAS * error
+    where = ("the stretch over which its queue never emptied" if st.get("saturated")
+             else "its steady-state window")
     served = (f"it serves {_fmt_rate(st['requests_per_s'])} of the {_fmt_rate(arrived)} "
-              f"arriving in its steady-state window ({_fmt_pct(share)} ± "
+              f"arriving in {where} ({_fmt_pct(share)} ± "
               f"{_fmt_pct(sigmas)}; {_fmt_pct(1 - KEEP_UP_TOLERANCE)} needed)")
     if share + sigmas < 1 - KEEP_UP_TOLERANCE or (sigmas <= KEEP_UP_TOLERANCE and
                                                   share < 1 - KEEP_UP_TOLERANCE):

@@ -66,9 +66,9 @@ def _serving(d: dict) -> list[str]:
 
 def _rate_basis(d: dict) -> str:
     """Where a serving result's rates were measured (archsim/metrics/serving_window.py)."""
-    if (d.get("steady_state") or {}).get("whole_run"):
-        return "whole run: too short for a steady-state window"
-    return "steady state"
+    from archsim.metrics.serving_window import rate_basis
+
+    return rate_basis(d.get("steady_state"))
 
 
 def serving_lines(d: dict, title: str | None = None) -> list[str]:

@@ -212,8 +212,10 @@ def _latency(r: dict[str, Any]) -> Section:
              fmt.short_time(slo.get(f"{k}_s")) if k in ("ttft", "tpot") else "-")
             for k, name in LATENCIES]
     sec.table(["latency", "p50", "p90", "p99", "SLO"], rows)
-    basis = ("Over the whole run (too short for a steady state)"
-             if (r.get("steady_state") or {}).get("whole_run") else "In the steady state")
+    steady = r.get("steady_state") or {}
+    basis = ("Over the whole run (too short for a steady state)" if steady.get("whole_run")
+             else "While the queue never emptied (overloaded)" if steady.get("saturated")
+             else "In the steady state")
     sec.text(f"{basis}: {fmt.rate(r.get('requests_per_s'), 'requests/s')} served, "
              f"{fmt.rate(r.get('tokens_per_s'), 'output tokens/s')}; goodput "
              f"{fmt.rate(r.get('goodput_rps'), 'requests/s')} within the SLO; mean decode batch "

@@ -159,8 +159,10 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
         ("cost per hour", fmt.money(r.get("cost_per_hour_usd"))),
         ("cost per million output tokens", fmt.money(r.get("cost_per_million_tokens_usd"))),
         ("energy per million output tokens", fmt.kwh(ept * 1e6 / 3.6e6) if ept else "-")],
-        caption=f"Steady state: from one p99 end-to-end latency after the first arrival to the "
-                f"last arrival{window}. {PRICE_DEFINITION}.")
+        caption=("Overloaded: rates measured from the moment the queue stops emptying to the "
+                 f"last arrival{window}. {PRICE_DEFINITION}." if steady.get("saturated") else
+                 "Steady state: from one p99 end-to-end latency after the first arrival to the "
+                 f"last arrival{window}. {PRICE_DEFINITION}."))
     if cap is None:
         sec.text("No capacity search: it needs the scenario (not a result JSON), a request "
                  "rate and an SLO.")

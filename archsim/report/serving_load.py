@@ -26,7 +26,10 @@ def load_section(r: dict[str, Any]) -> Section | None:
              "cache, so it reads high near full; shown at most 100%), sampled over the run. "
              f"At most {waiting:.0f} requests waited at once"
              + (f"; the KV cache peaked at {fmt.pct(max(kv))} full" if kv else "") + ". "
-             + ("The shaded window is the steady state the request and token rates are "
+             + ("The shaded window, from the moment the queue stops emptying to the last "
+                "arrival, is where the request and token rates are measured: the deployment is "
+                "overloaded, so they are its capacity." if window and steady.get("saturated")
+                else "The shaded window is the steady state the request and token rates are "
                 "measured in." if window else
                 "The stream is too short for a steady state: rates are over the whole run."))
     sec.add(Plot("load", "Waiting and running requests, and KV-cache use, over the run",
