@@ -172,8 +172,10 @@ def _inputs(inp: ReportInput) -> Section:
         "the last token; no queueing (a serving scenario simulates arrivals and SLOs).",
         "Time per output token is the mean over the decode steps, whose context grows from "
         "the prompt to prompt + generated tokens.",
-        "Cost = devices × the profile's price per device-hour × time; energy = devices × (TDP "
-        "while computing + idle power otherwise), no facility overhead.",
+        "Cost = devices × the profile's price per device-hour × time (list prices, marked "
+        "UNVERIFIED where no source was checked: see the profile sources below); energy = "
+        "devices × (TDP while computing + idle power otherwise), an upper bound (TDP while "
+        "busy), no facility overhead.",
     ])
     return sec
 

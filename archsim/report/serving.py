@@ -188,10 +188,14 @@ def _inputs(inp: ReportInput, rate: float | None) -> Section:
         "Each iteration of a replica's continuous batch is costed from its mix of prefill and "
         "decode tokens with the same cost model as training and inference.",
         "Rates are measured in the steady state (from one p99 end-to-end latency after the "
-        "first arrival to the last arrival), leaving out the empty start and the draining "
+        "first arrival to the last arrival; for an overloaded deployment, from the moment its "
+        "queue stops emptying), leaving out the empty start and the draining "
         f"tail. {PRICE_DEFINITION}: one definition in every table of this report and in "
-        "archsim capacity. Energy = devices × (TDP while busy + idle power otherwise) over "
-        "the run, per output token.",
+        "archsim capacity. Prices are the profiles' list prices per device-hour, marked "
+        "UNVERIFIED where no source was checked (see the profile sources below). Energy = "
+        "devices × (TDP while busy + idle power otherwise) over the run, per output token; "
+        "TDP while busy is an upper bound, so energy errs high; cooling and facility overhead "
+        "(PUE) are not included.",
     ])
     return sec
 

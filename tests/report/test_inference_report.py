@@ -134,3 +134,8 @@ def test_a_device_without_a_price_says_its_cost_is_not_known(tmp_path):
     assert ("The cost of a million generated tokens is not known: the device profile has no "
             "price") in answer
     assert "cost no price" not in answer
+    # the assumptions say what the price and the energy rest on
+    assumptions = " ".join(" ".join(getattr(b, "items", ()) or [getattr(b, "text", "")])
+                           for b in _section_of(report, "inputs").blocks)
+    assert "UNVERIFIED where no source was checked" in assumptions
+    assert "an upper bound (TDP while busy)" in assumptions
