@@ -278,6 +278,10 @@ def plan_notes(sc: ScenarioSpec) -> list[str]:
     if plan.tp_comm_overlap and not (plan.sp and plan.tp > 1):
         notes.append("tp_comm_overlap overlaps the all-gathers and reduce-scatters of sequence "
                      "parallelism: without sp and tp > 1 it changes nothing")
+    from archsim.plan.inference_setup import fp8_rate_note
+
+    notes += [n for n in dict.fromkeys(fp8_rate_note(sc, p.device) for p in sc.cluster.pools)
+              if n]
     if model.position != "learned" and wl.seq_len > model.max_seq_len:
         notes.append(f"seq_len {wl.seq_len:,} is beyond {model.name}'s max_seq_len "
                      f"{model.max_seq_len:,}: a context-extension run ({model.position} "

@@ -125,7 +125,22 @@ def run_notes(sc: ScenarioSpec, device: DeviceSpec) -> tuple[str, ...]:
                      "every token to its top_k experts without a capacity, so none is applied")
     if sc.workload.dtype == "bf16" and not device.supports("bf16") and device.supports("fp16"):
         notes.append(f"{device.name} has no bf16: computing in fp16 at its fp16 peak")
+    note = fp8_rate_note(sc, device)
+    if note:
+        notes.append(note)
     return tuple(notes)
+
+
+def fp8_rate_note(sc: ScenarioSpec, device: DeviceSpec) -> str | None:
+    """fp8 GEMMs on a device whose fp8 peak is its bf16 peak (Gaudi 3, Inferentia2, TPU v5p in
+    hardware.csv): fp8 halves the bytes the GEMMs move, not their compute time."""
+    comp = sc.compression
+    fp8 = sc.workload.dtype == "fp8" or (comp is not None and comp.activation_dtype == "fp8")
+    peak = device.peak
+    if not fp8 or "fp8" not in peak or peak.get("fp8") != peak.get("bf16"):
+        return None
+    return (f"{device.name}'s fp8 peak equals its bf16 peak (hardware.csv): fp8 halves the bytes "
+            "its GEMMs move, not their compute time")
 
 
 def dtype_reasons(device: DeviceSpec, dtype: str, sc: ScenarioSpec | None = None

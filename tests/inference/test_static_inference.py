@@ -244,3 +244,20 @@ def test_bf16_on_a_device_with_fp16_only_says_it_computes_in_fp16():
 
     assert "groq-lpu has no bf16: computing in fp16 at its fp16 peak" in notes("bf16")
     assert not any("no bf16" in n for n in notes("fp16"))
+
+
+def test_fp8_on_a_device_whose_fp8_peak_is_its_bf16_peak_says_so():
+    """hardware.csv gives Gaudi 3 1835 TFLOPS in both bf16 and fp8: fp8 saves bytes, not GEMM
+    time, and the result says it; on the H100 (989 against 1979) it does not."""
+    def notes(device, kind="inference"):
+        wl = ({"kind": "inference", "batch": 8, "prompt_len": 16, "gen_len": 2, "dtype": "fp8"}
+              if kind == "inference" else
+              {"kind": "training", "seq_len": 512, "global_batch": 8, "dtype": "fp8"})
+        d = archsim.simulate({"model": "llama2-7b", "hardware": {"device": device, "count": 8},
+                              "workload": wl}).to_dict()
+        return d.get("notes") or []
+
+    line = ("gaudi3's fp8 peak equals its bf16 peak (hardware.csv): fp8 halves the bytes its "
+            "GEMMs move, not their compute time")
+    assert line in notes("gaudi3") and line in notes("gaudi3", "training")
+    assert not any("fp8 peak equals" in n for n in notes("h100-sxm5-80gb"))
