@@ -169,12 +169,6 @@ def _print_report(report: dict, paths: list[Path]) -> None:
     print("wrote " + ", ".join(str(p) for p in paths))
 
 
-def runs_sha(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _outside_overlay(calibration: str | None, loaded, sha: str) -> list[str]:
     """Devices of the runs an overlay does not hold (predicted with their shipped calibration)
     and an overlay fitted to these very runs (its error here is in-sample)."""
@@ -227,7 +221,9 @@ def _validate_runs(args: argparse.Namespace) -> int:
         if p.predicted is None:
             print(f"  run {p.run.id} (row {p.run.line}) does not run in archsim: "
                   f"{'; '.join(p.reasons)}")
-    for line in _outside_overlay(calibration, loaded, runs_sha(args.runs)):
+    from archsim.insitu.overlay import runs_sha256
+
+    for line in _outside_overlay(calibration, loaded, runs_sha256(args.runs)):
         print(f"  note: {line}")
     rows = csv_rows(predictions)
     buf = io.StringIO()

@@ -252,11 +252,15 @@ def overlay(cals: Sequence[DeviceCalibration], provenance: dict[str, Any]) -> di
                         for c in cals}}
 
 
+def runs_sha256(path: Path) -> str:
+    """The hash of a runs file an overlay's provenance records (``runs_sha256``)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def provenance_of(path: Path, rows: int) -> dict[str, Any]:
     from archsim import __version__
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"runs": str(path), "runs_sha256": digest, "rows": rows,
+    return {"runs": str(path), "runs_sha256": runs_sha256(path), "rows": rows,
             "date": _dt.date.today().isoformat(), "archsim_version": __version__,
             "objective": "soft-L1 of log(predicted/measured time), scale 0.1, plus "
                          "0.05 * (value - default) / sigma per parameter (archsim/insitu/fit.py)"}

@@ -152,3 +152,31 @@ def test_an_overlay_fitted_on_inference_runs_keeps_the_profiles_training_calibra
     assert "training" in ins["calibrated_range"]["kinds"]
     assert ins["calibrated_range"]["by_kind"]["training"]["tp"] == list(
         shipped.calibrated_range.by_kind["training"].tp)
+
+
+def test_validate_says_when_its_errors_are_in_sample_or_from_the_shipped_profile(tmp_path,
+                                                                                  capsys):
+    """An overlay validated on the runs it was fitted to (same file hash) shows in-sample
+    errors; a device it does not hold is predicted with its shipped calibration."""
+    from archsim.cli import main
+
+    runs = tmp_path / "runs.csv"
+    runs.write_text(
+        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
+        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+        "b,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+    out = tmp_path / "o.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--runs", str(runs), "--profile", str(out),
+                 "--out", str(tmp_path / "v")]) == 0
+    assert (f"note: {out} was fitted to this runs file (a100-sxm4-80gb): the errors above are "
+            "in-sample") in capsys.readouterr().out
+    other = tmp_path / "h100.csv"
+    other.write_text(runs.read_text().replace("a100-sxm4-80gb", "h100-sxm5-80gb"))
+    assert main(["validate", "--runs", str(other), "--profile", str(out),
+                 "--out", str(tmp_path / "w")]) == 0
+    printed = capsys.readouterr().out
+    assert (f"note: h100-sxm5-80gb is not in {out}: its runs were predicted with its shipped "
+            "calibration") in printed
+    assert "in-sample" not in printed
