@@ -63,6 +63,14 @@ class InterconnectSpec(StrictModel):
     smallest messages): a collective runs its bytes at ``efficiency`` × the fraction at its
     buffer size, interpolated in log10(S); the first point's fraction below it, 1 beyond the
     last. None: every size at ``efficiency``."""
+    max_devices: int | None = Field(default=None, ge=1)
+    """The most devices one domain of this link joins (an NVSwitch node, a TPU pod, an xGMI
+    hive): a pool's ``devices_per_node`` may not exceed it where this is its intra_node, nor
+    its ``count`` where this is its inter_node. None: no limit (switched scale-out networks)."""
+    vendors: tuple[str, ...] | None = None
+    """The device vendors this link exists for (a device profile's ``vendor``, e.g.
+    ``[NVIDIA]`` for NVLink); a device of another vendor may not use it. None: any vendor.
+    A what-if link belongs in a profile of its own (kind ``custom``) without this field."""
     source: str = ""
     unverified: list[str] = Field(default_factory=list)
 
@@ -84,6 +92,15 @@ class InterconnectSpec(StrictModel):
                 raise ValueError(f"point {i}: bytes must increase from point to "
                                  f"point (got {nbytes} after {points[i - 1][0]})")
         return points
+
+    @field_validator("vendors")
+    @classmethod
+    def _check_vendors(cls, vendors: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """An empty list would refuse every device: say so rather than take it."""
+        if vendors is not None and not [v for v in vendors if v.strip()]:
+            raise ValueError("expected at least one vendor (a device profile's vendor, e.g. "
+                             "NVIDIA); leave vendors out for a link of any vendor")
+        return vendors
 
     @property
     def achieved_bandwidth(self) -> float:
@@ -166,6 +183,8 @@ class PoolSpec(StrictModel):
         if self.count > self.devices_per_node and self.inter_node is None:
             raise ValueError(f"{self.count} devices span several nodes of "
                              f"{self.devices_per_node}: inter_node interconnect is required")
+        self._check_link_vendors()
+        self._check_link_sizes()
         self._check_torus()
         self._check_mesh()
         self._check_fabric()
@@ -177,6 +196,35 @@ class PoolSpec(StrictModel):
                 raise ValueError(f"stragglers[{i}].node {s.node} is outside the pool "
                                  f"({self.nodes} nodes: 0..{self.nodes - 1})")
         return self
+
+    def _check_link_vendors(self) -> None:
+        """Raise ValueError if a link is not built for this pool's device's vendor (its
+        ``vendors``). A device that names no vendor (an inline what-if device) is not checked."""
+        vendor = self.device.vendor.strip()
+        for field, link in (("intra_node", self.intra_node), ("inter_node", self.inter_node)):
+            if link is None or link.vendors is None or not vendor:
+                continue
+            if vendor.casefold() not in {v.strip().casefold() for v in link.vendors}:
+                raise ValueError(
+                    f"{field} {link.name!r} is a link of {' or '.join(link.vendors)} devices, "
+                    f"but device {self.device.name!r} is made by {vendor}: expected a link "
+                    f"for {vendor} devices or one without vendors (a what-if link belongs in "
+                    "an interconnect profile of its own, of kind custom)")
+
+    def _check_link_sizes(self) -> None:
+        """Raise ValueError if a node holds more devices than its intra_node joins in one
+        domain (``devices_per_node``, whatever ``count``: a slice of a pod is judged by the
+        pod it declares), or the pool more than its inter_node joins (``count``)."""
+        for field, link, what, size in (
+                ("intra_node", self.intra_node, "devices_per_node", self.devices_per_node),
+                ("inter_node", self.inter_node, "count", self.count)):
+            if link is None or link.max_devices is None or size <= link.max_devices:
+                continue
+            raise ValueError(
+                f"{what} {size:,}: {field} {link.name!r} joins at most "
+                f"{link.max_devices:,} devices in one domain (its max_devices): expected "
+                f"{what} at most {link.max_devices:,} (a what-if domain belongs in an "
+                "interconnect profile of its own, of kind custom, without max_devices)")
 
     def _check_torus(self) -> None:
         topo = self.intra_node.topology if self.intra_node is not None else None
