@@ -49,7 +49,9 @@ def interconnect_columns(name: str) -> list[str]:
     from archsim.spec.loader import load_spec_file
 
     link = load_spec_file("interconnects", name)
-    return [link.kind, f"{_gbps(link.bandwidth)} per direction", link.topology]
+    return [link.kind, f"{_gbps(link.bandwidth)} per direction", link.topology,
+            "-" if link.max_devices is None else f"{link.max_devices:,}",
+            ", ".join(link.vendors) if link.vendors else "any"]
 
 
 def _describe(kind: str, name: str) -> list[str]:
@@ -71,7 +73,8 @@ def _describe(kind: str, name: str) -> list[str]:
 
 
 HEADERS = {"devices": ["device", "kind", "dense peak", "memory", "bandwidth"],
-           "interconnects": ["interconnect", "kind", "bandwidth", "topology"]}
+           "interconnects": ["interconnect", "kind", "bandwidth", "topology", "max devices",
+                             "vendors"]}
 
 
 def listing(kind: str) -> str:
@@ -88,7 +91,7 @@ def listing(kind: str) -> str:
         width = len(HEADERS[kind])
         rows = [r + [""] * (width - len(r)) for r in rows]
         return table(HEADERS[kind], rows, align="l" * 2 + "r" * (width - 3) + "l"
-                     if kind == "devices" else "llrl")
+                     if kind == "devices" else "llrlrl")
     width = max((len(r[0]) for r in rows), default=0)
     return "\n".join(f"{r[0].ljust(width)}  {' '.join(r[1:])}".rstrip() for r in rows)
 

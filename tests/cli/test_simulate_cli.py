@@ -85,7 +85,11 @@ def test_list(capsys):
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert {"gpt3-175b", "llama3-405b", "mixtral-8x7b", "bert-large"} <= set(names)
     assert main(["list", "interconnects"]) == 0
-    assert "tpu-v5p-ici" in capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    # the domain limit and the vendors a link is built for (a TPU v5p pod: 8,960 chips,
+    # reference/hardware.csv); a switched scale-out network has neither
+    assert rows["tpu-v5p-ici"][-2:] == ["8,960", "Google"]
+    assert rows["ib-hdr-200g"][-2:] == ["-", "any"]
 
 
 @pytest.mark.parametrize("suffix", [".graphml", ".json", ".dot"])
