@@ -14,7 +14,16 @@ Metric definitions (each defined once, here):
   Training counts a causal attention's full s × s product in both (Narayanan et al. 2021);
   inference counts the work done, the causal half a fused kernel computes
   (``PhaseCost.masked_flops``), in MFU, HFU, TFLOP/s and ``phases.*.flops_per_device``.
-* ``gemm_dtype`` (training) — the dtype whose peak MFU and HFU divide by.
+  Under 2:4 sparsity MFU counts the sparse GEMMs' FLOPs against the device's sparse peak
+  (archsim/metrics/common.py ``mfu_peak``: the dense peak × ``sparsity.peak_factor``), so it
+  stays within 0..1 (against the dense peak a 2:4 prefill had read 114.8%); HFU counts the
+  half they execute against the dense peak.
+* ``gemm_dtype`` — the dtype whose peak MFU and HFU divide by.
+* ``mfu_peak_tflops`` (training, inference) — the peak per device MFU divides by, in TFLOP/s:
+  the dense peak of ``gemm_dtype``, blended with the sparse peak under 2:4 sparsity (and, in
+  distillation, with the teacher's GEMM dtype's peak for its forward FLOPs).
+* ``mfu_basis`` (training, inference) — those peaks in words where a reader could not guess
+  them (fp8 GEMMs, 2:4-sparse GEMMs, a teacher in another dtype); null for a plain 16-bit run.
 * ``uncertainty`` — the calibrated error bar (archsim/accuracy.py): the cross-validated
   error of the device profile on measured runs of this kind, as intervals on the headline
   metrics, and where the run lies outside what the profile was calibrated on.

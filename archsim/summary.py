@@ -46,6 +46,17 @@ def render_summary(result: Result) -> str:
     if d.get("compression"):
         lines.append("")
         lines.extend(compression_section(d["compression"]))
+    # warnings outside a compression block (a distillation training job has none: its
+    # student-larger-than-teacher warning had reached the JSON only) and a distillation's
+    # user-supplied accuracy note
+    shown = (d.get("compression") or {}).get("warnings") or []
+    extra = [w for w in d.get("warnings") or [] if w not in shown]
+    note = (d.get("distillation") or {}).get("accuracy_note")
+    if extra or note:
+        lines.append("")
+        lines.extend(f"WARNING: {w}" for w in extra)
+        if note:
+            lines.append(f"accuracy (user-supplied, not simulated): {note['text']}")
     lines.append("")
     lines.extend(memory_section(d))
     lines.append("")
@@ -195,6 +206,14 @@ def energy_section(d: dict) -> list[str]:
     return ["; ".join(parts)]
 
 
+def mfu_basis(d: dict) -> str:
+    """`` (<the peaks MFU and HFU divide by>)`` where the result names them (its
+    ``mfu_basis``: 2:4-sparse GEMMs, a GEMM dtype below 16 bits, a teacher in another
+    dtype), else empty."""
+    basis = d.get("mfu_basis")
+    return f" ({basis})" if basis else ""
+
+
 @renderer("training")
 def _training(d: dict) -> list[str]:
     par = d["parallel"]
@@ -209,7 +228,7 @@ def _training(d: dict) -> list[str]:
               f"{par['micro_batch']}")
     rows = [["step time", human_time(step)],
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],
-            ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}"],
+            ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}{mfu_basis(d)}"],
             ["achieved per device", f"{d['tflops_per_device']:.1f} TFLOP/s"]]
     executed = d.get("executed_utilization")
     if executed is not None and d["hfu"] and executed < 0.98 * d["hfu"]:

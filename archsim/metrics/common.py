@@ -69,6 +69,35 @@ def infeasible_result(sc: ScenarioSpec, mode: str, reasons: list[str], wall0: fl
     return Result(out)
 
 
+def mfu_peak(peak: float, flops: float, sparse_flops: float, device: DeviceSpec) -> float:
+    """The peak MFU is measured against: ``peak`` (the dense peak of the GEMM dtype), except
+    that the ``sparse_flops`` of ``flops`` that run on 2:4-sparse tensor cores count against
+    the sparse peak (``peak`` × the profile's ``sparsity.peak_factor``, 2 on NVIDIA's, as
+    their datasheets quote 624 sparse TFLOPS for the A100's 312 dense). The blend is the rate
+    at which the model's FLOPs would run if every GEMM ran at its own peak:
+    flops / ((flops − sparse)/peak + sparse/(peak × factor)). Against the dense peak alone a
+    2:4 run's MFU passed 100% (Llama-2-7B prefill on an A100: 114.8%), which no run can reach
+    in the 0..1 the contract defines."""
+    if sparse_flops <= 0.0 or flops <= 0.0 or device.sparsity is None:
+        return peak
+    sparse = min(sparse_flops, flops)
+    factor = device.sparsity.peak_factor
+    return flops / ((flops - sparse) / peak + sparse / (peak * factor))
+
+
+def mfu_basis(gemm_dtype: str, dense_peak: float, peak: float) -> str | None:
+    """The peaks MFU and HFU divide by, in words, where a reader could not guess them (the
+    result's ``mfu_basis``): 2:4-sparse GEMMs (MFU's ``peak`` above the ``dense_peak`` HFU
+    uses, :func:`mfu_peak`) or a GEMM dtype below 16 bits (an fp8 run's MFU is of the fp8
+    peak: 37% of it is 75% of the bf16 peak). None for a plain 16- or 32-bit run."""
+    if abs(peak - dense_peak) > 0.005 * dense_peak:
+        return (f"2:4 GEMMs at the sparse peak: MFU of {peak / 1e12:,.0f}, HFU of "
+                f"{dense_peak / 1e12:,.0f} TFLOP/s")
+    if gemm_dtype not in ("bf16", "fp16", "fp32", "tf32", "fp64"):
+        return f"of the {gemm_dtype} peak, {dense_peak / 1e12:,.0f} TFLOP/s"
+    return None
+
+
 def idle_power(device: DeviceSpec) -> float:
     return device.idle_power if device.idle_power is not None else \
         DEFAULT_IDLE_FRACTION * device.tdp

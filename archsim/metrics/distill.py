@@ -6,8 +6,16 @@ ordinary training step, on the same devices with the same parallel plan (Hinton 
 the usual offline-teacher set-up). Both parts are simulated by the training DES: the teacher's
 forward pass as a forward-only pipeline (backward tasks of zero time), the student's step as
 usual. The two run one after the other, so their times and energies add (the teacher's
-pipeline bubble at idle power); memory adds the teacher's 16-bit weights and its logits
-buffer to the student's peak.
+pipeline bubble at idle power); memory adds the teacher's weights and its logits buffer to the
+student's peak.
+
+``distill.teacher_dtype`` narrower than the workload's quantizes the teacher by the rules of an
+inference compression plan (archsim.plan.compress, inference's rules): fp8 / fp6 / fp4 as
+weights and activations (GEMMs at the device's peak for that dtype, which the device must have
+or ``compression.fallback`` replace), int8 / int4 as weight-only (``group_size`` scales of
+``scale_dtype``, 16-bit GEMMs that pay the dequantization); the embedding and the output layer
+stay in the workload's dtype, and so do the logits. A wider teacher_dtype (fp32 on a bf16 job)
+runs the teacher in that dtype, which the device must support.
 
 The result names both: ``time_breakdown.teacher_forward_s`` beside the student's parts (so the
 parts add up to the whole step) and ``memory.breakdown.teacher`` (the teacher's weights and
@@ -21,14 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
-from archsim.metrics.common import cost_usd, energy_joules
+from archsim.metrics.common import cost_usd, energy_joules, mfu_basis
 from archsim.metrics.training import run_totals, simulate_training
-from archsim.plan.compress import has_effect
+from archsim.plan.compress import Compression, has_effect, resolve_compression
+from archsim.plan.inference_setup import dtype_reasons
 from archsim.plan.layout import resolve_layout
 from archsim.plan.training import PhaseCost, build_training_plan
 from archsim.result import METRIC_KEYS, Result
 from archsim.sim.training import run_training
 from archsim.spec.model import ModelSpec
+from archsim.spec.plan import CompressionPlan
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT, format_quantity
 from archsim.spec.workload import TrainingWorkload
@@ -47,6 +57,32 @@ def teacher_scenario(sc: ScenarioSpec) -> ScenarioSpec:
     return sc.model_copy(update={"compression": None})
 
 
+def teacher_precision(sc: ScenarioSpec) -> tuple[ScenarioSpec, Compression | None, list[str],
+                                                 list[str]]:
+    """The teacher's scenario in its ``teacher_dtype`` (no compression plan of its own), the
+    compression that dtype amounts to (None: the teacher runs unquantized), notes, and reasons
+    the device cannot run it (phrased as the equivalent inference plan's, see the module
+    docstring)."""
+    teacher = teacher_scenario(sc)
+    wl = sc.workload
+    dist = sc.compression.distill if sc.compression is not None else None
+    dtype = (dist.teacher_dtype if dist is not None else None) or wl.dtype
+    if dtype == wl.dtype:
+        return teacher, None, [], []
+    label = f"teacher {sc.model.name} (compression.distill.teacher_dtype {dtype})"
+    if BYTES_PER_ELEMENT[dtype] >= BYTES_PER_ELEMENT[wl.dtype]:
+        teacher = teacher.model_copy(update={"workload": wl.model_copy(update={"dtype": dtype})})
+        reasons = dtype_reasons(sc.cluster.pools[0].device, dtype)
+        return teacher, None, [], [f"{label}: {r}" for r in reasons]
+    plan = sc.compression
+    quantized = teacher.model_copy(update={"compression": CompressionPlan(
+        weight_dtype=dtype, activation_dtype=None if dtype.startswith("int") else dtype,
+        group_size=plan.group_size, scale_dtype=plan.scale_dtype, fallback=plan.fallback)})
+    comp = resolve_compression(quantized, inference=True)
+    return (teacher, comp, [f"{label}: {n}" for n in comp.notes],
+            [f"{label}: {r}" for r in comp.reasons])
+
+
 @dataclass(frozen=True)
 class TeacherForward:
     """The teacher's forward-only pipeline over one global batch."""
@@ -60,17 +96,23 @@ class TeacherForward:
     busy_s: list[float]
     """Time each stage's devices compute (the rest of ``step_s`` is pipeline bubble)."""
     reasons: list[str]
+    notes: tuple[str, ...] = ()
+    """How ``teacher_dtype`` quantizes the teacher (empty when it runs unquantized)."""
+    gemm_dtype: str = "bf16"
+    """The dtype the teacher's GEMMs run in (its peak is what MFU counts them against)."""
 
 
 def teacher_forward(sc: ScenarioSpec) -> TeacherForward:
-    """The teacher's forward pass over one global batch with ``sc``'s plan (DES)."""
-    teacher = teacher_scenario(sc).model_copy(
+    """The teacher's forward pass over one global batch with ``sc``'s plan (DES), in its
+    ``teacher_dtype`` (:func:`teacher_precision`)."""
+    teacher, comp, notes, dtype_problems = teacher_precision(sc)
+    teacher = teacher.model_copy(
         update={"plan": sc.plan.model_copy(update={"recompute": "none", "zero": 0})})
     layout, reasons = resolve_layout(teacher)
-    if layout is None:
-        return TeacherForward(None, [], 0.0, [],
-                              [f"teacher {sc.model.name}: {r}" for r in reasons])
-    plan = build_training_plan(teacher, layout)
+    reasons = [f"teacher {sc.model.name}: {r}" for r in reasons] + dtype_problems
+    if layout is None or reasons:
+        return TeacherForward(None, [], 0.0, [], reasons, tuple(notes))
+    plan = build_training_plan(teacher, layout, comp)
     for row in plan.chunks:
         for ck in row:
             ck.bwd = PhaseCost()
@@ -84,19 +126,23 @@ def teacher_forward(sc: ScenarioSpec) -> TeacherForward:
     plan.embedding_sync_s = 0.0
     plan.dp_reduce_per_microbatch = False
     timeline = run_training(plan, trace=False)
-    wl = sc.workload
-    e = BYTES_PER_ELEMENT[(sc.compression.distill.teacher_dtype if sc.compression
-                           and sc.compression.distill else None) or wl.dtype]
+    wl = teacher.workload
+    e = BYTES_PER_ELEMENT[wl.dtype]  # the unquantized parts, the logits among them
+    layer_e = e if comp is None else comp.weight_storage_bytes
+    end_e = e if comp is None or comp.ends_unquantized else layer_e
     logits = (e * layout.micro_batch * wl.seq_len * sc.model.vocab / layout.tp
               * layout.pp)  # up to p micro-batches' teacher logits alive on the last stage
     per_stage = []
     for s, row in enumerate(plan.chunks):
-        weights = e * sum(ck.params for ck in row)
+        weights = sum(layer_e * (ck.params - ck.end_params) + end_e * ck.end_params
+                      for ck in row)
         per_stage.append(weights + (logits if s == layout.pp - 1 else 0.0))
     flops = sum(ck.model_flops for row in plan.chunks for ck in row) / 3.0 \
         * layout.micro_batches * layout.devices / layout.pp
+    gemm = (comp.matmul_dtype if comp is not None else None) or wl.dtype
     return TeacherForward(timeline.step_time_s, per_stage, flops,
-                          [st.compute_busy_s for st in timeline.stages], [])
+                          [st.compute_busy_s for st in timeline.stages], [], tuple(notes),
+                          gemm_dtype=gemm)
 
 
 def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Result:
@@ -110,6 +156,8 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
                              "student": d.get("model"),
                              "teacher_forward_s": fwd_s,
                              "student_step_s": d.get("step_time_s")}
+    if teacher.notes:
+        d["notes"] = list(d.get("notes") or []) + list(teacher.notes)
     if reasons or not d["feasible"] or fwd_s is None:
         d["feasible"] = False
         d["infeasible_reasons"] = list(d["infeasible_reasons"]) + reasons
@@ -148,12 +196,27 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
                    "student_peak_bytes_per_device": per_stage[worst]["peak_bytes"],
                    "peak_bytes_per_device": peak, "capacity_bytes": capacity},
     })
+    # MFU/HFU: the student's FLOPs against the peaks its own result used, the teacher's
+    # against its GEMM dtype's (an fp8 teacher's at the fp8 peak), blended by FLOPs
+    student_model, student_hw = d["model_flops_per_step"], d["hardware_flops_per_step"]
+    student_dense = matmul_peak(device, d.get("gemm_dtype") or wl.dtype)
+    student_mfu_peak = (d.get("mfu_peak_tflops") or student_dense / 1e12) * 1e12
+    teacher_peak = matmul_peak(device, teacher.gemm_dtype)
+    mfu_peak = ((student_model + teacher.flops)
+                / (student_model / student_mfu_peak + teacher.flops / teacher_peak))
+    hfu_peak = ((student_hw + teacher.flops)
+                / (student_hw / student_dense + teacher.flops / teacher_peak))
+    if teacher_peak != student_dense:
+        d["mfu_basis"] = (f"the student's GEMMs at the {d.get('gemm_dtype') or wl.dtype} "
+                          f"peak, the teacher's at the {teacher.gemm_dtype} peak: MFU of "
+                          f"{mfu_peak / 1e12:,.0f}, HFU of {hfu_peak / 1e12:,.0f} TFLOP/s")
+    else:
+        d["mfu_basis"] = mfu_basis(d.get("gemm_dtype") or wl.dtype, hfu_peak, mfu_peak)
     d.update({"step_time_s": step, "tokens_per_s": tokens / step,
               "samples_per_s": wl.global_batch / step,
-              "mfu": (d["model_flops_per_step"] + teacher.flops)
-              / (step * devices * matmul_peak(device, wl.dtype)),
-              "hfu": (d["hardware_flops_per_step"] + teacher.flops)
-              / (step * devices * matmul_peak(device, wl.dtype)),
+              "mfu": (student_model + teacher.flops) / (step * devices * mfu_peak),
+              "hfu": (student_hw + teacher.flops) / (step * devices * hfu_peak),
+              "mfu_peak_tflops": mfu_peak / 1e12,
               "model_flops_per_step": d["model_flops_per_step"] + teacher.flops,
               "hardware_flops_per_step": d["hardware_flops_per_step"] + teacher.flops,
               "tflops_per_device": (d["hardware_flops_per_step"] + teacher.flops)
@@ -181,23 +244,24 @@ def simulate_distillation(sc: ScenarioSpec, trace: bool = False) -> Result:
     distilling it (``distillation`` block, with a default training set-up)."""
     from archsim.metrics import simulate_workload
     from archsim.metrics.compression import compression_block
-    from archsim.plan.compress import resolve_compression
 
     comp = resolve_compression(sc)
+    note = sc.compression.accuracy_note
     if sc.workload.kind == "training":
         result = simulate_distillation_training(sc, trace)
+        if note:
+            # beside the job's other distillation figures: a training job has no baseline to
+            # compare with, so no ``compression`` block (a block of the note alone had broken
+            # the text summary, which prints a compression block's comparison table)
+            result.data["distillation"]["accuracy_note"] = {
+                "text": note, "source": "user-supplied; archsim does not simulate model quality"}
     else:
         result = simulate_workload(student_scenario(sc), trace)
         teacher = simulate_workload(teacher_scenario(sc), False)
-        result.data["compression"] = compression_block(teacher, result, comp,
-                                                       sc.compression.accuracy_note)
+        result.data["compression"] = compression_block(teacher, result, comp, note)
         result.data["distillation"] = distillation_cost(sc)
     if comp.warnings:
         result.data.setdefault("warnings", []).extend(comp.warnings)
-    if sc.compression.accuracy_note:
-        result.data.setdefault("compression", {})["accuracy_note"] = {
-            "text": sc.compression.accuracy_note,
-            "source": "user-supplied; archsim does not simulate model quality"}
     return result
 
 

@@ -20,6 +20,8 @@ from archsim.metrics.common import (
     cost_usd,
     energy_joules,
     infeasible_result,
+    mfu_basis,
+    mfu_peak,
     tight_memory_note,
 )
 from archsim.plan.balance import Balance, resolve_pipeline
@@ -106,7 +108,11 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     # by fused kernels (executed_utilization counts what runs)
     masked = sum(ck.fwd.masked_flops + ck.bwd.masked_flops
                  for row in plan.chunks for ck in row) * m / lay.pp
-    mfu = model_flops / (step * peak)
+    # MFU counts a 2:4 run's sparse forward GEMMs against the sparse peak (mfu_peak); HFU
+    # counts the half they execute against the dense peak
+    sparse = sum(ck.fwd.sparse_flops for row in plan.chunks for ck in row) * m / lay.pp
+    mfu_denominator = mfu_peak(peak, model_flops, sparse, device)
+    mfu = model_flops / (step * mfu_denominator)
     hfu = hw_flops / (step * peak)
     tokens = wl.global_batch * wl.seq_len
 
@@ -206,6 +212,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "mfu": mfu,
         "hfu": hfu,
         "gemm_dtype": gemm_dtype,
+        "mfu_peak_tflops": mfu_denominator / 1e12,
+        "mfu_basis": mfu_basis(gemm_dtype, peak, mfu_denominator),
         "tflops_per_device": hw_flops / step / 1e12,
         "executed_utilization": (hw_flops - masked) / (step * peak),
         "model_flops_per_step": model_flops * devices,

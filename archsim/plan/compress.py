@@ -6,28 +6,33 @@ al. 2023 GPTQ / Lin et al. 2024 AWQ weight-only int4; Micikevicius et al. 2022 F
   their width plus one ``scale_dtype`` scale per ``group_size`` weights; GEMMs run at the 16-bit
   peak and pay the dequantization (2 vector FLOPs per weight: scale and convert).
 * W8A8 / FP8 (activations quantized too): GEMMs run at the device's int8 / fp8 peak, which the
-  device must have (else ``fallback`` or infeasible); GEMM activation inputs are 1 byte, and
-  weights wider than the activations are stored at their width (quantized offline). Inference
-  that falls back keeps the narrow stored weights and converts them for each GEMM.
+  device must have (else ``fallback``, which it must have too, or infeasible); GEMM activation
+  inputs are 1 byte, and weights wider than the activations are stored at their width
+  (quantized offline). Inference that falls back keeps the narrow stored weights and converts
+  them for each GEMM.
 * FP8 training: fp8 GEMMs, 16-bit weights and gradients, fp32 master weights and Adam moments,
   plus an fp8 copy of the weights (Transformer Engine keeps one): 17 bytes per parameter.
   Training that falls back is the workload's own 16-bit training, the same run as without
   compression (a fallback of another width is a reason it cannot run).
 Sparsity (Mishra et al. 2021, "Accelerating Sparse Deep Neural Networks", NVIDIA 2:4):
 * 2:4 keeps half the weights plus 2 bits of position metadata each; weight GEMMs in the
-  forward pass run ``sparsity.achieved_speedup`` (device profile) times faster; needs the
+  forward pass run ``sparsity.achieved_speedup`` (device profile) times faster, labelled
+  UNVERIFIED where the profile's source says it is assumed from another device; needs the
   device's sparse tensor cores for the GEMM dtype.
 * unstructured at ratio r: no device in hardware_profiles/ has unstructured-sparse GEMM
   kernels, so the weights are held dense with their zeros and memory, compute and GEMM traffic
   stay dense; the result says so, with the size a compressed file (values + ``index_bits``
   column indices) would have on disk.
-Structured pruning removes heads, FFN width or layers: a smaller model, simulated as such.
+Structured pruning removes heads, FFN width or layers: a smaller model, simulated as such, with
+a warning past the deepest published pruning (``PUBLISHED_MAX_PRUNED_SHARE``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from archsim.spec.device import DeviceSpec
+from archsim.spec.errors import plural
 from archsim.spec.model import ModelSpec
 from archsim.spec.plan import CompressionPlan, PruningPlan
 from archsim.spec.scenario import ScenarioSpec
@@ -36,6 +41,13 @@ from archsim.spec.units import BYTES_PER_ELEMENT
 SIXTEEN_BIT = ("bf16", "fp16")
 # 2:4 metadata: a 2-bit position per kept weight (NVIDIA Ampere sparse tensor cores)
 TWO_FOUR_METADATA_BYTES = 2 / 8
+# The deepest published structured pruning of an LLM that kept useful quality: Sheared-LLaMA
+# (Xia et al. 2023, arXiv:2310.06694) prunes Llama-2-7B (6,738,415,616 parameters) to 1.3B
+# (its Hugging Face config: 24 layers, hidden 2048, ffn 5504, vocab 32000, untied: 1,345,423,360
+# parameters) and recovers with 50B tokens of continued pre-training; Minitron (Muralidharan et
+# al. 2024, arXiv:2407.14679) prunes Nemotron-4 15B to 4B, about 73%. Past this share a pruned
+# model is beyond published evidence.
+PUBLISHED_MAX_PRUNED_SHARE = 1 - 1_345_423_360 / 6_738_415_616
 
 
 @dataclass(frozen=True)
@@ -99,13 +111,19 @@ def prune_model(model: ModelSpec, pruning: PruningPlan) -> ModelSpec:
     return ModelSpec.model_validate({**model.model_dump(), **update})
 
 
-def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
-    """What ``sc.compression`` changes, with notes and reasons it cannot run on the device."""
+def resolve_compression(sc: ScenarioSpec, device: DeviceSpec | None = None, *,
+                        inference: bool | None = None) -> Compression:
+    """What ``sc.compression`` changes, with notes and reasons it cannot run on the device.
+
+    ``inference`` applies inference's rules (True) or training's (False) instead of the ones
+    of the scenario's workload kind: a distillation teacher's forward pass is quantized as an
+    inference model is, inside a training job (archsim/metrics/distill.py).
+    """
     plan = sc.compression
     if plan is None:
         return Compression(model=sc.model)
     device = device if device is not None else sc.cluster.pools[0].device
-    training = sc.workload.kind == "training"
+    training = sc.workload.kind == "training" if inference is None else not inference
     base = sc.workload.dtype
     notes: list[str] = []
     reasons: list[str] = []
@@ -113,8 +131,16 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     shape: dict = {}
     model = prune_model(sc.model, plan.pruning) if plan.pruning else sc.model
     if model is not sc.model:
-        notes.append(f"structured pruning: {sc.model.name} → {model.layers} layers, "
-                     f"{model.heads} heads, ffn {model.ffn}")
+        notes.append(f"structured pruning: {sc.model.name} → {plural(model.layers, 'layer')}, "
+                     f"{plural(model.heads, 'head')}, ffn {model.ffn}")
+        removed = 1 - _param_estimate(model) / _param_estimate(sc.model)
+        if removed > PUBLISHED_MAX_PRUNED_SHARE:
+            warnings.append(f"structured pruning removes {removed:.1%} of {sc.model.name}'s "
+                            f"parameters, beyond the {PUBLISHED_MAX_PRUNED_SHARE:.1%} of the "
+                            "deepest published pruning known to keep useful quality "
+                            "(Sheared-LLaMA-1.3B from Llama-2-7B, after 50B tokens of "
+                            "continued pre-training); archsim simulates its speed, not its "
+                            "quality")
 
     w = plan.weight_dtype or base
     a = plan.activation_dtype or base
@@ -179,6 +205,15 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
                          f"(compression.fallback: {plan.fallback}), the same training run as "
                          "without compression")
             w, wb, matmul = base, eb, base
+        elif plan.fallback and not _supports(device, plan.fallback):
+            # a fallback the device lacks as well: nothing to compute in (it had run at the
+            # 16-bit peak with 1-byte GEMM inputs and no conversion, saying "computing in fp8")
+            lacks = (f"no {matmul} support, the dtype the plan falls back from"
+                     if plan.fallback == matmul else
+                     f"no {matmul} support and no {plan.fallback} support either")
+            reasons.append(f"compression.fallback {plan.fallback}: device {device.name} has "
+                           f"{lacks} (its dtypes: {', '.join(device.peak)}); set "
+                           f"compression.fallback: {base}")
         elif plan.fallback:
             notes.append(f"{device.name} has no {matmul} tensor cores: computing in "
                          f"{plan.fallback} (compression.fallback)")
@@ -193,6 +228,10 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
     # or per-tensor scales, whose bytes are negligible
     scales = BYTES_PER_ELEMENT[plan.scale_dtype] / plan.group_size if dequant else 0.0
     read_bytes = storage = wb + scales
+    if scales and storage >= eb:
+        warnings.append(f"{w} weights with a {plan.scale_dtype} scale per {plan.group_size} "
+                        f"take {storage:.4g} B each, no fewer than {base}'s {eb:g} B: "
+                        "compression.group_size is too small to compress")
 
     speedup = 1.0
     if plan.sparsity is not None:
@@ -207,9 +246,8 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
             else:
                 speedup = caps.achieved_speedup
                 notes.append(f"2:4 sparsity: forward weight GEMMs {speedup:g}× faster "
-                             f"({device.name} profile: achieved_speedup)")
-            if sp.ratio != 0.5:
-                notes.append("2:4 keeps exactly half of the weights; ratio is ignored")
+                             f"({device.name} profile: achieved_speedup"
+                             f"{_borrowed(caps.source, device.name)})")
             read_bytes = storage = 0.5 * (wb + TWO_FOUR_METADATA_BYTES) + scales
         else:
             # Held dense, zeros and all: the GEMMs (cuBLAS, TensorRT-LLM, vLLM) multiply dense
@@ -281,7 +319,16 @@ def resolve_compression(sc: ScenarioSpec, device=None) -> Compression:
                        shape_fields=shape)
 
 
-def _supports(device, dtype: str) -> bool:
+def _borrowed(source: str, device: str) -> str:
+    """``, UNVERIFIED for <device>: <source>`` when the profile's sparsity source says its
+    speedup was measured on another device and assumed here (or says UNVERIFIED), else ''."""
+    text = source.lower()
+    if "unverified" in text or "assumed" in text:
+        return f", UNVERIFIED for {device}: {source}"
+    return ""
+
+
+def _supports(device: DeviceSpec, dtype: str) -> bool:
     if device.supports(dtype):
         return True
     aliases = {"bf16": "fp16", "fp16": "bf16", "fp32": "tf32", "tf32": "fp32"}

@@ -34,6 +34,10 @@ class PhaseCost:
     counted above by the training convention (the full s×s product), left out by inference's
     utilisation, which counts the work done (a 32K-token prompt's attention had put an
     inference MFU above 100%)."""
+    sparse_flops: float = 0.0
+    """The part of ``flops`` in GEMMs that run on 2:4-sparse tensor cores (Op.executed < 1):
+    MFU measures them against the device's sparse peak (archsim/metrics/common.py
+    ``mfu_peak``)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
     """kind → [network time_s, bytes] of the collectives, blocking or overlapped (``comm_s``
     is what of them is exposed)."""
@@ -56,6 +60,7 @@ class PhaseCost:
         self.flops += other.flops * times
         self.executed_flops += other.executed_flops * times
         self.masked_flops += other.masked_flops * times
+        self.sparse_flops += other.sparse_flops * times
         self.kernels += other.kernels * times
         self.host_s += other.host_s * times
         for kind, (t, b) in other.comm_by_kind.items():
@@ -144,6 +149,8 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             cost.flops += op.flops * op.model_share
             cost.executed_flops += op.flops * op.executed
             cost.masked_flops += op.skipped_flops
+            if op.executed < 1.0:
+                cost.sparse_flops += op.flops * op.model_share
     return cost
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.device import Dtype
 from archsim.spec.model import ModelSpec
+from archsim.spec.units import BYTES_PER_ELEMENT
 
 
 class ParallelPlan(StrictModel):
@@ -66,8 +67,18 @@ class SparsityPlan(StrictModel):
 
     pattern: Literal["unstructured", "2:4"]
     ratio: float = Field(default=0.5, ge=0, lt=1)
+    """Fraction of the weights removed; 2:4 removes two of every four, so only 0.5."""
     index_bits: int = Field(default=16, ge=1, le=64)
     """Unstructured: bits of the column index stored per kept weight (CSR/COO format)."""
+
+    @field_validator("ratio")
+    @classmethod
+    def _two_four_is_half(cls, ratio: float, info: ValidationInfo) -> float:
+        """Raises ValueError for a 2:4 pattern with a ratio other than 0.5."""
+        if info.data.get("pattern") == "2:4" and ratio != 0.5:
+            raise ValueError("pattern 2:4 keeps exactly two of every four weights (ratio 0.5); "
+                             "leave ratio out, or use pattern: unstructured for another ratio")
+        return ratio
 
 
 class PruningPlan(StrictModel):
@@ -85,7 +96,20 @@ class DistillPlan(StrictModel):
     student: ModelSpec
     """A model name (resolved by the loader) or an inline model mapping."""
     teacher_dtype: Dtype | None = None
-    """Dtype the teacher runs its forward pass in (default: the workload's)."""
+    """Dtype the teacher runs its forward pass in (default: the workload's). Narrower than the
+    workload's: quantized by the rules of an inference compression plan (archsim.plan.compress):
+    fp8 / fp6 / fp4 as weights and activations at the device's peak for it, int8 / int4 as
+    weight-only with ``group_size`` scales; the embedding and output layer stay 16-bit."""
+
+
+ScaleDtype = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
+"""Dtypes a quantization scale is stored in, as published schemes store them: fp16 (GPTQ,
+Frantar et al. 2023, and AWQ, Lin et al. 2024, in their AutoGPTQ / AutoAWQ checkpoints), fp32
+(bitsandbytes NF4 without double quantization, Dettmers et al. 2023, QLoRA), bf16 (the other
+16-bit float), fp8 E4M3 (NVIDIA's NVFP4, one per 16 weights) and 8-bit integers (QServe's
+second-level group scales, Lin et al. 2024, arXiv:2405.04532, beside fp16 per-channel ones).
+No scheme stores a 4-bit scale: a scale sets the range of a group, so it is no narrower than
+the values it scales."""
 
 
 class CompressionPlan(StrictModel):
@@ -96,7 +120,8 @@ class CompressionPlan(StrictModel):
     kv_cache_dtype: Dtype | None = None
     group_size: int = Field(default=128, ge=1)
     """Weights per quantization scale (group-wise quantization); one ``scale_dtype`` each."""
-    scale_dtype: Dtype = "fp16"
+    scale_dtype: ScaleDtype = "fp16"
+    """Dtype of each group's scale (``ScaleDtype``: GPTQ and AWQ store fp16)."""
     fallback: Dtype | None = None
     """Dtype to compute in when the device lacks the requested one (e.g. fp8 on A100 → bf16);
     without it such a plan is infeasible."""
@@ -106,3 +131,23 @@ class CompressionPlan(StrictModel):
     accuracy_note: str | None = None
     """User-supplied note on model quality, echoed into results (archsim does not simulate
     quality)."""
+
+
+def compression_problems(plan: CompressionPlan, workload_dtype: str) -> list[str]:
+    """Why ``plan`` does not compress a ``workload_dtype`` model: a weight or activation dtype
+    no narrower than the workload's (fp32 weights on a bf16 model are larger, not compressed;
+    bf16 on fp16 changes nothing), or a KV-cache dtype wider than it."""
+    base = BYTES_PER_ELEMENT[workload_dtype]
+    problems = []
+    for key in ("weight_dtype", "activation_dtype", "kv_cache_dtype"):
+        dtype = getattr(plan, key)
+        if dtype is None:
+            continue
+        size = BYTES_PER_ELEMENT[dtype]
+        if size > base or (size == base and key != "kv_cache_dtype"):
+            what = "wider than" if size > base else "as wide as"
+            problems.append(f"compression.{key} {dtype} ({size:g} B per element) is {what} "
+                            f"workload.dtype {workload_dtype} ({base:g} B), which is not "
+                            f"compression; leave compression.{key} out or give a dtype "
+                            f"narrower than {workload_dtype}")
+    return problems

@@ -26,7 +26,7 @@ from archsim.spec.hardware import (
 )
 from archsim.spec.model import ModelSpec
 from archsim.spec.placement import placement_problems
-from archsim.spec.plan import CompressionPlan, ParallelPlan
+from archsim.spec.plan import CompressionPlan, ParallelPlan, compression_problems
 from archsim.spec.workload import ServingWorkload, TrainingWorkload, Workload
 
 # Most stage micro-batches (micro-batches per pipeline × pipeline stages × virtual stages) one
@@ -197,6 +197,15 @@ class ScenarioSpec(StrictModel):
                                  f"compression.{key}, or fp8 alone")
             comp[key] = "fp8"
         return {**data, "workload": {**wl, "dtype": "bf16"}, "compression": comp}
+
+    @model_validator(mode="after")
+    def _check_compression(self) -> ScenarioSpec:
+        """Raises ValueError for a compression dtype no narrower than the workload's."""
+        if self.compression is not None:
+            problems = compression_problems(self.compression, self.workload.dtype)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _check_placement(self) -> ScenarioSpec:

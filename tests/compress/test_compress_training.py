@@ -54,6 +54,25 @@ def test_fp8_training_memory_and_speed():
     assert 0.5 < block["ratios"]["step_time_s"] < 0.9
 
 
+def test_fp8_training_mfu_is_of_the_fp8_peak_and_not_a_ratio_to_the_bf16_one():
+    """An fp8 step's MFU is of the fp8 peak (1978.9 TFLOPS dense on an H100 SXM, hardware.csv),
+    the baseline's of the bf16 peak (989.4): the summary says so, and the comparison gives no
+    MFU ratio (a 1.5× faster fp8 step had read "MFU 0.752×", as if fp8 lowered utilisation)."""
+    from archsim.summary import render_summary
+
+    sc = {**LLAMA, "compression": {"weight_dtype": "fp8", "activation_dtype": "fp8"}}
+    result = archsim.simulate(sc)
+    r = result.to_dict()
+    assert r["mfu_peak_tflops"] == pytest.approx(1978.9)
+    assert r["mfu_basis"] == "of the fp8 peak, 1,979 TFLOP/s"
+    assert r["compression"]["ratios"]["mfu"] is None
+    assert ("MFU is not compared as a ratio: the baseline's is of 989 TFLOP/s per device, the "
+            "compressed run's of 1,979; tokens/s compares their speed") in r["compression"]["notes"]
+    assert "(of the fp8 peak, 1,979 TFLOP/s)" in render_summary(result)
+    plain = archsim.simulate(LLAMA).to_dict()
+    assert plain["mfu_basis"] is None and plain["mfu_peak_tflops"] == pytest.approx(989.4)
+
+
 def test_fp8_training_dtype_is_fp8_gemms_on_a_bf16_model():
     """``workload.dtype: fp8`` trains as Transformer Engine does: the same run as a bf16
     workload with fp8 weight and activation dtypes (16-bit weights and gradients, fp32 master

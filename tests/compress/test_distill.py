@@ -127,3 +127,30 @@ def test_the_teacher_runs_its_forward_pass_only():
     assert r["distillation"]["teacher_forward_s"] == pytest.approx(chunk.fwd.time_s, rel=1e-9)
     share = r["distillation"]["teacher_forward_s"] / r["time_breakdown"]["compute_s"]
     assert 0.25 < share < 0.4
+
+
+def test_a_student_larger_than_its_teacher_is_a_warning_in_the_summary():
+    """The warning had reached the JSON only: the text printed warnings of a compression block,
+    which a distillation training job does not have."""
+    from archsim.summary import render_summary
+
+    result = archsim.simulate({**SC, "model": "llama2-7b",
+                               "compression": {"distill": {"student": "llama2-13b"}}})
+    warning = "the student llama2-13b is larger than its teacher llama2-7b"
+    assert warning in result.to_dict()["warnings"]
+    assert f"WARNING: {warning}" in render_summary(result).splitlines()
+
+
+def test_an_fp8_teacher_counts_against_the_fp8_peak():
+    """MFU blends the peaks by FLOPs: the student's (bf16) against 989.4 TFLOPS, the fp8
+    teacher's forward against 1978.9 (H100 SXM dense, hardware.csv)."""
+    r = archsim.simulate({**SC, "compression": {"distill": {"student": "llama2-7b",
+                                                             "teacher_dtype": "fp8"}}}).to_dict()
+    teacher = r["distillation"]["teacher_forward_flops_per_step"]
+    student = r["model_flops_per_step"] - teacher
+    blend = (student + teacher) / (student / 989.4 + teacher / 1978.9)
+    assert r["mfu_peak_tflops"] == pytest.approx(blend, rel=1e-6)
+    assert r["mfu"] == pytest.approx(r["model_flops_per_step"]
+                                     / (r["step_time_s"] * 16 * blend * 1e12), rel=1e-6)
+    assert r["mfu_basis"].startswith("the student's GEMMs at the bf16 peak, the teacher's at "
+                                     "the fp8 peak")
