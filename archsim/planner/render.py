@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from archsim.metrics.common import TIGHT_MEMORY_SHARE
 from archsim.planner.result import TIE_TOLERANCE, PlanRow, PlanSearch
 from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_time, pct, table
@@ -40,7 +41,18 @@ def _metrics_row(row: PlanRow, training: bool) -> list[str]:
     if len((r.get("hardware") or {}).get("pools", [])) > 1 and mem.get("capacity_bytes"):
         # several device types: the stage that fills its device most, of that device's memory
         memory += f" of {human_bytes(mem['capacity_bytes'])}"
+    if _tight(r):
+        memory += " !"
     return [*head, *tail, memory, "-" if cost is None else f"{cost:,.3f}"]
+
+
+def _tight(result: dict) -> bool:
+    """Whether a plan fits with under 1 − TIGHT_MEMORY_SHARE of its memory to spare (marked
+    ``!`` in the table: its result's own note says so only when it is simulated alone)."""
+    mem = result.get("memory") or {}
+    peak, capacity = mem.get("peak_bytes_per_device"), mem.get("capacity_bytes")
+    return bool(result.get("feasible") and peak and capacity
+                and peak > TIGHT_MEMORY_SHARE * capacity)
 
 
 def _latency(row: PlanRow) -> float:
@@ -143,6 +155,11 @@ def render_plan_search(ps: PlanSearch) -> str:
     if rows:
         lines += [f"Top {len(rows)}", table(["#", "plan", *columns], rows,
                                             align="rl" + "r" * len(columns))]
+        if any(_tight(row.result) for row in ps.top):
+            lines.append(f"  ! fills more than {TIGHT_MEMORY_SHARE:.0%} of its device's memory: "
+                         "the runtime reserve is the only allowance, and the allocator's "
+                         "fragmentation and communication buffers, not modelled, may not fit "
+                         "beside it")
         lines += credibility_lines(ps, training)
     else:
         lines.append("No feasible plan in the space.")

@@ -53,10 +53,10 @@ def test_prefill_across_pools_adds_up_stage_by_stage():
 
 
 def test_memory_energy_and_cost_per_pool():
-    """Each stage is checked against its own device (H100 80 GiB, L40S 48 GB); the cost adds
+    """Each stage is checked against its own device (H100 81559 MiB, L40S 48 GB); the cost adds
     both devices' prices over the run, and is unknown when a pool has no price (L40S)."""
     d = archsim.simulate(across("h100-sxm5-80gb", "l40s")).to_dict()
-    assert [s["capacity_bytes"] for s in d["memory"]["per_stage"]] == [80 * 2**30, 48e9]
+    assert [s["capacity_bytes"] for s in d["memory"]["per_stage"]] == [81559 * 2**20, 48e9]
     assert d["cost_usd"] is None and d["energy_joules"] > 0
     d = archsim.simulate(across("h100-sxm5-80gb", "a100-sxm4-80gb")).to_dict()
     price = {}

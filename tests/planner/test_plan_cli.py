@@ -169,3 +169,22 @@ def test_mixed_device_memory_says_of_which_device():
     one = {**base, "hardware": {"pools": [{"device": "tpu-v5e"}]}}
     assert _metrics_row(PlanRow(None, "x", mixed), True)[3] == "5.81 GiB of 16.00 GiB"
     assert _metrics_row(PlanRow(None, "x", one), True)[3] == "5.81 GiB"
+
+
+def test_a_plan_that_fills_over_95_percent_of_memory_is_marked_in_the_table():
+    """The planner's table marks a plan whose peak is above TIGHT_MEMORY_SHARE (0.95) of its
+    device's memory: 77.41 GiB of 80 is 96.8% (the 4th plan of gpt3-175b-1024xa100 on
+    2026-12-07), 76 GiB is exactly 95% and is not marked. Its own result says so only when it
+    is simulated alone."""
+    from archsim.planner.render import _metrics_row
+    from archsim.planner.result import PlanRow
+
+    def row(peak_gib: float) -> list[str]:
+        result = {"feasible": True, "step_time_s": 21.3, "tokens_per_s": 147412.0, "mfu": 0.497,
+                  "cost_per_million_tokens_usd": 3.454,
+                  "memory": {"peak_bytes_per_device": peak_gib * 2**30,
+                             "capacity_bytes": 80 * 2**30}}
+        return _metrics_row(PlanRow(None, "plan", result), training=True)
+
+    assert row(77.41)[3] == "77.41 GiB !"
+    assert row(76.0)[3] == "76.00 GiB"

@@ -117,6 +117,11 @@ def test_csv_rows_all_mapped():
     assert names == set(CSV_DEVICES) | CSV_SKIPPED
 
 
+EXPOSED_CAPACITY = {"H100 SXM5 80GB": 81559 * 2**20, "H200 SXM 141GB": 143771 * 2**20}
+"""Memory the device exposes where it was read (nvidia-smi on the project's lent H100 and H200,
+/work/.library/device/KINDS.md): less than hardware.csv's mem_gb (80 GiB, 141 GiB of HBM)."""
+
+
 @pytest.mark.parametrize("csv_name", sorted(CSV_DEVICES))
 def test_profile_matches_hardware_csv(csv_name, devices):
     row = next(r for r in _csv_rows() if r["device"] == csv_name)
@@ -135,7 +140,11 @@ def test_profile_matches_hardware_csv(csv_name, devices):
 
     cap_cell = row["mem_gb"]
     unit = GiB if "GiB" in cap_cell else bare_unit
-    assert dev.memory.capacity == pytest.approx(_numbers(cap_cell)[cap_index] * unit, rel=1e-9)
+    listed = _numbers(cap_cell)[cap_index] * unit
+    if csv_name in EXPOSED_CAPACITY:  # what the device exposes, below its listed HBM
+        assert dev.memory.capacity == EXPOSED_CAPACITY[csv_name] < listed
+    else:
+        assert dev.memory.capacity == pytest.approx(listed, rel=1e-9)
 
     bw_cell = row["mem_bw_gbs"]
     bw_unit = GiB if "GiB/s" in bw_cell else GB
