@@ -79,6 +79,12 @@ ASSUMPTIONS = {
         "no activation recomputation (not stated; NeMo performance recipes run without it "
         "where memory allows)",
         "distributed optimizer: ZeRO-1; gradient reduction overlapped",
+        "gradients held and reduced in bf16 (plan.grad_accumulation native, 2 B per "
+        "parameter), archsim's default; Megatron-core keeps fp32 main gradients for bf16 "
+        "parameters (accumulate_allreduce_grads_in_fp32, 4 B), with which "
+        "nemo2407-gpt3-20b would need 83.8 GiB of an H100's 79.65 GiB: this or the "
+        "recomputation assumption above differs from what ran (the memory audit of "
+        "2026-12-07)",
         "FP8 (Transformer Engine): fp8 GEMMs with bf16 attention",
         "network: eight 400 Gb/s NDR NICs per DGX-H100 node (ib-ndr-400g)",
         "attention: Transformer Engine's cuDNN fused attention, taken as FlashAttention-3 "
