@@ -56,6 +56,19 @@ class LayerCost:
     def unit_for(self, expert_group: int) -> float:
         return self.gather_unit if expert_group > 1 else self.gather_unit_dense
 
+    def working_for(self, recompute: str) -> float:
+        """Bytes the layer's recomputation brings back to life during its backward, beside
+        the stored activations: all it saves under full recomputation; under selective, the
+        attention core's s×s tensors it dropped (softmax output, dropout mask and output,
+        5·a·s²·b/t bytes per Korthikanti et al. 2022 — none with a fused attention kernel);
+        nothing without recomputation. Selective had counted none: GPT-3 175B at t 8, b 1,
+        s 2048 holds 5·96·2048²/8 = 252 MB more while a layer's backward runs."""
+        if recompute == "full":
+            return self.all_saved
+        if recompute == "selective":
+            return max(0.0, self.all_saved - self.saved)
+        return 0.0
+
 
 @dataclass
 class StageCosts:

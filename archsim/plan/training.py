@@ -231,7 +231,7 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 params += lc.params
                 experts += lc.expert_params
                 act += lc.saved
-                work = max(work, lc.all_saved if plan.recompute == "full" else 0.0)
+                work = max(work, lc.working_for(plan.recompute))
                 unit = max(unit, lc.unit_for(edp))
                 mflops += lc.model_flops
             if last:

@@ -122,9 +122,8 @@ class Profiles:
         layout = layout_of(c)
         hw = StageHardware(stage=0, pool=pool, first_device=0, devices=c.tp * c.cp * c.dp)
         costs = stage_costs(sc, layout, training_shape(sc, layout, self.compression), hw)
-        full = c.recompute == "full"
         fwd = {moe: OpsCost(compute=lc.fwd.compute_s, comm=lc.fwd.comm_s, params=lc.params,
-                            saved=lc.saved, working=lc.all_saved if full else 0.0,
+                            saved=lc.saved, working=lc.working_for(c.recompute),
                             expert_params=lc.expert_params, unit=lc.gather_unit,
                             unit_dense=lc.gather_unit_dense)
                for moe, lc in costs.layers.items()}

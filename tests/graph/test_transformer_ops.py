@@ -446,3 +446,22 @@ def test_ring_attention_backward_moves_twice_the_forward_bytes():
     names = [op.name for op in backward_ops(ops)]
     after = names[names.index("L0.cp_kv.bwd") + 1]
     assert next(op for op in ops if op.name + ".bwd" == after).attention_core
+
+
+@pytest.mark.parametrize(("t", "sp"), [(4, False), (8, True)])
+def test_selective_recompute_brings_back_one_layers_attention_tensors(t, sp):
+    """Under selective recomputation the layer whose backward runs holds again what it
+    dropped: Korthikanti et al. 2022 Table 2's no-recompute minus selective rows,
+    5·a·s²·b/t bytes (softmax output, dropout mask and output). It had counted none."""
+    from archsim.plan.opcost import PhaseCost
+    from archsim.plan.stage_costs import LayerCost, saved_activation_bytes
+
+    s, b, h, a = 2048, 2, 12288, 96
+    model = ModelSpec(layers=1, hidden=h, heads=a, vocab=51200, dropout=0.1)
+    ops = layer_forward(model, Shape(batch=b, seq=s, kv_seq=s, tp=t, sp=sp, flash=False,
+                                     dropout=True, dtype="fp16"))
+    lc = LayerCost(fwd=PhaseCost(), bwd=PhaseCost(), recompute=PhaseCost(), params=0.0,
+                   saved=saved_activation_bytes(ops, "selective"),
+                   all_saved=saved_activation_bytes(ops, "none"), model_flops=0.0)
+    assert lc.working_for("selective") == pytest.approx(5 * a * s * s * b / t, rel=1e-12)
+    assert lc.working_for("full") == lc.all_saved and lc.working_for("none") == 0.0
