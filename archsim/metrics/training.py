@@ -286,6 +286,12 @@ def plan_notes(sc: ScenarioSpec) -> list[str]:
     if plan.tp_comm_overlap and not (plan.sp and plan.tp > 1):
         notes.append("tp_comm_overlap overlaps the all-gathers and reduce-scatters of sequence "
                      "parallelism: without sp and tp > 1 it changes nothing")
+    if plan.ep > 1 and plan.tp > 1 and not plan.sp:
+        # megatron/training/arguments.py: "When using expert parallelism and tensor
+        # parallelism, sequence parallelism must be used"
+        notes.append("ep > 1 with tp > 1 and no sequence parallelism: Megatron-LM refuses "
+                     "this plan (it requires sp with expert and tensor parallelism); it is "
+                     "priced as a framework that allows it would run it")
     from archsim.plan.inference_setup import fp8_rate_note
 
     notes += [n for n in dict.fromkeys(fp8_rate_note(sc, p.device) for p in sc.cluster.pools)

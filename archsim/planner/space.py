@@ -346,5 +346,9 @@ def inner_points(axes: dict[str, tuple], tp: int, pp: int, dp: int, cp: int,
     sps = [s for s in axes["sp"] if tp > 1 or not s] or [False]
     for ep, mb, (sched, v), sp, zero, rec in itertools.product(
             axes["ep"], axes["micro_batch"], schedules, sps, axes["zero"], axes["recompute"]):
+        if ep > 1 and tp > 1 and not sp and True in sps:
+            # Megatron-LM requires sp with expert and tensor parallelism: where the space
+            # offers sp, the plan without it is not proposed (pinned off, it still is)
+            continue
         yield Candidate(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, sp=sp, zero=zero, micro_batch=mb,
                         recompute=rec, schedule=sched, virtual_stages=v, placement=placement)

@@ -102,3 +102,22 @@ def test_placements_divide_as_the_engine_says():
             assert problem in reasons
         checked += 1
     assert checked > 300
+
+
+def test_expert_and_tensor_parallelism_come_with_sequence_parallelism():
+    """Megatron-LM refuses ep > 1 with tp > 1 and no sequence parallelism (arguments.py:
+    "When using expert parallelism and tensor parallelism, sequence parallelism must be
+    used"): where the space offers sp, the planner does not propose such a plan; pinned off,
+    it still does, and the result says Megatron-LM would refuse it."""
+    sc = tiny_scenario(model=TINY_MOE)
+    axes = SearchSpace.from_axes({**TINY_SPACE, "ep": [1, 2]}).resolved(sc)
+    points = list(grid_points(axes, 16))
+    assert any(c.ep > 1 and c.tp > 1 and c.sp for c in points)
+    assert not any(c.ep > 1 and c.tp > 1 and not c.sp for c in points)
+    assert any(c.ep == 1 and c.tp > 1 and not c.sp for c in points)
+    pinned = SearchSpace.from_axes({**TINY_SPACE, "ep": [2], "sp": [False]}).resolved(sc)
+    assert any(c.tp > 1 and not c.sp for c in grid_points(pinned, 16))
+    d = archsim.simulate(tiny_scenario(model=TINY_MOE, ep=2, capacity="80 GiB")).to_dict()
+    assert ("ep > 1 with tp > 1 and no sequence parallelism: Megatron-LM refuses this plan "
+            "(it requires sp with expert and tensor parallelism); it is priced as a framework "
+            "that allows it would run it") in d["notes"]
