@@ -16,6 +16,11 @@ from archsim.spec.base import StrictModel
 from archsim.spec.device import (  # re-exported: the device half of the hardware specs
     DeviceSpec,
 )
+from archsim.spec.interconnect import (  # re-exported: the link half of the hardware specs
+    InterconnectSpec,
+    link_size_problem,
+    link_vendor_problem,
+)
 from archsim.spec.units import (
     BYTES_PER_ELEMENT,
     Bandwidth,
@@ -25,87 +30,6 @@ from archsim.spec.units import (
 # Most devices in one cluster: 2**20 = 1,048,576, five times the largest GPU clusters built
 # (about 200,000); beyond it a "feasible" answer would describe no machine anyone can rent.
 MAX_DEVICES = 2**20
-
-Topology = Literal["switch", "ring", "torus2d", "torus3d", "fattree", "rail", "pcie", "mesh"]
-
-
-class InterconnectSpec(StrictModel):
-    """A link technology: per-device bandwidth in one direction, per-step latency, efficiency."""
-
-    name: str
-    kind: Literal["nvlink", "pcie", "infiniband", "ethernet", "ici", "neuronlink", "xgmi",
-                  "custom", "loopback"]
-    bandwidth: Bandwidth
-    """Per device, per direction (the line rate nccl-tests' bus bandwidth is compared with)."""
-    latency: DurationOrZero
-    """Per-step latency alpha of the alpha-beta model."""
-    efficiency: float = Field(gt=0, le=1)
-    """Achieved bus bandwidth / line rate for large messages (nccl-tests busbw)."""
-    topology: Topology = "switch"
-    mesh_peers: int | None = Field(default=None, ge=1)
-    """Mesh topology: the direct peers ``bandwidth`` is split over, one link set each (7 for
-    8 devices joined pairwise). A group reaches members − 1 of them whatever node size a pool
-    declares. None: the pool's other devices in the node."""
-    torus_wrap_multiple: int | None = Field(default=None, ge=2)
-    """Torus topology: a slice smaller than the node's torus (a pool whose ``count`` is below
-    ``devices_per_node``) built of whole blocks this long in every dimension has wrap-around
-    links on all of them (TPU v4/v5p: 4, optical switches join 4×4×4 cubes and close their
-    rings). Otherwise (and with None) only a dimension as long as one of the full torus's has
-    them (TPU v5e/v6e: the 16-chip axes). A dimension without them is a line: its rings use
-    each link both ways (b, not 2·b)."""
-    in_network_reduction: bool = False
-    """The switch reduces in the network (NVLS, SHARP) for all-reduce."""
-    in_network_efficiency: float | None = Field(default=None, gt=0, le=2)
-    """In-network all-reduce bus bandwidth (nccl-tests convention) / line rate; may exceed 1."""
-    size_efficiency: tuple[tuple[float, float], ...] | None = None
-    """Bus bandwidth of an S-byte collective / at large messages, as ``[bytes, fraction]``
-    points from an nccl-tests size sweep on this link (with ``latency`` taken from its
-    smallest messages): a collective runs its bytes at ``efficiency`` × the fraction at its
-    buffer size, interpolated in log10(S); the first point's fraction below it, 1 beyond the
-    last. None: every size at ``efficiency``."""
-    max_devices: int | None = Field(default=None, ge=1)
-    """The most devices one domain of this link joins (an NVSwitch node, a TPU pod, an xGMI
-    hive): a pool's ``devices_per_node`` may not exceed it where this is its intra_node, nor
-    its ``count`` where this is its inter_node. None: no limit (switched scale-out networks)."""
-    vendors: tuple[str, ...] | None = None
-    """The device vendors this link exists for (a device profile's ``vendor``, e.g.
-    ``[NVIDIA]`` for NVLink); a device of another vendor may not use it. None: any vendor.
-    A what-if link belongs in a profile of its own (kind ``custom``) without this field."""
-    source: str = ""
-    unverified: list[str] = Field(default_factory=list)
-
-    @field_validator("size_efficiency")
-    @classmethod
-    def _check_size_efficiency(cls, points: tuple[tuple[float, float], ...] | None
-                               ) -> tuple[tuple[float, float], ...] | None:
-        if points is None:
-            return None
-        if not points:
-            raise ValueError("expected at least one [bytes, fraction] point")
-        for i, (nbytes, fraction) in enumerate(points):
-            if not nbytes > 0:
-                raise ValueError(f"point {i}: bytes must be > 0 (got {nbytes})")
-            if not 0 < fraction <= 1:
-                raise ValueError(f"point {i}: fraction must be in (0, 1] "
-                                 f"(got {fraction})")
-            if i and nbytes <= points[i - 1][0]:
-                raise ValueError(f"point {i}: bytes must increase from point to "
-                                 f"point (got {nbytes} after {points[i - 1][0]})")
-        return points
-
-    @field_validator("vendors")
-    @classmethod
-    def _check_vendors(cls, vendors: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        """An empty list would refuse every device: say so rather than take it."""
-        if vendors is not None and not [v for v in vendors if v.strip()]:
-            raise ValueError("expected at least one vendor (a device profile's vendor, e.g. "
-                             "NVIDIA); leave vendors out for a link of any vendor")
-        return vendors
-
-    @property
-    def achieved_bandwidth(self) -> float:
-        return self.bandwidth * self.efficiency
-
 
 class FabricSpec(StrictModel):
     """The scale-out fabric the nodes of a pool hang off (fat-tree or rail-optimized).
@@ -183,8 +107,7 @@ class PoolSpec(StrictModel):
         if self.count > self.devices_per_node and self.inter_node is None:
             raise ValueError(f"{self.count} devices span several nodes of "
                              f"{self.devices_per_node}: inter_node interconnect is required")
-        self._check_link_vendors()
-        self._check_link_sizes()
+        self._check_links()
         self._check_torus()
         self._check_mesh()
         self._check_fabric()
@@ -197,34 +120,17 @@ class PoolSpec(StrictModel):
                                  f"({self.nodes} nodes: 0..{self.nodes - 1})")
         return self
 
-    def _check_link_vendors(self) -> None:
-        """Raise ValueError if a link is not built for this pool's device's vendor (its
-        ``vendors``). A device that names no vendor (an inline what-if device) is not checked."""
-        vendor = self.device.vendor.strip()
-        for field, link in (("intra_node", self.intra_node), ("inter_node", self.inter_node)):
-            if link is None or link.vendors is None or not vendor:
-                continue
-            if vendor.casefold() not in {v.strip().casefold() for v in link.vendors}:
-                raise ValueError(
-                    f"{field} {link.name!r} is a link of {' or '.join(link.vendors)} devices, "
-                    f"but device {self.device.name!r} is made by {vendor}: expected a link "
-                    f"for {vendor} devices or one without vendors (a what-if link belongs in "
-                    "an interconnect profile of its own, of kind custom)")
-
-    def _check_link_sizes(self) -> None:
-        """Raise ValueError if a node holds more devices than its intra_node joins in one
-        domain (``devices_per_node``, whatever ``count``: a slice of a pod is judged by the
-        pod it declares), or the pool more than its inter_node joins (``count``)."""
-        for field, link, what, size in (
-                ("intra_node", self.intra_node, "devices_per_node", self.devices_per_node),
-                ("inter_node", self.inter_node, "count", self.count)):
-            if link is None or link.max_devices is None or size <= link.max_devices:
-                continue
-            raise ValueError(
-                f"{what} {size:,}: {field} {link.name!r} joins at most "
-                f"{link.max_devices:,} devices in one domain (its max_devices): expected "
-                f"{what} at most {link.max_devices:,} (a what-if domain belongs in an "
-                "interconnect profile of its own, of kind custom, without max_devices)")
+    def _check_links(self) -> None:
+        """Raise ValueError if a link cannot join this pool's devices: another vendor's, or a
+        domain larger than it joins (archsim/spec/interconnect.py)."""
+        problems = [link_vendor_problem("intra_node", self.intra_node, self.device),
+                    link_vendor_problem("inter_node", self.inter_node, self.device),
+                    link_size_problem("intra_node", self.intra_node, "devices_per_node",
+                                      self.devices_per_node),
+                    link_size_problem("inter_node", self.inter_node, "count", self.count)]
+        for problem in problems:
+            if problem is not None:
+                raise ValueError(problem)
 
     def _check_torus(self) -> None:
         topo = self.intra_node.topology if self.intra_node is not None else None
