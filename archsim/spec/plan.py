@@ -134,9 +134,10 @@ class CompressionPlan(StrictModel):
 
 
 def compression_problems(plan: CompressionPlan, workload_dtype: str) -> list[str]:
-    """Why ``plan`` does not compress a ``workload_dtype`` model: a weight or activation dtype
-    no narrower than the workload's (fp32 weights on a bf16 model are larger, not compressed;
-    bf16 on fp16 changes nothing), or a KV-cache dtype wider than it."""
+    """Why ``plan`` does not compress a ``workload_dtype`` model: a weight, activation or
+    KV-cache dtype wider than the workload's (fp32 weights on a bf16 model are larger, not
+    compressed). One as wide is accepted and changes nothing (bf16 on fp16): a sweep over
+    ``weight_dtype: [bf16, int8, int4]`` keeps its uncompressed point."""
     base = BYTES_PER_ELEMENT[workload_dtype]
     problems = []
     for key in ("weight_dtype", "activation_dtype", "kv_cache_dtype"):
@@ -144,8 +145,8 @@ def compression_problems(plan: CompressionPlan, workload_dtype: str) -> list[str
         if dtype is None:
             continue
         size = BYTES_PER_ELEMENT[dtype]
-        if size > base or (size == base and key != "kv_cache_dtype"):
-            what = "wider than" if size > base else "as wide as"
+        if size > base:
+            what = "wider than"
             problems.append(f"compression.{key} {dtype} ({size:g} B per element) is {what} "
                             f"workload.dtype {workload_dtype} ({base:g} B), which is not "
                             f"compression; leave compression.{key} out or give a dtype "

@@ -71,10 +71,6 @@ def test_a_fallback_the_device_has_still_runs():
      "compression.activation_dtype fp32 (4 B per element) is wider than workload.dtype bf16 "
      "(2 B), which is not compression; leave compression.activation_dtype out or give a dtype "
      "narrower than bf16"),
-    ({"weight_dtype": "fp16"},
-     "compression.weight_dtype fp16 (2 B per element) is as wide as workload.dtype bf16 (2 B), "
-     "which is not compression; leave compression.weight_dtype out or give a dtype narrower "
-     "than bf16"),
     ({"kv_cache_dtype": "fp32"},
      "compression.kv_cache_dtype fp32 (4 B per element) is wider than workload.dtype bf16 "
      "(2 B), which is not compression; leave compression.kv_cache_dtype out or give a dtype "
@@ -104,6 +100,8 @@ def test_the_cli_exits_2_naming_the_field(tmp_path):
 @pytest.mark.parametrize("compression", [
     {"sparsity": {"pattern": "2:4", "ratio": 0.5}},  # the ratio 2:4 has
     {"kv_cache_dtype": "bf16"},  # as wide as the workload's: an explicit no-op cache dtype
+    {"weight_dtype": "bf16"},  # as wide: the uncompressed point of a weight_dtype sweep
+    {"weight_dtype": "fp16", "activation_dtype": "fp16"},  # as wide (2 B), a no-op
     {"weight_dtype": "int4", "scale_dtype": "fp8", "group_size": 16},  # NVFP4-style scales
     {"weight_dtype": "int4", "scale_dtype": "int8"},  # QServe's second-level scales
 ])
@@ -200,3 +198,8 @@ def test_the_shipped_int4_scenario_cites_its_accuracy_figure():
                 "perplexity 3.32 in FP16 and 3.41 with AWQ INT4 weights, group size 128: a "
                 "published figure for that method, not simulated by archsim",
         "source": "user-supplied; archsim does not simulate model quality"}
+
+
+def test_a_dtype_as_wide_as_the_workloads_changes_nothing():
+    """bf16 weights on a bf16 model (a sweep's uncompressed point) run as the model itself."""
+    assert run({"weight_dtype": "bf16"})["e2e_latency_s"] == run(None)["e2e_latency_s"]
