@@ -268,7 +268,7 @@ def _not_in_overlay(calibration: str | None, devices: list[str]) -> list[str]:
 FAR_FITTED_SPREADS = 2.5
 """Prior spreads (``archsim/insitu/fit.py`` PARAMS sigma: the fit's regulariser) beyond which a
 fitted value is named. A judgement: every fitted value of the A100, H100, H200 and L40S lies
-within 1.8 of them; the MI300X's memory and collective efficiencies lie 4.1 and 2.6 away."""
+within 1.8 of them; the MI300X's memory and collective efficiencies lie 4.16 and 2.55 away."""
 
 
 def far_fitted_line(device: DeviceSpec) -> str | None:
@@ -293,7 +293,7 @@ def far_fitted_line(device: DeviceSpec) -> str | None:
             spreads = abs(value - prior[name]) / param.sigma
         if spreads > FAR_FITTED_SPREADS:
             far.append(f"{name} {_num(value)} against its prior {_num(prior[name])} "
-                       f"({spreads:.1f} prior spreads away)")
+                       f"({spreads:.2f} prior spreads away)")
     if not far:
         return None
     them = "them" if len(far) > 1 else "it"
