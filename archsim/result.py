@@ -55,9 +55,12 @@ Metric definitions (each defined once, here):
   busy second, memory-bound decode included. TDP while busy is an upper bound: collectives
   and memory-bound kernels draw less.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
-* ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps.
+* ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps
+  and the checkpoint pauses between them (``totals.checkpoint_s``; devices held and idle).
 * ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint
-  interval in steps; ``io.step_time_with_checkpoint_s`` = step_time_s + that.
+  interval in steps; ``io.step_time_with_checkpoint_s`` = step_time_s + that;
+  ``io.cost_per_million_tokens_with_checkpoint_usd`` and
+  ``io.energy_per_token_with_checkpoint_j`` — over a long run, the pauses included.
 """
 
 from __future__ import annotations

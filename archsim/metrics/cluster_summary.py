@@ -36,5 +36,17 @@ def cluster_lines(d: dict) -> list[str]:
             out.append(f"checkpoint: {human_bytes(ck['bytes'])} every {ck['interval_steps']} "
                        f"steps, write {human_time(ck['write_s'])} ({ck['mode']}), "
                        f"{human_time(ck['amortized_s_per_step'])} per step amortized → "
-                       f"{human_time(io['step_time_with_checkpoint_s'])} per step")
+                       f"{human_time(io['step_time_with_checkpoint_s'])} per step"
+                       + _with_pauses(io))
     return ["", *out] if out else []
+
+
+def _with_pauses(io: dict) -> str:
+    """What a long run pays per token with the checkpoint pauses (the devices held, idle)."""
+    cost = io.get("cost_per_million_tokens_with_checkpoint_usd")
+    energy = io.get("energy_per_token_with_checkpoint_j")
+    if energy is None:
+        return ""
+    price = "" if cost is None else f"${cost:,.3g} per million tokens, "
+    return f" ({price}{energy:,.3g} J per token with the pauses)"
+

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archsim.cost.compute import matmul_peak
-from archsim.metrics.common import cost_usd, energy_joules, mfu_basis
-from archsim.metrics.training import run_totals, simulate_training
+from archsim.metrics.common import cost_usd, energy_joules, idle_power, mfu_basis
+from archsim.metrics.training import checkpoint_costs, run_totals, simulate_training
 from archsim.plan.compress import Compression, has_effect, resolve_compression
 from archsim.plan.inference_setup import dtype_reasons
 from archsim.plan.layout import resolve_layout
@@ -196,6 +196,11 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
                    "student_peak_bytes_per_device": per_stage[worst]["peak_bytes"],
                    "peak_bytes_per_device": peak, "capacity_bytes": capacity},
     })
+    # checkpoint writes (the student's states) pause the job: devices held and idle
+    io = d.get("io")
+    ckpt = (io or {}).get("checkpoint")
+    wait = ckpt["amortized_s_per_step"] if ckpt else 0.0
+    wait_energy = wait * devices * idle_power(device)
     # MFU/HFU: the student's FLOPs against the peaks its own result used, the teacher's
     # against its GEMM dtype's (an fp8 teacher's at the fp8 peak), blended by FLOPs
     student_model, student_hw = d["model_flops_per_step"], d["hardware_flops_per_step"]
@@ -225,7 +230,11 @@ def simulate_distillation_training(sc: ScenarioSpec, trace: bool = False) -> Res
               "cost_usd": cost,
               "cost_per_million_tokens_usd": block["cost_per_million_tokens_usd"],
               "distillation": block,
-              "totals": run_totals(wl.steps, step, tokens, energy, cost)})
+              "totals": run_totals(wl.steps, step, tokens, energy, cost, wait, wait_energy)})
+    if io:  # the job's step, not the student's alone, between checkpoint writes
+        io["step_time_with_checkpoint_s"] = step + wait
+        if wait > 0:
+            io.update(checkpoint_costs(step, tokens, energy, cost, wait, wait_energy))
     d["memory"]["peak_bytes_per_device"] = peak
     d["memory"]["breakdown"]["teacher"] = teacher_bytes[worst]
     for s, stage in enumerate(per_stage):

@@ -172,8 +172,11 @@ def _estimate(r: dict[str, Any], devices: int, target: TrainingTarget | None
     tps, cpm = sustained(r)
     if target is None or not r.get("feasible") or not tps:
         return None
-    return run_estimate(devices, tps, cpm,
-                        r.get("energy_per_token_j"), target.tokens)
+    # with the checkpoint pauses, as ``sustained`` counts them in time and cost (the devices
+    # idle meanwhile)
+    ept = (r.get("io") or {}).get("energy_per_token_with_checkpoint_j") or \
+        r.get("energy_per_token_j")
+    return run_estimate(devices, tps, cpm, ept, target.tokens)
 
 
 def _inputs(inp: ReportInput, params: float | None, target: TrainingTarget | None) -> Section:

@@ -37,7 +37,8 @@ def test_energy_is_the_student_step_plus_the_teacher_forward(result):
     assert 0 < teacher_j < 16 * 700 * d["teacher_forward_s"]
     assert result["totals"] == pytest.approx({
         "steps": 1, "time_s": result["step_time_s"], "tokens": 64 * 4096,
-        "energy_joules": result["energy_joules"], "cost_usd": result["cost_usd"]})
+        "energy_joules": result["energy_joules"], "cost_usd": result["cost_usd"],
+        "checkpoint_s": 0.0})
 
 
 def test_teacher_forward_flops(result):

@@ -115,3 +115,26 @@ def test_moe_checkpoint_holds_every_expert_once_whatever_the_zero_stage():
                          "micro_batch": 1, "checkpoint": {"interval_steps": 100}},
             "plan": {"tp": 1, "pp": 1, "ep": 4, "zero": zero}}).to_dict()
         assert d["io"]["checkpoint"]["bytes"] == pytest.approx(14 * p), zero
+
+
+def test_totals_and_long_run_costs_include_the_checkpoint_pauses():
+    """1,000 steps with a synchronous checkpoint every 100: each write, 1 ms + 14·P / 1 GB/s,
+    pauses the job with all 16 A100s held ($1.79/h each, the profile's price) and idle (60 W,
+    its idle_power). Totals: time 1000·(step + write/100); energy adds 16 × 60 W × that pause;
+    cost is paid over the whole time. They had covered the steps alone."""
+    d = archsim.simulate(job(checkpoint={"interval_steps": 100}, steps=1000)).to_dict()
+    step, wait = d["step_time_s"], (1e-3 + 14 * P / 1e9) / 100
+    tokens = 32 * S
+    t = d["totals"]
+    assert t["checkpoint_s"] == pytest.approx(1000 * wait)
+    assert t["time_s"] == pytest.approx(1000 * (step + wait))
+    assert t["energy_joules"] == pytest.approx(1000 * (d["energy_joules"] + 16 * 60 * wait))
+    assert t["cost_usd"] == pytest.approx(16 * 1.79 * 1000 * (step + wait) / 3600)
+    io = d["io"]
+    assert io["cost_per_million_tokens_with_checkpoint_usd"] == pytest.approx(
+        16 * 1.79 * (step + wait) / 3600 / tokens * 1e6)
+    assert io["energy_per_token_with_checkpoint_j"] == pytest.approx(
+        (d["energy_joules"] + 16 * 60 * wait) / tokens)
+    # the headline per-step figures stay per step
+    assert d["cost_per_million_tokens_usd"] == pytest.approx(16 * 1.79 * step / 3600 / tokens
+                                                             * 1e6)
