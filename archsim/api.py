@@ -49,8 +49,13 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
     key of the contract (null where the mode has none)."""
     if result.data.get("feasible"):
         from archsim.accuracy import uncertainty_block
+        from archsim.metrics.common import price_sources_note
 
         result.data["uncertainty"] = uncertainty_block(result.data, sc)
+        # a cluster of several priced device types: its cost adds their list prices
+        if prices := price_sources_note(list({p.device.name: p.device
+                                              for p in sc.cluster.pools}.values())):
+            result.data.setdefault("notes", []).append(prices)
     for key in METRIC_KEYS:
         result.data.setdefault(key, None)
     return result

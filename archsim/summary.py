@@ -71,14 +71,28 @@ def render_summary(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _hardware(d: dict) -> str:
-    """'8× h100-sxm5-80gb', or '2 of 8× h100-sxm5-80gb, 12× inferentia2' where a serving
-    placement uses fewer devices of a pool than the cluster has."""
+def _used(d: dict) -> dict[str, int]:
+    """Devices a serving placement runs on, per pool name (empty: every pool's all)."""
     used: dict[str, int] = {}
     for g in d.get("groups") or []:
         if isinstance(g, dict) and g.get("pool") is not None:
             n = g.get("replicas", 1) * g.get("tp", 1) * g.get("pp", 1)
             used[g["pool"]] = used.get(g["pool"], 0) + n
+    return used
+
+
+def _unused_devices(d: dict) -> int:
+    """Devices of the cluster a serving placement leaves out (they cost nothing here)."""
+    used = _used(d)
+    if not used:
+        return 0
+    return sum(max(0, p["count"] - used.get(p.get("name"), 0)) for p in d["hardware"]["pools"])
+
+
+def _hardware(d: dict) -> str:
+    """'8× h100-sxm5-80gb', or '2 of 8× h100-sxm5-80gb, 12× inferentia2' where a serving
+    placement uses fewer devices of a pool than the cluster has."""
+    used = _used(d)
     parts = []
     for p in d["hardware"]["pools"]:
         n = used.get(p.get("name"), 0 if used else p["count"])
@@ -203,6 +217,10 @@ def energy_section(d: dict) -> list[str]:
         basis = rate_basis(d.get("steady_state"))
         what = f"output tokens ({basis})" if d["mode"] == "serving" else "tokens"
         parts.append(f"{usd(d['cost_per_million_tokens_usd'])} per million {what}")
+    if unused := _unused_devices(d):
+        # as the planner says of the plans that leave a pool out
+        parts.append(f"the cluster's {plural(unused, 'device')} the placement leaves out "
+                     "count as released: no cost, no energy (held idle, they would be paid)")
     return ["; ".join(parts)]
 
 

@@ -97,6 +97,10 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
         best = pick.device
     unpriced = [n for n in names if load_spec_file("devices", n).price_per_hour is None]
     notes = _notes(sc) + [f"{r.device}: {n}" for r in rows for n in r.notes]
+    from archsim.metrics.common import price_sources_note
+
+    if prices := price_sources_note([load_spec_file("devices", n) for n in names]):
+        notes.append(prices)
     return {"rate_per_s": rate, "slo": slo, "scenario": sc.name, "model": sc.model.name,
             "source": scenario if isinstance(scenario, str) else None,
             "requests_per_probe": len(stream),

@@ -98,6 +98,23 @@ def mfu_basis(gemm_dtype: str, dense_peak: float, peak: float) -> str | None:
     return None
 
 
+def price_sources_note(devices: Sequence[DeviceSpec]) -> str | None:
+    """Where the prices of several device types compared in one answer come from: each is its
+    profile's list price (``price_source``), and the providers differ (the shipped GPUs are
+    Lambda Cloud's on-demand prices, Inferentia2 AWS's and the TPUs Google Cloud's, 2024
+    lists, UNVERIFIED), so a cost ranking across them compares those lists, not one cloud's
+    offer: AWS's 2024 on-demand H100 was about 4× Lambda's per GPU-hour (the energy and cost
+    audit of 2026-12-07). None for fewer than two priced device types."""
+    priced = {d.name: d for d in devices if d.price_per_hour is not None}
+    if len(priced) < 2:
+        return None
+    each = "; ".join(f"{name} {d.price_per_hour:g} USD/h ({d.price_source or 'source not given'})"
+                     for name, d in priced.items())
+    return (f"prices compared: {each}. Each is its profile's list price; where they come from "
+            "different providers a cost ranking compares those lists, not one cloud's offer "
+            "(set price_per_hour in a profile of your own for your quotes)")
+
+
 def idle_power(device: DeviceSpec) -> float:
     return device.idle_power if device.idle_power is not None else \
         DEFAULT_IDLE_FRACTION * device.tdp

@@ -1,0 +1,31 @@
+"""What a cost figure rests on: the list prices of several device types compared in one
+answer, and the devices a serving placement leaves out (counted as released)."""
+
+import archsim
+from archsim.metrics.common import price_sources_note
+from archsim.spec.loader import load_spec_file
+from archsim.summary import render_summary
+
+
+def test_a_cluster_of_two_priced_device_types_names_both_prices():
+    """The H100's price is Lambda Cloud's list, Inferentia2's AWS's (their profiles): a cost
+    adding the two compares lists of two providers, and the result says so."""
+    result = archsim.simulate("llama2-7b-disagg-h100-inf2")
+    notes = result.to_dict()["notes"]
+    [note] = [n for n in notes if n.startswith("prices compared: ")]
+    assert note.startswith(
+        "prices compared: h100-sxm5-80gb 2.99 USD/h (UNVERIFIED: Lambda Cloud on-demand 8x "
+        "H100 SXM5 80GB, per GPU-hour, 2024 list); inferentia2 1.08 USD/h (UNVERIFIED: AWS "
+        "inf2.48xlarge on-demand us-east-1 12.98 USD/h / 12 chips, 2024 list). Each is its "
+        "profile's list price")
+    # 2 of the 8 H100s serve: 6 are left out, and cost nothing here
+    assert ("the cluster's 6 devices the placement leaves out count as released: no cost, no "
+            "energy (held idle, they would be paid)") in render_summary(result)
+
+
+def test_one_device_type_needs_no_price_note():
+    assert price_sources_note([load_spec_file("devices", "a100-sxm4-80gb")]) is None
+    assert price_sources_note([load_spec_file("devices", "a100-sxm4-80gb"),
+                               load_spec_file("devices", "mi300x")]) is None  # no MI300X price
+    d = archsim.simulate("llama2-7b-serving-a100").to_dict()
+    assert not any(n.startswith("prices compared") for n in d.get("notes") or [])
