@@ -115,6 +115,18 @@ def price_sources_note(devices: Sequence[DeviceSpec]) -> str | None:
             "(set price_per_hour in a profile of your own for your quotes)")
 
 
+def unverified_power_note(devices: Sequence[DeviceSpec]) -> str | None:
+    """Energy resting on a TDP no datasheet gives (the profile lists ``tdp`` as unverified:
+    Inferentia2's and Trainium2's placeholders, the TPUs' estimates scaled from v4's
+    measured power, the Groq card's remembered maximum), in one line; None where every
+    device's TDP is its datasheet's."""
+    guessed = [f"{d.name} {d.tdp:g} W" for d in devices if "tdp" in d.unverified]
+    if not guessed:
+        return None
+    return (f"energy rests on an UNVERIFIED TDP ({', '.join(guessed)}: no datasheet figure; "
+            "see the profile's comment): read it as an order of magnitude")
+
+
 def idle_power(device: DeviceSpec) -> float:
     return device.idle_power if device.idle_power is not None else \
         DEFAULT_IDLE_FRACTION * device.tdp

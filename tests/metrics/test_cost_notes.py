@@ -29,3 +29,16 @@ def test_one_device_type_needs_no_price_note():
                                load_spec_file("devices", "mi300x")]) is None  # no MI300X price
     d = archsim.simulate("llama2-7b-serving-a100").to_dict()
     assert not any(n.startswith("prices compared") for n in d.get("notes") or [])
+
+
+def test_energy_on_a_guessed_tdp_says_so():
+    """Inferentia2's 175 W is a placeholder (its profile lists tdp as unverified: AWS publishes
+    no per-chip power); the A100's 400 W is its datasheet's."""
+    from archsim.metrics.common import unverified_power_note
+
+    note = unverified_power_note([load_spec_file("devices", "h100-sxm5-80gb"),
+                                  load_spec_file("devices", "inferentia2")])
+    assert note == ("energy rests on an UNVERIFIED TDP (inferentia2 175 W: no datasheet figure; "
+                    "see the profile's comment): read it as an order of magnitude")
+    assert note in archsim.simulate("llama2-7b-disagg-h100-inf2").to_dict()["notes"]
+    assert unverified_power_note([load_spec_file("devices", "a100-sxm4-80gb")]) is None
