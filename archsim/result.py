@@ -55,6 +55,12 @@ Metric definitions (each defined once, here):
   busy second, memory-bound decode included. TDP while busy is an upper bound: collectives
   and memory-bound kernels draw less.
 * ``cost_usd`` — devices × price per device-hour × time; null without a price.
+* ``energy_per_token_j`` — ``energy_joules`` / the tokens of that step or run (serving: every
+  output token of the whole run, start-up and drain included); ``cost_per_million_tokens_usd``
+  — training and inference: cost per step or run / its tokens; serving: price per hour over the
+  steady-state output rate (archsim/metrics/serving_window.py), so a serving run's two
+  per-token figures have different bases (4 A100s: $0.455 per million in the steady state,
+  $0.498 over the whole run).
 * ``totals`` (training) — time, tokens, energy and cost of ``workload.steps`` identical steps
   and the checkpoint pauses between them (``totals.checkpoint_s``; devices held and idle).
 * ``io.checkpoint.amortized_s_per_step`` — time training waits per checkpoint / checkpoint
