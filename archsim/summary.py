@@ -224,7 +224,7 @@ def energy_section(d: dict) -> list[str]:
     return ["; ".join(parts)]
 
 
-def mfu_basis(d: dict) -> str:
+def mfu_basis_suffix(d: dict) -> str:
     """`` (<the peaks MFU and HFU divide by>)`` where the result names them (its
     ``mfu_basis``: 2:4-sparse GEMMs, a GEMM dtype below 16 bits, a teacher in another
     dtype), else empty."""
@@ -246,7 +246,7 @@ def _training(d: dict) -> list[str]:
               f"{par['micro_batch']}")
     rows = [["step time", human_time(step)],
             ["throughput", f"{d['tokens_per_s']:,.0f} tokens/s"],
-            ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}{mfu_basis(d)}"],
+            ["MFU / HFU", f"{pct(d['mfu'])} / {pct(d['hfu'])}{mfu_basis_suffix(d)}"],
             ["achieved per device", f"{d['tflops_per_device']:.1f} TFLOP/s"]]
     executed = d.get("executed_utilization")
     if executed is not None and d["hfu"] and executed < 0.98 * d["hfu"]:

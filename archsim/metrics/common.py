@@ -23,11 +23,16 @@ judgement: the runtime reserve is the only allowance, and the caching allocator'
 fragmentation and communication buffers are not modelled)."""
 
 
+def fits_tightly(peak: float, capacity: float) -> bool:
+    """Whether ``peak`` fits in ``capacity`` with less than 1 − TIGHT_MEMORY_SHARE to spare."""
+    return TIGHT_MEMORY_SHARE * capacity < peak <= capacity
+
+
 def tight_memory_note(worst: dict[str, Any]) -> str | None:
     """A note for the busiest stage's memory (``peak_bytes``, ``capacity_bytes``, ``other``:
     the runtime reserve) where it fits with less than 1 − TIGHT_MEMORY_SHARE to spare."""
     peak, capacity = worst["peak_bytes"], worst["capacity_bytes"]
-    if not TIGHT_MEMORY_SHARE * capacity < peak <= capacity:
+    if not fits_tightly(peak, capacity):
         return None
     return (f"memory: stage {worst['stage']} fills {100 * peak / capacity:.1f}% of its "
             f"{human_bytes(capacity)} per device; the runtime reserve "
@@ -103,8 +108,9 @@ def price_sources_note(devices: Sequence[DeviceSpec]) -> str | None:
     profile's list price (``price_source``), and the providers differ (the shipped GPUs are
     Lambda Cloud's on-demand prices, Inferentia2 AWS's and the TPUs Google Cloud's, 2024
     lists, UNVERIFIED), so a cost ranking across them compares those lists, not one cloud's
-    offer: AWS's 2024 on-demand H100 was about 4× Lambda's per GPU-hour (the energy and cost
-    audit of 2026-12-07). None for fewer than two priced device types."""
+    offer: AWS's 2024 on-demand H100 was about 4× Lambda's per GPU-hour (p5.48xlarge 98.32
+    USD/h for 8 against 2.99, as the energy and cost audit of 2026-12-07 recalled them:
+    UNVERIFIED). None for fewer than two priced device types."""
     priced = {d.name: d for d in devices if d.price_per_hour is not None}
     if len(priced) < 2:
         return None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from archsim.spec.errors import plural
-from archsim.summary import mfu_basis, renderer
+from archsim.summary import mfu_basis_suffix, renderer
 from archsim.textfmt import human_time, pct, table
 
 
 def _utilisation(d: dict[str, Any]) -> list[str]:
     """MFU, with the HFU beside it where they differ (2:4 sparse GEMMs execute half the
     model's FLOPs)."""
-    basis = mfu_basis(d)
+    basis = mfu_basis_suffix(d)
     if d.get("hfu") is not None and (abs(d["hfu"] - d["mfu"]) > 1e-9 or "2:4" in basis):
         return ["MFU / HFU (executed FLOPs)", f"{pct(d['mfu'])} / {pct(d['hfu'])}{basis}"]
     return ["MFU", pct(d["mfu"]) + basis]

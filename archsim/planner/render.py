@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archsim.metrics.common import TIGHT_MEMORY_SHARE
+from archsim.metrics.common import TIGHT_MEMORY_SHARE, fits_tightly
 from archsim.planner.result import TIE_TOLERANCE, PlanRow, PlanSearch
 from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_time, pct, table
@@ -51,8 +51,7 @@ def _tight(result: dict) -> bool:
     ``!`` in the table: its result's own note says so only when it is simulated alone)."""
     mem = result.get("memory") or {}
     peak, capacity = mem.get("peak_bytes_per_device"), mem.get("capacity_bytes")
-    return bool(result.get("feasible") and peak and capacity
-                and peak > TIGHT_MEMORY_SHARE * capacity)
+    return bool(result.get("feasible") and peak and capacity and fits_tightly(peak, capacity))
 
 
 def _latency(row: PlanRow) -> float:
