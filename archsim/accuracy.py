@@ -467,15 +467,16 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
 def batch_and_prompts(sc: ScenarioSpec) -> tuple[int, list[int]]:
     """An inference or serving run's batch and prompt lengths, to hold against the static-batch
     runs' spans. Serving: the most sequences a replica's scheduler can batch (``max_num_seqs``,
-    and no more than the requests served) and the prompts of the seeded request stream it
-    serves (archsim/sim/serving/requests.py)."""
+    and no more than the requests served, or than a closed loop's clients) and the prompts of
+    the seeded request stream it serves (archsim/sim/serving/requests.py)."""
     wl = sc.workload
     if wl.kind != "serving":
         return wl.batch, [wl.prompt_len]  # type: ignore[union-attr]
     from archsim.sim.serving.requests import generate_requests
 
     prompts = [r.prompt_len for r in generate_requests(wl)]
-    return min(wl.max_num_seqs, len(prompts)), prompts
+    clients = wl.arrival.concurrency or len(prompts)
+    return min(wl.max_num_seqs, len(prompts), clients), prompts
 
 
 def _duration(seconds: float) -> str:

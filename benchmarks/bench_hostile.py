@@ -121,6 +121,13 @@ def corpus(d: Path) -> list[tuple[str, list[str]]]:
                                 "vocab: 100}"))]),
         ("serving arrival.count: 10**9", ["simulate", "serve.yaml", "--set",
                                           "workload.arrival.count=1000000000"]),
+        ("burst of 10**9 requests", ["simulate", "serve.yaml", "--set",
+                                     "workload.arrival={process: burst, count: 1000000000}"]),
+        ("closed loop of 10**9 clients", ["simulate", "serve.yaml", "--set",
+                                          "workload.arrival={process: closed, count: 20, "
+                                          "concurrency: 1000000000}"]),
+        ("burst with a rate", ["simulate", "serve.yaml", "--set",
+                               "workload.arrival.process=burst"]),
         ("axis {range: [1, 1e18], step: 1}", ["sweep", w("r1.yaml", SWEEP.replace(
             "plan.tp: [1, 2]", "workload.global_batch: {range: [1, 1000000000000000000], "
                                "step: 1}")), "--out", out]),
@@ -180,6 +187,7 @@ KEYS = {"training": [*COMMON, "workload.global_batch", "workload.micro_batch",
                      "plan.zero"],
         "inference": [*COMMON, "workload.batch", "workload.prompt_len", "workload.gen_len"],
         "serving": [*COMMON, "workload.arrival.count", "workload.arrival.rate_per_s",
+                    "workload.arrival.concurrency", "workload.arrival.process",
                     "workload.prompt_len", "workload.gen_len", "workload.max_num_seqs",
                     "workload.block_size", "workload.replicas"]}
 VALUES = ["0", "-1", "1", "3", "1000", "1000000000", "9007199254740992", "1000000000000000000",

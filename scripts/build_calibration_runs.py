@@ -25,8 +25,9 @@ OUT_COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices
                "micro_batch", "tp", "pp", "cp", "sp", "zero", "recompute", "schedule",
                "virtual_stages", "flash_attention", "attention_kernel", "overlap_comm",
                "tp_comm_overlap", "grad_accumulation", "batch", "prompt_len", "gen_len",
-               "cuda_graphs", "weight_dtype", "activation_dtype", "kv_cache_dtype", "set",
-               "weight", "notes"]
+               "cuda_graphs", "arrival", "concurrency", "requests", "max_num_seqs",
+               "max_batched_tokens", "chunked_prefill", "weight_dtype", "activation_dtype",
+               "kv_cache_dtype", "set", "weight", "notes"]
 
 DEVICES = {  # corpus device text (prefix) → registry name
     "H100-80GB": "h100-sxm5-80gb", "H100-SXM5-80GB": "h100-sxm5-80gb",
@@ -49,8 +50,19 @@ EXCLUDED_SOURCES = {
     "NEMO_LAUNCHER_README": "the parallel configuration is not in the table (taken from yamls "
                             "of another commit; the corpus marks it low trust)",
     "MAXTEXT_README": "model shapes and batch not extracted",
-    "TRTLLM_V0130": "in-flight batching at maximum load: the batch is not fixed",
 }
+
+SERVING_WEIGHT = 0
+"""Serving runs (in-flight batching at maximum load, a closed loop of clients) are predicted,
+never fitted: one simulation of a 30,000-request stream takes about a second, and a fit
+evaluates each run about a hundred times. Each is predicted by a fit that never saw it, so its
+error is a held-out one (archsim/insitu/overlay.py counts it in the profile's error bar)."""
+
+TRTLLM_V0130_REQUESTS = {(128, 128): 30000, (128, 2048): 3000, (2048, 128): 3000,
+                         (2048, 2048): 1500}
+"""Requests per trtllm-bench dataset by (input, output) length: the 'Preparing a Dataset' table
+of TensorRT-LLM's perf-overview.md in releases after v0.13 (UNVERIFIED for v0.13, whose page
+the corpus copied without it)."""
 
 # What a source does not state, and the value used (one assumption per line, in RUNS.md)
 ASSUMPTIONS = {
@@ -115,15 +127,41 @@ ASSUMPTIONS = {
         "attention: TensorRT-LLM's fused multi-head attention, the best class the device has "
         "(attention_kernel auto: FlashAttention-3 class on Hopper)",
     ],
-    "NIM_BENCH": [
-        "concurrency 1 as a static batch of 1; ITL as time per output token",
-        "FP8 weights, activations and KV cache (KV presumed, as the corpus says)",
-    ],
     "AZURE_GUIDE": [
         "A100 rows only (precision stated: fp16); static batch, 128 in / 8 out",
     ],
+    "TRTLLM_V0130": [
+        "serving runs, predicted and never fitted (weight 0): trtllm-bench throughput "
+        "sends every request at once (arrival burst); the value is output tokens/s of the "
+        "whole run",
+        "requests per run: 30,000 for 128/128, 3,000 for 2048/128, 1,500 for 2048/2048 (the "
+        "dataset table of later perf-overview.md revisions; UNVERIFIED for v0.13)",
+        "engine limits not stated: max_num_seqs 4096 and max_batched_tokens 8192 "
+        "(trtllm-bench's build defaults as recalled; UNVERIFIED); the KV cache, not 4096, "
+        "bounds the batch wherever it is smaller",
+        "in-flight batching runs context and generation phases in one iteration: archsim's "
+        "chunked_prefill true (decodes first, then prompts within the token budget), the "
+        "closer of its two schedulers",
+        "FP8 rows: fp8 weights, activations and KV cache (trtllm-bench --quantization FP8); "
+        "FP16 rows unquantized",
+        "no CUDA graphs (as TRTLLM_V090)",
+    ],
+    "NIM_BENCH": [
+        "concurrency 1 as a static batch of 1; ITL as time per output token",
+        "FP8 weights, activations and KV cache (KV presumed, as the corpus says)",
+        "concurrency 50: a serving run, predicted and never fitted (weight 0): a closed loop "
+        "of 50 clients (arrival closed), 500 requests (not stated: ten per client); TTFT "
+        "and ITL as means over the requests sent in the steady-state window, output tokens/s "
+        "in it; chunked_prefill true with max_batched_tokens 8192 (TensorRT-LLM's "
+        "max_num_tokens default; the NIM's own setting not stated)",
+    ],
     "AMD_PERF_RESULTS": [
-        "latency rows only (fixed batch); vLLM with HIP graphs (cuda_graphs true)",
+        "latency rows (fixed batch): vLLM with HIP graphs (cuda_graphs true)",
+        "throughput rows: serving runs, predicted and never fitted (weight 0): "
+        "benchmark_throughput sends every prompt at once (arrival burst) with max_num_seqs "
+        "as stated; vLLM 0.9's V1 engine: chunked prefill, max_batched_tokens 8192 (its "
+        "offline default; not stated); the page does not say whether tokens/s counts "
+        "output tokens only (taken so; input is 128 of 2,176 tokens a request, 6%)",
     ],
     "ORACLE_MI300X_405B": [
         "KV cache dtype not stated: bf16 (vLLM's default for an fp8 checkpoint without an "
@@ -267,7 +305,9 @@ def inference_row(r: dict) -> tuple[dict | None, str]:
     if device is None:
         return None, why
     batch = _int(r["batch"]) if re.fullmatch(r"\s*\d+\s*", r["batch"] or "") else None
-    if batch is None:
+    serving = (src in ("TRTLLM_V0130", "AMD_PERF_RESULTS") and batch is None) or \
+        (src == "NIM_BENCH" and batch not in (None, 1))
+    if batch is None and not serving:
         return None, f"batch {r['batch']!r} is not a fixed batch"
     if src == "AZURE_GUIDE" and "?" in r["weight_dtype"]:
         return None, "precision not stated (the corpus marks it '?')"
@@ -286,8 +326,6 @@ def inference_row(r: dict) -> tuple[dict | None, str]:
         metric = "e2e_latency_s"
     else:
         return None, f"metric {metric}"
-    if src == "NIM_BENCH" and batch != 1:
-        return None, "concurrency 50 serves requests dynamically: not a static batch"
     wd = r["weight_dtype"].split()[0].strip("?")
     kv = r["kv_dtype"].split()[0].strip("?")
     if src == "ORACLE_MI300X_405B":
@@ -303,6 +341,8 @@ def inference_row(r: dict) -> tuple[dict | None, str]:
         "prompt_len": prompt, "gen_len": gen,
         "cuda_graphs": str(src in ("AMD_PERF_RESULTS", "ORACLE_MI300X_405B")).lower(),
     }
+    if serving:
+        out.update(serving_columns(src, r, prompt or 0, gen or 0, batch))
     if not fp16:
         out["weight_dtype"] = wd
         out["activation_dtype"] = r["act_dtype"].split()[0].strip("?")
@@ -321,6 +361,23 @@ def inference_row(r: dict) -> tuple[dict | None, str]:
     out["set"] = "; ".join(sets)
     out["notes"] = r["case"]
     return out, ""
+
+
+def serving_columns(src: str, r: dict, prompt: int, gen: int, concurrency: int | None
+                    ) -> dict:
+    """The serving workload of a corpus row measured under load (ASSUMPTIONS says why)."""
+    out = {"kind": "serving", "batch": "", "weight": SERVING_WEIGHT, "chunked_prefill": "true",
+           "max_batched_tokens": 8192}
+    if src == "NIM_BENCH":
+        assert concurrency is not None
+        out.update(arrival="closed", concurrency=concurrency, requests=10 * concurrency)
+    elif src == "TRTLLM_V0130":
+        out.update(arrival="burst", requests=TRTLLM_V0130_REQUESTS[(prompt, gen)],
+                   max_num_seqs=4096)
+    else:  # AMD_PERF_RESULTS: 'max_num_seqs 3200 (3200 prompts)'
+        seqs = _int(r["batch"].removeprefix("max_num_seqs"))
+        out.update(arrival="burst", requests=seqs, max_num_seqs=seqs)
+    return out
 
 
 def _report(rows: list[dict], left: list[tuple[dict, str]]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archsim.capacity.scenario import _base_mapping, _scenario
+from archsim.capacity.scenario import _base_mapping, _scenario, require_open_arrivals
 from archsim.capacity.window import _passes
 from archsim.spec.scenario import ScenarioSpec
 
@@ -26,6 +26,7 @@ def max_rate_per_replica(scenario: ScenarioSpec, slo: dict[str, Any] | None = No
     from archsim.api import simulate
 
     sc = scenario
+    require_open_arrivals(sc, "the highest rate per replica")
     wl = sc.workload
     slo = slo or {"ttft_s": wl.slo.ttft_s, "tpot_s": wl.slo.tpot_s,
                   "attainment": wl.slo.attainment}

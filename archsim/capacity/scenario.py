@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archsim.capacity.row import CapacityRow
+from archsim.spec.errors import SpecError
 from archsim.spec.loader import load_scenario, load_spec_file
 from archsim.spec.scenario import ScenarioSpec
 
@@ -47,6 +48,20 @@ def _scenario(base: Mapping[str, Any], device: str, tp: int, pp: int, replicas: 
     plan.pop("placement", None)
     plan.pop("dp", None)
     return load_scenario(data)
+
+
+def require_open_arrivals(sc: ScenarioSpec, what: str, where: str | None = None) -> None:
+    """SpecError unless the scenario's requests come as an open stream (poisson, uniform,
+    trace): a rate is what the search varies, and a burst or a closed loop has none.
+    ``where``: the scenario's file or name (default its name)."""
+    arrival = sc.workload.arrival  # type: ignore[union-attr]
+    if not arrival.is_open:
+        how = ("arrive all at once" if arrival.process == "burst"
+               else "arrive as earlier ones finish")
+        raise SpecError([f"{where or sc.name}: workload.arrival.process {arrival.process!r}: "
+                         f"{what} sizes for an "
+                         f"open stream of requests at a rate, and these {how}; expected "
+                         "process poisson, uniform or trace"])
 
 
 def _notes(sc: ScenarioSpec) -> list[str]:

@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 
 from archsim.capacity.row import CapacityRow, _deployment_cost, _Search
-from archsim.capacity.scenario import _base_mapping, _node_size, _notes, _reproduce, _scenario
+from archsim.capacity.scenario import (
+    _base_mapping,
+    _node_size,
+    _notes,
+    _reproduce,
+    _scenario,
+    require_open_arrivals,
+)
 from archsim.capacity.unjudged import _Short, _short_reason, _unjudged
 from archsim.capacity.window import (
     KEEP_UP_TOLERANCE,
@@ -50,6 +57,8 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
     if sc.workload.kind != "serving":
         raise SpecError([f"capacity planning needs a serving scenario (workload.kind: serving);"
                          f" {sc.name!r} is {sc.workload.kind}"])
+    require_open_arrivals(sc, "capacity planning",
+                          scenario if isinstance(scenario, str) else None)
     if not (rate > 0 and math.isfinite(rate)):
         raise SpecError([f"--rate {rate!r}: expected a request rate greater than 0 per second "
                          "(a finite number)"])

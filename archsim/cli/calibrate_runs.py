@@ -36,7 +36,13 @@ def check_workers(workers: int) -> None:
 def run_calibration(args: argparse.Namespace) -> int:
     from archsim.cli.progress import ProgressBar
     from archsim.insitu.crossval import folds
-    from archsim.insitu.overlay import calibrate_runs, overlay, provenance_of, write_overlay
+    from archsim.insitu.overlay import (
+        NEVER_FITTED,
+        calibrate_runs,
+        overlay,
+        provenance_of,
+        write_overlay,
+    )
     from archsim.insitu.predict import load_runs
     from archsim.insitu.runs import read_runs
     from archsim.insitu.tables import csv_rows, markdown, text_table
@@ -93,7 +99,10 @@ def run_calibration(args: argparse.Namespace) -> int:
         rows, used = len(by_device[c.device]), c.insitu.provenance["runs_used"]
         count = plural(rows, "run") + (f", {used} of them fitted" if used != rows else "")
         how.append(f"- **{c.device}** ({count}): {vals or 'nothing'}")
-    note = [f"Each run predicted by a fit that did not see it (cross-validation: {cv})."]
+    never = any(h.fold == NEVER_FITTED for c in cals for h in c.held)
+    note = [f"Each run predicted by a fit that did not see it (cross-validation: {cv}"
+            + ("; a run of weight 0 by the fit on all the others, which never saw it"
+               if never else "") + ")."]
     prior = _from_defaults(cals, cv)
     note += ([""] + [f"- {line}" for line in prior]) if prior else []
     body = markdown(held, "Cross-validated error", [*how, "", *note]) if held else ""

@@ -44,7 +44,7 @@ class Param:
     hi: float
     sigma: float
     kinds: tuple[str, ...]
-    """Run kinds that inform it (training, inference)."""
+    """Run kinds that inform it (training, inference; serving runs count as inference)."""
     log: bool = False
     """Fitted in log space (a time spanning orders of magnitude)."""
 
@@ -142,7 +142,7 @@ class FitResult:
 
 def informed(runs: Sequence[Loaded]) -> list[str]:
     """Parameters the runs can inform (a run of a kind the parameter needs)."""
-    kinds = {ld.run.kind for ld in runs if ld.run.weight > 0}
+    kinds = {ld.run.fit_kind for ld in runs if ld.run.weight > 0}
     names = [n for n, p in PARAMS.items() if kinds & set(p.kinds)]
     multi = any(ld.scenario.hardware.count and ld.scenario.hardware.count > 1 for ld in runs)
     if not multi and "collective_efficiency" in names:
@@ -221,7 +221,7 @@ def fit_device(runs: Sequence[Loaded], base: DeviceSpec, names: Sequence[str] | 
         candidate = None
         out = []
         for i, ld in enumerate(used):
-            key = (i, *(values[n] for n in names if ld.run.kind in PARAMS[n].kinds))
+            key = (i, *(values[n] for n in names if ld.run.fit_kind in PARAMS[n].kinds))
             got = cache.get(key)
             if got is None:
                 if candidate is None:

@@ -83,10 +83,12 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         base, fit = runs[0].device, fits[name]
         ids = {ld.run.id for ld in runs}  # by run id: folds may come back from processes
         held = [h for h in held_all if h.prediction.run.id in ids]
+        if cv != "none":  # held out as much as a fold's: in the cross-validated error
+            held += never_fitted(fit)
         start = base.insitu or uncalibrated(base)
         used = _fitted_runs(runs, fit)
         far = far_off_runs(fit.predictions)
-        kept = kept_parameters(start, fit, {ld.run.kind for ld in used})
+        kept = kept_parameters(start, fit, {ld.run.fit_kind for ld in used})
         insitu = fit.insitu(start).model_copy(update={
             **{n: getattr(start, n) for n in kept},
             **({"fitted": [*fit.fitted, *kept]} if kept else {}),
@@ -105,6 +107,18 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                if fit.inherited else "")})
         out.append(DeviceCalibration(name, fit, insitu, held, far))
     return out
+
+
+def never_fitted(fit: FitResult) -> list[Held]:
+    """The runs of weight 0, predicted by the fit that never saw them: held out as much as a
+    cross-validation fold's (their error counts in the profile's error bar)."""
+    prior_only = not fit.fitted and not fit.inherited  # no weighted run: the defaults
+    return [Held(p, NEVER_FITTED, prior_only) for p in fit.predictions
+            if p.run.weight <= 0 and p.error is not None]
+
+
+NEVER_FITTED = "never fitted (weight 0)"
+"""The fold name of a weight-0 run's prediction."""
 
 
 GROUP_KIND = {"training": "training", "ttft": "inference", "tpot": "inference",
@@ -126,7 +140,7 @@ def kept_parameters(start: InSituSpec, fit: FitResult, kinds: set[str]) -> list[
 def _other_kinds(acc: dict | None, used: Sequence[Loaded]) -> dict:
     """The profile's error bars of kinds of run the new runs hold none of (they keep their
     parameters, :func:`kept_parameters`)."""
-    kinds = {ld.run.kind for ld in used}
+    kinds = {ld.run.fit_kind for ld in used}
     return {g: a for g, a in (acc or {}).items() if GROUP_KIND.get(g) not in kinds}
 
 
@@ -137,7 +151,7 @@ def merged_range(new: CalibratedRange, start: InSituSpec, used: Sequence[Loaded]
     old = start.calibrated_range
     if not kept or old is None:
         return new
-    kinds = {ld.run.kind for ld in used}
+    kinds = {ld.run.fit_kind for ld in used}
     other = {k: v for k, v in old.by_kind.items() if k not in kinds}
 
     def hull(a, b):
@@ -181,6 +195,7 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
 
     from archsim.accuracy import (
         attention_mask,
+        batch_and_prompts,
         kernel_launch,
         layer_kind,
         sparsity_pattern,
@@ -189,26 +204,29 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
 
     scs = [ld.scenario for ld in runs]
     training = [sc for sc in scs if sc.workload.kind == "training"]
-    inference = [sc for sc in scs if sc.workload.kind == "inference"]
+    # serving runs are calibrated as inference (their batch is the scheduler's limit,
+    # their prompts the stream's: archsim/accuracy.py batch_and_prompts)
+    inference = [sc for sc in scs if sc.workload.kind in ("inference", "serving")]
+    batches = [batch_and_prompts(sc) for sc in inference]
     by_kind = {}
     for kind, group in (("training", training), ("inference", inference)):
         if group:
-            steps = [t for ld in runs if ld.scenario.workload.kind == kind
+            steps = [t for ld in runs if ld.run.fit_kind == kind
                      and (t := measured_step_s(ld)) is not None]
             by_kind[kind] = KindRange(
                 devices=span([sc.hardware.count or 1 for sc in group]),
                 tp=span([sc.plan.tp for sc in group]), pp=span([sc.plan.pp for sc in group]),
                 step_time_s=(_sig(min(steps)), _sig(max(steps))) if steps else None)
     return CalibratedRange(
-        kinds=sorted({sc.workload.kind for sc in scs}),
+        kinds=sorted({ld.run.fit_kind for ld in runs}),
         dtypes=sorted({gemm_dtype(sc) for sc in scs}),
         devices=span([sc.hardware.count or 1 for sc in scs]),
         tp=span([sc.plan.tp for sc in scs]), pp=span([sc.plan.pp for sc in scs]),
         cp=span([sc.plan.cp for sc in training]),
         zero=sorted({sc.plan.zero for sc in training}),
         seq_len=span([sc.workload.seq_len for sc in training]),  # type: ignore[union-attr]
-        batch=span([sc.workload.batch for sc in inference]),  # type: ignore[union-attr]
-        prompt_len=span([sc.workload.prompt_len for sc in inference]),  # type: ignore
+        batch=span([b for b, _ in batches]),
+        prompt_len=span([n for _, prompts in batches for n in prompts]),
         attention=sorted({attention_mask(sc) for sc in scs}),
         sparsity=sorted({sparsity_pattern(sc) for sc in scs}),
         weights=sorted({weight_dtype(sc) for sc in scs}),

@@ -79,7 +79,7 @@ def split_reasons(sc: ScenarioSpec) -> list[str]:
         return [split]
     dp = plan.dp if plan.dp is not None else count // (plan.tp * plan.pp)
     reasons = [r for r in [replicas_reason(count, plan.tp, plan.pp, plan.dp)] if r]
-    if sc.workload.batch % dp:  # type: ignore[union-attr]
+    if sc.workload.kind == "inference" and sc.workload.batch % dp:  # type: ignore[union-attr]
         reasons.append(f"batch {sc.workload.batch} is not divisible by dp {dp} "  # type: ignore
                        "(data-parallel replicas split the batch)")
     return reasons + degree_reasons(sc.model, Degrees(tp=plan.tp, pp=plan.pp, ep=plan.ep,
@@ -138,8 +138,16 @@ def predict(loaded: Loaded, insitu: InSituSpec | str | None = "as-loaded") -> Pr
     return Prediction(loaded.run, metric_value(result, loaded.run.metric))
 
 
+WINDOW_MEANS = {"ttft_s": "ttft_mean_s", "tpot_s": "tpot_mean_s",
+                "e2e_latency_s": "e2e_mean_s"}
+"""A serving run's latency metrics: the means over the requests that arrived in its
+steady-state window (archsim/metrics/serving.py), as a benchmark measures after warm-up."""
+
+
 def metric_value(result: dict[str, Any], metric: str) -> float | None:
     """The value of ``metric`` (archsim/insitu/runs.py METRICS) in a result."""
+    if result.get("mode") == "serving" and metric in WINDOW_MEANS:
+        return (result.get("steady_state") or {}).get(WINDOW_MEANS[metric])
     if metric == "tokens_per_s_per_device":
         value = result.get("tokens_per_s")
         if value is None:

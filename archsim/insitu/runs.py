@@ -8,7 +8,8 @@ column                    meaning
 run (required)            a unique id of the run
 source                    where it comes from (paper, log, benchmark); cross-validation
                           leaves one source out at a time (default: the run id)
-kind (required)           training | inference
+kind (required)           training | inference (a static batch) | serving (requests
+                          through the continuous-batching scheduler)
 metric (required)         see ``METRICS`` (step_time_s, tokens_per_s, ttft_s, tpot_s, ...)
 measured (required)       the measured value, in the metric's unit (seconds, tokens/s),
                           from 1e-18 to 1e18 (``MAX_NUMBER``, as scenario numbers)
@@ -24,12 +25,23 @@ seq_len, global_batch, micro_batch        training workload
 tp, pp, cp, ep, sp, zero, recompute, schedule, virtual_stages, flash_attention,
 attention_kernel, overlap_comm, tp_comm_overlap, zero3_prefetch, zero3_granularity,
 grad_accumulation         parallel plan
-batch, prompt_len, gen_len, cuda_graphs   inference workload (static batch)
+batch, prompt_len, gen_len, cuda_graphs   inference workload (static batch; prompt_len,
+                          gen_len and cuda_graphs serving's too)
+arrival, rate_per_s, concurrency, requests, max_num_seqs, max_batched_tokens, chunked_prefill
+                          serving workload: arrival process (poisson, uniform, burst:
+                          every request at once, closed: ``concurrency`` clients), requests
+                          sent, the scheduler's limits
 weight_dtype, activation_dtype, kv_cache_dtype     compression (fp8 / int8 / int4 ...)
 set                       more scenario keys: ``key=value; key=value`` (``--set`` syntax)
-weight                    weight of the row in the fit (default 1; 0: evaluated, not fitted)
+weight                    weight of the row in the fit (default 1; 0: predicted, never
+                          fitted — its error counts in the error bar as a held-out run's)
 notes                     free text
 ========================  =================================================================
+
+A serving row's metric is read in the run's steady-state window (archsim/metrics/serving.py):
+``tokens_per_s`` the output tokens/s of all replicas (the whole run for a burst, as
+trtllm-bench reports it), ``ttft_s`` / ``tpot_s`` / ``e2e_latency_s`` the means over the
+requests that arrived in the window.
 
 Rows are checked when read: a bad value is a SpecError naming the file, the row (the line
 number in the file) and the column.
@@ -51,14 +63,15 @@ from archsim.spec.shape import MAX_NUMBER, number_problem
 # metric → (kinds it applies to, "time" or "rate", accuracy group)
 METRICS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "step_time_s": (("training",), "time", "training"),
-    "tokens_per_s": (("training", "inference"), "rate", ""),
-    "tokens_per_s_per_device": (("training", "inference"), "rate", ""),
-    "ttft_s": (("inference",), "time", "ttft"),
-    "tpot_s": (("inference",), "time", "tpot"),
-    "e2e_latency_s": (("inference",), "time", "e2e_latency"),
+    "tokens_per_s": (("training", "inference", "serving"), "rate", ""),
+    "tokens_per_s_per_device": (("training", "inference", "serving"), "rate", ""),
+    "ttft_s": (("inference", "serving"), "time", "ttft"),
+    "tpot_s": (("inference", "serving"), "time", "tpot"),
+    "e2e_latency_s": (("inference", "serving"), "time", "e2e_latency"),
 }
 """Training throughput metrics are step times in disguise (group ``training``); inference
-throughput metrics form the group ``throughput``."""
+and serving throughput metrics form the group ``throughput``."""
+KINDS = ("training", "inference", "serving")
 
 _INT = "int"
 _BOOL = "bool"
@@ -84,9 +97,16 @@ COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
     "global_batch": (("workload", "global_batch"), _INT, ("training",)),
     "micro_batch": (("workload", "micro_batch"), _INT, ("training",)),
     "batch": (("workload", "batch"), _INT, ("inference",)),
-    "prompt_len": (("workload", "prompt_len"), _INT, ("inference",)),
-    "gen_len": (("workload", "gen_len"), _INT, ("inference",)),
-    "cuda_graphs": (("workload", "cuda_graphs"), _BOOL, ("inference",)),
+    "prompt_len": (("workload", "prompt_len"), _INT, ("inference", "serving")),
+    "gen_len": (("workload", "gen_len"), _INT, ("inference", "serving")),
+    "cuda_graphs": (("workload", "cuda_graphs"), _BOOL, ("inference", "serving")),
+    "arrival": (("workload", "arrival", "process"), _STR, ("serving",)),
+    "rate_per_s": (("workload", "arrival", "rate_per_s"), _FLOAT, ("serving",)),
+    "concurrency": (("workload", "arrival", "concurrency"), _INT, ("serving",)),
+    "requests": (("workload", "arrival", "count"), _INT, ("serving",)),
+    "max_num_seqs": (("workload", "max_num_seqs"), _INT, ("serving",)),
+    "max_batched_tokens": (("workload", "max_batched_tokens"), _INT, ("serving",)),
+    "chunked_prefill": (("workload", "chunked_prefill"), _BOOL, ("serving",)),
     "tp": (("plan", "tp"), _INT, ()), "pp": (("plan", "pp"), _INT, ()),
     "cp": (("plan", "cp"), _INT, ("training",)), "ep": (("plan", "ep"), _INT, ()),
     "sp": (("plan", "sp"), _BOOL, ("training",)),
@@ -103,7 +123,7 @@ COLUMNS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
     "grad_accumulation": (("plan", "grad_accumulation"), _STR, ("training",)),
     "weight_dtype": (("compression", "weight_dtype"), _STR, ()),
     "activation_dtype": (("compression", "activation_dtype"), _STR, ()),
-    "kv_cache_dtype": (("compression", "kv_cache_dtype"), _STR, ("inference",)),
+    "kv_cache_dtype": (("compression", "kv_cache_dtype"), _STR, ("inference", "serving")),
 }
 REQUIRED = ("run", "kind", "metric", "measured", "device", "devices")
 _SHAPE = ("layers", "hidden", "heads", "vocab")
@@ -142,6 +162,12 @@ class Run:
         if group:
             return group
         return "training" if self.kind == "training" else "throughput"
+
+    @property
+    def fit_kind(self) -> str:
+        """The kind of run its in-situ parameters are (archsim/insitu/fit.py PARAMS): a serving
+        run's forward passes are inference's."""
+        return "inference" if self.kind == "serving" else self.kind
 
     @property
     def is_rate(self) -> bool:
@@ -257,12 +283,12 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
         if not cells.get(column):
             bad(column, "required, but empty")
     kind = cells.get("kind", "")
-    if kind and kind not in ("training", "inference"):
-        bad("kind", f"{kind!r}: expected training or inference")
+    if kind and kind not in KINDS:
+        bad("kind", f"{kind!r}: expected training, inference or serving")
     metric = cells.get("metric", "")
     if metric and metric not in METRICS:
         bad("metric", f"{metric!r}: expected one of {', '.join(METRICS)}")
-    elif metric and kind in ("training", "inference") and kind not in METRICS[metric][0]:
+    elif metric and kind in KINDS and kind not in METRICS[metric][0]:
         bad("metric", f"{metric!r} is not a {kind} metric (for {kind}: "
                       f"{', '.join(m for m, v in METRICS.items() if kind in v[0])})")
     measured = _number(cells.get("measured", ""), "measured", bad, positive=True)
@@ -292,8 +318,9 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
         target, kind_of, kinds = COLUMNS.get(column, (None, _STR, ()))
         if target is None or not cell:
             continue
-        if kinds and kind in ("training", "inference") and kind not in kinds:
-            bad(column, f"{cell!r}: a {'/'.join(kinds)} column, but the run is {kind}")
+        if kinds and kind in KINDS and kind not in kinds:
+            bad(column, f"{cell!r}: a column of {' and '.join(kinds)} runs, but the run is "
+                        f"{kind}")
             continue
         value = _typed(cell, column, kind_of, bad)
         if value is None:
@@ -401,6 +428,8 @@ def _number(cell: str, column: str, bad, positive: bool) -> float | None:
 
 
 def _typed(cell: str, column: str, kind_of: str, bad) -> Any:
+    if kind_of == _FLOAT:
+        return _number(cell, column, bad, positive=True)
     if kind_of == _INT:
         try:
             value = int(cell)

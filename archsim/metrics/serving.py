@@ -20,7 +20,12 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
 * ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: measured in the
   steady state — from one p99 end-to-end latency after the first arrival (the system has
   filled) to the last arrival, leaving out the empty start and the draining tail
-  (archsim/metrics/serving_window.py; ``steady_state`` gives the window). ``duration_s`` =
+  (archsim/metrics/serving_window.py; ``steady_state`` gives the window). A ``burst`` (every
+  request at time 0) is measured over the whole run — total output tokens / duration, as
+  trtllm-bench and benchmark_throughput report (``steady_state.burst``); a closed loop's window
+  ends at its last send, so its draining tail is left out as genai-perf's measurement
+  window leaves it out; ``steady_state.ttft_mean_s`` / ``tpot_mean_s`` / ``e2e_mean_s`` are
+  the means over the requests that arrived in the window. ``duration_s`` =
   last completion − first arrival; ``completed_per_s_whole_run`` = completed / duration_s.
 * ``slo_attainment``: fraction of requests with ttft ≤ slo.ttft_s and tpot ≤ slo.tpot_s (the
   objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
@@ -196,12 +201,13 @@ def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: Ser
                                 name=name, stage_busy_s=busy, stages=stage_times_fn(g))
             instances[role].append(inst)
     if link is None:
-        return run_serving(requests, instances["both"], wl.router, trace=trace)
+        return run_serving(requests, instances["both"], wl.router, trace=trace,
+                           concurrency=wl.arrival.concurrency)
     prefill_group = next(g for g in groups if g.placement.role == "prefill")
     decode_group = next(g for g in groups if g.placement.role == "decode")
     transfer, bandwidth = _transfer_fn(prefill_group, decode_group, link)
     run = run_serving(requests, instances["prefill"], wl.router, decode=instances["decode"],
-                      transfer=transfer, trace=trace)
+                      transfer=transfer, trace=trace, concurrency=wl.arrival.concurrency)
     assert run.transfers is not None
     run.transfers.link, run.transfers.bandwidth = link.name, bandwidth
     return run
@@ -241,6 +247,28 @@ def _transfer_fn(pre: ReplicaGroup, dec: ReplicaGroup, link):
         return link.latency + nbytes / bandwidth, nbytes
 
     return transfer, bandwidth
+
+
+def is_burst(wl: ServingWorkload) -> bool:
+    """Every request arrives at time 0: a burst, or a closed loop with a client per request."""
+    arrival = wl.arrival
+    return arrival.process == "burst" or (
+        arrival.process == "closed" and (arrival.concurrency or 0) >= arrival.count)
+
+
+def _window_means(steady, arrival: np.ndarray, first: np.ndarray, finish: np.ndarray,
+                  gen: np.ndarray, done: np.ndarray) -> dict[str, float | None]:
+    """Mean TTFT, TPOT and end-to-end latency of the finished requests that arrived in the
+    steady-state window (all of them for a whole-run window): what a benchmark that measures
+    after a warm-up reports — a closed loop's first ``concurrency`` requests, all sent at
+    time 0, queue behind one another as later ones never do."""
+    inside = done & (arrival >= steady.start_s) & (arrival <= steady.end_s)
+    if steady.whole_run or not inside.any():
+        inside = done
+    multi = inside & (gen > 1)
+    return {"ttft_mean_s": _mean((first - arrival)[inside]),
+            "tpot_mean_s": _mean((finish - first)[multi] / (gen[multi] - 1)),
+            "e2e_mean_s": _mean((finish - arrival)[inside])}
 
 
 def _pct(values: np.ndarray, p: float) -> float | None:
@@ -296,7 +324,8 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
                                    if n > 1 and arrival.max() > arrival.min() else None),
         "tokens_per_s": steady.tokens_per_s,
         "input_tokens_per_s": steady.input_tokens_per_s,
-        "steady_state": steady.to_dict(),
+        "steady_state": {**steady.to_dict(), "burst": is_burst(wl),
+                         **_window_means(steady, arrival, first, finish, gen, done)},
         "completed_per_s_whole_run": int(done.sum()) / duration,
         "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attainment": slo.attainment},
         "slo_attainment": attainment,

@@ -181,6 +181,8 @@ def rate_basis(steady: dict[str, Any] | None) -> str:
     """Where a serving result's rates were measured, in words (the result's
     ``steady_state``)."""
     steady = steady or {}
+    if steady.get("burst"):
+        return "whole run: every request arrived at once (output tokens / duration)"
     if steady.get("whole_run"):
         return "whole run: too short for a steady-state window"
     if steady.get("saturated"):

@@ -217,7 +217,8 @@ def _latency(r: dict[str, Any]) -> Section:
             for k, name in LATENCIES]
     sec.table(["latency", "p50", "p90", "p99", "SLO"], rows)
     steady = r.get("steady_state") or {}
-    basis = ("Over the whole run (too short for a steady state)" if steady.get("whole_run")
+    basis = ("Over the whole run (every request arrived at once)" if steady.get("burst")
+             else "Over the whole run (too short for a steady state)" if steady.get("whole_run")
              else "While the queue never emptied (overloaded)" if steady.get("saturated")
              else "In the steady state")
     sec.text(f"{basis}: {fmt.rate(r.get('requests_per_s'), 'requests/s')} served, "

@@ -150,6 +150,7 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
     window = (f" ({fmt.human_time(steady['start_s'])} to {fmt.human_time(steady['end_s'])} "
               f"of the run, {steady.get('arrivals_in_window', '?')} arrivals)"
               if steady and not steady.get("whole_run") else
+              " (the whole run: every request arrived at once)" if steady.get("burst") else
               " (the whole run: the stream is too short for a steady state)" if steady else "")
     sec.table(["as simulated", "value"], [
         ("devices", str(r.get("devices", "-"))),

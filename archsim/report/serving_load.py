@@ -31,6 +31,8 @@ def load_section(r: dict[str, Any]) -> Section | None:
                 "overloaded, so they are its capacity." if window and steady.get("saturated")
                 else "The shaded window is the steady state the request and token rates are "
                 "measured in." if window else
+                "Every request arrived at once (a burst): rates are over the whole run, as a "
+                "throughput benchmark reports them." if steady.get("burst") else
                 "The stream is too short for a steady state: rates are over the whole run."))
     sec.add(Plot("load", "Waiting and running requests, and KV-cache use, over the run",
                  plots_serving.load_plot(series, window)))

@@ -92,27 +92,56 @@ class LengthDistribution(StrictModel):
 
 
 class ArrivalSpec(StrictModel):
-    """When requests arrive: Poisson or evenly spaced at ``rate_per_s``, or replayed from a
-    trace file (CSV or JSONL with ``arrival_s``, ``prompt_len``, ``gen_len`` per request; a
-    given ``rate_per_s`` rescales the trace's times to that mean rate)."""
+    """When requests arrive.
+
+    * ``poisson`` / ``uniform``: an open stream at ``rate_per_s`` (exponential or even gaps).
+    * ``trace``: replayed from a trace file (CSV or JSONL with ``arrival_s``, ``prompt_len``,
+      ``gen_len`` per request; a given ``rate_per_s`` rescales its times to that mean rate).
+    * ``burst``: every request at once, at time 0 — a benchmark at an unbounded request rate
+      (trtllm-bench throughput, vLLM's benchmark_throughput, benchmark_serving
+      ``--request-rate inf``).
+    * ``closed``: ``concurrency`` clients, each sending its next request the moment its last
+      one finishes (genai-perf / AIPerf ``--concurrency``, benchmark_serving
+      ``--max-concurrency``); no think time.
+    """
 
     rate_per_s: float | None = Field(default=None, gt=0)
     count: int = Field(default=1000, ge=1, le=MAX_REQUESTS)
-    process: Literal["poisson", "trace", "uniform"] = "poisson"
+    process: Literal["poisson", "trace", "uniform", "burst", "closed"] = "poisson"
     trace_file: str | None = None
+    concurrency: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
+    """closed: requests in flight at any time (clients)."""
     seed: int = 0
 
     @model_validator(mode="after")
     def _fields_for_process(self) -> ArrivalSpec:
         if self.process == "trace" and not self.trace_file:
             raise ValueError("process trace needs trace_file (a CSV or JSONL file)")
-        if self.process != "trace" and self.rate_per_s is None:
+        if self.process in ("burst", "closed") and self.rate_per_s is not None:
+            raise ValueError(f"process {self.process} takes no rate_per_s (got "
+                             f"{self.rate_per_s}): its requests arrive "
+                             + ("all at once" if self.process == "burst" else
+                                "as earlier ones finish")
+                             + "; use process poisson or uniform for a rate")
+        if self.process in ("poisson", "uniform") and self.rate_per_s is None:
             raise ValueError(f"process {self.process} needs rate_per_s (requests per second, "
                              "greater than 0)")
         if self.process != "trace" and self.trace_file:
             raise ValueError(f"trace_file is only used with process trace (got process "
                              f"{self.process})")
+        if self.process == "closed" and self.concurrency is None:
+            raise ValueError("process closed needs concurrency (requests in flight, at "
+                             "least 1)")
+        if self.process != "closed" and self.concurrency is not None:
+            raise ValueError(f"concurrency is only used with process closed (got process "
+                             f"{self.process})")
         return self
+
+    @property
+    def is_open(self) -> bool:
+        """Whether arrivals come at given times (poisson, uniform, trace), not set by the
+        run itself (burst, closed)."""
+        return self.process in ("poisson", "uniform", "trace")
 
 
 class SLOSpec(StrictModel):

@@ -2,7 +2,9 @@
 
 One SimPy process per replica runs its scheduler's iterations back to back (each lasting the
 cost model's time for its batch mix) and sleeps when it has nothing to run; one process
-releases the requests at their arrival times and routes them. Colocated serving: every replica
+releases the requests at their arrival times and routes them; in a closed loop (``concurrency``
+clients) it releases the first ``concurrency`` at time 0 and each later one the moment a
+request finishes, which becomes its arrival time. Colocated serving: every replica
 prefills and decodes. Disaggregated serving: requests go to prefill replicas; when a prompt is
 done (its first token sampled), its KV cache is sent over the link between the pools — queued
 on the sending replica's link, so transfers share its bandwidth first come first served — and
@@ -76,11 +78,12 @@ class ServingRun:
 def run_serving(requests: Sequence[Request], instances: list[Instance], router: str,
                 decode: list[Instance] | None = None,
                 transfer: Callable[[Request], tuple[float, float]] | None = None,
-                trace: bool = False) -> ServingRun:
+                trace: bool = False, concurrency: int | None = None) -> ServingRun:
     """Simulate ``requests`` on ``instances`` (the prefill replicas when ``decode`` is given).
 
     ``transfer(r)`` → (seconds, bytes) of sending r's KV cache from a prefill to a decode
-    replica.
+    replica. ``concurrency``: a closed loop of that many clients (``requests``' arrival times
+    are then set here).
     """
     sim = Simulation(trace=trace)
     env = sim.env
@@ -107,13 +110,39 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
         if inst.wake is not None and not inst.wake.triggered:  # type: ignore[attr-defined]
             inst.wake.succeed()  # type: ignore[attr-defined]
 
+    def route(r: Request) -> None:
+        sched = front.pick(scheds, r)
+        sched.enqueue(r)
+        poke(by_sched[id(sched)])
+
     def arrivals():
         for r in requests:
             if r.arrival_s > env.now:
                 yield env.timeout(r.arrival_s - env.now)
-            sched = front.pick(scheds, r)
-            sched.enqueue(r)
-            poke(by_sched[id(sched)])
+            route(r)
+
+    released = 0
+
+    def closed_loop():
+        nonlocal released
+        for r in requests[:concurrency]:
+            r.arrival_s = env.now
+            route(r)
+        released = min(len(requests), concurrency or 0)
+        yield env.timeout(0)
+
+    def finished(sched) -> None:
+        """A closed loop sends one request for each that finished (at this instant)."""
+        nonlocal released
+        done, sched.finished = sched.finished, []
+        if concurrency is None:
+            return
+        for _ in done:
+            if released < len(requests):
+                r = requests[released]
+                released += 1
+                r.arrival_s = env.now
+                route(r)
 
     def send_kv(src: Instance, r: Request) -> None:
         assert transfer is not None and log is not None
@@ -149,6 +178,7 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
             assert inst.cost is not None
             yield env.timeout(inst.cost(batch))
             handoff = sched.complete(batch, t0, env.now)
+            finished(sched)
             if trace:
                 sim.trace.add(inst.name, _label(batch), t0, env.now, "iteration",
                               {"tokens": batch.tokens, "decode": batch.n_decode,
@@ -187,6 +217,7 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
             # no queueing: the sum of the parts, so that one stage is exactly a plain replica
             yield env.timeout(t - now if waited else spent)
             handoff = sched.complete(batch, start, env.now)
+            finished(sched)
             if trace:
                 sim.trace.add(f"{inst.name} engine {v}", _label(batch), start, env.now,
                               "iteration", {"tokens": batch.tokens, "decode": batch.n_decode,
@@ -207,7 +238,7 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
         for v in range(len(inst.sched.engines)):
             env.process(virtual_engine(inst, v, stages, hops))
 
-    env.process(arrivals())
+    env.process(arrivals() if concurrency is None else closed_loop())
     for inst in instances + (decode or []):
         start(inst)
     env.run()

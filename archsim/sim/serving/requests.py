@@ -1,6 +1,8 @@
 """The request stream of a serving run: arrival times and prompt / output lengths.
 
-Arrivals are Poisson (exponential gaps) or evenly spaced at ``rate_per_s``, or replayed from a
+Arrivals are Poisson (exponential gaps) or evenly spaced at ``rate_per_s``, all at time 0
+(``burst``), released by the run as earlier requests finish (``closed``: every request is
+generated here at time 0 and archsim/sim/serving/engine.py sets its arrival), or replayed from a
 trace file: CSV with a header, or JSON Lines, one request per row with ``arrival_s``,
 ``prompt_len`` and ``gen_len`` (aliases: ``timestamp``/``arrival_time``,
 ``input_len``/``prompt_tokens``, ``output_len``/``output_tokens``). Lengths are fixed numbers
@@ -104,10 +106,13 @@ def generate_requests(wl: ServingWorkload) -> list[Request]:
         return [Request(rid=i, arrival_s=float(t), prompt_len=p, gen_len=g)
                 for i, (t, (_, p, g)) in enumerate(zip(times, rows, strict=True))]
     n = arr.count
-    assert arr.rate_per_s is not None
-    if arr.process == "poisson":
+    if arr.process in ("burst", "closed"):
+        times = np.zeros(n)
+    elif arr.process == "poisson":
+        assert arr.rate_per_s is not None
         times = np.cumsum(rng.exponential(1.0 / arr.rate_per_s, size=n))
     else:
+        assert arr.rate_per_s is not None
         times = np.arange(n) / arr.rate_per_s
     prompts = sample_lengths(wl.prompt_len, n, rng, "workload.prompt_len")
     gens = sample_lengths(wl.gen_len, n, rng, "workload.gen_len")

@@ -104,6 +104,8 @@ class ReplicaScheduler:
         self.held = 0  # requests handed off, still holding blocks (prefill role)
         self.incoming = 0  # requests whose KV cache is on its way here (decode role)
         self.in_pass = 0  # requests of the batch in flight counted in no queue (see unfinished)
+        self.finished: list[Request] = []
+        """Requests finished since the engine last took them (a closed loop's next sends)."""
         # statistics
         self.iterations = 0
         self.busy_s = 0.0
@@ -350,6 +352,7 @@ class ReplicaScheduler:
                 self._leave(r)
                 r.generated = r.gen_len
                 r.finish_s = end
+                self.finished.append(r)
         handoff: list[Request] = []
         for r, q in batch.prefill:
             if r.first_scheduled_s < 0:
@@ -372,6 +375,7 @@ class ReplicaScheduler:
                 self.free += r.blocks
                 r.blocks = 0
                 r.finish_s = end
+                self.finished.append(r)
             elif self.role == "prefill":
                 self.held += 1
                 handoff.append(r)

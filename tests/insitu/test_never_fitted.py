@@ -1,0 +1,58 @@
+"""Runs of weight 0 are predicted by the fit on all the other runs, which never saw them:
+their errors join the cross-validated ones in the profile's error bar (a serving run under load,
+too slow to fit, is such a run in the shipped corpus: reference/calibration/RUNS.md)."""
+
+import csv
+import io
+
+import pytest
+
+from archsim.insitu.overlay import NEVER_FITTED, calibrate_runs
+from archsim.insitu.predict import load_runs
+from archsim.insitu.runs import read_runs
+
+COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices", "model",
+           "batch", "prompt_len", "gen_len", "arrival", "concurrency", "requests", "weight"]
+
+
+def _runs(tmp_path, serving_measured: float) -> list:
+    common = {"device": "a100-sxm4-80gb", "devices": 1, "model": "gpt3-1.7b"}
+    rows = [{**common, "run": f"s{i}", "source": f"lab{i}", "kind": "inference",
+             "metric": "ttft_s", "measured": m, "batch": 1, "prompt_len": p, "gen_len": 1}
+            for i, (p, m) in enumerate([(512, 0.012), (1024, 0.022)])]
+    rows.append({**common, "run": "load", "source": "lab9", "kind": "serving",
+                 "metric": "ttft_s", "measured": serving_measured, "prompt_len": 512,
+                 "gen_len": 16, "arrival": "closed", "concurrency": 2, "requests": 12,
+                 "weight": 0})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    path = tmp_path / "runs.csv"
+    path.write_text(buf.getvalue())
+    return load_runs(read_runs(path))
+
+
+def test_a_weight_0_run_counts_in_the_error_bar_as_held_out(tmp_path):
+    loaded = _runs(tmp_path, serving_measured=0.02)
+    (cal,) = calibrate_runs(loaded, cv="source")
+    never = [h for h in cal.held if h.fold == NEVER_FITTED]
+    assert [h.prediction.run.id for h in never] == ["load"]
+    # predicted by the fit on the two weighted runs: the fit's own prediction of it
+    (full,) = [p for p in cal.fit.predictions if p.run.id == "load"]
+    assert never[0].prediction.predicted == full.predicted
+    assert not never[0].prior_only
+    ttft = cal.insitu.accuracy["ttft"]
+    assert ttft.runs == 3 and ttft.sources == 3  # two sources held out in turn, and lab9
+    errors = sorted(abs(h.prediction.error) for h in cal.held)
+    assert ttft.mape == pytest.approx(sum(errors) / 3, abs=1e-4)
+    # never fitted: the provenance counts the two weighted runs; a serving run is calibrated
+    # as inference (its forward passes are inference's)
+    assert cal.insitu.provenance["runs_used"] == 2
+    assert "serving" not in cal.insitu.calibrated_range.kinds
+
+
+def test_without_cross_validation_no_error_bar_is_made_of_weight_0_runs(tmp_path):
+    loaded = _runs(tmp_path, serving_measured=0.02)
+    (cal,) = calibrate_runs(loaded, cv="none")
+    assert cal.held == [] and "ttft" not in cal.insitu.accuracy
