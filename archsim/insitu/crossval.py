@@ -36,14 +36,18 @@ class Held:
 
 
 def folds(runs: Sequence[Loaded], method: str) -> list[tuple[str, list[Loaded]]]:
-    """(fold name, its runs) for ``method``: "source", "run" or a number of folds."""
+    """(fold name, its runs) for ``method``: "source", "run" or a number of folds; a fold of
+    weight-0 runs only is left out (it scores nothing: those runs are predicted by the fit on
+    all the others, archsim/insitu/overlay.py never_fitted)."""
     if method == "source":
         names = list(dict.fromkeys(ld.run.source for ld in runs))
-        return [(n, [ld for ld in runs if ld.run.source == n]) for n in names]
-    if method == "run":
-        return [(ld.run.id, [ld]) for ld in runs]
-    k = int(method)
-    return [(f"fold {i + 1}/{k}", list(runs[i::k])) for i in range(k)]
+        out = [(n, [ld for ld in runs if ld.run.source == n]) for n in names]
+    elif method == "run":
+        out = [(ld.run.id, [ld]) for ld in runs]
+    else:
+        k = int(method)
+        out = [(f"fold {i + 1}/{k}", list(runs[i::k])) for i in range(k)]
+    return [(n, f) for n, f in out if any(ld.run.weight > 0 for ld in f)]
 
 
 def cross_validate(runs: Sequence[Loaded], method: str = "source",

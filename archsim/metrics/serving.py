@@ -25,7 +25,11 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
   trtllm-bench and benchmark_throughput report (``steady_state.burst``); a closed loop's window
   ends at its last send, so its draining tail is left out as genai-perf's measurement
   window leaves it out; ``steady_state.ttft_mean_s`` / ``tpot_mean_s`` / ``e2e_mean_s`` are
-  the means over the requests that arrived in the window. ``duration_s`` =
+  the means over the requests that arrived in the window. A closed loop's latency statistics
+  (TTFT, TPOT, end-to-end and queueing means and percentiles, SLO attainment) are its steady
+  state's too (``steady_state.latencies_in_window``): its first ``concurrency`` requests,
+  sent together, queue behind one another's prefills as no later request does — the warm-up
+  genai-perf's stability windows leave out. ITL percentiles stay over the run. ``duration_s`` =
   last completion − first arrival; ``completed_per_s_whole_run`` = completed / duration_s.
 * ``slo_attainment``: fraction of requests with ttft ≤ slo.ttft_s and tpot ≤ slo.tpot_s (the
   objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
@@ -256,15 +260,20 @@ def is_burst(wl: ServingWorkload) -> bool:
         arrival.process == "closed" and (arrival.concurrency or 0) >= arrival.count)
 
 
+def _in_window(steady, arrival: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """The finished requests that arrived in the steady-state window (all finished ones for a
+    whole-run window, or when none did)."""
+    inside = done & (arrival >= steady.start_s) & (arrival <= steady.end_s)
+    return done if steady.whole_run or not inside.any() else inside
+
+
 def _window_means(steady, arrival: np.ndarray, first: np.ndarray, finish: np.ndarray,
                   gen: np.ndarray, done: np.ndarray) -> dict[str, float | None]:
     """Mean TTFT, TPOT and end-to-end latency of the finished requests that arrived in the
     steady-state window (all of them for a whole-run window): what a benchmark that measures
     after a warm-up reports — a closed loop's first ``concurrency`` requests, all sent at
     time 0, queue behind one another as later ones never do."""
-    inside = done & (arrival >= steady.start_s) & (arrival <= steady.end_s)
-    if steady.whole_run or not inside.any():
-        inside = done
+    inside = _in_window(steady, arrival, done)
     multi = inside & (gen > 1)
     return {"ttft_mean_s": _mean((first - arrival)[inside]),
             "tpot_mean_s": _mean((finish - first)[multi] / (gen[multi] - 1)),
@@ -286,11 +295,6 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     prompt = np.array([r.prompt_len for r in reqs])
     gen = np.array([r.gen_len for r in reqs])
     done = finish >= 0
-    ttft = (first - arrival)[done]
-    multi = done & (gen > 1)
-    tpot = ((finish - first)[multi] / (gen[multi] - 1))
-    e2e = (finish - arrival)[done]
-    queue = np.maximum(start - arrival, 0.0)[done]  # ≥ 0 up to the clock's rounding
     end = float(finish[done].max()) if done.any() else run.end_s
     duration = max(end - float(arrival.min()), 1e-12)
 
@@ -302,7 +306,6 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         per = np.where(gen > 1, (finish - first) / np.maximum(gen - 1, 1), 0.0)
         ok &= per <= slo.tpot_s
     has_slo = slo.ttft_s is not None or slo.tpot_s is not None
-    attainment = float(ok.mean()) if has_slo else None
 
     scheds = [i.sched for i in run.instances]
     iterations = sum(s.iterations for s in scheds)
@@ -310,6 +313,18 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     stamps = Stamps(arrival[done], np.where(start >= 0, start, np.inf)[done], first[done],
                     finish[done], prompt[done], gen[done], ok[done])
     steady = steady_state(stamps, arrival, end)
+    # a closed loop's latencies are its steady state's: its first requests, sent together,
+    # queue behind one another as no later one does (a benchmark's warm-up)
+    counted = _in_window(steady, arrival, done) if wl.arrival.process == "closed" else done
+    ttft = (first - arrival)[counted]
+    multi = counted & (gen > 1)
+    tpot = ((finish - first)[multi] / (gen[multi] - 1))
+    e2e = (finish - arrival)[counted]
+    queue = np.maximum(start - arrival, 0.0)[counted]  # ≥ 0 up to the clock's rounding
+    # attainment over the requests sent (finished or not: an unfinished one misses)
+    sent = np.ones(n, dtype=bool) if counted is done else \
+        (arrival >= steady.start_s) & (arrival <= steady.end_s)
+    attainment = float(ok[sent].mean()) if has_slo else None
     out: dict[str, Any] = {
         "feasible": True, "infeasible_reasons": [],
         "requests": n, "completed": int(done.sum()), "replicas": replicas,
@@ -325,6 +340,7 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         "tokens_per_s": steady.tokens_per_s,
         "input_tokens_per_s": steady.input_tokens_per_s,
         "steady_state": {**steady.to_dict(), "burst": is_burst(wl),
+                         "latencies_in_window": counted is not done,
                          **_window_means(steady, arrival, first, finish, gen, done)},
         "completed_per_s_whole_run": int(done.sum()) / duration,
         "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attainment": slo.attainment},

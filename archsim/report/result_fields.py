@@ -125,6 +125,7 @@ RULES: tuple[tuple[str, Check, bool], ...] = (
     ("uncertainty.calibrated", BOOL, False), ("uncertainty.in_range", BOOL, False),
     ("slo", MAPPING, False), ("steady_state", MAPPING, False),
     ("steady_state.whole_run", BOOL, False), ("steady_state.saturated", BOOL, False),
+    ("steady_state.burst", BOOL, False), ("steady_state.latencies_in_window", BOOL, False),
     ("steady_state.start_s", NUMBER, True),
     ("steady_state.end_s", NUMBER, True), ("kv_cache", MAPPING, False),
     ("kv_transfer", MAPPING, False), ("load_over_time", MAPPING, False),

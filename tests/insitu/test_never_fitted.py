@@ -56,3 +56,14 @@ def test_without_cross_validation_no_error_bar_is_made_of_weight_0_runs(tmp_path
     loaded = _runs(tmp_path, serving_measured=0.02)
     (cal,) = calibrate_runs(loaded, cv="none")
     assert cal.held == [] and "ttft" not in cal.insitu.accuracy
+
+
+def test_a_fold_of_weight_0_runs_only_is_not_fitted(tmp_path):
+    """Leaving out a source whose runs all have weight 0 scores nothing: no fold is made of
+    it (each such fold had refitted every device for nothing)."""
+    from archsim.insitu.crossval import folds
+
+    loaded = _runs(tmp_path, serving_measured=0.02)
+    assert [name for name, _ in folds(loaded, "source")] == ["lab0", "lab1"]
+    assert [name for name, _ in folds(loaded, "run")] == ["s0", "s1"]
+    assert [len(f) for _, f in folds(loaded, "3")] == [1, 1]  # the third holds "load" alone

@@ -235,9 +235,17 @@ def test_window_means_are_over_the_requests_that_arrived_in_the_window():
     assert w["tpot_mean_s"] == pytest.approx(
         np.mean([(r.finish_s - r.first_token_s) / (r.gen_len - 1)
                  for r in inside if r.gen_len > 1]), rel=1e-12)
-    # and the whole-run means are over every request
-    assert d["ttft_mean_s"] == pytest.approx(
-        np.mean([r.first_token_s - r.arrival_s for r in reqs]), rel=1e-12)
+    # a closed loop's latency statistics are its steady state's (latencies_in_window)
+    assert w["latencies_in_window"] is True
+    assert d["ttft_mean_s"] == w["ttft_mean_s"] and d["e2e_latency_s"] == w["e2e_mean_s"]
+    assert d["ttft_p99_s"] == pytest.approx(
+        np.percentile([r.first_token_s - r.arrival_s for r in inside], 99), rel=1e-12)
+    # an open stream's are over every request
+    uniform = serving({"process": "uniform", "rate_per_s": 40, "count": 150}, **MIXED)
+    u, ureqs = run(uniform), stamps(uniform)
+    assert u["steady_state"]["latencies_in_window"] is False
+    assert u["ttft_mean_s"] == pytest.approx(
+        np.mean([r.first_token_s - r.arrival_s for r in ureqs]), rel=1e-12)
 
 
 def test_steady_ttft_leaves_out_the_initial_burst_queue():
@@ -259,10 +267,13 @@ def test_steady_ttft_leaves_out_the_initial_burst_queue():
     w = d["steady_state"]
     assert not w["whole_run"]
     assert w["start_s"] > 0  # the first 16, sent at 0, are outside the window
-    assert w["ttft_mean_s"] <= d["ttft_mean_s"]
+    whole = np.mean(ttft)
+    assert w["ttft_mean_s"] <= whole
     # not equal by a rounding: the initial queue weighs on the whole run's mean only
-    assert w["ttft_mean_s"] < 0.8 * d["ttft_mean_s"]
+    assert w["ttft_mean_s"] < 0.8 * whole
     assert w["ttft_mean_s"] < 2.5 * t1 / 2
+    # the result's TTFT statistics are the window's, not the warm-up's
+    assert d["ttft_mean_s"] == w["ttft_mean_s"] and d["ttft_p99_s"] < 4 * t1
     assert w["e2e_mean_s"] > 0 and w["tpot_mean_s"] > 0
 
 
