@@ -192,7 +192,7 @@ def rate_basis(steady: dict[str, Any] | None) -> str:
     ``steady_state``)."""
     steady = steady or {}
     if steady.get("burst"):
-        return "whole run: every request arrived at once (output tokens / duration)"
+        return "whole run: every request arrived at once"
     if steady.get("whole_run"):
         return "whole run: too short for a steady-state window"
     if steady.get("saturated"):

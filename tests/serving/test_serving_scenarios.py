@@ -88,3 +88,24 @@ def test_capacity_scenario():
     assert not fewer["meets_slo"]
     assert rows["h100-sxm5-80gb"]["replicas"] <= a100["replicas"]
     assert out["best"] in rows
+
+
+def test_maxload_scenario_is_a_burst_measured_over_the_whole_run():
+    """llama3-8b-maxload-h100: 30,000 requests at once; the throughput is output tokens over
+    the run's duration (trtllm-bench's definition), and no decode round can hold more
+    sequences than the engine limit or the KV cache (64 KiB per FP8 token of Llama-3-8B:
+    2 × 32 layers × 8 KV heads × 128 × 1 byte, 256 tokens at most per request)."""
+    d = archsim.simulate("llama3-8b-maxload-h100").to_dict()
+    assert d["feasible"] and d["completed"] == 30000
+    assert d["steady_state"]["burst"] and d["offered_requests_per_s"] is None
+    assert d["tokens_per_s"] == pytest.approx(30000 * 128 / d["duration_s"], rel=1e-12)
+    token_kv = 2 * 32 * 8 * 128 * 1
+    assert d["kv_cache"]["bytes_per_token_per_device"] == token_kv
+    cache_tokens = d["kv_cache"]["blocks_per_replica"] * 16
+    assert d["mean_decode_batch"] <= min(4096, cache_tokens / 129)
+    # a decode round reads every layer's FP8 weights at most at the datasheet bandwidth: the
+    # rate is below batch / (weight bytes / bandwidth) at the largest batch
+    h100 = load_spec_file("devices", "h100-sxm5-80gb")
+    # Q and O 4096 × 4096, K and V 4096 × 1024 (8 of 32 heads), the SwiGLU MLP 3 × 4096 × 14336
+    layer_weights = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336)
+    assert d["tokens_per_s"] < 4096 * h100.memory.bandwidth / layer_weights
