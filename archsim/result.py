@@ -43,10 +43,12 @@ Metric definitions (each defined once, here):
   replica's tensor-parallel group: K/V heads replicated over tp ranks when fewer than tp are
   counted on every rank that holds them (the memory it occupies, not the model's own figure).
 * ``offered_requests_per_s`` (serving) — the arrival rate asked for (``workload.arrival
-  .rate_per_s``; a trace's mean rate; a closed loop's realised rate; none for a burst);
+  .rate_per_s``; a trace's mean rate; null for a burst or a closed loop, whose clients
+  wait for their answers);
   ``requests_per_s`` is the rate served in the steady state (a burst's over the whole run:
   ``steady_state.burst``). A closed loop's latency statistics are over the requests sent in
-  that window (``steady_state.latencies_in_window``), every other stream's over all requests;
+  that window (``steady_state.latencies_in_window``; without a window, those after its first
+  wave), every other stream's over all requests;
   ``steady_state.ttft_mean_s`` / ``tpot_mean_s`` / ``e2e_mean_s`` are the window's means.
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).

@@ -53,7 +53,9 @@ def folds(runs: Sequence[Loaded], method: str) -> list[tuple[str, list[Loaded]]]
 def cross_validate(runs: Sequence[Loaded], method: str = "source",
                    progress: Callable[[str], None] | None = None, workers: int = 1,
                    start: dict[str, dict[str, float]] | None = None) -> list[Held]:
-    """Held-out predictions of every run with weight > 0. Folds span devices (leaving a
+    """Held-out predictions of every run in a fold with a weighted run (a weight-0 run of
+    such a fold too: its fold's fit saw neither it nor the rest of its fold; a fold of weight-0
+    runs only is left to archsim/insitu/overlay.py never_fitted). Folds span devices (leaving a
     source out removes its runs of every device); each device is fitted on its own runs of
     the other folds, a ``prior_from`` sibling first (its fit, without the fold, is the
     device's prior: see archsim/insitu/fit.py). ``workers`` > 1 runs folds in parallel
@@ -163,7 +165,8 @@ def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded],
         if device not in needed:
             continue
         base = device_runs[0].device
-        scored = [ld for ld in device_runs if id(ld) in ids and ld.run.weight > 0]
+        # a weight-0 run is scored too: the fold's fit saw neither it nor its source
+        scored = [ld for ld in device_runs if id(ld) in ids]
         rest = [ld for ld in device_runs if id(ld) not in ids]
         family = family_values(base, fitted)
         if any(ld.run.weight > 0 for ld in rest):

@@ -83,8 +83,9 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         base, fit = runs[0].device, fits[name]
         ids = {ld.run.id for ld in runs}  # by run id: folds may come back from processes
         held = [h for h in held_all if h.prediction.run.id in ids]
-        if cv != "none":  # held out as much as a fold's: in the cross-validated error
-            held += never_fitted(fit)
+        if cv != "none":  # weight-0 runs no fold scored: the full fit never saw them
+            scored = {h.prediction.run.id for h in held}
+            held += [h for h in never_fitted(fit) if h.prediction.run.id not in scored]
         start = base.insitu or uncalibrated(base)
         used = _fitted_runs(runs, fit)
         far = far_off_runs(fit.predictions)
@@ -110,8 +111,9 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
 
 
 def never_fitted(fit: FitResult) -> list[Held]:
-    """The runs of weight 0, predicted by the fit that never saw them: held out as much as a
-    cross-validation fold's (their error counts in the profile's error bar)."""
+    """The runs of weight 0, predicted by the fit on all the weighted runs, which never saw
+    them (their error counts in the profile's error bar where no cross-validation fold scored
+    them: a source of weight-0 runs only, whose runs the fit never saw either)."""
     prior_only = not fit.fitted and not fit.inherited  # no weighted run: the defaults
     return [Held(p, NEVER_FITTED, prior_only) for p in fit.predictions
             if p.run.weight <= 0 and p.error is not None]

@@ -285,6 +285,9 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
     kind = cells.get("kind", "")
     if kind and kind not in KINDS:
         bad("kind", f"{kind!r}: expected training, inference or serving")
+    if kind == "serving" and cells.get("concurrency") and not cells.get("arrival"):
+        bad("concurrency", f"{cells['concurrency']!r}: clients of a closed loop, but the "
+                           "arrival column is empty; expected arrival closed")
     metric = cells.get("metric", "")
     if metric and metric not in METRICS:
         bad("metric", f"{metric!r}: expected one of {', '.join(METRICS)}")
@@ -344,6 +347,15 @@ def _parse_row(path: Path, line: int, cells: dict[str, str]) -> Run:
             if cells.get(_COLUMN_OF_FIELD.get(key, "")):
                 bad("set", f"{item!r}: {key} is the {_COLUMN_OF_FIELD[key]} column's, and that "
                            "column is set in this row")
+                continue
+            # a parent key replaces the columns under it (hardware={device: ...} had run an
+            # A100 row on an H100 and filed it under the A100)
+            under = [c for f, c in _COLUMN_OF_FIELD.items()
+                     if f.startswith(key + ".") and cells.get(c)]
+            if under:
+                bad("set", f"{item!r}: {key} holds the {', '.join(under)} column"
+                           f"{'s' if len(under) > 1 else ''}, set in this row; set its other "
+                           f"fields one by one ({key}.FIELD=VALUE)")
                 continue
             if key == "calibration" or key.startswith("calibration."):
                 bad("set", f"{item!r}: a run cannot choose its calibration (the one being fitted "

@@ -29,7 +29,11 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
   (TTFT, TPOT, end-to-end and queueing means and percentiles, SLO attainment) are its steady
   state's too (``steady_state.latencies_in_window``): its first ``concurrency`` requests,
   sent together, queue behind one another's prefills as no later request does — the warm-up
-  genai-perf's stability windows leave out. ITL percentiles stay over the run. ``duration_s`` =
+  genai-perf's stability windows leave out. A closed loop's window holds at least
+  ``closed_min_sends`` sends (serving_window.py); a shorter loop is measured over the whole
+  run, its latencies those after its first wave; it is never overloaded and offers no rate
+  of its own (``offered_requests_per_s`` null). ITL percentiles stay over the run.
+  ``duration_s`` =
   last completion − first arrival; ``completed_per_s_whole_run`` = completed / duration_s.
 * ``slo_attainment``: fraction of requests with ttft ≤ slo.ttft_s and tpot ≤ slo.tpot_s (the
   objectives that are set; unfinished requests miss); ``goodput_rps`` = requests meeting the
@@ -267,13 +271,24 @@ def _in_window(steady, arrival: np.ndarray, done: np.ndarray) -> np.ndarray:
     return done if steady.whole_run or not inside.any() else inside
 
 
-def _window_means(steady, arrival: np.ndarray, first: np.ndarray, finish: np.ndarray,
-                  gen: np.ndarray, done: np.ndarray) -> dict[str, float | None]:
-    """Mean TTFT, TPOT and end-to-end latency of the finished requests that arrived in the
-    steady-state window (all of them for a whole-run window): what a benchmark that measures
-    after a warm-up reports — a closed loop's first ``concurrency`` requests, all sent at
-    time 0, queue behind one another as later ones never do."""
-    inside = _in_window(steady, arrival, done)
+def _closed_counted(steady, arrival: np.ndarray, done: np.ndarray, clients: int | None
+                    ) -> np.ndarray:
+    """The finished requests a closed loop's latency statistics are over: those sent in its
+    window; without one, those after its first wave (the ``clients`` sent at time 0), when
+    there are any."""
+    if not steady.whole_run:
+        return _in_window(steady, arrival, done)
+    later = done & (np.arange(done.size) >= (clients or 0))
+    return later if later.any() else done
+
+
+def _window_means(inside: np.ndarray, arrival: np.ndarray, first: np.ndarray,
+                  finish: np.ndarray, gen: np.ndarray) -> dict[str, float | None]:
+    """Mean TTFT, TPOT and end-to-end latency of the finished requests ``inside`` (those that
+    arrived in the steady-state window; all of them for a whole-run window, or after a
+    closed loop's first wave): what a benchmark that measures after a warm-up reports — a
+    closed loop's first ``concurrency`` requests, all sent at time 0, queue behind one another
+    as later ones never do."""
     multi = inside & (gen > 1)
     return {"ttft_mean_s": _mean((first - arrival)[inside]),
             "tpot_mean_s": _mean((finish - first)[multi] / (gen[multi] - 1)),
@@ -312,10 +327,13 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     replicas = len(scheds)
     stamps = Stamps(arrival[done], np.where(start >= 0, start, np.inf)[done], first[done],
                     finish[done], prompt[done], gen[done], ok[done])
-    steady = steady_state(stamps, arrival, end)
+    closed = wl.arrival.process == "closed" and not is_burst(wl)
+    clients = wl.arrival.concurrency if closed else None
+    steady = steady_state(stamps, arrival, end, clients)
     # a closed loop's latencies are its steady state's: its first requests, sent together,
-    # queue behind one another as no later one does (a benchmark's warm-up)
-    counted = _in_window(steady, arrival, done) if wl.arrival.process == "closed" else done
+    # queue behind one another as no later one does (a benchmark's warm-up); without a
+    # window, those after the first wave's
+    counted = _closed_counted(steady, arrival, done, clients) if closed else done
     ttft = (first - arrival)[counted]
     multi = counted & (gen > 1)
     tpot = ((finish - first)[multi] / (gen[multi] - 1))
@@ -323,6 +341,7 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     queue = np.maximum(start - arrival, 0.0)[counted]  # ≥ 0 up to the clock's rounding
     # attainment over the requests sent (finished or not: an unfinished one misses)
     sent = np.ones(n, dtype=bool) if counted is done else \
+        np.arange(n) >= (clients or 0) if steady.whole_run else \
         (arrival >= steady.start_s) & (arrival <= steady.end_s)
     attainment = float(ok[sent].mean()) if has_slo else None
     out: dict[str, Any] = {
@@ -334,14 +353,18 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         "ttft_mean_s": _mean(ttft), "tpot_mean_s": _mean(tpot),
         "queueing_mean_s": _mean(queue), "duration_s": duration,
         "requests_per_s": steady.requests_per_s,
+        # a closed loop offers what it is served (its clients wait for their answers)
         "offered_requests_per_s": (wl.arrival.rate_per_s if wl.arrival.rate_per_s is not None
+                                   else None if not wl.arrival.is_open
                                    else (n - 1) / float(arrival.max() - arrival.min())
                                    if n > 1 and arrival.max() > arrival.min() else None),
         "tokens_per_s": steady.tokens_per_s,
         "input_tokens_per_s": steady.input_tokens_per_s,
         "steady_state": {**steady.to_dict(), "burst": is_burst(wl),
-                         "latencies_in_window": counted is not done,
-                         **_window_means(steady, arrival, first, finish, gen, done)},
+                         "latencies_in_window": closed and not steady.whole_run,
+                         **_window_means(counted if closed else _in_window(steady, arrival,
+                                                                           done),
+                                         arrival, first, finish, gen)},
         "completed_per_s_whole_run": int(done.sum()) / duration,
         "slo": {"ttft_s": slo.ttft_s, "tpot_s": slo.tpot_s, "attainment": slo.attainment},
         "slo_attainment": attainment,
@@ -356,7 +379,7 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
         for p in (50, 90, 99):
             out[f"{name}_p{p}_s"] = _pct(values, p)
     if run.transfers is not None:  # disaggregated: the first token the decode pool streams
-        multi_done = done & (gen > 1)
+        multi_done = counted & (gen > 1)  # on the basis of the other TTFTs
         via = np.array([r.first_decode_s for r in reqs])[multi_done] - arrival[multi_done]
         for p in (50, 99):
             out[f"ttft_decode_pool_p{p}_s"] = _pct(via, p)

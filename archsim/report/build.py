@@ -15,6 +15,7 @@ from archsim.report.inputs import ReportInput, load_input
 from archsim.report.options import ReportOptions
 from archsim.report.output import write_folder_atomic
 from archsim.report.render import png_file_name, render_html, render_markdown
+from archsim.spec.errors import SpecError
 
 Builder = Callable[[ReportInput, ReportOptions], Report]
 
@@ -49,6 +50,12 @@ def build_report(source: str | Path, overrides: list[str] | None = None,
     inp = load_input(source, overrides)
     options = options or ReportOptions()
     sc = inp.scenario
+    if (sc is not None and options.rate and sc.workload.kind == "serving"
+            and not sc.workload.arrival.is_open):  # type: ignore[union-attr]
+        raise SpecError([f"--rate {options.rate:g}: {source}: workload.arrival.process "
+                         f"{sc.workload.arrival.process!r} sends no stream at a rate "  # type: ignore
+                         "(a burst's requests arrive at once, a closed loop's as earlier ones "
+                         "finish); drop --rate, or use process poisson, uniform or trace"])
     if (sc is not None and options.rate and sc.workload.kind == "serving"
             and sc.workload.arrival.rate_per_s != options.rate):  # type: ignore[union-attr]
         # the question is asked at --rate: the deployment as given answers it at that rate

@@ -176,6 +176,20 @@ def _overloaded(r: dict[str, Any]) -> str:
             "grows while the load lasts")
 
 
+def _rate_window(r: dict[str, Any]) -> str:
+    """Where the run's rates (and a closed loop's latencies) were measured, in a sentence."""
+    steady = r.get("steady_state") or {}
+    if steady.get("burst"):
+        return ("Every request arrived at once (a burst), so rates are over the whole run, "
+                "output tokens / duration, as a throughput benchmark reports them.")
+    closed = " and latencies" if steady.get("latencies_in_window") else ""
+    return (f"Rates{closed} are measured in the steady state (from one p99 end-to-end latency "
+            "after the first arrival to the last arrival; for an overloaded deployment, from "
+            "the moment its queue stops emptying), leaving out the empty start and the "
+            "draining tail; a stream too short for that window is measured over the whole "
+            "run.")
+
+
 def _inputs(inp: ReportInput, rate: float | None) -> Section:
     sec = Section("inputs", "Inputs and assumptions")
     sec.table(["part", "value"], scenario_rows(inp.scenario, None) if inp.scenario is not None
@@ -187,10 +201,8 @@ def _inputs(inp: ReportInput, rate: float | None) -> Section:
         f"Capacity is sized at {rate:g} requests/s" if rate else "No request rate is known.",
         "Each iteration of a replica's continuous batch is costed from its mix of prefill and "
         "decode tokens with the same cost model as training and inference.",
-        "Rates are measured in the steady state (from one p99 end-to-end latency after the "
-        "first arrival to the last arrival; for an overloaded deployment, from the moment its "
-        "queue stops emptying), leaving out the empty start and the draining "
-        f"tail. {PRICE_DEFINITION}: one definition in every table of this report and in "
+        f"{_rate_window(r)} {PRICE_DEFINITION}: one definition in every table of this "
+        "report and in "
         "archsim capacity. Prices are the profiles' list prices per device-hour, marked "
         "UNVERIFIED where no source was checked (see the profile sources below). Energy = "
         "devices × (TDP while busy + idle power otherwise) over the run, per output token; "

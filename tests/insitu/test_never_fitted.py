@@ -15,12 +15,12 @@ COLUMNS = ["run", "source", "kind", "metric", "measured", "device", "devices", "
            "batch", "prompt_len", "gen_len", "arrival", "concurrency", "requests", "weight"]
 
 
-def _runs(tmp_path, serving_measured: float) -> list:
+def _runs(tmp_path, serving_measured: float, serving_source: str = "lab9") -> list:
     common = {"device": "a100-sxm4-80gb", "devices": 1, "model": "gpt3-1.7b"}
     rows = [{**common, "run": f"s{i}", "source": f"lab{i}", "kind": "inference",
              "metric": "ttft_s", "measured": m, "batch": 1, "prompt_len": p, "gen_len": 1}
             for i, (p, m) in enumerate([(512, 0.012), (1024, 0.022)])]
-    rows.append({**common, "run": "load", "source": "lab9", "kind": "serving",
+    rows.append({**common, "run": "load", "source": serving_source, "kind": "serving",
                  "metric": "ttft_s", "measured": serving_measured, "prompt_len": 512,
                  "gen_len": 16, "arrival": "closed", "concurrency": 2, "requests": 12,
                  "weight": 0})
@@ -67,3 +67,25 @@ def test_a_fold_of_weight_0_runs_only_is_not_fitted(tmp_path):
     assert [name for name, _ in folds(loaded, "source")] == ["lab0", "lab1"]
     assert [name for name, _ in folds(loaded, "run")] == ["s0", "s1"]
     assert [len(f) for _, f in folds(loaded, "3")] == [1, 1]  # the third holds "load" alone
+
+
+def test_a_weight_0_run_of_a_fitted_source_is_scored_in_its_source_fold(tmp_path):
+    """Beside a weighted run of its own source, a weight-0 run is predicted by the fit that
+    left the whole source out, as leave-one-source-out says — not by the fit on everything,
+    which saw its source's other run (the audit of 2026-12-07)."""
+    from archsim.insitu.fit import fit_device
+    from archsim.insitu.predict import predict
+
+    loaded = _runs(tmp_path, serving_measured=0.02, serving_source="lab0")
+    (cal,) = calibrate_runs(loaded, cv="source")
+    (load,) = [h for h in cal.held if h.prediction.run.id == "load"]
+    assert load.fold == "lab0" and not [h for h in cal.held if h.fold == NEVER_FITTED]
+    others = [ld for ld in loaded if ld.run.source != "lab0"]
+    alone = fit_device(others, others[0].device)
+    expected = predict(loaded[2], alone.insitu(others[0].device.insitu))
+    # the same optimum, sought from the full fit (crossval start=): equal to the fit's tolerance
+    assert load.prediction.predicted == pytest.approx(expected.predicted, rel=1e-3)
+    # and not the full fit's (1.6% apart here: lab0's weighted run moves the fit)
+    (full,) = [p for p in cal.fit.predictions if p.run.id == "load"]
+    assert abs(full.predicted / load.prediction.predicted - 1) > 0.005
+    assert cal.insitu.accuracy["ttft"].runs == 3

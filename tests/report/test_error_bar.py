@@ -74,7 +74,7 @@ def test_only_the_widened_intervals_are_marked_beside_80_percent_ones():
 
 def test_the_calibrated_pools_keep_their_bands_beside_the_note():
     """Prefill on H100s, decode on Inferentia2 (no runs): the H100's TTFT band
-    (hardware_profiles/devices/h100-sxm5-80gb.yaml ttft: 11 runs, 2 sources, MAPE 0.0747,
+    (hardware_profiles/devices/h100-sxm5-80gb.yaml ttft: 11 runs, 2 sources, MAPE 0.0748,
     p10 −0.0838, p90 0.0543) stays, beside the note; the report had printed the note alone."""
     r = archsim.simulate("llama2-7b-disagg-h100-inf2").to_dict()
     v = r["ttft_p99_s"]

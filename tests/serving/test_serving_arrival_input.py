@@ -207,3 +207,52 @@ def test_a_burst_report_says_its_rates_are_over_the_whole_run(tmp_path):
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "Over the whole run (every request arrived at once)" in text
     assert "too short for a steady state" not in text
+
+
+def test_a_set_cell_may_not_replace_the_columns_under_its_key(tmp_path):
+    """`set` with a parent key (hardware={...}, workload.arrival={...}) had replaced the row's
+    own columns: an A100 row ran on an H100 and was filed under the A100."""
+    path = tmp_path / "runs.csv"
+    path.write_text(
+        "run,kind,metric,measured,device,devices,model,prompt_len,gen_len,arrival,requests,set\n"
+        "r,serving,tokens_per_s,100,a100-sxm4-80gb,1,llama2-7b,128,16,burst,50,"
+        "\"hardware={device: h100-sxm5-80gb, count: 1}\"\n"
+        "q,serving,tokens_per_s,100,a100-sxm4-80gb,1,llama2-7b,128,16,burst,50,"
+        "\"workload.arrival={process: closed, concurrency: 3, count: 9}\"\n"
+        "p,serving,tokens_per_s,100,a100-sxm4-80gb,1,llama2-7b,128,16,,50,"
+        "workload.arrival.seed=3\n")
+    with pytest.raises(SpecError) as row:
+        read_runs(path)
+    assert row.value.problems == [
+        f"{path}: row 2, column set: 'hardware={{device: h100-sxm5-80gb, count: 1}}': hardware "
+        "holds the device, devices columns, set in this row; set its other fields one by one "
+        "(hardware.FIELD=VALUE)",
+        f"{path}: row 3, column set: 'workload.arrival={{process: closed, concurrency: 3, "
+        "count: 9}': workload.arrival holds the arrival, requests columns, set in this row; set "
+        "its other fields one by one (workload.arrival.FIELD=VALUE)",
+    ]
+
+
+def test_concurrency_without_a_closed_arrival_names_the_columns(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("run,kind,metric,measured,device,devices,model,concurrency\n"
+                    "r,serving,tokens_per_s,100,a100-sxm4-80gb,1,llama2-7b,4\n")
+    with pytest.raises(SpecError) as err:
+        read_runs(path)
+    assert err.value.problems == [
+        f"{path}: row 2, column concurrency: '4': clients of a closed loop, but the arrival "
+        "column is empty; expected arrival closed"]
+
+
+def test_a_report_at_a_rate_needs_an_open_stream(tmp_path):
+    """`archsim report --rate` on a burst had said `--set workload.arrival.rate_per_s ...`,
+    an option the user never typed."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.format(arrival="{process: burst, count: 40}"))
+    proc = run_cli("report", str(path), "--rate", "5", "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == (
+        f"archsim report: --rate 5: {path}: workload.arrival.process 'burst' sends no stream "
+        "at a rate (a burst's requests arrive at once, a closed loop's as earlier ones "
+        "finish); drop --rate, or use process poisson, uniform or trace\n")
+    assert not (tmp_path / "rep").exists()

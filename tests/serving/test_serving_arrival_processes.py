@@ -115,7 +115,7 @@ def test_closed_loop_of_one_client_runs_requests_back_to_back():
     """One client on one replica: each request is sent when the previous one finishes, so it
     runs alone on an empty replica — every end-to-end latency is a lone request's, and the
     client's rates are 1 / e2e requests/s and gen_len / e2e tokens/s."""
-    n = 10
+    n = 30  # the window holds n − 2 sends, at least CLOSED_MIN_SENDS (20)
     spec = serving({"process": "closed", "concurrency": 1, "count": n},
                    prompt_len=PROMPT, gen_len=GEN)
     reqs = stamps(spec)
@@ -143,8 +143,16 @@ def test_closed_loop_of_one_client_runs_requests_back_to_back():
     assert w["e2e_mean_s"] == pytest.approx(e2e, rel=1e-9)
     assert w["ttft_mean_s"] == pytest.approx(lone["ttft_s"], rel=1e-9)
     assert w["tpot_mean_s"] == pytest.approx(lone["tpot_s"], rel=1e-9)
-    # its send rate: n − 1 sends after the first over the n − 1 latencies before the last
-    assert d["offered_requests_per_s"] == pytest.approx(1 / e2e, rel=1e-9)
+    # a closed loop offers no rate of its own: its clients wait for their answers
+    assert d["offered_requests_per_s"] is None
+    # 10 requests: a window of 8 sends is too few to read a rate from (one client's 2 of 4
+    # had read 3.5× its rate): the whole run, its latencies those after the first send
+    short = run(serving({"process": "closed", "concurrency": 1, "count": 10},
+                        prompt_len=PROMPT, gen_len=GEN))
+    w = short["steady_state"]
+    assert w["whole_run"] and not w["saturated"] and not w["latencies_in_window"]
+    assert short["requests_per_s"] == pytest.approx(10 / (10 * e2e), rel=1e-9)
+    assert short["e2e_latency_s"] == pytest.approx(e2e, rel=1e-9)
 
 
 # ------------------------------------------------------------------ closed loop, N clients
@@ -346,3 +354,52 @@ def test_summary_says_a_burst_arrived_at_once(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "output tokens/s (steady state)" in text
     assert "every request arrived at once" not in text
+
+
+# ------------------------------------------------------------------ closed loop: small runs
+
+
+def test_a_short_closed_loop_leaves_its_first_wave_out_of_its_latencies():
+    """16 clients, 40 requests: the window would hold under 2 × 16 sends, so the rates are the
+    whole run's — but the latency statistics still leave out the 16 requests sent together at
+    0, which queue behind one another's prefills (the audit of 2026-12-07: p99 TTFT read
+    0.661 s at 40 requests and 0.077 s at 48)."""
+    spec = serving({"process": "closed", "concurrency": 16, "count": 40}, **MIXED)
+    reqs = stamps(spec)
+    d = run(spec)
+    w = d["steady_state"]
+    assert w["whole_run"] and not w["saturated"] and not w["latencies_in_window"]
+    later = reqs[16:]
+    ttft = [r.first_token_s - r.arrival_s for r in later]
+    assert d["ttft_p99_s"] == pytest.approx(np.percentile(ttft, 99), rel=1e-12)
+    assert d["ttft_mean_s"] == pytest.approx(np.mean(ttft), rel=1e-12)
+    assert w["ttft_mean_s"] == d["ttft_mean_s"]
+    assert d["e2e_latency_s"] == pytest.approx(
+        np.mean([r.finish_s - r.arrival_s for r in later]), rel=1e-12)
+    assert d["offered_requests_per_s"] is None
+
+
+def test_more_clients_than_the_engine_batches_is_not_an_overloaded_stream():
+    """12 clients, max_num_seqs 4: 8 requests always wait in the engine's queue, but the queue
+    cannot grow (a client sends only when answered), so the run is not measured as saturated
+    (whose window would start at 0 and hold the first wave)."""
+    spec = serving({"process": "closed", "concurrency": 12, "count": 240}, max_num_seqs=4,
+                   **MIXED)
+    d = run(spec)
+    w = d["steady_state"]
+    assert not w["saturated"] and not w["whole_run"] and w["latencies_in_window"]
+    assert w["start_s"] > 0
+
+
+def test_a_disaggregated_closed_loop_counts_its_decode_pool_ttft_in_the_window():
+    """The decode pool's TTFT (its first streamed token) is over the same requests as the
+    other latencies: those sent in the window."""
+    spec = serving({"process": "closed", "concurrency": 4, "count": 80}, base=DISAGG,
+                   router="least_loaded", **MIXED)
+    reqs = stamps(spec)
+    d = run(spec)
+    w = d["steady_state"]
+    assert w["latencies_in_window"]
+    inside = [r for r in reqs if w["start_s"] <= r.arrival_s <= w["end_s"] and r.gen_len > 1]
+    assert d["ttft_decode_pool_p99_s"] == pytest.approx(
+        np.percentile([r.first_decode_s - r.arrival_s for r in inside], 99), rel=1e-12)
