@@ -339,10 +339,14 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
     tpot = ((finish - first)[multi] / (gen[multi] - 1))
     e2e = (finish - arrival)[counted]
     queue = np.maximum(start - arrival, 0.0)[counted]  # ≥ 0 up to the clock's rounding
-    # attainment over the requests sent (finished or not: an unfinished one misses)
-    sent = np.ones(n, dtype=bool) if counted is done else \
-        np.arange(n) >= (clients or 0) if steady.whole_run else \
-        (arrival >= steady.start_s) & (arrival <= steady.end_s)
+    # attainment over the requests sent on that basis (finished or not: an unfinished one
+    # misses)
+    if counted is done:
+        sent = np.ones(n, dtype=bool)
+    elif steady.whole_run:
+        sent = np.arange(n) >= (clients or 0)
+    else:
+        sent = (arrival >= steady.start_s) & (arrival <= steady.end_s)
     attainment = float(ok[sent].mean()) if has_slo else None
     out: dict[str, Any] = {
         "feasible": True, "infeasible_reasons": [],
