@@ -103,7 +103,9 @@ def balance_layers(sc: ScenarioSpec, layout: Layout, placement: Placement,
                              sum(lc.expert_params for lc in per) / L)
         alive = _in_flight(plan.schedule, p, m, v, s)
         act = sum(lc.saved for lc in per) / L * alive
-        work = max(lc.all_saved for lc in per) if plan.recompute == "full" else 0.0
+        # what the recomputation of one layer brings back during its backward (selective's
+        # s×s tensors too: the split had been chosen without them and then did not fit)
+        work = max(lc.working_for(plan.recompute) for lc in per)
         free = (hw.device.usable_memory - work - state_bytes(extra_params)
                 - extra_saved * alive)
         caps.append(max(0, int(free // (states + act))) if states + act > 0 else None)

@@ -92,6 +92,12 @@ def resolve_layout(sc: ScenarioSpec, devices: int | None = None,
         reasons.append(f"virtual_stages {plan.virtual_stages} needs schedule: interleaved")
     if plan.schedule == "interleaved" and pp == 1:
         reasons.append("the interleaved schedule needs pp > 1")
+    if plan.schedule == "interleaved" and plan.virtual_stages < 2:
+        # one chunk per device is 1F1B with twice its warm-up: as slow, with up to twice the
+        # micro-batches in flight (GPT-3 175B, pp 8: 15 on stage 0 where 1F1B holds 8)
+        reasons.append(f"the interleaved schedule needs virtual_stages ≥ 2 (model chunks per "
+                       f"device; got {plan.virtual_stages}): set plan.virtual_stages, or "
+                       "schedule: 1f1b")
 
     stage_layers: list[list[tuple[int, ...]]] = []
     lps = layers_per_stage if layers_per_stage is not None else plan.layers_per_stage

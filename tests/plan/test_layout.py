@@ -61,6 +61,28 @@ def test_interleaved_needs_micro_batches_divisible_by_pp():
         result["infeasible_reasons"]
 
 
+def test_interleaved_needs_two_chunks_per_device():
+    """schedule interleaved with virtual_stages 1 had run as 1F1B with twice its warm-up: as
+    slow, with up to twice the micro-batches in flight (the pipeline audit of 2026-12-07)."""
+    assert reasons(pp=4, tp=2, schedule="interleaved") == [
+        "the interleaved schedule needs virtual_stages ≥ 2 (model chunks per device; got 1): "
+        "set plan.virtual_stages, or schedule: 1f1b"]
+
+
+def test_the_speed_balance_counts_selective_recomputation_working_bytes():
+    """GPT-3 7.5B on 8 A100-40GB, pp 8, micro-batch 3, selective recomputation without flash
+    attention: a layer's backward brings back its attention core's s×s tensors, 5·a·s²·b =
+    5·32·2048²·3 B = 1.875 GiB (Korthikanti et al. 2022). The speed balance had left them out
+    of its memory caps and chosen a split whose stage 2 needed 41.79 GiB of 40."""
+    d = archsim.simulate({
+        "model": "gpt3-7.5b", "hardware": {"device": "a100-sxm4-40gb", "count": 8},
+        "workload": {"kind": "training", "seq_len": 2048, "global_batch": 48, "micro_batch": 3},
+        "plan": {"pp": 8, "recompute": "selective", "flash_attention": False,
+                 "placement": {"balance": "speed"}}}).to_dict()
+    assert d["feasible"], d["infeasible_reasons"]
+    assert d["memory"]["peak_bytes_per_device"] <= d["memory"]["capacity_bytes"]
+
+
 def test_layers_per_stage_must_sum_to_layers():
     assert reasons(pp=2, layers_per_stage=[10, 10]) == [
         "layers_per_stage sums to 20, the model has 24 layers"]
