@@ -38,7 +38,9 @@ Metric definitions (each defined once, here):
 * ``pipeline.bubble_fraction`` — bubble_s / step_time_s (the step includes fixed overheads and
   exposed communication); ``pipeline.ideal_bubble_fraction`` — (p − 1) / (v · m), the bubble
   of uniform stages as a share of their compute (Narayanan et al. 2021): the two have
-  different denominators.
+  different denominators; ``pipeline.bubble_over_compute`` — bubble_s / the critical stage's
+  compute (recomputation included), on the ideal's basis (it is above the ideal where stages
+  are uneven or sends take time).
 * ``kv_cache_bytes_per_token`` (inference) — KV-cache bytes one token takes across a
   replica's tensor-parallel group: K/V heads replicated over tp ranks when fewer than tp are
   counted on every rank that holds them (the memory it occupies, not the model's own figure).

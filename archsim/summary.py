@@ -264,8 +264,9 @@ def _training(d: dict) -> list[str]:
             + (" — the teacher's forward pass, then the student's step"
                if tb.get("teacher_forward_s") else ""),
             table(["part", "time", "share"], breakdown),
-            f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step (the ideal "
-            f"(p-1)/(v·m) = {pct(d['pipeline']['ideal_bubble_fraction'])} of the compute time)",
+            f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step, "
+            f"{pct(d['pipeline']['bubble_over_compute'])} of the critical stage's compute "
+            f"(the ideal (p-1)/(v·m): {pct(d['pipeline']['ideal_bubble_fraction'])})",
             *(f"note: {n}" for n in d.get("notes", [])),
             *cluster_lines(d)]
 

@@ -239,6 +239,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
         "placement": _placement_block(plan, balance),
         "io": io_block(sc, data, ckpt, step),
         "pipeline": {"bubble_fraction": bubble_s / step,
+                     # on the ideal's basis: the critical stage's compute, recomputation in
+                     "bubble_over_compute": bubble_s / compute_busy if compute_busy > 0 else 0.0,
                      "ideal_bubble_fraction": bubble_fraction(lay.pp, m, lay.chunks)
                      if lay.pp > 1 else 0.0,
                      "p2p_bytes_per_send": plan.p2p_bytes, "p2p_link": plan.p2p_link},
