@@ -300,6 +300,12 @@ def plan_notes(sc: ScenarioSpec) -> list[str]:
         notes.append("ep > 1 with tp > 1 and no sequence parallelism: Megatron-LM refuses "
                      "this plan (it requires sp with expert and tensor parallelism); it is "
                      "priced as a framework that allows it would run it")
+    if plan.cp > 1 and not plan.flash_attention:
+        # megatron/core/transformer/dot_product_attention.py: "Context parallelism is only
+        # supported by TEDotProductAttention!" (Transformer Engine's fused attention)
+        notes.append("cp > 1 without flash attention: Megatron-core runs context parallelism "
+                     "only with Transformer Engine's fused attention; the unfused s×s "
+                     "attention is priced as a framework that allows it would run it")
     from archsim.plan.inference_setup import fp8_rate_note
 
     notes += [n for n in dict.fromkeys(fp8_rate_note(sc, p.device) for p in sc.cluster.pools)

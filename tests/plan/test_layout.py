@@ -102,3 +102,17 @@ def test_does_not_fit_in_memory_names_the_numbers():
 def test_dp_defaults_to_count_over_model_parallel():
     result = archsim.simulate({**BASE, "plan": {"tp": 2, "pp": 2}})
     assert result["feasible"] and result["parallel"]["dp"] == 4
+
+
+def test_context_parallelism_without_flash_attention_is_noted():
+    """Megatron-core runs cp > 1 only through Transformer Engine's fused attention
+    (DotProductAttention asserts context_parallel_size == 1): an unfused plan is priced and
+    says so; with flash attention there is no note."""
+    note = ("cp > 1 without flash attention: Megatron-core runs context parallelism only with "
+            "Transformer Engine's fused attention; the unfused s×s attention is priced as a "
+            "framework that allows it would run it")
+    plan = {"cp": 2, "tp": 2}
+    unfused = archsim.simulate({**BASE, "plan": {**plan, "flash_attention": False}}).to_dict()
+    fused = archsim.simulate({**BASE, "plan": {**plan, "flash_attention": True}}).to_dict()
+    assert unfused["feasible"] and note in unfused["notes"]
+    assert note not in fused.get("notes", [])
