@@ -40,7 +40,8 @@ Metric definitions (each defined once, here):
   of uniform stages as a share of their compute (Narayanan et al. 2021): the two have
   different denominators; ``pipeline.bubble_over_compute`` — bubble_s / the critical stage's
   compute (recomputation included), on the ideal's basis (it is above the ideal where stages
-  are uneven or sends take time).
+  are uneven or sends take time); ``pipeline.stages`` — each stage's ``compute_s`` (its
+  compute and recomputation) and ``bubble_s`` (idle up to its last backward).
 * ``kv_cache_bytes_per_token`` (inference) — KV-cache bytes one token takes across a
   replica's tensor-parallel group: K/V heads replicated over tp ranks when fewer than tp are
   counted on every rank that holds them (the memory it occupies, not the model's own figure).

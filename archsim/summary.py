@@ -267,8 +267,19 @@ def _training(d: dict) -> list[str]:
             f"pipeline bubble {pct(d['pipeline']['bubble_fraction'])} of the step, "
             f"{pct(d['pipeline']['bubble_over_compute'])} of the critical stage's compute "
             f"(the ideal (p-1)/(v·m): {pct(d['pipeline']['ideal_bubble_fraction'])})",
+            *_stage_spread(d["pipeline"].get("stages") or []),
             *(f"note: {n}" for n in d.get("notes", [])),
             *cluster_lines(d)]
+
+
+def _stage_spread(stages: list[dict]) -> list[str]:
+    """The pipeline stages' compute, lightest to heaviest (none for one stage)."""
+    if len(stages) < 2:
+        return []
+    compute = [s["compute_s"] for s in stages]
+    lo, hi = min(compute), max(compute)
+    return [f"stage compute {human_time(lo)} (stage {compute.index(lo)}) to {human_time(hi)} "
+            f"(stage {compute.index(hi)}): the bubble holds the stages' imbalance too"]
 
 
 import archsim.metrics.inference_summary  # noqa: E402,F401  (registers inference/serving)

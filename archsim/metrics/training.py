@@ -185,9 +185,15 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
                + (plan.embedding_sync_s if crit in (0, lay.pp - 1) else 0.0)
                + min(plan.param_gather_exposed_s[crit], plan.param_gather_s[crit]))
 
-    compute_busy = (st_crit.compute_busy_s - st_crit.blocking_comm_s - st_crit.interference_s
-                    - st_crit.blocked_reduce_s)
+    def stage_compute(t) -> float:
+        return t.compute_busy_s - t.blocking_comm_s - t.interference_s - t.blocked_reduce_s
+
+    compute_busy = stage_compute(st_crit)
     bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
+    # every stage's compute (recomputation in) and idle time up to its last backward: the
+    # imbalance the critical stage's bubble holds
+    stages = [{"compute_s": stage_compute(t),
+               "bubble_s": max(0.0, t.backward_end_s - t.compute_busy_s)} for t in tl.stages]
     # busy at TDP: the tasks and the optimizer step on the compute stream; the pipeline
     # bubble, exposed waits and the framework's fixed cost per step idle
     busy = [t.compute_busy_s + plan.optimizer_s[s] for s, t in enumerate(tl.stages)]
@@ -243,6 +249,7 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
                      "bubble_over_compute": bubble_s / compute_busy if compute_busy > 0 else 0.0,
                      "ideal_bubble_fraction": bubble_fraction(lay.pp, m, lay.chunks)
                      if lay.pp > 1 else 0.0,
+                     "stages": stages,
                      "p2p_bytes_per_send": plan.p2p_bytes, "p2p_link": plan.p2p_link},
         "memory": {"peak_bytes_per_device": worst["peak_bytes"], "capacity_bytes": capacity,
                    "breakdown": {"weights": worst["weights"], "gradients": worst["gradients"],

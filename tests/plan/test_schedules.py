@@ -72,3 +72,22 @@ def test_bubble_over_compute_is_the_textbook_bubble_for_uniform_stages(pp, m, v)
     tb = d["time_breakdown"]
     assert pipe["bubble_over_compute"] == pytest.approx(
         tb["bubble_s"] / (tb["compute_s"] + tb["recompute_s"]), rel=1e-12)
+
+
+def test_the_stages_compute_shows_the_head_stage_imbalance():
+    """GPT-3 1.7B on pp 4: six layers a stage, and the last also runs the output layer
+    (2·h·V = 2·2304·50257 ≈ 0.23 GFLOP per token, about one and a half layers' 24·h² +
+    attention), so it computes the most; the critical stage's entry is the time breakdown's."""
+    import archsim
+
+    d = archsim.simulate({
+        "model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb", "count": 4},
+        "workload": {"kind": "training", "seq_len": 2048, "global_batch": 8, "micro_batch": 1},
+        "plan": {"pp": 4}}).to_dict()
+    stages = d["pipeline"]["stages"]
+    compute = [s["compute_s"] for s in stages]
+    assert len(stages) == 4 and compute.index(max(compute)) == 3
+    tb = d["time_breakdown"]
+    crit = stages[tb["critical_stage"]]
+    assert crit["bubble_s"] == pytest.approx(tb["bubble_s"], rel=1e-12)
+    assert crit["compute_s"] == pytest.approx(tb["compute_s"] + tb["recompute_s"], rel=1e-12)
