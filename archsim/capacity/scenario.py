@@ -56,12 +56,9 @@ def require_open_arrivals(sc: ScenarioSpec, what: str, where: str | None = None)
     ``where``: the scenario's file or name (default its name)."""
     arrival = sc.workload.arrival  # type: ignore[union-attr]
     if not arrival.is_open:
-        how = ("arrive all at once" if arrival.process == "burst"
-               else "arrive as earlier ones finish")
         raise SpecError([f"{where or sc.name}: workload.arrival.process {arrival.process!r}: "
-                         f"{what} sizes for an "
-                         f"open stream of requests at a rate, and these {how}; expected "
-                         "process poisson, uniform or trace"])
+                         f"{what} sizes for an open stream of requests at a rate, and these "
+                         f"arrive {arrival.sent}; expected process poisson, uniform or trace"])
 
 
 def _notes(sc: ScenarioSpec) -> list[str]:

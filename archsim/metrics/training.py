@@ -188,12 +188,11 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     def stage_compute(t) -> float:
         return t.compute_busy_s - t.blocking_comm_s - t.interference_s - t.blocked_reduce_s
 
-    compute_busy = stage_compute(st_crit)
-    bubble_s = max(0.0, st_crit.backward_end_s - st_crit.compute_busy_s)
     # every stage's compute (recomputation in) and idle time up to its last backward: the
     # imbalance the critical stage's bubble holds
     stages = [{"compute_s": stage_compute(t),
                "bubble_s": max(0.0, t.backward_end_s - t.compute_busy_s)} for t in tl.stages]
+    compute_busy, bubble_s = stages[crit]["compute_s"], stages[crit]["bubble_s"]
     # busy at TDP: the tasks and the optimizer step on the compute stream; the pipeline
     # bubble, exposed waits and the framework's fixed cost per step idle
     busy = [t.compute_busy_s + plan.optimizer_s[s] for s, t in enumerate(tl.stages)]

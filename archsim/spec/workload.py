@@ -119,10 +119,8 @@ class ArrivalSpec(StrictModel):
             raise ValueError("process trace needs trace_file (a CSV or JSONL file)")
         if self.process in ("burst", "closed") and self.rate_per_s is not None:
             raise ValueError(f"process {self.process} takes no rate_per_s (got "
-                             f"{self.rate_per_s}): its requests arrive "
-                             + ("all at once" if self.process == "burst" else
-                                "as earlier ones finish")
-                             + "; use process poisson or uniform for a rate")
+                             f"{self.rate_per_s}): its requests arrive {self.sent}; use "
+                             "process poisson or uniform for a rate")
         if self.process in ("poisson", "uniform") and self.rate_per_s is None:
             raise ValueError(f"process {self.process} needs rate_per_s (requests per second, "
                              "greater than 0)")
@@ -136,6 +134,11 @@ class ArrivalSpec(StrictModel):
             raise ValueError(f"concurrency is only used with process closed (got process "
                              f"{self.process})")
         return self
+
+    @property
+    def sent(self) -> str:
+        """When a burst's or a closed loop's requests arrive, in words."""
+        return "all at once" if self.process == "burst" else "as earlier ones finish"
 
     @property
     def is_open(self) -> bool:
