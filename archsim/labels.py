@@ -15,6 +15,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "sequences_per_s": ("sequences per second", "sequences/s"),
     "requests_per_s": ("requests served", "req/s"),
     "goodput_rps": ("goodput", "req/s"),
+    "rate_basis": ("rates measured over", ""),
     "mfu": ("MFU", "% of peak"),
     "hfu": ("HFU", "% of peak"),
     "ttft_s": ("time to first token", "s"),

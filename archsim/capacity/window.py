@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from archsim.metrics.serving_window import MIN_WINDOW_SHARE
+from archsim.metrics.serving_window import MIN_WINDOW_SENDS, MIN_WINDOW_SHARE, min_window_sends
 from archsim.spec.scenario import ScenarioSpec
 
 KEEP_UP_TOLERANCE = 0.05
@@ -46,9 +46,10 @@ def share_error(in_flight: float, arrivals: float) -> float:
 def count_needed(rate: float, mean_e2e: float, p99_e2e: float) -> int:
     """Requests a stream at ``rate`` needs so that a deployment with these latencies has a
     steady-state window that resolves the served share: the window starts ``p99_e2e`` after the
-    first arrival, holds at least MIN_WINDOW_SHARE of the arrivals, and lasts W with
-    RESOLUTION_SIGMAS × √(2 λ mean_e2e) / (λ W) ≤ KEEP_UP_TOLERANCE."""
-    window = RESOLUTION_SIGMAS * math.sqrt(2 * mean_e2e / rate) / KEEP_UP_TOLERANCE
+    first arrival, holds at least MIN_WINDOW_SHARE of the arrivals and MIN_WINDOW_SENDS, and
+    lasts W with RESOLUTION_SIGMAS × √(2 λ mean_e2e) / (λ W) ≤ KEEP_UP_TOLERANCE."""
+    window = max(RESOLUTION_SIGMAS * math.sqrt(2 * mean_e2e / rate) / KEEP_UP_TOLERANCE,
+                 MIN_WINDOW_SENDS / rate)
     span = max(p99_e2e + window, p99_e2e / (1 - MIN_WINDOW_SHARE))
     return math.ceil(rate * span) + 1
 
@@ -69,7 +70,8 @@ def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
         out["why"] = (
             "no steady-state window (its p99 end-to-end latency, "
             f"{_fmt_s(d.get('e2e_p99_s'))}, leaves under {_fmt_pct(MIN_WINDOW_SHARE)} of the "
-            "stream's arrivals after it), so it cannot show that it keeps up; over the whole "
+            f"stream's arrivals, or under {MIN_WINDOW_SENDS}, after it), so it cannot show "
+            "that it keeps up; over the whole "
             f"run it served {_fmt_rate(d.get('completed_per_s_whole_run'))} against "
             f"{_fmt_rate(rate)} offered" + _more(d, rate))
         return out
@@ -153,12 +155,13 @@ def served_alone(sc: ScenarioSpec) -> tuple[dict[str, Any], float]:
 
 def _resolvable(arrivals: np.ndarray, mean_e2e: float, p99_e2e: float) -> bool:
     """Whether a run of this stream with these latencies has a steady-state window
-    (serving_window.steady_state: at least MIN_WINDOW_SHARE of the arrivals from one p99
+    (serving_window.steady_state: at least MIN_WINDOW_SHARE of the arrivals, and
+    MIN_WINDOW_SENDS, from one p99
     latency after the first arrival to the last) that resolves the served share
     (RESOLUTION_SIGMAS × share_error ≤ KEEP_UP_TOLERANCE)."""
     t0, t1 = float(arrivals.min()) + p99_e2e, float(arrivals.max())
     n = int(((arrivals >= t0) & (arrivals <= t1)).sum())
-    if not t1 > t0 or n < MIN_WINDOW_SHARE * arrivals.size:
+    if not t1 > t0 or n < min_window_sends(arrivals.size):
         return False
     return RESOLUTION_SIGMAS * share_error(n / (t1 - t0) * mean_e2e, n) <= KEEP_UP_TOLERANCE
 

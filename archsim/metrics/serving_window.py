@@ -15,8 +15,9 @@ in and the queues drain). Within it:
   offered rate);
 * goodput = the same over the requests that meet the SLO.
 
-A stream whose window is empty or holds fewer than ``MIN_WINDOW_SHARE`` of its arrivals is
-either overloaded, so that the latency outgrows the stream, or too short to fill the system.
+A stream whose window is empty or holds fewer than ``MIN_WINDOW_SHARE`` of its arrivals (or
+fewer than ``MIN_WINDOW_SENDS``) is either overloaded, so that the latency outgrows the stream,
+or too short to fill the system.
 An overloaded deployment's queue stays non-empty from some time on to the last arrival: that
 stretch is its window (``saturated``), and the rates in it are its capacity. The whole run
 had been measured instead, start-up and draining tail included, which read about 5% below
@@ -42,14 +43,24 @@ import numpy as np
 
 FILL_PERCENTILE = 99
 """The window starts this percentile of the end-to-end latency after the first arrival."""
-CLOSED_MIN_SENDS = 20
-"""A closed loop's window holds at least this many sends, and twice its clients (a judgement:
-one client's window of 2 of 4 requests had read 2.41 requests/s where it served 0.69)."""
+MIN_WINDOW_SENDS = 20
+"""A steady-state window holds at least this many arrivals, and a closed loop's twice its
+clients (a judgement: one client's window of 2 of 4 requests had read 2.41 requests/s where it
+served 0.69; an open stream of 4 requests at 5/s had a window of its last 3 arrivals, 4 ms
+apart, in which no token was emitted yet, and read 0 tokens/s)."""
 
 
 def closed_min_sends(clients: int) -> int:
-    """Sends a closed loop's steady-state window must hold (``CLOSED_MIN_SENDS``)."""
-    return max(CLOSED_MIN_SENDS, 2 * clients)
+    """Sends a closed loop's steady-state window must hold (``MIN_WINDOW_SENDS``)."""
+    return max(MIN_WINDOW_SENDS, 2 * clients)
+
+
+def min_window_sends(total: int, clients: int | None = None) -> float:
+    """Arrivals a steady-state window of a stream of ``total`` requests must hold: a quarter of
+    them (``MIN_WINDOW_SHARE``) and at least ``MIN_WINDOW_SENDS`` (a closed loop's
+    ``closed_min_sends``)."""
+    floor = closed_min_sends(clients) if clients is not None else MIN_WINDOW_SENDS
+    return max(MIN_WINDOW_SHARE * total, floor)
 
 
 SERIES_POINTS = 240
@@ -120,12 +131,12 @@ def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float,
     e2e = s.finish - s.arrival
     t0 = first + (float(np.percentile(e2e, FILL_PERCENTILE)) if e2e.size else np.inf)
     arrived = int(((all_arrivals >= t0) & (all_arrivals <= t1)).sum())
-    whole = not t1 > t0 or arrived < MIN_WINDOW_SHARE * all_arrivals.size or (
-        clients is not None and arrived < closed_min_sends(clients))
+    need = min_window_sends(all_arrivals.size, clients)
+    whole = not t1 > t0 or arrived < need
     saturated = False
     if whole and clients is None and (start := queued_since(s, t1)) is not None:
         arrived = int(((all_arrivals >= start) & (all_arrivals <= t1)).sum())
-        if t1 > start and arrived >= MIN_WINDOW_SHARE * all_arrivals.size:
+        if t1 > start and arrived >= need:
             t0, whole, saturated = start, False, True
     if whole:
         t0, t1 = first, max(end_s, first + 1e-12)

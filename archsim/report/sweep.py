@@ -118,6 +118,8 @@ def _answer(table: Any, feasible: Any, scored: Any, objective: Goal, shown: list
              f"{len(feasible)} of {len(table)} points are feasible"
              + (f"; the Pareto front over {', '.join(short_label(g.column) for g in goals_)} "
                 "is drawn below." if len(goals_) >= 2 else "."))
+    if (mixed := mixed_rate_bases(feasible)) is not None:
+        sec.text(mixed)
     bar = sweep_bands.band_sentence(best, objective)
     if bar:
         other = sweep_bands.rival(scored, category)
@@ -170,6 +172,8 @@ def _best(feasible: Any, scored: Any, objective: Goal, shown: list[str], goals_:
     sec = Section("best", "Best points")
     metrics = [c for c in SHOWN_METRICS if c in scored.columns and feasible[c].notna().any()
                and c not in shown]
+    if mixed_rate_bases(feasible) is not None:
+        metrics.append(RATE_BASIS)
     if objective.column not in metrics:
         metrics.insert(0, objective.column)
     cols = shown + metrics
@@ -211,6 +215,27 @@ def _bands_table(sec: Section, listed: list[tuple[str, Any]], objective: Goal,
                                        for _, r in listed) else "")
                       + "tokens_per_s_low … _high in the table; a cost or a step time scales "
                         "like time).")
+
+
+RATE_BASIS = "rate_basis"
+
+
+def mixed_rate_bases(feasible: Any) -> str | None:
+    """A sentence when the feasible serving points' rates were measured on more than one basis
+    (archsim/sweep/columns.py ``rate_basis``: a burst's whole run, a steady-state window, an
+    overloaded stretch), which makes their tokens/s and costs not comparable; else None."""
+    if RATE_BASIS not in feasible.columns:
+        return None  # a table written before the column existed
+    counts = feasible[RATE_BASIS].dropna().astype(str).value_counts()
+    if len(counts) < 2:
+        return None
+    parts = ", ".join(f"{n} {'point' if n == 1 else 'points'} {basis}"
+                      for basis, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"The serving points' rates were measured on different bases ({parts}): a rate "
+            "over a whole run counts the ramp-up and the tail, a steady-state rate does not, "
+            "and an overloaded one is what the queue allowed, so these rates, and the costs "
+            "per million tokens made from them, are not comparable across bases (the table's "
+            "rate_basis column says each point's).")
 
 
 def _order(v: Any) -> tuple[int, float, str]:

@@ -13,6 +13,12 @@ Columns computed here rather than read from the Result:
 * ``tokens_per_s_low``, ``tokens_per_s_high`` — the throughput's calibrated interval
   (archsim/accuracy.py), and ``tokens_per_s_widened`` — whether it is the wider reference band
   rather than an 80% one (null: no interval).
+* ``rate_basis`` — serving: where the point's rates (tokens_per_s, requests_per_s, the cost per
+  million tokens) were measured, in the words of ``archsim capacity``'s rows
+  (serving_window.rate_basis): "steady state", "whole run: every request arrived at once" (a
+  burst), "whole run: too short for a steady-state window", "overloaded: while the queue never
+  emptied". Points on different bases are not comparable rates (a sweep over ``arrival`` or
+  ``concurrency`` can mix them); null for training and inference.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tpot_p99_s", "float"),
     ("itl_p99_s", "float"),
     ("requests_per_s", "float"),
+    ("rate_basis", "str"),
     ("slo_attainment", "float"),
     ("energy_joules", "float"),
     ("energy_per_token_j", "float"),
@@ -153,6 +160,11 @@ def metrics_row(result: dict[str, Any]) -> dict[str, Any]:
 
         row["tokens_per_s_widened"] = is_widened(result["uncertainty"], "tokens_per_s",
                                                  str(result.get("mode", "")))
+    row["rate_basis"] = None
+    if result.get("mode") == "serving":
+        from archsim.metrics.serving_window import rate_basis
+
+        row["rate_basis"] = rate_basis(result.get("steady_state"))
     peak, cap = row["memory.peak_bytes_per_device"], row["memory.capacity_bytes"]
     if peak is not None and cap:
         row["memory_headroom"] = 1.0 - peak / cap

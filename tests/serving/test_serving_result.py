@@ -105,6 +105,26 @@ def test_a_window_of_a_few_arrivals_falls_back_to_the_whole_run():
     assert d["requests_per_s"] < 20
 
 
+def test_a_short_stream_whose_window_emits_no_token_is_measured_over_the_whole_run():
+    """Four requests at 5/s on an A100 (the seed's Poisson draw): the last three arrive within
+    4 ms at 0.340–0.344 s, after the window's start (first arrival + p99 latency), so a window
+    of 3 of 4 arrivals — over a quarter — had ended at the last arrival before any of them
+    emitted a token, and read 0 tokens/s. A window needs MIN_WINDOW_SENDS (20) arrivals too;
+    the whole run is 16 tokens from the first arrival to the last finish."""
+    from archsim.metrics.serving_window import MIN_WINDOW_SENDS, rate_basis
+
+    d = archsim.simulate({"model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb",
+                                                             "count": 1},
+                          "workload": {"kind": "serving", "arrival": {"rate_per_s": 5,
+                                                                      "count": 4},
+                                       "prompt_len": 64, "gen_len": 4}}).to_dict()
+    assert MIN_WINDOW_SENDS == 20
+    assert d["steady_state"]["whole_run"] and d["steady_state"]["arrivals_in_window"] == 4
+    assert rate_basis(d["steady_state"]) == "whole run: too short for a steady-state window"
+    assert d["tokens_per_s"] == pytest.approx(4 * 4 / d["duration_s"])
+    assert d["requests_per_s"] == pytest.approx(4 / d["duration_s"])
+
+
 def test_a_traces_clock_offset_bills_nothing(tmp_path):
     """The same 40 requests, their trace clock starting at 0 s or at 10⁵ s: nothing runs
     before the first arrival, so energy, cost and utilisation are the same."""
