@@ -193,7 +193,9 @@ def communication_section(d: dict) -> list[str]:
                    f"{human_bytes(kv['bytes_total'])} for {plural(kv['requests'], 'request')} "
                    f"({human_bytes(kv['bytes_per_request_mean'])} each), "
                    f"{human_time(kv['time_mean_s'])} mean, link busy "
-                   f"{pct(kv['link_utilization'])}")
+                   f"{pct(kv['link_utilization'])}"
+                   + (f"; {kv['bandwidth_bytes_per_s'] / 1e9:.3g} GB/s each, set by "
+                      f"{kv['limited_by']}" if kv.get("limited_by") else ""))
     out.append(f"total {human_time(comm['total_time_s'])}, exposed (not hidden behind "
                f"compute) {human_time(comm['exposed_time_s'])}")
     algos = comm.get("algorithms")

@@ -76,15 +76,20 @@ def keeping_up(d: Mapping[str, Any]) -> dict[str, Any]:
             f"{_fmt_rate(rate)} offered" + _more(d, rate))
         return out
     span = st["end_s"] - st["start_s"]
+    if st.get("saturated"):
+        # its queue never emptied from before the last arrival until after it: it is behind
+        out["share"] = st["requests_per_s"] / rate if rate else None
+        out["why"] = (f"does not keep up: its queue never emptied from {_fmt_s(st['start_s'])} "
+                      f"to {_fmt_s(st['end_s'])}, past the last arrival; at capacity it serves "
+                      f"{_fmt_rate(st['requests_per_s'])} against {_fmt_rate(rate)} offered")
+        return out
     arrived = st["arrivals_in_window"] / span
     share = st["requests_per_s"] / arrived
     error = share_error(arrived * (d.get("e2e_latency_s") or 0.0), st["arrivals_in_window"])
     out.update(share=share, error=error)
     sigmas = RESOLUTION_SIGMAS * error
-    where = ("the stretch over which its queue never emptied" if st.get("saturated")
-             else "its steady-state window")
     served = (f"it serves {_fmt_rate(st['requests_per_s'])} of the {_fmt_rate(arrived)} "
-              f"arriving in {where} ({_fmt_pct(share)} ± "
+              f"arriving in its steady-state window ({_fmt_pct(share)} ± "
               f"{_fmt_pct(sigmas)}; {_fmt_pct(1 - KEEP_UP_TOLERANCE)} needed)")
     if share + sigmas < 1 - KEEP_UP_TOLERANCE or (sigmas <= KEEP_UP_TOLERANCE and
                                                   share < 1 - KEEP_UP_TOLERANCE):

@@ -74,6 +74,7 @@ from archsim.metrics.serving_window import (
     load_series,
     steady_state,
 )
+from archsim.plan.kv_path import KvPath
 from archsim.plan.opcost import COMM_KINDS
 from archsim.plan.serving import ReplicaGroup, resolve_serving_layout
 from archsim.result import Result
@@ -188,7 +189,7 @@ def request_reasons(requests: list[Request], groups: list[ReplicaGroup], wl: Ser
 
 
 def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: ServingWorkload,
-                    trace: bool = False, link=None) -> ServingRun:
+                    trace: bool = False, link: KvPath | None = None) -> ServingRun:
     """Run ``requests`` on the replica groups (disaggregated when ``link`` is given)."""
     instances: dict[str, list[Instance]] = {"both": [], "prefill": [], "decode": []}
     for g in groups:
@@ -212,12 +213,13 @@ def simulate_layout(groups: list[ReplicaGroup], requests: list[Request], wl: Ser
         return run_serving(requests, instances["both"], wl.router, trace=trace,
                            concurrency=wl.arrival.concurrency)
     prefill_group = next(g for g in groups if g.placement.role == "prefill")
-    decode_group = next(g for g in groups if g.placement.role == "decode")
-    transfer, bandwidth = _transfer_fn(prefill_group, decode_group, link)
     run = run_serving(requests, instances["prefill"], wl.router, decode=instances["decode"],
-                      transfer=transfer, trace=trace, concurrency=wl.arrival.concurrency)
+                      transfer=_transfer_fn(prefill_group, link), trace=trace,
+                      concurrency=wl.arrival.concurrency, kv_queues=(
+                          link.sender.queue_key, link.receiver.queue_key))
     assert run.transfers is not None
-    run.transfers.link, run.transfers.bandwidth = link.name, bandwidth
+    run.transfers.link, run.transfers.bandwidth = link.name, link.bandwidth
+    run.transfers.limited_by = link.limited_by
     return run
 
 
@@ -241,20 +243,19 @@ def stage_times_fn(g: ReplicaGroup):
     return stage_times
 
 
-def _transfer_fn(pre: ReplicaGroup, dec: ReplicaGroup, link):
+def _transfer_fn(pre: ReplicaGroup, path: KvPath):
     """Seconds and bytes to move a prompt's KV cache between the pools: the whole model's K and
-    V of the prompt, over one link per device pair (min of the two replicas' device counts)."""
+    V of the prompt, at the path's bandwidth (archsim/plan/kv_path.py)."""
     model = pre.plan.model
     per_token = 2.0 * model.layers * model.n_kv_heads * model.d_head * \
         pre.plan.precision.kv_bytes
-    lanes = min(pre.placement.tp * pre.placement.pp, dec.placement.tp * dec.placement.pp)
-    bandwidth = link.achieved_bandwidth * lanes
+    bandwidth, latency = path.bandwidth, path.latency
 
     def transfer(r: Request) -> tuple[float, float]:
         nbytes = per_token * r.target
-        return link.latency + nbytes / bandwidth, nbytes
+        return latency + nbytes / bandwidth, nbytes
 
-    return transfer, bandwidth
+    return transfer
 
 
 def is_burst(wl: ServingWorkload) -> bool:
@@ -411,14 +412,15 @@ def serving_metrics(run: ServingRun, wl: ServingWorkload, groups: list[ReplicaGr
                                         decode_pool=run.transfers is not None)
     if run.transfers is not None:
         t = np.array(run.transfers.times_s)
-        pre = [g for g in groups if g.placement.role == "prefill"]
         out["kv_transfer"] = {
             "link": run.transfers.link, "bandwidth_bytes_per_s": run.transfers.bandwidth,
+            "limited_by": run.transfers.limited_by,
             "requests": int(t.size), "bytes_total": run.transfers.bytes,
             "bytes_per_request_mean": run.transfers.bytes / max(1, t.size),
             "time_mean_s": _mean(t), "time_p99_s": _pct(t, 99),
-            "link_utilization": run.transfers.busy_s / (duration * max(1, sum(
-                g.placement.replicas for g in pre)))}
+            # busy share of the side with fewer queues (every transfer holds one on each side)
+            "link_utilization": run.transfers.busy_s / (duration * max(1, min(
+                run.transfers.queues)))}
     return out
 
 

@@ -18,13 +18,18 @@ in and the queues drain). Within it:
 A stream whose window is empty or holds fewer than ``MIN_WINDOW_SHARE`` of its arrivals (or
 fewer than ``MIN_WINDOW_SENDS``) is either overloaded, so that the latency outgrows the stream,
 or too short to fill the system.
-An overloaded deployment's queue stays non-empty from some time on to the last arrival: that
-stretch is its window (``saturated``), and the rates in it are its capacity. The whole run
-had been measured instead, start-up and draining tail included, which read about 5% below
-(8.26–8.41 requests/s where the saturated stretch serves 8.72), and read lower the more
-overloaded the deployment. A stream with no such stretch is measured over the whole run
-(``whole_run``; a window of a few arrivals gives a rate that can read well above both the
-offered load and the whole run's). ``load_series`` samples,
+An overloaded deployment's queue stays non-empty from some time on to the last arrival, and
+then until the last waiting request is scheduled: that stretch, from once its batch has filled
+(one p99 service time — first scheduled to finish — after the first arrival), is its window
+(``saturated``; it must admit ``MIN_WINDOW_SHARE`` of the requests and ``MIN_WINDOW_SENDS``),
+and the rates in it are its capacity. The whole run had been measured instead, start-up and
+draining tail included, which read about 5% below (8.26–8.41 requests/s where the saturated
+stretch serves 8.72), and read lower the more overloaded the deployment; and the stretch had
+ended at the last arrival, which at 10,000 requests/s (2,000 of them in 0.2 s) left only the
+start-up while the first batch filled: 2,294 tokens/s where the deployment serves 19,361. A stream
+with no such stretch is measured over the whole run (``whole_run``; a window of a few arrivals
+gives a rate that can read well above both the offered load and the whole run's).
+``load_series`` samples,
 over the run, the requests waiting for their first prefill, the requests in flight, and the
 tokens their KV caches hold (prompt + tokens emitted so far, an estimate: block rounding is
 left out and a preempted request counts as holding its cache until it finishes, so the share
@@ -126,7 +131,8 @@ def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float,
     requests that never finished. ``clients``: a closed loop's concurrency — its window also
     holds at least ``closed_min_sends(clients)`` sends, and it is never overloaded (its queue
     holds at most its clients), so it falls back to the whole run, not to a saturated
-    stretch."""
+    stretch. A stream whose requests all arrive at once (a burst) is measured over the whole
+    run."""
     first, t1 = float(all_arrivals.min()), float(all_arrivals.max())
     e2e = s.finish - s.arrival
     t0 = first + (float(np.percentile(e2e, FILL_PERCENTILE)) if e2e.size else np.inf)
@@ -134,10 +140,16 @@ def steady_state(s: Stamps, all_arrivals: np.ndarray, end_s: float,
     need = min_window_sends(all_arrivals.size, clients)
     whole = not t1 > t0 or arrived < need
     saturated = False
-    if whole and clients is None and (start := queued_since(s, t1)) is not None:
-        arrived = int(((all_arrivals >= start) & (all_arrivals <= t1)).sum())
-        if t1 > start and arrived >= need:
-            t0, whole, saturated = start, False, True
+    if whole and clients is None and t1 > first and (start := queued_since(s, t1)) is not None:
+        # overloaded: at capacity while requests wait, once its batch has filled (one p99
+        # service time, first scheduled to finish, after the first arrival) until its queue
+        # empties (the last first scheduling, after the last arrival)
+        fill = first + float(np.percentile(s.finish - s.scheduled, FILL_PERCENTILE))
+        lo, hi = max(start, fill), float(s.scheduled.max())
+        admitted = int(((s.scheduled >= lo) & (s.scheduled <= hi)).sum())
+        if hi > lo and admitted >= need:
+            t0, t1, whole, saturated = lo, hi, False, True
+            arrived = int(((all_arrivals >= t0) & (all_arrivals <= t1)).sum())
     if whole:
         t0, t1 = first, max(end_s, first + 1e-12)
         emitted = s.gen.astype(float)

@@ -10,7 +10,8 @@ single pool; default: as many as fit). Disaggregated serving::
         decode: {pool: a100, tp: 2, replicas: 3}   # a mapping with pool, tp, pp, replicas
 
 puts prefill replicas on one pool and decode replicas on another; the KV cache of each prompt
-crosses the cluster link between the two pools (``hardware.cluster.links``).
+crosses the cluster's route between the two pools (``hardware.cluster.links``) and both ends'
+NICs (archsim/plan/kv_path.py).
 
 Memory per device (vLLM's rule): ``gpu_memory_utilization`` × capacity holds the weights, the
 activations of a full batch (max_batched_tokens tokens) and the runtime reserve; what remains is
@@ -34,8 +35,9 @@ from archsim.plan.inference import (
     dtype_reasons,
     resolve_precision,
 )
+from archsim.plan.kv_path import KvPath, KvSide
 from archsim.spec.errors import SpecError
-from archsim.spec.hardware import InterconnectSpec, PoolSpec
+from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 from archsim.spec.workload import ServingWorkload
@@ -72,7 +74,8 @@ class ReplicaGroup:
 class ServingLayout:
     groups: list[ReplicaGroup]
     disaggregated: bool
-    link: InterconnectSpec | None = None
+    link: KvPath | None = None
+    """Disaggregated runs: how the KV cache crosses from the prefill to the decode pool."""
     colocated: list[ReplicaGroup] | None = None
     """Disaggregated runs: the same devices serving colocated, for comparison."""
     colocated_reasons: list[str] = field(default_factory=list)
@@ -125,12 +128,13 @@ def parse_placement(sc: ScenarioSpec) -> dict[str, dict[str, Any]] | None:
     return out
 
 
-def _link_between(sc: ScenarioSpec, a: str, b: str) -> InterconnectSpec:
-    for link in sc.cluster.links:
-        if set(link.between) == {a, b}:
-            return link.interconnect
-    raise SpecError([f"hardware.cluster.links: no link between pools {a!r} and {b!r}; "
-                     "disaggregated serving sends each prompt's KV cache over it"])
+def _kv_path(sc: ScenarioSpec, pre: Placement, dec: Placement) -> KvPath:
+    """The route a prompt's KV cache takes from the prefill pool to the decode pool
+    (archsim/plan/kv_path.py), through other pools where no link joins the two (the cluster
+    is validated to join every pool)."""
+    route = sc.cluster.route(pre.pool.name, dec.pool.name)
+    return KvPath(route=tuple(route), sender=KvSide(pre.pool, pre.tp * pre.pp),
+                  receiver=KvSide(dec.pool, dec.tp * dec.pp))
 
 
 def resolve_serving_layout(sc: ScenarioSpec) -> tuple[ServingLayout | None, list[str]]:
@@ -166,7 +170,7 @@ def resolve_serving_layout(sc: ScenarioSpec) -> tuple[ServingLayout | None, list
         tp, pp = e.get("tp", plan.tp), e.get("pp", plan.pp)
         phases.append(Placement(pool=pool, tp=tp, pp=pp, role=phase,
                                 replicas=e.get("replicas", pool.count // (tp * pp))))
-    link = _link_between(sc, phases[0].pool.name, phases[1].pool.name)
+    link = _kv_path(sc, phases[0], phases[1])
     groups = _groups(sc, phases, reasons)
     colocated_reasons: list[str] = []
     colocated = _groups(sc, [Placement(pool=p.pool, tp=p.tp, pp=p.pp, replicas=p.replicas,

@@ -32,11 +32,15 @@ def test_one_request_prefills_on_one_pool_and_decodes_on_the_other():
     h100 = single("h100-sxm5-80gb", 1000, 30)
     a100 = single("a100-sxm4-80gb", 1000, 30)
     link = load_spec_file("interconnects", "ib-ndr-400g")
+    hdr = load_spec_file("interconnects", "ib-hdr-200g")  # the A100's own NIC, one per GPU
     kv_bytes = 2 * 32 * 32 * 128 * 2 * 1000  # K and V, all layers, the 1000-token prompt
-    transfer = link.latency + kv_bytes / link.achieved_bandwidth
+    # the NDR link's lane is faster than the receiving A100's HDR NIC, which sets the rate
+    assert hdr.achieved_bandwidth < link.achieved_bandwidth
+    transfer = link.latency + kv_bytes / hdr.achieved_bandwidth
     assert d["ttft_p50_s"] == pytest.approx(h100["ttft_s"], rel=1e-12)
     assert d["kv_transfer"]["bytes_total"] == pytest.approx(kv_bytes)
     assert d["kv_transfer"]["time_mean_s"] == pytest.approx(transfer)
+    assert d["kv_transfer"]["limited_by"] == "the receiving pool cheap's 1 NIC (ib-hdr-200g)"
     # the second token waits for the cache; then the A100 decodes exactly as it would alone
     a100_decode = a100["e2e_latency_s"] - a100["ttft_s"]
     assert d["e2e_p50_s"] == pytest.approx(h100["ttft_s"] + transfer + a100_decode, rel=1e-9)
@@ -81,16 +85,44 @@ def test_placement_errors_name_the_pools():
         archsim.simulate(sc)
 
 
-def test_missing_link_between_the_two_pools_is_a_spec_error():
-    sc = scenario(arrival={"rate_per_s": 1, "count": 1})
-    # a third pool links the two, but the KV cache needs a direct link
+def test_the_kv_cache_crosses_a_third_pool_where_no_link_joins_the_two():
+    """No link joins fast and cheap; both link to a hub pool over NDR, one at a quarter of its
+    speed: the cache takes the route through the hub, at its slowest link (a quarter of NDR,
+    below the A100's HDR NIC), with the two links' latencies."""
+    sc = scenario(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=1000, gen_len=2)
     sc["hardware"]["cluster"]["pools"].append({"name": "hub", "device": "l40s", "count": 1})
     sc["hardware"]["cluster"]["links"] = [
         {"between": ["fast", "hub"], "interconnect": "ib-ndr-400g"},
-        {"between": ["hub", "cheap"], "interconnect": "ib-ndr-400g"}]
-    with pytest.raises(SpecError, match=r"hardware\.cluster\.links: no link between pools "
-                                        r"'fast' and 'cheap'"):
+        {"between": ["hub", "cheap"], "interconnect": "ib-ndr-400g", "speed": 0.25}]
+    d = archsim.simulate(sc).to_dict()
+    ndr = load_spec_file("interconnects", "ib-ndr-400g")
+    kv = d["kv_transfer"]
+    assert kv["link"] == "ib-ndr-400g → ib-ndr-400g"
+    assert kv["bandwidth_bytes_per_s"] == pytest.approx(0.25 * ndr.achieved_bandwidth)
+    assert kv["time_mean_s"] == pytest.approx(
+        2 * ndr.latency + 2 * 32 * 32 * 128 * 2 * 1000 / (0.25 * ndr.achieved_bandwidth))
+    assert kv["limited_by"] == "the route (ib-ndr-400g → ib-ndr-400g, 1 lane)"
+
+
+def test_pools_with_no_route_between_them_are_a_spec_error():
+    sc = scenario(arrival={"rate_per_s": 1, "count": 1})
+    sc["hardware"]["cluster"]["pools"].append({"name": "hub", "device": "l40s", "count": 1})
+    sc["hardware"]["cluster"]["links"] = [
+        {"between": ["fast", "hub"], "interconnect": "ib-ndr-400g"}]
+    with pytest.raises(SpecError, match=r"hardware\.cluster: pool 'cheap' cannot be reached "
+                                        r"from pool 'fast': add a link between pools"):
         archsim.simulate(sc)
+
+
+def test_a_degraded_link_slows_the_transfer():
+    """speed 0.25 on the NDR link: a quarter of its achieved bandwidth is below the A100's HDR
+    NIC, so the link sets the rate (it had been ignored: the transfer took as long at 0.25)."""
+    sc = scenario(arrival={"rate_per_s": 0.01, "count": 1}, prompt_len=1000, gen_len=2)
+    sc["hardware"]["cluster"]["links"][0]["speed"] = 0.25
+    d = archsim.simulate(sc).to_dict()
+    ndr = load_spec_file("interconnects", "ib-ndr-400g")
+    assert d["kv_transfer"]["bandwidth_bytes_per_s"] == pytest.approx(
+        0.25 * ndr.achieved_bandwidth)
 
 
 def test_per_phase_parallelism_and_replicas():
@@ -101,9 +133,12 @@ def test_per_phase_parallelism_and_replicas():
     groups = {g["role"]: g for g in d["groups"]}
     assert groups["prefill"]["replicas"] == 1 and groups["decode"]["tp"] == 2
     assert d["devices"] == 3 and d["completed"] == 20
-    # two lanes between a 1-device prefill replica and a 2-device decode replica: min is 1
-    link = load_spec_file("interconnects", "ib-ndr-400g")
-    assert d["kv_transfer"]["bandwidth_bytes_per_s"] == pytest.approx(link.achieved_bandwidth)
+    # one lane between a 1-device prefill replica and a 2-device decode replica (the smaller
+    # side's devices); the decode replica receives through its two GPUs' HDR NICs
+    ndr = load_spec_file("interconnects", "ib-ndr-400g")
+    hdr = load_spec_file("interconnects", "ib-hdr-200g")
+    assert d["kv_transfer"]["bandwidth_bytes_per_s"] == pytest.approx(
+        min(ndr.achieved_bandwidth, 2 * hdr.achieved_bandwidth))
 
 
 def test_a_colocated_comparison_that_cannot_hold_the_requests_says_so():

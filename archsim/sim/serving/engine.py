@@ -6,10 +6,11 @@ releases the requests at their arrival times and routes them; in a closed loop (
 clients) it releases the first ``concurrency`` at time 0 and each later one the moment a
 request finishes, which becomes its arrival time. Colocated serving: every replica
 prefills and decodes. Disaggregated serving: requests go to prefill replicas; when a prompt is
-done (its first token sampled), its KV cache is sent over the link between the pools — queued
-on the sending replica's link, so transfers share its bandwidth first come first served — and
-the request joins a decode replica (chosen by the router when the transfer starts) once the
-cache has arrived and blocks are free there.
+done (its first token sampled), its KV cache is sent to a decode replica (chosen by the router
+when the transfer is sent) over the route between the pools: it waits, first come first
+served, until both the sending replica's queue and the receiving replica's are free and holds
+both for its duration (replicas behind one NIC share a queue: archsim/plan/kv_path.py), and the
+request joins the decode replica once the cache has arrived and blocks are free there.
 
 Pipeline-parallel replicas (an :class:`Instance` with ``stages``) run one process per virtual
 engine (archsim/sim/serving/virtual.py). An engine's batch occupies stage 0, crosses the link to
@@ -62,7 +63,11 @@ class TransferLog:
     busy_s: float = 0.0
     link: str = ""
     bandwidth: float = 0.0
-    """Link name and the bandwidth one replica's transfers get (bytes/s)."""
+    """Route name and the bandwidth one transfer gets (bytes/s)."""
+    limited_by: str = ""
+    """What sets that bandwidth, in words."""
+    queues: tuple[int, int] = (0, 0)
+    """Distinct queues the transfers used on the sending and the receiving side."""
 
 
 @dataclass
@@ -78,12 +83,15 @@ class ServingRun:
 def run_serving(requests: Sequence[Request], instances: list[Instance], router: str,
                 decode: list[Instance] | None = None,
                 transfer: Callable[[Request], tuple[float, float]] | None = None,
-                trace: bool = False, concurrency: int | None = None) -> ServingRun:
+                trace: bool = False, concurrency: int | None = None,
+                kv_queues: tuple[Callable[[int], int], Callable[[int], int]] | None = None
+                ) -> ServingRun:
     """Simulate ``requests`` on ``instances`` (the prefill replicas when ``decode`` is given).
 
     ``transfer(r)`` → (seconds, bytes) of sending r's KV cache from a prefill to a decode
-    replica. ``concurrency``: a closed loop of that many clients (``requests``' arrival times
-    are then set here).
+    replica; ``kv_queues``: the queue a prefill replica's (a decode replica's) transfers wait
+    in, by replica index (default: one per replica). ``concurrency``: a closed loop of that
+    many clients (``requests``' arrival times are then set here).
     """
     sim = Simulation(trace=trace)
     env = sim.env
@@ -91,11 +99,12 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
     back = make_router(router)
     scheds = [i.sched for i in instances]
     by_sched = {id(i.sched): i for i in instances}
-    links: list[FifoStream] = []
+    send_key, recv_key = kv_queues or ((lambda i: i), (lambda i: i))
+    sending: dict[int, FifoStream] = {}
+    receiving: dict[int, FifoStream] = {}
     log = None
     if decode is not None:
         assert transfer is not None
-        links = [sim.stream(f"{i.name} kv link", "p2p") for i in instances]
         log = TransferLog()
         back_scheds = [i.sched for i in decode]
         by_sched.update({id(i.sched): i for i in decode})
@@ -150,7 +159,15 @@ def run_serving(requests: Sequence[Request], instances: list[Instance], router: 
         dst = by_sched[id(back.pick(back_scheds, r))]
         dst.sched.incoming += 1  # counted by the router while on the way
         start = env.now
-        done = links[src.sched.index].submit(start, seconds, f"kv {r.rid}", {"bytes": nbytes})
+        key_out, key_in = send_key(src.sched.index), recv_key(dst.sched.index)
+        out = sending.get(key_out) or sending.setdefault(
+            key_out, sim.stream(f"kv send queue {key_out}", "p2p"))
+        inn = receiving.get(key_in) or receiving.setdefault(
+            key_in, sim.stream(f"kv receive queue {key_in}", "p2p"))
+        # both ends held together: it starts once both are free (out starts at or after inn)
+        done = out.submit(max(start, inn.free_at), seconds, f"kv {r.rid}", {"bytes": nbytes})
+        inn.submit(done - seconds, seconds, f"kv {r.rid}", {"bytes": nbytes})
+        log.queues = (len(sending), len(receiving))
         log.bytes += nbytes
         log.busy_s += seconds
         log.times_s.append(done - start)
