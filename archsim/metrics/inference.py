@@ -295,6 +295,16 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
     # FP8 compression), as in training
     gemm_dtype = iplan.precision.shape_fields.get("matmul_dtype") or wl.dtype
     peak = matmul_peak(iplan.stage_device(crit), gemm_dtype)
+    stage_devices = [iplan.stage_device(s) for s in range(deg.pp)]
+    if len({d.name for d in stage_devices}) > 1:
+        # stages on different devices: every stage's work over the stages' mean peak, as in
+        # training (the busiest stage's FLOPs over its own device's peak had read a mixed
+        # H100 + A100 pipeline 2.1× too busy)
+        flops, executed, sparse = (sum(getattr(row[s], a) - (row[s].masked_flops if m else 0)
+                                       for row, _ in steps for s in range(deg.pp)) / deg.pp
+                                   for a, m in (("flops", True), ("executed_flops", True),
+                                                ("sparse_flops", False)))
+        peak = sum(matmul_peak(d, gemm_dtype) for d in stage_devices) / deg.pp
     mfu_denominator = mfu_peak(peak, flops, sparse, iplan.stage_device(crit))
     mid = prompt + max(1, gen // 2)
     prefill = phase_profile(iplan, b, prompt, prompt)

@@ -31,6 +31,7 @@ from archsim.plan.layout import Layout, resolve_layout
 from archsim.plan.placement import Placement, devices_used, resolve_placement
 from archsim.plan.schedules import alive_at_first_backward
 from archsim.plan.stage_costs import expert_dp, stage_costs, tied_embedding_copy, training_shape
+from archsim.spec.placement import stage_pool_names
 from archsim.spec.scenario import ScenarioSpec
 
 
@@ -180,8 +181,17 @@ def resolve_pipeline(sc: ScenarioSpec, compression: Compression | None = None
                    (len(sc.cluster.pools) > 1 or
                     (isinstance(plan.placement, Mapping) and "balance" in plan.placement)))
     provisional = near_even(model.layers, plan.pp, chunks) if may_balance else None
+    names = stage_pool_names(plan.placement, plan.pp)
+    if names is not None and len(names) != plan.pp:  # before the devices they hold are counted
+        return None, None, None, [f"plan.placement.stages places {len(names)} stage"
+                                  f"{'s' if len(names) != 1 else ''}, but plan.pp is {plan.pp}"]
     layout, reasons = resolve_layout(sc, devices, provisional)
     if layout is None:
+        if names is not None and devices != sc.cluster.total_devices:
+            pools = list(dict.fromkeys(names))
+            reasons = [*reasons, f"the pipeline runs on the {devices} devices of the pool"
+                                 f"{'s' if len(pools) > 1 else ''} plan.placement.stages "
+                                 f"names ({', '.join(pools)})"]
         return None, None, None, reasons
     placement, reasons = resolve_placement(sc, layout.tp * layout.cp * layout.dp)
     if placement is None:

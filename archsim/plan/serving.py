@@ -37,13 +37,12 @@ from archsim.plan.inference import (
 )
 from archsim.plan.kv_path import KvPath, KvSide
 from archsim.spec.errors import SpecError
+from archsim.spec.placement import PHASES, serving_placement_problems
 from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 from archsim.spec.workload import ServingWorkload
 
-PHASES = ("prefill", "decode")
-_PLACEMENT_KEYS = ("pool", "tp", "pp", "replicas")
 
 
 @dataclass(frozen=True)
@@ -90,42 +89,11 @@ def parse_placement(sc: ScenarioSpec) -> dict[str, dict[str, Any]] | None:
     raw = sc.plan.placement
     if raw is None:
         return None
-    pools = [p.name for p in sc.cluster.pools]
-    if not isinstance(raw, dict):
-        raise SpecError([f"plan.placement: expected a mapping {{prefill: <pool>, decode: "
-                         f"<pool>}} for serving; got {raw!r}"])
-    unknown = [k for k in raw if k not in PHASES]
-    missing = [k for k in PHASES if k not in raw]
-    if unknown or missing:
-        problems = [f"plan.placement.{k}: unknown key for serving; expected prefill and decode"
-                    for k in unknown]
-        problems += [f"plan.placement.{k}: required for disaggregated serving (a pool name)"
-                     for k in missing]
-        raise SpecError(problems)
-    out: dict[str, dict[str, Any]] = {}
-    for phase in PHASES:
-        value = raw[phase]
-        entry = {"pool": value} if isinstance(value, str) else value
-        where = f"plan.placement.{phase}"
-        if not isinstance(entry, dict) or "pool" not in entry:
-            raise SpecError([f"{where}: expected a pool name or a mapping with pool (and tp, "
-                             f"pp, replicas); got {value!r}"])
-        bad = [k for k in entry if k not in _PLACEMENT_KEYS]
-        if bad:
-            raise SpecError([f"{where}.{k}: unknown key; expected one of: "
-                             f"{', '.join(_PLACEMENT_KEYS)}" for k in bad])
-        if entry["pool"] not in pools:
-            raise SpecError([f"{where}: unknown pool {entry['pool']!r}; the cluster's pools "
-                             f"are: {', '.join(pools)}"])
-        for key in ("tp", "pp", "replicas"):
-            v = entry.get(key)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                raise SpecError([f"{where}.{key}: expected a whole number ≥ 1; got {v!r}"])
-        out[phase] = entry
-    if out["prefill"]["pool"] == out["decode"]["pool"]:
-        raise SpecError([f"plan.placement: prefill and decode name the same pool "
-                         f"{out['prefill']['pool']!r}; disaggregated serving needs two pools"])
-    return out
+    problems = serving_placement_problems(raw, [p.name for p in sc.cluster.pools])
+    if problems:  # the scenario's validation reports these with its file; a spec built
+        raise SpecError(problems)  # without it still gets them
+    return {phase: ({"pool": raw[phase]} if isinstance(raw[phase], str) else raw[phase])
+            for phase in PHASES}
 
 
 def _kv_path(sc: ScenarioSpec, pre: Placement, dec: Placement) -> KvPath:

@@ -22,6 +22,45 @@ from archsim.spec.hardware import ClusterSpec
 
 PLACEMENT_KEYS = ("stages", "balance", "prefill", "decode")
 BALANCE_MODES = ("speed", "even")
+PHASES = ("prefill", "decode")
+PHASE_KEYS = ("pool", "tp", "pp", "replicas")
+
+
+def serving_placement_problems(raw: Any, pools: list[str]) -> list[str]:
+    """Why ``plan.placement`` is not a disaggregated serving placement {prefill, decode} on
+    pools ``pools`` (empty when it is); each value a pool name or {pool, tp, pp, replicas}."""
+    if not isinstance(raw, Mapping):
+        return [f"plan.placement: expected a mapping {{prefill: <pool>, decode: <pool>}} for "
+                f"serving; got {raw!r}"]
+    problems = [f"plan.placement.{k}: unknown key for serving; expected prefill and decode"
+                for k in raw if k not in PHASES]
+    problems += [f"plan.placement.{k}: required for disaggregated serving (a pool name)"
+                 for k in PHASES if k not in raw]
+    if problems:
+        return problems
+    chosen = []
+    for phase in PHASES:
+        value = raw[phase]
+        entry = {"pool": value} if isinstance(value, str) else value
+        where = f"plan.placement.{phase}"
+        if not isinstance(entry, Mapping) or "pool" not in entry:
+            problems.append(f"{where}: expected a pool name or a mapping with pool (and tp, "
+                            f"pp, replicas); got {value!r}")
+            continue
+        problems += [f"{where}.{k}: unknown key; expected one of: {', '.join(PHASE_KEYS)}"
+                     for k in entry if k not in PHASE_KEYS]
+        if entry["pool"] not in pools:
+            problems.append(f"{where}: unknown pool {entry['pool']!r}; the cluster's pools "
+                            f"are: {', '.join(pools)}")
+        for key in ("tp", "pp", "replicas"):
+            v = entry.get(key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                problems.append(f"{where}.{key}: expected a whole number ≥ 1; got {v!r}")
+        chosen.append(entry["pool"])
+    if len(chosen) == 2 and chosen[0] == chosen[1]:
+        problems.append(f"plan.placement: prefill and decode name the same pool {chosen[0]!r}; "
+                        "disaggregated serving needs two pools")
+    return problems
 
 
 def stage_pool_names(placement: Any, pp: int) -> list[str] | None:

@@ -25,7 +25,7 @@ from archsim.spec.hardware import (
     StragglerSpec,
 )
 from archsim.spec.model import ModelSpec
-from archsim.spec.placement import placement_problems
+from archsim.spec.placement import placement_problems, serving_placement_problems
 from archsim.spec.plan import CompressionPlan, ParallelPlan, compression_problems
 from archsim.spec.workload import ServingWorkload, TrainingWorkload, Workload
 
@@ -209,9 +209,11 @@ class ScenarioSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check_placement(self) -> ScenarioSpec:
-        problems = placement_problems(self.plan.placement, self.cluster, self.plan.pp)
         wl = self.workload
         placement = self.plan.placement
+        problems = (serving_placement_problems(placement, [p.name for p in self.cluster.pools])
+                    if wl.kind == "serving" and placement is not None else
+                    placement_problems(placement, self.cluster, self.plan.pp))
         if wl.kind == "training" and isinstance(placement, dict):
             problems.extend(f"plan.placement.{phase}: places a serving phase; a training "
                             f"run places its pipeline stages (plan.placement.stages)"

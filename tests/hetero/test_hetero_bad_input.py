@@ -122,3 +122,26 @@ def test_a_bad_cluster_file_is_named_with_the_field_path(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"archsim simulate: {path}: hardware.cluster.pools.1: torus")
+
+
+@pytest.mark.parametrize(("decode", "message"), [
+    ("gpu", "plan.placement: prefill and decode name the same pool 'gpu'; disaggregated "
+            "serving needs two pools"),
+    ("{pool: cheap, tp: 0}", "plan.placement.decode.tp: expected a whole number ≥ 1; got 0"),
+    ("{pool: cheap, tq: 2}", "plan.placement.decode.tq: unknown key; expected one of: pool, "
+                             "tp, pp, replicas")])
+def test_a_bad_serving_placement_names_its_file(tmp_path, decode, message):
+    """Serving placements are checked when the scenario is read, so the message names the file
+    (they had been checked at simulate time, without it)."""
+    path = tmp_path / "disagg.yaml"
+    path.write_text("model: llama2-7b\n"
+                    "hardware:\n  cluster:\n    pools:\n"
+                    "      - {name: gpu, device: h100-sxm5-80gb, count: 2}\n"
+                    "      - {name: cheap, device: a100-sxm4-80gb, count: 2}\n"
+                    "    links: [{between: [gpu, cheap], interconnect: ib-ndr-400g}]\n"
+                    "workload: {kind: serving, arrival: {rate_per_s: 1, count: 4}}\n"
+                    f"plan: {{placement: {{prefill: gpu, decode: {decode}}}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "archsim", "simulate", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"archsim simulate: {path}: {message}"

@@ -96,3 +96,25 @@ def test_layers_are_balanced_by_speed():
     assert balanced["parallel"]["layers_per_stage"] == [16, 8]
     assert even["parallel"]["layers_per_stage"] == [12, 12]
     assert balanced["e2e_latency_s"] < even["e2e_latency_s"]
+
+
+def test_mfu_of_a_mixed_pipeline_is_every_stages_work_over_the_mean_peak():
+    """Llama-2-13B, batch 16, 1024 tokens in and 128 out, stage 0 on an H100 and stage 1 on an
+    A100-40GB. By hand: 2 × 12.69e9 weight-GEMM parameters (40 layers × (4·5120² +
+    3·5120·13824)) × 16 × 1152 tokens = 4.678e14, the output layer 2 × 163.8e6 × 16 × 129
+    (the last prompt position and each generated token) = 0.007e14, causal prefill attention
+    2·1024²·5120 × 40 × 16 = 0.069e14 and decode attention 4 × 1088 (mean context) × 5120 × 40
+    × 16 × 128 = 0.018e14: 4.772e14 FLOPs over 2 devices, against the mean of 989.4 and 312
+    TFLOP/s. The busiest stage's FLOPs over its own A100's peak had read 2.1× too high."""
+    sc = {"model": "llama2-13b",
+          "hardware": {"cluster": {
+              "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 1},
+                        {"name": "a", "device": "a100-sxm4-40gb", "count": 1}],
+              "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}},
+          "workload": {"kind": "inference", "batch": 16, "prompt_len": 1024, "gen_len": 128},
+          "plan": {"pp": 2, "placement": {"stages": ["h", "a"]}}}
+    d = archsim.simulate(sc).to_dict()
+    mean_peak = (989.4e12 + 312e12) / 2
+    assert d["mfu_peak_tflops"] == pytest.approx(mean_peak / 1e12)
+    flops = 4.678e14 + 0.007e14 + 0.069e14 + 0.018e14
+    assert d["mfu"] == pytest.approx(flops / 2 / (d["e2e_latency_s"] * mean_peak), rel=0.02)

@@ -118,3 +118,29 @@ def test_pool_sizes_that_do_not_hold_the_stages_are_infeasible():
     assert d["infeasible_reasons"] == [
         "pool 'a' has 2 devices, but holds 1 stage × 1 devices (tp·cp·dp) = 1",
         "pool 'b' has 1 devices, but holds 2 stages × 1 devices (tp·cp·dp) = 2"]
+
+
+def _mixed(stages):
+    return {"model": "gpt3-39.1b",
+            "hardware": {"cluster": {
+                "pools": [{"name": "h100", "device": "h100-sxm5-80gb", "count": 8},
+                          {"name": "a100", "device": "a100-sxm4-40gb", "count": 8}],
+                "links": [{"between": ["h100", "a100"], "interconnect": "ib-hdr-200g"}]}},
+            "workload": {"kind": "training", "seq_len": 2048, "global_batch": 32,
+                         "micro_batch": 1},
+            "plan": {"tp": 8, "pp": 2, "sp": True, "recompute": "full",
+                     "placement": {"stages": stages}}}
+
+
+def test_a_placement_with_too_few_stages_says_so_first():
+    """One stage named for pp 2: the reason is the count, not the 8 devices of the one pool
+    named being indivisible by tp·pp = 16 (which it had said)."""
+    d = archsim.simulate(_mixed(["h100"])).to_dict()
+    assert d["infeasible_reasons"] == ["plan.placement.stages places 1 stage, but plan.pp is 2"]
+
+
+def test_a_placement_on_too_few_devices_names_the_pools_it_counts():
+    d = archsim.simulate(_mixed(["h100", "h100"])).to_dict()
+    assert d["infeasible_reasons"] == [
+        "8 devices are not divisible by tp·pp·cp = 8·2·1 = 16",
+        "the pipeline runs on the 8 devices of the pool plan.placement.stages names (h100)"]

@@ -60,6 +60,20 @@ def test_keeping_up_by_hand():
     assert "it served 15 req/s against 20 req/s offered" in k["why"]
 
 
+def test_a_saturated_window_does_not_keep_up_whatever_arrived_in_it():
+    """An overloaded deployment's window runs past the last arrival until its queue empties,
+    so few requests (here none) arrive in it: its served rate, 19.6 req/s, is its capacity
+    and is compared with the 20 req/s offered, not with the arrivals in the window (0 of them
+    would have read as a share above 1)."""
+    d = _window(19.6, 0, start=40.0, end=60.0)
+    d["steady_state"]["saturated"] = True
+    k = keeping_up(d)
+    assert not k["keeps_up"] and k["share"] == pytest.approx(19.6 / 20.0)
+    assert k["why"] == ("does not keep up: its queue never emptied from 40 s to 60 s, past the "
+                        "last arrival; at capacity it serves 19.6 req/s against 20 req/s "
+                        "offered")
+
+
 def test_share_error_and_count_needed_by_hand():
     assert share_error(40, 400) == pytest.approx(math.sqrt(80) / 400)
     # 300 req/s, mean 2 s, p99 5 s: window 2·√(2·2/300)/0.05 = 4.6188 s after the 5 s fill,
