@@ -85,11 +85,10 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                          "yours)")
         if len(missing) == len(devices):
             return block
-    ranges: list[str] = []
-    for name, device in devices.items():
-        if name not in missing and device.insitu is not None:
-            ranges += out_of_range(sc, device, result)
-    extrapolated = bool(ranges)
+    # each device's own: a metric widens only where a device behind it is extrapolated
+    ranges_of = {name: out_of_range(sc, device, result) for name, device in devices.items()
+                 if name not in missing and device.insitu is not None}
+    ranges = [line for lines in ranges_of.values() for line in lines]
     for key, (group, sense) in keys.items():
         value = result.get(key)
         if not isinstance(value, (int, float)) or value <= 0:
@@ -103,6 +102,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
             continue
         lo, hi = _widest(accs)  # type: ignore[arg-type]
         worst = max(accs, key=lambda a: a.mape)  # type: ignore[union-attr]
+        extrapolated = any(ranges_of.get(n) for n in deps)
         why = _widen_reason(accs, extrapolated)  # type: ignore[arg-type]
         # a band read off a proxy's runs widens as that kind of run does
         measured = {group if group in devices[n].insitu.accuracy  # type: ignore[union-attr]
@@ -422,11 +422,11 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     count = sum(p.count for p in sc.cluster.pools if p.device.name == device)
     own = rng.by_kind.get(calibrated_kind)  # type: ignore[call-overload]
     spans = own if own is not None else rng
+    tp, pp = engine_shape(sc, device)
     # an inference run's devices are one engine's (tp·pp), whatever the replicas around it
-    devices = ("devices per replica", sc.plan.tp * sc.plan.pp) \
+    devices = ("devices per replica", tp * pp) \
         if own is not None and calibrated_kind == "inference" else ("devices", count)
-    checks = [(*devices, spans.devices), ("tp", sc.plan.tp, spans.tp),
-              ("pp", sc.plan.pp, spans.pp)]
+    checks = [(*devices, spans.devices), ("tp", tp, spans.tp), ("pp", pp, spans.pp)]
     if kind == "training":
         checks += [("cp", sc.plan.cp, rng.cp),
                    ("seq_len", sc.workload.seq_len, rng.seq_len)]  # type: ignore[union-attr]
@@ -462,6 +462,23 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
         out.append(f"{device}: paced by its host's cost per op (insitu.{host}), which the "
                    "calibrated runs did not have")
     return out
+
+
+def engine_shape(sc: ScenarioSpec, device: str) -> tuple[int, int]:
+    """The tp and pp the engines on ``device`` run: a disaggregated serving phase's own
+    (``plan.placement.prefill/decode: {pool, tp, pp}``) where that phase's pool holds the
+    device, else ``plan.tp`` and ``plan.pp`` (the larger engine where both phases do)."""
+    placement = sc.plan.placement
+    if sc.workload.kind != "serving" or not isinstance(placement, dict):
+        return sc.plan.tp, sc.plan.pp
+    pools = {p.name: p.device.name for p in sc.cluster.pools}
+    shapes = []
+    for phase in ("prefill", "decode"):
+        entry = placement.get(phase)
+        entry = {"pool": entry} if isinstance(entry, str) else entry
+        if isinstance(entry, dict) and pools.get(entry.get("pool")) == device:
+            shapes.append((entry.get("tp", sc.plan.tp), entry.get("pp", sc.plan.pp)))
+    return max(shapes, key=lambda s: s[0] * s[1]) if shapes else (sc.plan.tp, sc.plan.pp)
 
 
 def batch_and_prompts(sc: ScenarioSpec) -> tuple[int, list[int]]:
