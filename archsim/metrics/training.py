@@ -28,7 +28,7 @@ from archsim.metrics.common import (
 from archsim.plan.balance import Balance, resolve_pipeline
 from archsim.plan.compress import resolve_compression
 from archsim.plan.io import checkpointing, data_loading, io_block
-from archsim.plan.placement import Placement
+from archsim.plan.placement import Placement, slowed_devices
 from archsim.plan.schedules import bubble_fraction
 from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
 from archsim.result import Result
@@ -197,12 +197,18 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
     # bubble, exposed waits and the framework's fixed cost per step idle
     busy = [t.compute_busy_s + plan.optimizer_s[s] for s, t in enumerate(tl.stages)]
     per_stage_devices = devices // lay.pp
+    # a straggler slows its stage's pace, but only its own tp·cp group computes longer: the
+    # stage's other devices are busy for the kernels at nominal speed and idle the rest
+    energy = 0.0
+    for s, (d, b, t) in enumerate(zip(stage_devices, busy, tl.stages, strict=True)):
+        hw = plan.stages[s]
+        slow = slowed_devices(hw, lay.tp * lay.cp)
+        nominal = b - (stage_compute(t) + plan.optimizer_s[s]) * (1.0 - hw.speed)
+        energy += energy_joules(d, step, [b], devices_per_stage=slow) + energy_joules(
+            d, step, [nominal], devices_per_stage=per_stage_devices - slow)
     if homogeneous:
-        energy = energy_joules(device, step, busy, devices_per_stage=per_stage_devices)
         cost = cost_usd(device, devices, step)
     else:
-        energy = sum(energy_joules(d, step, [b], devices_per_stage=per_stage_devices)
-                     for d, b in zip(stage_devices, busy, strict=True))
         costs = [cost_usd(d, per_stage_devices, step) for d in stage_devices]
         cost = None if any(c is None for c in costs) else sum(costs)
     stage_params = [(sum(ck.params for ck in row), sum(ck.expert_params for ck in row))

@@ -125,6 +125,24 @@ def resolve_placement(sc: ScenarioSpec, stage_devices: int
     return Placement(stages=tuple(stages), devices=used, balance=balance), []
 
 
+def slowed_devices(hw: StageHardware, group: int) -> int:
+    """Devices of stage ``hw`` that run at its slowed compute pace: those of each synchronous
+    group (``group`` = tp·cp consecutive ranks, Megatron order) holding a device slower than
+    nominal; the stage's other replicas run at nominal speed and wait, idle, at the
+    data-parallel reduction (0 when no straggler slows the stage's compute)."""
+    if hw.speed >= 1.0:
+        return 0
+    per_node = hw.pool.devices_per_node
+    slowed = 0
+    for start in range(hw.first_device, hw.first_device + hw.devices, group):
+        last = start + group - 1
+        if any(s.speed < 1.0 and (start <= s.device <= last if s.device is not None else
+                                  start // per_node <= s.node <= last // per_node)
+               for s in hw.pool.stragglers):
+            slowed += group
+    return slowed
+
+
 def _stage_hardware(stage: int, pool: PoolSpec, first: int, count: int) -> StageHardware:
     per_node = pool.devices_per_node
     last = first + count - 1

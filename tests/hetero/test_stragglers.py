@@ -76,3 +76,24 @@ def test_a_degraded_nic_slows_the_gradient_all_reduce_by_the_hand_computed_amoun
     slow = archsim.simulate(dp_job(count=2, per_node=1,
                                    stragglers=[{"node": 1, "nic_speed": 0.5}]))["step_time_s"]
     assert slow - base == pytest.approx(2 * P / (25e9 * 0.86), rel=1e-9)
+
+
+def test_a_slow_node_bills_the_longer_compute_to_its_own_devices_only():
+    """gpt3-175b-one-slow-node: node 17 (8 A100s, one tensor-parallel group of stage 1) at
+    half speed. Its 8 devices compute 26.1 s longer; stage 1's other 120 devices compute at
+    nominal speed and then wait, idle, like every other device, for the longer step. By hand
+    from the run without the straggler: E = E₀ + 1024 · ΔT · 60 W + 8 · Δcompute · (400 −
+    60) W. All 128 devices of stage 1 had been billed the slow node's compute at TDP (+7.5%)."""
+    from archsim.spec.loader import load_spec_file
+
+    slow = archsim.simulate("gpt3-175b-one-slow-node").to_dict()
+    base = archsim.simulate("gpt3-175b-one-slow-node", {"hardware.stragglers": []}).to_dict()
+    a100 = load_spec_file("devices", "a100-sxm4-80gb")
+    assert (a100.tdp, a100.idle_power) == (400.0, 60.0)
+    longer = (slow["pipeline"]["stages"][1]["compute_s"]
+              - base["pipeline"]["stages"][1]["compute_s"])
+    assert longer == pytest.approx(base["pipeline"]["stages"][1]["compute_s"], rel=1e-6)
+    hand = (base["energy_joules"] + 1024 * (slow["step_time_s"] - base["step_time_s"]) * 60.0
+            + 8 * longer * (400.0 - 60.0))
+    # the slowed optimizer step (milliseconds) is the only part left out by hand
+    assert slow["energy_joules"] == pytest.approx(hand, rel=1e-4)
