@@ -19,13 +19,15 @@ Metric definitions (per request r; percentiles over requests, linear interpolati
   by its ``max`` averages less than its ``mean``; ``notes`` says so).
 * ``requests_per_s``, ``tokens_per_s`` (output), ``input_tokens_per_s``: measured in the
   steady state — from one p99 end-to-end latency after the first arrival (the system has
-  filled) to the last arrival, leaving out the empty start and the draining tail
-  (archsim/metrics/serving_window.py; ``steady_state`` gives the window). A ``burst`` (every
-  request at time 0) is measured over the whole run — total output tokens / duration, as
-  trtllm-bench and benchmark_throughput report (``steady_state.burst``); a closed loop's window
-  ends at its last send, so its draining tail is left out as genai-perf's measurement
-  window leaves it out; ``steady_state.ttft_mean_s`` / ``tpot_mean_s`` / ``e2e_mean_s`` are
-  the means over the requests that arrived in the window. A closed loop's latency statistics
+  filled) to the last arrival, leaving out the empty start and the draining tail (an
+  overloaded deployment: while requests wait, from once its batch has filled until the last
+  one is scheduled; archsim/metrics/serving_window.py; ``steady_state`` gives the window). A
+  ``burst`` (every request at time 0) is measured over the whole run — total output tokens /
+  duration, as trtllm-bench and benchmark_throughput report (``steady_state.burst``); a
+  closed loop's window ends at its last send, so its draining tail is left out as
+  genai-perf's measurement window leaves it out; ``steady_state.ttft_mean_s`` /
+  ``tpot_mean_s`` / ``e2e_mean_s`` are the means over the requests that arrived in the
+  window. A closed loop's latency statistics
   (TTFT, TPOT, end-to-end and queueing means and percentiles, SLO attainment) are its steady
   state's too (``steady_state.latencies_in_window``): its first ``concurrency`` requests,
   sent together, queue behind one another's prefills as no later request does — the warm-up

@@ -37,12 +37,11 @@ from archsim.plan.inference import (
 )
 from archsim.plan.kv_path import KvPath, KvSide
 from archsim.spec.errors import SpecError
-from archsim.spec.placement import PHASES, serving_placement_problems
 from archsim.spec.hardware import PoolSpec
+from archsim.spec.placement import PHASES, serving_placement_problems
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 from archsim.spec.workload import ServingWorkload
-
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,9 @@ def _rate_window(r: dict[str, Any]) -> str:
                 "output tokens / duration, as a throughput benchmark reports them.")
     closed = " and latencies" if steady.get("latencies_in_window") else ""
     return (f"Rates{closed} are measured in the steady state (from one p99 end-to-end latency "
-            "after the first arrival to the last arrival; for an overloaded deployment, from "
-            "the moment its queue stops emptying), leaving out the empty start and the "
+            "after the first arrival to the last arrival; for an overloaded deployment, while "
+            "requests wait, from once its batch has filled until the last one is "
+            "scheduled), leaving out the empty start and the "
             "draining tail; a stream too short for that window is measured over the whole "
             "run.")
 

@@ -148,7 +148,8 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
     ept = r.get("energy_per_token_j")
     steady = r.get("steady_state") or {}
     window = (f" ({fmt.human_time(steady['start_s'])} to {fmt.human_time(steady['end_s'])} "
-              f"of the run, {steady.get('arrivals_in_window', '?')} arrivals)"
+              "of the run" + ("" if steady.get("saturated") else
+                              f", {steady.get('arrivals_in_window', '?')} arrivals") + ")"
               if steady and not steady.get("whole_run") else
               " (the whole run: every request arrived at once)" if steady.get("burst") else
               " (the whole run: the stream is too short for a steady state)" if steady else "")
@@ -160,8 +161,9 @@ def capacity_section(r: dict[str, Any], cap: dict[str, Any] | None) -> Section:
         ("cost per hour", fmt.money(r.get("cost_per_hour_usd"))),
         ("cost per million output tokens", fmt.money(r.get("cost_per_million_tokens_usd"))),
         ("energy per million output tokens", fmt.kwh(ept * 1e6 / 3.6e6) if ept else "-")],
-        caption=("Overloaded: rates measured from the moment the queue stops emptying to the "
-                 f"last arrival{window}. {PRICE_DEFINITION}." if steady.get("saturated") else
+        caption=("Overloaded: rates measured while requests waited, from once the batch had "
+                 "filled (one p99 service time after the first arrival) until the last one was "
+                 f"scheduled{window}. {PRICE_DEFINITION}." if steady.get("saturated") else
                  "Steady state: from one p99 end-to-end latency after the first arrival to the "
                  f"last arrival{window}. {PRICE_DEFINITION}."))
     if cap is None:

@@ -26,8 +26,9 @@ def load_section(r: dict[str, Any]) -> Section | None:
              "cache, so it reads high near full; shown at most 100%), sampled over the run. "
              f"At most {waiting:.0f} requests waited at once"
              + (f"; the KV cache peaked at {fmt.pct(max(kv))} full" if kv else "") + ". "
-             + ("The shaded window, from the moment the queue stops emptying to the last "
-                "arrival, is where the request and token rates are measured: the deployment is "
+             + ("The shaded window, while requests wait, from once the batch has filled "
+                "until the last one is scheduled, is where the request and token rates are "
+                "measured: the deployment is "
                 "overloaded, so they are its capacity." if window and steady.get("saturated")
                 else "The shaded window is the steady state the request and token rates are "
                 "measured in." if window else
