@@ -119,6 +119,13 @@ def test_disaggregated_against_colocated(tmp_path):
                        metric_text("ttft_p99_s", result["colocated"]["ttft_p99_s"]))
     assert ("SLO attainment against replicas",
             "--no-scaling was given") in report.omitted
+    # the title names both pools' devices; the KV-cache transfer has its own table
+    assert report.title.endswith("on h100-sxm5-80gb + a100-sxm4-80gb")
+    kv = next(b for b in sec.blocks if getattr(b, "rows", None)
+              and b.header[0] == "KV-cache transfer, prefill → decode")
+    rows = dict(kv.rows)
+    assert rows["bandwidth per transfer"] == ("21.5 GB/s, set by the receiving pool old's 1 NIC "
+                                              "(ib-hdr-200g)")  # HDR 25 GB/s × 0.86
 
 
 def test_one_price_for_one_deployment_in_every_table(scenario):

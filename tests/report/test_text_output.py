@@ -54,6 +54,7 @@ def test_disaggregated_serving_shows_the_kv_cache_crossing_the_link():
     text = render_summary(archsim.simulate("llama2-7b-disagg-h100-a100"))
     assert "(none)" not in text
     assert "KV-cache transfer prefill → decode over ib-ndr-400g:" in text
+    assert "21.5 GB/s each, set by the receiving pool a100's 1 NIC (ib-hdr-200g)" in text
 
 
 def test_small_run_cost_is_not_rounded_to_zero():
