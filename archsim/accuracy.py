@@ -89,6 +89,7 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     ranges_of = {name: out_of_range(sc, device, result) for name, device in devices.items()
                  if name not in missing and device.insitu is not None}
     ranges = [line for lines in ranges_of.values() for line in lines]
+    lacking: dict[str, set[str]] = {}  # group → devices behind it with no runs of it
     for key, (group, sense) in keys.items():
         value = result.get(key)
         if not isinstance(value, (int, float)) or value <= 0:
@@ -99,6 +100,8 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
         accs = [_accuracy(devices[n].insitu.accuracy, group) for n in deps]  # type: ignore
         if any(a is None for a in accs) or not accs:
             block["errors"].setdefault(group, None)
+            lacking.setdefault(group, set()).update(
+                n for n, a in zip(deps, accs, strict=True) if a is None)
             continue
         lo, hi = _widest(accs)  # type: ignore[arg-type]
         worst = max(accs, key=lambda a: a.mape)  # type: ignore[union-attr]
@@ -133,12 +136,13 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
     unknown = [group for group, err in block["errors"].items() if err is None]
     for group in unknown:
         block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
-                                     f"{', '.join(sorted(devices))}")
+                                     f"{', '.join(sorted(lacking.get(group) or devices))}")
         del block["errors"][group]
     if unknown and not block["intervals"]:  # calibrated, but on other kinds of run only
         block["calibrated"] = False
+        behind = set().union(*(lacking.get(g) or set(devices) for g in unknown))
         block["note"] = (f"no measured {'/'.join(unknown)} runs calibrate "
-                         f"{', '.join(sorted(devices))}: the error of this estimate is unknown "
+                         f"{', '.join(sorted(behind))}: the error of this estimate is unknown "
                          "(archsim calibrate --runs fits a profile to yours)")
     block["out_of_range"] += ranges
     block["in_range"] = not block["out_of_range"] and not missing

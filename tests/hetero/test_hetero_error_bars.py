@@ -45,3 +45,20 @@ def test_each_phase_is_checked_at_its_own_pipeline_depth():
     ranges, errors = _errors(plan__placement=placement)
     assert ranges == ["h100-sxm5-80gb: pp 2 outside the calibrated 1–1 of its inference runs"]
     assert "widened" in errors["ttft"] and "widened" not in errors["tpot"]
+
+
+def test_a_mixed_pipeline_names_only_the_device_without_runs_of_the_kind():
+    """Inference with stage 0 on an H100 (calibrated on inference runs) and stage 1 on an
+    A100-40GB (training runs only): the bands are unknown because of the A100-40GB alone, and
+    the messages say so (they had named the H100 too)."""
+    sc = {"model": "llama2-13b",
+          "hardware": {"cluster": {
+              "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 1},
+                        {"name": "a", "device": "a100-sxm4-40gb", "count": 1}],
+              "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}},
+          "workload": {"kind": "inference", "batch": 16, "prompt_len": 1024, "gen_len": 128},
+          "plan": {"pp": 2, "placement": {"stages": ["h", "a"]}}}
+    u = archsim.simulate(sc).to_dict()["uncertainty"]
+    assert "no calibrated runs of this kind (ttft) on a100-sxm4-40gb" in u["out_of_range"]
+    assert u["note"].startswith("no measured ttft/tpot/e2e_latency/throughput runs calibrate "
+                                "a100-sxm4-40gb: the error")
