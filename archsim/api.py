@@ -49,13 +49,18 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
     key of the contract (null where the mode has none)."""
     if result.data.get("feasible"):
         from archsim.accuracy import uncertainty_block
-        from archsim.metrics.common import price_sources_note, unverified_power_note
+        from archsim.metrics.common import (
+            price_sources_note,
+            unverified_links_note,
+            unverified_power_note,
+        )
 
         result.data["uncertainty"] = uncertainty_block(result.data, sc)
         devices = list({p.device.name: p.device for p in sc.cluster.pools}.values())
         # a cluster of several priced device types: its cost adds their list prices; energy
         # on a device whose TDP no datasheet gives
-        for note in (price_sources_note(devices), unverified_power_note(devices)):
+        for note in (price_sources_note(devices), unverified_power_note(devices),
+                     unverified_links_note(result.data, sc.cluster)):
             if note:
                 result.data.setdefault("notes", []).append(note)
     for key in METRIC_KEYS:

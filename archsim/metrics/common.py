@@ -133,6 +133,43 @@ def unverified_power_note(devices: Sequence[DeviceSpec]) -> str | None:
             "see the profile's comment): read it as an order of magnitude")
 
 
+UNVERIFIED_COMM_SHARE = 0.10
+"""Exposed communication, as a share of a step or a generation, above which a result says that
+it rests on its links' UNVERIFIED values (a judgement: below it they move the answer little)."""
+
+
+def unverified_links_note(result: dict, cluster: Any) -> str | None:
+    """A training step or static batch whose exposed communication is at least
+    ``UNVERIFIED_COMM_SHARE`` of its time, carried by links whose bandwidth or efficiency no
+    measurement gives (or, for inference, whose latency: small all-reduces per token), in one
+    line; None otherwise. A ranking against a device with measured links may turn on them:
+    eight Gaudi 2 cards decode GPT-3 1.7B at tp 8 faster than eight H100s on a guessed 5 µs
+    RoCE step against NVSwitch's measured one."""
+    mode = result.get("mode")
+    total = result.get("step_time_s") if mode == "training" else result.get("e2e_latency_s")
+    exposed = (result.get("communication") or {}).get("exposed_time_s")
+    if mode not in ("training", "inference") or not total or not exposed or \
+            exposed < UNVERIFIED_COMM_SHARE * total:
+        return None
+    fields = {"bandwidth", "efficiency"} | ({"latency"} if mode == "inference" else set())
+    used = {}
+    for pool in cluster.pools:
+        if pool.count > 1 and pool.intra_node is not None:
+            used[pool.intra_node.name] = pool.intra_node
+        if pool.count > pool.devices_per_node and pool.inter_node is not None:
+            used[pool.inter_node.name] = pool.inter_node
+    if len(cluster.pools) > 1:
+        used.update({lk.interconnect.name: lk.interconnect for lk in cluster.links})
+    guessed = [f"{name} ({', '.join(f for f in link.unverified if f in fields)})"
+               for name, link in sorted(used.items()) if fields & set(link.unverified)]
+    if not guessed:
+        return None
+    return (f"exposed communication is {100 * exposed / total:.0f}% of this "
+            f"{'step' if mode == 'training' else 'run'} and rests on UNVERIFIED link values: "
+            f"{'; '.join(guessed)} (see each interconnect profile's comments): a ranking "
+            "against a device whose links were measured may turn on them")
+
+
 def idle_power(device: DeviceSpec) -> float:
     return device.idle_power if device.idle_power is not None else \
         DEFAULT_IDLE_FRACTION * device.tdp
