@@ -80,9 +80,18 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                               if (line := far_fitted_line(d))]
     block["out_of_range"] += _not_in_overlay(sc.calibration, sorted(devices))
     if missing:
-        block["note"] = (f"no measured runs calibrate {', '.join(missing)}: the error of this "
-                         "estimate is unknown (archsim calibrate --runs fits a profile to "
-                         "yours)")
+        # fitted without cross-validation (calibrate --cv none): calibrated, error unmeasured
+        unscored = [n for n in missing if devices[n].insitu is not None
+                    and devices[n].insitu.fitted]
+        bare = [n for n in missing if n not in unscored]
+        parts = ([f"no measured runs calibrate {', '.join(bare)}"] if bare else []) + (
+            [f"{', '.join(unscored)} {'was' if len(unscored) == 1 else 'were'} fitted to "
+             "measured runs without cross-validation (archsim calibrate --cv none)"]
+            if unscored else [])
+        block["note"] = ("; ".join(parts) + ": the error of this estimate is unknown ("
+                         + ("archsim calibrate --runs fits a profile to yours"
+                            if bare else "calibrate with --cv source, a fold count or run "
+                            "to measure it") + ")")
         if len(missing) == len(devices):
             return block
     # each device's own: a metric widens only where a device behind it is extrapolated

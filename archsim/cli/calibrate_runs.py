@@ -105,7 +105,10 @@ def run_calibration(args: argparse.Namespace) -> int:
                if never else "") + ")."]
     prior = _from_defaults(cals, cv)
     note += ([""] + [f"- {line}" for line in prior]) if prior else []
-    body = markdown(held, "Cross-validated error", [*how, "", *note]) if held else ""
+    warned = [f"- {c.device}: {line}" for c in cals for line in warnings(c)]
+    body = ("# Check these rows and values\n\n" + "\n".join(warned) + "\n\n") if warned \
+        else ""
+    body += markdown(held, "Cross-validated error", [*how, "", *note]) if held else ""
     # without cross-validation the fitted values head the in-sample tables
     body += "\n" + markdown(fitted, "In-sample error (the fit written to the overlay)",
                             () if held else how)
@@ -127,15 +130,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     for c in cals:
         vals = ", ".join(f"{n} {_fmt(c.fit.values[n])}" for n in c.fit.fitted)
         print(f"  {c.device}: {vals}")
-        for p in c.fit.infeasible:
-            print(f"    run {p.run.id} (row {p.run.line}) left out: does not run in archsim: "
-                  f"{'; '.join(p.reasons)}")
-        for p in c.far_off:
-            print(f"    run {p.run.id} (row {p.run.line}) is {100 * p.error:+.0f}% off after the "
-                  "fit: check its row. It stays in the fit (the robust loss bounds its pull, "
-                  "it does not remove it) and in the error bars; if the row is wrong, drop it "
-                  "and refit")
-        for line in at_bounds(c):
+        for line in warnings(c):
             print(f"    {line}")
     if held:
         print(f"cross-validated error ({cv}):")
@@ -190,20 +185,35 @@ def _from_defaults(cals, cv: str) -> list[str]:
     return out
 
 
+def warnings(c) -> list[str]:
+    """What the user should check after a device's fit, printed and written to the report:
+    runs left out (they do not run in archsim), runs far off after the fit, and parameters
+    that stopped at an end of their physical range (the overlay records the last two in its
+    provenance)."""
+    out = [f"run {p.run.id} (row {p.run.line}) left out: does not run in archsim: "
+           f"{'; '.join(p.reasons)}" for p in c.fit.infeasible]
+    out += [f"run {p.run.id} (row {p.run.line}) is {100 * p.error:+.0f}% off after the fit: "
+            "check its row. It stays in the fit (the robust loss bounds its pull, it does not "
+            "remove it) and in the error bars; if the row is wrong, drop it and refit"
+            for p in c.far_off]
+    out += at_bounds(c)
+    return out
+
+
 def at_bounds(c) -> list[str]:
     """Fitted parameters that stopped at an end of their physical range: the runs asked for
     more than the model can give with them, so the error left is the model's or the runs'."""
     from archsim.insitu.fit import bounds_for
+    from archsim.insitu.overlay import at_range_ends
 
     bounds = bounds_for(c.insitu, c.fit.defaults)
     out = []
-    for name in c.fit.fitted:
+    for name in at_range_ends(c.fit, c.insitu):
         b, v = bounds[name], c.fit.values[name]
-        for end, word in ((b.lo, "lower"), (b.hi, "upper")):
-            if abs(v - end) <= 1e-6 * max(abs(end), 1e-12):
-                out.append(f"{name} {_fmt(v)} stopped at the {word} end of its physical "
-                           "range: the runs ask for more than any value in range gives, so "
-                           "what is left of their error is the model's or theirs")
+        word = "lower" if abs(v - b.lo) <= abs(v - b.hi) else "upper"
+        out.append(f"{name} {_fmt(v)} stopped at the {word} end of its physical "
+                   "range: the runs ask for more than any value in range gives, so "
+                   "what is left of their error is the model's or theirs")
     return out
 
 

@@ -89,6 +89,7 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
         start = base.insitu or uncalibrated(base)
         used = _fitted_runs(runs, fit)
         far = far_off_runs(fit.predictions)
+        stopped = at_range_ends(fit, start)
         kept = kept_parameters(start, fit, {ld.run.fit_kind for ld in used})
         insitu = fit.insitu(start).model_copy(update={
             **{n: getattr(start, n) for n in kept},
@@ -102,12 +103,25 @@ def calibrate_runs(loaded: Sequence[Loaded], cv: str = "source",
                            "evaluations": fit.evaluations,
                            **({"far_off_runs": sorted(p.run.id for p in far)}
                               if far else {}),
+                           **({"at_range_ends": stopped} if stopped else {}),
                            **({"kept_from_profile": kept} if kept else {})},
             "fitted_from": f"{len(used)} runs ({_sources(used)})"
             + (f"; {', '.join(fit.inherited)} from {start.prior_from}'s fit"
                if fit.inherited else "")})
         out.append(DeviceCalibration(name, fit, insitu, held, far))
     return out
+
+
+def at_range_ends(fit: FitResult, start: InSituSpec) -> list[str]:
+    """Fitted parameters that stopped at an end of their physical range (``fit.bounds_for``):
+    the runs asked for more than the model gives with any value in range (recorded in the
+    overlay's ``provenance.at_range_ends``)."""
+    from archsim.insitu.fit import bounds_for
+
+    bounds = bounds_for(start, fit.defaults)
+    return [name for name in fit.fitted
+            if any(abs(fit.values[name] - end) <= 1e-6 * max(abs(end), 1e-12)
+                   for end in (bounds[name].lo, bounds[name].hi))]
 
 
 def never_fitted(fit: FitResult) -> list[Held]:

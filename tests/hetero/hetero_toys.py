@@ -27,3 +27,16 @@ def two_pools(first=FAST, second=SLOW, count=1, **plan):
                 {"between": ["a", "b"], "interconnect": "ib-hdr-200g"}]}},
             "workload": {"kind": "training", "seq_len": 1024, "global_batch": 8 * count},
             "plan": {"pp": 2, **plan}}
+
+
+def mixed_inference() -> dict:
+    """Llama-2-13B inference, batch 16, 1024 tokens in and 128 out, stage 0 on an H100 and
+    stage 1 on an A100-40GB (HDR InfiniBand between them)."""
+    return {"model": "llama2-13b",
+            "hardware": {"cluster": {
+                "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 1},
+                          {"name": "a", "device": "a100-sxm4-40gb", "count": 1}],
+                "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}},
+            "workload": {"kind": "inference", "batch": 16, "prompt_len": 1024,
+                         "gen_len": 128},
+            "plan": {"pp": 2, "placement": {"stages": ["h", "a"]}}}

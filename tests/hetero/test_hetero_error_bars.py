@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+from hetero_toys import mixed_inference
+
 import archsim
 
 BASE = {"model": "llama2-7b",
@@ -51,13 +53,7 @@ def test_a_mixed_pipeline_names_only_the_device_without_runs_of_the_kind():
     """Inference with stage 0 on an H100 (calibrated on inference runs) and stage 1 on an
     A100-40GB (training runs only): the bands are unknown because of the A100-40GB alone, and
     the messages say so (they had named the H100 too)."""
-    sc = {"model": "llama2-13b",
-          "hardware": {"cluster": {
-              "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 1},
-                        {"name": "a", "device": "a100-sxm4-40gb", "count": 1}],
-              "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}},
-          "workload": {"kind": "inference", "batch": 16, "prompt_len": 1024, "gen_len": 128},
-          "plan": {"pp": 2, "placement": {"stages": ["h", "a"]}}}
+    sc = mixed_inference()
     u = archsim.simulate(sc).to_dict()["uncertainty"]
     assert "no calibrated runs of this kind (ttft) on a100-sxm4-40gb" in u["out_of_range"]
     assert u["note"].startswith("no measured ttft/tpot/e2e_latency/throughput runs calibrate "

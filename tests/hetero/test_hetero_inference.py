@@ -1,6 +1,7 @@
 """Static-batch inference with its pipeline stages on different pools."""
 
 import pytest
+from hetero_toys import mixed_inference
 
 import archsim
 from archsim.cost.insitu import factors
@@ -106,13 +107,7 @@ def test_mfu_of_a_mixed_pipeline_is_every_stages_work_over_the_mean_peak():
     2·1024²·5120 × 40 × 16 = 0.069e14 and decode attention 4 × 1088 (mean context) × 5120 × 40
     × 16 × 128 = 0.018e14: 4.772e14 FLOPs over 2 devices, against the mean of 989.4 and 312
     TFLOP/s. The busiest stage's FLOPs over its own A100's peak had read 2.1× too high."""
-    sc = {"model": "llama2-13b",
-          "hardware": {"cluster": {
-              "pools": [{"name": "h", "device": "h100-sxm5-80gb", "count": 1},
-                        {"name": "a", "device": "a100-sxm4-40gb", "count": 1}],
-              "links": [{"between": ["h", "a"], "interconnect": "ib-hdr-200g"}]}},
-          "workload": {"kind": "inference", "batch": 16, "prompt_len": 1024, "gen_len": 128},
-          "plan": {"pp": 2, "placement": {"stages": ["h", "a"]}}}
+    sc = mixed_inference()
     d = archsim.simulate(sc).to_dict()
     mean_peak = (989.4e12 + 312e12) / 2
     assert d["mfu_peak_tflops"] == pytest.approx(mean_peak / 1e12)

@@ -180,3 +180,32 @@ def test_validate_says_when_its_errors_are_in_sample_or_from_the_shipped_profile
     assert (f"note: h100-sxm5-80gb is not in {out}: its runs were predicted with its shipped "
             "calibration") in printed
     assert "in-sample" not in printed
+
+
+def test_the_checks_outlast_the_console(tmp_path, capsys):
+    """A TTFT typed 100× too large: the far-off run and the parameter stopped at its range are
+    written to the report beside the overlay, and the overlay's provenance records both (they
+    had been printed only)."""
+    import yaml
+
+    from archsim.cli import main
+
+    runs = tmp_path / "runs.csv"
+    runs.write_text(
+        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
+        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+        "b,lab,inference,ttft_s,1.62,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+        "c,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+    out = tmp_path / "o.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
+    printed = capsys.readouterr().out
+    report = out.with_suffix(".md").read_text()
+    assert report.startswith("# Check these rows and values\n\n- a100-sxm4-80gb: run b (row 3) "
+                             "is -99% off after the fit: check its row.")
+    prov = yaml.safe_load(out.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]["provenance"]
+    assert prov["far_off_runs"] == ["b"]
+    stopped = [line.strip().split(" ")[0] for line in printed.splitlines()
+               if "stopped at the" in line]
+    assert stopped and prov["at_range_ends"] == stopped
+    checks = report.split("# In-sample")[0]
+    assert all(f"a100-sxm4-80gb: {name} " in checks for name in stopped)

@@ -630,3 +630,25 @@ def test_a_sibling_shares_only_the_fixed_costs_its_parent_fitted():
     assert {"step_overhead", "kernel_overhead"} <= set(child.inherited)
     for name in ("step_overhead", "kernel_overhead"):
         assert child.values[name] == parent.values[name]
+
+
+def test_an_overlay_fitted_without_cross_validation_is_called_fitted_not_uncalibrated(
+        tmp_path, capsys):
+    """calibrate --cv none fits the device but measures no held-out error: a result says it was
+    fitted and that its error is unknown, and how to measure it (it had said no measured runs
+    calibrate the device, and advised calibrating it)."""
+    runs = tmp_path / "runs.csv"
+    runs.write_text(runs_csv(TRUTH))
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
+    capsys.readouterr()
+    d = archsim.simulate({"model": "gpt3-1.7b", "hardware": {"device": "a100-sxm4-80gb",
+                                                             "count": 1},
+                          "workload": {"kind": "training", "seq_len": 512, "global_batch": 8,
+                                       "micro_batch": 1},
+                          "calibration": str(out)}).to_dict()
+    assert not d["uncertainty"]["calibrated"]
+    assert d["uncertainty"]["note"] == (
+        "a100-sxm4-80gb was fitted to measured runs without cross-validation (archsim "
+        "calibrate --cv none): the error of this estimate is unknown (calibrate with --cv "
+        "source, a fold count or run to measure it)")
