@@ -82,15 +82,32 @@ def split_reasons(sc: ScenarioSpec) -> list[str]:
     if sc.workload.kind == "inference" and sc.workload.batch % dp:  # type: ignore[union-attr]
         reasons.append(f"batch {sc.workload.batch} is not divisible by dp {dp} "  # type: ignore
                        "(data-parallel replicas split the batch)")
-    return reasons + degree_reasons(sc.model, Degrees(tp=plan.tp, pp=plan.pp, ep=plan.ep,
-                                                      dp=dp), plan.layers_per_stage)
+    wl, model = sc.workload, sc.model
+    if wl.kind == "inference" and (context := wl.prompt_len + wl.gen_len) > model.max_seq_len:
+        # the run would be infeasible and left out of the fit without a word
+        reasons.append(f"prompt_len {wl.prompt_len} + gen_len {wl.gen_len} = {context} tokens "
+                       f"exceed the model's max_seq_len {model.max_seq_len}")
+    return reasons + degree_reasons(model, Degrees(tp=plan.tp, pp=plan.pp, ep=plan.ep,
+                                                   dp=dp), plan.layers_per_stage)
+
+
+REASON_COLUMNS = (("exceed the model's max_seq_len", ("prompt_len", "gen_len", "model")),
+                  ("learned positions", ("seq_len", "model")),
+                  ("sequence parallelism", ("sp", "tp", "seq_len", "micro_batch")),
+                  ("seq_len", ("seq_len", "cp")))
+"""The cells a reason that is not about the plan's divisibility comes from (first match)."""
 
 
 def _plan_problem(run: Run, reason: str) -> str:
-    cells = [c for c in PLAN_COLUMNS if c in run.values]
+    named = next((cols for key, cols in REASON_COLUMNS if key in reason), None)
+    cells = [c for c in (named or PLAN_COLUMNS) if c in run.values]
     where = f"{run.file}: row {run.line}" if run.file else f"row {run.line}"
+    hint = ("; a longer context than the model's registry entry allows goes in the row's set "
+            "column (model.max_seq_len=N), as reference/calibration/runs.csv does"
+            if "max_seq_len" in reason or "learned positions" in reason else "")
     return (f"{where}, column{'s' if len(cells) > 1 else ''} {', '.join(cells)} (run {run.id}): "
-            f"{reason}; a measured run's plan divides, so one of these cells is wrong")
+            f"{reason}; a measured run ran as its row says, so one of these cells is wrong"
+            + hint)
 
 
 def with_insitu(sc: ScenarioSpec, insitu: InSituSpec | None) -> ScenarioSpec:

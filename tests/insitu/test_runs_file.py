@@ -219,5 +219,37 @@ def test_a_plan_that_does_not_divide_is_a_bad_row(tmp_path):
         load_runs(read_runs(path))
     assert err.value.problems == [
         f"{path}: row 2, columns devices, tp, model, micro_batch (run r): 8 devices are not "
-        "divisible by tp·pp·cp = 3·1·1 = 3; a measured run's plan divides, so one of these "
-        "cells is wrong"]
+        "divisible by tp·pp·cp = 3·1·1 = 3; a measured run ran as its row says, so one of "
+        "these cells is wrong"]
+
+
+def test_a_sequence_past_the_models_positions_names_its_cells(tmp_path):
+    """GPT-3 1.7B has 2048 learned positions: a training row at seq_len 8192 names seq_len
+    and model (it had named devices, tp, pp and the batch as a plan that does not divide), and
+    says where a longer context goes."""
+    path = write(tmp_path, "run,source,kind,metric,measured,device,devices,model,seq_len,"
+                           "global_batch,micro_batch\n"
+                           "r,s,training,step_time_s,1,a100-sxm4-80gb,1,gpt3-1.7b,8192,8,1\n")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(path))
+    assert err.value.problems == [
+        f"{path}: row 2, columns seq_len, model (run r): seq_len 8192 exceeds the model's "
+        "learned positions (max_seq_len 2048); a measured run ran as its row says, so one of "
+        "these cells is wrong; a longer context than the model's registry entry allows goes in "
+        "the row's set column (model.max_seq_len=N), as reference/calibration/runs.csv does"]
+
+
+def test_an_inference_context_past_the_model_is_a_bad_row_not_a_silent_drop(tmp_path):
+    """Llama-2-7B holds 4096 tokens: 4000 in and 500 out had been left out of the fit as a
+    run that does not run (exit 0), and its kind's error vanished from the table."""
+    path = write(tmp_path, "run,source,kind,metric,measured,device,devices,model,batch,"
+                           "prompt_len,gen_len\n"
+                           "r,s,inference,ttft_s,0.3,a100-sxm4-80gb,1,llama2-7b,1,4000,500\n")
+    with pytest.raises(SpecError) as err:
+        load_runs(read_runs(path))
+    assert err.value.problems == [
+        f"{path}: row 2, columns prompt_len, gen_len, model (run r): prompt_len 4000 + gen_len "
+        "500 = 4500 tokens exceed the model's max_seq_len 4096; a measured run ran as its row "
+        "says, so one of these cells is wrong; a longer context than the model's registry entry "
+        "allows goes in the row's set column (model.max_seq_len=N), as "
+        "reference/calibration/runs.csv does"]
