@@ -29,6 +29,8 @@ def error_bar_sentence(r: dict[str, Any], days: float | None = None,
     u = r.get("uncertainty")
     if not u:
         return None
+    shipped = u.get("calibration", "shipped profiles") == "shipped profiles"
+    run_word = "held-out published run" if shipped else "held-out measured run"
     parts = []
     for group, err in u["errors"].items():
         if err.get("composed"):
@@ -36,11 +38,12 @@ def error_bar_sentence(r: dict[str, Any], days: float | None = None,
             continue
         proxy = " (" + err["method"].split("; ", 1)[1] + ")" if "; " in err["method"] else ""
         parts.append(f"{group.replace('_', ' ')} runs: {mape_clause(err)} over "
-                     f"{plural(err['runs'], 'held-out published run')} from {err['sources']} "
+                     f"{plural(err['runs'], run_word)} from {err['sources']} "
                      f"source{'s' if err['sources'] != 1 else ''}{proxy}, {band_clause(err)}")
     if u.get("note") and not parts:
         return f"Error bar: {u['note']}."
-    what = "the profile's cross-validated error on measured runs: " + "; ".join(parts)
+    what = ("the profile's" if shipped else f"the calibration {u['calibration']}'s") + \
+        " cross-validated error on measured runs: " + "; ".join(parts)
     text = (f"Error bar: {u['note']}. Where calibrated ({what})" if u.get("note")
             else f"Error bar ({what})" if parts else "Error bar: no calibrated runs of this kind")
     text += _ranges(r, u, days, cost_usd) + "."

@@ -11,6 +11,7 @@ from archsim.report.document import Report, Section
 from archsim.report.inputs import ReportInput
 from archsim.report.options import ReportOptions
 from archsim.report.sections import (
+    calibration_of,
     memory_section,
     result_rows,
     scenario_rows,
@@ -68,7 +69,7 @@ def generic_report(inp: ReportInput, opts: ReportOptions) -> Report:
     if comp is not None:
         sections.append(comp)
     sections += [sources_section([p["device"] for p in pools], links),
-                 validation_section(device, r["mode"])]
+                 validation_section(device, r["mode"], calibration_of(r))]
     omitted = [("Latency breakdown, timeline, roofline and capacity answer",
                 f"this archsim has no {r['mode']} report builder yet")]
     return Report(f"{r['mode'].capitalize()} report: {r['model']} on {device}",

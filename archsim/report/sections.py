@@ -135,11 +135,28 @@ def validation_caveat(device: str, mode: str) -> str | None:
             "is corrected for it; see the validation section.")
 
 
-def validation_section(device: str, mode: str) -> Section:
+SHIPPED = "shipped profiles"
+"""``uncertainty.calibration`` of a result computed with the shipped profiles."""
+
+
+def calibration_of(r: dict[str, Any]) -> str | None:
+    """The calibration a result was computed with (``uncertainty.calibration``), or None."""
+    return (r.get("uncertainty") or {}).get("calibration")
+
+
+def validation_section(device: str, mode: str, calibration: str | None = None
+                       ) -> Section:
     """The validation error of ``device``'s profile: its cross-validated error on published
     runs (the profile's calibration, behind the answer's error bar) and the checks recorded
-    in reports/validation/."""
+    in reports/validation/. ``calibration``: the result's (``uncertainty.calibration``); under
+    a calibration of the user's own these rows are the shipped profile's, for comparison."""
     sec = Section("validation", "Validation error of the profile")
+    own = calibration not in (None, SHIPPED)
+    if own:
+        sec.text(f"The answers of this report were computed with the calibration {calibration}: "
+                 "its own cross-validated error is the error bar the answer carries. The rows "
+                 f"below are the shipped {device} profile's, on the public corpus of published "
+                 "runs, shown for comparison; they are not this answer's error bar.")
     notes = validation_notes(device)
     cv = cross_validation(device)
     if not notes and not cv:
@@ -164,9 +181,11 @@ def validation_section(device: str, mode: str) -> Section:
     sec.table(["check", "mean abs. error (MAPE)", "max abs. error", f"same mode ({mode})",
                "report"], rows)
     if cv:
-        sec.text("The cross-validated runs are the profile's own calibration check: their "
-                 "errors are the error bar the answer carries (widened where the answer says "
-                 "so). " + ("The other rows are separate checks, recorded in "
+        sec.text(("The cross-validated runs are the shipped profile's calibration check. "
+                  if own else
+                  "The cross-validated runs are the profile's own calibration check: their "
+                  "errors are the error bar the answer carries (widened where the answer says "
+                  "so). ") + ("The other rows are separate checks, recorded in "
                             "reports/validation/." if notes else
                             f"No GPU or CPU check of the {device} profile is recorded in "
                             "reports/validation/."))

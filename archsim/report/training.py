@@ -27,6 +27,7 @@ from archsim.report.options import ReportOptions
 from archsim.report.roofline import roofline_section
 from archsim.report.scaling import ScalePoint, can_scale, scaling_points, simulate_at
 from archsim.report.sections import (
+    calibration_of,
     memory_section,
     result_rows,
     scenario_rows,
@@ -138,7 +139,7 @@ def training_report(inp: ReportInput, opts: ReportOptions) -> Report:
         sections.append(comp)
     sections.append(_sources(inp))
     for i, name in enumerate(device_names):
-        sec = validation_section(name, "training")
+        sec = validation_section(name, "training", calibration_of(r))
         if i:
             sec.id, sec.title = f"validation-{name}", f"Validation error of the {name} profile"
         sections.append(sec)

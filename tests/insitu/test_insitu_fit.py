@@ -652,3 +652,32 @@ def test_an_overlay_fitted_without_cross_validation_is_called_fitted_not_uncalib
         "a100-sxm4-80gb was fitted to measured runs without cross-validation (archsim "
         "calibrate --cv none): the error of this estimate is unknown (calibrate with --cv "
         "source, a fold count or run to measure it)")
+
+
+def test_a_report_under_a_users_calibration_names_it_and_keeps_the_corpus_apart(tmp_path,
+                                                                                 capsys):
+    """A report computed with an overlay of the user's runs: its error bar is the overlay's,
+    on measured (not published) runs, named; the profile's validation rows are the shipped
+    corpus's, said to be for comparison (they had been called the answer's error bar, and the
+    overlay appeared nowhere)."""
+    from archsim.report import ReportOptions, build_report
+
+    runs = tmp_path / "runs.csv"
+    runs.write_text(runs_csv(TRUTH))
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "3"]) == 0
+    capsys.readouterr()
+    sc = tmp_path / "train.yaml"
+    sc.write_text("model: gpt3-1.7b\nhardware: {device: a100-sxm4-80gb, count: 1}\n"
+                  "workload: {kind: training, seq_len: 512, global_batch: 8, micro_batch: 1}\n"
+                  f"calibration: {out}\n")
+    report = build_report(sc, options=ReportOptions(scaling=False, planner=False))
+    answer = " ".join(getattr(b, "text", "") for s in report.sections if s.id == "answer"
+                      for b in s.blocks)
+    assert f"the calibration {out}'s cross-validated error on measured runs" in answer
+    assert "held-out measured runs" in answer and "published run" not in answer
+    validation = next(s for s in report.sections if s.id == "validation")
+    first = validation.blocks[0].text
+    assert first.startswith(f"The answers of this report were computed with the calibration "
+                            f"{out}")
+    assert "they are not this answer's error bar" in first
