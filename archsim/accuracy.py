@@ -356,9 +356,9 @@ def _widen_reason(accs: list[AccuracySpec], extrapolated: bool) -> str:
     if thin < MIN_RUNS_FOR_SPREAD:
         reasons.append(f"{thin} held-out run{'s' if thin != 1 else ''} cannot fix an 80% band")
     if any(a.from_defaults for a in accs):
-        reasons.append("its held-out runs were predicted from the profile's defaults, "
-                       "one source leaving nothing to fit, so they measure the defaults' "
-                       "error, not the fit's")
+        reasons.append("its held-out runs were predicted from the micro-benchmark defaults, "
+                       "their fold leaving no run of their kind to fit, so they measure the "
+                       "defaults' error, not the fit's")
     if extrapolated:
         reasons.append("outside the calibrated range")
     return "; ".join(reasons)

@@ -178,10 +178,11 @@ def _from_defaults(cals, cv: str) -> list[str]:
                     else f"fold{'s' if len(names) > 1 else ''} {', '.join(names)}")
         hint = (" Runs from a second source would measure the fit's error; --cv run "
                 "measures it within this source." if cv == "source" else "")
-        out.append(f"{c.device}: {share} predicted from the profile's defaults "
-                   f"(leaving out {left_out} left no run of it to fit), so their error is "
-                   "the defaults', not the fit's; results on this profile widen their error "
-                   f"bar (archsim/accuracy.py).{hint}")
+        out.append(f"{c.device}: {share} predicted from the micro-benchmark defaults of "
+                   f"their kind's parameters, not from a fitted value (leaving out {left_out} "
+                   "left no run of their kind to fit), so their error is the defaults', not "
+                   "the fit's; results on this profile widen their error bar "
+                   f"(archsim/accuracy.py).{hint}")
     return out
 
 

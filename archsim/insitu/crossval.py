@@ -169,17 +169,20 @@ def held_out(runs: Sequence[Loaded], name: str, fold: Sequence[Loaded],
         scored = [ld for ld in device_runs if id(ld) in ids]
         rest = [ld for ld in device_runs if id(ld) not in ids]
         family = family_values(base, fitted)
-        if any(ld.run.weight > 0 for ld in rest):
+        kinds = {ld.run.fit_kind for ld in rest if ld.run.weight > 0}
+        if kinds:
             fit = fit_device(rest, base, family=family, start=(start or {}).get(device))
             fitted[device] = fit.shared()
             insitu = fit.insitu(base.insitu or uncalibrated(base))
-            prior_only = False
         else:
-            insitu, prior_only = uncalibrated(base), family is None
+            insitu = uncalibrated(base)
             if family is not None:
                 fitted[device] = dict(family)
                 insitu = apply(insitu, {**defaults(base), **family}, (), tuple(family))
-        held.extend(Held(predict(ld, insitu), name, prior_only) for ld in scored)
+        # a run whose kind no run left in the fold informs (nor a sibling's fit) is predicted
+        # from the micro-benchmark defaults of that kind's parameters: not the fit's error
+        held.extend(Held(predict(ld, insitu), name,
+                         family is None and ld.run.fit_kind not in kinds) for ld in scored)
     return held
 
 

@@ -67,8 +67,9 @@ def test_a_band_from_the_defaults_is_widened_to_take_in_the_reference(monkeypatc
     err = block["errors"]["training"]
     assert err["from_defaults"] == 6 and (err["p10"], err["p90"]) == (-0.31, 0.15)
     assert err["widened"] == (
-        "its held-out runs were predicted from the profile's defaults, one source "
-        "leaving nothing to fit, so they measure the defaults' error, not the fit's: the "
+        "its held-out runs were predicted from the micro-benchmark defaults, their fold "
+        "leaving no run of their kind to fit, so they measure the defaults' error, not the "
+        "fit's: the "
         "widest band of the shipped profiles calibrated on ≥ 5 runs of this kind")
 
 
@@ -134,7 +135,7 @@ def test_the_l40s_tpot_interval_holds_its_own_prediction():
     for key in ("tpot_s", "ttft_s", "tokens_per_s"):
         lo, hi = u["intervals"][key]
         assert lo <= d[key] <= hi, key
-    assert "predicted from the profile's defaults" in u["errors"]["tpot"]["widened"]
+    assert "predicted from the micro-benchmark defaults" in u["errors"]["tpot"]["widened"]
 
 
 def test_calibrate_says_which_devices_were_held_out_from_the_defaults(tmp_path, capsys):
@@ -145,8 +146,9 @@ def test_calibrate_says_which_devices_were_held_out_from_the_defaults(tmp_path, 
     out = tmp_path / "cal.yaml"
     assert main(["calibrate", "--runs", str(runs), "--out", str(out)]) == 0
     line = ("a100-sxm4-80gb: all 4 of its held-out runs were predicted from the "
-            "profile's defaults (leaving out its one source, lab0, left no run of it to "
-            "fit), so their error is the defaults', not the fit's")
+            "micro-benchmark defaults of their kind's parameters, not from a fitted value "
+            "(leaving out its one source, lab0, left no run of their kind to fit), so their "
+            "error is the defaults', not the fit's")
     assert f"  note: {line}" in capsys.readouterr().out
     assert f"- {line}" in (tmp_path / "cal.md").read_text()
     acc = yaml.safe_load(out.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]["accuracy"]
@@ -154,6 +156,6 @@ def test_calibrate_says_which_devices_were_held_out_from_the_defaults(tmp_path, 
     # leave one run out: each run is predicted by a fit on the other three, none from defaults
     out_run = tmp_path / "cal-run.yaml"
     assert main(["calibrate", "--runs", str(runs), "--out", str(out_run), "--cv", "run"]) == 0
-    assert "predicted from the profile's defaults" not in capsys.readouterr().out
+    assert "predicted from the micro-benchmark defaults" not in capsys.readouterr().out
     acc = yaml.safe_load(out_run.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]["accuracy"]
     assert acc and not any(a.get("from_defaults") for a in acc.values())

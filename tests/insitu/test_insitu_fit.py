@@ -681,3 +681,27 @@ def test_a_report_under_a_users_calibration_names_it_and_keeps_the_corpus_apart(
     assert first.startswith(f"The answers of this report were computed with the calibration "
                             f"{out}")
     assert "they are not this answer's error bar" in first
+
+
+def test_a_fold_that_leaves_no_run_of_a_kind_says_its_runs_came_from_the_defaults(tmp_path,
+                                                                                  capsys):
+    """Training logs from one source, inference logs from another: leaving either source out
+    leaves no run of its kind, so its runs are predicted from that kind's micro-benchmark
+    defaults. The overlay counts them as from the defaults (it had counted that error as the
+    fit's held-out error, without a word)."""
+    rows = list(csv.DictReader(io.StringIO(runs_csv(TRUTH))))
+    for row in rows:
+        row["source"] = "TRAIN_LOGS" if row["kind"] == "training" else "INFER_LOGS"
+    runs = tmp_path / "runs.csv"
+    with runs.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "cal.yaml"
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    acc = yaml.safe_load(out.read_text())["devices"]["a100-sxm4-80gb"]["insitu"]["accuracy"]
+    training = sum(r["kind"] == "training" for r in rows)
+    assert acc["training"]["from_defaults"] == acc["training"]["runs"] == training
+    assert all(a["from_defaults"] == a["runs"] for a in acc.values())
+    assert "predicted from the micro-benchmark defaults of their kind's parameters" in printed
