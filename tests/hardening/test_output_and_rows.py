@@ -270,8 +270,8 @@ def test_calibrate_refuses_a_plan_that_does_not_divide(tmp_path, capsys):
     runs = write(tmp_path / "runs.csv", runs_text(tp=3))
     assert main(["calibrate", "--runs", str(runs), "--out", str(tmp_path / "c.yaml")]) == 2
     assert (f"{runs}: row 3, columns devices, tp, pp, model, global_batch, micro_batch (run t1): "
-            "8 devices are not divisible by tp·pp·cp = 3·2·1 = 6; a measured run's plan "
-            "divides, so one of these cells is wrong") in err_of(capsys)
+            "8 devices are not divisible by tp·pp·cp = 3·2·1 = 6; a measured run ran as its "
+            "row says, so one of these cells is wrong") in err_of(capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["runs.csv"]
 
 
