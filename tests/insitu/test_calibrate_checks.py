@@ -75,6 +75,15 @@ def test_a_parameter_stopped_at_its_range_is_named():
     assert at_bounds(cal(0.93)) == []
 
 
+UNIT_SLIP_RUNS = (
+    "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
+    "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+    "b,lab,inference,ttft_s,1.62,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
+    "c,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+"""Three A100 TTFT rows of Llama-2-7B (TensorRT-LLM v0.9: 16.2 ms at 128 prompt tokens, 132.4 ms
+at 2048), one repeated at 100× its value (1.62 s, a unit slip)."""
+
+
 def test_calibrate_names_a_run_far_off_among_three(tmp_path, capsys):
     """Three A100 TTFT rows of Llama-2-7B (TensorRT-LLM v0.9: 16.2 ms at 128 prompt tokens,
     132.4 ms at 2048), one repeated at 100× its value (1.62 s, a unit slip): it is named with
@@ -82,11 +91,7 @@ def test_calibrate_names_a_run_far_off_among_three(tmp_path, capsys):
     from archsim.cli import main
 
     runs = tmp_path / "runs.csv"
-    runs.write_text(
-        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
-        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
-        "b,lab,inference,ttft_s,1.62,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
-        "c,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+    runs.write_text(UNIT_SLIP_RUNS)
     assert main(["calibrate", "--runs", str(runs), "--out", str(tmp_path / "o.yaml"),
                  "--cv", "none"]) == 0
     out = capsys.readouterr().out
@@ -191,11 +196,7 @@ def test_the_checks_outlast_the_console(tmp_path, capsys):
     from archsim.cli import main
 
     runs = tmp_path / "runs.csv"
-    runs.write_text(
-        "run,source,kind,metric,measured,device,devices,model,prompt_len,gen_len,batch,dtype\n"
-        "a,lab,inference,ttft_s,0.0162,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
-        "b,lab,inference,ttft_s,1.62,a100-sxm4-80gb,1,llama2-7b,128,1,1,fp16\n"
-        "c,lab,inference,ttft_s,0.1324,a100-sxm4-80gb,1,llama2-7b,2048,1,1,fp16\n")
+    runs.write_text(UNIT_SLIP_RUNS)
     out = tmp_path / "o.yaml"
     assert main(["calibrate", "--runs", str(runs), "--out", str(out), "--cv", "none"]) == 0
     printed = capsys.readouterr().out

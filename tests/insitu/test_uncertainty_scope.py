@@ -135,8 +135,8 @@ def test_an_end_to_end_band_built_of_widened_bands_says_so(monkeypatch):
     assert e2e["widened"] == (
         "4 held-out runs cannot fix an 80% band; its held-out runs were predicted from the "
         "micro-benchmark defaults, their fold leaving no run of their kind to fit, so they "
-        "measure the defaults' error, not the fit's: its TTFT and TPOT bands widened to the widest band of "
-        "the shipped profiles calibrated on ≥ 5 runs of this kind")
+        "measure the defaults' error, not the fit's: its TTFT and TPOT bands widened to the "
+        "widest band of the shipped profiles calibrated on ≥ 5 runs of this kind")
     # each part at −31% … +15%: TTFT + 255·TPOT over 1.15 … over 0.69
     lo, hi = u["intervals"]["e2e_latency_s"]
     assert (lo, hi) == pytest.approx((2.85 / 1.15, 2.85 / 0.69))
