@@ -113,3 +113,14 @@ def test_mfu_of_a_mixed_pipeline_is_every_stages_work_over_the_mean_peak():
     assert d["mfu_peak_tflops"] == pytest.approx(mean_peak / 1e12)
     flops = 4.678e14 + 0.007e14 + 0.069e14 + 0.018e14
     assert d["mfu"] == pytest.approx(flops / 2 / (d["e2e_latency_s"] * mean_peak), rel=0.02)
+
+
+def test_a_mixed_pipeline_says_where_each_stage_ran():
+    """The result names each stage's pool and device and its layers (it had no placement)."""
+    d = archsim.simulate(mixed_inference()).to_dict()
+    pl = d["placement"]
+    assert pl["stages"] == ["h", "a"] and pl["devices"] == ["h100-sxm5-80gb", "a100-sxm4-40gb"]
+    assert pl["layers_per_stage"] == d["parallel"]["layers_per_stage"]
+    assert sum(pl["layers_per_stage"]) == 40 and pl["balanced"] is True
+    # the faster H100 holds more of Llama-2-13B's 40 layers
+    assert pl["layers_per_stage"][0] > pl["layers_per_stage"][1]
