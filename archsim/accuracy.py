@@ -481,14 +481,15 @@ def engine_shape(sc: ScenarioSpec, device: str) -> tuple[int, int]:
     """The tp and pp the engines on ``device`` run: a disaggregated serving phase's own
     (``plan.placement.prefill/decode: {pool, tp, pp}``) where that phase's pool holds the
     device, else ``plan.tp`` and ``plan.pp`` (the larger engine where both phases do)."""
+    from archsim.spec.placement import phase_entry
+
     placement = sc.plan.placement
     if sc.workload.kind != "serving" or not isinstance(placement, dict):
         return sc.plan.tp, sc.plan.pp
     pools = {p.name: p.device.name for p in sc.cluster.pools}
     shapes = []
     for phase in ("prefill", "decode"):
-        entry = placement.get(phase)
-        entry = {"pool": entry} if isinstance(entry, str) else entry
+        entry = phase_entry(placement.get(phase))
         if isinstance(entry, dict) and pools.get(entry.get("pool")) == device:
             shapes.append((entry.get("tp", sc.plan.tp), entry.get("pp", sc.plan.pp)))
     return max(shapes, key=lambda s: s[0] * s[1]) if shapes else (sc.plan.tp, sc.plan.pp)

@@ -38,7 +38,7 @@ from archsim.plan.inference import (
 from archsim.plan.kv_path import KvPath, KvSide
 from archsim.spec.errors import SpecError
 from archsim.spec.hardware import PoolSpec
-from archsim.spec.placement import PHASES, serving_placement_problems
+from archsim.spec.placement import PHASES, phase_entry, serving_placement_problems
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import format_quantity
 from archsim.spec.workload import ServingWorkload
@@ -91,8 +91,7 @@ def parse_placement(sc: ScenarioSpec) -> dict[str, dict[str, Any]] | None:
     problems = serving_placement_problems(raw, [p.name for p in sc.cluster.pools])
     if problems:  # the scenario's validation reports these with its file; a spec built
         raise SpecError(problems)  # without it still gets them
-    return {phase: ({"pool": raw[phase]} if isinstance(raw[phase], str) else raw[phase])
-            for phase in PHASES}
+    return {phase: phase_entry(raw[phase]) for phase in PHASES}
 
 
 def _kv_path(sc: ScenarioSpec, pre: Placement, dec: Placement) -> KvPath:

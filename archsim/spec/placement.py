@@ -26,6 +26,11 @@ PHASES = ("prefill", "decode")
 PHASE_KEYS = ("pool", "tp", "pp", "replicas")
 
 
+def phase_entry(value: Any) -> Any:
+    """A serving phase's placement as a mapping: a bare pool name is ``{pool: name}``."""
+    return {"pool": value} if isinstance(value, str) else value
+
+
 def serving_placement_problems(raw: Any, pools: list[str]) -> list[str]:
     """Why ``plan.placement`` is not a disaggregated serving placement {prefill, decode} on
     pools ``pools`` (empty when it is); each value a pool name or {pool, tp, pp, replicas}."""
@@ -41,7 +46,7 @@ def serving_placement_problems(raw: Any, pools: list[str]) -> list[str]:
     chosen = []
     for phase in PHASES:
         value = raw[phase]
-        entry = {"pool": value} if isinstance(value, str) else value
+        entry = phase_entry(value)
         where = f"plan.placement.{phase}"
         if not isinstance(entry, Mapping) or "pool" not in entry:
             problems.append(f"{where}: expected a pool name or a mapping with pool (and tp, "
