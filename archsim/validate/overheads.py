@@ -310,7 +310,10 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
     ``(T − G − D − iteration) / N``. The weight GEMMs are measured, not predicted,
     so their prediction error does not leak in; everything outside the op ranges (module calls,
     the loop) counts as the ops' cost, as in :func:`fit_overheads`. GPT and Llama records of
-    one width are averaged (bytes and cost; the scale as a geometric mean)."""
+    one width are averaged (bytes and cost; the scale as a geometric mean of the families
+    whose reads told it: on a loaded machine one family's cold reads can come out no slower
+    than its fixed costs, and the other family's scale then stands for the width; it had
+    dropped the width's scale, and with it the fit's last-level-cache correction)."""
     from archsim.cost.compute import compute_time, memory_time, op_overhead
     from archsim.cost.insitu import factors, inference_device
     from archsim.spec.device import DeviceSpec
@@ -371,9 +374,6 @@ def fit_streaming(records: Sequence[dict], device: dict[str, Any], dtype: str
 
 
 def _geometric_mean_or_none(values: list[float | None]) -> float | None:
-    """The geometric mean of the values, or None where any is None (a width either tells
-    the GEMMs' work for both families or is left out)."""
-    if any(v is None for v in values):
-        return None
-    return statistics.geometric_mean(values)
-
+    """The geometric mean of the values that are not None, or None where none is."""
+    told = [v for v in values if v is not None]
+    return statistics.geometric_mean(told) if told else None

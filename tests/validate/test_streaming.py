@@ -145,6 +145,23 @@ def test_the_read_scale_compares_hot_and_cold_steps_of_the_same_minutes(device):
     assert [c for _, c in fit.op_cost] == pytest.approx([20e-6, 45e-6], rel=1e-3)
 
 
+def test_a_width_whose_one_family_cannot_time_its_cold_reads_takes_the_others_scale(device):
+    """On a loaded machine one family's cold GEMMs can come out no slower than their predicted
+    fixed costs: that family tells no scale, and the width's scale is the other family's (0.4
+    here), not dropped (a CI calibration under load lost the width-384 scale that way)."""
+    made = {16: 20e-6, 384: 45e-6}
+    hot = records_made_with(device, made, read_scale=0.4)
+    cold = records_made_with(device, made, read_scale=1.0)
+    paired = [{**h, "cold_runs": c["runs"]} for h, c in zip(hot, cold, strict=True)]
+    gpt_384 = next(r for r in paired if (r["model"], r["width"]) == ("gpt", 384))
+    gpt_384["cold_runs"] = [[step, 1e-12] for step, _ in gpt_384["cold_runs"]]
+    fit = fit_streaming(paired, device, "fp32")
+    used = {(d["model"], d["width"]): d["weight_read_scale_used"] for d in fit.detail}
+    assert used[("gpt", 384)] is False and used[("llama", 384)] is True
+    assert len(fit.read_scale) == 1
+    assert fit.read_scale[0][1] == pytest.approx(0.4, rel=1e-3)
+
+
 def test_a_profile_with_the_curve_predicts_the_records(device):
     """Calibrate's block from the records; the engine then predicts each record's step (one
     cost at both widths, so that the curve is flat and reading it at each family's own layer
