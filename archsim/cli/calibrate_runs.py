@@ -33,6 +33,47 @@ def check_workers(workers: int) -> None:
         raise SpecError([too_many])
 
 
+REPORT_TITLES = ("# Check these rows and values", "# Cross-validated error",
+                 "# In-sample error")
+"""The first line of every report ``calibrate --runs`` writes (``OUT.md``)."""
+TABLE_HEADER = "run,source,device,kind,group,metric,"
+"""The start of the per-run table's header (``OUT.cv.csv``; archsim/insitu/tables.py)."""
+
+
+def check_not_foreign(out: Path, report: Path, table: Path) -> None:
+    """SpecError where a file calibrate would replace exists and is not one it wrote: the user
+    names ``--out``, and the report and table beside it are derived from it (``notes.yaml``
+    had replaced the user's ``notes.md``; ``--out`` naming a device profile had replaced
+    the profile). A file calibrate wrote before is replaced, as a rerun expects."""
+    from archsim.spec.calibration import KIND
+
+    def first_line(path: Path) -> str:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as f:
+                return f.readline().rstrip("\n")
+        except OSError:
+            return ""
+
+    def is_overlay(path: Path) -> bool:
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return False
+        return isinstance(data, dict) and data.get("kind") == KIND
+
+    checks = [(out, "--out", is_overlay, f"a calibration overlay (kind: {KIND})"),
+              (report, "the report", lambda p: first_line(p).startswith(REPORT_TITLES),
+               "a report calibrate wrote"),
+              (table, "the table", lambda p: first_line(p).startswith(TABLE_HEADER),
+               "a table calibrate wrote")]
+    for path, what, ours, expected in checks:
+        if path.is_file() and not ours(path):
+            raise SpecError([f"{what} {path} exists and is not {expected}; calibrate replaces "
+                             "only its own outputs: move the file or choose another --out"])
+
+
 def run_calibration(args: argparse.Namespace) -> int:
     from archsim.cli.progress import ProgressBar
     from archsim.insitu.crossval import folds
@@ -54,6 +95,7 @@ def run_calibration(args: argparse.Namespace) -> int:
     # all three outputs checked before the fit, written together after it
     check_outputs({"--out": args.out, "the report": report, "the table": table},
                   {"the runs file": args.runs})
+    check_not_foreign(args.out, report, table)
     check_workers(args.workers)
     runs = read_runs(args.runs)
     loaded = load_runs(runs)

@@ -184,6 +184,33 @@ def test_calibrate_failing_its_last_write_leaves_none_of_its_outputs(tmp_path, c
     assert list(pw.iterdir()) == []
 
 
+@pytest.mark.parametrize("name, text, what, expected", [
+    ("c.md", "# my notes on the H100 runs\n", "the report", "a report calibrate wrote"),
+    ("c.cv.csv", "a,b\n1,2\n", "the table", "a table calibrate wrote"),
+    ("c.yaml", "name: my-h100\nkind: gpu\n", "--out",
+     "a calibration overlay (kind: insitu-calibration)"),
+])
+def test_calibrate_replaces_only_its_own_outputs(tmp_path, capsys, name, text, what, expected):
+    """--out c.yaml writes c.md and c.cv.csv beside it: a file of the user's there (or a device
+    profile named as --out) is refused before the fit, and left as it was; a rerun replaces
+    the outputs calibrate wrote."""
+    runs = write(tmp_path / "runs.csv", runs_text())
+    out = tmp_path / "o"
+    out.mkdir()
+    mine = write(out / name, text)
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out / "c.yaml")]) == 2
+    assert err_of(capsys) == (f"archsim calibrate: {what} {mine} exists and is not {expected}; "
+                              "calibrate replaces only its own outputs: move the file or "
+                              "choose another --out\n")
+    assert [p.name for p in out.iterdir()] == [name] and mine.read_text() == text
+    mine.unlink()
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out / "c.yaml")]) == 0
+    first = {p.name: p.read_text() for p in out.iterdir()}
+    assert sorted(first) == ["c.cv.csv", "c.md", "c.yaml"]
+    assert main(["calibrate", "--runs", str(runs), "--out", str(out / "c.yaml")]) == 0
+    assert {p.name: p.read_text() for p in out.iterdir()} == first
+
+
 def test_validate_runs_with_a_blocked_table_writes_nothing(tmp_path, capsys):
     runs = write(tmp_path / "runs.csv", runs_text())
     blocked = tmp_path / "v" / "runs-validation.csv"
