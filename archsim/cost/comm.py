@@ -376,6 +376,35 @@ def collective_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
     return min(options, key=lambda c: c.time_s)
 
 
+def neighbour_ring_time(kind: str, nbytes: float, group: CommGroup) -> CommCost:
+    """An all-gather or reduce-scatter of an S=``nbytes`` buffer run as one ring of
+    point-to-point sends, each rank to its neighbour (ring attention: Transformer Engine's
+    ``AttnFuncWithCPAndKVP2P`` sends each K/V block on to the next rank, n − 1 steps of S/n).
+
+    Inside a node it is the ring collective. Across nodes every step waits for its slowest
+    hop, and a hop that crosses a node boundary runs on the sending rank's own NIC share: per
+    rank min(scale-up ring bandwidth, one NIC share), where NCCL's all-gather spreads its
+    channels over all r NICs of a node (:func:`_multi_node_rings`: r × the NIC share). With
+    r ranks of the ring in a node that is up to r× slower: 4 H100s of a cp-8 ring per node
+    send each 33.5 MB block over one 46 GB/s NDR port (0.73 ms a step), not 4 × 46 GB/s.
+    Transformer Engine's own answer for rings across nodes is its hierarchical
+    ``a2a+p2p`` mode (not modelled)."""
+    if kind not in ("allgather", "reducescatter"):
+        raise ValueError(f"a neighbour ring runs an all-gather or a reduce-scatter, not {kind!r}")
+    n = group.size
+    if n <= 1 or nbytes <= 0 or group.nodes == 1 or group.per_node == 1:
+        return collective_time(kind, nbytes, group)  # one rank per node: the ring's hops
+    intra, inter = group.intra, group.inter
+    assert intra is not None and inter is not None
+    nic = group.nic_bandwidth * group.spine.ring
+    bw_intra = group.intra_bandwidth * size_fraction(intra, nbytes)
+    alpha = max(intra.latency, inter.latency)
+    volume = (n - 1) / n * nbytes  # what each rank sends, one block a step
+    phase = (Phase("inter", (n - 1) * alpha, volume, nic) if nic < bw_intra
+             else Phase("intra", (n - 1) * alpha, volume, bw_intra))
+    return _cost("p2p-ring(multi-node)", [phase])
+
+
 def _multi_node_rings(kind: str, nbytes: float, group: CommGroup, nic: float
                       ) -> list[CommCost]:
     """NCCL's ring (and, for all-reduce, tree) through all n ranks of a group with r of them

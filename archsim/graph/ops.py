@@ -47,6 +47,11 @@ class Comm:
     overlap_gemm: bool = False
     """Overlapped with its neighbouring GEMM (Transformer Engine's userbuffers tensor-parallel
     overlap): an all-gather with the GEMM after it, a reduce-scatter with the GEMM before."""
+    neighbours_only: bool = False
+    """A ring of point-to-point sends between neighbouring ranks, not an NCCL collective (ring
+    attention's K/V exchange, Transformer Engine ``AttnFuncWithCPAndKVP2P``): across nodes
+    each boundary hop runs on the one NIC of the rank that sends it
+    (archsim/cost/comm.py ``neighbour_ring_time``)."""
     backward: bool = True
     """Whether the backward pass runs the conjugate collective. A transformer layer pairs each
     of Megatron-LM's forward all-reduces (the g operator after a row-parallel GEMM, identity in

@@ -151,11 +151,12 @@ def _elementwise(name: str, kind: str, elements: float, s: Shape, *, reads: floa
 
 
 def _collective(name: str, kind: str, group: str, nbytes: float, s: Shape,
-                overlappable: bool = False, backward: bool = True) -> Op:
+                overlappable: bool = False, backward: bool = True,
+                neighbours_only: bool = False) -> Op:
     gemm = s.tp_overlap and group == "tp" and kind in ("allgather", "reducescatter")
     return Op(name=name, kind="comm", phase="fwd", dtype=s.dtype,
               comm=Comm(kind=kind, group=group, bytes=nbytes, overlappable=overlappable,
-                        overlap_gemm=gemm, backward=backward))
+                        overlap_gemm=gemm, backward=backward, neighbours_only=neighbours_only))
 
 
 def _regathered(op: Op, s: Shape, tok: float, h: int) -> Op:
@@ -279,7 +280,8 @@ def _attention_core(p: str, model: ModelSpec, s: Shape, heads_t: float,
     if s.cp > 1:
         # ring attention: K and V of the other cp-1 chunks pass through this rank
         kv_bytes = 2 * e * b * kv * kv_t * d
-        ops.append(_collective(p + "cp_kv", "allgather", "cp", kv_bytes, s, overlappable=True))
+        ops.append(_collective(p + "cp_kv", "allgather", "cp", kv_bytes, s, overlappable=True,
+                               neighbours_only=True))
     flops = 4.0 * b * heads_t * q * kv * d
     kv_read = 2 * b * kv * kv_t * d * (s.kve if s.kv_cache else e)
     if s.flash or s.kv_cache:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from archsim.cost.comm import CommGroup, collective_time
+from archsim.cost.comm import CommGroup, collective_time, neighbour_ring_time
 from archsim.cost.compute import compute_time
 from archsim.cost.insitu import factors
 from archsim.graph.ops import Op
@@ -104,7 +104,8 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
     for op in ops:
         if op.kind == "comm":
             assert op.comm is not None
-            c = collective_time(op.comm.kind, op.comm.bytes, groups[op.comm.group])
+            cost_of = neighbour_ring_time if op.comm.neighbours_only else collective_time
+            c = cost_of(op.comm.kind, op.comm.bytes, groups[op.comm.group])
             after = op.comm.overlap_gemm and op.comm.kind == "reducescatter"
             # comm_by_kind keeps each collective's network time, hidden or not (comm_s what
             # is exposed of it)

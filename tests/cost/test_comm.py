@@ -2,7 +2,13 @@
 
 import pytest
 
-from archsim.cost.comm import CommGroup, bus_bandwidth, collective_time, p2p_time
+from archsim.cost.comm import (
+    CommGroup,
+    bus_bandwidth,
+    collective_time,
+    neighbour_ring_time,
+    p2p_time,
+)
 from archsim.spec.loader import load_spec_file
 
 NVLINK3_PROFILE = load_spec_file("interconnects", "nvlink3-nvswitch")
@@ -69,6 +75,29 @@ def test_multi_node_rings_run_at_the_slowest_hop():
     # 86 GB/s bus bandwidth (nccl-tests #175; reference/collectives.md)
     four_nics = collective_time("allreduce", 8e9, group(16, 8, nic=12.5e9 * 0.86))
     assert bus_bandwidth("allreduce", 8e9, 16, four_nics.time_s) == pytest.approx(86e9, rel=0.01)
+
+
+def test_a_neighbour_ring_across_nodes_crosses_each_boundary_on_one_nic():
+    """Ring attention's K/V exchange: n − 1 steps, each rank sending one S/n block to the next.
+    With 4 of the 8 ranks in each of 2 nodes, the two boundary hops run on one 21.5 GB/s NIC
+    share each, so every step takes S/n / 21.5 GB/s: 4× NCCL's all-gather, whose channels use
+    all 4 NICs of a node (r × NIC). Inside one node, and with one rank per node, it is the
+    ring collective."""
+    S, r, nodes, nic = 268e6, 4, 2, 25e9 * 0.86
+    n = r * nodes
+    ring = neighbour_ring_time("allgather", S, group(n, r))
+    assert ring.time_s == pytest.approx((n - 1) * 5e-6 + (n - 1) / n * S / nic)
+    assert ring.algorithm == "p2p-ring(multi-node)"
+    nccl = collective_time("allgather", S, group(n, r))
+    assert nccl.time_s == pytest.approx((n - 1) * 5e-6 + (n - 1) / n * S / (r * nic))
+    assert neighbour_ring_time("reducescatter", S, group(n, r)).time_s == ring.time_s
+    for same in (group(8, 8), group(4, 1)):
+        assert neighbour_ring_time("allgather", S, same) == collective_time("allgather", S, same)
+    # a NIC faster than the node's ring: the scale-up hops set the pace
+    fast = neighbour_ring_time("allgather", S, group(n, r, nic=400e9))
+    assert fast.time_s == pytest.approx((n - 1) * 5e-6 + (n - 1) / n * S / (300e9 * 0.775))
+    with pytest.raises(ValueError, match="all-gather or a reduce-scatter"):
+        neighbour_ring_time("allreduce", S, group(n, r))
 
 
 def test_a_fast_nic_leaves_the_node_link_the_bottleneck():

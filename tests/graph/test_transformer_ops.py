@@ -441,6 +441,9 @@ def test_ring_attention_backward_moves_twice_the_forward_bytes():
                                              ("L0.cp_kv.bwd", "reducescatter")]
     assert sum(c.bytes for _, c in bwd) == 2 * fwd[0].bytes
     assert all(c.overlappable for _, c in bwd)
+    # a ring of sends between neighbours, not an NCCL collective (costed with one NIC per
+    # node-boundary hop: archsim/cost/comm.py neighbour_ring_time)
+    assert fwd[0].neighbours_only and all(c.neighbours_only for _, c in bwd)
     # both precede the attention backward, the kernel that hides them (they had followed it
     # and been hidden behind a small elementwise op)
     names = [op.name for op in backward_ops(ops)]
