@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from archsim.spec.base import StrictModel
 from archsim.spec.efficiency import MatmulEfficiencySpec
@@ -161,6 +161,17 @@ class DeviceSpec(StrictModel):
         if not peak:
             raise ValueError("needs at least one dtype peak, e.g. {bf16: '312 TFLOPS'}")
         return peak
+
+    @field_validator("idle_power")
+    @classmethod
+    def _idle_below_tdp(cls, idle: float | None, info: ValidationInfo) -> float | None:
+        """An idle draw above the board's TDP is a unit slip ("60 kW" for 60 W): energy is
+        busy time at TDP plus idle time at this (archsim/metrics/common.py)."""
+        tdp = info.data.get("tdp")
+        if idle is not None and isinstance(tdp, (int, float)) and idle > tdp:
+            raise ValueError(f"{idle:g} W is above the device's tdp ({tdp:g} W); expected "
+                             "the power it draws idle, at most its TDP")
+        return idle
 
     def supports(self, dtype: str) -> bool:
         return dtype in self.peak

@@ -392,3 +392,18 @@ def test_out_dash_is_not_a_file_named_dash(tmp_path, capsys, monkeypatch):
                                        "standard output is not an output file here (simulate, "
                                        "plan and capacity print JSON there with --json)\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("idle", ["60 kW", "600 W"])
+def test_an_idle_power_above_the_tdp_is_a_unit_slip(tmp_path, capsys, idle):
+    """The A100's TDP is 400 W (its profile): an idle draw of 60 kW (or 600 W) had billed
+    6.3 kW per device for a step's idle time; it is bad input naming the field."""
+    profile = yaml.safe_load((ROOT / "hardware_profiles/devices/a100-sxm4-80gb.yaml").read_text())
+    assert profile["tdp"] == "400 W"
+    profile["idle_power"] = idle
+    path = write_yaml(tmp_path / "a100.yaml", profile)
+    assert main(["simulate", "--set", f"hardware.device={path}"]) == 2
+    watts = {"60 kW": "60000", "600 W": "600"}[idle]
+    assert capsys.readouterr().err == (
+        f"archsim simulate: {path}: idle_power: {watts} W is above the device's tdp (400 W); "
+        f"expected the power it draws idle, at most its TDP (got '{idle}')\n")
