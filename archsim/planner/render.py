@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from archsim.metrics.common import TIGHT_MEMORY_SHARE, fits_tightly
-from archsim.planner.result import TIE_TOLERANCE, PlanRow, PlanSearch
+from archsim.planner.result import (
+    PlanRow,
+    PlanSearch,
+    ranking_verdict,
+    versus_best,
+)
 from archsim.spec.errors import plural
 from archsim.textfmt import human_bytes, human_time, pct, table
 
@@ -54,15 +59,6 @@ def _tight(result: dict) -> bool:
     return bool(result.get("feasible") and peak and capacity and fits_tightly(peak, capacity))
 
 
-def _latency(row: PlanRow) -> float:
-    step = row.result.get("step_time_s")
-    return step if step is not None else row.result["e2e_latency_s"]
-
-
-SAME = 0.005
-"""Relative gap below which the scenario's plan counts as as good as the best found."""
-
-
 def _fewer_devices(best: PlanRow, given: PlanRow) -> str:
     """Where the best plan leaves devices of the scenario's plan out: its price counts only
     the devices it runs on."""
@@ -73,26 +69,62 @@ def _fewer_devices(best: PlanRow, given: PlanRow) -> str:
 
 
 def _versus_best(ps: PlanSearch, given: PlanRow, training: bool) -> str:
-    """How the scenario's own plan compares with the best found, by the search's objective."""
+    """How the scenario's own plan compares with the best found, by the search's objective,
+    and whether the gain lies inside the best plan's error bar (as the ranking of the top
+    plans is judged)."""
     best = ps.best
     assert best is not None
+    v = versus_best(best, given, ps.objective, training)
+    if v is None or not v["better"]:
+        if ps.objective == "cost":
+            return ("no plan found costs less per token (within 0.5%): the scenario's plan "
+                    "is best")
+        return ("no plan found is better by more than 0.5%: the scenario's plan is as good as "
+                "the best")
+    ratio = v["ratio"]
     if ps.objective == "cost":
-        mine = given.result.get("cost_per_million_tokens_usd")
-        top = best.result.get("cost_per_million_tokens_usd")
-        if mine and top and mine / top > 1 + SAME:
-            fewer = _fewer_devices(best, given)
-            return f"the best plan costs {mine / top:.2f}× less per token{fewer}"
-        return "no plan found costs less per token (within 0.5%): the scenario's plan is best"
-    if ps.objective == "throughput":
-        ratio = best.result["tokens_per_s"] / given.result["tokens_per_s"]
+        better = (f"the best plan costs {ratio:.2f}× less per token"
+                  f"{_fewer_devices(best, given)}")
+    elif ps.objective == "throughput":
         better = (f"the best plan is {ratio:.2f}× as fast" if training
                   else f"the best plan has {ratio:.2f}× the throughput")
     else:
-        ratio = _latency(given) / _latency(best)
         better = f"the best plan's {'step' if training else 'latency'} is {ratio:.2f}× shorter"
-    if ratio > 1 + SAME:
-        return better
-    return "no plan found is better by more than 0.5%: the scenario's plan is as good as the best"
+    if v["inside_band"]:
+        better += (f", a gain inside the error bar's {100 * v['spread']:.0f}% spread: not "
+                   "certain" + _shared_error(best, given))
+    return better
+
+
+def _shared_error(best: PlanRow, given: PlanRow) -> str:
+    """Where both plans run on the same device types: they share much of its profile's error,
+    so their gap is likelier to hold than the spread of either band says."""
+    devices = [(r.result.get("uncertainty") or {}).get("devices") for r in (best, given)]
+    if not devices[0] or devices[0] != devices[1]:
+        return ""
+    shared = ("plans on one device share much of its profile's error" if len(devices[0]) == 1
+              else "plans on the same devices share much of their profiles' error")
+    return f" ({shared}, so their gap is likelier to hold than the spread says)"
+
+
+def _outside(row: PlanRow) -> list[str]:
+    """What the plan's error bar lists as outside its calibration (``uncertainty.out_of_range``)."""
+    return list((row.result.get("uncertainty") or {}).get("out_of_range") or [])
+
+
+def outside_lines(top: list[PlanRow]) -> list[str]:
+    """The legend of the table's ``*``: each thing a shown plan lies outside its calibration
+    for (a range its profile's runs did not span, an uncalibrated kind of run …), with the
+    plans (by rank) it applies to, in the order first met."""
+    plans: dict[str, list[str]] = {}
+    for i, row in enumerate(top):
+        for reason in _outside(row):
+            plans.setdefault(reason, []).append(f"#{i + 1}")
+    if not plans:
+        return []
+    return ["  * outside the calibration, by plan (a band widens where its plan leaves a "
+            "calibrated range):",
+            *(f"      {', '.join(ranks)}: {reason}" for reason, ranks in plans.items())]
 
 
 def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
@@ -104,23 +136,9 @@ def credibility_lines(ps: PlanSearch, training: bool) -> list[str]:
     assert best is not None
     out = ["", *uncertainty_lines(best.result)]
     block = best.result.get("uncertainty") or {}
-    # the ranked number and its own interval (throughput, latency or price: each has its band)
-    key = {"throughput": "tokens_per_s", "cost": "cost_per_million_tokens_usd"}.get(
-        ps.objective, "step_time_s" if training else "e2e_latency_s")
-    band = block.get("intervals", {}).get(key)
-    value, second = best.result.get(key), (ps.top[1].result.get(key) if len(ps.top) > 1
-                                           else None)
-    if band and value and second:
-        higher_is_better = key == "tokens_per_s"
-        gap = (value / second if higher_is_better else second / value) - 1
-        span = (band[1] - band[0]) / value
-        if abs(gap) <= TIE_TOLERANCE:
-            out.append(f"  the second plan ties with it (within {100 * TIE_TOLERANCE:g}%): the "
-                       "simpler plan is ranked first (fewer parallel dimensions, then fewer "
-                       "bytes communicated)")
-        elif gap < span:
-            out.append(f"  the second plan is {100 * gap:.1f}% behind, inside the error bar's "
-                       f"{100 * span:.0f}% spread: the ranking of the top plans is not certain")
+    verdict = ranking_verdict(ps.top, ps.objective, training)
+    if verdict is not None and verdict["says"]:
+        out.append("  " + verdict["says"])
     if block.get("above_published"):
         out.append("  " + _within_published(ps))
     return out
@@ -149,7 +167,7 @@ def render_plan_search(ps: PlanSearch) -> str:
              f"simulated ({c['simulated_infeasible']:,} of them infeasible) in "
              f"{human_time(ps.wall_s)}", ""]
     columns = _columns(training)
-    rows = [[str(i + 1), row.label, *_metrics_row(row, training)]
+    rows = [[f"{i + 1}{'*' if _outside(row) else ''}", row.label, *_metrics_row(row, training)]
             for i, row in enumerate(ps.top)]
     if rows:
         lines += [f"Top {len(rows)}", table(["#", "plan", *columns], rows,
@@ -159,6 +177,7 @@ def render_plan_search(ps: PlanSearch) -> str:
                          "the runtime reserve is the only allowance, and the allocator's "
                          "fragmentation and communication buffers, not modelled, may not fit "
                          "beside it")
+        lines += outside_lines(ps.top)
         lines += credibility_lines(ps, training)
     else:
         lines.append("No feasible plan in the space.")
