@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archsim.labels import header, short_label, with_unit
-from archsim.report import fmt, sweep_bands
+from archsim.report import fmt, sweep_bands, sweep_calibration
 from archsim.report.capacity import J_PER_KWH, SECONDS_PER_DAY
 from archsim.report.document import Report, Section
 from archsim.report.fmt import metric_text as value_text
@@ -59,7 +59,11 @@ def sweep_report(inp: ReportInput, opts: ReportOptions) -> Report:
     category = _category(varied, table)
     shown = shown_inputs(feasible if len(feasible) else table, varied)
 
-    sections = [_answer(table, feasible, scored, objective, shown, front_goals, category),
+    front = front_index(feasible, front_goals) if len(front_goals) >= 2 and len(feasible) \
+        else []
+    front_rows = [r for _, r in feasible.loc[list(front)].iterrows()]
+    sections = [_answer(table, feasible, scored, objective, shown, front_goals, category,
+                        front_rows),
                 _inputs(inp.source, table, inputs, varied, objective, front_goals, notes,
                         summary)]
     devices = sorted(feasible["hardware.device"].dropna().astype(str).unique()) \
@@ -69,10 +73,9 @@ def sweep_report(inp: ReportInput, opts: ReportOptions) -> Report:
     else:
         omitted.append(("Sources of the profile numbers", "the table has no hardware.device "
                                                           "column naming the devices"))
-    front = front_index(feasible, front_goals) if len(front_goals) >= 2 and len(feasible) \
-        else []
     if len(front) and len(front_goals) >= 2:
-        sections.append(pareto_section(feasible, front, best, front_goals, shown, category))
+        sections.append(pareto_section(feasible, front, best, front_goals, shown, category,
+                                       _front_columns))
     else:
         omitted.append(("Pareto front", "fewer than two feasible points with values for the "
                                         "goals"))
@@ -103,7 +106,7 @@ def _point_text(row: Any, varied: list[str]) -> str:
 
 
 def _answer(table: Any, feasible: Any, scored: Any, objective: Goal, shown: list[str],
-            goals_: list[Goal], category: str | None) -> Section:
+            goals_: list[Goal], category: str | None, front: list[Any]) -> Section:
     sec = Section("answer", "Question and answer")
     best = scored.iloc[0] if len(scored) else None
     sec.text(f"Question: of the {len(table)} points of this sweep, which has "
@@ -134,6 +137,8 @@ def _answer(table: Any, feasible: Any, scored: Any, objective: Goal, shown: list
             ranking += (f" (Points of one {short_label(category)} share its profile's error, "
                         f"so the best point is compared with the next {short_label(category)}'s.)")
         sec.text(bar + (" " + ranking if ranking else ""))
+    if (calibration := sweep_calibration.sentence(best, front, category)) is not None:
+        sec.text(calibration)
     if category is not None:
         lacking = sorted(set(feasible[category].dropna().astype(str))
                          - set(feasible.loc[feasible[objective.column].notna(), category]
@@ -161,6 +166,8 @@ def _inputs(source: str, table: Any, inputs: list[str], varied: list[str], objec
     sec.table(["part", "value"], rows)
     items = notes + (["no summary file beside the table; defaults used"] if summary is None
                      else [])
+    if (old := sweep_calibration.predates(table.columns)) is not None:
+        items.append(old)
     items.append("Feasible means the plan divides and fits in memory, and the point did not "
                  "fail; only feasible points are ranked.")
     sec.bullets(items)
@@ -206,15 +213,34 @@ def _bands_table(sec: Section, listed: list[tuple[str, Any]], objective: Goal,
     if not banded:
         return
     first = [category] if category is not None else []
-    sec.table(["#", *(header(c) for c in first), *(f"{short_label(c)}, likely" for c in banded)],
+    rows = [r for _, r in listed]
+    state = sweep_calibration.recorded(rows[0].index)
+    sec.table(["#", *(header(c) for c in first), *(f"{short_label(c)}, likely" for c in banded),
+               *([sweep_calibration.HEADER] if state else [])],
               [[mark] + [cell(c, r[c]) for c in first]
-               + [sweep_bands.band_cell(r, c, unit=True) for c in banded] for mark, r in listed],
-              caption="The same points with the model's calibrated interval ("
-                      + ("the wider reference band where a point's tokens_per_s_widened says "
-                         "so; " if any(sweep_bands.likely(r).endswith("band)")
-                                       for _, r in listed) else "")
-                      + "tokens_per_s_low … _high in the table; a cost or a step time scales "
-                        "like time).")
+               + [_banded(r, c, unit=True) for c in banded]
+               + ([sweep_calibration.cell(r)] if state else []) for mark, r in listed],
+              caption="The same points with the model's calibrated interval "
+                      "(tokens_per_s_low … _high in the table; a cost or a step time scales "
+                      "like time)" + (f"; {legend}" if (legend := sweep_calibration.legend(rows))
+                                      else "") + ".")
+
+
+def _banded(row: Any, column: str, unit: bool = False) -> str:
+    """The band's cell, with * where it is the wider reference band."""
+    text = sweep_bands.band_cell(row, column, unit=unit)
+    return text if text == "-" else text + sweep_calibration.mark(row)
+
+
+def _front_columns(rows: list[Any]) -> tuple[list[str], list[list[str]], str]:
+    """The Pareto table's throughput band and calibration columns, where the table has them."""
+    banded = any(sweep_bands.band(r, sweep_bands.RATE) for r in rows)
+    state = bool(rows) and sweep_calibration.recorded(rows[0].index)
+    headers = ([f"{short_label(sweep_bands.RATE)}, likely (tokens/s)"] if banded else []) \
+        + ([sweep_calibration.HEADER] if state else [])
+    cells = [([_banded(r, sweep_bands.RATE)] if banded else [])
+             + ([sweep_calibration.cell(r)] if state else []) for r in rows]
+    return headers, cells, sweep_calibration.legend(rows)
 
 
 RATE_BASIS = "rate_basis"

@@ -9,6 +9,7 @@ missing one goal is thus still on the front of the others: the fastest device st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,11 @@ def categories_of(rows: Any, category: str | None) -> list[str]:
 
 
 def pareto_section(feasible: Any, front: Any, best: Any, goals: list[Goal], shown: list[str],
-                   category: str | None) -> Section:
+                   category: str | None,
+                   more_columns: Callable[[list[Any]], tuple[list[str], list[list[str]], str]]
+                   | None = None) -> Section:
+    """The front drawn and listed; ``more_columns(rows)`` gives more columns for its table (headers,
+    each row's cells, a caption legend), as the sweep report's band and calibration state."""
     sec = Section("pareto", "Pareto front")
     ymax = next((g for g in goals if g.maximize), goals[0])
     xgoal = next((g for g in goals if g is not ymax and g.is_price),
@@ -95,9 +100,13 @@ def pareto_section(feasible: Any, front: Any, best: Any, goals: list[Goal], show
                                                  ascending=not goals[0].maximize,
                                                  na_position="last")
     cols = shown + [g.column for g in goals]
-    sec.table([header(c) for c in cols],
-              [[cell(c, r[c]) for c in cols] for _, r in rows.iterrows()],
-              caption=f"The {len(rows)} points on the Pareto front.")
+    listed = [r for _, r in rows.iterrows()]
+    more, cells, legend = more_columns(listed) if more_columns is not None \
+        else ([], [[] for _ in listed], "")
+    sec.table([header(c) for c in cols] + more,
+              [[cell(c, r[c]) for c in cols] + add for r, add in zip(listed, cells, strict=True)],
+              caption=f"The {len(rows)} points on the Pareto front"
+                      + (f"; {legend}" if legend else "") + ".")
     return sec
 
 
