@@ -50,12 +50,19 @@ INFERENCE_KEYS = {"ttft_s": ("ttft", "time"), "tpot_s": ("tpot", "time"),
                   "e2e_latency_s": ("e2e_latency", "time"),
                   "tokens_per_s": ("throughput", "rate"),
                   "sequences_per_s": ("throughput", "rate"),
-                  "cost_per_million_tokens_usd": ("throughput", "time")}
+                  "cost_per_million_tokens_usd": ("throughput", "time"),
+                  "cost_usd": ("throughput", "time"), "energy_joules": ("throughput", "time")}
+BATCH_TIME_KEYS = {"e2e_latency_s": "time", "tokens_per_s": "rate", "sequences_per_s": "rate",
+                   "cost_per_million_tokens_usd": "time", "cost_usd": "time",
+                   "energy_joules": "time"}
+"""A static batch's quantities set by its one end-to-end time (tokens/s = batch × generated
+tokens / latency; cost and energy = that time × the devices' price and power)."""
 SERVING_KEYS = {"ttft_p50_s": ("ttft", "time"), "ttft_p99_s": ("ttft", "time"),
                 "tpot_p50_s": ("tpot", "time"), "tpot_p99_s": ("tpot", "time"),
                 "e2e_p50_s": ("e2e_latency", "time"), "e2e_p99_s": ("e2e_latency", "time"),
                 "tokens_per_s": ("throughput", "rate"), "requests_per_s": ("throughput", "rate"),
-                "cost_per_million_tokens_usd": ("throughput", "time")}
+                "cost_per_million_tokens_usd": ("throughput", "time"),
+                "cost_usd": ("throughput", "time"), "energy_joules": ("throughput", "time")}
 
 
 def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any]:
@@ -121,10 +128,16 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                     else PROXY[group] for n in deps}
         refs = [r for g in sorted(measured) if (r := reference_band(g)) is not None]
         ref = (min(r[0] for r in refs), max(r[1] for r in refs)) if why and refs else None
-        widened = None
-        if ref is not None:
+        widened = not_widened = None
+        if ref is not None and (ref[0] < lo or ref[1] > hi):
             lo, hi = min(lo, ref[0]), max(hi, ref[1])
             widened = f"{why}: {REFERENCE}"
+        elif ref is not None:
+            # the device's own band is already the widest of its kind (the H100's training
+            # band is the reference band): nothing to widen it to, and its error there is
+            # unmeasured — said, not labelled "widened" (it had been, on an unchanged band)
+            not_widened = (f"{why}: not widened, its own band is already {REFERENCE}; the "
+                           "error there is unmeasured")
         if group == "training" and (fixed := _uncalibrated_fixed_share(sc, result, deps)):
             # the fixed cost per step is a framework's (multi-node FSDP / Megatron runs); a
             # step shorter than any calibrated one may run without it (a bare loop: the H200
@@ -139,9 +152,11 @@ def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any
                                   "p90": hi, "runs": worst.runs, "sources": worst.sources,
                                   "method": worst.method,
                                   "from_defaults": worst.from_defaults,
-                                  **({"widened": widened} if widened else {})}
+                                  **({"widened": widened} if widened else {}),
+                                  **({"not_widened": not_widened} if not_widened else {})}
     if mode == "inference":
         _compose_end_to_end(block, result)
+        _join_batch_time(block, result)
     unknown = [group for group, err in block["errors"].items() if err is None]
     for group in unknown:
         block["out_of_range"].append(f"no calibrated runs of this kind ({group}) on "
@@ -211,6 +226,44 @@ def _compose_end_to_end(block: dict[str, Any], result: dict[str, Any]) -> None:
         block["errors"]["e2e_latency"]["widened"] = (
             f"{'; '.join(dict.fromkeys(whys))}: its {names} band"
             f"{'s' if ' and ' in names else ''} widened to {REFERENCE}")
+
+
+def _join_batch_time(block: dict[str, Any], result: dict[str, Any]) -> None:
+    """A static batch's end-to-end latency, throughput, cost and energy are one time seen
+    four ways, so they take one band: the wider of the end-to-end latency's (its own runs', or
+    read off TTFT and TPOT) and the throughput runs'. Each had taken its own: on the MI300X
+    a latency of 1.47–3.17 s beside a throughput of 3,281–4,230 tokens/s, which that latency
+    puts at 2,581–5,560 for the same 8,192 tokens. A batch that generates one token is a
+    prefill: its band is its TTFT's, which its end-to-end latency already carries."""
+    iv, errors = block["intervals"], block["errors"]
+    e2e = result.get("e2e_latency_s")
+    if not isinstance(e2e, (int, float)) or e2e <= 0:
+        return
+    # each band as the measured time over the predicted one, at its two ends
+    ends = []
+    if "e2e_latency_s" in iv:
+        ends.append((iv["e2e_latency_s"][0] / e2e, iv["e2e_latency_s"][1] / e2e))
+    tput = errors.get("throughput")
+    ttft = result.get("ttft_s")
+    decodes = not isinstance(ttft, (int, float)) or e2e > ttft  # one token: a TTFT run
+    if tput and "tokens_per_s" in iv and (decodes or not ends):
+        ends.append((1.0 / (1.0 + tput["p90"]), 1.0 / (1.0 + tput["p10"])))
+    if not ends:
+        return
+    low, high = min(a for a, _ in ends), max(b for _, b in ends)
+    for key, sense in BATCH_TIME_KEYS.items():
+        value = result.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            iv[key] = ([value * low, value * high] if sense == "time"
+                       else [value / high, value / low])
+    if len(ends) < 2 or ends[0] == ends[1]:
+        return
+    said = ("a static batch's latency, throughput and cost are one time: each takes the wider "
+            "of the end-to-end latency's and the throughput runs' bands")
+    for group in ("e2e_latency", "throughput"):
+        err = errors.get(group)
+        if err:
+            err.update(p10=1.0 / high - 1.0, p90=1.0 / low - 1.0, joined=said)
 
 
 def _devices_behind(sc: ScenarioSpec, group: str) -> list[str] | None:
@@ -456,6 +509,19 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
                 ("devices", "devices per replica", "tp", "pp") else ""
             out.append(f"{device}: {name} {value} outside the calibrated "
                        f"{span[0]}–{span[1]}{of}")
+    context = decode_context(sc) if calibrated_kind == "inference" else None
+    if context is not None:
+        # a decode's batch and KV cache against the runs that decoded (the batch span above
+        # holds TTFT runs' batches of one, which decode nothing)
+        batch = batch_and_prompts(sc)[0]
+        if rng.decode_batch is not None and \
+                not rng.decode_batch[0] <= batch <= rng.decode_batch[1]:
+            out.append(f"{device}: decode batch {batch:,} outside the calibrated "
+                       f"{rng.decode_batch[0]:,}–{rng.decode_batch[1]:,} of its runs that "
+                       "decode")
+        if rng.context is not None and context > rng.context[1]:
+            out.append(f"{device}: context {context:,} tokens (prompt + generated) beyond the "
+                       f"longest its calibrated runs decoded ({rng.context[1]:,})")
     span = rng.prompt_len
     if span is not None and (outside := sum(not span[0] <= n <= span[1] for n in prompts)):
         lo, hi = min(prompts), max(prompts)
@@ -508,6 +574,20 @@ def batch_and_prompts(sc: ScenarioSpec) -> tuple[int, list[int]]:
     prompts = [r.prompt_len for r in generate_requests(wl)]
     clients = wl.arrival.concurrency or len(prompts)
     return min(wl.max_num_seqs, len(prompts), clients), prompts
+
+
+def decode_context(sc: ScenarioSpec) -> int | None:
+    """The longest prompt + generated tokens of a sequence an inference or serving run decodes
+    (one that generates more than one token), or None where none decodes (a TTFT run)."""
+    wl = sc.workload
+    if wl.kind == "inference":
+        return wl.prompt_len + wl.gen_len if wl.gen_len > 1 else None  # type: ignore[union-attr]
+    if wl.kind != "serving":
+        return None
+    from archsim.sim.serving.requests import generate_requests
+
+    return max((r.prompt_len + r.gen_len for r in generate_requests(wl) if r.gen_len > 1),
+               default=None)
 
 
 def _duration(seconds: float) -> str:
@@ -574,7 +654,10 @@ LABELS = {"step_time_s": ("step time", "s"), "tokens_per_s": ("throughput", "tok
           "ttft_s": ("TTFT", "s"), "tpot_s": ("TPOT", "s"), "e2e_latency_s": ("latency", "s"),
           "ttft_p99_s": ("TTFT p99", "s"), "tpot_p99_s": ("TPOT p99", "s"),
           "e2e_p50_s": ("end-to-end p50", "s"), "e2e_p99_s": ("end-to-end p99", "s"),
-          "cost_per_million_tokens_usd": ("$ per M tokens", "USD")}
+          "cost_per_million_tokens_usd": ("$ per M tokens", "USD"),
+          "ttft_p50_s": ("TTFT p50", "s"), "tpot_p50_s": ("TPOT p50", "s"),
+          "requests_per_s": ("requests completed", "req/s"), "cost_usd": ("cost", "USD"),
+          "energy_joules": ("energy", "J")}
 GROUPS = {"training": "training", "ttft": "TTFT", "tpot": "TPOT",
           "e2e_latency": "end-to-end latency", "throughput": "inference throughput"}
 
@@ -588,13 +671,23 @@ def band_clause(err: dict[str, Any]) -> str:
                 "read off (no band of its own)")
     if err.get("widened"):
         return (f"predicted times taken as {band} off the measured ones, the wider reference "
-                f"band ({err['widened']})")
+                f"band ({err['widened']})" + _joined(err))
+    if err.get("joined"):
+        return f"predicted times taken as {band} off the measured ones ({err['joined']})"
+    if err.get("not_widened"):
+        return (f"for 80% of them the predicted time was {band} off the measured one "
+                f"({err['not_widened']})")
     return f"for 80% of them the predicted time was {band} off the measured one"
+
+
+def _joined(err: dict[str, Any]) -> str:
+    return f"; {err['joined']}" if err.get("joined") else ""
 
 
 def mape_clause(err: dict[str, Any]) -> str:
     """'MAPE 5.4%', or 'in-range MAPE 5.4%' where the run lies outside that range."""
-    outside = "outside the calibrated range" in (err.get("widened") or "")
+    outside = "outside the calibrated range" in (err.get("widened") or
+                                                   err.get("not_widened") or "")
     return f"{'in-range ' if outside else ''}MAPE {100 * err['mape']:.1f}%"
 
 
@@ -615,12 +708,18 @@ def is_composed(block: dict[str, Any], key: str, mode: str) -> bool:
 
 
 def likely(block: dict[str, Any], key: str, mode: str) -> str:
-    """'likely (80%)', 'likely (widened band)' where the key's band was widened, or 'likely
-    (from the TTFT and TPOT bands)' where it is read off theirs."""
+    """'likely (80%)', 'likely (widened band)' where the key's band was widened, 'likely
+    (wider of the latency and throughput bands)' where a static batch's joined them, 'likely
+    (from the TTFT and TPOT bands)' where it is read off theirs, and 'likely (80%, outside
+    the calibrated range)' where its band could not be widened."""
     if is_widened(block, key, mode):
         return "likely (widened band)"
+    if _band_says(block, key, mode, "joined"):
+        return "likely (wider of the latency and throughput bands)"
     if is_composed(block, key, mode):
         return "likely (from the TTFT and TPOT bands)"
+    if _band_says(block, key, mode, "not_widened"):
+        return "likely (80% in range; outside it, unmeasured)"
     return "likely (80%)"
 
 
@@ -645,8 +744,19 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
     for key, (lo, hi) in block["intervals"].items():
         if key in LABELS:
             name, unit = LABELS[key]
-            out.append(f"  {name}: {_num(d[key])} {unit}, {likely(block, key, mode)} "
-                       f"{_num(lo)}–{_num(hi)} {unit}")
+            scale = 1.0
+            if key == "energy_joules":  # in the summary's units (kWh, or Wh below one)
+                scale, unit = (3.6e6, "kWh") if d[key] >= 3.6e6 else (3.6e3, "Wh")
+            out.append(f"  {name}: {_num(d[key] / scale)} {unit}, {likely(block, key, mode)} "
+                       f"{_num(lo / scale)}–{_num(hi / scale)} {unit}")
+    if slow := block.get("slow_end"):
+        verdict = ("meets the SLO" if slow["meets_slo"] else "misses the SLO"
+                   if slow["meets_slo"] is not None else "has no SLO")
+        pace = "keeps up" if slow["keeps_up"] else f"does not show that it keeps up ({slow['why']})"
+        attained = (f" (attainment {100 * slow['slo_attainment']:.1f}%)"
+                    if slow["slo_attainment"] is not None else "")
+        out.append(f"  slow end: {slow['method']}: it {verdict}{attained} and {pace}; the "
+                   "intervals above reach its values")
     for reason in block["out_of_range"]:
         out.append(f"  outside the calibration: {reason}")
     for claim in block.get("above_published", []):

@@ -15,13 +15,16 @@ from archsim.spec.scenario import ScenarioSpec
 
 def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = None,
              overrides: Mapping[str, Any] | list[str] | None = None,
-             trace: bool = False, engine: str = "des") -> Result:
+             trace: bool = False, engine: str = "des", slow_end: bool = True) -> Result:
     """Simulate a scenario (a spec, a YAML path or name, a mapping, or None for the default).
 
     ``engine`` "fast" (sweeps): training steps on a contention-free network run the fast
     scheduler; everything else — distillation, the compression baseline, the error bar, the
-    result's keys — is assembled as with the DES. Raises SpecError on bad input; an
-    infeasible plan is a Result with ``feasible: False``.
+    result's keys — is assembled as with the DES. ``slow_end``: a serving result's error bar
+    simulates the stream again on a device at its band's slow end
+    (archsim/metrics/serving_band.py; False: its intervals stay linear, as capacity's search
+    probes take them). Raises SpecError on bad input; an infeasible plan is a Result with
+    ``feasible: False``.
     """
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
@@ -29,7 +32,7 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
     if sc.compression is not None and sc.compression.distill is not None:
         from archsim.metrics.distill import simulate_distillation
 
-        return _with_uncertainty(simulate_distillation(sc, trace), sc)
+        return _with_uncertainty(simulate_distillation(sc, trace), sc, slow_end)
     result = simulate_workload(sc, trace, engine)
     if has_effect(sc.compression):
         from archsim.metrics.compression import compression_block
@@ -41,10 +44,10 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
         result.data["compression"] = block
         if block["warnings"]:
             result.data.setdefault("warnings", []).extend(block["warnings"])
-    return _with_uncertainty(result, sc)
+    return _with_uncertainty(result, sc, slow_end)
 
 
-def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
+def _with_uncertainty(result: Result, sc: ScenarioSpec, slow_end: bool = True) -> Result:
     """The calibrated error bar of a feasible result (archsim/accuracy.py), and every metric
     key of the contract (null where the mode has none)."""
     if result.data.get("feasible"):
@@ -55,7 +58,14 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec) -> Result:
             unverified_power_note,
         )
 
-        result.data["uncertainty"] = uncertainty_block(result.data, sc)
+        block = result.data["uncertainty"] = uncertainty_block(result.data, sc)
+        if slow_end and result.data.get("mode") == "serving":
+            from archsim.metrics.serving_band import apply_slow_end, slowdown
+            from archsim.metrics.serving_band import slow_end as simulate_slow_end
+
+            if (k := slowdown(block)) is not None and \
+                    (slow := simulate_slow_end(sc, k)) is not None:
+                apply_slow_end(block, result.data, slow)
         devices = list({p.device.name: p.device for p in sc.cluster.pools}.values())
         # a cluster of several priced device types: its cost adds their list prices; energy
         # on a device whose TDP no datasheet gives

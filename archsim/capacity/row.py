@@ -54,7 +54,14 @@ class CapacityRow:
     basis, the share served, whether it kept up and passed (``met``), and why not (with the
     ``count_needed`` to judge it where the stream was too short)."""
     uncertainty: dict[str, Any] | None = None
-    """The error bar of the accepted probe (archsim/accuracy.py)."""
+    """The error bar of the accepted probe (archsim/accuracy.py), its slow end simulated
+    (archsim/metrics/serving_band.py)."""
+    at_slow_end: dict[str, Any] | None = None
+    """The accepted deployment on a device at its error bar's slow end (``slowdown``× slower
+    than predicted): {slowdown, passes, slo_attainment, keeps_up, why, replicas, devices,
+    cost_per_hour_usd, cost_per_million_tokens_usd}, the last four the fewest replicas of this
+    tp that pass there (the accepted ones when they do; None where none up to
+    ``--max-replicas`` do). None without a band."""
     reproduce: list[str] = field(default_factory=list)
     """``--set`` overrides that make the scenario the accepted deployment."""
 

@@ -176,7 +176,61 @@ def _size_device(s: _Search, device: str) -> CapacityRow:
     row.notes = _unjudged(s, row, [x for x in shorts if x.tp * s.pp < devices],
                           _deployment_cost(d, devices))
     row.possibly_oversized = bool(row.notes)
+    _judge_slow_end(row, s, device, d)
     return row
+
+
+def _judge_slow_end(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]) -> None:
+    """The accepted deployment at its error bar's slow end (archsim/metrics/serving_band.py):
+    its band's intervals simulated there, whether it still passes, and where it does not, the
+    fewest replicas of its tp that do (a search at the rescaled rate and SLO), in
+    ``row.at_slow_end`` and a note. An A100 deployment accepted at TPOT p99 38.0 ms against
+    a 40 ms SLO had failed on a device 5% slower, its band allowing 20%."""
+    from dataclasses import replace
+
+    from archsim.metrics.serving_band import apply_slow_end, slow_end, slowdown
+
+    assert row.tp is not None and row.replicas is not None
+    block = d.get("uncertainty") or {}
+    k = slowdown(block)
+    if k is None:
+        return
+    sc = _scenario(s.base, device, row.tp, s.pp, row.replicas, s.rate, s.slo)
+    slow = slow_end(sc, k)
+    if slow is None:
+        return
+    apply_slow_end(block, d, slow)
+    passes = bool(slow["meets_slo"] and slow["keeps_up"])
+    out = {"slowdown": k, "passes": passes, "slo_attainment": slow["slo_attainment"],
+           "keeps_up": slow["keeps_up"], "why": slow["why"], "replicas": row.replicas,
+           "devices": row.devices, "cost_per_hour_usd": row.cost_per_hour_usd,
+           "cost_per_million_tokens_usd": row.cost_per_million_tokens_usd}
+    if not passes:
+        scaled = {key: (v / k if key in ("ttft_s", "tpot_s") and v is not None else v)
+                  for key, v in s.slo.items()}
+        at_k = replace(s, rate=s.rate * k, slo=scaled, arrivals=s.arrivals / k)
+        scratch = CapacityRow(device=device, feasible=False, pp=s.pp)
+        found, _ = _replicas_for(scratch, at_k, device, row.tp)
+        row.probes += scratch.probes
+        if found is None:
+            out.update(replicas=None, devices=None, cost_per_hour_usd=None,
+                       cost_per_million_tokens_usd=None)
+        else:
+            replicas, dk = found
+            cost = dk.get("cost_per_million_tokens_usd")
+            out.update(replicas=replicas, devices=replicas * row.tp * s.pp,
+                       cost_per_hour_usd=dk.get("cost_per_hour_usd"),
+                       cost_per_million_tokens_usd=cost * k if cost is not None else None)
+        why = (f"SLO attainment {_fmt_pct(slow['slo_attainment'])} (< "
+               f"{_fmt_pct(s.slo['attainment'])})" if not slow["meets_slo"] else slow["why"])
+        there = (f"{out['replicas']} replicas of tp {row.tp} ({out['devices']} devices) pass "
+                 "there" if out["replicas"] is not None else
+                 f"no count of tp {row.tp} up to {s.max_replicas} replicas passes there")
+        row.notes.append(f"not robust to its error bar: on a device {k:.2f}× slower than "
+                         "predicted (its TPOT band's slow end) "
+                         f"{row.replicas} replica{'s' if row.replicas != 1 else ''} of tp "
+                         f"{row.tp}: {why}; {there}")
+    row.at_slow_end = out
 
 
 def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
@@ -228,8 +282,8 @@ def _replicas_for(row: CapacityRow, s: _Search, device: str, tp: int
 
     def probe(r: int) -> bool:
         if r not in results:
-            results[r] = simulate(_scenario(s.base, device, tp, s.pp, r, s.rate,
-                                            s.slo)).to_dict()
+            results[r] = simulate(_scenario(s.base, device, tp, s.pp, r, s.rate, s.slo),
+                                  slow_end=False).to_dict()
             record(r, results[r], s.rate, alone=False)
         return _passes(results[r])
 

@@ -109,13 +109,30 @@ def _passes(d: Mapping[str, Any]) -> bool:
 
 
 def _needed(d: Mapping[str, Any], rate: float) -> int | None:
-    """The count a stream needs for this probe's latencies (count_needed), and more than the
-    probe's own requests, which were too few (count_needed assumes the nominal rate; a
-    Poisson stream that arrived faster spans less time)."""
+    """The count a stream needs for this probe's latencies, and more than the probe's own
+    requests, which were too few.
+
+    With a steady-state window, from what the probe measured: the window needs
+    A = RESOLUTION_SIGMAS / KEEP_UP_TOLERANCE × √(2 × λ_w × mean end-to-end latency)
+    arrivals (λ_w the rate that arrived in it: :func:`share_error` within the tolerance),
+    each added request adds one, and RESOLUTION_SIGMAS standard deviations of the Poisson
+    count that arrives before the window starts (λ × p99) are added as a margin. Without
+    one, :func:`count_needed` at the nominal rate. (The nominal estimate alone had asked a
+    200-request probe whose stream came 4% short for 201, then 202 for 201, ...: 215 were
+    needed.)"""
     mean, p99 = d.get("e2e_latency_s"), d.get("e2e_p99_s")
     if not (rate and mean and p99):
         return None
-    return max(count_needed(rate, mean, p99), int(d.get("requests") or 0) + 1)
+    requests = int(d.get("requests") or 0)
+    needed = count_needed(rate, mean, p99)
+    st = d.get("steady_state") or {}
+    if st and not st.get("whole_run") and st.get("arrivals_in_window"):
+        arrivals = st["arrivals_in_window"]
+        arrived = arrivals / (st["end_s"] - st["start_s"])
+        want = RESOLUTION_SIGMAS / KEEP_UP_TOLERANCE * math.sqrt(2 * arrived * mean)
+        margin = RESOLUTION_SIGMAS * math.sqrt(rate * p99)
+        needed = max(needed, requests + math.ceil(want - arrivals) + math.ceil(margin))
+    return max(needed, requests + 1)
 
 
 def _more(d: Mapping[str, Any], rate: float) -> str:

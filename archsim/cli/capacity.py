@@ -195,8 +195,16 @@ def error_bar_lines(row: dict) -> list[str]:
         what = ("the wider reference band, not an 80% one" if all(widened)
                 else "80% of held-out measured runs" + ("; *: the wider reference band"
                                                         if mixed else ""))
+        slow = u.get("slow_end")
+        if slow:
+            what += f"; its slow end simulated on a device {slow['slowdown']:.2f}× slower"
         out.append(f"{row['device']}: likely ({what}) " + ", ".join(
             f"{name} {fmt(iv[key][0])}–{fmt(iv[key][1])}{'*' if mixed and w else ''}"
             for key, name, fmt, w in shown))
+    at = row.get("at_slow_end")
+    if at and at["passes"]:
+        out.append(f"{row['device']}: at the error bar's slow end (a device "
+                   f"{at['slowdown']:.2f}× slower than predicted) it still meets the SLO "
+                   f"(attainment {100 * at['slo_attainment']:.1f}%) and keeps up")
     out += [f"{row['device']}: outside the calibration: {x}" for x in u["out_of_range"]]
     return out

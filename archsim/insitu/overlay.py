@@ -184,6 +184,8 @@ def merged_range(new: CalibratedRange, start: InSituSpec, used: Sequence[Loaded]
         "pp": hull(new.pp, old.pp), "cp": hull(new.cp, old.cp), "zero": join(new.zero, old.zero),
         "seq_len": hull(new.seq_len, old.seq_len), "batch": hull(new.batch, old.batch),
         "prompt_len": hull(new.prompt_len, old.prompt_len),
+        "decode_batch": hull(new.decode_batch, old.decode_batch),
+        "context": hull(new.context, old.context),
         "attention": join(new.attention, old.attention),
         "sparsity": join(new.sparsity, old.sparsity), "weights": join(new.weights, old.weights),
         "layers": join(new.layers, old.layers), "launch": join(new.launch, old.launch),
@@ -204,7 +206,8 @@ def _sources(runs: Sequence[Loaded]) -> str:
 
 def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     """What the fitted ``runs`` covered: kinds, dtypes, devices per run, tp/pp/cp, ZeRO stages,
-    sequence lengths (training), batch sizes and prompt lengths (inference), attention masks,
+    sequence lengths (training), batch sizes and prompt lengths (inference), the batches and
+    contexts of the runs that decode, attention masks,
     weight sparsity and dtypes, dense or MoE layers, and each kind's own spans."""
     def span(values: list[int]) -> tuple[int, int] | None:
         return (min(values), max(values)) if values else None
@@ -212,6 +215,7 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     from archsim.accuracy import (
         attention_mask,
         batch_and_prompts,
+        decode_context,
         kernel_launch,
         layer_kind,
         sparsity_pattern,
@@ -224,6 +228,8 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
     # their prompts the stream's: archsim/accuracy.py batch_and_prompts)
     inference = [sc for sc in scs if sc.workload.kind in ("inference", "serving")]
     batches = [batch_and_prompts(sc) for sc in inference]
+    decoding = [(b, c) for sc, (b, _) in zip(inference, batches, strict=True)
+                if (c := decode_context(sc)) is not None]
     by_kind = {}
     for kind, group in (("training", training), ("inference", inference)):
         if group:
@@ -243,6 +249,8 @@ def calibrated_range(runs: Sequence[Loaded]) -> CalibratedRange:
         seq_len=span([sc.workload.seq_len for sc in training]),  # type: ignore[union-attr]
         batch=span([b for b, _ in batches]),
         prompt_len=span([n for _, prompts in batches for n in prompts]),
+        decode_batch=span([b for b, _ in decoding]),
+        context=span([c for _, c in decoding]),
         attention=sorted({attention_mask(sc) for sc in scs}),
         sparsity=sorted({sparsity_pattern(sc) for sc in scs}),
         weights=sorted({weight_dtype(sc) for sc in scs}),

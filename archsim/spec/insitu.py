@@ -157,6 +157,13 @@ class CalibratedRange(StrictModel):
     prompt_len: tuple[int, int] | None = None
     """Fewest and most prompt tokens of the inference runs (the TTFT a prompt of another
     length gets is extrapolated)."""
+    decode_batch: tuple[int, int] | None = None
+    """Fewest and most sequences decoding together among the inference runs that generate
+    more than one token (a TTFT run's batch of one decodes nothing: a batch-1 decode, bound by
+    reading the weights once per token, is not the batched decode such runs calibrate)."""
+    context: tuple[int, int] | None = None
+    """Shortest and longest prompt + generated tokens of a sequence among the runs that
+    decode (the KV cache a decode step reads)."""
     attention: list[str] = Field(default_factory=list)
     """Attention masks among the runs: causal (decoders) and/or bidirectional (encoders)."""
     sparsity: list[str] = Field(default_factory=list)

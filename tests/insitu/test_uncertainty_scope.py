@@ -206,3 +206,31 @@ def test_a_borrowed_fixed_cost_per_step_is_named_where_it_weighs():
     assert share > 0.1
     assert (f"b200: its fixed cost per step (120 ms, fitted to no training run of this device) "
             f"is {100 * share:.0f}% of this step") in r["uncertainty"]["out_of_range"]
+
+
+def test_an_extrapolation_on_the_widest_band_says_it_is_not_widened():
+    """GPT-3 175B on 4,096 H100s lies outside the H100's calibrated 8–512 devices. Its band
+    is widened to the reference band, the widest any shipped profile earned on training runs:
+    the H100's own (its profile), so the band cannot grow. It had been labelled "widened"
+    unchanged; it now says it is not widened and that the error there is unmeasured."""
+    import yaml
+
+    from archsim.accuracy import likely
+    from archsim.spec.registry import data_roots
+
+    profile = next(path for r in data_roots()
+                   if (path := r / "hardware_profiles/devices/h100-sxm5-80gb.yaml").exists())
+    own = yaml.safe_load(profile.read_text())["insitu"]["accuracy"]["training"]
+    d = archsim.simulate("gpt3-175b-1024xa100", [
+        "hardware.device=h100-sxm5-80gb", "hardware.inter_node=ib-ndr-400g",
+        "hardware.intra_node=nvlink4-nvswitch", "hardware.count=4096", "plan.tp=4",
+        "plan.pp=8", "plan.zero=1", "workload.global_batch=4096"]).to_dict()
+    u = d["uncertainty"]
+    err = u["errors"]["training"]
+    assert "widened" not in err
+    assert (err["p10"], err["p90"]) == (own["p10"], own["p90"])
+    assert err["not_widened"].startswith("outside the calibrated range: not widened, its own "
+                                         "band is already the widest band")
+    assert likely(u, "step_time_s", "training") == \
+        "likely (80% in range; outside it, unmeasured)"
+    assert any("devices 4096 outside the calibrated 8–512" in x for x in u["out_of_range"])

@@ -116,5 +116,31 @@ def test_advice_never_asks_for_fewer_requests_than_were_too_few():
     k = keeping_up(d)
     assert k["why"].startswith("the stream is too short to show that it keeps up")
     # 30 req/s, mean 0.5 s, p99 9 s: ⌈30 × max(9 + 2·√(2·0.5/30)/0.05, 9/0.75)⌉ + 1 = 491
-    assert count_needed(30, 0.5, 9.0) == 491 and k["count_needed"] == 801
-    assert k["why"].endswith("(at these latencies set workload.arrival.count to at least 801)")
+    assert count_needed(30, 0.5, 9.0) == 491
+    # from the probe: its window needs 2/0.05 × √(2 · 30 · 0.5) = 219.1 arrivals and holds 60,
+    # so 160 more, plus 2 × √(30 × 9) = 32.9 → 33 for the arrivals before it: 800 + 193
+    assert k["count_needed"] == 993
+    assert k["why"].endswith("(at these latencies set workload.arrival.count to at least 993)")
+
+
+def test_the_advised_count_is_one_that_judges_the_probe():
+    """One H100 at 5 req/s, 200 Poisson requests: the window (5.86–38.53 s) holds 165
+    arrivals where 2/0.05 × √(2 × 5.051 × 1.770) = 169.2 are needed. The advice had been the
+    probe's count + 1 (201, then 202 for 201, ...), each too short again; it is now
+    200 + ⌈169.2 − 165⌉ + ⌈2 × √(5 × 5.468)⌉ = 200 + 5 + 11 = 216, and 216 requests judge
+    one H100 as keeping up: half the devices of the answer at 200."""
+    from archsim.capacity import keeping_up
+
+    probe = {"feasible": True, "offered_requests_per_s": 5.0, "requests": 200,
+             "e2e_latency_s": 1.7702, "e2e_p99_s": 5.4675,
+             "steady_state": {"start_s": 5.8648, "end_s": 38.5292, "requests_per_s": 4.9825,
+                              "arrivals_in_window": 165, "whole_run": False}}
+    assert keeping_up(probe)["count_needed"] == 216
+    sc = "llama2-7b-capacity"
+    short = plan_capacity(sc, rate=5.0, devices=H100, overrides=["workload.arrival.count=200"])
+    (row,) = short["rows"]
+    (one,) = [t for t in row["tried"] if t["replicas"] == 1 and t["tp"] == 1]
+    assert row["devices"] == 2 and one["count_needed"] == 216
+    judged = plan_capacity(sc, rate=5.0, devices=H100, overrides=["workload.arrival.count=216"])
+    (row,) = judged["rows"]
+    assert (row["replicas"], row["devices"]) == (1, 1)
