@@ -55,6 +55,21 @@ Metric definitions (each defined once, here):
   ``steady_state.ttft_mean_s`` / ``tpot_mean_s`` / ``e2e_mean_s`` are the window's means.
 * ``communication.exposed_time_s`` — communication time on the critical path of the busiest
   stage (blocking collectives plus gradient reduction not hidden behind backward).
+* ``communication.bytes_per_device``, ``communication.by_kind.*.bytes`` — the sum of each
+  collective's buffer size S, nccl-tests' ``size`` convention (the whole array of an
+  all-gather or reduce-scatter, one message of a point-to-point send), per device of the
+  busiest stage over one step (inference and serving: over the run). S is not traffic,
+  and kinds do not compare by it: ZeRO-1's reduce-scatter + all-gather count 2S where ZeRO-0's
+  all-reduce of the same gradients counts S, though both send the same.
+  ``communication.wire_bytes_per_device``, ``communication.by_kind.*.wire_bytes`` — the bytes
+  the device sends for them on a ring of each collective's n ranks: all-reduce 2(n−1)/n·S,
+  all-gather, reduce-scatter and all-to-all (n−1)/n·S, point-to-point S
+  (archsim/plan/opcost.py ``wire_bytes``). ZeRO-1/2 then send what ZeRO-0 sends and
+  ZeRO-3 1.5× it at one micro-batch a step (Rajbhandari et al. 2020 §7); sequence
+  parallelism's all-gathers and reduce-scatters what the all-reduces they replace do
+  (Korthikanti et al. 2022 §4.2.2), plus the backward's re-gathers of GEMM inputs. The
+  tensor-parallel all-gather of a pipeline send's activations on arrival (without sequence
+  parallelism) is in ``p2p``'s time, not in its bytes.
 * ``energy_joules`` — devices × (busy time × TDP + idle time × idle power), one step/run;
   the accelerators only (no host CPUs, NICs, switches or facility overhead / PUE). Training
   counts its compute stream's time as busy — kernels, blocking collectives (their kernels
@@ -144,5 +159,6 @@ def empty_memory(capacity: float) -> dict[str, Any]:
 
 def empty_communication() -> dict[str, Any]:
     return {"total_time_s": None, "exposed_time_s": None, "bytes_per_device": None,
-            "by_kind": {k: {"time_s": 0.0, "bytes": 0.0}
+            "wire_bytes_per_device": None,
+            "by_kind": {k: {"time_s": 0.0, "bytes": 0.0, "wire_bytes": 0.0}
                         for k in ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")}}

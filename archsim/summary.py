@@ -182,10 +182,14 @@ def memory_section(d: dict) -> list[str]:
 
 def communication_section(d: dict) -> list[str]:
     comm = d["communication"]
-    rows = [[kind, human_time(v["time_s"]), human_bytes(v["bytes"])]
+    # buffer bytes S (nccl-tests' size) and what the device sends of them on a ring
+    # (archsim/result.py): only the second compares kinds
+    rows = [[kind, human_time(v["time_s"]), human_bytes(v["bytes"]),
+             human_bytes(v.get("wire_bytes"))]
             for kind, v in comm["by_kind"].items() if v["time_s"] or v["bytes"]]
     kv = d.get("kv_transfer")
-    out = ["Communication per device", table(["kind", "time", "bytes"], rows) if rows
+    out = ["Communication per device",
+           table(["kind", "time", "buffer bytes (S)", "sent (ring)"], rows) if rows
            else "  none inside a replica (no tensor or pipeline parallelism)" if kv
            else "  (none)"]
     if kv:

@@ -271,7 +271,9 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
 
     # ---- communication and FLOPs of the busiest stage over the whole run
     crit = max(range(deg.pp), key=lambda s: tl.stage_busy_s[s])
-    by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    # bytes: buffer size S of each collective; wire_bytes: what this rank sends of it
+    # (archsim/plan/opcost.py wire_bytes)
+    by_kind = {k: {"time_s": 0.0, "bytes": 0.0, "wire_bytes": 0.0} for k in COMM_KINDS}
     flops = executed = sparse = 0.0
     for row, _ in steps:
         cost = row[crit]
@@ -279,14 +281,17 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
         flops += cost.flops - cost.masked_flops
         executed += cost.executed_flops - cost.masked_flops
         sparse += cost.sparse_flops
-        for kind, (t, nb) in cost.comm_by_kind.items():
+        for kind, (t, nb, wire) in cost.comm_by_kind.items():
             by_kind[kind]["time_s"] += t
             by_kind[kind]["bytes"] += nb
+            by_kind[kind]["wire_bytes"] += wire
     if deg.pp > 1:
         # one hand-over per step on this stage's link (sent, or received by the last stage)
         for k, (_, send) in enumerate(steps):
             by_kind["p2p"]["time_s"] += send[min(crit, deg.pp - 2)]
-            by_kind["p2p"]["bytes"] += iplan.p2p_bytes(b * (prompt if k == 0 else 1))
+            sent = iplan.p2p_bytes(b * (prompt if k == 0 else 1))
+            by_kind["p2p"]["bytes"] += sent
+            by_kind["p2p"]["wire_bytes"] += sent
     comm_total = sum(v["time_s"] for v in by_kind.values())
     algorithms: dict[str, str] = {}
     for row, _ in steps[:2]:
@@ -379,6 +384,8 @@ def _assemble(sc: ScenarioSpec, iplan: InferencePlan, b: int,
                    "per_stage": per_stage},
         "communication": {"total_time_s": comm_total, "exposed_time_s": comm_total,
                           "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+                          "wire_bytes_per_device": sum(v["wire_bytes"]
+                                                       for v in by_kind.values()),
                           "by_kind": by_kind, "algorithms": algorithms},
         "energy_joules": energy,
         "energy_per_token_j": energy / tokens,

@@ -539,29 +539,34 @@ def _communication(g: ReplicaGroup, insts: list[Instance]) -> dict[str, Any]:
     collectives inside the stage's pass; a pipelined replica's sends to the next stage run on
     their own link while the stage takes the next batch, so they are not exposed (they do
     lengthen each request's pass, hence its TPOT)."""
-    by_kind = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    # bytes: buffer size S of each collective; wire_bytes: what this device sends of it
+    # (archsim/plan/opcost.py wire_bytes)
+    by_kind = {k: {"time_s": 0.0, "bytes": 0.0, "wire_bytes": 0.0} for k in COMM_KINDS}
     algorithms: dict[str, str] = {}
     if not insts:
         return {"total_time_s": 0.0, "exposed_time_s": 0.0, "bytes_per_device": 0.0,
-                "by_kind": by_kind, "algorithms": algorithms}
+                "wire_bytes_per_device": 0.0, "by_kind": by_kind, "algorithms": algorithms}
     busiest = max(insts, key=lambda i: i.sched.busy_s).sched
     st = g.plan.stages[0]
     priced = [(st.linear(tokens), count) for tokens, count in busiest.token_counts.items()]
     if st.last:
         priced += [(st.head(n_out), count) for n_out, count in busiest.out_counts.items()]
     for cost, count in priced:
-        for kind, (t, b) in cost.comm_by_kind.items():
+        for kind, (t, b, wire) in cost.comm_by_kind.items():
             by_kind[kind]["time_s"] += t * count
             by_kind[kind]["bytes"] += b * count
+            by_kind[kind]["wire_bytes"] += wire * count
         algorithms.update(cost.algorithms)
     if g.plan.degrees.pp > 1:  # one hand-over to the next stage per iteration
         for tokens, count in busiest.token_counts.items():
             by_kind["p2p"]["time_s"] += g.plan.p2p_s(tokens) * count
             by_kind["p2p"]["bytes"] += g.plan.p2p_bytes(tokens) * count
+            by_kind["p2p"]["wire_bytes"] += g.plan.p2p_bytes(tokens) * count
     total = sum(v["time_s"] for v in by_kind.values())
     exposed = total - by_kind["p2p"]["time_s"] if g.plan.degrees.pp > 1 else total
     return {"total_time_s": total, "exposed_time_s": exposed,
             "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+            "wire_bytes_per_device": sum(v["wire_bytes"] for v in by_kind.values()),
             "by_kind": by_kind, "algorithms": algorithms}
 
 

@@ -30,7 +30,7 @@ from archsim.plan.compress import resolve_compression
 from archsim.plan.io import checkpointing, data_loading, io_block
 from archsim.plan.placement import Placement, slowed_devices
 from archsim.plan.schedules import bubble_fraction
-from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan
+from archsim.plan.training import COMM_KINDS, TrainingPlan, build_training_plan, wire_bytes
 from archsim.result import Result
 from archsim.sim.engine import Span
 from archsim.sim.training import TrainingTimeline, run_training
@@ -146,35 +146,44 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
 
     # ---- communication of the busiest stage (the one that ends last)
     crit = max(range(lay.pp), key=lambda s: tl.stages[s].end_s)
-    by_kind: dict[str, dict[str, float]] = {k: {"time_s": 0.0, "bytes": 0.0} for k in COMM_KINDS}
+    # bytes: each collective's buffer size S (nccl-tests' size); wire_bytes: what this rank
+    # sends of it on a ring of the collective's n ranks (archsim/plan/opcost.py wire_bytes)
+    by_kind: dict[str, dict[str, float]] = {k: {"time_s": 0.0, "bytes": 0.0, "wire_bytes": 0.0}
+                                            for k in COMM_KINDS}
+
+    def count(kind: str, time_s: float, nbytes: float, wire: float) -> None:
+        by_kind[kind]["time_s"] += time_s
+        by_kind[kind]["bytes"] += nbytes
+        by_kind[kind]["wire_bytes"] += wire
+
     for row in plan.chunks[crit:crit + 1]:
         for ck in row:
             for phase in (ck.fwd, ck.bwd):
-                for kind, (t, b) in phase.comm_by_kind.items():
-                    by_kind[kind]["time_s"] += t * m
-                    by_kind[kind]["bytes"] += b * m
+                for kind, (t, b, w) in phase.comm_by_kind.items():
+                    count(kind, t * m, b * m, w * m)
     st_crit = tl.stages[crit]
     dp_bytes = sum(sum(ck.grad_buckets) for ck in plan.chunks[crit])
     dp_times = 1 if not plan.dp_reduce_per_microbatch else m
     if lay.dp_shard > 1:
-        by_kind[plan.dp_kind]["time_s"] += st_crit.dp_comm_s
-        by_kind[plan.dp_kind]["bytes"] += dp_bytes * dp_times
+        count(plan.dp_kind, st_crit.dp_comm_s, dp_bytes * dp_times,
+              _bucket_wire(plan, crit, plan.dp_kind) * dp_times)
         if plan.param_gather_s[crit]:
             # ZeRO-1/2 gathers the updated 16-bit parameters: the gradient buckets' elements
             # at the parameters' size (an fp32 gradient reduction sends 4 B, the gather 2)
-            grad_e = gradient_path(sc.plan.grad_accumulation, wl.dtype).reduce
-            by_kind["allgather"]["time_s"] += plan.param_gather_s[crit]
-            by_kind["allgather"]["bytes"] += dp_bytes * BYTES_PER_ELEMENT[wl.dtype] / grad_e
+            ratio = BYTES_PER_ELEMENT[wl.dtype] / gradient_path(sc.plan.grad_accumulation,
+                                                                wl.dtype).reduce
+            count("allgather", plan.param_gather_s[crit], dp_bytes * ratio,
+                  _bucket_wire(plan, crit, "allgather") * ratio)
         # ZeRO-3: every forward and backward task gathers its chunk's parameters
-        by_kind["allgather"]["time_s"] += st_crit.zero3_comm_s
-        by_kind["allgather"]["bytes"] += m * sum(ck.zero3_gather_bytes
-                                                 for ck in plan.chunks[crit])
+        count("allgather", st_crit.zero3_comm_s,
+              m * sum(ck.zero3_gather_bytes for ck in plan.chunks[crit]),
+              m * sum(ck.zero3_gather_wire_bytes for ck in plan.chunks[crit]))
     p2p_s, p2p_bytes = _p2p_sent(plan, crit)
-    by_kind["p2p"]["time_s"] += p2p_s
-    by_kind["p2p"]["bytes"] += p2p_bytes
+    count("p2p", p2p_s, p2p_bytes, p2p_bytes)
     if plan.embedding_sync_s and crit in (0, lay.pp - 1):
-        by_kind["allreduce"]["time_s"] += plan.embedding_sync_s
-        by_kind["allreduce"]["bytes"] += plan.embedding_sync_bytes
+        # the first and last stage's pair: 2(2 − 1)/2 · S = S on the wire
+        count("allreduce", plan.embedding_sync_s, plan.embedding_sync_bytes,
+              wire_bytes("allreduce", plan.embedding_sync_bytes, 2))
     total_comm = sum(v["time_s"] for v in by_kind.values())
     # exposed: blocking collectives, ZeRO-3 gathers not hidden and compute slowed by
     # overlapped collectives (interference), the gradient reduction's tail, tied-embedding
@@ -264,6 +273,8 @@ def _assemble(sc: ScenarioSpec, plan: TrainingPlan, tl: TrainingTimeline, wall0:
                    "per_stage": per_stage},
         "communication": {"total_time_s": total_comm, "exposed_time_s": exposed,
                           "bytes_per_device": sum(v["bytes"] for v in by_kind.values()),
+                          "wire_bytes_per_device": sum(v["wire_bytes"]
+                                                       for v in by_kind.values()),
                           "by_kind": by_kind, "algorithms": plan.algorithms},
         "energy_joules": energy,
         "energy_per_token_j": energy / tokens,
@@ -352,6 +363,15 @@ def checkpoint_costs(step_s: float, tokens: int, energy: float, cost: float | No
     return {"cost_per_million_tokens_with_checkpoint_usd":
             None if per_step_cost is None else per_step_cost / tokens * 1e6,
             "energy_per_token_with_checkpoint_j": (energy + wait_energy) / tokens}
+
+
+def _bucket_wire(plan: TrainingPlan, s: int, kind: str) -> float:
+    """Wire bytes of one ``kind`` collective over each of stage ``s``'s gradient buckets: a
+    dense bucket over the dp·cp ranks, an expert one over the expert-data-parallel ranks."""
+    sizes = {"dp": plan.dp_group.size,
+             "edp": plan.edp_group.size if plan.edp_group is not None else plan.dp_group.size}
+    return sum(wire_bytes(kind, b, sizes[g]) for ck in plan.chunks[s]
+               for b, g in zip(ck.grad_buckets, ck.bucket_groups, strict=True))
 
 
 def _p2p_sent(plan: TrainingPlan, s: int) -> tuple[float, float]:

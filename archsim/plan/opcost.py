@@ -3,6 +3,13 @@
 :class:`PhaseCost` keeps compute and blocking communication apart, their FLOPs, time and bytes
 per collective kind, the algorithm each collective chose, and — for the flow-level network
 model — the bytes each collective phase put on each link (``comm_links``).
+
+Two byte counts per collective kind (:func:`wire_bytes`): the buffer size S of each
+collective, as nccl-tests' ``size`` (the whole array of an all-gather or reduce-scatter), and
+the bytes one rank sends on a ring of the group's n ranks, 2(n−1)/n·S for an all-reduce and
+(n−1)/n·S for the others (Patarasuk & Yuan 2009; nccl-tests PERFORMANCE.md's bus bandwidth
+factors). Only the second compares kinds: ZeRO-1's reduce-scatter + all-gather send what
+ZeRO-0's all-reduce sends (Rajbhandari et al. 2020 §7), where S counts them twice.
 """
 
 from __future__ import annotations
@@ -17,6 +24,20 @@ from archsim.graph.ops import Op
 from archsim.spec.device import DeviceSpec
 
 COMM_KINDS = ("allreduce", "allgather", "reducescatter", "alltoall", "p2p")
+
+
+def wire_bytes(kind: str, nbytes: float, n: int) -> float:
+    """Bytes one rank sends in collective ``kind`` of an S=``nbytes`` buffer over ``n`` ranks,
+    run as a ring: all-reduce 2(n−1)/n·S (reduce-scatter, then all-gather), all-gather and
+    reduce-scatter (n−1)/n·S, all-to-all (n−1)/n·S (S/n to each other rank), a point-to-point
+    send S. NCCL's tree all-reduce sends the same; in-network reduction (NVLS, SHARP) sends S
+    to the switch, which this count does not follow. 0 for one rank (nothing leaves it)."""
+    if kind == "p2p":
+        return nbytes
+    if n <= 1:
+        return 0.0
+    share = (n - 1) / n * nbytes
+    return 2 * share if kind == "allreduce" else share
 
 
 @dataclass
@@ -39,8 +60,8 @@ class PhaseCost:
     MFU measures them against the device's sparse peak (archsim/metrics/common.py
     ``mfu_peak``)."""
     comm_by_kind: dict[str, list[float]] = field(default_factory=dict)
-    """kind → [network time_s, bytes] of the collectives, blocking or overlapped (``comm_s``
-    is what of them is exposed)."""
+    """kind → [network time_s, buffer bytes S, wire bytes] of the collectives, blocking or
+    overlapped (``comm_s`` is what of them is exposed; the bytes as :func:`wire_bytes`)."""
     algorithms: dict[str, str] = field(default_factory=dict)
     comm_links: dict[str, list[float]] = field(default_factory=dict)
     """link ('intra', 'intra.d<i>', 'inter') → [latency_s, bytes, busy_s] of the blocking
@@ -63,10 +84,10 @@ class PhaseCost:
         self.sparse_flops += other.sparse_flops * times
         self.kernels += other.kernels * times
         self.host_s += other.host_s * times
-        for kind, (t, b) in other.comm_by_kind.items():
-            acc = self.comm_by_kind.setdefault(kind, [0.0, 0.0])
-            acc[0] += t * times
-            acc[1] += b * times
+        for kind, vals in other.comm_by_kind.items():
+            acc = self.comm_by_kind.setdefault(kind, [0.0, 0.0, 0.0])
+            for i in range(3):
+                acc[i] += vals[i] * times
         self.algorithms.update(other.algorithms)
         for link, vals in other.comm_links.items():
             acc = self.comm_links.setdefault(link, [0.0, 0.0, 0.0])
@@ -126,9 +147,10 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
                     acc[1] += ph.nbytes
                     acc[2] += ph.nbytes / ph.bandwidth
             cost.comm_s += exposed
-            acc = cost.comm_by_kind.setdefault(op.comm.kind, [0.0, 0.0])
+            acc = cost.comm_by_kind.setdefault(op.comm.kind, [0.0, 0.0, 0.0])
             acc[0] += network
             acc[1] += op.comm.bytes
+            acc[2] += wire_bytes(op.comm.kind, op.comm.bytes, groups[op.comm.group].size)
             cost.algorithms[f"{op.comm.group}.{op.comm.kind}"] = c.algorithm
             continue
         t = compute_time(op, device)
@@ -140,7 +162,7 @@ def cost_ops(ops: Sequence[Op], device: DeviceSpec, groups: dict[str, CommGroup]
             # it is charged to the collective's own kind too (ring attention's K/V all-gather
             # in the forward pass is a reduce-scatter of their gradients in the backward pass)
             if extra > pending_overlap:
-                cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0])[0] += \
+                cost.comm_by_kind.setdefault(pending_kind, [0.0, 0.0, 0.0])[0] += \
                     extra - pending_overlap
             pending_overlap = 0.0
             prev_t = 0.0

@@ -8,7 +8,8 @@ Where each part of a task's time goes:
 * forward task  = Σ op compute + tensor/context/expert-parallel collectives (blocking, as in
   Megatron-LM) [+ ZeRO-3 parameter all-gathers, hidden behind compute when overlap_comm]
 * backward task = backward ops + their collectives + recomputation (full: the whole forward
-  of the chunk again; selective: the attention core's forward)
+  of the chunk again; selective: the attention core's forward) + the gradient-accumulation
+  pass (archsim/cost/gradients.py; ``native``: (m − 1)/m of one, :func:`accumulation_passes`)
 * after the last backward of a chunk: data-parallel gradient reduction, per layer bucket
   (overlapped with the remaining backward when overlap_comm), then the optimizer step. An MoE
   layer has two buckets, in backward order: its local experts' gradients, reduced over the
@@ -39,7 +40,7 @@ from archsim.plan.compress import Compression
 from archsim.plan.flows import FlowPlan, build_flow_plan
 from archsim.plan.layout import Layout
 from archsim.plan.links import pair_allreduce_s, same_node, stage_p2p
-from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops
+from archsim.plan.opcost import COMM_KINDS, PhaseCost, cost_ops, wire_bytes
 from archsim.plan.placement import Placement, StageHardware, resolve_placement
 from archsim.plan.stage_costs import (
     StageCosts,
@@ -55,8 +56,8 @@ from archsim.spec.hardware import PoolSpec
 from archsim.spec.scenario import ScenarioSpec
 from archsim.spec.units import BYTES_PER_ELEMENT
 
-__all__ = ["COMM_KINDS", "ChunkCost", "PhaseCost", "TrainingPlan", "build_training_plan",
-           "cost_ops"]
+__all__ = ["COMM_KINDS", "ChunkCost", "PhaseCost", "TrainingPlan", "accumulation_passes",
+           "build_training_plan", "cost_ops", "wire_bytes"]
 
 
 @dataclass
@@ -99,7 +100,11 @@ class ChunkCost:
     """ZeRO-3: network time of the parameter gathers of one forward plus one backward task
     (the backward's reduce-scatters sharing the network not included)."""
     zero3_gather_bytes: float = 0.0
-    """ZeRO-3: bytes all-gathered per forward plus backward task (the full parameters, twice)."""
+    """ZeRO-3: buffer bytes S all-gathered per forward plus backward task (the full
+    parameters, twice)."""
+    zero3_gather_wire_bytes: float = 0.0
+    """ZeRO-3: the bytes a rank sends for those gathers, (n−1)/n of each gather's S over its
+    group of n (dense parameters over dp·cp, experts over the expert-data-parallel ranks)."""
     gather_unit: float = 0.0
     """ZeRO-3: parameters of the largest unit one of its gathers fetches (a layer, the
     embedding or the head; a weight tensor under ``zero3_granularity: tensor``)."""
@@ -261,11 +266,13 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
                 buckets.append(grad_e * sc_s.embed_params)
                 groups.append("dp")
             bwd.add(rec)
-            if grads.accumulate:
+            passes = accumulation_passes(plan.grad_accumulation, layout.micro_batches)
+            if grads.accumulate and passes:
                 acc = accumulated_params(params, plan.zero, layout.dp_shard, experts, edp)
                 bwd.add(cost_ops([grad_accumulate_op(acc, wl.dtype,
                                                      bytes_per_param=grads.accumulate)],
-                                 device, sc_s.groups).slowed(hws[s].speed))
+                                 device, sc_s.groups).slowed(hws[s].speed),
+                        passes / layout.micro_batches)
             reduce_s = sum(reduce(s, b, g).time_s
                            for b, g in zip(buckets, groups, strict=True))
             tasks = _task_times(sc, layout, sc_s, layers, fwd, bwd, first, last, reduce_s,
@@ -358,6 +365,22 @@ def build_training_plan(sc: ScenarioSpec, layout: Layout,
         network_model=cluster.network, flows=flows, edp_group=stage_cost[0].groups["edp"])
 
 
+def accumulation_passes(mode: str, micro_batches: int) -> int:
+    """Gradient-accumulation passes a step makes over each parameter's gradient.
+
+    ``native``: m − 1. PyTorch's autograd ``AccumulateGrad`` hands the first micro-batch's
+    gradient to ``.grad`` without a copy ("steals" it when ``.grad`` is None, as after
+    ``zero_grad(set_to_none=True)``, the default since PyTorch 2.0) and adds the later ones in
+    place; FSDP keeps the first micro-batch's reduced shard likewise. The fp32 modes add every
+    micro-batch's gradient into a zeroed fp32 buffer: m (Megatron-LM's ``main_grad.add_``,
+    DeepSpeed's ``update_hp_grads``; ``fp32-fused`` makes its m adds inside the GEMM).
+
+    One backward task stands for all m of a chunk in the DES, so the plan spreads the m − 1
+    passes evenly over them, (m − 1)/m of a pass each: the step's work is exact; only the
+    first backward, which would run one pass shorter, is not."""
+    return micro_batches - 1 if mode == "native" else micro_batches
+
+
 def _task_times(sc: ScenarioSpec, layout: Layout, sc_s: StageCosts, layers: tuple[int, ...],
                 fwd: PhaseCost,
                 bwd: PhaseCost, first: bool, last: bool, reduce_s: float, slowdown: float
@@ -389,15 +412,19 @@ def _task_times(sc: ScenarioSpec, layout: Layout, sc_s: StageCosts, layers: tupl
     # experts are sharded, so gathered, over the expert-data-parallel ranks only: with one
     # (ep = dp·cp) each rank holds its experts whole and gathers none of them
     keeps_experts = expert_dp(layout) <= 1
-    params = sum(lc.params - (lc.expert_params if keeps_experts else 0.0) for lc in costs)
+    experts = 0.0 if keeps_experts else sum(lc.expert_params for lc in costs)
+    dense = sum(lc.params - lc.expert_params for lc in costs)
     if first:
-        params += sc_s.embed_params
+        dense += sc_s.embed_params
     if last:
-        params += sc_s.head_params + tied_embedding_copy(model, layout)
+        dense += sc_s.head_params + tied_embedding_copy(model, layout)
+    wire = (wire_bytes("allgather", 2 * e * dense, sc_s.groups["dp"].size)
+            + wire_bytes("allgather", 2 * e * experts, sc_s.groups["edp"].size))
     bwd_task = max(b.duration_s, bwd.time_s)
     out.update(fwd_task_s=max(f.duration_s, fwd.time_s), bwd_task_s=bwd_task,
                bwd_reduce_task_s=bwd_task, zero3_gather_s=f.gather_s + b.gather_s - rs *
-               len(costs), zero3_gather_bytes=2 * e * params)
+               len(costs), zero3_gather_bytes=2 * e * (dense + experts),
+               zero3_gather_wire_bytes=wire)
     return out
 
 

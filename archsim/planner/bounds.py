@@ -55,6 +55,7 @@ from archsim.cost.memory import (
 from archsim.graph.backward import grad_accumulate_op
 from archsim.plan.schedules import alive_at_first_backward
 from archsim.plan.stage_costs import gather_unit
+from archsim.plan.training import accumulation_passes
 from archsim.planner.profiles import Profile, Profiles
 from archsim.planner.space import Candidate
 from archsim.spec.hardware import PoolSpec
@@ -457,12 +458,15 @@ class Bounder:
         and ZeRO."""
         fwd_s, bwd_s, comm = block.fwd_s, block.bwd_s, block.comm_s
         compute_s = block.compute_s
-        if self.grads.accumulate:  # as the engine: into the shard under ZeRO-2/3
+        if self.grads.accumulate:  # as the engine: into the shard under ZeRO-2/3, m − 1
+            # passes a step for native, m for the fp32 modes, spread over the m backwards
+            m = self.sc.workload.global_batch // (c.micro_batch * c.dp)
+            share = accumulation_passes(self.sc.plan.grad_accumulation, m) / m
             n = accumulated_params(block.params, c.zero, dp_shard, block.expert_params,
                                    max(1, dp_shard // c.ep))
-            acc = compute_time(grad_accumulate_op(n, self.sc.workload.dtype,
-                                                  bytes_per_param=self.grads.accumulate),
-                               block.device)
+            acc = share * compute_time(grad_accumulate_op(n, self.sc.workload.dtype,
+                                                          bytes_per_param=self.grads.accumulate),
+                                       block.device)
             bwd_s += acc
             compute_s += acc
         buckets = last_bucket = 0.0

@@ -475,7 +475,7 @@ def _framework_steps(family: str, layers: int, device: str, grid: Grid,
     targets = random_targets(model, 1, TOKENS, device)
 
     def train() -> None:
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=True)
         model(prompt, targets).backward()
         opt.step()
 

@@ -161,7 +161,7 @@ def _ddp_step(case: Case, dev: str, device: str, repeats: int) -> dict[str, floa
     targets = random_targets(model, case.batch, case.seq_len, dev, seed=2 + dist.get_rank())
 
     def step() -> None:
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=True)
         ddp(tokens, targets).backward()
         opt.step()
 

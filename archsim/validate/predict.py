@@ -15,7 +15,7 @@ from typing import Any
 from archsim.api import simulate
 from archsim.cost.compute import compute_time, op_overhead
 from archsim.cost.insitu import inference_device
-from archsim.graph.backward import backward_of, grad_accumulate_op, optimizer_op
+from archsim.graph.backward import backward_of, optimizer_op
 from archsim.graph.inference import inference_head, inference_layer, pass_weight_elements
 from archsim.graph.ops import Op
 from archsim.graph.transformer import Shape, embedding_forward, head_forward, layer_forward
@@ -118,9 +118,10 @@ def predicted_ops(case: Case, device: DeviceSpec, *, kernel_only: bool = False
         _time_by_name(fwd, device, step, kernel_only=kernel_only)
         for op in fwd:
             _time_by_name(backward_of(op), device, step, ".bwd", kernel_only=kernel_only)
+        # one micro-batch, .grad set to None: autograd keeps the backward's gradients as they
+        # are, no accumulation pass (archsim/plan/training.py accumulation_passes)
         params = sum(op.params for op in fwd)
-        _time_by_name([grad_accumulate_op(params, case.dtype),
-                       optimizer_op(params, "adam", case.dtype)], device, step,
+        _time_by_name([optimizer_op(params, "adam", case.dtype)], device, step,
                       kernel_only=kernel_only)
         return {"step": dict(step)}
     # inference's in-situ kernel costs, at the weight bytes one pass of this model streams

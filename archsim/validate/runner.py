@@ -80,9 +80,9 @@ def _run_training(case: Case, device: str, repeats: int, warmup: int,
     targets = random_targets(model, case.batch, case.seq_len, device)
 
     def step() -> None:
-        # gradients accumulate into persistent buffers (zeroed, not freed), as Megatron-LM's
-        # main_grad does and archsim's op graph assumes (grad_accumulate)
-        opt.zero_grad(set_to_none=False)
+        # gradients set to None (PyTorch's default): the backward's gradients become .grad
+        # without an accumulation pass, as archsim's native mode assumes at one micro-batch
+        opt.zero_grad(set_to_none=True)
         loss = model(tokens, targets)
         loss.backward()
         opt.step()

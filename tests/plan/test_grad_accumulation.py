@@ -54,14 +54,16 @@ def test_fp32_cast_reduces_and_holds_fp32_gradients():
 
 def test_backward_carries_the_accumulation_pass_of_its_mode():
     """The backward task differs between modes by exactly their accumulation ops' times
-    (fused: none at all)."""
+    (fused: none at all). The toy runs one micro-batch per step: ``native`` makes m − 1 = 0
+    passes (PyTorch's AccumulateGrad keeps the first gradient as ``.grad``; it had been
+    charged one pass here), ``fp32-cast`` adds every micro-batch into its fp32 buffer."""
     plans = {m: build(toy(model=TOY_DENSE, grad_accumulation=m))
              for m in ("native", "fp32-cast", "fp32-fused")}
     device = toy(model=TOY_DENSE).hardware.device
     bwd = {m: p.chunks[0][0].bwd.compute_s for m, p in plans.items()}
-    native_pass = compute_time(grad_accumulate_op(TOTAL, "bf16"), device)
     cast_pass = compute_time(grad_accumulate_op(TOTAL, "bf16", bytes_per_param=18.0), device)
-    assert bwd["native"] - bwd["fp32-fused"] == pytest.approx(native_pass, rel=1e-9)
+    assert plans["native"].layout.micro_batches == 1
+    assert bwd["native"] == bwd["fp32-fused"]
     assert bwd["fp32-cast"] - bwd["fp32-fused"] == pytest.approx(cast_pass, rel=1e-9)
 
 
@@ -82,10 +84,13 @@ def test_planner_bounds_stay_exact_without_a_pipeline(mode):
 def test_under_zero_2_each_micro_batch_adds_into_the_shard():
     """ZeRO-2/3 reduce-scatter every micro-batch's gradients and add them into the rank's
     1/8 shard (DeepSpeed's partitioned gradients, FSDP's saved gradient shard): the pass moves
-    3·2 B of TOTAL/8 parameters, not of all of them."""
+    bytes of TOTAL/8 parameters, not of all of them. ``fp32``'s hook adds every micro-batch
+    (2 + 8 B; ``native`` makes no pass at the toy's one micro-batch:
+    tests/plan/test_native_accumulation.py)."""
     plans = {m: build(toy(model=TOY_DENSE, zero=2, grad_accumulation=m))
-             for m in ("native", "fp32-fused")}
+             for m in ("fp32", "fp32-fused")}
     device = toy(model=TOY_DENSE).hardware.device
-    shard_pass = compute_time(grad_accumulate_op(TOTAL / 8, "bf16"), device)
-    native, fused = (plans[m].chunks[0][0].bwd.compute_s for m in ("native", "fp32-fused"))
-    assert native - fused == pytest.approx(shard_pass, rel=1e-9)
+    shard_pass = compute_time(grad_accumulate_op(TOTAL / 8, "bf16", bytes_per_param=10.0),
+                              device)
+    fp32, fused = (plans[m].chunks[0][0].bwd.compute_s for m in ("fp32", "fp32-fused"))
+    assert fp32 - fused == pytest.approx(shard_pass, rel=1e-9)
