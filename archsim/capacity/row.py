@@ -58,10 +58,12 @@ class CapacityRow:
     (archsim/metrics/serving_band.py)."""
     at_slow_end: dict[str, Any] | None = None
     """The accepted deployment on a device at its error bar's slow end (``slowdown``× slower
-    than predicted): {slowdown, passes, slo_attainment, keeps_up, why, replicas, devices,
-    cost_per_hour_usd, cost_per_million_tokens_usd}, the last four the fewest replicas of this
-    tp that pass there (the accepted ones when they do; None where none up to
-    ``--max-replicas`` do). None without a band."""
+    than predicted): {slowdown, passes, slo_attainment, keeps_up, why, count_needed, replicas,
+    devices, cost_per_hour_usd, cost_per_million_tokens_usd}, the last four the fewest replicas
+    of this tp that pass there (the accepted ones when they do; None where none up to
+    ``--max-replicas`` do or the stream cannot judge them). ``passes`` is None where it meets
+    the SLO there but the stream is too short to show that it keeps up (``count_needed``
+    requests would). None without a band."""
     reproduce: list[str] = field(default_factory=list)
     """``--set`` overrides that make the scenario the accepted deployment."""
 

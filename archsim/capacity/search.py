@@ -200,17 +200,23 @@ def _judge_slow_end(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]
     if slow is None:
         return
     apply_slow_end(block, d, slow)
-    passes = bool(slow["meets_slo"] and slow["keeps_up"])
+    # a window too short to resolve a shortfall is no verdict: the SLO met and the stream too
+    # short to show it keeps up there leaves the question open (passes None), not failed
+    unjudged = bool(slow["meets_slo"]) and not slow["keeps_up"] and \
+        slow["count_needed"] is not None
+    passes = None if unjudged else bool(slow["meets_slo"] and slow["keeps_up"])
     out = {"slowdown": k, "passes": passes, "slo_attainment": slow["slo_attainment"],
-           "keeps_up": slow["keeps_up"], "why": slow["why"], "replicas": row.replicas,
-           "devices": row.devices, "cost_per_hour_usd": row.cost_per_hour_usd,
+           "keeps_up": slow["keeps_up"], "why": slow["why"],
+           "count_needed": slow["count_needed"] if unjudged else None,
+           "replicas": row.replicas, "devices": row.devices,
+           "cost_per_hour_usd": row.cost_per_hour_usd,
            "cost_per_million_tokens_usd": row.cost_per_million_tokens_usd}
-    if not passes:
+    if passes is False:
         scaled = {key: (v / k if key in ("ttft_s", "tpot_s") and v is not None else v)
                   for key, v in s.slo.items()}
         at_k = replace(s, rate=s.rate * k, slo=scaled, arrivals=s.arrivals / k)
         scratch = CapacityRow(device=device, feasible=False, pp=s.pp)
-        found, _ = _replicas_for(scratch, at_k, device, row.tp)
+        found, reason = _replicas_for(scratch, at_k, device, row.tp)
         row.probes += scratch.probes
         if found is None:
             out.update(replicas=None, devices=None, cost_per_hour_usd=None,
@@ -225,7 +231,9 @@ def _judge_slow_end(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]
                f"{_fmt_pct(s.slo['attainment'])})" if not slow["meets_slo"] else slow["why"])
         there = (f"{out['replicas']} replicas of tp {row.tp} ({out['devices']} devices) pass "
                  "there" if out["replicas"] is not None else
-                 f"no count of tp {row.tp} up to {s.max_replicas} replicas passes there")
+                 f"the stream is too short to judge a deployment of tp {row.tp} there"
+                 if isinstance(reason, _Short) or any(t["count_needed"] for t in scratch.tried)
+                 else f"no count of tp {row.tp} up to {s.max_replicas} replicas passes there")
         row.notes.append(f"not robust to its error bar: on a device {k:.2f}× slower than "
                          "predicted (its TPOT band's slow end) "
                          f"{row.replicas} replica{'s' if row.replicas != 1 else ''} of tp "

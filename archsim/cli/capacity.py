@@ -202,9 +202,12 @@ def error_bar_lines(row: dict) -> list[str]:
             f"{name} {fmt(iv[key][0])}–{fmt(iv[key][1])}{'*' if mixed and w else ''}"
             for key, name, fmt, w in shown))
     at = row.get("at_slow_end")
-    if at and at["passes"]:
+    if at and at["passes"] is not False:
+        pace = "keeps up" if at["passes"] else (
+            "the stream is too short to show that it keeps up there (set "
+            f"workload.arrival.count to at least {at['count_needed']:,} to judge it)")
         out.append(f"{row['device']}: at the error bar's slow end (a device "
                    f"{at['slowdown']:.2f}× slower than predicted) it still meets the SLO "
-                   f"(attainment {100 * at['slo_attainment']:.1f}%) and keeps up")
+                   f"(attainment {100 * at['slo_attainment']:.1f}%); {pace}")
     out += [f"{row['device']}: outside the calibration: {x}" for x in u["out_of_range"]]
     return out

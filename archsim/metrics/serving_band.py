@@ -70,7 +70,8 @@ def rescaled(sc: ScenarioSpec, k: float) -> ScenarioSpec:
 def slow_end(sc: ScenarioSpec, k: float) -> dict[str, Any] | None:
     """The serving metrics of ``sc`` on a device k× slower than predicted (module docstring):
     {slowdown, values (the result's keys in real time), slo_attainment, meets_slo, keeps_up,
-    why (empty when it keeps up)}; None where the rescaled run is infeasible."""
+    why (empty when it keeps up), count_needed (where the stream is too short to show that it
+    keeps up there)}; None where the rescaled run is infeasible."""
     from archsim.capacity.window import keeping_up
     from archsim.metrics import simulate_workload
 
@@ -84,7 +85,8 @@ def slow_end(sc: ScenarioSpec, k: float) -> dict[str, Any] | None:
                 values[key] = d[key] * factor
     up = keeping_up(d)
     return {"slowdown": k, "values": values, "slo_attainment": d.get("slo_attainment"),
-            "meets_slo": d.get("meets_slo"), "keeps_up": up["keeps_up"], "why": up["why"]}
+            "meets_slo": d.get("meets_slo"), "keeps_up": up["keeps_up"], "why": up["why"],
+            "count_needed": up["count_needed"]}
 
 
 def keeps_up_as_predicted(result: dict[str, Any]) -> bool:

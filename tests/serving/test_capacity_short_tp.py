@@ -139,7 +139,7 @@ def test_the_advised_count_is_one_that_judges_the_probe():
     sc = "llama2-7b-capacity"
     short = plan_capacity(sc, rate=5.0, devices=H100, overrides=["workload.arrival.count=200"])
     (row,) = short["rows"]
-    (one,) = [t for t in row["tried"] if t["replicas"] == 1 and t["tp"] == 1]
+    (one,) = [t for t in row["tried"] if t["replicas"] == 1 and t["tp"] == 1 and not t["alone"]]
     assert row["devices"] == 2 and one["count_needed"] == 216
     judged = plan_capacity(sc, rate=5.0, devices=H100, overrides=["workload.arrival.count=216"])
     (row,) = judged["rows"]
