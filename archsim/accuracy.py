@@ -710,8 +710,9 @@ def is_composed(block: dict[str, Any], key: str, mode: str) -> bool:
 def likely(block: dict[str, Any], key: str, mode: str) -> str:
     """'likely (80%)', 'likely (widened band)' where the key's band was widened, 'likely
     (wider of the latency and throughput bands)' where a static batch's joined them, 'likely
-    (from the TTFT and TPOT bands)' where it is read off theirs, and 'likely (80%, outside
-    the calibrated range)' where its band could not be widened."""
+    (from the TTFT and TPOT bands)' where it is read off theirs, and 'likely (80% in range;
+    outside it, unmeasured)' where a run outside the calibrated range keeps its band, already
+    the widest (``not_widened``)."""
     if is_widened(block, key, mode):
         return "likely (widened band)"
     if _band_says(block, key, mode, "joined"):

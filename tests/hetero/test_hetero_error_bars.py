@@ -14,7 +14,8 @@ BASE = {"model": "llama2-7b",
             "pools": [{"name": "h100", "device": "h100-sxm5-80gb", "count": 2},
                       {"name": "a100", "device": "a100-sxm4-80gb", "count": 1}],
             "links": [{"between": ["h100", "a100"], "interconnect": "ib-ndr-400g"}]}},
-        "workload": {"kind": "serving", "arrival": {"rate_per_s": 0.5, "count": 10, "seed": 1},
+        # 16 requests: a decode batch within the A100's calibrated 16–1,024
+        "workload": {"kind": "serving", "arrival": {"rate_per_s": 0.5, "count": 16, "seed": 1},
                      "prompt_len": 1000, "gen_len": 10},
         "plan": {"placement": {"prefill": "h100", "decode": "a100"}}}
 

@@ -74,15 +74,15 @@ def test_only_the_widened_intervals_are_marked_beside_80_percent_ones():
 
 def test_the_calibrated_pools_keep_their_bands_beside_the_note():
     """Prefill on H100s, decode on Inferentia2 (no runs): the H100's TTFT band
-    (hardware_profiles/devices/h100-sxm5-80gb.yaml ttft: 11 runs, 2 sources, MAPE 0.0748,
-    p10 −0.0838, p90 0.0543) stays, beside the note; the report had printed the note alone."""
+    (hardware_profiles/devices/h100-sxm5-80gb.yaml ttft: 11 runs, 2 sources, MAPE 0.0696,
+    p10 −0.0576, p90 0.0604) stays, beside the note; the report had printed the note alone."""
     r = archsim.simulate("llama2-7b-disagg-h100-inf2").to_dict()
     v = r["ttft_p99_s"]
     assert error_bar_sentence(r) == (
         f"Error bar: {NOTE}. Where calibrated (the profile's cross-validated error on measured "
-        "runs: ttft runs: MAPE 7.5% over 11 held-out published runs from 2 sources, for 80% of "
-        "them the predicted time was -8% … +5% off the measured one): likely (80%) TTFT p99 "
-        f"{human_time(v / 1.0543)} to {human_time(v / (1 - 0.0838))}.")
+        "runs: ttft runs: MAPE 7.0% over 11 held-out published runs from 2 sources, for 80% of "
+        "them the predicted time was -6% … +6% off the measured one): likely (80%) TTFT p99 "
+        f"{human_time(v / 1.0604)} to {human_time(v / (1 - 0.0576))}.")
 
 
 def test_a_device_with_no_calibrated_band_keeps_the_note_alone():
