@@ -512,8 +512,7 @@ def out_of_range(sc: ScenarioSpec, spec: DeviceSpec,
     context = decode_context(sc) if calibrated_kind == "inference" else None
     if context is not None:
         # a decode's batch and KV cache against the runs that decoded (the batch span above
-        # holds TTFT runs' batches of one, which decode nothing)
-        batch = batch_and_prompts(sc)[0]
+        # holds TTFT runs' batches of one, which decode nothing; ``batch`` is the one above)
         if rng.decode_batch is not None and \
                 not rng.decode_batch[0] <= batch <= rng.decode_batch[1]:
             out.append(f"{device}: decode batch {batch:,} outside the calibrated "
