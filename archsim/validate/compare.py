@@ -174,6 +174,11 @@ def _pct(e: float | None) -> str:
     return "—" if e is None else f"{e * 100:+.1f}%"
 
 
+def _mape(e: float | None) -> str:
+    """A mean absolute error: unsigned (a '+' would read as a bias)."""
+    return "—" if e is None else f"{e * 100:.1f}%"
+
+
 def markdown(report: dict[str, Any]) -> str:
     s, meta = report["summary"], report["meta"]
     gpu = meta.get("device") == "cuda"
@@ -190,12 +195,12 @@ def markdown(report: dict[str, Any]) -> str:
              "## Summary", "",
              "| quantity | value |", "|---|---|",
              f"| cases (models) | {s['cases']} ({len(s['models'])}: {', '.join(s['models'])}) |",
-             f"| end-to-end MAPE | {_pct(s['e2e_mape'])} |",
-             f"| worst end-to-end error (abs) | {_pct(s['e2e_max_abs_error'])} |"]
+             f"| end-to-end MAPE | {_mape(s['e2e_mape'])} |",
+             f"| worst end-to-end error (abs) | {_mape(s['e2e_max_abs_error'])} |"]
     for mode, v in s["e2e_mape_by_mode"].items():
-        lines.append(f"| end-to-end MAPE, {mode} | {_pct(v)} |")
+        lines.append(f"| end-to-end MAPE, {mode} | {_mape(v)} |")
     for metric, v in s["mape_by_metric"].items():
-        lines.append(f"| MAPE of {metric} | {_pct(v)} |")
+        lines.append(f"| MAPE of {metric} | {_mape(v)} |")
     if "rounds_apart_beyond_error" in s:
         lines.append("| cases whose rounds lay further apart than their end-to-end error | "
                      f"{s['rounds_apart_beyond_error']} of {s['cases']} |")
@@ -204,8 +209,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| measured inside the stated error bar | {eb['inside']} of "
                      f"{eb['metrics']} metrics |")
     lines += [f"| per-op MAPE, matmul-class ({s['matmul_op_rows']} rows) | "
-              f"{_pct(s['matmul_op_mape'])} |",
-              f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_pct(s['all_op_mape'])} |"]
+              f"{_mape(s['matmul_op_mape'])} |",
+              f"| per-op MAPE, all ops ({s['all_op_rows']} rows) | {_mape(s['all_op_mape'])} |"]
     if s.get("all_op_weighted_error") is not None:
         lines.append("| per-op error weighted by time, all ops (Σ\\|predicted − measured\\| "
                      f"/ Σ measured) | {s['all_op_weighted_error'] * 100:.1f}% |")
@@ -304,7 +309,7 @@ def distributed_markdown(d: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['bytes']} | {_ms(r['measured_s'])} | {median} | "
                      f"{_ms(r['predicted_s'])} | "
                      f"{_pct(error(r['predicted_s'], r['measured_s']))} |")
-    lines += ["", f"Fit MAPE over the sweep: {_pct(d['allreduce_mape'])}.", "",
+    lines += ["", f"Fit MAPE over the sweep: {_mape(d['allreduce_mape'])}.", "",
               "| data-parallel step | ms |", "|---|---:|",
               f"| measured: {step['case']} | {_ms(step['measured_s'])} |",
               f"| archsim, overlapped gradient all-reduce | {_ms(step['predicted_s'])} "

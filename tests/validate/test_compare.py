@@ -112,6 +112,9 @@ def test_rounds_give_the_median_and_say_which_cases_moved_more_than_they_missed(
     md = markdown(report)
     assert "| cases whose rounds lay further apart than their end-to-end error | 1 of 2 |" in md
     assert "| train m1 | 0.0M | step_time_s | 1100.000 | 1210.000 | +10.0% | 0% | – | 27% |" in md
+    # MAPE and the worst absolute error are unsigned (|+10%| and |−20%| average to 15%)
+    assert "| end-to-end MAPE | 15.0% |" in md
+    assert "| worst end-to-end error (abs) | 20.0% |" in md
     # one round: no column, no summary row
     one = [_case("train m1", "training", {"step_time_s": 1.0}, {"step_time_s": 1.1})]
     assert "rounds_apart_beyond_error" not in summarize(one)
