@@ -89,12 +89,30 @@ def _where(path: tuple, origins: Origins) -> str:
     return format_location(source, format_path(inner))
 
 
+def anchored(value: str, path: tuple, origins: Origins) -> str:
+    """A relative file path named at ``path``, read from the folder of the file that names it
+    (the scenario, or a cluster profile) when it is there, as a sweep reads its paths from the
+    sweep file's folder (archsim/sweep/files.py); else ``value`` as given, from the working
+    directory (and, for data files, the data folders). A ``--set`` value stays relative to the
+    working directory."""
+    source, _ = origins.source_of(path)
+    file = Path(value).expanduser()
+    if file.is_absolute() or source.startswith(("--set ", "<")):
+        return value
+    beside = Path(source).parent / file
+    return str(beside) if beside.is_file() else value
+
+
 def _resolve_file(value: str, path: tuple, origins: Origins) -> dict:
     where = _where(path, origins)
-    file = Path(value)
+    file = Path(anchored(value, path, origins))
     if not file.is_file():
-        raise SpecError([f"{where}: no such file {value!r} (a value ending in .yaml is read as "
-                         "a file path; registry names have no extension)"])
+        source, _ = origins.source_of(path)
+        folder = ("" if source.startswith(("--set ", "<")) or Path(value).is_absolute()
+                  else f"{Path(source).parent} and ")
+        raise SpecError([f"{where}: no such file {value!r} (looked in {folder}the working "
+                         "directory; a value ending in .yaml is read as a file path; registry "
+                         "names have no extension)"])
     try:
         data = read_yaml(file)
     except SpecError as exc:
@@ -304,6 +322,7 @@ def load_scenario(source: str | Path | Mapping | None = None,
     # names introduced by overrides (e.g. --set hardware.device=h100-sxm5-80gb), then the
     # links of the (possibly overridden) device where the scenario names none
     resolved = resolve_names(resolved, origins, defaults=True)
+    _anchor_files(resolved, origins)
     resolved = for_run_kind(apply_calibration(resolved, where))
     try:
         spec = ScenarioSpec.model_validate(resolved)
@@ -311,6 +330,24 @@ def load_scenario(source: str | Path | Mapping | None = None,
         raise format_validation_error(exc, origins, ScenarioSpec) from None
     check_data_files(spec, origins)
     return spec
+
+
+def _anchor_files(raw: dict, origins: Origins) -> None:
+    """The calibration overlay and the serving data files a scenario names by a relative path,
+    read from the scenario's folder where they are there (:func:`anchored`)."""
+    if isinstance(raw.get("calibration"), str) and raw["calibration"].endswith((".yaml", ".yml")):
+        raw["calibration"] = anchored(raw["calibration"], ("calibration",), origins)
+    wl = raw.get("workload")
+    if not isinstance(wl, dict):
+        return
+    arrival = wl.get("arrival")
+    if isinstance(arrival, dict) and isinstance(arrival.get("trace_file"), str):
+        arrival["trace_file"] = anchored(arrival["trace_file"],
+                                         ("workload", "arrival", "trace_file"), origins)
+    for name in ("prompt_len", "gen_len"):
+        dist = wl.get(name)
+        if isinstance(dist, dict) and isinstance(dist.get("file"), str):
+            dist["file"] = anchored(dist["file"], ("workload", name, "file"), origins)
 
 
 def check_data_files(spec: ScenarioSpec, origins: Origins) -> None:
