@@ -85,6 +85,9 @@ class _Search:
     """Its output lengths."""
     tp: int | None
     """tp pinned by the caller, or None to search."""
+    size_for: str = "prediction"
+    """"prediction": the fewest replicas that pass as predicted; "slow-end": the fewest of
+    that tp that pass at the error bar's slow end (archsim/capacity/search.py)."""
 
 
 def _deployment_cost(d: Mapping[str, Any], devices: int) -> tuple[float, int]:

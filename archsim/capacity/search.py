@@ -35,6 +35,7 @@ from archsim.spec.loader import load_scenario, load_spec_file
 from archsim.spec.scenario import ScenarioSpec
 
 TP_CANDIDATES = (1, 2, 4, 8, 16)
+SIZE_FOR = ("prediction", "slow-end")
 
 
 def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
@@ -42,15 +43,20 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
                   devices: Sequence[str] | None = None, attainment: float | None = None,
                   max_replicas: int = 256,
                   overrides: Mapping[str, Any] | list[str] | None = None,
-                  tp: int | None = None) -> dict[str, Any]:
+                  tp: int | None = None, size_for: str = "prediction") -> dict[str, Any]:
     """Fewest replicas per device type meeting the SLO and keeping up at ``rate`` requests/s.
 
     SLO values default to the scenario's ``workload.slo``; ``devices`` default to the
     scenario's device types; ``tp`` pins the tensor parallelism (default: searched).
+    ``size_for="slow-end"`` answers with the fewest replicas that pass on a device at the error
+    bar's slow end (``_size_at_slow_end``) instead of as predicted.
     Returns {rate_per_s, slo, rows: [CapacityRow as dict], best, notes, ...}.
 
-    Raises SpecError for a non-serving scenario, rate ≤ 0, tp < 1, no SLO, or unknown devices.
+    Raises SpecError for a non-serving scenario, rate ≤ 0, tp < 1, no SLO, unknown devices or
+    an unknown ``size_for``.
     """
+    if size_for not in SIZE_FOR:
+        raise SpecError([f"--size-for {size_for!r}: expected one of {', '.join(SIZE_FOR)}"])
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
                       else scenario.model_dump(mode="json"), overrides)
@@ -93,7 +99,7 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
     search = _Search(base=_base_mapping(sc), rate=rate, slo=slo, pp=sc.plan.pp,
                      max_replicas=max_replicas, offered=rate * sum(gens) / len(gens),
                      arrivals=np.array([r.arrival_s for r in stream]),
-                     gens=np.array(gens), tp=tp)
+                     gens=np.array(gens), tp=tp, size_for=size_for)
     rows = [_size_device(search, name) for name in names]
     feasible = [r for r in rows if r.feasible]
     for r in feasible:
@@ -113,7 +119,7 @@ def plan_capacity(scenario: ScenarioSpec | str | Mapping[str, Any], rate: float,
     return {"rate_per_s": rate, "slo": slo, "scenario": sc.name, "model": sc.model.name,
             "source": scenario if isinstance(scenario, str) else None,
             "requests_per_probe": len(stream),
-            "tp_pinned": tp, "scenario_tp": sc.plan.tp,
+            "tp_pinned": tp, "scenario_tp": sc.plan.tp, "size_for": size_for,
             "keep_up_tolerance": KEEP_UP_TOLERANCE, "notes": notes,
             "rows": [asdict(r) for r in rows], "best": best,
             "best_by": "cost per million tokens" if feasible and any(
@@ -156,8 +162,22 @@ def _size_device(s: _Search, device: str) -> CapacityRow:
         row.reason = "; ".join(misses + ([_short_reason(s, shorts)] if shorts else []))
         return row
     tp, replicas, devices, d = best
+    _accept(row, s, device, tp, replicas, d)
+    row.notes = _unjudged(s, row, [x for x in shorts if x.tp * s.pp < devices],
+                          _deployment_cost(d, devices))
+    row.possibly_oversized = bool(row.notes)
+    _judge_slow_end(row, s, device, d)
+    if s.size_for == "slow-end":
+        _size_at_slow_end(row, s, device)
+    return row
+
+
+def _accept(row: CapacityRow, s: _Search, device: str, tp: int, replicas: int,
+            d: dict[str, Any]) -> None:
+    """``row`` answered by ``replicas`` replicas of tp ``tp`` and their serving result ``d``."""
+    devices = replicas * tp * s.pp
     st = d["steady_state"]
-    row.feasible = True
+    row.feasible, row.reason = True, ""
     row.tp, row.replicas, row.devices = tp, replicas, devices
     row.devices_per_node = _node_size(device, devices, tp * s.pp)
     row.slo_attainment = d["slo_attainment"]
@@ -173,11 +193,43 @@ def _size_device(s: _Search, device: str) -> CapacityRow:
         row.price_per_device_hour_usd = price
         row.cost_per_hour_usd = d["cost_per_hour_usd"]
         row.cost_per_million_tokens_usd = d["cost_per_million_tokens_usd"]
-    row.notes = _unjudged(s, row, [x for x in shorts if x.tp * s.pp < devices],
-                          _deployment_cost(d, devices))
-    row.possibly_oversized = bool(row.notes)
+
+
+def _size_at_slow_end(row: CapacityRow, s: _Search, device: str) -> None:
+    """``--size-for slow-end``: where the deployment accepted as predicted fails at its error
+    bar's slow end, the row becomes the fewest replicas of its tp that pass there (found by
+    ``_judge_slow_end``), simulated at the predicted speed for its figures and judged at its
+    own slow end again; no count passing there makes the row infeasible. The tp is the one the
+    predicted search chose (another tp is not searched at the slow end)."""
+    at = row.at_slow_end
+    if at is None:
+        row.notes.append("no error bar to size at: sized as predicted")
+        return
+    if at["passes"] is None:
+        row.notes.append("sized as predicted: the stream is too short to judge the deployment "
+                         f"at its error bar's slow end ({at['slowdown']:.2f}× slower)")
+        return
+    if at["passes"]:
+        return
+    predicted, k, tp = row.replicas, at["slowdown"], row.tp
+    assert predicted is not None and tp is not None
+    if at["replicas"] is None:
+        row.feasible = False
+        row.reason = (f"{predicted} replicas of tp {tp} pass as predicted, but no count of tp "
+                      f"{tp} up to {s.max_replicas} replicas is shown to pass on a device "
+                      f"{k:.2f}× slower (its error bar's slow end)")
+        return
+    from archsim.api import simulate
+
+    n = at["replicas"]
+    d = simulate(_scenario(s.base, device, tp, s.pp, n, s.rate, s.slo), slow_end=False).to_dict()
+    row.probes += 1
+    _accept(row, s, device, tp, n, d)
+    row.notes = [x for x in row.notes if not x.startswith("not robust to its error bar")]
+    row.notes.append(f"sized at its error bar's slow end: {n} replicas of tp {tp} "
+                     f"({n * tp * s.pp} devices) pass on a device {k:.2f}× slower than "
+                     f"predicted; {predicted} pass as predicted")
     _judge_slow_end(row, s, device, d)
-    return row
 
 
 def _judge_slow_end(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]) -> None:

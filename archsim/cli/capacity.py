@@ -34,6 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="pin the tensor parallelism of a replica (default: every tp from the "
                         "smallest that holds the model up to a node is tried; the scenario's "
                         "plan.tp is not kept)")
+    p.add_argument("--size-for", choices=("prediction", "slow-end"), default="prediction",
+                   help="size each device type as predicted (default), or at its error bar's "
+                        "slow end: the fewest replicas of the chosen tp that still pass on a "
+                        "device as much slower than predicted as its TPOT band allows")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="dotted override of the scenario (repeatable)")
     p.add_argument("--json", action="store_true", help="print only the result as JSON")
@@ -85,6 +89,9 @@ def render(result: dict) -> str:
                 if own and own != 1 else ""),
              "$/M tokens = devices × price per device-hour / (3600 × output tokens/s in the "
              "steady-state window of the accepted probe) × 10⁶, the same basis for every row",
+             *(["sized at each error bar's slow end (--size-for slow-end): the replicas pass on "
+                "a device as much slower than predicted as its TPOT band allows; the figures "
+                "below are predicted for them"] if result.get("size_for") == "slow-end" else []),
              ""]
     rows = []
     piped = any((r.get("pp") or 1) > 1 for r in result["rows"])
@@ -163,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
     result = plan_capacity(args.scenario, rate=args.rate, ttft_s=slo.get("ttft_s"),
                            tpot_s=slo.get("tpot_s"), devices=devices,
                            attainment=args.attainment, max_replicas=args.max_replicas,
-                           overrides=args.overrides or None, tp=args.tp)
+                           overrides=args.overrides or None, tp=args.tp,
+                           size_for=args.size_for)
     text = json.dumps(result, indent=2)
     if args.out is not None:
         write_text_atomic(args.out, text + "\n")

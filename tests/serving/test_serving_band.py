@@ -95,3 +95,41 @@ def test_capacity_says_when_its_answer_fails_inside_its_error_bar():
     note = next(x for x in row["notes"] if x.startswith("not robust to its error bar"))
     assert f"{n} replicas of tp 2 ({2 * n} devices) pass there" in note
     assert not row["possibly_oversized"]  # a caveat on robustness, not on the search
+
+
+def test_capacity_can_size_at_the_slow_end_of_its_error_bar():
+    """`--size-for slow-end`: the same search answers with the fewest replicas of tp 2 that
+    pass on a device at the TPOT band's slow end — checked here by simulating that count and
+    one fewer at that speed (the fewer must fail) — with the figures predicted for them."""
+    out = plan_capacity("llama2-7b-capacity", rate=30.0, devices=["a100-sxm4-80gb"],
+                        attainment=0.99, tp=2, size_for="slow-end")
+    assert out["size_for"] == "slow-end"
+    (row,) = out["rows"]
+    at = row["at_slow_end"]
+    assert at["passes"] and at["replicas"] == row["replicas"]
+    k, n = at["slowdown"], row["replicas"]
+    assert n > 2  # 2 replicas pass as predicted (the test above)
+
+    def at_k(replicas: int) -> dict:
+        return archsim.simulate("llama2-7b-capacity", [
+            f"hardware={{device: a100-sxm4-80gb, count: {2 * replicas}, devices_per_node: "
+            f"{min(2 * replicas, 8)}}}", f"workload.replicas={replicas}", "plan.tp=2",
+            f"workload.arrival.rate_per_s={30 * k}",
+            f'workload.slo={{"ttft_s": {0.5 / k}, "tpot_s": {0.04 / k}, "attainment": 0.99}}'],
+            slow_end=False)
+
+    assert at_k(n)["meets_slo"] and not at_k(n - 1)["meets_slo"]
+    predicted = archsim.simulate("llama2-7b-capacity", [
+        f"hardware={{device: a100-sxm4-80gb, count: {2 * n}, devices_per_node: {2 * n}}}",
+        f"workload.replicas={n}", "plan.tp=2", *A100_TP2[3:]], slow_end=False)
+    assert row["tpot_p99_s"] == predicted["tpot_p99_s"]
+    assert row["cost_per_million_tokens_usd"] == predicted["cost_per_million_tokens_usd"]
+    assert f"sized at its error bar's slow end: {n} replicas of tp 2 ({2 * n} devices) pass " \
+        f"on a device {k:.2f}× slower than predicted; 2 pass as predicted" in row["notes"]
+    assert not any(x.startswith("not robust") for x in row["notes"])
+
+
+def test_size_for_is_checked():
+    with pytest.raises(archsim.SpecError, match=r"--size-for 'worst': expected one of "
+                                                r"prediction, slow-end"):
+        plan_capacity("llama2-7b-capacity", rate=30.0, size_for="worst")
