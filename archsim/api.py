@@ -54,6 +54,7 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec, slow_end: bool = True) -
         from archsim.accuracy import uncertainty_block
         from archsim.metrics.common import (
             price_sources_note,
+            torus_pod_note,
             unverified_links_note,
             unverified_power_note,
         )
@@ -70,7 +71,8 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec, slow_end: bool = True) -
         # a cluster of several priced device types: its cost adds their list prices; energy
         # on a device whose TDP no datasheet gives
         for note in (price_sources_note(devices), unverified_power_note(devices),
-                     unverified_links_note(result.data, sc.cluster)):
+                     unverified_links_note(result.data, sc.cluster),
+                     torus_pod_note(sc.cluster)):
             if note:
                 result.data.setdefault("notes", []).append(note)
     for key in METRIC_KEYS:

@@ -97,6 +97,32 @@ def test_a_slice_below_the_full_torus_has_no_wrap_around_links():
     assert pool(64, 256, ici, torus=(4, 16)).torus_wraps == (False, True)
 
 
+def test_a_torus_declared_whole_below_its_pod_is_named():
+    """The shipped v5e cluster had declared its 64-chip slice a pod of its own
+    (devices_per_node 64), closing both 8-chip rings; a v5e pod holds 256 (hardware.csv) and
+    an 8×8 slice of it has no wrap-around link. A result says so; not for the slice declared
+    in its pod, nor for a v5p 4×4×4 pod of 64, whose cubes wrap in a slice too."""
+    from archsim.metrics.common import torus_pod_note
+    from archsim.spec.hardware import ClusterSpec
+
+    def cluster(device, per_node, shape):
+        return ClusterSpec.model_validate({"name": "c", "pools": [{
+            "name": "tpu", "device": load_spec_file("devices", device), "count": 64,
+            "devices_per_node": per_node, "torus": shape,
+            "intra_node": load_spec_file("interconnects", f"{device}-ici")}]})
+
+    assert torus_pod_note(cluster("tpu-v5e", 64, (8, 8))) == (
+        "pool tpu: devices_per_node 64 makes its 8×8 torus a whole tpu-v5e-ici domain, with "
+        "wrap-around links on every axis; that link's pod holds 256, and a slice of this shape "
+        "has them on none of its axes: declare devices_per_node: 256 (count 64) to simulate it "
+        "as the slice it is")
+    assert torus_pod_note(cluster("tpu-v5e", 256, (8, 8))) is None
+    assert torus_pod_note(cluster("tpu-v5p", 64, (4, 4, 4))) is None
+    # the shipped cluster is now the slice: its TPU rings are lines
+    sc = archsim.load_scenario("llama2-7b-hetero-tpu-v5e-h100")
+    assert sc.cluster.pools[0].torus_wraps == (False, False)
+
+
 def test_whole_cubes_of_an_optically_switched_torus_wrap():
     """TPU v4/v5p style (``torus_wrap_multiple`` 4): a 4×4×4 slice of a 4096-chip torus has its
     wrap-around links, a 2×2×2 or 2×2×4 slice none. All 64 of a 4×4×4: three dimensions at
