@@ -117,7 +117,11 @@ def test_csv_rows_all_mapped():
     assert names == set(CSV_DEVICES) | CSV_SKIPPED
 
 
-EXPOSED_CAPACITY = {"H100 SXM5 80GB": 81559 * 2**20, "H200 SXM 141GB": 143771 * 2**20}
+EXPOSED_CAPACITY = {"H100 SXM5 80GB": 81559 * 2**20, "H200 SXM 141GB": 143771 * 2**20,
+                    # the SXM's figure assumed for the same 80 GB of HBM (UNVERIFIED)
+                    "H100 PCIe 80GB": 81559 * 2**20,
+                    # docs.vultr.com's "179 GB usable" (hardware.csv's B200 source), in GiB
+                    "B200 (HGX B200, 1000 W config)": 179 * 2**30}
 """Memory the device exposes where it was read (nvidia-smi on the project's lent H100 and H200,
 /work/.library/device/KINDS.md): less than hardware.csv's mem_gb (80 GiB, 141 GiB of HBM)."""
 
