@@ -116,12 +116,26 @@ def at_range_ends(fit: FitResult, start: InSituSpec) -> list[str]:
     """Fitted parameters that stopped at an end of their physical range (``fit.bounds_for``):
     the runs asked for more than the model gives with any value in range (recorded in the
     overlay's ``provenance.at_range_ends``)."""
+    import math
+
     from archsim.insitu.fit import bounds_for
+
+    def at_end(value: float, lo: float, hi: float, log: bool) -> bool:
+        # within a thousandth of the range (of its log for a log-scaled one) of an end: a
+        # relative tolerance had missed an end at 0 (the L40S's iteration_overhead at 26 ns
+        # of a 0-10 ms range)
+        if log:
+            value, lo, hi = math.log(value), math.log(lo), math.log(hi)
+        tol = RANGE_END_SHARE * (hi - lo)
+        return value - lo <= tol or hi - value <= tol
 
     bounds = bounds_for(start, fit.defaults)
     return [name for name in fit.fitted
-            if any(abs(fit.values[name] - end) <= 1e-6 * max(abs(end), 1e-12)
-                   for end in (bounds[name].lo, bounds[name].hi))]
+            if at_end(fit.values[name], bounds[name].lo, bounds[name].hi, bounds[name].log)]
+
+
+RANGE_END_SHARE = 1e-3
+"""A fitted value this share of its range from an end stopped there (``at_range_ends``)."""
 
 
 def never_fitted(fit: FitResult) -> list[Held]:

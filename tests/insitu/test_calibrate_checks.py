@@ -210,3 +210,28 @@ def test_the_checks_outlast_the_console(tmp_path, capsys):
     assert stopped and prov["at_range_ends"] == stopped
     checks = report.split("# In-sample")[0]
     assert all(f"a100-sxm4-80gb: {name} " in checks for name in stopped)
+
+
+def test_a_value_fitted_to_a_zero_end_counts_as_stopped_there():
+    """The L40S's iteration_overhead was fitted to 26.2 ns of its 0–10 ms range (l40s.yaml):
+    2.6e-6 of the range from its lower end, which a tolerance relative to the end (0) could
+    not see. Within a thousandth of the range counts (10 µs here); 20 µs does not. A log-scaled
+    parameter is judged on its log: kernel_overhead 0.5–40 µs at 0.502 µs is at its end
+    (log(0.502/0.5) = 0.004 ≤ 0.001·log(80) = 0.0044), at 0.51 µs not (0.0198)."""
+    from types import SimpleNamespace
+
+    from archsim.insitu.overlay import at_range_ends
+    from archsim.spec.loader import load_spec_file
+
+    start = load_spec_file("devices", "l40s").insitu
+    defaults = {"memory_efficiency": 0.8}
+
+    def stopped(**values):
+        return at_range_ends(SimpleNamespace(fitted=list(values), values=values,
+                                             defaults=defaults), start)
+
+    assert stopped(iteration_overhead=26.2e-9) == ["iteration_overhead"]
+    assert stopped(iteration_overhead=9.995e-3) == ["iteration_overhead"]
+    assert stopped(iteration_overhead=20e-6) == []
+    assert stopped(kernel_overhead=0.502e-6) == ["kernel_overhead"]
+    assert stopped(kernel_overhead=0.51e-6) == []
