@@ -337,14 +337,12 @@ fitted value is named. A judgement: every fitted value of the A100, H100, H200 a
 within 1.8 of them; the MI300X's memory and collective efficiencies lie 4.16 and 2.55 away."""
 
 
-def far_fitted_line(device: DeviceSpec) -> str | None:
-    """A line naming the fitted parameters of ``device`` that lie far from their micro-benchmark
-    values: the fit leaned on them to match runs the model does not otherwise explain, so a
-    result that depends on them more than those runs did (say, an MI300X run whose time goes
-    to collectives where the runs' went to decoding) is less certain than its band."""
+def far_fitted(device: DeviceSpec) -> list[tuple[str, float, float, float]]:
+    """The fitted parameters of ``device`` more than FAR_FITTED_SPREADS prior spreads from
+    their micro-benchmark values: (name, fitted, prior, spreads)."""
     ins = device.insitu
     if ins is None or not ins.fitted:
-        return None
+        return []
     from archsim.insitu.fit import PARAMS, defaults
 
     prior = defaults(device)
@@ -358,8 +356,19 @@ def far_fitted_line(device: DeviceSpec) -> str | None:
         else:
             spreads = abs(value - prior[name]) / param.sigma
         if spreads > FAR_FITTED_SPREADS:
-            far.append(f"{name} {_num(value)} against its prior {_num(prior[name])} "
-                       f"({spreads:.2f} prior spreads away)")
+            far.append((name, float(value), prior[name], spreads))
+    return far
+
+
+def far_fitted_line(device: DeviceSpec) -> str | None:
+    """A line naming the fitted parameters of ``device`` that lie far from their micro-benchmark
+    values: the fit leaned on them to match runs the model does not otherwise explain, so a
+    result that depends on them more than those runs did (say, an MI300X run whose time goes
+    to collectives where the runs' went to decoding) is less certain than its band (outside
+    the calibrated range the band takes in the result with them at their priors:
+    archsim/metrics/prior_band.py)."""
+    far = [f"{name} {_num(value)} against its prior {_num(prior)} ({spreads:.2f} prior "
+           "spreads away)" for name, value, prior, spreads in far_fitted(device)]
     if not far:
         return None
     them = "them" if len(far) > 1 else "it"
@@ -749,6 +758,8 @@ def uncertainty_lines(d: dict[str, Any]) -> list[str]:
                 scale, unit = (3.6e6, "kWh") if d[key] >= 3.6e6 else (3.6e3, "Wh")
             out.append(f"  {name}: {_num(d[key] / scale)} {unit}, {likely(block, key, mode)} "
                        f"{_num(lo / scale)}–{_num(hi / scale)} {unit}")
+    if prior := block.get("at_priors"):
+        out.append(f"  at the priors: {prior['method']}; the intervals above reach its values")
     if slow := block.get("slow_end"):
         verdict = ("meets the SLO" if slow["meets_slo"] else "misses the SLO"
                    if slow["meets_slo"] is not None else "has no SLO")

@@ -22,9 +22,10 @@ def simulate(scenario: ScenarioSpec | str | Path | Mapping[str, Any] | None = No
     scheduler; everything else — distillation, the compression baseline, the error bar, the
     result's keys — is assembled as with the DES. ``slow_end``: a serving result's error bar
     simulates the stream again on a device at its band's slow end
-    (archsim/metrics/serving_band.py; False: its intervals stay linear, as capacity's search
-    probes take them). Raises SpecError on bad input; an infeasible plan is a Result with
-    ``feasible: False``.
+    (archsim/metrics/serving_band.py), and an extrapolation's takes in the run with its
+    far-fitted parameters at their priors (archsim/metrics/prior_band.py); False: neither, as
+    capacity's search probes take them. Raises SpecError on bad input; an infeasible plan is a
+    Result with ``feasible: False``.
     """
     sc = scenario if isinstance(scenario, ScenarioSpec) and not overrides else \
         load_scenario(scenario if not isinstance(scenario, ScenarioSpec)
@@ -67,6 +68,10 @@ def _with_uncertainty(result: Result, sc: ScenarioSpec, slow_end: bool = True) -
             if (k := slowdown(block)) is not None and \
                     (slow := simulate_slow_end(sc, k)) is not None:
                 apply_slow_end(block, result.data, slow)
+        if slow_end:
+            from archsim.metrics.prior_band import apply_prior_check
+
+            apply_prior_check(block, result.data, sc)
         devices = list({p.device.name: p.device for p in sc.cluster.pools}.values())
         # a cluster of several priced device types: its cost adds their list prices; energy
         # on a device whose TDP no datasheet gives

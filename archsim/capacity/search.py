@@ -166,7 +166,7 @@ def _size_device(s: _Search, device: str) -> CapacityRow:
     row.notes = _unjudged(s, row, [x for x in shorts if x.tp * s.pp < devices],
                           _deployment_cost(d, devices))
     row.possibly_oversized = bool(row.notes)
-    _judge_slow_end(row, s, device, d)
+    _judge_band(row, s, device, d)
     if s.size_for == "slow-end":
         _size_at_slow_end(row, s, device)
     return row
@@ -229,7 +229,19 @@ def _size_at_slow_end(row: CapacityRow, s: _Search, device: str) -> None:
     row.notes.append(f"sized at its error bar's slow end: {n} replicas of tp {tp} "
                      f"({n * tp * s.pp} devices) pass on a device {k:.2f}× slower than "
                      f"predicted; {predicted} pass as predicted")
+    _judge_band(row, s, device, d)
+
+
+def _judge_band(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]) -> None:
+    """The accepted deployment's error bar as ``archsim simulate`` gives it (the search's
+    probes skip it): its slow end simulated, then, outside the calibrated range, its
+    far-fitted parameters at their priors (archsim/metrics/prior_band.py)."""
+    from archsim.metrics.prior_band import apply_prior_check
+
     _judge_slow_end(row, s, device, d)
+    assert row.tp is not None and row.replicas is not None
+    apply_prior_check(d.get("uncertainty") or {}, d,
+                      _scenario(s.base, device, row.tp, s.pp, row.replicas, s.rate, s.slo))
 
 
 def _judge_slow_end(row: CapacityRow, s: _Search, device: str, d: dict[str, Any]) -> None:
