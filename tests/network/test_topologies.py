@@ -284,3 +284,28 @@ def test_a_bad_size_sweep_is_an_input_error(points, message):
                                "hardware": {"device": "h100-sxm5-80gb", "count": 8,
                                             "intra_node": link}})
     assert f"hardware.intra_node.size_efficiency: {message}" in str(exc.value)
+
+
+def test_an_unmeasured_scale_up_link_takes_nvlink4s_size_sweep():
+    """A scale-up link with no size sweep of its own borrows NVLink 4's nccl-tests sweep (as it
+    borrows its large-message efficiency), marked UNVERIFIED: without it a 1 MiB all-reduce
+    ran its bytes at the large-message rate. The sweep's fraction at 1 MiB, 0.516, stretches
+    only the bandwidth term (the mesh's two latency steps stay): the time grows, by less than
+    1/0.516; at 8 GiB the fraction is 1, the same time as before."""
+    nvlink4 = load_spec_file("interconnects", "nvlink4-nvswitch").size_efficiency
+    borrowed = ["gaudi2-roce", "gaudi3-roce", "xgmi-mi250x", "xgmi-mi300x", "neuronlink-v2",
+                "neuronlink-v3", "tpu-v4-ici", "tpu-v5e-ici", "tpu-v5p-ici", "tpu-v6e-ici",
+                "groq-c2c"]
+    for name in borrowed:
+        link = load_spec_file("interconnects", name)
+        assert link.size_efficiency == nvlink4 and "size_efficiency" in link.unverified, name
+    gaudi3 = load_spec_file("devices", "gaudi3")
+    ici = load_spec_file("interconnects", "gaudi3-roce")
+    flat = ici.model_copy(update={"size_efficiency": None})
+
+    def allreduce(link, size):
+        node = PoolSpec(name="p", device=gaudi3, count=8, devices_per_node=8, intra_node=link)
+        return collective_time("allreduce", size, group_in_pool(node, 8, 1)).time_s
+
+    assert allreduce(flat, 2**20) < allreduce(ici, 2**20) < allreduce(flat, 2**20) / 0.516
+    assert allreduce(ici, 8 * 2**30) == pytest.approx(allreduce(flat, 8 * 2**30))
