@@ -68,6 +68,9 @@ SERVING_KEYS = {"ttft_p50_s": ("ttft", "time"), "ttft_p99_s": ("ttft", "time"),
 def uncertainty_block(result: dict[str, Any], sc: ScenarioSpec) -> dict[str, Any]:
     """The result's ``uncertainty`` block (see the module docstring)."""
     devices = {p.device.name: p.device for p in sc.cluster.pools}
+    used = devices_used(result)
+    if used and set(used) & set(devices):
+        devices = {n: d for n, d in devices.items() if n in used}
     mode = result.get("mode", sc.workload.kind)
     keys = metric_keys(mode)
     calibration = sc.calibration or "shipped profiles"
@@ -264,6 +267,20 @@ def _join_batch_time(block: dict[str, Any], result: dict[str, Any]) -> None:
         err = errors.get(group)
         if err:
             err.update(p10=1.0 / high - 1.0, p90=1.0 / low - 1.0, joined=said)
+
+
+def devices_used(result: dict[str, Any]) -> list[str]:
+    """The device types a result ran on where its placement leaves some of the cluster idle
+    (a pipeline's stages, a serving run's groups); [] where it does not say (every device).
+    A plan of a two-pool cluster that ran on its H100s alone had been widened for the A100s'
+    calibration gaps."""
+    placement = result.get("placement")
+    if isinstance(placement, dict) and placement.get("devices"):
+        return [str(d) for d in placement["devices"]]
+    groups = result.get("groups")
+    if isinstance(groups, list):
+        return [str(g["device"]) for g in groups if isinstance(g, dict) and g.get("device")]
+    return []
 
 
 def _devices_behind(sc: ScenarioSpec, group: str) -> list[str] | None:

@@ -102,3 +102,21 @@ def test_gpt3_175b_oversubscribed_fat_tree_with_flows():
     # sharing a port can only delay a transfer; a tapered spine only slows the reduction
     assert flow["step_time_s"] >= analytic["step_time_s"] * (1 - 1e-12)
     assert analytic["step_time_s"] > flat["step_time_s"]
+
+
+def test_a_plan_on_one_pool_of_two_is_judged_on_that_pools_calibration():
+    """The 18B scenario's cluster holds H100s and A100s. A plan of cp 2 on the H100s alone
+    leaves the A100s idle: its error bar names the H100 only, whose calibrated cp reaches 2,
+    and not the A100's (cp 1 only, its profile's calibrated_range), which had widened its
+    band; the scenario's own pipeline over both pools is judged on both."""
+    a100 = load_spec_file("devices", "a100-sxm4-80gb").insitu.calibrated_range
+    h100 = load_spec_file("devices", "h100-sxm5-80gb").insitu.calibrated_range
+    assert tuple(a100.cp) == (1, 1) and h100.cp[1] >= 2
+    alone = run("gpt3-18b-hetero-h100-a100", {
+        "plan.tp": 1, "plan.pp": 1, "plan.zero": 3, "plan.cp": 2, "workload.micro_batch": 4,
+        "plan.recompute": "none", "plan.placement.stages": ["h100"]})
+    assert alone["feasible"] and alone["placement"]["devices"] == ["h100-sxm5-80gb"]
+    assert alone["uncertainty"]["devices"] == ["h100-sxm5-80gb"]
+    assert not any("a100" in line for line in alone["uncertainty"]["out_of_range"])
+    both = run("gpt3-18b-hetero-h100-a100")
+    assert both["uncertainty"]["devices"] == ["a100-sxm4-80gb", "h100-sxm5-80gb"]
