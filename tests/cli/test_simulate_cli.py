@@ -54,7 +54,8 @@ def test_set_out_and_trace(tmp_path, capsys):
 def test_python_m_entry_point_and_bad_input_exit_2():
     proc = run_cli("simulate", "--set", "hardware.device=no-such-device")
     assert proc.returncode == 2
-    assert "unknown device 'no-such-device'" in proc.stderr
+    assert proc.stderr == ("archsim simulate: --set hardware.device: unknown device "
+                           "'no-such-device' (see `archsim list devices`)\n")
     assert "Traceback" not in proc.stderr
 
 
@@ -71,7 +72,8 @@ def test_bad_input_lines(tmp_path, capsys):
 
 def test_unwritable_output(capsys):
     assert main(["simulate", "--out", "/no/such/folder/r.json"]) == 2
-    assert "folder /no/such/folder does not exist" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("archsim simulate: /no/such/folder/r.json: folder "
+                                       "/no/such/folder does not exist\n")
 
 
 def test_infeasible_is_exit_0(capsys):
@@ -155,7 +157,8 @@ def test_serving_graph_names_the_prompt_it_takes(tmp_path, capsys):
 
 def test_graph_unknown_format(capsys):
     assert main(["graph", "--out", "g.png"]) == 2
-    assert "unknown graph format '.png'" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("archsim graph: --out g.png: unknown graph format "
+                                       "'.png'; expected .graphml, .json or .dot\n")
 
 
 # ---------------------------------------------------------------- property: never a traceback

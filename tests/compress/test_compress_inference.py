@@ -236,7 +236,11 @@ def test_infeasible_baseline_has_no_speed_to_compare():
         assert c["baseline"][key] is None and c["ratios"][key] is None, key
         assert c["compressed"][key] is not None, key
     assert c["baseline"]["memory.peak_bytes_per_device"] > 80 * 2**30
-    assert c["ratios"]["memory.breakdown.weights"] is not None
+    # as in test_int4_decode_tpot_follows_the_weight_bytes (same model, group 128, fp16 scales,
+    # bf16 baseline): int4 decoder linears, 16-bit embedding, output layer and final norm
+    layers, ends = 80 * (8192 * 18432 + 3 * 8192 * 28672 + 2 * 8192), 2 * 32000 * 8192 + 8192
+    assert c["ratios"]["memory.breakdown.weights"] == pytest.approx(
+        (layers * (0.5 + 2 / 128) + ends * 2) / ((layers + ends) * 2))
     from archsim.summary import compression_section
 
     text = "\n".join(compression_section(c))

@@ -1,6 +1,7 @@
 """The smooth roofline of an in-situ GEMM (insitu.gemm_knee, archsim/cost/compute.py),
 worked out by hand."""
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -99,5 +100,7 @@ def test_training_and_inference_runs_both_carry_it(kind):
 
 def test_knee_below_one_is_refused():
     """p < 1 would make the sum of two times exceed their sum: not a roofline."""
-    with pytest.raises(ValueError, match="gemm_knee"):
+    with pytest.raises(ValueError, match=re.escape(
+            "gemm_knee\n  Input should be greater than or equal to 1 [type=greater_than_equal, "
+            "input_value=0.5, input_type=float]")):
         InSituSpec(gemm_knee=0.5)

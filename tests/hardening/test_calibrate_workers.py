@@ -14,8 +14,6 @@ import pytest
 from hostile_cases import HERE, LINUX_PROC, alive, children
 
 from archsim.cli import main
-from archsim.cli.sweep import MIN_WORKER_CAP, WORKERS_PER_CPU
-from archsim.sweep.executors import default_workers
 
 # three one-device training runs of a 2-layer model: the fit on all of them takes about a second
 RUNS = ("run,source,kind,metric,measured,device,devices,layers,hidden,heads,vocab,seq_len,"
@@ -30,8 +28,13 @@ def _runs(tmp_path: Path) -> Path:
     return path
 
 
-def test_workers_are_bounded_like_sweeps(tmp_path, capsys):
-    most = max(MIN_WORKER_CAP, WORKERS_PER_CPU * default_workers())
+@pytest.mark.parametrize("cpus, most", [
+    (2, 64),    # 4 per CPU is 8: the floor of 64 applies
+    (32, 128),  # 4 × 32 = 128 is above the floor
+])
+def test_workers_are_bounded_like_sweeps(tmp_path, capsys, monkeypatch, cpus, most):
+    """The cap is 4 local worker processes per CPU, at least 64 (as ``sweep --workers``)."""
+    monkeypatch.setattr("archsim.sweep.executors.default_workers", lambda: cpus)
     out = tmp_path / "c.yaml"
     assert main(["calibrate", "--runs", str(_runs(tmp_path)), "--out", str(out),
                  "--workers", str(most + 1)]) == 2
@@ -40,8 +43,6 @@ def test_workers_are_bounded_like_sweeps(tmp_path, capsys):
                    f"processes on this machine (4 per CPU, at least 64); each is a Python "
                    "process of about 100 MB\n")
     assert not out.exists()
-
-
 
 
 def _wait_for(condition, timeout: float) -> None:

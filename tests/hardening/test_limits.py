@@ -48,13 +48,23 @@ def test_the_step_work_limit_counts_pipeline_and_virtual_stages():
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("workload.global_batch=1000000000000", "stage micro-batches"),
-    ("model.layers=1000000000", "less than or equal to 100000"),
+    # the default scenario: 1024 A100s, tp 8 · pp 8, so dp = 1024 / 64 = 16; 10**12 sequences
+    # / (micro-batch 1 · dp 16) = 62,500,000,000 micro-batches per pipeline, × pp 8 stages =
+    # 500,000,000,000 stage micro-batches
+    ("workload.global_batch=1000000000000",
+     "--set workload.global_batch (with <default scenario>): workload.global_batch: "
+     "1,000,000,000,000 sequences in micro-batches of 1 over dp 16 make 62,500,000,000 "
+     "micro-batches per pipeline, 500,000,000,000 stage micro-batches with pp 8; archsim "
+     "simulates at most 2,000,000 per step: raise workload.micro_batch (or dp) or lower "
+     "workload.global_batch"),
+    ("model.layers=1000000000",
+     "--set model.layers: Input should be less than or equal to 100000 (got 1000000000)"),
 ])
 def test_huge_training_inputs_exit_2_quickly_in_little_memory(setting, message):
     t0 = time.perf_counter()
     proc = run_cli("simulate", "--set", setting, limit_bytes=2**30)
-    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"archsim simulate: {message}\n"
     assert time.perf_counter() - t0 < 30  # was > 60 s and 10-15 GB
 
 

@@ -4,6 +4,7 @@ error bar of a result follows from the accuracy it records."""
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -170,9 +171,13 @@ def test_the_overlay_is_what_every_command_uses(tmp_path, capsys):
     assert main(["validate", "--runs", str(runs), "--profile", str(out), "--out",
                  str(tmp_path / "v")]) == 0
     text = capsys.readouterr().out
-    for line in text.splitlines():
-        if "MAPE" in line and "over" in line:
-            assert float(line.split("MAPE ")[1].split("%")[0]) < 2.0
+    # one line per kind of run: the 6 training runs, and the 6 inference runs half ttft, half
+    # tpot (runs_csv: odd i ttft, even i tpot)
+    mapes = {m[1]: (float(m[2]), int(m[3])) for m in re.finditer(
+        r"^  (\w+): MAPE ([\d.]+)% over (\d+) runs \(bias ", text, re.MULTILINE)}
+    assert {group: runs for group, (_, runs) in mapes.items()} == {
+        "training": 6, "ttft": 3, "tpot": 3}, text
+    assert max(mape for mape, _ in mapes.values()) < 2.0
     # the overlay through --set on a scenario: its fitted values are the device's
     sc = archsim.load_scenario({"model": "gpt3-1.7b", "hardware": {
         "device": "a100-sxm4-80gb", "count": 1}, "workload": {"kind": "training"},

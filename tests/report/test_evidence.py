@@ -10,6 +10,7 @@ from archsim.report import evidence
 from archsim.report.evidence import device_source_rows, validation_notes
 from archsim.report.sections import validation_caveat, validation_section
 from archsim.spec.loader import load_spec_file
+from archsim.validate import compare
 
 MEGATRON_MD = """\
 # Training validation
@@ -71,8 +72,6 @@ def test_archsim_validate_json_is_read_per_mode(folder):
 
 
 def test_validate_json_from_the_real_writer(folder):
-    compare = pytest.importorskip("archsim.validate.compare",
-                                  reason="archsim validate is not in this checkout")
     case = compare.CaseResult(name="c", mode="training", model="m", params=1,
                               measured={"step_time_s": 2.0}, predicted={"step_time_s": 1.5},
                               spread={})

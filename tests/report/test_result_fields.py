@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -126,15 +125,86 @@ def test_results_archsim_writes_pass(tmp_path, training, serving):
         load_result_json(path)
 
 
+NUMBER = "a number ≥ 0 or null"
+MAPPING = "a mapping"
+TOP_LEVEL = {
+    # field of a training result -> what the check expects of it (None: not checked, because
+    # nothing in the report reads it: gemm_dtype, mfu_peak_tflops and mfu_basis)
+    "name": "text", "model": "text", "hardware": MAPPING, "feasible": "true or false",
+    "infeasible_reasons": "a list of texts", "step_time_s": NUMBER, "tokens_per_s": NUMBER,
+    "samples_per_s": NUMBER, "mfu": NUMBER, "hfu": NUMBER, "gemm_dtype": None,
+    "mfu_peak_tflops": None, "mfu_basis": None, "tflops_per_device": NUMBER,
+    "executed_utilization": NUMBER, "model_flops_per_step": NUMBER,
+    "hardware_flops_per_step": NUMBER, "devices": "a whole number ≥ 1 or null",
+    "parallel": MAPPING, "time_breakdown": MAPPING, "placement": MAPPING,
+    "io": "a mapping or null", "pipeline": MAPPING, "memory": MAPPING, "communication": MAPPING,
+    "energy_joules": NUMBER, "energy_per_token_j": NUMBER, "cost_usd": NUMBER, "sim": MAPPING,
+    "cost_per_million_tokens_usd": NUMBER, "totals": MAPPING, "uncertainty": "a mapping or null",
+    "ttft_s": NUMBER, "tpot_s": NUMBER, "e2e_latency_s": NUMBER, "ttft_p50_s": NUMBER,
+    "ttft_p99_s": NUMBER, "tpot_p50_s": NUMBER, "tpot_p99_s": NUMBER, "requests_per_s": NUMBER,
+    "slo_attainment": NUMBER,
+}
+FEASIBLE_HEADLINE = {"step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_device", "devices"}
+"""A feasible training result's headline: these may be null only in an infeasible one."""
+OPEN_MAPPINGS = {"parallel", "time_breakdown", "placement", "io", "pipeline", "communication",
+                 "sim", "totals"}
+"""Sections the report reads key by key with a placeholder for what is missing: any mapping."""
+REQUIRED_INSIDE = {
+    "hardware": ["hardware.pools: missing; expected a non-empty list of pools (device, count)"],
+    "memory": ["memory.breakdown: missing; expected a mapping"],
+    "uncertainty": ["uncertainty.errors: missing; expected a mapping",
+                    "uncertainty.intervals: missing; expected a mapping"],
+}
+"""Sections with fields the report needs: a mapping without them names each missing one."""
+
+
+def _refusal(key: str, value) -> list[str] | None:
+    """The lines (after the file's path) that setting ``key`` to ``value`` is refused with, or
+    None where the report is built."""
+    expected = TOP_LEVEL[key]
+    if expected is None:
+        return None
+    if value is None and key in FEASIBLE_HEADLINE:
+        return [f"{key}: null: expected a number (the result is feasible)"]
+    if ((value is None and expected.endswith(" or null"))
+            or (isinstance(value, str) and expected == "text")
+            or (isinstance(value, dict) and key in OPEN_MAPPINGS)):
+        return None
+    if isinstance(value, dict) and key in REQUIRED_INSIDE:
+        return REQUIRED_INSIDE[key]
+    return [f"{key}: {json.dumps(value)}: expected {expected}"]  # the value as JSON writes it
+
+
 @pytest.mark.parametrize("value", ["x", [1, 2], {"a": 1}, -1, None])
 def test_no_top_level_edit_crashes_the_report(tmp_path, training, value):
-    """Each top-level field set to ``value``: a report, or exit 2 — never another error."""
-    for key in training:
-        if key in ("result_version", "mode"):
-            continue  # checked before the fields
+    """Each top-level field set to ``value``: a report, or exit 2 naming the file, the field,
+    the value and what was expected — never another error."""
+    assert set(training) - {"result_version", "mode"} == set(TOP_LEVEL)  # checked before
+    unedited = _edited(tmp_path, training, "name", training["name"])
+    plain = report_files(build_report(unedited, options=QUICK))["report.md"].decode()
+    built = 0
+    for key in TOP_LEVEL:
         bad = _edited(tmp_path, training, key, value)
-        with contextlib.suppress(SpecError):
-            report_files(build_report(bad, options=QUICK))
+        refusal = _refusal(key, value)
+        if refusal is not None:
+            with pytest.raises(SpecError) as err:
+                build_report(bad, options=QUICK)
+            assert err.value.problems == [f"{bad}: {line}" for line in refusal], key
+            continue
+        md = report_files(build_report(bad, options=QUICK))["report.md"].decode()
+        built += 1
+        if TOP_LEVEL[key] is None:  # not read: the report is the unedited one
+            assert md == plain, key
+        elif key == "name":
+            assert f"| result | {value} (training) |" in md.splitlines()
+        elif key == "model":
+            assert f"# Training capacity plan: {value} on a100-sxm4-80gb" in md.splitlines()
+            assert f"| model | {value} |" in md.splitlines()
+    # the three unread fields; text also for name and model; a mapping also for the open
+    # sections; null also for every field that may be null in a feasible result
+    nullable = {k for k, e in TOP_LEVEL.items() if e and e.endswith(" or null")}
+    assert built == {"x": 5, "[1, 2]": 3, "{'a': 1}": 3 + len(OPEN_MAPPINGS),
+                     "-1": 3, "None": 3 + len(nullable - FEASIBLE_HEADLINE)}[str(value)]
 
 
 @pytest.mark.parametrize("cells, message", [

@@ -36,11 +36,15 @@ def test_a_skipped_tp_is_said_and_flags_the_answer_possibly_oversized():
     L2 ≈ 0.110 s. Judging tp 1 needs 15 × (L1 + 40·√(2·L1/15)) + 1 = 88 requests, tp 2 76;
     80 evenly spaced ones (5.27 s) judge tp 2 only. tp 2 sustains 1 / L2 = 9.1 req/s per
     replica: ⌈15 · L2⌉ = 2 replicas, 4 devices. tp 1 sustains 6.8: 2 replicas serve 90% < 95%
-    of the load, ⌈15 · L1⌉ = 3 do, on 3 devices — cheaper, and what 88 requests answer."""
+    of the load, ⌈15 · L1⌉ = 3 do, on 3 devices — cheaper, and what 88 requests answer.
+
+    L1 and L2 are the H100 cost model's (today's values above); what follows holds for any
+    L1, L2 with 1 < 15·L2 ≤ 2 < 15·L1 ≤ 3 (2 replicas of tp 2, 3 of tp 1: 3 devices < 4) and
+    with tp 1 needing the longer stream, which the test checks instead of pinning them."""
     l1, l2 = _alone(1), _alone(2)
-    assert (l1, l2) == (pytest.approx(0.1474, rel=0.05), pytest.approx(0.1100, rel=0.05))
+    assert 1 < 15 * l2 <= 2 < 15 * l1 <= 3, (l1, l2)
     n1, n2 = _needed(15, l1), _needed(15, l2)
-    assert (n1, n2) == (88, 76)
+    assert n1 > n2, (n1, n2)  # so that a count in between judges tp 2 only
     r1, r2 = math.ceil(15 * l1), math.ceil(15 * l2)
     assert (r1, r2) == (3, 2) and r1 < 2 * r2  # tp 1 is the cheaper deployment
     count = (n1 + n2) // 2  # long enough for tp 2, too short for tp 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 import re
 from pathlib import Path
 
@@ -210,31 +209,7 @@ def test_curves_follow_the_stated_scaling_rule(devices):
             assert e == pytest.approx(e0 * e_scale, abs=1.5e-3), dev.name
 
 
-def _eff(points: list[tuple[float, float]], flops: float) -> float:
-    """Log-linear interpolation in log10(FLOPs), held constant beyond the ends."""
-    if flops <= points[0][0]:
-        return points[0][1]
-    if flops >= points[-1][0]:
-        return points[-1][1]
-    for (f0, e0), (f1, e1) in itertools.pairwise(points):
-        if f0 <= flops <= f1:
-            w = (math.log10(flops) - math.log10(f0)) / (math.log10(f1) - math.log10(f0))
-            return e0 + w * (e1 - e0)
-    raise AssertionError("unreachable")
-
-
-def test_a100_curve_reproduces_measured_gemms(devices):
-    dev = devices["a100-sxm4-80gb"]
-    points = dev.efficiency.matmul.points
-    peak = dev.peak["fp16"]
-    with open(REFERENCE / "a100_gemm.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    close = 0
-    for row in rows:
-        m, k, n = int(row["m"]), int(row["k"]), int(row["n"])
-        flops = 2.0 * m * k * n
-        predicted = flops / (peak * _eff(points, flops)) + 5e-6
-        measured = float(row["latency_ms"]) * 1e-3
-        if abs(predicted - measured) <= 0.10 * measured:
-            close += 1
-    assert close >= 3, f"only {close} of {len(rows)} rows within 10%"
+# The A100 curve against the sweep it was fitted to (reference/a100_gemm.csv) is checked through
+# the shipped compute_time, with the sweep's 28.2 us fixed cost per call, by
+# tests/cost/test_compute.py::test_a100_gemm_sweep_is_reproduced_within_10_percent (every row
+# within 10%, mean under 3%).

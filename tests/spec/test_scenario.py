@@ -124,15 +124,17 @@ def test_wrong_unit_via_override():
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("model.layers=0", r"model.layers: Input should be greater than or equal to 1 \(got 0\)"),
-    ("hardware.count=-8", r"hardware.count: Input should be greater than or equal to 1"),
-    ("workload.global_batch=0", r"workload.global_batch: Input should be greater than or "
-                                r"equal to 1"),
-    ("hardware.device.memory.capacity=-1 GiB", r"'-1 GiB' must be greater than zero"),
+    ("model.layers=0", "model.layers: Input should be greater than or equal to 1 (got 0)"),
+    ("hardware.count=-8", "hardware.count: Input should be greater than or equal to 1 (got -8)"),
+    ("workload.global_batch=0", "workload.global_batch: Input should be greater than or "
+                                "equal to 1 (got 0)"),
+    ("hardware.device.memory.capacity=-1 GiB", "hardware.device.memory.capacity: '-1 GiB' must "
+                                               "be greater than zero (got '-1 GiB')"),
 ])
 def test_zero_or_negative_sizes(override, message):
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(SpecError) as err:
         load_scenario(BASE, [override])
+    assert err.value.problems == [f"--set {message}"]
 
 
 def test_unknown_registry_name_suggests_closest():

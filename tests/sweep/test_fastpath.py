@@ -21,6 +21,7 @@ def compare(overrides):
     des = archsim.simulate(scenario).to_dict()
     fast = simulate_training_fast(scenario).to_dict()
     assert des["sim"]["engine"] == "des" and fast["sim"]["engine"] == "fast"
+    assert des["feasible"], des["infeasible_reasons"]  # else None == approx(None): vacuous
     assert fast["feasible"] == des["feasible"]
     for key in METRICS:
         assert fast[key] == pytest.approx(des[key], rel=0.02), key
@@ -50,8 +51,7 @@ def test_fast_path_matches_the_des(schedule, zero, overlap):
     {"hardware": {"cluster": "h100-a100-ib"}, "plan.pp": 2, "workload.global_batch": 64},
 ])
 def test_fast_path_matches_the_des_on_other_plans(overrides):
-    des, _ = compare(overrides)
-    assert des["step_time_s"] > 0
+    compare(overrides)
 
 
 def test_the_flow_network_model_runs_the_des():

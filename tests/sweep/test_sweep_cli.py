@@ -62,7 +62,8 @@ def test_resume_and_overwrite(write_sweep, tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
     assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
-    assert "already exists; pass --resume" in capsys.readouterr().err
+    assert capsys.readouterr().err == (f"archsim sweep: {out}: already exists; pass --resume "
+                                       "to continue that sweep or --overwrite to start again\n")
     assert main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume",
                  "--json"]) == 0
     run = json.loads(capsys.readouterr().out)["run"]

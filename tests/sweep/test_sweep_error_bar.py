@@ -1,19 +1,24 @@
 """The printed best and Pareto tables carry each point's throughput interval and whether it lies
 in its profile's calibrated range.
 
-By hand from hardware_profiles/devices/a100-sxm4-80gb.yaml: training p10 −0.0564, p90 0.0712,
-so an in-range point's tokens/s t spans t·0.9436 … t·1.0712; its training runs had tp 1–4
-(``calibrated_range.by_kind.training.tp``), so tp 8 is out of range.
+From hardware_profiles/devices/a100-sxm4-80gb.yaml, read by the test: ``insitu.accuracy.training``
+gives the 80% interval of the signed error e = predicted time / measured − 1 as p10 … p90
+(−0.0565 … 0.0712 today). Tokens/s is inversely proportional to time, so the measured tokens/s
+of a point predicted at t is t·(1 + e): an in-range point spans t·(1 + p10) … t·(1 + p90).
+Its training runs had tp 1–4 (``calibrated_range.by_kind.training.tp``), so tp 8 is out of
+range.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from sweep_cases import A100_TRAINING
 
 from archsim.cli import main
 from archsim.cli.sweep import LEGEND, _error_bar
+from archsim.spec.loader import load_spec_file
 from archsim.textfmt import num
 
 BASE = A100_TRAINING
@@ -34,7 +39,10 @@ def test_the_tables_show_the_interval_and_the_calibration(write_sweep, tmp_path,
     assert "tokens/s likely" in best_table.splitlines()[1]
     assert "calibration" in best_table.splitlines()[1]
     row = next(line for line in best_table.splitlines() if line.rstrip().endswith(" in range"))
-    assert f"{num(t * 0.9436)}–{num(t * 1.0712)}" in row
+    acc = load_spec_file("devices", "a100-sxm4-80gb").insitu.accuracy["training"]
+    assert (by_tp[1]["tokens_per_s_low"], by_tp[1]["tokens_per_s_high"]) == (
+        pytest.approx(t * (1 + acc.p10), rel=1e-9), pytest.approx(t * (1 + acc.p90), rel=1e-9))
+    assert f"{num(t * (1 + acc.p10))}–{num(t * (1 + acc.p90))}" in row
     assert sum(line.rstrip().endswith("out of range") for line in best_table.splitlines()) == 1
     front = text.split("Pareto front")[1]
     assert "tokens/s likely" in front and "calibration state" in front

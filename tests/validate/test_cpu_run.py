@@ -38,6 +38,10 @@ def test_calibrated_profile_is_a_device_with_its_measurements(profile):
     spec = DeviceSpec.model_validate(data)
     assert spec.name == "ci-cpu" and spec.kind == "cpu"
     assert spec.peak["fp32"] > 1e9  # a CPU core does more than a GFLOP/s of fp32 GEMM
+    # the vector peak is the fp32 GEMM peak itself (archsim/validate/fit.py: elementwise
+    # kernels run on the same FMA units); calibrate writes both to the YAML as quantities at 6
+    # significant digits and they are parsed back separately, so the 1e-6 slack covers only
+    # that write/parse rounding, not a difference between the two
     assert spec.peak["fp32"] <= spec.vector_flops * 1.000001
     assert 0 < spec.launch_overhead < 1e-3
     cal = data["calibration"]
@@ -113,8 +117,17 @@ def test_reduced_validation_and_two_processes(profile, tmp_path, capsys):
             assert len(values) == 2
             assert case["measured"][metric] == pytest.approx(sum(values) / 2)
     assert report["meta"]["rounds"] == 2
-    assert 0 <= s["rounds_apart_beyond_error"] <= 5
-    assert "cases lay further apart over the rounds than their end-to-end error" in printed
+    # the summary's count against its definition: a case counts when its end-to-end metric's
+    # rounds lie further apart, (max − min) / median (the median of two rounds is their mean),
+    # than its end-to-end error |predicted / measured − 1| is large
+    beyond = 0
+    for case in report["cases"]:
+        metric = {"training": "step_time_s", "inference": "e2e_latency_s"}[case["mode"]]
+        a, b = case["rounds"][metric]
+        beyond += (max(a, b) - min(a, b)) / ((a + b) / 2) > abs(case["errors"][metric])
+    assert s["rounds_apart_beyond_error"] == beyond
+    assert (f"rounds: {beyond} of 5 cases lay further apart over the rounds than their "
+            "end-to-end error") in printed.splitlines()
     md = (out / "validation.md").read_text()
     assert "## Two processes (torch.distributed)" in md
     # the profile's calibration records timed again around the cases, each against its own

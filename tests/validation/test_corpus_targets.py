@@ -37,8 +37,18 @@ def test_leave_one_source_out_error_meets_the_issue_target(kind):
     assert mape <= TARGETS[kind], f"{kind}: {mape:.1%} over {runs} runs"
 
 
-@pytest.mark.xfail(strict=True, reason="issue target not met: MI300X end-to-end latency, two "
-                   "sources that disagree (README, The shipped calibration)")
+def test_mi300x_end_to_end_latency_regression_guard():
+    """The one kind below its target (next test) must not get worse unnoticed: the shipped
+    mi300x.yaml insitu.accuracy.e2e_latency says mape 0.349 over 6 runs from 2 sources (the only
+    profile with end-to-end latency runs); the guard leaves 1.1 points for a recalibration."""
+    mape, runs = pooled_mape()["e2e_latency"]
+    assert runs >= 6
+    assert mape <= 0.36, f"e2e_latency: {mape:.1%} over {runs} runs"
+
+
+@pytest.mark.xfail(strict=True, reason="issue target not met: MI300X end-to-end latency, 34.9% "
+                   "over 6 runs (target 12%), two sources that disagree (README, The shipped "
+                   "calibration); guarded above")
 def test_mi300x_end_to_end_latency_meets_the_issue_target():
     mape, _ = pooled_mape()["e2e_latency"]
     assert mape <= TARGETS["e2e_latency"]
