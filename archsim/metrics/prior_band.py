@@ -4,11 +4,10 @@ A fit that moves a parameter many prior spreads from its micro-benchmark value
 (:func:`archsim.accuracy.far_fitted`) leans on it to explain its runs. Inside those runs the
 cross-validated band measures the result; outside them (a run out of the device's calibrated
 range) the micro-benchmark value is as credible as the fitted one, and nothing measured says
-which. The MI300X's memory_efficiency 0.509 and collective_efficiency 0.364, fitted to six vLLM
-FP8 tp 8 runs, put its HBM at 2.70 TB/s, below an MI250X's 3.03 TB/s: a bf16 batch-1 decode of
-Llama-2-7B came out slower than on the MI250X, with a band of −16 … +7.5% around it, where the
-same device with those two parameters at their stream and nccl-tests values is about a third
-faster.
+which. The MI300X's memory_efficiency, fitted to six vLLM FP8 tp 8 runs at 0.52 (its stream
+prior 0.925), puts its HBM at 2.75 TB/s, below an MI250X's 3.03 TB/s: a bf16 batch-1 decode of
+Llama-2-7B came out slower than on the MI250X (TPOT 7.91 against 7.62 ms), with a band of
+7.48–9.41 ms that never reached below it, where the same device at its prior decodes in 5.7 ms.
 
 Such a result is simulated again with those parameters at their priors, and every interval is
 widened to take in that run's value (its fast or slow side, whichever it falls on). The block

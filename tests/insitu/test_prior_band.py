@@ -15,33 +15,30 @@ DECODE = {"name": "llama2-7b-decode", "model": "llama2-7b",
 
 
 def test_an_mi300x_bf16_decode_takes_in_its_far_fitted_parameters_at_their_priors():
-    """The MI300X's memory and collective efficiencies were fitted to six vLLM FP8 tp 8 runs,
-    far from their stream and nccl-tests priors (0.925 and 1, the profile's defaults). A bf16
-    batch-1 decode on one MI300X lies outside those runs: its TPOT band reaches the run with
-    both at their priors — simulated here through --set, not through the module — and that
-    run decodes faster than an MI250X, as 5.3 TB/s of HBM against 3.28 TB/s at the same 0.925
-    must (weights read per token are the same 13.5 GB)."""
-    mi300x = load_spec_file("devices", "mi300x")
-    fitted = (mi300x.insitu.memory_efficiency, mi300x.insitu.collective_efficiency)
-    assert fitted[0] < 0.6 and fitted[1] < 0.4  # why this test exists
+    """The MI300X's memory efficiency was fitted to six vLLM FP8 tp 8 runs, far from its
+    stream prior (0.925, the profile's default; accuracy.far_fitted). A bf16 batch-1 decode
+    on one MI300X lies outside those runs: its TPOT band reaches the run with it at its prior
+    — simulated here through --set, not through the module — and that run decodes faster
+    than an MI250X, as 5.3 TB/s of HBM against 3.28 TB/s at the same 0.925 must (the weights
+    read per token are the same 13.5 GB)."""
+    from archsim.summary import render_summary
+
+    fitted = load_spec_file("devices", "mi300x").insitu.memory_efficiency
+    assert fitted < 0.6  # why this test exists
     d = archsim.simulate(DECODE).to_dict()
     block = d["uncertainty"]
     assert not block["in_range"]
-    assert block["at_priors"]["parameters"] == {"mi300x": {
-        "memory_efficiency": [pytest.approx(fitted[0]), 0.925],
-        "collective_efficiency": [pytest.approx(fitted[1]), 1.0]}}
-    at_priors = archsim.simulate(DECODE, ["hardware.device.insitu.memory_efficiency=0.925",
-                                          "hardware.device.insitu.collective_efficiency=1.0"],
+    assert block["at_priors"]["parameters"] == {
+        "mi300x": {"memory_efficiency": [pytest.approx(fitted), 0.925]}}
+    at_priors = archsim.simulate(DECODE, ["hardware.device.insitu.memory_efficiency=0.925"],
                                  slow_end=False).to_dict()
     lo, hi = block["intervals"]["tpot_s"]
     assert lo == pytest.approx(at_priors["tpot_s"]) and hi > d["tpot_s"] > lo
     mi250x = archsim.simulate(DECODE, ["hardware.device=mi250x"]).to_dict()
     assert at_priors["tpot_s"] < mi250x["tpot_s"]
-    from archsim.summary import render_summary
-
     assert "at the priors: the same run with its far-fitted parameters at their priors " \
-        f"(mi300x: memory_efficiency {fitted[0]:.3g} → 0.925, collective_efficiency " \
-        f"{fitted[1]:.3g} → 1)" in render_summary(archsim.simulate(DECODE))
+        f"(mi300x: memory_efficiency {fitted:.3g} → 0.925)" in \
+        render_summary(archsim.simulate(DECODE))
 
 
 def test_no_prior_run_inside_the_range_or_without_far_fitted_parameters():
