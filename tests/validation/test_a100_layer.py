@@ -29,7 +29,7 @@ REFERENCE = Path(__file__).resolve().parents[2] / "reference"
 # profile's isolated curve comes from: the isolated-kernel model (no in-situ block) is the
 # model of that measurement. The in-situ model describes sustained runs (its cuBLASLt sweep
 # reaches 0.80 of peak where these one-off timings reach 0.87) and predicts the prefill
-# layer +24% slow, the decode step -3% (README, Accuracy).
+# layer +25% slow, the decode step -3% (README, Accuracy).
 A100 = load_spec_file("devices", "a100-sxm4-80gb").model_copy(update={"insitu": None})
 NVLINK3 = load_spec_file("interconnects", "nvlink3-nvswitch")
 GPT3 = load_spec_file("models", "gpt3-175b")
