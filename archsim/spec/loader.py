@@ -108,8 +108,9 @@ def _resolve_file(value: str, path: tuple, origins: Origins) -> dict:
     file = Path(anchored(value, path, origins))
     if not file.is_file():
         source, _ = origins.source_of(path)
+        parent = Path(source).parent
         folder = ("" if source.startswith(("--set ", "<")) or Path(value).is_absolute()
-                  else f"{Path(source).parent} and ")
+                  or parent == Path(".") else f"{parent} and ")
         raise SpecError([f"{where}: no such file {value!r} (looked in {folder}the working "
                          "directory; a value ending in .yaml is read as a file path; registry "
                          "names have no extension)"])

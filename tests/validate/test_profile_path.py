@@ -81,6 +81,13 @@ def test_a_scenario_reads_its_relative_paths_from_its_own_folder(tmp_path, monke
         "proj/scen.yaml: hardware.device: no such file 'my-cpu.yaml' (looked in proj and the "
         "working directory; a value ending in .yaml is read as a file path; registry names "
         "have no extension)"]
+    monkeypatch.chdir(tmp_path / "proj")  # the scenario's folder is the working directory
+    with pytest.raises(SpecError) as err:
+        load_scenario("scen.yaml")
+    assert err.value.problems == [
+        "scen.yaml: hardware.device: no such file 'my-cpu.yaml' (looked in the working "
+        "directory; a value ending in .yaml is read as a file path; registry names have no "
+        "extension)"]
 
 
 def test_a_serving_trace_is_read_beside_its_scenario(tmp_path, monkeypatch):
