@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
+from typing import BinaryIO
 
 from archsim.spec.errors import SpecError
 
@@ -46,6 +47,20 @@ def decode_text(data: bytes, source: str) -> str:
                          f"{_where(data, exc.start)}); save it as UTF-8"]) from None
 
 
+def _read_at_most(fh: BinaryIO, size: int, chunk: int = 2**20) -> bytes:
+    """At most ``size`` bytes of ``fh``, read a MiB at a time: ``fh.read(size)`` allocates
+    ``size`` bytes up front, 64 MiB for every few-hundred-byte scenario."""
+    parts: list[bytes] = []
+    left = size
+    while left > 0:
+        part = fh.read(min(chunk, left))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
 def read_text(path: Path, limit: int = MAX_SPEC_BYTES, what: str = "file",
               source: str | None = None) -> str:
     """The UTF-8 text of ``path`` (at most ``limit`` bytes); SpecError otherwise.
@@ -58,7 +73,7 @@ def read_text(path: Path, limit: int = MAX_SPEC_BYTES, what: str = "file",
         raise SpecError([f"{label}: is a folder; expected a {what}"])
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            data = _read_at_most(fh, limit + 1)
     except FileNotFoundError:
         raise SpecError([f"{label}: no such {what}"]) from None
     except OSError as exc:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -23,6 +26,21 @@ SERVING = {
     "hardware": {"device": "a100-sxm4-80gb", "count": 1},
     "workload": {"kind": "serving", "arrival": {"rate_per_s": 4, "count": 20}},
 }
+
+
+@contextlib.contextmanager
+def allocates_at_most(limit_bytes: int) -> Iterator[None]:
+    """Fail if the block's Python allocations peak above ``limit_bytes``: a refusal made before
+    the work it refuses allocates a few MB, the work itself (a billion-value axis, a
+    million-number list built, a tower of powers) gigabytes. A structural check of "refused
+    before built", where a wall-clock bound would be a timed test on a shared machine."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert peak < limit_bytes, f"peaked at {peak / 2**20:.0f} MiB"
 
 
 def sweep_mapping(**fields) -> dict:

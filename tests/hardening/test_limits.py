@@ -3,12 +3,17 @@ limit and how to raise it; the work of what is accepted grows with events, not n
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import yaml
-from hostile_cases import SCENARIO, SERVING, run_cli, sweep_mapping, write_yaml
+from hostile_cases import (
+    SCENARIO,
+    SERVING,
+    allocates_at_most,
+    run_cli,
+    sweep_mapping,
+    write_yaml,
+)
 
 import archsim
 from archsim.cli import main
@@ -60,12 +65,12 @@ def test_the_step_work_limit_counts_pipeline_and_virtual_stages():
     ("model.layers=1000000000",
      "--set model.layers: Input should be less than or equal to 100000 (got 1000000000)"),
 ])
-def test_huge_training_inputs_exit_2_quickly_in_little_memory(setting, message):
-    t0 = time.perf_counter()
+def test_huge_training_inputs_exit_2_in_little_memory(setting, message):
+    # the process's address space is capped at 1 GiB: building the step (it had taken 10-15 GB
+    # and over a minute) would fail there instead of refusing with exit 2
     proc = run_cli("simulate", "--set", setting, limit_bytes=2**30)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"archsim simulate: {message}\n"
-    assert time.perf_counter() - t0 < 30  # was > 60 s and 10-15 GB
 
 
 def test_a_billion_requests_are_refused():
@@ -84,11 +89,9 @@ def test_a_billion_requests_are_refused():
 ])
 def test_range_axes_are_counted_before_they_are_built(tmp_path, axis, message):
     path = write_yaml(tmp_path / "s.yaml", sweep_mapping(axes={"workload.global_batch": axis}))
-    t0 = time.perf_counter()
-    with pytest.raises(SpecError, match=rf"^{path}: axes\.workload\.global_batch: range .* "
-                                        rf"{message}"):
-        load_sweep(path)
-    assert time.perf_counter() - t0 < 5
+    with allocates_at_most(64 * 2**20), pytest.raises(
+            SpecError, match=rf"^{path}: axes\.workload\.global_batch: range .* {message}"):
+        load_sweep(path)  # a million of its values built would take ~36 MB, all of them TBs
 
 
 def test_grid_beyond_max_points_names_the_limit_and_how_to_raise_it(tmp_path, capsys):
@@ -123,10 +126,8 @@ def test_random_n_beyond_max_points(tmp_path):
 def test_an_exponent_tower_costs_nothing(tmp_path):
     path = write_yaml(tmp_path / "s.yaml", sweep_mapping(
         derived={"plan.pp": "((10**1024)**1024)**1024"}))
-    t0 = time.perf_counter()
-    with pytest.raises(SpecError) as err:
-        enumerate_points(load_sweep(path))
-    assert time.perf_counter() - t0 < 5
+    with allocates_at_most(64 * 2**20), pytest.raises(SpecError) as err:
+        enumerate_points(load_sweep(path))  # 10**(1024**3) alone would be ~425 MB of digits
     assert err.value.problems == [
         f"{path}: derived.plan.pp: cannot evaluate '((10**1024)**1024)**1024': 10 ** 1024 is "
         "larger than 2**1024 (all 2 points of the sweep fail here; nothing was run)"]
@@ -145,11 +146,10 @@ def test_an_alias_bomb_in_a_sweep_axis_is_refused(tmp_path):
     path = tmp_path / "bomb.yaml"
     path.write_text(base + _alias_bomb() + "axes:\n  plan.placement: [*a9, *a8]\n")
     assert path.stat().st_size < 2000
-    t0 = time.perf_counter()
-    with pytest.raises(SpecError, match=r"holds more than 200,000 values \(YAML aliases "
-                                        r"expanded\), the most archsim reads"):
-        load_sweep(path)
-    assert time.perf_counter() - t0 < 5
+    with allocates_at_most(64 * 2**20), pytest.raises(
+            SpecError, match=r"holds more than 200,000 values \(YAML aliases expanded\), the "
+                             r"most archsim reads"):
+        load_sweep(path)  # 3.5 billion values expanded: hundreds of GB
 
 
 def test_an_alias_bomb_as_the_distillation_student_is_refused(tmp_path):
@@ -164,11 +164,11 @@ def test_a_long_list_is_refused_while_it_streams(tmp_path):
     """A million numbers (6.9 MB) used to be built (~500 MB) before anything looked at them."""
     path = tmp_path / "l.yaml"
     path.write_text("plan: {layers_per_stage: [" + ", ".join(["1"] * 1_000_000) + "]}\n")
-    t0 = time.perf_counter()
-    with pytest.raises(SpecError, match=rf"^{path}: line 1, column \d+: holds more than "
-                                        r"200,000 values, the most archsim reads$"):
+    # the 6.9 MB of text is read; the million ints and their nodes (~500 MB) are not built
+    with allocates_at_most(100 * 2**20), pytest.raises(
+            SpecError, match=rf"^{path}: line 1, column \d+: holds more than 200,000 values, "
+                             r"the most archsim reads$"):
         yamlio.read_yaml(path)
-    assert time.perf_counter() - t0 < 10
 
 
 def test_yaml_is_read_with_the_c_parser_where_it_is_built():
@@ -216,14 +216,13 @@ def test_plan_top_and_plan_space_are_bounded(capsys):
     # 96 heads and 1024), pp 7, cp 4, sp 2, zero 4, recompute 3, schedules 1 + 7 = 8 →
     # 7·7·4·2·4·2999·3·8 = 112,858,368 plans
     values = ",".join(str(i) for i in range(1, 3000))
-    t0 = time.perf_counter()
-    assert main(["plan", "--axis", f"micro_batch={values}"]) == 2
+    with allocates_at_most(64 * 2**20):  # 112,858,368 plans enumerated: tens of GB
+        assert main(["plan", "--axis", f"micro_batch={values}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("archsim plan: --axis: the plan space has 112,858,368 plans (tp 7, "
                           "pp 7, cp 4, sp 2, zero 4, micro_batch 2999, recompute 3, schedule 2, "
                           "virtual_stages 7 values), more than the 2,000,000 a search "
                           "enumerates; give fewer --axis values")
-    assert time.perf_counter() - t0 < 10
 
 
 def test_sweep_workers_are_bounded(tmp_path, capsys):
