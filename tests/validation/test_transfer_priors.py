@@ -48,7 +48,9 @@ def test_every_cited_prior_equals_the_fitted_values_it_cites():
         else:
             assert "the fitted h100-sxm5-80gb value" in source, (name, param, source)
             expected = fitted_value("h100-sxm5-80gb", param)
-        assert prior == pytest.approx(expected, rel=2e-3), (name, param, prior, expected)
+        # as written to 4 significant figures (2e-3 had let the H100 PCIe's 0.7392 stand for
+        # the H100's refit 0.7387)
+        assert prior == pytest.approx(expected, rel=5e-4), (name, param, prior, expected)
         checked += 1
     # B200, MI250X, L40S, MI300X: 6 each less the ones their own runs fit; H100 PCIe: 6
     assert checked >= 30
