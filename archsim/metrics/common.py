@@ -144,19 +144,14 @@ def torus_pod_note(cluster: Any) -> str | None:
     that size has only where the link's ``torus_wrap_multiple`` or a full pod axis gives them
     (archsim/spec/hardware.py torus_wraps). The shipped v5e cluster had declared its 8×8 slice
     so, and trained Llama-2-7B 42% faster on 64 chips than as the slice of a pod it is."""
-    from archsim.spec.hardware import near_cube
-
     out = []
     for pool in cluster.pools:
         link = pool.intra_node
         if link is None or not pool.torus_dims or link.max_devices is None or \
                 pool.count < pool.devices_per_node or pool.devices_per_node >= link.max_devices:
             continue
-        multiple = link.torus_wrap_multiple
-        if multiple is not None and all(d % multiple == 0 for d in pool.torus_dims):
-            continue  # whole blocks close their rings in a slice too
-        as_slice = [d > 2 and d in near_cube(link.max_devices, len(pool.torus_dims))
-                    for d in pool.torus_dims]
+        # the same chips as a slice of the link's pod: the wraps torus_wraps gives a slice
+        as_slice = pool.model_copy(update={"devices_per_node": link.max_devices}).torus_wraps
         if all(as_slice):
             continue
         shape = "×".join(str(d) for d in pool.torus_dims)

@@ -75,19 +75,16 @@ def test_a_scenario_reads_its_relative_paths_from_its_own_folder(tmp_path, monke
     (tmp_path / "proj/my-cpu.yaml").unlink()
     assert load_scenario("proj/scen.yaml").hardware.device.name == "in-the-working-directory"
     (tmp_path / "my-cpu.yaml").unlink()
-    with pytest.raises(SpecError) as err:
-        load_scenario("proj/scen.yaml")
-    assert err.value.problems == [
-        "proj/scen.yaml: hardware.device: no such file 'my-cpu.yaml' (looked in proj and the "
-        "working directory; a value ending in .yaml is read as a file path; registry names "
-        "have no extension)"]
-    monkeypatch.chdir(tmp_path / "proj")  # the scenario's folder is the working directory
-    with pytest.raises(SpecError) as err:
-        load_scenario("scen.yaml")
-    assert err.value.problems == [
-        "scen.yaml: hardware.device: no such file 'my-cpu.yaml' (looked in the working "
-        "directory; a value ending in .yaml is read as a file path; registry names have no "
-        "extension)"]
+    # run from above the scenario, then from its own folder (named once)
+    for where, scenario_path, looked in ((tmp_path, "proj/scen.yaml", "proj and the working "
+                                          "directory"),
+                                         (tmp_path / "proj", "scen.yaml", "the working directory")):
+        monkeypatch.chdir(where)
+        with pytest.raises(SpecError) as err:
+            load_scenario(scenario_path)
+        assert err.value.problems == [
+            f"{scenario_path}: hardware.device: no such file 'my-cpu.yaml' (looked in {looked}; "
+            "a value ending in .yaml is read as a file path; registry names have no extension)"]
 
 
 def test_a_serving_trace_is_read_beside_its_scenario(tmp_path, monkeypatch):
